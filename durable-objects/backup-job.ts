@@ -1,0 +1,133 @@
+/**
+ * BackupJob: one Durable Object per backup (`idFromName(backupId)`).
+ *
+ * Owns: the backup's checkpoint (key "checkpoint" in its storage) and the progress of the backup's
+ * D1 row. Alarm: armed by `start`, fires once per step and re-arms itself until the backup is done;
+ * a failed step is retried with backoff up to BACKUP_MAX_STEP_ATTEMPTS times, then the backup is
+ * marked failed. `heartbeat` (from the coordinator's watchdog and status reads) re-arms a lost alarm.
+ */
+import { DurableObject } from "cloudflare:workers";
+import { getConfig } from "../workers/config";
+import { initialCheckpoint, type BackupCheckpoint, type NewBackup } from "./engine/backup-checkpoint";
+import { logRecord, progressColumns, runBackupStep, type BackupStepDeps } from "./engine/backup-step";
+import { insertBackup, insertLog, openDatabase, runBatch, updateBackup } from "./engine/records";
+import { backoffDelay } from "./engine/retry";
+import { engineSettings } from "./engine-settings";
+import type { BackupRow } from "../schema";
+
+const CHECKPOINT_KEY = "checkpoint";
+const STEP_RETRY_BASE_MS = 2_000;
+
+export class BackupJob extends DurableObject<Env> {
+  /**
+   * Fault-injection seam for tests: lets a test wrap the real bindings (for example an R2 bucket
+   * that throws at its k-th call). Never set in production code.
+   */
+  wrapDeps: ((deps: BackupStepDeps) => BackupStepDeps) | null = null;
+
+  async start(backup: NewBackup): Promise<BackupRow> {
+    const existing = await this.checkpoint();
+    if (!existing) {
+      const now = new Date();
+      const checkpoint = initialCheckpoint(backup, now.toISOString());
+      const db = openDatabase(this.env.DB);
+      await runBatch(db, [
+        insertBackup(db, {
+          id: backup.backupId,
+          bucketName: backup.bucketName,
+          backupDate: backup.backupDate,
+          status: "in_progress",
+          backupType: backup.type,
+          trigger: backup.trigger,
+          requestedBy: backup.requestedBy,
+          parentId: backup.parentId,
+          startedAt: checkpoint.startedAt,
+          ...progressColumns(checkpoint),
+          updatedAt: checkpoint.startedAt,
+        }),
+        insertLog(db, logRecord(checkpoint, "start", "start", "info", now,
+          `${backup.type === "full" ? "Full" : "Incremental"} backup of ${backup.bucketName} started (trigger: ${backup.trigger}` +
+            (backup.parentId ? `, parent ${backup.parentId}` : "") + ").")),
+      ]);
+      await this.ctx.storage.put(CHECKPOINT_KEY, checkpoint);
+      await this.armNextStep();
+    }
+    const row = await openDatabase(this.env.DB).query.r2Backups.findFirst({ where: (t, { eq }) => eq(t.id, backup.backupId) });
+    if (!row) throw new Error(`backup ${backup.backupId} has no D1 row after start`);
+    return row;
+  }
+
+  /** True while the backup is unfinished; re-arms its alarm if it was lost (invariant 4). */
+  async heartbeat(): Promise<boolean> {
+    const checkpoint = await this.checkpoint();
+    if (!checkpoint || checkpoint.phase === "done") return false;
+    if ((await this.ctx.storage.getAlarm()) === null) await this.armNextStep();
+    return true;
+  }
+
+  override async alarm(): Promise<void> {
+    const checkpoint = await this.checkpoint();
+    if (!checkpoint || checkpoint.phase === "done") return;
+    let next: BackupCheckpoint;
+    try {
+      next = await runBackupStep(this.deps(), checkpoint);
+    } catch (error) {
+      await this.recordStepFailure(checkpoint, error);
+      return;
+    }
+    await this.ctx.storage.put(CHECKPOINT_KEY, next);
+    if (next.phase === "done") await this.releaseLease(next.backupId);
+    else await this.armNextStep();
+  }
+
+  private armNextStep(extraDelayMs = 0): Promise<void> {
+    return this.ctx.storage.setAlarm(Date.now() + getConfig(this.env).BACKUP_STEP_DELAY_MS + extraDelayMs);
+  }
+
+  private async recordStepFailure(checkpoint: BackupCheckpoint, error: unknown): Promise<void> {
+    const message = error instanceof Error ? error.message : String(error);
+    console.error(`backup ${checkpoint.backupId} step ${checkpoint.batchNumber} failed`, error);
+    const failures = checkpoint.stepFailures + 1;
+    const giveUp = failures >= getConfig(this.env).BACKUP_MAX_STEP_ATTEMPTS;
+    const next: BackupCheckpoint = giveUp
+      ? { ...checkpoint, phase: "done", outcome: "failed", stepFailures: failures, lastError: message }
+      : { ...checkpoint, stepFailures: failures, lastError: message };
+    // The checkpoint first: the failure count must survive even if D1 is what is failing.
+    await this.ctx.storage.put(CHECKPOINT_KEY, next);
+    if (!giveUp) await this.armNextStep(backoffDelay(STEP_RETRY_BASE_MS, failures));
+
+    const db = openDatabase(this.env.DB);
+    const now = new Date();
+    await runBatch(db, [
+      insertLog(db, logRecord(checkpoint, `step-error:${checkpoint.batchNumber}:${failures}`, "error", "error", now,
+        giveUp
+          ? `Backup failed after ${failures} attempts of step ${checkpoint.batchNumber + 1}: ${message}`
+          : `Step ${checkpoint.batchNumber + 1} failed (attempt ${failures}), retrying: ${message}`)),
+      ...(giveUp
+        ? [updateBackup(db, checkpoint.backupId, { status: "failed", phase: "done", error: message, completedAt: now.toISOString(), updatedAt: now.toISOString() })]
+        : []),
+    ]);
+    if (giveUp) await this.releaseLease(checkpoint.backupId);
+  }
+
+  private async releaseLease(backupId: string): Promise<void> {
+    const checkpoint = await this.checkpoint();
+    const coordinator = this.env.BUCKET_COORDINATOR.get(this.env.BUCKET_COORDINATOR.idFromName(checkpoint?.bucketName ?? ""));
+    await coordinator.release(backupId);
+  }
+
+  private deps(): BackupStepDeps {
+    const deps: BackupStepDeps = {
+      source: this.env.R2_BUCKET,
+      backup: this.env.R2_BACKUP_BUCKET,
+      db: openDatabase(this.env.DB),
+      settings: engineSettings(this.env),
+      now: () => new Date(),
+    };
+    return this.wrapDeps ? this.wrapDeps(deps) : deps;
+  }
+
+  private checkpoint(): Promise<BackupCheckpoint | undefined> {
+    return this.ctx.storage.get<BackupCheckpoint>(CHECKPOINT_KEY);
+  }
+}

@@ -1,0 +1,56 @@
+/**
+ * Which kind of backup to run. `auto` is full when there is no completed backup or the last
+ * completed full one is older than the full interval (7 days by default), else incremental. An
+ * incremental backup needs a completed parent; without one it becomes full.
+ */
+import { and, desc, eq, inArray } from "drizzle-orm";
+import { r2Backups, type BackupType } from "../schema";
+import type { Database } from "./engine/records";
+
+export type RequestedBackupType = BackupType | "auto";
+
+export interface BackupTypeInput {
+  bucketName: string;
+  requested: RequestedBackupType;
+  incrementalEnabled: boolean;
+  fullIntervalDays: number;
+  now: Date;
+}
+
+export interface ResolvedBackupType {
+  type: BackupType;
+  parentId: string | null;
+}
+
+export interface BackupHistory {
+  /** The newest completed backup of any type: an incremental's parent. */
+  lastCompleted: { id: string; backupDate: string } | null;
+  lastCompletedFull: { id: string; backupDate: string } | null;
+}
+
+export function chooseBackupType(input: BackupTypeInput, history: BackupHistory): ResolvedBackupType {
+  const wantsIncremental =
+    input.requested === "incremental" ||
+    (input.requested === "auto" && input.incrementalEnabled && isRecent(history.lastCompletedFull?.backupDate, input));
+  if (!wantsIncremental || !history.lastCompleted) return { type: "full", parentId: null };
+  return { type: "incremental", parentId: history.lastCompleted.id };
+}
+
+function isRecent(backupDate: string | undefined, input: BackupTypeInput): boolean {
+  if (!backupDate) return false;
+  const ageMs = input.now.getTime() - Date.parse(backupDate);
+  return ageMs <= input.fullIntervalDays * 24 * 60 * 60 * 1000;
+}
+
+export async function resolveBackupType(db: Database, input: BackupTypeInput): Promise<ResolvedBackupType> {
+  const newestCompleted = (types: BackupType[]) =>
+    db
+      .select({ id: r2Backups.id, backupDate: r2Backups.backupDate })
+      .from(r2Backups)
+      .where(and(eq(r2Backups.bucketName, input.bucketName), eq(r2Backups.status, "completed"), inArray(r2Backups.backupType, types)))
+      .orderBy(desc(r2Backups.backupDate))
+      .limit(1);
+  const [lastCompleted] = await newestCompleted(["full", "incremental"]);
+  const [lastCompletedFull] = await newestCompleted(["full"]);
+  return chooseBackupType(input, { lastCompleted: lastCompleted ?? null, lastCompletedFull: lastCompletedFull ?? null });
+}

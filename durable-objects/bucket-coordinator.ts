@@ -1,0 +1,109 @@
+/**
+ * BucketCoordinator: one Durable Object per source bucket (`idFromName(bucketName)`).
+ *
+ * Owns: the bucket's lease (storage key "lease"), which lets only one backup, restore into the
+ * source or cleanup run at a time, and the choice of backup type for `auto`. Alarm: a watchdog that
+ * fires every WATCHDOG_INTERVAL_MS while a lease is held; it asks the holder whether it is still
+ * working (which re-arms a lost alarm) and releases the lease of a holder that is finished, or that
+ * has not answered for LEASE_TTL_MS, so a crashed job never blocks the bucket forever.
+ */
+import { DurableObject } from "cloudflare:workers";
+import type { BackupRow, BackupTrigger, BackupType } from "../schema";
+import { getConfig } from "../workers/config";
+import { newId } from "./ids";
+import { resolveBackupType, type RequestedBackupType } from "./backup-type";
+import { openDatabase } from "./engine/records";
+
+const LEASE_KEY = "lease";
+export const WATCHDOG_INTERVAL_MS = 60_000;
+export const LEASE_TTL_MS = 30 * 60_000;
+
+interface Lease {
+  holderId: string;
+  kind: "backup";
+  acquiredAt: number;
+  /** The last time the holder answered the watchdog. */
+  lastSeenAt: number;
+}
+
+export interface StartBackupRequest {
+  type: RequestedBackupType;
+  trigger: BackupTrigger;
+  requestedBy: string;
+}
+
+export type StartBackupResult =
+  | { ok: true; backup: BackupRow }
+  | { ok: false; reason: "busy"; holderId: string; kind: Lease["kind"] }
+  | { ok: false; reason: "incremental_disabled" };
+
+export class BucketCoordinator extends DurableObject<Env> {
+  async startBackup(request: StartBackupRequest): Promise<StartBackupResult> {
+    const config = getConfig(this.env);
+    if (request.type === "incremental" && !config.BACKUP_INCREMENTAL_ENABLED) return { ok: false, reason: "incremental_disabled" };
+
+    // Read and take the lease with no other I/O in between: the input gate keeps a concurrent
+    // request out, so two creates can never both win.
+    const held = await this.ctx.storage.get<Lease>(LEASE_KEY);
+    if (held) return { ok: false, reason: "busy", holderId: held.holderId, kind: held.kind };
+    const now = new Date();
+    const backupId = newId("bk", now);
+    await this.ctx.storage.put(LEASE_KEY, { holderId: backupId, kind: "backup", acquiredAt: now.getTime(), lastSeenAt: now.getTime() } satisfies Lease);
+    await this.ctx.storage.setAlarm(now.getTime() + WATCHDOG_INTERVAL_MS);
+
+    try {
+      const bucketName = config.BACKUP_SOURCE_BUCKET;
+      const { type, parentId } = await resolveBackupType(openDatabase(this.env.DB), {
+        bucketName,
+        requested: request.type,
+        incrementalEnabled: config.BACKUP_INCREMENTAL_ENABLED,
+        fullIntervalDays: config.BACKUP_FULL_INTERVAL_DAYS,
+        now,
+      });
+      const job = this.env.BACKUP_JOB.get(this.env.BACKUP_JOB.idFromName(backupId));
+      const backup = await job.start({
+        backupId,
+        bucketName,
+        type,
+        trigger: request.trigger,
+        requestedBy: request.requestedBy,
+        parentId,
+        backupDate: now.toISOString(),
+      });
+      return { ok: true, backup };
+    } catch (error) {
+      await this.release(backupId);
+      throw error;
+    }
+  }
+
+  /** Releases the lease if `holderId` holds it; a stale holder cannot release a newer lease. */
+  async release(holderId: string): Promise<void> {
+    const held = await this.ctx.storage.get<Lease>(LEASE_KEY);
+    if (held?.holderId !== holderId) return;
+    await this.ctx.storage.delete(LEASE_KEY);
+    await this.ctx.storage.deleteAlarm();
+  }
+
+  async currentLease(): Promise<Lease | null> {
+    return (await this.ctx.storage.get<Lease>(LEASE_KEY)) ?? null;
+  }
+
+  override async alarm(): Promise<void> {
+    const held = await this.ctx.storage.get<Lease>(LEASE_KEY);
+    if (!held) return;
+    const now = Date.now();
+    let active: boolean;
+    try {
+      active = await this.env.BACKUP_JOB.get(this.env.BACKUP_JOB.idFromName(held.holderId)).heartbeat();
+    } catch (error) {
+      console.error(`lease holder ${held.holderId} did not answer the watchdog`, error);
+      if (now - held.lastSeenAt > LEASE_TTL_MS) return this.release(held.holderId);
+      await this.ctx.storage.setAlarm(now + WATCHDOG_INTERVAL_MS);
+      return;
+    }
+    if (!active) return this.release(held.holderId);
+    await this.ctx.storage.put(LEASE_KEY, { ...held, lastSeenAt: now } satisfies Lease);
+    await this.ctx.storage.setAlarm(now + WATCHDOG_INTERVAL_MS);
+  }
+}

@@ -1,0 +1,90 @@
+/**
+ * The state a BackupJob keeps in its own storage between alarm steps. Everything a step needs to
+ * resume is here, and every counter reported to D1 is derived from it (set, never incremented in
+ * D1), so a replayed step cannot count twice.
+ */
+import type { BackupTrigger, BackupType } from "../../schema";
+import { EMPTY_CHAIN } from "./hashing";
+
+export type BackupPhase = "copying" | "finalizing" | "done";
+export type BackupOutcome = "completed" | "partial" | "failed" | "cancelled";
+
+export interface BackupCounters {
+  /** Files this backup recorded: every object (full) or new and modified ones (incremental). */
+  fileCount: number;
+  totalSize: number;
+  /** The whole bucket state this backup's manifest describes. */
+  snapshotFileCount: number;
+  snapshotSize: number;
+  deletedCount: number;
+  failedCount: number;
+  bytesUploaded: number;
+  /** Listing entries handled so far (captured, carried over, gone or failed). */
+  filesProcessed: number;
+  bytesProcessed: number;
+}
+
+export interface BackupCheckpoint {
+  version: 1;
+  backupId: string;
+  bucketName: string;
+  type: BackupType;
+  trigger: BackupTrigger;
+  requestedBy: string;
+  parentId: string | null;
+  backupDate: string;
+  startedAt: string;
+  phase: BackupPhase;
+  outcome: BackupOutcome | null;
+  /** The last source key handled; the next listing starts after it. */
+  cursorKey: string | null;
+  /** Steps completed so far; names the next step's log event. */
+  batchNumber: number;
+  /** Number of the next manifest chunk to write. */
+  nextChunkSeq: number;
+  /** Manifest checksum over the chunks written so far. */
+  chain: string;
+  counters: BackupCounters;
+  /** Consecutive failed attempts of the current step. */
+  stepFailures: number;
+  lastError: string | null;
+}
+
+export const ZERO_COUNTERS: BackupCounters = {
+  fileCount: 0,
+  totalSize: 0,
+  snapshotFileCount: 0,
+  snapshotSize: 0,
+  deletedCount: 0,
+  failedCount: 0,
+  bytesUploaded: 0,
+  filesProcessed: 0,
+  bytesProcessed: 0,
+};
+
+export interface NewBackup {
+  backupId: string;
+  bucketName: string;
+  type: BackupType;
+  trigger: BackupTrigger;
+  requestedBy: string;
+  parentId: string | null;
+  backupDate: string;
+}
+
+export function initialCheckpoint(backup: NewBackup, startedAt: string): BackupCheckpoint {
+  return {
+    version: 1,
+    ...backup,
+    startedAt,
+    phase: "copying",
+    outcome: null,
+    cursorKey: null,
+    batchNumber: 0,
+    nextChunkSeq: 0,
+    chain: EMPTY_CHAIN,
+    counters: { ...ZERO_COUNTERS },
+    stepFailures: 0,
+    lastError: null,
+  };
+}

@@ -1,0 +1,38 @@
+/** SHA-256 helpers. Streams are hashed with `crypto.DigestStream`, so no body is held whole. */
+
+export function toHex(bytes: ArrayBuffer | Uint8Array): string {
+  const view = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
+  let hex = "";
+  for (const byte of view) hex += byte.toString(16).padStart(2, "0");
+  return hex;
+}
+
+export async function sha256Hex(data: string | ArrayBuffer | Uint8Array): Promise<string> {
+  const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
+  return toHex(await crypto.subtle.digest("SHA-256", bytes));
+}
+
+/** Consumes the stream and returns its SHA-256 and length. */
+export async function sha256OfStream(stream: ReadableStream<Uint8Array>): Promise<{ sha256: string; size: number }> {
+  const digest = new crypto.DigestStream("SHA-256");
+  let size = 0;
+  const counter = new TransformStream<Uint8Array, Uint8Array>({
+    transform(chunk, controller) {
+      size += chunk.byteLength;
+      controller.enqueue(chunk);
+    },
+  });
+  await stream.pipeThrough(counter).pipeTo(digest);
+  return { sha256: toHex(await digest.digest), size };
+}
+
+export const EMPTY_CHAIN = "0".repeat(64);
+
+/**
+ * The manifest checksum is a hash chain over the chunks' SHA-256s, in order:
+ * c0 = 64 zeros, ci = SHA-256(ASCII(c(i-1) + sha256(chunk i))). It can be advanced one chunk per
+ * step with constant state, and any changed, missing or reordered chunk changes the result.
+ */
+export function extendChain(previous: string, chunkSha256: string): Promise<string> {
+  return sha256Hex(previous + chunkSha256);
+}

@@ -1,0 +1,72 @@
+/**
+ * D1 writes of the engine, through Drizzle. Every write is idempotent: file records upsert on
+ * (backup_id, file_path), log rows are keyed by a deterministic event key, and backup rows are set
+ * from the job's checkpoint. Multi-row inserts are chunked under D1's 100 bound parameters.
+ */
+import { eq, sql } from "drizzle-orm";
+import type { BatchItem } from "drizzle-orm/batch";
+import { drizzle, type DrizzleD1Database } from "drizzle-orm/d1";
+import * as schema from "../../schema";
+import { backupFiles, backupLogs, r2Backups, type NewBackupFileRow, type NewBackupLogRow, type NewBackupRow } from "../../schema";
+
+export type Database = DrizzleD1Database<typeof schema>;
+export type Statement = BatchItem<"sqlite">;
+
+export const openDatabase = (d1: D1Database): Database => drizzle(d1, { schema });
+
+const D1_MAX_BOUND_PARAMETERS = 100;
+
+export function chunkForParameters<T extends object>(rows: readonly T[], columnsPerRow: number): T[][] {
+  const perStatement = Math.max(1, Math.floor(D1_MAX_BOUND_PARAMETERS / columnsPerRow));
+  const chunks: T[][] = [];
+  for (let i = 0; i < rows.length; i += perStatement) chunks.push(rows.slice(i, i + perStatement));
+  return chunks;
+}
+
+export type FileRecord = Omit<NewBackupFileRow, "id">;
+
+const FILE_RECORD_COLUMNS = 7;
+
+export function upsertFileRecords(db: Database, records: readonly FileRecord[]): Statement[] {
+  return chunkForParameters(records, FILE_RECORD_COLUMNS).map((chunk) =>
+    db
+      .insert(backupFiles)
+      .values(chunk)
+      .onConflictDoUpdate({
+        target: [backupFiles.backupId, backupFiles.filePath],
+        set: {
+          backupPath: sqlExcluded("backup_path"),
+          fileSize: sqlExcluded("file_size"),
+          checksum: sqlExcluded("checksum"),
+          status: sqlExcluded("status"),
+          error: sqlExcluded("error"),
+        },
+      }),
+  );
+}
+
+/** The value the conflicting insert proposed, for upserts. */
+function sqlExcluded(column: string) {
+  return sql.raw(`excluded.${column}`);
+}
+
+export type LogRecord = Omit<NewBackupLogRow, "id">;
+
+export function insertLog(db: Database, record: LogRecord): Statement {
+  return db.insert(backupLogs).values(record).onConflictDoNothing({ target: backupLogs.eventKey });
+}
+
+export function insertBackup(db: Database, row: NewBackupRow): Statement {
+  return db.insert(r2Backups).values(row).onConflictDoNothing({ target: r2Backups.id });
+}
+
+export function updateBackup(db: Database, backupId: string, values: Partial<NewBackupRow>): Statement {
+  return db.update(r2Backups).set(values).where(eq(r2Backups.id, backupId));
+}
+
+/** Runs the statements as one D1 batch (one round trip, one transaction). */
+export async function runBatch(db: Database, statements: readonly Statement[]): Promise<void> {
+  const [first, ...rest] = statements;
+  if (!first) return;
+  await db.batch([first, ...rest]);
+}

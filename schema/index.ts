@@ -1,0 +1,174 @@
+/**
+ * The one definition of the D1 schema. `drizzle-kit generate` turns it into the migrations in
+ * `drizzle/`; never edit those by hand.
+ *
+ * D1 holds what changes and what is queried: one row per backup and job, one row per object a
+ * backup had to store, delete or failed to read, and the audit log. The complete per-object state
+ * of a snapshot lives in its manifest in R2, so D1 grows with change, not with bucket size.
+ */
+import { sql } from "drizzle-orm";
+import { index, integer, sqliteTable, sqliteView, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+
+export const BACKUP_STATUSES = ["pending", "in_progress", "completed", "partial", "failed", "cancelled"] as const;
+export const BACKUP_TYPES = ["full", "incremental"] as const;
+export const BACKUP_TRIGGERS = ["api", "cron", "event"] as const;
+export const FILE_STATUSES = ["pending", "backed_up", "failed", "deleted"] as const;
+export const LOG_LEVELS = ["info", "warn", "error"] as const;
+export const LOG_EVENT_TYPES = ["start", "progress", "complete", "error", "verify", "restore", "cleanup"] as const;
+export const JOB_KINDS = ["verify", "restore", "cleanup"] as const;
+export const JOB_STATUSES = ["pending", "in_progress", "completed", "failed", "cancelled"] as const;
+
+export type BackupStatus = (typeof BACKUP_STATUSES)[number];
+export type BackupType = (typeof BACKUP_TYPES)[number];
+export type BackupTrigger = (typeof BACKUP_TRIGGERS)[number];
+export type FileStatus = (typeof FILE_STATUSES)[number];
+export type LogLevel = (typeof LOG_LEVELS)[number];
+export type LogEventType = (typeof LOG_EVENT_TYPES)[number];
+
+export const r2Backups = sqliteTable(
+  "r2_backups",
+  {
+    id: text("id").primaryKey(),
+    bucketName: text("bucket_name").notNull(),
+    backupDate: text("backup_date").notNull(),
+    status: text("status", { enum: BACKUP_STATUSES }).notNull(),
+    backupType: text("backup_type", { enum: BACKUP_TYPES }).notNull(),
+    trigger: text("trigger", { enum: BACKUP_TRIGGERS }).notNull(),
+    requestedBy: text("requested_by").notNull(),
+    parentId: text("parent_id"),
+    startedAt: text("started_at"),
+    completedAt: text("completed_at"),
+    fileCount: integer("file_count").notNull().default(0),
+    totalSize: integer("total_size").notNull().default(0),
+    snapshotFileCount: integer("snapshot_file_count").notNull().default(0),
+    snapshotSize: integer("snapshot_size").notNull().default(0),
+    deletedCount: integer("deleted_count").notNull().default(0),
+    failedCount: integer("failed_count").notNull().default(0),
+    bytesUploaded: integer("bytes_uploaded").notNull().default(0),
+    checksum: text("checksum"),
+    manifestKey: text("manifest_key"),
+    error: text("error"),
+    phase: text("phase").notNull().default("pending"),
+    filesProcessed: integer("files_processed").notNull().default(0),
+    bytesProcessed: integer("bytes_processed").notNull().default(0),
+    updatedAt: text("updated_at").notNull(),
+  },
+  (t) => [
+    // GET /api/backup/list: newest first, optionally filtered by status and/or type.
+    index("r2_backups_backup_date_id_idx").on(t.backupDate, t.id),
+    index("r2_backups_status_backup_date_idx").on(t.status, t.backupDate, t.id),
+    index("r2_backups_backup_type_backup_date_idx").on(t.backupType, t.backupDate, t.id),
+    // auto: the newest completed (full) backup of a bucket.
+    index("r2_backups_bucket_status_type_date_idx").on(t.bucketName, t.status, t.backupType, t.backupDate),
+  ],
+);
+
+export const backupFiles = sqliteTable(
+  "backup_files",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    backupId: text("backup_id").notNull(),
+    filePath: text("file_path").notNull(),
+    backupPath: text("backup_path"),
+    fileSize: integer("file_size").notNull().default(0),
+    checksum: text("checksum"),
+    status: text("status", { enum: FILE_STATUSES }).notNull(),
+    error: text("error"),
+  },
+  (t) => [
+    // A replayed batch upserts instead of duplicating.
+    uniqueIndex("backup_files_backup_id_file_path_idx").on(t.backupId, t.filePath),
+    index("backup_files_backup_id_status_idx").on(t.backupId, t.status),
+  ],
+);
+
+export const backupLogs = sqliteTable(
+  "backup_logs",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    // Deterministic per event (for example "<backupId>:progress:<seq>"), so a replayed step
+    // cannot log the same event twice.
+    eventKey: text("event_key").notNull(),
+    backupId: text("backup_id").notNull(),
+    timestamp: text("timestamp").notNull(),
+    eventType: text("event_type", { enum: LOG_EVENT_TYPES }).notNull(),
+    level: text("level", { enum: LOG_LEVELS }).notNull(),
+    message: text("message").notNull(),
+    requestedBy: text("requested_by"),
+  },
+  (t) => [
+    uniqueIndex("backup_logs_event_key_idx").on(t.eventKey),
+    // GET /api/backup/logs/:id, with and without the level filter, in id order.
+    index("backup_logs_backup_id_id_idx").on(t.backupId, t.id),
+    index("backup_logs_backup_id_level_id_idx").on(t.backupId, t.level, t.id),
+  ],
+);
+
+export const backupJobs = sqliteTable(
+  "backup_jobs",
+  {
+    id: text("id").primaryKey(),
+    kind: text("kind", { enum: JOB_KINDS }).notNull(),
+    backupId: text("backup_id"),
+    status: text("status", { enum: JOB_STATUSES }).notNull(),
+    requestedBy: text("requested_by").notNull(),
+    createdAt: text("created_at").notNull(),
+    startedAt: text("started_at"),
+    completedAt: text("completed_at"),
+    filesProcessed: integer("files_processed").notNull().default(0),
+    filesTotal: integer("files_total").notNull().default(0),
+    result: text("result", { mode: "json" }).$type<Record<string, unknown>>(),
+    error: text("error"),
+  },
+  (t) => [index("backup_jobs_backup_id_created_at_idx").on(t.backupId, t.createdAt)],
+);
+
+export type BackupRow = typeof r2Backups.$inferSelect;
+export type NewBackupRow = typeof r2Backups.$inferInsert;
+export type BackupFileRow = typeof backupFiles.$inferSelect;
+export type NewBackupFileRow = typeof backupFiles.$inferInsert;
+export type BackupLogRow = typeof backupLogs.$inferSelect;
+export type NewBackupLogRow = typeof backupLogs.$inferInsert;
+export type BackupJobRow = typeof backupJobs.$inferSelect;
+
+/** One row per backup with its duration and whether it succeeded (the seed's `backup_summary`). */
+export const backupSummary = sqliteView("backup_summary").as((qb) =>
+  qb
+    .select({
+      id: r2Backups.id,
+      bucketName: r2Backups.bucketName,
+      backupDate: r2Backups.backupDate,
+      backupType: r2Backups.backupType,
+      status: r2Backups.status,
+      fileCount: r2Backups.fileCount,
+      totalSize: r2Backups.totalSize,
+      snapshotFileCount: r2Backups.snapshotFileCount,
+      snapshotSize: r2Backups.snapshotSize,
+      bytesUploaded: r2Backups.bytesUploaded,
+      failedCount: r2Backups.failedCount,
+      durationSeconds: sql<number | null>`CASE WHEN ${r2Backups.startedAt} IS NOT NULL AND ${r2Backups.completedAt} IS NOT NULL
+        THEN (julianday(${r2Backups.completedAt}) - julianday(${r2Backups.startedAt})) * 86400.0 END`.as("duration_seconds"),
+      succeeded: sql<number>`CASE WHEN ${r2Backups.status} = 'completed' THEN 1 ELSE 0 END`.as("succeeded"),
+    })
+    .from(r2Backups),
+);
+
+/** Bucket-level health: success rate, last backups, storage written, average duration. */
+export const backupHealthMetrics = sqliteView("backup_health_metrics").as((qb) =>
+  qb
+    .select({
+      bucketName: r2Backups.bucketName,
+      totalBackups: sql<number>`count(*)`.as("total_backups"),
+      completedBackups: sql<number>`sum(CASE WHEN ${r2Backups.status} = 'completed' THEN 1 ELSE 0 END)`.as("completed_backups"),
+      failedBackups: sql<number>`sum(CASE WHEN ${r2Backups.status} IN ('failed', 'partial') THEN 1 ELSE 0 END)`.as("failed_backups"),
+      successRate: sql<number | null>`round(100.0 * sum(CASE WHEN ${r2Backups.status} = 'completed' THEN 1 ELSE 0 END)
+        / nullif(sum(CASE WHEN ${r2Backups.status} IN ('completed', 'partial', 'failed') THEN 1 ELSE 0 END), 0), 2)`.as("success_rate"),
+      lastBackupDate: sql<string | null>`max(${r2Backups.backupDate})`.as("last_backup_date"),
+      lastSuccessfulBackupDate: sql<string | null>`max(CASE WHEN ${r2Backups.status} = 'completed' THEN ${r2Backups.backupDate} END)`.as("last_successful_backup_date"),
+      storedBytes: sql<number>`sum(${r2Backups.bytesUploaded})`.as("stored_bytes"),
+      averageDurationSeconds: sql<number | null>`avg(CASE WHEN ${r2Backups.status} = 'completed' AND ${r2Backups.startedAt} IS NOT NULL AND ${r2Backups.completedAt} IS NOT NULL
+        THEN (julianday(${r2Backups.completedAt}) - julianday(${r2Backups.startedAt})) * 86400.0 END)`.as("average_duration_seconds"),
+    })
+    .from(r2Backups)
+    .groupBy(r2Backups.bucketName),
+);

@@ -1,0 +1,22 @@
+import { exports } from "cloudflare:workers";
+import { mintToken } from "./tokens";
+
+export interface ApiResponse<T = any> {
+  status: number;
+  body: T;
+}
+
+/** Calls the Worker's own fetch handler, with an admin token unless `token` says otherwise. */
+export async function api<T = any>(method: string, path: string, options: { body?: unknown; rawBody?: string; token?: string | null } = {}): Promise<ApiResponse<T>> {
+  const headers: Record<string, string> = {};
+  const token = options.token === undefined ? await mintToken() : options.token;
+  if (token !== null) headers.authorization = `Bearer ${token}`;
+  let body: string | undefined = options.rawBody;
+  if (options.body !== undefined) {
+    body = JSON.stringify(options.body);
+    headers["content-type"] = "application/json";
+  }
+  const response = await exports.default.fetch(new Request(`http://backup.test${path}`, { method, headers, body }));
+  const text = await response.text();
+  return { status: response.status, body: text ? JSON.parse(text) : null };
+}

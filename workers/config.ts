@@ -1,0 +1,104 @@
+/**
+ * The service's configuration, parsed and validated once per isolate from the Worker's
+ * environment. A bad value fails every request with an error that names the variable; nothing
+ * falls back to a silent default when a value is present but wrong.
+ */
+import { z } from "zod";
+
+const flag = z.enum(["true", "false"]).transform((value) => value === "true");
+
+function wholeNumber(min: number, max: number) {
+  return z
+    .string()
+    .regex(/^\d+$/, "must be a whole number")
+    .transform(Number)
+    .pipe(z.number().int().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
+}
+
+const optionalText = z
+  .string()
+  .optional()
+  .transform((value) => (value === undefined || value.trim() === "" ? undefined : value.trim()));
+
+const configSchema = z
+  .object({
+    BACKUP_RETENTION_DAYS: wholeNumber(1, 3650).default(30),
+    BACKUP_SCHEDULE: z.enum(["daily", "manual"]).default("daily"),
+    BACKUP_INCREMENTAL_ENABLED: flag.default(true),
+    BACKUP_COMPRESSION_ENABLED: flag.default(false),
+    BACKUP_ENCRYPTION_ENABLED: flag.default(false),
+    /** The name of the bucket bound as R2_BUCKET: the coordinator's key and the backups' bucketName. */
+    BACKUP_SOURCE_BUCKET: z.string().regex(/^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/, "must be an R2 bucket name").default("cutty-files"),
+    BACKUP_FULL_INTERVAL_DAYS: wholeNumber(1, 365).default(7),
+    /** Objects per alarm step; the design's ceiling is 100. */
+    BACKUP_BATCH_SIZE: wholeNumber(1, 100).default(100),
+    /** Attempts per object read before it is recorded as failed. */
+    BACKUP_READ_ATTEMPTS: wholeNumber(1, 10).default(4),
+    /** First retry delay; later ones double (with jitter). Tests set it to a few ms. */
+    BACKUP_RETRY_BASE_MS: wholeNumber(0, 60_000).default(250),
+    /**
+     * Delay before the next step's alarm. 0 in production; the tests set it far in the future so
+     * that they, not the clock, decide when each step runs (runDurableObjectAlarm).
+     */
+    BACKUP_STEP_DELAY_MS: wholeNumber(0, 86_400_000).default(0),
+    /** Consecutive failed steps after which a job gives up and is marked failed. */
+    BACKUP_MAX_STEP_ATTEMPTS: wholeNumber(1, 50).default(6),
+    JWT_SECRET: optionalText,
+    JWT_JWKS_URL: optionalText.pipe(z.url({ message: "must be an https URL" }).optional()),
+    JWT_ISSUER: optionalText,
+    JWT_AUDIENCE: optionalText,
+  })
+  .superRefine((value, ctx) => {
+    if (value.JWT_JWKS_URL === undefined && (value.JWT_SECRET === undefined || value.JWT_SECRET.length < 32)) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["JWT_SECRET"],
+        message:
+          value.JWT_SECRET === undefined
+            ? "is required (a secret of at least 32 characters) unless JWT_JWKS_URL is set"
+            : "must be at least 32 characters long",
+      });
+    }
+  });
+
+export type Config = z.output<typeof configSchema>;
+
+export class ConfigError extends Error {
+  constructor(readonly variables: string[], message: string) {
+    super(message);
+    this.name = "ConfigError";
+  }
+}
+
+/** The variables the schema reads; anything else in the environment (bindings) is ignored. */
+const CONFIG_KEYS = Object.keys(configSchema.shape) as (keyof typeof configSchema.shape)[];
+
+export function parseConfig(env: Record<string, unknown>): Config {
+  const raw: Record<string, unknown> = {};
+  for (const key of CONFIG_KEYS) raw[key] = env[key];
+  const parsed = configSchema.safeParse(raw);
+  if (parsed.success) return parsed.data;
+  const problems = parsed.error.issues.map((issue) => {
+    const variable = String(issue.path[0] ?? "configuration");
+    const message = issue.code === "invalid_type" ? "must be a string" : issue.message;
+    return { variable, text: `${variable} ${message}` };
+  });
+  return throwConfigError(problems);
+}
+
+function throwConfigError(problems: { variable: string; text: string }[]): never {
+  const variables = [...new Set(problems.map((p) => p.variable))];
+  throw new ConfigError(variables, `Invalid configuration: ${problems.map((p) => p.text).join("; ")}`);
+}
+
+const cache = new WeakMap<object, Config>();
+
+/** Parses once per environment object; Workers hand the same `env` to every request of an isolate. */
+export function getConfig(env: object): Config {
+  let config = cache.get(env);
+  if (!config) {
+    config = parseConfig(env as Record<string, unknown>);
+    cache.set(env, config);
+  }
+  return config;
+}

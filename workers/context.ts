@@ -1,0 +1,24 @@
+/** What every authenticated handler receives: the request, its validated config and caller. */
+import type { IRequest } from "itty-router";
+import { authenticate, requireScope, type Principal, type Scope } from "./auth";
+import { getConfig, type Config } from "./config";
+
+export interface HandlerContext {
+  request: IRequest;
+  url: URL;
+  env: Env;
+  config: Config;
+  principal: Principal;
+}
+
+export type Handler = (context: HandlerContext) => Promise<Response>;
+
+/** Wraps a handler so it runs only for a valid token carrying `scope`. */
+export function authorized(scope: Scope, handler: Handler) {
+  return async (request: IRequest, env: Env): Promise<Response> => {
+    const config = getConfig(env);
+    const principal = await authenticate(request, config);
+    requireScope(principal, scope);
+    return handler({ request, url: new URL(request.url), env, config, principal });
+  };
+}

@@ -1,0 +1,29 @@
+/**
+ * The Worker's entry points: REST calls go through the router; the daily cron asks the source
+ * bucket's coordinator for an automatic backup. The Durable Object classes are exported here so
+ * wrangler can bind them.
+ */
+import { BucketCoordinator } from "../durable-objects/bucket-coordinator";
+import { BackupJob } from "../durable-objects/backup-job";
+import { getConfig } from "./config";
+import { errorResponse, HttpError } from "./http-error";
+import { router } from "./router";
+
+export { BackupJob, BucketCoordinator };
+
+export default {
+  async fetch(request, env, ctx) {
+    const url = new URL(request.url);
+    if (!url.pathname.startsWith("/api/") && url.pathname !== "/api") return errorResponse(new HttpError(404, "not_found", "No such endpoint."));
+    return router.fetch(request, env, ctx);
+  },
+
+  async scheduled(controller, env) {
+    const config = getConfig(env);
+    if (config.BACKUP_SCHEDULE !== "daily") return;
+    const coordinator = env.BUCKET_COORDINATOR.get(env.BUCKET_COORDINATOR.idFromName(config.BACKUP_SOURCE_BUCKET));
+    const result = await coordinator.startBackup({ type: "auto", trigger: "cron", requestedBy: "cron" });
+    if (result.ok) console.log(`cron ${controller.cron}: started ${result.backup.backupType} backup ${result.backup.id}`);
+    else if (result.reason === "busy") console.warn(`cron ${controller.cron}: skipped, ${result.kind} ${result.holderId} is running`);
+  },
+} satisfies ExportedHandler<Env>;

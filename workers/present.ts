@@ -1,0 +1,31 @@
+/** Shapes D1 rows into the API contract's resources. */
+import type { BackupLogRow, BackupRow } from "../schema";
+
+export function presentBackup(row: BackupRow) {
+  return {
+    id: row.id,
+    bucketName: row.bucketName,
+    type: row.backupType,
+    status: row.status,
+    trigger: row.trigger,
+    requestedBy: row.requestedBy,
+    parentId: row.parentId,
+    backupDate: row.backupDate,
+    startedAt: row.startedAt,
+    completedAt: row.completedAt,
+    fileCount: row.fileCount,
+    totalSize: row.totalSize,
+    snapshotFileCount: row.snapshotFileCount,
+    snapshotSize: row.snapshotSize,
+    deletedCount: row.deletedCount,
+    failedCount: row.failedCount,
+    bytesUploaded: row.bytesUploaded,
+    checksum: row.checksum,
+    error: row.error,
+    progress: { phase: row.phase, filesProcessed: row.filesProcessed, bytesProcessed: row.bytesProcessed },
+  };
+}
+
+export function presentLog(row: BackupLogRow) {
+  return { timestamp: row.timestamp, eventType: row.eventType, level: row.level, message: row.message, requestedBy: row.requestedBy };
+}

@@ -1,0 +1,25 @@
+/** The REST routes of the API contract. */
+import { Router, type IRequest } from "itty-router";
+import { authorized } from "./context";
+import { errorResponse, HttpError, jsonResponse } from "./http-error";
+import { createBackup, getBackupStatus, listBackupLogs, listBackups } from "./routes/backups";
+
+const notAllowed = () => {
+  throw new HttpError(405, "method_not_allowed", "Method not allowed on this path.");
+};
+
+export const router = Router<IRequest, [Env, ExecutionContext]>({
+  base: "/api",
+  catch: errorResponse,
+});
+
+router
+  .get("/health", () => jsonResponse({ ok: true }))
+  .post("/backup/create", authorized("backup:write", (c) => createBackup(c)))
+  .get("/backup/status/:id", authorized("backup:read", (c) => getBackupStatus(c, c.request.params.id!)))
+  .get("/backup/list", authorized("backup:read", (c) => listBackups(c)))
+  .get("/backup/logs/:id", authorized("backup:read", (c) => listBackupLogs(c, c.request.params.id!)))
+  .all("/backup/*", notAllowed)
+  .all("*", () => {
+    throw new HttpError(404, "not_found", "No such endpoint.");
+  });

@@ -1,0 +1,90 @@
+/** Handlers of /api/backup/*: authenticate, validate, make one call, shape the response. */
+import { and, asc, desc, eq, gt, inArray, lt, or, type SQL } from "drizzle-orm";
+import { z } from "zod";
+import { openDatabase } from "../../durable-objects/engine/records";
+import { backupLogs, LOG_LEVELS, r2Backups, type BackupRow } from "../../schema";
+import type { HandlerContext } from "../context";
+import { conflict, jsonResponse, notFound } from "../http-error";
+import { decodeCursor, encodeCursor } from "../pagination";
+import { presentBackup, presentLog } from "../present";
+import { parseJsonBody, parseQuery } from "../request-body";
+import { createBackupBody, listBackupsQuery, listLogsQuery } from "../schemas";
+
+function coordinator(context: HandlerContext) {
+  const { env, config } = context;
+  return env.BUCKET_COORDINATOR.get(env.BUCKET_COORDINATOR.idFromName(config.BACKUP_SOURCE_BUCKET));
+}
+
+export async function createBackup(context: HandlerContext): Promise<Response> {
+  const body = await parseJsonBody(context.request, createBackupBody);
+  const result = await coordinator(context).startBackup({ type: body.type, trigger: "api", requestedBy: context.principal.subject });
+  if (result.ok) return jsonResponse({ backup: presentBackup(result.backup) }, 202);
+  if (result.reason === "incremental_disabled") {
+    throw conflict("Incremental backups are disabled (BACKUP_INCREMENTAL_ENABLED is false); request a full or auto backup.");
+  }
+  throw conflict(`A ${result.kind} of ${context.config.BACKUP_SOURCE_BUCKET} is already running: ${result.holderId}.`, {
+    backupId: result.holderId,
+    kind: result.kind,
+  });
+}
+
+async function findBackup(context: HandlerContext, id: string): Promise<BackupRow> {
+  const row = id.length <= 128 ? await openDatabase(context.env.DB).query.r2Backups.findFirst({ where: eq(r2Backups.id, id) }) : undefined;
+  if (!row) throw notFound(`No backup with id ${id}.`);
+  return row;
+}
+
+export async function getBackupStatus(context: HandlerContext, id: string): Promise<Response> {
+  let row = await findBackup(context, id);
+  if (row.status === "in_progress" || row.status === "pending") {
+    // A status read doubles as a watchdog: it re-arms a backup whose alarm was lost.
+    const job = context.env.BACKUP_JOB.get(context.env.BACKUP_JOB.idFromName(row.id));
+    await job.heartbeat();
+    row = await findBackup(context, id);
+  }
+  return jsonResponse({ backup: presentBackup(row) });
+}
+
+const backupCursor = z.object({ d: z.string(), i: z.string() });
+
+export async function listBackups(context: HandlerContext): Promise<Response> {
+  const query = parseQuery(context.url, listBackupsQuery);
+  const conditions: SQL[] = [];
+  if (query.status) conditions.push(eq(r2Backups.status, query.status));
+  if (query.type) conditions.push(eq(r2Backups.backupType, query.type));
+  if (query.cursor) {
+    const after = decodeCursor(query.cursor, backupCursor);
+    conditions.push(or(lt(r2Backups.backupDate, after.d), and(eq(r2Backups.backupDate, after.d), lt(r2Backups.id, after.i)))!);
+  }
+  const rows = await openDatabase(context.env.DB)
+    .select()
+    .from(r2Backups)
+    .where(and(...conditions))
+    .orderBy(desc(r2Backups.backupDate), desc(r2Backups.id))
+    .limit(query.limit + 1);
+  const page = rows.slice(0, query.limit);
+  const last = page.at(-1);
+  const nextCursor = rows.length > query.limit && last ? encodeCursor({ d: last.backupDate, i: last.id }) : null;
+  return jsonResponse({ backups: page.map(presentBackup), nextCursor });
+}
+
+const logCursor = z.object({ id: z.number().int() });
+
+export async function listBackupLogs(context: HandlerContext, id: string): Promise<Response> {
+  const query = parseQuery(context.url, listLogsQuery);
+  const backup = await findBackup(context, id);
+  const conditions: SQL[] = [eq(backupLogs.backupId, backup.id)];
+  // `level` is a minimum severity: warn returns warnings and errors.
+  if (query.level) conditions.push(inArray(backupLogs.level, LOG_LEVELS.slice(LOG_LEVELS.indexOf(query.level))));
+  if (query.cursor) conditions.push(gt(backupLogs.id, decodeCursor(query.cursor, logCursor).id));
+  const rows = await openDatabase(context.env.DB)
+    .select()
+    .from(backupLogs)
+    .where(and(...conditions))
+    .orderBy(asc(backupLogs.id))
+    .limit(query.limit + 1);
+  const page = rows.slice(0, query.limit);
+  const last = page.at(-1);
+  const nextCursor = rows.length > query.limit && last ? encodeCursor({ id: last.id }) : null;
+  return jsonResponse({ logs: page.map(presentLog), nextCursor });
+}
