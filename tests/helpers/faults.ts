@@ -1,0 +1,56 @@
+/**
+ * Fault injection around a real R2 binding: the wrapper forwards every call to the real bucket,
+ * except the ones a test asks to fail.
+ */
+
+export type BucketMethod = "get" | "put" | "head" | "list" | "delete";
+
+export interface FaultPlan {
+  /** Which methods the call counter watches. */
+  methods: BucketMethod[];
+  /** Fail the k-th watched call (1-based)... */
+  failAtCall: number;
+  /** ...and this many calls in a row from there (Infinity: until `disarm()`). */
+  failures?: number;
+  /** Only count calls whose key satisfies this. */
+  keyFilter?: (key: string) => boolean;
+}
+
+export interface FaultyBucket {
+  bucket: R2Bucket;
+  injected: () => number;
+  disarm: () => void;
+}
+
+export class InjectedFault extends Error {
+  constructor(method: string, call: number) {
+    super(`injected fault: ${method} call ${call}`);
+    this.name = "InjectedFault";
+  }
+}
+
+export function faultyBucket(real: R2Bucket, plan: FaultPlan): FaultyBucket {
+  let calls = 0;
+  let injected = 0;
+  let armed = true;
+  const failures = plan.failures ?? 1;
+  const bucket = new Proxy(real, {
+    get(target, property, receiver) {
+      const value = Reflect.get(target, property, receiver);
+      if (typeof value !== "function") return value;
+      const method = String(property) as BucketMethod;
+      return (...args: unknown[]) => {
+        const key = typeof args[0] === "string" ? args[0] : "";
+        if (armed && plan.methods.includes(method) && (!plan.keyFilter || plan.keyFilter(key))) {
+          calls += 1;
+          if (calls >= plan.failAtCall && injected < failures) {
+            injected += 1;
+            return Promise.reject(new InjectedFault(method, calls));
+          }
+        }
+        return value.apply(target, args);
+      };
+    },
+  });
+  return { bucket, injected: () => injected, disarm: () => { armed = false; } };
+}
