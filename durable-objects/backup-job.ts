@@ -10,6 +10,7 @@ import { DurableObject } from "cloudflare:workers";
 import { getConfig } from "../workers/config";
 import { initialCheckpoint, type BackupCheckpoint, type NewBackup } from "./engine/backup-checkpoint";
 import { logRecord, progressColumns, runBackupStep, type BackupStepDeps } from "./engine/backup-step";
+import { readIndex } from "./engine/manifest";
 import { insertBackup, insertLog, openDatabase, runBatch, updateBackup } from "./engine/records";
 import { backoffDelay } from "./engine/retry";
 import { engineSettings } from "./engine-settings";
@@ -25,12 +26,17 @@ export class BackupJob extends DurableObject<Env> {
    */
   wrapDeps: ((deps: BackupStepDeps) => BackupStepDeps) | null = null;
 
-  async start(backup: NewBackup): Promise<BackupRow> {
-    const existing = await this.checkpoint();
-    if (!existing) {
+  /**
+   * Records the backup in D1 and arms the first step. Idempotent: a repeated call returns the
+   * existing backup. `notes` are logged with the start (for example why the type was changed).
+   */
+  async start(requested: NewBackup, notes: string[] = []): Promise<BackupRow> {
+    if (!(await this.checkpoint())) {
       const now = new Date();
-      const checkpoint = initialCheckpoint(backup, now.toISOString());
+      const { backup, parentChunkCount, fallbackNote } = await this.withParentManifest(requested);
+      const checkpoint = initialCheckpoint(backup, parentChunkCount, now.toISOString());
       const db = openDatabase(this.env.DB);
+      const messages = [...notes, ...(fallbackNote ? [fallbackNote] : [])];
       await runBatch(db, [
         insertBackup(db, {
           id: backup.backupId,
@@ -47,14 +53,26 @@ export class BackupJob extends DurableObject<Env> {
         }),
         insertLog(db, logRecord(checkpoint, "start", "start", "info", now,
           `${backup.type === "full" ? "Full" : "Incremental"} backup of ${backup.bucketName} started (trigger: ${backup.trigger}` +
-            (backup.parentId ? `, parent ${backup.parentId}` : "") + ").")),
+            (backup.parentId ? `, parent ${backup.parentId}` : "") + ")." + (messages.length ? ` ${messages.join(" ")}` : ""))),
       ]);
       await this.ctx.storage.put(CHECKPOINT_KEY, checkpoint);
       await this.armNextStep();
     }
-    const row = await openDatabase(this.env.DB).query.r2Backups.findFirst({ where: (t, { eq }) => eq(t.id, backup.backupId) });
-    if (!row) throw new Error(`backup ${backup.backupId} has no D1 row after start`);
+    const row = await openDatabase(this.env.DB).query.r2Backups.findFirst({ where: (t, { eq }) => eq(t.id, requested.backupId) });
+    if (!row) throw new Error(`backup ${requested.backupId} has no D1 row after start`);
     return row;
+  }
+
+  /** An incremental backup merges with its parent's manifest; without a readable one it is full. */
+  private async withParentManifest(backup: NewBackup): Promise<{ backup: NewBackup; parentChunkCount: number; fallbackNote: string | null }> {
+    if (backup.parentId === null) return { backup, parentChunkCount: 0, fallbackNote: null };
+    const index = await readIndex(this.env.R2_BACKUP_BUCKET, backup.parentId);
+    if (index) return { backup, parentChunkCount: index.chunkCount, fallbackNote: null };
+    return {
+      backup: { ...backup, type: "full", parentId: null },
+      parentChunkCount: 0,
+      fallbackNote: `The manifest of parent ${backup.parentId} is missing, so this backup is full.`,
+    };
   }
 
   /** True while the backup is unfinished; re-arms its alarm if it was lost (invariant 4). */

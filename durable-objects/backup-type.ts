@@ -20,6 +20,8 @@ export interface BackupTypeInput {
 export interface ResolvedBackupType {
   type: BackupType;
   parentId: string | null;
+  /** Why the type differs from the one requested, for the backup's log. */
+  note: string | null;
 }
 
 export interface BackupHistory {
@@ -32,8 +34,20 @@ export function chooseBackupType(input: BackupTypeInput, history: BackupHistory)
   const wantsIncremental =
     input.requested === "incremental" ||
     (input.requested === "auto" && input.incrementalEnabled && isRecent(history.lastCompletedFull?.backupDate, input));
-  if (!wantsIncremental || !history.lastCompleted) return { type: "full", parentId: null };
-  return { type: "incremental", parentId: history.lastCompleted.id };
+  if (wantsIncremental && history.lastCompleted) return { type: "incremental", parentId: history.lastCompleted.id, note: null };
+  const note =
+    input.requested === "incremental"
+      ? "Incremental backup requested, but there is no completed backup to build on: taking a full backup instead."
+      : input.requested === "auto"
+        ? autoFullReason(input, history)
+        : null;
+  return { type: "full", parentId: null, note };
+}
+
+function autoFullReason(input: BackupTypeInput, history: BackupHistory): string {
+  if (!history.lastCompleted) return "Auto backup: no completed backup yet, so a full one.";
+  if (!input.incrementalEnabled) return "Auto backup: incremental backups are disabled, so a full one.";
+  return `Auto backup: the last completed full backup is older than ${input.fullIntervalDays} days (or there is none), so a full one.`;
 }
 
 function isRecent(backupDate: string | undefined, input: BackupTypeInput): boolean {

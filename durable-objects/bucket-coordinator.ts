@@ -53,7 +53,7 @@ export class BucketCoordinator extends DurableObject<Env> {
 
     try {
       const bucketName = config.BACKUP_SOURCE_BUCKET;
-      const { type, parentId } = await resolveBackupType(openDatabase(this.env.DB), {
+      const { type, parentId, note } = await resolveBackupType(openDatabase(this.env.DB), {
         bucketName,
         requested: request.type,
         incrementalEnabled: config.BACKUP_INCREMENTAL_ENABLED,
@@ -69,7 +69,7 @@ export class BucketCoordinator extends DurableObject<Env> {
         requestedBy: request.requestedBy,
         parentId,
         backupDate: now.toISOString(),
-      });
+      }, note ? [note] : []);
       return { ok: true, backup };
     } catch (error) {
       await this.release(backupId);

@@ -2,7 +2,7 @@
 import { Router, type IRequest } from "itty-router";
 import { authorized } from "./context";
 import { errorResponse, HttpError, jsonResponse } from "./http-error";
-import { createBackup, getBackupStatus, listBackupLogs, listBackups } from "./routes/backups";
+import { createBackup, getBackupStatus, listBackupFiles, listBackupLogs, listBackups } from "./routes/backups";
 
 const notAllowed = () => {
   throw new HttpError(405, "method_not_allowed", "Method not allowed on this path.");
@@ -18,6 +18,7 @@ router
   .post("/backup/create", authorized("backup:write", (c) => createBackup(c)))
   .get("/backup/status/:id", authorized("backup:read", (c) => getBackupStatus(c, c.request.params.id!)))
   .get("/backup/list", authorized("backup:read", (c) => listBackups(c)))
+  .get("/backup/files/:id", authorized("backup:read", (c) => listBackupFiles(c, c.request.params.id!)))
   .get("/backup/logs/:id", authorized("backup:read", (c) => listBackupLogs(c, c.request.params.id!)))
   .all("/backup/*", notAllowed)
   .all("*", () => {

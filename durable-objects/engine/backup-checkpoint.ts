@@ -5,6 +5,7 @@
  */
 import type { BackupTrigger, BackupType } from "../../schema";
 import { EMPTY_CHAIN } from "./hashing";
+import type { ParentPosition } from "./parent-reader";
 
 export type BackupPhase = "copying" | "finalizing" | "done";
 export type BackupOutcome = "completed" | "partial" | "failed" | "cancelled";
@@ -38,6 +39,10 @@ export interface BackupCheckpoint {
   outcome: BackupOutcome | null;
   /** The last source key handled; the next listing starts after it. */
   cursorKey: string | null;
+  /** Chunks in the parent's manifest (0 for a full backup). */
+  parentChunkCount: number;
+  /** How far the merge has read the parent's manifest. */
+  parentPosition: ParentPosition;
   /** Steps completed so far; names the next step's log event. */
   batchNumber: number;
   /** Number of the next manifest chunk to write. */
@@ -72,10 +77,12 @@ export interface NewBackup {
   backupDate: string;
 }
 
-export function initialCheckpoint(backup: NewBackup, startedAt: string): BackupCheckpoint {
+export function initialCheckpoint(backup: NewBackup, parentChunkCount: number, startedAt: string): BackupCheckpoint {
   return {
     version: 1,
     ...backup,
+    parentChunkCount,
+    parentPosition: { chunkSeq: 0, offset: 0 },
     startedAt,
     phase: "copying",
     outcome: null,

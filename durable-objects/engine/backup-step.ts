@@ -8,6 +8,8 @@ import { captureObject, SourceReadError, type CaptureResult } from "./blob-store
 import type { BackupCheckpoint, BackupCounters, BackupOutcome } from "./backup-checkpoint";
 import { mapWithConcurrency } from "./concurrency";
 import { extendChain } from "./hashing";
+import { mergeListing, minWindowEnd, withinWindow, type ListedObject, type WindowEnd } from "./listing-merge";
+import { readParentWindow, type ParentWindow } from "./parent-reader";
 import { manifestIndexKey, writeChunk, writeIndex, type ManifestEntry } from "./manifest";
 import { insertLog, runBatch, updateBackup, upsertFileRecords, type Database, type FileRecord, type LogRecord } from "./records";
 import { withRetry, type RetryPolicy } from "./retry";
@@ -41,27 +43,67 @@ export async function runBackupStep(deps: BackupStepDeps, checkpoint: BackupChec
 
 type ObjectOutcome = CaptureResult | { kind: "failed"; error: string };
 
+/** Parent entries read per step at most, so a step stays bounded after mass deletions. */
+export const PARENT_WINDOW_LIMIT = 1000;
+
+/**
+ * Copies one window of keys: the next page of the listing merged with the parent snapshot's
+ * entries over the same keys (a full backup has no parent, so every listed key is new).
+ */
 async function copyNextBatch(deps: BackupStepDeps, checkpoint: BackupCheckpoint): Promise<BackupCheckpoint> {
   const { source, backup, db, settings } = deps;
   const policy: RetryPolicy = { attempts: settings.readAttempts, baseDelayMs: settings.retryBaseMs };
   const listing = await withRetry(policy, () =>
     source.list({ limit: settings.batchSize, ...(checkpoint.cursorKey === null ? {} : { startAfter: checkpoint.cursorKey }) }),
   );
-  const keys = listing.objects.map((object) => object.key);
+  if (listing.truncated && listing.objects.length === 0) throw new Error("R2 returned an empty page that claims more keys follow");
+  const listingEnd: WindowEnd = listing.truncated ? listing.objects.at(-1)!.key : null;
 
-  const outcomes = await mapWithConcurrency(keys, settings.concurrency, (key) => captureWithRetry(deps, policy, checkpoint.backupId, key));
+  const parent: ParentWindow =
+    checkpoint.parentId === null
+      ? { entries: [], next: checkpoint.parentPosition, exhausted: true, cutAt: null }
+      : await withRetry(policy, () =>
+          readParentWindow(backup, checkpoint.parentId!, checkpoint.parentChunkCount, checkpoint.parentPosition, listingEnd, PARENT_WINDOW_LIMIT),
+        );
+  const windowEnd = minWindowEnd(listingEnd, parent.cutAt);
+  const listed: ListedObject[] = listing.objects.filter((o) => withinWindow(o.key, windowEnd));
+  const actions = mergeListing(listed, parent.entries);
+
+  const toRead = actions.filter((a) => a.kind === "new" || a.kind === "modified");
+  const outcomes = new Map<string, ObjectOutcome>();
+  const read = await mapWithConcurrency(toRead, settings.concurrency, (a) => captureWithRetry(deps, policy, checkpoint.backupId, a.key));
+  toRead.forEach((action, i) => outcomes.set(action.key, read[i]!));
 
   const entries: ManifestEntry[] = [];
   const fileRecords: FileRecord[] = [];
   const counters: BackupCounters = { ...checkpoint.counters };
-  keys.forEach((key, i) => {
-    const outcome = outcomes[i]!;
+  const record = (filePath: string, values: Omit<FileRecord, "backupId" | "filePath">) => fileRecords.push({ backupId: checkpoint.backupId, filePath, ...values });
+  const recordDeletion = (previous: ManifestEntry) => {
+    counters.deletedCount += 1;
+    record(previous.key, { backupPath: previous.blob, fileSize: previous.size, checksum: previous.sha256, status: "deleted", error: null });
+  };
+
+  for (const action of actions) {
     counters.filesProcessed += 1;
-    if (outcome.kind === "gone") return;
+    if (action.kind === "unchanged") {
+      entries.push(action.entry);
+      counters.snapshotFileCount += 1;
+      counters.snapshotSize += action.entry.size;
+      continue;
+    }
+    if (action.kind === "deleted") {
+      recordDeletion(action.previous);
+      continue;
+    }
+    const outcome = outcomes.get(action.key)!;
+    if (outcome.kind === "gone") {
+      if (action.kind === "modified") recordDeletion(action.previous);
+      continue;
+    }
     if (outcome.kind === "failed") {
       counters.failedCount += 1;
-      fileRecords.push({ backupId: checkpoint.backupId, filePath: key, backupPath: null, fileSize: 0, checksum: null, status: "failed", error: outcome.error });
-      return;
+      record(action.key, { backupPath: null, fileSize: 0, checksum: null, status: "failed", error: outcome.error });
+      continue;
     }
     const { entry } = outcome;
     entries.push(entry);
@@ -71,18 +113,11 @@ async function copyNextBatch(deps: BackupStepDeps, checkpoint: BackupCheckpoint)
     counters.snapshotSize += entry.size;
     counters.bytesProcessed += entry.size;
     counters.bytesUploaded += outcome.bytesUploaded;
-    if (outcome.newContent) {
-      fileRecords.push({
-        backupId: checkpoint.backupId,
-        filePath: key,
-        backupPath: entry.blob,
-        fileSize: entry.size,
-        checksum: entry.sha256,
-        status: "backed_up",
-        error: null,
-      });
+    // A full backup records the content it had to store; an incremental one every change.
+    if (checkpoint.type === "incremental" || outcome.newContent) {
+      record(action.key, { backupPath: entry.blob, fileSize: entry.size, checksum: entry.sha256, status: "backed_up", error: null });
     }
-  });
+  }
 
   let { chain, nextChunkSeq } = checkpoint;
   if (entries.length > 0) {
@@ -91,11 +126,11 @@ async function copyNextBatch(deps: BackupStepDeps, checkpoint: BackupCheckpoint)
     nextChunkSeq += 1;
   }
 
-  const exhausted = !listing.truncated || keys.length === 0;
   const next: BackupCheckpoint = {
     ...checkpoint,
-    phase: exhausted ? "finalizing" : "copying",
-    cursorKey: keys.at(-1) ?? checkpoint.cursorKey,
+    phase: windowEnd === null ? "finalizing" : "copying",
+    cursorKey: windowEnd ?? listed.at(-1)?.key ?? checkpoint.cursorKey,
+    parentPosition: parent.next,
     batchNumber: checkpoint.batchNumber + 1,
     nextChunkSeq,
     chain,
@@ -104,17 +139,18 @@ async function copyNextBatch(deps: BackupStepDeps, checkpoint: BackupCheckpoint)
     lastError: null,
   };
 
+  const changed = toRead.length;
   const failed = counters.failedCount - checkpoint.counters.failedCount;
+  const deleted = counters.deletedCount - checkpoint.counters.deletedCount;
   const logs: LogRecord[] = [
     logRecord(checkpoint, `progress:${checkpoint.batchNumber}`, "progress", failed > 0 ? "warn" : "info", deps.now(),
-      `Batch ${checkpoint.batchNumber + 1}: ${keys.length} listed, ${entries.length} captured` +
+      `Batch ${checkpoint.batchNumber + 1}: ${listed.length} listed, ${changed} read, ${listed.length - changed} unchanged` +
+        (deleted > 0 ? `, ${deleted} deleted` : "") +
         (failed > 0 ? `, ${failed} failed` : "") +
-        `; ${counters.filesProcessed} objects and ${counters.bytesProcessed} bytes so far.`),
+        `; ${counters.snapshotFileCount} objects in the snapshot so far.`),
     ...fileRecords
-      .filter((record) => record.status === "failed")
-      .map((record) =>
-        logRecord(checkpoint, `failed:${record.filePath}`, "error", "error", deps.now(), `Could not back up ${record.filePath}: ${record.error}`),
-      ),
+      .filter((r) => r.status === "failed")
+      .map((r) => logRecord(checkpoint, `failed:${r.filePath}`, "error", "error", deps.now(), `Could not back up ${r.filePath}: ${r.error}`)),
   ];
   await runBatch(db, [
     ...upsertFileRecords(db, fileRecords),

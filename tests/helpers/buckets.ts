@@ -31,7 +31,7 @@ export interface SeedObject {
 export function variedObjects(count: number): SeedObject[] {
   const objects: SeedObject[] = [];
   const oddKeys = ["zero-byte.bin", "unicode/naïve café/日本語.txt", "spaces in name/a b.txt", "percent%20literal.txt", "deep/a/b/c/d/e/f.json", "emoji/📦.txt"];
-  for (const [i, key] of oddKeys.entries()) {
+  for (const [i, key] of oddKeys.slice(0, count).entries()) {
     objects.push({ key, body: key === "zero-byte.bin" ? new Uint8Array(0) : `odd key ${i}: ${key}`, contentType: "text/plain; charset=utf-8" });
   }
   for (let i = objects.length; i < count; i++) {

@@ -4,11 +4,13 @@ import { z } from "zod";
 import { openDatabase } from "../../durable-objects/engine/records";
 import { backupLogs, LOG_LEVELS, r2Backups, type BackupRow } from "../../schema";
 import type { HandlerContext } from "../context";
-import { conflict, jsonResponse, notFound } from "../http-error";
+import { badRequest, conflict, jsonResponse, notFound } from "../http-error";
 import { decodeCursor, encodeCursor } from "../pagination";
 import { presentBackup, presentLog } from "../present";
 import { parseJsonBody, parseQuery } from "../request-body";
-import { createBackupBody, listBackupsQuery, listLogsQuery } from "../schemas";
+import { readManifestPage } from "../../durable-objects/engine/manifest-pager";
+import { readIndex } from "../../durable-objects/engine/manifest";
+import { createBackupBody, listBackupsQuery, listFilesQuery, listLogsQuery } from "../schemas";
 
 function coordinator(context: HandlerContext) {
   const { env, config } = context;
@@ -87,4 +89,28 @@ export async function listBackupLogs(context: HandlerContext, id: string): Promi
   const last = page.at(-1);
   const nextCursor = rows.length > query.limit && last ? encodeCursor({ id: last.id }) : null;
   return jsonResponse({ logs: page.map(presentLog), nextCursor });
+}
+
+const filesCursor = z.object({ c: z.number().int().min(0), o: z.number().int().min(0), p: z.string() });
+
+/** The snapshot's objects in key order, read from the backup's manifest. */
+export async function listBackupFiles(context: HandlerContext, id: string): Promise<Response> {
+  const query = parseQuery(context.url, listFilesQuery);
+  const backup = await findBackup(context, id);
+  if (backup.status !== "completed" && backup.status !== "partial") {
+    throw conflict(`Backup ${backup.id} is ${backup.status}: only a finished backup has a snapshot to list.`, { backupId: backup.id, status: backup.status });
+  }
+  const index = await readIndex(context.env.R2_BACKUP_BUCKET, backup.id);
+  if (!index) throw new Error(`manifest index of ${backup.id} is missing from the backup bucket`);
+  const from = query.cursor ? decodeCursor(query.cursor, filesCursor) : null;
+  if (from && from.p !== query.prefix) throw badRequest("cursor belongs to another prefix: repeat the prefix of the first page.", { field: "cursor" });
+  const page = await readManifestPage(context.env.R2_BACKUP_BUCKET, backup.id, index.chunkCount, {
+    prefix: query.prefix,
+    limit: query.limit,
+    from: from ? { chunkSeq: from.c, offset: from.o } : null,
+  });
+  return jsonResponse({
+    files: page.entries.map((e) => ({ path: e.key, size: e.size, checksum: e.sha256, lastModified: e.lastModified, contentType: e.httpMetadata.contentType ?? null })),
+    nextCursor: page.next ? encodeCursor({ c: page.next.chunkSeq, o: page.next.offset, p: query.prefix }) : null,
+  });
 }

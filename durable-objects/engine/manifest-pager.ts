@@ -1,0 +1,64 @@
+/**
+ * Pages through a snapshot's manifest in key order, optionally under a key prefix. The first page
+ * of a prefix is found by binary search over the chunks (each chunk covers a key range, and chunks
+ * are in key order), so any page costs O(log chunks + page) chunk reads.
+ */
+import { compareKeys } from "./key-order";
+import { readChunk, type ManifestEntry } from "./manifest";
+
+export interface ManifestPosition {
+  chunkSeq: number;
+  offset: number;
+}
+
+export interface ManifestPage {
+  entries: ManifestEntry[];
+  next: ManifestPosition | null;
+}
+
+async function chunkEntries(bucket: R2Bucket, backupId: string, seq: number): Promise<ManifestEntry[]> {
+  const chunk = await readChunk(bucket, backupId, seq);
+  if (!chunk) throw new Error(`manifest chunk ${seq} of ${backupId} is missing`);
+  return chunk.entries;
+}
+
+/** The position of the first entry whose key is >= `prefix`. */
+async function seek(bucket: R2Bucket, backupId: string, chunkCount: number, prefix: string): Promise<ManifestPosition> {
+  let low = 0;
+  let high = chunkCount; // invariant: every chunk before `low` ends below the prefix
+  while (low < high) {
+    const middle = (low + high) >>> 1;
+    const entries = await chunkEntries(bucket, backupId, middle);
+    const last = entries.at(-1);
+    if (last && compareKeys(last.key, prefix) < 0) low = middle + 1;
+    else high = middle;
+  }
+  if (low >= chunkCount) return { chunkSeq: chunkCount, offset: 0 };
+  const entries = await chunkEntries(bucket, backupId, low);
+  const offset = entries.findIndex((e) => compareKeys(e.key, prefix) >= 0);
+  return { chunkSeq: low, offset: offset < 0 ? entries.length : offset };
+}
+
+export async function readManifestPage(
+  bucket: R2Bucket,
+  backupId: string,
+  chunkCount: number,
+  options: { prefix: string; limit: number; from: ManifestPosition | null },
+): Promise<ManifestPage> {
+  const { prefix, limit } = options;
+  let { chunkSeq, offset } = options.from ?? (prefix ? await seek(bucket, backupId, chunkCount, prefix) : { chunkSeq: 0, offset: 0 });
+  const entries: ManifestEntry[] = [];
+  while (chunkSeq < chunkCount) {
+    const chunk = await chunkEntries(bucket, backupId, chunkSeq);
+    for (; offset < chunk.length; offset++) {
+      const entry = chunk[offset]!;
+      // Keys under a prefix are contiguous in key order: the first key past them ends the listing.
+      if (!entry.key.startsWith(prefix)) return { entries, next: null };
+      if (entries.length === limit) return { entries, next: { chunkSeq, offset } };
+      entries.push(entry);
+    }
+    chunkSeq++;
+    offset = 0;
+  }
+  return { entries, next: null };
+}
