@@ -86,7 +86,7 @@ export async function sealRecord(key: EncryptionKey, header: Uint8Array, index: 
 
 /** Splits a byte stream into `size`-byte pieces, holding back the last one to mark it final. */
 function recordSealer(key: EncryptionKey, header: Uint8Array): TransformStream<Uint8Array, Uint8Array> {
-  let held = new Uint8Array(0);
+  let held: Uint8Array = new Uint8Array(0);
   let index = 0;
   return new TransformStream({
     async transform(chunk, controller) {
@@ -136,7 +136,7 @@ export function frameStream(content: ReadableStream<Uint8Array>, options: Framin
 /** Reads a framed blob's header, then returns the decrypted and decompressed content stream. */
 export async function unframeStream(stored: ReadableStream<Uint8Array>, keyring: Keyring | null): Promise<ReadableStream<Uint8Array>> {
   const reader = stored.getReader();
-  let pending = new Uint8Array(0);
+  let pending: Uint8Array = new Uint8Array(0);
   while (pending.length < HEADER_SIZE) {
     const { done, value } = await reader.read();
     if (done) throw new BlobIntegrityError("blob is shorter than its header");
@@ -171,7 +171,7 @@ export async function unframeStream(stored: ReadableStream<Uint8Array>, keyring:
 }
 
 function recordOpener(key: EncryptionKey, header: Uint8Array, recordSize: number): TransformStream<Uint8Array, Uint8Array> {
-  let buffer = new Uint8Array(0);
+  let buffer: Uint8Array = new Uint8Array(0);
   let index = 0;
   let finished = false;
   return new TransformStream({
