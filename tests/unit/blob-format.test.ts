@@ -63,7 +63,7 @@ describe("framed blobs", () => {
   it("detects a flipped byte, swapped records and truncation", async () => {
     const stored = await frame(content(3 * RECORD_SIZE + 10), false, true);
     const flipped = stored.slice();
-    flipped[HEADER_SIZE + 100] ^= 1;
+    flipped[HEADER_SIZE + 100] = flipped[HEADER_SIZE + 100]! ^ 1;
     await expectRejected(flipped, /record 0 failed authentication/);
 
     const slot = RECORD_SIZE + 32;
