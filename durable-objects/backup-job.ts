@@ -13,7 +13,7 @@ import { logRecord, progressColumns, runBackupStep, type BackupStepDeps } from "
 import { readIndex } from "./engine/manifest";
 import { insertBackup, insertLog, openDatabase, runBatch, updateBackup } from "./engine/records";
 import { backoffDelay } from "./engine/retry";
-import { engineSettings } from "./engine-settings";
+import { engineSettings, readKeyring } from "./engine-settings";
 import type { BackupRow } from "../schema";
 
 const CHECKPOINT_KEY = "checkpoint";
@@ -66,7 +66,7 @@ export class BackupJob extends DurableObject<Env> {
   /** An incremental backup merges with its parent's manifest; without a readable one it is full. */
   private async withParentManifest(backup: NewBackup): Promise<{ backup: NewBackup; parentChunkCount: number; fallbackNote: string | null }> {
     if (backup.parentId === null) return { backup, parentChunkCount: 0, fallbackNote: null };
-    const index = await readIndex(this.env.R2_BACKUP_BUCKET, backup.parentId);
+    const index = await readIndex(this.env.R2_BACKUP_BUCKET, await readKeyring(this.env), backup.parentId);
     if (index) return { backup, parentChunkCount: index.chunkCount, fallbackNote: null };
     return {
       backup: { ...backup, type: "full", parentId: null },
@@ -88,9 +88,10 @@ export class BackupJob extends DurableObject<Env> {
     if (!checkpoint || checkpoint.phase === "done") return;
     let next: BackupCheckpoint;
     try {
-      next = await runBackupStep(this.deps(), checkpoint);
+      next = await runBackupStep(await this.deps(), checkpoint);
     } catch (error) {
-      await this.recordStepFailure(checkpoint, error);
+      // The step may have saved progress midway (a large object's finished parts): keep it.
+      await this.recordStepFailure((await this.checkpoint()) ?? checkpoint, error);
       return;
     }
     await this.ctx.storage.put(CHECKPOINT_KEY, next);
@@ -134,13 +135,14 @@ export class BackupJob extends DurableObject<Env> {
     await coordinator.release(backupId);
   }
 
-  private deps(): BackupStepDeps {
+  private async deps(): Promise<BackupStepDeps> {
     const deps: BackupStepDeps = {
       source: this.env.R2_BUCKET,
       backup: this.env.R2_BACKUP_BUCKET,
       db: openDatabase(this.env.DB),
-      settings: engineSettings(this.env),
+      settings: await engineSettings(this.env),
       now: () => new Date(),
+      saveCheckpoint: (checkpoint) => this.ctx.storage.put(CHECKPOINT_KEY, checkpoint),
     };
     return this.wrapDeps ? this.wrapDeps(deps) : deps;
   }

@@ -1,15 +1,41 @@
-import { getConfig } from "../workers/config";
+/** The engine's settings, derived once per isolate from the validated configuration. */
+import { getConfig, type Config } from "../workers/config";
 import type { BackupEngineSettings } from "./engine/backup-step";
+import { loadKeyring, type Keyring } from "./engine/keyring";
 
 /** Objects read in parallel within a batch: enough to overlap R2 latency, small enough for memory. */
 const BATCH_CONCURRENCY = 6;
 
-export function engineSettings(env: Env): BackupEngineSettings {
-  const config = getConfig(env);
+const keyrings = new WeakMap<object, Promise<Keyring | null>>();
+
+/**
+ * Every configured key, for reading: a backup encrypted earlier stays readable after encryption
+ * is switched off, as long as its key is still configured. Null when no key is configured.
+ */
+export function readKeyring(env: Env): Promise<Keyring | null> {
+  let keyring = keyrings.get(env);
+  if (!keyring) {
+    const config = getConfig(env);
+    keyring = config.BACKUP_ENCRYPTION_KEY ? loadKeyring(config.BACKUP_ENCRYPTION_KEY, config.BACKUP_ENCRYPTION_KEYS) : Promise.resolve(null);
+    keyrings.set(env, keyring);
+  }
+  return keyring;
+}
+
+export async function engineSettings(env: Env): Promise<BackupEngineSettings> {
+  const config: Config = getConfig(env);
   return {
     batchSize: config.BACKUP_BATCH_SIZE,
     readAttempts: config.BACKUP_READ_ATTEMPTS,
     retryBaseMs: config.BACKUP_RETRY_BASE_MS,
     concurrency: BATCH_CONCURRENCY,
+    storage: {
+      compress: config.BACKUP_COMPRESSION_ENABLED,
+      keyring: config.BACKUP_ENCRYPTION_ENABLED ? await readKeyring(env) : null,
+      multipartThreshold: config.BACKUP_MULTIPART_THRESHOLD_BYTES,
+      partSize: config.BACKUP_PART_SIZE_BYTES,
+    },
+    stepByteBudget: config.BACKUP_STEP_BYTE_BUDGET,
+    readKeyring: await readKeyring(env),
   };
 }

@@ -43,12 +43,41 @@ const configSchema = z
     BACKUP_STEP_DELAY_MS: wholeNumber(0, 86_400_000).default(0),
     /** Consecutive failed steps after which a job gives up and is marked failed. */
     BACKUP_MAX_STEP_ATTEMPTS: wholeNumber(1, 50).default(6),
+    /** Objects larger than this are uploaded part by part across steps (multipart). */
+    BACKUP_MULTIPART_THRESHOLD_BYTES: wholeNumber(1024 * 1024, 5 * 1024 ** 4).default(64 * 1024 * 1024),
+    /** Part size of those uploads; R2 needs at least 5 MiB (all parts but the last are equal). */
+    BACKUP_PART_SIZE_BYTES: wholeNumber(5 * 1024 * 1024, 100 * 1024 * 1024).default(16 * 1024 * 1024),
+    /** Bytes of content one step reads at most (at least one object or one part per step). */
+    BACKUP_STEP_BYTE_BUDGET: wholeNumber(1024 * 1024, 4 * 1024 ** 3).default(512 * 1024 * 1024),
+    /** Secret: 32 random bytes, base64. Required when encryption is enabled. */
+    BACKUP_ENCRYPTION_KEY: optionalText,
+    /** Secret: older keys (comma-separated base64), kept to decrypt backups made before a rotation. */
+    BACKUP_ENCRYPTION_KEYS: optionalText.transform((value) => (value ? value.split(",").map((k) => k.trim()).filter(Boolean) : [])),
     JWT_SECRET: optionalText,
     JWT_JWKS_URL: optionalText.pipe(z.url({ message: "must be an https URL" }).optional()),
     JWT_ISSUER: optionalText,
     JWT_AUDIENCE: optionalText,
   })
   .superRefine((value, ctx) => {
+    const keyProblem = (key: string) => {
+      try {
+        const length = atob(key).length;
+        return length === 32 ? null : `must be 32 bytes encoded as base64 (got ${length} bytes)`;
+      } catch {
+        return "must be base64 (32 random bytes, for example from `openssl rand -base64 32`)";
+      }
+    };
+    const keyIssue =
+      value.BACKUP_ENCRYPTION_KEY !== undefined
+        ? keyProblem(value.BACKUP_ENCRYPTION_KEY)
+        : value.BACKUP_ENCRYPTION_ENABLED
+          ? "is required when BACKUP_ENCRYPTION_ENABLED is true"
+          : null;
+    if (keyIssue) ctx.addIssue({ code: "custom", path: ["BACKUP_ENCRYPTION_KEY"], message: keyIssue });
+    for (const old of value.BACKUP_ENCRYPTION_KEYS) {
+      const problem = keyProblem(old);
+      if (problem) ctx.addIssue({ code: "custom", path: ["BACKUP_ENCRYPTION_KEYS"], message: `has a key that ${problem}` });
+    }
     if (value.JWT_JWKS_URL === undefined && (value.JWT_SECRET === undefined || value.JWT_SECRET.length < 32)) {
       ctx.addIssue({
         code: "custom",

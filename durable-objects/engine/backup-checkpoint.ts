@@ -5,9 +5,10 @@
  */
 import type { BackupTrigger, BackupType } from "../../schema";
 import { EMPTY_CHAIN } from "./hashing";
+import type { LargeObjectState } from "./large-object";
 import type { ParentPosition } from "./parent-reader";
 
-export type BackupPhase = "copying" | "finalizing" | "done";
+export type BackupPhase = "copying" | "large" | "finalizing" | "done";
 export type BackupOutcome = "completed" | "partial" | "failed" | "cancelled";
 
 export interface BackupCounters {
@@ -43,6 +44,10 @@ export interface BackupCheckpoint {
   parentChunkCount: number;
   /** How far the merge has read the parent's manifest. */
   parentPosition: ParentPosition;
+  /** The object above the multipart threshold being captured over several steps, if any. */
+  largeObject: LargeObjectState | null;
+  /** Where the parent merge resumes once the large object is recorded. */
+  parentPositionAfterLarge: ParentPosition | null;
   /** Steps completed so far; names the next step's log event. */
   batchNumber: number;
   /** Number of the next manifest chunk to write. */
@@ -83,6 +88,8 @@ export function initialCheckpoint(backup: NewBackup, parentChunkCount: number, s
     ...backup,
     parentChunkCount,
     parentPosition: { chunkSeq: 0, offset: 0 },
+    largeObject: null,
+    parentPositionAfterLarge: null,
     startedAt,
     phase: "copying",
     outcome: null,

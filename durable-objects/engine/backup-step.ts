@@ -1,16 +1,18 @@
 /**
- * One step of a backup, run by BackupJob's alarm. A step either copies the next batch of the
- * listing or finalizes the backup. Order inside a copy step (invariant 3): blobs, then the manifest
- * chunk and the D1 rows, then (by the caller) the checkpoint and the alarm. Every write is
- * idempotent, so a step replayed after a crash at any point produces the same result.
+ * One step of a backup, run by BackupJob's alarm. A step copies the next window of the listing,
+ * advances one large object, or finalizes the backup. Order inside a step (invariant 3): blobs,
+ * then the manifest chunk and the D1 rows, then (by the caller) the checkpoint and the alarm.
+ * Every write is idempotent, so a step replayed after a crash at any point has the same result.
  */
-import { captureObject, SourceReadError, type CaptureResult } from "./blob-store";
+import { captureObject, SourceReadError, type CaptureResult, type StorageSettings } from "./blob-store";
 import type { BackupCheckpoint, BackupCounters, BackupOutcome } from "./backup-checkpoint";
 import { mapWithConcurrency } from "./concurrency";
 import { extendChain } from "./hashing";
-import { mergeListing, minWindowEnd, withinWindow, type ListedObject, type WindowEnd } from "./listing-merge";
-import { readParentWindow, type ParentWindow } from "./parent-reader";
-import { manifestIndexKey, writeChunk, writeIndex, type ManifestEntry } from "./manifest";
+import type { Keyring } from "./keyring";
+import { advanceLargeObject, startLargeObject } from "./large-object";
+import { mergeListing, minWindowEnd, withinWindow, type ListedObject, type MergeAction, type WindowEnd } from "./listing-merge";
+import { manifestIndexKey, writeChunk, writeIndex, type ManifestCodec, type ManifestEntry } from "./manifest";
+import { readParentWindow, type ParentPosition, type ParentWindow } from "./parent-reader";
 import { insertLog, runBatch, updateBackup, upsertFileRecords, type Database, type FileRecord, type LogRecord } from "./records";
 import { withRetry, type RetryPolicy } from "./retry";
 
@@ -20,6 +22,11 @@ export interface BackupEngineSettings {
   retryBaseMs: number;
   /** Objects read in parallel within a batch. */
   concurrency: number;
+  storage: StorageSettings;
+  /** Content bytes one step reads at most (at least one object or part). */
+  stepByteBudget: number;
+  /** Every configured key, to read a parent manifest written under an older key. */
+  readKeyring: Keyring | null;
 }
 
 export interface BackupStepDeps {
@@ -28,12 +35,16 @@ export interface BackupStepDeps {
   db: Database;
   settings: BackupEngineSettings;
   now: () => Date;
+  /** Saves the checkpoint in the middle of a step (a large object's finished parts). */
+  saveCheckpoint: (checkpoint: BackupCheckpoint) => Promise<void>;
 }
 
 export async function runBackupStep(deps: BackupStepDeps, checkpoint: BackupCheckpoint): Promise<BackupCheckpoint> {
   switch (checkpoint.phase) {
     case "copying":
       return copyNextBatch(deps, checkpoint);
+    case "large":
+      return advanceLarge(deps, checkpoint);
     case "finalizing":
       return finalize(deps, checkpoint);
     case "done":
@@ -46,13 +57,18 @@ type ObjectOutcome = CaptureResult | { kind: "failed"; error: string };
 /** Parent entries read per step at most, so a step stays bounded after mass deletions. */
 export const PARENT_WINDOW_LIMIT = 1000;
 
+const policyOf = (settings: BackupEngineSettings): RetryPolicy => ({ attempts: settings.readAttempts, baseDelayMs: settings.retryBaseMs });
+const codecOf = (settings: BackupEngineSettings): ManifestCodec => ({ compress: settings.storage.compress, keyring: settings.storage.keyring });
+
 /**
  * Copies one window of keys: the next page of the listing merged with the parent snapshot's
- * entries over the same keys (a full backup has no parent, so every listed key is new).
+ * entries over the same keys (a full backup has no parent, so every listed key is new). The window
+ * is cut short before an object above the multipart threshold (handed to the "large" phase) and
+ * when the step's byte budget is spent.
  */
 async function copyNextBatch(deps: BackupStepDeps, checkpoint: BackupCheckpoint): Promise<BackupCheckpoint> {
-  const { source, backup, db, settings } = deps;
-  const policy: RetryPolicy = { attempts: settings.readAttempts, baseDelayMs: settings.retryBaseMs };
+  const { source, backup, settings } = deps;
+  const policy = policyOf(settings);
   const listing = await withRetry(policy, () =>
     source.list({ limit: settings.batchSize, ...(checkpoint.cursorKey === null ? {} : { startAfter: checkpoint.cursorKey }) }),
   );
@@ -61,108 +77,108 @@ async function copyNextBatch(deps: BackupStepDeps, checkpoint: BackupCheckpoint)
 
   const parent: ParentWindow =
     checkpoint.parentId === null
-      ? { entries: [], next: checkpoint.parentPosition, exhausted: true, cutAt: null }
+      ? { entries: [], positionsAfter: [], next: checkpoint.parentPosition, exhausted: true, cutAt: null }
       : await withRetry(policy, () =>
-          readParentWindow(backup, checkpoint.parentId!, checkpoint.parentChunkCount, checkpoint.parentPosition, listingEnd, PARENT_WINDOW_LIMIT),
+          readParentWindow(backup, settings.readKeyring, checkpoint.parentId!, checkpoint.parentChunkCount, checkpoint.parentPosition, listingEnd, PARENT_WINDOW_LIMIT),
         );
   const windowEnd = minWindowEnd(listingEnd, parent.cutAt);
   const listed: ListedObject[] = listing.objects.filter((o) => withinWindow(o.key, windowEnd));
   const actions = mergeListing(listed, parent.entries);
+  const sizes = new Map(listed.map((o) => [o.key, o.size]));
+  const cut = cutWindow(actions, sizes, settings);
+  const processed = actions.slice(0, cut.at);
 
-  const toRead = actions.filter((a) => a.kind === "new" || a.kind === "modified");
-  const outcomes = new Map<string, ObjectOutcome>();
+  const toRead = processed.filter((a) => a.kind === "new" || a.kind === "modified");
   const read = await mapWithConcurrency(toRead, settings.concurrency, (a) => captureWithRetry(deps, policy, checkpoint.backupId, a.key));
-  toRead.forEach((action, i) => outcomes.set(action.key, read[i]!));
+  const outcomes = new Map<string, ObjectOutcome>(toRead.map((a, i) => [a.key, read[i]!]));
+  const batch = new BatchRecorder(checkpoint);
+  for (const action of processed) batch.apply(action, outcomes.get(action.key));
 
-  const entries: ManifestEntry[] = [];
-  const fileRecords: FileRecord[] = [];
-  const counters: BackupCounters = { ...checkpoint.counters };
-  const record = (filePath: string, values: Omit<FileRecord, "backupId" | "filePath">) => fileRecords.push({ backupId: checkpoint.backupId, filePath, ...values });
-  const recordDeletion = (previous: ManifestEntry) => {
-    counters.deletedCount += 1;
-    record(previous.key, { backupPath: previous.blob, fileSize: previous.size, checksum: previous.sha256, status: "deleted", error: null });
+  // Where the next step resumes: the whole window, or just after the last action processed.
+  const positionAfter = (key: string | undefined): ParentPosition => {
+    const index = key === undefined ? -1 : parent.entries.findIndex((e) => e.key === key);
+    return index < 0 ? checkpoint.parentPosition : parent.positionsAfter[index]!;
   };
-
-  for (const action of actions) {
-    counters.filesProcessed += 1;
-    if (action.kind === "unchanged") {
-      entries.push(action.entry);
-      counters.snapshotFileCount += 1;
-      counters.snapshotSize += action.entry.size;
-      continue;
-    }
-    if (action.kind === "deleted") {
-      recordDeletion(action.previous);
-      continue;
-    }
-    const outcome = outcomes.get(action.key)!;
-    if (outcome.kind === "gone") {
-      if (action.kind === "modified") recordDeletion(action.previous);
-      continue;
-    }
-    if (outcome.kind === "failed") {
-      counters.failedCount += 1;
-      record(action.key, { backupPath: null, fileSize: 0, checksum: null, status: "failed", error: outcome.error });
-      continue;
-    }
-    const { entry } = outcome;
-    entries.push(entry);
-    counters.fileCount += 1;
-    counters.totalSize += entry.size;
-    counters.snapshotFileCount += 1;
-    counters.snapshotSize += entry.size;
-    counters.bytesProcessed += entry.size;
-    counters.bytesUploaded += outcome.bytesUploaded;
-    // A full backup records the content it had to store; an incremental one every change.
-    if (checkpoint.type === "incremental" || outcome.newContent) {
-      record(action.key, { backupPath: entry.blob, fileSize: entry.size, checksum: entry.sha256, status: "backed_up", error: null });
+  const lastParentKey = [...processed].reverse().find((a) => a.kind !== "new")?.key;
+  let next: BackupCheckpoint;
+  if (cut.at === actions.length) {
+    next = { ...checkpoint, phase: windowEnd === null ? "finalizing" : "copying", cursorKey: windowEnd ?? listed.at(-1)?.key ?? checkpoint.cursorKey, parentPosition: parent.next };
+  } else {
+    next = { ...checkpoint, phase: "copying", cursorKey: processed.at(-1)?.key ?? checkpoint.cursorKey, parentPosition: positionAfter(lastParentKey) };
+    if (cut.large) {
+      const large = cut.large;
+      next = {
+        ...next,
+        phase: "large",
+        largeObject: startLargeObject(large.key, large.kind === "modified" ? large.previous : null),
+        parentPositionAfterLarge: large.kind === "modified" ? positionAfter(large.key) : next.parentPosition,
+      };
     }
   }
+  return batch.commit(deps, next, `${listed.length} listed`);
+}
 
-  let { chain, nextChunkSeq } = checkpoint;
-  if (entries.length > 0) {
-    const chunkSha256 = await withRetry(policy, () => writeChunk(backup, checkpoint.backupId, nextChunkSeq, entries));
-    chain = await extendChain(chain, chunkSha256);
-    nextChunkSeq += 1;
+/** Where to stop this step's window: before a large object, or when the byte budget is spent. */
+function cutWindow(actions: readonly MergeAction[], sizes: ReadonlyMap<string, number>, settings: BackupEngineSettings): { at: number; large: MergeAction | null } {
+  let bytes = 0;
+  for (const [i, action] of actions.entries()) {
+    if (action.kind !== "new" && action.kind !== "modified") continue;
+    const size = sizes.get(action.key) ?? 0;
+    if (size > settings.storage.multipartThreshold) return { at: i, large: action };
+    if (bytes + size > settings.stepByteBudget && bytes > 0) return { at: i, large: null };
+    bytes += size;
   }
+  return { at: actions.length, large: null };
+}
 
+/** One step of a large object; when it is done, it is recorded like any other object. */
+async function advanceLarge(deps: BackupStepDeps, checkpoint: BackupCheckpoint): Promise<BackupCheckpoint> {
+  const current = checkpoint.largeObject!;
+  let state;
+  try {
+    state = await advanceLargeObject(
+      {
+        source: deps.source,
+        backup: deps.backup,
+        backupId: checkpoint.backupId,
+        settings: deps.settings.storage,
+        save: (largeObject) => deps.saveCheckpoint({ ...checkpoint, largeObject }),
+      },
+      current,
+      deps.settings.stepByteBudget,
+    );
+  } catch (error) {
+    if (!(error instanceof SourceReadError)) throw error;
+    // Like a small object's read retries, but across steps: the failure count rides in the state.
+    if (current.readFailures + 1 < deps.settings.readAttempts) {
+      await deps.saveCheckpoint({ ...checkpoint, largeObject: { ...current, readFailures: current.readFailures + 1 } });
+      throw error;
+    }
+    return recordLarge(deps, checkpoint, { kind: "failed", error: error.message });
+  }
+  if (state.stage !== "done") return { ...checkpoint, largeObject: state, stepFailures: 0, lastError: null };
+  return recordLarge(deps, checkpoint, state.result!);
+}
+
+async function recordLarge(deps: BackupStepDeps, checkpoint: BackupCheckpoint, outcome: ObjectOutcome): Promise<BackupCheckpoint> {
+  const large = checkpoint.largeObject!;
+  const action: MergeAction = large.previous ? { kind: "modified", key: large.key, previous: large.previous } : { kind: "new", key: large.key };
+  const batch = new BatchRecorder(checkpoint);
+  batch.apply(action, outcome);
   const next: BackupCheckpoint = {
     ...checkpoint,
-    phase: windowEnd === null ? "finalizing" : "copying",
-    cursorKey: windowEnd ?? listed.at(-1)?.key ?? checkpoint.cursorKey,
-    parentPosition: parent.next,
-    batchNumber: checkpoint.batchNumber + 1,
-    nextChunkSeq,
-    chain,
-    counters,
-    stepFailures: 0,
-    lastError: null,
+    phase: "copying",
+    cursorKey: large.key,
+    parentPosition: checkpoint.parentPositionAfterLarge ?? checkpoint.parentPosition,
+    largeObject: null,
+    parentPositionAfterLarge: null,
   };
-
-  const changed = toRead.length;
-  const failed = counters.failedCount - checkpoint.counters.failedCount;
-  const deleted = counters.deletedCount - checkpoint.counters.deletedCount;
-  const logs: LogRecord[] = [
-    logRecord(checkpoint, `progress:${checkpoint.batchNumber}`, "progress", failed > 0 ? "warn" : "info", deps.now(),
-      `Batch ${checkpoint.batchNumber + 1}: ${listed.length} listed, ${changed} read, ${listed.length - changed} unchanged` +
-        (deleted > 0 ? `, ${deleted} deleted` : "") +
-        (failed > 0 ? `, ${failed} failed` : "") +
-        `; ${counters.snapshotFileCount} objects in the snapshot so far.`),
-    ...fileRecords
-      .filter((r) => r.status === "failed")
-      .map((r) => logRecord(checkpoint, `failed:${r.filePath}`, "error", "error", deps.now(), `Could not back up ${r.filePath}: ${r.error}`)),
-  ];
-  await runBatch(db, [
-    ...upsertFileRecords(db, fileRecords),
-    ...logs.map((log) => insertLog(db, log)),
-    updateBackup(db, checkpoint.backupId, { ...progressColumns(next), updatedAt: deps.now().toISOString() }),
-  ]);
-  return next;
+  return batch.commit(deps, next, `large object ${large.key}`);
 }
 
 async function captureWithRetry(deps: BackupStepDeps, policy: RetryPolicy, backupId: string, key: string): Promise<ObjectOutcome> {
   try {
-    return await withRetry(policy, () => captureObject(deps.source, deps.backup, key, backupId));
+    return await withRetry(policy, () => captureObject(deps.source, deps.backup, key, backupId, deps.settings.storage));
   } catch (error) {
     // Only an unreadable source object is this object's failure; a failing backup bucket fails
     // the whole step, which is retried, so the backup is never `partial` for the store's sake.
@@ -171,10 +187,97 @@ async function captureWithRetry(deps: BackupStepDeps, policy: RetryPolicy, backu
   }
 }
 
+/** Turns a step's outcomes into manifest entries, counters, file records and logs, then writes them. */
+class BatchRecorder {
+  readonly entries: ManifestEntry[] = [];
+  readonly fileRecords: FileRecord[] = [];
+  readonly counters: BackupCounters;
+  read = 0;
+
+  constructor(private readonly checkpoint: BackupCheckpoint) {
+    this.counters = { ...checkpoint.counters };
+  }
+
+  apply(action: MergeAction, outcome: ObjectOutcome | undefined): void {
+    const counters = this.counters;
+    counters.filesProcessed += 1;
+    if (action.kind === "unchanged") {
+      this.entries.push(action.entry);
+      counters.snapshotFileCount += 1;
+      counters.snapshotSize += action.entry.size;
+      return;
+    }
+    if (action.kind === "deleted") return this.recordDeletion(action.previous);
+    this.read += 1;
+    if (!outcome || outcome.kind === "gone") {
+      if (action.kind === "modified") this.recordDeletion(action.previous);
+      return;
+    }
+    if (outcome.kind === "failed") {
+      counters.failedCount += 1;
+      this.record(action.key, { backupPath: null, fileSize: 0, checksum: null, status: "failed", error: outcome.error });
+      return;
+    }
+    const { entry } = outcome;
+    this.entries.push(entry);
+    counters.fileCount += 1;
+    counters.totalSize += entry.size;
+    counters.snapshotFileCount += 1;
+    counters.snapshotSize += entry.size;
+    counters.bytesProcessed += entry.size;
+    counters.bytesUploaded += outcome.bytesUploaded;
+    // A full backup records the content it had to store; an incremental one every change.
+    if (this.checkpoint.type === "incremental" || outcome.newContent) {
+      this.record(action.key, { backupPath: entry.blob, fileSize: entry.size, checksum: entry.sha256, status: "backed_up", error: null });
+    }
+  }
+
+  private recordDeletion(previous: ManifestEntry): void {
+    this.counters.deletedCount += 1;
+    this.record(previous.key, { backupPath: previous.blob, fileSize: previous.size, checksum: previous.sha256, status: "deleted", error: null });
+  }
+
+  private record(filePath: string, values: Omit<FileRecord, "backupId" | "filePath">): void {
+    this.fileRecords.push({ backupId: this.checkpoint.backupId, filePath, ...values });
+  }
+
+  /** Writes the manifest chunk, then the D1 rows; returns the checkpoint to save. */
+  async commit(deps: BackupStepDeps, position: BackupCheckpoint, what: string): Promise<BackupCheckpoint> {
+    const { checkpoint, counters } = this;
+    let { chain, nextChunkSeq } = checkpoint;
+    if (this.entries.length > 0) {
+      const chunkSha256 = await withRetry(policyOf(deps.settings), () => writeChunk(deps.backup, codecOf(deps.settings), checkpoint.backupId, nextChunkSeq, this.entries));
+      chain = await extendChain(chain, chunkSha256);
+      nextChunkSeq += 1;
+    }
+    const next: BackupCheckpoint = { ...position, batchNumber: checkpoint.batchNumber + 1, nextChunkSeq, chain, counters, stepFailures: 0, lastError: null };
+
+    const failed = counters.failedCount - checkpoint.counters.failedCount;
+    const deleted = counters.deletedCount - checkpoint.counters.deletedCount;
+    const now = deps.now();
+    const logs: LogRecord[] = [
+      logRecord(checkpoint, `progress:${checkpoint.batchNumber}`, "progress", failed > 0 ? "warn" : "info", now,
+        `Step ${checkpoint.batchNumber + 1} (${what}): ${this.read} read` +
+          (deleted > 0 ? `, ${deleted} deleted` : "") +
+          (failed > 0 ? `, ${failed} failed` : "") +
+          `; ${counters.snapshotFileCount} objects in the snapshot so far.`),
+      ...this.fileRecords
+        .filter((r) => r.status === "failed")
+        .map((r) => logRecord(checkpoint, `failed:${r.filePath}`, "error", "error", now, `Could not back up ${r.filePath}: ${r.error}`)),
+    ];
+    await runBatch(deps.db, [
+      ...upsertFileRecords(deps.db, this.fileRecords),
+      ...logs.map((log) => insertLog(deps.db, log)),
+      updateBackup(deps.db, checkpoint.backupId, { ...progressColumns(next), updatedAt: now.toISOString() }),
+    ]);
+    return next;
+  }
+}
+
 async function finalize(deps: BackupStepDeps, checkpoint: BackupCheckpoint): Promise<BackupCheckpoint> {
   const completedAt = deps.now().toISOString();
   const outcome: BackupOutcome = checkpoint.counters.failedCount > 0 ? "partial" : "completed";
-  await writeIndex(deps.backup, {
+  await writeIndex(deps.backup, codecOf(deps.settings), {
     format: "r2-backup-manifest",
     version: 1,
     backupId: checkpoint.backupId,

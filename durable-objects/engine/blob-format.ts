@@ -220,6 +220,17 @@ export function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   return out;
 }
 
+/** Joins byte chunks with one allocation. */
+export function joinBytes(chunks: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(chunks.reduce((sum, c) => sum + c.length, 0));
+  let offset = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, offset);
+    offset += chunk.length;
+  }
+  return out;
+}
+
 /** Stored size of an encrypted, uncompressed blob of `size` content bytes. */
 export function encryptedSize(size: number): number {
   const records = Math.max(1, Math.ceil(size / RECORD_SIZE));
@@ -251,6 +262,6 @@ export async function encryptedRange(
     pieces.push(await sealRecord(key, header, i, i === records - 1, content.subarray(from, Math.min(from + RECORD_SIZE, content.length))));
   }
   const regionStart = start < HEADER_SIZE ? 0 : HEADER_SIZE + first * slot;
-  const joined = pieces.reduce(concat, new Uint8Array(0));
+  const joined = joinBytes(pieces);
   return joined.slice(start - regionStart, end - regionStart);
 }

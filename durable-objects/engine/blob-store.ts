@@ -1,13 +1,19 @@
 /**
- * The content-addressed blob store: `blobs/<sha256>` holds a source object's content once, however
- * many keys and backups refer to it. A blob is written with a precondition (only if absent), so an
- * existing blob is never rewritten, and with R2's own SHA-256 check, so what is stored under a hash
- * is exactly the content with that hash.
+ * The content-addressed blob store: a source object's content is stored once under a name derived
+ * from its SHA-256, however many keys and backups refer to it.
+ *
+ *   blobs/<sha256 hex>                  without encryption
+ *   blobs/<HMAC-SHA256(name key, sha256) hex>   with encryption (equal files are not revealed)
+ *
+ * A blob is written with a precondition (only if absent), so an existing blob is never rewritten,
+ * and, when stored raw, with R2's own SHA-256 check. Objects above the multipart threshold go
+ * through large-object.ts instead, part by part across steps.
  */
+import { joinBytes, frameStream, isFramed, encryptedSize, type FramingOptions } from "./blob-format";
+import { isCompressible } from "./compressibility";
 import { sha256Hex, sha256OfStream } from "./hashing";
+import { hmacHex, type Keyring } from "./keyring";
 import { storedHttpMetadata, type ManifestEntry } from "./manifest";
-
-export const blobKey = (sha256: string) => `blobs/${sha256}`;
 
 /**
  * Objects up to this size are read once into memory (the size is known before reading, so the
@@ -15,6 +21,15 @@ export const blobKey = (sha256: string) => `blobs/${sha256}`;
  * does not already hold the content.
  */
 export const SINGLE_READ_LIMIT = 1024 * 1024;
+/** Part size when a framed (compressed) stream of unknown length is uploaded within one step. */
+const STREAMING_PART_SIZE = 5 * 1024 * 1024;
+
+export interface StorageSettings {
+  compress: boolean;
+  keyring: Keyring | null;
+  multipartThreshold: number;
+  partSize: number;
+}
 
 export type CaptureResult =
   | {
@@ -36,97 +51,193 @@ export class SourceReadError extends Error {
   }
 }
 
-async function readSource<T>(what: string, read: () => Promise<T>): Promise<T> {
+export async function readSource<T>(what: string, read: () => Promise<T>): Promise<T> {
   try {
     return await read();
   } catch (error) {
+    if (error instanceof SourceReadError) throw error;
     throw new SourceReadError(`${what}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
   }
+}
+
+/** Where a content hash is stored, given the encryption settings. */
+export async function blobKeyFor(sha256: string, keyring: Keyring | null): Promise<string> {
+  return `blobs/${keyring ? await hmacHex(keyring.current.naming, new TextEncoder().encode(sha256)) : sha256}`;
 }
 
 /**
  * Who first stored a blob. Kept in the blob's own metadata so that a replayed step, which finds
  * the blob already there, still knows the blob is this backup's new content: counts and file
- * records come out the same whether or not an earlier attempt of the step ran.
+ * records come out the same whether or not an earlier attempt of the step ran. With encryption,
+ * the source key is kept as an HMAC so the backup bucket does not reveal file names.
  */
-interface BlobOrigin {
+export interface BlobOrigin {
   backupId: string;
   sourceKey: string;
 }
 
-/**
- * Reads one source object, stores its content in the blob store unless already there, and returns
- * the manifest entry describing the version that was read (metadata and content of one version).
- */
-export async function captureObject(source: R2Bucket, backup: R2Bucket, key: string, backupId: string): Promise<CaptureResult> {
-  const object = await readSource(`get ${key}`, () => source.get(key));
-  if (!object) return { kind: "gone" };
-  const origin: BlobOrigin = { backupId, sourceKey: key };
-
-  let sha256: string;
-  let stored: StoredBlob;
-  if (object.size <= SINGLE_READ_LIMIT) {
-    const bytes = await readSource(`read ${key}`, () => object.arrayBuffer());
-    sha256 = await sha256Hex(bytes);
-    stored = await storeBlob(backup, sha256, origin, async () => bytes);
-  } else {
-    ({ sha256 } = await readSource(`hash ${key}`, () => sha256OfStream(object.body)));
-    stored = await storeBlob(backup, sha256, origin, async () => {
-      // Read the very version that was hashed; if it changed meanwhile, the retry starts over.
-      const again = await readSource(`get ${key}`, () => source.get(key, { onlyIf: { etagMatches: object.etag } }));
-      if (!again || !("body" in again)) throw new SourceReadError(`${key} changed while it was being backed up`);
-      return again.body;
-    });
-  }
-
-  const newContent = stored.origin.backupId === backupId;
-  return {
-    kind: "captured",
-    newContent,
-    bytesUploaded: newContent && stored.origin.sourceKey === key ? stored.size : 0,
-    entry: {
-      key,
-      size: object.size,
-      etag: object.etag,
-      lastModified: object.uploaded.toISOString(),
-      sha256,
-      blob: blobKey(sha256),
-      httpMetadata: storedHttpMetadata(object.httpMetadata),
-      customMetadata: { ...(object.customMetadata ?? {}) },
-    },
-  };
+export async function originFor(backupId: string, key: string, keyring: Keyring | null): Promise<BlobOrigin> {
+  return { backupId, sourceKey: keyring ? await hmacHex(keyring.current.naming, new TextEncoder().encode(`key:${key}`)) : key };
 }
 
-interface StoredBlob {
+export interface StoredBlob {
   origin: BlobOrigin;
   size: number;
 }
 
-/** Stores the content under its hash unless a blob is already there; returns the blob's origin. */
-async function storeBlob(
-  backup: R2Bucket,
-  sha256: string,
-  origin: BlobOrigin,
-  body: () => Promise<ReadableStream | ArrayBuffer>,
-): Promise<StoredBlob> {
-  const key = blobKey(sha256);
-  const existing = await backup.head(key);
-  if (existing) return describeBlob(existing);
-  const written = await backup.put(key, await body(), {
-    onlyIf: { etagDoesNotMatch: "*" },
-    sha256,
-    customMetadata: { sha256, backupId: origin.backupId, sourceKey: origin.sourceKey },
-  });
-  if (written) return { origin, size: written.size };
-  // Another writer stored the same content between our head and put.
-  const winner = await backup.head(key);
-  if (!winner) throw new Error(`blob ${key} was neither written nor found`);
-  return describeBlob(winner);
-}
-
-function describeBlob(object: R2Object): StoredBlob {
+export function describeBlob(object: R2Object): StoredBlob {
   return {
     origin: { backupId: object.customMetadata?.backupId ?? "", sourceKey: object.customMetadata?.sourceKey ?? "" },
     size: object.size,
   };
+}
+
+export function blobMetadata(origin: BlobOrigin, framing: FramingOptions, sha256: string): Record<string, string> {
+  return {
+    format: isFramed(framing) ? "framed-v1" : "raw",
+    backupId: origin.backupId,
+    sourceKey: origin.sourceKey,
+    // The plain content hash would reveal equal files, so it is kept only for unencrypted blobs.
+    ...(framing.key ? {} : { sha256 }),
+  };
+}
+
+export function framingFor(key: string, contentType: string | undefined, settings: StorageSettings, allowCompression: boolean): FramingOptions {
+  return { compress: allowCompression && settings.compress && isCompressible(key, contentType), key: settings.keyring?.current ?? null };
+}
+
+export function manifestEntry(object: R2Object, sha256: string, blob: string): ManifestEntry {
+  return {
+    key: object.key,
+    size: object.size,
+    etag: object.etag,
+    lastModified: object.uploaded.toISOString(),
+    sha256,
+    blob,
+    httpMetadata: storedHttpMetadata(object.httpMetadata),
+    customMetadata: { ...(object.customMetadata ?? {}) },
+  };
+}
+
+export function capturedResult(entry: ManifestEntry, stored: StoredBlob, origin: BlobOrigin): CaptureResult {
+  const newContent = stored.origin.backupId === origin.backupId;
+  return { kind: "captured", entry, newContent, bytesUploaded: newContent && stored.origin.sourceKey === origin.sourceKey ? stored.size : 0 };
+}
+
+/**
+ * Reads one source object (up to the multipart threshold), stores its content unless the store
+ * already has it, and returns the manifest entry of the version that was read: metadata and
+ * content always come from one version.
+ */
+export async function captureObject(source: R2Bucket, backup: R2Bucket, key: string, backupId: string, settings: StorageSettings): Promise<CaptureResult> {
+  const object = await readSource(`get ${key}`, () => source.get(key));
+  if (!object) return { kind: "gone" };
+  const origin = await originFor(backupId, key, settings.keyring);
+  const framing = framingFor(key, object.httpMetadata?.contentType, settings, true);
+
+  let sha256: string;
+  let content: () => Promise<Uint8Array | ReadableStream<Uint8Array>>;
+  if (object.size <= SINGLE_READ_LIMIT) {
+    const bytes = new Uint8Array(await readSource(`read ${key}`, () => object.arrayBuffer()));
+    sha256 = await sha256Hex(bytes);
+    content = async () => bytes;
+  } else {
+    ({ sha256 } = await readSource(`hash ${key}`, () => sha256OfStream(object.body)));
+    content = async () => {
+      // Read the very version that was hashed; if it changed meanwhile, the retry starts over.
+      const again = await readSource(`get ${key}`, () => source.get(key, { onlyIf: { etagMatches: object.etag } }));
+      if (!again || !("body" in again)) throw new SourceReadError(`${key} changed while it was being backed up`);
+      return again.body;
+    };
+  }
+  const blob = await blobKeyFor(sha256, settings.keyring);
+  const stored = await storeBlob(backup, blob, { origin, framing, sha256, size: object.size }, content);
+  return capturedResult(manifestEntry(object, sha256, blob), stored, origin);
+}
+
+interface BlobDescription {
+  origin: BlobOrigin;
+  framing: FramingOptions;
+  sha256: string;
+  size: number;
+}
+
+/** Stores the content under `blob` unless a blob is already there; returns the blob's origin. */
+async function storeBlob(
+  backup: R2Bucket,
+  blob: string,
+  description: BlobDescription,
+  content: () => Promise<Uint8Array | ReadableStream<Uint8Array>>,
+): Promise<StoredBlob> {
+  const existing = await backup.head(blob);
+  if (existing) return describeBlob(existing);
+  const { origin, framing, sha256, size } = description;
+  const customMetadata = blobMetadata(origin, framing, sha256);
+  const body = await content();
+
+  let written: R2Object | null;
+  if (!isFramed(framing)) {
+    written = await backup.put(blob, body, { onlyIf: { etagDoesNotMatch: "*" }, sha256, customMetadata });
+  } else if (body instanceof Uint8Array) {
+    // Small: framed in memory (bounded by SINGLE_READ_LIMIT plus the framing's overhead).
+    const framed = new Uint8Array(await new Response(frameStream(new Response(body).body!, framing)).arrayBuffer());
+    written = await backup.put(blob, framed, { onlyIf: { etagDoesNotMatch: "*" }, customMetadata });
+  } else if (!framing.compress) {
+    // Encrypted only: the stored length is known in advance, so one streaming put.
+    const fixed = new FixedLengthStream(encryptedSize(size));
+    const abort = new AbortController();
+    const piping = frameStream(body, framing).pipeTo(fixed.writable, { signal: abort.signal });
+    written = await backup.put(blob, fixed.readable, { onlyIf: { etagDoesNotMatch: "*" }, customMetadata });
+    // A failed precondition leaves the body unread: stop feeding it.
+    if (!written) abort.abort();
+    await piping.catch((error: unknown) => {
+      if (written) throw error;
+    });
+  } else {
+    written = await uploadInParts(backup, blob, frameStream(body, framing), customMetadata);
+  }
+  if (written) return { origin, size: written.size };
+  // Another writer stored the same content between our head and put.
+  const winner = await backup.head(blob);
+  if (!winner) throw new Error(`blob ${blob} was neither written nor found`);
+  return describeBlob(winner);
+}
+
+/**
+ * Uploads a stream of unknown length as a multipart upload within one step, holding one part in
+ * memory. Returns null when the blob appeared meanwhile (multipart completion has no precondition,
+ * so the store is checked again before completing).
+ */
+async function uploadInParts(backup: R2Bucket, blob: string, stream: ReadableStream<Uint8Array>, customMetadata: Record<string, string>): Promise<R2Object | null> {
+  const upload = await backup.createMultipartUpload(blob, { customMetadata });
+  try {
+    const parts: R2UploadedPart[] = [];
+    const buffered: Uint8Array[] = [];
+    let bufferedBytes = 0;
+    const flushPart = async (length: number) => {
+      const joined = joinBytes(buffered.splice(0));
+      parts.push(await upload.uploadPart(parts.length + 1, joined.slice(0, length)));
+      const rest = joined.subarray(length);
+      bufferedBytes = rest.length;
+      if (rest.length) buffered.push(rest);
+    };
+    const reader = stream.getReader();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      buffered.push(value);
+      bufferedBytes += value.length;
+      // Keep one byte beyond a part before cutting, so the last part is never empty.
+      if (bufferedBytes > STREAMING_PART_SIZE) await flushPart(STREAMING_PART_SIZE);
+    }
+    if (bufferedBytes > 0 || parts.length === 0) await flushPart(bufferedBytes);
+    if (await backup.head(blob)) {
+      await upload.abort();
+      return null;
+    }
+    return await upload.complete(parts);
+  } catch (error) {
+    await upload.abort().catch((abortError: unknown) => console.error(`aborting the upload of ${blob} failed too`, abortError));
+    throw error;
+  }
 }

@@ -4,6 +4,7 @@
  * are in key order), so any page costs O(log chunks + page) chunk reads.
  */
 import { compareKeys } from "./key-order";
+import type { Keyring } from "./keyring";
 import { readChunk, type ManifestEntry } from "./manifest";
 
 export interface ManifestPosition {
@@ -16,40 +17,48 @@ export interface ManifestPage {
   next: ManifestPosition | null;
 }
 
-async function chunkEntries(bucket: R2Bucket, backupId: string, seq: number): Promise<ManifestEntry[]> {
-  const chunk = await readChunk(bucket, backupId, seq);
+export interface ManifestSource {
+  bucket: R2Bucket;
+  keyring: Keyring | null;
+  backupId: string;
+  chunkCount: number;
+}
+
+async function chunkEntries(manifest: ManifestSource, seq: number): Promise<ManifestEntry[]> {
+  const { bucket, keyring, backupId } = manifest;
+  const chunk = await readChunk(bucket, keyring, backupId, seq);
   if (!chunk) throw new Error(`manifest chunk ${seq} of ${backupId} is missing`);
   return chunk.entries;
 }
 
 /** The position of the first entry whose key is >= `prefix`. */
-async function seek(bucket: R2Bucket, backupId: string, chunkCount: number, prefix: string): Promise<ManifestPosition> {
+async function seek(manifest: ManifestSource, prefix: string): Promise<ManifestPosition> {
+  const { chunkCount } = manifest;
   let low = 0;
   let high = chunkCount; // invariant: every chunk before `low` ends below the prefix
   while (low < high) {
     const middle = (low + high) >>> 1;
-    const entries = await chunkEntries(bucket, backupId, middle);
+    const entries = await chunkEntries(manifest, middle);
     const last = entries.at(-1);
     if (last && compareKeys(last.key, prefix) < 0) low = middle + 1;
     else high = middle;
   }
   if (low >= chunkCount) return { chunkSeq: chunkCount, offset: 0 };
-  const entries = await chunkEntries(bucket, backupId, low);
+  const entries = await chunkEntries(manifest, low);
   const offset = entries.findIndex((e) => compareKeys(e.key, prefix) >= 0);
   return { chunkSeq: low, offset: offset < 0 ? entries.length : offset };
 }
 
 export async function readManifestPage(
-  bucket: R2Bucket,
-  backupId: string,
-  chunkCount: number,
+  manifest: ManifestSource,
   options: { prefix: string; limit: number; from: ManifestPosition | null },
 ): Promise<ManifestPage> {
   const { prefix, limit } = options;
-  let { chunkSeq, offset } = options.from ?? (prefix ? await seek(bucket, backupId, chunkCount, prefix) : { chunkSeq: 0, offset: 0 });
+  const { chunkCount } = manifest;
+  let { chunkSeq, offset } = options.from ?? (prefix ? await seek(manifest, prefix) : { chunkSeq: 0, offset: 0 });
   const entries: ManifestEntry[] = [];
   while (chunkSeq < chunkCount) {
-    const chunk = await chunkEntries(bucket, backupId, chunkSeq);
+    const chunk = await chunkEntries(manifest, chunkSeq);
     for (; offset < chunk.length; offset++) {
       const entry = chunk[offset]!;
       // Keys under a prefix are contiguous in key order: the first key past them ends the listing.

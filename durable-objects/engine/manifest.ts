@@ -8,7 +8,9 @@
  * metadata limits), so reading one whole is bounded. The format is described for operators in
  * docs/storage-format.md.
  */
+import { BLOB_MAGIC, frameStream, isFramed, unframeStream } from "./blob-format";
 import { sha256Hex } from "./hashing";
+import type { Keyring } from "./keyring";
 
 export const MANIFEST_FORMAT = "r2-backup-manifest";
 export const MANIFEST_VERSION = 1;
@@ -67,42 +69,67 @@ export function parseChunk(text: string): ManifestEntry[] {
     .map((line) => JSON.parse(line) as ManifestEntry);
 }
 
-/** Writes (or rewrites, identically on replay) chunk `seq` and returns its SHA-256. */
-export async function writeChunk(bucket: R2Bucket, backupId: string, seq: number, entries: readonly ManifestEntry[]): Promise<string> {
-  const body = serializeChunk(entries);
-  const sha256 = await sha256Hex(body);
-  await bucket.put(manifestChunkKey(backupId, seq), body, {
-    httpMetadata: { contentType: "application/x-ndjson" },
-    customMetadata: { sha256, entries: String(entries.length) },
-    sha256,
+/**
+ * How manifests are stored: plain NDJSON/JSON, or framed like blobs (gzip and/or encrypted) when
+ * compression or encryption is enabled. Reading detects the framing by its magic, so a backup made
+ * under other settings stays readable.
+ */
+export interface ManifestCodec {
+  compress: boolean;
+  keyring: Keyring | null;
+}
+
+async function encodeBody(text: string, codec: ManifestCodec): Promise<Uint8Array | string> {
+  const framing = { compress: codec.compress, key: codec.keyring?.current ?? null };
+  if (!isFramed(framing)) return text;
+  return new Uint8Array(await new Response(frameStream(new Response(text).body!, framing)).arrayBuffer());
+}
+
+/** Bounded: a chunk holds at most one batch of entries and an index is small (module header). */
+async function decodeBody(object: R2ObjectBody, keyring: Keyring | null): Promise<string> {
+  const bytes = new Uint8Array(await object.arrayBuffer());
+  const magic = new TextEncoder().encode(BLOB_MAGIC);
+  if (bytes.length >= magic.length && magic.every((b, i) => bytes[i] === b)) {
+    return new Response(await unframeStream(new Response(bytes).body!, keyring)).text();
+  }
+  return new TextDecoder().decode(bytes);
+}
+
+/** Writes (or rewrites, identically on replay) chunk `seq` and returns the SHA-256 of its text. */
+export async function writeChunk(bucket: R2Bucket, codec: ManifestCodec, backupId: string, seq: number, entries: readonly ManifestEntry[]): Promise<string> {
+  const text = serializeChunk(entries);
+  const sha256 = await sha256Hex(text);
+  await bucket.put(manifestChunkKey(backupId, seq), await encodeBody(text, codec), {
+    httpMetadata: { contentType: codec.keyring || codec.compress ? "application/octet-stream" : "application/x-ndjson" },
+    customMetadata: { entries: String(entries.length) },
   });
   return sha256;
 }
 
 export interface ChunkRead {
   entries: ManifestEntry[];
+  /** SHA-256 of the chunk's text, as chained into the manifest checksum. */
   sha256: string;
 }
 
 /** Reads chunk `seq`, or null when it is missing. */
-export async function readChunk(bucket: R2Bucket, backupId: string, seq: number): Promise<ChunkRead | null> {
+export async function readChunk(bucket: R2Bucket, keyring: Keyring | null, backupId: string, seq: number): Promise<ChunkRead | null> {
   const object = await bucket.get(manifestChunkKey(backupId, seq));
   if (!object) return null;
-  // Bounded: a chunk holds at most one batch of entries (see the module header).
-  const text = await object.text();
+  const text = await decodeBody(object, keyring);
   return { entries: parseChunk(text), sha256: await sha256Hex(text) };
 }
 
-export async function writeIndex(bucket: R2Bucket, index: ManifestIndex): Promise<void> {
-  await bucket.put(manifestIndexKey(index.backupId), JSON.stringify(index, null, 2), {
-    httpMetadata: { contentType: "application/json" },
+export async function writeIndex(bucket: R2Bucket, codec: ManifestCodec, index: ManifestIndex): Promise<void> {
+  await bucket.put(manifestIndexKey(index.backupId), await encodeBody(JSON.stringify(index, null, 2), codec), {
+    httpMetadata: { contentType: codec.keyring || codec.compress ? "application/octet-stream" : "application/json" },
   });
 }
 
-export async function readIndex(bucket: R2Bucket, backupId: string): Promise<ManifestIndex | null> {
+export async function readIndex(bucket: R2Bucket, keyring: Keyring | null, backupId: string): Promise<ManifestIndex | null> {
   const object = await bucket.get(manifestIndexKey(backupId));
   if (!object) return null;
-  const index = (await object.json()) as ManifestIndex;
+  const index = JSON.parse(await decodeBody(object, keyring)) as ManifestIndex;
   if (index.format !== MANIFEST_FORMAT || index.version !== MANIFEST_VERSION) {
     throw new Error(`Manifest of ${backupId} has unsupported format ${index.format} v${index.version}`);
   }

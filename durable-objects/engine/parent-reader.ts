@@ -3,6 +3,7 @@
  * holds at most one window of the parent in memory whatever the bucket's size.
  */
 import { compareKeys } from "./key-order";
+import type { Keyring } from "./keyring";
 import { readChunk, type ManifestEntry } from "./manifest";
 import type { WindowEnd } from "./listing-merge";
 
@@ -13,6 +14,8 @@ export interface ParentPosition {
 
 export interface ParentWindow {
   entries: ManifestEntry[];
+  /** The position just after each entry, so a step that stops early knows where to resume. */
+  positionsAfter: ParentPosition[];
   /** Where the next window starts. */
   next: ParentPosition;
   /** True when the parent's entries ran out before the limit. */
@@ -26,6 +29,7 @@ export interface ParentWindow {
  */
 export async function readParentWindow(
   bucket: R2Bucket,
+  keyring: Keyring | null,
   parentId: string,
   chunkCount: number,
   from: ParentPosition,
@@ -33,22 +37,22 @@ export async function readParentWindow(
   limit: number,
 ): Promise<ParentWindow> {
   const entries: ManifestEntry[] = [];
+  const positionsAfter: ParentPosition[] = [];
   let { chunkSeq, offset } = from;
   while (chunkSeq < chunkCount) {
-    const chunk = await readChunk(bucket, parentId, chunkSeq);
+    const chunk = await readChunk(bucket, keyring, parentId, chunkSeq);
     if (!chunk) throw new Error(`parent manifest ${parentId} is missing chunk ${chunkSeq}`);
     while (offset < chunk.entries.length) {
       const entry = chunk.entries[offset]!;
-      if (until !== null && compareKeys(entry.key, until) > 0) return { entries, next: { chunkSeq, offset }, exhausted: false, cutAt: null };
+      if (until !== null && compareKeys(entry.key, until) > 0) return { entries, positionsAfter, next: { chunkSeq, offset }, exhausted: false, cutAt: null };
       entries.push(entry);
       offset++;
-      if (entries.length >= limit) {
-        const next = offset < chunk.entries.length ? { chunkSeq, offset } : { chunkSeq: chunkSeq + 1, offset: 0 };
-        return { entries, next, exhausted: false, cutAt: entry.key };
-      }
+      const after = offset < chunk.entries.length ? { chunkSeq, offset } : { chunkSeq: chunkSeq + 1, offset: 0 };
+      positionsAfter.push(after);
+      if (entries.length >= limit) return { entries, positionsAfter, next: after, exhausted: false, cutAt: entry.key };
     }
     chunkSeq++;
     offset = 0;
   }
-  return { entries, next: { chunkSeq, offset: 0 }, exhausted: true, cutAt: null };
+  return { entries, positionsAfter, next: { chunkSeq, offset: 0 }, exhausted: true, cutAt: null };
 }

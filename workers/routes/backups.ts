@@ -10,6 +10,7 @@ import { presentBackup, presentLog } from "../present";
 import { parseJsonBody, parseQuery } from "../request-body";
 import { readManifestPage } from "../../durable-objects/engine/manifest-pager";
 import { readIndex } from "../../durable-objects/engine/manifest";
+import { readKeyring } from "../../durable-objects/engine-settings";
 import { createBackupBody, listBackupsQuery, listFilesQuery, listLogsQuery } from "../schemas";
 
 function coordinator(context: HandlerContext) {
@@ -100,11 +101,12 @@ export async function listBackupFiles(context: HandlerContext, id: string): Prom
   if (backup.status !== "completed" && backup.status !== "partial") {
     throw conflict(`Backup ${backup.id} is ${backup.status}: only a finished backup has a snapshot to list.`, { backupId: backup.id, status: backup.status });
   }
-  const index = await readIndex(context.env.R2_BACKUP_BUCKET, backup.id);
+  const keyring = await readKeyring(context.env);
+  const index = await readIndex(context.env.R2_BACKUP_BUCKET, keyring, backup.id);
   if (!index) throw new Error(`manifest index of ${backup.id} is missing from the backup bucket`);
   const from = query.cursor ? decodeCursor(query.cursor, filesCursor) : null;
   if (from && from.p !== query.prefix) throw badRequest("cursor belongs to another prefix: repeat the prefix of the first page.", { field: "cursor" });
-  const page = await readManifestPage(context.env.R2_BACKUP_BUCKET, backup.id, index.chunkCount, {
+  const page = await readManifestPage({ bucket: context.env.R2_BACKUP_BUCKET, keyring, backupId: backup.id, chunkCount: index.chunkCount }, {
     prefix: query.prefix,
     limit: query.limit,
     from: from ? { chunkSeq: from.c, offset: from.o } : null,
