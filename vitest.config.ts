@@ -2,26 +2,43 @@ import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-pool-worker
 import { defineConfig } from "vitest/config";
 
 // Every integration test runs inside workerd against the real local R2, D1 and Durable Objects
-// declared in wrangler.toml. Only the knobs that make tests fast are overridden here.
-export default defineConfig(async () => ({
-  plugins: [
-    cloudflareTest({
-      wrangler: { configPath: "./wrangler.toml" },
-      miniflare: {
-        bindings: {
-          TEST_MIGRATIONS: await readD1Migrations("./drizzle"),
-          JWT_SECRET: "test-secret-that-is-at-least-32-characters-long",
-          BACKUP_RETRY_BASE_MS: "1",
-          // Steps run only when a test runs the alarm (runDurableObjectAlarm), never on their own.
-          BACKUP_STEP_DELAY_MS: "3600000",
-        },
-      },
-    }),
-  ],
+// declared in wrangler.toml. Only the knobs that make tests fast (and the storage options under
+// test) are overridden here.
+const migrations = await readD1Migrations("./drizzle");
+
+const baseBindings = {
+  TEST_MIGRATIONS: migrations,
+  JWT_SECRET: "test-secret-that-is-at-least-32-characters-long",
+  BACKUP_RETRY_BASE_MS: "1",
+  // Steps run only when a test runs the alarm (runDurableObjectAlarm), never on their own.
+  BACKUP_STEP_DELAY_MS: "3600000",
+};
+
+/** Test keys: 32 bytes each, base64. Never used outside tests. */
+export const TEST_ENCRYPTION_KEY = btoa(String.fromCharCode(...Array.from({ length: 32 }, (_, i) => i + 1)));
+export const TEST_OLD_ENCRYPTION_KEY = btoa(String.fromCharCode(...Array.from({ length: 32 }, (_, i) => 200 - i)));
+
+function project(name: string, include: string[], bindings: Record<string, unknown>) {
+  return {
+    plugins: [cloudflareTest({ wrangler: { configPath: "./wrangler.toml" }, miniflare: { bindings: { ...baseBindings, ...bindings } } })],
+    test: { name, include, setupFiles: ["./tests/setup/apply-migrations.ts"], testTimeout: 60_000, hookTimeout: 60_000 },
+  };
+}
+
+export default defineConfig({
   test: {
-    include: ["tests/**/*.test.ts"],
-    setupFiles: ["./tests/setup/apply-migrations.ts"],
-    testTimeout: 60_000,
-    hookTimeout: 60_000,
+    projects: [
+      project("engine", ["tests/unit/**/*.test.ts", "tests/integration/**/*.test.ts"], {}),
+      // Compression, encryption (with an old key kept for reading) and small multipart settings.
+      project("storage-options", ["tests/storage-options/**/*.test.ts"], {
+        BACKUP_COMPRESSION_ENABLED: "true",
+        BACKUP_ENCRYPTION_ENABLED: "true",
+        BACKUP_ENCRYPTION_KEY: TEST_ENCRYPTION_KEY,
+        BACKUP_ENCRYPTION_KEYS: TEST_OLD_ENCRYPTION_KEY,
+        BACKUP_MULTIPART_THRESHOLD_BYTES: String(6 * 1024 * 1024),
+        BACKUP_PART_SIZE_BYTES: String(5 * 1024 * 1024),
+        BACKUP_STEP_BYTE_BUDGET: String(6 * 1024 * 1024),
+      }),
+    ],
   },
-}));
+});

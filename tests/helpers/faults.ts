@@ -54,3 +54,40 @@ export function faultyBucket(real: R2Bucket, plan: FaultPlan): FaultyBucket {
   });
   return { bucket, injected: () => injected, disarm: () => { armed = false; } };
 }
+
+/**
+ * Counts the parts uploaded through a real bucket's multipart uploads, and can make the k-th
+ * part upload fail (as if the process died there).
+ */
+export function partCountingBucket(real: R2Bucket, options: { failAtPart?: number } = {}) {
+  const uploaded: number[] = [];
+  let attempts = 0;
+  let failed = false;
+  const wrapUpload = (upload: R2MultipartUpload): R2MultipartUpload =>
+    new Proxy(upload, {
+      get(target, property, receiver) {
+        const value = Reflect.get(target, property, receiver);
+        if (property !== "uploadPart" || typeof value !== "function") return typeof value === "function" ? value.bind(target) : value;
+        return async (partNumber: number, body: unknown) => {
+          attempts += 1;
+          if (!failed && attempts === options.failAtPart) {
+            failed = true;
+            throw new InjectedFault("uploadPart", attempts);
+          }
+          const part = await value.call(target, partNumber, body);
+          uploaded.push(partNumber);
+          return part;
+        };
+      },
+    });
+  const bucket = new Proxy(real, {
+    get(target, property, receiver) {
+      const value = Reflect.get(target, property, receiver);
+      if (typeof value !== "function") return value;
+      if (property === "createMultipartUpload") return async (...args: Parameters<R2Bucket["createMultipartUpload"]>) => wrapUpload(await target.createMultipartUpload(...args));
+      if (property === "resumeMultipartUpload") return (...args: Parameters<R2Bucket["resumeMultipartUpload"]>) => wrapUpload(target.resumeMultipartUpload(...args));
+      return value.bind(target);
+    },
+  });
+  return { bucket, uploaded };
+}
