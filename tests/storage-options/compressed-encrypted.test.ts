@@ -1,0 +1,102 @@
+/**
+ * Runs with compression and encryption enabled (see the storage-options project in
+ * vitest.config.ts), an old key kept for reading, and a 6 MiB multipart threshold.
+ */
+import { env, runInDurableObject } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import type { BackupJob } from "../../durable-objects/backup-job";
+import { unframeStream } from "../../durable-objects/engine/blob-format";
+import { loadKeyring } from "../../durable-objects/engine/keyring";
+import { api } from "../helpers/api";
+import { listAll, putObjects, sha256Hex } from "../helpers/buckets";
+import { backupJobStub, runBackupToEnd } from "../helpers/jobs";
+
+const keys = () => loadKeyring(env.BACKUP_ENCRYPTION_KEY as string, [env.BACKUP_ENCRYPTION_KEYS as string]);
+
+async function contentOf(blobKey: string): Promise<Uint8Array> {
+  const blob = await env.R2_BACKUP_BUCKET.get(blobKey);
+  expect(blob, blobKey).not.toBeNull();
+  return new Uint8Array(await new Response(await unframeStream(blob!.body, await keys())).arrayBuffer());
+}
+
+async function backup(type: "full" | "incremental", prepare?: (id: string) => Promise<void>) {
+  const created = await api("POST", "/api/backup/create", { body: { type } });
+  expect(created.status).toBe(202);
+  await prepare?.(created.body.backup.id);
+  await runBackupToEnd(created.body.backup.id);
+  return (await api("GET", `/api/backup/status/${created.body.backup.id}`)).body.backup;
+}
+
+function pseudoRandom(size: number, seed: number): Uint8Array {
+  const bytes = new Uint8Array(size);
+  let x = seed;
+  for (let i = 0; i < size; i++) bytes[i] = (x = (x * 1103515245 + 12345) >>> 0) >>> 24;
+  return bytes;
+}
+
+const text = (n: number) => `invoice line ${n}, customer cutty, amount 42.00\n`.repeat(400);
+const OBJECTS = [
+  ...Array.from({ length: 30 }, (_, i) => ({ key: `docs/report-${i}.csv`, body: text(i), contentType: "text/csv" })),
+  { key: "photos/cat.jpg", body: pseudoRandom(200_000, 1), contentType: "image/jpeg" },
+  { key: "media/big.bin", body: pseudoRandom(2 * 1024 * 1024 + 77, 2), contentType: "application/octet-stream" },
+  { key: "media/huge.mov", body: pseudoRandom(11 * 1024 * 1024 + 5, 3), contentType: "video/quicktime" },
+  { key: "secret-plans/merger.txt", body: "the name of this file must not appear in the backup bucket" },
+];
+
+describe("compressed and encrypted backups", () => {
+  it("round-trips every object and hides names and equal content from the backup bucket", async () => {
+    await putObjects(OBJECTS);
+    const result = await backup("full");
+    const logical = OBJECTS.reduce((sum, o) => sum + (typeof o.body === "string" ? o.body.length : o.body.length), 0);
+    expect(result).toMatchObject({ status: "completed", fileCount: OBJECTS.length, totalSize: logical });
+    // Text compresses well; random bytes do not, so the total shrinks but not below the media.
+    expect(result.bytesUploaded).toBeLessThan(logical - 30 * 10_000);
+
+    const files = (await api("GET", `/api/backup/files/${result.id}`)).body.files as { path: string; checksum: string }[];
+    expect(files).toHaveLength(OBJECTS.length);
+    const manifestChunks = await listAll(env.R2_BACKUP_BUCKET, `manifests/${result.id}/`);
+    for (const chunk of manifestChunks) {
+      const stored = await (await env.R2_BACKUP_BUCKET.get(chunk.key))!.text();
+      expect(stored.startsWith("R2BKBLOB")).toBe(true);
+      expect(stored).not.toContain("secret-plans");
+    }
+    const blobs = await listAll(env.R2_BACKUP_BUCKET, "blobs/");
+    for (const blob of blobs) {
+      expect(blob.customMetadata?.sha256).toBeUndefined();
+      expect(blob.customMetadata?.sourceKey).not.toContain("/");
+    }
+    const sourceHashes = new Set(await Promise.all(OBJECTS.map((o) => sha256Hex(o.body))));
+    for (const blob of blobs) expect(sourceHashes.has(blob.key.slice("blobs/".length))).toBe(false);
+
+    // Every blob decrypts and decompresses to its source object, including the multipart one.
+    const entries = await Promise.all(files.map(async (f) => ({ f, content: await contentOf(await blobKeyOf(result.id, f.path)) })));
+    for (const { f, content } of entries) expect(await sha256Hex(content), f.path).toBe(f.checksum);
+    const jpeg = blobs.find((b) => b.size < 200_000 + 1000 && b.size > 200_000);
+    expect(jpeg, "the JPEG is stored uncompressed: only framing overhead").toBeDefined();
+  });
+
+  it("reads a parent manifest written with a rotated-out key", async () => {
+    await putObjects(OBJECTS.slice(0, 10));
+    const oldKeyring = await loadKeyring(env.BACKUP_ENCRYPTION_KEYS as string, []);
+    const first = await backup("full", (id) =>
+      runInDurableObject(backupJobStub(id), (job: BackupJob) => {
+        job.wrapDeps = (deps) => ({ ...deps, settings: { ...deps.settings, storage: { ...deps.settings.storage, keyring: oldKeyring } } });
+      }),
+    );
+    await putObjects([{ key: "docs/added.txt", body: "after the rotation" }]);
+    const second = await backup("incremental");
+    expect(second).toMatchObject({ status: "completed", parentId: first.id, fileCount: 1, snapshotFileCount: 11 });
+    const oldBlob = (await api("GET", `/api/backup/files/${first.id}?limit=1`)).body.files[0];
+    expect(await sha256Hex(await contentOf(await blobKeyOf(first.id, oldBlob.path)))).toBe(oldBlob.checksum);
+  });
+});
+
+/** The blob a snapshot names for a path (read through the manifest, which is encrypted). */
+async function blobKeyOf(backupId: string, path: string): Promise<string> {
+  const { readIndex } = await import("../../durable-objects/engine/manifest");
+  const { readManifestPage } = await import("../../durable-objects/engine/manifest-pager");
+  const keyring = await keys();
+  const index = await readIndex(env.R2_BACKUP_BUCKET, keyring, backupId);
+  const page = await readManifestPage({ bucket: env.R2_BACKUP_BUCKET, keyring, backupId, chunkCount: index!.chunkCount }, { prefix: path, limit: 1, from: null });
+  return page.entries[0]!.blob;
+}
