@@ -11,7 +11,7 @@ import { api } from "../helpers/api";
 import { listAll, putObjects, sha256Hex } from "../helpers/buckets";
 import { backupJobStub, runBackupToEnd } from "../helpers/jobs";
 
-const keys = () => loadKeyring(env.BACKUP_ENCRYPTION_KEY as string, [env.BACKUP_ENCRYPTION_KEYS as string]);
+const keys = () => loadKeyring(env.BACKUP_ENCRYPTION_KEY!, [env.BACKUP_ENCRYPTION_KEYS!]);
 
 async function contentOf(blobKey: string): Promise<Uint8Array> {
   const blob = await env.R2_BACKUP_BUCKET.get(blobKey);
@@ -77,7 +77,7 @@ describe("compressed and encrypted backups", () => {
 
   it("reads a parent manifest written with a rotated-out key", async () => {
     await putObjects(OBJECTS.slice(0, 10));
-    const oldKeyring = await loadKeyring(env.BACKUP_ENCRYPTION_KEYS as string, []);
+    const oldKeyring = await loadKeyring(env.BACKUP_ENCRYPTION_KEYS!, []);
     const first = await backup("full", (id) =>
       runInDurableObject(backupJobStub(id), (job: BackupJob) => {
         job.wrapDeps = (deps) => ({ ...deps, settings: { ...deps.settings, storage: { ...deps.settings.storage, keyring: oldKeyring } } });
