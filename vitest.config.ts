@@ -39,6 +39,7 @@ export default defineConfig({
         BACKUP_PART_SIZE_BYTES: String(5 * 1024 * 1024),
         BACKUP_STEP_BYTE_BUDGET: String(6 * 1024 * 1024),
       }),
+      project("incremental-disabled", ["tests/incremental-disabled/**/*.test.ts"], { BACKUP_INCREMENTAL_ENABLED: "false" }),
     ],
   },
 });

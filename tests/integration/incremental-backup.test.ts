@@ -86,6 +86,16 @@ describe("incremental backups", () => {
     expect((await listAll(env.R2_BACKUP_BUCKET, "blobs/")).length).toBe(blobsBefore);
   });
 
+  it("repairs a blob missing from the store on the next full backup", async () => {
+    await putObjects([{ key: "precious.txt", body: "irreplaceable" }]);
+    await backup("full");
+    const [blob] = await listAll(env.R2_BACKUP_BUCKET, "blobs/");
+    await env.R2_BACKUP_BUCKET.delete(blob!.key);
+    const again = await backup("full");
+    expect(again).toMatchObject({ fileCount: 1, bytesUploaded: "irreplaceable".length });
+    expect(await env.R2_BACKUP_BUCKET.head(blob!.key)).not.toBeNull();
+  });
+
   it("merges across windows cut by the parent after mass deletions", async () => {
     const objects = Array.from({ length: 1150 }, (_, i) => ({ key: `bulk/${String(i).padStart(5, "0")}`, body: `bulk ${i}` }));
     await putObjects(objects);
