@@ -4,6 +4,7 @@
  * D1), so a replayed step cannot count twice.
  */
 import type { BackupTrigger, BackupType } from "../../schema";
+import type { StepState } from "../step-job";
 import { EMPTY_CHAIN } from "./hashing";
 import type { LargeObjectState } from "./large-object";
 import type { ParentPosition } from "./parent-reader";
@@ -26,7 +27,7 @@ export interface BackupCounters {
   bytesProcessed: number;
 }
 
-export interface BackupCheckpoint {
+export interface BackupCheckpoint extends StepState {
   version: 1;
   backupId: string;
   bucketName: string;
@@ -55,9 +56,6 @@ export interface BackupCheckpoint {
   /** Manifest checksum over the chunks written so far. */
   chain: string;
   counters: BackupCounters;
-  /** Consecutive failed attempts of the current step. */
-  stepFailures: number;
-  lastError: string | null;
 }
 
 export const ZERO_COUNTERS: BackupCounters = {
@@ -98,6 +96,7 @@ export function initialCheckpoint(backup: NewBackup, parentChunkCount: number, s
     nextChunkSeq: 0,
     chain: EMPTY_CHAIN,
     counters: { ...ZERO_COUNTERS },
+    finished: false,
     stepFailures: 0,
     lastError: null,
   };

@@ -291,7 +291,7 @@ async function finalize(deps: BackupStepDeps, checkpoint: BackupCheckpoint): Pro
     totalSize: checkpoint.counters.snapshotSize,
     checksum: checkpoint.chain,
   });
-  const next: BackupCheckpoint = { ...checkpoint, phase: "done", outcome, stepFailures: 0, lastError: null };
+  const next: BackupCheckpoint = { ...checkpoint, phase: "done", finished: true, outcome, stepFailures: 0, lastError: null };
   const { counters } = checkpoint;
   await runBatch(deps.db, [
     updateBackup(deps.db, checkpoint.backupId, {
