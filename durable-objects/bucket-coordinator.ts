@@ -9,6 +9,7 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import type { BackupRow, BackupTrigger, BackupType } from "../schema";
+import type { StartRestore } from "./restore-job";
 import { getConfig } from "../workers/config";
 import { newId } from "./ids";
 import { resolveBackupType, type RequestedBackupType } from "./backup-type";
@@ -20,7 +21,8 @@ export const LEASE_TTL_MS = 30 * 60_000;
 
 interface Lease {
   holderId: string;
-  kind: "backup";
+  /** A backup, or a restore that writes into the source bucket. */
+  kind: "backup" | "restore";
   acquiredAt: number;
   /** The last time the holder answered the watchdog. */
   lastSeenAt: number;
@@ -37,19 +39,42 @@ export type StartBackupResult =
   | { ok: false; reason: "busy"; holderId: string; kind: Lease["kind"] }
   | { ok: false; reason: "incremental_disabled" };
 
+export type StartRestoreResult = { ok: true; jobId: string } | { ok: false; reason: "busy"; holderId: string; kind: Lease["kind"] };
+
 export class BucketCoordinator extends DurableObject<Env> {
+  /** Takes the lease for `holderId` unless another holder has it (read and write with no I/O between). */
+  private async acquire(holderId: string, kind: Lease["kind"]): Promise<Lease | null> {
+    const held = await this.ctx.storage.get<Lease>(LEASE_KEY);
+    if (held) return held;
+    const now = Date.now();
+    await this.ctx.storage.put(LEASE_KEY, { holderId, kind, acquiredAt: now, lastSeenAt: now } satisfies Lease);
+    await this.ctx.storage.setAlarm(now + WATCHDOG_INTERVAL_MS);
+    return null;
+  }
+
+  /** A restore into the source bucket runs alone, like a backup. */
+  async startRestore(request: Omit<StartRestore, "holdsLease">): Promise<StartRestoreResult> {
+    const held = await this.acquire(request.jobId, "restore");
+    if (held) return { ok: false, reason: "busy", holderId: held.holderId, kind: held.kind };
+    try {
+      const jobId = await this.env.RESTORE_JOB.get(this.env.RESTORE_JOB.idFromName(request.jobId)).start({ ...request, holdsLease: true });
+      return { ok: true, jobId };
+    } catch (error) {
+      await this.release(request.jobId);
+      throw error;
+    }
+  }
+
   async startBackup(request: StartBackupRequest): Promise<StartBackupResult> {
     const config = getConfig(this.env);
     if (request.type === "incremental" && !config.BACKUP_INCREMENTAL_ENABLED) return { ok: false, reason: "incremental_disabled" };
 
-    // Read and take the lease with no other I/O in between: the input gate keeps a concurrent
-    // request out, so two creates can never both win.
-    const held = await this.ctx.storage.get<Lease>(LEASE_KEY);
-    if (held) return { ok: false, reason: "busy", holderId: held.holderId, kind: held.kind };
+    // The input gate keeps a concurrent request out while the lease is read and taken, so two
+    // creates can never both win.
     const now = new Date();
     const backupId = newId("bk", now);
-    await this.ctx.storage.put(LEASE_KEY, { holderId: backupId, kind: "backup", acquiredAt: now.getTime(), lastSeenAt: now.getTime() } satisfies Lease);
-    await this.ctx.storage.setAlarm(now.getTime() + WATCHDOG_INTERVAL_MS);
+    const held = await this.acquire(backupId, "backup");
+    if (held) return { ok: false, reason: "busy", holderId: held.holderId, kind: held.kind };
 
     try {
       const bucketName = config.BACKUP_SOURCE_BUCKET;
@@ -95,7 +120,8 @@ export class BucketCoordinator extends DurableObject<Env> {
     const now = Date.now();
     let active: boolean;
     try {
-      active = await this.env.BACKUP_JOB.get(this.env.BACKUP_JOB.idFromName(held.holderId)).heartbeat();
+      const namespace = held.kind === "backup" ? this.env.BACKUP_JOB : this.env.RESTORE_JOB;
+      active = await namespace.get(namespace.idFromName(held.holderId)).heartbeat();
     } catch (error) {
       console.error(`lease holder ${held.holderId} did not answer the watchdog`, error);
       if (now - held.lastSeenAt > LEASE_TTL_MS) return this.release(held.holderId);

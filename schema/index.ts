@@ -48,6 +48,9 @@ export const r2Backups = sqliteTable(
     checksum: text("checksum"),
     manifestKey: text("manifest_key"),
     error: text("error"),
+    lastVerifiedAt: text("last_verified_at"),
+    /** Outcome of the last verification: 1 valid, 0 problems found, null never verified. */
+    lastVerificationValid: integer("last_verification_valid", { mode: "boolean" }),
     phase: text("phase").notNull().default("pending"),
     filesProcessed: integer("files_processed").notNull().default(0),
     bytesProcessed: integer("bytes_processed").notNull().default(0),
@@ -120,7 +123,11 @@ export const backupJobs = sqliteTable(
     result: text("result", { mode: "json" }).$type<Record<string, unknown>>(),
     error: text("error"),
   },
-  (t) => [index("backup_jobs_backup_id_created_at_idx").on(t.backupId, t.createdAt)],
+  (t) => [
+    index("backup_jobs_backup_id_created_at_idx").on(t.backupId, t.createdAt),
+    // Sampled verifications rotate through the keyspace: how many ran before for this backup.
+    index("backup_jobs_backup_id_kind_idx").on(t.backupId, t.kind),
+  ],
 );
 
 export type BackupRow = typeof r2Backups.$inferSelect;

@@ -5,11 +5,13 @@
  */
 import { BucketCoordinator } from "../durable-objects/bucket-coordinator";
 import { BackupJob } from "../durable-objects/backup-job";
+import { RestoreJob } from "../durable-objects/restore-job";
+import { VerifyJob } from "../durable-objects/verify-job";
 import { getConfig } from "./config";
 import { errorResponse, HttpError } from "./http-error";
 import { router } from "./router";
 
-export { BackupJob, BucketCoordinator };
+export { BackupJob, BucketCoordinator, RestoreJob, VerifyJob };
 
 export default {
   async fetch(request, env, ctx) {

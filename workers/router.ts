@@ -2,6 +2,7 @@
 import { Router, type IRequest } from "itty-router";
 import { authorized } from "./context";
 import { errorResponse, HttpError, jsonResponse } from "./http-error";
+import { getJob, startRestore, startVerify } from "./routes/jobs";
 import { createBackup, getBackupStatus, listBackupFiles, listBackupLogs, listBackups } from "./routes/backups";
 
 const notAllowed = () => {
@@ -19,6 +20,9 @@ router
   .get("/backup/status/:id", authorized("backup:read", (c) => getBackupStatus(c, c.request.params.id!)))
   .get("/backup/list", authorized("backup:read", (c) => listBackups(c)))
   .get("/backup/files/:id", authorized("backup:read", (c) => listBackupFiles(c, c.request.params.id!)))
+  .post("/backup/verify/:id", authorized("backup:write", (c) => startVerify(c, c.request.params.id!)))
+  .post("/backup/restore/:id", authorized("backup:restore", (c) => startRestore(c, c.request.params.id!)))
+  .get("/backup/jobs/:jobId", authorized("backup:read", (c) => getJob(c, c.request.params.jobId!)))
   .get("/backup/logs/:id", authorized("backup:read", (c) => listBackupLogs(c, c.request.params.id!)))
   .all("/backup/*", notAllowed)
   .all("*", () => {

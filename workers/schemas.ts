@@ -33,3 +33,60 @@ export const listFilesQuery = z.strictObject({
   limit: limitParam(1000, 100),
   cursor: z.string().min(1).max(4096).optional(),
 });
+
+export const verifyBody = z.strictObject({
+  mode: z.enum(["full", "quick"]).default("full"),
+  samplePercent: z.number().int("must be a whole number").min(1, "must be from 1 to 100").max(100, "must be from 1 to 100").optional(),
+});
+
+const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f]/;
+
+const keyPrefix = (what: string) =>
+  z
+    .string()
+    .max(1024, "must be at most 1024 bytes (R2's key limit)")
+    .refine((value) => !CONTROL_CHARACTERS.test(value), `${what} must not contain control characters`);
+
+/** `YYYY-MM-DD` (a whole UTC day) or a full ISO-8601 time; returns the bound as an ISO time. */
+function dateBound(edge: "start" | "end") {
+  return z.string().transform((value, ctx) => {
+    if (/^\d{4}-\d{2}-\d{2}$/.test(value)) {
+      const day = new Date(`${value}T00:00:00.000Z`);
+      if (Number.isNaN(day.getTime()) || day.toISOString().slice(0, 10) !== value) {
+        ctx.addIssue({ code: "custom", message: `is not a valid date: ${value}` });
+        return z.NEVER;
+      }
+      return edge === "start" ? day.toISOString() : new Date(day.getTime() + 86_400_000 - 1).toISOString();
+    }
+    if (/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/.test(value) && !Number.isNaN(Date.parse(value))) {
+      return new Date(value).toISOString();
+    }
+    ctx.addIssue({ code: "custom", message: `must be a date (YYYY-MM-DD) or an ISO-8601 time with a zone, got ${JSON.stringify(value)}` });
+    return z.NEVER;
+  });
+}
+
+export const restoreBody = z.strictObject({
+  overwriteExisting: z.boolean().default(false),
+  verifyAfterRestore: z.boolean().default(false),
+  dryRun: z.boolean().default(false),
+  targetPrefix: keyPrefix("targetPrefix")
+    .refine((value) => !value.startsWith("/"), "targetPrefix must not start with /")
+    .refine((value) => !value.split("/").some((segment) => segment === "." || segment === ".."), "targetPrefix must not contain . or .. segments")
+    .default(""),
+  filters: z
+    .strictObject({
+      pathPrefix: keyPrefix("pathPrefix").default(""),
+      fileExtensions: z
+        .array(z.string().regex(/^\.?[A-Za-z0-9][A-Za-z0-9_+-]{0,31}$/, "must be extensions such as .csv or txt"))
+        .min(1, "must list at least one extension")
+        .max(50, "must list at most 50 extensions")
+        .transform((list) => [...new Set(list.map((e) => e.replace(/^\./, "").toLowerCase()))])
+        .optional(),
+      dateRange: z
+        .strictObject({ start: dateBound("start").optional(), end: dateBound("end").optional() })
+        .refine((range) => range.start === undefined || range.end === undefined || range.start <= range.end, "start must not be after end")
+        .optional(),
+    })
+    .default({ pathPrefix: "" }),
+});

@@ -7,7 +7,7 @@ import { eq, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import { drizzle, type DrizzleD1Database } from "drizzle-orm/d1";
 import * as schema from "../../schema";
-import { backupFiles, backupLogs, r2Backups, type NewBackupFileRow, type NewBackupLogRow, type NewBackupRow } from "../../schema";
+import { backupFiles, backupJobs, backupLogs, r2Backups, type NewBackupFileRow, type NewBackupLogRow, type NewBackupRow } from "../../schema";
 
 export type Database = DrizzleD1Database<typeof schema>;
 export type Statement = BatchItem<"sqlite">;
@@ -69,4 +69,14 @@ export async function runBatch(db: Database, statements: readonly Statement[]): 
   const [first, ...rest] = statements;
   if (!first) return;
   await db.batch([first, ...rest]);
+}
+
+export type NewJobRow = typeof backupJobs.$inferInsert;
+
+export function insertJob(db: Database, row: NewJobRow): Statement {
+  return db.insert(backupJobs).values(row).onConflictDoNothing({ target: backupJobs.id });
+}
+
+export function updateJob(db: Database, jobId: string, values: Partial<NewJobRow>): Statement {
+  return db.update(backupJobs).set(values).where(eq(backupJobs.id, jobId));
 }

@@ -17,3 +17,20 @@ export async function runBackupToEnd(backupId: string, maxSteps = 1000): Promise
   }
   return steps;
 }
+
+export function verifyJobStub(jobId: string) {
+  return env.VERIFY_JOB.get(env.VERIFY_JOB.idFromName(jobId));
+}
+
+export function restoreJobStub(jobId: string) {
+  return env.RESTORE_JOB.get(env.RESTORE_JOB.idFromName(jobId));
+}
+
+/** Runs a verify or restore job's alarms until none is scheduled. */
+export async function runJobToEnd(stub: DurableObjectStub, maxSteps = 1000): Promise<number> {
+  let steps = 0;
+  while (await runDurableObjectAlarm(stub)) {
+    if (++steps > maxSteps) throw new Error(`job did not finish within ${maxSteps} steps`);
+  }
+  return steps;
+}

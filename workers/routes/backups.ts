@@ -26,12 +26,12 @@ export async function createBackup(context: HandlerContext): Promise<Response> {
     throw conflict("Incremental backups are disabled (BACKUP_INCREMENTAL_ENABLED is false); request a full or auto backup.");
   }
   throw conflict(`A ${result.kind} of ${context.config.BACKUP_SOURCE_BUCKET} is already running: ${result.holderId}.`, {
-    backupId: result.holderId,
+    ...(result.kind === "backup" ? { backupId: result.holderId } : { jobId: result.holderId }),
     kind: result.kind,
   });
 }
 
-async function findBackup(context: HandlerContext, id: string): Promise<BackupRow> {
+export async function findBackup(context: HandlerContext, id: string): Promise<BackupRow> {
   const row = id.length <= 128 ? await openDatabase(context.env.DB).query.r2Backups.findFirst({ where: eq(r2Backups.id, id) }) : undefined;
   if (!row) throw notFound(`No backup with id ${id}.`);
   return row;

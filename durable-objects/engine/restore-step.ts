@@ -1,0 +1,199 @@
+/**
+ * Restoring a backup into the source bucket, one manifest chunk per step. The manifest is the
+ * complete bucket state at backup time, so restoring it reproduces that point in time, whether
+ * the backup was full or incremental: objects deleted before it are simply not in it.
+ *
+ * Each object is written with its HTTP and custom metadata and R2's SHA-256 check. Without
+ * `overwriteExisting` the put is conditional (only if absent), so an object that exists, even one
+ * written while the restore runs, is never replaced; it is counted as skipped. A replayed step
+ * recognises its own earlier writes (same SHA-256, written after the job started) as restored.
+ */
+import { BlobIntegrityError } from "./blob-format";
+import { openBlob } from "./blob-reader";
+import { mapWithConcurrency } from "./concurrency";
+import { sha256OfStream } from "./hashing";
+import { appendCapped, type ManifestJobState } from "./job-state";
+import type { Keyring } from "./keyring";
+import { readChunk, type ManifestEntry, type StoredHttpMetadata } from "./manifest";
+import { entryMatches, pathMatches, type RestoreFilter } from "./restore-filter";
+
+export const MAX_KEY_BYTES = 1024;
+
+export interface RestoreOptions {
+  overwriteExisting: boolean;
+  verifyAfterRestore: boolean;
+  dryRun: boolean;
+  targetPrefix: string;
+  filter: RestoreFilter;
+}
+
+export interface RestoreFailure {
+  path: string;
+  reason: string;
+}
+
+export interface RestoreState extends ManifestJobState {
+  kind: "restore";
+  bucketName: string;
+  options: RestoreOptions;
+  /** Whether this job holds the bucket's lease (a dry run writes nothing and takes none). */
+  holdsLease: boolean;
+  filesRestored: number;
+  filesSkipped: number;
+  filesFailed: number;
+  bytesRestored: number;
+  verified: number;
+  verifyFailures: number;
+  planned: string[];
+  failures: RestoreFailure[];
+}
+
+export interface RestoreDeps {
+  source: R2Bucket;
+  backup: R2Bucket;
+  keyring: Keyring | null;
+  concurrency: number;
+  /** Paths of the backup's objects that could not be read when it was taken (a partial backup). */
+  unreadableFiles: () => Promise<string[]>;
+}
+
+type EntryOutcome =
+  | { kind: "restored"; bytes: number; verified: boolean | null; verifyProblem: string | null }
+  | { kind: "skipped" }
+  | { kind: "failed"; reason: string };
+
+export function targetKey(options: RestoreOptions, key: string): string {
+  return options.targetPrefix + key;
+}
+
+export async function runRestoreStep(deps: RestoreDeps, state: RestoreState): Promise<RestoreState> {
+  if (state.nextChunkSeq >= state.chunkCount) return finishRestore(deps, state);
+  const seq = state.nextChunkSeq;
+  const chunk = await readChunk(deps.backup, deps.keyring, state.backupId, seq);
+  if (!chunk) throw new Error(`manifest chunk ${seq} of backup ${state.backupId} is missing; verify the backup`);
+  const selected = chunk.entries.filter((entry) => entryMatches(state.options.filter, entry));
+  const outcomes = await mapWithConcurrency(selected, deps.concurrency, (entry) => restoreEntry(deps, state, entry));
+
+  let next: RestoreState = { ...state, nextChunkSeq: seq + 1, filesProcessed: state.filesProcessed + chunk.entries.length };
+  const failures: RestoreFailure[] = [];
+  const planned: string[] = [];
+  outcomes.forEach((outcome, i) => {
+    const entry = selected[i]!;
+    if (outcome.kind === "skipped") next = { ...next, filesSkipped: next.filesSkipped + 1 };
+    if (outcome.kind === "failed") {
+      next = { ...next, filesFailed: next.filesFailed + 1 };
+      failures.push({ path: entry.key, reason: outcome.reason });
+    }
+    if (outcome.kind === "restored") {
+      planned.push(targetKey(state.options, entry.key));
+      next = { ...next, filesRestored: next.filesRestored + 1, bytesRestored: next.bytesRestored + outcome.bytes };
+      if (outcome.verified === true) next = { ...next, verified: next.verified + 1 };
+      if (outcome.verified === false) {
+        next = { ...next, verifyFailures: next.verifyFailures + 1 };
+        failures.push({ path: entry.key, reason: `verification after restore failed: ${outcome.verifyProblem}` });
+      }
+    }
+  });
+  return { ...next, failures: appendCapped(next.failures, failures), planned: state.options.dryRun ? appendCapped(next.planned, planned) : next.planned };
+}
+
+async function restoreEntry(deps: RestoreDeps, state: RestoreState, entry: ManifestEntry): Promise<EntryOutcome> {
+  const { options } = state;
+  const target = targetKey(options, entry.key);
+  const keyBytes = new TextEncoder().encode(target).length;
+  if (keyBytes > MAX_KEY_BYTES) return { kind: "failed", reason: `the restored key would be ${keyBytes} bytes long; R2 allows ${MAX_KEY_BYTES}` };
+
+  if (options.dryRun) {
+    if (!options.overwriteExisting && (await deps.source.head(target))) return { kind: "skipped" };
+    return { kind: "restored", bytes: entry.size, verified: null, verifyProblem: null };
+  }
+  if (!options.overwriteExisting && (await deps.source.head(target))) {
+    return (await restoredEarlierByThisJob(deps, state, target, entry)) ? restoredOutcome(deps, options, target, entry) : { kind: "skipped" };
+  }
+
+  let content: ReadableStream<Uint8Array> | null;
+  try {
+    content = await openBlob(deps.backup, entry.blob, deps.keyring);
+  } catch (error) {
+    if (error instanceof BlobIntegrityError) return { kind: "failed", reason: `the backup's copy is unreadable: ${error.message}` };
+    throw error;
+  }
+  if (!content) return { kind: "failed", reason: `the backup's copy (${entry.blob}) is missing from the backup store` };
+
+  const fixed = new FixedLengthStream(entry.size);
+  const abort = new AbortController();
+  const piping = content.pipeTo(fixed.writable, { signal: abort.signal });
+  let written: R2Object | null;
+  try {
+    written = await deps.source.put(target, fixed.readable, {
+      httpMetadata: toR2HttpMetadata(entry.httpMetadata),
+      customMetadata: entry.customMetadata,
+      sha256: entry.sha256,
+      ...(options.overwriteExisting ? {} : { onlyIf: { etagDoesNotMatch: "*" } }),
+    });
+  } catch (error) {
+    abort.abort();
+    await piping.catch(() => undefined);
+    const message = error instanceof Error ? error.message : String(error);
+    if (/sha-?256|checksum|digest/i.test(message) || error instanceof BlobIntegrityError) return { kind: "failed", reason: `the backup's copy does not match its checksum: ${message}` };
+    throw error;
+  }
+  if (!written) {
+    // Written by someone else between our check and our put: never replaced.
+    abort.abort();
+    await piping.catch(() => undefined);
+    return { kind: "skipped" };
+  }
+  await piping;
+  return restoredOutcome(deps, options, target, entry);
+}
+
+/** A replayed step finds its own earlier write: same content, written after the job started. */
+async function restoredEarlierByThisJob(deps: RestoreDeps, state: RestoreState, target: string, entry: ManifestEntry): Promise<boolean> {
+  const existing = await deps.source.head(target);
+  if (!existing?.checksums.sha256) return false;
+  const sha256 = [...new Uint8Array(existing.checksums.sha256)].map((b) => b.toString(16).padStart(2, "0")).join("");
+  return sha256 === entry.sha256 && existing.uploaded.getTime() >= Date.parse(state.startedAt);
+}
+
+async function restoredOutcome(deps: RestoreDeps, options: RestoreOptions, target: string, entry: ManifestEntry): Promise<EntryOutcome> {
+  if (!options.verifyAfterRestore) return { kind: "restored", bytes: entry.size, verified: null, verifyProblem: null };
+  const object = await deps.source.get(target);
+  if (!object) return { kind: "restored", bytes: entry.size, verified: false, verifyProblem: "the restored object is gone" };
+  const { sha256, size } = await sha256OfStream(object.body);
+  const ok = sha256 === entry.sha256 && size === entry.size;
+  return { kind: "restored", bytes: entry.size, verified: ok, verifyProblem: ok ? null : `expected ${entry.sha256} (${entry.size} bytes), read ${sha256} (${size} bytes)` };
+}
+
+export function toR2HttpMetadata(stored: StoredHttpMetadata): R2HTTPMetadata {
+  const { cacheExpiry, ...rest } = stored;
+  return { ...rest, ...(cacheExpiry ? { cacheExpiry: new Date(cacheExpiry) } : {}) };
+}
+
+/** Counts the objects a partial backup could not read (matching the filter) as failed. */
+async function finishRestore(deps: RestoreDeps, state: RestoreState): Promise<RestoreState> {
+  // Their last-modified time is unknown, so only the path filters apply to them.
+  const unreadable = state.options.dryRun ? [] : (await deps.unreadableFiles()).filter((path) => pathMatches(state.options.filter, path));
+  const failures = unreadable.map((path) => ({ path, reason: "not in the backup: it could not be read when the backup was taken" }));
+  return {
+    ...state,
+    filesFailed: state.filesFailed + failures.length,
+    failures: appendCapped(state.failures, failures),
+    finished: true,
+    status: "completed",
+  };
+}
+
+export function restoreResult(state: RestoreState) {
+  return {
+    filesRestored: state.filesRestored,
+    filesSkipped: state.filesSkipped,
+    filesFailed: state.filesFailed,
+    bytesRestored: state.bytesRestored,
+    verified: state.verified,
+    verifyFailures: state.verifyFailures,
+    dryRun: state.options.dryRun,
+    ...(state.options.dryRun ? { planned: state.planned } : {}),
+    failures: state.failures,
+  };
+}

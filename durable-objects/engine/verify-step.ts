@@ -1,0 +1,175 @@
+/**
+ * Verification of a backup, one manifest chunk per step:
+ *   quick  every blob the manifest names exists (and, stored raw, has the entry's size);
+ *   full   every blob is read back, decrypted and decompressed as needed, and hashed.
+ * Completeness: every chunk is present and readable, the chain over the chunks' hashes equals the
+ * backup's checksum, and the entry count and sizes equal the index's. A problem is recorded by
+ * path (the first 1,000 are kept); a missing or altered chunk is a problem, never a crash.
+ */
+import { BlobIntegrityError } from "./blob-format";
+import { openBlob } from "./blob-reader";
+import { mapWithConcurrency } from "./concurrency";
+import { EMPTY_CHAIN, extendChain, sha256OfStream } from "./hashing";
+import { appendCapped, type ManifestJobState } from "./job-state";
+import type { Keyring } from "./keyring";
+import { manifestChunkKey, manifestIndexKey, readChunk, type ManifestEntry, type ManifestIndex } from "./manifest";
+
+export type VerifyMode = "full" | "quick";
+
+export interface VerifyProblem {
+  path: string;
+  problem: "missing_blob" | "checksum_mismatch" | "size_mismatch" | "corrupt_blob" | "missing_manifest_index" | "missing_manifest_chunk" | "corrupt_manifest_chunk" | "manifest_checksum_mismatch" | "manifest_count_mismatch";
+  expected: string | number | null;
+  actual: string | number | null;
+}
+
+export interface VerifyState extends ManifestJobState {
+  kind: "verify";
+  mode: VerifyMode;
+  /** Null: every entry. Otherwise entries whose key hashes into the window [offset, offset + percent) of 100. */
+  sample: { percent: number; offset: number } | null;
+  index: Pick<ManifestIndex, "chunkCount" | "fileCount" | "totalSize" | "checksum"> | null;
+  /** The checksum recorded for the backup in D1, compared too. */
+  recordedChecksum: string | null;
+  chain: string;
+  /** A chunk was missing or unreadable, so the chain cannot match. */
+  chainBroken: boolean;
+  entriesSeen: number;
+  bytesSeen: number;
+  filesChecked: number;
+  filesMissing: number;
+  checksumMismatches: number;
+  problemCount: number;
+  problems: VerifyProblem[];
+}
+
+export interface VerifyDeps {
+  backup: R2Bucket;
+  keyring: Keyring | null;
+  concurrency: number;
+}
+
+/** FNV-1a: a stable, cheap spread of keys over 100 buckets for sampling. */
+export function sampleBucket(key: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < key.length; i++) {
+    hash ^= key.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  return hash % 100;
+}
+
+export function inSample(sample: VerifyState["sample"], key: string): boolean {
+  if (!sample) return true;
+  return (sampleBucket(key) - sample.offset + 100) % 100 < sample.percent;
+}
+
+export async function runVerifyStep(deps: VerifyDeps, state: VerifyState): Promise<VerifyState> {
+  if (!state.index) return finish({ ...state, chainBroken: true }, [{ path: manifestIndexKey(state.backupId), problem: "missing_manifest_index", expected: "present", actual: null }]);
+  if (state.nextChunkSeq >= state.chunkCount) return finish(state, []);
+
+  const seq = state.nextChunkSeq;
+  const next = { ...state, nextChunkSeq: seq + 1 };
+  let chunk;
+  try {
+    chunk = await readChunk(deps.backup, deps.keyring, state.backupId, seq);
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    return addProblems({ ...next, chainBroken: true }, [{ path: manifestChunkKey(state.backupId, seq), problem: "corrupt_manifest_chunk", expected: "readable", actual: message }]);
+  }
+  if (!chunk) return addProblems({ ...next, chainBroken: true }, [{ path: manifestChunkKey(state.backupId, seq), problem: "missing_manifest_chunk", expected: "present", actual: null }]);
+
+  const sampled = chunk.entries.filter((entry) => inSample(state.sample, entry.key));
+  const found = await mapWithConcurrency(sampled, deps.concurrency, (entry) => checkEntry(deps, entry, state.mode));
+  const problems = found.filter((p): p is VerifyProblem => p !== null);
+  return addProblems(
+    {
+      ...next,
+      chain: await extendChain(state.chain, chunk.sha256),
+      entriesSeen: state.entriesSeen + chunk.entries.length,
+      bytesSeen: state.bytesSeen + chunk.entries.reduce((sum, e) => sum + e.size, 0),
+      filesProcessed: state.filesProcessed + chunk.entries.length,
+      filesChecked: state.filesChecked + sampled.length,
+      filesMissing: state.filesMissing + problems.filter((p) => p.problem === "missing_blob").length,
+      checksumMismatches: state.checksumMismatches + problems.filter((p) => p.problem !== "missing_blob").length,
+    },
+    problems,
+  );
+}
+
+async function checkEntry(deps: VerifyDeps, entry: ManifestEntry, mode: VerifyMode): Promise<VerifyProblem | null> {
+  const problem = (kind: VerifyProblem["problem"], expected: VerifyProblem["expected"], actual: VerifyProblem["actual"]): VerifyProblem => ({ path: entry.key, problem: kind, expected, actual });
+  if (mode === "quick") {
+    const head = await deps.backup.head(entry.blob);
+    if (!head) return problem("missing_blob", entry.blob, null);
+    // A framed blob's stored size depends on compression; only raw blobs have a size to compare.
+    if (head.customMetadata?.format !== "framed-v1" && head.size !== entry.size) return problem("size_mismatch", entry.size, head.size);
+    return null;
+  }
+  try {
+    const content = await openBlob(deps.backup, entry.blob, deps.keyring);
+    if (!content) return problem("missing_blob", entry.blob, null);
+    const { sha256, size } = await sha256OfStream(content);
+    if (sha256 !== entry.sha256) return problem("checksum_mismatch", entry.sha256, sha256);
+    if (size !== entry.size) return problem("size_mismatch", entry.size, size);
+    return null;
+  } catch (error) {
+    // Only a blob that fails its own integrity checks is a finding; anything else is retried.
+    if (error instanceof BlobIntegrityError || (error instanceof TypeError && /gzip|decompress|invalid/i.test(error.message))) {
+      return problem("corrupt_blob", "readable", error.message);
+    }
+    throw error;
+  }
+}
+
+function addProblems(state: VerifyState, problems: readonly VerifyProblem[]): VerifyState {
+  return { ...state, problemCount: state.problemCount + problems.length, problems: appendCapped(state.problems, problems) };
+}
+
+function finish(state: VerifyState, problems: VerifyProblem[]): VerifyState {
+  const found = [...problems];
+  const { index } = state;
+  if (index) {
+    if (!state.chainBroken && (state.chain !== index.checksum || (state.recordedChecksum !== null && state.recordedChecksum !== index.checksum))) {
+      found.push({ path: manifestIndexKey(state.backupId), problem: "manifest_checksum_mismatch", expected: state.recordedChecksum ?? index.checksum, actual: state.chain });
+    }
+    if (!state.chainBroken && (state.entriesSeen !== index.fileCount || state.bytesSeen !== index.totalSize)) {
+      found.push({ path: manifestIndexKey(state.backupId), problem: "manifest_count_mismatch", expected: `${index.fileCount} files, ${index.totalSize} bytes`, actual: `${state.entriesSeen} files, ${state.bytesSeen} bytes` });
+    }
+  }
+  return { ...addProblems(state, found), finished: true, status: "completed" };
+}
+
+export function verifyResult(state: VerifyState) {
+  return {
+    valid: state.problemCount === 0,
+    mode: state.mode,
+    samplePercent: state.sample?.percent ?? 100,
+    filesChecked: state.filesChecked,
+    filesMissing: state.filesMissing,
+    checksumMismatches: state.checksumMismatches,
+    problemCount: state.problemCount,
+    problems: state.problems,
+  };
+}
+
+export function initialVerifyState(base: Omit<VerifyState, "chain" | "chainBroken" | "entriesSeen" | "bytesSeen" | "filesChecked" | "filesMissing" | "checksumMismatches" | "problemCount" | "problems" | "nextChunkSeq" | "filesProcessed" | "finished" | "stepFailures" | "lastError" | "status">): VerifyState {
+  return {
+    ...base,
+    nextChunkSeq: 0,
+    filesProcessed: 0,
+    chain: EMPTY_CHAIN,
+    chainBroken: false,
+    entriesSeen: 0,
+    bytesSeen: 0,
+    filesChecked: 0,
+    filesMissing: 0,
+    checksumMismatches: 0,
+    problemCount: 0,
+    problems: [],
+    finished: false,
+    stepFailures: 0,
+    lastError: null,
+    status: "in_progress",
+  };
+}

@@ -1,0 +1,61 @@
+/**
+ * VerifyJob: one Durable Object per verification (`idFromName(jobId)`).
+ *
+ * Owns: the verification's state (progress, the chain over the manifest's chunks, the first
+ * 1,000 problems) and its D1 job row. Alarm: one manifest chunk per step until the manifest is
+ * done (StepJob's lifecycle). On completion it records the outcome on the backup's row
+ * (`last_verified_at`, `last_verification_valid`) and logs a failed verification at error level.
+ */
+import { initialVerifyState, runVerifyStep, verifyResult, type VerifyMode, type VerifyState } from "./engine/verify-step";
+import { readKeyring } from "./engine-settings";
+import { updateBackup, type LogRecord, type Statement } from "./engine/records";
+import { ManifestJob } from "./manifest-job";
+
+export interface StartVerify {
+  jobId: string;
+  backupId: string;
+  requestedBy: string;
+  mode: VerifyMode;
+  sample: { percent: number; offset: number } | null;
+  recordedChecksum: string | null;
+}
+
+const VERIFY_CONCURRENCY = 6;
+
+export class VerifyJob extends ManifestJob<VerifyState> {
+  async start(request: StartVerify): Promise<string> {
+    const index = await this.manifestIndex(request.backupId);
+    const state = initialVerifyState({
+      ...request,
+      kind: "verify",
+      startedAt: new Date().toISOString(),
+      index: index && { chunkCount: index.chunkCount, fileCount: index.fileCount, totalSize: index.totalSize, checksum: index.checksum },
+      chunkCount: index?.chunkCount ?? 0,
+      filesTotal: index?.fileCount ?? 0,
+    });
+    const scope = request.sample ? `${request.sample.percent}% sample (window from ${request.sample.offset})` : "every object";
+    return this.startJob(state, `${request.mode === "full" ? "Full" : "Quick"} verification of ${request.backupId} started (${scope}).`);
+  }
+
+  protected async work(state: VerifyState): Promise<VerifyState> {
+    return runVerifyStep({ backup: this.env.R2_BACKUP_BUCKET, keyring: await readKeyring(this.env), concurrency: VERIFY_CONCURRENCY }, state);
+  }
+
+  protected result(state: VerifyState): Record<string, unknown> {
+    return verifyResult(state);
+  }
+
+  protected completionLog(state: VerifyState): Pick<LogRecord, "level" | "message"> {
+    const result = verifyResult(state);
+    return result.valid
+      ? { level: "info", message: `Verification passed: ${result.filesChecked} files checked (${state.mode}).` }
+      : {
+          level: "error",
+          message: `Verification FAILED: ${result.problemCount} problem(s) in ${result.filesChecked} files checked; ${result.filesMissing} missing, ${result.checksumMismatches} mismatched. First: ${state.problems[0]?.problem} at ${state.problems[0]?.path}.`,
+        };
+  }
+
+  protected override finishStatements(state: VerifyState): Statement[] {
+    return [updateBackup(this.db(), state.backupId, { lastVerifiedAt: new Date().toISOString(), lastVerificationValid: state.problemCount === 0 })];
+  }
+}

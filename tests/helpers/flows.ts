@@ -1,0 +1,25 @@
+import { expect } from "vitest";
+import { api } from "./api";
+import { restoreJobStub, runBackupToEnd, runJobToEnd, verifyJobStub } from "./jobs";
+
+export async function completedBackup(type: "full" | "incremental" = "full") {
+  const created = await api("POST", "/api/backup/create", { body: { type } });
+  expect(created.status).toBe(202);
+  await runBackupToEnd(created.body.backup.id);
+  const status = (await api("GET", `/api/backup/status/${created.body.backup.id}`)).body.backup;
+  return status as { id: string; status: string; snapshotFileCount: number; checksum: string };
+}
+
+export async function verify(backupId: string, body?: unknown) {
+  const started = await api("POST", `/api/backup/verify/${backupId}`, body === undefined ? {} : { body });
+  expect(started.status, JSON.stringify(started.body)).toBe(202);
+  await runJobToEnd(verifyJobStub(started.body.job.id));
+  return (await api("GET", `/api/backup/jobs/${started.body.job.id}`)).body.job;
+}
+
+export async function restore(backupId: string, body: unknown = {}) {
+  const started = await api("POST", `/api/backup/restore/${backupId}`, { body });
+  expect(started.status, JSON.stringify(started.body)).toBe(202);
+  await runJobToEnd(restoreJobStub(started.body.job.id));
+  return (await api("GET", `/api/backup/jobs/${started.body.job.id}`)).body.job;
+}
