@@ -1,0 +1,81 @@
+// Helpers for scripts that drive a throw-away local stack: a wrangler dev server on its own
+// state folder and port, an admin token, and API calls that wait for backups and jobs to finish.
+import { spawn, spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { SignJWT } from "jose";
+import { Miniflare } from "miniflare";
+import { readDevVars } from "./dev-vars.mjs";
+
+export function runNode(args) {
+  const result = spawnSync(process.execPath, args, { stdio: ["ignore", "inherit", "inherit"] });
+  if (result.status !== 0) throw new Error(`${args.join(" ")} failed`);
+}
+
+export async function startServer(port, state) {
+  const server = spawn(process.execPath, ["scripts/start.mjs", "--port", String(port), "--ip", "127.0.0.1", "--persist-to", state], { stdio: ["ignore", "pipe", "pipe"] });
+  await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error("dev server did not start within 90 s")), 90_000);
+    server.stdout.on("data", (chunk) => {
+      if (String(chunk).includes("Ready on")) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    server.on("exit", (code) => reject(new Error(`dev server exited with ${code}`)));
+  });
+  return server;
+}
+
+export async function stopServer(server) {
+  const exited = new Promise((resolve) => server.on("exit", resolve));
+  server.kill("SIGTERM");
+  await exited;
+}
+
+export function adminToken() {
+  return new SignJWT({ scope: "backup:admin" }).setProtectedHeader({ alg: "HS256" }).setSubject("local-script").setExpirationTime("2h").sign(new TextEncoder().encode(readDevVars().JWT_SECRET));
+}
+
+export function apiClient(port, token) {
+  const base = `http://127.0.0.1:${port}/api`;
+  const call = async (method, path, body) => {
+    const response = await fetch(`${base}${path}`, { method, headers: { authorization: `Bearer ${token}` }, body: body === undefined ? undefined : JSON.stringify(body) });
+    const json = await response.json();
+    if (response.status >= 400) throw new Error(`${method} ${path}: ${response.status} ${JSON.stringify(json)}`);
+    return json;
+  };
+  const waitFor = async (path, pick) => {
+    for (;;) {
+      await new Promise((r) => setTimeout(r, 250));
+      const value = pick(await call("GET", path));
+      if (value.status !== "in_progress" && value.status !== "pending") return value;
+    }
+  };
+  return {
+    call,
+    backup: async (type) => waitFor(`/backup/status/${(await call("POST", "/backup/create", { type })).backup.id}`, (r) => r.backup),
+    job: async (path, body) => waitFor(`/backup/jobs/${(await call("POST", path, body)).job.id}`, (r) => r.job),
+  };
+}
+
+/** Opens the local source bucket of a state folder (the dev server must be stopped). */
+export function openLocalBucket(state, bucketName = "cutty-files") {
+  const mf = new Miniflare({ modules: true, script: "export default {}", r2Buckets: { BUCKET: bucketName }, defaultPersistRoot: `${state}/v3` });
+  return { mf, bucket: mf.getR2Bucket("BUCKET") };
+}
+
+/** Every object's key, content hash and metadata, for a byte-for-byte comparison. */
+export async function bucketDigest(bucket) {
+  const objects = new Map();
+  let cursor;
+  do {
+    const page = await bucket.list({ cursor, limit: 1000, include: ["httpMetadata", "customMetadata"] });
+    for (const listed of page.objects) {
+      const object = await bucket.get(listed.key);
+      const sha256 = createHash("sha256").update(new Uint8Array(await object.arrayBuffer())).digest("hex");
+      objects.set(listed.key, JSON.stringify({ sha256, size: listed.size, http: listed.httpMetadata, custom: listed.customMetadata }));
+    }
+    cursor = page.truncated ? page.cursor : undefined;
+  } while (cursor);
+  return objects;
+}
