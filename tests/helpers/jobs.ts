@@ -1,4 +1,4 @@
-import { env, runDurableObjectAlarm } from "cloudflare:test";
+import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 
 export function backupJobStub(backupId: string) {
   return env.BACKUP_JOB.get(env.BACKUP_JOB.idFromName(backupId));
@@ -33,4 +33,18 @@ export async function runJobToEnd(stub: DurableObjectStub, maxSteps = 1000): Pro
     if (++steps > maxSteps) throw new Error(`job did not finish within ${maxSteps} steps`);
   }
   return steps;
+}
+
+/**
+ * Runs the job's next step, then makes the job forget it ran (its checkpoint rolled back, its
+ * alarm re-armed): what a crash after the step's writes but before its checkpoint looks like.
+ * The next alarm replays the step.
+ */
+export async function runStepAndForget(stub: DurableObjectStub): Promise<void> {
+  const before = await runInDurableObject(stub, (_job, state) => state.storage.get("checkpoint"));
+  await runDurableObjectAlarm(stub);
+  await runInDurableObject(stub, async (_job, state) => {
+    await state.storage.put("checkpoint", before);
+    await state.storage.setAlarm(Date.now() + 3_600_000);
+  });
 }
