@@ -1,0 +1,25 @@
+import { createScheduledController, env } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import worker from "../../workers/index";
+import { putObjects, variedObjects } from "../helpers/buckets";
+import { runBackupToEnd } from "../helpers/jobs";
+
+// The handler finishes its work before returning (it awaits the coordinator), so no context is needed.
+const fireCron = () => worker.scheduled(createScheduledController({ cron: "0 2 * * *", scheduledTime: Date.now() }), env);
+
+const backups = async () => (await env.DB.prepare("SELECT id, backup_type, trigger, requested_by, parent_id FROM r2_backups ORDER BY backup_date").all()).results;
+
+describe("daily cron", () => {
+  it("takes an automatic backup: full first, then incremental, and skips while one is running", async () => {
+    await putObjects(variedObjects(8));
+    await fireCron();
+    const [first] = await backups();
+    expect(first).toMatchObject({ backup_type: "full", trigger: "cron", requested_by: "cron" });
+    await fireCron(); // the first is still running: skipped
+    expect(await backups()).toHaveLength(1);
+    await runBackupToEnd(first!.id as string);
+    await fireCron();
+    const all = await backups();
+    expect(all[1]).toMatchObject({ backup_type: "incremental", trigger: "cron", parent_id: first!.id });
+  });
+});
