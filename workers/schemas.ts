@@ -41,11 +41,11 @@ export const verifyBody = z.strictObject({
 
 const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f]/;
 
-const keyPrefix = (what: string) =>
+const keyPrefix = () =>
   z
     .string()
     .max(1024, "must be at most 1024 bytes (R2's key limit)")
-    .refine((value) => !CONTROL_CHARACTERS.test(value), `${what} must not contain control characters`);
+    .refine((value) => !CONTROL_CHARACTERS.test(value), "must not contain control characters");
 
 /** `YYYY-MM-DD` (a whole UTC day) or a full ISO-8601 time; returns the bound as an ISO time. */
 function dateBound(edge: "start" | "end") {
@@ -70,13 +70,13 @@ export const restoreBody = z.strictObject({
   overwriteExisting: z.boolean().default(false),
   verifyAfterRestore: z.boolean().default(false),
   dryRun: z.boolean().default(false),
-  targetPrefix: keyPrefix("targetPrefix")
-    .refine((value) => !value.startsWith("/"), "targetPrefix must not start with /")
-    .refine((value) => !value.split("/").some((segment) => segment === "." || segment === ".."), "targetPrefix must not contain . or .. segments")
+  targetPrefix: keyPrefix()
+    .refine((value) => !value.startsWith("/"), "must not start with /")
+    .refine((value) => !value.split("/").some((segment) => segment === "." || segment === ".."), "must not contain . or .. segments")
     .default(""),
   filters: z
     .strictObject({
-      pathPrefix: keyPrefix("pathPrefix").default(""),
+      pathPrefix: keyPrefix().default(""),
       fileExtensions: z
         .array(z.string().regex(/^\.?[A-Za-z0-9][A-Za-z0-9_+-]{0,31}$/, "must be extensions such as .csv or txt"))
         .min(1, "must list at least one extension")
