@@ -34,6 +34,7 @@ export class RestoreJob extends ManifestJob<RestoreState> {
       startedAt: new Date().toISOString(),
       chunkCount: index.chunkCount,
       nextChunkSeq: 0,
+      nextOffset: 0,
       filesProcessed: 0,
       filesTotal: index.fileCount,
       status: "in_progress",
@@ -62,6 +63,7 @@ export class RestoreJob extends ManifestJob<RestoreState> {
         backup: this.env.R2_BACKUP_BUCKET,
         keyring: await readKeyring(this.env),
         concurrency: RESTORE_CONCURRENCY,
+        byteBudget: this.settings().BACKUP_STEP_BYTE_BUDGET,
         unreadableFiles: async () =>
           (await this.db().select({ path: backupFiles.filePath }).from(backupFiles).where(and(eq(backupFiles.backupId, state.backupId), eq(backupFiles.status, "failed")))).map((r) => r.path),
       },

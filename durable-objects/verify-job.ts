@@ -38,7 +38,10 @@ export class VerifyJob extends ManifestJob<VerifyState> {
   }
 
   protected async work(state: VerifyState): Promise<VerifyState> {
-    return runVerifyStep({ backup: this.env.R2_BACKUP_BUCKET, keyring: await readKeyring(this.env), concurrency: VERIFY_CONCURRENCY }, state);
+    return runVerifyStep(
+      { backup: this.env.R2_BACKUP_BUCKET, keyring: await readKeyring(this.env), concurrency: VERIFY_CONCURRENCY, byteBudget: this.settings().BACKUP_STEP_BYTE_BUDGET },
+      state,
+    );
   }
 
   protected result(state: VerifyState): Record<string, unknown> {

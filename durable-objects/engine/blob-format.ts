@@ -32,6 +32,17 @@ export class BlobIntegrityError extends Error {
   }
 }
 
+/**
+ * Whether an error means a stored blob is damaged. Errors thrown inside a stream transform reach
+ * the reader as plain Errors carrying the original name in their message, so the class alone is
+ * not enough; a gzip stream that fails to decompress is damage too.
+ */
+export function isBlobIntegrityError(error: unknown): error is Error {
+  if (error instanceof BlobIntegrityError) return true;
+  if (!(error instanceof Error)) return false;
+  return error.name === "BlobIntegrityError" || error.message.startsWith("BlobIntegrityError:") || /decompression failed|incorrect header check|invalid (block|stored|distance)|unexpected end of (file|stream)/i.test(error.message);
+}
+
 export interface BlobHeader {
   compressed: boolean;
   encrypted: boolean;

@@ -22,8 +22,12 @@ export async function sha256OfStream(stream: ReadableStream<Uint8Array>): Promis
       controller.enqueue(chunk);
     },
   });
+  // The digest promise rejects with the same error as the pipe when the stream fails; the pipe's
+  // rejection is the one that propagates, so the digest's is observed here to keep it handled.
+  const result = digest.digest;
+  result.catch(() => undefined);
   await stream.pipeThrough(counter).pipeTo(digest);
-  return { sha256: toHex(await digest.digest), size };
+  return { sha256: toHex(await result), size };
 }
 
 export const EMPTY_CHAIN = "0".repeat(64);

@@ -8,11 +8,11 @@
  * written while the restore runs, is never replaced; it is counted as skipped. A replayed step
  * recognises its own earlier writes (same SHA-256, written after the job started) as restored.
  */
-import { BlobIntegrityError } from "./blob-format";
+import { isBlobIntegrityError } from "./blob-format";
 import { openBlob } from "./blob-reader";
 import { mapWithConcurrency } from "./concurrency";
 import { sha256OfStream } from "./hashing";
-import { appendCapped, type ManifestJobState } from "./job-state";
+import { advancePosition, appendCapped, sliceWithinBudget, type ManifestJobState } from "./job-state";
 import type { Keyring } from "./keyring";
 import { readChunk, type ManifestEntry, type StoredHttpMetadata } from "./manifest";
 import { entryMatches, pathMatches, type RestoreFilter } from "./restore-filter";
@@ -53,6 +53,8 @@ export interface RestoreDeps {
   backup: R2Bucket;
   keyring: Keyring | null;
   concurrency: number;
+  /** Content bytes one step restores at most (at least one object). */
+  byteBudget: number;
   /** Paths of the backup's objects that could not be read when it was taken (a partial backup). */
   unreadableFiles: () => Promise<string[]>;
 }
@@ -71,10 +73,12 @@ export async function runRestoreStep(deps: RestoreDeps, state: RestoreState): Pr
   const seq = state.nextChunkSeq;
   const chunk = await readChunk(deps.backup, deps.keyring, state.backupId, seq);
   if (!chunk) throw new Error(`manifest chunk ${seq} of backup ${state.backupId} is missing; verify the backup`);
-  const selected = chunk.entries.filter((entry) => entryMatches(state.options.filter, entry));
+  const matches = (entry: ManifestEntry) => entryMatches(state.options.filter, entry);
+  const { part, end } = sliceWithinBudget(chunk.entries, state.nextOffset, deps.byteBudget, (entry) => !state.options.dryRun && matches(entry));
+  const selected = part.filter(matches);
   const outcomes = await mapWithConcurrency(selected, deps.concurrency, (entry) => restoreEntry(deps, state, entry));
 
-  let next: RestoreState = { ...state, nextChunkSeq: seq + 1, filesProcessed: state.filesProcessed + chunk.entries.length };
+  let next: RestoreState = { ...state, ...advancePosition(state, end, chunk.entries.length), filesProcessed: state.filesProcessed + part.length };
   const failures: RestoreFailure[] = [];
   const planned: string[] = [];
   outcomes.forEach((outcome, i) => {
@@ -115,7 +119,7 @@ async function restoreEntry(deps: RestoreDeps, state: RestoreState, entry: Manif
   try {
     content = await openBlob(deps.backup, entry.blob, deps.keyring);
   } catch (error) {
-    if (error instanceof BlobIntegrityError) return { kind: "failed", reason: `the backup's copy is unreadable: ${error.message}` };
+    if (isBlobIntegrityError(error)) return { kind: "failed", reason: `the backup's copy is unreadable: ${error.message}` };
     throw error;
   }
   if (!content) return { kind: "failed", reason: `the backup's copy (${entry.blob}) is missing from the backup store` };
@@ -135,7 +139,8 @@ async function restoreEntry(deps: RestoreDeps, state: RestoreState, entry: Manif
     abort.abort();
     await piping.catch(() => undefined);
     const message = error instanceof Error ? error.message : String(error);
-    if (/sha-?256|checksum|digest/i.test(message) || error instanceof BlobIntegrityError) return { kind: "failed", reason: `the backup's copy does not match its checksum: ${message}` };
+    if (isBlobIntegrityError(error)) return { kind: "failed", reason: `the backup's copy is unreadable: ${message}` };
+    if (/sha-?256|checksum|digest/i.test(message)) return { kind: "failed", reason: `the backup's copy does not match its checksum: ${message}` };
     throw error;
   }
   if (!written) {

@@ -6,11 +6,11 @@
  * backup's checksum, and the entry count and sizes equal the index's. A problem is recorded by
  * path (the first 1,000 are kept); a missing or altered chunk is a problem, never a crash.
  */
-import { BlobIntegrityError } from "./blob-format";
+import { isBlobIntegrityError } from "./blob-format";
 import { openBlob } from "./blob-reader";
 import { mapWithConcurrency } from "./concurrency";
 import { EMPTY_CHAIN, extendChain, sha256OfStream } from "./hashing";
-import { appendCapped, type ManifestJobState } from "./job-state";
+import { advancePosition, appendCapped, sliceWithinBudget, type ManifestJobState } from "./job-state";
 import type { Keyring } from "./keyring";
 import { manifestChunkKey, manifestIndexKey, readChunk, type ManifestEntry, type ManifestIndex } from "./manifest";
 
@@ -47,6 +47,8 @@ export interface VerifyDeps {
   backup: R2Bucket;
   keyring: Keyring | null;
   concurrency: number;
+  /** Blob bytes one step reads at most (full mode). */
+  byteBudget: number;
 }
 
 /** FNV-1a: a stable, cheap spread of keys over 100 buckets for sampling. */
@@ -69,26 +71,32 @@ export async function runVerifyStep(deps: VerifyDeps, state: VerifyState): Promi
   if (state.nextChunkSeq >= state.chunkCount) return finish(state, []);
 
   const seq = state.nextChunkSeq;
-  const next = { ...state, nextChunkSeq: seq + 1 };
+  const chunkKey = manifestChunkKey(state.backupId, seq);
+  const skipChunk = { ...state, nextChunkSeq: seq + 1, nextOffset: 0, chainBroken: true };
   let chunk;
   try {
     chunk = await readChunk(deps.backup, deps.keyring, state.backupId, seq);
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
-    return addProblems({ ...next, chainBroken: true }, [{ path: manifestChunkKey(state.backupId, seq), problem: "corrupt_manifest_chunk", expected: "readable", actual: message }]);
+    return addProblems(skipChunk, [{ path: chunkKey, problem: "corrupt_manifest_chunk", expected: "readable", actual: message }]);
   }
-  if (!chunk) return addProblems({ ...next, chainBroken: true }, [{ path: manifestChunkKey(state.backupId, seq), problem: "missing_manifest_chunk", expected: "present", actual: null }]);
+  if (!chunk) return addProblems(skipChunk, [{ path: chunkKey, problem: "missing_manifest_chunk", expected: "present", actual: null }]);
 
-  const sampled = chunk.entries.filter((entry) => inSample(state.sample, entry.key));
+  // The chunk's own accounting happens once, when its first part is handled.
+  const { entries } = chunk;
+  const atChunkStart = state.nextOffset === 0;
+  const accounted: VerifyState = atChunkStart
+    ? { ...state, chain: await extendChain(state.chain, chunk.sha256), entriesSeen: state.entriesSeen + entries.length, bytesSeen: state.bytesSeen + entries.reduce((sum, e) => sum + e.size, 0) }
+    : state;
+  const { part, end } = sliceWithinBudget(entries, state.nextOffset, deps.byteBudget, (e) => state.mode === "full" && inSample(state.sample, e.key));
+  const sampled = part.filter((entry) => inSample(state.sample, entry.key));
   const found = await mapWithConcurrency(sampled, deps.concurrency, (entry) => checkEntry(deps, entry, state.mode));
   const problems = found.filter((p): p is VerifyProblem => p !== null);
   return addProblems(
     {
-      ...next,
-      chain: await extendChain(state.chain, chunk.sha256),
-      entriesSeen: state.entriesSeen + chunk.entries.length,
-      bytesSeen: state.bytesSeen + chunk.entries.reduce((sum, e) => sum + e.size, 0),
-      filesProcessed: state.filesProcessed + chunk.entries.length,
+      ...accounted,
+      ...advancePosition(state, end, entries.length),
+      filesProcessed: state.filesProcessed + part.length,
       filesChecked: state.filesChecked + sampled.length,
       filesMissing: state.filesMissing + problems.filter((p) => p.problem === "missing_blob").length,
       checksumMismatches: state.checksumMismatches + problems.filter((p) => p.problem !== "missing_blob").length,
@@ -115,9 +123,7 @@ async function checkEntry(deps: VerifyDeps, entry: ManifestEntry, mode: VerifyMo
     return null;
   } catch (error) {
     // Only a blob that fails its own integrity checks is a finding; anything else is retried.
-    if (error instanceof BlobIntegrityError || (error instanceof TypeError && /gzip|decompress|invalid/i.test(error.message))) {
-      return problem("corrupt_blob", "readable", error.message);
-    }
+    if (isBlobIntegrityError(error)) return problem("corrupt_blob", "readable", error.message.replace(/^BlobIntegrityError: /, ""));
     throw error;
   }
 }
@@ -153,10 +159,11 @@ export function verifyResult(state: VerifyState) {
   };
 }
 
-export function initialVerifyState(base: Omit<VerifyState, "chain" | "chainBroken" | "entriesSeen" | "bytesSeen" | "filesChecked" | "filesMissing" | "checksumMismatches" | "problemCount" | "problems" | "nextChunkSeq" | "filesProcessed" | "finished" | "stepFailures" | "lastError" | "status">): VerifyState {
+export function initialVerifyState(base: Omit<VerifyState, "chain" | "chainBroken" | "entriesSeen" | "bytesSeen" | "filesChecked" | "filesMissing" | "checksumMismatches" | "problemCount" | "problems" | "nextChunkSeq" | "nextOffset" | "filesProcessed" | "finished" | "stepFailures" | "lastError" | "status">): VerifyState {
   return {
     ...base,
     nextChunkSeq: 0,
+    nextOffset: 0,
     filesProcessed: 0,
     chain: EMPTY_CHAIN,
     chainBroken: false,

@@ -8,8 +8,17 @@ import type { BackupJob } from "../../durable-objects/backup-job";
 import { unframeStream } from "../../durable-objects/engine/blob-format";
 import { loadKeyring } from "../../durable-objects/engine/keyring";
 import { api } from "../helpers/api";
-import { listAll, putObjects, sha256Hex } from "../helpers/buckets";
-import { backupJobStub, runBackupToEnd } from "../helpers/jobs";
+import { emptyBucket, listAll, putObjects, sha256Hex } from "../helpers/buckets";
+import { verify } from "../helpers/flows";
+import { backupJobStub, restoreJobStub, runBackupToEnd, runJobToEnd } from "../helpers/jobs";
+
+async function bucketHashes() {
+  const state: Record<string, unknown> = {};
+  for (const object of await listAll(env.R2_BUCKET)) {
+    state[object.key] = { sha256: await sha256Hex(await (await env.R2_BUCKET.get(object.key))!.arrayBuffer()), http: object.httpMetadata, custom: object.customMetadata };
+  }
+  return state;
+}
 
 const keys = () => loadKeyring(env.BACKUP_ENCRYPTION_KEY!, [env.BACKUP_ENCRYPTION_KEYS!]);
 
@@ -73,6 +82,34 @@ describe("compressed and encrypted backups", () => {
     for (const { f, content } of entries) expect(await sha256Hex(content), f.path).toBe(f.checksum);
     const jpeg = blobs.find((b) => b.size < 200_000 + 1000 && b.size > 200_000);
     expect(jpeg, "the JPEG is stored uncompressed: only framing overhead").toBeDefined();
+  });
+
+  it("verifies and restores a compressed, encrypted backup, in steps bounded by the byte budget", async () => {
+    await putObjects(OBJECTS);
+    const before = await bucketHashes();
+    const result = await backup("full");
+    const verified = await verify(result.id, { mode: "full" });
+    expect(verified.result).toMatchObject({ valid: true, filesChecked: OBJECTS.length });
+
+    // Flip one stored byte of an encrypted blob: full verification names it.
+    const victim = await blobKeyOf(result.id, "docs/report-3.csv");
+    const stored = new Uint8Array(await (await env.R2_BACKUP_BUCKET.get(victim))!.arrayBuffer());
+    const tampered = stored.slice();
+    tampered[40] = tampered[40]! ^ 1;
+    const metadata = (await env.R2_BACKUP_BUCKET.head(victim))!.customMetadata;
+    await env.R2_BACKUP_BUCKET.put(victim, tampered, { customMetadata: metadata });
+    const damaged = await verify(result.id, { mode: "full" });
+    expect(damaged.result.problems).toEqual([{ path: "docs/report-3.csv", problem: "corrupt_blob", expected: "readable", actual: expect.stringMatching(/failed authentication/) }]);
+    await env.R2_BACKUP_BUCKET.put(victim, stored, { customMetadata: metadata });
+
+    await emptyBucket(env.R2_BUCKET);
+    const started = await api("POST", `/api/backup/restore/${result.id}`, { body: { verifyAfterRestore: true } });
+    const steps = await runJobToEnd(restoreJobStub(started.body.job.id));
+    // 16 MiB of content in steps of at most 6 MiB (an object larger than that gets a step of its own).
+    expect(steps).toBeGreaterThanOrEqual(4);
+    const job = (await api("GET", `/api/backup/jobs/${started.body.job.id}`)).body.job;
+    expect(job.result).toMatchObject({ filesRestored: OBJECTS.length, filesFailed: 0, verified: OBJECTS.length, verifyFailures: 0 });
+    expect(await bucketHashes()).toEqual(before);
   });
 
   it("reads a parent manifest written with a rotated-out key", async () => {
