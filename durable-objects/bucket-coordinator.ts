@@ -18,6 +18,8 @@ import { openDatabase } from "./engine/records";
 const LEASE_KEY = "lease";
 export const WATCHDOG_INTERVAL_MS = 60_000;
 export const LEASE_TTL_MS = 30 * 60_000;
+/** A new holder is given this long to record its start before "unknown" means "gone". */
+const START_GRACE_MS = 5 * 60_000;
 
 interface Lease {
   holderId: string;
@@ -42,10 +44,18 @@ export type StartBackupResult =
 export type StartRestoreResult = { ok: true; jobId: string } | { ok: false; reason: "busy"; holderId: string; kind: Lease["kind"] };
 
 export class BucketCoordinator extends DurableObject<Env> {
-  /** Takes the lease for `holderId` unless another holder has it (read and write with no I/O between). */
+  /**
+   * Takes the lease for `holderId` unless a live holder has it. A holder that has finished (or
+   * stopped answering for LEASE_TTL_MS) loses the lease here rather than at the next watchdog run;
+   * asking it also re-arms its alarm if that was lost, so every create and cron doubles as a
+   * watchdog. The lease is re-read after that call and written with no I/O in between, so two
+   * requests can never both win.
+   */
   private async acquire(holderId: string, kind: Lease["kind"]): Promise<Lease | null> {
     const held = await this.ctx.storage.get<Lease>(LEASE_KEY);
-    if (held) return held;
+    if (held && (await this.holderActive(held))) return held;
+    const current = await this.ctx.storage.get<Lease>(LEASE_KEY);
+    if (current && current.holderId !== held?.holderId) return current;
     const now = Date.now();
     await this.ctx.storage.put(LEASE_KEY, { holderId, kind, acquiredAt: now, lastSeenAt: now } satisfies Lease);
     await this.ctx.storage.setAlarm(now + WATCHDOG_INTERVAL_MS);
@@ -114,22 +124,30 @@ export class BucketCoordinator extends DurableObject<Env> {
     return (await this.ctx.storage.get<Lease>(LEASE_KEY)) ?? null;
   }
 
+  /** The watchdog: keeps the lease of a working holder, releases that of a finished or lost one. */
   override async alarm(): Promise<void> {
     const held = await this.ctx.storage.get<Lease>(LEASE_KEY);
     if (!held) return;
-    const now = Date.now();
-    let active: boolean;
+    if (!(await this.holderActive(held))) return this.release(held.holderId);
+    const current = await this.ctx.storage.get<Lease>(LEASE_KEY);
+    if (current?.holderId === held.holderId) await this.ctx.storage.put(LEASE_KEY, { ...current, lastSeenAt: Date.now() } satisfies Lease);
+    await this.ctx.storage.setAlarm(Date.now() + WATCHDOG_INTERVAL_MS);
+  }
+
+  /**
+   * Asks the holder whether it still works (which re-arms its lost alarm). A holder that has not
+   * recorded its start yet counts as working for START_GRACE_MS (its `start` may be in flight);
+   * an unreachable one until LEASE_TTL_MS after it last answered.
+   */
+  private async holderActive(held: Lease): Promise<boolean> {
+    const namespace = held.kind === "backup" ? this.env.BACKUP_JOB : this.env.RESTORE_JOB;
     try {
-      const namespace = held.kind === "backup" ? this.env.BACKUP_JOB : this.env.RESTORE_JOB;
-      active = await namespace.get(namespace.idFromName(held.holderId)).heartbeat();
+      const state = await namespace.get(namespace.idFromName(held.holderId)).heartbeat();
+      if (state === "unknown") return Date.now() - held.acquiredAt <= START_GRACE_MS;
+      return state === "running";
     } catch (error) {
-      console.error(`lease holder ${held.holderId} did not answer the watchdog`, error);
-      if (now - held.lastSeenAt > LEASE_TTL_MS) return this.release(held.holderId);
-      await this.ctx.storage.setAlarm(now + WATCHDOG_INTERVAL_MS);
-      return;
+      console.error(`lease holder ${held.holderId} did not answer`, error);
+      return Date.now() - held.lastSeenAt <= LEASE_TTL_MS;
     }
-    if (!active) return this.release(held.holderId);
-    await this.ctx.storage.put(LEASE_KEY, { ...held, lastSeenAt: now } satisfies Lease);
-    await this.ctx.storage.setAlarm(now + WATCHDOG_INTERVAL_MS);
   }
 }

@@ -47,12 +47,16 @@ export abstract class StepJob<S extends StepState> extends DurableObject<Env> {
     await this.armNextStep();
   }
 
-  /** True while the job is unfinished; re-arms its alarm if it was lost (invariant 4). */
-  async heartbeat(): Promise<boolean> {
+  /**
+   * Whether the job is running, finished, or unknown here (never started, or not yet: `start` may
+   * still be on its way); a running job whose alarm was lost is re-armed (invariant 4).
+   */
+  async heartbeat(): Promise<"running" | "finished" | "unknown"> {
     const state = await this.loadState();
-    if (!state || state.finished) return false;
+    if (!state) return "unknown";
+    if (state.finished) return "finished";
     if ((await this.ctx.storage.getAlarm()) === null) await this.armNextStep();
-    return true;
+    return "running";
   }
 
   override async alarm(): Promise<void> {

@@ -5,7 +5,7 @@ import type { BackupCheckpoint } from "../../durable-objects/engine/backup-check
 import { api } from "../helpers/api";
 import { putObjects, variedObjects } from "../helpers/buckets";
 import { faultyBucket, type FaultPlan } from "../helpers/faults";
-import { backupJobStub, runBackupToEnd, runStepAndForget } from "../helpers/jobs";
+import { backupJobStub, coordinatorStub, runBackupToEnd, runStepAndForget } from "../helpers/jobs";
 import { backupOutcome, forgetBackups } from "../helpers/snapshot";
 
 const OBJECTS = variedObjects(230);
@@ -126,5 +126,32 @@ describe("crash safety", () => {
     expect(body.backup).toMatchObject({ status: "failed", error: expect.stringMatching(/injected fault/) });
     // The lease is released: a new backup can start.
     expect((await api("POST", "/api/backup/create", { body: { type: "full" } })).status).toBe(202);
+  });
+});
+
+describe("the bucket lease", () => {
+  it("is not taken from a holder that is still starting", async () => {
+    await runInDurableObject(coordinatorStub(), (_c, state) =>
+      state.storage.put("lease", { holderId: "bk-20200101T000000Z-0000beef", kind: "backup", acquiredAt: Date.now(), lastSeenAt: Date.now() }),
+    );
+    const refused = await api("POST", "/api/backup/create", { body: { type: "full" } });
+    expect(refused.status).toBe(409);
+    expect(refused.body.error.details.backupId).toBe("bk-20200101T000000Z-0000beef");
+  });
+
+  it("is taken over from a holder that no longer works, and a create re-arms a running holder's lost alarm", async () => {
+    await putObjects(OBJECTS.slice(0, 10));
+    // A lease left behind by a backup job that does not exist (for example state lost in a crash).
+    await runInDurableObject(coordinatorStub(), (_c, state) =>
+      state.storage.put("lease", { holderId: "bk-20200101T000000Z-deadbeef", kind: "backup", acquiredAt: 0, lastSeenAt: 0 }),
+    );
+    const id = await startFullBackup();
+
+    await runInDurableObject(backupJobStub(id), (_job, state) => state.storage.deleteAlarm());
+    const refused = await api("POST", "/api/backup/create", { body: { type: "full" } });
+    expect(refused.status).toBe(409);
+    expect(await runDurableObjectAlarm(backupJobStub(id))).toBe(true); // re-armed by the create
+    await runBackupToEnd(id);
+    expect((await api("GET", `/api/backup/status/${id}`)).body.backup.status).toBe("completed");
   });
 });
