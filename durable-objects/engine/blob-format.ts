@@ -249,30 +249,64 @@ export function encryptedSize(size: number): number {
 }
 
 /**
- * Bytes [start, end) of the encrypted, uncompressed framing of a `size`-byte content, produced
- * from the content range they cover (read through `readContent`). Lets a large blob be uploaded
- * part by part across steps with no state but the part number.
+ * Bytes [start, end) of the encrypted, uncompressed framing of a `size`-byte content, as a stream
+ * produced from the content range they cover (`readContent` streams it). Memory stays at about one
+ * record whatever the range, so a part of any size can be uploaded, and a large blob can be
+ * uploaded part by part across steps with no state but the part number.
  */
-export async function encryptedRange(
+export function encryptedRange(
   key: EncryptionKey,
   size: number,
   start: number,
   end: number,
-  readContent: (offset: number, length: number) => Promise<Uint8Array>,
-): Promise<Uint8Array> {
+  readContent: (offset: number, length: number) => Promise<ReadableStream<Uint8Array>>,
+): ReadableStream<Uint8Array> {
   const header = headerFor({ compress: false, key });
   const records = Math.max(1, Math.ceil(size / RECORD_SIZE));
   const slot = RECORD_SIZE + RECORD_OVERHEAD;
   const first = Math.max(0, Math.floor((start - HEADER_SIZE) / slot));
   const last = Math.min(records - 1, Math.max(0, Math.floor((end - 1 - HEADER_SIZE) / slot)));
   const contentStart = first * RECORD_SIZE;
-  const content = await readContent(contentStart, Math.min(size, (last + 1) * RECORD_SIZE) - contentStart);
-  const pieces: Uint8Array[] = start < HEADER_SIZE ? [header] : [];
-  for (let i = first; i <= last; i++) {
-    const from = i * RECORD_SIZE - contentStart;
-    pieces.push(await sealRecord(key, header, i, i === records - 1, content.subarray(from, Math.min(from + RECORD_SIZE, content.length))));
-  }
-  const regionStart = start < HEADER_SIZE ? 0 : HEADER_SIZE + first * slot;
-  const joined = joinBytes(pieces);
-  return joined.slice(start - regionStart, end - regionStart);
+  const contentLength = Math.min(size, (last + 1) * RECORD_SIZE) - contentStart;
+  // Output begins at the header (when the range includes it) or at record `first`.
+  let skip = start - (start < HEADER_SIZE ? 0 : HEADER_SIZE + first * slot);
+  let remaining = end - start;
+  let index = first;
+  let pending: Uint8Array = new Uint8Array(0);
+  let reader: ReadableStreamDefaultReader<Uint8Array> | null = null;
+
+  const emit = (controller: ReadableStreamDefaultController<Uint8Array>, bytes: Uint8Array) => {
+    const dropped = Math.min(skip, bytes.length);
+    skip -= dropped;
+    const kept = bytes.subarray(dropped, dropped + Math.min(remaining, bytes.length - dropped));
+    remaining -= kept.length;
+    if (kept.length) controller.enqueue(kept);
+  };
+
+  const finish = async (controller: ReadableStreamDefaultController<Uint8Array>) => {
+    await reader?.cancel();
+    controller.close();
+  };
+
+  return new ReadableStream<Uint8Array>({
+    start(controller) {
+      if (start < HEADER_SIZE) emit(controller, header);
+    },
+    // One record per pull: complete when RECORD_SIZE bytes (or the content's end) have arrived.
+    async pull(controller) {
+      if (index > last || remaining === 0) return finish(controller);
+      reader ??= (await readContent(contentStart, contentLength)).getReader();
+      const recordLength = Math.min(RECORD_SIZE, size - index * RECORD_SIZE);
+      while (pending.length < recordLength) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        pending = concat(pending, value);
+      }
+      if (pending.length < recordLength) throw new Error(`content ended early: record ${index} needs ${recordLength} bytes`);
+      emit(controller, await sealRecord(key, header, index, index === records - 1, pending.subarray(0, recordLength)));
+      pending = pending.slice(recordLength);
+      index++;
+      if (index > last || remaining === 0) await finish(controller);
+    },
+  });
 }

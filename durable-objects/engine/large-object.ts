@@ -116,15 +116,23 @@ async function advance(deps: LargeObjectDeps, initial: LargeObjectState, budget:
     }
     const upload = deps.backup.resumeMultipartUpload(state.blob!, state.uploadId!);
     const storedSize = framing.key ? encryptedSize(version.size) : version.size;
-    const partSize = deps.settings.partSize;
+    const partSize = partSizeFor(storedSize, deps.settings.partSize);
     const partCount = Math.max(1, Math.ceil(storedSize / partSize));
     while (state.parts.length < partCount && (spent < budget || spent === 0)) {
       const start = state.parts.length * partSize;
       const end = Math.min(storedSize, start + partSize);
-      const body = framing.key
-        ? // Bounded: one part's worth of content (plus one record), at most BACKUP_PART_SIZE_BYTES.
-          await encryptedRange(framing.key, version.size, start, end, async (offset, length) => new Uint8Array(await (await readRange(offset, length)).arrayBuffer()))
-        : (await readRange(start, end - start)).body;
+      let body: ReadableStream<Uint8Array>;
+      if (framing.key) {
+        // Produced from the content as it streams in (about one record in memory), with a known
+        // length, as R2 needs for a part.
+        const fixed = new FixedLengthStream(end - start);
+        void encryptedRange(framing.key, version.size, start, end, async (offset, length) => (await readRange(offset, length)).body)
+          .pipeTo(fixed.writable)
+          .catch(() => undefined); // the part upload fails with the same error
+        body = fixed.readable;
+      } else {
+        body = (await readRange(start, end - start)).body;
+      }
       const part = await upload.uploadPart(state.parts.length + 1, body);
       spent += end - start;
       state = { ...state, parts: [...state.parts, { partNumber: part.partNumber, etag: part.etag }] };
@@ -156,4 +164,11 @@ function finish(state: LargeObjectState, stored: { origin: { backupId: string; s
     customMetadata: version.customMetadata,
   };
   return { ...state, stage: "done", uploadId: null, hashState: null, result: capturedResult(entry, stored, origin) };
+}
+
+/** R2 allows 10,000 parts: larger objects get larger parts (whole MiB), up to R2's object limit. */
+export const MAX_PARTS = 10_000;
+export function partSizeFor(storedSize: number, configured: number): number {
+  const MiB = 1024 * 1024;
+  return Math.max(configured, Math.ceil(storedSize / MAX_PARTS / MiB) * MiB);
 }
