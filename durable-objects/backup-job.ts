@@ -14,7 +14,6 @@ import { StepJob } from "./step-job";
 import { engineSettings, readKeyring } from "./engine-settings";
 import type { BackupRow } from "../schema";
 
-
 export class BackupJob extends StepJob<BackupCheckpoint> {
   /**
    * Fault-injection seam for tests: lets a test wrap the real bindings (for example an R2 bucket
