@@ -7,7 +7,9 @@
  * re-arms a lost alarm.
  */
 import { initialCheckpoint, type BackupCheckpoint, type NewBackup } from "./engine/backup-checkpoint";
-import { logRecord, progressColumns, runBackupStep, type BackupStepDeps } from "./engine/backup-step";
+import type { BackupStepDeps } from "./engine/backup-deps";
+import { logRecord, progressColumns } from "./engine/batch-recorder";
+import { runBackupStep } from "./engine/backup-step";
 import { readIndex } from "./engine/manifest";
 import { insertBackup, insertLog, openDatabase, runBatch, updateBackup } from "./engine/records";
 import { StepJob } from "./step-job";

@@ -1,6 +1,6 @@
 /** The engine's settings, derived once per isolate from the validated configuration. */
 import { getConfig, type Config } from "../workers/config";
-import type { BackupEngineSettings } from "./engine/backup-step";
+import type { BackupEngineSettings } from "./engine/backup-deps";
 import { loadKeyring, type Keyring } from "./engine/keyring";
 
 /** Objects read in parallel within a batch: enough to overlap R2 latency, small enough for memory. */

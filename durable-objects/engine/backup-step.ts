@@ -4,40 +4,17 @@
  * then the manifest chunk and the D1 rows, then (by the caller) the checkpoint and the alarm.
  * Every write is idempotent, so a step replayed after a crash at any point has the same result.
  */
-import { captureObject, SourceReadError, type CaptureResult, type StorageSettings } from "./blob-store";
+import { codecOf, policyOf, type BackupEngineSettings, type BackupStepDeps } from "./backup-deps";
+import { captureObject, SourceReadError } from "./blob-store";
 import type { BackupCheckpoint, BackupCounters, BackupOutcome } from "./backup-checkpoint";
 import { mapWithConcurrency } from "./concurrency";
-import { extendChain } from "./hashing";
-import type { Keyring } from "./keyring";
 import { advanceLargeObject, startLargeObject } from "./large-object";
 import { mergeListing, minWindowEnd, withinWindow, type ListedObject, type MergeAction, type WindowEnd } from "./listing-merge";
-import { manifestIndexKey, writeChunk, writeIndex, type ManifestCodec, type ManifestEntry } from "./manifest";
+import { manifestIndexKey, writeIndex } from "./manifest";
 import { readParentWindow, type ParentPosition, type ParentWindow } from "./parent-reader";
-import { insertLog, runBatch, updateBackup, upsertFileRecords, type Database, type FileRecord, type LogRecord } from "./records";
+import { BatchRecorder, logRecord, progressColumns, type ObjectOutcome } from "./batch-recorder";
+import { insertLog, runBatch, updateBackup } from "./records";
 import { withRetry, type RetryPolicy } from "./retry";
-
-export interface BackupEngineSettings {
-  batchSize: number;
-  readAttempts: number;
-  retryBaseMs: number;
-  /** Objects read in parallel within a batch. */
-  concurrency: number;
-  storage: StorageSettings;
-  /** Content bytes one step reads at most (at least one object or part). */
-  stepByteBudget: number;
-  /** Every configured key, to read a parent manifest written under an older key. */
-  readKeyring: Keyring | null;
-}
-
-export interface BackupStepDeps {
-  source: R2Bucket;
-  backup: R2Bucket;
-  db: Database;
-  settings: BackupEngineSettings;
-  now: () => Date;
-  /** Saves the checkpoint in the middle of a step (a large object's finished parts). */
-  saveCheckpoint: (checkpoint: BackupCheckpoint) => Promise<void>;
-}
 
 export async function runBackupStep(deps: BackupStepDeps, checkpoint: BackupCheckpoint): Promise<BackupCheckpoint> {
   switch (checkpoint.phase) {
@@ -52,13 +29,9 @@ export async function runBackupStep(deps: BackupStepDeps, checkpoint: BackupChec
   }
 }
 
-type ObjectOutcome = CaptureResult | { kind: "failed"; error: string };
-
 /** Parent entries read per step at most, so a step stays bounded after mass deletions. */
 export const PARENT_WINDOW_LIMIT = 1000;
 
-const policyOf = (settings: BackupEngineSettings): RetryPolicy => ({ attempts: settings.readAttempts, baseDelayMs: settings.retryBaseMs });
-const codecOf = (settings: BackupEngineSettings): ManifestCodec => ({ compress: settings.storage.compress, keyring: settings.storage.keyring });
 
 /**
  * Copies one window of keys: the next page of the listing merged with the parent snapshot's
@@ -187,93 +160,6 @@ async function captureWithRetry(deps: BackupStepDeps, policy: RetryPolicy, backu
   }
 }
 
-/** Turns a step's outcomes into manifest entries, counters, file records and logs, then writes them. */
-class BatchRecorder {
-  readonly entries: ManifestEntry[] = [];
-  readonly fileRecords: FileRecord[] = [];
-  readonly counters: BackupCounters;
-  read = 0;
-
-  constructor(private readonly checkpoint: BackupCheckpoint) {
-    this.counters = { ...checkpoint.counters };
-  }
-
-  apply(action: MergeAction, outcome: ObjectOutcome | undefined): void {
-    const counters = this.counters;
-    counters.filesProcessed += 1;
-    if (action.kind === "unchanged") {
-      this.entries.push(action.entry);
-      counters.snapshotFileCount += 1;
-      counters.snapshotSize += action.entry.size;
-      return;
-    }
-    if (action.kind === "deleted") return this.recordDeletion(action.previous);
-    this.read += 1;
-    if (!outcome || outcome.kind === "gone") {
-      if (action.kind === "modified") this.recordDeletion(action.previous);
-      return;
-    }
-    if (outcome.kind === "failed") {
-      counters.failedCount += 1;
-      this.record(action.key, { backupPath: null, fileSize: 0, checksum: null, status: "failed", error: outcome.error });
-      return;
-    }
-    const { entry } = outcome;
-    this.entries.push(entry);
-    counters.fileCount += 1;
-    counters.totalSize += entry.size;
-    counters.snapshotFileCount += 1;
-    counters.snapshotSize += entry.size;
-    counters.bytesProcessed += entry.size;
-    counters.bytesUploaded += outcome.bytesUploaded;
-    // A full backup records the content it had to store; an incremental one every change.
-    if (this.checkpoint.type === "incremental" || outcome.newContent) {
-      this.record(action.key, { backupPath: entry.blob, fileSize: entry.size, checksum: entry.sha256, status: "backed_up", error: null });
-    }
-  }
-
-  private recordDeletion(previous: ManifestEntry): void {
-    this.counters.deletedCount += 1;
-    this.record(previous.key, { backupPath: previous.blob, fileSize: previous.size, checksum: previous.sha256, status: "deleted", error: null });
-  }
-
-  private record(filePath: string, values: Omit<FileRecord, "backupId" | "filePath">): void {
-    this.fileRecords.push({ backupId: this.checkpoint.backupId, filePath, ...values });
-  }
-
-  /** Writes the manifest chunk, then the D1 rows; returns the checkpoint to save. */
-  async commit(deps: BackupStepDeps, position: BackupCheckpoint, what: string): Promise<BackupCheckpoint> {
-    const { checkpoint, counters } = this;
-    let { chain, nextChunkSeq } = checkpoint;
-    if (this.entries.length > 0) {
-      const chunkSha256 = await withRetry(policyOf(deps.settings), () => writeChunk(deps.backup, codecOf(deps.settings), checkpoint.backupId, nextChunkSeq, this.entries));
-      chain = await extendChain(chain, chunkSha256);
-      nextChunkSeq += 1;
-    }
-    const next: BackupCheckpoint = { ...position, batchNumber: checkpoint.batchNumber + 1, nextChunkSeq, chain, counters, stepFailures: 0, lastError: null };
-
-    const failed = counters.failedCount - checkpoint.counters.failedCount;
-    const deleted = counters.deletedCount - checkpoint.counters.deletedCount;
-    const now = deps.now();
-    const logs: LogRecord[] = [
-      logRecord(checkpoint, `progress:${checkpoint.batchNumber}`, "progress", failed > 0 ? "warn" : "info", now,
-        `Step ${checkpoint.batchNumber + 1} (${what}): ${this.read} read` +
-          (deleted > 0 ? `, ${deleted} deleted` : "") +
-          (failed > 0 ? `, ${failed} failed` : "") +
-          `; ${counters.snapshotFileCount} objects in the snapshot so far.`),
-      ...this.fileRecords
-        .filter((r) => r.status === "failed")
-        .map((r) => logRecord(checkpoint, `failed:${r.filePath}`, "error", "error", now, `Could not back up ${r.filePath}: ${r.error}`)),
-    ];
-    await runBatch(deps.db, [
-      ...upsertFileRecords(deps.db, this.fileRecords),
-      ...logs.map((log) => insertLog(deps.db, log)),
-      updateBackup(deps.db, checkpoint.backupId, { ...progressColumns(next), updatedAt: now.toISOString() }),
-    ]);
-    return next;
-  }
-}
-
 async function finalize(deps: BackupStepDeps, checkpoint: BackupCheckpoint): Promise<BackupCheckpoint> {
   const completedAt = deps.now().toISOString();
   const outcome: BackupOutcome = checkpoint.counters.failedCount > 0 ? "partial" : "completed";
@@ -309,39 +195,4 @@ async function finalize(deps: BackupStepDeps, checkpoint: BackupCheckpoint): Pro
         `${counters.bytesUploaded} bytes uploaded, ${counters.deletedCount} deleted, ${counters.failedCount} failed.`)),
   ]);
   return next;
-}
-
-export function progressColumns(checkpoint: BackupCheckpoint) {
-  const { counters } = checkpoint;
-  return {
-    phase: checkpoint.phase,
-    fileCount: counters.fileCount,
-    totalSize: counters.totalSize,
-    snapshotFileCount: counters.snapshotFileCount,
-    snapshotSize: counters.snapshotSize,
-    deletedCount: counters.deletedCount,
-    failedCount: counters.failedCount,
-    bytesUploaded: counters.bytesUploaded,
-    filesProcessed: counters.filesProcessed,
-    bytesProcessed: counters.bytesProcessed,
-  };
-}
-
-export function logRecord(
-  checkpoint: Pick<BackupCheckpoint, "backupId" | "requestedBy">,
-  event: string,
-  eventType: LogRecord["eventType"],
-  level: LogRecord["level"],
-  at: Date,
-  message: string,
-): LogRecord {
-  return {
-    eventKey: `${checkpoint.backupId}:${event}`,
-    backupId: checkpoint.backupId,
-    timestamp: at.toISOString(),
-    eventType,
-    level,
-    message,
-    requestedBy: checkpoint.requestedBy,
-  };
 }

@@ -1,0 +1,33 @@
+/** What a backup step is given: bindings, settings, a clock, and a way to save progress midway. */
+import type { BackupCheckpoint } from "./backup-checkpoint";
+import type { StorageSettings } from "./blob-store";
+import type { Keyring } from "./keyring";
+import type { ManifestCodec } from "./manifest";
+import type { Database } from "./records";
+import type { RetryPolicy } from "./retry";
+
+export interface BackupEngineSettings {
+  batchSize: number;
+  readAttempts: number;
+  retryBaseMs: number;
+  /** Objects read in parallel within a batch. */
+  concurrency: number;
+  storage: StorageSettings;
+  /** Content bytes one step reads at most (at least one object or part). */
+  stepByteBudget: number;
+  /** Every configured key, to read a parent manifest written under an older key. */
+  readKeyring: Keyring | null;
+}
+
+export interface BackupStepDeps {
+  source: R2Bucket;
+  backup: R2Bucket;
+  db: Database;
+  settings: BackupEngineSettings;
+  now: () => Date;
+  /** Saves the checkpoint in the middle of a step (a large object's finished parts). */
+  saveCheckpoint: (checkpoint: BackupCheckpoint) => Promise<void>;
+}
+
+export const policyOf = (settings: BackupEngineSettings): RetryPolicy => ({ attempts: settings.readAttempts, baseDelayMs: settings.retryBaseMs });
+export const codecOf = (settings: BackupEngineSettings): ManifestCodec => ({ compress: settings.storage.compress, keyring: settings.storage.keyring });

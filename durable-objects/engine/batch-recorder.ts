@@ -1,0 +1,135 @@
+/**
+ * Turns one step's outcomes into what the step writes: manifest entries (one chunk), counters
+ * (set from the checkpoint, never incremented in D1), file records, and log rows.
+ */
+import type { CaptureResult } from "./blob-store";
+import type { BackupCheckpoint, BackupCounters } from "./backup-checkpoint";
+import { codecOf, policyOf, type BackupStepDeps } from "./backup-deps";
+import { extendChain } from "./hashing";
+import type { MergeAction } from "./listing-merge";
+import { writeChunk, type ManifestEntry } from "./manifest";
+import { insertLog, runBatch, updateBackup, upsertFileRecords, type FileRecord, type LogRecord } from "./records";
+import { withRetry } from "./retry";
+
+export type ObjectOutcome = CaptureResult | { kind: "failed"; error: string };
+
+export class BatchRecorder {
+  readonly entries: ManifestEntry[] = [];
+  readonly fileRecords: FileRecord[] = [];
+  readonly counters: BackupCounters;
+  read = 0;
+
+  constructor(private readonly checkpoint: BackupCheckpoint) {
+    this.counters = { ...checkpoint.counters };
+  }
+
+  apply(action: MergeAction, outcome: ObjectOutcome | undefined): void {
+    const counters = this.counters;
+    counters.filesProcessed += 1;
+    if (action.kind === "unchanged") {
+      this.entries.push(action.entry);
+      counters.snapshotFileCount += 1;
+      counters.snapshotSize += action.entry.size;
+      return;
+    }
+    if (action.kind === "deleted") return this.recordDeletion(action.previous);
+    this.read += 1;
+    if (!outcome || outcome.kind === "gone") {
+      if (action.kind === "modified") this.recordDeletion(action.previous);
+      return;
+    }
+    if (outcome.kind === "failed") {
+      counters.failedCount += 1;
+      this.record(action.key, { backupPath: null, fileSize: 0, checksum: null, status: "failed", error: outcome.error });
+      return;
+    }
+    const { entry } = outcome;
+    this.entries.push(entry);
+    counters.fileCount += 1;
+    counters.totalSize += entry.size;
+    counters.snapshotFileCount += 1;
+    counters.snapshotSize += entry.size;
+    counters.bytesProcessed += entry.size;
+    counters.bytesUploaded += outcome.bytesUploaded;
+    // A full backup records the content it had to store; an incremental one every change.
+    if (this.checkpoint.type === "incremental" || outcome.newContent) {
+      this.record(action.key, { backupPath: entry.blob, fileSize: entry.size, checksum: entry.sha256, status: "backed_up", error: null });
+    }
+  }
+
+  private recordDeletion(previous: ManifestEntry): void {
+    this.counters.deletedCount += 1;
+    this.record(previous.key, { backupPath: previous.blob, fileSize: previous.size, checksum: previous.sha256, status: "deleted", error: null });
+  }
+
+  private record(filePath: string, values: Omit<FileRecord, "backupId" | "filePath">): void {
+    this.fileRecords.push({ backupId: this.checkpoint.backupId, filePath, ...values });
+  }
+
+  /** Writes the manifest chunk, then the D1 rows; returns the checkpoint to save. */
+  async commit(deps: BackupStepDeps, position: BackupCheckpoint, what: string): Promise<BackupCheckpoint> {
+    const { checkpoint, counters } = this;
+    let { chain, nextChunkSeq } = checkpoint;
+    if (this.entries.length > 0) {
+      const chunkSha256 = await withRetry(policyOf(deps.settings), () => writeChunk(deps.backup, codecOf(deps.settings), checkpoint.backupId, nextChunkSeq, this.entries));
+      chain = await extendChain(chain, chunkSha256);
+      nextChunkSeq += 1;
+    }
+    const next: BackupCheckpoint = { ...position, batchNumber: checkpoint.batchNumber + 1, nextChunkSeq, chain, counters, stepFailures: 0, lastError: null };
+
+    const failed = counters.failedCount - checkpoint.counters.failedCount;
+    const deleted = counters.deletedCount - checkpoint.counters.deletedCount;
+    const now = deps.now();
+    const logs: LogRecord[] = [
+      logRecord(checkpoint, `progress:${checkpoint.batchNumber}`, "progress", failed > 0 ? "warn" : "info", now,
+        `Step ${checkpoint.batchNumber + 1} (${what}): ${this.read} read` +
+          (deleted > 0 ? `, ${deleted} deleted` : "") +
+          (failed > 0 ? `, ${failed} failed` : "") +
+          `; ${counters.snapshotFileCount} objects in the snapshot so far.`),
+      ...this.fileRecords
+        .filter((r) => r.status === "failed")
+        .map((r) => logRecord(checkpoint, `failed:${r.filePath}`, "error", "error", now, `Could not back up ${r.filePath}: ${r.error}`)),
+    ];
+    await runBatch(deps.db, [
+      ...upsertFileRecords(deps.db, this.fileRecords),
+      ...logs.map((log) => insertLog(deps.db, log)),
+      updateBackup(deps.db, checkpoint.backupId, { ...progressColumns(next), updatedAt: now.toISOString() }),
+    ]);
+    return next;
+  }
+}
+
+export function progressColumns(checkpoint: BackupCheckpoint) {
+  const { counters } = checkpoint;
+  return {
+    phase: checkpoint.phase,
+    fileCount: counters.fileCount,
+    totalSize: counters.totalSize,
+    snapshotFileCount: counters.snapshotFileCount,
+    snapshotSize: counters.snapshotSize,
+    deletedCount: counters.deletedCount,
+    failedCount: counters.failedCount,
+    bytesUploaded: counters.bytesUploaded,
+    filesProcessed: counters.filesProcessed,
+    bytesProcessed: counters.bytesProcessed,
+  };
+}
+
+export function logRecord(
+  checkpoint: Pick<BackupCheckpoint, "backupId" | "requestedBy">,
+  event: string,
+  eventType: LogRecord["eventType"],
+  level: LogRecord["level"],
+  at: Date,
+  message: string,
+): LogRecord {
+  return {
+    eventKey: `${checkpoint.backupId}:${event}`,
+    backupId: checkpoint.backupId,
+    timestamp: at.toISOString(),
+    eventType,
+    level,
+    message,
+    requestedBy: checkpoint.requestedBy,
+  };
+}
