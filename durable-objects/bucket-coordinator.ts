@@ -8,7 +8,7 @@
  * has not answered for LEASE_TTL_MS, so a crashed job never blocks the bucket forever.
  */
 import { DurableObject } from "cloudflare:workers";
-import type { BackupRow, BackupTrigger, BackupType } from "../schema";
+import type { BackupRow, BackupTrigger } from "../schema";
 import type { StartRestore } from "./restore-job";
 import { getConfig } from "../workers/config";
 import { newId } from "./ids";

@@ -6,7 +6,7 @@
  */
 import { codecOf, policyOf, type BackupEngineSettings, type BackupStepDeps } from "./backup-deps";
 import { captureObject, SourceReadError } from "./blob-store";
-import type { BackupCheckpoint, BackupCounters, BackupOutcome } from "./backup-checkpoint";
+import type { BackupCheckpoint, BackupOutcome } from "./backup-checkpoint";
 import { mapWithConcurrency } from "./concurrency";
 import { advanceLargeObject, startLargeObject } from "./large-object";
 import { mergeListing, minWindowEnd, withinWindow, type ListedObject, type MergeAction, type WindowEnd } from "./listing-merge";
