@@ -181,9 +181,13 @@ export async function unframeStream(stored: ReadableStream<Uint8Array>, keyring:
   return body;
 }
 
-function recordOpener(key: EncryptionKey, header: Uint8Array, recordSize: number): TransformStream<Uint8Array, Uint8Array> {
+/**
+ * Decrypts records. A whole blob starts at record 0 and must end with the final record; a range of
+ * records (`firstIndex`, `wholeBlob` false) is read from the middle of a blob, for large restores.
+ */
+function recordOpener(key: EncryptionKey, header: Uint8Array, recordSize: number, firstIndex = 0, wholeBlob = true): TransformStream<Uint8Array, Uint8Array> {
   let buffer: Uint8Array = new Uint8Array(0);
-  let index = 0;
+  let index = firstIndex;
   let finished = false;
   return new TransformStream({
     async transform(chunk, controller) {
@@ -205,7 +209,7 @@ function recordOpener(key: EncryptionKey, header: Uint8Array, recordSize: number
     },
     flush() {
       if (buffer.length > 0) throw new BlobIntegrityError(`blob ends inside record ${index}`);
-      if (!finished) throw new BlobIntegrityError(`blob is truncated: record ${index - 1} is not the final one`);
+      if (wholeBlob && !finished) throw new BlobIntegrityError(`blob is truncated: record ${index - 1} is not the final one`);
     },
   });
 }
@@ -229,6 +233,21 @@ export function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   out.set(a, 0);
   out.set(b, a.length);
   return out;
+}
+
+/** Passes bytes [skip, skip + length) of a stream through, and drops the rest. */
+export function byteWindow(skip: number, length: number): TransformStream<Uint8Array, Uint8Array> {
+  let toSkip = skip;
+  let remaining = length;
+  return new TransformStream({
+    transform(chunk, controller) {
+      const dropped = Math.min(toSkip, chunk.length);
+      toSkip -= dropped;
+      const kept = chunk.subarray(dropped, dropped + Math.min(remaining, chunk.length - dropped));
+      remaining -= kept.length;
+      if (kept.length) controller.enqueue(kept);
+    },
+  });
 }
 
 /** Joins byte chunks with one allocation. */
@@ -269,32 +288,23 @@ export function encryptedRange(
   const contentStart = first * RECORD_SIZE;
   const contentLength = Math.min(size, (last + 1) * RECORD_SIZE) - contentStart;
   // Output begins at the header (when the range includes it) or at record `first`.
-  let skip = start - (start < HEADER_SIZE ? 0 : HEADER_SIZE + first * slot);
-  let remaining = end - start;
+  const regionStart = start < HEADER_SIZE ? 0 : HEADER_SIZE + first * slot;
   let index = first;
   let pending: Uint8Array = new Uint8Array(0);
   let reader: ReadableStreamDefaultReader<Uint8Array> | null = null;
-
-  const emit = (controller: ReadableStreamDefaultController<Uint8Array>, bytes: Uint8Array) => {
-    const dropped = Math.min(skip, bytes.length);
-    skip -= dropped;
-    const kept = bytes.subarray(dropped, dropped + Math.min(remaining, bytes.length - dropped));
-    remaining -= kept.length;
-    if (kept.length) controller.enqueue(kept);
-  };
 
   const finish = async (controller: ReadableStreamDefaultController<Uint8Array>) => {
     await reader?.cancel();
     controller.close();
   };
 
-  return new ReadableStream<Uint8Array>({
+  const region = new ReadableStream<Uint8Array>({
     start(controller) {
-      if (start < HEADER_SIZE) emit(controller, header);
+      if (start < HEADER_SIZE) controller.enqueue(header);
     },
     // One record per pull: complete when RECORD_SIZE bytes (or the content's end) have arrived.
     async pull(controller) {
-      if (index > last || remaining === 0) return finish(controller);
+      if (index > last || HEADER_SIZE + index * slot >= end) return finish(controller);
       reader ??= (await readContent(contentStart, contentLength)).getReader();
       const recordLength = Math.min(RECORD_SIZE, size - index * RECORD_SIZE);
       while (pending.length < recordLength) {
@@ -303,10 +313,36 @@ export function encryptedRange(
         pending = concat(pending, value);
       }
       if (pending.length < recordLength) throw new Error(`content ended early: record ${index} needs ${recordLength} bytes`);
-      emit(controller, await sealRecord(key, header, index, index === records - 1, pending.subarray(0, recordLength)));
+      controller.enqueue(await sealRecord(key, header, index, index === records - 1, pending.subarray(0, recordLength)));
       pending = pending.slice(recordLength);
       index++;
-      if (index > last || remaining === 0) await finish(controller);
+      if (index > last) await finish(controller);
     },
   });
+  return region.pipeThrough(byteWindow(start - regionStart, end - start));
+}
+
+/** Where the records holding content bytes [start, end) lie in an encrypted, uncompressed blob. */
+export function recordSpan(size: number, start: number, end: number) {
+  const slot = RECORD_SIZE + RECORD_OVERHEAD;
+  const first = Math.floor(start / RECORD_SIZE);
+  const last = Math.max(first, Math.floor((end - 1) / RECORD_SIZE));
+  const storedEnd = Math.min(HEADER_SIZE + (last + 1) * slot, encryptedSize(size));
+  return { first, last, storedStart: HEADER_SIZE + first * slot, storedEnd, contentStart: first * RECORD_SIZE };
+}
+
+/**
+ * Content bytes [start, end) of an encrypted, uncompressed blob, decrypted from the stored range
+ * that holds them (`readStored` streams it; `headerBytes` are the blob's first HEADER_SIZE bytes).
+ */
+export function decryptedRange(
+  key: EncryptionKey,
+  headerBytes: Uint8Array,
+  size: number,
+  start: number,
+  end: number,
+  stored: ReadableStream<Uint8Array>,
+): ReadableStream<Uint8Array> {
+  const span = recordSpan(size, start, end);
+  return stored.pipeThrough(recordOpener(key, headerBytes, RECORD_SIZE, span.first, false)).pipeThrough(byteWindow(start - span.contentStart, end - start));
 }
