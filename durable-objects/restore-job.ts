@@ -46,6 +46,8 @@ export class RestoreJob extends ManifestJob<RestoreState> {
       verifyFailures: 0,
       planned: [],
       failures: [],
+      large: null,
+      positionAfterLarge: null,
       finished: false,
       stepFailures: 0,
       lastError: null,
@@ -64,6 +66,9 @@ export class RestoreJob extends ManifestJob<RestoreState> {
         keyring: await readKeyring(this.env),
         concurrency: RESTORE_CONCURRENCY,
         byteBudget: this.settings().BACKUP_STEP_BYTE_BUDGET,
+        multipartThreshold: this.settings().BACKUP_MULTIPART_THRESHOLD_BYTES,
+        partSize: this.settings().BACKUP_PART_SIZE_BYTES,
+        save: (next) => this.saveState(next),
         unreadableFiles: async () =>
           (await this.db().select({ path: backupFiles.filePath }).from(backupFiles).where(and(eq(backupFiles.backupId, state.backupId), eq(backupFiles.status, "failed")))).map((r) => r.path),
       },

@@ -118,9 +118,11 @@ async function advance(deps: LargeObjectDeps, initial: LargeObjectState, budget:
     const storedSize = framing.key ? encryptedSize(version.size) : version.size;
     const partSize = partSizeFor(storedSize, deps.settings.partSize);
     const partCount = Math.max(1, Math.ceil(storedSize / partSize));
-    while (state.parts.length < partCount && (spent < budget || spent === 0)) {
+    for (;;) {
       const start = state.parts.length * partSize;
       const end = Math.min(storedSize, start + partSize);
+      // At most `budget` bytes a step, but always at least one part.
+      if (state.parts.length >= partCount || (spent > 0 && spent + (end - start) > budget)) break;
       let body: ReadableStream<Uint8Array>;
       if (framing.key) {
         // Produced from the content as it streams in (about one record in memory), with a known

@@ -148,3 +148,9 @@ export function storedHttpMetadata(metadata: R2HTTPMetadata | undefined): Stored
   if (metadata.cacheExpiry) stored.cacheExpiry = metadata.cacheExpiry.toISOString();
   return stored;
 }
+
+/** The inverse of `storedHttpMetadata`: what to hand R2 when writing the object back. */
+export function toR2HttpMetadata(stored: StoredHttpMetadata): R2HTTPMetadata {
+  const { cacheExpiry, ...rest } = stored;
+  return { ...rest, ...(cacheExpiry ? { cacheExpiry: new Date(cacheExpiry) } : {}) };
+}

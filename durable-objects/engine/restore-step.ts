@@ -14,7 +14,8 @@ import { mapWithConcurrency } from "./concurrency";
 import { sha256OfStream } from "./hashing";
 import { advancePosition, appendCapped, sliceWithinBudget, type ManifestJobState } from "./job-state";
 import type { Keyring } from "./keyring";
-import { readChunk, type ManifestEntry, type StoredHttpMetadata } from "./manifest";
+import { advanceLargeRestore, startLargeRestore, type LargeRestoreState } from "./large-restore";
+import { readChunk, toR2HttpMetadata, type ManifestEntry } from "./manifest";
 import { entryMatches, pathMatches, type RestoreFilter } from "./restore-filter";
 
 export const MAX_KEY_BYTES = 1024;
@@ -48,6 +49,10 @@ export interface RestoreState extends ManifestJobState {
   verifyFailures: number;
   planned: string[];
   failures: RestoreFailure[];
+  /** The object above the multipart threshold being restored over several steps, if any. */
+  large: LargeRestoreState | null;
+  /** Where the walk through the manifest resumes once it is done. */
+  positionAfterLarge: Pick<ManifestJobState, "nextChunkSeq" | "nextOffset"> | null;
 }
 
 export interface RestoreDeps {
@@ -57,6 +62,11 @@ export interface RestoreDeps {
   concurrency: number;
   /** Content bytes one step restores at most (at least one object). */
   byteBudget: number;
+  /** Objects above this size are restored part by part over several steps. */
+  multipartThreshold: number;
+  partSize: number;
+  /** Saves the state in the middle of a step (a large object's finished parts). */
+  save: (state: RestoreState) => Promise<void>;
   /** Paths of the backup's objects that could not be read when it was taken (a partial backup). */
   unreadableFiles: () => Promise<string[]>;
 }
@@ -71,42 +81,98 @@ export function targetKey(options: RestoreOptions, key: string): string {
 }
 
 export async function runRestoreStep(deps: RestoreDeps, state: RestoreState): Promise<RestoreState> {
+  if (state.large) return advanceLarge(deps, state);
   if (state.nextChunkSeq >= state.chunkCount) return finishRestore(deps, state);
   const seq = state.nextChunkSeq;
   const chunk = await readChunk(deps.backup, deps.keyring, state.backupId, seq);
   if (!chunk) throw new Error(`manifest chunk ${seq} of backup ${state.backupId} is missing; verify the backup`);
   const matches = (entry: ManifestEntry) => entryMatches(state.options.filter, entry);
-  const { part, end } = sliceWithinBudget(chunk.entries, state.nextOffset, deps.byteBudget, (entry) => !state.options.dryRun && matches(entry));
+  const sliced = sliceWithinBudget(chunk.entries, state.nextOffset, deps.byteBudget, (entry) => !state.options.dryRun && matches(entry));
+
+  // An object above the multipart threshold is restored on its own, part by part over steps.
+  const isLarge = (entry: ManifestEntry) =>
+    !state.options.dryRun && matches(entry) && entry.size > deps.multipartThreshold && utf8Length(targetKey(state.options, entry.key)) <= MAX_KEY_BYTES;
+  const largeAt = sliced.part.findIndex(isLarge);
+  if (largeAt === 0) {
+    const entry = sliced.part[0]!;
+    return { ...state, large: startLargeRestore(entry, targetKey(state.options, entry.key)), positionAfterLarge: advancePosition(state, state.nextOffset + 1, chunk.entries.length) };
+  }
+  const part = largeAt > 0 ? sliced.part.slice(0, largeAt) : sliced.part;
+  const end = state.nextOffset + part.length;
+
   const selected = part.filter(matches);
   const outcomes = await mapWithConcurrency(selected, deps.concurrency, (entry) => restoreEntry(deps, state, entry));
+  const tally = new RestoreTally({ ...state, ...advancePosition(state, end, chunk.entries.length), filesProcessed: state.filesProcessed + part.length });
+  outcomes.forEach((outcome, i) => tally.add(selected[i]!, outcome));
+  return tally.result();
+}
 
-  let next: RestoreState = { ...state, ...advancePosition(state, end, chunk.entries.length), filesProcessed: state.filesProcessed + part.length };
-  const failures: RestoreFailure[] = [];
-  const planned: string[] = [];
-  outcomes.forEach((outcome, i) => {
-    const entry = selected[i]!;
-    if (outcome.kind === "skipped") next = { ...next, filesSkipped: next.filesSkipped + 1 };
+/** Adds outcomes to a restore's counters, failures and (dry run) planned keys. */
+class RestoreTally {
+  private readonly failures: RestoreFailure[] = [];
+  private readonly planned: string[] = [];
+
+  constructor(private next: RestoreState) {}
+
+  add(entry: ManifestEntry, outcome: EntryOutcome): void {
+    const next = this.next;
+    if (outcome.kind === "skipped") this.next = { ...next, filesSkipped: next.filesSkipped + 1 };
     if (outcome.kind === "failed") {
-      next = { ...next, filesFailed: next.filesFailed + 1 };
-      failures.push({ path: entry.key, reason: outcome.reason });
+      this.next = { ...next, filesFailed: next.filesFailed + 1 };
+      this.failures.push({ path: entry.key, reason: outcome.reason });
     }
     if (outcome.kind === "restored") {
-      planned.push(targetKey(state.options, entry.key));
-      next = { ...next, filesRestored: next.filesRestored + 1, bytesRestored: next.bytesRestored + outcome.bytes };
-      if (outcome.verified === true) next = { ...next, verified: next.verified + 1 };
+      this.planned.push(targetKey(next.options, entry.key));
+      this.next = { ...next, filesRestored: next.filesRestored + 1, bytesRestored: next.bytesRestored + outcome.bytes };
+      if (outcome.verified === true) this.next = { ...this.next, verified: this.next.verified + 1 };
       if (outcome.verified === false) {
-        next = { ...next, verifyFailures: next.verifyFailures + 1 };
-        failures.push({ path: entry.key, reason: `verification after restore failed: ${outcome.verifyProblem}` });
+        this.next = { ...this.next, verifyFailures: this.next.verifyFailures + 1 };
+        this.failures.push({ path: entry.key, reason: `verification after restore failed: ${outcome.verifyProblem}` });
       }
     }
-  });
-  return { ...next, failures: appendCapped(next.failures, failures), planned: state.options.dryRun ? appendCapped(next.planned, planned) : next.planned };
+  }
+
+  result(): RestoreState {
+    const { next } = this;
+    return { ...next, failures: appendCapped(next.failures, this.failures), planned: next.options.dryRun ? appendCapped(next.planned, this.planned) : next.planned };
+  }
 }
+
+async function advanceLarge(deps: RestoreDeps, state: RestoreState): Promise<RestoreState> {
+  const large = state.large!;
+  const advanced = await advanceLargeRestore(
+    {
+      source: deps.source,
+      backup: deps.backup,
+      keyring: deps.keyring,
+      partSize: deps.partSize,
+      overwriteExisting: state.options.overwriteExisting,
+      startedAt: state.startedAt,
+      save: (next) => deps.save({ ...state, large: next }),
+    },
+    large,
+    deps.byteBudget,
+  );
+  if ("state" in advanced) return { ...state, large: advanced.state };
+  const { entry } = large;
+  const result = advanced.outcome;
+  const outcome: EntryOutcome =
+    result.kind === "not_rangeable"
+      ? await restoreEntry(deps, state, entry)
+      : result.kind === "restored"
+        ? { kind: "restored", bytes: entry.size, verified: state.options.verifyAfterRestore ? result.verified : null, verifyProblem: result.verified ? null : "the restored object has the wrong size" }
+        : result;
+  const tally = new RestoreTally({ ...state, ...state.positionAfterLarge!, large: null, positionAfterLarge: null, filesProcessed: state.filesProcessed + 1 });
+  tally.add(entry, outcome);
+  return tally.result();
+}
+
+const utf8Length = (text: string) => new TextEncoder().encode(text).length;
 
 async function restoreEntry(deps: RestoreDeps, state: RestoreState, entry: ManifestEntry): Promise<EntryOutcome> {
   const { options } = state;
   const target = targetKey(options, entry.key);
-  const keyBytes = new TextEncoder().encode(target).length;
+  const keyBytes = utf8Length(target);
   if (keyBytes > MAX_KEY_BYTES) return { kind: "failed", reason: `the restored key would be ${keyBytes} bytes long; R2 allows ${MAX_KEY_BYTES}` };
   if (entry.size > MAX_SINGLE_PUT_BYTES) {
     // Not yet supported: restoring one object over several steps (multipart). Said, not skipped silently.
@@ -133,29 +199,25 @@ async function restoreEntry(deps: RestoreDeps, state: RestoreState, entry: Manif
   const fixed = new FixedLengthStream(entry.size);
   const abort = new AbortController();
   const piping = content.pipeTo(fixed.writable, { signal: abort.signal });
-  let written: R2Object | null;
-  try {
-    written = await deps.source.put(target, fixed.readable, {
-      httpMetadata: toR2HttpMetadata(entry.httpMetadata),
-      customMetadata: entry.customMetadata,
-      sha256: entry.sha256,
-      ...(options.overwriteExisting ? {} : { onlyIf: { etagDoesNotMatch: "*" } }),
-    });
-  } catch (error) {
-    abort.abort();
-    await piping.catch(() => undefined);
-    const message = error instanceof Error ? error.message : String(error);
-    if (isBlobIntegrityError(error)) return { kind: "failed", reason: `the backup's copy is unreadable: ${message}` };
+  const putting = deps.source.put(target, fixed.readable, {
+    httpMetadata: toR2HttpMetadata(entry.httpMetadata),
+    customMetadata: entry.customMetadata,
+    sha256: entry.sha256,
+    ...(options.overwriteExisting ? {} : { onlyIf: { etagDoesNotMatch: "*" } }),
+  });
+  // A failed precondition leaves the body unread: stop feeding it. Both settle before deciding,
+  // so neither failure goes unobserved.
+  void putting.then((written) => written === null && abort.abort(), () => abort.abort());
+  const [put, piped] = await Promise.allSettled([putting, piping]);
+  if (piped.status === "rejected" && isBlobIntegrityError(piped.reason)) return { kind: "failed", reason: `the backup's copy is unreadable: ${piped.reason.message}` };
+  if (put.status === "rejected") {
+    const message = put.reason instanceof Error ? put.reason.message : String(put.reason);
     if (/sha-?256|checksum|digest/i.test(message)) return { kind: "failed", reason: `the backup's copy does not match its checksum: ${message}` };
-    throw error;
+    throw put.reason;
   }
-  if (!written) {
-    // Written by someone else between our check and our put: never replaced.
-    abort.abort();
-    await piping.catch(() => undefined);
-    return { kind: "skipped" };
-  }
-  await piping;
+  // Written by someone else between our check and our put: never replaced.
+  if (put.value === null) return { kind: "skipped" };
+  if (piped.status === "rejected") throw piped.reason;
   return restoredOutcome(deps, options, target, entry);
 }
 
@@ -174,11 +236,6 @@ async function restoredOutcome(deps: RestoreDeps, options: RestoreOptions, targe
   const { sha256, size } = await sha256OfStream(object.body);
   const ok = sha256 === entry.sha256 && size === entry.size;
   return { kind: "restored", bytes: entry.size, verified: ok, verifyProblem: ok ? null : `expected ${entry.sha256} (${entry.size} bytes), read ${sha256} (${size} bytes)` };
-}
-
-export function toR2HttpMetadata(stored: StoredHttpMetadata): R2HTTPMetadata {
-  const { cacheExpiry, ...rest } = stored;
-  return { ...rest, ...(cacheExpiry ? { cacheExpiry: new Date(cacheExpiry) } : {}) };
 }
 
 /** Counts the objects a partial backup could not read (matching the filter) as failed. */

@@ -1,0 +1,142 @@
+/**
+ * Restoring one object above the multipart threshold, part by part across steps: each part is the
+ * content range read from the blob (decrypted record by record when encrypted), hashed on the way
+ * with the resumable SHA-256, and uploaded; the upload id, finished parts and hash state are
+ * checkpointed after every part. The upload is completed only if the whole content hashes to the
+ * manifest's SHA-256, so a damaged backup copy never lands. Without `overwriteExisting`, an object
+ * that exists at the target (checked before starting and again before completing) is never
+ * replaced. A compressed blob cannot be read by range; it is restored in one streamed put instead,
+ * up to R2's single-put limit.
+ */
+import { decodeHeader, decryptedRange, HEADER_SIZE, isBlobIntegrityError, recordSpan } from "./blob-format";
+import type { Keyring } from "./keyring";
+import { partSizeFor } from "./large-object";
+import { toR2HttpMetadata, type ManifestEntry } from "./manifest";
+import { ResumableSha256, type Sha256State } from "./resumable-sha256";
+
+export interface LargeRestoreState {
+  entry: ManifestEntry;
+  target: string;
+  uploadId: string | null;
+  parts: { partNumber: number; etag: string }[];
+  hashState: Sha256State | null;
+  /** Set just before completing, so a replay after the completion recognises its own object. */
+  completing: boolean;
+}
+
+export type LargeRestoreOutcome =
+  | { kind: "restored"; verified: boolean }
+  | { kind: "skipped" }
+  | { kind: "failed"; reason: string }
+  /** Compressed: cannot be read by range; the caller restores it in one put. */
+  | { kind: "not_rangeable" };
+
+export interface LargeRestoreDeps {
+  source: R2Bucket;
+  backup: R2Bucket;
+  keyring: Keyring | null;
+  partSize: number;
+  overwriteExisting: boolean;
+  startedAt: string;
+  save: (state: LargeRestoreState) => Promise<void>;
+}
+
+export function startLargeRestore(entry: ManifestEntry, target: string): LargeRestoreState {
+  return { entry, target, uploadId: null, parts: [], hashState: null, completing: false };
+}
+
+interface BlobLayout {
+  open: (start: number, end: number) => Promise<ReadableStream<Uint8Array>>;
+}
+
+async function layoutOf(deps: LargeRestoreDeps, entry: ManifestEntry): Promise<BlobLayout | LargeRestoreOutcome> {
+  const head = await deps.backup.head(entry.blob);
+  if (!head) return { kind: "failed", reason: `the backup's copy (${entry.blob}) is missing from the backup store` };
+  const readStored = async (offset: number, length: number) => {
+    const object = await deps.backup.get(entry.blob, { range: { offset, length } });
+    if (!object || !("body" in object)) throw new Error(`blob ${entry.blob} vanished during the restore`);
+    return object.body;
+  };
+  if (head.customMetadata?.format !== "framed-v1") return { open: (start, end) => readStored(start, end - start) };
+  const headerBytes = new Uint8Array(await new Response(await readStored(0, HEADER_SIZE)).arrayBuffer());
+  const header = decodeHeader(headerBytes);
+  if (header.compressed) return { kind: "not_rangeable" };
+  const key = header.encrypted ? deps.keyring?.byId.get(header.keyId!) : undefined;
+  if (!key) return { kind: "failed", reason: `the backup's copy is encrypted with key ${header.keyId}, which is not configured` };
+  return {
+    open: async (start, end) => {
+      const span = recordSpan(entry.size, start, end);
+      return decryptedRange(key, headerBytes, entry.size, start, end, await readStored(span.storedStart, span.storedEnd - span.storedStart));
+    },
+  };
+}
+
+/** Advances by at most `budget` bytes; returns the new state, or the outcome once finished. */
+export async function advanceLargeRestore(deps: LargeRestoreDeps, state: LargeRestoreState, budget: number): Promise<{ state: LargeRestoreState } | { outcome: LargeRestoreOutcome }> {
+  const { entry, target } = state;
+  const existing = await deps.source.head(target);
+  if (state.completing && existing && existing.size === entry.size && existing.uploaded.getTime() >= Date.parse(deps.startedAt)) {
+    return { outcome: { kind: "restored", verified: true } }; // completed just before a crash
+  }
+  if (!deps.overwriteExisting && existing) return { outcome: await abandon(deps, state, { kind: "skipped" }) };
+
+  let layout: BlobLayout | LargeRestoreOutcome;
+  try {
+    layout = await layoutOf(deps, entry);
+  } catch (error) {
+    if (isBlobIntegrityError(error)) return { outcome: { kind: "failed", reason: `the backup's copy is unreadable: ${error.message}` } };
+    throw error;
+  }
+  if ("kind" in layout) return { outcome: await abandon(deps, state, layout) };
+
+  let current = state;
+  if (!current.uploadId) {
+    const upload = await deps.source.createMultipartUpload(target, { httpMetadata: toR2HttpMetadata(entry.httpMetadata), customMetadata: entry.customMetadata });
+    current = { ...current, uploadId: upload.uploadId };
+    await deps.save(current);
+  }
+  const upload = deps.source.resumeMultipartUpload(target, current.uploadId!);
+  const partSize = partSizeFor(entry.size, deps.partSize);
+  const partCount = Math.max(1, Math.ceil(entry.size / partSize));
+  let spent = 0;
+  for (;;) {
+    const start = current.parts.length * partSize;
+    const end = Math.min(entry.size, start + partSize);
+    // At most `budget` bytes a step, but always at least one part.
+    if (current.parts.length >= partCount || (spent > 0 && spent + (end - start) > budget)) break;
+    const hasher = new ResumableSha256(current.hashState ?? undefined);
+    const fixed = new FixedLengthStream(end - start);
+    const feeding = (await layout.open(start, end))
+      .pipeThrough(new TransformStream<Uint8Array, Uint8Array>({ transform: (chunk, controller) => void (hasher.update(chunk), controller.enqueue(chunk)) }))
+      .pipeTo(fixed.writable);
+    // Both settle before deciding: when the blob turns out damaged midway, the part upload fails
+    // too, and neither failure may go unobserved.
+    const [uploaded, fed] = await Promise.allSettled([upload.uploadPart(current.parts.length + 1, fixed.readable), feeding]);
+    if (fed.status === "rejected") {
+      const error: unknown = fed.reason;
+      if (isBlobIntegrityError(error)) return { outcome: await abandon(deps, current, { kind: "failed", reason: `the backup's copy is unreadable: ${error.message}` }) };
+      throw error;
+    }
+    if (uploaded.status === "rejected") throw uploaded.reason;
+    const part = uploaded.value;
+    spent += end - start;
+    current = { ...current, parts: [...current.parts, { partNumber: part.partNumber, etag: part.etag }], hashState: hasher.state() };
+    await deps.save(current);
+  }
+  if (current.parts.length < partCount) return { state: current };
+
+  const sha256 = new ResumableSha256(current.hashState!).digestHex();
+  if (sha256 !== entry.sha256) {
+    return { outcome: await abandon(deps, current, { kind: "failed", reason: `the backup's copy does not match its checksum (expected ${entry.sha256}, read ${sha256})` }) };
+  }
+  if (!deps.overwriteExisting && (await deps.source.head(target))) return { outcome: await abandon(deps, current, { kind: "skipped" }) };
+  current = { ...current, completing: true };
+  await deps.save(current);
+  const written = await upload.complete(current.parts);
+  return { outcome: { kind: "restored", verified: written.size === entry.size } };
+}
+
+async function abandon(deps: LargeRestoreDeps, state: LargeRestoreState, outcome: LargeRestoreOutcome): Promise<LargeRestoreOutcome> {
+  if (state.uploadId) await deps.source.resumeMultipartUpload(state.target, state.uploadId).abort();
+  return outcome;
+}
