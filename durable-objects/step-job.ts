@@ -20,6 +20,9 @@ export interface StepState {
 }
 
 export abstract class StepJob<S extends StepState> extends DurableObject<Env> {
+  /** True while this instance runs a step: the alarm is evidently not lost then. */
+  private stepRunning = false;
+
   /** Runs one step from `state` and returns the state to save. */
   protected abstract step(state: S): Promise<S>;
   /** Called once after the step that finished the job was saved. */
@@ -55,7 +58,9 @@ export abstract class StepJob<S extends StepState> extends DurableObject<Env> {
     const state = await this.loadState();
     if (!state) return "unknown";
     if (state.finished) return "finished";
-    if ((await this.ctx.storage.getAlarm()) === null) await this.armNextStep();
+    // While a step runs, reading the alarm waits for that step to end (the alarm is in flight), so
+    // a status read would stall for the whole step; a running step needs no re-arming anyway.
+    if (!this.stepRunning && (await this.ctx.storage.getAlarm()) === null) await this.armNextStep();
     return "running";
   }
 
@@ -63,12 +68,15 @@ export abstract class StepJob<S extends StepState> extends DurableObject<Env> {
     const state = await this.loadState();
     if (!state || state.finished) return;
     let next: S;
+    this.stepRunning = true;
     try {
       next = await this.step(state);
     } catch (error) {
       // The step may have saved progress midway (a large object's finished parts): keep it.
       await this.recordStepFailure((await this.loadState()) ?? state, error);
       return;
+    } finally {
+      this.stepRunning = false;
     }
     await this.saveState({ ...next, stepFailures: 0, lastError: null });
     if (next.finished) await this.onFinished(next);

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm run drill`: the disaster-recovery procedure end to end, on a throw-away local stack:
+// `npm run drill [-- --files 500 --large-mib 3]`: the disaster-recovery procedure end to end, on a throw-away local stack:
 // seed, back up, find the latest completed backup, verify it, empty the source bucket, restore
 // with overwriteExisting and verifyAfterRestore, and compare every object byte for byte, with
 // its metadata, against the bucket as it was. Exits non-zero if anything differs.
@@ -9,14 +9,16 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { adminToken, apiClient, bucketDigest, openLocalBucket, runNode, startServer, stopServer } from "./local-stack.mjs";
 
-const { values } = parseArgs({ options: { files: { type: "string", default: "500" }, port: { type: "string", default: "8792" } } });
+const { values } = parseArgs({
+  options: { files: { type: "string", default: "500" }, "large-mib": { type: "string", default: "3" }, port: { type: "string", default: "8792" } },
+});
 const state = mkdtempSync(join(tmpdir(), "r2-backup-drill-"));
 const port = Number(values.port);
 const api = apiClient(port, await adminToken());
 let server;
 let failed = false;
 try {
-  runNode(["scripts/seed.mjs", "--files", values.files, "--large", "1", "--large-mib", "3", "--persist", join(state, "v3")]);
+  runNode(["scripts/seed.mjs", "--files", values.files, "--large", "1", "--large-mib", values["large-mib"], "--persist", join(state, "v3")]);
   let local = openLocalBucket(state);
   const before = await bucketDigest(await local.bucket);
   await local.mf.dispose();

@@ -7,6 +7,7 @@ export interface HandlerContext {
   request: IRequest;
   url: URL;
   env: Env;
+  ctx: ExecutionContext;
   config: Config;
   principal: Principal;
 }
@@ -15,10 +16,10 @@ export type Handler = (context: HandlerContext) => Promise<Response>;
 
 /** Wraps a handler so it runs only for a valid token carrying `scope`. */
 export function authorized(scope: Scope, handler: Handler) {
-  return async (request: IRequest, env: Env): Promise<Response> => {
+  return async (request: IRequest, env: Env, ctx: ExecutionContext): Promise<Response> => {
     const config = getConfig(env);
     const principal = await authenticate(request, config);
     requireScope(principal, scope);
-    return handler({ request, url: new URL(request.url), env, config, principal });
+    return handler({ request, url: new URL(request.url), env, ctx, config, principal });
   };
 }

@@ -6,6 +6,7 @@ import { backupLogs, LOG_LEVELS, r2Backups, type BackupRow } from "../../schema"
 import type { HandlerContext } from "../context";
 import { badRequest, conflict, jsonResponse, notFound } from "../http-error";
 import { decodeCursor, encodeCursor } from "../pagination";
+import { pokeJob } from "../watchdog";
 import { presentBackup, presentLog } from "../present";
 import { parseJsonBody, parseQuery } from "../request-body";
 import { readManifestPage } from "../../durable-objects/engine/manifest-pager";
@@ -41,8 +42,7 @@ export async function getBackupStatus(context: HandlerContext, id: string): Prom
   let row = await findBackup(context, id);
   if (row.status === "in_progress" || row.status === "pending") {
     // A status read doubles as a watchdog: it re-arms a backup whose alarm was lost.
-    const job = context.env.BACKUP_JOB.get(context.env.BACKUP_JOB.idFromName(row.id));
-    await job.heartbeat();
+    await pokeJob(context.ctx, context.env.BACKUP_JOB.get(context.env.BACKUP_JOB.idFromName(row.id)), `backup ${row.id}`);
     row = await findBackup(context, id);
   }
   return jsonResponse({ backup: presentBackup(row) });

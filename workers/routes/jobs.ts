@@ -6,6 +6,7 @@ import { backupJobs, type BackupJobRow, type BackupRow } from "../../schema";
 import type { HandlerContext } from "../context";
 import { conflict, jsonResponse, notFound } from "../http-error";
 import { presentJob } from "../present";
+import { pokeJob } from "../watchdog";
 import { parseJsonBody } from "../request-body";
 import { restoreBody, verifyBody } from "../schemas";
 import { findBackup } from "./backups";
@@ -95,7 +96,7 @@ export async function getJob(context: HandlerContext, jobId: string): Promise<Re
   if (row.status === "in_progress" && (row.kind === "verify" || row.kind === "restore")) {
     // A status read doubles as a watchdog: it re-arms a job whose alarm was lost.
     const namespace = row.kind === "verify" ? context.env.VERIFY_JOB : context.env.RESTORE_JOB;
-    await namespace.get(namespace.idFromName(row.id)).heartbeat();
+    await pokeJob(context.ctx, namespace.get(namespace.idFromName(row.id)), `${row.kind} job ${row.id}`);
     row = await findJob(context, jobId);
   }
   return jsonResponse({ job: presentJob(row) });
