@@ -138,6 +138,7 @@ export async function captureObject(source: R2Bucket, backup: R2Bucket, key: str
   let sha256: string;
   let content: () => Promise<Uint8Array | ReadableStream<Uint8Array>>;
   if (object.size <= SINGLE_READ_LIMIT) {
+    // Bounded: the size was checked against SINGLE_READ_LIMIT (1 MiB) just above.
     const bytes = new Uint8Array(await readSource(`read ${key}`, () => object.arrayBuffer()));
     sha256 = await sha256Hex(bytes);
     content = async () => bytes;

@@ -82,12 +82,22 @@ export interface ManifestCodec {
 async function encodeBody(text: string, codec: ManifestCodec): Promise<Uint8Array | string> {
   const framing = { compress: codec.compress, key: codec.keyring?.current ?? null };
   if (!isFramed(framing)) return text;
+  // Bounded: one chunk's text (see MAX_MANIFEST_OBJECT_BYTES).
   return new Uint8Array(await new Response(frameStream(new Response(text).body!, framing)).arrayBuffer());
 }
 
-/** Bounded: a chunk holds at most one batch of entries and an index is small (module header). */
+/**
+ * The largest manifest object read whole: a chunk holds at most 100 entries, each bounded by R2's
+ * key (1 KiB) and metadata (2 KiB) limits, so anything near this size is damage, not data.
+ */
+export const MAX_MANIFEST_OBJECT_BYTES = 8 * 1024 * 1024;
+
 async function decodeBody(object: R2ObjectBody, keyring: Keyring | null): Promise<string> {
-  const bytes = new Uint8Array(await object.arrayBuffer());
+  if (object.size > MAX_MANIFEST_OBJECT_BYTES) {
+    await object.body.cancel();
+    throw new Error(`${object.key} is ${object.size} bytes, more than a manifest object can be (${MAX_MANIFEST_OBJECT_BYTES})`);
+  }
+  const bytes = new Uint8Array(await object.arrayBuffer()); // bounded by the check above
   const magic = new TextEncoder().encode(BLOB_MAGIC);
   if (bytes.length >= magic.length && magic.every((b, i) => bytes[i] === b)) {
     return new Response(await unframeStream(new Response(bytes).body!, keyring)).text();

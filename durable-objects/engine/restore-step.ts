@@ -183,8 +183,9 @@ async function restoreEntry(deps: RestoreDeps, state: RestoreState, entry: Manif
     if (!options.overwriteExisting && (await deps.source.head(target))) return { kind: "skipped" };
     return { kind: "restored", bytes: entry.size, verified: null, verifyProblem: null };
   }
-  if (!options.overwriteExisting && (await deps.source.head(target))) {
-    return (await restoredEarlierByThisJob(deps, state, target, entry)) ? restoredOutcome(deps, options, target, entry) : { kind: "skipped" };
+  const existing = options.overwriteExisting ? null : await deps.source.head(target);
+  if (existing) {
+    return restoredEarlierByThisJob(state, existing, entry) ? restoredOutcome(deps, options, target, entry) : { kind: "skipped" };
   }
 
   let content: ReadableStream<Uint8Array> | null;
@@ -222,9 +223,8 @@ async function restoreEntry(deps: RestoreDeps, state: RestoreState, entry: Manif
 }
 
 /** A replayed step finds its own earlier write: same content, written after the job started. */
-async function restoredEarlierByThisJob(deps: RestoreDeps, state: RestoreState, target: string, entry: ManifestEntry): Promise<boolean> {
-  const existing = await deps.source.head(target);
-  if (!existing?.checksums.sha256) return false;
+function restoredEarlierByThisJob(state: RestoreState, existing: R2Object, entry: ManifestEntry): boolean {
+  if (!existing.checksums.sha256) return false;
   const sha256 = [...new Uint8Array(existing.checksums.sha256)].map((b) => b.toString(16).padStart(2, "0")).join("");
   return sha256 === entry.sha256 && existing.uploaded.getTime() >= Date.parse(state.startedAt);
 }

@@ -39,11 +39,10 @@ export async function findBackup(context: HandlerContext, id: string): Promise<B
 }
 
 export async function getBackupStatus(context: HandlerContext, id: string): Promise<Response> {
-  let row = await findBackup(context, id);
+  const row = await findBackup(context, id);
   if (row.status === "in_progress" || row.status === "pending") {
     // A status read doubles as a watchdog: it re-arms a backup whose alarm was lost.
     await pokeJob(context.ctx, context.env.BACKUP_JOB.get(context.env.BACKUP_JOB.idFromName(row.id)), `backup ${row.id}`);
-    row = await findBackup(context, id);
   }
   return jsonResponse({ backup: presentBackup(row) });
 }

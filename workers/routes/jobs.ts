@@ -92,12 +92,11 @@ async function findJob(context: HandlerContext, jobId: string): Promise<BackupJo
 }
 
 export async function getJob(context: HandlerContext, jobId: string): Promise<Response> {
-  let row = await findJob(context, jobId);
+  const row = await findJob(context, jobId);
   if (row.status === "in_progress" && (row.kind === "verify" || row.kind === "restore")) {
     // A status read doubles as a watchdog: it re-arms a job whose alarm was lost.
     const namespace = row.kind === "verify" ? context.env.VERIFY_JOB : context.env.RESTORE_JOB;
     await pokeJob(context.ctx, namespace.get(namespace.idFromName(row.id)), `${row.kind} job ${row.id}`);
-    row = await findJob(context, jobId);
   }
   return jsonResponse({ job: presentJob(row) });
 }
