@@ -1,20 +1,20 @@
 /**
- * BackupJob: one Durable Object per backup (`idFromName(backupId)`).
+ * BackupJob: one Durable Object per backup (`getByName(backupId)`).
  *
- * Owns: the backup's checkpoint and the progress of the backup's D1 row. Alarm: armed by `start`,
- * fires once per step (StepJob's lifecycle: retries with backoff, then failed) until the backup is
- * done, then releases the bucket's lease. `heartbeat` (the coordinator's watchdog, status reads)
- * re-arms a lost alarm.
+ * Owns: the backup's checkpoint and, from it, the backup's D1 row. Alarm: armed by `start`, fires
+ * once per step (StepJob's lifecycle: retries with capped backoff, then failed; the final
+ * recording retried until it lands) until the backup is recorded, then releases the bucket's
+ * lease. `heartbeat` (the coordinator's watchdog, stale status reads) re-arms a lost alarm.
  */
+import type { BackupRow } from "../schema";
 import { initialCheckpoint, type BackupCheckpoint, type NewBackup } from "./engine/backup-checkpoint";
 import type { BackupStepDeps } from "./engine/backup-deps";
 import { logRecord, progressColumns } from "./engine/batch-recorder";
 import { runBackupStep } from "./engine/backup-step";
-import { readIndex } from "./engine/manifest";
+import { readIndex, manifestIndexKey } from "./engine/manifest";
 import { insertBackup, insertLog, openDatabase, runBatch, updateBackup } from "./engine/records";
-import { StepJob } from "./step-job";
 import { engineSettings, readKeyring } from "./engine-settings";
-import type { BackupRow } from "../schema";
+import { StepJob } from "./step-job";
 
 export class BackupJob extends StepJob<BackupCheckpoint> {
   /**
@@ -24,39 +24,48 @@ export class BackupJob extends StepJob<BackupCheckpoint> {
   wrapDeps: ((deps: BackupStepDeps) => BackupStepDeps) | null = null;
 
   /**
-   * Records the backup in D1 and arms the first step. Idempotent: a repeated call returns the
-   * existing backup. `notes` are logged with the start (for example why the type was changed).
+   * Saves the backup's state, arms its first step and records it in D1. Idempotent: a repeated
+   * call returns the existing backup. `notes` are logged with the start (for example why the type
+   * was changed).
    */
   async start(requested: NewBackup, notes: string[] = []): Promise<BackupRow> {
     if (!(await this.loadState())) {
-      const now = new Date();
       const { backup, parentChunkCount, fallbackNote } = await this.withParentManifest(requested);
-      const checkpoint = initialCheckpoint(backup, parentChunkCount, now.toISOString());
-      const db = openDatabase(this.env.DB);
-      const messages = [...notes, ...(fallbackNote ? [fallbackNote] : [])];
-      await runBatch(db, [
-        insertBackup(db, {
-          id: backup.backupId,
-          bucketName: backup.bucketName,
-          backupDate: backup.backupDate,
-          status: "in_progress",
-          backupType: backup.type,
-          trigger: backup.trigger,
-          requestedBy: backup.requestedBy,
-          parentId: backup.parentId,
-          startedAt: checkpoint.startedAt,
-          ...progressColumns(checkpoint),
-          updatedAt: checkpoint.startedAt,
-        }),
-        insertLog(db, logRecord(checkpoint, "start", "start", "info", now,
-          `${backup.type === "full" ? "Full" : "Incremental"} backup of ${backup.bucketName} started (trigger: ${backup.trigger}` +
-            (backup.parentId ? `, parent ${backup.parentId}` : "") + ")." + (messages.length ? ` ${messages.join(" ")}` : ""))),
-      ]);
-      await this.begin(checkpoint);
+      const startNotes = [...notes, ...(fallbackNote ? [fallbackNote] : [])];
+      await this.begin(initialCheckpoint(backup, parentChunkCount, new Date().toISOString(), startNotes));
     }
     const row = await openDatabase(this.env.DB).query.r2Backups.findFirst({ where: (t, { eq }) => eq(t.id, requested.backupId) });
     if (!row) throw new Error(`backup ${requested.backupId} has no D1 row after start`);
     return row;
+  }
+
+  /** Asks the backup to stop at its next step boundary; false when it has already ended. */
+  cancel(requestedBy: string): Promise<boolean> {
+    return this.requestCancel(requestedBy);
+  }
+
+  protected async recordStart(checkpoint: BackupCheckpoint): Promise<void> {
+    const db = openDatabase(this.env.DB);
+    const { startedAt } = checkpoint;
+    const notes = checkpoint.startNotes;
+    await runBatch(db, [
+      insertBackup(db, {
+        id: checkpoint.backupId,
+        bucketName: checkpoint.bucketName,
+        backupDate: checkpoint.backupDate,
+        status: "in_progress",
+        backupType: checkpoint.type,
+        trigger: checkpoint.trigger,
+        requestedBy: checkpoint.requestedBy,
+        parentId: checkpoint.parentId,
+        startedAt,
+        ...progressColumns(checkpoint),
+        updatedAt: startedAt,
+      }),
+      insertLog(db, logRecord(checkpoint, "start", "start", "info", new Date(startedAt),
+        `${checkpoint.type === "full" ? "Full" : "Incremental"} backup of ${checkpoint.bucketName} started (trigger: ${checkpoint.trigger}` +
+          (checkpoint.parentId ? `, parent ${checkpoint.parentId}` : "") + ")." + (notes.length ? ` ${notes.join(" ")}` : ""))),
+    ]);
   }
 
   /** An incremental backup merges with its parent's manifest; without a readable one it is full. */
@@ -75,27 +84,46 @@ export class BackupJob extends StepJob<BackupCheckpoint> {
     return this.deps().then((deps) => runBackupStep(deps, checkpoint));
   }
 
-  protected asFailed(checkpoint: BackupCheckpoint): BackupCheckpoint {
-    return { ...checkpoint, phase: "done", outcome: "failed" };
-  }
-
-  protected async onStepFailure(checkpoint: BackupCheckpoint, failures: number, message: string, failed: BackupCheckpoint | null): Promise<void> {
+  protected async recordRetry(checkpoint: BackupCheckpoint, failures: number, message: string): Promise<void> {
     const db = openDatabase(this.env.DB);
-    const now = new Date();
     await runBatch(db, [
-      insertLog(db, logRecord(checkpoint, `step-error:${checkpoint.batchNumber}:${failures}`, "error", "error", now,
-        failed
-          ? `Backup failed after ${failures} attempts of step ${checkpoint.batchNumber + 1}: ${message}`
-          : `Step ${checkpoint.batchNumber + 1} failed (attempt ${failures}), retrying: ${message}`)),
-      ...(failed
-        ? [updateBackup(db, checkpoint.backupId, { status: "failed", phase: "done", error: message, completedAt: now.toISOString(), updatedAt: now.toISOString() })]
-        : []),
+      insertLog(db, logRecord(checkpoint, `step-error:${checkpoint.batchNumber}:${failures}`, "error", "error", new Date(),
+        `Step ${checkpoint.batchNumber + 1} failed (attempt ${failures}), retrying: ${message}`)),
     ]);
   }
 
-  protected async onFinished(checkpoint: BackupCheckpoint): Promise<void> {
-    const coordinator = this.env.BUCKET_COORDINATOR.get(this.env.BUCKET_COORDINATOR.idFromName(checkpoint.bucketName));
-    await coordinator.release(checkpoint.backupId);
+  protected async recordEnd(checkpoint: BackupCheckpoint): Promise<void> {
+    const db = openDatabase(this.env.DB);
+    const outcome = checkpoint.outcome!;
+    const completedAt = checkpoint.endedAt!;
+    const { counters } = checkpoint;
+    const hasSnapshot = outcome === "completed" || outcome === "partial";
+    // An upload left open by a cancelled or failed capture would be billed until R2 expires it.
+    if (!hasSnapshot && checkpoint.largeObject?.uploadId) {
+      await this.env.R2_BACKUP_BUCKET.resumeMultipartUpload(checkpoint.largeObject.blob!, checkpoint.largeObject.uploadId).abort().catch((error: unknown) => {
+        console.error(`aborting the open upload of ${checkpoint.largeObject!.key} failed`, error);
+      });
+    }
+    const summary = hasSnapshot
+      ? `Backup ${outcome}: ${counters.fileCount} files (${counters.totalSize} bytes) recorded, ` +
+        `snapshot of ${counters.snapshotFileCount} files (${counters.snapshotSize} bytes), ` +
+        `${counters.bytesUploaded} bytes uploaded, ${counters.deletedCount} deleted, ${counters.failedCount} failed.`
+      : `Backup ${outcome}: ${checkpoint.error}`;
+    await runBatch(db, [
+      updateBackup(db, checkpoint.backupId, {
+        ...progressColumns(checkpoint),
+        status: outcome,
+        completedAt,
+        ...(hasSnapshot ? { checksum: checkpoint.chain, manifestKey: manifestIndexKey(checkpoint.backupId) } : {}),
+        error: checkpoint.error,
+        updatedAt: completedAt,
+      }),
+      insertLog(db, logRecord(checkpoint, "complete", outcome === "failed" ? "error" : "complete", outcome === "completed" || outcome === "cancelled" ? "info" : outcome === "partial" ? "warn" : "error", new Date(completedAt), summary)),
+    ]);
+  }
+
+  protected leaseOf(checkpoint: BackupCheckpoint) {
+    return { bucketName: checkpoint.bucketName, holderId: checkpoint.backupId };
   }
 
   private async deps(): Promise<BackupStepDeps> {

@@ -1,7 +1,11 @@
 /**
- * Which kind of backup to run. `auto` is full when there is no completed backup or the last
- * completed full one is older than the full interval (7 days by default), else incremental. An
- * incremental backup needs a completed parent; without one it becomes full.
+ * Which kind of backup to run. `auto` is full when there is no finished backup or the last
+ * finished full one is older than the full interval (7 days by default), else incremental. An
+ * incremental backup needs a finished parent; without one it becomes full.
+ *
+ * "Finished" is `completed` or `partial`: a partial snapshot is a safe parent, because the
+ * objects it could not read are absent from its manifest, so the next incremental reads them
+ * again as new. Failed and cancelled backups have no snapshot and are never parents.
  */
 import { and, desc, eq, inArray } from "drizzle-orm";
 import { r2Backups, type BackupType } from "../schema";
@@ -25,7 +29,7 @@ export interface ResolvedBackupType {
 }
 
 export interface BackupHistory {
-  /** The newest completed backup of any type: an incremental's parent. */
+  /** The newest finished (completed or partial) backup of any type: an incremental's parent. */
   lastCompleted: { id: string; backupDate: string } | null;
   lastCompletedFull: { id: string; backupDate: string } | null;
 }
@@ -37,7 +41,7 @@ export function chooseBackupType(input: BackupTypeInput, history: BackupHistory)
   if (wantsIncremental && history.lastCompleted) return { type: "incremental", parentId: history.lastCompleted.id, note: null };
   const note =
     input.requested === "incremental"
-      ? "Incremental backup requested, but there is no completed backup to build on: taking a full backup instead."
+      ? "Incremental backup requested, but there is no finished backup to build on: taking a full backup instead."
       : input.requested === "auto"
         ? autoFullReason(input, history)
         : null;
@@ -45,9 +49,9 @@ export function chooseBackupType(input: BackupTypeInput, history: BackupHistory)
 }
 
 function autoFullReason(input: BackupTypeInput, history: BackupHistory): string {
-  if (!history.lastCompleted) return "Auto backup: no completed backup yet, so a full one.";
+  if (!history.lastCompleted) return "Auto backup: no finished backup yet, so a full one.";
   if (!input.incrementalEnabled) return "Auto backup: incremental backups are disabled, so a full one.";
-  return `Auto backup: the last completed full backup is older than ${input.fullIntervalDays} days (or there is none), so a full one.`;
+  return `Auto backup: the last finished full backup is older than ${input.fullIntervalDays} days (or there is none), so a full one.`;
 }
 
 function isRecent(backupDate: string | undefined, input: BackupTypeInput): boolean {
@@ -61,7 +65,7 @@ export async function resolveBackupType(db: Database, input: BackupTypeInput): P
     db
       .select({ id: r2Backups.id, backupDate: r2Backups.backupDate })
       .from(r2Backups)
-      .where(and(eq(r2Backups.bucketName, input.bucketName), eq(r2Backups.status, "completed"), inArray(r2Backups.backupType, types)))
+      .where(and(eq(r2Backups.bucketName, input.bucketName), inArray(r2Backups.status, ["completed", "partial"]), inArray(r2Backups.backupType, types)))
       .orderBy(desc(r2Backups.backupDate))
       .limit(1);
   const [lastCompleted] = await newestCompleted(["full", "incremental"]);

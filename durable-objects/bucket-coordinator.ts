@@ -1,19 +1,23 @@
 /**
- * BucketCoordinator: one Durable Object per source bucket (`idFromName(bucketName)`).
+ * BucketCoordinator: one Durable Object per source bucket (`getByName(bucketName)`).
  *
  * Owns: the bucket's lease (storage key "lease"), which lets only one backup, restore into the
  * source or cleanup run at a time, and the choice of backup type for `auto`. Alarm: a watchdog that
  * fires every WATCHDOG_INTERVAL_MS while a lease is held; it asks the holder whether it is still
  * working (which re-arms a lost alarm) and releases the lease of a holder that is finished, or that
- * has not answered for LEASE_TTL_MS, so a crashed job never blocks the bucket forever.
+ * has not answered for LEASE_TTL_MS, so a crashed job never blocks the bucket forever. A holder
+ * whose `start` failed keeps the lease until it is known not to run: `start` may have saved its
+ * state and armed its alarm before failing, and releasing then would let two jobs run at once.
+ * The same alarm also sweeps D1 for rows left `in_progress` with no job behind them (watchdog.ts).
  */
 import { DurableObject } from "cloudflare:workers";
 import type { BackupRow, BackupTrigger } from "../schema";
 import type { StartRestore } from "./restore-job";
-import { getConfig } from "../workers/config";
+import { getConfig } from "./config";
 import { newId } from "./ids";
 import { resolveBackupType, type RequestedBackupType } from "./backup-type";
 import { openDatabase } from "./engine/records";
+import { reconcileOrphans } from "./watchdog";
 
 const LEASE_KEY = "lease";
 export const WATCHDOG_INTERVAL_MS = 60_000;
@@ -66,13 +70,10 @@ export class BucketCoordinator extends DurableObject<Env> {
   async startRestore(request: Omit<StartRestore, "holdsLease">): Promise<StartRestoreResult> {
     const held = await this.acquire(request.jobId, "restore");
     if (held) return { ok: false, reason: "busy", holderId: held.holderId, kind: held.kind };
-    try {
-      const jobId = await this.env.RESTORE_JOB.get(this.env.RESTORE_JOB.idFromName(request.jobId)).start({ ...request, holdsLease: true });
-      return { ok: true, jobId };
-    } catch (error) {
-      await this.release(request.jobId);
-      throw error;
-    }
+    // If `start` throws, the lease stays: the watchdog releases it once the job says "unknown"
+    // after START_GRACE_MS, i.e. once it is known not to run.
+    const jobId = await this.env.RESTORE_JOB.getByName(request.jobId).start({ ...request, holdsLease: true });
+    return { ok: true, jobId };
   }
 
   async startBackup(request: StartBackupRequest): Promise<StartBackupResult> {
@@ -86,7 +87,7 @@ export class BucketCoordinator extends DurableObject<Env> {
     const held = await this.acquire(backupId, "backup");
     if (held) return { ok: false, reason: "busy", holderId: held.holderId, kind: held.kind };
 
-    try {
+    {
       const bucketName = config.BACKUP_SOURCE_BUCKET;
       const { type, parentId, note } = await resolveBackupType(openDatabase(this.env.DB), {
         bucketName,
@@ -95,8 +96,8 @@ export class BucketCoordinator extends DurableObject<Env> {
         fullIntervalDays: config.BACKUP_FULL_INTERVAL_DAYS,
         now,
       });
-      const job = this.env.BACKUP_JOB.get(this.env.BACKUP_JOB.idFromName(backupId));
-      const backup = await job.start({
+      // If `start` throws, the lease stays until the job is known not to run (see the header).
+      const backup = await this.env.BACKUP_JOB.getByName(backupId).start({
         backupId,
         bucketName,
         type,
@@ -106,9 +107,6 @@ export class BucketCoordinator extends DurableObject<Env> {
         backupDate: now.toISOString(),
       }, note ? [note] : []);
       return { ok: true, backup };
-    } catch (error) {
-      await this.release(backupId);
-      throw error;
     }
   }
 
@@ -126,6 +124,7 @@ export class BucketCoordinator extends DurableObject<Env> {
 
   /** The watchdog: keeps the lease of a working holder, releases that of a finished or lost one. */
   override async alarm(): Promise<void> {
+    await reconcileOrphans(this.env).catch((error: unknown) => console.error("orphan sweep failed", error));
     const held = await this.ctx.storage.get<Lease>(LEASE_KEY);
     if (!held) return;
     if (!(await this.holderActive(held))) return this.release(held.holderId);
@@ -140,9 +139,8 @@ export class BucketCoordinator extends DurableObject<Env> {
    * an unreachable one until LEASE_TTL_MS after it last answered.
    */
   private async holderActive(held: Lease): Promise<boolean> {
-    const namespace = held.kind === "backup" ? this.env.BACKUP_JOB : this.env.RESTORE_JOB;
     try {
-      const state = await namespace.get(namespace.idFromName(held.holderId)).heartbeat();
+      const state = await (held.kind === "backup" ? this.env.BACKUP_JOB : this.env.RESTORE_JOB).getByName(held.holderId).heartbeat();
       if (state === "unknown") return Date.now() - held.acquiredAt <= START_GRACE_MS;
       return state === "running";
     } catch (error) {

@@ -1,10 +1,9 @@
 /** The engine's settings, derived once per isolate from the validated configuration. */
-import { getConfig, type Config } from "../workers/config";
+import { getConfig, type Config } from "./config";
+import { DEFAULTS } from "./defaults";
 import type { BackupEngineSettings } from "./engine/backup-deps";
 import { loadKeyring, type Keyring } from "./engine/keyring";
 
-/** Objects read in parallel within a batch: enough to overlap R2 latency, small enough for memory. */
-const BATCH_CONCURRENCY = 6;
 
 const keyrings = new WeakMap<object, Promise<Keyring | null>>();
 
@@ -28,7 +27,7 @@ export async function engineSettings(env: Env): Promise<BackupEngineSettings> {
     batchSize: config.BACKUP_BATCH_SIZE,
     readAttempts: config.BACKUP_READ_ATTEMPTS,
     retryBaseMs: config.BACKUP_RETRY_BASE_MS,
-    concurrency: BATCH_CONCURRENCY,
+    concurrency: DEFAULTS.concurrency,
     storage: {
       compress: config.BACKUP_COMPRESSION_ENABLED,
       keyring: config.BACKUP_ENCRYPTION_ENABLED ? await readKeyring(env) : null,
@@ -36,6 +35,7 @@ export async function engineSettings(env: Env): Promise<BackupEngineSettings> {
       partSize: config.BACKUP_PART_SIZE_BYTES,
     },
     stepByteBudget: config.BACKUP_STEP_BYTE_BUDGET,
+    largeObjectMaxRestarts: config.BACKUP_LARGE_OBJECT_MAX_RESTARTS,
     readKeyring: await readKeyring(env),
   };
 }

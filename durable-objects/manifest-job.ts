@@ -1,20 +1,22 @@
 /**
- * What VerifyJob and RestoreJob share on top of StepJob: the job's D1 row (created by `start`,
- * progress set from the state after every step, the result written when the job finishes) and
- * the audit log of the backup it works on.
+ * What VerifyJob and RestoreJob share on top of StepJob: the job's D1 row (written by the start,
+ * progress and findings set from the state after every step, the outcome and result written by
+ * the final recording) and the audit log of the backup it works on.
  */
-import { getConfig } from "../workers/config";
+import { getConfig } from "./config";
 import type { ManifestJobState } from "./engine/job-state";
 import { readIndex } from "./engine/manifest";
-import { insertJob, insertLog, openDatabase, runBatch, updateJob, type LogRecord, type Statement } from "./engine/records";
+import { insertJob, insertLog, openDatabase, runBatch, updateJob, upsertFindings, type LogRecord, type Statement } from "./engine/records";
 import { readKeyring } from "./engine-settings";
 import { StepJob } from "./step-job";
 
 export abstract class ManifestJob<S extends ManifestJobState> extends StepJob<S> {
-  /** The job's result as the API shows it. */
+  /** The job's result as the API shows it (its lists are read from the findings table). */
   protected abstract result(state: S): Record<string, unknown>;
-  /** The log line written when the job finishes. */
+  /** The log line written when the job completes. */
   protected abstract completionLog(state: S): Pick<LogRecord, "level" | "message">;
+  /** The log line that opens the job. */
+  protected abstract startMessage(state: S): string;
   /** Runs one step of the job's own work. */
   protected abstract work(state: S): Promise<S>;
 
@@ -30,59 +32,78 @@ export abstract class ManifestJob<S extends ManifestJobState> extends StepJob<S>
     return readIndex(this.env.R2_BACKUP_BUCKET, await readKeyring(this.env), backupId);
   }
 
-  /** Records the job in D1 and arms its first step; idempotent. Returns the job's id. */
-  protected async startJob(state: S, startMessage: string): Promise<string> {
-    if (!(await this.loadState())) {
-      const db = this.db();
-      await runBatch(db, [
-        insertJob(db, {
-          id: state.jobId,
-          kind: state.kind,
-          backupId: state.backupId,
-          status: "in_progress",
-          requestedBy: state.requestedBy,
-          createdAt: state.startedAt,
-          startedAt: state.startedAt,
-          filesProcessed: 0,
-          filesTotal: state.filesTotal,
-        }),
-        this.log(state, "start", "info", startMessage),
-      ]);
-      await this.begin(state);
-    }
+  /** Asks the job to stop at its next step boundary; false when it has already ended. */
+  cancel(requestedBy: string): Promise<boolean> {
+    return this.requestCancel(requestedBy);
+  }
+
+  /** Saves the job, arms its first step and records it in D1; idempotent. Returns the job's id. */
+  protected async startJob(state: S): Promise<string> {
+    await this.begin(state);
     return state.jobId;
   }
 
-  protected async step(state: S): Promise<S> {
-    const next = await this.work(state);
-    if (!next.finished) await runBatch(this.db(), [updateJob(this.db(), state.jobId, { filesProcessed: next.filesProcessed })]);
-    return next;
-  }
-
-  protected asFailed(state: S): S {
-    return { ...state, status: "failed" };
-  }
-
-  protected async onStepFailure(state: S, failures: number, message: string, failed: S | null): Promise<void> {
-    await runBatch(this.db(), [
-      this.log(state, `step-error:${state.nextChunkSeq}:${failures}`, "error",
-        failed ? `${state.kind} job ${state.jobId} failed after ${failures} attempts: ${message}` : `${state.kind} job ${state.jobId}: step failed (attempt ${failures}), retrying: ${message}`),
-      ...(failed ? [updateJob(this.db(), state.jobId, { status: "failed", error: message, completedAt: new Date().toISOString(), result: this.result(failed) })] : []),
+  protected async recordStart(state: S): Promise<void> {
+    const db = this.db();
+    await runBatch(db, [
+      insertJob(db, {
+        id: state.jobId,
+        kind: state.kind,
+        backupId: state.backupId,
+        status: "in_progress",
+        requestedBy: state.requestedBy,
+        createdAt: state.startedAt,
+        startedAt: state.startedAt,
+        updatedAt: state.startedAt,
+        filesProcessed: 0,
+        filesTotal: state.filesTotal,
+      }),
+      this.log(state, "start", "info", this.startMessage(state)),
     ]);
   }
 
-  protected async onFinished(state: S): Promise<void> {
-    if (state.status === "failed") return;
-    const completion = this.completionLog(state);
+  /** One step, then its findings and progress in one D1 batch (idempotent: same rows on replay). */
+  protected async step(state: S): Promise<S> {
+    const next = await this.work({ ...state, newFindings: [] });
+    const db = this.db();
+    await runBatch(db, [
+      ...upsertFindings(db, state.jobId, next.newFindings, state.findingsStored),
+      updateJob(db, state.jobId, { filesProcessed: next.filesProcessed, updatedAt: new Date().toISOString() }),
+    ]);
+    const stored = { ...state.findingsStored };
+    for (const finding of next.newFindings) stored[finding.list] += 1;
+    return { ...next, newFindings: [], findingsStored: stored };
+  }
+
+  protected async recordRetry(state: S, failures: number, message: string): Promise<void> {
     await runBatch(this.db(), [
-      updateJob(this.db(), state.jobId, { status: "completed", completedAt: new Date().toISOString(), filesProcessed: state.filesProcessed, result: this.result(state) }),
+      this.log(state, `step-error:${state.nextChunkSeq}:${state.nextOffset}:${failures}`, "error", `${state.kind} job ${state.jobId}: step failed (attempt ${failures}), retrying: ${message}`),
+    ]);
+  }
+
+  protected async recordEnd(state: S): Promise<void> {
+    const outcome = state.outcome!;
+    const completion: Pick<LogRecord, "level" | "message"> =
+      outcome === "completed"
+        ? this.completionLog(state)
+        : { level: outcome === "cancelled" ? "warn" : "error", message: `${state.kind} job ${state.jobId} ${outcome}: ${state.error}` };
+    await runBatch(this.db(), [
+      updateJob(this.db(), state.jobId, {
+        // A job has no partial outcome: what it could not do is in its result.
+        status: outcome === "partial" ? "completed" : outcome,
+        completedAt: state.endedAt,
+        filesProcessed: state.filesProcessed,
+        result: this.result(state),
+        error: state.error,
+        updatedAt: state.endedAt,
+      }),
       this.log(state, "complete", completion.level, completion.message),
-      ...this.finishStatements(state),
+      ...(outcome === "completed" ? this.completionStatements(state) : []),
     ]);
   }
 
   /** Extra writes made together with the job's completion (for example on the backup row). */
-  protected finishStatements(_state: S): Statement[] {
+  protected completionStatements(_state: S): Statement[] {
     return [];
   }
 

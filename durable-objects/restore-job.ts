@@ -1,13 +1,16 @@
 /**
- * RestoreJob: one Durable Object per restore (`idFromName(jobId)`).
+ * RestoreJob: one Durable Object per restore (`getByName(jobId)`).
  *
- * Owns: the restore's state (options, counts, the first 1,000 failures and planned keys) and its
- * D1 job row. Alarm: one manifest chunk per step (StepJob's lifecycle). A restore that writes
- * holds the source bucket's lease (taken by the coordinator before `start`) and releases it when
- * it finishes, whatever the outcome.
+ * Owns: the restore's state (options, counts, position) and its D1 job row; its failures and a
+ * dry run's planned keys are findings in D1. Alarm: one manifest chunk per step (StepJob's
+ * lifecycle). A restore that writes holds the source bucket's lease (taken by the coordinator
+ * before `start`) and releases it once its end is recorded, whatever the outcome.
  */
-import { and, eq } from "drizzle-orm";
+import { and, asc, eq, gt } from "drizzle-orm";
 import { backupFiles } from "../schema";
+import { DEFAULTS } from "./defaults";
+import { NO_FINDINGS } from "./engine/job-state";
+import { RUNNING } from "./engine/lifecycle";
 import { restoreResult, runRestoreStep, type RestoreOptions, type RestoreState } from "./engine/restore-step";
 import type { LogRecord } from "./engine/records";
 import { readKeyring } from "./engine-settings";
@@ -22,13 +25,11 @@ export interface StartRestore {
   holdsLease: boolean;
 }
 
-const RESTORE_CONCURRENCY = 6;
-
 export class RestoreJob extends ManifestJob<RestoreState> {
   async start(request: StartRestore): Promise<string> {
     const index = await this.manifestIndex(request.backupId);
     if (!index) throw new Error(`the manifest of backup ${request.backupId} is missing`);
-    const state: RestoreState = {
+    return this.startJob({
       ...request,
       kind: "restore",
       startedAt: new Date().toISOString(),
@@ -37,40 +38,50 @@ export class RestoreJob extends ManifestJob<RestoreState> {
       nextOffset: 0,
       filesProcessed: 0,
       filesTotal: index.fileCount,
-      status: "in_progress",
       filesRestored: 0,
       filesSkipped: 0,
       filesFailed: 0,
       bytesRestored: 0,
       verified: 0,
       verifyFailures: 0,
-      planned: [],
-      failures: [],
+      unreadableAfter: null,
       large: null,
       positionAfterLarge: null,
-      finished: false,
-      stepFailures: 0,
-      lastError: null,
-    };
-    const { options } = request;
-    return this.startJob(state, `${options.dryRun ? "Dry run of a restore" : "Restore"} of ${request.backupId} started ` +
+      ...NO_FINDINGS,
+      ...RUNNING,
+    });
+  }
+
+  protected startMessage({ options, backupId }: RestoreState): string {
+    return (
+      `${options.dryRun ? "Dry run of a restore" : "Restore"} of ${backupId} started ` +
       `(overwriteExisting: ${options.overwriteExisting}, verifyAfterRestore: ${options.verifyAfterRestore}` +
-      (options.targetPrefix ? `, targetPrefix: ${options.targetPrefix}` : "") + ").");
+      (options.targetPrefix ? `, targetPrefix: ${options.targetPrefix}` : "") +
+      ")."
+    );
   }
 
   protected async work(state: RestoreState): Promise<RestoreState> {
+    const settings = this.settings();
     return runRestoreStep(
       {
         source: this.env.R2_BUCKET,
         backup: this.env.R2_BACKUP_BUCKET,
         keyring: await readKeyring(this.env),
-        concurrency: RESTORE_CONCURRENCY,
-        byteBudget: this.settings().BACKUP_STEP_BYTE_BUDGET,
-        multipartThreshold: this.settings().BACKUP_MULTIPART_THRESHOLD_BYTES,
-        partSize: this.settings().BACKUP_PART_SIZE_BYTES,
+        concurrency: DEFAULTS.concurrency,
+        byteBudget: settings.BACKUP_STEP_BYTE_BUDGET,
+        multipartThreshold: settings.BACKUP_MULTIPART_THRESHOLD_BYTES,
+        partSize: settings.BACKUP_PART_SIZE_BYTES,
         save: (next) => this.saveState(next),
-        unreadableFiles: async () =>
-          (await this.db().select({ path: backupFiles.filePath }).from(backupFiles).where(and(eq(backupFiles.backupId, state.backupId), eq(backupFiles.status, "failed")))).map((r) => r.path),
+        unreadableFiles: async (after, limit) =>
+          (
+            await this.db()
+              .select({ path: backupFiles.filePath })
+              .from(backupFiles)
+              .where(and(eq(backupFiles.backupId, state.backupId), eq(backupFiles.status, "failed"), after === null ? undefined : gt(backupFiles.filePath, after)))
+              .orderBy(asc(backupFiles.filePath))
+              .limit(limit)
+          ).map((r) => r.path),
       },
       state,
     );
@@ -82,7 +93,8 @@ export class RestoreJob extends ManifestJob<RestoreState> {
 
   protected completionLog(state: RestoreState): Pick<LogRecord, "level" | "message"> {
     const r = restoreResult(state);
-    const summary = `${r.filesRestored} restored (${r.bytesRestored} bytes), ${r.filesSkipped} skipped, ${r.filesFailed} failed` +
+    const summary =
+      `${r.filesRestored} restored (${r.bytesRestored} bytes), ${r.filesSkipped} skipped, ${r.filesFailed} failed` +
       (state.options.verifyAfterRestore ? `, ${r.verified} verified, ${r.verifyFailures} verify failures` : "");
     return {
       level: r.filesFailed > 0 || r.verifyFailures > 0 ? "warn" : "info",
@@ -90,14 +102,7 @@ export class RestoreJob extends ManifestJob<RestoreState> {
     };
   }
 
-  protected override async onFinished(state: RestoreState): Promise<void> {
-    try {
-      await super.onFinished(state);
-    } finally {
-      if (state.holdsLease) {
-        const coordinator = this.env.BUCKET_COORDINATOR.get(this.env.BUCKET_COORDINATOR.idFromName(state.bucketName));
-        await coordinator.release(state.jobId);
-      }
-    }
+  protected leaseOf(state: RestoreState) {
+    return state.holdsLease ? { bucketName: state.bucketName, holderId: state.jobId } : null;
   }
 }

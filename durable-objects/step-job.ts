@@ -1,98 +1,180 @@
 /**
- * The lifecycle every long job shares (backup, verify, restore): state in the object's own
- * storage (key "checkpoint"), one step per alarm, the alarm re-armed until the job is done, a
- * failed step retried with backoff up to BACKUP_MAX_STEP_ATTEMPTS times before the job is marked
- * failed, and `heartbeat` to re-arm a lost alarm. Subclasses supply the step and what to record.
+ * The one lifecycle every long job follows (backup, verify, restore, cleanup). A job's state lives
+ * in its object's own storage (key "checkpoint") and moves through three stages:
+ *
+ *   running     one step per alarm; a failed step is retried with capped backoff, and after
+ *               BACKUP_MAX_STEP_ATTEMPTS failures in a row the job's outcome is `failed`;
+ *   finishing   the outcome is decided and saved; the final recording (the D1 row, the closing
+ *               log line, the lease release) is a step of its own, retried by the alarm and by
+ *               `heartbeat` until its idempotent writes succeed, however long D1 is down;
+ *   done        recorded and released. Nothing runs any more.
+ *
+ * The state is saved before the D1 row is first written (`begin`), and the D1 row is written
+ * from the state (set, never incremented), so D1 always converges to what the object decided.
+ * A cancellation request is kept under its own key, so a step that is running cannot overwrite
+ * it; it takes effect at the next step boundary. Subclasses supply the work and the recordings.
  */
 import { DurableObject } from "cloudflare:workers";
-import { getConfig } from "../workers/config";
-import { backoffDelay } from "./engine/retry";
+import { getConfig } from "./config";
+import { errorMessage } from "./engine/errors";
+import { ended, type CancelRequest, type StepState } from "./engine/lifecycle";
+import { cappedBackoff } from "./engine/retry";
 
 const CHECKPOINT_KEY = "checkpoint";
+const CANCEL_KEY = "cancel";
+/** First delay after a failed step; doubled per failure up to MAX_RETRY_DELAY_MS. */
 const STEP_RETRY_BASE_MS = 2_000;
+/** The final recording is retried forever, but never less often than this. */
+const MAX_RETRY_DELAY_MS = 5 * 60_000;
 
-export interface StepState {
-  /** True once the job has finished, whatever its outcome. */
-  finished: boolean;
-  /** Consecutive failed attempts of the current step. */
-  stepFailures: number;
-  lastError: string | null;
-}
+export type Heartbeat = "running" | "finished" | "unknown";
 
 export abstract class StepJob<S extends StepState> extends DurableObject<Env> {
-  /** True while this instance runs a step: the alarm is evidently not lost then. */
-  private stepRunning = false;
+  /** True while this instance runs a step or a recording: the alarm is evidently not lost then. */
+  private busy = false;
+  private finishing: Promise<void> | null = null;
 
-  /** Runs one step from `state` and returns the state to save. */
+  /** Runs one step from `state` and returns the state to save (`ended(...)` to finish). */
   protected abstract step(state: S): Promise<S>;
-  /** Called once after the step that finished the job was saved. */
-  protected abstract onFinished(state: S): Promise<void>;
-  /** Records a failed step (log row); `finalState` is set when the job gives up. */
-  protected abstract onStepFailure(state: S, failures: number, message: string, finalState: S | null): Promise<void>;
-  /** The state of a job that gave up after too many failed steps. */
-  protected abstract asFailed(state: S, message: string): S;
+  /** Writes the job's start to D1 (idempotent). */
+  protected abstract recordStart(state: S): Promise<void>;
+  /** Writes the job's outcome to D1 and anything else that ends it (idempotent). */
+  protected abstract recordEnd(state: S): Promise<void>;
+  /** Logs a failed step that will be retried (best effort: D1 may be what fails). */
+  protected abstract recordRetry(state: S, failures: number, message: string): Promise<void>;
+  /** The bucket lease this job holds, released once its end is recorded. */
+  protected abstract leaseOf(state: S): { bucketName: string; holderId: string } | null;
+
+  /** Storage, bindings and the clock go through these seams, so tests can inject faults. */
+  protected storage(): DurableObjectStorage {
+    return this.ctx.storage;
+  }
 
   protected loadState(): Promise<S | undefined> {
-    return this.ctx.storage.get<S>(CHECKPOINT_KEY);
+    return this.storage().get<S>(CHECKPOINT_KEY);
   }
 
   protected saveState(state: S): Promise<void> {
-    return this.ctx.storage.put(CHECKPOINT_KEY, state);
+    return this.storage().put(CHECKPOINT_KEY, state);
   }
 
   protected armNextStep(extraDelayMs = 0): Promise<void> {
-    return this.ctx.storage.setAlarm(Date.now() + getConfig(this.env).BACKUP_STEP_DELAY_MS + extraDelayMs);
+    return this.storage().setAlarm(Date.now() + getConfig(this.env).BACKUP_STEP_DELAY_MS + extraDelayMs);
   }
 
-  /** Saves the first state and arms the first step. */
+  /**
+   * Saves the first state and arms the first step, then records the start in D1. If that write
+   * fails, the error reaches the caller, but the job exists and its first alarm records the start
+   * before working, so the D1 row can never be missing for a job that runs.
+   */
   protected async begin(state: S): Promise<void> {
+    if (await this.loadState()) return;
     await this.saveState(state);
     await this.armNextStep();
+    await this.recordStart(state);
+    const saved = await this.loadState();
+    if (saved && !saved.startRecorded) await this.saveState({ ...saved, startRecorded: true });
   }
 
   /**
    * Whether the job is running, finished, or unknown here (never started, or not yet: `start` may
-   * still be on its way); a running job whose alarm was lost is re-armed (invariant 4).
+   * still be on its way). A running job whose alarm was lost is re-armed (invariant 4); a job
+   * whose final recording is pending tries it again now.
    */
-  async heartbeat(): Promise<"running" | "finished" | "unknown"> {
+  async heartbeat(): Promise<Heartbeat> {
     const state = await this.loadState();
     if (!state) return "unknown";
-    if (state.finished) return "finished";
-    // While a step runs, reading the alarm waits for that step to end (the alarm is in flight), so
-    // a status read would stall for the whole step; a running step needs no re-arming anyway.
-    if (!this.stepRunning && (await this.ctx.storage.getAlarm()) === null) await this.armNextStep();
+    if (state.stage === "done") return "finished";
+    if (this.busy) return "running";
+    if (state.stage === "finishing") {
+      await this.finish(state).catch(() => undefined); // recorded in the state; the alarm retries
+      return (await this.loadState())?.stage === "done" ? "finished" : "running";
+    }
+    if ((await this.storage().getAlarm()) === null) await this.armNextStep();
     return "running";
+  }
+
+  /**
+   * Asks the job to stop at its next step boundary. Returns false when it has already ended (or
+   * never started here), so the caller can answer 409.
+   */
+  protected async requestCancel(requestedBy: string): Promise<boolean> {
+    const state = await this.loadState();
+    if (!state || state.stage !== "running") return false;
+    await this.storage().put(CANCEL_KEY, { requestedBy, at: new Date().toISOString() } satisfies CancelRequest);
+    // Take effect soon even when steps are paced slowly.
+    if (!this.busy) await this.storage().setAlarm(Date.now());
+    return true;
   }
 
   override async alarm(): Promise<void> {
     const state = await this.loadState();
-    if (!state || state.finished) return;
+    if (!state || state.stage === "done") return;
+    if (state.stage === "finishing") return this.finish(state).catch(() => undefined);
+
     let next: S;
-    this.stepRunning = true;
+    this.busy = true;
     try {
-      next = await this.step(state);
+      let current = state;
+      if (!current.startRecorded) {
+        await this.recordStart(current);
+        current = { ...current, startRecorded: true };
+      }
+      const cancel = await this.storage().get<CancelRequest>(CANCEL_KEY);
+      next = cancel ? ended(current, "cancelled", `Cancelled by ${cancel.requestedBy} at ${cancel.at}.`) : await this.step(current);
     } catch (error) {
       // The step may have saved progress midway (a large object's finished parts): keep it.
-      await this.recordStepFailure((await this.loadState()) ?? state, error);
+      await this.stepFailed((await this.loadState()) ?? state, error);
       return;
     } finally {
-      this.stepRunning = false;
+      this.busy = false;
     }
     await this.saveState({ ...next, stepFailures: 0, lastError: null });
-    if (next.finished) await this.onFinished(next);
+    if (next.stage === "finishing") await this.finish(next).catch(() => undefined);
     else await this.armNextStep();
   }
 
-  private async recordStepFailure(state: S, error: unknown): Promise<void> {
-    const message = error instanceof Error ? error.message : String(error);
+  private async stepFailed(state: S, error: unknown): Promise<void> {
+    const message = errorMessage(error);
     console.error(`${this.constructor.name} step failed`, error);
     const failures = state.stepFailures + 1;
-    const giveUp = failures >= getConfig(this.env).BACKUP_MAX_STEP_ATTEMPTS;
-    const next: S = giveUp ? { ...this.asFailed(state, message), finished: true, stepFailures: failures, lastError: message } : { ...state, stepFailures: failures, lastError: message };
+    if (failures >= getConfig(this.env).BACKUP_MAX_STEP_ATTEMPTS) {
+      const failed = ended(state, "failed", `Failed after ${failures} attempts of one step: ${message}`);
+      await this.saveState(failed);
+      await this.finish(failed).catch(() => undefined);
+      return;
+    }
     // The state first: the failure count must survive even if D1 is what is failing.
-    await this.saveState(next);
-    if (!giveUp) await this.armNextStep(backoffDelay(STEP_RETRY_BASE_MS, failures));
-    await this.onStepFailure(state, failures, message, giveUp ? next : null);
-    if (giveUp) await this.onFinished(next);
+    await this.saveState({ ...state, stepFailures: failures, lastError: message });
+    await this.armNextStep(cappedBackoff(STEP_RETRY_BASE_MS, failures, MAX_RETRY_DELAY_MS));
+    await this.recordRetry(state, failures, message).catch((logError: unknown) => console.error(`${this.constructor.name}: could not log the retry`, logError));
+  }
+
+  /**
+   * The final recording: the D1 outcome, then the lease, then `done`. One at a time per object;
+   * a failure is counted in the state and retried by the alarm with capped backoff, forever.
+   */
+  private finish(state: S): Promise<void> {
+    this.finishing ??= (async () => {
+      this.busy = true;
+      try {
+        await this.recordEnd(state);
+        const lease = this.leaseOf(state);
+        if (lease) await this.env.BUCKET_COORDINATOR.getByName(lease.bucketName).release(lease.holderId);
+        await this.saveState({ ...state, stage: "done", stepFailures: 0, lastError: null });
+        await this.storage().deleteAlarm();
+      } catch (error) {
+        const message = errorMessage(error);
+        console.error(`${this.constructor.name}: recording the end failed, will retry`, error);
+        const failures = state.stepFailures + 1;
+        await this.saveState({ ...state, stepFailures: failures, lastError: message });
+        await this.armNextStep(cappedBackoff(STEP_RETRY_BASE_MS, failures, MAX_RETRY_DELAY_MS));
+        throw error;
+      } finally {
+        this.busy = false;
+        this.finishing = null;
+      }
+    })();
+    return this.finishing;
   }
 }

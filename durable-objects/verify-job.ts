@@ -1,8 +1,8 @@
 /**
- * VerifyJob: one Durable Object per verification (`idFromName(jobId)`).
+ * VerifyJob: one Durable Object per verification (`getByName(jobId)`).
  *
- * Owns: the verification's state (progress, the chain over the manifest's chunks, the first
- * 1,000 problems) and its D1 job row. Alarm: one manifest chunk per step until the manifest is
+ * Owns: the verification's state (progress, the chain over the manifest's chunks, counts) and its
+ * D1 job row; the first 1,000 problems are findings in D1. Alarm: one manifest chunk per step until the manifest is
  * done (StepJob's lifecycle). On completion it records the outcome on the backup's row
  * (`last_verified_at`, `last_verification_valid`) and logs a failed verification at error level.
  */
@@ -10,6 +10,7 @@ import { initialVerifyState, runVerifyStep, verifyResult, type VerifyMode, type 
 import { readKeyring } from "./engine-settings";
 import { updateBackup, type LogRecord, type Statement } from "./engine/records";
 import { ManifestJob } from "./manifest-job";
+import { DEFAULTS } from "./defaults";
 
 export interface StartVerify {
   jobId: string;
@@ -19,8 +20,6 @@ export interface StartVerify {
   sample: { percent: number; offset: number } | null;
   recordedChecksum: string | null;
 }
-
-const VERIFY_CONCURRENCY = 6;
 
 export class VerifyJob extends ManifestJob<VerifyState> {
   async start(request: StartVerify): Promise<string> {
@@ -33,13 +32,17 @@ export class VerifyJob extends ManifestJob<VerifyState> {
       chunkCount: index?.chunkCount ?? 0,
       filesTotal: index?.fileCount ?? 0,
     });
-    const scope = request.sample ? `${request.sample.percent}% sample (window from ${request.sample.offset})` : "every object";
-    return this.startJob(state, `${request.mode === "full" ? "Full" : "Quick"} verification of ${request.backupId} started (${scope}).`);
+    return this.startJob(state);
+  }
+
+  protected startMessage(state: VerifyState): string {
+    const scope = state.sample ? `${state.sample.percent}% sample (window from ${state.sample.offset})` : "every object";
+    return `${state.mode === "full" ? "Full" : "Quick"} verification of ${state.backupId} started (${scope}).`;
   }
 
   protected async work(state: VerifyState): Promise<VerifyState> {
     return runVerifyStep(
-      { backup: this.env.R2_BACKUP_BUCKET, keyring: await readKeyring(this.env), concurrency: VERIFY_CONCURRENCY, byteBudget: this.settings().BACKUP_STEP_BYTE_BUDGET },
+      { backup: this.env.R2_BACKUP_BUCKET, keyring: await readKeyring(this.env), concurrency: DEFAULTS.concurrency, byteBudget: this.settings().BACKUP_STEP_BYTE_BUDGET },
       state,
     );
   }
@@ -48,17 +51,21 @@ export class VerifyJob extends ManifestJob<VerifyState> {
     return verifyResult(state);
   }
 
+  protected leaseOf() {
+    return null;
+  }
+
   protected completionLog(state: VerifyState): Pick<LogRecord, "level" | "message"> {
     const result = verifyResult(state);
     return result.valid
       ? { level: "info", message: `Verification passed: ${result.filesChecked} files checked (${state.mode}).` }
       : {
           level: "error",
-          message: `Verification FAILED: ${result.problemCount} problem(s) in ${result.filesChecked} files checked; ${result.filesMissing} missing, ${result.checksumMismatches} mismatched. First: ${state.problems[0]?.problem} at ${state.problems[0]?.path}.`,
+          message: `Verification FAILED: ${result.problemCount} problem(s) in ${result.filesChecked} files checked; ${result.filesMissing} missing, ${result.checksumMismatches} mismatched. First: ${state.firstProblem?.problem} at ${state.firstProblem?.path}.`,
         };
   }
 
-  protected override finishStatements(state: VerifyState): Statement[] {
+  protected override completionStatements(state: VerifyState): Statement[] {
     return [updateBackup(this.db(), state.backupId, { lastVerifiedAt: new Date().toISOString(), lastVerificationValid: state.problemCount === 0 })];
   }
 }

@@ -7,12 +7,12 @@
  * of a snapshot lives in its manifest in R2, so D1 grows with change, not with bucket size.
  */
 import { sql } from "drizzle-orm";
-import { index, integer, sqliteTable, sqliteView, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+import { index, integer, primaryKey, sqliteTable, sqliteView, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 
 export const BACKUP_STATUSES = ["pending", "in_progress", "completed", "partial", "failed", "cancelled"] as const;
 export const BACKUP_TYPES = ["full", "incremental"] as const;
 export const BACKUP_TRIGGERS = ["api", "cron", "event"] as const;
-export const FILE_STATUSES = ["pending", "backed_up", "failed", "deleted"] as const;
+export const FILE_STATUSES = ["backed_up", "failed", "deleted"] as const;
 export const LOG_LEVELS = ["info", "warn", "error"] as const;
 export const LOG_EVENT_TYPES = ["start", "progress", "complete", "error", "verify", "restore", "cleanup"] as const;
 export const JOB_KINDS = ["verify", "restore", "cleanup"] as const;
@@ -54,6 +54,8 @@ export const r2Backups = sqliteTable(
     phase: text("phase").notNull().default("pending"),
     filesProcessed: integer("files_processed").notNull().default(0),
     bytesProcessed: integer("bytes_processed").notNull().default(0),
+    /** Longest key of the snapshot in UTF-8 bytes (0 for backups made before it was recorded). */
+    maxKeyBytes: integer("max_key_bytes").notNull().default(0),
     updatedAt: text("updated_at").notNull(),
   },
   (t) => [
@@ -122,6 +124,8 @@ export const backupJobs = sqliteTable(
     filesTotal: integer("files_total").notNull().default(0),
     result: text("result", { mode: "json" }).$type<Record<string, unknown>>(),
     error: text("error"),
+    /** The last time the job wrote progress: a row that stops moving is asked about (watchdog). */
+    updatedAt: text("updated_at"),
   },
   (t) => [
     index("backup_jobs_backup_id_created_at_idx").on(t.backupId, t.createdAt),
@@ -129,6 +133,36 @@ export const backupJobs = sqliteTable(
     index("backup_jobs_backup_id_kind_idx").on(t.backupId, t.kind),
   ],
 );
+
+export const FINDING_LISTS = ["problem", "failure", "planned"] as const;
+export type FindingList = (typeof FINDING_LISTS)[number];
+/** How many entries of each list a job keeps (the API shows them all; counts stay exact). */
+export const FINDINGS_KEPT = 1000;
+
+/**
+ * The lists a job's result names one by one (verify problems, restore failures, a dry run's
+ * planned keys), at most FINDINGS_KEPT per list, written by the step that found them. Kept here
+ * rather than in the job's state or result column: 1,000 keys of up to 1 KiB are too large for
+ * one storage value or one D1 statement.
+ */
+export const jobFindings = sqliteTable(
+  "job_findings",
+  {
+    jobId: text("job_id").notNull(),
+    list: text("list", { enum: FINDING_LISTS }).notNull(),
+    /** Order of discovery within the list; a replayed step rewrites the same numbers. */
+    seq: integer("seq").notNull(),
+    path: text("path").notNull(),
+    /** problem: its code; failure: its reason; planned: null. */
+    detail: text("detail"),
+    expected: text("expected"),
+    actual: text("actual"),
+  },
+  (t) => [primaryKey({ columns: [t.jobId, t.list, t.seq] })],
+);
+
+export type JobFindingRow = typeof jobFindings.$inferSelect;
+export type NewJobFindingRow = typeof jobFindings.$inferInsert;
 
 export type BackupRow = typeof r2Backups.$inferSelect;
 export type NewBackupRow = typeof r2Backups.$inferInsert;

@@ -1,7 +1,7 @@
 /** What every authenticated handler receives: the request, its validated config and caller. */
 import type { IRequest } from "itty-router";
 import { authenticate, requireScope, type Principal, type Scope } from "./auth";
-import { getConfig, type Config } from "./config";
+import { getConfig, type Config } from "../durable-objects/config";
 
 export interface HandlerContext {
   request: IRequest;
@@ -14,12 +14,15 @@ export interface HandlerContext {
 
 export type Handler = (context: HandlerContext) => Promise<Response>;
 
-/** Wraps a handler so it runs only for a valid token carrying `scope`. */
-export function authorized(scope: Scope, handler: Handler) {
+/**
+ * Wraps a handler so it runs only for a valid token carrying `scope` (null: any valid token; the
+ * handler checks the scope itself once it knows what is asked, as cancel does).
+ */
+export function authorized(scope: Scope | null, handler: Handler) {
   return async (request: IRequest, env: Env, ctx: ExecutionContext): Promise<Response> => {
     const config = getConfig(env);
     const principal = await authenticate(request, config);
-    requireScope(principal, scope);
+    if (scope) requireScope(principal, scope);
     return handler({ request, url: new URL(request.url), env, ctx, config, principal });
   };
 }

@@ -7,9 +7,10 @@ import { BucketCoordinator } from "../durable-objects/bucket-coordinator";
 import { BackupJob } from "../durable-objects/backup-job";
 import { RestoreJob } from "../durable-objects/restore-job";
 import { VerifyJob } from "../durable-objects/verify-job";
-import { getConfig } from "./config";
+import { getConfig } from "../durable-objects/config";
 import { errorResponse, HttpError } from "./http-error";
 import { router } from "./router";
+import { reconcileOrphans } from "../durable-objects/watchdog";
 
 export { BackupJob, BucketCoordinator, RestoreJob, VerifyJob };
 
@@ -20,10 +21,12 @@ export default {
     return router.fetch(request, env, ctx);
   },
 
-  async scheduled(controller, env) {
+  async scheduled(controller, env, ctx) {
+    // Whatever the schedule, the cron looks after rows whose job stopped or vanished.
+    ctx.waitUntil(reconcileOrphans(env).catch((error: unknown) => console.error("orphan sweep failed", error)));
     const config = getConfig(env);
     if (config.BACKUP_SCHEDULE !== "daily") return;
-    const coordinator = env.BUCKET_COORDINATOR.get(env.BUCKET_COORDINATOR.idFromName(config.BACKUP_SOURCE_BUCKET));
+    const coordinator = env.BUCKET_COORDINATOR.getByName(config.BACKUP_SOURCE_BUCKET);
     const result = await coordinator.startBackup({ type: "auto", trigger: "cron", requestedBy: "cron" });
     if (result.ok) console.log(`cron ${controller.cron}: started ${result.backup.backupType} backup ${result.backup.id}`);
     else if (result.reason === "busy") console.warn(`cron ${controller.cron}: skipped, ${result.kind} ${result.holderId} is running`);

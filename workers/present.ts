@@ -1,5 +1,5 @@
 /** Shapes D1 rows into the API contract's resources. */
-import type { BackupJobRow, BackupLogRow, BackupRow } from "../schema";
+import type { BackupJobRow, BackupLogRow, BackupRow, FindingList, JobFindingRow } from "../schema";
 
 export function presentBackup(row: BackupRow) {
   return {
@@ -32,7 +32,22 @@ export function presentLog(row: BackupLogRow) {
   return { timestamp: row.timestamp, eventType: row.eventType, level: row.level, message: row.message, requestedBy: row.requestedBy };
 }
 
-export function presentJob(row: BackupJobRow) {
+/** The lists a job's result names one by one, as the contract shapes them per job kind. */
+function resultLists(kind: BackupJobRow["kind"], findings: Record<FindingList, JobFindingRow[]>, result: Record<string, unknown>) {
+  if (kind === "verify") {
+    return { problems: findings.problem.map((f) => ({ path: f.path, problem: f.detail, expected: f.expected, actual: f.actual })) };
+  }
+  if (kind === "restore") {
+    return {
+      failures: findings.failure.map((f) => ({ path: f.path, reason: f.detail })),
+      ...(result.dryRun === true ? { planned: findings.planned.map((f) => f.path) } : {}),
+    };
+  }
+  return {};
+}
+
+export function presentJob(row: BackupJobRow, findings: Record<FindingList, JobFindingRow[]>) {
+  const result = row.result ?? {};
   return {
     id: row.id,
     kind: row.kind,
@@ -43,7 +58,7 @@ export function presentJob(row: BackupJobRow) {
     startedAt: row.startedAt,
     completedAt: row.completedAt,
     progress: { filesProcessed: row.filesProcessed, filesTotal: row.filesTotal },
-    result: row.result ?? {},
+    result: row.result ? { ...result, ...resultLists(row.kind, findings, result) } : {},
     error: row.error,
   };
 }

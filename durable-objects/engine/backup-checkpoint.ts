@@ -4,13 +4,13 @@
  * D1), so a replayed step cannot count twice.
  */
 import type { BackupTrigger, BackupType } from "../../schema";
-import type { StepState } from "../step-job";
+import { RUNNING, type StepState } from "./lifecycle";
 import { EMPTY_CHAIN } from "./hashing";
 import type { LargeObjectState } from "./large-object";
 import type { ParentPosition } from "./parent-reader";
 
-export type BackupPhase = "copying" | "large" | "finalizing" | "done";
-export type BackupOutcome = "completed" | "partial" | "failed" | "cancelled";
+/** Where the work stands; whether the job is over is StepState's `stage`, the one notion of done. */
+export type BackupPhase = "copying" | "large" | "finalizing";
 
 export interface BackupCounters {
   /** Files this backup recorded: every object (full) or new and modified ones (incremental). */
@@ -25,6 +25,8 @@ export interface BackupCounters {
   /** Listing entries handled so far (captured, carried over, gone or failed). */
   filesProcessed: number;
   bytesProcessed: number;
+  /** Longest key of the snapshot in UTF-8 bytes: restore checks a target prefix against it. */
+  maxKeyBytes: number;
 }
 
 export interface BackupCheckpoint extends StepState {
@@ -37,8 +39,9 @@ export interface BackupCheckpoint extends StepState {
   parentId: string | null;
   backupDate: string;
   startedAt: string;
+  /** Logged with the start (for example why the requested type was changed). */
+  startNotes: string[];
   phase: BackupPhase;
-  outcome: BackupOutcome | null;
   /** The last source key handled; the next listing starts after it. */
   cursorKey: string | null;
   /** Chunks in the parent's manifest (0 for a full backup). */
@@ -68,6 +71,7 @@ export const ZERO_COUNTERS: BackupCounters = {
   bytesUploaded: 0,
   filesProcessed: 0,
   bytesProcessed: 0,
+  maxKeyBytes: 0,
 };
 
 export interface NewBackup {
@@ -80,24 +84,22 @@ export interface NewBackup {
   backupDate: string;
 }
 
-export function initialCheckpoint(backup: NewBackup, parentChunkCount: number, startedAt: string): BackupCheckpoint {
+export function initialCheckpoint(backup: NewBackup, parentChunkCount: number, startedAt: string, startNotes: string[] = []): BackupCheckpoint {
   return {
     version: 1,
     ...backup,
+    startNotes,
     parentChunkCount,
     parentPosition: { chunkSeq: 0, offset: 0 },
     largeObject: null,
     parentPositionAfterLarge: null,
     startedAt,
     phase: "copying",
-    outcome: null,
     cursorKey: null,
     batchNumber: 0,
     nextChunkSeq: 0,
     chain: EMPTY_CHAIN,
     counters: { ...ZERO_COUNTERS },
-    finished: false,
-    stepFailures: 0,
-    lastError: null,
+    ...RUNNING,
   };
 }

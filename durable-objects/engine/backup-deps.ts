@@ -1,4 +1,5 @@
 /** What a backup step is given: bindings, settings, a clock, and a way to save progress midway. */
+import type { SourceReader, BlobStore } from "./buckets";
 import type { BackupCheckpoint } from "./backup-checkpoint";
 import type { StorageSettings } from "./blob-store";
 import type { Keyring } from "./keyring";
@@ -13,6 +14,8 @@ export interface BackupEngineSettings {
   /** Objects read in parallel within a batch. */
   concurrency: number;
   storage: StorageSettings;
+  /** Restarts of a large object's capture on a changed source before it is failed. */
+  largeObjectMaxRestarts: number;
   /** Content bytes one step reads at most (at least one object or part). */
   stepByteBudget: number;
   /** Every configured key, to read a parent manifest written under an older key. */
@@ -20,8 +23,8 @@ export interface BackupEngineSettings {
 }
 
 export interface BackupStepDeps {
-  source: R2Bucket;
-  backup: R2Bucket;
+  source: SourceReader;
+  backup: BlobStore;
   db: Database;
   settings: BackupEngineSettings;
   now: () => Date;

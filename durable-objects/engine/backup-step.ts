@@ -5,15 +5,16 @@
  * Every write is idempotent, so a step replayed after a crash at any point has the same result.
  */
 import { codecOf, policyOf, type BackupEngineSettings, type BackupStepDeps } from "./backup-deps";
-import { captureObject, SourceReadError } from "./blob-store";
-import type { BackupCheckpoint, BackupOutcome } from "./backup-checkpoint";
+import { captureObject } from "./blob-store";
+import { SourceReadError } from "./errors";
+import type { BackupCheckpoint } from "./backup-checkpoint";
+import { ended } from "./lifecycle";
 import { mapWithConcurrency } from "./concurrency";
 import { advanceLargeObject, startLargeObject } from "./large-object";
 import { mergeListing, minWindowEnd, withinWindow, type ListedObject, type MergeAction, type WindowEnd } from "./listing-merge";
-import { manifestIndexKey, writeIndex } from "./manifest";
+import { writeIndex } from "./manifest";
 import { readParentWindow, type ParentPosition, type ParentWindow } from "./parent-reader";
-import { BatchRecorder, logRecord, progressColumns, type ObjectOutcome } from "./batch-recorder";
-import { insertLog, runBatch, updateBackup } from "./records";
+import { BatchRecorder, type ObjectOutcome } from "./batch-recorder";
 import { withRetry, type RetryPolicy } from "./retry";
 
 export async function runBackupStep(deps: BackupStepDeps, checkpoint: BackupCheckpoint): Promise<BackupCheckpoint> {
@@ -24,8 +25,6 @@ export async function runBackupStep(deps: BackupStepDeps, checkpoint: BackupChec
       return advanceLarge(deps, checkpoint);
     case "finalizing":
       return finalize(deps, checkpoint);
-    case "done":
-      return checkpoint;
   }
 }
 
@@ -107,6 +106,8 @@ function cutWindow(actions: readonly MergeAction[], sizes: ReadonlyMap<string, n
 /** One step of a large object; when it is done, it is recorded like any other object. */
 async function advanceLarge(deps: BackupStepDeps, checkpoint: BackupCheckpoint): Promise<BackupCheckpoint> {
   const current = checkpoint.largeObject!;
+  // What this step last saved (finished parts, an upload id): a failure must not roll it back.
+  let saved = current;
   let state;
   try {
     state = await advanceLargeObject(
@@ -115,7 +116,11 @@ async function advanceLarge(deps: BackupStepDeps, checkpoint: BackupCheckpoint):
         backup: deps.backup,
         backupId: checkpoint.backupId,
         settings: deps.settings.storage,
-        save: (largeObject) => deps.saveCheckpoint({ ...checkpoint, largeObject }),
+        maxRestarts: deps.settings.largeObjectMaxRestarts,
+        save: (largeObject) => {
+          saved = largeObject;
+          return deps.saveCheckpoint({ ...checkpoint, largeObject });
+        },
       },
       current,
       deps.settings.stepByteBudget,
@@ -123,11 +128,14 @@ async function advanceLarge(deps: BackupStepDeps, checkpoint: BackupCheckpoint):
   } catch (error) {
     if (!(error instanceof SourceReadError)) throw error;
     // Like a small object's read retries, but across steps: the failure count rides in the state.
-    if (current.readFailures + 1 < deps.settings.readAttempts) {
-      await deps.saveCheckpoint({ ...checkpoint, largeObject: { ...current, readFailures: current.readFailures + 1 } });
+    if (saved.readFailures + 1 < deps.settings.readAttempts) {
+      await deps.saveCheckpoint({ ...checkpoint, largeObject: { ...saved, readFailures: saved.readFailures + 1 } });
       throw error;
     }
-    return recordLarge(deps, checkpoint, { kind: "failed", error: error.message });
+    if (saved.uploadId) {
+      await deps.backup.resumeMultipartUpload(saved.blob!, saved.uploadId).abort().catch((abortError: unknown) => console.error(`aborting the upload of ${saved.key} failed; R2 expires it`, abortError));
+    }
+    return recordLarge(deps, { ...checkpoint, largeObject: saved }, { kind: "failed", error: error.message });
   }
   if (state.stage !== "done") return { ...checkpoint, largeObject: state, stepFailures: 0, lastError: null };
   return recordLarge(deps, checkpoint, state.result!);
@@ -160,9 +168,14 @@ async function captureWithRetry(deps: BackupStepDeps, policy: RetryPolicy, backu
   }
 }
 
+/**
+ * Writes the manifest index, which makes the snapshot whole, and decides the outcome. The D1 row
+ * and the closing log line are the lifecycle's final recording (BackupJob.recordEnd), retried
+ * until they land.
+ */
 async function finalize(deps: BackupStepDeps, checkpoint: BackupCheckpoint): Promise<BackupCheckpoint> {
-  const completedAt = deps.now().toISOString();
-  const outcome: BackupOutcome = checkpoint.counters.failedCount > 0 ? "partial" : "completed";
+  const completedAt = deps.now();
+  const failed = checkpoint.counters.failedCount;
   await writeIndex(deps.backup, codecOf(deps.settings), {
     format: "r2-backup-manifest",
     version: 1,
@@ -171,28 +184,13 @@ async function finalize(deps: BackupStepDeps, checkpoint: BackupCheckpoint): Pro
     type: checkpoint.type,
     parentId: checkpoint.parentId,
     createdAt: checkpoint.backupDate,
-    completedAt,
+    completedAt: completedAt.toISOString(),
     chunkCount: checkpoint.nextChunkSeq,
     fileCount: checkpoint.counters.snapshotFileCount,
     totalSize: checkpoint.counters.snapshotSize,
     checksum: checkpoint.chain,
   });
-  const next: BackupCheckpoint = { ...checkpoint, phase: "done", finished: true, outcome, stepFailures: 0, lastError: null };
-  const { counters } = checkpoint;
-  await runBatch(deps.db, [
-    updateBackup(deps.db, checkpoint.backupId, {
-      ...progressColumns(next),
-      status: outcome,
-      completedAt,
-      checksum: checkpoint.chain,
-      manifestKey: manifestIndexKey(checkpoint.backupId),
-      error: outcome === "partial" ? `${counters.failedCount} object(s) could not be read; see the file records with status failed.` : null,
-      updatedAt: completedAt,
-    }),
-    insertLog(deps.db, logRecord(checkpoint, "complete", "complete", outcome === "completed" ? "info" : "warn", deps.now(),
-      `Backup ${outcome}: ${counters.fileCount} files (${counters.totalSize} bytes) recorded, ` +
-        `snapshot of ${counters.snapshotFileCount} files (${counters.snapshotSize} bytes), ` +
-        `${counters.bytesUploaded} bytes uploaded, ${counters.deletedCount} deleted, ${counters.failedCount} failed.`)),
-  ]);
-  return next;
+  return failed > 0
+    ? ended(checkpoint, "partial", `${failed} object(s) could not be read; see the file records with status failed.`, completedAt)
+    : ended(checkpoint, "completed", null, completedAt);
 }

@@ -8,7 +8,7 @@ import { codecOf, policyOf, type BackupStepDeps } from "./backup-deps";
 import { extendChain } from "./hashing";
 import type { MergeAction } from "./listing-merge";
 import { writeChunk, type ManifestEntry } from "./manifest";
-import { insertLog, runBatch, updateBackup, upsertFileRecords, type FileRecord, type LogRecord } from "./records";
+import { clearFileRecordWindow, insertLog, runBatch, updateBackup, upsertFileRecords, type FileRecord, type LogRecord } from "./records";
 import { withRetry } from "./retry";
 
 export type ObjectOutcome = CaptureResult | { kind: "failed"; error: string };
@@ -16,6 +16,8 @@ export type ObjectOutcome = CaptureResult | { kind: "failed"; error: string };
 export class BatchRecorder {
   readonly entries: ManifestEntry[] = [];
   readonly fileRecords: FileRecord[] = [];
+  /** Blobs found damaged or foreign at their name and written again in this step. */
+  readonly repairs: { key: string; blob: string; reason: string }[] = [];
   readonly counters: BackupCounters;
   read = 0;
 
@@ -30,6 +32,7 @@ export class BatchRecorder {
       this.entries.push(action.entry);
       counters.snapshotFileCount += 1;
       counters.snapshotSize += action.entry.size;
+      counters.maxKeyBytes = Math.max(counters.maxKeyBytes ?? 0, keyBytes(action.entry.key));
       return;
     }
     if (action.kind === "deleted") return this.recordDeletion(action.previous);
@@ -44,11 +47,13 @@ export class BatchRecorder {
       return;
     }
     const { entry } = outcome;
+    if (outcome.repaired) this.repairs.push({ key: action.key, blob: entry.blob, reason: outcome.repaired });
     this.entries.push(entry);
     counters.fileCount += 1;
     counters.totalSize += entry.size;
     counters.snapshotFileCount += 1;
     counters.snapshotSize += entry.size;
+    counters.maxKeyBytes = Math.max(counters.maxKeyBytes ?? 0, keyBytes(entry.key));
     counters.bytesProcessed += entry.size;
     counters.bytesUploaded += outcome.bytesUploaded;
     // A full backup records the content it had to store; an incremental one every change.
@@ -89,8 +94,15 @@ export class BatchRecorder {
       ...this.fileRecords
         .filter((r) => r.status === "failed")
         .map((r) => logRecord(checkpoint, `failed:${r.filePath}`, "error", "error", now, `Could not back up ${r.filePath}: ${r.error}`)),
+      ...this.repairs.map((r) => logRecord(checkpoint, `repaired:${r.blob}`, "progress", "warn", now, `Repaired ${r.blob} (content of ${r.key}): the stored blob could not be trusted, ${r.reason}.`)),
     ];
+    // The window's rows are replaced as a whole, so a replayed step leaves exactly the rows its
+    // final attempt decided (an object that failed first and was captured on replay loses its
+    // `failed` row). The window is (the previous cursor, the new one], or to the end when the
+    // listing is done.
+    const windowEnd = next.phase === "finalizing" ? null : next.cursorKey;
     await runBatch(deps.db, [
+      clearFileRecordWindow(deps.db, checkpoint.backupId, checkpoint.cursorKey, windowEnd),
       ...upsertFileRecords(deps.db, this.fileRecords),
       ...logs.map((log) => insertLog(deps.db, log)),
       updateBackup(deps.db, checkpoint.backupId, { ...progressColumns(next), updatedAt: now.toISOString() }),
@@ -99,10 +111,12 @@ export class BatchRecorder {
   }
 }
 
+const keyBytes = (key: string) => new TextEncoder().encode(key).length;
+
 export function progressColumns(checkpoint: BackupCheckpoint) {
   const { counters } = checkpoint;
   return {
-    phase: checkpoint.phase,
+    phase: checkpoint.stage === "running" ? checkpoint.phase : "done",
     fileCount: counters.fileCount,
     totalSize: counters.totalSize,
     snapshotFileCount: counters.snapshotFileCount,
@@ -112,6 +126,7 @@ export function progressColumns(checkpoint: BackupCheckpoint) {
     bytesUploaded: counters.bytesUploaded,
     filesProcessed: counters.filesProcessed,
     bytesProcessed: counters.bytesProcessed,
+    maxKeyBytes: counters.maxKeyBytes ?? 0,
   };
 }
 

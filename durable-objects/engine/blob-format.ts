@@ -1,8 +1,8 @@
 /**
- * The framed blob format (v1), used when compression or encryption is enabled; a blob stored with
+ * The framed blob format (v2), used when compression or encryption is enabled; a blob stored with
  * neither is the object's raw bytes. docs/storage-format.md describes it for recovery by hand.
  *
- *   header (22 bytes): "R2BKBLOB" | version u8 (1) | flags u8 (1 gzip, 2 aes-256-gcm)
+ *   header (22 bytes): "R2BKBLOB" | version u8 (2) | flags u8 (1 gzip, 2 aes-256-gcm)
  *                      | record size u32 BE | key id (8 bytes, zero when not encrypted)
  *   body, not encrypted: the gzip stream of the content
  *   body, encrypted:     records; record i = length u32 BE | nonce (12) | AES-GCM ciphertext + tag,
@@ -10,38 +10,29 @@
  *                        associated data header | i (u64 BE) | final (u8), so that reordered,
  *                        dropped, truncated or altered records fail authentication.
  *
- * A record's nonce is HMAC(nonce key, i | final | plaintext) cut to 12 bytes: the same record always
- * encrypts to the same bytes (a replayed step rewrites identical data, and any byte range of a
- * large blob can be produced again from the source), and different plaintexts never share a nonce.
+ * A record's nonce (v2) is HMAC(nonce key, associated data | plaintext) cut to 12 bytes: derived
+ * from everything the record authenticates, so two records that differ in anything (content,
+ * position, finality, or header: compression flag, key id, version) never share a nonce under
+ * one key, while the same record always encrypts to the same bytes (a replayed step rewrites
+ * identical data, and any byte range of a large blob can be produced again from the source).
+ * v1 derived it from i | final | plaintext only, so a gzip-framed F and a raw-framed F.gz = gzip(F)
+ * produced records with equal nonces and different associated data; v1 blobs are still read
+ * (the nonce is stored in each record, so decryption does not depend on how it was derived).
  */
+import { BlobIntegrityError } from "./errors";
+import { toHex } from "./hashing";
 import type { EncryptionKey, Keyring } from "./keyring";
 
 export const BLOB_MAGIC = "R2BKBLOB";
-export const BLOB_VERSION = 1;
+export const BLOB_VERSION = 2;
+/** Versions this code reads: v1 (nonce without the header) and v2. */
+export const READABLE_BLOB_VERSIONS: readonly number[] = [1, 2];
 export const FLAG_GZIP = 1;
 export const FLAG_AES_GCM = 2;
 export const HEADER_SIZE = 22;
 export const RECORD_SIZE = 64 * 1024;
 /** Length prefix, nonce and tag around each record's ciphertext. */
 export const RECORD_OVERHEAD = 4 + 12 + 16;
-
-export class BlobIntegrityError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "BlobIntegrityError";
-  }
-}
-
-/**
- * Whether an error means a stored blob is damaged. Errors thrown inside a stream transform reach
- * the reader as plain Errors carrying the original name in their message, so the class alone is
- * not enough; a gzip stream that fails to decompress is damage too.
- */
-export function isBlobIntegrityError(error: unknown): error is Error {
-  if (error instanceof BlobIntegrityError) return true;
-  if (!(error instanceof Error)) return false;
-  return error.name === "BlobIntegrityError" || error.message.startsWith("BlobIntegrityError:") || /decompression failed|incorrect header check|invalid (block|stored|distance)|unexpected end of (file|stream)/i.test(error.message);
-}
 
 export interface BlobHeader {
   compressed: boolean;
@@ -64,12 +55,12 @@ export function decodeHeader(bytes: Uint8Array): BlobHeader {
   if (bytes.length < HEADER_SIZE || new TextDecoder().decode(bytes.subarray(0, 8)) !== BLOB_MAGIC) {
     throw new BlobIntegrityError("not a framed backup blob (bad magic)");
   }
-  if (bytes[8] !== BLOB_VERSION) throw new BlobIntegrityError(`unsupported blob format version ${bytes[8]}`);
+  if (!READABLE_BLOB_VERSIONS.includes(bytes[8]!)) throw new BlobIntegrityError(`unsupported blob format version ${bytes[8]} (this version reads ${READABLE_BLOB_VERSIONS.join(" and ")})`);
   const flags = bytes[9]!;
   const encrypted = (flags & FLAG_AES_GCM) !== 0;
   const recordSize = new DataView(bytes.buffer, bytes.byteOffset).getUint32(10);
   if (encrypted && (recordSize === 0 || recordSize > 16 * 1024 * 1024)) throw new BlobIntegrityError(`implausible record size ${recordSize}`);
-  const keyId = encrypted ? [...bytes.subarray(14, 22)].map((b) => b.toString(16).padStart(2, "0")).join("") : null;
+  const keyId = encrypted ? toHex(bytes.subarray(14, 22)) : null;
   return { compressed: (flags & FLAG_GZIP) !== 0, encrypted, recordSize, keyId };
 }
 
@@ -83,9 +74,9 @@ function recordAad(header: Uint8Array, index: number, final: boolean): Uint8Arra
 
 export async function sealRecord(key: EncryptionKey, header: Uint8Array, index: number, final: boolean, plaintext: Uint8Array): Promise<Uint8Array> {
   const aad = recordAad(header, index, final);
-  const nonceInput = new Uint8Array(9 + plaintext.length);
-  nonceInput.set(aad.subarray(header.length), 0);
-  nonceInput.set(plaintext, 9);
+  const nonceInput = new Uint8Array(aad.length + plaintext.length);
+  nonceInput.set(aad, 0);
+  nonceInput.set(plaintext, aad.length);
   const nonce = new Uint8Array(await crypto.subtle.sign("HMAC", key.nonce, nonceInput)).subarray(0, 12);
   const ciphertext = new Uint8Array(await crypto.subtle.encrypt({ name: "AES-GCM", iv: nonce, additionalData: aad }, key.aes, plaintext));
   const record = new Uint8Array(4 + 12 + ciphertext.length);

@@ -9,8 +9,11 @@
  * and, when stored raw, with R2's own SHA-256 check. Objects above the multipart threshold go
  * through large-object.ts instead, part by part across steps.
  */
-import { joinBytes, frameStream, isFramed, encryptedSize, type FramingOptions } from "./blob-format";
+import type { SourceReader, BlobStore } from "./buckets";
+import { BLOB_VERSION, joinBytes, frameStream, isFramed, encryptedSize, type FramingOptions } from "./blob-format";
 import { isCompressible } from "./compressibility";
+import { blobMismatch } from "./blob-trust";
+import { readSource, SourceReadError } from "./errors";
 import { sha256Hex, sha256OfStream } from "./hashing";
 import { hmacHex, type Keyring } from "./keyring";
 import { storedHttpMetadata, type ManifestEntry } from "./manifest";
@@ -39,26 +42,11 @@ export type CaptureResult =
       newContent: boolean;
       /** Bytes this backup wrote for this key: counted once, for the key that stored the blob. */
       bytesUploaded: number;
+      /** Set when a damaged or foreign blob was found at the name and written again: why. */
+      repaired?: string;
     }
   /** Deleted between listing and reading: simply absent from the snapshot. */
   | { kind: "gone" };
-
-/** Marks an error raised while reading the source, as opposed to writing the backup bucket. */
-export class SourceReadError extends Error {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = "SourceReadError";
-  }
-}
-
-export async function readSource<T>(what: string, read: () => Promise<T>): Promise<T> {
-  try {
-    return await read();
-  } catch (error) {
-    if (error instanceof SourceReadError) throw error;
-    throw new SourceReadError(`${what}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
-  }
-}
 
 /** Where a content hash is stored, given the encryption settings. */
 export async function blobKeyFor(sha256: string, keyring: Keyring | null): Promise<string> {
@@ -92,13 +80,15 @@ export function describeBlob(object: R2Object): StoredBlob {
   };
 }
 
-export function blobMetadata(origin: BlobOrigin, framing: FramingOptions, sha256: string): Record<string, string> {
+export function blobMetadata(origin: BlobOrigin, framing: FramingOptions, sha256: string, contentSize: number): Record<string, string> {
   return {
-    format: isFramed(framing) ? "framed-v1" : "raw",
+    format: isFramed(framing) ? `framed-v${BLOB_VERSION}` : "raw",
     backupId: origin.backupId,
     sourceKey: origin.sourceKey,
     // The plain content hash would reveal equal files, so it is kept only for unencrypted blobs.
     ...(framing.key ? {} : { sha256 }),
+    // What a later backup checks before trusting the blob (blob-trust.ts).
+    ...(isFramed(framing) ? { framing: [framing.compress ? "gzip" : "", framing.key ? "aes" : ""].filter(Boolean).join("+"), contentSize: String(contentSize) } : {}),
   };
 }
 
@@ -129,7 +119,7 @@ export function capturedResult(entry: ManifestEntry, stored: StoredBlob, origin:
  * already has it, and returns the manifest entry of the version that was read: metadata and
  * content always come from one version.
  */
-export async function captureObject(source: R2Bucket, backup: R2Bucket, key: string, backupId: string, settings: StorageSettings): Promise<CaptureResult> {
+export async function captureObject(source: SourceReader, backup: BlobStore, key: string, backupId: string, settings: StorageSettings): Promise<CaptureResult> {
   const object = await readSource(`get ${key}`, () => source.get(key));
   if (!object) return { kind: "gone" };
   const origin = await originFor(backupId, key, settings.keyring);
@@ -153,7 +143,8 @@ export async function captureObject(source: R2Bucket, backup: R2Bucket, key: str
   }
   const blob = await blobKeyFor(sha256, settings.keyring);
   const stored = await storeBlob(backup, blob, { origin, framing, sha256, size: object.size }, content);
-  return capturedResult(manifestEntry(object, sha256, blob), stored, origin);
+  const result = capturedResult(manifestEntry(object, sha256, blob), stored, origin);
+  return stored.repaired && result.kind === "captured" ? { ...result, repaired: stored.repaired } : result;
 }
 
 interface BlobDescription {
@@ -163,41 +154,47 @@ interface BlobDescription {
   size: number;
 }
 
-/** Stores the content under `blob` unless a blob is already there; returns the blob's origin. */
+/**
+ * Stores the content under `blob` unless a trustworthy blob is already there; returns the blob's
+ * origin. A blob at the name that fails the trust check (blob-trust.ts) is replaced, and only
+ * that very version of it (`etagMatches`), so a concurrent good write is never overwritten.
+ */
 async function storeBlob(
-  backup: R2Bucket,
+  backup: BlobStore,
   blob: string,
   description: BlobDescription,
   content: () => Promise<Uint8Array | ReadableStream<Uint8Array>>,
-): Promise<StoredBlob> {
-  const existing = await backup.head(blob);
-  if (existing) return describeBlob(existing);
+): Promise<StoredBlob & { repaired?: string }> {
   const { origin, framing, sha256, size } = description;
-  const customMetadata = blobMetadata(origin, framing, sha256);
+  const existing = await backup.head(blob);
+  const mismatch = existing ? blobMismatch(existing, { sha256, size }) : null;
+  if (existing && !mismatch) return describeBlob(existing);
+  const customMetadata = blobMetadata(origin, framing, sha256, size);
+  const onlyIf: R2Conditional = existing ? { etagMatches: existing.etag } : { etagDoesNotMatch: "*" };
   const body = await content();
 
   let written: R2Object | null;
   if (!isFramed(framing)) {
-    written = await backup.put(blob, body, { onlyIf: { etagDoesNotMatch: "*" }, sha256, customMetadata });
+    written = await backup.put(blob, body, { onlyIf, sha256, customMetadata });
   } else if (body instanceof Uint8Array) {
     // Small: framed in memory (bounded by SINGLE_READ_LIMIT plus the framing's overhead).
     const framed = new Uint8Array(await new Response(frameStream(new Response(body).body!, framing)).arrayBuffer());
-    written = await backup.put(blob, framed, { onlyIf: { etagDoesNotMatch: "*" }, customMetadata });
+    written = await backup.put(blob, framed, { onlyIf, customMetadata });
   } else if (!framing.compress) {
     // Encrypted only: the stored length is known in advance, so one streaming put.
     const fixed = new FixedLengthStream(encryptedSize(size));
     const abort = new AbortController();
     const piping = frameStream(body, framing).pipeTo(fixed.writable, { signal: abort.signal });
-    written = await backup.put(blob, fixed.readable, { onlyIf: { etagDoesNotMatch: "*" }, customMetadata });
+    written = await backup.put(blob, fixed.readable, { onlyIf, customMetadata });
     // A failed precondition leaves the body unread: stop feeding it.
     if (!written) abort.abort();
     await piping.catch((error: unknown) => {
       if (written) throw error;
     });
   } else {
-    written = await uploadInParts(backup, blob, frameStream(body, framing), customMetadata);
+    written = await uploadInParts(backup, blob, frameStream(body, framing), customMetadata, existing?.etag ?? null);
   }
-  if (written) return { origin, size: written.size };
+  if (written) return { origin, size: written.size, ...(mismatch ? { repaired: mismatch } : {}) };
   // Another writer stored the same content between our head and put.
   const winner = await backup.head(blob);
   if (!winner) throw new Error(`blob ${blob} was neither written nor found`);
@@ -209,7 +206,7 @@ async function storeBlob(
  * memory. Returns null when the blob appeared meanwhile (multipart completion has no precondition,
  * so the store is checked again before completing).
  */
-async function uploadInParts(backup: R2Bucket, blob: string, stream: ReadableStream<Uint8Array>, customMetadata: Record<string, string>): Promise<R2Object | null> {
+async function uploadInParts(backup: BlobStore, blob: string, stream: ReadableStream<Uint8Array>, customMetadata: Record<string, string>, replacing: string | null): Promise<R2Object | null> {
   const upload = await backup.createMultipartUpload(blob, { customMetadata });
   try {
     const parts: R2UploadedPart[] = [];
@@ -232,7 +229,9 @@ async function uploadInParts(backup: R2Bucket, blob: string, stream: ReadableStr
       if (bufferedBytes > STREAMING_PART_SIZE) await flushPart(STREAMING_PART_SIZE);
     }
     if (bufferedBytes > 0 || parts.length === 0) await flushPart(bufferedBytes);
-    if (await backup.head(blob)) {
+    const present = await backup.head(blob);
+    // Something other than the blob being replaced appeared meanwhile: that writer won.
+    if (present && present.etag !== replacing) {
       await upload.abort();
       return null;
     }

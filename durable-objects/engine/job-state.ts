@@ -1,7 +1,17 @@
 /** What verify and restore jobs share: walking a backup's manifest chunk by chunk. */
-import type { StepState } from "../step-job";
+import { FINDINGS_KEPT, type FindingList } from "../../schema";
+import type { StepState } from "./lifecycle";
 
 export type JobKind = "verify" | "restore";
+
+/** One entry of a job's result lists (a verify problem, a restore failure, a planned key). */
+export interface Finding {
+  list: FindingList;
+  path: string;
+  detail: string | null;
+  expected?: string | null;
+  actual?: string | null;
+}
 
 export interface ManifestJobState extends StepState {
   jobId: string;
@@ -17,12 +27,24 @@ export interface ManifestJobState extends StepState {
   /** Listing entries handled so far. */
   filesProcessed: number;
   filesTotal: number;
-  status: "in_progress" | "completed" | "failed";
+  /** Findings of the current step, written to D1 with its progress, then cleared. */
+  newFindings: Finding[];
+  /** Findings written so far, per list (each list keeps at most FINDINGS_KEPT). */
+  findingsStored: Record<FindingList, number>;
 }
 
-/** Keeps the first `limit` items of a growing list (problems, planned keys). */
-export function appendCapped<T>(list: readonly T[], items: readonly T[], limit = 1000): T[] {
-  return list.length >= limit ? [...list] : [...list, ...items.slice(0, limit - list.length)];
+export const NO_FINDINGS: Pick<ManifestJobState, "newFindings" | "findingsStored"> = {
+  newFindings: [],
+  findingsStored: { problem: 0, failure: 0, planned: 0 },
+};
+
+/** Adds findings to the step's list; only as many as the kept lists still have room for. */
+export function withFindings<S extends ManifestJobState>(state: S, findings: readonly Finding[]): S {
+  if (findings.length === 0) return state;
+  const room = { ...state.findingsStored };
+  for (const finding of state.newFindings) room[finding.list] += 1;
+  const kept = findings.filter((finding) => room[finding.list]++ < FINDINGS_KEPT);
+  return { ...state, newFindings: [...state.newFindings, ...kept] };
 }
 
 /**

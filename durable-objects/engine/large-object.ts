@@ -7,8 +7,11 @@
  *              parts are checkpointed after every part, so a crash re-uploads at most one part.
  *
  * Every range is read with `etagMatches` on the version first seen; if the object changes midway
- * the capture starts over on the new version, and if it is deleted it is simply gone.
+ * the capture starts over on the new version, at most `maxRestarts` times (an object rewritten
+ * faster than it can be read would otherwise hold the bucket's lease forever): then it is recorded
+ * as failed and the backup moves on. If it is deleted it is simply gone.
  */
+import type { SourceReader, BlobStore } from "./buckets";
 import { encryptedRange, encryptedSize, type FramingOptions } from "./blob-format";
 import {
   blobKeyFor,
@@ -17,10 +20,11 @@ import {
   describeBlob,
   framingFor,
   originFor,
-  readSource,
   type CaptureResult,
   type StorageSettings,
 } from "./blob-store";
+import { blobMismatch } from "./blob-trust";
+import { errorMessage, isVersionChanged, readSource, SourceVersionChanged } from "./errors";
 import { storedHttpMetadata, type ManifestEntry, type StoredHttpMetadata } from "./manifest";
 import { ResumableSha256, type Sha256State } from "./resumable-sha256";
 
@@ -36,40 +40,66 @@ export interface LargeObjectState {
   blob: string | null;
   uploadId: string | null;
   parts: { partNumber: number; etag: string }[];
-  result: CaptureResult | null;
+  /**
+   * The part size of the open upload, fixed when it was created: R2 needs every part but the last
+   * to be equal, so a changed BACKUP_PART_SIZE_BYTES must not apply to an upload under way.
+   */
+  partSize: number | null;
+  result: CaptureResult | { kind: "failed"; error: string } | null;
   /** Failed attempts to read the source; after the configured number the object is `failed`. */
   readFailures: number;
+  /** Times the capture started over because the object changed under it. */
+  restarts: number;
 }
 
-export function startLargeObject(key: string, previous: ManifestEntry | null): LargeObjectState {
-  return { key, previous, version: null, stage: "hashing", hashedBytes: 0, hashState: null, sha256: null, blob: null, uploadId: null, parts: [], result: null, readFailures: 0 };
+export function startLargeObject(key: string, previous: ManifestEntry | null, restarts = 0): LargeObjectState {
+  return { key, previous, version: null, stage: "hashing", hashedBytes: 0, hashState: null, sha256: null, blob: null, uploadId: null, parts: [], partSize: null, result: null, readFailures: 0, restarts };
 }
 
 export interface LargeObjectDeps {
-  source: R2Bucket;
-  backup: R2Bucket;
+  source: SourceReader;
+  backup: BlobStore;
   backupId: string;
   settings: StorageSettings;
+  /** Restarts on a changed object before it is recorded as failed. */
+  maxRestarts: number;
   /** Persists the state mid-step (after each uploaded part). */
   save: (state: LargeObjectState) => Promise<void>;
 }
-
-class VersionChanged extends Error {}
 
 /** Advances the capture by at most `budget` bytes; the result is set once the stage is "done". */
 export async function advanceLargeObject(deps: LargeObjectDeps, state: LargeObjectState, budget: number): Promise<LargeObjectState> {
   try {
     return await advance(deps, state, budget);
   } catch (error) {
-    if (!(error instanceof VersionChanged)) throw error;
-    // The object changed (or vanished) between ranges: start over on whatever is there now.
-    if (state.uploadId) await deps.backup.resumeMultipartUpload(state.blob!, state.uploadId).abort().catch(() => undefined);
-    return startLargeObject(state.key, state.previous);
+    if (!isVersionChanged(error)) throw error;
+    // The object changed (or vanished) between ranges: start over on whatever is there now. The
+    // upload id is in the last saved state (the step may have opened it after `state`).
+    const open = latestSaved.get(deps) ?? state;
+    if (open.uploadId) {
+      await deps.backup.resumeMultipartUpload(open.blob!, open.uploadId).abort().catch((abortError: unknown) => {
+        console.error(`aborting the upload of ${open.key} failed; R2 expires it`, abortError);
+      });
+    }
+    const restarts = state.restarts + 1;
+    if (restarts > deps.maxRestarts) {
+      return { ...startLargeObject(state.key, state.previous, restarts), stage: "done", result: { kind: "failed", error: `${state.key} changed ${restarts} times while it was being backed up (${errorMessage(error)}); it is left for the next backup` } };
+    }
+    return startLargeObject(state.key, state.previous, restarts);
+  } finally {
+    latestSaved.delete(deps);
   }
 }
 
+/** The last state `advance` saved during the current call, per call's deps. */
+const latestSaved = new WeakMap<LargeObjectDeps, LargeObjectState>();
+
 async function advance(deps: LargeObjectDeps, initial: LargeObjectState, budget: number): Promise<LargeObjectState> {
   let state = initial;
+  const save = async (next: LargeObjectState) => {
+    latestSaved.set(deps, next);
+    await deps.save(next);
+  };
   if (!state.version) {
     const head = await readSource(`head ${state.key}`, () => deps.source.head(state.key));
     if (!head) return { ...state, stage: "done", result: { kind: "gone" } };
@@ -82,7 +112,7 @@ async function advance(deps: LargeObjectDeps, initial: LargeObjectState, budget:
     const object = await readSource(`get ${state.key} bytes ${offset}+${length}`, () =>
       deps.source.get(state.key, { range: { offset, length }, onlyIf: { etagMatches: version.etag } }),
     );
-    if (!object || !("body" in object)) throw new VersionChanged();
+    if (!object || !("body" in object)) throw new SourceVersionChanged(state.key);
     return object;
   };
 
@@ -106,43 +136,50 @@ async function advance(deps: LargeObjectDeps, initial: LargeObjectState, budget:
     const origin = await originFor(deps.backupId, state.key, deps.settings.keyring);
     // Compression state cannot be carried across steps, so large objects are never compressed.
     const framing: FramingOptions = framingFor(state.key, version.httpMetadata.contentType, deps.settings, false);
+    const trusted = (object: R2Object | null) => object !== null && blobMismatch(object, { sha256: state.sha256!, size: version.size }) === null;
     const existing = await deps.backup.head(state.blob!);
-    if (existing && !state.uploadId) return finish(state, describeBlob(existing), origin);
+    if (existing && trusted(existing) && !state.uploadId) return finish(state, describeBlob(existing), origin);
+    // A damaged or foreign blob at the name is replaced by the upload below (completion overwrites).
+    if (existing && !trusted(existing) && !state.uploadId) console.warn(`blob ${state.blob} for ${state.key} fails its trust check; writing it again`);
 
+    const storedSize = framing.key ? encryptedSize(version.size) : version.size;
     if (!state.uploadId) {
-      const upload = await deps.backup.createMultipartUpload(state.blob!, { customMetadata: blobMetadata(origin, framing, state.sha256!) });
-      state = { ...state, uploadId: upload.uploadId };
-      await deps.save(state);
+      const upload = await deps.backup.createMultipartUpload(state.blob!, { customMetadata: blobMetadata(origin, framing, state.sha256!, version.size) });
+      state = { ...state, uploadId: upload.uploadId, partSize: partSizeFor(storedSize, deps.settings.partSize) };
+      await save(state);
     }
     const upload = deps.backup.resumeMultipartUpload(state.blob!, state.uploadId!);
-    const storedSize = framing.key ? encryptedSize(version.size) : version.size;
-    const partSize = partSizeFor(storedSize, deps.settings.partSize);
+    // Older states have no part size: theirs was the configured one at the time.
+    const partSize = state.partSize ?? partSizeFor(storedSize, deps.settings.partSize);
     const partCount = Math.max(1, Math.ceil(storedSize / partSize));
     for (;;) {
       const start = state.parts.length * partSize;
       const end = Math.min(storedSize, start + partSize);
       // At most `budget` bytes a step, but always at least one part.
       if (state.parts.length >= partCount || (spent > 0 && spent + (end - start) > budget)) break;
-      let body: ReadableStream<Uint8Array>;
+      let part: R2UploadedPart;
       if (framing.key) {
         // Produced from the content as it streams in (about one record in memory), with a known
-        // length, as R2 needs for a part.
+        // length, as R2 needs for a part. When the source changes midway, the pipe fails with
+        // the reason and the part upload only with a broken body: the pipe's error is the one
+        // that says what happened, so it is the one raised.
         const fixed = new FixedLengthStream(end - start);
-        void encryptedRange(framing.key, version.size, start, end, async (offset, length) => (await readRange(offset, length)).body)
-          .pipeTo(fixed.writable)
-          .catch(() => undefined); // the part upload fails with the same error
-        body = fixed.readable;
+        const piping = encryptedRange(framing.key, version.size, start, end, async (offset, length) => (await readRange(offset, length)).body).pipeTo(fixed.writable);
+        const [uploaded, piped] = await Promise.allSettled([upload.uploadPart(state.parts.length + 1, fixed.readable), piping]);
+        if (piped.status === "rejected" && isVersionChanged(piped.reason)) throw piped.reason;
+        if (uploaded.status === "rejected") throw uploaded.reason;
+        if (piped.status === "rejected") throw piped.reason;
+        part = uploaded.value;
       } else {
-        body = (await readRange(start, end - start)).body;
+        part = await upload.uploadPart(state.parts.length + 1, (await readRange(start, end - start)).body);
       }
-      const part = await upload.uploadPart(state.parts.length + 1, body);
       spent += end - start;
       state = { ...state, parts: [...state.parts, { partNumber: part.partNumber, etag: part.etag }] };
-      await deps.save(state);
+      await save(state);
     }
     if (state.parts.length === partCount) {
       const raced = await deps.backup.head(state.blob!);
-      if (raced) {
+      if (raced && trusted(raced)) {
         await upload.abort();
         return finish(state, describeBlob(raced), origin);
       }
@@ -165,7 +202,7 @@ function finish(state: LargeObjectState, stored: { origin: { backupId: string; s
     httpMetadata: version.httpMetadata,
     customMetadata: version.customMetadata,
   };
-  return { ...state, stage: "done", uploadId: null, hashState: null, result: capturedResult(entry, stored, origin) };
+  return { ...state, stage: "done", uploadId: null, partSize: null, hashState: null, result: capturedResult(entry, stored, origin) };
 }
 
 /** R2 allows 10,000 parts: larger objects get larger parts (whole MiB), up to R2's object limit. */

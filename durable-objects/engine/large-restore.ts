@@ -8,7 +8,10 @@
  * replaced. A compressed blob cannot be read by range; it is restored in one streamed put instead,
  * up to R2's single-put limit.
  */
-import { decodeHeader, decryptedRange, HEADER_SIZE, isBlobIntegrityError, recordSpan } from "./blob-format";
+import type { RestoreTarget } from "./buckets";
+import { decodeHeader, decryptedRange, HEADER_SIZE, recordSpan } from "./blob-format";
+import { isFramedBlob } from "./blob-reader";
+import { isBlobIntegrityError } from "./errors";
 import type { Keyring } from "./keyring";
 import { partSizeFor } from "./large-object";
 import { toR2HttpMetadata, type ManifestEntry } from "./manifest";
@@ -32,8 +35,8 @@ export type LargeRestoreOutcome =
   | { kind: "not_rangeable" };
 
 export interface LargeRestoreDeps {
-  source: R2Bucket;
-  backup: R2Bucket;
+  source: RestoreTarget;
+  backup: Pick<R2Bucket, "get" | "head">;
   keyring: Keyring | null;
   partSize: number;
   overwriteExisting: boolean;
@@ -57,7 +60,7 @@ async function layoutOf(deps: LargeRestoreDeps, entry: ManifestEntry): Promise<B
     if (!object || !("body" in object)) throw new Error(`blob ${entry.blob} vanished during the restore`);
     return object.body;
   };
-  if (head.customMetadata?.format !== "framed-v1") return { open: (start, end) => readStored(start, end - start) };
+  if (!isFramedBlob(head)) return { open: (start, end) => readStored(start, end - start) };
   // Bounded: a range read of the 22-byte header.
   const headerBytes = new Uint8Array(await new Response(await readStored(0, HEADER_SIZE)).arrayBuffer());
   const header = decodeHeader(headerBytes);

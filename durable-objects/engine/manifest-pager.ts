@@ -1,11 +1,17 @@
 /**
  * Pages through a snapshot's manifest in key order, optionally under a key prefix. The first page
  * of a prefix is found by binary search over the chunks (each chunk covers a key range, and chunks
- * are in key order), so any page costs O(log chunks + page) chunk reads.
+ * are in key order). A page reads at most MAX_CHUNKS_PER_PAGE chunks after the seek: chunks can be
+ * small (a step that met a large object writes a chunk of a few entries), so a page may hold
+ * fewer entries than asked and still carry a cursor; a request never reads an unbounded number of
+ * objects.
  */
 import { compareKeys } from "./key-order";
 import type { Keyring } from "./keyring";
 import { readChunk, type ManifestEntry } from "./manifest";
+
+/** Chunks one page reads at most (besides the O(log chunks) reads of a prefix's first seek). */
+export const MAX_CHUNKS_PER_PAGE = 8;
 
 export interface ManifestPosition {
   chunkSeq: number;
@@ -18,7 +24,7 @@ export interface ManifestPage {
 }
 
 export interface ManifestSource {
-  bucket: R2Bucket;
+  bucket: Pick<R2Bucket, "get">;
   keyring: Keyring | null;
   backupId: string;
   chunkCount: number;
@@ -57,7 +63,10 @@ export async function readManifestPage(
   const { chunkCount } = manifest;
   let { chunkSeq, offset } = options.from ?? (prefix ? await seek(manifest, prefix) : { chunkSeq: 0, offset: 0 });
   const entries: ManifestEntry[] = [];
+  let chunksRead = 0;
   while (chunkSeq < chunkCount) {
+    if (chunksRead === MAX_CHUNKS_PER_PAGE) return { entries, next: { chunkSeq, offset } };
+    chunksRead += 1;
     const chunk = await chunkEntries(manifest, chunkSeq);
     for (; offset < chunk.length; offset++) {
       const entry = chunk[offset]!;

@@ -106,7 +106,7 @@ async function decodeBody(object: R2ObjectBody, keyring: Keyring | null): Promis
 }
 
 /** Writes (or rewrites, identically on replay) chunk `seq` and returns the SHA-256 of its text. */
-export async function writeChunk(bucket: R2Bucket, codec: ManifestCodec, backupId: string, seq: number, entries: readonly ManifestEntry[]): Promise<string> {
+export async function writeChunk(bucket: Pick<R2Bucket, "put">, codec: ManifestCodec, backupId: string, seq: number, entries: readonly ManifestEntry[]): Promise<string> {
   const text = serializeChunk(entries);
   const sha256 = await sha256Hex(text);
   await bucket.put(manifestChunkKey(backupId, seq), await encodeBody(text, codec), {
@@ -123,20 +123,20 @@ export interface ChunkRead {
 }
 
 /** Reads chunk `seq`, or null when it is missing. */
-export async function readChunk(bucket: R2Bucket, keyring: Keyring | null, backupId: string, seq: number): Promise<ChunkRead | null> {
+export async function readChunk(bucket: Pick<R2Bucket, "get">, keyring: Keyring | null, backupId: string, seq: number): Promise<ChunkRead | null> {
   const object = await bucket.get(manifestChunkKey(backupId, seq));
   if (!object) return null;
   const text = await decodeBody(object, keyring);
   return { entries: parseChunk(text), sha256: await sha256Hex(text) };
 }
 
-export async function writeIndex(bucket: R2Bucket, codec: ManifestCodec, index: ManifestIndex): Promise<void> {
+export async function writeIndex(bucket: Pick<R2Bucket, "put">, codec: ManifestCodec, index: ManifestIndex): Promise<void> {
   await bucket.put(manifestIndexKey(index.backupId), await encodeBody(JSON.stringify(index, null, 2), codec), {
     httpMetadata: { contentType: codec.keyring || codec.compress ? "application/octet-stream" : "application/json" },
   });
 }
 
-export async function readIndex(bucket: R2Bucket, keyring: Keyring | null, backupId: string): Promise<ManifestIndex | null> {
+export async function readIndex(bucket: Pick<R2Bucket, "get">, keyring: Keyring | null, backupId: string): Promise<ManifestIndex | null> {
   const object = await bucket.get(manifestIndexKey(backupId));
   if (!object) return null;
   const index = JSON.parse(await decodeBody(object, keyring)) as ManifestIndex;

@@ -28,7 +28,7 @@ export interface ParentWindow {
  * Reads entries from `from` whose key is at most `until` (null: no bound), at most `limit` of them.
  */
 export async function readParentWindow(
-  bucket: R2Bucket,
+  bucket: Pick<R2Bucket, "get">,
   keyring: Keyring | null,
   parentId: string,
   chunkCount: number,

@@ -8,11 +8,14 @@
  * written while the restore runs, is never replaced; it is counted as skipped. A replayed step
  * recognises its own earlier writes (same SHA-256, written after the job started) as restored.
  */
-import { isBlobIntegrityError } from "./blob-format";
+import type { RestoreTarget } from "./buckets";
+import { isBlobIntegrityError } from "./errors";
 import { openBlob } from "./blob-reader";
 import { mapWithConcurrency } from "./concurrency";
 import { sha256OfStream } from "./hashing";
-import { advancePosition, appendCapped, sliceWithinBudget, type ManifestJobState } from "./job-state";
+import { advancePosition, sliceWithinBudget, withFindings, type Finding, type ManifestJobState } from "./job-state";
+import { ended } from "./lifecycle";
+import { toHex } from "./hashing";
 import type { Keyring } from "./keyring";
 import { advanceLargeRestore, startLargeRestore, type LargeRestoreState } from "./large-restore";
 import { readChunk, toR2HttpMetadata, type ManifestEntry } from "./manifest";
@@ -30,11 +33,6 @@ export interface RestoreOptions {
   filter: RestoreFilter;
 }
 
-export interface RestoreFailure {
-  path: string;
-  reason: string;
-}
-
 export interface RestoreState extends ManifestJobState {
   kind: "restore";
   bucketName: string;
@@ -47,8 +45,8 @@ export interface RestoreState extends ManifestJobState {
   bytesRestored: number;
   verified: number;
   verifyFailures: number;
-  planned: string[];
-  failures: RestoreFailure[];
+  /** Where counting a partial backup's unreadable objects resumes (after this path). */
+  unreadableAfter: string | null;
   /** The object above the multipart threshold being restored over several steps, if any. */
   large: LargeRestoreState | null;
   /** Where the walk through the manifest resumes once it is done. */
@@ -56,8 +54,8 @@ export interface RestoreState extends ManifestJobState {
 }
 
 export interface RestoreDeps {
-  source: R2Bucket;
-  backup: R2Bucket;
+  source: RestoreTarget;
+  backup: Pick<R2Bucket, "get" | "head">;
   keyring: Keyring | null;
   concurrency: number;
   /** Content bytes one step restores at most (at least one object). */
@@ -67,8 +65,11 @@ export interface RestoreDeps {
   partSize: number;
   /** Saves the state in the middle of a step (a large object's finished parts). */
   save: (state: RestoreState) => Promise<void>;
-  /** Paths of the backup's objects that could not be read when it was taken (a partial backup). */
-  unreadableFiles: () => Promise<string[]>;
+  /**
+   * Paths of the backup's objects that could not be read when it was taken (a partial backup),
+   * in key order after `after`, at most `limit`: a page, so no step loads them all.
+   */
+  unreadableFiles: (after: string | null, limit: number) => Promise<string[]>;
 }
 
 type EntryOutcome =
@@ -109,8 +110,7 @@ export async function runRestoreStep(deps: RestoreDeps, state: RestoreState): Pr
 
 /** Adds outcomes to a restore's counters, failures and (dry run) planned keys. */
 class RestoreTally {
-  private readonly failures: RestoreFailure[] = [];
-  private readonly planned: string[] = [];
+  private readonly findings: Finding[] = [];
 
   constructor(private next: RestoreState) {}
 
@@ -119,22 +119,21 @@ class RestoreTally {
     if (outcome.kind === "skipped") this.next = { ...next, filesSkipped: next.filesSkipped + 1 };
     if (outcome.kind === "failed") {
       this.next = { ...next, filesFailed: next.filesFailed + 1 };
-      this.failures.push({ path: entry.key, reason: outcome.reason });
+      this.findings.push({ list: "failure", path: entry.key, detail: outcome.reason });
     }
     if (outcome.kind === "restored") {
-      this.planned.push(targetKey(next.options, entry.key));
+      if (next.options.dryRun) this.findings.push({ list: "planned", path: targetKey(next.options, entry.key), detail: null });
       this.next = { ...next, filesRestored: next.filesRestored + 1, bytesRestored: next.bytesRestored + outcome.bytes };
       if (outcome.verified === true) this.next = { ...this.next, verified: this.next.verified + 1 };
       if (outcome.verified === false) {
         this.next = { ...this.next, verifyFailures: this.next.verifyFailures + 1 };
-        this.failures.push({ path: entry.key, reason: `verification after restore failed: ${outcome.verifyProblem}` });
+        this.findings.push({ list: "failure", path: entry.key, detail: `verification after restore failed: ${outcome.verifyProblem}` });
       }
     }
   }
 
   result(): RestoreState {
-    const { next } = this;
-    return { ...next, failures: appendCapped(next.failures, this.failures), planned: next.options.dryRun ? appendCapped(next.planned, this.planned) : next.planned };
+    return withFindings(this.next, this.findings);
   }
 }
 
@@ -225,7 +224,7 @@ async function restoreEntry(deps: RestoreDeps, state: RestoreState, entry: Manif
 /** A replayed step finds its own earlier write: same content, written after the job started. */
 function restoredEarlierByThisJob(state: RestoreState, existing: R2Object, entry: ManifestEntry): boolean {
   if (!existing.checksums.sha256) return false;
-  const sha256 = [...new Uint8Array(existing.checksums.sha256)].map((b) => b.toString(16).padStart(2, "0")).join("");
+  const sha256 = toHex(existing.checksums.sha256);
   return sha256 === entry.sha256 && existing.uploaded.getTime() >= Date.parse(state.startedAt);
 }
 
@@ -238,18 +237,22 @@ async function restoredOutcome(deps: RestoreDeps, options: RestoreOptions, targe
   return { kind: "restored", bytes: entry.size, verified: ok, verifyProblem: ok ? null : `expected ${entry.sha256} (${entry.size} bytes), read ${sha256} (${size} bytes)` };
 }
 
-/** Counts the objects a partial backup could not read (matching the filter) as failed. */
+/** Rows of unreadable objects one step reads at most. */
+export const UNREADABLE_PAGE = 500;
+
+/**
+ * Counts the objects a partial backup could not read (matching the filter) as failed, a page per
+ * step, then ends the restore.
+ */
 async function finishRestore(deps: RestoreDeps, state: RestoreState): Promise<RestoreState> {
+  if (state.options.dryRun) return ended(state, "completed", null);
+  const page = await deps.unreadableFiles(state.unreadableAfter, UNREADABLE_PAGE);
   // Their last-modified time is unknown, so only the path filters apply to them.
-  const unreadable = state.options.dryRun ? [] : (await deps.unreadableFiles()).filter((path) => pathMatches(state.options.filter, path));
-  const failures = unreadable.map((path) => ({ path, reason: "not in the backup: it could not be read when the backup was taken" }));
-  return {
-    ...state,
-    filesFailed: state.filesFailed + failures.length,
-    failures: appendCapped(state.failures, failures),
-    finished: true,
-    status: "completed",
-  };
+  const failures: Finding[] = page
+    .filter((path) => pathMatches(state.options.filter, path))
+    .map((path) => ({ list: "failure", path, detail: "not in the backup: it could not be read when the backup was taken" }));
+  const next = withFindings({ ...state, filesFailed: state.filesFailed + failures.length, unreadableAfter: page.at(-1) ?? state.unreadableAfter }, failures);
+  return page.length < UNREADABLE_PAGE ? ended(next, "completed", null) : next;
 }
 
 export function restoreResult(state: RestoreState) {
@@ -261,7 +264,5 @@ export function restoreResult(state: RestoreState) {
     verified: state.verified,
     verifyFailures: state.verifyFailures,
     dryRun: state.options.dryRun,
-    ...(state.options.dryRun ? { planned: state.planned } : {}),
-    failures: state.failures,
   };
 }

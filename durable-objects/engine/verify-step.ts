@@ -4,13 +4,16 @@
  *   full   every blob is read back, decrypted and decompressed as needed, and hashed.
  * Completeness: every chunk is present and readable, the chain over the chunks' hashes equals the
  * backup's checksum, and the entry count and sizes equal the index's. A problem is recorded by
- * path (the first 1,000 are kept); a missing or altered chunk is a problem, never a crash.
+ * path (the first 1,000 are kept, as findings in D1); a missing or altered chunk is a problem,
+ * never a crash.
  */
-import { isBlobIntegrityError } from "./blob-format";
-import { openBlob } from "./blob-reader";
+import { isBlobIntegrityError } from "./errors";
+import { isFramedBlob, openBlob } from "./blob-reader";
 import { mapWithConcurrency } from "./concurrency";
 import { EMPTY_CHAIN, extendChain, sha256OfStream } from "./hashing";
-import { advancePosition, appendCapped, sliceWithinBudget, type ManifestJobState } from "./job-state";
+import { advancePosition, NO_FINDINGS, sliceWithinBudget, withFindings, type ManifestJobState } from "./job-state";
+import { ended, RUNNING } from "./lifecycle";
+import { errorMessage } from "./errors";
 import type { Keyring } from "./keyring";
 import { manifestChunkKey, manifestIndexKey, readChunk, type ManifestEntry, type ManifestIndex } from "./manifest";
 
@@ -40,11 +43,13 @@ export interface VerifyState extends ManifestJobState {
   filesMissing: number;
   checksumMismatches: number;
   problemCount: number;
-  problems: VerifyProblem[];
+  /** The first problem, for the closing log line (the list itself is in D1). */
+  firstProblem: VerifyProblem | null;
 }
 
+/** What a verify step needs: reads of the backup bucket only, so a plain fake can stand in. */
 export interface VerifyDeps {
-  backup: R2Bucket;
+  backup: Pick<R2Bucket, "get" | "head">;
   keyring: Keyring | null;
   concurrency: number;
   /** Blob bytes one step reads at most (full mode). */
@@ -77,7 +82,7 @@ export async function runVerifyStep(deps: VerifyDeps, state: VerifyState): Promi
   try {
     chunk = await readChunk(deps.backup, deps.keyring, state.backupId, seq);
   } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
+    const message = errorMessage(error);
     return addProblems(skipChunk, [{ path: chunkKey, problem: "corrupt_manifest_chunk", expected: "readable", actual: message }]);
   }
   if (!chunk) return addProblems(skipChunk, [{ path: chunkKey, problem: "missing_manifest_chunk", expected: "present", actual: null }]);
@@ -111,7 +116,7 @@ async function checkEntry(deps: VerifyDeps, entry: ManifestEntry, mode: VerifyMo
     const head = await deps.backup.head(entry.blob);
     if (!head) return problem("missing_blob", entry.blob, null);
     // A framed blob's stored size depends on compression; only raw blobs have a size to compare.
-    if (head.customMetadata?.format !== "framed-v1" && head.size !== entry.size) return problem("size_mismatch", entry.size, head.size);
+    if (!isFramedBlob(head) && head.size !== entry.size) return problem("size_mismatch", entry.size, head.size);
     return null;
   }
   try {
@@ -129,7 +134,8 @@ async function checkEntry(deps: VerifyDeps, entry: ManifestEntry, mode: VerifyMo
 }
 
 function addProblems(state: VerifyState, problems: readonly VerifyProblem[]): VerifyState {
-  return { ...state, problemCount: state.problemCount + problems.length, problems: appendCapped(state.problems, problems) };
+  const findings = problems.map((p) => ({ list: "problem" as const, path: p.path, detail: p.problem, expected: p.expected === null ? null : String(p.expected), actual: p.actual === null ? null : String(p.actual) }));
+  return withFindings({ ...state, problemCount: state.problemCount + problems.length, firstProblem: state.firstProblem ?? problems[0] ?? null }, findings);
 }
 
 function finish(state: VerifyState, problems: VerifyProblem[]): VerifyState {
@@ -143,7 +149,7 @@ function finish(state: VerifyState, problems: VerifyProblem[]): VerifyState {
       found.push({ path: manifestIndexKey(state.backupId), problem: "manifest_count_mismatch", expected: `${index.fileCount} files, ${index.totalSize} bytes`, actual: `${state.entriesSeen} files, ${state.bytesSeen} bytes` });
     }
   }
-  return { ...addProblems(state, found), finished: true, status: "completed" };
+  return ended(addProblems(state, found), "completed", null);
 }
 
 export function verifyResult(state: VerifyState) {
@@ -151,15 +157,16 @@ export function verifyResult(state: VerifyState) {
     valid: state.problemCount === 0,
     mode: state.mode,
     samplePercent: state.sample?.percent ?? 100,
+    /** Where this run's window was (the next sampled run starts after it). */
+    sample: state.sample,
     filesChecked: state.filesChecked,
     filesMissing: state.filesMissing,
     checksumMismatches: state.checksumMismatches,
     problemCount: state.problemCount,
-    problems: state.problems,
   };
 }
 
-export function initialVerifyState(base: Omit<VerifyState, "chain" | "chainBroken" | "entriesSeen" | "bytesSeen" | "filesChecked" | "filesMissing" | "checksumMismatches" | "problemCount" | "problems" | "nextChunkSeq" | "nextOffset" | "filesProcessed" | "finished" | "stepFailures" | "lastError" | "status">): VerifyState {
+export function initialVerifyState(base: Omit<VerifyState, "chain" | "chainBroken" | "entriesSeen" | "bytesSeen" | "filesChecked" | "filesMissing" | "checksumMismatches" | "problemCount" | "firstProblem" | "nextChunkSeq" | "nextOffset" | "filesProcessed" | "newFindings" | "findingsStored" | keyof typeof RUNNING>): VerifyState {
   return {
     ...base,
     nextChunkSeq: 0,
@@ -173,10 +180,8 @@ export function initialVerifyState(base: Omit<VerifyState, "chain" | "chainBroke
     filesMissing: 0,
     checksumMismatches: 0,
     problemCount: 0,
-    problems: [],
-    finished: false,
-    stepFailures: 0,
-    lastError: null,
-    status: "in_progress",
+    firstProblem: null,
+    ...NO_FINDINGS,
+    ...RUNNING,
   };
 }

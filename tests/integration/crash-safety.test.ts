@@ -87,15 +87,22 @@ describe("crash safety", () => {
     expect(await backupOutcome(id)).toEqual(expected);
   });
 
-  it("re-arms a backup whose alarm was lost when its status is read", async () => {
+  it("re-arms a backup whose alarm was lost, after answering a status read that finds it stale", async () => {
     await putObjects(OBJECTS.slice(0, 20));
     const id = await startFullBackup();
     const stub = backupJobStub(id);
     await runInDurableObject(stub, (_job, state) => state.storage.deleteAlarm());
     expect(await runDurableObjectAlarm(stub)).toBe(false);
 
-    const status = await api("GET", `/api/backup/status/${id}`);
-    expect(status.body.backup.status).toBe("in_progress");
+    // A fresh row is not worth asking about: the read answers from D1 and leaves the job alone.
+    expect((await api("GET", `/api/backup/status/${id}`)).body.backup.status).toBe("in_progress");
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(await runInDurableObject(stub, (_job, state) => state.storage.getAlarm())).toBeNull();
+
+    // A row that has not moved for minutes is: the job is asked after the response, and re-armed.
+    await env.DB.prepare("UPDATE r2_backups SET updated_at = ? WHERE id = ?").bind(new Date(Date.now() - 10 * 60_000).toISOString(), id).run();
+    expect((await api("GET", `/api/backup/status/${id}`)).body.backup.status).toBe("in_progress");
+    await expect.poll(() => runInDurableObject(stub, (_job, state) => state.storage.getAlarm()), { timeout: 5_000 }).not.toBeNull();
     await runBackupToEnd(id);
     expect((await api("GET", `/api/backup/status/${id}`)).body.backup).toMatchObject({ status: "completed", fileCount: 20 });
   });

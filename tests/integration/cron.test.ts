@@ -1,11 +1,15 @@
-import { createScheduledController, env } from "cloudflare:test";
+import { createExecutionContext, createScheduledController, env, waitOnExecutionContext } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import worker from "../../workers/index";
 import { putObjects, variedObjects } from "../helpers/buckets";
 import { runBackupToEnd } from "../helpers/jobs";
 
-// The handler finishes its work before returning (it awaits the coordinator), so no context is needed.
-const fireCron = () => worker.scheduled(createScheduledController({ cron: "0 2 * * *", scheduledTime: Date.now() }), env);
+// The handler starts the backup before returning; the orphan sweep runs in waitUntil.
+const fireCron = async () => {
+  const ctx = createExecutionContext();
+  await worker.scheduled(createScheduledController({ cron: "0 2 * * *", scheduledTime: Date.now() }), env, ctx);
+  await waitOnExecutionContext(ctx);
+};
 
 const backups = async () => (await env.DB.prepare("SELECT id, backup_type, trigger, requested_by, parent_id FROM r2_backups ORDER BY backup_date").all()).results;
 

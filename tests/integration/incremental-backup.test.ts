@@ -112,7 +112,7 @@ describe("incremental backups", () => {
     const result = await backup("incremental");
     expect(result).toMatchObject({ type: "full", parentId: null, fileCount: 5 });
     const logs = await api("GET", `/api/backup/logs/${result.id}`);
-    expect(logs.body.logs[0].message).toMatch(/no completed backup to build on: taking a full backup instead/);
+    expect(logs.body.logs[0].message).toMatch(/no finished backup to build on: taking a full backup instead/);
   });
 
   it("auto chooses full at first, incremental within 7 days of the last full, full after", async () => {

@@ -102,12 +102,18 @@ describe("restore", () => {
     expect(await (await env.R2_BUCKET.get(existing))!.text()).toBe(OBJECTS.find((o) => o.key === existing)!.body);
   });
 
-  it("fails a key that would be too long under the target prefix, one by one, with the reason", async () => {
+  it("refuses, before starting, a target prefix that would push the longest key past 1,024 bytes (counted in bytes)", async () => {
+    // 1,000 ASCII bytes plus "long/": 1,005 bytes. "é" is one character but two bytes.
     await putObjects([{ key: `long/${"x".repeat(1000)}`, body: "long" }, { key: "short.txt", body: "short" }]);
     const backup = await completedBackup();
-    const job = await restore(backup.id, { targetPrefix: `${"p".repeat(30)}/` });
-    expect(job.result).toMatchObject({ filesRestored: 1, filesFailed: 1 });
-    expect(job.result.failures[0]).toEqual({ path: `long/${"x".repeat(1000)}`, reason: expect.stringMatching(/1036 bytes long; R2 allows 1024/) });
+    const jobsBefore = await env.DB.prepare("SELECT count(*) AS n FROM backup_jobs").first("n");
+    const tooLong = await api("POST", `/api/backup/restore/${backup.id}`, { body: { targetPrefix: `${"é".repeat(10)}/` } });
+    expect(tooLong.status).toBe(400);
+    expect(tooLong.body.error).toMatchObject({ code: "validation_failed", details: { field: "targetPrefix", longestKeyBytes: 1026, limit: 1024 } });
+    expect(await env.DB.prepare("SELECT count(*) AS n FROM backup_jobs").first("n")).toBe(jobsBefore);
+    // 19 bytes fit exactly.
+    const job = await restore(backup.id, { targetPrefix: `${"é".repeat(9)}/` });
+    expect(job.result).toMatchObject({ filesRestored: 2, filesFailed: 0 });
   });
 
   it("resumes a restore replayed after a crash without counting twice", async () => {

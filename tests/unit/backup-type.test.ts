@@ -28,7 +28,7 @@ describe("chooseBackupType", () => {
 
   it("an incremental request builds on the newest completed backup, or becomes full without one", () => {
     expect(chooseBackupType(input({ requested: "incremental" }), history(30, 2))).toMatchObject({ type: "incremental", parentId: "latest" });
-    expect(chooseBackupType(input({ requested: "incremental" }), history(null))).toMatchObject({ type: "full", note: expect.stringMatching(/no completed backup/) });
+    expect(chooseBackupType(input({ requested: "incremental" }), history(null))).toMatchObject({ type: "full", note: expect.stringMatching(/no finished backup/) });
   });
 
   it("a full request is full", () => {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { BlobIntegrityError, encryptedRange, encryptedSize, frameStream, HEADER_SIZE, RECORD_SIZE, unframeStream } from "../../durable-objects/engine/blob-format";
+import { BlobIntegrityError } from "../../durable-objects/engine/errors";
+import { encryptedRange, encryptedSize, frameStream, HEADER_SIZE, RECORD_SIZE, unframeStream } from "../../durable-objects/engine/blob-format";
 import { loadKeyring } from "../../durable-objects/engine/keyring";
 
 const KEY_A = btoa(String.fromCharCode(...new Uint8Array(32).fill(7)));

@@ -1,12 +1,12 @@
 /** Handlers of /api/backup/*: authenticate, validate, make one call, shape the response. */
-import { and, asc, desc, eq, gt, inArray, lt, or, type SQL } from "drizzle-orm";
 import { z } from "zod";
 import { openDatabase } from "../../durable-objects/engine/records";
-import { backupLogs, LOG_LEVELS, r2Backups, type BackupRow } from "../../schema";
+import type { BackupRow } from "../../schema";
+import { backupPage, findBackupRow, logPage } from "../../schema/queries";
 import type { HandlerContext } from "../context";
 import { badRequest, conflict, jsonResponse, notFound } from "../http-error";
 import { decodeCursor, encodeCursor } from "../pagination";
-import { pokeJob } from "../watchdog";
+import { watchAfterResponse } from "../../durable-objects/watchdog";
 import { presentBackup, presentLog } from "../present";
 import { parseJsonBody, parseQuery } from "../request-body";
 import { readManifestPage } from "../../durable-objects/engine/manifest-pager";
@@ -15,8 +15,7 @@ import { readKeyring } from "../../durable-objects/engine-settings";
 import { createBackupBody, listBackupsQuery, listFilesQuery, listLogsQuery } from "../schemas";
 
 function coordinator(context: HandlerContext) {
-  const { env, config } = context;
-  return env.BUCKET_COORDINATOR.get(env.BUCKET_COORDINATOR.idFromName(config.BACKUP_SOURCE_BUCKET));
+  return context.env.BUCKET_COORDINATOR.getByName(context.config.BACKUP_SOURCE_BUCKET);
 }
 
 export async function createBackup(context: HandlerContext): Promise<Response> {
@@ -33,17 +32,15 @@ export async function createBackup(context: HandlerContext): Promise<Response> {
 }
 
 export async function findBackup(context: HandlerContext, id: string): Promise<BackupRow> {
-  const row = id.length <= 128 ? await openDatabase(context.env.DB).query.r2Backups.findFirst({ where: eq(r2Backups.id, id) }) : undefined;
+  const row = await findBackupRow(openDatabase(context.env.DB), id);
   if (!row) throw notFound(`No backup with id ${id}.`);
   return row;
 }
 
 export async function getBackupStatus(context: HandlerContext, id: string): Promise<Response> {
   const row = await findBackup(context, id);
-  if (row.status === "in_progress" || row.status === "pending") {
-    // A status read doubles as a watchdog: it re-arms a backup whose alarm was lost.
-    await pokeJob(context.ctx, context.env.BACKUP_JOB.get(context.env.BACKUP_JOB.idFromName(row.id)), `backup ${row.id}`);
-  }
+  // Answered from D1 alone; a backup that stopped moving is looked after once the answer is out.
+  if (row.status === "in_progress" || row.status === "pending") watchAfterResponse(context.ctx, context.env, "backup", row.id, row.updatedAt);
   return jsonResponse({ backup: presentBackup(row) });
 }
 
@@ -51,19 +48,8 @@ const backupCursor = z.object({ d: z.string(), i: z.string() });
 
 export async function listBackups(context: HandlerContext): Promise<Response> {
   const query = parseQuery(context.url, listBackupsQuery);
-  const conditions: SQL[] = [];
-  if (query.status) conditions.push(eq(r2Backups.status, query.status));
-  if (query.type) conditions.push(eq(r2Backups.backupType, query.type));
-  if (query.cursor) {
-    const after = decodeCursor(query.cursor, backupCursor);
-    conditions.push(or(lt(r2Backups.backupDate, after.d), and(eq(r2Backups.backupDate, after.d), lt(r2Backups.id, after.i)))!);
-  }
-  const rows = await openDatabase(context.env.DB)
-    .select()
-    .from(r2Backups)
-    .where(and(...conditions))
-    .orderBy(desc(r2Backups.backupDate), desc(r2Backups.id))
-    .limit(query.limit + 1);
+  const after = query.cursor ? decodeCursor(query.cursor, backupCursor) : undefined;
+  const rows = await backupPage(openDatabase(context.env.DB), { status: query.status, type: query.type, after }, query.limit + 1);
   const page = rows.slice(0, query.limit);
   const last = page.at(-1);
   const nextCursor = rows.length > query.limit && last ? encodeCursor({ d: last.backupDate, i: last.id }) : null;
@@ -75,16 +61,8 @@ const logCursor = z.object({ id: z.number().int() });
 export async function listBackupLogs(context: HandlerContext, id: string): Promise<Response> {
   const query = parseQuery(context.url, listLogsQuery);
   const backup = await findBackup(context, id);
-  const conditions: SQL[] = [eq(backupLogs.backupId, backup.id)];
-  // `level` is a minimum severity: warn returns warnings and errors.
-  if (query.level) conditions.push(inArray(backupLogs.level, LOG_LEVELS.slice(LOG_LEVELS.indexOf(query.level))));
-  if (query.cursor) conditions.push(gt(backupLogs.id, decodeCursor(query.cursor, logCursor).id));
-  const rows = await openDatabase(context.env.DB)
-    .select()
-    .from(backupLogs)
-    .where(and(...conditions))
-    .orderBy(asc(backupLogs.id))
-    .limit(query.limit + 1);
+  const afterId = query.cursor ? decodeCursor(query.cursor, logCursor).id : undefined;
+  const rows = await logPage(openDatabase(context.env.DB), backup.id, { level: query.level, afterId }, query.limit + 1);
   const page = rows.slice(0, query.limit);
   const last = page.at(-1);
   const nextCursor = rows.length > query.limit && last ? encodeCursor({ id: last.id }) : null;

@@ -1,12 +1,13 @@
 /** Handlers of verify, restore and job status: authenticate, validate, start one job, shape it. */
-import { and, count, eq, isNotNull } from "drizzle-orm";
 import { newId } from "../../durable-objects/ids";
 import { openDatabase } from "../../durable-objects/engine/records";
-import { backupJobs, type BackupJobRow, type BackupRow } from "../../schema";
+import type { BackupJobRow, BackupRow } from "../../schema";
+import { findJobRow, jobFindingLists, nextSampleOffset } from "../../schema/queries";
 import type { HandlerContext } from "../context";
-import { conflict, jsonResponse, notFound } from "../http-error";
+import { badRequest, conflict, jsonResponse, notFound } from "../http-error";
+import { MAX_KEY_BYTES } from "../../durable-objects/engine/restore-step";
 import { presentJob } from "../present";
-import { pokeJob } from "../watchdog";
+import { watchAfterResponse } from "../../durable-objects/watchdog";
 import { parseJsonBody } from "../request-body";
 import { restoreBody, verifyBody } from "../schemas";
 import { findBackup } from "./backups";
@@ -20,22 +21,32 @@ function requireRestorable(backup: BackupRow, action: "verify" | "restore"): voi
   });
 }
 
+/**
+ * A target prefix must leave every restored key within R2's 1,024 bytes: checked in bytes against
+ * the longest key of the snapshot before anything starts. Backups made before the longest key was
+ * recorded (0) are checked key by key during the restore instead.
+ */
+function requireKeysFit(backup: BackupRow, targetPrefix: string): void {
+  if (!targetPrefix || backup.maxKeyBytes === 0) return;
+  const longest = new TextEncoder().encode(targetPrefix).length + backup.maxKeyBytes;
+  if (longest <= MAX_KEY_BYTES) return;
+  throw badRequest(
+    `targetPrefix is too long for this backup: its longest key would become ${longest} bytes, and R2 allows ${MAX_KEY_BYTES}; use a prefix of at most ${MAX_KEY_BYTES - backup.maxKeyBytes} bytes.`,
+    { field: "targetPrefix", longestKeyBytes: longest, limit: MAX_KEY_BYTES },
+  );
+}
+
 export async function startVerify(context: HandlerContext, id: string): Promise<Response> {
   const body = await parseJsonBody(context.request, verifyBody, { allowEmpty: true });
   const backup = await findBackup(context, id);
   requireRestorable(backup, "verify");
-  const db = openDatabase(context.env.DB);
-  let sample: { percent: number; offset: number } | null = null;
-  if (body.samplePercent !== undefined && body.samplePercent < 100) {
-    // Each sampled run takes the next window of the keyspace, so repeated samples cover it all.
-    const [previous] = await db
-      .select({ n: count() })
-      .from(backupJobs)
-      .where(and(eq(backupJobs.backupId, backup.id), eq(backupJobs.kind, "verify"), isNotNull(backupJobs.result)));
-    sample = { percent: body.samplePercent, offset: ((previous?.n ?? 0) * body.samplePercent) % 100 };
-  }
+  // Each sampled run takes the window after the last one, so repeated samples cover the keyspace.
+  const sample =
+    body.samplePercent !== undefined && body.samplePercent < 100
+      ? { percent: body.samplePercent, offset: await nextSampleOffset(openDatabase(context.env.DB), backup.id) }
+      : null;
   const jobId = newId("job", new Date());
-  await context.env.VERIFY_JOB.get(context.env.VERIFY_JOB.idFromName(jobId)).start({
+  await context.env.VERIFY_JOB.getByName(jobId).start({
     jobId,
     backupId: backup.id,
     requestedBy: context.principal.subject,
@@ -43,13 +54,14 @@ export async function startVerify(context: HandlerContext, id: string): Promise<
     sample,
     recordedChecksum: backup.checksum,
   });
-  return jsonResponse({ job: presentJob(await findJob(context, jobId)) }, 202);
+  return jsonResponse({ job: await jobResource(context, await findJob(context, jobId)) }, 202);
 }
 
 export async function startRestore(context: HandlerContext, id: string): Promise<Response> {
   const body = await parseJsonBody(context.request, restoreBody, { allowEmpty: true });
   const backup = await findBackup(context, id);
   requireRestorable(backup, "restore");
+  requireKeysFit(backup, body.targetPrefix);
   const jobId = newId("job", new Date());
   const request = {
     jobId,
@@ -71,9 +83,9 @@ export async function startRestore(context: HandlerContext, id: string): Promise
   };
   if (body.dryRun) {
     // A dry run writes nothing, so it needs no lease and may run beside a backup.
-    await context.env.RESTORE_JOB.get(context.env.RESTORE_JOB.idFromName(jobId)).start({ ...request, holdsLease: false });
+    await context.env.RESTORE_JOB.getByName(jobId).start({ ...request, holdsLease: false });
   } else {
-    const coordinator = context.env.BUCKET_COORDINATOR.get(context.env.BUCKET_COORDINATOR.idFromName(backup.bucketName));
+    const coordinator = context.env.BUCKET_COORDINATOR.getByName(backup.bucketName);
     const result = await coordinator.startRestore(request);
     if (!result.ok) {
       throw conflict(`A ${result.kind} of ${backup.bucketName} is running (${result.holderId}); restore when it has finished.`, {
@@ -82,21 +94,23 @@ export async function startRestore(context: HandlerContext, id: string): Promise
       });
     }
   }
-  return jsonResponse({ job: presentJob(await findJob(context, jobId)) }, 202);
+  return jsonResponse({ job: await jobResource(context, await findJob(context, jobId)) }, 202);
 }
 
-async function findJob(context: HandlerContext, jobId: string): Promise<BackupJobRow> {
-  const row = jobId.length <= 128 ? await openDatabase(context.env.DB).query.backupJobs.findFirst({ where: eq(backupJobs.id, jobId) }) : undefined;
+export async function findJob(context: HandlerContext, jobId: string): Promise<BackupJobRow> {
+  const row = await findJobRow(openDatabase(context.env.DB), jobId);
   if (!row) throw notFound(`No job with id ${jobId}.`);
   return row;
 }
 
+/** The job as the API shows it: its row, with the lists of its result read from its findings. */
+export async function jobResource(context: HandlerContext, row: BackupJobRow) {
+  return presentJob(row, await jobFindingLists(openDatabase(context.env.DB), row.id));
+}
+
 export async function getJob(context: HandlerContext, jobId: string): Promise<Response> {
   const row = await findJob(context, jobId);
-  if (row.status === "in_progress" && (row.kind === "verify" || row.kind === "restore")) {
-    // A status read doubles as a watchdog: it re-arms a job whose alarm was lost.
-    const namespace = row.kind === "verify" ? context.env.VERIFY_JOB : context.env.RESTORE_JOB;
-    await pokeJob(context.ctx, namespace.get(namespace.idFromName(row.id)), `${row.kind} job ${row.id}`);
-  }
-  return jsonResponse({ job: presentJob(row) });
+  // Answered from D1 alone; a job that stopped moving is looked after once the answer is out.
+  if (row.status === "in_progress") watchAfterResponse(context.ctx, context.env, row.kind, row.id, row.updatedAt ?? row.createdAt);
+  return jsonResponse({ job: await jobResource(context, row) });
 }

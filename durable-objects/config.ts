@@ -47,6 +47,11 @@ const configSchema = z
     BACKUP_MULTIPART_THRESHOLD_BYTES: wholeNumber(1024 * 1024, 5 * 1024 ** 4).default(64 * 1024 * 1024),
     /** Part size of those uploads; R2 needs at least 5 MiB (all parts but the last are equal). */
     BACKUP_PART_SIZE_BYTES: wholeNumber(5 * 1024 * 1024, 100 * 1024 * 1024).default(16 * 1024 * 1024),
+    /**
+     * How often the capture of an object above the multipart threshold starts over because the
+     * object changed under it, before it is recorded as failed (the backup ends `partial`).
+     */
+    BACKUP_LARGE_OBJECT_MAX_RESTARTS: wholeNumber(0, 100).default(3),
     /** Bytes of content one step reads at most (at least one object or one part per step). */
     BACKUP_STEP_BYTE_BUDGET: wholeNumber(1024 * 1024, 4 * 1024 ** 3).default(512 * 1024 * 1024),
     /** Secret: 32 random bytes, base64. Required when encryption is enabled. */
@@ -54,7 +59,8 @@ const configSchema = z
     /** Secret: older keys (comma-separated base64), kept to decrypt backups made before a rotation. */
     BACKUP_ENCRYPTION_KEYS: optionalText.transform((value) => (value ? value.split(",").map((k) => k.trim()).filter(Boolean) : [])),
     JWT_SECRET: optionalText,
-    JWT_JWKS_URL: optionalText.pipe(z.url({ message: "must be an https URL" }).optional()),
+    // Keys fetched over plain http could be swapped on the way, so only https is accepted.
+    JWT_JWKS_URL: optionalText.pipe(z.url({ protocol: /^https$/, message: "must be an https URL" }).optional()),
     JWT_ISSUER: optionalText,
     JWT_AUDIENCE: optionalText,
   })

@@ -1,0 +1,80 @@
+/**
+ * The read queries of the API, beside the schema they read: route handlers call these and shape
+ * the answer; they never build SQL themselves. Every query is served by an index of schema/index.ts.
+ */
+import { and, asc, desc, eq, gt, inArray, isNotNull, lt, or, sql, type SQL } from "drizzle-orm";
+import type { DrizzleD1Database } from "drizzle-orm/d1";
+import * as schema from "./index";
+import { backupJobs, backupLogs, FINDINGS_KEPT, jobFindings, LOG_LEVELS, r2Backups, type BackupStatus, type BackupType, type FindingList, type JobFindingRow, type LogLevel } from "./index";
+
+type Database = DrizzleD1Database<typeof schema>;
+
+/** Ids longer than this are never issued, so they are unknown without a query. */
+const MAX_ID_LENGTH = 128;
+
+export async function findBackupRow(db: Database, id: string) {
+  if (id.length > MAX_ID_LENGTH) return undefined;
+  return db.query.r2Backups.findFirst({ where: eq(r2Backups.id, id) });
+}
+
+export async function findJobRow(db: Database, id: string) {
+  if (id.length > MAX_ID_LENGTH) return undefined;
+  return db.query.backupJobs.findFirst({ where: eq(backupJobs.id, id) });
+}
+
+/** A page of backups, newest first, after the (backupDate, id) of the last row of the previous page. */
+export function backupPage(db: Database, filter: { status?: BackupStatus; type?: BackupType; after?: { d: string; i: string } }, limit: number) {
+  const conditions: SQL[] = [];
+  if (filter.status) conditions.push(eq(r2Backups.status, filter.status));
+  if (filter.type) conditions.push(eq(r2Backups.backupType, filter.type));
+  if (filter.after) conditions.push(or(lt(r2Backups.backupDate, filter.after.d), and(eq(r2Backups.backupDate, filter.after.d), lt(r2Backups.id, filter.after.i)))!);
+  return db
+    .select()
+    .from(r2Backups)
+    .where(and(...conditions))
+    .orderBy(desc(r2Backups.backupDate), desc(r2Backups.id))
+    .limit(limit);
+}
+
+/** A page of a backup's log in id order; `level` is a minimum severity. */
+export function logPage(db: Database, backupId: string, filter: { level?: LogLevel; afterId?: number }, limit: number) {
+  const conditions: SQL[] = [eq(backupLogs.backupId, backupId)];
+  if (filter.level) conditions.push(inArray(backupLogs.level, LOG_LEVELS.slice(LOG_LEVELS.indexOf(filter.level))));
+  if (filter.afterId !== undefined) conditions.push(gt(backupLogs.id, filter.afterId));
+  return db
+    .select()
+    .from(backupLogs)
+    .where(and(...conditions))
+    .orderBy(asc(backupLogs.id))
+    .limit(limit);
+}
+
+/** The kept findings of a job, per list, in the order they were found. */
+export async function jobFindingLists(db: Database, jobId: string): Promise<Record<FindingList, JobFindingRow[]>> {
+  const rows = await db
+    .select()
+    .from(jobFindings)
+    .where(eq(jobFindings.jobId, jobId))
+    .orderBy(asc(jobFindings.list), asc(jobFindings.seq))
+    .limit(FINDINGS_KEPT * 3);
+  return {
+    problem: rows.filter((r) => r.list === "problem"),
+    failure: rows.filter((r) => r.list === "failure"),
+    planned: rows.filter((r) => r.list === "planned"),
+  };
+}
+
+/**
+ * Where the next sampled verification of a backup starts: just after the window of the newest
+ * sampled verification that finished (whatever its percentage), so windows neither overlap nor
+ * skip. Full verifications do not move the window.
+ */
+export async function nextSampleOffset(db: Database, backupId: string): Promise<number> {
+  const [newest] = await db
+    .select({ offset: sql<number>`json_extract(${backupJobs.result}, '$.sample.offset')`, percent: sql<number>`json_extract(${backupJobs.result}, '$.sample.percent')` })
+    .from(backupJobs)
+    .where(and(eq(backupJobs.backupId, backupId), eq(backupJobs.kind, "verify"), isNotNull(sql`json_extract(${backupJobs.result}, '$.sample.offset')`)))
+    .orderBy(desc(backupJobs.createdAt), desc(backupJobs.id))
+    .limit(1);
+  return newest ? (newest.offset + newest.percent) % 100 : 0;
+}
