@@ -18,6 +18,19 @@ const baseBindings = {
 export const TEST_ENCRYPTION_KEY = btoa(String.fromCharCode(...Array.from({ length: 32 }, (_, i) => i + 1)));
 export const TEST_OLD_ENCRYPTION_KEY = btoa(String.fromCharCode(...Array.from({ length: 32 }, (_, i) => 200 - i)));
 
+const SEALED = {
+  BACKUP_COMPRESSION_ENABLED: "true",
+  BACKUP_ENCRYPTION_ENABLED: "true",
+  BACKUP_ENCRYPTION_KEY: TEST_ENCRYPTION_KEY,
+  BACKUP_ENCRYPTION_KEYS: TEST_OLD_ENCRYPTION_KEY,
+};
+
+const SMALL_MULTIPART = {
+  BACKUP_MULTIPART_THRESHOLD_BYTES: String(1024 * 1024),
+  BACKUP_PART_SIZE_BYTES: String(5 * 1024 * 1024),
+  BACKUP_STEP_BYTE_BUDGET: String(4 * 1024 * 1024),
+};
+
 function project(name: string, include: string[], bindings: Record<string, unknown>) {
   return {
     plugins: [cloudflareTest({ wrangler: { configPath: "./wrangler.toml" }, miniflare: { bindings: { ...baseBindings, ...bindings } } })],
@@ -31,14 +44,15 @@ export default defineConfig({
       project("engine", ["tests/unit/**/*.test.ts", "tests/integration/**/*.test.ts"], {}),
       // Compression, encryption (with an old key kept for reading) and small multipart settings.
       project("storage-options", ["tests/storage-options/**/*.test.ts"], {
-        BACKUP_COMPRESSION_ENABLED: "true",
-        BACKUP_ENCRYPTION_ENABLED: "true",
-        BACKUP_ENCRYPTION_KEY: TEST_ENCRYPTION_KEY,
-        BACKUP_ENCRYPTION_KEYS: TEST_OLD_ENCRYPTION_KEY,
+        ...SEALED,
         BACKUP_MULTIPART_THRESHOLD_BYTES: String(6 * 1024 * 1024),
         BACKUP_PART_SIZE_BYTES: String(5 * 1024 * 1024),
         BACKUP_STEP_BYTE_BUDGET: String(6 * 1024 * 1024),
       }),
+      // The fault matrix, with small multipart settings so that large objects stay small, once
+      // with plain storage and once with compression and encryption.
+      project("matrix-plain", ["tests/fault-matrix/**/*.test.ts"], SMALL_MULTIPART),
+      project("matrix-sealed", ["tests/fault-matrix/**/*.test.ts"], { ...SMALL_MULTIPART, ...SEALED }),
       project("incremental-disabled", ["tests/incremental-disabled/**/*.test.ts"], { BACKUP_INCREMENTAL_ENABLED: "false" }),
     ],
   },

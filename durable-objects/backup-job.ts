@@ -17,10 +17,7 @@ import { engineSettings, readKeyring } from "./engine-settings";
 import { StepJob } from "./step-job";
 
 export class BackupJob extends StepJob<BackupCheckpoint> {
-  /**
-   * Fault-injection seam for tests: lets a test wrap the real bindings (for example an R2 bucket
-   * that throws at its k-th call). Never set in production code.
-   */
+  /** Test seam: adjusts a step's settings (for example an older key as the current one). */
   wrapDeps: ((deps: BackupStepDeps) => BackupStepDeps) | null = null;
 
   /**
@@ -34,7 +31,7 @@ export class BackupJob extends StepJob<BackupCheckpoint> {
       const startNotes = [...notes, ...(fallbackNote ? [fallbackNote] : [])];
       await this.begin(initialCheckpoint(backup, parentChunkCount, new Date().toISOString(), startNotes));
     }
-    const row = await openDatabase(this.env.DB).query.r2Backups.findFirst({ where: (t, { eq }) => eq(t.id, requested.backupId) });
+    const row = await openDatabase(this.bound("DB")).query.r2Backups.findFirst({ where: (t, { eq }) => eq(t.id, requested.backupId) });
     if (!row) throw new Error(`backup ${requested.backupId} has no D1 row after start`);
     return row;
   }
@@ -45,7 +42,7 @@ export class BackupJob extends StepJob<BackupCheckpoint> {
   }
 
   protected async recordStart(checkpoint: BackupCheckpoint): Promise<void> {
-    const db = openDatabase(this.env.DB);
+    const db = openDatabase(this.bound("DB"));
     const { startedAt } = checkpoint;
     const notes = checkpoint.startNotes;
     await runBatch(db, [
@@ -71,7 +68,7 @@ export class BackupJob extends StepJob<BackupCheckpoint> {
   /** An incremental backup merges with its parent's manifest; without a readable one it is full. */
   private async withParentManifest(backup: NewBackup): Promise<{ backup: NewBackup; parentChunkCount: number; fallbackNote: string | null }> {
     if (backup.parentId === null) return { backup, parentChunkCount: 0, fallbackNote: null };
-    const index = await readIndex(this.env.R2_BACKUP_BUCKET, await readKeyring(this.env), backup.parentId);
+    const index = await readIndex(this.bound("R2_BACKUP_BUCKET"), await readKeyring(this.env), backup.parentId);
     if (index) return { backup, parentChunkCount: index.chunkCount, fallbackNote: null };
     return {
       backup: { ...backup, type: "full", parentId: null },
@@ -85,7 +82,7 @@ export class BackupJob extends StepJob<BackupCheckpoint> {
   }
 
   protected async recordRetry(checkpoint: BackupCheckpoint, failures: number, message: string): Promise<void> {
-    const db = openDatabase(this.env.DB);
+    const db = openDatabase(this.bound("DB"));
     await runBatch(db, [
       insertLog(db, logRecord(checkpoint, `step-error:${checkpoint.batchNumber}:${failures}`, "error", "error", new Date(),
         `Step ${checkpoint.batchNumber + 1} failed (attempt ${failures}), retrying: ${message}`)),
@@ -93,14 +90,14 @@ export class BackupJob extends StepJob<BackupCheckpoint> {
   }
 
   protected async recordEnd(checkpoint: BackupCheckpoint): Promise<void> {
-    const db = openDatabase(this.env.DB);
+    const db = openDatabase(this.bound("DB"));
     const outcome = checkpoint.outcome!;
     const completedAt = checkpoint.endedAt!;
     const { counters } = checkpoint;
     const hasSnapshot = outcome === "completed" || outcome === "partial";
     // An upload left open by a cancelled or failed capture would be billed until R2 expires it.
     if (!hasSnapshot && checkpoint.largeObject?.uploadId) {
-      await this.env.R2_BACKUP_BUCKET.resumeMultipartUpload(checkpoint.largeObject.blob!, checkpoint.largeObject.uploadId).abort().catch((error: unknown) => {
+      await this.bound("R2_BACKUP_BUCKET").resumeMultipartUpload(checkpoint.largeObject.blob!, checkpoint.largeObject.uploadId).abort().catch((error: unknown) => {
         console.error(`aborting the open upload of ${checkpoint.largeObject!.key} failed`, error);
       });
     }
@@ -128,9 +125,9 @@ export class BackupJob extends StepJob<BackupCheckpoint> {
 
   private async deps(): Promise<BackupStepDeps> {
     const deps: BackupStepDeps = {
-      source: this.env.R2_BUCKET,
-      backup: this.env.R2_BACKUP_BUCKET,
-      db: openDatabase(this.env.DB),
+      source: this.bound("R2_BUCKET"),
+      backup: this.bound("R2_BACKUP_BUCKET"),
+      db: openDatabase(this.bound("DB")),
       settings: await engineSettings(this.env),
       now: () => new Date(),
       saveCheckpoint: (checkpoint) => this.saveState(checkpoint),

@@ -21,7 +21,7 @@ export abstract class ManifestJob<S extends ManifestJobState> extends StepJob<S>
   protected abstract work(state: S): Promise<S>;
 
   protected db() {
-    return openDatabase(this.env.DB);
+    return openDatabase(this.bound("DB"));
   }
 
   protected settings() {
@@ -29,7 +29,7 @@ export abstract class ManifestJob<S extends ManifestJobState> extends StepJob<S>
   }
 
   protected async manifestIndex(backupId: string) {
-    return readIndex(this.env.R2_BACKUP_BUCKET, await readKeyring(this.env), backupId);
+    return readIndex(this.bound("R2_BACKUP_BUCKET"), await readKeyring(this.env), backupId);
   }
 
   /** Asks the job to stop at its next step boundary; false when it has already ended. */

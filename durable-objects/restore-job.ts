@@ -65,8 +65,8 @@ export class RestoreJob extends ManifestJob<RestoreState> {
     const settings = this.settings();
     return runRestoreStep(
       {
-        source: this.env.R2_BUCKET,
-        backup: this.env.R2_BACKUP_BUCKET,
+        source: this.bound("R2_BUCKET"),
+        backup: this.bound("R2_BACKUP_BUCKET"),
         keyring: await readKeyring(this.env),
         concurrency: DEFAULTS.concurrency,
         byteBudget: settings.BACKUP_STEP_BYTE_BUDGET,

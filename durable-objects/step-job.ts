@@ -29,6 +29,9 @@ const MAX_RETRY_DELAY_MS = 5 * 60_000;
 
 export type Heartbeat = "running" | "finished" | "unknown";
 
+/** What a job reaches through the `interpose` seam: its bindings and its own storage. */
+export type Interposed = "DB" | "R2_BUCKET" | "R2_BACKUP_BUCKET" | "BUCKET_COORDINATOR" | "storage";
+
 export abstract class StepJob<S extends StepState> extends DurableObject<Env> {
   /** True while this instance runs a step or a recording: the alarm is evidently not lost then. */
   private busy = false;
@@ -45,9 +48,18 @@ export abstract class StepJob<S extends StepState> extends DurableObject<Env> {
   /** The bucket lease this job holds, released once its end is recorded. */
   protected abstract leaseOf(state: S): { bucketName: string; holderId: string } | null;
 
-  /** Storage, bindings and the clock go through these seams, so tests can inject faults. */
+  /**
+   * Test seam: wraps the bindings and the storage this job uses, so a fault test can make the k-th
+   * call fail or "die" (tests/helpers/interpose.ts). Never set in production code.
+   */
+  interpose: (<T extends object>(name: Interposed, target: T) => T) | null = null;
+
+  protected bound<K extends Exclude<Interposed, "storage">>(name: K): Env[K] {
+    return this.interpose ? this.interpose(name, this.env[name]) : this.env[name];
+  }
+
   protected storage(): DurableObjectStorage {
-    return this.ctx.storage;
+    return this.interpose ? this.interpose("storage", this.ctx.storage) : this.ctx.storage;
   }
 
   protected loadState(): Promise<S | undefined> {
@@ -87,7 +99,7 @@ export abstract class StepJob<S extends StepState> extends DurableObject<Env> {
     if (state.stage === "done") return "finished";
     if (this.busy) return "running";
     if (state.stage === "finishing") {
-      await this.finish(state).catch(() => undefined); // recorded in the state; the alarm retries
+      await this.finish(state);
       return (await this.loadState())?.stage === "done" ? "finished" : "running";
     }
     if ((await this.storage().getAlarm()) === null) await this.armNextStep();
@@ -103,14 +115,14 @@ export abstract class StepJob<S extends StepState> extends DurableObject<Env> {
     if (!state || state.stage !== "running") return false;
     await this.storage().put(CANCEL_KEY, { requestedBy, at: new Date().toISOString() } satisfies CancelRequest);
     // Take effect soon even when steps are paced slowly.
-    if (!this.busy) await this.storage().setAlarm(Date.now());
+    if (!this.busy) await this.armNextStep();
     return true;
   }
 
   override async alarm(): Promise<void> {
     const state = await this.loadState();
     if (!state || state.stage === "done") return;
-    if (state.stage === "finishing") return this.finish(state).catch(() => undefined);
+    if (state.stage === "finishing") return this.finish(state);
 
     let next: S;
     this.busy = true;
@@ -130,7 +142,7 @@ export abstract class StepJob<S extends StepState> extends DurableObject<Env> {
       this.busy = false;
     }
     await this.saveState({ ...next, stepFailures: 0, lastError: null });
-    if (next.stage === "finishing") await this.finish(next).catch(() => undefined);
+    if (next.stage === "finishing") await this.finish(next);
     else await this.armNextStep();
   }
 
@@ -141,7 +153,7 @@ export abstract class StepJob<S extends StepState> extends DurableObject<Env> {
     if (failures >= getConfig(this.env).BACKUP_MAX_STEP_ATTEMPTS) {
       const failed = ended(state, "failed", `Failed after ${failures} attempts of one step: ${message}`);
       await this.saveState(failed);
-      await this.finish(failed).catch(() => undefined);
+      await this.finish(failed);
       return;
     }
     // The state first: the failure count must survive even if D1 is what is failing.
@@ -152,7 +164,9 @@ export abstract class StepJob<S extends StepState> extends DurableObject<Env> {
 
   /**
    * The final recording: the D1 outcome, then the lease, then `done`. One at a time per object;
-   * a failure is counted in the state and retried by the alarm with capped backoff, forever.
+   * a failure is counted in the state and retried by the alarm with capped backoff, forever. It
+   * throws only when even that retry could not be scheduled, so the alarm handler fails and the
+   * runtime retries it.
    */
   private finish(state: S): Promise<void> {
     this.finishing ??= (async () => {
@@ -160,7 +174,7 @@ export abstract class StepJob<S extends StepState> extends DurableObject<Env> {
       try {
         await this.recordEnd(state);
         const lease = this.leaseOf(state);
-        if (lease) await this.env.BUCKET_COORDINATOR.getByName(lease.bucketName).release(lease.holderId);
+        if (lease) await this.bound("BUCKET_COORDINATOR").getByName(lease.bucketName).release(lease.holderId);
         await this.saveState({ ...state, stage: "done", stepFailures: 0, lastError: null });
         await this.storage().deleteAlarm();
       } catch (error) {
@@ -169,7 +183,6 @@ export abstract class StepJob<S extends StepState> extends DurableObject<Env> {
         const failures = state.stepFailures + 1;
         await this.saveState({ ...state, stepFailures: failures, lastError: message });
         await this.armNextStep(cappedBackoff(STEP_RETRY_BASE_MS, failures, MAX_RETRY_DELAY_MS));
-        throw error;
       } finally {
         this.busy = false;
         this.finishing = null;

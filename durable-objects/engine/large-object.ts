@@ -25,6 +25,7 @@ import {
 } from "./blob-store";
 import { blobMismatch } from "./blob-trust";
 import { errorMessage, isVersionChanged, readSource, SourceVersionChanged } from "./errors";
+import { pipePart } from "./part-pipe";
 import { storedHttpMetadata, type ManifestEntry, type StoredHttpMetadata } from "./manifest";
 import { ResumableSha256, type Sha256State } from "./resumable-sha256";
 
@@ -163,9 +164,8 @@ async function advance(deps: LargeObjectDeps, initial: LargeObjectState, budget:
         // length, as R2 needs for a part. When the source changes midway, the pipe fails with
         // the reason and the part upload only with a broken body: the pipe's error is the one
         // that says what happened, so it is the one raised.
-        const fixed = new FixedLengthStream(end - start);
-        const piping = encryptedRange(framing.key, version.size, start, end, async (offset, length) => (await readRange(offset, length)).body).pipeTo(fixed.writable);
-        const [uploaded, piped] = await Promise.allSettled([upload.uploadPart(state.parts.length + 1, fixed.readable), piping]);
+        const sealed = encryptedRange(framing.key, version.size, start, end, async (offset, length) => (await readRange(offset, length)).body);
+        const { uploaded, fed: piped } = await pipePart(upload, state.parts.length + 1, end - start, sealed);
         if (piped.status === "rejected" && isVersionChanged(piped.reason)) throw piped.reason;
         if (uploaded.status === "rejected") throw uploaded.reason;
         if (piped.status === "rejected") throw piped.reason;

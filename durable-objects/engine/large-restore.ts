@@ -14,6 +14,7 @@ import { isFramedBlob } from "./blob-reader";
 import { isBlobIntegrityError } from "./errors";
 import type { Keyring } from "./keyring";
 import { partSizeFor } from "./large-object";
+import { pipePart } from "./part-pipe";
 import { toR2HttpMetadata, type ManifestEntry } from "./manifest";
 import { ResumableSha256, type Sha256State } from "./resumable-sha256";
 
@@ -109,19 +110,16 @@ export async function advanceLargeRestore(deps: LargeRestoreDeps, state: LargeRe
     // At most `budget` bytes a step, but always at least one part.
     if (current.parts.length >= partCount || (spent > 0 && spent + (end - start) > budget)) break;
     const hasher = new ResumableSha256(current.hashState ?? undefined);
-    const fixed = new FixedLengthStream(end - start);
-    const feeding = (await layout.open(start, end))
-      .pipeThrough(new TransformStream<Uint8Array, Uint8Array>({ transform: (chunk, controller) => void (hasher.update(chunk), controller.enqueue(chunk)) }))
-      .pipeTo(fixed.writable);
-    // Both settle before deciding: when the blob turns out damaged midway, the part upload fails
-    // too, and neither failure may go unobserved.
-    const [uploaded, fed] = await Promise.allSettled([upload.uploadPart(current.parts.length + 1, fixed.readable), feeding]);
-    if (fed.status === "rejected") {
-      const error: unknown = fed.reason;
-      if (isBlobIntegrityError(error)) return { outcome: await abandon(deps, current, { kind: "failed", reason: `the backup's copy is unreadable: ${error.message}` }) };
-      throw error;
+    const hashed = (await layout.open(start, end)).pipeThrough(
+      new TransformStream<Uint8Array, Uint8Array>({ transform: (chunk, controller) => void (hasher.update(chunk), controller.enqueue(chunk)) }),
+    );
+    // When the blob turns out damaged midway, the part upload fails too: the damage names it.
+    const { uploaded, fed } = await pipePart(upload, current.parts.length + 1, end - start, hashed);
+    if (fed.status === "rejected" && isBlobIntegrityError(fed.reason)) {
+      return { outcome: await abandon(deps, current, { kind: "failed", reason: `the backup's copy is unreadable: ${fed.reason.message}` }) };
     }
     if (uploaded.status === "rejected") throw uploaded.reason;
+    if (fed.status === "rejected") throw fed.reason;
     const part = uploaded.value;
     spent += end - start;
     current = { ...current, parts: [...current.parts, { partNumber: part.partNumber, etag: part.etag }], hashState: hasher.state() };

@@ -8,6 +8,7 @@
  * metadata limits), so reading one whole is bounded. The format is described for operators in
  * docs/storage-format.md.
  */
+import { BlobIntegrityError, errorMessage } from "./errors";
 import { BLOB_MAGIC, frameStream, isFramed, unframeStream } from "./blob-format";
 import { sha256Hex } from "./hashing";
 import type { Keyring } from "./keyring";
@@ -62,11 +63,16 @@ export function serializeChunk(entries: readonly ManifestEntry[]): string {
   return entries.map((entry) => JSON.stringify(entry)).join("\n") + "\n";
 }
 
+/** Parses a chunk's NDJSON; text that does not parse is damage (BlobIntegrityError). */
 export function parseChunk(text: string): ManifestEntry[] {
-  return text
-    .split("\n")
-    .filter((line) => line !== "")
-    .map((line) => JSON.parse(line) as ManifestEntry);
+  try {
+    return text
+      .split("\n")
+      .filter((line) => line !== "")
+      .map((line) => JSON.parse(line) as ManifestEntry);
+  } catch (error) {
+    throw new BlobIntegrityError(`manifest chunk is not valid NDJSON: ${errorMessage(error)}`);
+  }
 }
 
 /**
@@ -95,7 +101,7 @@ export const MAX_MANIFEST_OBJECT_BYTES = 8 * 1024 * 1024;
 async function decodeBody(object: R2ObjectBody, keyring: Keyring | null): Promise<string> {
   if (object.size > MAX_MANIFEST_OBJECT_BYTES) {
     await object.body.cancel();
-    throw new Error(`${object.key} is ${object.size} bytes, more than a manifest object can be (${MAX_MANIFEST_OBJECT_BYTES})`);
+    throw new BlobIntegrityError(`${object.key} is ${object.size} bytes, more than a manifest object can be (${MAX_MANIFEST_OBJECT_BYTES})`);
   }
   const bytes = new Uint8Array(await object.arrayBuffer()); // bounded by the check above
   const magic = new TextEncoder().encode(BLOB_MAGIC);

@@ -82,6 +82,8 @@ export async function runVerifyStep(deps: VerifyDeps, state: VerifyState): Promi
   try {
     chunk = await readChunk(deps.backup, deps.keyring, state.backupId, seq);
   } catch (error) {
+    // Damage is a finding; a failed read (R2 unavailable) is retried with the step, never a verdict.
+    if (!isBlobIntegrityError(error)) throw error;
     const message = errorMessage(error);
     return addProblems(skipChunk, [{ path: chunkKey, problem: "corrupt_manifest_chunk", expected: "readable", actual: message }]);
   }

@@ -1,0 +1,120 @@
+/**
+ * The fault matrix: a job is run once clean while every call it makes to R2, D1, its own storage
+ * and the coordinator is counted; then, for every k, it is run again with the k-th call throwing,
+ * and with the job dying right after the k-th call (later calls fail, the object is evicted, and
+ * the alarm fires again as the runtime would retry it). Every run must end in one of two states:
+ * exactly the clean run's outcome, or `failed`/`partial` with a non-empty error on which the
+ * object and D1 agree. Never a wrong success, never a job left in progress.
+ */
+import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { expect } from "vitest";
+import type { StepState } from "../../durable-objects/engine/lifecycle";
+import { armPlan, CallPlan, type FaultMode } from "../helpers/interpose";
+
+export interface Scenario {
+  name: string;
+  /** Undoes what a previous run wrote, so that every run starts from the same place. */
+  reset(): Promise<void>;
+  /** Starts the job without faults; `run` numbers the runs (for unique targets). */
+  start(run: number): Promise<{ stub: DurableObjectStub; id: string }>;
+  /** What must equal the clean run's, normalised (no ids, no times). */
+  outcome(id: string, run: number): Promise<unknown>;
+  /** The status and error D1 shows for the job. */
+  recorded(id: string): Promise<{ status: string; error: string | null }>;
+}
+
+export interface RunReport {
+  mode: FaultMode;
+  at: number;
+  result: "identical" | "failed_cleanly";
+  injected: number;
+}
+
+/** D1 status the job's outcome must show (jobs have no `partial`). */
+const AGREEING_STATUSES: Record<string, string[]> = {
+  completed: ["completed"],
+  partial: ["partial", "completed"],
+  failed: ["failed"],
+  cancelled: ["cancelled"],
+};
+
+async function jobState(stub: DurableObjectStub): Promise<StepState | undefined> {
+  return runInDurableObject(stub, (_job, state) => state.storage.get<StepState>("checkpoint"));
+}
+
+/** Drives the job's alarms to the end as the runtime would, including retries of failed alarms. */
+async function driveToEnd(stub: DurableObjectStub, plan: CallPlan): Promise<void> {
+  for (let alarms = 0; ; alarms++) {
+    if (alarms > 200) throw new Error(`job did not finish within 200 alarms (${plan.mode} at ${plan.at})`);
+    let threw = false;
+    try {
+      await runDurableObjectAlarm(stub);
+    } catch {
+      threw = true;
+    }
+    if (plan.dead) {
+      // The isolate is gone: memory is lost with it (and the plan with the instance), and the
+      // runtime retries an alarm whose handler did not complete.
+      threw = true;
+      plan.dead = false;
+      await evictDurableObject(stub);
+    }
+    const state = await jobState(stub);
+    if (state?.stage === "done") return;
+    const alarm = await runInDurableObject(stub, (_job, storage) => storage.storage.getAlarm());
+    if (alarm !== null) continue;
+    // An alarm whose handler threw is retried by the runtime; a job that merely stopped is stuck.
+    if (!threw) throw new Error(`job stuck: stage ${state?.stage}, no alarm (${plan.mode} at ${plan.at})`);
+    // Far ahead, so that only this loop (not the clock) runs it.
+    await runInDurableObject(stub, (_job, storage) => storage.storage.setAlarm(Date.now() + 3_600_000));
+  }
+}
+
+async function runOnce(scenario: Scenario, plan: CallPlan, run: number) {
+  await scenario.reset();
+  const { stub, id } = await scenario.start(run);
+  await armPlan(stub, plan);
+  await driveToEnd(stub, plan);
+  const state = (await jobState(stub))!;
+  const recorded = await scenario.recorded(id);
+  return { state, recorded, outcome: await scenario.outcome(id, run) };
+}
+
+/**
+ * Runs the matrix; `maxPoints` samples the fault positions evenly when a clean run makes more
+ * calls than that (large objects), always including the first and the last call.
+ */
+export async function runMatrix(scenario: Scenario, options: { maxPoints?: number } = {}) {
+  const clean = new CallPlan("count");
+  const expected = await runOnce(scenario, clean, 0);
+  expect(expected.state.outcome, `${scenario.name}: the clean run must complete`).toBe("completed");
+  const total = clean.calls.length;
+  const points = pointsToTry(total, options.maxPoints ?? Infinity);
+  const reports: RunReport[] = [];
+  let run = 1;
+  for (const mode of ["throw", "die"] as const) {
+    for (const at of points) {
+      const plan = new CallPlan(mode, at);
+      const got = await runOnce(scenario, plan, run++);
+      const where = `${scenario.name}: ${mode} at call ${at} of ${total} (${clean.calls[at - 1]})`;
+      expect(got.state.stage, where).toBe("done");
+      expect(AGREEING_STATUSES[got.state.outcome!], `${where}: D1 says ${got.recorded.status}`).toContain(got.recorded.status);
+      if (got.state.outcome === "completed") {
+        if (JSON.stringify(got.outcome) !== JSON.stringify(expected.outcome)) console.error(where, JSON.stringify(got.outcome), JSON.stringify(expected.outcome));
+        expect(got.outcome, where).toEqual(expected.outcome);
+        reports.push({ mode, at, result: "identical", injected: plan.injected });
+      } else {
+        expect(["failed", "partial"], where).toContain(got.state.outcome);
+        expect(got.recorded.error?.trim(), `${where}: a failed job names its error`).toBeTruthy();
+        reports.push({ mode, at, result: "failed_cleanly", injected: plan.injected });
+      }
+    }
+  }
+  return { calls: total, points: points.length, reports, callKinds: [...new Set(clean.calls)] };
+}
+
+function pointsToTry(total: number, maxPoints: number): number[] {
+  if (total <= maxPoints) return Array.from({ length: total }, (_, i) => i + 1);
+  const step = (total - 1) / (maxPoints - 1);
+  return [...new Set(Array.from({ length: maxPoints }, (_, i) => Math.round(1 + i * step)))];
+}

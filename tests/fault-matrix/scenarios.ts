@@ -1,0 +1,152 @@
+/** The jobs the fault matrix runs, each with how to start it, reset it and read its outcome. */
+import { env } from "cloudflare:test";
+import { expect } from "vitest";
+import { api } from "../helpers/api";
+import { emptyBucket, listAll, putObjects, sha256Hex, variedObjects, type SeedObject } from "../helpers/buckets";
+import { completedBackup } from "../helpers/flows";
+import { backupJobStub, coordinatorStub, restoreJobStub, verifyJobStub } from "../helpers/jobs";
+import type { Scenario } from "./harness";
+
+/** A few small objects of every kind, and optionally one above the (test) multipart threshold. */
+export function seedObjects(options: { large?: boolean } = {}): SeedObject[] {
+  const objects = variedObjects(7);
+  if (options.large) {
+    const body = new Uint8Array(6 * 1024 * 1024 + 12_345);
+    for (let i = 0; i < body.length; i += 4096) body[i] = (i / 4096) % 251;
+    objects.push({ key: "media/large.bin", body, contentType: "application/octet-stream", customMetadata: { kind: "large" } });
+  }
+  return objects;
+}
+
+export async function freshSource(objects: readonly SeedObject[]): Promise<void> {
+  await emptyBucket(env.R2_BUCKET);
+  await emptyBucket(env.R2_BACKUP_BUCKET);
+  await env.DB.batch(["r2_backups", "backup_files", "backup_logs", "backup_jobs", "job_findings"].map((t) => env.DB.prepare(`DELETE FROM ${t}`)));
+  await putObjects(objects);
+}
+
+/** Removes every backup but `keep` (rows, manifests, and the blobs they first stored). */
+async function forgetBackupsExcept(keep: readonly string[]): Promise<void> {
+  const kept = new Set(keep);
+  const placeholders = keep.map(() => "?").join(", ") || "''";
+  await env.DB.batch([
+    env.DB.prepare(`DELETE FROM r2_backups WHERE id NOT IN (${placeholders})`).bind(...keep),
+    env.DB.prepare(`DELETE FROM backup_files WHERE backup_id NOT IN (${placeholders})`).bind(...keep),
+    env.DB.prepare(`DELETE FROM backup_logs WHERE backup_id NOT IN (${placeholders})`).bind(...keep),
+  ]);
+  const stale = (await listAll(env.R2_BACKUP_BUCKET)).filter((o) =>
+    o.key.startsWith("manifests/") ? !kept.has(o.key.split("/")[1]!) : !kept.has(o.customMetadata?.backupId ?? ""),
+  );
+  for (let i = 0; i < stale.length; i += 1000) await env.R2_BACKUP_BUCKET.delete(stale.slice(i, i + 1000).map((o) => o.key));
+  expect(await coordinatorStub().currentLease()).toBeNull();
+}
+
+/** Every entry of a snapshot through the API (it decrypts, so encrypted manifests compare too). */
+async function snapshotListing(backupId: string): Promise<unknown[]> {
+  const files: unknown[] = [];
+  let cursor: string | null = null;
+  do {
+    const page: { files: unknown[]; nextCursor: string | null } = (await api("GET", `/api/backup/files/${backupId}?limit=1000${cursor ? `&cursor=${cursor}` : ""}`)).body;
+    files.push(...page.files);
+    cursor = page.nextCursor;
+  } while (cursor);
+  return files;
+}
+
+async function backupOutcome(id: string) {
+  const { backup } = (await api("GET", `/api/backup/status/${id}`)).body;
+  const { id: _id, backupDate: _d, startedAt: _s, completedAt: _c, parentId: _p, ...row } = backup;
+  const files = (await env.DB.prepare("SELECT file_path, backup_path, file_size, checksum, status, error FROM backup_files WHERE backup_id = ? ORDER BY file_path").bind(id).all()).results;
+  const blobs = (await listAll(env.R2_BACKUP_BUCKET, "blobs/")).map((b) => `${b.key}:${b.size}`);
+  return { row, files, listing: await snapshotListing(id), blobs };
+}
+
+async function backupRecorded(id: string) {
+  const row = await env.DB.prepare("SELECT status, error FROM r2_backups WHERE id = ?").bind(id).first<{ status: string; error: string | null }>();
+  return row!;
+}
+
+async function jobRecorded(id: string) {
+  const row = await env.DB.prepare("SELECT status, error FROM backup_jobs WHERE id = ?").bind(id).first<{ status: string; error: string | null }>();
+  return row!;
+}
+
+async function createBackup(type: "full" | "incremental") {
+  const created = await api("POST", "/api/backup/create", { body: { type } });
+  expect(created.status, JSON.stringify(created.body)).toBe(202);
+  const id: string = created.body.backup.id;
+  return { stub: backupJobStub(id), id };
+}
+
+export function backupScenario(name: string, type: "full" | "incremental", keep: () => string[]): Scenario {
+  return {
+    name,
+    reset: () => forgetBackupsExcept(keep()),
+    start: () => createBackup(type),
+    outcome: backupOutcome,
+    recorded: backupRecorded,
+  };
+}
+
+/** A parent backup, then a change of about a third of the objects for an incremental to capture. */
+export async function parentThenChanges(objects: readonly SeedObject[]): Promise<string> {
+  const parent = await completedBackup("full");
+  await env.R2_BUCKET.delete(objects[1]!.key);
+  await putObjects([
+    { key: objects[2]!.key, body: "modified content", contentType: "text/plain" },
+    { key: "new/added-1.txt", body: "added one" },
+    { key: "new/added-2.csv", body: "a,b\n1,2\n", contentType: "text/csv" },
+  ]);
+  return parent.id;
+}
+
+export function verifyScenario(backupId: () => string): Scenario {
+  return {
+    name: "full verify",
+    reset: async () => undefined,
+    async start() {
+      const started = await api("POST", `/api/backup/verify/${backupId()}`, { body: { mode: "full" } });
+      expect(started.status, JSON.stringify(started.body)).toBe(202);
+      return { stub: verifyJobStub(started.body.job.id), id: started.body.job.id };
+    },
+    async outcome(id) {
+      const { job } = (await api("GET", `/api/backup/jobs/${id}`)).body;
+      const backup = (await api("GET", `/api/backup/status/${backupId()}`)).body.backup;
+      return { status: job.status, result: job.result, progress: job.progress, lastVerificationValid: backup.lastVerificationValid };
+    },
+    recorded: jobRecorded,
+  };
+}
+
+export function restoreScenario(name: string, backupId: () => string): Scenario {
+  const prefix = (run: number) => `restored-${run}/`;
+  return {
+    name,
+    reset: async () => expect(await coordinatorStub().currentLease()).toBeNull(),
+    async start(run) {
+      const started = await api("POST", `/api/backup/restore/${backupId()}`, { body: { targetPrefix: prefix(run), verifyAfterRestore: true } });
+      expect(started.status, JSON.stringify(started.body)).toBe(202);
+      return { stub: restoreJobStub(started.body.job.id), id: started.body.job.id };
+    },
+    async outcome(id, run) {
+      const { job } = (await api("GET", `/api/backup/jobs/${id}`)).body;
+      const restored = [];
+      for (const object of await listAll(env.R2_BUCKET, prefix(run))) {
+        const body = await (await env.R2_BUCKET.get(object.key))!.arrayBuffer();
+        restored.push({ key: object.key.slice(prefix(run).length), size: object.size, sha256: await sha256Hex(body), contentType: object.httpMetadata?.contentType ?? null, custom: object.customMetadata });
+      }
+      const lease = await coordinatorStub().currentLease();
+      return { status: job.status, result: job.result, restored, leaseReleased: lease === null };
+    },
+    recorded: jobRecorded,
+  };
+}
+
+/** One line for the CI log: the size of the matrix and what it found. */
+export function summarise(settings: string, name: string, report: { calls: number; points: number; reports: { result: string }[]; callKinds: string[] }): void {
+  const identical = report.reports.filter((r) => r.result === "identical").length;
+  const failed = report.reports.length - identical;
+  console.log(
+    `fault matrix [${settings}] ${name}: ${report.calls} calls (${report.callKinds.length} kinds), ${report.points} fault points x 2 modes = ${report.reports.length} runs: ${identical} identical to the clean run, ${failed} failed cleanly`,
+  );
+}
