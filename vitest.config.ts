@@ -51,7 +51,7 @@ export default defineConfig({
       }),
       // The fault matrix, with small multipart settings so that large objects stay small, once
       // with plain storage and once with compression and encryption.
-      project("matrix-plain", ["tests/fault-matrix/**/*.test.ts"], SMALL_MULTIPART),
+      project("matrix-plain", ["tests/fault-matrix/**/*.test.ts", "tests/small-multipart/**/*.test.ts"], SMALL_MULTIPART),
       project("matrix-sealed", ["tests/fault-matrix/**/*.test.ts"], { ...SMALL_MULTIPART, ...SEALED }),
       project("incremental-disabled", ["tests/incremental-disabled/**/*.test.ts"], { BACKUP_INCREMENTAL_ENABLED: "false" }),
     ],

@@ -6,7 +6,7 @@
  */
 import { codecOf, policyOf, type BackupEngineSettings, type BackupStepDeps } from "./backup-deps";
 import { captureObject } from "./blob-store";
-import { SourceReadError } from "./errors";
+import { isSourceReadError, SourceReadError } from "./errors";
 import type { BackupCheckpoint } from "./backup-checkpoint";
 import { ended } from "./lifecycle";
 import { mapWithConcurrency } from "./concurrency";
@@ -126,7 +126,7 @@ async function advanceLarge(deps: BackupStepDeps, checkpoint: BackupCheckpoint):
       deps.settings.stepByteBudget,
     );
   } catch (error) {
-    if (!(error instanceof SourceReadError)) throw error;
+    if (!isSourceReadError(error)) throw error;
     // Like a small object's read retries, but across steps: the failure count rides in the state.
     if (saved.readFailures + 1 < deps.settings.readAttempts) {
       await deps.saveCheckpoint({ ...checkpoint, largeObject: { ...saved, readFailures: saved.readFailures + 1 } });

@@ -35,6 +35,11 @@ export class SourceReadError extends Error {
   }
 }
 
+/** Recognised by name or message too: a source read error raised inside a pipe loses its class. */
+export function isSourceReadError(error: unknown): error is Error {
+  return error instanceof SourceReadError || (error instanceof Error && (error.name === "SourceReadError" || error.message.startsWith("SourceReadError:")));
+}
+
 /** Runs a source read, labelling any failure as a SourceReadError that says what was read. */
 export async function readSource<T>(what: string, read: () => Promise<T>): Promise<T> {
   try {

@@ -24,7 +24,7 @@ import {
   type StorageSettings,
 } from "./blob-store";
 import { blobMismatch } from "./blob-trust";
-import { errorMessage, isVersionChanged, readSource, SourceVersionChanged } from "./errors";
+import { errorMessage, isSourceReadError, isVersionChanged, readSource, SourceVersionChanged } from "./errors";
 import { pipePart } from "./part-pipe";
 import { storedHttpMetadata, type ManifestEntry, type StoredHttpMetadata } from "./manifest";
 import { ResumableSha256, type Sha256State } from "./resumable-sha256";
@@ -166,7 +166,8 @@ async function advance(deps: LargeObjectDeps, initial: LargeObjectState, budget:
         // that says what happened, so it is the one raised.
         const sealed = encryptedRange(framing.key, version.size, start, end, async (offset, length) => (await readRange(offset, length)).body);
         const { uploaded, fed: piped } = await pipePart(upload, state.parts.length + 1, end - start, sealed);
-        if (piped.status === "rejected" && isVersionChanged(piped.reason)) throw piped.reason;
+        // What went wrong with the source (changed, unreadable) explains the broken part upload.
+        if (piped.status === "rejected" && (isVersionChanged(piped.reason) || isSourceReadError(piped.reason))) throw piped.reason;
         if (uploaded.status === "rejected") throw uploaded.reason;
         if (piped.status === "rejected") throw piped.reason;
         part = uploaded.value;

@@ -22,26 +22,31 @@ export class CallPlan {
   readonly calls: string[] = [];
   dead = false;
   injected = 0;
+  /** While set, every call it matches fails (an outage of D1, or of one object's reads). */
+  outage: ((label: string, key: string) => boolean) | null = null;
+  /** The job dies right after the first call this matches. */
+  dieAfter: ((label: string, key: string) => boolean) | null = null;
 
   constructor(
     readonly mode: FaultMode,
     readonly at = 0,
   ) {}
 
-  /** Runs one watched call under the plan. */
-  watch<T>(label: string, call: () => T): T {
+  /** Runs one watched call under the plan; `key` is the object key or query, when there is one. */
+  watch<T>(label: string, call: () => T, key = ""): T {
     if (this.dead) {
       this.injected += 1;
       throw new InjectedFault(`the job died before ${label}`);
     }
     this.calls.push(label);
     const n = this.calls.length;
-    if (this.mode === "throw" && n === this.at) {
+    if ((this.mode === "throw" && n === this.at) || this.outage?.(label, key)) {
       this.injected += 1;
       throw new InjectedFault(`${label} (call ${n})`);
     }
     const result = call();
-    if (this.mode === "die" && n === this.at) {
+    if ((this.mode === "die" && n === this.at) || this.dieAfter?.(label, key)) {
+      this.dieAfter = null;
       // Dies once this call has had its effect: later calls (and this attempt's bookkeeping) fail.
       const die = () => {
         this.dead = true;
@@ -53,9 +58,9 @@ export class CallPlan {
   }
 
   /** Async calls fail as rejected promises, as the real bindings do. */
-  watchAsync<T>(label: string, call: () => Promise<T>): Promise<T> {
+  watchAsync<T>(label: string, call: () => Promise<T>, key = ""): Promise<T> {
     try {
-      return this.watch(label, call);
+      return this.watch(label, call, key);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -90,7 +95,7 @@ function wrapBucket(plan: CallPlan, name: string, bucket: R2Bucket): R2Bucket {
           plan.watchAsync(`${name}.createMultipartUpload`, async () => wrapUpload(plan, name, await target.createMultipartUpload(...args)));
       }
       if (!R2_CALLS.has(method)) return value.bind(target);
-      return (...args: unknown[]) => plan.watchAsync(`${name}.${method}`, () => value.apply(target, args));
+      return (...args: unknown[]) => plan.watchAsync(`${name}.${method}`, () => value.apply(target, args), typeof args[0] === "string" ? args[0] : "");
     },
   });
 }
