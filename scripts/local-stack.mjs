@@ -11,8 +11,8 @@ export function runNode(args) {
   if (result.status !== 0) throw new Error(`${args.join(" ")} failed`);
 }
 
-export async function startServer(port, state) {
-  const server = spawn(process.execPath, ["scripts/start.mjs", "--port", String(port), "--ip", "127.0.0.1", "--persist-to", state], { stdio: ["ignore", "pipe", "pipe"] });
+export async function startServer(port, state, extraArgs = []) {
+  const server = spawn(process.execPath, ["scripts/start.mjs", "--port", String(port), "--ip", "127.0.0.1", "--persist-to", state, ...extraArgs], { stdio: ["ignore", "pipe", "pipe"] });
   await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error("dev server did not start within 90 s")), 90_000);
     server.stdout.on("data", (chunk) => {
@@ -51,8 +51,31 @@ export function apiClient(port, token) {
       if (value.status !== "in_progress" && value.status !== "pending") return value;
     }
   };
+  /**
+   * `count` status reads of a backup spread over its run (`concurrency` at a time, `gapMs` apart),
+   * each timed; returns the latencies in ms and how many were answered while it was in progress.
+   */
+  const timedStatusReads = async (id, count, { concurrency = 2, gapMs = 40 } = {}) => {
+    const latencies = [];
+    let duringRun = 0;
+    let next = 0;
+    const worker = async () => {
+      while (next < count) {
+        next += 1;
+        const started = performance.now();
+        const { backup } = await call("GET", `/backup/status/${id}`);
+        latencies.push(performance.now() - started);
+        if (backup.status === "in_progress") duringRun += 1;
+        await new Promise((r) => setTimeout(r, gapMs));
+      }
+    };
+    await Promise.all(Array.from({ length: concurrency }, worker));
+    return { latencies, duringRun };
+  };
   return {
     call,
+    timedStatusReads,
+    waitForBackup: (id) => waitFor(`/backup/status/${id}`, (r) => r.backup),
     backup: async (type) => waitFor(`/backup/status/${(await call("POST", "/backup/create", { type })).backup.id}`, (r) => r.backup),
     job: async (path, body) => waitFor(`/backup/jobs/${(await call("POST", path, body)).job.id}`, (r) => r.job),
   };
@@ -78,4 +101,10 @@ export async function bucketDigest(bucket) {
     cursor = page.truncated ? page.cursor : undefined;
   } while (cursor);
   return objects;
+}
+
+/** The p-th percentile (0–100) of a list of numbers, by nearest rank. */
+export function percentile(values, p) {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
 }

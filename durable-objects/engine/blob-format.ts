@@ -19,6 +19,7 @@
  * produced records with equal nonces and different associated data; v1 blobs are still read
  * (the nonce is stored in each record, so decryption does not depend on how it was derived).
  */
+import { Cooperative } from "./cooperative";
 import { BlobIntegrityError } from "./errors";
 import { toHex } from "./hashing";
 import type { EncryptionKey, Keyring } from "./keyring";
@@ -90,6 +91,7 @@ export async function sealRecord(key: EncryptionKey, header: Uint8Array, index: 
 function recordSealer(key: EncryptionKey, header: Uint8Array): TransformStream<Uint8Array, Uint8Array> {
   let held: Uint8Array = new Uint8Array(0);
   let index = 0;
+  const cooperative = new Cooperative();
   return new TransformStream({
     async transform(chunk, controller) {
       const joined = new Uint8Array(held.length + chunk.length);
@@ -100,6 +102,7 @@ function recordSealer(key: EncryptionKey, header: Uint8Array): TransformStream<U
       while (joined.length - offset > RECORD_SIZE) {
         controller.enqueue(await sealRecord(key, header, index++, false, joined.subarray(offset, offset + RECORD_SIZE)));
         offset += RECORD_SIZE;
+        await cooperative.handled(RECORD_SIZE);
       }
       held = joined.slice(offset);
     },
@@ -180,6 +183,7 @@ function recordOpener(key: EncryptionKey, header: Uint8Array, recordSize: number
   let buffer: Uint8Array = new Uint8Array(0);
   let index = firstIndex;
   let finished = false;
+  const cooperative = new Cooperative();
   return new TransformStream({
     async transform(chunk, controller) {
       buffer = concat(buffer, chunk);
@@ -196,6 +200,7 @@ function recordOpener(key: EncryptionKey, header: Uint8Array, recordSize: number
         finished = plaintext.final;
         index++;
         buffer = buffer.slice(4 + length);
+        await cooperative.handled(length);
       }
     },
     flush() {
@@ -289,6 +294,7 @@ export function encryptedRange(
     controller.close();
   };
 
+  const cooperative = new Cooperative();
   const region = new ReadableStream<Uint8Array>({
     start(controller) {
       if (start < HEADER_SIZE) controller.enqueue(header);
@@ -307,6 +313,7 @@ export function encryptedRange(
       controller.enqueue(await sealRecord(key, header, index, index === records - 1, pending.subarray(0, recordLength)));
       pending = pending.slice(recordLength);
       index++;
+      await cooperative.handled(recordLength);
       if (index > last) await finish(controller);
     },
   });

@@ -13,6 +13,7 @@ import type { SourceReader, BlobStore } from "./buckets";
 import { BLOB_VERSION, joinBytes, frameStream, isFramed, encryptedSize, type FramingOptions } from "./blob-format";
 import { isCompressible } from "./compressibility";
 import { blobMismatch } from "./blob-trust";
+import { cooperativeFixed, yieldToEventLoop } from "./cooperative";
 import { readSource, SourceReadError } from "./errors";
 import { sha256Hex, sha256OfStream } from "./hashing";
 import { hmacHex, type Keyring } from "./keyring";
@@ -120,6 +121,8 @@ export function capturedResult(entry: ManifestEntry, stored: StoredBlob, origin:
  * content always come from one version.
  */
 export async function captureObject(source: SourceReader, backup: BlobStore, key: string, backupId: string, settings: StorageSettings): Promise<CaptureResult> {
+  // One object after another over in-process I/O never lets the event loop idle (cooperative.ts).
+  await yieldToEventLoop();
   const object = await readSource(`get ${key}`, () => source.get(key));
   if (!object) return { kind: "gone" };
   const origin = await originFor(backupId, key, settings.keyring);
@@ -138,7 +141,7 @@ export async function captureObject(source: SourceReader, backup: BlobStore, key
       // Read the very version that was hashed; if it changed meanwhile, the retry starts over.
       const again = await readSource(`get ${key}`, () => source.get(key, { onlyIf: { etagMatches: object.etag } }));
       if (!again || !("body" in again)) throw new SourceReadError(`${key} changed while it was being backed up`);
-      return again.body;
+      return cooperativeFixed(again.body, object.size);
     };
   }
   const blob = await blobKeyFor(sha256, settings.keyring);
@@ -226,7 +229,10 @@ async function uploadInParts(backup: BlobStore, blob: string, stream: ReadableSt
       buffered.push(value);
       bufferedBytes += value.length;
       // Keep one byte beyond a part before cutting, so the last part is never empty.
-      if (bufferedBytes > STREAMING_PART_SIZE) await flushPart(STREAMING_PART_SIZE);
+      if (bufferedBytes > STREAMING_PART_SIZE) {
+        await flushPart(STREAMING_PART_SIZE);
+        await yieldToEventLoop();
+      }
     }
     if (bufferedBytes > 0 || parts.length === 0) await flushPart(bufferedBytes);
     const present = await backup.head(blob);

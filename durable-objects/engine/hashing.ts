@@ -1,4 +1,5 @@
 /** SHA-256 helpers. Streams are hashed with `crypto.DigestStream`, so no body is held whole. */
+import { Cooperative } from "./cooperative";
 
 export function toHex(bytes: ArrayBuffer | Uint8Array): string {
   const view = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
@@ -16,10 +17,12 @@ export async function sha256Hex(data: string | ArrayBuffer | Uint8Array): Promis
 export async function sha256OfStream(stream: ReadableStream<Uint8Array>): Promise<{ sha256: string; size: number }> {
   const digest = new crypto.DigestStream("SHA-256");
   let size = 0;
+  const cooperative = new Cooperative();
   const counter = new TransformStream<Uint8Array, Uint8Array>({
-    transform(chunk, controller) {
+    async transform(chunk, controller) {
       size += chunk.byteLength;
       controller.enqueue(chunk);
+      await cooperative.handled(chunk.byteLength);
     },
   });
   // The digest promise rejects with the same error as the pipe when the stream fails; the pipe's

@@ -14,6 +14,7 @@ import { isFramedBlob } from "./blob-reader";
 import { isBlobIntegrityError } from "./errors";
 import type { Keyring } from "./keyring";
 import { partSizeFor } from "./large-object";
+import { Cooperative } from "./cooperative";
 import { pipePart } from "./part-pipe";
 import { toR2HttpMetadata, type ManifestEntry } from "./manifest";
 import { ResumableSha256, type Sha256State } from "./resumable-sha256";
@@ -110,8 +111,15 @@ export async function advanceLargeRestore(deps: LargeRestoreDeps, state: LargeRe
     // At most `budget` bytes a step, but always at least one part.
     if (current.parts.length >= partCount || (spent > 0 && spent + (end - start) > budget)) break;
     const hasher = new ResumableSha256(current.hashState ?? undefined);
+    const cooperative = new Cooperative();
     const hashed = (await layout.open(start, end)).pipeThrough(
-      new TransformStream<Uint8Array, Uint8Array>({ transform: (chunk, controller) => void (hasher.update(chunk), controller.enqueue(chunk)) }),
+      new TransformStream<Uint8Array, Uint8Array>({
+        async transform(chunk, controller) {
+          hasher.update(chunk);
+          controller.enqueue(chunk);
+          await cooperative.handled(chunk.length);
+        },
+      }),
     );
     // When the blob turns out damaged midway, the part upload fails too: the damage names it.
     const { uploaded, fed } = await pipePart(upload, current.parts.length + 1, end - start, hashed);

@@ -9,6 +9,7 @@
  * recognises its own earlier writes (same SHA-256, written after the job started) as restored.
  */
 import type { RestoreTarget } from "./buckets";
+import { cooperativeStream, yieldToEventLoop } from "./cooperative";
 import { isBlobIntegrityError } from "./errors";
 import { openBlob } from "./blob-reader";
 import { mapWithConcurrency } from "./concurrency";
@@ -169,6 +170,7 @@ async function advanceLarge(deps: RestoreDeps, state: RestoreState): Promise<Res
 const utf8Length = (text: string) => new TextEncoder().encode(text).length;
 
 async function restoreEntry(deps: RestoreDeps, state: RestoreState, entry: ManifestEntry): Promise<EntryOutcome> {
+  await yieldToEventLoop(); // see cooperative.ts
   const { options } = state;
   const target = targetKey(options, entry.key);
   const keyBytes = utf8Length(target);
@@ -198,7 +200,7 @@ async function restoreEntry(deps: RestoreDeps, state: RestoreState, entry: Manif
 
   const fixed = new FixedLengthStream(entry.size);
   const abort = new AbortController();
-  const piping = content.pipeTo(fixed.writable, { signal: abort.signal });
+  const piping = content.pipeThrough(cooperativeStream()).pipeTo(fixed.writable, { signal: abort.signal });
   const putting = deps.source.put(target, fixed.readable, {
     httpMetadata: toR2HttpMetadata(entry.httpMetadata),
     customMetadata: entry.customMetadata,
