@@ -59,9 +59,20 @@ export class BackupJob extends StepJob<BackupCheckpoint> {
         ...progressColumns(checkpoint),
         updatedAt: startedAt,
       }),
-      insertLog(db, logRecord(checkpoint, "start", "start", "info", new Date(startedAt),
-        `${checkpoint.type === "full" ? "Full" : "Incremental"} backup of ${checkpoint.bucketName} started (trigger: ${checkpoint.trigger}` +
-          (checkpoint.parentId ? `, parent ${checkpoint.parentId}` : "") + ")." + (notes.length ? ` ${notes.join(" ")}` : ""))),
+      insertLog(
+        db,
+        logRecord(
+          checkpoint,
+          "start",
+          "start",
+          "info",
+          new Date(startedAt),
+          `${checkpoint.type === "full" ? "Full" : "Incremental"} backup of ${checkpoint.bucketName} started (trigger: ${checkpoint.trigger}` +
+            (checkpoint.parentId ? `, parent ${checkpoint.parentId}` : "") +
+            ")." +
+            (notes.length ? ` ${notes.join(" ")}` : ""),
+        ),
+      ),
     ]);
   }
 
@@ -84,8 +95,17 @@ export class BackupJob extends StepJob<BackupCheckpoint> {
   protected async recordRetry(checkpoint: BackupCheckpoint, failures: number, message: string): Promise<void> {
     const db = openDatabase(this.bound("DB"));
     await runBatch(db, [
-      insertLog(db, logRecord(checkpoint, `step-error:${checkpoint.batchNumber}:${failures}`, "error", "error", new Date(),
-        `Step ${checkpoint.batchNumber + 1} failed (attempt ${failures}), retrying: ${message}`)),
+      insertLog(
+        db,
+        logRecord(
+          checkpoint,
+          `step-error:${checkpoint.batchNumber}:${failures}`,
+          "error",
+          "error",
+          new Date(),
+          `Step ${checkpoint.batchNumber + 1} failed (attempt ${failures}), retrying: ${message}`,
+        ),
+      ),
     ]);
   }
 
@@ -97,9 +117,12 @@ export class BackupJob extends StepJob<BackupCheckpoint> {
     const hasSnapshot = outcome === "completed" || outcome === "partial";
     // An upload left open by a cancelled or failed capture would be billed until R2 expires it.
     if (!hasSnapshot && checkpoint.largeObject?.uploadId) {
-      await this.bound("R2_BACKUP_BUCKET").resumeMultipartUpload(checkpoint.largeObject.blob!, checkpoint.largeObject.uploadId).abort().catch((error: unknown) => {
-        console.error(`aborting the open upload of ${checkpoint.largeObject!.key} failed`, error);
-      });
+      await this.bound("R2_BACKUP_BUCKET")
+        .resumeMultipartUpload(checkpoint.largeObject.blob!, checkpoint.largeObject.uploadId)
+        .abort()
+        .catch((error: unknown) => {
+          console.error(`aborting the open upload of ${checkpoint.largeObject!.key} failed`, error);
+        });
     }
     const summary = hasSnapshot
       ? `Backup ${outcome}: ${counters.fileCount} files (${counters.totalSize} bytes) recorded, ` +
@@ -115,7 +138,17 @@ export class BackupJob extends StepJob<BackupCheckpoint> {
         error: checkpoint.error,
         updatedAt: completedAt,
       }),
-      insertLog(db, logRecord(checkpoint, "complete", outcome === "failed" ? "error" : "complete", outcome === "completed" || outcome === "cancelled" ? "info" : outcome === "partial" ? "warn" : "error", new Date(completedAt), summary)),
+      insertLog(
+        db,
+        logRecord(
+          checkpoint,
+          "complete",
+          outcome === "failed" ? "error" : "complete",
+          outcome === "completed" || outcome === "cancelled" ? "info" : outcome === "partial" ? "warn" : "error",
+          new Date(completedAt),
+          summary,
+        ),
+      ),
     ]);
   }
 

@@ -36,8 +36,7 @@ export interface BackupHistory {
 
 export function chooseBackupType(input: BackupTypeInput, history: BackupHistory): ResolvedBackupType {
   const wantsIncremental =
-    input.requested === "incremental" ||
-    (input.requested === "auto" && input.incrementalEnabled && isRecent(history.lastCompletedFull?.backupDate, input));
+    input.requested === "incremental" || (input.requested === "auto" && input.incrementalEnabled && isRecent(history.lastCompletedFull?.backupDate, input));
   if (wantsIncremental && history.lastCompleted) return { type: "incremental", parentId: history.lastCompleted.id, note: null };
   const note =
     input.requested === "incremental"

@@ -41,9 +41,7 @@ export interface StartBackupRequest {
 }
 
 export type StartBackupResult =
-  | { ok: true; backup: BackupRow }
-  | { ok: false; reason: "busy"; holderId: string; kind: Lease["kind"] }
-  | { ok: false; reason: "incremental_disabled" };
+  { ok: true; backup: BackupRow } | { ok: false; reason: "busy"; holderId: string; kind: Lease["kind"] } | { ok: false; reason: "incremental_disabled" };
 
 export type StartRestoreResult = { ok: true; jobId: string } | { ok: false; reason: "busy"; holderId: string; kind: Lease["kind"] };
 
@@ -97,15 +95,18 @@ export class BucketCoordinator extends DurableObject<Env> {
         now,
       });
       // If `start` throws, the lease stays until the job is known not to run (see the header).
-      const backup = await this.env.BACKUP_JOB.getByName(backupId).start({
-        backupId,
-        bucketName,
-        type,
-        trigger: request.trigger,
-        requestedBy: request.requestedBy,
-        parentId,
-        backupDate: now.toISOString(),
-      }, note ? [note] : []);
+      const backup = await this.env.BACKUP_JOB.getByName(backupId).start(
+        {
+          backupId,
+          bucketName,
+          type,
+          trigger: request.trigger,
+          requestedBy: request.requestedBy,
+          parentId,
+          backupDate: now.toISOString(),
+        },
+        note ? [note] : [],
+      );
       return { ok: true, backup };
     }
   }

@@ -28,7 +28,10 @@ const configSchema = z
     BACKUP_COMPRESSION_ENABLED: flag.default(false),
     BACKUP_ENCRYPTION_ENABLED: flag.default(false),
     /** The name of the bucket bound as R2_BUCKET: the coordinator's key and the backups' bucketName. */
-    BACKUP_SOURCE_BUCKET: z.string().regex(/^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/, "must be an R2 bucket name").default("cutty-files"),
+    BACKUP_SOURCE_BUCKET: z
+      .string()
+      .regex(/^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/, "must be an R2 bucket name")
+      .default("cutty-files"),
     BACKUP_FULL_INTERVAL_DAYS: wholeNumber(1, 365).default(7),
     /** Objects per alarm step; the design's ceiling is 100. */
     BACKUP_BATCH_SIZE: wholeNumber(1, 100).default(100),
@@ -57,7 +60,14 @@ const configSchema = z
     /** Secret: 32 random bytes, base64. Required when encryption is enabled. */
     BACKUP_ENCRYPTION_KEY: optionalText,
     /** Secret: older keys (comma-separated base64), kept to decrypt backups made before a rotation. */
-    BACKUP_ENCRYPTION_KEYS: optionalText.transform((value) => (value ? value.split(",").map((k) => k.trim()).filter(Boolean) : [])),
+    BACKUP_ENCRYPTION_KEYS: optionalText.transform((value) =>
+      value
+        ? value
+            .split(",")
+            .map((k) => k.trim())
+            .filter(Boolean)
+        : [],
+    ),
     JWT_SECRET: optionalText,
     // Keys fetched over plain http could be swapped on the way, so only https is accepted.
     JWT_JWKS_URL: optionalText.pipe(z.url({ protocol: /^https$/, message: "must be an https URL" }).optional()),
@@ -99,7 +109,10 @@ const configSchema = z
 export type Config = z.output<typeof configSchema>;
 
 export class ConfigError extends Error {
-  constructor(readonly variables: string[], message: string) {
+  constructor(
+    readonly variables: string[],
+    message: string,
+  ) {
     super(message);
     this.name = "ConfigError";
   }

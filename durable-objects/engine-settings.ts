@@ -4,7 +4,6 @@ import { DEFAULTS } from "./defaults";
 import type { BackupEngineSettings } from "./engine/backup-deps";
 import { loadKeyring, type Keyring } from "./engine/keyring";
 
-
 const keyrings = new WeakMap<object, Promise<Keyring | null>>();
 
 /**

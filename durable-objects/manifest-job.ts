@@ -77,7 +77,12 @@ export abstract class ManifestJob<S extends ManifestJobState> extends StepJob<S>
 
   protected async recordRetry(state: S, failures: number, message: string): Promise<void> {
     await runBatch(this.db(), [
-      this.log(state, `step-error:${state.nextChunkSeq}:${state.nextOffset}:${failures}`, "error", `${state.kind} job ${state.jobId}: step failed (attempt ${failures}), retrying: ${message}`),
+      this.log(
+        state,
+        `step-error:${state.nextChunkSeq}:${state.nextOffset}:${failures}`,
+        "error",
+        `${state.kind} job ${state.jobId}: step failed (attempt ${failures}), retrying: ${message}`,
+      ),
     ]);
   }
 

@@ -78,7 +78,9 @@ export class RestoreJob extends ManifestJob<RestoreState> {
             await this.db()
               .select({ path: backupFiles.filePath })
               .from(backupFiles)
-              .where(and(eq(backupFiles.backupId, state.backupId), eq(backupFiles.status, "failed"), after === null ? undefined : gt(backupFiles.filePath, after)))
+              .where(
+                and(eq(backupFiles.backupId, state.backupId), eq(backupFiles.status, "failed"), after === null ? undefined : gt(backupFiles.filePath, after)),
+              )
               .orderBy(asc(backupFiles.filePath))
               .limit(limit)
           ).map((r) => r.path),

@@ -90,7 +90,7 @@ export abstract class StepJob<S extends StepState> extends DurableObject<Env> {
 
   /**
    * Whether the job is running, finished, or unknown here (never started, or not yet: `start` may
-   * still be on its way). A running job whose alarm was lost is re-armed (invariant 4); a job
+   * still be on its way). A running job whose alarm was lost is re-armed (docs/invariants.md, 4); a job
    * whose final recording is pending tries it again now.
    */
   async heartbeat(): Promise<Heartbeat> {

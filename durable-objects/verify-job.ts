@@ -42,7 +42,12 @@ export class VerifyJob extends ManifestJob<VerifyState> {
 
   protected async work(state: VerifyState): Promise<VerifyState> {
     return runVerifyStep(
-      { backup: this.bound("R2_BACKUP_BUCKET"), keyring: await readKeyring(this.env), concurrency: DEFAULTS.concurrency, byteBudget: this.settings().BACKUP_STEP_BYTE_BUDGET },
+      {
+        backup: this.bound("R2_BACKUP_BUCKET"),
+        keyring: await readKeyring(this.env),
+        concurrency: DEFAULTS.concurrency,
+        byteBudget: this.settings().BACKUP_STEP_BYTE_BUDGET,
+      },
       state,
     );
   }

@@ -3,7 +3,7 @@
  * it. Every job saves its state before its row is first written, so a row without state means the
  * object's storage was lost (or the row predates this rule); after ORPHAN_GRACE_MS it is marked
  * failed with an error that says so, instead of showing `in_progress` forever. Asking a job also
- * re-arms its alarm if that was lost (invariant 4).
+ * re-arms its alarm if that was lost (invariant 4 in docs/invariants.md).
  *
  * Runs from the coordinator's alarm, the cron, and after the response of a status read that finds
  * a row that has not moved for a while; never while a request waits.
@@ -38,7 +38,13 @@ function jobStub(env: Env, kind: WatchedKind, id: string) {
  * Asks the job behind a row; marks the row failed when the job does not exist and the row is
  * older than the grace period. Returns what the job said.
  */
-export async function checkJob(env: Env, kind: WatchedKind, id: string, since: string, now = new Date()): Promise<"running" | "finished" | "unknown" | "orphaned"> {
+export async function checkJob(
+  env: Env,
+  kind: WatchedKind,
+  id: string,
+  since: string,
+  now = new Date(),
+): Promise<"running" | "finished" | "unknown" | "orphaned"> {
   const stub = jobStub(env, kind, id);
   if (!stub) return "unknown";
   const answer = await stub.heartbeat();
@@ -47,7 +53,9 @@ export async function checkJob(env: Env, kind: WatchedKind, id: string, since: s
   const at = now.toISOString();
   const error = `The ${kind} job has no state behind this record (its Durable Object storage was lost, or it never started); marked failed by the watchdog at ${at}.`;
   await runBatch(db, [
-    kind === "backup" ? updateBackup(db, id, { status: "failed", phase: "done", error, completedAt: at, updatedAt: at }) : updateJob(db, id, { status: "failed", error, completedAt: at, updatedAt: at }),
+    kind === "backup"
+      ? updateBackup(db, id, { status: "failed", phase: "done", error, completedAt: at, updatedAt: at })
+      : updateJob(db, id, { status: "failed", error, completedAt: at, updatedAt: at }),
     insertLog(db, { eventKey: `${id}:orphaned`, backupId: id, timestamp: at, eventType: "error", level: "error", message: error, requestedBy: "watchdog" }),
   ]);
   return "orphaned";
@@ -87,5 +95,7 @@ export async function reconcileOrphans(env: Env, now = new Date()): Promise<numb
  */
 export function watchAfterResponse(ctx: ExecutionContext, env: Env, kind: WatchedKind, id: string, since: string | null): void {
   if (since !== null && Date.now() - Date.parse(since) < STALE_ROW_MS) return;
-  ctx.waitUntil(checkJob(env, kind, id, since ?? new Date(0).toISOString()).catch((error: unknown) => console.error(`watchdog call to ${kind} ${id} failed`, error)));
+  ctx.waitUntil(
+    checkJob(env, kind, id, since ?? new Date(0).toISOString()).catch((error: unknown) => console.error(`watchdog call to ${kind} ${id} failed`, error)),
+  );
 }

@@ -205,9 +205,13 @@ export const backupHealthMetrics = sqliteView("backup_health_metrics").as((qb) =
       successRate: sql<number | null>`round(100.0 * sum(CASE WHEN ${r2Backups.status} = 'completed' THEN 1 ELSE 0 END)
         / nullif(sum(CASE WHEN ${r2Backups.status} IN ('completed', 'partial', 'failed') THEN 1 ELSE 0 END), 0), 2)`.as("success_rate"),
       lastBackupDate: sql<string | null>`max(${r2Backups.backupDate})`.as("last_backup_date"),
-      lastSuccessfulBackupDate: sql<string | null>`max(CASE WHEN ${r2Backups.status} = 'completed' THEN ${r2Backups.backupDate} END)`.as("last_successful_backup_date"),
+      lastSuccessfulBackupDate: sql<string | null>`max(CASE WHEN ${r2Backups.status} = 'completed' THEN ${r2Backups.backupDate} END)`.as(
+        "last_successful_backup_date",
+      ),
       storedBytes: sql<number>`sum(${r2Backups.bytesUploaded})`.as("stored_bytes"),
-      averageDurationSeconds: sql<number | null>`avg(CASE WHEN ${r2Backups.status} = 'completed' AND ${r2Backups.startedAt} IS NOT NULL AND ${r2Backups.completedAt} IS NOT NULL
+      averageDurationSeconds: sql<
+        number | null
+      >`avg(CASE WHEN ${r2Backups.status} = 'completed' AND ${r2Backups.startedAt} IS NOT NULL AND ${r2Backups.completedAt} IS NOT NULL
         THEN (julianday(${r2Backups.completedAt}) - julianday(${r2Backups.startedAt})) * 86400.0 END)`.as("average_duration_seconds"),
     })
     .from(r2Backups)

@@ -5,7 +5,19 @@
 import { and, asc, desc, eq, gt, inArray, isNotNull, lt, or, sql, type SQL } from "drizzle-orm";
 import type { DrizzleD1Database } from "drizzle-orm/d1";
 import * as schema from "./index";
-import { backupJobs, backupLogs, FINDINGS_KEPT, jobFindings, LOG_LEVELS, r2Backups, type BackupStatus, type BackupType, type FindingList, type JobFindingRow, type LogLevel } from "./index";
+import {
+  backupJobs,
+  backupLogs,
+  FINDINGS_KEPT,
+  jobFindings,
+  LOG_LEVELS,
+  r2Backups,
+  type BackupStatus,
+  type BackupType,
+  type FindingList,
+  type JobFindingRow,
+  type LogLevel,
+} from "./index";
 
 type Database = DrizzleD1Database<typeof schema>;
 
@@ -27,7 +39,8 @@ export function backupPage(db: Database, filter: { status?: BackupStatus; type?:
   const conditions: SQL[] = [];
   if (filter.status) conditions.push(eq(r2Backups.status, filter.status));
   if (filter.type) conditions.push(eq(r2Backups.backupType, filter.type));
-  if (filter.after) conditions.push(or(lt(r2Backups.backupDate, filter.after.d), and(eq(r2Backups.backupDate, filter.after.d), lt(r2Backups.id, filter.after.i)))!);
+  if (filter.after)
+    conditions.push(or(lt(r2Backups.backupDate, filter.after.d), and(eq(r2Backups.backupDate, filter.after.d), lt(r2Backups.id, filter.after.i)))!);
   return db
     .select()
     .from(r2Backups)
@@ -71,7 +84,10 @@ export async function jobFindingLists(db: Database, jobId: string): Promise<Reco
  */
 export async function nextSampleOffset(db: Database, backupId: string): Promise<number> {
   const [newest] = await db
-    .select({ offset: sql<number>`json_extract(${backupJobs.result}, '$.sample.offset')`, percent: sql<number>`json_extract(${backupJobs.result}, '$.sample.percent')` })
+    .select({
+      offset: sql<number>`json_extract(${backupJobs.result}, '$.sample.offset')`,
+      percent: sql<number>`json_extract(${backupJobs.result}, '$.sample.percent')`,
+    })
     .from(backupJobs)
     .where(and(eq(backupJobs.backupId, backupId), eq(backupJobs.kind, "verify"), isNotNull(sql`json_extract(${backupJobs.result}, '$.sample.offset')`)))
     .orderBy(desc(backupJobs.createdAt), desc(backupJobs.id))

@@ -35,7 +35,14 @@ const results = [];
 
 const seconds = (from, to) => (Date.parse(to) - Date.parse(from)) / 1000;
 function recordBackup(name, b) {
-  results.push({ name, status: b.status, seconds: seconds(b.startedAt, b.completedAt), objects: b.snapshotFileCount, mb: b.snapshotSize / 1e6, note: `${b.fileCount} read, ${(b.bytesUploaded / 1e6).toFixed(1)} MB uploaded` });
+  results.push({
+    name,
+    status: b.status,
+    seconds: seconds(b.startedAt, b.completedAt),
+    objects: b.snapshotFileCount,
+    mb: b.snapshotSize / 1e6,
+    note: `${b.fileCount} read, ${(b.bytesUploaded / 1e6).toFixed(1)} MB uploaded`,
+  });
 }
 
 let server;
@@ -71,11 +78,23 @@ async function throughput() {
   await local.mf.dispose();
   server = await startServer(port, state);
   const restored = await api.job(`/backup/restore/${incremental.id}`, { overwriteExisting: true });
-  results.push({ name: "restore into an empty bucket", status: restored.status, seconds: seconds(restored.startedAt, restored.completedAt), objects: restored.result.filesRestored, mb: restored.result.bytesRestored / 1e6, note: "" });
+  results.push({
+    name: "restore into an empty bucket",
+    status: restored.status,
+    seconds: seconds(restored.startedAt, restored.completedAt),
+    objects: restored.result.filesRestored,
+    mb: restored.result.bytesRestored / 1e6,
+    note: "",
+  });
   await stopServer(server);
   server = undefined;
 
-  const mf = new Miniflare({ modules: true, script: "export default {}", r2Buckets: { SRC: "cutty-files", DST: "bench-copy" }, defaultPersistRoot: join(state, "v3") });
+  const mf = new Miniflare({
+    modules: true,
+    script: "export default {}",
+    r2Buckets: { SRC: "cutty-files", DST: "bench-copy" },
+    defaultPersistRoot: join(state, "v3"),
+  });
   const [src, dst] = [await mf.getR2Bucket("SRC"), await mf.getR2Bucket("DST")];
   const started = Date.now();
   let count = 0;
@@ -84,20 +103,30 @@ async function throughput() {
   do {
     const page = await src.list({ cursor, limit: 1000 });
     for (let i = 0; i < page.objects.length; i += 8) {
-      await Promise.all(page.objects.slice(i, i + 8).map(async (o) => {
-        const body = new Uint8Array(await (await src.get(o.key)).arrayBuffer());
-        await dst.put(o.key, body);
-        count += 1;
-        bytes += body.length;
-      }));
+      await Promise.all(
+        page.objects.slice(i, i + 8).map(async (o) => {
+          const body = new Uint8Array(await (await src.get(o.key)).arrayBuffer());
+          await dst.put(o.key, body);
+          count += 1;
+          bytes += body.length;
+        }),
+      );
     }
     cursor = page.truncated ? page.cursor : undefined;
   } while (cursor);
   await mf.dispose();
-  results.push({ name: "reference: get→put copy through Miniflare's Node API", status: "-", seconds: (Date.now() - started) / 1000, objects: count, mb: bytes / 1e6, note: "crosses Node↔workerd for every byte" });
+  results.push({
+    name: "reference: get→put copy through Miniflare's Node API",
+    status: "-",
+    seconds: (Date.now() - started) / 1000,
+    objects: count,
+    mb: bytes / 1e6,
+    note: "crosses Node↔workerd for every byte",
+  });
 
   console.log("\n| run | status | seconds | objects/s | MB/s | notes |\n| --- | --- | ---: | ---: | ---: | --- |");
-  for (const r of results) console.log(`| ${r.name} | ${r.status} | ${r.seconds.toFixed(2)} | ${(r.objects / r.seconds).toFixed(0)} | ${(r.mb / r.seconds).toFixed(1)} | ${r.note} |`);
+  for (const r of results)
+    console.log(`| ${r.name} | ${r.status} | ${r.seconds.toFixed(2)} | ${(r.objects / r.seconds).toFixed(0)} | ${(r.mb / r.seconds).toFixed(1)} | ${r.note} |`);
   const [full, dedup, inc] = results;
   console.log(`\nincremental / full time: ${(inc.seconds / full.seconds).toFixed(3)}; dedup full / full: ${(dedup.seconds / full.seconds).toFixed(3)}`);
 }
@@ -111,7 +140,17 @@ async function statusLatency() {
   let latencyServer;
   try {
     const large = values["latency-large"];
-    runNode(["scripts/seed.mjs", "--files", String(Number(large) + 20), "--large", large, "--large-mib", values["latency-mib"], "--persist", join(latencyState, "v3")]);
+    runNode([
+      "scripts/seed.mjs",
+      "--files",
+      String(Number(large) + 20),
+      "--large",
+      large,
+      "--large-mib",
+      values["latency-mib"],
+      "--persist",
+      join(latencyState, "v3"),
+    ]);
     latencyServer = await startServer(port, latencyState);
     const created = await api.call("POST", "/backup/create", { type: "full" });
     const { latencies, duringRun } = await api.timedStatusReads(created.backup.id, Number(values["status-reads"]));

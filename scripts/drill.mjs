@@ -41,7 +41,9 @@ try {
   server = await startServer(port, state);
   const restored = await api.job(`/backup/restore/${latest.id}`, { overwriteExisting: true, verifyAfterRestore: true });
   const seconds = (Date.parse(restored.completedAt) - Date.parse(restored.startedAt)) / 1000;
-  console.log(`restore: ${JSON.stringify({ ...restored.result, failures: restored.result.failures.length })} in ${seconds.toFixed(2)} s = ${(restored.result.filesRestored / seconds).toFixed(0)} objects/s, ${(restored.result.bytesRestored / 1e6 / seconds).toFixed(1)} MB/s`);
+  console.log(
+    `restore: ${JSON.stringify({ ...restored.result, failures: restored.result.failures.length })} in ${seconds.toFixed(2)} s = ${(restored.result.filesRestored / seconds).toFixed(0)} objects/s, ${(restored.result.bytesRestored / 1e6 / seconds).toFixed(1)} MB/s`,
+  );
   await stopServer(server);
   server = undefined;
 

@@ -12,7 +12,9 @@ export function runNode(args) {
 }
 
 export async function startServer(port, state, extraArgs = []) {
-  const server = spawn(process.execPath, ["scripts/start.mjs", "--port", String(port), "--ip", "127.0.0.1", "--persist-to", state, ...extraArgs], { stdio: ["ignore", "pipe", "pipe"] });
+  const server = spawn(process.execPath, ["scripts/start.mjs", "--port", String(port), "--ip", "127.0.0.1", "--persist-to", state, ...extraArgs], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
   await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error("dev server did not start within 90 s")), 90_000);
     server.stdout.on("data", (chunk) => {
@@ -33,13 +35,21 @@ export async function stopServer(server) {
 }
 
 export function adminToken() {
-  return new SignJWT({ scope: "backup:admin" }).setProtectedHeader({ alg: "HS256" }).setSubject("local-script").setExpirationTime("2h").sign(new TextEncoder().encode(readDevVars().JWT_SECRET));
+  return new SignJWT({ scope: "backup:admin" })
+    .setProtectedHeader({ alg: "HS256" })
+    .setSubject("local-script")
+    .setExpirationTime("2h")
+    .sign(new TextEncoder().encode(readDevVars().JWT_SECRET));
 }
 
 export function apiClient(port, token) {
   const base = `http://127.0.0.1:${port}/api`;
   const call = async (method, path, body) => {
-    const response = await fetch(`${base}${path}`, { method, headers: { authorization: `Bearer ${token}` }, body: body === undefined ? undefined : JSON.stringify(body) });
+    const response = await fetch(`${base}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${token}` },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
     const json = await response.json();
     if (response.status >= 400) throw new Error(`${method} ${path}: ${response.status} ${JSON.stringify(json)}`);
     return json;
@@ -95,7 +105,9 @@ export async function bucketDigest(bucket) {
     const page = await bucket.list({ cursor, limit: 1000, include: ["httpMetadata", "customMetadata"] });
     for (const listed of page.objects) {
       const object = await bucket.get(listed.key);
-      const sha256 = createHash("sha256").update(new Uint8Array(await object.arrayBuffer())).digest("hex");
+      const sha256 = createHash("sha256")
+        .update(new Uint8Array(await object.arrayBuffer()))
+        .digest("hex");
       objects.set(listed.key, JSON.stringify({ sha256, size: listed.size, http: listed.httpMetadata, custom: listed.customMetadata }));
     }
     cursor = page.truncated ? page.cursor : undefined;

@@ -56,7 +56,16 @@ const KINDS = [
   { ext: "pdf", type: "application/pdf", min: 30_000, max: 1_500_000, binary: true },
   { ext: "zip", type: "application/zip", min: 50_000, max: 2_000_000, binary: true },
 ];
-const PREFIXES = ["uploads/2026/11", "uploads/2026/10", "users/{user}/documents", "users/{user}/photos", "reports/quarterly", "exports/crm", "assets/static/v2", "tmp"];
+const PREFIXES = [
+  "uploads/2026/11",
+  "uploads/2026/10",
+  "users/{user}/documents",
+  "users/{user}/photos",
+  "reports/quarterly",
+  "exports/crm",
+  "assets/static/v2",
+  "tmp",
+];
 const ODD_KEYS = [
   "unicode/naïve café/résumé.txt",
   "unicode/日本語/ファイル.txt",
@@ -135,7 +144,7 @@ try {
     const addCount = count - modify.length - remove.length;
     await putAll(modify.map((key) => ({ ...makeObject(0), key, customMetadata: { source: "seed", revision: "2" } })));
     if (remove.length) await bucket.delete(remove);
-    await putAll(Array.from({ length: addCount }, (_, i) => makeObject(1_000_000 + Date.now() % 100_000 + i)));
+    await putAll(Array.from({ length: addCount }, (_, i) => makeObject(1_000_000 + (Date.now() % 100_000) + i)));
     console.log(`Mutated cutty-files: ${modify.length} modified, ${remove.length} deleted, ${addCount} added (of ${keys.length}).`);
   } else {
     if (values.clear) {
@@ -147,15 +156,27 @@ try {
     const objects = [];
     for (let i = 0; i < files - large - ODD_KEYS.length; i++) objects.push(makeObject(i));
     for (const [i, key] of ODD_KEYS.slice(0, Math.max(0, files - large)).entries()) {
-      objects.push({ key, body: key.startsWith("zero/") ? new Uint8Array(0) : new TextEncoder().encode(`odd key ${i}: ${key}\n`), httpMetadata: { contentType: "text/plain; charset=utf-8" }, customMetadata: { note: "odd key" } });
+      objects.push({
+        key,
+        body: key.startsWith("zero/") ? new Uint8Array(0) : new TextEncoder().encode(`odd key ${i}: ${key}\n`),
+        httpMetadata: { contentType: "text/plain; charset=utf-8" },
+        customMetadata: { note: "odd key" },
+      });
     }
     const mib = wholeNumber("large-mib");
     for (let i = 0; i < large; i++) {
-      objects.push({ key: `media/large/video-${i}.bin`, body: body(KINDS[7], mib * 1024 * 1024 + i * 12345), httpMetadata: { contentType: "video/mp4" }, customMetadata: { source: "seed", large: "true" } });
+      objects.push({
+        key: `media/large/video-${i}.bin`,
+        body: body(KINDS[7], mib * 1024 * 1024 + i * 12345),
+        httpMetadata: { contentType: "video/mp4" },
+        customMetadata: { source: "seed", large: "true" },
+      });
     }
     await putAll(objects);
     const bytes = objects.reduce((sum, o) => sum + o.body.byteLength, 0);
-    console.log(`Seeded cutty-files with ${objects.length} objects, ${(bytes / 1024 / 1024).toFixed(1)} MiB, in ${((Date.now() - started) / 1000).toFixed(1)} s.`);
+    console.log(
+      `Seeded cutty-files with ${objects.length} objects, ${(bytes / 1024 / 1024).toFixed(1)} MiB, in ${((Date.now() - started) / 1000).toFixed(1)} s.`,
+    );
   }
 } finally {
   await mf.dispose();

@@ -7,11 +7,7 @@ import { createBackup, getBackupStatus, listBackupFiles, listBackupLogs, listBac
 import { cancelBackupOrJob } from "./routes/cancel";
 
 /** Every path the API serves, so a known path with another method is 405 and anything else 404. */
-const KNOWN_PATHS = [
-  /^\/api\/health$/,
-  /^\/api\/backup\/(create|list)$/,
-  /^\/api\/backup\/(status|files|logs|verify|restore|jobs|cancel)\/[^/]+$/,
-];
+const KNOWN_PATHS = [/^\/api\/health$/, /^\/api\/backup\/(create|list)$/, /^\/api\/backup\/(status|files|logs|verify|restore|jobs|cancel)\/[^/]+$/];
 
 export const router = Router<IRequest, [Env, ExecutionContext]>({
   base: "/api",
@@ -20,17 +16,45 @@ export const router = Router<IRequest, [Env, ExecutionContext]>({
 
 router
   .get("/health", () => jsonResponse({ ok: true }))
-  .post("/backup/create", authorized("backup:write", (c) => createBackup(c)))
-  .get("/backup/status/:id", authorized("backup:read", (c) => getBackupStatus(c, c.request.params.id!)))
-  .get("/backup/list", authorized("backup:read", (c) => listBackups(c)))
-  .get("/backup/files/:id", authorized("backup:read", (c) => listBackupFiles(c, c.request.params.id!)))
-  .post("/backup/verify/:id", authorized("backup:write", (c) => startVerify(c, c.request.params.id!)))
-  .post("/backup/restore/:id", authorized("backup:restore", (c) => startRestore(c, c.request.params.id!)))
-  .post("/backup/cancel/:id", authorized(null, (c) => cancelBackupOrJob(c, c.request.params.id!)))
-  .get("/backup/jobs/:jobId", authorized("backup:read", (c) => getJob(c, c.request.params.jobId!)))
-  .get("/backup/logs/:id", authorized("backup:read", (c) => listBackupLogs(c, c.request.params.id!)))
+  .post(
+    "/backup/create",
+    authorized("backup:write", (c) => createBackup(c)),
+  )
+  .get(
+    "/backup/status/:id",
+    authorized("backup:read", (c) => getBackupStatus(c, c.request.params.id!)),
+  )
+  .get(
+    "/backup/list",
+    authorized("backup:read", (c) => listBackups(c)),
+  )
+  .get(
+    "/backup/files/:id",
+    authorized("backup:read", (c) => listBackupFiles(c, c.request.params.id!)),
+  )
+  .post(
+    "/backup/verify/:id",
+    authorized("backup:write", (c) => startVerify(c, c.request.params.id!)),
+  )
+  .post(
+    "/backup/restore/:id",
+    authorized("backup:restore", (c) => startRestore(c, c.request.params.id!)),
+  )
+  .post(
+    "/backup/cancel/:id",
+    authorized(null, (c) => cancelBackupOrJob(c, c.request.params.id!)),
+  )
+  .get(
+    "/backup/jobs/:jobId",
+    authorized("backup:read", (c) => getJob(c, c.request.params.jobId!)),
+  )
+  .get(
+    "/backup/logs/:id",
+    authorized("backup:read", (c) => listBackupLogs(c, c.request.params.id!)),
+  )
   .all("*", (request) => {
     const path = new URL(request.url).pathname;
-    if (KNOWN_PATHS.some((pattern) => pattern.test(path))) throw new HttpError(405, "method_not_allowed", `Method ${request.method} is not allowed on ${path}.`);
+    if (KNOWN_PATHS.some((pattern) => pattern.test(path)))
+      throw new HttpError(405, "method_not_allowed", `Method ${request.method} is not allowed on ${path}.`);
     throw new HttpError(404, "not_found", "No such endpoint.");
   });

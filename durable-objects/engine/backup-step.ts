@@ -1,10 +1,10 @@
 /**
  * One step of a backup, run by BackupJob's alarm. A step copies the next window of the listing,
- * advances one large object, or finalizes the backup. Order inside a step (invariant 3): blobs,
+ * advances one large object, or finalizes the backup. Order inside a step (docs/invariants.md, 3): blobs,
  * then the manifest chunk and the D1 rows, then (by the caller) the checkpoint and the alarm.
  * Every write is idempotent, so a step replayed after a crash at any point has the same result.
  */
-import { codecOf, policyOf, type BackupEngineSettings, type BackupStepDeps } from "./backup-deps";
+import { codecOf, policyOf, type BackupStepDeps } from "./backup-deps";
 import { captureObject } from "./blob-store";
 import { isSourceReadError, SourceReadError } from "./errors";
 import type { BackupCheckpoint } from "./backup-checkpoint";
@@ -15,6 +15,7 @@ import { mergeListing, minWindowEnd, withinWindow, type ListedObject, type Merge
 import { writeIndex } from "./manifest";
 import { readParentWindow, type ParentPosition, type ParentWindow } from "./parent-reader";
 import { BatchRecorder, type ObjectOutcome } from "./batch-recorder";
+import { cutWindow } from "./backup-window";
 import { withRetry, type RetryPolicy } from "./retry";
 
 export async function runBackupStep(deps: BackupStepDeps, checkpoint: BackupCheckpoint): Promise<BackupCheckpoint> {
@@ -30,7 +31,6 @@ export async function runBackupStep(deps: BackupStepDeps, checkpoint: BackupChec
 
 /** Parent entries read per step at most, so a step stays bounded after mass deletions. */
 export const PARENT_WINDOW_LIMIT = 1000;
-
 
 /**
  * Copies one window of keys: the next page of the listing merged with the parent snapshot's
@@ -51,7 +51,15 @@ async function copyNextBatch(deps: BackupStepDeps, checkpoint: BackupCheckpoint)
     checkpoint.parentId === null
       ? { entries: [], positionsAfter: [], next: checkpoint.parentPosition, exhausted: true, cutAt: null }
       : await withRetry(policy, () =>
-          readParentWindow(backup, settings.readKeyring, checkpoint.parentId!, checkpoint.parentChunkCount, checkpoint.parentPosition, listingEnd, PARENT_WINDOW_LIMIT),
+          readParentWindow(
+            backup,
+            settings.readKeyring,
+            checkpoint.parentId!,
+            checkpoint.parentChunkCount,
+            checkpoint.parentPosition,
+            listingEnd,
+            PARENT_WINDOW_LIMIT,
+          ),
         );
   const windowEnd = minWindowEnd(listingEnd, parent.cutAt);
   const listed: ListedObject[] = listing.objects.filter((o) => withinWindow(o.key, windowEnd));
@@ -74,7 +82,12 @@ async function copyNextBatch(deps: BackupStepDeps, checkpoint: BackupCheckpoint)
   const lastParentKey = [...processed].reverse().find((a) => a.kind !== "new")?.key;
   let next: BackupCheckpoint;
   if (cut.at === actions.length) {
-    next = { ...checkpoint, phase: windowEnd === null ? "finalizing" : "copying", cursorKey: windowEnd ?? listed.at(-1)?.key ?? checkpoint.cursorKey, parentPosition: parent.next };
+    next = {
+      ...checkpoint,
+      phase: windowEnd === null ? "finalizing" : "copying",
+      cursorKey: windowEnd ?? listed.at(-1)?.key ?? checkpoint.cursorKey,
+      parentPosition: parent.next,
+    };
   } else {
     next = { ...checkpoint, phase: "copying", cursorKey: processed.at(-1)?.key ?? checkpoint.cursorKey, parentPosition: positionAfter(lastParentKey) };
     if (cut.large) {
@@ -88,19 +101,6 @@ async function copyNextBatch(deps: BackupStepDeps, checkpoint: BackupCheckpoint)
     }
   }
   return batch.commit(deps, next, `${listed.length} listed`);
-}
-
-/** Where to stop this step's window: before a large object, or when the byte budget is spent. */
-function cutWindow(actions: readonly MergeAction[], sizes: ReadonlyMap<string, number>, settings: BackupEngineSettings): { at: number; large: MergeAction | null } {
-  let bytes = 0;
-  for (const [i, action] of actions.entries()) {
-    if (action.kind !== "new" && action.kind !== "modified") continue;
-    const size = sizes.get(action.key) ?? 0;
-    if (size > settings.storage.multipartThreshold) return { at: i, large: action };
-    if (bytes + size > settings.stepByteBudget && bytes > 0) return { at: i, large: null };
-    bytes += size;
-  }
-  return { at: actions.length, large: null };
 }
 
 /** One step of a large object; when it is done, it is recorded like any other object. */
@@ -133,7 +133,10 @@ async function advanceLarge(deps: BackupStepDeps, checkpoint: BackupCheckpoint):
       throw error;
     }
     if (saved.uploadId) {
-      await deps.backup.resumeMultipartUpload(saved.blob!, saved.uploadId).abort().catch((abortError: unknown) => console.error(`aborting the upload of ${saved.key} failed; R2 expires it`, abortError));
+      await deps.backup
+        .resumeMultipartUpload(saved.blob!, saved.uploadId)
+        .abort()
+        .catch((abortError: unknown) => console.error(`aborting the upload of ${saved.key} failed; R2 expires it`, abortError));
     }
     return recordLarge(deps, { ...checkpoint, largeObject: saved }, { kind: "failed", error: error.message });
   }

@@ -76,7 +76,9 @@ export class BatchRecorder {
     const { checkpoint, counters } = this;
     let { chain, nextChunkSeq } = checkpoint;
     if (this.entries.length > 0) {
-      const chunkSha256 = await withRetry(policyOf(deps.settings), () => writeChunk(deps.backup, codecOf(deps.settings), checkpoint.backupId, nextChunkSeq, this.entries));
+      const chunkSha256 = await withRetry(policyOf(deps.settings), () =>
+        writeChunk(deps.backup, codecOf(deps.settings), checkpoint.backupId, nextChunkSeq, this.entries),
+      );
       chain = await extendChain(chain, chunkSha256);
       nextChunkSeq += 1;
     }
@@ -86,15 +88,30 @@ export class BatchRecorder {
     const deleted = counters.deletedCount - checkpoint.counters.deletedCount;
     const now = deps.now();
     const logs: LogRecord[] = [
-      logRecord(checkpoint, `progress:${checkpoint.batchNumber}`, "progress", failed > 0 ? "warn" : "info", now,
+      logRecord(
+        checkpoint,
+        `progress:${checkpoint.batchNumber}`,
+        "progress",
+        failed > 0 ? "warn" : "info",
+        now,
         `Step ${checkpoint.batchNumber + 1} (${what}): ${this.read} read` +
           (deleted > 0 ? `, ${deleted} deleted` : "") +
           (failed > 0 ? `, ${failed} failed` : "") +
-          `; ${counters.snapshotFileCount} objects in the snapshot so far.`),
+          `; ${counters.snapshotFileCount} objects in the snapshot so far.`,
+      ),
       ...this.fileRecords
         .filter((r) => r.status === "failed")
         .map((r) => logRecord(checkpoint, `failed:${r.filePath}`, "error", "error", now, `Could not back up ${r.filePath}: ${r.error}`)),
-      ...this.repairs.map((r) => logRecord(checkpoint, `repaired:${r.blob}`, "progress", "warn", now, `Repaired ${r.blob} (content of ${r.key}): the stored blob could not be trusted, ${r.reason}.`)),
+      ...this.repairs.map((r) =>
+        logRecord(
+          checkpoint,
+          `repaired:${r.blob}`,
+          "progress",
+          "warn",
+          now,
+          `Repaired ${r.blob} (content of ${r.key}): the stored blob could not be trusted, ${r.reason}.`,
+        ),
+      ),
     ];
     // The window's rows are replaced as a whole, so a replayed step leaves exactly the rows its
     // final attempt decided (an object that failed first and was captured on replay loses its

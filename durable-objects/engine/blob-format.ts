@@ -56,7 +56,8 @@ export function decodeHeader(bytes: Uint8Array): BlobHeader {
   if (bytes.length < HEADER_SIZE || new TextDecoder().decode(bytes.subarray(0, 8)) !== BLOB_MAGIC) {
     throw new BlobIntegrityError("not a framed backup blob (bad magic)");
   }
-  if (!READABLE_BLOB_VERSIONS.includes(bytes[8]!)) throw new BlobIntegrityError(`unsupported blob format version ${bytes[8]} (this version reads ${READABLE_BLOB_VERSIONS.join(" and ")})`);
+  if (!READABLE_BLOB_VERSIONS.includes(bytes[8]!))
+    throw new BlobIntegrityError(`unsupported blob format version ${bytes[8]} (this version reads ${READABLE_BLOB_VERSIONS.join(" and ")})`);
   const flags = bytes[9]!;
   const encrypted = (flags & FLAG_AES_GCM) !== 0;
   const recordSize = new DataView(bytes.buffer, bytes.byteOffset).getUint32(10);

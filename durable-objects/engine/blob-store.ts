@@ -89,7 +89,9 @@ export function blobMetadata(origin: BlobOrigin, framing: FramingOptions, sha256
     // The plain content hash would reveal equal files, so it is kept only for unencrypted blobs.
     ...(framing.key ? {} : { sha256 }),
     // What a later backup checks before trusting the blob (blob-trust.ts).
-    ...(isFramed(framing) ? { framing: [framing.compress ? "gzip" : "", framing.key ? "aes" : ""].filter(Boolean).join("+"), contentSize: String(contentSize) } : {}),
+    ...(isFramed(framing)
+      ? { framing: [framing.compress ? "gzip" : "", framing.key ? "aes" : ""].filter(Boolean).join("+"), contentSize: String(contentSize) }
+      : {}),
   };
 }
 
@@ -209,7 +211,13 @@ async function storeBlob(
  * memory. Returns null when the blob appeared meanwhile (multipart completion has no precondition,
  * so the store is checked again before completing).
  */
-async function uploadInParts(backup: BlobStore, blob: string, stream: ReadableStream<Uint8Array>, customMetadata: Record<string, string>, replacing: string | null): Promise<R2Object | null> {
+async function uploadInParts(
+  backup: BlobStore,
+  blob: string,
+  stream: ReadableStream<Uint8Array>,
+  customMetadata: Record<string, string>,
+  replacing: string | null,
+): Promise<R2Object | null> {
   const upload = await backup.createMultipartUpload(blob, { customMetadata });
   try {
     const parts: R2UploadedPart[] = [];

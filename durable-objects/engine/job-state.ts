@@ -51,7 +51,12 @@ export function withFindings<S extends ManifestJobState>(state: S, findings: rea
  * The part of a chunk one step handles: from `offset`, entries until their bytes (those `costs`
  * says are read) would exceed `budget`, but always at least one entry, so every step progresses.
  */
-export function sliceWithinBudget<T extends { size: number }>(entries: readonly T[], offset: number, budget: number, costs: (entry: T) => boolean): { part: T[]; end: number } {
+export function sliceWithinBudget<T extends { size: number }>(
+  entries: readonly T[],
+  offset: number,
+  budget: number,
+  costs: (entry: T) => boolean,
+): { part: T[]; end: number } {
   let bytes = 0;
   let end = offset;
   while (end < entries.length) {

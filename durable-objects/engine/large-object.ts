@@ -13,16 +13,7 @@
  */
 import type { SourceReader, BlobStore } from "./buckets";
 import { encryptedRange, encryptedSize, type FramingOptions } from "./blob-format";
-import {
-  blobKeyFor,
-  blobMetadata,
-  capturedResult,
-  describeBlob,
-  framingFor,
-  originFor,
-  type CaptureResult,
-  type StorageSettings,
-} from "./blob-store";
+import { blobKeyFor, blobMetadata, capturedResult, describeBlob, framingFor, originFor, type CaptureResult, type StorageSettings } from "./blob-store";
 import { blobMismatch } from "./blob-trust";
 import { errorMessage, isSourceReadError, isVersionChanged, readSource, SourceVersionChanged } from "./errors";
 import { Cooperative, cooperativeStream } from "./cooperative";
@@ -56,7 +47,22 @@ export interface LargeObjectState {
 }
 
 export function startLargeObject(key: string, previous: ManifestEntry | null, restarts = 0): LargeObjectState {
-  return { key, previous, version: null, stage: "hashing", hashedBytes: 0, hashState: null, sha256: null, blob: null, uploadId: null, parts: [], partSize: null, result: null, readFailures: 0, restarts };
+  return {
+    key,
+    previous,
+    version: null,
+    stage: "hashing",
+    hashedBytes: 0,
+    hashState: null,
+    sha256: null,
+    blob: null,
+    uploadId: null,
+    parts: [],
+    partSize: null,
+    result: null,
+    readFailures: 0,
+    restarts,
+  };
 }
 
 export interface LargeObjectDeps {
@@ -80,13 +86,23 @@ export async function advanceLargeObject(deps: LargeObjectDeps, state: LargeObje
     // upload id is in the last saved state (the step may have opened it after `state`).
     const open = latestSaved.get(deps) ?? state;
     if (open.uploadId) {
-      await deps.backup.resumeMultipartUpload(open.blob!, open.uploadId).abort().catch((abortError: unknown) => {
-        console.error(`aborting the upload of ${open.key} failed; R2 expires it`, abortError);
-      });
+      await deps.backup
+        .resumeMultipartUpload(open.blob!, open.uploadId)
+        .abort()
+        .catch((abortError: unknown) => {
+          console.error(`aborting the upload of ${open.key} failed; R2 expires it`, abortError);
+        });
     }
     const restarts = state.restarts + 1;
     if (restarts > deps.maxRestarts) {
-      return { ...startLargeObject(state.key, state.previous, restarts), stage: "done", result: { kind: "failed", error: `${state.key} changed ${restarts} times while it was being backed up (${errorMessage(error)}); it is left for the next backup` } };
+      return {
+        ...startLargeObject(state.key, state.previous, restarts),
+        stage: "done",
+        result: {
+          kind: "failed",
+          error: `${state.key} changed ${restarts} times while it was being backed up (${errorMessage(error)}); it is left for the next backup`,
+        },
+      };
     }
     return startLargeObject(state.key, state.previous, restarts);
   } finally {
@@ -106,7 +122,16 @@ async function advance(deps: LargeObjectDeps, initial: LargeObjectState, budget:
   if (!state.version) {
     const head = await readSource(`head ${state.key}`, () => deps.source.head(state.key));
     if (!head) return { ...state, stage: "done", result: { kind: "gone" } };
-    state = { ...state, version: { etag: head.etag, size: head.size, uploaded: head.uploaded.toISOString(), httpMetadata: storedHttpMetadata(head.httpMetadata), customMetadata: { ...(head.customMetadata ?? {}) } } };
+    state = {
+      ...state,
+      version: {
+        etag: head.etag,
+        size: head.size,
+        uploaded: head.uploaded.toISOString(),
+        httpMetadata: storedHttpMetadata(head.httpMetadata),
+        customMetadata: { ...(head.customMetadata ?? {}) },
+      },
+    };
   }
   const version = state.version!;
   let spent = 0;
@@ -201,7 +226,11 @@ async function advance(deps: LargeObjectDeps, initial: LargeObjectState, budget:
   return state;
 }
 
-function finish(state: LargeObjectState, stored: { origin: { backupId: string; sourceKey: string }; size: number }, origin: { backupId: string; sourceKey: string }): LargeObjectState {
+function finish(
+  state: LargeObjectState,
+  stored: { origin: { backupId: string; sourceKey: string }; size: number },
+  origin: { backupId: string; sourceKey: string },
+): LargeObjectState {
   const version = state.version!;
   const entry: ManifestEntry = {
     key: state.key,

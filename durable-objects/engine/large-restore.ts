@@ -78,7 +78,11 @@ async function layoutOf(deps: LargeRestoreDeps, entry: ManifestEntry): Promise<B
 }
 
 /** Advances by at most `budget` bytes; returns the new state, or the outcome once finished. */
-export async function advanceLargeRestore(deps: LargeRestoreDeps, state: LargeRestoreState, budget: number): Promise<{ state: LargeRestoreState } | { outcome: LargeRestoreOutcome }> {
+export async function advanceLargeRestore(
+  deps: LargeRestoreDeps,
+  state: LargeRestoreState,
+  budget: number,
+): Promise<{ state: LargeRestoreState } | { outcome: LargeRestoreOutcome }> {
   const { entry, target } = state;
   const existing = await deps.source.head(target);
   if (state.completing && existing && existing.size === entry.size && existing.uploaded.getTime() >= Date.parse(deps.startedAt)) {
@@ -97,7 +101,10 @@ export async function advanceLargeRestore(deps: LargeRestoreDeps, state: LargeRe
 
   let current = state;
   if (!current.uploadId) {
-    const upload = await deps.source.createMultipartUpload(target, { httpMetadata: toR2HttpMetadata(entry.httpMetadata), customMetadata: entry.customMetadata });
+    const upload = await deps.source.createMultipartUpload(target, {
+      httpMetadata: toR2HttpMetadata(entry.httpMetadata),
+      customMetadata: entry.customMetadata,
+    });
     current = { ...current, uploadId: upload.uploadId };
     await deps.save(current);
   }
@@ -137,7 +144,12 @@ export async function advanceLargeRestore(deps: LargeRestoreDeps, state: LargeRe
 
   const sha256 = new ResumableSha256(current.hashState!).digestHex();
   if (sha256 !== entry.sha256) {
-    return { outcome: await abandon(deps, current, { kind: "failed", reason: `the backup's copy does not match its checksum (expected ${entry.sha256}, read ${sha256})` }) };
+    return {
+      outcome: await abandon(deps, current, {
+        kind: "failed",
+        reason: `the backup's copy does not match its checksum (expected ${entry.sha256}, read ${sha256})`,
+      }),
+    };
   }
   if (!deps.overwriteExisting && (await deps.source.head(target))) return { outcome: await abandon(deps, current, { kind: "skipped" }) };
   current = { ...current, completing: true };

@@ -39,4 +39,3 @@ export interface CancelRequest {
   requestedBy: string;
   at: string;
 }
-

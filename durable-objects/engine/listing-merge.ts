@@ -40,7 +40,11 @@ export function mergeListing(listed: readonly ListedObject[], parent: readonly M
       actions.push({ kind: "deleted", key: previous!.key, previous: previous! });
       j++;
     } else {
-      actions.push(isUnchanged(current!, previous!) ? { kind: "unchanged", key: current!.key, entry: previous! } : { kind: "modified", key: current!.key, previous: previous! });
+      actions.push(
+        isUnchanged(current!, previous!)
+          ? { kind: "unchanged", key: current!.key, entry: previous! }
+          : { kind: "modified", key: current!.key, previous: previous! },
+      );
       i++;
       j++;
     }

@@ -56,8 +56,7 @@ export interface ManifestIndex {
 
 export const manifestPrefix = (backupId: string) => `manifests/${backupId}/`;
 export const manifestIndexKey = (backupId: string) => `${manifestPrefix(backupId)}index.json`;
-export const manifestChunkKey = (backupId: string, seq: number) =>
-  `${manifestPrefix(backupId)}chunks/${String(seq).padStart(8, "0")}.ndjson`;
+export const manifestChunkKey = (backupId: string, seq: number) => `${manifestPrefix(backupId)}chunks/${String(seq).padStart(8, "0")}.ndjson`;
 
 export function serializeChunk(entries: readonly ManifestEntry[]): string {
   return entries.map((entry) => JSON.stringify(entry)).join("\n") + "\n";
@@ -112,7 +111,13 @@ async function decodeBody(object: R2ObjectBody, keyring: Keyring | null): Promis
 }
 
 /** Writes (or rewrites, identically on replay) chunk `seq` and returns the SHA-256 of its text. */
-export async function writeChunk(bucket: Pick<R2Bucket, "put">, codec: ManifestCodec, backupId: string, seq: number, entries: readonly ManifestEntry[]): Promise<string> {
+export async function writeChunk(
+  bucket: Pick<R2Bucket, "put">,
+  codec: ManifestCodec,
+  backupId: string,
+  seq: number,
+  entries: readonly ManifestEntry[],
+): Promise<string> {
   const text = serializeChunk(entries);
   const sha256 = await sha256Hex(text);
   await bucket.put(manifestChunkKey(backupId, seq), await encodeBody(text, codec), {

@@ -7,7 +7,18 @@ import { and, eq, gt, lte, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import { drizzle, type DrizzleD1Database } from "drizzle-orm/d1";
 import * as schema from "../../schema";
-import { backupFiles, backupJobs, backupLogs, jobFindings, r2Backups, type FindingList, type NewBackupFileRow, type NewBackupLogRow, type NewBackupRow, type NewJobFindingRow } from "../../schema";
+import {
+  backupFiles,
+  backupJobs,
+  backupLogs,
+  jobFindings,
+  r2Backups,
+  type FindingList,
+  type NewBackupFileRow,
+  type NewBackupLogRow,
+  type NewBackupRow,
+  type NewJobFindingRow,
+} from "../../schema";
 
 export type Database = DrizzleD1Database<typeof schema>;
 export type Statement = BatchItem<"sqlite">;
@@ -51,17 +62,36 @@ export function upsertFileRecords(db: Database, records: readonly FileRecord[]):
  * SQLite compares text bytewise, which is R2's (UTF-8) key order.
  */
 export function clearFileRecordWindow(db: Database, backupId: string, after: string | null, upTo: string | null): Statement {
-  return db.delete(backupFiles).where(
-    and(eq(backupFiles.backupId, backupId), after === null ? undefined : gt(backupFiles.filePath, after), upTo === null ? undefined : lte(backupFiles.filePath, upTo)),
-  );
+  return db
+    .delete(backupFiles)
+    .where(
+      and(
+        eq(backupFiles.backupId, backupId),
+        after === null ? undefined : gt(backupFiles.filePath, after),
+        upTo === null ? undefined : lte(backupFiles.filePath, upTo),
+      ),
+    );
 }
 
 const FINDING_COLUMNS = 7;
 
 /** Writes findings numbered from `stored` on (per list); a replayed step rewrites the same rows. */
-export function upsertFindings(db: Database, jobId: string, findings: readonly { list: FindingList; path: string; detail: string | null; expected?: string | null; actual?: string | null }[], stored: Record<FindingList, number>): Statement[] {
+export function upsertFindings(
+  db: Database,
+  jobId: string,
+  findings: readonly { list: FindingList; path: string; detail: string | null; expected?: string | null; actual?: string | null }[],
+  stored: Record<FindingList, number>,
+): Statement[] {
   const next = { ...stored };
-  const rows: NewJobFindingRow[] = findings.map((f) => ({ jobId, list: f.list, seq: next[f.list]++, path: f.path, detail: f.detail, expected: f.expected ?? null, actual: f.actual ?? null }));
+  const rows: NewJobFindingRow[] = findings.map((f) => ({
+    jobId,
+    list: f.list,
+    seq: next[f.list]++,
+    path: f.path,
+    detail: f.detail,
+    expected: f.expected ?? null,
+    actual: f.actual ?? null,
+  }));
   return chunkForParameters(rows, FINDING_COLUMNS).map((chunk) =>
     db
       .insert(jobFindings)

@@ -74,9 +74,7 @@ export interface RestoreDeps {
 }
 
 type EntryOutcome =
-  | { kind: "restored"; bytes: number; verified: boolean | null; verifyProblem: string | null }
-  | { kind: "skipped" }
-  | { kind: "failed"; reason: string };
+  { kind: "restored"; bytes: number; verified: boolean | null; verifyProblem: string | null } | { kind: "skipped" } | { kind: "failed"; reason: string };
 
 export function targetKey(options: RestoreOptions, key: string): string {
   return options.targetPrefix + key;
@@ -97,7 +95,11 @@ export async function runRestoreStep(deps: RestoreDeps, state: RestoreState): Pr
   const largeAt = sliced.part.findIndex(isLarge);
   if (largeAt === 0) {
     const entry = sliced.part[0]!;
-    return { ...state, large: startLargeRestore(entry, targetKey(state.options, entry.key)), positionAfterLarge: advancePosition(state, state.nextOffset + 1, chunk.entries.length) };
+    return {
+      ...state,
+      large: startLargeRestore(entry, targetKey(state.options, entry.key)),
+      positionAfterLarge: advancePosition(state, state.nextOffset + 1, chunk.entries.length),
+    };
   }
   const part = largeAt > 0 ? sliced.part.slice(0, largeAt) : sliced.part;
   const end = state.nextOffset + part.length;
@@ -160,7 +162,12 @@ async function advanceLarge(deps: RestoreDeps, state: RestoreState): Promise<Res
     result.kind === "not_rangeable"
       ? await restoreEntry(deps, state, entry)
       : result.kind === "restored"
-        ? { kind: "restored", bytes: entry.size, verified: state.options.verifyAfterRestore ? result.verified : null, verifyProblem: result.verified ? null : "the restored object has the wrong size" }
+        ? {
+            kind: "restored",
+            bytes: entry.size,
+            verified: state.options.verifyAfterRestore ? result.verified : null,
+            verifyProblem: result.verified ? null : "the restored object has the wrong size",
+          }
         : result;
   const tally = new RestoreTally({ ...state, ...state.positionAfterLarge!, large: null, positionAfterLarge: null, filesProcessed: state.filesProcessed + 1 });
   tally.add(entry, outcome);
@@ -177,7 +184,10 @@ async function restoreEntry(deps: RestoreDeps, state: RestoreState, entry: Manif
   if (keyBytes > MAX_KEY_BYTES) return { kind: "failed", reason: `the restored key would be ${keyBytes} bytes long; R2 allows ${MAX_KEY_BYTES}` };
   if (entry.size > MAX_SINGLE_PUT_BYTES) {
     // Not yet supported: restoring one object over several steps (multipart). Said, not skipped silently.
-    return { kind: "failed", reason: `objects over 4.995 GiB (${entry.size} bytes) cannot be restored by this version; recover it by hand as docs/storage-format.md describes` };
+    return {
+      kind: "failed",
+      reason: `objects over 4.995 GiB (${entry.size} bytes) cannot be restored by this version; recover it by hand as docs/storage-format.md describes`,
+    };
   }
 
   if (options.dryRun) {
@@ -209,9 +219,13 @@ async function restoreEntry(deps: RestoreDeps, state: RestoreState, entry: Manif
   });
   // A failed precondition leaves the body unread: stop feeding it. Both settle before deciding,
   // so neither failure goes unobserved.
-  void putting.then((written) => written === null && abort.abort(), () => abort.abort());
+  void putting.then(
+    (written) => written === null && abort.abort(),
+    () => abort.abort(),
+  );
   const [put, piped] = await Promise.allSettled([putting, piping]);
-  if (piped.status === "rejected" && isBlobIntegrityError(piped.reason)) return { kind: "failed", reason: `the backup's copy is unreadable: ${piped.reason.message}` };
+  if (piped.status === "rejected" && isBlobIntegrityError(piped.reason))
+    return { kind: "failed", reason: `the backup's copy is unreadable: ${piped.reason.message}` };
   if (put.status === "rejected") {
     const message = put.reason instanceof Error ? put.reason.message : String(put.reason);
     if (/sha-?256|checksum|digest/i.test(message)) return { kind: "failed", reason: `the backup's copy does not match its checksum: ${message}` };
@@ -236,7 +250,12 @@ async function restoredOutcome(deps: RestoreDeps, options: RestoreOptions, targe
   if (!object) return { kind: "restored", bytes: entry.size, verified: false, verifyProblem: "the restored object is gone" };
   const { sha256, size } = await sha256OfStream(object.body);
   const ok = sha256 === entry.sha256 && size === entry.size;
-  return { kind: "restored", bytes: entry.size, verified: ok, verifyProblem: ok ? null : `expected ${entry.sha256} (${entry.size} bytes), read ${sha256} (${size} bytes)` };
+  return {
+    kind: "restored",
+    bytes: entry.size,
+    verified: ok,
+    verifyProblem: ok ? null : `expected ${entry.sha256} (${entry.size} bytes), read ${sha256} (${size} bytes)`,
+  };
 }
 
 /** Rows of unreadable objects one step reads at most. */

@@ -22,7 +22,16 @@ export type VerifyMode = "full" | "quick";
 
 export interface VerifyProblem {
   path: string;
-  problem: "missing_blob" | "checksum_mismatch" | "size_mismatch" | "corrupt_blob" | "missing_manifest_index" | "missing_manifest_chunk" | "corrupt_manifest_chunk" | "manifest_checksum_mismatch" | "manifest_count_mismatch";
+  problem:
+    | "missing_blob"
+    | "checksum_mismatch"
+    | "size_mismatch"
+    | "corrupt_blob"
+    | "missing_manifest_index"
+    | "missing_manifest_chunk"
+    | "corrupt_manifest_chunk"
+    | "manifest_checksum_mismatch"
+    | "manifest_count_mismatch";
   expected: string | number | null;
   actual: string | number | null;
 }
@@ -73,7 +82,10 @@ export function inSample(sample: VerifyState["sample"], key: string): boolean {
 }
 
 export async function runVerifyStep(deps: VerifyDeps, state: VerifyState): Promise<VerifyState> {
-  if (!state.index) return finish({ ...state, chainBroken: true }, [{ path: manifestIndexKey(state.backupId), problem: "missing_manifest_index", expected: "present", actual: null }]);
+  if (!state.index)
+    return finish({ ...state, chainBroken: true }, [
+      { path: manifestIndexKey(state.backupId), problem: "missing_manifest_index", expected: "present", actual: null },
+    ]);
   if (state.nextChunkSeq >= state.chunkCount) return finish(state, []);
 
   const seq = state.nextChunkSeq;
@@ -94,7 +106,12 @@ export async function runVerifyStep(deps: VerifyDeps, state: VerifyState): Promi
   const { entries } = chunk;
   const atChunkStart = state.nextOffset === 0;
   const accounted: VerifyState = atChunkStart
-    ? { ...state, chain: await extendChain(state.chain, chunk.sha256), entriesSeen: state.entriesSeen + entries.length, bytesSeen: state.bytesSeen + entries.reduce((sum, e) => sum + e.size, 0) }
+    ? {
+        ...state,
+        chain: await extendChain(state.chain, chunk.sha256),
+        entriesSeen: state.entriesSeen + entries.length,
+        bytesSeen: state.bytesSeen + entries.reduce((sum, e) => sum + e.size, 0),
+      }
     : state;
   const { part, end } = sliceWithinBudget(entries, state.nextOffset, deps.byteBudget, (e) => state.mode === "full" && inSample(state.sample, e.key));
   const sampled = part.filter((entry) => inSample(state.sample, entry.key));
@@ -115,7 +132,12 @@ export async function runVerifyStep(deps: VerifyDeps, state: VerifyState): Promi
 
 async function checkEntry(deps: VerifyDeps, entry: ManifestEntry, mode: VerifyMode): Promise<VerifyProblem | null> {
   await yieldToEventLoop(); // see cooperative.ts
-  const problem = (kind: VerifyProblem["problem"], expected: VerifyProblem["expected"], actual: VerifyProblem["actual"]): VerifyProblem => ({ path: entry.key, problem: kind, expected, actual });
+  const problem = (kind: VerifyProblem["problem"], expected: VerifyProblem["expected"], actual: VerifyProblem["actual"]): VerifyProblem => ({
+    path: entry.key,
+    problem: kind,
+    expected,
+    actual,
+  });
   if (mode === "quick") {
     const head = await deps.backup.head(entry.blob);
     if (!head) return problem("missing_blob", entry.blob, null);
@@ -138,7 +160,13 @@ async function checkEntry(deps: VerifyDeps, entry: ManifestEntry, mode: VerifyMo
 }
 
 function addProblems(state: VerifyState, problems: readonly VerifyProblem[]): VerifyState {
-  const findings = problems.map((p) => ({ list: "problem" as const, path: p.path, detail: p.problem, expected: p.expected === null ? null : String(p.expected), actual: p.actual === null ? null : String(p.actual) }));
+  const findings = problems.map((p) => ({
+    list: "problem" as const,
+    path: p.path,
+    detail: p.problem,
+    expected: p.expected === null ? null : String(p.expected),
+    actual: p.actual === null ? null : String(p.actual),
+  }));
   return withFindings({ ...state, problemCount: state.problemCount + problems.length, firstProblem: state.firstProblem ?? problems[0] ?? null }, findings);
 }
 
@@ -147,10 +175,20 @@ function finish(state: VerifyState, problems: VerifyProblem[]): VerifyState {
   const { index } = state;
   if (index) {
     if (!state.chainBroken && (state.chain !== index.checksum || (state.recordedChecksum !== null && state.recordedChecksum !== index.checksum))) {
-      found.push({ path: manifestIndexKey(state.backupId), problem: "manifest_checksum_mismatch", expected: state.recordedChecksum ?? index.checksum, actual: state.chain });
+      found.push({
+        path: manifestIndexKey(state.backupId),
+        problem: "manifest_checksum_mismatch",
+        expected: state.recordedChecksum ?? index.checksum,
+        actual: state.chain,
+      });
     }
     if (!state.chainBroken && (state.entriesSeen !== index.fileCount || state.bytesSeen !== index.totalSize)) {
-      found.push({ path: manifestIndexKey(state.backupId), problem: "manifest_count_mismatch", expected: `${index.fileCount} files, ${index.totalSize} bytes`, actual: `${state.entriesSeen} files, ${state.bytesSeen} bytes` });
+      found.push({
+        path: manifestIndexKey(state.backupId),
+        problem: "manifest_count_mismatch",
+        expected: `${index.fileCount} files, ${index.totalSize} bytes`,
+        actual: `${state.entriesSeen} files, ${state.bytesSeen} bytes`,
+      });
     }
   }
   return ended(addProblems(state, found), "completed", null);
@@ -170,7 +208,26 @@ export function verifyResult(state: VerifyState) {
   };
 }
 
-export function initialVerifyState(base: Omit<VerifyState, "chain" | "chainBroken" | "entriesSeen" | "bytesSeen" | "filesChecked" | "filesMissing" | "checksumMismatches" | "problemCount" | "firstProblem" | "nextChunkSeq" | "nextOffset" | "filesProcessed" | "newFindings" | "findingsStored" | keyof typeof RUNNING>): VerifyState {
+export function initialVerifyState(
+  base: Omit<
+    VerifyState,
+    | "chain"
+    | "chainBroken"
+    | "entriesSeen"
+    | "bytesSeen"
+    | "filesChecked"
+    | "filesMissing"
+    | "checksumMismatches"
+    | "problemCount"
+    | "firstProblem"
+    | "nextChunkSeq"
+    | "nextOffset"
+    | "filesProcessed"
+    | "newFindings"
+    | "findingsStored"
+    | keyof typeof RUNNING
+  >,
+): VerifyState {
   return {
     ...base,
     nextChunkSeq: 0,

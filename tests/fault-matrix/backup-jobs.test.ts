@@ -23,19 +23,40 @@ describe(`fault matrix (${settings})`, () => {
 
   it("large-object backup: sampled fault points end identical or failed cleanly", { timeout: MATRIX_TIMEOUT }, async () => {
     await freshSource(seedObjects({ large: true }));
-    summarise(settings, "large-object backup", await runMatrix(backupScenario("large-object backup", "full", () => []), { maxPoints: 24 }));
+    summarise(
+      settings,
+      "large-object backup",
+      await runMatrix(
+        backupScenario("large-object backup", "full", () => []),
+        { maxPoints: 24 },
+      ),
+    );
   });
 
   it("verify and restore: every fault point ends identical or failed cleanly", { timeout: MATRIX_TIMEOUT }, async () => {
     await freshSource(seedObjects());
     const backup = await completedBackup("full");
     summarise(settings, "full verify", await runMatrix(verifyScenario(() => backup.id)));
-    summarise(settings, "restore", await runMatrix(restoreScenario("restore", () => backup.id)));
+    summarise(
+      settings,
+      "restore",
+      await runMatrix(
+        restoreScenario("restore", () => backup.id),
+        { maxPoints: 24 },
+      ),
+    );
   });
 
   it("large restore: sampled fault points end identical or failed cleanly", { timeout: MATRIX_TIMEOUT }, async () => {
     await freshSource(seedObjects({ large: true }));
     const backup = await completedBackup("full");
-    summarise(settings, "large restore", await runMatrix(restoreScenario("large restore", () => backup.id), { maxPoints: 24 }));
+    summarise(
+      settings,
+      "large restore",
+      await runMatrix(
+        restoreScenario("large restore", () => backup.id),
+        { maxPoints: 24 },
+      ),
+    );
   });
 });

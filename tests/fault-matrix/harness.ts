@@ -59,9 +59,11 @@ async function driveToEnd(stub: DurableObjectStub, plan: CallPlan): Promise<void
       plan.dead = false;
       await evictDurableObject(stub);
     }
-    const state = await jobState(stub);
+    const { state, alarm } = await runInDurableObject(stub, async (_job, storage) => ({
+      state: await storage.storage.get<StepState>("checkpoint"),
+      alarm: await storage.storage.getAlarm(),
+    }));
     if (state?.stage === "done") return;
-    const alarm = await runInDurableObject(stub, (_job, storage) => storage.storage.getAlarm());
     if (alarm !== null) continue;
     // An alarm whose handler threw is retried by the runtime; a job that merely stopped is stuck.
     if (!threw) throw new Error(`job stuck: stage ${state?.stage}, no alarm (${plan.mode} at ${plan.at})`);
@@ -100,7 +102,8 @@ export async function runMatrix(scenario: Scenario, options: { maxPoints?: numbe
       expect(got.state.stage, where).toBe("done");
       expect(AGREEING_STATUSES[got.state.outcome!], `${where}: D1 says ${got.recorded.status}`).toContain(got.recorded.status);
       if (got.state.outcome === "completed") {
-        if (JSON.stringify(got.outcome) !== JSON.stringify(expected.outcome)) console.error(where, JSON.stringify(got.outcome), JSON.stringify(expected.outcome));
+        if (JSON.stringify(got.outcome) !== JSON.stringify(expected.outcome))
+          console.error(where, JSON.stringify(got.outcome), JSON.stringify(expected.outcome));
         expect(got.outcome, where).toEqual(expected.outcome);
         reports.push({ mode, at, result: "identical", injected: plan.injected });
       } else {

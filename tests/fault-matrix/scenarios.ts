@@ -46,7 +46,9 @@ async function snapshotListing(backupId: string): Promise<unknown[]> {
   const files: unknown[] = [];
   let cursor: string | null = null;
   do {
-    const page: { files: unknown[]; nextCursor: string | null } = (await api("GET", `/api/backup/files/${backupId}?limit=1000${cursor ? `&cursor=${cursor}` : ""}`)).body;
+    const page: { files: unknown[]; nextCursor: string | null } = (
+      await api("GET", `/api/backup/files/${backupId}?limit=1000${cursor ? `&cursor=${cursor}` : ""}`)
+    ).body;
     files.push(...page.files);
     cursor = page.nextCursor;
   } while (cursor);
@@ -56,7 +58,11 @@ async function snapshotListing(backupId: string): Promise<unknown[]> {
 async function backupOutcome(id: string) {
   const { backup } = (await api("GET", `/api/backup/status/${id}`)).body;
   const { id: _id, backupDate: _d, startedAt: _s, completedAt: _c, parentId: _p, ...row } = backup;
-  const files = (await env.DB.prepare("SELECT file_path, backup_path, file_size, checksum, status, error FROM backup_files WHERE backup_id = ? ORDER BY file_path").bind(id).all()).results;
+  const files = (
+    await env.DB.prepare("SELECT file_path, backup_path, file_size, checksum, status, error FROM backup_files WHERE backup_id = ? ORDER BY file_path")
+      .bind(id)
+      .all()
+  ).results;
   const blobs = (await listAll(env.R2_BACKUP_BUCKET, "blobs/")).map((b) => `${b.key}:${b.size}`);
   return { row, files, listing: await snapshotListing(id), blobs };
 }
@@ -133,7 +139,13 @@ export function restoreScenario(name: string, backupId: () => string): Scenario 
       const restored = [];
       for (const object of await listAll(env.R2_BUCKET, prefix(run))) {
         const body = await (await env.R2_BUCKET.get(object.key))!.arrayBuffer();
-        restored.push({ key: object.key.slice(prefix(run).length), size: object.size, sha256: await sha256Hex(body), contentType: object.httpMetadata?.contentType ?? null, custom: object.customMetadata });
+        restored.push({
+          key: object.key.slice(prefix(run).length),
+          size: object.size,
+          sha256: await sha256Hex(body),
+          contentType: object.httpMetadata?.contentType ?? null,
+          custom: object.customMetadata,
+        });
       }
       const lease = await coordinatorStub().currentLease();
       return { status: job.status, result: job.result, restored, leaseReleased: lease === null };

@@ -7,7 +7,11 @@ export interface ApiResponse<T = any> {
 }
 
 /** Calls the Worker's own fetch handler, with an admin token unless `token` says otherwise. */
-export async function api<T = any>(method: string, path: string, options: { body?: unknown; rawBody?: string; token?: string | null } = {}): Promise<ApiResponse<T>> {
+export async function api<T = any>(
+  method: string,
+  path: string,
+  options: { body?: unknown; rawBody?: string; token?: string | null } = {},
+): Promise<ApiResponse<T>> {
   const headers: Record<string, string> = {};
   const token = options.token === undefined ? await mintToken() : options.token;
   if (token !== null) headers.authorization = `Bearer ${token}`;

@@ -30,7 +30,14 @@ export interface SeedObject {
 /** A small but varied source bucket: nested prefixes, unicode, zero bytes, metadata, duplicates. */
 export function variedObjects(count: number): SeedObject[] {
   const objects: SeedObject[] = [];
-  const oddKeys = ["zero-byte.bin", "unicode/naïve café/日本語.txt", "spaces in name/a b.txt", "percent%20literal.txt", "deep/a/b/c/d/e/f.json", "emoji/📦.txt"];
+  const oddKeys = [
+    "zero-byte.bin",
+    "unicode/naïve café/日本語.txt",
+    "spaces in name/a b.txt",
+    "percent%20literal.txt",
+    "deep/a/b/c/d/e/f.json",
+    "emoji/📦.txt",
+  ];
   for (const [i, key] of oddKeys.slice(0, count).entries()) {
     objects.push({ key, body: key === "zero-byte.bin" ? new Uint8Array(0) : `odd key ${i}: ${key}`, contentType: "text/plain; charset=utf-8" });
   }
@@ -50,9 +57,9 @@ export function variedObjects(count: number): SeedObject[] {
 export async function putObjects(objects: readonly SeedObject[], bucket: R2Bucket = env.R2_BUCKET): Promise<void> {
   for (let i = 0; i < objects.length; i += 25) {
     await Promise.all(
-      objects.slice(i, i + 25).map((o) =>
-        bucket.put(o.key, o.body, { httpMetadata: o.contentType ? { contentType: o.contentType } : undefined, customMetadata: o.customMetadata }),
-      ),
+      objects
+        .slice(i, i + 25)
+        .map((o) => bucket.put(o.key, o.body, { httpMetadata: o.contentType ? { contentType: o.contentType } : undefined, customMetadata: o.customMetadata })),
     );
   }
 }

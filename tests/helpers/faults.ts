@@ -52,7 +52,13 @@ export function faultyBucket(real: R2Bucket, plan: FaultPlan): FaultyBucket {
       };
     },
   });
-  return { bucket, injected: () => injected, disarm: () => { armed = false; } };
+  return {
+    bucket,
+    injected: () => injected,
+    disarm: () => {
+      armed = false;
+    },
+  };
 }
 
 /**
@@ -84,8 +90,10 @@ export function partCountingBucket(real: R2Bucket, options: { failAtPart?: numbe
     get(target, property, receiver) {
       const value = Reflect.get(target, property, receiver);
       if (typeof value !== "function") return value;
-      if (property === "createMultipartUpload") return async (...args: Parameters<R2Bucket["createMultipartUpload"]>) => wrapUpload(await target.createMultipartUpload(...args));
-      if (property === "resumeMultipartUpload") return (...args: Parameters<R2Bucket["resumeMultipartUpload"]>) => wrapUpload(target.resumeMultipartUpload(...args));
+      if (property === "createMultipartUpload")
+        return async (...args: Parameters<R2Bucket["createMultipartUpload"]>) => wrapUpload(await target.createMultipartUpload(...args));
+      if (property === "resumeMultipartUpload")
+        return (...args: Parameters<R2Bucket["resumeMultipartUpload"]>) => wrapUpload(target.resumeMultipartUpload(...args));
       return value.bind(target);
     },
   });

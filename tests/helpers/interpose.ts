@@ -89,7 +89,8 @@ function wrapBucket(plan: CallPlan, name: string, bucket: R2Bucket): R2Bucket {
       const value = Reflect.get(target, property, target);
       if (typeof value !== "function") return value;
       const method = String(property);
-      if (method === "resumeMultipartUpload") return (...args: Parameters<R2Bucket["resumeMultipartUpload"]>) => wrapUpload(plan, name, target.resumeMultipartUpload(...args));
+      if (method === "resumeMultipartUpload")
+        return (...args: Parameters<R2Bucket["resumeMultipartUpload"]>) => wrapUpload(plan, name, target.resumeMultipartUpload(...args));
       if (method === "createMultipartUpload") {
         return (...args: Parameters<R2Bucket["createMultipartUpload"]>) =>
           plan.watchAsync(`${name}.createMultipartUpload`, async () => wrapUpload(plan, name, await target.createMultipartUpload(...args)));
@@ -156,7 +157,8 @@ function wrapNamespace(plan: CallPlan, name: string, namespace: DurableObjectNam
             const call = Reflect.get(stubTarget, method, stubTarget);
             if (typeof call !== "function" || typeof method !== "string" || method === "fetch") return call;
             // An RPC property is itself a stub: call it, never `.apply` it (that would be RPC too).
-            return (...args: unknown[]) => plan.watchAsync(`${name}.${method}`, () => (stubTarget as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[method]!(...args));
+            return (...args: unknown[]) =>
+              plan.watchAsync(`${name}.${method}`, () => (stubTarget as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[method]!(...args));
           },
         });
       };

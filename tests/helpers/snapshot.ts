@@ -6,15 +6,22 @@ export async function backupOutcome(backupId: string) {
   const row = await env.DB.prepare(
     `SELECT status, file_count, total_size, snapshot_file_count, snapshot_size, deleted_count, failed_count,
             bytes_uploaded, checksum, files_processed, bytes_processed, error FROM r2_backups WHERE id = ?`,
-  ).bind(backupId).first();
-  const files = await env.DB.prepare(
-    "SELECT file_path, backup_path, file_size, checksum, status FROM backup_files WHERE backup_id = ? ORDER BY file_path",
-  ).bind(backupId).all();
+  )
+    .bind(backupId)
+    .first();
+  const files = await env.DB.prepare("SELECT file_path, backup_path, file_size, checksum, status FROM backup_files WHERE backup_id = ? ORDER BY file_path")
+    .bind(backupId)
+    .all();
   const chunks = await listAll(env.R2_BACKUP_BUCKET, `manifests/${backupId}/chunks/`);
   const manifest: unknown[] = [];
   for (const chunk of chunks) {
     const text = await (await env.R2_BACKUP_BUCKET.get(chunk.key))!.text();
-    manifest.push(...text.split("\n").filter(Boolean).map((line) => JSON.parse(line)));
+    manifest.push(
+      ...text
+        .split("\n")
+        .filter(Boolean)
+        .map((line) => JSON.parse(line)),
+    );
   }
   const blobs = (await listAll(env.R2_BACKUP_BUCKET, "blobs/")).map((b) => `${b.key}:${b.size}`);
   return { row, files: files.results, manifest, blobs };

@@ -19,12 +19,22 @@ describe("authentication", () => {
     ["a token without exp", () => mintToken({ expiresInSeconds: null }), /`exp`/],
     ["a token signed with another secret", () => mintToken({ secret: "another-secret-that-is-also-32-chars-long!" }), /signature/],
     ["a token that is not yet valid", () => mintToken({ claims: { nbf: now + 3600 } }), /not yet valid/],
-    ["alg: none", async () => `${base64url({ alg: "none", typ: "JWT" })}.${base64url({ sub: "mallory", scope: "backup:admin", exp: now + 600 })}.`, /algorithm|invalid/i],
-    ["an HS512 token (algorithm not pinned)", async () => {
-      const { SignJWT } = await import("jose");
-      return new SignJWT({ scope: "backup:admin" }).setProtectedHeader({ alg: "HS512" }).setExpirationTime("10m")
-        .sign(new TextEncoder().encode("test-secret-that-is-at-least-32-characters-long-test-secret-that-is-at-least-64"));
-    }, /algorithm/],
+    [
+      "alg: none",
+      async () => `${base64url({ alg: "none", typ: "JWT" })}.${base64url({ sub: "mallory", scope: "backup:admin", exp: now + 600 })}.`,
+      /algorithm|invalid/i,
+    ],
+    [
+      "an HS512 token (algorithm not pinned)",
+      async () => {
+        const { SignJWT } = await import("jose");
+        return new SignJWT({ scope: "backup:admin" })
+          .setProtectedHeader({ alg: "HS512" })
+          .setExpirationTime("10m")
+          .sign(new TextEncoder().encode("test-secret-that-is-at-least-32-characters-long-test-secret-that-is-at-least-64"));
+      },
+      /algorithm/,
+    ],
   ];
   for (const [name, token, message] of cases) {
     it(`rejects ${name} with 401 in the contract's error format`, async () => {

@@ -99,7 +99,10 @@ describe("listing", () => {
     const seen: string[] = [];
     let cursor: string | null = null;
     do {
-      const page: { status: number; body: { backups: { id: string }[]; nextCursor: string | null } } = await api("GET", `/api/backup/list?limit=2${cursor ? `&cursor=${cursor}` : ""}`);
+      const page: { status: number; body: { backups: { id: string }[]; nextCursor: string | null } } = await api(
+        "GET",
+        `/api/backup/list?limit=2${cursor ? `&cursor=${cursor}` : ""}`,
+      );
       expect(page.status).toBe(200);
       expect(page.body.backups.length).toBeLessThanOrEqual(2);
       seen.push(...page.body.backups.map((b) => b.id));

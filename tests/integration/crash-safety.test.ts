@@ -100,7 +100,9 @@ describe("crash safety", () => {
     expect(await runInDurableObject(stub, (_job, state) => state.storage.getAlarm())).toBeNull();
 
     // A row that has not moved for minutes is: the job is asked after the response, and re-armed.
-    await env.DB.prepare("UPDATE r2_backups SET updated_at = ? WHERE id = ?").bind(new Date(Date.now() - 10 * 60_000).toISOString(), id).run();
+    await env.DB.prepare("UPDATE r2_backups SET updated_at = ? WHERE id = ?")
+      .bind(new Date(Date.now() - 10 * 60_000).toISOString(), id)
+      .run();
     expect((await api("GET", `/api/backup/status/${id}`)).body.backup.status).toBe("in_progress");
     await expect.poll(() => runInDurableObject(stub, (_job, state) => state.storage.getAlarm()), { timeout: 5_000 }).not.toBeNull();
     await runBackupToEnd(id);

@@ -11,7 +11,8 @@ const fireCron = async () => {
   await waitOnExecutionContext(ctx);
 };
 
-const backups = async () => (await env.DB.prepare("SELECT id, backup_type, trigger, requested_by, parent_id FROM r2_backups ORDER BY backup_date").all()).results;
+const backups = async () =>
+  (await env.DB.prepare("SELECT id, backup_type, trigger, requested_by, parent_id FROM r2_backups ORDER BY backup_date").all()).results;
 
 describe("daily cron", () => {
   it("takes an automatic backup: full first, then incremental, and skips while one is running", async () => {

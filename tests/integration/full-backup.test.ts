@@ -9,7 +9,12 @@ async function manifestEntries(backupId: string) {
   const entries = [];
   for (const chunk of chunks) {
     const text = await (await env.R2_BACKUP_BUCKET.get(chunk.key))!.text();
-    entries.push(...text.split("\n").filter(Boolean).map((line) => JSON.parse(line)));
+    entries.push(
+      ...text
+        .split("\n")
+        .filter(Boolean)
+        .map((line) => JSON.parse(line)),
+    );
   }
   return entries;
 }
@@ -56,7 +61,9 @@ describe("full backup", () => {
       expect(entry.customMetadata).toEqual(sourceByKey.get(entry.key)!.customMetadata ?? {});
     }
 
-    const fileRows = await env.DB.prepare("SELECT count(*) AS n, count(DISTINCT file_path) AS d FROM backup_files WHERE backup_id = ?").bind(id).first<{ n: number; d: number }>();
+    const fileRows = await env.DB.prepare("SELECT count(*) AS n, count(DISTINCT file_path) AS d FROM backup_files WHERE backup_id = ?")
+      .bind(id)
+      .first<{ n: number; d: number }>();
     expect(fileRows).toEqual({ n: 250, d: 250 });
     expect(body.backup.bytesUploaded).toBe(totalSize);
   });

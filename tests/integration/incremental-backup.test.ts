@@ -16,8 +16,10 @@ async function snapshotFiles(backupId: string, prefix = "", limit = 1000) {
   let cursor: string | null = null;
   do {
     const query: URLSearchParams = new URLSearchParams({ limit: String(limit), ...(prefix ? { prefix } : {}), ...(cursor ? { cursor } : {}) });
-    const page: { status: number; body: { files: { path: string; size: number; checksum: string }[]; nextCursor: string | null } } =
-      await api("GET", `/api/backup/files/${backupId}?${query}`);
+    const page: { status: number; body: { files: { path: string; size: number; checksum: string }[]; nextCursor: string | null } } = await api(
+      "GET",
+      `/api/backup/files/${backupId}?${query}`,
+    );
     expect(page.status).toBe(200);
     files.push(...page.body.files.map((f) => ({ path: f.path, size: f.size, checksum: f.checksum })));
     cursor = page.body.nextCursor;
@@ -68,8 +70,11 @@ describe("incremental backups", () => {
 
     const rows = await env.DB.prepare("SELECT file_path, status FROM backup_files WHERE backup_id = ? ORDER BY file_path").bind(incremental.id).all();
     expect(rows.results).toEqual(
-      [...modified.map((o) => ({ file_path: o.key, status: "backed_up" })), ...added.map((o) => ({ file_path: o.key, status: "backed_up" })), ...deleted.map((k) => ({ file_path: k, status: "deleted" }))]
-        .sort((a, b) => (a.file_path < b.file_path ? -1 : 1)),
+      [
+        ...modified.map((o) => ({ file_path: o.key, status: "backed_up" })),
+        ...added.map((o) => ({ file_path: o.key, status: "backed_up" })),
+        ...deleted.map((k) => ({ file_path: k, status: "deleted" })),
+      ].sort((a, b) => (a.file_path < b.file_path ? -1 : 1)),
     );
     // The parent's snapshot is unchanged: it still lists the bucket as it was.
     expect((await snapshotFiles(full.id)).map((f) => f.path)).toEqual(objects.map((o) => o.key).sort());
@@ -120,7 +125,9 @@ describe("incremental backups", () => {
     const first = await backup("auto");
     expect(first.type).toBe("full");
     const ageFull = (days: number) =>
-      env.DB.prepare("UPDATE r2_backups SET backup_date = ? WHERE id = ?").bind(new Date(Date.now() - days * 86_400_000).toISOString(), first.id).run();
+      env.DB.prepare("UPDATE r2_backups SET backup_date = ? WHERE id = ?")
+        .bind(new Date(Date.now() - days * 86_400_000).toISOString(), first.id)
+        .run();
 
     await ageFull(6);
     const second = await backup("auto");
@@ -146,7 +153,10 @@ describe("snapshot files endpoint", () => {
     const objects = variedObjects(230);
     await putObjects(objects);
     const done = await backup("full");
-    const expected = objects.map((o) => o.key).filter((k) => k.startsWith("reports/")).sort();
+    const expected = objects
+      .map((o) => o.key)
+      .filter((k) => k.startsWith("reports/"))
+      .sort();
     expect((await snapshotFiles(done.id, "reports/", 9)).map((f) => f.path)).toEqual(expected);
     expect(await snapshotFiles(done.id, "no-such-prefix/")).toEqual([]);
 

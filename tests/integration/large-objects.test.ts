@@ -52,7 +52,12 @@ describe("large objects", () => {
     expect(counting.uploaded).toEqual([1, 2, 3, 4]);
 
     const { body } = await api("GET", `/api/backup/status/${id}`);
-    expect(body.backup).toMatchObject({ status: "completed", fileCount: 3, totalSize: large.length + "before the large one".length + "after the large one".length, failedCount: 0 });
+    expect(body.backup).toMatchObject({
+      status: "completed",
+      fileCount: 3,
+      totalSize: large.length + "before the large one".length + "after the large one".length,
+      failedCount: 0,
+    });
     const files = (await api("GET", `/api/backup/files/${id}`)).body.files;
     expect(files.map((f: { path: string }) => f.path)).toEqual(["a-small.txt", "m-large.bin", "z-small.txt"]);
     const expectedHash = await sha256Hex(large);
@@ -87,7 +92,10 @@ describe("large objects", () => {
   });
 
   it("records a large object deleted midway as absent, not failed", async () => {
-    await putObjects([{ key: "vanishing.bin", body: bigContent(13 * MiB, 5) }, { key: "stays.txt", body: "x" }]);
+    await putObjects([
+      { key: "vanishing.bin", body: bigContent(13 * MiB, 5) },
+      { key: "stays.txt", body: "x" },
+    ]);
     const id = await startWithSmallParts();
     const stub = backupJobStub(id);
     await runDurableObjectAlarm(stub); // starts hashing the large object

@@ -21,13 +21,22 @@ describe("restore", () => {
   it("reproduces the point in time of a full and of an incremental backup, metadata included", async () => {
     await putObjects([...OBJECTS, { key: "cached.txt", body: "cache me" }]);
     await env.R2_BUCKET.put("meta.html", "<p>hi</p>", {
-      httpMetadata: { contentType: "text/html", contentLanguage: "en", contentDisposition: "inline", cacheControl: "max-age=60", cacheExpiry: new Date("2030-01-01T00:00:00Z") },
+      httpMetadata: {
+        contentType: "text/html",
+        contentLanguage: "en",
+        contentDisposition: "inline",
+        cacheControl: "max-age=60",
+        cacheExpiry: new Date("2030-01-01T00:00:00Z"),
+      },
       customMetadata: { a: "1", b: "two" },
     });
     const atFull = await bucketState();
     const full = await completedBackup("full");
 
-    await putObjects([{ key: OBJECTS[3]!.key, body: "modified after the full backup" }, { key: "added/after-full.txt", body: "new" }]);
+    await putObjects([
+      { key: OBJECTS[3]!.key, body: "modified after the full backup" },
+      { key: "added/after-full.txt", body: "new" },
+    ]);
     await env.R2_BUCKET.delete([OBJECTS[5]!.key, OBJECTS[6]!.key]);
     const atIncremental = await bucketState();
     const incremental = await completedBackup("incremental");
@@ -75,7 +84,11 @@ describe("restore", () => {
     const before = await bucketState();
     const job = await restore(backup.id, { dryRun: true });
     expect(job.result).toMatchObject({ dryRun: true, filesRestored: 100, filesSkipped: 130 });
-    expect(job.result.planned).toEqual(OBJECTS.slice(0, 100).map((o) => o.key).sort());
+    expect(job.result.planned).toEqual(
+      OBJECTS.slice(0, 100)
+        .map((o) => o.key)
+        .sort(),
+    );
     expect(await bucketState()).toEqual(before);
   });
 
@@ -104,7 +117,10 @@ describe("restore", () => {
 
   it("refuses, before starting, a target prefix that would push the longest key past 1,024 bytes (counted in bytes)", async () => {
     // 1,000 ASCII bytes plus "long/": 1,005 bytes. "é" is one character but two bytes.
-    await putObjects([{ key: `long/${"x".repeat(1000)}`, body: "long" }, { key: "short.txt", body: "short" }]);
+    await putObjects([
+      { key: `long/${"x".repeat(1000)}`, body: "long" },
+      { key: "short.txt", body: "short" },
+    ]);
     const backup = await completedBackup();
     const jobsBefore = await env.DB.prepare("SELECT count(*) AS n FROM backup_jobs").first("n");
     const tooLong = await api("POST", `/api/backup/restore/${backup.id}`, { body: { targetPrefix: `${"é".repeat(10)}/` } });
@@ -136,9 +152,12 @@ describe("restore", () => {
     const { faultyBucket } = await import("../helpers/faults");
     const broken = OBJECTS[4]!.key;
     const fault = faultyBucket(env.R2_BUCKET, { methods: ["get"], failAtCall: 1, failures: Infinity, keyFilter: (k) => k === broken });
-    await runInDurableObject((await import("../helpers/jobs")).backupJobStub(created.body.backup.id), (job: import("../../durable-objects/backup-job").BackupJob) => {
-      job.wrapDeps = (deps) => ({ ...deps, source: fault.bucket });
-    });
+    await runInDurableObject(
+      (await import("../helpers/jobs")).backupJobStub(created.body.backup.id),
+      (job: import("../../durable-objects/backup-job").BackupJob) => {
+        job.wrapDeps = (deps) => ({ ...deps, source: fault.bucket });
+      },
+    );
     await runBackupToEnd(created.body.backup.id);
     await emptyBucket(env.R2_BUCKET);
     const job = await restore(created.body.backup.id, {});
@@ -191,7 +210,10 @@ describe("restore", () => {
     const running = await api("POST", "/api/backup/create", { body: { type: "full" } });
     expect((await api("POST", `/api/backup/restore/${running.body.backup.id}`, { body: { dryRun: true } })).status).toBe(409);
     expect((await api("POST", "/api/backup/restore/bk-20200101T000000Z-00000000", { body: {} })).status).toBe(404);
-    expect((await api("POST", `/api/backup/restore/${done.id}`, { body: {}, token: await (await import("../helpers/tokens")).mintToken({ scope: "backup:write" }) })).status).toBe(403);
+    expect(
+      (await api("POST", `/api/backup/restore/${done.id}`, { body: {}, token: await (await import("../helpers/tokens")).mintToken({ scope: "backup:write" }) }))
+        .status,
+    ).toBe(403);
     const jobs = await env.DB.prepare("SELECT count(*) AS n FROM backup_jobs").first<{ n: number }>();
     expect(jobs!.n).toBe(0);
   });

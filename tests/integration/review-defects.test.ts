@@ -52,7 +52,10 @@ describe("defect 1: the last write of a job converges to D1", () => {
     expect((await stateOf(stub))!.stage).toBe("done");
     const job = (await api("GET", `/api/backup/jobs/${started.body.job.id}`)).body.job;
     expect(job).toMatchObject({ status: "completed", result: { valid: true, filesChecked: OBJECTS.length } });
-    expect((await api("GET", `/api/backup/status/${backup.id}`)).body.backup).toMatchObject({ lastVerificationValid: true, lastVerifiedAt: expect.any(String) });
+    expect((await api("GET", `/api/backup/status/${backup.id}`)).body.backup).toMatchObject({
+      lastVerificationValid: true,
+      lastVerifiedAt: expect.any(String),
+    });
   });
 
   it("a backup that gives up during a D1 outage is failed in D1 too, through heartbeat, with its error", async () => {
@@ -84,7 +87,9 @@ describe("defect 1: the last write of a job converges to D1", () => {
     const plan = new CallPlan("count");
     plan.outage = d1Down;
     await armPlan(stub, plan);
-    await expect(stub.start({ jobId, backupId: backup.id, requestedBy: "test", mode: "full", sample: null, recordedChecksum: backup.checksum })).rejects.toThrow(/injected fault/);
+    await expect(
+      stub.start({ jobId, backupId: backup.id, requestedBy: "test", mode: "full", sample: null, recordedChecksum: backup.checksum }),
+    ).rejects.toThrow(/injected fault/);
     expect(await env.DB.prepare("SELECT count(*) AS n FROM backup_jobs WHERE id = ?").bind(jobId).first("n")).toBe(0);
     expect((await stateOf(stub))!.startRecorded).toBe(false);
 
@@ -98,7 +103,9 @@ describe("defect 1: the last write of a job converges to D1", () => {
     const longAgo = new Date(Date.now() - 20 * 60_000).toISOString();
     await env.DB.prepare(
       "INSERT INTO r2_backups (id, bucket_name, backup_date, status, backup_type, trigger, requested_by, started_at, updated_at, phase) VALUES (?, 'cutty-files', ?, 'in_progress', 'full', 'api', 'test', ?, ?, 'copying')",
-    ).bind(id, longAgo, longAgo, longAgo).run();
+    )
+      .bind(id, longAgo, longAgo, longAgo)
+      .run();
     // The read answers at once from D1; the watchdog runs after the response.
     expect((await api("GET", `/api/backup/status/${id}`)).body.backup.status).toBe("in_progress");
     await expect.poll(async () => (await api("GET", `/api/backup/status/${id}`)).body.backup.status, { timeout: 5_000 }).toBe("failed");
@@ -130,7 +137,11 @@ describe("defect 4: a replayed step leaves exactly the rows of its final attempt
     expect(await env.DB.prepare("SELECT count(*) AS n FROM backup_files WHERE backup_id = ? AND status = 'failed'").bind(id).first("n")).toBe(0);
     const restored = (await api("POST", `/api/backup/restore/${id}`, { body: { targetPrefix: "replayed/" } })).body.job;
     await runJobToEnd(restoreJobStub(restored.id));
-    expect((await api("GET", `/api/backup/jobs/${restored.id}`)).body.job.result).toMatchObject({ filesRestored: OBJECTS.length, filesFailed: 0, failures: [] });
+    expect((await api("GET", `/api/backup/jobs/${restored.id}`)).body.job.result).toMatchObject({
+      filesRestored: OBJECTS.length,
+      filesFailed: 0,
+      failures: [],
+    });
   });
 });
 
@@ -147,7 +158,13 @@ describe("defect 6: a start that throws keeps the lease until the job is known n
       backupId: backup.id,
       bucketName: "cutty-files",
       requestedBy: "test",
-      options: { overwriteExisting: false, verifyAfterRestore: false, dryRun: false, targetPrefix: "lease/", filter: { pathPrefix: "", extensions: [], modifiedFrom: null, modifiedTo: null } },
+      options: {
+        overwriteExisting: false,
+        verifyAfterRestore: false,
+        dryRun: false,
+        targetPrefix: "lease/",
+        filter: { pathPrefix: "", extensions: [], modifiedFrom: null, modifiedTo: null },
+      },
     };
     await expect(coordinatorStub().startRestore(request)).rejects.toThrow(/injected fault/);
     // The job exists and will run: a backup now would run beside it.

@@ -70,7 +70,9 @@ describe("verify", () => {
     await env.R2_BACKUP_BUCKET.put(key, text.split("\n").slice(1).join("\n"));
     const job = await verify(backup.id, { mode: "quick" });
     expect(job.result.valid).toBe(false);
-    expect(job.result.problems.map((p: { problem: string }) => p.problem)).toEqual(expect.arrayContaining(["manifest_checksum_mismatch", "manifest_count_mismatch"]));
+    expect(job.result.problems.map((p: { problem: string }) => p.problem)).toEqual(
+      expect.arrayContaining(["manifest_checksum_mismatch", "manifest_count_mismatch"]),
+    );
   });
 
   it("reports an implausibly large manifest chunk instead of reading it whole", async () => {
@@ -79,7 +81,9 @@ describe("verify", () => {
     const key = `manifests/${backup.id}/chunks/00000000.ndjson`;
     await env.R2_BACKUP_BUCKET.put(key, new Uint8Array(9 * 1024 * 1024));
     const job = await verify(backup.id, { mode: "quick" });
-    expect(job.result.problems).toEqual([{ path: key, problem: "corrupt_manifest_chunk", expected: "readable", actual: expect.stringMatching(/more than a manifest object can be/) }]);
+    expect(job.result.problems).toEqual([
+      { path: key, problem: "corrupt_manifest_chunk", expected: "readable", actual: expect.stringMatching(/more than a manifest object can be/) },
+    ]);
   });
 
   it("samples a rotating window, so repeated samples cover every object", async () => {

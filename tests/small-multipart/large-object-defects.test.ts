@@ -34,7 +34,11 @@ async function startFull(): Promise<string> {
 describe("large objects under change and failure", () => {
   it("an object rewritten during every step of its capture is failed after 3 restarts, and the backup moves on", async () => {
     await emptyBucket(env.R2_BUCKET);
-    await putObjects([{ key: "a-small.txt", body: "small" }, { key: "m/churn.bin", body: content(9 * MiB, 0) }, { key: "z-small.txt", body: "last" }]);
+    await putObjects([
+      { key: "a-small.txt", body: "small" },
+      { key: "m/churn.bin", body: content(9 * MiB, 0) },
+      { key: "z-small.txt", body: "last" },
+    ]);
     const id = await startFull();
     let steps = 0;
     while (await runDurableObjectAlarm(backupJobStub(id))) {

@@ -15,7 +15,11 @@ import { backupJobStub, restoreJobStub, runBackupToEnd, runJobToEnd } from "../h
 async function bucketHashes() {
   const state: Record<string, unknown> = {};
   for (const object of await listAll(env.R2_BUCKET)) {
-    state[object.key] = { sha256: await sha256Hex(await (await env.R2_BUCKET.get(object.key))!.arrayBuffer()), http: object.httpMetadata, custom: object.customMetadata };
+    state[object.key] = {
+      sha256: await sha256Hex(await (await env.R2_BUCKET.get(object.key))!.arrayBuffer()),
+      http: object.httpMetadata,
+      custom: object.customMetadata,
+    };
   }
   return state;
 }
@@ -99,7 +103,9 @@ describe("compressed and encrypted backups", () => {
     const metadata = (await env.R2_BACKUP_BUCKET.head(victim))!.customMetadata;
     await env.R2_BACKUP_BUCKET.put(victim, tampered, { customMetadata: metadata });
     const damaged = await verify(result.id, { mode: "full" });
-    expect(damaged.result.problems).toEqual([{ path: "docs/report-3.csv", problem: "corrupt_blob", expected: "readable", actual: expect.stringMatching(/failed authentication/) }]);
+    expect(damaged.result.problems).toEqual([
+      { path: "docs/report-3.csv", problem: "corrupt_blob", expected: "readable", actual: expect.stringMatching(/failed authentication/) },
+    ]);
     await env.R2_BACKUP_BUCKET.put(victim, stored, { customMetadata: metadata });
 
     await emptyBucket(env.R2_BUCKET);
@@ -134,6 +140,9 @@ async function blobKeyOf(backupId: string, path: string): Promise<string> {
   const { readManifestPage } = await import("../../durable-objects/engine/manifest-pager");
   const keyring = await keys();
   const index = await readIndex(env.R2_BACKUP_BUCKET, keyring, backupId);
-  const page = await readManifestPage({ bucket: env.R2_BACKUP_BUCKET, keyring, backupId, chunkCount: index!.chunkCount }, { prefix: path, limit: 1, from: null });
+  const page = await readManifestPage(
+    { bucket: env.R2_BACKUP_BUCKET, keyring, backupId, chunkCount: index!.chunkCount },
+    { prefix: path, limit: 1, from: null },
+  );
   return page.entries[0]!.blob;
 }

@@ -23,7 +23,10 @@ const LARGE = pseudoRandom(13 * MiB + 321, 9);
 
 describe("large restores", () => {
   it("restores a large encrypted object part by part, resuming after an eviction, byte-identical with metadata", async () => {
-    await putObjects([{ key: "media/film.mov", body: LARGE, contentType: "video/quicktime", customMetadata: { scene: "42" } }, { key: "small.txt", body: "small" }]);
+    await putObjects([
+      { key: "media/film.mov", body: LARGE, contentType: "video/quicktime", customMetadata: { scene: "42" } },
+      { key: "small.txt", body: "small" },
+    ]);
     const backup = await completedBackup();
     await emptyBucket(env.R2_BUCKET);
 

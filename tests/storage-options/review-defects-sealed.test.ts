@@ -82,6 +82,8 @@ describe("record nonces (defect 5)", () => {
       return blob;
     };
     expect(await bytesOf(await unframeStream(streamOf(await sealedWith(1)), keyring))).toEqual(plaintext);
-    await expect(unframeStream(streamOf(await sealedWith(3)), keyring).then(bytesOf)).rejects.toThrow(/unsupported blob format version 3 \(this version reads 1 and 2\)/);
+    await expect(unframeStream(streamOf(await sealedWith(3)), keyring).then(bytesOf)).rejects.toThrow(
+      /unsupported blob format version 3 \(this version reads 1 and 2\)/,
+    );
   });
 });

@@ -4,7 +4,12 @@ import { chooseBackupType, type BackupTypeInput } from "../../durable-objects/ba
 const now = new Date("2026-11-28T02:00:00.000Z");
 const daysAgo = (days: number) => new Date(now.getTime() - days * 86_400_000).toISOString();
 const input = (overrides: Partial<BackupTypeInput> = {}): BackupTypeInput => ({
-  bucketName: "cutty-files", requested: "auto", incrementalEnabled: true, fullIntervalDays: 7, now, ...overrides,
+  bucketName: "cutty-files",
+  requested: "auto",
+  incrementalEnabled: true,
+  fullIntervalDays: 7,
+  now,
+  ...overrides,
 });
 const history = (fullDaysAgo: number | null, lastDaysAgo = fullDaysAgo) => ({
   lastCompletedFull: fullDaysAgo === null ? null : { id: "full", backupDate: daysAgo(fullDaysAgo) },
@@ -28,7 +33,10 @@ describe("chooseBackupType", () => {
 
   it("an incremental request builds on the newest completed backup, or becomes full without one", () => {
     expect(chooseBackupType(input({ requested: "incremental" }), history(30, 2))).toMatchObject({ type: "incremental", parentId: "latest" });
-    expect(chooseBackupType(input({ requested: "incremental" }), history(null))).toMatchObject({ type: "full", note: expect.stringMatching(/no finished backup/) });
+    expect(chooseBackupType(input({ requested: "incremental" }), history(null))).toMatchObject({
+      type: "full",
+      note: expect.stringMatching(/no finished backup/),
+    });
   });
 
   it("a full request is full", () => {

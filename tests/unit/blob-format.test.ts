@@ -25,7 +25,11 @@ async function unframe(stored: Uint8Array, keys: { current: string; old?: string
 
 describe("framed blobs", () => {
   const sizes = [0, 1, RECORD_SIZE - 1, RECORD_SIZE, RECORD_SIZE + 1, 3 * RECORD_SIZE + 17];
-  for (const [compress, encrypt] of [[true, false], [false, true], [true, true]] as const) {
+  for (const [compress, encrypt] of [
+    [true, false],
+    [false, true],
+    [true, true],
+  ] as const) {
     it(`round-trips content of every size (compress=${compress}, encrypt=${encrypt})`, async () => {
       for (const size of sizes) {
         const original = content(size);
@@ -60,7 +64,13 @@ describe("framed blobs", () => {
         },
       });
     };
-    for (const [start, end] of [[0, 10], [0, stored.length], [HEADER_SIZE, HEADER_SIZE + 1], [70_000, 200_000], [stored.length - 5, stored.length]]) {
+    for (const [start, end] of [
+      [0, 10],
+      [0, stored.length],
+      [HEADER_SIZE, HEADER_SIZE + 1],
+      [70_000, 200_000],
+      [stored.length - 5, stored.length],
+    ]) {
       expect(await bytesOf(encryptedRange(key, original.length, start!, end!, read)), `${start}-${end}`).toEqual(stored.slice(start, end));
     }
   });

@@ -16,7 +16,13 @@ function failure(env: Record<string, unknown>): ConfigError {
 describe("parseConfig", () => {
   it("parses the seed's variables and fills defaults", () => {
     const config = parseConfig(valid);
-    expect(config).toMatchObject({ BACKUP_RETENTION_DAYS: 30, BACKUP_INCREMENTAL_ENABLED: true, BACKUP_COMPRESSION_ENABLED: false, BACKUP_BATCH_SIZE: 100, BACKUP_FULL_INTERVAL_DAYS: 7 });
+    expect(config).toMatchObject({
+      BACKUP_RETENTION_DAYS: 30,
+      BACKUP_INCREMENTAL_ENABLED: true,
+      BACKUP_COMPRESSION_ENABLED: false,
+      BACKUP_BATCH_SIZE: 100,
+      BACKUP_FULL_INTERVAL_DAYS: 7,
+    });
   });
 
   it.each([

@@ -4,7 +4,14 @@ import type { ManifestEntry } from "../../durable-objects/engine/manifest";
 
 const at = new Date("2026-11-01T00:00:00.000Z");
 const entry = (key: string, etag = `e-${key}`, size = 10): ManifestEntry => ({
-  key, size, etag, lastModified: at.toISOString(), sha256: "0".repeat(64), blob: "blobs/x", httpMetadata: {}, customMetadata: {},
+  key,
+  size,
+  etag,
+  lastModified: at.toISOString(),
+  sha256: "0".repeat(64),
+  blob: "blobs/x",
+  httpMetadata: {},
+  customMetadata: {},
 });
 const listed = (key: string, etag = `e-${key}`, size = 10, uploaded = at): ListedObject => ({ key, etag, size, uploaded });
 
@@ -14,9 +21,7 @@ describe("mergeListing", () => {
       [listed("a"), listed("b", "changed"), listed("c"), listed("e", "e-e", 11), listed("f", "e-f", 10, new Date("2026-11-02T00:00:00Z"))],
       [entry("a"), entry("b"), entry("d"), entry("e"), entry("f"), entry("g")],
     );
-    expect(actions.map((a) => `${a.kind}:${a.key}`)).toEqual([
-      "unchanged:a", "modified:b", "new:c", "deleted:d", "modified:e", "modified:f", "deleted:g",
-    ]);
+    expect(actions.map((a) => `${a.kind}:${a.key}`)).toEqual(["unchanged:a", "modified:b", "new:c", "deleted:d", "modified:e", "modified:f", "deleted:g"]);
   });
 
   it("treats everything as new without a parent and everything as deleted without a listing", () => {

@@ -15,14 +15,18 @@ function message(body: unknown): string {
 
 describe("restore body", () => {
   it("fills defaults and normalises filters", () => {
-    expect(validate(restoreBody, { filters: { fileExtensions: [".CSV", "csv", "Txt"], dateRange: { start: "2024-01-01", end: "2024-01-31" } } }, "body")).toEqual({
+    expect(
+      validate(restoreBody, { filters: { fileExtensions: [".CSV", "csv", "Txt"], dateRange: { start: "2024-01-01", end: "2024-01-31" } } }, "body"),
+    ).toEqual({
       overwriteExisting: false,
       verifyAfterRestore: false,
       dryRun: false,
       targetPrefix: "",
       filters: { pathPrefix: "", fileExtensions: ["csv", "txt"], dateRange: { start: "2024-01-01T00:00:00.000Z", end: "2024-01-31T23:59:59.999Z" } },
     });
-    expect(validate(restoreBody, { filters: { dateRange: { start: "2024-01-01T10:00:00+02:00" } } }, "body").filters.dateRange).toEqual({ start: "2024-01-01T08:00:00.000Z" });
+    expect(validate(restoreBody, { filters: { dateRange: { start: "2024-01-01T10:00:00+02:00" } } }, "body").filters.dateRange).toEqual({
+      start: "2024-01-01T08:00:00.000Z",
+    });
   });
 
   it.each([

@@ -23,7 +23,13 @@ describe("ResumableSha256", () => {
   it("gives the same digest when paused and resumed from its saved state at arbitrary points", async () => {
     const data = bytes(300_001);
     let state = new ResumableSha256().state();
-    for (const [from, to] of [[0, 7], [7, 64], [64, 65_537], [65_537, 200_000], [200_000, 300_001]] as const) {
+    for (const [from, to] of [
+      [0, 7],
+      [7, 64],
+      [64, 65_537],
+      [65_537, 200_000],
+      [200_000, 300_001],
+    ] as const) {
       const hasher = new ResumableSha256(JSON.parse(JSON.stringify(state)));
       hasher.update(data.subarray(from, to));
       state = hasher.state();

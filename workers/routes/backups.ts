@@ -83,13 +83,22 @@ export async function listBackupFiles(context: HandlerContext, id: string): Prom
   if (!index) throw new Error(`manifest index of ${backup.id} is missing from the backup bucket`);
   const from = query.cursor ? decodeCursor(query.cursor, filesCursor) : null;
   if (from && from.p !== query.prefix) throw badRequest("cursor belongs to another prefix: repeat the prefix of the first page.", { field: "cursor" });
-  const page = await readManifestPage({ bucket: context.env.R2_BACKUP_BUCKET, keyring, backupId: backup.id, chunkCount: index.chunkCount }, {
-    prefix: query.prefix,
-    limit: query.limit,
-    from: from ? { chunkSeq: from.c, offset: from.o } : null,
-  });
+  const page = await readManifestPage(
+    { bucket: context.env.R2_BACKUP_BUCKET, keyring, backupId: backup.id, chunkCount: index.chunkCount },
+    {
+      prefix: query.prefix,
+      limit: query.limit,
+      from: from ? { chunkSeq: from.c, offset: from.o } : null,
+    },
+  );
   return jsonResponse({
-    files: page.entries.map((e) => ({ path: e.key, size: e.size, checksum: e.sha256, lastModified: e.lastModified, contentType: e.httpMetadata.contentType ?? null })),
+    files: page.entries.map((e) => ({
+      path: e.key,
+      size: e.size,
+      checksum: e.sha256,
+      lastModified: e.lastModified,
+      contentType: e.httpMetadata.contentType ?? null,
+    })),
     nextCursor: page.next ? encodeCursor({ c: page.next.chunkSeq, o: page.next.offset, p: query.prefix }) : null,
   });
 }

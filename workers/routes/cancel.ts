@@ -23,7 +23,8 @@ export async function cancelBackupOrJob(context: HandlerContext, id: string): Pr
   if (backup) {
     requireScope(context.principal, "backup:write");
     const accepted = await context.env.BACKUP_JOB.getByName(backup.id).cancel(context.principal.subject);
-    if (!accepted) throw conflict(`Backup ${backup.id} is ${backup.status}: only a running backup can be cancelled.`, { backupId: backup.id, status: backup.status });
+    if (!accepted)
+      throw conflict(`Backup ${backup.id} is ${backup.status}: only a running backup can be cancelled.`, { backupId: backup.id, status: backup.status });
     return jsonResponse({ backup: presentBackup(await findBackup(context, id)) }, 202);
   }
   const job = await findJobRow(db, id);
