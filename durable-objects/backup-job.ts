@@ -7,11 +7,11 @@
  * lease. `heartbeat` (the coordinator's watchdog, stale status reads) re-arms a lost alarm.
  */
 import type { BackupRow } from "../schema";
-import { initialCheckpoint, type BackupCheckpoint, type NewBackup } from "./engine/backup-checkpoint";
-import type { BackupStepDeps } from "./engine/backup-deps";
-import { logRecord, progressColumns } from "./engine/batch-recorder";
-import { runBackupStep } from "./engine/backup-step";
-import { readIndex, manifestIndexKey } from "./engine/manifest";
+import { initialCheckpoint, type BackupCheckpoint, type NewBackup } from "./engine/backup/backup-checkpoint";
+import type { BackupStepDeps } from "./engine/backup/backup-deps";
+import { logRecord, progressColumns } from "./engine/backup/batch-recorder";
+import { runBackupStep } from "./engine/backup/backup-step";
+import { readIndex, manifestIndexKey } from "./engine/format/manifest";
 import { insertBackup, insertLog, openDatabase, runBatch, updateBackup } from "./engine/records";
 import { engineSettings, readKeyring } from "./engine-settings";
 import { StepJob } from "./step-job";

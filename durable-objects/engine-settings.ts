@@ -1,8 +1,8 @@
 /** The engine's settings, derived once per isolate from the validated configuration. */
 import { getConfig, type Config } from "./config";
 import { DEFAULTS } from "./defaults";
-import type { BackupEngineSettings } from "./engine/backup-deps";
-import { loadKeyring, type Keyring } from "./engine/keyring";
+import type { BackupEngineSettings } from "./engine/backup/backup-deps";
+import { loadKeyring, type Keyring } from "./engine/format/keyring";
 
 const keyrings = new WeakMap<object, Promise<Keyring | null>>();
 

@@ -5,7 +5,7 @@
  */
 import { getConfig } from "./config";
 import type { ManifestJobState } from "./engine/job-state";
-import { readIndex } from "./engine/manifest";
+import { readIndex } from "./engine/format/manifest";
 import { insertJob, insertLog, openDatabase, runBatch, updateJob, upsertFindings, type LogRecord, type Statement } from "./engine/records";
 import { readKeyring } from "./engine-settings";
 import { StepJob } from "./step-job";

@@ -11,7 +11,7 @@ import { backupFiles } from "../schema";
 import { DEFAULTS } from "./defaults";
 import { NO_FINDINGS } from "./engine/job-state";
 import { RUNNING } from "./engine/lifecycle";
-import { restoreResult, runRestoreStep, type RestoreOptions, type RestoreState } from "./engine/restore-step";
+import { restoreResult, runRestoreStep, type RestoreOptions, type RestoreState } from "./engine/restore/restore-step";
 import type { LogRecord } from "./engine/records";
 import { readKeyring } from "./engine-settings";
 import { ManifestJob } from "./manifest-job";

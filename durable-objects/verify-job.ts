@@ -6,7 +6,7 @@
  * done (StepJob's lifecycle). On completion it records the outcome on the backup's row
  * (`last_verified_at`, `last_verification_valid`) and logs a failed verification at error level.
  */
-import { initialVerifyState, runVerifyStep, verifyResult, type VerifyMode, type VerifyState } from "./engine/verify-step";
+import { initialVerifyState, runVerifyStep, verifyResult, type VerifyMode, type VerifyState } from "./engine/verify/verify-step";
 import { readKeyring } from "./engine-settings";
 import { updateBackup, type LogRecord, type Statement } from "./engine/records";
 import { ManifestJob } from "./manifest-job";

@@ -24,6 +24,8 @@ export class CallPlan {
   injected = 0;
   /** While set, every call it matches fails (an outage of D1, or of one object's reads). */
   outage: ((label: string, key: string) => boolean) | null = null;
+  /** Makes the error a failing call throws (by default an InjectedFault naming the call). */
+  fault: (label: string, call: number) => Error = (label, call) => new InjectedFault(`${label} (call ${call})`);
   /** The job dies right after the first call this matches. */
   dieAfter: ((label: string, key: string) => boolean) | null = null;
 
@@ -42,7 +44,7 @@ export class CallPlan {
     const n = this.calls.length;
     if ((this.mode === "throw" && n === this.at) || this.outage?.(label, key)) {
       this.injected += 1;
-      throw new InjectedFault(`${label} (call ${n})`);
+      throw this.fault(label, n);
     }
     const result = call();
     if ((this.mode === "die" && n === this.at) || this.dieAfter?.(label, key)) {

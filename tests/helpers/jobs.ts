@@ -1,11 +1,11 @@
 import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 
 export function backupJobStub(backupId: string) {
-  return env.BACKUP_JOB.get(env.BACKUP_JOB.idFromName(backupId));
+  return env.BACKUP_JOB.getByName(backupId);
 }
 
 export function coordinatorStub(bucketName = "cutty-files") {
-  return env.BUCKET_COORDINATOR.get(env.BUCKET_COORDINATOR.idFromName(bucketName));
+  return env.BUCKET_COORDINATOR.getByName(bucketName);
 }
 
 /** Runs the job's alarms until none is scheduled; returns how many steps ran. */
@@ -19,11 +19,11 @@ export async function runBackupToEnd(backupId: string, maxSteps = 1000): Promise
 }
 
 export function verifyJobStub(jobId: string) {
-  return env.VERIFY_JOB.get(env.VERIFY_JOB.idFromName(jobId));
+  return env.VERIFY_JOB.getByName(jobId);
 }
 
 export function restoreJobStub(jobId: string) {
-  return env.RESTORE_JOB.get(env.RESTORE_JOB.idFromName(jobId));
+  return env.RESTORE_JOB.getByName(jobId);
 }
 
 /** Runs a verify or restore job's alarms until none is scheduled. */

@@ -1,7 +1,7 @@
 import { env, evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import type { BackupJob } from "../../durable-objects/backup-job";
-import type { BackupCheckpoint } from "../../durable-objects/engine/backup-checkpoint";
+import type { BackupCheckpoint } from "../../durable-objects/engine/backup/backup-checkpoint";
 import { api } from "../helpers/api";
 import { putObjects, variedObjects } from "../helpers/buckets";
 import { faultyBucket, type FaultPlan } from "../helpers/faults";

@@ -113,6 +113,21 @@ describe("defect 1: the last write of a job converges to D1", () => {
   });
 });
 
+describe("defect 3: no failed job has an empty error", () => {
+  it("a backup whose steps keep failing with errors that have no message says what failed", async () => {
+    await putObjects(OBJECTS.slice(0, 3));
+    const created = await api("POST", "/api/backup/create", { body: { type: "full" } });
+    const id = created.body.backup.id;
+    const plan = new CallPlan("count");
+    plan.outage = (label) => label === "R2_BACKUP_BUCKET.put";
+    plan.fault = () => new Error("");
+    await armPlan(backupJobStub(id), plan);
+    for (let i = 0; i < 8; i++) await alarmTolerant(backupJobStub(id));
+    const backup = (await api("GET", `/api/backup/status/${id}`)).body.backup;
+    expect(backup).toMatchObject({ status: "failed", error: "Failed after 6 attempts of one step: Error" });
+  });
+});
+
 describe("defect 4: a replayed step leaves exactly the rows of its final attempt", () => {
   it("an object that failed in the first attempt and was captured on replay has no failed row", async () => {
     await emptyBucket(env.R2_BUCKET);

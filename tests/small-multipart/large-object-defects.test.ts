@@ -6,7 +6,7 @@
 import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import type { BackupJob } from "../../durable-objects/backup-job";
-import type { BackupCheckpoint } from "../../durable-objects/engine/backup-checkpoint";
+import type { BackupCheckpoint } from "../../durable-objects/engine/backup/backup-checkpoint";
 import { api } from "../helpers/api";
 import { emptyBucket, putObjects, sha256Hex } from "../helpers/buckets";
 import { verify } from "../helpers/flows";

@@ -5,8 +5,8 @@
 import { env, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import type { BackupJob } from "../../durable-objects/backup-job";
-import { unframeStream } from "../../durable-objects/engine/blob-format";
-import { loadKeyring } from "../../durable-objects/engine/keyring";
+import { unframeStream } from "../../durable-objects/engine/format/blob-format";
+import { loadKeyring } from "../../durable-objects/engine/format/keyring";
 import { api } from "../helpers/api";
 import { emptyBucket, listAll, putObjects, sha256Hex } from "../helpers/buckets";
 import { verify } from "../helpers/flows";
@@ -136,8 +136,8 @@ describe("compressed and encrypted backups", () => {
 
 /** The blob a snapshot names for a path (read through the manifest, which is encrypted). */
 async function blobKeyOf(backupId: string, path: string): Promise<string> {
-  const { readIndex } = await import("../../durable-objects/engine/manifest");
-  const { readManifestPage } = await import("../../durable-objects/engine/manifest-pager");
+  const { readIndex } = await import("../../durable-objects/engine/format/manifest");
+  const { readManifestPage } = await import("../../durable-objects/engine/format/manifest-pager");
   const keyring = await keys();
   const index = await readIndex(env.R2_BACKUP_BUCKET, keyring, backupId);
   const page = await readManifestPage(

@@ -4,7 +4,7 @@
  */
 import { env, evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import type { RestoreState } from "../../durable-objects/engine/restore-step";
+import type { RestoreState } from "../../durable-objects/engine/restore/restore-step";
 import { api } from "../helpers/api";
 import { emptyBucket, putObjects, sha256Hex } from "../helpers/buckets";
 import { completedBackup, restore } from "../helpers/flows";

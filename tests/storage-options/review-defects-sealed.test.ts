@@ -4,9 +4,9 @@
  */
 import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import type { BackupCheckpoint } from "../../durable-objects/engine/backup-checkpoint";
-import { BLOB_VERSION, encodeHeader, frameStream, HEADER_SIZE, sealRecord, unframeStream } from "../../durable-objects/engine/blob-format";
-import { loadKeyring } from "../../durable-objects/engine/keyring";
+import type { BackupCheckpoint } from "../../durable-objects/engine/backup/backup-checkpoint";
+import { BLOB_VERSION, encodeHeader, frameStream, HEADER_SIZE, sealRecord, unframeStream } from "../../durable-objects/engine/format/blob-format";
+import { loadKeyring } from "../../durable-objects/engine/format/keyring";
 import { api } from "../helpers/api";
 import { emptyBucket, putObjects, sha256Hex } from "../helpers/buckets";
 import { restore, verify } from "../helpers/flows";

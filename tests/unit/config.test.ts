@@ -32,6 +32,9 @@ describe("parseConfig", () => {
     ["BACKUP_SCHEDULE", "hourly", /BACKUP_SCHEDULE/],
     ["BACKUP_BATCH_SIZE", "500", /BACKUP_BATCH_SIZE must be at most 100/],
     ["JWT_JWKS_URL", "not a url", /JWT_JWKS_URL/],
+    // Keys fetched over plain http could be swapped on the way (review defect 11).
+    ["JWT_JWKS_URL", "http://issuer.example/.well-known/jwks.json", /JWT_JWKS_URL must be an https URL/],
+    ["BACKUP_LARGE_OBJECT_MAX_RESTARTS", "101", /BACKUP_LARGE_OBJECT_MAX_RESTARTS must be at most 100/],
   ])("rejects %s=%s naming the variable", (variable, value, message) => {
     const error = failure({ ...valid, [variable]: value });
     expect(error.message).toMatch(message);

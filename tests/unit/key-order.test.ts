@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { compareKeys } from "../../durable-objects/engine/key-order";
+import { compareKeys } from "../../durable-objects/engine/format/key-order";
 
 function utf8Compare(a: string, b: string): number {
   const x = new TextEncoder().encode(a);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { mergeListing, minWindowEnd, withinWindow, type ListedObject } from "../../durable-objects/engine/listing-merge";
-import type { ManifestEntry } from "../../durable-objects/engine/manifest";
+import { mergeListing, minWindowEnd, withinWindow, type ListedObject } from "../../durable-objects/engine/backup/listing-merge";
+import type { ManifestEntry } from "../../durable-objects/engine/format/manifest";
 
 const at = new Date("2026-11-01T00:00:00.000Z");
 const entry = (key: string, etag = `e-${key}`, size = 10): ManifestEntry => ({

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { MAX_PARTS, partSizeFor } from "../../durable-objects/engine/large-object";
+import { MAX_PARTS, partSizeFor } from "../../durable-objects/engine/multipart";
 
 const MiB = 1024 * 1024;
 

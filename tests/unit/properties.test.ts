@@ -5,10 +5,10 @@
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { compareKeys } from "../../durable-objects/engine/key-order";
-import { mergeListing, withinWindow, type ListedObject } from "../../durable-objects/engine/listing-merge";
-import type { ManifestEntry } from "../../durable-objects/engine/manifest";
-import { entryMatches } from "../../durable-objects/engine/restore-filter";
+import { compareKeys } from "../../durable-objects/engine/format/key-order";
+import { mergeListing, withinWindow, type ListedObject } from "../../durable-objects/engine/backup/listing-merge";
+import type { ManifestEntry } from "../../durable-objects/engine/format/manifest";
+import { entryMatches } from "../../durable-objects/engine/restore/restore-filter";
 import { restoreBody } from "../../workers/schemas";
 
 const AT = Date.parse("2026-11-01T00:00:00.000Z");

@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { sha256Hex } from "../../durable-objects/engine/hashing";
+import { sha256Hex } from "../../durable-objects/engine/format/hashing";
 import { NO_FINDINGS } from "../../durable-objects/engine/job-state";
 import { RUNNING } from "../../durable-objects/engine/lifecycle";
-import { writeChunk, type ManifestEntry } from "../../durable-objects/engine/manifest";
-import { runRestoreStep, UNREADABLE_PAGE, type RestoreDeps, type RestoreState } from "../../durable-objects/engine/restore-step";
+import { writeChunk, type ManifestEntry } from "../../durable-objects/engine/format/manifest";
+import { runRestoreStep, UNREADABLE_PAGE, type RestoreDeps, type RestoreState } from "../../durable-objects/engine/restore/restore-step";
 import { MemoryBucket } from "../helpers/memory-bucket";
 
 async function backupOf(contents: Record<string, string>) {

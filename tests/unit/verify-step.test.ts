@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { sha256Hex } from "../../durable-objects/engine/hashing";
-import { manifestChunkKey, writeChunk, type ManifestEntry } from "../../durable-objects/engine/manifest";
-import { EMPTY_CHAIN, extendChain } from "../../durable-objects/engine/hashing";
-import { initialVerifyState, runVerifyStep, type VerifyState } from "../../durable-objects/engine/verify-step";
+import { sha256Hex } from "../../durable-objects/engine/format/hashing";
+import { manifestChunkKey, writeChunk, type ManifestEntry } from "../../durable-objects/engine/format/manifest";
+import { EMPTY_CHAIN, extendChain } from "../../durable-objects/engine/format/hashing";
+import { initialVerifyState, runVerifyStep, type VerifyState } from "../../durable-objects/engine/verify/verify-step";
 import { MemoryBucket } from "../helpers/memory-bucket";
 
 const codec = { compress: false, keyring: null };

@@ -9,8 +9,8 @@ import { decodeCursor, encodeCursor } from "../pagination";
 import { watchAfterResponse } from "../../durable-objects/watchdog";
 import { presentBackup, presentLog } from "../present";
 import { parseJsonBody, parseQuery } from "../request-body";
-import { readManifestPage } from "../../durable-objects/engine/manifest-pager";
-import { readIndex } from "../../durable-objects/engine/manifest";
+import { readManifestPage } from "../../durable-objects/engine/format/manifest-pager";
+import { readIndex } from "../../durable-objects/engine/format/manifest";
 import { readKeyring } from "../../durable-objects/engine-settings";
 import { createBackupBody, listBackupsQuery, listFilesQuery, listLogsQuery } from "../schemas";
 

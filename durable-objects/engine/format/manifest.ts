@@ -8,7 +8,7 @@
  * metadata limits), so reading one whole is bounded. The format is described for operators in
  * docs/storage-format.md.
  */
-import { BlobIntegrityError, errorMessage } from "./errors";
+import { BlobIntegrityError, errorMessage } from "../errors";
 import { BLOB_MAGIC, frameStream, isFramed, unframeStream } from "./blob-format";
 import { sha256Hex } from "./hashing";
 import type { Keyring } from "./keyring";

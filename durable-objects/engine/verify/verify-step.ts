@@ -7,16 +7,16 @@
  * path (the first 1,000 are kept, as findings in D1); a missing or altered chunk is a problem,
  * never a crash.
  */
-import { yieldToEventLoop } from "./cooperative";
-import { isBlobIntegrityError } from "./errors";
-import { isFramedBlob, openBlob } from "./blob-reader";
-import { mapWithConcurrency } from "./concurrency";
-import { EMPTY_CHAIN, extendChain, sha256OfStream } from "./hashing";
-import { advancePosition, NO_FINDINGS, sliceWithinBudget, withFindings, type ManifestJobState } from "./job-state";
-import { ended, RUNNING } from "./lifecycle";
-import { errorMessage } from "./errors";
-import type { Keyring } from "./keyring";
-import { manifestChunkKey, manifestIndexKey, readChunk, type ManifestEntry, type ManifestIndex } from "./manifest";
+import { yieldToEventLoop } from "../cooperative";
+import { isBlobIntegrityError } from "../errors";
+import { isFramedBlob, openBlob } from "../format/blob-reader";
+import { mapWithConcurrency } from "../concurrency";
+import { EMPTY_CHAIN, extendChain, sha256OfStream } from "../format/hashing";
+import { advancePosition, NO_FINDINGS, sliceWithinBudget, withFindings, type ManifestJobState } from "../job-state";
+import { ended, RUNNING } from "../lifecycle";
+import { errorMessage } from "../errors";
+import type { Keyring } from "../format/keyring";
+import { manifestChunkKey, manifestIndexKey, readChunk, type ManifestEntry, type ManifestIndex } from "../format/manifest";
 
 export type VerifyMode = "full" | "quick";
 

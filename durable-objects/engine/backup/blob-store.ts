@@ -9,15 +9,15 @@
  * and, when stored raw, with R2's own SHA-256 check. Objects above the multipart threshold go
  * through large-object.ts instead, part by part across steps.
  */
-import type { SourceReader, BlobStore } from "./buckets";
-import { BLOB_VERSION, joinBytes, frameStream, isFramed, encryptedSize, type FramingOptions } from "./blob-format";
-import { isCompressible } from "./compressibility";
+import type { SourceReader, BlobStore } from "../buckets";
+import { BLOB_VERSION, joinBytes, frameStream, isFramed, encryptedSize, type FramingOptions } from "../format/blob-format";
+import { isCompressible } from "../format/compressibility";
 import { blobMismatch } from "./blob-trust";
-import { cooperativeFixed, yieldToEventLoop } from "./cooperative";
-import { readSource, SourceReadError } from "./errors";
-import { sha256Hex, sha256OfStream } from "./hashing";
-import { hmacHex, type Keyring } from "./keyring";
-import { storedHttpMetadata, type ManifestEntry } from "./manifest";
+import { cooperativeFixed, yieldToEventLoop } from "../cooperative";
+import { readSource, SourceReadError } from "../errors";
+import { sha256Hex, sha256OfStream } from "../format/hashing";
+import { hmacHex, type Keyring } from "../format/keyring";
+import { storedHttpMetadata, type ManifestEntry } from "../format/manifest";
 
 /**
  * Objects up to this size are read once into memory (the size is known before reading, so the

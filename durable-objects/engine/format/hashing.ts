@@ -1,5 +1,5 @@
 /** SHA-256 helpers. Streams are hashed with `crypto.DigestStream`, so no body is held whole. */
-import { Cooperative } from "./cooperative";
+import { Cooperative } from "../cooperative";
 
 export function toHex(bytes: ArrayBuffer | Uint8Array): string {
   const view = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);

@@ -2,9 +2,9 @@
  * Reads a parent manifest forward from a position, one window at a time, so an incremental backup
  * holds at most one window of the parent in memory whatever the bucket's size.
  */
-import { compareKeys } from "./key-order";
-import type { Keyring } from "./keyring";
-import { readChunk, type ManifestEntry } from "./manifest";
+import { compareKeys } from "../format/key-order";
+import type { Keyring } from "../format/keyring";
+import { readChunk, type ManifestEntry } from "../format/manifest";
 import type { WindowEnd } from "./listing-merge";
 
 export interface ParentPosition {

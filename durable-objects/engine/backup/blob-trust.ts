@@ -12,9 +12,9 @@
  *
  * A flipped byte inside a framed blob of the right size is beyond a HEAD: verification finds it.
  */
-import { encryptedSize, HEADER_SIZE } from "./blob-format";
-import { isFramedBlob } from "./blob-reader";
-import { toHex } from "./hashing";
+import { encryptedSize, HEADER_SIZE } from "../format/blob-format";
+import { isFramedBlob } from "../format/blob-reader";
+import { toHex } from "../format/hashing";
 
 export interface ExpectedBlob {
   sha256: string;

@@ -6,17 +6,17 @@
  */
 import { codecOf, policyOf, type BackupStepDeps } from "./backup-deps";
 import { captureObject } from "./blob-store";
-import { isSourceReadError, SourceReadError } from "./errors";
+import { isSourceReadError, SourceReadError } from "../errors";
 import type { BackupCheckpoint } from "./backup-checkpoint";
-import { ended } from "./lifecycle";
-import { mapWithConcurrency } from "./concurrency";
+import { ended } from "../lifecycle";
+import { mapWithConcurrency } from "../concurrency";
 import { advanceLargeObject, startLargeObject } from "./large-object";
 import { mergeListing, minWindowEnd, withinWindow, type ListedObject, type MergeAction, type WindowEnd } from "./listing-merge";
-import { writeIndex } from "./manifest";
+import { writeIndex } from "../format/manifest";
 import { readParentWindow, type ParentPosition, type ParentWindow } from "./parent-reader";
 import { BatchRecorder, type ObjectOutcome } from "./batch-recorder";
 import { cutWindow } from "./backup-window";
-import { withRetry, type RetryPolicy } from "./retry";
+import { withRetry, type RetryPolicy } from "../retry";
 
 export async function runBackupStep(deps: BackupStepDeps, checkpoint: BackupCheckpoint): Promise<BackupCheckpoint> {
   switch (checkpoint.phase) {

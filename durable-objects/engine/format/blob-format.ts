@@ -19,8 +19,8 @@
  * produced records with equal nonces and different associated data; v1 blobs are still read
  * (the nonce is stored in each record, so decryption does not depend on how it was derived).
  */
-import { Cooperative } from "./cooperative";
-import { BlobIntegrityError } from "./errors";
+import { Cooperative } from "../cooperative";
+import { BlobIntegrityError } from "../errors";
 import { toHex } from "./hashing";
 import type { EncryptionKey, Keyring } from "./keyring";
 

@@ -8,18 +8,18 @@
  * written while the restore runs, is never replaced; it is counted as skipped. A replayed step
  * recognises its own earlier writes (same SHA-256, written after the job started) as restored.
  */
-import type { RestoreTarget } from "./buckets";
-import { cooperativeStream, yieldToEventLoop } from "./cooperative";
-import { isBlobIntegrityError } from "./errors";
-import { openBlob } from "./blob-reader";
-import { mapWithConcurrency } from "./concurrency";
-import { sha256OfStream } from "./hashing";
-import { advancePosition, sliceWithinBudget, withFindings, type Finding, type ManifestJobState } from "./job-state";
-import { ended } from "./lifecycle";
-import { toHex } from "./hashing";
-import type { Keyring } from "./keyring";
+import type { RestoreTarget } from "../buckets";
+import { cooperativeStream, yieldToEventLoop } from "../cooperative";
+import { isBlobIntegrityError } from "../errors";
+import { openBlob } from "../format/blob-reader";
+import { mapWithConcurrency } from "../concurrency";
+import { sha256OfStream } from "../format/hashing";
+import { advancePosition, sliceWithinBudget, withFindings, type Finding, type ManifestJobState } from "../job-state";
+import { ended } from "../lifecycle";
+import { toHex } from "../format/hashing";
+import type { Keyring } from "../format/keyring";
 import { advanceLargeRestore, startLargeRestore, type LargeRestoreState } from "./large-restore";
-import { readChunk, toR2HttpMetadata, type ManifestEntry } from "./manifest";
+import { readChunk, toR2HttpMetadata, type ManifestEntry } from "../format/manifest";
 import { entryMatches, pathMatches, type RestoreFilter } from "./restore-filter";
 
 export const MAX_KEY_BYTES = 1024;

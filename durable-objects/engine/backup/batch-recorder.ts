@@ -5,11 +5,11 @@
 import type { CaptureResult } from "./blob-store";
 import type { BackupCheckpoint, BackupCounters } from "./backup-checkpoint";
 import { codecOf, policyOf, type BackupStepDeps } from "./backup-deps";
-import { extendChain } from "./hashing";
+import { extendChain } from "../format/hashing";
 import type { MergeAction } from "./listing-merge";
-import { writeChunk, type ManifestEntry } from "./manifest";
-import { clearFileRecordWindow, insertLog, runBatch, updateBackup, upsertFileRecords, type FileRecord, type LogRecord } from "./records";
-import { withRetry } from "./retry";
+import { writeChunk, type ManifestEntry } from "../format/manifest";
+import { clearFileRecordWindow, insertLog, runBatch, updateBackup, upsertFileRecords, type FileRecord, type LogRecord } from "../records";
+import { withRetry } from "../retry";
 
 export type ObjectOutcome = CaptureResult | { kind: "failed"; error: string };
 

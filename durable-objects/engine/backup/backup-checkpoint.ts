@@ -3,9 +3,9 @@
  * resume is here, and every counter reported to D1 is derived from it (set, never incremented in
  * D1), so a replayed step cannot count twice.
  */
-import type { BackupTrigger, BackupType } from "../../schema";
-import { RUNNING, type StepState } from "./lifecycle";
-import { EMPTY_CHAIN } from "./hashing";
+import type { BackupTrigger, BackupType } from "../../../schema";
+import { RUNNING, type StepState } from "../lifecycle";
+import { EMPTY_CHAIN } from "../format/hashing";
 import type { LargeObjectState } from "./large-object";
 import type { ParentPosition } from "./parent-reader";
 

@@ -8,16 +8,15 @@
  * replaced. A compressed blob cannot be read by range; it is restored in one streamed put instead,
  * up to R2's single-put limit.
  */
-import type { RestoreTarget } from "./buckets";
-import { decodeHeader, decryptedRange, HEADER_SIZE, recordSpan } from "./blob-format";
-import { isFramedBlob } from "./blob-reader";
-import { isBlobIntegrityError } from "./errors";
-import type { Keyring } from "./keyring";
-import { partSizeFor } from "./large-object";
-import { Cooperative } from "./cooperative";
-import { pipePart } from "./part-pipe";
-import { toR2HttpMetadata, type ManifestEntry } from "./manifest";
-import { ResumableSha256, type Sha256State } from "./resumable-sha256";
+import type { RestoreTarget } from "../buckets";
+import { decodeHeader, decryptedRange, HEADER_SIZE, recordSpan } from "../format/blob-format";
+import { isFramedBlob } from "../format/blob-reader";
+import { isBlobIntegrityError } from "../errors";
+import type { Keyring } from "../format/keyring";
+import { Cooperative } from "../cooperative";
+import { partSizeFor, pipePart } from "../multipart";
+import { toR2HttpMetadata, type ManifestEntry } from "../format/manifest";
+import { ResumableSha256, type Sha256State } from "../format/resumable-sha256";
 
 export interface LargeRestoreState {
   entry: ManifestEntry;

@@ -3,7 +3,7 @@
  * without the dot), and a last-modified range (inclusive ISO bounds; whole days are expanded to
  * the day's first and last millisecond in UTC at the edge).
  */
-import type { ManifestEntry } from "./manifest";
+import type { ManifestEntry } from "../format/manifest";
 
 export interface RestoreFilter {
   pathPrefix: string;

@@ -11,16 +11,16 @@
  * faster than it can be read would otherwise hold the bucket's lease forever): then it is recorded
  * as failed and the backup moves on. If it is deleted it is simply gone.
  */
-import type { SourceReader, BlobStore } from "./buckets";
-import { encryptedRange, encryptedSize, type FramingOptions } from "./blob-format";
+import type { SourceReader, BlobStore } from "../buckets";
+import { encryptedRange, encryptedSize, type FramingOptions } from "../format/blob-format";
 import { blobKeyFor, blobMetadata, capturedResult, describeBlob, framingFor, originFor, type CaptureResult, type StorageSettings } from "./blob-store";
 import { blobMismatch } from "./blob-trust";
-import { errorMessage, isSourceReadError, isVersionChanged, readSource, SourceVersionChanged } from "./errors";
-import { Cooperative, cooperativeStream } from "./cooperative";
-import { sha256OfStream } from "./hashing";
-import { pipePart } from "./part-pipe";
-import { storedHttpMetadata, type ManifestEntry, type StoredHttpMetadata } from "./manifest";
-import { ResumableSha256, type Sha256State } from "./resumable-sha256";
+import { errorMessage, isSourceReadError, isVersionChanged, readSource, SourceVersionChanged } from "../errors";
+import { Cooperative, cooperativeStream } from "../cooperative";
+import { sha256OfStream } from "../format/hashing";
+import { partSizeFor, pipePart } from "../multipart";
+import { storedHttpMetadata, type ManifestEntry, type StoredHttpMetadata } from "../format/manifest";
+import { ResumableSha256, type Sha256State } from "../format/resumable-sha256";
 
 export interface LargeObjectState {
   key: string;
@@ -243,11 +243,4 @@ function finish(
     customMetadata: version.customMetadata,
   };
   return { ...state, stage: "done", uploadId: null, partSize: null, hashState: null, result: capturedResult(entry, stored, origin) };
-}
-
-/** R2 allows 10,000 parts: larger objects get larger parts (whole MiB), up to R2's object limit. */
-export const MAX_PARTS = 10_000;
-export function partSizeFor(storedSize: number, configured: number): number {
-  const MiB = 1024 * 1024;
-  return Math.max(configured, Math.ceil(storedSize / MAX_PARTS / MiB) * MiB);
 }

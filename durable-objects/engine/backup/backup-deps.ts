@@ -1,11 +1,11 @@
 /** What a backup step is given: bindings, settings, a clock, and a way to save progress midway. */
-import type { SourceReader, BlobStore } from "./buckets";
+import type { SourceReader, BlobStore } from "../buckets";
 import type { BackupCheckpoint } from "./backup-checkpoint";
 import type { StorageSettings } from "./blob-store";
-import type { Keyring } from "./keyring";
-import type { ManifestCodec } from "./manifest";
-import type { Database } from "./records";
-import type { RetryPolicy } from "./retry";
+import type { Keyring } from "../format/keyring";
+import type { ManifestCodec } from "../format/manifest";
+import type { Database } from "../records";
+import type { RetryPolicy } from "../retry";
 
 export interface BackupEngineSettings {
   batchSize: number;

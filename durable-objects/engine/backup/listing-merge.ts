@@ -2,8 +2,8 @@
  * The heart of an incremental backup: a merge of the parent snapshot's entries with the current
  * listing, both in key order, over one window of keys. Pure: it decides, the step acts.
  */
-import { compareKeys } from "./key-order";
-import type { ManifestEntry } from "./manifest";
+import { compareKeys } from "../format/key-order";
+import type { ManifestEntry } from "../format/manifest";
 
 export interface ListedObject {
   key: string;
