@@ -9,9 +9,7 @@
 import { and, asc, eq, gt } from "drizzle-orm";
 import { backupFiles } from "../schema";
 import { DEFAULTS } from "./defaults";
-import { NO_FINDINGS } from "./engine/job-state";
-import { RUNNING } from "./engine/lifecycle";
-import { restoreResult, runRestoreStep, type RestoreOptions, type RestoreState } from "./engine/restore/restore-step";
+import { initialRestoreState, restoreResult, runRestoreStep, type RestoreOptions, type RestoreState } from "./engine/restore/restore-step";
 import type { LogRecord } from "./engine/records";
 import { readKeyring } from "./engine-settings";
 import { ManifestJob } from "./manifest-job";
@@ -29,27 +27,7 @@ export class RestoreJob extends ManifestJob<RestoreState> {
   async start(request: StartRestore): Promise<string> {
     const index = await this.manifestIndex(request.backupId);
     if (!index) throw new Error(`the manifest of backup ${request.backupId} is missing`);
-    return this.startJob({
-      ...request,
-      kind: "restore",
-      startedAt: new Date().toISOString(),
-      chunkCount: index.chunkCount,
-      nextChunkSeq: 0,
-      nextOffset: 0,
-      filesProcessed: 0,
-      filesTotal: index.fileCount,
-      filesRestored: 0,
-      filesSkipped: 0,
-      filesFailed: 0,
-      bytesRestored: 0,
-      verified: 0,
-      verifyFailures: 0,
-      unreadableAfter: null,
-      large: null,
-      positionAfterLarge: null,
-      ...NO_FINDINGS,
-      ...RUNNING,
-    });
+    return this.startJob(initialRestoreState(request, index, new Date().toISOString()));
   }
 
   protected startMessage({ options, backupId }: RestoreState): string {

@@ -1,9 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { sha256Hex } from "../../durable-objects/engine/format/hashing";
-import { NO_FINDINGS } from "../../durable-objects/engine/job-state";
-import { RUNNING } from "../../durable-objects/engine/lifecycle";
 import { writeChunk, type ManifestEntry } from "../../durable-objects/engine/format/manifest";
-import { runRestoreStep, UNREADABLE_PAGE, type RestoreDeps, type RestoreState } from "../../durable-objects/engine/restore/restore-step";
+import { initialRestoreState, runRestoreStep, UNREADABLE_PAGE, type RestoreDeps, type RestoreState } from "../../durable-objects/engine/restore/restore-step";
 import { MemoryBucket } from "../helpers/memory-bucket";
 
 async function backupOf(contents: Record<string, string>) {
@@ -28,18 +26,12 @@ async function backupOf(contents: Record<string, string>) {
 }
 
 function restoreState(options: Partial<RestoreState["options"]> = {}): RestoreState {
-  return {
+  const request = {
     jobId: "job-1",
-    kind: "restore",
     backupId: "bk-1",
     bucketName: "src",
     requestedBy: "t",
-    startedAt: new Date(Date.now() - 1000).toISOString(),
-    chunkCount: 1,
-    nextChunkSeq: 0,
-    nextOffset: 0,
-    filesProcessed: 0,
-    filesTotal: 3,
+    holdsLease: true,
     options: {
       overwriteExisting: false,
       verifyAfterRestore: false,
@@ -48,19 +40,8 @@ function restoreState(options: Partial<RestoreState["options"]> = {}): RestoreSt
       filter: { pathPrefix: "", extensions: [], modifiedFrom: null, modifiedTo: null },
       ...options,
     },
-    holdsLease: true,
-    filesRestored: 0,
-    filesSkipped: 0,
-    filesFailed: 0,
-    bytesRestored: 0,
-    verified: 0,
-    verifyFailures: 0,
-    unreadableAfter: null,
-    large: null,
-    positionAfterLarge: null,
-    ...NO_FINDINGS,
-    ...RUNNING,
   };
+  return initialRestoreState(request, { chunkCount: 1, fileCount: 3 }, new Date(Date.now() - 1000).toISOString());
 }
 
 function deps(source: MemoryBucket, backup: MemoryBucket, unreadable: string[] = []): RestoreDeps & { pages: [string | null, number][] } {

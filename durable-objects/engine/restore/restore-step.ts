@@ -14,8 +14,8 @@ import { isBlobIntegrityError } from "../errors";
 import { openBlob } from "../format/blob-reader";
 import { mapWithConcurrency } from "../concurrency";
 import { sha256OfStream } from "../format/hashing";
-import { advancePosition, sliceWithinBudget, withFindings, type Finding, type ManifestJobState } from "../job-state";
-import { ended } from "../lifecycle";
+import { advancePosition, NO_FINDINGS, sliceWithinBudget, withFindings, type Finding, type ManifestJobState } from "../job-state";
+import { ended, RUNNING } from "../lifecycle";
 import { toHex } from "../format/hashing";
 import type { Keyring } from "../format/keyring";
 import { advanceLargeRestore, startLargeRestore, type LargeRestoreState } from "./large-restore";
@@ -274,6 +274,35 @@ async function finishRestore(deps: RestoreDeps, state: RestoreState): Promise<Re
     .map((path) => ({ list: "failure", path, detail: "not in the backup: it could not be read when the backup was taken" }));
   const next = withFindings({ ...state, filesFailed: state.filesFailed + failures.length, unreadableAfter: page.at(-1) ?? state.unreadableAfter }, failures);
   return page.length < UNREADABLE_PAGE ? ended(next, "completed", null) : next;
+}
+
+/** A restore's first state, for a backup whose manifest index says how much there is. */
+export function initialRestoreState(
+  request: Pick<RestoreState, "jobId" | "backupId" | "bucketName" | "requestedBy" | "options" | "holdsLease">,
+  index: { chunkCount: number; fileCount: number },
+  startedAt: string,
+): RestoreState {
+  return {
+    ...request,
+    kind: "restore",
+    startedAt,
+    chunkCount: index.chunkCount,
+    nextChunkSeq: 0,
+    nextOffset: 0,
+    filesProcessed: 0,
+    filesTotal: index.fileCount,
+    filesRestored: 0,
+    filesSkipped: 0,
+    filesFailed: 0,
+    bytesRestored: 0,
+    verified: 0,
+    verifyFailures: 0,
+    unreadableAfter: null,
+    large: null,
+    positionAfterLarge: null,
+    ...NO_FINDINGS,
+    ...RUNNING,
+  };
 }
 
 export function restoreResult(state: RestoreState) {
