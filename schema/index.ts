@@ -129,7 +129,7 @@ export const backupJobs = sqliteTable(
   },
   (t) => [
     index("backup_jobs_backup_id_created_at_idx").on(t.backupId, t.createdAt),
-    // Sampled verifications rotate through the keyspace: how many ran before for this backup.
+    // Sampled verifications rotate through the keyspace: the newest sampled one of a backup.
     index("backup_jobs_backup_id_kind_idx").on(t.backupId, t.kind),
   ],
 );
