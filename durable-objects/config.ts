@@ -15,6 +15,30 @@ function wholeNumber(min: number, max: number) {
     .pipe(z.number().int().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
 }
 
+/**
+ * BACKUP_KEEP: restic-style keep rules, "last=3,daily=7,weekly=4,monthly=6"; rules left out are 0.
+ * Each count is a whole number up to 10,000.
+ */
+const KEEP_RULES = ["last", "daily", "weekly", "monthly"] as const;
+const keepRules = z.string().transform((value, ctx) => {
+  const rules = { last: 0, daily: 0, weekly: 0, monthly: 0 };
+  for (const part of value
+    .split(",")
+    .map((p) => p.trim())
+    .filter(Boolean)) {
+    const match = /^(last|daily|weekly|monthly)=(\d{1,5})$/.exec(part);
+    if (!match || Number(match[2]) > 10_000) {
+      ctx.addIssue({
+        code: "custom",
+        message: `must be rules such as "last=3,daily=7,weekly=4,monthly=6" (${KEEP_RULES.join(", ")}; 0 to 10000 each), got ${JSON.stringify(part)}`,
+      });
+      return z.NEVER;
+    }
+    rules[match[1] as (typeof KEEP_RULES)[number]] = Number(match[2]);
+  }
+  return rules;
+});
+
 const optionalText = z
   .string()
   .optional()
@@ -23,6 +47,13 @@ const optionalText = z
 const configSchema = z
   .object({
     BACKUP_RETENTION_DAYS: wholeNumber(1, 3650).default(30),
+    /** Keep rules applied by cleanup besides the retention days (see keepRules). */
+    BACKUP_KEEP: keepRules.default({ last: 3, daily: 7, weekly: 4, monthly: 6 }),
+    /**
+     * Hours an unreferenced blob must be old before cleanup deletes it: longer than any backup
+     * may take between storing a blob and recording it. 0 is for tests.
+     */
+    BACKUP_GC_GRACE_HOURS: wholeNumber(0, 720).default(24),
     BACKUP_SCHEDULE: z.enum(["daily", "manual"]).default("daily"),
     BACKUP_INCREMENTAL_ENABLED: flag.default(true),
     BACKUP_COMPRESSION_ENABLED: flag.default(false),

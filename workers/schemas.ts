@@ -39,6 +39,15 @@ export const verifyBody = z.strictObject({
   samplePercent: z.number().int("must be a whole number").min(1, "must be from 1 to 100").max(100, "must be from 1 to 100").optional(),
 });
 
+const keepCount = z.number().int("must be a whole number").min(0, "must be from 0 to 10000").max(10_000, "must be from 0 to 10000");
+
+/** POST /api/backup/cleanup: every field optional; keep rules left out of `keep` count as 0. */
+export const cleanupBody = z.strictObject({
+  dryRun: z.boolean().default(false),
+  retentionDays: z.number().int("must be a whole number").min(0, "must be from 0 to 3650").max(3650, "must be from 0 to 3650").optional(),
+  keep: z.strictObject({ last: keepCount.default(0), daily: keepCount.default(0), weekly: keepCount.default(0), monthly: keepCount.default(0) }).optional(),
+});
+
 const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f]/;
 
 const keyPrefix = () =>
