@@ -12,6 +12,8 @@ const baseBindings = {
   BACKUP_RETRY_BASE_MS: "1",
   // Steps run only when a test runs the alarm (runDurableObjectAlarm), never on their own.
   BACKUP_STEP_DELAY_MS: "3600000",
+  // Cleanup may delete unreferenced blobs at once (the grace period has its own test, below).
+  BACKUP_GC_GRACE_HOURS: "0",
 };
 
 /** Test keys: 32 bytes each, base64. Never used outside tests. */
@@ -61,6 +63,7 @@ export default defineConfig({
       // Compression, encryption (with an old key kept for reading) and small multipart settings.
       project("storage-options", ["tests/storage-options/**/*.test.ts"], {
         ...SEALED,
+        BACKUP_GC_GRACE_HOURS: "24",
         BACKUP_MULTIPART_THRESHOLD_BYTES: String(6 * 1024 * 1024),
         BACKUP_PART_SIZE_BYTES: String(5 * 1024 * 1024),
         BACKUP_STEP_BYTE_BUDGET: String(6 * 1024 * 1024),

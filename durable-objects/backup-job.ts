@@ -14,6 +14,7 @@ import { runBackupStep } from "./engine/backup/backup-step";
 import { readIndex, manifestIndexKey } from "./engine/format/manifest";
 import { insertBackup, insertLog, openDatabase, runBatch, updateBackup } from "./engine/records";
 import { engineSettings, readKeyring } from "./engine-settings";
+import { getConfig } from "./config";
 import { StepJob } from "./step-job";
 
 export class BackupJob extends StepJob<BackupCheckpoint> {
@@ -150,6 +151,27 @@ export class BackupJob extends StepJob<BackupCheckpoint> {
         ),
       ),
     ]);
+  }
+
+  /**
+   * The daily cron runs cleanup after its backup: started here, once the backup's lease is free.
+   * The cleanup's id is derived from the backup's, so a retried recording starts it only once.
+   */
+  protected override async afterEnd(checkpoint: BackupCheckpoint): Promise<void> {
+    if (checkpoint.trigger !== "cron") return;
+    const config = getConfig(this.env);
+    const result = await this.bound("BUCKET_COORDINATOR")
+      .getByName(checkpoint.bucketName)
+      .startCleanup({
+        jobId: `job-cleanup-after-${checkpoint.backupId}`,
+        bucketName: checkpoint.bucketName,
+        requestedBy: "cron",
+        dryRun: false,
+        policy: { retentionDays: config.BACKUP_RETENTION_DAYS, keep: config.BACKUP_KEEP },
+      });
+    if (!result.ok && result.holderId !== `job-cleanup-after-${checkpoint.backupId}`) {
+      console.warn(`cron cleanup after ${checkpoint.backupId} skipped: ${result.kind} ${result.holderId} is running`);
+    }
   }
 
   protected leaseOf(checkpoint: BackupCheckpoint) {

@@ -12,6 +12,7 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import type { BackupRow, BackupTrigger } from "../schema";
+import type { StartCleanup } from "./cleanup-job";
 import type { StartRestore } from "./restore-job";
 import { getConfig } from "./config";
 import { newId } from "./ids";
@@ -27,8 +28,8 @@ const START_GRACE_MS = 5 * 60_000;
 
 interface Lease {
   holderId: string;
-  /** A backup, or a restore that writes into the source bucket. */
-  kind: "backup" | "restore";
+  /** A backup, a restore that writes into the source bucket, or a cleanup. */
+  kind: "backup" | "restore" | "cleanup";
   acquiredAt: number;
   /** The last time the holder answered the watchdog. */
   lastSeenAt: number;
@@ -44,6 +45,7 @@ export type StartBackupResult =
   { ok: true; backup: BackupRow } | { ok: false; reason: "busy"; holderId: string; kind: Lease["kind"] } | { ok: false; reason: "incremental_disabled" };
 
 export type StartRestoreResult = { ok: true; jobId: string } | { ok: false; reason: "busy"; holderId: string; kind: Lease["kind"] };
+export type StartCleanupResult = StartRestoreResult;
 
 export class BucketCoordinator extends DurableObject<Env> {
   /**
@@ -71,6 +73,15 @@ export class BucketCoordinator extends DurableObject<Env> {
     // If `start` throws, the lease stays: the watchdog releases it once the job says "unknown"
     // after START_GRACE_MS, i.e. once it is known not to run.
     const jobId = await this.env.RESTORE_JOB.getByName(request.jobId).start({ ...request, holdsLease: true });
+    return { ok: true, jobId };
+  }
+
+  /** A cleanup runs alone too: what it deletes must not be what a backup is writing. */
+  async startCleanup(request: StartCleanup): Promise<StartCleanupResult> {
+    const held = await this.acquire(request.jobId, "cleanup");
+    if (held) return { ok: false, reason: "busy", holderId: held.holderId, kind: held.kind };
+    // As for restores: a start that throws keeps the lease until the job is known not to run.
+    const jobId = await this.env.CLEANUP_JOB.getByName(request.jobId).start(request);
     return { ok: true, jobId };
   }
 
@@ -141,7 +152,8 @@ export class BucketCoordinator extends DurableObject<Env> {
    */
   private async holderActive(held: Lease): Promise<boolean> {
     try {
-      const state = await (held.kind === "backup" ? this.env.BACKUP_JOB : this.env.RESTORE_JOB).getByName(held.holderId).heartbeat();
+      const namespace = held.kind === "backup" ? this.env.BACKUP_JOB : held.kind === "restore" ? this.env.RESTORE_JOB : this.env.CLEANUP_JOB;
+      const state = await namespace.getByName(held.holderId).heartbeat();
       if (state === "unknown") return Date.now() - held.acquiredAt <= START_GRACE_MS;
       return state === "running";
     } catch (error) {

@@ -49,7 +49,7 @@ export abstract class ManifestJob<S extends ManifestJobState> extends StepJob<S>
       insertJob(db, {
         id: state.jobId,
         kind: state.kind,
-        backupId: state.backupId,
+        backupId: this.backupOfJob(state),
         status: "in_progress",
         requestedBy: state.requestedBy,
         createdAt: state.startedAt,
@@ -105,6 +105,11 @@ export abstract class ManifestJob<S extends ManifestJobState> extends StepJob<S>
       this.log(state, "complete", completion.level, completion.message),
       ...(outcome === "completed" ? this.completionStatements(state) : []),
     ]);
+  }
+
+  /** The backup the job works on, as its D1 row names it (a cleanup works on none). */
+  protected backupOfJob(state: S): string | null {
+    return state.backupId;
   }
 
   /** Extra writes made together with the job's completion (for example on the backup row). */

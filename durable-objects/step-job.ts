@@ -45,6 +45,8 @@ export abstract class StepJob<S extends StepState> extends DurableObject<Env> {
   protected abstract recordEnd(state: S): Promise<void>;
   /** Logs a failed step that will be retried (best effort: D1 may be what fails). */
   protected abstract recordRetry(state: S, failures: number, message: string): Promise<void>;
+  /** What follows the job once its end is recorded and its lease released (idempotent). */
+  protected async afterEnd(_state: S): Promise<void> {}
   /** The bucket lease this job holds, released once its end is recorded. */
   protected abstract leaseOf(state: S): { bucketName: string; holderId: string } | null;
 
@@ -163,7 +165,7 @@ export abstract class StepJob<S extends StepState> extends DurableObject<Env> {
   }
 
   /**
-   * The final recording: the D1 outcome, then the lease, then `done`. One at a time per object;
+   * The final recording: the D1 outcome, then the lease, then what follows, then `done`. One at a time per object;
    * a failure is counted in the state and retried by the alarm with capped backoff, forever. It
    * throws only when even that retry could not be scheduled, so the alarm handler fails and the
    * runtime retries it.
@@ -175,6 +177,7 @@ export abstract class StepJob<S extends StepState> extends DurableObject<Env> {
         await this.recordEnd(state);
         const lease = this.leaseOf(state);
         if (lease) await this.bound("BUCKET_COORDINATOR").getByName(lease.bucketName).release(lease.holderId);
+        await this.afterEnd(state);
         await this.saveState({ ...state, stage: "done", stepFailures: 0, lastError: null });
         await this.storage().deleteAlarm();
       } catch (error) {

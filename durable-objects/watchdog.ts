@@ -30,7 +30,7 @@ function jobStub(env: Env, kind: WatchedKind, id: string) {
     case "restore":
       return env.RESTORE_JOB.getByName(id);
     case "cleanup":
-      return null;
+      return env.CLEANUP_JOB.getByName(id);
   }
 }
 

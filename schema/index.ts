@@ -9,7 +9,7 @@
 import { sql } from "drizzle-orm";
 import { index, integer, primaryKey, sqliteTable, sqliteView, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 
-export const BACKUP_STATUSES = ["pending", "in_progress", "completed", "partial", "failed", "cancelled"] as const;
+export const BACKUP_STATUSES = ["pending", "in_progress", "completed", "partial", "failed", "cancelled", "expired"] as const;
 export const BACKUP_TYPES = ["full", "incremental"] as const;
 export const BACKUP_TRIGGERS = ["api", "cron", "event"] as const;
 export const FILE_STATUSES = ["backed_up", "failed", "deleted"] as const;
@@ -134,7 +134,7 @@ export const backupJobs = sqliteTable(
   ],
 );
 
-export const FINDING_LISTS = ["problem", "failure", "planned"] as const;
+export const FINDING_LISTS = ["problem", "failure", "planned", "expired"] as const;
 export type FindingList = (typeof FINDING_LISTS)[number];
 /** How many entries of each list a job keeps (the API shows them all; counts stay exact). */
 export const FINDINGS_KEPT = 1000;
@@ -153,7 +153,7 @@ export const jobFindings = sqliteTable(
     /** Order of discovery within the list; a replayed step rewrites the same numbers. */
     seq: integer("seq").notNull(),
     path: text("path").notNull(),
-    /** problem: its code; failure: its reason; planned: null. */
+    /** problem: its code; failure: its reason; planned and expired (backup ids): null. */
     detail: text("detail"),
     expected: text("expected"),
     actual: text("actual"),

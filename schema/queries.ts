@@ -2,12 +2,13 @@
  * The read queries of the API, beside the schema they read: route handlers call these and shape
  * the answer; they never build SQL themselves. Every query is served by an index of schema/index.ts.
  */
-import { and, asc, desc, eq, gt, inArray, isNotNull, lt, or, sql, type SQL } from "drizzle-orm";
+import { and, asc, desc, eq, gt, inArray, isNotNull, lt, ne, or, sql, type SQL } from "drizzle-orm";
 import type { DrizzleD1Database } from "drizzle-orm/d1";
 import * as schema from "./index";
 import {
   backupJobs,
   backupLogs,
+  FINDING_LISTS,
   FINDINGS_KEPT,
   jobFindings,
   LOG_LEVELS,
@@ -37,7 +38,8 @@ export async function findJobRow(db: Database, id: string) {
 /** A page of backups, newest first, after the (backupDate, id) of the last row of the previous page. */
 export function backupPage(db: Database, filter: { status?: BackupStatus; type?: BackupType; after?: { d: string; i: string } }, limit: number) {
   const conditions: SQL[] = [];
-  if (filter.status) conditions.push(eq(r2Backups.status, filter.status));
+  // Expired backups are the audit trail: listed only when asked for by status.
+  conditions.push(filter.status ? eq(r2Backups.status, filter.status) : ne(r2Backups.status, "expired"));
   if (filter.type) conditions.push(eq(r2Backups.backupType, filter.type));
   if (filter.after)
     conditions.push(or(lt(r2Backups.backupDate, filter.after.d), and(eq(r2Backups.backupDate, filter.after.d), lt(r2Backups.id, filter.after.i)))!);
@@ -69,11 +71,12 @@ export async function jobFindingLists(db: Database, jobId: string): Promise<Reco
     .from(jobFindings)
     .where(eq(jobFindings.jobId, jobId))
     .orderBy(asc(jobFindings.list), asc(jobFindings.seq))
-    .limit(FINDINGS_KEPT * 3);
+    .limit(FINDINGS_KEPT * FINDING_LISTS.length);
   return {
     problem: rows.filter((r) => r.list === "problem"),
     failure: rows.filter((r) => r.list === "failure"),
     planned: rows.filter((r) => r.list === "planned"),
+    expired: rows.filter((r) => r.list === "expired"),
   };
 }
 

@@ -4,6 +4,7 @@
  * wrangler can bind them.
  */
 import { BucketCoordinator } from "../durable-objects/bucket-coordinator";
+import { CleanupJob } from "../durable-objects/cleanup-job";
 import { BackupJob } from "../durable-objects/backup-job";
 import { RestoreJob } from "../durable-objects/restore-job";
 import { VerifyJob } from "../durable-objects/verify-job";
@@ -12,7 +13,7 @@ import { errorResponse, HttpError } from "./http-error";
 import { router } from "./router";
 import { reconcileOrphans } from "../durable-objects/watchdog";
 
-export { BackupJob, BucketCoordinator, RestoreJob, VerifyJob };
+export { BackupJob, BucketCoordinator, CleanupJob, RestoreJob, VerifyJob };
 
 export default {
   async fetch(request, env, ctx) {

@@ -43,6 +43,7 @@ function resultLists(kind: BackupJobRow["kind"], findings: Record<FindingList, J
       ...(result.dryRun === true ? { planned: findings.planned.map((f) => f.path) } : {}),
     };
   }
+  if (kind === "cleanup") return { backupIdsExpired: findings.expired.map((f) => f.path) };
   return {};
 }
 

@@ -5,9 +5,10 @@ import { errorResponse, HttpError, jsonResponse } from "./http-error";
 import { getJob, startRestore, startVerify } from "./routes/jobs";
 import { createBackup, getBackupStatus, listBackupFiles, listBackupLogs, listBackups } from "./routes/backups";
 import { cancelBackupOrJob } from "./routes/cancel";
+import { startCleanup } from "./routes/cleanup";
 
 /** Every path the API serves, so a known path with another method is 405 and anything else 404. */
-const KNOWN_PATHS = [/^\/api\/health$/, /^\/api\/backup\/(create|list)$/, /^\/api\/backup\/(status|files|logs|verify|restore|jobs|cancel)\/[^/]+$/];
+const KNOWN_PATHS = [/^\/api\/health$/, /^\/api\/backup\/(create|list|cleanup)$/, /^\/api\/backup\/(status|files|logs|verify|restore|jobs|cancel)\/[^/]+$/];
 
 export const router = Router<IRequest, [Env, ExecutionContext]>({
   base: "/api",
@@ -39,6 +40,10 @@ router
   .post(
     "/backup/restore/:id",
     authorized("backup:restore", (c) => startRestore(c, c.request.params.id!)),
+  )
+  .post(
+    "/backup/cleanup",
+    authorized("backup:admin", (c) => startCleanup(c)),
   )
   .post(
     "/backup/cancel/:id",

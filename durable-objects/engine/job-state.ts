@@ -2,7 +2,7 @@
 import { FINDINGS_KEPT, type FindingList } from "../../schema";
 import type { StepState } from "./lifecycle";
 
-export type JobKind = "verify" | "restore";
+export type JobKind = "verify" | "restore" | "cleanup";
 
 /** One entry of a job's result lists (a verify problem, a restore failure, a planned key). */
 export interface Finding {
@@ -35,7 +35,7 @@ export interface ManifestJobState extends StepState {
 
 export const NO_FINDINGS: Pick<ManifestJobState, "newFindings" | "findingsStored"> = {
   newFindings: [],
-  findingsStored: { problem: 0, failure: 0, planned: 0 },
+  findingsStored: { problem: 0, failure: 0, planned: 0, expired: 0 },
 };
 
 /** Adds findings to the step's list; only as many as the kept lists still have room for. */

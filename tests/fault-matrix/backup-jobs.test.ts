@@ -2,7 +2,7 @@ import { env } from "cloudflare:test";
 import { describe, it } from "vitest";
 import { completedBackup } from "../helpers/flows";
 import { runMatrix } from "./harness";
-import { backupScenario, freshSource, parentThenChanges, restoreScenario, seedObjects, summarise, verifyScenario } from "./scenarios";
+import { backupScenario, cleanupScenario, freshSource, parentThenChanges, restoreScenario, seedObjects, summarise, verifyScenario } from "./scenarios";
 
 // Which storage settings this project runs with (the matrix runs in two vitest projects).
 const settings = (env.BACKUP_ENCRYPTION_ENABLED as string) === "true" ? "compressed+encrypted" : "plain";
@@ -45,6 +45,10 @@ describe(`fault matrix (${settings})`, () => {
         { maxPoints: 24 },
       ),
     );
+  });
+
+  it("cleanup: sampled fault points end identical or failed cleanly", { timeout: MATRIX_TIMEOUT }, async () => {
+    summarise(settings, "cleanup", await runMatrix(cleanupScenario(), { maxPoints: 24 }));
   });
 
   it("large restore: sampled fault points end identical or failed cleanly", { timeout: MATRIX_TIMEOUT }, async () => {

@@ -162,3 +162,38 @@ export function summarise(settings: string, name: string, report: { calls: numbe
     `fault matrix [${settings}] ${name}: ${report.calls} calls (${report.callKinds.length} kinds), ${report.points} fault points x 2 modes = ${report.reports.length} runs: ${identical} identical to the clean run, ${failed} failed cleanly`,
   );
 }
+
+/** A history of three backups with changes in between, rebuilt before every run of a cleanup. */
+async function cleanupHistory(): Promise<void> {
+  await freshSource(seedObjects());
+  await completedBackup("full");
+  await putObjects([
+    { key: "changed/a.txt", body: "first version" },
+    { key: "gone.txt", body: "deleted next" },
+  ]);
+  await completedBackup("incremental");
+  await env.R2_BUCKET.delete("gone.txt");
+  await putObjects([{ key: "changed/a.txt", body: "second version" }]);
+  await completedBackup("incremental");
+}
+
+export function cleanupScenario(): Scenario {
+  return {
+    name: "cleanup",
+    reset: cleanupHistory,
+    async start() {
+      const started = await api("POST", "/api/backup/cleanup", { body: { retentionDays: 0, keep: { last: 1 } } });
+      expect(started.status, JSON.stringify(started.body)).toBe(202);
+      return { stub: env.CLEANUP_JOB.getByName(started.body.job.id), id: started.body.job.id };
+    },
+    async outcome(id) {
+      const { job } = (await api("GET", `/api/backup/jobs/${id}`)).body;
+      const { backupIdsExpired, ...figures } = job.result;
+      const statuses = (await env.DB.prepare("SELECT status FROM r2_backups ORDER BY backup_date").all()).results;
+      const stored = (await listAll(env.R2_BACKUP_BUCKET)).map((o) => (o.key.startsWith("manifests/") ? o.key.split("/").slice(2).join("/") : o.key)).sort();
+      const lease = await coordinatorStub().currentLease();
+      return { status: job.status, figures, expired: backupIdsExpired.length, statuses, stored, leaseReleased: lease === null };
+    },
+    recorded: jobRecorded,
+  };
+}

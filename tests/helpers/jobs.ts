@@ -48,3 +48,7 @@ export async function runStepAndForget(stub: DurableObjectStub): Promise<void> {
     await state.storage.setAlarm(Date.now() + 3_600_000);
   });
 }
+
+export function cleanupJobStub(jobId: string) {
+  return env.CLEANUP_JOB.getByName(jobId);
+}

@@ -57,6 +57,24 @@ describe("any input at the API edge", () => {
       fc.record({ method: fc.constant("POST"), path: ids.map((id) => `/api/backup/restore/${id}`), body: jsonish }),
       fc.record({ method: fc.constant("POST"), path: ids.map((id) => `/api/backup/cancel/${id}`), body: fc.option(jsonish, { nil: undefined }) }),
       fc.record({
+        method: fc.constant("POST"),
+        path: fc.constant("/api/backup/cleanup"),
+        body: fc.oneof(
+          jsonish,
+          fc.record(
+            {
+              dryRun: fc.boolean(),
+              retentionDays: fc.oneof(fc.integer({ min: -2, max: 4000 }), fc.string()),
+              keep: fc.dictionary(
+                fc.constantFrom("last", "daily", "weekly", "monthly", "yearly"),
+                fc.oneof(fc.integer({ min: -1, max: 20_000 }), fc.constant("3")),
+              ),
+            },
+            { requiredKeys: [] },
+          ),
+        ),
+      }),
+      fc.record({
         method: fc.constant("GET"),
         path: fc
           .tuple(fc.constantFrom("list", "status/", "files/", "logs/", "jobs/"), ids, query)

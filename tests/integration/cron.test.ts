@@ -2,7 +2,7 @@ import { createExecutionContext, createScheduledController, env, waitOnExecution
 import { describe, expect, it } from "vitest";
 import worker from "../../workers/index";
 import { putObjects, variedObjects } from "../helpers/buckets";
-import { runBackupToEnd } from "../helpers/jobs";
+import { cleanupJobStub, runBackupToEnd, runJobToEnd } from "../helpers/jobs";
 
 // The handler starts the backup before returning; the orphan sweep runs in waitUntil.
 const fireCron = async () => {
@@ -23,6 +23,25 @@ describe("daily cron", () => {
     await fireCron(); // the first is still running: skipped
     expect(await backups()).toHaveLength(1);
     await runBackupToEnd(first!.id as string);
+    // The cron's backup is followed by a cleanup with the configured policy, which holds the lease
+    // until it ends: the next cron waits for it.
+    const cleanupId = `job-cleanup-after-${first!.id}`;
+    expect(await env.DB.prepare("SELECT kind, requested_by, status FROM backup_jobs WHERE id = ?").bind(cleanupId).first()).toEqual({
+      kind: "cleanup",
+      requested_by: "cron",
+      status: "in_progress",
+    });
+    await fireCron();
+    expect(await backups()).toHaveLength(1);
+    await runJobToEnd(cleanupJobStub(cleanupId));
+    expect(
+      await env.DB.prepare(
+        "SELECT status, json_extract(result, '$.backupsExpired') AS expired, json_extract(result, '$.retentionDays') AS days FROM backup_jobs WHERE id = ?",
+      )
+        .bind(cleanupId)
+        .first(),
+    ).toEqual({ status: "completed", expired: 0, days: 30 });
+
     await fireCron();
     const all = await backups();
     expect(all[1]).toMatchObject({ backup_type: "incremental", trigger: "cron", parent_id: first!.id });

@@ -30,8 +30,8 @@ export async function cancelBackupOrJob(context: HandlerContext, id: string): Pr
   const job = await findJobRow(db, id);
   if (!job) throw notFound(`No backup or job with id ${id}.`);
   requireScope(context.principal, CANCEL_SCOPE[job.kind]);
-  const stub = job.kind === "verify" ? context.env.VERIFY_JOB.getByName(job.id) : job.kind === "restore" ? context.env.RESTORE_JOB.getByName(job.id) : null;
-  const accepted = stub ? await stub.cancel(context.principal.subject) : false;
+  const namespace = job.kind === "verify" ? context.env.VERIFY_JOB : job.kind === "restore" ? context.env.RESTORE_JOB : context.env.CLEANUP_JOB;
+  const accepted = await namespace.getByName(job.id).cancel(context.principal.subject);
   if (!accepted) throw conflict(`Job ${job.id} is ${job.status}: only a running job can be cancelled.`, { jobId: job.id, status: job.status });
   return jsonResponse({ job: await jobResource(context, await findJob(context, id)) }, 202);
 }
