@@ -8,8 +8,8 @@
  * StepJob's lifecycle. It holds the bucket's lease (taken by the coordinator before `start`), so no
  * backup or restore runs meanwhile, and releases it once its end is recorded.
  */
-import { and, eq, inArray, sql } from "drizzle-orm";
-import { backupFiles, backupJobs, r2Backups } from "../schema";
+import { and, count, eq, inArray, lt, sql } from "drizzle-orm";
+import { backupFiles, backupJobs, backupLogs, r2Backups } from "../schema";
 import { getConfig } from "./config";
 import { cleanupResult, runCleanupStep, type CleanupState, type CleanupStore, type SweepPage } from "./engine/cleanup/cleanup-step";
 import type { RetentionPolicy } from "./engine/cleanup/keep-policy";
@@ -37,6 +37,8 @@ export class CleanupJob extends ManifestJob<CleanupState> {
       backupId: request.jobId,
       startedAt: new Date().toISOString(),
       graceHours: getConfig(this.env).BACKUP_GC_GRACE_HOURS,
+      logRetentionDays: getConfig(this.env).BACKUP_LOG_RETENTION_DAYS,
+      logsDeleted: null,
       chunkCount: 0,
       nextChunkSeq: 0,
       nextOffset: 0,
@@ -135,6 +137,20 @@ export class CleanupJob extends ManifestJob<CleanupState> {
               requestedBy: state.requestedBy,
             }),
           ]);
+        },
+        countExpiredLogs: async (expiredBefore) => {
+          const [row] = await db
+            .select({ n: count() })
+            .from(backupLogs)
+            .innerJoin(r2Backups, eq(r2Backups.id, backupLogs.backupId))
+            .where(and(eq(r2Backups.status, "expired"), lt(r2Backups.updatedAt, expiredBefore)));
+          return row?.n ?? 0;
+        },
+        deleteExpiredLogs: async (expiredBefore, limit) => {
+          const result = await db.run(
+            sql`DELETE FROM ${backupLogs} WHERE ${backupLogs.id} IN (SELECT l.id FROM ${backupLogs} l JOIN ${r2Backups} b ON b.id = l.backup_id WHERE b.status = 'expired' AND b.updated_at < ${expiredBefore} LIMIT ${limit})`,
+          );
+          return result.meta.changes ?? 0;
         },
         deleteFileRows: async (backupId, limit) => {
           const result = await db.run(

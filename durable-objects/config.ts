@@ -54,6 +54,8 @@ const configSchema = z
      * may take between storing a blob and recording it. 0 is for tests.
      */
     BACKUP_GC_GRACE_HOURS: wholeNumber(0, 720).default(24),
+    /** Days the log rows of an expired backup are kept after it expired (the audit trail). */
+    BACKUP_LOG_RETENTION_DAYS: wholeNumber(1, 3650).default(90),
     BACKUP_SCHEDULE: z.enum(["daily", "manual"]).default("daily"),
     BACKUP_INCREMENTAL_ENABLED: flag.default(true),
     BACKUP_COMPRESSION_ENABLED: flag.default(false),

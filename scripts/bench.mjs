@@ -76,7 +76,7 @@ async function throughput() {
     cursor = page.truncated ? page.cursor : undefined;
   } while (cursor);
   await local.mf.dispose();
-  server = await startServer(port, state);
+  server = await startServer(port, state, ["--var", "BACKUP_GC_GRACE_HOURS:0"]);
   const restored = await api.job(`/backup/restore/${incremental.id}`, { overwriteExisting: true });
   results.push({
     name: "restore into an empty bucket",
@@ -85,6 +85,18 @@ async function throughput() {
     objects: restored.result.filesRestored,
     mb: restored.result.bytesRestored / 1e6,
     note: "",
+  });
+  // Retention: everything but the incremental expires (the two full backups), and the blobs only
+  // they named are deleted (grace 0 on this server); time per 1,000 objects of the kept snapshot.
+  const cleaned = await api.job("/backup/cleanup", { retentionDays: 0, keep: { last: 1 } });
+  const cleanupSeconds = seconds(cleaned.startedAt, cleaned.completedAt);
+  results.push({
+    name: "cleanup, keep the newest",
+    status: cleaned.status,
+    seconds: cleanupSeconds,
+    objects: incremental.snapshotFileCount,
+    mb: cleaned.result.bytesFreed / 1e6,
+    note: `${cleaned.result.backupsExpired} expired, ${cleaned.result.blobsDeleted} of ${cleaned.result.blobsScanned} blobs deleted; ${((cleanupSeconds / incremental.snapshotFileCount) * 1000).toFixed(2)} s per 1,000 objects (MB/s column: MB freed / s)`,
   });
   await stopServer(server);
   server = undefined;

@@ -124,6 +124,31 @@ describe("cleanup", () => {
     await runJobToEnd(cleanupJobStub(started.body.job.id));
   });
 
+  it("deletes the log rows of backups that expired more than BACKUP_LOG_RETENTION_DAYS (90) ago, and keeps their rows", async () => {
+    const { first, second } = await history();
+    await cleanup({ retentionDays: 0, keep: { last: 1 } });
+    const logsOf = async (id: string) => env.DB.prepare("SELECT count(*) AS n FROM backup_logs WHERE backup_id = ?").bind(id).first<number>("n");
+    const firstLogs = await logsOf(first.id);
+    expect(firstLogs).toBeGreaterThan(1);
+    // The first expired 91 days ago, the second yesterday.
+    await env.DB.prepare("UPDATE r2_backups SET updated_at = ? WHERE id = ?")
+      .bind(new Date(Date.now() - 91 * 86_400_000).toISOString(), first.id)
+      .run();
+    await env.DB.prepare("UPDATE r2_backups SET updated_at = ? WHERE id = ?")
+      .bind(new Date(Date.now() - 86_400_000).toISOString(), second.id)
+      .run();
+    const secondLogs = await logsOf(second.id);
+
+    const planned = await cleanup({ dryRun: true });
+    expect(planned.result).toMatchObject({ logRetentionDays: 90, logsDeleted: firstLogs });
+    expect(await logsOf(first.id)).toBe(firstLogs);
+    const done = await cleanup({});
+    expect(done.result).toMatchObject({ logsDeleted: firstLogs, backupsExpired: 0 });
+    expect(await logsOf(first.id)).toBe(0);
+    expect(await logsOf(second.id)).toBe(secondLogs);
+    expect((await api("GET", `/api/backup/status/${first.id}`)).body.backup.status).toBe("expired");
+  });
+
   it("needs the admin scope, refuses bad bodies before starting anything, and can be cancelled by an admin", async () => {
     await history();
     const write = await mintToken({ scope: "backup:write backup:restore" });

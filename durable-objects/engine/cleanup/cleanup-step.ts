@@ -5,6 +5,9 @@
  *           job's SQLite storage (a list as long as the history, never one value);
  *   expire  per backup: D1 status `expired` with a log line, its file rows deleted in bounded
  *           batches, its manifest objects deleted; the `r2_backups` row and logs stay (audit);
+ *   logs    the log rows of backups that expired more than the log retention days before the
+ *           cleanup started are counted once, then deleted in bounded batches (their
+ *           `r2_backups` row stays);
  *   mark    every blob named by a kept snapshot goes into the job's SQLite mark set; a kept
  *           backup whose manifest cannot be read fails the cleanup before anything is swept;
  *   sweep   the blob store is listed a page per step; a blob neither marked nor younger than
@@ -27,7 +30,10 @@ export interface CleanupState extends ManifestJobState {
   dryRun: boolean;
   policy: RetentionPolicy;
   graceHours: number;
-  phase: "plan" | "expire" | "mark" | "sweep";
+  phase: "plan" | "expire" | "logs" | "mark" | "sweep";
+  logRetentionDays: number;
+  /** Log rows to prune, counted once when the phase starts (null before). */
+  logsDeleted: number | null;
   /** The expired backup being handled, or the last one done. */
   expireAfter: string | null;
   /** Kept backups are marked in id order: the one being read (null: the first) and its next chunk. */
@@ -71,6 +77,10 @@ export interface CleanupDeps {
   history(): Promise<{ backups: BackupForRetention[]; inUse: Set<string> }>;
   /** Marks a backup expired in D1 with its log line (idempotent). */
   expireRecord(backupId: string): Promise<void>;
+  /** Counts the log rows of backups that expired before `expiredBefore`. */
+  countExpiredLogs(expiredBefore: string): Promise<number>;
+  /** Deletes up to `limit` of those rows; returns how many it deleted. */
+  deleteExpiredLogs(expiredBefore: string, limit: number): Promise<number>;
   /** Deletes up to `limit` file rows of a backup; returns how many it deleted. */
   deleteFileRows(backupId: string, limit: number): Promise<number>;
   now(): Date;
@@ -79,6 +89,7 @@ export interface CleanupDeps {
 export const FILE_ROWS_PER_STEP = 10_000;
 export const MANIFEST_PAGES_PER_STEP = 10;
 export const CHUNKS_PER_STEP = 16;
+export const LOG_ROWS_PER_STEP = 10_000;
 
 export async function runCleanupStep(deps: CleanupDeps, state: CleanupState): Promise<CleanupState> {
   switch (state.phase) {
@@ -86,6 +97,8 @@ export async function runCleanupStep(deps: CleanupDeps, state: CleanupState): Pr
       return plan(deps, state);
     case "expire":
       return expireNext(deps, state);
+    case "logs":
+      return pruneLogs(deps, state);
     case "mark":
       return markNext(deps, state);
     case "sweep":
@@ -106,7 +119,7 @@ async function plan(deps: CleanupDeps, state: CleanupState): Promise<CleanupStat
 
 async function expireNext(deps: CleanupDeps, state: CleanupState): Promise<CleanupState> {
   const id = deps.store.nextExpired(state.expireAfter);
-  if (id === null) return { ...state, phase: "mark" };
+  if (id === null) return { ...state, phase: "logs" };
   if (!state.dryRun) {
     await deps.expireRecord(id);
     if ((await deps.deleteFileRows(id, FILE_ROWS_PER_STEP)) === FILE_ROWS_PER_STEP) return state; // more next step
@@ -125,6 +138,17 @@ async function deleteManifest(deps: CleanupDeps, backupId: string): Promise<bool
     if (!listed.truncated) return true;
   }
   return false;
+}
+
+async function pruneLogs(deps: CleanupDeps, state: CleanupState): Promise<CleanupState> {
+  // Measured from the cleanup's start, so every step (and a replay) prunes the same set.
+  const expiredBefore = new Date(Date.parse(state.startedAt) - state.logRetentionDays * 86_400_000).toISOString();
+  if (state.logsDeleted === null) {
+    const counted = { ...state, logsDeleted: await deps.countExpiredLogs(expiredBefore) };
+    return state.dryRun || counted.logsDeleted === 0 ? { ...counted, phase: "mark" } : counted;
+  }
+  const deleted = await deps.deleteExpiredLogs(expiredBefore, LOG_ROWS_PER_STEP);
+  return deleted < LOG_ROWS_PER_STEP ? { ...state, phase: "mark" } : state;
 }
 
 async function markNext(deps: CleanupDeps, state: CleanupState): Promise<CleanupState> {
@@ -172,6 +196,8 @@ export function cleanupResult(state: CleanupState) {
     keep: state.policy.keep,
     graceHours: state.graceHours,
     backupsExpired: state.backupsExpired,
+    logRetentionDays: state.logRetentionDays,
+    logsDeleted: state.logsDeleted ?? 0,
     blobsScanned: state.blobsScanned,
     blobsDeleted: state.blobsDeleted,
     bytesFreed: state.bytesFreed,
