@@ -11,6 +11,7 @@ import { initialCheckpoint, type BackupCheckpoint, type NewBackup } from "./engi
 import type { BackupStepDeps } from "./engine/backup/backup-deps";
 import { logRecord, progressColumns } from "./engine/backup/batch-recorder";
 import { runBackupStep } from "./engine/backup/backup-step";
+import { abortOpenUpload } from "./engine/backup/large-object";
 import { readIndex, manifestIndexKey } from "./engine/format/manifest";
 import { insertBackup, insertLog, openDatabase, runBatch, updateBackup } from "./engine/records";
 import { engineSettings, readKeyring } from "./engine-settings";
@@ -117,14 +118,7 @@ export class BackupJob extends StepJob<BackupCheckpoint> {
     const { counters } = checkpoint;
     const hasSnapshot = outcome === "completed" || outcome === "partial";
     // An upload left open by a cancelled or failed capture would be billed until R2 expires it.
-    if (!hasSnapshot && checkpoint.largeObject?.uploadId) {
-      await this.bound("R2_BACKUP_BUCKET")
-        .resumeMultipartUpload(checkpoint.largeObject.blob!, checkpoint.largeObject.uploadId)
-        .abort()
-        .catch((error: unknown) => {
-          console.error(`aborting the open upload of ${checkpoint.largeObject!.key} failed`, error);
-        });
-    }
+    if (!hasSnapshot && checkpoint.largeObject) await abortOpenUpload(this.bound("R2_BACKUP_BUCKET"), checkpoint.largeObject);
     const summary = hasSnapshot
       ? `Backup ${outcome}: ${counters.fileCount} files (${counters.totalSize} bytes) recorded, ` +
         `snapshot of ${counters.snapshotFileCount} files (${counters.snapshotSize} bytes), ` +

@@ -28,8 +28,13 @@ export interface StartCleanup {
 }
 
 export class CleanupJob extends ManifestJob<CleanupState> {
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    // Once per instance, before any request or alarm: the plan, the mark set, the sweep page.
+    ctx.blockConcurrencyWhile(async () => this.createTables());
+  }
+
   async start(request: StartCleanup): Promise<string> {
-    this.createTables();
     return this.startJob({
       ...request,
       kind: "cleanup",
@@ -99,7 +104,6 @@ export class CleanupJob extends ManifestJob<CleanupState> {
   }
 
   protected async work(state: CleanupState): Promise<CleanupState> {
-    this.createTables();
     const db = this.db();
     const now = new Date();
     return runCleanupStep(

@@ -16,7 +16,7 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import { getConfig } from "./config";
-import { errorMessage } from "./engine/errors";
+import { errorMessage, isRetryable } from "./engine/errors";
 import { ended, type CancelRequest, type StepState } from "./engine/lifecycle";
 import { cappedBackoff } from "./engine/retry";
 
@@ -86,6 +86,7 @@ export abstract class StepJob<S extends StepState> extends DurableObject<Env> {
     await this.saveState(state);
     await this.armNextStep();
     await this.recordStart(state);
+    // Re-read: the first alarm may already have run (and saved progress) during recordStart.
     const saved = await this.loadState();
     if (saved && !saved.startRecorded) await this.saveState({ ...saved, startRecorded: true });
   }
@@ -152,8 +153,9 @@ export abstract class StepJob<S extends StepState> extends DurableObject<Env> {
     const message = errorMessage(error);
     console.error(`${this.constructor.name} step failed`, error);
     const failures = state.stepFailures + 1;
-    if (failures >= getConfig(this.env).BACKUP_MAX_STEP_ATTEMPTS) {
-      const failed = ended(state, "failed", `Failed after ${failures} attempts of one step: ${message}`);
+    const permanent = !isRetryable(error);
+    if (permanent || failures >= getConfig(this.env).BACKUP_MAX_STEP_ATTEMPTS) {
+      const failed = ended(state, "failed", permanent ? message : `Failed after ${failures} attempts of one step: ${message}`);
       await this.saveState(failed);
       await this.finish(failed);
       return;

@@ -15,7 +15,7 @@ export interface HandlerContext {
 export type Handler = (context: HandlerContext) => Promise<Response>;
 
 /**
- * Wraps a handler so it runs only for a valid token carrying `scope` (null: any valid token; the
+ * Wraps a handler so it runs only for a valid token carrying `scope` (null: every valid token; the
  * handler checks the scope itself once it knows what is asked, as cancel does).
  */
 export function authorized(scope: Scope | null, handler: Handler) {

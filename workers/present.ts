@@ -47,7 +47,7 @@ function resultLists(kind: BackupJobRow["kind"], findings: Record<FindingList, J
   return {};
 }
 
-export function presentJob(row: BackupJobRow, findings: Record<FindingList, JobFindingRow[]>) {
+export function presentJob(row: BackupJobRow, findings: Record<FindingList, JobFindingRow[]> | null) {
   const result = row.result ?? {};
   return {
     id: row.id,
@@ -59,7 +59,7 @@ export function presentJob(row: BackupJobRow, findings: Record<FindingList, JobF
     startedAt: row.startedAt,
     completedAt: row.completedAt,
     progress: { filesProcessed: row.filesProcessed, filesTotal: row.filesTotal },
-    result: row.result ? { ...result, ...resultLists(row.kind, findings, result) } : {},
+    result: row.result && findings ? { ...result, ...resultLists(row.kind, findings, result) } : {},
     error: row.error,
   };
 }

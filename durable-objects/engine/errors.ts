@@ -65,7 +65,10 @@ export function isVersionChanged(error: unknown): boolean {
   return error instanceof Error && (error.name === VERSION_CHANGED || error.message.includes(`${VERSION_CHANGED}:`));
 }
 
-/** An error that no retry can cure (a key R2 cannot store, a missing parent): fail at once. */
+/**
+ * An error that no retry can cure (a manifest of an unknown format, a kept backup whose manifest
+ * is gone): the operation is not retried and a job step fails its job at once.
+ */
 export class PermanentError extends Error {
   constructor(message: string) {
     super(message);
@@ -73,13 +76,9 @@ export class PermanentError extends Error {
   }
 }
 
-/**
- * Whether retrying the operation may succeed. Programming errors (TypeError, RangeError) and
- * PermanentErrors never do; network, storage and D1 errors may.
- */
+/** Whether retrying may succeed: everything but a PermanentError (recognised by name across RPC). */
 export function isRetryable(error: unknown): boolean {
-  if (!(error instanceof Error)) return true;
-  return !(error instanceof PermanentError || error.name === "PermanentError" || error instanceof TypeError || error instanceof RangeError);
+  return !(error instanceof PermanentError || (error instanceof Error && error.name === "PermanentError"));
 }
 
 /**

@@ -8,9 +8,10 @@ import { env } from "cloudflare:test";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { api } from "../helpers/api";
-import { emptyBucket, listAll, sha256Hex } from "../helpers/buckets";
+import { listAll, sha256Hex } from "../helpers/buckets";
 import { completedBackup, restore, verify } from "../helpers/flows";
 import { cleanupJobStub, runJobToEnd } from "../helpers/jobs";
+import { freshSource } from "../fault-matrix/scenarios";
 
 type Op =
   | { kind: "put"; key: string; content: string }
@@ -32,12 +33,6 @@ const op: fc.Arbitrary<Op> = fc.oneof(
   { weight: 2, arbitrary: fc.record({ kind: fc.constant("backup" as const), type: fc.constantFrom("full" as const, "incremental" as const) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("cleanup" as const), last: fc.integer({ min: 0, max: 2 }), daily: fc.integer({ min: 0, max: 1 }) }) },
 );
-
-async function reset(): Promise<void> {
-  await emptyBucket(env.R2_BUCKET);
-  await emptyBucket(env.R2_BACKUP_BUCKET);
-  await env.DB.batch(["r2_backups", "backup_files", "backup_logs", "backup_jobs", "job_findings"].map((t) => env.DB.prepare(`DELETE FROM ${t}`)));
-}
 
 async function keptBackups(): Promise<string[]> {
   const rows = await env.DB.prepare("SELECT id FROM r2_backups WHERE status IN ('completed', 'partial') ORDER BY backup_date").all<{ id: string }>();
@@ -70,7 +65,7 @@ describe("retention against a model of the bucket's history", () => {
     await fc.assert(
       fc.asyncProperty(fc.array(op, { minLength: 4, maxLength: 10 }), async (ops) => {
         run += 1;
-        await reset();
+        await freshSource([]);
         const bucket = new Map<string, string>();
         const snapshots = new Map<string, Map<string, string>>();
         for (const step of [...ops, { kind: "cleanup", last: 0, daily: 0 } as Op]) {

@@ -7,7 +7,7 @@ import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test"
 import { describe, expect, it } from "vitest";
 import type { StepState } from "../../durable-objects/engine/lifecycle";
 import { api } from "../helpers/api";
-import { emptyBucket, putObjects, sha256Hex, variedObjects } from "../helpers/buckets";
+import { emptyBucket, listAll, putObjects, sha256Hex, variedObjects } from "../helpers/buckets";
 import { completedBackup, verify } from "../helpers/flows";
 import { armPlan, CallPlan, disarm } from "../helpers/interpose";
 import { backupJobStub, coordinatorStub, restoreJobStub, runBackupToEnd, runJobToEnd, verifyJobStub } from "../helpers/jobs";
@@ -278,6 +278,22 @@ describe("defect 9 and 10: bounded reads, sample windows", () => {
     await verify(backup.id, { mode: "full" }); // a full run does not move the window
     offsets.push((await verify(backup.id, { samplePercent: 10 })).result.sample.offset);
     expect(offsets).toEqual([0, 10, 40, 65, 15]);
+  });
+});
+
+describe("defect 10: an error no retry can cure fails the job at once", () => {
+  it("a restore whose manifest chunk is gone fails at its first step, naming the chunk, instead of retrying six times", async () => {
+    await emptyBucket(env.R2_BUCKET);
+    await putObjects(OBJECTS);
+    const backup = await completedBackup();
+    await env.R2_BACKUP_BUCKET.delete((await listAll(env.R2_BACKUP_BUCKET, `manifests/${backup.id}/chunks/`)).map((o) => o.key));
+    const started = await api("POST", `/api/backup/restore/${backup.id}`, { body: { targetPrefix: "gone/" } });
+    expect(await runJobToEnd(restoreJobStub(started.body.job.id))).toBe(1);
+    expect((await api("GET", `/api/backup/jobs/${started.body.job.id}`)).body.job).toMatchObject({
+      status: "failed",
+      error: expect.stringMatching(/^manifest chunk 0 of backup .* is missing; verify the backup$/),
+    });
+    expect(await coordinatorStub().currentLease()).toBeNull();
   });
 });
 

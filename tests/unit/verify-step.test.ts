@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { sha256Hex } from "../../durable-objects/engine/format/hashing";
-import { manifestChunkKey, writeChunk, type ManifestEntry } from "../../durable-objects/engine/format/manifest";
+import { frameStream } from "../../durable-objects/engine/format/blob-format";
+import { MAX_MANIFEST_OBJECT_BYTES, manifestChunkKey, writeChunk, type ManifestEntry } from "../../durable-objects/engine/format/manifest";
 import { EMPTY_CHAIN, extendChain } from "../../durable-objects/engine/format/hashing";
 import { initialVerifyState, runVerifyStep, type VerifyState } from "../../durable-objects/engine/verify/verify-step";
 import { MemoryBucket } from "../helpers/memory-bucket";
@@ -98,6 +99,22 @@ describe("verify step (plain fake bucket)", () => {
     const index = await manifest(bucket, [[await entry(bucket, "a", "alpha")]]);
     bucket.failing.add(manifestChunkKey("bk-1", 0));
     await expect(runVerifyStep({ backup: bucket, keyring: null, concurrency: 2, byteBudget: 1024 }, stateFor(index))).rejects.toThrow(/R2 unavailable/);
+  });
+
+  it("a compressed chunk that decodes past the manifest bound is damage, not a read of gigabytes", async () => {
+    const bucket = new MemoryBucket();
+    const index = await manifest(bucket, [[await entry(bucket, "a", "alpha")]]);
+    const bomb = new Response(new Response(new Uint8Array(MAX_MANIFEST_OBJECT_BYTES + 1)).body!.pipeThrough(new CompressionStream("gzip"))).body!;
+    const framed = new Uint8Array(await new Response(frameStream(bomb, { compress: false, key: null })).arrayBuffer());
+    // A framed, gzip-flagged object: header with the gzip flag, then the gzip stream.
+    const header = framed.subarray(0, 22);
+    header[9] = 1;
+    await bucket.put(manifestChunkKey("bk-1", 0), framed);
+    expect(framed.length).toBeLessThan(100_000);
+    const { findings } = await runToEnd(bucket, stateFor(index));
+    expect(findings).toEqual([
+      expect.objectContaining({ detail: "corrupt_manifest_chunk", actual: expect.stringMatching(/decodes to more than 8388608 bytes/) }),
+    ]);
   });
 
   it("a backup without an index is one finding, and the end", async () => {

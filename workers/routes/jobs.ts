@@ -103,9 +103,12 @@ export async function findJob(context: HandlerContext, jobId: string): Promise<B
   return row;
 }
 
-/** The job as the API shows it: its row, with the lists of its result read from its findings. */
+/**
+ * The job as the API shows it: its row, and once it has a result, the lists of that result read
+ * from its findings (a running job shows no result, so a status poll reads no findings).
+ */
 export async function jobResource(context: HandlerContext, row: BackupJobRow) {
-  return presentJob(row, await jobFindingLists(openDatabase(context.env.DB), row.id));
+  return presentJob(row, row.result ? await jobFindingLists(openDatabase(context.env.DB), row.id) : null);
 }
 
 export async function getJob(context: HandlerContext, jobId: string): Promise<Response> {

@@ -6,7 +6,7 @@
  */
 import { codecOf, policyOf, type BackupStepDeps } from "./backup-deps";
 import { captureObject } from "./blob-store";
-import { isSourceReadError, SourceReadError } from "../errors";
+import { SourceReadError } from "../errors";
 import type { BackupCheckpoint } from "./backup-checkpoint";
 import { ended } from "../lifecycle";
 import { mapWithConcurrency } from "../concurrency";
@@ -105,43 +105,21 @@ async function copyNextBatch(deps: BackupStepDeps, checkpoint: BackupCheckpoint)
 
 /** One step of a large object; when it is done, it is recorded like any other object. */
 async function advanceLarge(deps: BackupStepDeps, checkpoint: BackupCheckpoint): Promise<BackupCheckpoint> {
-  const current = checkpoint.largeObject!;
-  // What this step last saved (finished parts, an upload id): a failure must not roll it back.
-  let saved = current;
-  let state;
-  try {
-    state = await advanceLargeObject(
-      {
-        source: deps.source,
-        backup: deps.backup,
-        backupId: checkpoint.backupId,
-        settings: deps.settings.storage,
-        maxRestarts: deps.settings.largeObjectMaxRestarts,
-        save: (largeObject) => {
-          saved = largeObject;
-          return deps.saveCheckpoint({ ...checkpoint, largeObject });
-        },
-      },
-      current,
-      deps.settings.stepByteBudget,
-    );
-  } catch (error) {
-    if (!isSourceReadError(error)) throw error;
-    // Like a small object's read retries, but across steps: the failure count rides in the state.
-    if (saved.readFailures + 1 < deps.settings.readAttempts) {
-      await deps.saveCheckpoint({ ...checkpoint, largeObject: { ...saved, readFailures: saved.readFailures + 1 } });
-      throw error;
-    }
-    if (saved.uploadId) {
-      await deps.backup
-        .resumeMultipartUpload(saved.blob!, saved.uploadId)
-        .abort()
-        .catch((abortError: unknown) => console.error(`aborting the upload of ${saved.key} failed; R2 expires it`, abortError));
-    }
-    return recordLarge(deps, { ...checkpoint, largeObject: saved }, { kind: "failed", error: error.message });
-  }
+  const state = await advanceLargeObject(
+    {
+      source: deps.source,
+      backup: deps.backup,
+      backupId: checkpoint.backupId,
+      settings: deps.settings.storage,
+      maxRestarts: deps.settings.largeObjectMaxRestarts,
+      readAttempts: deps.settings.readAttempts,
+      save: (largeObject) => deps.saveCheckpoint({ ...checkpoint, largeObject }),
+    },
+    checkpoint.largeObject!,
+    deps.settings.stepByteBudget,
+  );
   if (state.stage !== "done") return { ...checkpoint, largeObject: state, stepFailures: 0, lastError: null };
-  return recordLarge(deps, checkpoint, state.result!);
+  return recordLarge(deps, { ...checkpoint, largeObject: state }, state.result!);
 }
 
 async function recordLarge(deps: BackupStepDeps, checkpoint: BackupCheckpoint, outcome: ObjectOutcome): Promise<BackupCheckpoint> {

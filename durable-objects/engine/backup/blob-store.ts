@@ -123,8 +123,6 @@ export function capturedResult(entry: ManifestEntry, stored: StoredBlob, origin:
  * content always come from one version.
  */
 export async function captureObject(source: SourceReader, backup: BlobStore, key: string, backupId: string, settings: StorageSettings): Promise<CaptureResult> {
-  // One object after another over in-process I/O never lets the event loop idle (cooperative.ts).
-  await yieldToEventLoop();
   const object = await readSource(`get ${key}`, () => source.get(key));
   if (!object) return { kind: "gone" };
   const origin = await originFor(backupId, key, settings.keyring);

@@ -72,53 +72,65 @@ export interface LargeObjectDeps {
   settings: StorageSettings;
   /** Restarts on a changed object before it is recorded as failed. */
   maxRestarts: number;
+  /** Reads of an unreadable object (across steps) before it is recorded as failed. */
+  readAttempts: number;
   /** Persists the state mid-step (after each uploaded part). */
   save: (state: LargeObjectState) => Promise<void>;
 }
 
-/** Advances the capture by at most `budget` bytes; the result is set once the stage is "done". */
+/** Aborts the multipart upload a capture left open, if any (R2 would expire it, billing meanwhile). */
+export async function abortOpenUpload(backup: Pick<R2Bucket, "resumeMultipartUpload">, state: LargeObjectState): Promise<void> {
+  if (!state.uploadId) return;
+  await backup
+    .resumeMultipartUpload(state.blob!, state.uploadId)
+    .abort()
+    .catch((abortError: unknown) => console.error(`aborting the upload of ${state.key} failed; R2 expires it`, abortError));
+}
+
+/**
+ * Advances the capture by at most `budget` bytes; the result is set once the stage is "done".
+ * The source's failures are handled here, across steps, from the state last saved in this call
+ * (which may hold an upload id and parts the step added): a changed object starts over (at most
+ * `maxRestarts` times), an unreadable one is retried by the next step (at most `readAttempts`
+ * reads in all); then the object is recorded as failed and its open upload aborted.
+ */
 export async function advanceLargeObject(deps: LargeObjectDeps, state: LargeObjectState, budget: number): Promise<LargeObjectState> {
+  let saved = state;
+  const tracked: LargeObjectDeps = {
+    ...deps,
+    save: async (next) => {
+      saved = next;
+      await deps.save(next);
+    },
+  };
   try {
-    return await advance(deps, state, budget);
+    return await advance(tracked, state, budget);
   } catch (error) {
-    if (!isVersionChanged(error)) throw error;
-    // The object changed (or vanished) between ranges: start over on whatever is there now. The
-    // upload id is in the last saved state (the step may have opened it after `state`).
-    const open = latestSaved.get(deps) ?? state;
-    if (open.uploadId) {
-      await deps.backup
-        .resumeMultipartUpload(open.blob!, open.uploadId)
-        .abort()
-        .catch((abortError: unknown) => {
-          console.error(`aborting the upload of ${open.key} failed; R2 expires it`, abortError);
-        });
+    if (isVersionChanged(error)) {
+      await abortOpenUpload(deps.backup, saved);
+      const restarts = state.restarts + 1;
+      if (restarts <= deps.maxRestarts) return startLargeObject(state.key, state.previous, restarts);
+      return failed(
+        startLargeObject(state.key, state.previous, restarts),
+        `${state.key} changed ${restarts} times while it was being backed up (${errorMessage(error)}); it is left for the next backup`,
+      );
     }
-    const restarts = state.restarts + 1;
-    if (restarts > deps.maxRestarts) {
-      return {
-        ...startLargeObject(state.key, state.previous, restarts),
-        stage: "done",
-        result: {
-          kind: "failed",
-          error: `${state.key} changed ${restarts} times while it was being backed up (${errorMessage(error)}); it is left for the next backup`,
-        },
-      };
+    if (!isSourceReadError(error)) throw error;
+    if (saved.readFailures + 1 < deps.readAttempts) {
+      await deps.save({ ...saved, readFailures: saved.readFailures + 1 });
+      throw error;
     }
-    return startLargeObject(state.key, state.previous, restarts);
-  } finally {
-    latestSaved.delete(deps);
+    await abortOpenUpload(deps.backup, saved);
+    return failed(saved, error.message);
   }
 }
 
-/** The last state `advance` saved during the current call, per call's deps. */
-const latestSaved = new WeakMap<LargeObjectDeps, LargeObjectState>();
+function failed(state: LargeObjectState, error: string): LargeObjectState {
+  return { ...state, stage: "done", uploadId: null, result: { kind: "failed", error } };
+}
 
 async function advance(deps: LargeObjectDeps, initial: LargeObjectState, budget: number): Promise<LargeObjectState> {
   let state = initial;
-  const save = async (next: LargeObjectState) => {
-    latestSaved.set(deps, next);
-    await deps.save(next);
-  };
   if (!state.version) {
     const head = await readSource(`head ${state.key}`, () => deps.source.head(state.key));
     if (!head) return { ...state, stage: "done", result: { kind: "gone" } };
@@ -186,7 +198,7 @@ async function advance(deps: LargeObjectDeps, initial: LargeObjectState, budget:
     if (!state.uploadId) {
       const upload = await deps.backup.createMultipartUpload(state.blob!, { customMetadata: blobMetadata(origin, framing, state.sha256!, version.size) });
       state = { ...state, uploadId: upload.uploadId, partSize: partSizeFor(storedSize, deps.settings.partSize) };
-      await save(state);
+      await deps.save(state);
     }
     const upload = deps.backup.resumeMultipartUpload(state.blob!, state.uploadId!);
     // Older states have no part size: theirs was the configured one at the time.
@@ -211,7 +223,7 @@ async function advance(deps: LargeObjectDeps, initial: LargeObjectState, budget:
       const part = uploaded.value;
       spent += end - start;
       state = { ...state, parts: [...state.parts, { partNumber: part.partNumber, etag: part.etag }] };
-      await save(state);
+      await deps.save(state);
     }
     if (state.parts.length === partCount) {
       const raced = await deps.backup.head(state.blob!);

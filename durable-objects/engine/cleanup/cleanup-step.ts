@@ -18,6 +18,7 @@
  * step is safe to replay: each write is idempotent and counters advance only with the position
  * saved after the step.
  */
+import { PermanentError } from "../errors";
 import type { Keyring } from "../format/keyring";
 import { readChunk, readIndex } from "../format/manifest";
 import { withFindings, type Finding, type ManifestJobState } from "../job-state";
@@ -156,11 +157,12 @@ async function markNext(deps: CleanupDeps, state: CleanupState): Promise<Cleanup
   if (backupId === null) return { ...state, phase: "sweep" };
   const index = await readIndex(deps.backup, deps.keyring, backupId);
   // Sweeping with an incomplete mark set could delete what a kept backup needs: stop instead.
-  if (!index) throw new Error(`cannot mark what backup ${backupId} needs: its manifest index is missing; nothing was deleted from the blob store`);
+  if (!index) throw new PermanentError(`cannot mark what backup ${backupId} needs: its manifest index is missing; nothing was deleted from the blob store`);
   let chunk = state.markChunk;
   for (let read = 0; chunk < index.chunkCount && read < CHUNKS_PER_STEP; chunk++, read++) {
     const entries = await readChunk(deps.backup, deps.keyring, backupId, chunk);
-    if (!entries) throw new Error(`cannot mark what backup ${backupId} needs: manifest chunk ${chunk} is missing; nothing was deleted from the blob store`);
+    if (!entries)
+      throw new PermanentError(`cannot mark what backup ${backupId} needs: manifest chunk ${chunk} is missing; nothing was deleted from the blob store`);
     deps.store.mark(entries.entries.map((e) => e.blob));
   }
   if (chunk < index.chunkCount) return { ...state, markBackup: backupId, markChunk: chunk };

@@ -8,8 +8,8 @@
  * metadata limits), so reading one whole is bounded. The format is described for operators in
  * docs/storage-format.md.
  */
-import { BlobIntegrityError, errorMessage } from "../errors";
-import { BLOB_MAGIC, frameStream, isFramed, unframeStream } from "./blob-format";
+import { BlobIntegrityError, errorMessage, PermanentError } from "../errors";
+import { BLOB_MAGIC, frameStream, isFramed, joinBytes, unframeStream } from "./blob-format";
 import { sha256Hex } from "./hashing";
 import type { Keyring } from "./keyring";
 
@@ -87,7 +87,7 @@ export interface ManifestCodec {
 async function encodeBody(text: string, codec: ManifestCodec): Promise<Uint8Array | string> {
   const framing = { compress: codec.compress, key: codec.keyring?.current ?? null };
   if (!isFramed(framing)) return text;
-  // Bounded: one chunk's text (see MAX_MANIFEST_OBJECT_BYTES).
+  // Bounded: one chunk's or index's text, already in memory (a chunk holds at most 100 entries).
   return new Uint8Array(await new Response(frameStream(new Response(text).body!, framing)).arrayBuffer());
 }
 
@@ -105,9 +105,27 @@ async function decodeBody(object: R2ObjectBody, keyring: Keyring | null): Promis
   const bytes = new Uint8Array(await object.arrayBuffer()); // bounded by the check above
   const magic = new TextEncoder().encode(BLOB_MAGIC);
   if (bytes.length >= magic.length && magic.every((b, i) => bytes[i] === b)) {
-    return new Response(await unframeStream(new Response(bytes).body!, keyring)).text();
+    // gzip can expand a small object without limit: the decoded text is bounded the same way.
+    const decoded = await readAtMost(await unframeStream(new Response(bytes).body!, keyring), MAX_MANIFEST_OBJECT_BYTES, object.key);
+    return new TextDecoder().decode(decoded);
   }
   return new TextDecoder().decode(bytes);
+}
+
+/** Reads a stream whole, refusing (as damage) one that grows past `limit` bytes. */
+async function readAtMost(stream: ReadableStream<Uint8Array>, limit: number, what: string): Promise<Uint8Array> {
+  const reader = stream.getReader();
+  const parts: Uint8Array[] = [];
+  let total = 0;
+  for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) {
+    total += chunk.value.byteLength;
+    if (total > limit) {
+      await reader.cancel();
+      throw new BlobIntegrityError(`${what} decodes to more than ${limit} bytes, more than a manifest object can be`);
+    }
+    parts.push(chunk.value);
+  }
+  return joinBytes(parts);
 }
 
 /** Writes (or rewrites, identically on replay) chunk `seq` and returns the SHA-256 of its text. */
@@ -152,7 +170,7 @@ export async function readIndex(bucket: Pick<R2Bucket, "get">, keyring: Keyring 
   if (!object) return null;
   const index = JSON.parse(await decodeBody(object, keyring)) as ManifestIndex;
   if (index.format !== MANIFEST_FORMAT || index.version !== MANIFEST_VERSION) {
-    throw new Error(`Manifest of ${backupId} has unsupported format ${index.format} v${index.version}`);
+    throw new PermanentError(`Manifest of ${backupId} has unsupported format ${index.format} v${index.version}`);
   }
   return index;
 }

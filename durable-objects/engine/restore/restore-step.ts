@@ -9,8 +9,8 @@
  * recognises its own earlier writes (same SHA-256, written after the job started) as restored.
  */
 import type { RestoreTarget } from "../buckets";
-import { cooperativeStream, yieldToEventLoop } from "../cooperative";
-import { isBlobIntegrityError } from "../errors";
+import { cooperativeStream } from "../cooperative";
+import { isBlobIntegrityError, PermanentError } from "../errors";
 import { openBlob } from "../format/blob-reader";
 import { mapWithConcurrency } from "../concurrency";
 import { sha256OfStream } from "../format/hashing";
@@ -85,7 +85,7 @@ export async function runRestoreStep(deps: RestoreDeps, state: RestoreState): Pr
   if (state.nextChunkSeq >= state.chunkCount) return finishRestore(deps, state);
   const seq = state.nextChunkSeq;
   const chunk = await readChunk(deps.backup, deps.keyring, state.backupId, seq);
-  if (!chunk) throw new Error(`manifest chunk ${seq} of backup ${state.backupId} is missing; verify the backup`);
+  if (!chunk) throw new PermanentError(`manifest chunk ${seq} of backup ${state.backupId} is missing; verify the backup`);
   const matches = (entry: ManifestEntry) => entryMatches(state.options.filter, entry);
   const sliced = sliceWithinBudget(chunk.entries, state.nextOffset, deps.byteBudget, (entry) => !state.options.dryRun && matches(entry));
 
@@ -177,7 +177,6 @@ async function advanceLarge(deps: RestoreDeps, state: RestoreState): Promise<Res
 const utf8Length = (text: string) => new TextEncoder().encode(text).length;
 
 async function restoreEntry(deps: RestoreDeps, state: RestoreState, entry: ManifestEntry): Promise<EntryOutcome> {
-  await yieldToEventLoop(); // see cooperative.ts
   const { options } = state;
   const target = targetKey(options, entry.key);
   const keyBytes = utf8Length(target);

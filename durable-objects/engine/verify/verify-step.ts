@@ -7,7 +7,6 @@
  * path (the first 1,000 are kept, as findings in D1); a missing or altered chunk is a problem,
  * never a crash.
  */
-import { yieldToEventLoop } from "../cooperative";
 import { isBlobIntegrityError } from "../errors";
 import { isFramedBlob, openBlob } from "../format/blob-reader";
 import { mapWithConcurrency } from "../concurrency";
@@ -131,7 +130,6 @@ export async function runVerifyStep(deps: VerifyDeps, state: VerifyState): Promi
 }
 
 async function checkEntry(deps: VerifyDeps, entry: ManifestEntry, mode: VerifyMode): Promise<VerifyProblem | null> {
-  await yieldToEventLoop(); // see cooperative.ts
   const problem = (kind: VerifyProblem["problem"], expected: VerifyProblem["expected"], actual: VerifyProblem["actual"]): VerifyProblem => ({
     path: entry.key,
     problem: kind,
