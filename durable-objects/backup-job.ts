@@ -7,7 +7,8 @@
  * lease. `heartbeat` (the coordinator's watchdog, stale status reads) re-arms a lost alarm.
  */
 import type { BackupRow } from "../schema";
-import { initialCheckpoint, type BackupCheckpoint, type NewBackup } from "./engine/backup/backup-checkpoint";
+import { initialCheckpoint, type BackupCheckpoint, type NewBackup, type ParentManifest } from "./engine/backup/backup-checkpoint";
+import { locatorOf, PageCache } from "./engine/format/manifest-reader";
 import type { BackupStepDeps } from "./engine/backup/backup-deps";
 import { logRecord, progressColumns } from "./engine/backup/batch-recorder";
 import { runBackupStep } from "./engine/backup/backup-step";
@@ -16,9 +17,13 @@ import { readIndex, manifestIndexKey } from "./engine/format/manifest";
 import { insertBackup, insertLog, openDatabase, runBatch, updateBackup } from "./engine/records";
 import { engineSettings, readKeyring } from "./engine-settings";
 import { getConfig } from "./config";
+import { PermanentError } from "./engine/errors";
 import { StepJob } from "./step-job";
 
 export class BackupJob extends StepJob<BackupCheckpoint> {
+  /** The parent manifest's index pages, kept while this object stays in memory (see PageCache). */
+  private readonly parentPages = new PageCache();
+
   /** Test seam: adjusts a step's settings (for example an older key as the current one). */
   wrapDeps: ((deps: BackupStepDeps) => BackupStepDeps) | null = null;
 
@@ -29,9 +34,9 @@ export class BackupJob extends StepJob<BackupCheckpoint> {
    */
   async start(requested: NewBackup, notes: string[] = []): Promise<BackupRow> {
     if (!(await this.loadState())) {
-      const { backup, parentChunkCount, fallbackNote } = await this.withParentManifest(requested);
+      const { backup, parent, fallbackNote } = await this.withParentManifest(requested);
       const startNotes = [...notes, ...(fallbackNote ? [fallbackNote] : [])];
-      await this.begin(initialCheckpoint(backup, parentChunkCount, new Date().toISOString(), startNotes));
+      await this.begin(initialCheckpoint(backup, parent, new Date().toISOString(), startNotes));
     }
     const row = await openDatabase(this.bound("DB")).query.r2Backups.findFirst({ where: (t, { eq }) => eq(t.id, requested.backupId) });
     if (!row) throw new Error(`backup ${requested.backupId} has no D1 row after start`);
@@ -79,18 +84,26 @@ export class BackupJob extends StepJob<BackupCheckpoint> {
   }
 
   /** An incremental backup merges with its parent's manifest; without a readable one it is full. */
-  private async withParentManifest(backup: NewBackup): Promise<{ backup: NewBackup; parentChunkCount: number; fallbackNote: string | null }> {
-    if (backup.parentId === null) return { backup, parentChunkCount: 0, fallbackNote: null };
+  private async withParentManifest(backup: NewBackup): Promise<{ backup: NewBackup; parent: ParentManifest; fallbackNote: string | null }> {
+    const none: ParentManifest = { chunkCount: 0, root: null };
+    if (backup.parentId === null) return { backup, parent: none, fallbackNote: null };
     const index = await readIndex(this.bound("R2_BACKUP_BUCKET"), await readKeyring(this.env), backup.parentId);
-    if (index) return { backup, parentChunkCount: index.chunkCount, fallbackNote: null };
+    if (index) return { backup, parent: locatorOf(index), fallbackNote: null };
     return {
       backup: { ...backup, type: "full", parentId: null },
-      parentChunkCount: 0,
+      parent: none,
       fallbackNote: `The manifest of parent ${backup.parentId} is missing, so this backup is full.`,
     };
   }
 
   protected step(checkpoint: BackupCheckpoint): Promise<BackupCheckpoint> {
+    // A backup begun before manifests were chunk trees has written version 1 chunks it cannot mix
+    // with version 2 ones: it ends failed, clearly, and the next backup starts afresh.
+    if (checkpoint.version !== 2) {
+      return Promise.reject(
+        new PermanentError("this backup was begun by an older engine (manifest version 1) and cannot be finished by this one; start a new backup"),
+      );
+    }
     return this.deps().then((deps) => runBackupStep(deps, checkpoint));
   }
 
@@ -122,14 +135,15 @@ export class BackupJob extends StepJob<BackupCheckpoint> {
     const summary = hasSnapshot
       ? `Backup ${outcome}: ${counters.fileCount} files (${counters.totalSize} bytes) recorded, ` +
         `snapshot of ${counters.snapshotFileCount} files (${counters.snapshotSize} bytes), ` +
-        `${counters.bytesUploaded} bytes uploaded, ${counters.deletedCount} deleted, ${counters.failedCount} failed.`
+        `${counters.bytesUploaded} bytes uploaded, ${counters.deletedCount} deleted, ${counters.failedCount} failed; ` +
+        `manifest: ${checkpoint.tree.leaves} chunks of entries, ${checkpoint.chunksWritten} chunks stored (${checkpoint.chunkBytesWritten} bytes), the rest shared with earlier snapshots.`
       : `Backup ${outcome}: ${checkpoint.error}`;
     await runBatch(db, [
       updateBackup(db, checkpoint.backupId, {
         ...progressColumns(checkpoint),
         status: outcome,
         completedAt,
-        ...(hasSnapshot ? { checksum: checkpoint.chain, manifestKey: manifestIndexKey(checkpoint.backupId) } : {}),
+        ...(hasSnapshot ? { checksum: checkpoint.tree.chain, manifestKey: manifestIndexKey(checkpoint.backupId) } : {}),
         error: checkpoint.error,
         updatedAt: completedAt,
       }),
@@ -180,6 +194,7 @@ export class BackupJob extends StepJob<BackupCheckpoint> {
       settings: await engineSettings(this.env),
       now: () => new Date(),
       saveCheckpoint: (checkpoint) => this.saveState(checkpoint),
+      parentPages: this.parentPages,
     };
     return this.wrapDeps ? this.wrapDeps(deps) : deps;
   }

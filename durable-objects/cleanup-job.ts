@@ -2,14 +2,14 @@
  * CleanupJob: one Durable Object per cleanup (`getByName(jobId)`).
  *
  * Owns: the cleanup's state (policy, phase, positions, counts), its plan and its mark set in the
- * object's SQLite storage (tables `cleanup_backups` and `marked`: as large as the history and the
+ * object's SQLite storage (tables `cleanup_backups`, `marked` and `marked_chunks`: as large as the history and the
  * blob store, so never one value), and its D1 job row; the expired backup ids are findings in D1.
  * Alarm: one step of plan, expire, mark or sweep (engine/cleanup/cleanup-step.ts) per alarm, on
  * StepJob's lifecycle. It holds the bucket's lease (taken by the coordinator before `start`), so no
  * backup or restore runs meanwhile, and releases it once its end is recorded.
  */
 import { and, count, eq, inArray, lt, sql } from "drizzle-orm";
-import { backupFiles, backupJobs, backupLogs, r2Backups } from "../schema";
+import { backupFiles, backupJobs, backupLogs, jobFindings, r2Backups } from "../schema";
 import { getConfig } from "./config";
 import { cleanupResult, runCleanupStep, type CleanupState, type CleanupStore, type SweepPage } from "./engine/cleanup/cleanup-step";
 import type { RetentionPolicy } from "./engine/cleanup/keep-policy";
@@ -44,6 +44,7 @@ export class CleanupJob extends ManifestJob<CleanupState> {
       graceHours: getConfig(this.env).BACKUP_GC_GRACE_HOURS,
       logRetentionDays: getConfig(this.env).BACKUP_LOG_RETENTION_DAYS,
       logsDeleted: null,
+      findingsDeleted: null,
       chunkCount: 0,
       nextChunkSeq: 0,
       nextOffset: 0,
@@ -53,10 +54,13 @@ export class CleanupJob extends ManifestJob<CleanupState> {
       expireAfter: null,
       markBackup: null,
       markChunk: 0,
+      sweepArea: 0,
       sweepCursor: null,
       backupsExpired: 0,
       blobsScanned: 0,
       blobsDeleted: 0,
+      chunksDeleted: 0,
+      chunkBytesFreed: 0,
       bytesFreed: 0,
       ...NO_FINDINGS,
       ...RUNNING,
@@ -66,6 +70,7 @@ export class CleanupJob extends ManifestJob<CleanupState> {
   private createTables(): void {
     this.ctx.storage.sql.exec("CREATE TABLE IF NOT EXISTS cleanup_backups (id TEXT PRIMARY KEY, role TEXT NOT NULL)");
     this.ctx.storage.sql.exec("CREATE TABLE IF NOT EXISTS marked (blob TEXT PRIMARY KEY)");
+    this.ctx.storage.sql.exec("CREATE TABLE IF NOT EXISTS marked_chunks (key TEXT PRIMARY KEY, by TEXT NOT NULL)");
     this.ctx.storage.sql.exec("CREATE TABLE IF NOT EXISTS sweep_page (id INTEGER PRIMARY KEY CHECK (id = 1), page TEXT NOT NULL)");
   }
 
@@ -84,7 +89,9 @@ export class CleanupJob extends ManifestJob<CleanupState> {
       mark: (blobs) => {
         for (const blob of blobs) db.exec("INSERT OR IGNORE INTO marked (blob) VALUES (?)", blob);
       },
-      isMarked: (blob) => db.exec("SELECT 1 FROM marked WHERE blob = ?", blob).toArray().length > 0,
+      markChunk: (key, by) => void db.exec("INSERT OR IGNORE INTO marked_chunks (key, by) VALUES (?, ?)", key, by),
+      chunkMarkedBy: (key) => db.exec<{ by: string }>("SELECT by FROM marked_chunks WHERE key = ?", key).toArray()[0]?.by ?? null,
+      isMarked: (key) => db.exec("SELECT 1 FROM marked WHERE blob = ? UNION ALL SELECT 1 FROM marked_chunks WHERE key = ?", key, key).toArray().length > 0,
       // One page at a time (at most 1,000 keys): small enough for one row.
       pendingSweep: () => {
         const row = db.exec<{ page: string }>("SELECT page FROM sweep_page WHERE id = 1").toArray()[0];
@@ -142,19 +149,39 @@ export class CleanupJob extends ManifestJob<CleanupState> {
             }),
           ]);
         },
-        countExpiredLogs: async (expiredBefore) => {
-          const [row] = await db
-            .select({ n: count() })
-            .from(backupLogs)
-            .innerJoin(r2Backups, eq(r2Backups.id, backupLogs.backupId))
-            .where(and(eq(r2Backups.status, "expired"), lt(r2Backups.updatedAt, expiredBefore)));
-          return row?.n ?? 0;
-        },
-        deleteExpiredLogs: async (expiredBefore, limit) => {
-          const result = await db.run(
-            sql`DELETE FROM ${backupLogs} WHERE ${backupLogs.id} IN (SELECT l.id FROM ${backupLogs} l JOIN ${r2Backups} b ON b.id = l.backup_id WHERE b.status = 'expired' AND b.updated_at < ${expiredBefore} LIMIT ${limit})`,
-          );
-          return result.meta.changes ?? 0;
+        prunable: {
+          logs: {
+            count: async (expiredBefore) => {
+              const [row] = await db
+                .select({ n: count() })
+                .from(backupLogs)
+                .innerJoin(r2Backups, eq(r2Backups.id, backupLogs.backupId))
+                .where(and(eq(r2Backups.status, "expired"), lt(r2Backups.updatedAt, expiredBefore)));
+              return row?.n ?? 0;
+            },
+            delete: async (expiredBefore, limit) => {
+              const result = await db.run(
+                sql`DELETE FROM ${backupLogs} WHERE ${backupLogs.id} IN (SELECT l.id FROM ${backupLogs} l JOIN ${r2Backups} b ON b.id = l.backup_id WHERE b.status = 'expired' AND b.updated_at < ${expiredBefore} LIMIT ${limit})`,
+              );
+              return result.meta.changes ?? 0;
+            },
+          },
+          findings: {
+            count: async (endedBefore) => {
+              const [row] = await db
+                .select({ n: count() })
+                .from(jobFindings)
+                .innerJoin(backupJobs, eq(backupJobs.id, jobFindings.jobId))
+                .where(lt(backupJobs.completedAt, endedBefore));
+              return row?.n ?? 0;
+            },
+            delete: async (endedBefore, limit) => {
+              const result = await db.run(
+                sql`DELETE FROM ${jobFindings} WHERE rowid IN (SELECT f.rowid FROM ${jobFindings} f JOIN ${backupJobs} j ON j.id = f.job_id WHERE j.completed_at < ${endedBefore} LIMIT ${limit})`,
+              );
+              return result.meta.changes ?? 0;
+            },
+          },
         },
         deleteFileRows: async (backupId, limit) => {
           const result = await db.run(

@@ -30,6 +30,7 @@ export class VerifyJob extends ManifestJob<VerifyState> {
       startedAt: new Date().toISOString(),
       index: index && { chunkCount: index.chunkCount, fileCount: index.fileCount, totalSize: index.totalSize, checksum: index.checksum },
       chunkCount: index?.chunkCount ?? 0,
+      root: index?.root, // absent for a version 1 manifest
       filesTotal: index?.fileCount ?? 0,
     });
     return this.startJob(state);

@@ -1,6 +1,9 @@
 /** What verify and restore jobs share: walking a backup's manifest chunk by chunk. */
 import { FINDINGS_KEPT, type FindingList } from "../../schema";
 import type { StepState } from "./lifecycle";
+import type { Keyring } from "./format/keyring";
+import { openManifest, type ManifestReader } from "./format/manifest-reader";
+import type { ChunkRef } from "./format/manifest-tree";
 
 export type JobKind = "verify" | "restore" | "cleanup";
 
@@ -19,8 +22,10 @@ export interface ManifestJobState extends StepState {
   backupId: string;
   requestedBy: string;
   startedAt: string;
-  /** Chunks in the backup's manifest (0 when its index is missing). */
+  /** Leaves in the backup's manifest (0 when its index is missing). */
   chunkCount: number;
+  /** The root of a version 2 manifest (null: empty); absent for a version 1 manifest. */
+  root?: ChunkRef | null;
   nextChunkSeq: number;
   /** Entries of chunk `nextChunkSeq` already handled (a step stops early when its bytes run out). */
   nextOffset: number;
@@ -72,4 +77,14 @@ export function sliceWithinBudget<T extends { size: number }>(
 /** Where the next step starts after handling entries up to `end` of a chunk of `length` entries. */
 export function advancePosition(state: ManifestJobState, end: number, length: number): Pick<ManifestJobState, "nextChunkSeq" | "nextOffset"> {
   return end >= length ? { nextChunkSeq: state.nextChunkSeq + 1, nextOffset: 0 } : { nextChunkSeq: state.nextChunkSeq, nextOffset: end };
+}
+
+/** The manifest a job walks, as its state locates it. */
+export function manifestOf(
+  bucket: Pick<R2Bucket, "get">,
+  keyring: Keyring | null,
+  state: Pick<ManifestJobState, "backupId" | "chunkCount" | "root">,
+): ManifestReader {
+  const { backupId, chunkCount, root } = state;
+  return openManifest(bucket, keyring, root === undefined ? { backupId, chunkCount } : { backupId, chunkCount, root });
 }

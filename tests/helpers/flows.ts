@@ -1,6 +1,7 @@
 import { expect } from "vitest";
 import { api } from "./api";
-import { restoreJobStub, runBackupToEnd, runJobToEnd, verifyJobStub } from "./jobs";
+import { armPlan, CallPlan, disarm } from "./interpose";
+import { backupJobStub, restoreJobStub, runBackupToEnd, runJobToEnd, verifyJobStub } from "./jobs";
 
 export async function completedBackup(type: "full" | "incremental" = "full") {
   const created = await api("POST", "/api/backup/create", { body: { type } });
@@ -22,4 +23,16 @@ export async function restore(backupId: string, body: unknown = {}) {
   expect(started.status, JSON.stringify(started.body)).toBe(202);
   await runJobToEnd(restoreJobStub(started.body.job.id));
   return (await api("GET", `/api/backup/jobs/${started.body.job.id}`)).body.job;
+}
+
+/** A backup that dies while finishing: blobs and manifest chunks stored, its index never written. */
+export async function crashedBackup(type: "full" | "incremental" = "full"): Promise<string> {
+  const id = (await api("POST", "/api/backup/create", { body: { type } })).body.backup.id;
+  const plan = new CallPlan("count");
+  plan.outage = (label, key) => label === "R2_BACKUP_BUCKET.put" && key.endsWith("/index.json");
+  await armPlan(backupJobStub(id), plan);
+  await runBackupToEnd(id);
+  await disarm(backupJobStub(id));
+  expect((await api("GET", `/api/backup/status/${id}`)).body.backup.status).toBe("failed");
+  return id;
 }

@@ -1,5 +1,6 @@
 import { env } from "cloudflare:test";
 import { listAll } from "./buckets";
+import { snapshotEntries } from "./manifest";
 
 /** Everything a backup produced that must not depend on whether it was interrupted. */
 export async function backupOutcome(backupId: string) {
@@ -12,17 +13,7 @@ export async function backupOutcome(backupId: string) {
   const files = await env.DB.prepare("SELECT file_path, backup_path, file_size, checksum, status FROM backup_files WHERE backup_id = ? ORDER BY file_path")
     .bind(backupId)
     .all();
-  const chunks = await listAll(env.R2_BACKUP_BUCKET, `manifests/${backupId}/chunks/`);
-  const manifest: unknown[] = [];
-  for (const chunk of chunks) {
-    const text = await (await env.R2_BACKUP_BUCKET.get(chunk.key))!.text();
-    manifest.push(
-      ...text
-        .split("\n")
-        .filter(Boolean)
-        .map((line) => JSON.parse(line)),
-    );
-  }
+  const manifest = await snapshotEntries(env.R2_BACKUP_BUCKET, backupId);
   const blobs = (await listAll(env.R2_BACKUP_BUCKET, "blobs/")).map((b) => `${b.key}:${b.size}`);
   return { row, files: files.results, manifest, blobs };
 }

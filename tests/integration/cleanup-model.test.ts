@@ -1,22 +1,25 @@
 /**
  * A model-based test of retention (fast-check): random histories of puts, overwrites, deletes,
- * full and incremental backups and cleanups with random policies. After every cleanup, every kept
- * backup verifies clean and restores exactly the bucket it saw, and the blob store holds exactly
- * the blobs the kept backups need (grace period 0 in this project).
+ * full and incremental backups, backups that crash midway (after storing blobs and manifest chunks,
+ * before their index) and cleanups with random policies. After every cleanup, every kept backup
+ * verifies clean and restores exactly the bucket it saw, and the store holds exactly the blobs and
+ * manifest chunks the kept backups need (grace period 0 in this project).
  */
 import { env } from "cloudflare:test";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { api } from "../helpers/api";
 import { listAll, sha256Hex } from "../helpers/buckets";
-import { completedBackup, restore, verify } from "../helpers/flows";
+import { completedBackup, crashedBackup, restore, verify } from "../helpers/flows";
 import { cleanupJobStub, runJobToEnd } from "../helpers/jobs";
+import { chunkKeysOf } from "../helpers/manifest";
 import { freshSource } from "../fault-matrix/scenarios";
 
 type Op =
   | { kind: "put"; key: string; content: string }
   | { kind: "delete"; key: string }
   | { kind: "backup"; type: "full" | "incremental" }
+  | { kind: "crashed-backup"; type: "full" | "incremental" }
   | { kind: "cleanup"; last: number; daily: number };
 
 const key = fc.constantFrom("a.txt", "b.txt", "dir/c.txt", "dir/d.csv", "é/e.txt");
@@ -31,6 +34,7 @@ const op: fc.Arbitrary<Op> = fc.oneof(
   },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("delete" as const), key }) },
   { weight: 2, arbitrary: fc.record({ kind: fc.constant("backup" as const), type: fc.constantFrom("full" as const, "incremental" as const) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant("crashed-backup" as const), type: fc.constantFrom("full" as const, "incremental" as const) }) },
   { weight: 1, arbitrary: fc.record({ kind: fc.constant("cleanup" as const), last: fc.integer({ min: 0, max: 2 }), daily: fc.integer({ min: 0, max: 1 }) }) },
 );
 
@@ -57,6 +61,8 @@ async function checkKept(snapshots: Map<string, Map<string, string>>, run: numbe
     if (keys.length) await env.R2_BUCKET.delete(keys);
   }
   expect(new Set((await listAll(env.R2_BACKUP_BUCKET, "blobs/")).map((o) => o.key)), "the store holds exactly what kept backups need").toEqual(needed);
+  const chunks = new Set((await listAll(env.R2_BACKUP_BUCKET, "chunks/")).map((o) => o.key));
+  expect(chunks, "the store holds exactly the manifest chunks kept backups name").toEqual(await chunkKeysOf(env.R2_BACKUP_BUCKET, await keptBackups(), null));
 }
 
 describe("retention against a model of the bucket's history", () => {
@@ -79,6 +85,8 @@ describe("retention against a model of the bucket's history", () => {
             const backup = await completedBackup(step.type);
             expect(backup.status).toBe("completed");
             snapshots.set(backup.id, new Map(bucket));
+          } else if (step.kind === "crashed-backup") {
+            await crashedBackup(step.type);
           } else {
             const started = await api("POST", "/api/backup/cleanup", { body: { retentionDays: 0, keep: { last: step.last, daily: step.daily } } });
             expect(started.status).toBe(202);

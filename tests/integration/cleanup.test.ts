@@ -51,6 +51,7 @@ describe("cleanup", () => {
     ];
     const before = await blobNames();
     expect(before).toEqual(expect.arrayContaining(onlyInExpired));
+    const chunksBefore = await listAll(env.R2_BACKUP_BUCKET, "chunks/");
 
     // A dry run plans exactly what the real run does, and deletes nothing.
     const planned = await cleanup({ dryRun: true, retentionDays: 0, keep: { last: 1 } });
@@ -59,18 +60,24 @@ describe("cleanup", () => {
     expect((await api("GET", `/api/backup/status/${first.id}`)).body.backup.status).toBe("completed");
 
     const done = await cleanup({ retentionDays: 0, keep: { last: 1 } });
-    const figures = ({ backupsExpired, backupIdsExpired, blobsDeleted, bytesFreed }: Record<string, unknown>) => ({
+    const figures = ({ backupsExpired, backupIdsExpired, blobsDeleted, chunksDeleted, bytesFreed }: Record<string, unknown>) => ({
       backupsExpired,
       backupIdsExpired,
       blobsDeleted,
+      chunksDeleted,
       bytesFreed,
     });
     expect(figures(done.result)).toEqual(figures({ ...planned.result, dryRun: false }));
+    // The manifest chunks only the expired snapshots named go too; the newest's stay (it verifies below).
+    const chunksLeft = new Set((await listAll(env.R2_BACKUP_BUCKET, "chunks/")).map((o) => o.key));
+    const chunksGone = chunksBefore.filter((o) => !chunksLeft.has(o.key));
+    expect(chunksGone.length).toBeGreaterThan(0);
     expect(done.result).toMatchObject({
       dryRun: false,
       backupsExpired: 2,
       blobsDeleted: 3,
-      bytesFreed: "A version 1".length + "A version 2 (longer)".length + "C, deleted later".length,
+      chunksDeleted: chunksGone.length,
+      bytesFreed: "A version 1".length + "A version 2 (longer)".length + "C, deleted later".length + chunksGone.reduce((sum, o) => sum + o.size, 0),
     });
     expect([...done.result.backupIdsExpired].sort()).toEqual([first.id, second.id].sort());
     expect(await blobNames()).toEqual(before.filter((b) => !onlyInExpired.includes(b)));

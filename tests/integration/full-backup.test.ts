@@ -1,23 +1,11 @@
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { api } from "../helpers/api";
-import { listAll, putObjects, sha256Hex, variedObjects } from "../helpers/buckets";
+import { putObjects, sha256Hex, variedObjects } from "../helpers/buckets";
 import { runBackupToEnd } from "../helpers/jobs";
+import { snapshotEntries } from "../helpers/manifest";
 
-async function manifestEntries(backupId: string) {
-  const chunks = await listAll(env.R2_BACKUP_BUCKET, `manifests/${backupId}/chunks/`);
-  const entries = [];
-  for (const chunk of chunks) {
-    const text = await (await env.R2_BACKUP_BUCKET.get(chunk.key))!.text();
-    entries.push(
-      ...text
-        .split("\n")
-        .filter(Boolean)
-        .map((line) => JSON.parse(line)),
-    );
-  }
-  return entries;
-}
+const manifestEntries = (backupId: string) => snapshotEntries(env.R2_BACKUP_BUCKET, backupId);
 
 describe("full backup", () => {
   it("backs up every object with exact counts, and every blob hashes to its source object", async () => {

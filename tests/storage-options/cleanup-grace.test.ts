@@ -1,17 +1,20 @@
 /**
  * The grace period of cleanup (24 hours in this project), with compression and encryption on: a
- * blob younger than it is never deleted, referenced or not, so a backup that stopped midway (or
- * one still writing, were it allowed to run) never loses what it stored before recording it.
+ * blob or manifest chunk younger than it is never deleted, referenced or not, so a backup that
+ * stopped midway (or one still writing, were it allowed to run) never loses what it stored before
+ * recording it.
  */
 import { env, runDurableObjectAlarm } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { api } from "../helpers/api";
 import { emptyBucket, listAll, putObjects, variedObjects } from "../helpers/buckets";
-import { completedBackup, verify } from "../helpers/flows";
+import { completedBackup, crashedBackup, verify } from "../helpers/flows";
 import { backupJobStub, cleanupJobStub, runBackupToEnd, runJobToEnd } from "../helpers/jobs";
+import { chunkKeysOf } from "../helpers/manifest";
+import { readKeyring } from "../../durable-objects/engine-settings";
 
 describe("cleanup grace period", () => {
-  it("never deletes a young blob, even one only a cancelled backup wrote; expired backups still go", async () => {
+  it("never deletes a young blob or chunk, even one only a cancelled or crashed backup wrote; expired backups still go", async () => {
     await emptyBucket(env.R2_BUCKET);
     await emptyBucket(env.R2_BACKUP_BUCKET);
     await putObjects(variedObjects(20));
@@ -23,19 +26,27 @@ describe("cleanup grace period", () => {
     await api("POST", `/api/backup/cancel/${created.body.backup.id}`);
     await runBackupToEnd(created.body.backup.id);
     expect((await api("GET", `/api/backup/status/${created.body.backup.id}`)).body.backup.status).toBe("cancelled");
+    // A third one dies while finishing: its manifest chunks are stored, its index never is.
+    await putObjects(variedObjects(20).map((o) => ({ ...o, body: `changed again: ${String(o.body)}` })));
+    const crashed = await crashedBackup("full");
     const blobsBefore = (await listAll(env.R2_BACKUP_BUCKET, "blobs/")).map((o) => o.key);
+    const chunksBefore = (await listAll(env.R2_BACKUP_BUCKET, "chunks/")).map((o) => o.key);
+    const keptChunks = await chunkKeysOf(env.R2_BACKUP_BUCKET, [kept.id], await readKeyring(env));
+    expect(chunksBefore.filter((key) => !keptChunks.has(key)).length).toBeGreaterThan(0);
 
     const started = await api("POST", "/api/backup/cleanup", { body: { retentionDays: 0, keep: { last: 1 } } });
     await runJobToEnd(cleanupJobStub(started.body.job.id));
     const job = (await api("GET", `/api/backup/jobs/${started.body.job.id}`)).body.job;
     expect(job.result).toMatchObject({
       graceHours: 24,
-      backupsExpired: 1,
-      backupIdsExpired: [created.body.backup.id],
+      backupsExpired: 2,
       blobsDeleted: 0,
+      chunksDeleted: 0,
       blobsScanned: blobsBefore.length,
     });
+    expect([...job.result.backupIdsExpired].sort()).toEqual([created.body.backup.id, crashed].sort());
     expect((await listAll(env.R2_BACKUP_BUCKET, "blobs/")).map((o) => o.key)).toEqual(blobsBefore);
+    expect((await listAll(env.R2_BACKUP_BUCKET, "chunks/")).map((o) => o.key)).toEqual(chunksBefore);
     expect((await verify(kept.id)).result).toMatchObject({ valid: true });
   });
 });

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { sha256Hex } from "../../durable-objects/engine/format/hashing";
-import { writeChunk, type ManifestEntry } from "../../durable-objects/engine/format/manifest";
+import type { ManifestEntry } from "../../durable-objects/engine/format/manifest";
 import { initialRestoreState, runRestoreStep, UNREADABLE_PAGE, type RestoreDeps, type RestoreState } from "../../durable-objects/engine/restore/restore-step";
+import { writeManifest } from "../helpers/manifest";
 import { MemoryBucket } from "../helpers/memory-bucket";
 
 async function backupOf(contents: Record<string, string>) {
@@ -21,11 +22,11 @@ async function backupOf(contents: Record<string, string>) {
       customMetadata: { k: key },
     });
   }
-  await writeChunk(backup, { compress: false, keyring: null }, "bk-1", 0, entries);
-  return backup;
+  const index = await writeManifest(backup, "bk-1", entries);
+  return Object.assign(backup, { index });
 }
 
-function restoreState(options: Partial<RestoreState["options"]> = {}): RestoreState {
+function restoreState(index: Awaited<ReturnType<typeof writeManifest>>, options: Partial<RestoreState["options"]> = {}): RestoreState {
   const request = {
     jobId: "job-1",
     backupId: "bk-1",
@@ -41,7 +42,7 @@ function restoreState(options: Partial<RestoreState["options"]> = {}): RestoreSt
       ...options,
     },
   };
-  return initialRestoreState(request, { chunkCount: 1, fileCount: 3 }, new Date(Date.now() - 1000).toISOString());
+  return initialRestoreState(request, index, new Date(Date.now() - 1000).toISOString());
 }
 
 function deps(source: MemoryBucket, backup: MemoryBucket, unreadable: string[] = []): RestoreDeps & { pages: [string | null, number][] } {
@@ -80,7 +81,7 @@ describe("restore step (plain fake buckets)", () => {
     const backup = await backupOf({ "a.txt": "alpha", "b.txt": "beta", "c.txt": "gamma" });
     const source = new MemoryBucket();
     await source.put("b.txt", "newer beta");
-    const { state, findings } = await runToEnd(deps(source, backup), restoreState());
+    const { state, findings } = await runToEnd(deps(source, backup), restoreState(backup.index));
     expect(state).toMatchObject({ outcome: "completed", filesRestored: 2, filesSkipped: 1, filesFailed: 0, bytesRestored: 10 });
     expect(findings).toEqual([]);
     expect(new TextDecoder().decode(source.objects.get("a.txt")!.bytes)).toBe("alpha");
@@ -91,7 +92,7 @@ describe("restore step (plain fake buckets)", () => {
   it("a dry run writes nothing and lists what it would write, under the target prefix", async () => {
     const backup = await backupOf({ "a.txt": "alpha", "b.csv": "beta" });
     const source = new MemoryBucket();
-    const { state, findings } = await runToEnd(deps(source, backup), restoreState({ dryRun: true, targetPrefix: "t/" }));
+    const { state, findings } = await runToEnd(deps(source, backup), restoreState(backup.index, { dryRun: true, targetPrefix: "t/" }));
     expect(state).toMatchObject({ outcome: "completed", filesRestored: 2 });
     expect(findings.map((f) => `${f.list}:${f.path}`)).toEqual(["planned:t/a.txt", "planned:t/b.csv"]);
     expect(source.objects.size).toBe(0);
@@ -100,7 +101,7 @@ describe("restore step (plain fake buckets)", () => {
   it("a missing blob fails that object with the reason, not the restore", async () => {
     const backup = await backupOf({ "a.txt": "alpha", "b.txt": "beta" });
     backup.objects.delete(`blobs/${await sha256Hex("alpha")}`);
-    const { state, findings } = await runToEnd(deps(new MemoryBucket(), backup), restoreState());
+    const { state, findings } = await runToEnd(deps(new MemoryBucket(), backup), restoreState(backup.index));
     expect(state).toMatchObject({ filesRestored: 1, filesFailed: 1 });
     expect(findings).toEqual([{ list: "failure", path: "a.txt", detail: expect.stringMatching(/missing from the backup store/) }]);
   });
@@ -109,7 +110,7 @@ describe("restore step (plain fake buckets)", () => {
     const backup = await backupOf({ "a.txt": "alpha" });
     const unreadable = Array.from({ length: UNREADABLE_PAGE + 3 }, (_, i) => `u/${String(i).padStart(4, "0")}`);
     const d = deps(new MemoryBucket(), backup, unreadable);
-    const { state, findings } = await runToEnd(d, restoreState());
+    const { state, findings } = await runToEnd(d, restoreState(backup.index));
     expect(d.pages).toEqual([
       [null, UNREADABLE_PAGE],
       [unreadable[UNREADABLE_PAGE - 1], UNREADABLE_PAGE],

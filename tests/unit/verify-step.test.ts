@@ -1,12 +1,12 @@
 import { describe, expect, it } from "vitest";
 import { sha256Hex } from "../../durable-objects/engine/format/hashing";
 import { frameStream } from "../../durable-objects/engine/format/blob-format";
-import { MAX_MANIFEST_OBJECT_BYTES, manifestChunkKey, writeChunk, type ManifestEntry } from "../../durable-objects/engine/format/manifest";
-import { EMPTY_CHAIN, extendChain } from "../../durable-objects/engine/format/hashing";
+import { MAX_MANIFEST_OBJECT_BYTES, v1ChunkKey, type ManifestEntry } from "../../durable-objects/engine/format/manifest";
+import { openManifest, type PathStep } from "../../durable-objects/engine/format/manifest-reader";
+import { chunkKey } from "../../durable-objects/engine/format/manifest-tree";
 import { initialVerifyState, runVerifyStep, type VerifyState } from "../../durable-objects/engine/verify/verify-step";
+import { leafEndingKey, writeManifest, writeV1Manifest } from "../helpers/manifest";
 import { MemoryBucket } from "../helpers/memory-bucket";
-
-const codec = { compress: false, keyring: null };
 
 async function entry(bucket: MemoryBucket, key: string, content: string): Promise<ManifestEntry> {
   const sha256 = await sha256Hex(content);
@@ -23,14 +23,17 @@ async function entry(bucket: MemoryBucket, key: string, content: string): Promis
   };
 }
 
-async function manifest(bucket: MemoryBucket, chunks: ManifestEntry[][]) {
-  let chain = EMPTY_CHAIN;
-  for (const [seq, entries] of chunks.entries()) chain = await extendChain(chain, await writeChunk(bucket, codec, "bk-1", seq, entries));
-  const all = chunks.flat();
-  return { chunkCount: chunks.length, fileCount: all.length, totalSize: all.reduce((s, e) => s + e.size, 0), checksum: chain };
+const manifest = (bucket: MemoryBucket, entries: ManifestEntry[]) => writeManifest(bucket, "bk-1", entries);
+
+/** The storage key of leaf `seq` of a version 2 manifest. */
+async function leafKey(bucket: MemoryBucket, index: Awaited<ReturnType<typeof manifest>>, seq: number): Promise<string> {
+  const path = (await openManifest(bucket, null, index).path(seq)) as PathStep[];
+  return chunkKey(path.at(-1)!.ref.name);
 }
 
-function stateFor(index: Awaited<ReturnType<typeof manifest>> | null, mode: "full" | "quick" = "full"): VerifyState {
+type Index = Awaited<ReturnType<typeof manifest>> | Awaited<ReturnType<typeof writeV1Manifest>>;
+
+function stateFor(index: Index | null, mode: "full" | "quick" = "full"): VerifyState {
   return initialVerifyState({
     jobId: "job-1",
     kind: "verify",
@@ -42,6 +45,7 @@ function stateFor(index: Awaited<ReturnType<typeof manifest>> | null, mode: "ful
     index,
     recordedChecksum: index?.checksum ?? null,
     chunkCount: index?.chunkCount ?? 0,
+    ...(index && "root" in index ? { root: index.root } : {}),
     filesTotal: index?.fileCount ?? 0,
   });
 }
@@ -60,7 +64,9 @@ async function runToEnd(bucket: MemoryBucket, state: VerifyState) {
 describe("verify step (plain fake bucket)", () => {
   it("passes a whole backup and chains every chunk", async () => {
     const bucket = new MemoryBucket();
-    const index = await manifest(bucket, [[await entry(bucket, "a", "alpha"), await entry(bucket, "b", "beta")], [await entry(bucket, "c", "gamma")]]);
+    const b = leafEndingKey("b");
+    const index = await manifest(bucket, [await entry(bucket, "a", "alpha"), await entry(bucket, b, "beta"), await entry(bucket, "c", "gamma")]);
+    expect(index.chunkCount).toBe(2);
     const { state, findings } = await runToEnd(bucket, stateFor(index));
     expect(state).toMatchObject({ outcome: "completed", filesChecked: 3, problemCount: 0, chain: index.checksum });
     expect(findings).toEqual([]);
@@ -69,24 +75,54 @@ describe("verify step (plain fake bucket)", () => {
   it("finds a missing blob, a changed blob and a missing chunk, by path", async () => {
     const bucket = new MemoryBucket();
     const a = await entry(bucket, "a", "alpha");
-    const b = await entry(bucket, "b", "beta");
-    const index = await manifest(bucket, [[a, b], [await entry(bucket, "c", "gamma")]]);
+    const b = await entry(bucket, leafEndingKey("b"), "beta");
+    const index = await manifest(bucket, [a, b, await entry(bucket, "c", "gamma")]);
     bucket.objects.delete(a.blob);
     await bucket.put(b.blob, "BETA");
-    bucket.objects.delete(manifestChunkKey("bk-1", 1));
+    const secondLeaf = await leafKey(bucket, index, 1);
+    bucket.objects.delete(secondLeaf);
     const { state, findings } = await runToEnd(bucket, stateFor(index));
-    expect(state).toMatchObject({ outcome: "completed", filesMissing: 1, checksumMismatches: 1 });
-    expect(findings.map((f) => `${f.detail}:${f.path}`)).toEqual([
-      "missing_blob:a",
-      "checksum_mismatch:b",
-      `missing_manifest_chunk:${manifestChunkKey("bk-1", 1)}`,
+    expect(state).toMatchObject({ outcome: "completed", filesMissing: 1, checksumMismatches: 1, chainBroken: true });
+    expect(findings.map((f) => `${f.detail}:${f.path}`)).toEqual([`missing_blob:a`, `checksum_mismatch:${b.key}`, `missing_manifest_chunk:${secondLeaf}`]);
+  });
+
+  it("a chunk swapped for another one's content is damage: its content is not what its name hashes", async () => {
+    const bucket = new MemoryBucket();
+    const index = await manifest(bucket, [await entry(bucket, leafEndingKey("a"), "alpha"), await entry(bucket, "c", "gamma")]);
+    const [first, second] = [await leafKey(bucket, index, 0), await leafKey(bucket, index, 1)];
+    await bucket.put(first, await (await bucket.get(second))!.text());
+    const { findings } = await runToEnd(bucket, stateFor(index));
+    expect(findings).toEqual([
+      expect.objectContaining({ path: first, detail: "corrupt_manifest_chunk", actual: expect.stringMatching(/not hold the content its name/) }),
     ]);
+  });
+
+  it("a missing index page is one finding, and the leaves under it are skipped together", async () => {
+    const bucket = new MemoryBucket();
+    const entries = [];
+    for (const prefix of ["a", "b", "c"]) entries.push(await entry(bucket, leafEndingKey(prefix), prefix));
+    const index = await manifest(bucket, entries);
+    expect(index.root!.level).toBeGreaterThan(0);
+    bucket.objects.delete(chunkKey(index.root!.name));
+    const { state, findings } = await runToEnd(bucket, stateFor(index));
+    expect(findings.map((f) => `${f.detail}:${f.path}`)).toEqual([`missing_manifest_chunk:${chunkKey(index.root!.name)}`]);
+    expect(state).toMatchObject({ outcome: "completed", chainBroken: true, nextChunkSeq: 3 });
+  });
+
+  it("a version 1 manifest still verifies, and its missing chunk is a finding", async () => {
+    const bucket = new MemoryBucket();
+    const index = await writeV1Manifest(bucket, "bk-1", [[await entry(bucket, "a", "alpha")], [await entry(bucket, "b", "beta")]]);
+    const clean = await runToEnd(bucket, stateFor(index));
+    expect(clean.state).toMatchObject({ outcome: "completed", filesChecked: 2, problemCount: 0, chain: index.checksum });
+    bucket.objects.delete(v1ChunkKey("bk-1", 1));
+    const { findings } = await runToEnd(bucket, stateFor(index));
+    expect(findings.map((f) => `${f.detail}:${f.path}`)).toEqual([`missing_manifest_chunk:${v1ChunkKey("bk-1", 1)}`]);
   });
 
   it("quick mode reads no blob, and compares raw sizes", async () => {
     const bucket = new MemoryBucket();
     const a = await entry(bucket, "a", "alpha");
-    const index = await manifest(bucket, [[a]]);
+    const index = await manifest(bucket, [a]);
     await bucket.put(a.blob, "alphabet", { customMetadata: { format: "raw" } });
     const before = bucket.gets;
     const { findings } = await runToEnd(bucket, stateFor(index, "quick"));
@@ -96,20 +132,20 @@ describe("verify step (plain fake bucket)", () => {
 
   it("a chunk that cannot be read right now fails the step (retried), it is not a finding", async () => {
     const bucket = new MemoryBucket();
-    const index = await manifest(bucket, [[await entry(bucket, "a", "alpha")]]);
-    bucket.failing.add(manifestChunkKey("bk-1", 0));
+    const index = await manifest(bucket, [await entry(bucket, "a", "alpha")]);
+    bucket.failing.add(await leafKey(bucket, index, 0));
     await expect(runVerifyStep({ backup: bucket, keyring: null, concurrency: 2, byteBudget: 1024 }, stateFor(index))).rejects.toThrow(/R2 unavailable/);
   });
 
   it("a compressed chunk that decodes past the manifest bound is damage, not a read of gigabytes", async () => {
     const bucket = new MemoryBucket();
-    const index = await manifest(bucket, [[await entry(bucket, "a", "alpha")]]);
+    const index = await manifest(bucket, [await entry(bucket, "a", "alpha")]);
     const bomb = new Response(new Response(new Uint8Array(MAX_MANIFEST_OBJECT_BYTES + 1)).body!.pipeThrough(new CompressionStream("gzip"))).body!;
     const framed = new Uint8Array(await new Response(frameStream(bomb, { compress: false, key: null })).arrayBuffer());
     // A framed, gzip-flagged object: header with the gzip flag, then the gzip stream.
     const header = framed.subarray(0, 22);
     header[9] = 1;
-    await bucket.put(manifestChunkKey("bk-1", 0), framed);
+    await bucket.put(await leafKey(bucket, index, 0), framed);
     expect(framed.length).toBeLessThan(100_000);
     const { findings } = await runToEnd(bucket, stateFor(index));
     expect(findings).toEqual([

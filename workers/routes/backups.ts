@@ -11,6 +11,7 @@ import { presentBackup, presentLog } from "../present";
 import { parseJsonBody, parseQuery } from "../request-body";
 import { readManifestPage } from "../../durable-objects/engine/format/manifest-pager";
 import { readIndex } from "../../durable-objects/engine/format/manifest";
+import { locatorOf, openManifest } from "../../durable-objects/engine/format/manifest-reader";
 import { readKeyring } from "../../durable-objects/engine-settings";
 import { createBackupBody, listBackupsQuery, listFilesQuery, listLogsQuery } from "../schemas";
 
@@ -83,14 +84,11 @@ export async function listBackupFiles(context: HandlerContext, id: string): Prom
   if (!index) throw new Error(`manifest index of ${backup.id} is missing from the backup bucket`);
   const from = query.cursor ? decodeCursor(query.cursor, filesCursor) : null;
   if (from && from.p !== query.prefix) throw badRequest("cursor belongs to another prefix: repeat the prefix of the first page.", { field: "cursor" });
-  const page = await readManifestPage(
-    { bucket: context.env.R2_BACKUP_BUCKET, keyring, backupId: backup.id, chunkCount: index.chunkCount },
-    {
-      prefix: query.prefix,
-      limit: query.limit,
-      from: from ? { chunkSeq: from.c, offset: from.o } : null,
-    },
-  );
+  const page = await readManifestPage(openManifest(context.env.R2_BACKUP_BUCKET, keyring, locatorOf(index)), {
+    prefix: query.prefix,
+    limit: query.limit,
+    from: from ? { chunkSeq: from.c, offset: from.o } : null,
+  });
   return jsonResponse({
     files: page.entries.map((e) => ({
       path: e.key,

@@ -5,7 +5,7 @@
  */
 import type { BackupTrigger, BackupType } from "../../../schema";
 import { RUNNING, type StepState } from "../lifecycle";
-import { EMPTY_CHAIN } from "../format/hashing";
+import { EMPTY_TREE, type ChunkRef, type TreeBuilderState } from "../format/manifest-tree";
 import type { LargeObjectState } from "./large-object";
 import type { ParentPosition } from "./parent-reader";
 
@@ -30,7 +30,8 @@ export interface BackupCounters {
 }
 
 export interface BackupCheckpoint extends StepState {
-  version: 1;
+  /** 2 since manifests are chunk trees; a version 1 checkpoint wrote version 1 chunks. */
+  version: 2;
   backupId: string;
   bucketName: string;
   type: BackupType;
@@ -44,8 +45,10 @@ export interface BackupCheckpoint extends StepState {
   phase: BackupPhase;
   /** The last source key handled; the next listing starts after it. */
   cursorKey: string | null;
-  /** Chunks in the parent's manifest (0 for a full backup). */
+  /** Leaves in the parent's manifest (0 for a full backup). */
   parentChunkCount: number;
+  /** The root of the parent's version 2 manifest; absent when the parent's manifest is version 1. */
+  parentRoot?: ChunkRef | null;
   /** How far the merge has read the parent's manifest. */
   parentPosition: ParentPosition;
   /** The object above the multipart threshold being captured over several steps, if any. */
@@ -54,10 +57,11 @@ export interface BackupCheckpoint extends StepState {
   parentPositionAfterLarge: ParentPosition | null;
   /** Steps completed so far; names the next step's log event. */
   batchNumber: number;
-  /** Number of the next manifest chunk to write. */
-  nextChunkSeq: number;
-  /** Manifest checksum over the chunks written so far. */
-  chain: string;
+  /** The manifest's chunk tree so far (and its checksum); see manifest-tree.ts. */
+  tree: TreeBuilderState;
+  /** Manifest chunks this backup stored, and their bytes (chunks already stored are reused). */
+  chunksWritten: number;
+  chunkBytesWritten: number;
   counters: BackupCounters;
 }
 
@@ -84,12 +88,20 @@ export interface NewBackup {
   backupDate: string;
 }
 
-export function initialCheckpoint(backup: NewBackup, parentChunkCount: number, startedAt: string, startNotes: string[] = []): BackupCheckpoint {
+/** The parent's manifest, as far as the checkpoint needs to know it. */
+export interface ParentManifest {
+  chunkCount: number;
+  /** Absent: a version 1 manifest. */
+  root?: ChunkRef | null;
+}
+
+export function initialCheckpoint(backup: NewBackup, parent: ParentManifest, startedAt: string, startNotes: string[] = []): BackupCheckpoint {
   return {
-    version: 1,
+    version: 2,
     ...backup,
     startNotes,
-    parentChunkCount,
+    parentChunkCount: parent.chunkCount,
+    ...(parent.root === undefined ? {} : { parentRoot: parent.root }),
     parentPosition: { chunkSeq: 0, offset: 0 },
     largeObject: null,
     parentPositionAfterLarge: null,
@@ -97,8 +109,9 @@ export function initialCheckpoint(backup: NewBackup, parentChunkCount: number, s
     phase: "copying",
     cursorKey: null,
     batchNumber: 0,
-    nextChunkSeq: 0,
-    chain: EMPTY_CHAIN,
+    tree: EMPTY_TREE,
+    chunksWritten: 0,
+    chunkBytesWritten: 0,
     counters: { ...ZERO_COUNTERS },
     ...RUNNING,
   };

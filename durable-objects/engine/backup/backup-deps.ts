@@ -4,6 +4,7 @@ import type { BackupCheckpoint } from "./backup-checkpoint";
 import type { StorageSettings } from "./blob-store";
 import type { Keyring } from "../format/keyring";
 import type { ManifestCodec } from "../format/manifest";
+import type { PageCache } from "../format/manifest-reader";
 import type { Database } from "../records";
 import type { RetryPolicy } from "../retry";
 
@@ -30,6 +31,8 @@ export interface BackupStepDeps {
   now: () => Date;
   /** Saves the checkpoint in the middle of a step (a large object's finished parts). */
   saveCheckpoint: (checkpoint: BackupCheckpoint) => Promise<void>;
+  /** The parent manifest's index pages read by earlier steps of this object (immutable by name). */
+  parentPages: PageCache;
 }
 
 export const policyOf = (settings: BackupEngineSettings): RetryPolicy => ({ attempts: settings.readAttempts, baseDelayMs: settings.retryBaseMs });

@@ -12,9 +12,11 @@ import { ended } from "../lifecycle";
 import { mapWithConcurrency } from "../concurrency";
 import { advanceLargeObject, startLargeObject } from "./large-object";
 import { mergeListing, minWindowEnd, withinWindow, type ListedObject, type MergeAction, type WindowEnd } from "./listing-merge";
-import { writeIndex } from "../format/manifest";
+import { MANIFEST_FORMAT, MANIFEST_VERSION, writeIndex } from "../format/manifest";
+import { openManifest, type ManifestReader } from "../format/manifest-reader";
+import { finishTree } from "../format/manifest-tree";
 import { readParentWindow, type ParentPosition, type ParentWindow } from "./parent-reader";
-import { BatchRecorder, type ObjectOutcome } from "./batch-recorder";
+import { BatchRecorder, storeManifestChunks, type ObjectOutcome } from "./batch-recorder";
 import { cutWindow } from "./backup-window";
 import { withRetry, type RetryPolicy } from "../retry";
 
@@ -39,7 +41,7 @@ export const PARENT_WINDOW_LIMIT = 1000;
  * when the step's byte budget is spent.
  */
 async function copyNextBatch(deps: BackupStepDeps, checkpoint: BackupCheckpoint): Promise<BackupCheckpoint> {
-  const { source, backup, settings } = deps;
+  const { source, settings } = deps;
   const policy = policyOf(settings);
   const listing = await withRetry(policy, () =>
     source.list({ limit: settings.batchSize, ...(checkpoint.cursorKey === null ? {} : { startAfter: checkpoint.cursorKey }) }),
@@ -50,17 +52,7 @@ async function copyNextBatch(deps: BackupStepDeps, checkpoint: BackupCheckpoint)
   const parent: ParentWindow =
     checkpoint.parentId === null
       ? { entries: [], positionsAfter: [], next: checkpoint.parentPosition, exhausted: true, cutAt: null }
-      : await withRetry(policy, () =>
-          readParentWindow(
-            backup,
-            settings.readKeyring,
-            checkpoint.parentId!,
-            checkpoint.parentChunkCount,
-            checkpoint.parentPosition,
-            listingEnd,
-            PARENT_WINDOW_LIMIT,
-          ),
-        );
+      : await withRetry(policy, () => readParentWindow(parentManifest(deps, checkpoint), checkpoint.parentPosition, listingEnd, PARENT_WINDOW_LIMIT));
   const windowEnd = minWindowEnd(listingEnd, parent.cutAt);
   const listed: ListedObject[] = listing.objects.filter((o) => withinWindow(o.key, windowEnd));
   const actions = mergeListing(listed, parent.entries);
@@ -138,6 +130,17 @@ async function recordLarge(deps: BackupStepDeps, checkpoint: BackupCheckpoint, o
   return batch.commit(deps, next, `large object ${large.key}`);
 }
 
+/** The parent's manifest, version 1 or 2 (`parentRoot` is absent for version 1). */
+function parentManifest(deps: BackupStepDeps, checkpoint: BackupCheckpoint): ManifestReader {
+  const locator = { backupId: checkpoint.parentId!, chunkCount: checkpoint.parentChunkCount };
+  return openManifest(
+    deps.backup,
+    deps.settings.readKeyring,
+    checkpoint.parentRoot === undefined ? locator : { ...locator, root: checkpoint.parentRoot },
+    deps.parentPages,
+  );
+}
+
 async function captureWithRetry(deps: BackupStepDeps, policy: RetryPolicy, backupId: string, key: string): Promise<ObjectOutcome> {
   try {
     return await withRetry(policy, () => captureObject(deps.source, deps.backup, key, backupId, deps.settings.storage));
@@ -150,26 +153,36 @@ async function captureWithRetry(deps: BackupStepDeps, policy: RetryPolicy, backu
 }
 
 /**
- * Writes the manifest index, which makes the snapshot whole, and decides the outcome. The D1 row
- * and the closing log line are the lifecycle's final recording (BackupJob.recordEnd), retried
- * until they land.
+ * Closes the manifest's open chunks, writes its index, which makes the snapshot whole, and decides
+ * the outcome. The D1 row and the closing log line are the lifecycle's final recording
+ * (BackupJob.recordEnd), retried until they land.
  */
-async function finalize(deps: BackupStepDeps, checkpoint: BackupCheckpoint): Promise<BackupCheckpoint> {
+async function finalize(deps: BackupStepDeps, before: BackupCheckpoint): Promise<BackupCheckpoint> {
   const completedAt = deps.now();
-  const failed = checkpoint.counters.failedCount;
+  const failed = before.counters.failedCount;
+  const tree = await finishTree(before.tree, codecOf(deps.settings).keyring);
+  const checkpoint = await storeManifestChunks(deps, before, tree.chunks, {
+    ...before.tree,
+    open: [],
+    openBytes: 0,
+    levels: [],
+    leaves: tree.leaves,
+    chain: tree.chain,
+  });
   await writeIndex(deps.backup, codecOf(deps.settings), {
-    format: "r2-backup-manifest",
-    version: 1,
+    format: MANIFEST_FORMAT,
+    version: MANIFEST_VERSION,
     backupId: checkpoint.backupId,
     bucketName: checkpoint.bucketName,
     type: checkpoint.type,
     parentId: checkpoint.parentId,
     createdAt: checkpoint.backupDate,
     completedAt: completedAt.toISOString(),
-    chunkCount: checkpoint.nextChunkSeq,
+    chunkCount: tree.leaves,
     fileCount: checkpoint.counters.snapshotFileCount,
     totalSize: checkpoint.counters.snapshotSize,
-    checksum: checkpoint.chain,
+    checksum: tree.chain,
+    root: tree.root,
   });
   return failed > 0
     ? ended(checkpoint, "partial", `${failed} object(s) could not be read; see the file records with status failed.`, completedAt)

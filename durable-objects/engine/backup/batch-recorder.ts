@@ -1,13 +1,15 @@
 /**
- * Turns one step's outcomes into what the step writes: manifest entries (one chunk), counters
- * (set from the checkpoint, never incremented in D1), file records, and log rows.
+ * Turns one step's outcomes into what the step writes: manifest entries (added to the chunk tree,
+ * which stores the chunks they finish), counters (set from the checkpoint, never incremented in
+ * D1), file records, and log rows.
  */
 import type { CaptureResult } from "./blob-store";
 import type { BackupCheckpoint, BackupCounters } from "./backup-checkpoint";
 import { codecOf, policyOf, type BackupStepDeps } from "./backup-deps";
-import { extendChain } from "../format/hashing";
+import { storeChunks } from "../format/chunk-store";
 import type { MergeAction } from "./listing-merge";
-import { writeChunk, type ManifestEntry } from "../format/manifest";
+import type { ManifestEntry } from "../format/manifest";
+import { appendEntries, type NewChunk, type TreeBuilderState } from "../format/manifest-tree";
 import { clearFileRecordWindow, insertLog, runBatch, updateBackup, upsertFileRecords, type FileRecord, type LogRecord } from "../records";
 import { withRetry } from "../retry";
 
@@ -71,18 +73,21 @@ export class BatchRecorder {
     this.fileRecords.push({ backupId: this.checkpoint.backupId, filePath, ...values });
   }
 
-  /** Writes the manifest chunk, then the D1 rows; returns the checkpoint to save. */
+  /** Stores the manifest chunks the entries finish, then the D1 rows; returns the checkpoint to save. */
   async commit(deps: BackupStepDeps, position: BackupCheckpoint, what: string): Promise<BackupCheckpoint> {
     const { checkpoint, counters } = this;
-    let { chain, nextChunkSeq } = checkpoint;
-    if (this.entries.length > 0) {
-      const chunkSha256 = await withRetry(policyOf(deps.settings), () =>
-        writeChunk(deps.backup, codecOf(deps.settings), checkpoint.backupId, nextChunkSeq, this.entries),
-      );
-      chain = await extendChain(chain, chunkSha256);
-      nextChunkSeq += 1;
-    }
-    const next: BackupCheckpoint = { ...position, batchNumber: checkpoint.batchNumber + 1, nextChunkSeq, chain, counters, stepFailures: 0, lastError: null };
+    const added = await appendEntries(checkpoint.tree, this.entries, codecOf(deps.settings).keyring);
+    const stored = await storeManifestChunks(deps, checkpoint, added.chunks, added.state);
+    const next: BackupCheckpoint = {
+      ...position,
+      tree: stored.tree,
+      chunksWritten: stored.chunksWritten,
+      chunkBytesWritten: stored.chunkBytesWritten,
+      batchNumber: checkpoint.batchNumber + 1,
+      counters,
+      stepFailures: 0,
+      lastError: null,
+    };
 
     const failed = counters.failedCount - checkpoint.counters.failedCount;
     const deleted = counters.deletedCount - checkpoint.counters.deletedCount;
@@ -126,6 +131,24 @@ export class BatchRecorder {
     ]);
     return next;
   }
+}
+
+/**
+ * Stores finished manifest chunks (a full backup rewrites them, an incremental one writes only
+ * those not stored yet) and returns the checkpoint with the tree advanced to `tree`.
+ */
+export async function storeManifestChunks(
+  deps: BackupStepDeps,
+  checkpoint: BackupCheckpoint,
+  chunks: readonly NewChunk[],
+  tree: TreeBuilderState,
+): Promise<BackupCheckpoint> {
+  const mode = checkpoint.type === "full" ? "rewrite" : "if-absent";
+  const written =
+    chunks.length === 0
+      ? { chunks: 0, bytes: 0 }
+      : await withRetry(policyOf(deps.settings), () => storeChunks(deps.backup, codecOf(deps.settings), chunks, mode));
+  return { ...checkpoint, tree, chunksWritten: checkpoint.chunksWritten + written.chunks, chunkBytesWritten: checkpoint.chunkBytesWritten + written.bytes };
 }
 
 const keyBytes = (key: string) => new TextEncoder().encode(key).length;

@@ -3,8 +3,8 @@
  * holds at most one window of the parent in memory whatever the bucket's size.
  */
 import { compareKeys } from "../format/key-order";
-import type { Keyring } from "../format/keyring";
-import { readChunk, type ManifestEntry } from "../format/manifest";
+import type { ManifestEntry } from "../format/manifest";
+import { requireLeaf, type ManifestReader } from "../format/manifest-reader";
 import type { WindowEnd } from "./listing-merge";
 
 export interface ParentPosition {
@@ -26,22 +26,15 @@ export interface ParentWindow {
 
 /**
  * Reads entries from `from` whose key is at most `until` (null: no bound), at most `limit` of them.
+ * A missing or damaged parent leaf fails the backup (PermanentError): merging past it would
+ * record its objects as deleted.
  */
-export async function readParentWindow(
-  bucket: Pick<R2Bucket, "get">,
-  keyring: Keyring | null,
-  parentId: string,
-  chunkCount: number,
-  from: ParentPosition,
-  until: WindowEnd,
-  limit: number,
-): Promise<ParentWindow> {
+export async function readParentWindow(parent: ManifestReader, from: ParentPosition, until: WindowEnd, limit: number): Promise<ParentWindow> {
   const entries: ManifestEntry[] = [];
   const positionsAfter: ParentPosition[] = [];
   let { chunkSeq, offset } = from;
-  while (chunkSeq < chunkCount) {
-    const chunk = await readChunk(bucket, keyring, parentId, chunkSeq);
-    if (!chunk) throw new Error(`parent manifest ${parentId} is missing chunk ${chunkSeq}`);
+  while (chunkSeq < parent.chunkCount) {
+    const chunk = await requireLeaf(parent, chunkSeq);
     while (offset < chunk.entries.length) {
       const entry = chunk.entries[offset]!;
       if (until !== null && compareKeys(entry.key, until) > 0) return { entries, positionsAfter, next: { chunkSeq, offset }, exhausted: false, cutAt: null };

@@ -8,11 +8,17 @@
  *   logs    the log rows of backups that expired more than the log retention days before the
  *           cleanup started are counted once, then deleted in bounded batches (their
  *           `r2_backups` row stays);
- *   mark    every blob named by a kept snapshot goes into the job's SQLite mark set; a kept
- *           backup whose manifest cannot be read fails the cleanup before anything is swept;
- *   sweep   the blob store is listed a page per step; a blob neither marked nor younger than
- *           the grace period is deleted (the grace outlasts any backup that may have stored a
- *           blob it has not recorded yet: a crashed one, whose blobs are then collected).
+ *   findings  likewise the findings rows of jobs that ended that long ago (the job row and
+ *           its result counts stay);
+ *   mark    every manifest chunk and blob a kept snapshot names goes into the job's SQLite mark
+ *           set. Snapshots share chunks, and a chunk's name fixes everything under it, so a
+ *           chunk already marked for another snapshot is skipped with its whole subtree: each
+ *           distinct chunk is read once. A kept backup whose manifest cannot be read fails the
+ *           cleanup before anything is swept;
+ *   sweep   the blob store, then the chunk store, is listed a page per step; an object neither
+ *           marked nor younger than the grace period is deleted (the grace outlasts any backup
+ *           that may have stored a blob or chunk it has not recorded yet: a crashed one, whose
+ *           objects are then collected).
  *
  * A dry run plans, counts and lists exactly what a real run would, and writes nothing. Every
  * step is safe to replay: each write is idempotent and counters advance only with the position
@@ -20,7 +26,9 @@
  */
 import { PermanentError } from "../errors";
 import type { Keyring } from "../format/keyring";
-import { readChunk, readIndex } from "../format/manifest";
+import { readIndex } from "../format/manifest";
+import { locatorOf, openManifest, type ManifestReader } from "../format/manifest-reader";
+import { CHUNK_PREFIX, chunkKey } from "../format/manifest-tree";
 import { withFindings, type Finding, type ManifestJobState } from "../job-state";
 import { ended } from "../lifecycle";
 import { planRetention, type BackupForRetention, type RetentionPolicy } from "./keep-policy";
@@ -31,21 +39,32 @@ export interface CleanupState extends ManifestJobState {
   dryRun: boolean;
   policy: RetentionPolicy;
   graceHours: number;
-  phase: "plan" | "expire" | "logs" | "mark" | "sweep";
+  phase: "plan" | "expire" | "logs" | "findings" | "mark" | "sweep";
   logRetentionDays: number;
   /** Log rows to prune, counted once when the phase starts (null before). */
   logsDeleted: number | null;
+  /** Findings rows of old jobs to prune, likewise (absent in cleanups begun before it existed). */
+  findingsDeleted?: number | null;
   /** The expired backup being handled, or the last one done. */
   expireAfter: string | null;
-  /** Kept backups are marked in id order: the one being read (null: the first) and its next chunk. */
+  /** Kept backups are marked in id order: the one being read (null: the first) and its next leaf. */
   markBackup: string | null;
   markChunk: number;
+  /** Which of SWEPT_PREFIXES is being swept (absent: the first), and where its listing resumes. */
+  sweepArea?: number;
   sweepCursor: string | null;
   backupsExpired: number;
   blobsScanned: number;
   blobsDeleted: number;
+  /** Manifest chunks deleted, and their bytes (absent before manifests were shared chunks). */
+  chunksDeleted?: number;
+  chunkBytesFreed?: number;
+  /** Bytes deleted in all: blobs and chunks. */
   bytesFreed: number;
 }
+
+/** What the sweep lists, in order: content blobs, then the shared manifest chunks. */
+export const SWEPT_PREFIXES = ["blobs/", CHUNK_PREFIX] as const;
 
 /** The job's own storage, as the step needs it (SQLite in the object). */
 export interface CleanupStore {
@@ -53,7 +72,12 @@ export interface CleanupStore {
   nextExpired(after: string | null): string | null;
   nextKept(after: string | null): string | null;
   mark(blobs: readonly string[]): void;
-  isMarked(blob: string): boolean;
+  /** Marks a manifest chunk for backup `by`, unless already marked (the first marker stays). */
+  markChunk(key: string, by: string): void;
+  /** The backup a chunk was first marked for, or null. */
+  chunkMarkedBy(key: string): string | null;
+  /** True for a marked blob or chunk. */
+  isMarked(key: string): boolean;
   /** The sweep page being handled: what it deletes is decided and saved before deleting. */
   pendingSweep(): SweepPage | null;
   savePendingSweep(page: SweepPage): void;
@@ -78,13 +102,20 @@ export interface CleanupDeps {
   history(): Promise<{ backups: BackupForRetention[]; inUse: Set<string> }>;
   /** Marks a backup expired in D1 with its log line (idempotent). */
   expireRecord(backupId: string): Promise<void>;
-  /** Counts the log rows of backups that expired before `expiredBefore`. */
-  countExpiredLogs(expiredBefore: string): Promise<number>;
-  /** Deletes up to `limit` of those rows; returns how many it deleted. */
-  deleteExpiredLogs(expiredBefore: string, limit: number): Promise<number>;
+  /** The log rows of backups that expired before a time, and the findings of jobs that ended before it. */
+  prunable: Record<PrunedRows, PrunableRows>;
   /** Deletes up to `limit` file rows of a backup; returns how many it deleted. */
   deleteFileRows(backupId: string, limit: number): Promise<number>;
   now(): Date;
+}
+
+export type PrunedRows = "logs" | "findings";
+
+/** D1 rows older than the log retention: counted once, then deleted in bounded batches. */
+export interface PrunableRows {
+  count(before: string): Promise<number>;
+  /** Deletes up to `limit` of them; returns how many it deleted. */
+  delete(before: string, limit: number): Promise<number>;
 }
 
 export const FILE_ROWS_PER_STEP = 10_000;
@@ -99,7 +130,9 @@ export async function runCleanupStep(deps: CleanupDeps, state: CleanupState): Pr
     case "expire":
       return expireNext(deps, state);
     case "logs":
-      return pruneLogs(deps, state);
+      return pruneRows(deps, state, "logs", "logsDeleted", "findings");
+    case "findings":
+      return pruneRows(deps, state, "findings", "findingsDeleted", "mark");
     case "mark":
       return markNext(deps, state);
     case "sweep":
@@ -141,54 +174,112 @@ async function deleteManifest(deps: CleanupDeps, backupId: string): Promise<bool
   return false;
 }
 
-async function pruneLogs(deps: CleanupDeps, state: CleanupState): Promise<CleanupState> {
+/**
+ * Prunes one kind of old D1 rows: the first step counts them (the figure reported, also by a dry
+ * run), later steps delete them a batch at a time until a batch comes back short.
+ */
+async function pruneRows(
+  deps: CleanupDeps,
+  state: CleanupState,
+  rows: PrunedRows,
+  figure: "logsDeleted" | "findingsDeleted",
+  next: CleanupState["phase"],
+): Promise<CleanupState> {
   // Measured from the cleanup's start, so every step (and a replay) prunes the same set.
-  const expiredBefore = new Date(Date.parse(state.startedAt) - state.logRetentionDays * 86_400_000).toISOString();
-  if (state.logsDeleted === null) {
-    const counted = { ...state, logsDeleted: await deps.countExpiredLogs(expiredBefore) };
-    return state.dryRun || counted.logsDeleted === 0 ? { ...counted, phase: "mark" } : counted;
+  const before = new Date(Date.parse(state.startedAt) - state.logRetentionDays * 86_400_000).toISOString();
+  const prunable = deps.prunable[rows];
+  if (state[figure] === null || state[figure] === undefined) {
+    const counted = { ...state, [figure]: await prunable.count(before) };
+    return state.dryRun || counted[figure] === 0 ? { ...counted, phase: next } : counted;
   }
-  const deleted = await deps.deleteExpiredLogs(expiredBefore, LOG_ROWS_PER_STEP);
-  return deleted < LOG_ROWS_PER_STEP ? { ...state, phase: "mark" } : state;
+  const deleted = await prunable.delete(before, LOG_ROWS_PER_STEP);
+  return deleted < LOG_ROWS_PER_STEP ? { ...state, phase: next } : state;
 }
 
 async function markNext(deps: CleanupDeps, state: CleanupState): Promise<CleanupState> {
   const backupId = state.markBackup ?? deps.store.nextKept(null);
-  if (backupId === null) return { ...state, phase: "sweep" };
+  if (backupId === null) return { ...state, phase: "sweep", markBackup: null, markChunk: 0 };
   const index = await readIndex(deps.backup, deps.keyring, backupId);
   // Sweeping with an incomplete mark set could delete what a kept backup needs: stop instead.
-  if (!index) throw new PermanentError(`cannot mark what backup ${backupId} needs: its manifest index is missing; nothing was deleted from the blob store`);
-  let chunk = state.markChunk;
-  for (let read = 0; chunk < index.chunkCount && read < CHUNKS_PER_STEP; chunk++, read++) {
-    const entries = await readChunk(deps.backup, deps.keyring, backupId, chunk);
-    if (!entries)
-      throw new PermanentError(`cannot mark what backup ${backupId} needs: manifest chunk ${chunk} is missing; nothing was deleted from the blob store`);
-    deps.store.mark(entries.entries.map((e) => e.blob));
-  }
-  if (chunk < index.chunkCount) return { ...state, markBackup: backupId, markChunk: chunk };
+  if (!index) throw new PermanentError(`cannot mark what backup ${backupId} needs: its manifest index is missing; nothing was deleted`);
+  const manifest = openManifest(deps.backup, deps.keyring, locatorOf(index));
+  const chunk = manifest.version === 1 ? await markLeaves(deps, manifest, state.markChunk) : await markTree(deps, manifest, state.markChunk);
+  if (chunk < manifest.chunkCount) return { ...state, markBackup: backupId, markChunk: chunk };
   const next = deps.store.nextKept(backupId);
   return next === null ? { ...state, phase: "sweep", markBackup: null, markChunk: 0 } : { ...state, markBackup: next, markChunk: 0 };
 }
 
+const unmarkable = (manifest: ManifestReader, key: string, problem: string) =>
+  new PermanentError(`cannot mark what backup ${manifest.backupId} needs: manifest chunk ${key} is ${problem}; nothing was deleted`);
+
+/** Marks the blobs of up to CHUNKS_PER_STEP leaves from `seq`; returns the next leaf to mark. */
+async function markLeaves(deps: CleanupDeps, manifest: ManifestReader, seq: number): Promise<number> {
+  for (let read = 0; seq < manifest.chunkCount && read < CHUNKS_PER_STEP; seq++, read++) {
+    const leaf = await manifest.leaf(seq);
+    if (leaf.kind === "unreadable") throw unmarkable(manifest, leaf.key, leaf.problem);
+    deps.store.mark(leaf.entries.map((e) => e.blob));
+  }
+  return seq;
+}
+
+/**
+ * Marks a version 2 manifest from leaf `seq`: each chunk on the way down is marked for this
+ * backup; a chunk already marked for another (an earlier, fully marked snapshot) is skipped with
+ * every leaf under it. Chunks marked for this backup are its own ancestors met again after a
+ * resumed step, so they are walked, not skipped. Returns the next leaf to mark.
+ */
+async function markTree(deps: CleanupDeps, manifest: ManifestReader, seq: number): Promise<number> {
+  const { store } = deps;
+  for (let read = 0; seq < manifest.chunkCount && read < CHUNKS_PER_STEP; read++) {
+    const path = await manifest.path(seq);
+    if (!Array.isArray(path)) throw unmarkable(manifest, path.key, path.problem);
+    const shared = path.find((step) => {
+      const by = store.chunkMarkedBy(chunkKey(step.ref.name));
+      return by !== null && by !== manifest.backupId;
+    });
+    if (shared) {
+      seq = shared.firstSeq + shared.ref.leaves;
+      continue;
+    }
+    for (const step of path) store.markChunk(chunkKey(step.ref.name), manifest.backupId);
+    const leaf = await manifest.leaf(seq);
+    if (leaf.kind === "unreadable") throw unmarkable(manifest, leaf.key, leaf.problem);
+    store.mark(leaf.entries.map((e) => e.blob));
+    seq++;
+  }
+  return seq;
+}
+
 async function sweepNext(deps: CleanupDeps, state: CleanupState): Promise<CleanupState> {
-  const from = state.sweepCursor ?? "";
+  const area = state.sweepArea ?? 0;
+  const prefix = SWEPT_PREFIXES[area]!;
+  const from = `${prefix}${state.sweepCursor ?? ""}`;
   let page = deps.store.pendingSweep();
   if (page === null || page.from !== from) {
-    const listed = await deps.backup.list({ prefix: "blobs/", limit: 1000, ...(state.sweepCursor ? { cursor: state.sweepCursor } : {}) });
+    const listed = await deps.backup.list({ prefix, limit: 1000, ...(state.sweepCursor ? { cursor: state.sweepCursor } : {}) });
     const youngSince = deps.now().getTime() - state.graceHours * 3_600_000;
     const doomed = listed.objects.filter((o) => !deps.store.isMarked(o.key) && o.uploaded.getTime() < youngSince);
     page = { from, next: listed.truncated ? listed.cursor : null, scanned: listed.objects.length, doomed: doomed.map((o) => ({ key: o.key, size: o.size })) };
     deps.store.savePendingSweep(page);
   }
   if (!state.dryRun && page.doomed.length > 0) await deps.backup.delete(page.doomed.map((o) => o.key));
-  const next: CleanupState = {
-    ...state,
-    sweepCursor: page.next,
-    blobsScanned: state.blobsScanned + page.scanned,
-    blobsDeleted: state.blobsDeleted + page.doomed.length,
-    bytesFreed: state.bytesFreed + page.doomed.reduce((sum, o) => sum + o.size, 0),
-  };
-  return page.next === null ? ended(next, "completed", null) : next;
+  const freed = page.doomed.reduce((sum, o) => sum + o.size, 0);
+  const next: CleanupState =
+    prefix === CHUNK_PREFIX
+      ? {
+          ...state,
+          chunksDeleted: (state.chunksDeleted ?? 0) + page.doomed.length,
+          chunkBytesFreed: (state.chunkBytesFreed ?? 0) + freed,
+          bytesFreed: state.bytesFreed + freed,
+        }
+      : {
+          ...state,
+          blobsScanned: state.blobsScanned + page.scanned,
+          blobsDeleted: state.blobsDeleted + page.doomed.length,
+          bytesFreed: state.bytesFreed + freed,
+        };
+  if (page.next !== null) return { ...next, sweepCursor: page.next };
+  return area + 1 < SWEPT_PREFIXES.length ? { ...next, sweepArea: area + 1, sweepCursor: null } : ended({ ...next, sweepCursor: null }, "completed", null);
 }
 
 export function cleanupResult(state: CleanupState) {
@@ -200,8 +291,11 @@ export function cleanupResult(state: CleanupState) {
     backupsExpired: state.backupsExpired,
     logRetentionDays: state.logRetentionDays,
     logsDeleted: state.logsDeleted ?? 0,
+    findingsDeleted: state.findingsDeleted ?? 0,
     blobsScanned: state.blobsScanned,
     blobsDeleted: state.blobsDeleted,
+    chunksDeleted: state.chunksDeleted ?? 0,
+    chunkBytesFreed: state.chunkBytesFreed ?? 0,
     bytesFreed: state.bytesFreed,
   };
 }

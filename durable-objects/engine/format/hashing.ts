@@ -43,3 +43,13 @@ export const EMPTY_CHAIN = "0".repeat(64);
 export function extendChain(previous: string, chunkSha256: string): Promise<string> {
   return sha256Hex(previous + chunkSha256);
 }
+
+/** FNV-1a (32 bits) over a string's UTF-16 code units: a cheap, stable spread, not a digest. */
+export function fnv1a32(text: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    hash ^= text.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  return hash;
+}

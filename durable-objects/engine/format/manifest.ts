@@ -1,20 +1,26 @@
 /**
  * Manifests: the complete, key-ordered listing of the source bucket at backup time.
  *
- *   manifests/<backupId>/chunks/<seq>.ndjson  one chunk per batch, one JSON entry per line
- *   manifests/<backupId>/index.json           written last; its presence makes the backup whole
+ *   manifests/<backupId>/index.json   written last; its presence makes the backup whole
+ *   chunks/<name>                     version 2: content-addressed chunks shared by snapshots
+ *                                     (manifest-tree.ts)
+ *   manifests/<backupId>/chunks/<seq>.ndjson
+ *                                     version 1 (still read): one chunk per engine step
  *
- * Chunks are small by construction (at most one batch of entries, each bounded by R2's key and
- * metadata limits), so reading one whole is bounded. The format is described for operators in
- * docs/storage-format.md.
+ * This file holds what both versions share: the entry, the index, and how a manifest object is
+ * encoded. Every manifest object is small by construction, so reading one whole is bounded. The
+ * format is described for operators in docs/storage-format.md.
  */
 import { BlobIntegrityError, errorMessage, PermanentError } from "../errors";
 import { BLOB_MAGIC, frameStream, isFramed, joinBytes, unframeStream } from "./blob-format";
 import { sha256Hex } from "./hashing";
 import type { Keyring } from "./keyring";
+import type { ChunkRef } from "./manifest-tree";
 
 export const MANIFEST_FORMAT = "r2-backup-manifest";
-export const MANIFEST_VERSION = 1;
+/** The version this engine writes; version 1 manifests are still read. */
+export const MANIFEST_VERSION = 2;
+const READABLE_VERSIONS: readonly number[] = [1, 2];
 
 export interface StoredHttpMetadata {
   contentType?: string;
@@ -40,23 +46,27 @@ export interface ManifestEntry {
 
 export interface ManifestIndex {
   format: typeof MANIFEST_FORMAT;
-  version: typeof MANIFEST_VERSION;
+  version: 1 | 2;
   backupId: string;
   bucketName: string;
   type: "full" | "incremental";
   parentId: string | null;
   createdAt: string;
   completedAt: string;
+  /** Leaf chunks (chunks of entries) in the snapshot. */
   chunkCount: number;
   fileCount: number;
   totalSize: number;
-  /** Hash chain over the chunks' SHA-256s; see `extendChain`. */
+  /** Hash chain over the leaf chunks' SHA-256s, in key order; see `extendChain`. */
   checksum: string;
+  /** Version 2: the root of the chunk tree (null for an empty snapshot). */
+  root?: ChunkRef | null;
 }
 
 export const manifestPrefix = (backupId: string) => `manifests/${backupId}/`;
 export const manifestIndexKey = (backupId: string) => `${manifestPrefix(backupId)}index.json`;
-export const manifestChunkKey = (backupId: string, seq: number) => `${manifestPrefix(backupId)}chunks/${String(seq).padStart(8, "0")}.ndjson`;
+/** Where a version 1 manifest keeps chunk `seq` (version 2 chunks are shared: manifest-tree.ts). */
+export const v1ChunkKey = (backupId: string, seq: number) => `${manifestPrefix(backupId)}chunks/${String(seq).padStart(8, "0")}.ndjson`;
 
 export function serializeChunk(entries: readonly ManifestEntry[]): string {
   return entries.map((entry) => JSON.stringify(entry)).join("\n") + "\n";
@@ -84,20 +94,21 @@ export interface ManifestCodec {
   keyring: Keyring | null;
 }
 
-async function encodeBody(text: string, codec: ManifestCodec): Promise<Uint8Array | string> {
+export async function encodeBody(text: string, codec: ManifestCodec): Promise<Uint8Array | string> {
   const framing = { compress: codec.compress, key: codec.keyring?.current ?? null };
   if (!isFramed(framing)) return text;
-  // Bounded: one chunk's or index's text, already in memory (a chunk holds at most 100 entries).
+  // Bounded: one chunk's or index's text, already in memory (manifest-tree.ts caps a chunk's size).
   return new Uint8Array(await new Response(frameStream(new Response(text).body!, framing)).arrayBuffer());
 }
 
 /**
- * The largest manifest object read whole: a chunk holds at most 100 entries, each bounded by R2's
- * key (1 KiB) and metadata (2 KiB) limits, so anything near this size is damage, not data.
+ * The largest manifest object read whole: chunks are cut well below it (manifest-tree.ts), and a
+ * version 1 chunk holds at most 100 entries, each bounded by R2's key (1 KiB) and metadata (2 KiB)
+ * limits, so anything near this size is damage, not data.
  */
 export const MAX_MANIFEST_OBJECT_BYTES = 8 * 1024 * 1024;
 
-async function decodeBody(object: R2ObjectBody, keyring: Keyring | null): Promise<string> {
+export async function decodeBody(object: R2ObjectBody, keyring: Keyring | null): Promise<string> {
   if (object.size > MAX_MANIFEST_OBJECT_BYTES) {
     await object.body.cancel();
     throw new BlobIntegrityError(`${object.key} is ${object.size} bytes, more than a manifest object can be (${MAX_MANIFEST_OBJECT_BYTES})`);
@@ -128,32 +139,15 @@ async function readAtMost(stream: ReadableStream<Uint8Array>, limit: number, wha
   return joinBytes(parts);
 }
 
-/** Writes (or rewrites, identically on replay) chunk `seq` and returns the SHA-256 of its text. */
-export async function writeChunk(
-  bucket: Pick<R2Bucket, "put">,
-  codec: ManifestCodec,
-  backupId: string,
-  seq: number,
-  entries: readonly ManifestEntry[],
-): Promise<string> {
-  const text = serializeChunk(entries);
-  const sha256 = await sha256Hex(text);
-  await bucket.put(manifestChunkKey(backupId, seq), await encodeBody(text, codec), {
-    httpMetadata: { contentType: codec.keyring || codec.compress ? "application/octet-stream" : "application/x-ndjson" },
-    customMetadata: { entries: String(entries.length) },
-  });
-  return sha256;
-}
-
 export interface ChunkRead {
   entries: ManifestEntry[];
   /** SHA-256 of the chunk's text, as chained into the manifest checksum. */
   sha256: string;
 }
 
-/** Reads chunk `seq`, or null when it is missing. */
-export async function readChunk(bucket: Pick<R2Bucket, "get">, keyring: Keyring | null, backupId: string, seq: number): Promise<ChunkRead | null> {
-  const object = await bucket.get(manifestChunkKey(backupId, seq));
+/** Reads chunk `seq` of a version 1 manifest, or null when it is missing. */
+export async function readV1Chunk(bucket: Pick<R2Bucket, "get">, keyring: Keyring | null, backupId: string, seq: number): Promise<ChunkRead | null> {
+  const object = await bucket.get(v1ChunkKey(backupId, seq));
   if (!object) return null;
   const text = await decodeBody(object, keyring);
   return { entries: parseChunk(text), sha256: await sha256Hex(text) };
@@ -169,8 +163,10 @@ export async function readIndex(bucket: Pick<R2Bucket, "get">, keyring: Keyring 
   const object = await bucket.get(manifestIndexKey(backupId));
   if (!object) return null;
   const index = JSON.parse(await decodeBody(object, keyring)) as ManifestIndex;
-  if (index.format !== MANIFEST_FORMAT || index.version !== MANIFEST_VERSION) {
-    throw new PermanentError(`Manifest of ${backupId} has unsupported format ${index.format} v${index.version}`);
+  if (index.format !== MANIFEST_FORMAT || !READABLE_VERSIONS.includes(index.version)) {
+    throw new PermanentError(
+      `Manifest of ${backupId} has format ${index.format} version ${index.version}, which this engine cannot read (it reads ${MANIFEST_FORMAT} versions ${READABLE_VERSIONS.join(" and ")})`,
+    );
   }
   return index;
 }

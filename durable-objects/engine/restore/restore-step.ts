@@ -10,16 +10,17 @@
  */
 import type { RestoreTarget } from "../buckets";
 import { cooperativeStream } from "../cooperative";
-import { isBlobIntegrityError, PermanentError } from "../errors";
+import { isBlobIntegrityError } from "../errors";
 import { openBlob } from "../format/blob-reader";
 import { mapWithConcurrency } from "../concurrency";
 import { sha256OfStream } from "../format/hashing";
-import { advancePosition, NO_FINDINGS, sliceWithinBudget, withFindings, type Finding, type ManifestJobState } from "../job-state";
+import { advancePosition, manifestOf, NO_FINDINGS, sliceWithinBudget, withFindings, type Finding, type ManifestJobState } from "../job-state";
 import { ended, RUNNING } from "../lifecycle";
 import { toHex } from "../format/hashing";
 import type { Keyring } from "../format/keyring";
 import { advanceLargeRestore, startLargeRestore, type LargeRestoreState } from "./large-restore";
-import { readChunk, toR2HttpMetadata, type ManifestEntry } from "../format/manifest";
+import { toR2HttpMetadata, type ManifestEntry, type ManifestIndex } from "../format/manifest";
+import { requireLeaf } from "../format/manifest-reader";
 import { entryMatches, pathMatches, type RestoreFilter } from "./restore-filter";
 
 export const MAX_KEY_BYTES = 1024;
@@ -84,8 +85,7 @@ export async function runRestoreStep(deps: RestoreDeps, state: RestoreState): Pr
   if (state.large) return advanceLarge(deps, state);
   if (state.nextChunkSeq >= state.chunkCount) return finishRestore(deps, state);
   const seq = state.nextChunkSeq;
-  const chunk = await readChunk(deps.backup, deps.keyring, state.backupId, seq);
-  if (!chunk) throw new PermanentError(`manifest chunk ${seq} of backup ${state.backupId} is missing; verify the backup`);
+  const chunk = await requireLeaf(manifestOf(deps.backup, deps.keyring, state), seq);
   const matches = (entry: ManifestEntry) => entryMatches(state.options.filter, entry);
   const sliced = sliceWithinBudget(chunk.entries, state.nextOffset, deps.byteBudget, (entry) => !state.options.dryRun && matches(entry));
 
@@ -278,7 +278,7 @@ async function finishRestore(deps: RestoreDeps, state: RestoreState): Promise<Re
 /** A restore's first state, for a backup whose manifest index says how much there is. */
 export function initialRestoreState(
   request: Pick<RestoreState, "jobId" | "backupId" | "bucketName" | "requestedBy" | "options" | "holdsLease">,
-  index: { chunkCount: number; fileCount: number },
+  index: Pick<ManifestIndex, "chunkCount" | "fileCount" | "root">,
   startedAt: string,
 ): RestoreState {
   return {
@@ -286,6 +286,7 @@ export function initialRestoreState(
     kind: "restore",
     startedAt,
     chunkCount: index.chunkCount,
+    root: index.root, // absent for a version 1 manifest
     nextChunkSeq: 0,
     nextOffset: 0,
     filesProcessed: 0,

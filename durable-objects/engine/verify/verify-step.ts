@@ -7,15 +7,14 @@
  * path (the first 1,000 are kept, as findings in D1); a missing or altered chunk is a problem,
  * never a crash.
  */
-import { isBlobIntegrityError } from "../errors";
 import { isFramedBlob, openBlob } from "../format/blob-reader";
 import { mapWithConcurrency } from "../concurrency";
-import { EMPTY_CHAIN, extendChain, sha256OfStream } from "../format/hashing";
-import { advancePosition, NO_FINDINGS, sliceWithinBudget, withFindings, type ManifestJobState } from "../job-state";
+import { EMPTY_CHAIN, extendChain, fnv1a32, sha256OfStream } from "../format/hashing";
+import { advancePosition, manifestOf, NO_FINDINGS, sliceWithinBudget, withFindings, type ManifestJobState } from "../job-state";
 import { ended, RUNNING } from "../lifecycle";
-import { errorMessage } from "../errors";
+import { isBlobIntegrityError } from "../errors";
 import type { Keyring } from "../format/keyring";
-import { manifestChunkKey, manifestIndexKey, readChunk, type ManifestEntry, type ManifestIndex } from "../format/manifest";
+import { manifestIndexKey, type ManifestEntry, type ManifestIndex } from "../format/manifest";
 
 export type VerifyMode = "full" | "quick";
 
@@ -65,14 +64,9 @@ export interface VerifyDeps {
   byteBudget: number;
 }
 
-/** FNV-1a: a stable, cheap spread of keys over 100 buckets for sampling. */
+/** A stable, cheap spread of keys over 100 buckets for sampling. */
 export function sampleBucket(key: string): number {
-  let hash = 0x811c9dc5;
-  for (let i = 0; i < key.length; i++) {
-    hash ^= key.charCodeAt(i);
-    hash = Math.imul(hash, 0x01000193) >>> 0;
-  }
-  return hash % 100;
+  return fnv1a32(key) % 100;
 }
 
 export function inSample(sample: VerifyState["sample"], key: string): boolean {
@@ -88,18 +82,15 @@ export async function runVerifyStep(deps: VerifyDeps, state: VerifyState): Promi
   if (state.nextChunkSeq >= state.chunkCount) return finish(state, []);
 
   const seq = state.nextChunkSeq;
-  const chunkKey = manifestChunkKey(state.backupId, seq);
-  const skipChunk = { ...state, nextChunkSeq: seq + 1, nextOffset: 0, chainBroken: true };
-  let chunk;
-  try {
-    chunk = await readChunk(deps.backup, deps.keyring, state.backupId, seq);
-  } catch (error) {
-    // Damage is a finding; a failed read (R2 unavailable) is retried with the step, never a verdict.
-    if (!isBlobIntegrityError(error)) throw error;
-    const message = errorMessage(error);
-    return addProblems(skipChunk, [{ path: chunkKey, problem: "corrupt_manifest_chunk", expected: "readable", actual: message }]);
+  // Damage is a finding; a failed read (R2 unavailable) is thrown and retried with the step.
+  const chunk = await manifestOf(deps.backup, deps.keyring, state).leaf(seq);
+  if (chunk.kind === "unreadable") {
+    // An unreadable index page hides every leaf under it: they are skipped together.
+    const skipped = { ...state, nextChunkSeq: chunk.nextSeq, nextOffset: 0, chainBroken: true };
+    return chunk.problem === "missing"
+      ? addProblems(skipped, [{ path: chunk.key, problem: "missing_manifest_chunk", expected: "present", actual: null }])
+      : addProblems(skipped, [{ path: chunk.key, problem: "corrupt_manifest_chunk", expected: "readable", actual: chunk.detail }]);
   }
-  if (!chunk) return addProblems(skipChunk, [{ path: chunkKey, problem: "missing_manifest_chunk", expected: "present", actual: null }]);
 
   // The chunk's own accounting happens once, when its first part is handled.
   const { entries } = chunk;

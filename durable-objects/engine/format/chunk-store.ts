@@ -1,0 +1,52 @@
+/**
+ * Storing and reading the content-addressed chunks of version 2 manifests (manifest-tree.ts).
+ */
+import { BlobIntegrityError } from "../errors";
+import type { Keyring } from "./keyring";
+import { decodeBody, encodeBody, type ManifestCodec } from "./manifest";
+import { chunkKey, nameMatches, type NewChunk } from "./manifest-tree";
+
+/**
+ * How a backup writes its chunks: a full backup rewrites every chunk it names (so it repairs one
+ * that was damaged in place); an incremental one writes only the chunks not stored yet, and
+ * reuses the rest (its parent's, for what did not change) by name.
+ */
+export type ChunkWriteMode = "rewrite" | "if-absent";
+
+/** Stores the chunks; returns how many were written, and their bytes (not those already there). */
+export async function storeChunks(
+  bucket: Pick<R2Bucket, "put">,
+  codec: ManifestCodec,
+  chunks: readonly NewChunk[],
+  mode: ChunkWriteMode,
+): Promise<{ chunks: number; bytes: number }> {
+  const written = { chunks: 0, bytes: 0 };
+  for (const chunk of chunks) {
+    const body = await encodeBody(chunk.text, codec);
+    const stored = await bucket.put(chunkKey(chunk.ref.name), body, {
+      httpMetadata: {
+        contentType: codec.keyring || codec.compress ? "application/octet-stream" : chunk.ref.level === 0 ? "application/x-ndjson" : "application/json",
+      },
+      customMetadata: { level: String(chunk.ref.level), entries: String(chunk.ref.entries) },
+      ...(mode === "if-absent" ? { onlyIf: { etagDoesNotMatch: "*" } } : {}),
+    });
+    // R2 answers null when the precondition failed: the chunk is already there.
+    if (stored) {
+      written.chunks += 1;
+      written.bytes += stored.size;
+    }
+  }
+  return written;
+}
+
+/**
+ * Reads a chunk's text, or null when it is missing. A chunk whose content does not hash to its
+ * name is damage (BlobIntegrityError), so a reader never trusts a chunk swapped under a name.
+ */
+export async function readChunkText(bucket: Pick<R2Bucket, "get">, keyring: Keyring | null, name: string): Promise<string | null> {
+  const object = await bucket.get(chunkKey(name));
+  if (!object) return null;
+  const text = await decodeBody(object, keyring);
+  if (!(await nameMatches(name, text, keyring))) throw new BlobIntegrityError(`${chunkKey(name)} does not hold the content its name is the hash of`);
+  return text;
+}
