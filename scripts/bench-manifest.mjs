@@ -28,7 +28,7 @@ const folderName = (f) => `projects/p${String(f).padStart(4, "0")}`;
 const fileKey = (f, i) => `${folderName(f)}/notes-${String(i).padStart(3, "0")}.txt`;
 
 async function putAll(bucket, objects) {
-  for (let i = 0; i < objects.length; i += 32) await Promise.all(objects.slice(i, i + 32).map((o) => bucket.put(o.key, o.body, { customMetadata: o.meta })));
+  for (let i = 0; i < objects.length; i += 64) await Promise.all(objects.slice(i, i + 64).map((o) => bucket.put(o.key, o.body, { customMetadata: o.meta })));
 }
 
 /** Runs `change` against the stopped stack's source bucket. */

@@ -1,8 +1,13 @@
 #!/usr/bin/env node
-// `npm run drill [-- --files 500 --large-mib 3]`: the disaster-recovery procedure end to end, on a throw-away local stack:
+// `npm run drill [-- --files 500 --large-mib 3] [--retention]`: the disaster-recovery procedure end to end, on a throw-away local stack:
 // seed, back up, find the latest completed backup, verify it, empty the source bucket, restore
 // with overwriteExisting and verifyAfterRestore, and compare every object byte for byte, with
 // its metadata, against the bucket as it was. Exits non-zero if anything differs.
+//
+// `--retention` first takes a full and two incremental backups with 3% changes in between, then
+// runs a cleanup with `{"retentionDays": 0, "keep": {"last": 1}}` and checks that all but the
+// newest expired and that exactly the space only they used was freed; the drill then goes on with
+// the newest backup.
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -10,7 +15,12 @@ import { parseArgs } from "node:util";
 import { adminToken, apiClient, bucketDigest, openLocalBucket, runNode, startServer, stopServer } from "./local-stack.mjs";
 
 const { values } = parseArgs({
-  options: { files: { type: "string", default: "500" }, "large-mib": { type: "string", default: "3" }, port: { type: "string", default: "8792" } },
+  options: {
+    files: { type: "string", default: "500" },
+    "large-mib": { type: "string", default: "3" },
+    port: { type: "string", default: "8792" },
+    retention: { type: "boolean", default: false },
+  },
 });
 const state = mkdtempSync(join(tmpdir(), "r2-backup-drill-"));
 const port = Number(values.port);
@@ -20,11 +30,23 @@ let failed = false;
 try {
   runNode(["scripts/seed.mjs", "--files", values.files, "--large", "1", "--large-mib", values["large-mib"], "--persist", join(state, "v3")]);
   let local = openLocalBucket(state);
-  const before = await bucketDigest(await local.bucket);
+  let before = await bucketDigest(await local.bucket);
   await local.mf.dispose();
 
-  server = await startServer(port, state);
+  server = await startServer(port, state, ["--var", "BACKUP_GC_GRACE_HOURS:0"]);
   await api.backup("full");
+  if (values.retention) {
+    for (const round of [1, 2]) {
+      await stopServer(server);
+      runNode(["scripts/seed.mjs", "--mutate", "3", "--seed", String(round + 1), "--persist", join(state, "v3")]);
+      local = openLocalBucket(state);
+      before = await bucketDigest(await local.bucket); // the bucket as the newest backup sees it
+      await local.mf.dispose();
+      server = await startServer(port, state, ["--var", "BACKUP_GC_GRACE_HOURS:0"]);
+      await api.backup("incremental");
+    }
+    failed = !(await cleanupKeepsOnlyTheNewest()) || failed;
+  }
   const { backups } = await api.call("GET", "/backup/list?status=completed&limit=1");
   const latest = backups[0];
   console.log(`latest completed backup: ${latest.id} (${latest.snapshotFileCount} files)`);
@@ -38,7 +60,7 @@ try {
   console.log(`emptied the source bucket: ${(await bucketDigest(bucket)).size} objects left`);
   await local.mf.dispose();
 
-  server = await startServer(port, state);
+  server = await startServer(port, state, ["--var", "BACKUP_GC_GRACE_HOURS:0"]);
   const restored = await api.job(`/backup/restore/${latest.id}`, { overwriteExisting: true, verifyAfterRestore: true });
   const seconds = (Date.parse(restored.completedAt) - Date.parse(restored.startedAt)) / 1000;
   console.log(
@@ -53,10 +75,70 @@ try {
   const differing = [...before.keys()].filter((key) => after.get(key) !== before.get(key));
   const extra = [...after.keys()].filter((key) => !before.has(key));
   console.log(`compared ${before.size} objects: ${differing.length} differ, ${extra.length} unexpected`);
-  failed = differing.length > 0 || extra.length > 0 || !verified.result.valid || restored.result.verifyFailures > 0;
+  failed = failed || differing.length > 0 || extra.length > 0 || !verified.result.valid || restored.result.verifyFailures > 0;
   console.log(failed ? "DRILL FAILED" : "DRILL PASSED: every object is back byte for byte with its metadata");
 } finally {
   if (server) await stopServer(server);
   rmSync(state, { recursive: true, force: true });
 }
 process.exit(failed ? 1 : 0);
+
+/** Every object in the backup bucket, key → size (the server must be stopped). */
+async function storedObjects() {
+  const local = openLocalBucket(state, "cutty-backups");
+  const bucket = await local.bucket;
+  const sizes = new Map();
+  let cursor;
+  do {
+    const page = await bucket.list({ cursor, limit: 1000 });
+    for (const o of page.objects) sizes.set(o.key, o.size);
+    cursor = page.truncated ? page.cursor : undefined;
+  } while (cursor);
+  await local.mf.dispose();
+  return sizes;
+}
+
+const sum = (values) => [...values].reduce((a, b) => a + b, 0);
+
+/**
+ * Cleanup keeping only the newest: every other backup expires, the backup bucket shrinks by
+ * exactly the bytes reported plus the expired manifests' indexes, and the blobs left are exactly
+ * the ones the newest snapshot names (its verification and restore follow in the drill).
+ */
+async function cleanupKeepsOnlyTheNewest() {
+  const all = (await api.call("GET", "/backup/list?limit=100")).backups;
+  const newest = all[0];
+  const needed = new Set();
+  let cursor = "";
+  do {
+    const page = await api.call("GET", `/backup/files/${newest.id}?limit=1000${cursor}`);
+    for (const f of page.files) needed.add(`blobs/${f.checksum}`);
+    cursor = page.nextCursor ? `&cursor=${page.nextCursor}` : "";
+  } while (cursor);
+  await stopServer(server);
+  const before = await storedObjects();
+  server = await startServer(port, state, ["--var", "BACKUP_GC_GRACE_HOURS:0"]);
+  const job = await api.job("/backup/cleanup", { retentionDays: 0, keep: { last: 1 } });
+  const left = (await api.call("GET", "/backup/list?limit=100")).backups;
+  await stopServer(server);
+  const after = await storedObjects();
+  server = await startServer(port, state, ["--var", "BACKUP_GC_GRACE_HOURS:0"]);
+  const { result } = job;
+  const expiredIndexes = sum([...before].filter(([key]) => key.startsWith("manifests/") && !key.startsWith(`manifests/${newest.id}/`)).map(([, size]) => size));
+  const blobsLeft = [...after.keys()].filter((key) => key.startsWith("blobs/"));
+  console.log(
+    `cleanup: ${job.status}, ${result.backupsExpired} of ${all.length} backups expired; ${result.blobsDeleted} blobs and ${result.chunksDeleted} manifest chunks deleted, ` +
+      `${result.bytesFreed} bytes freed; the backup bucket went from ${sum(before.values())} to ${sum(after.values())} bytes; ` +
+      `${blobsLeft.length} blobs left, the newest snapshot names ${needed.size}`,
+  );
+  const ok =
+    job.status === "completed" &&
+    left.length === 1 &&
+    left[0].id === newest.id &&
+    result.backupsExpired === all.length - 1 &&
+    sum(before.values()) - sum(after.values()) === result.bytesFreed + expiredIndexes &&
+    blobsLeft.length === needed.size &&
+    blobsLeft.every((key) => needed.has(key));
+  if (!ok) console.log("CLEANUP CHECK FAILED");
+  return ok;
+}

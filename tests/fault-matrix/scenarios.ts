@@ -9,6 +9,10 @@ import type { Scenario } from "./harness";
 import { readKeyring } from "../../durable-objects/engine-settings";
 import { chunkKeysOf } from "../helpers/manifest";
 
+/** Which storage settings this project runs with (the matrix runs in two vitest projects). */
+export const settings = (env.BACKUP_ENCRYPTION_ENABLED as string) === "true" ? "compressed+encrypted" : "plain";
+export const MATRIX_TIMEOUT = 240_000;
+
 /** A few small objects of every kind, and optionally one above the (test) multipart threshold. */
 export function seedObjects(options: { large?: boolean } = {}): SeedObject[] {
   const objects = variedObjects(7);

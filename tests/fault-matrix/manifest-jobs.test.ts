@@ -1,0 +1,33 @@
+import { describe, it } from "vitest";
+import { completedBackup } from "../helpers/flows";
+import { runMatrix } from "./harness";
+import { freshSource, MATRIX_TIMEOUT, restoreScenario, seedObjects, settings, summarise, verifyScenario } from "./scenarios";
+
+describe(`fault matrix (${settings})`, () => {
+  it("verify and restore: every fault point ends identical or failed cleanly", { timeout: MATRIX_TIMEOUT }, async () => {
+    await freshSource(seedObjects());
+    const backup = await completedBackup("full");
+    summarise(settings, "full verify", await runMatrix(verifyScenario(() => backup.id)));
+    summarise(
+      settings,
+      "restore",
+      await runMatrix(
+        restoreScenario("restore", () => backup.id),
+        { maxPoints: 24 },
+      ),
+    );
+  });
+
+  it("large restore: sampled fault points end identical or failed cleanly", { timeout: MATRIX_TIMEOUT }, async () => {
+    await freshSource(seedObjects({ large: true }));
+    const backup = await completedBackup("full");
+    summarise(
+      settings,
+      "large restore",
+      await runMatrix(
+        restoreScenario("large restore", () => backup.id),
+        { maxPoints: 24 },
+      ),
+    );
+  });
+});
