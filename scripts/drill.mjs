@@ -98,7 +98,9 @@ async function storedObjects() {
   return sizes;
 }
 
-const sum = (values) => [...values].reduce((a, b) => a + b, 0);
+function sum(values) {
+  return [...values].reduce((a, b) => a + b, 0);
+}
 
 /**
  * Cleanup keeping only the newest: every other backup expires, the backup bucket shrinks by
