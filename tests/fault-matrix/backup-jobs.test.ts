@@ -1,6 +1,6 @@
 import { describe, it } from "vitest";
 import { runMatrix } from "./harness";
-import { backupScenario, freshSource, MATRIX_TIMEOUT, parentThenChanges, seedObjects, settings, summarise } from "./scenarios";
+import { backupScenario, freshSource, MATRIX_TIMEOUT, parentThenChanges, SAMPLED_POINTS, seedObjects, settings, summarise } from "./scenarios";
 
 // The matrix is split over files (backup jobs, manifest jobs, cleanup) because each file gets
 // fresh local storage: in one file, what hundreds of faulted runs leave behind made every later
@@ -25,7 +25,7 @@ describe(`fault matrix (${settings})`, () => {
       "large-object backup",
       await runMatrix(
         backupScenario("large-object backup", "full", () => []),
-        { maxPoints: 24 },
+        { maxPoints: SAMPLED_POINTS },
       ),
     );
   });

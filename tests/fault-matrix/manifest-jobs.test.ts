@@ -1,7 +1,7 @@
 import { describe, it } from "vitest";
 import { completedBackup } from "../helpers/flows";
 import { runMatrix } from "./harness";
-import { freshSource, MATRIX_TIMEOUT, restoreScenario, seedObjects, settings, summarise, verifyScenario } from "./scenarios";
+import { freshSource, MATRIX_TIMEOUT, restoreScenario, SAMPLED_POINTS, seedObjects, settings, summarise, verifyScenario } from "./scenarios";
 
 describe(`fault matrix (${settings})`, () => {
   it("verify and restore: every fault point ends identical or failed cleanly", { timeout: MATRIX_TIMEOUT }, async () => {
@@ -13,7 +13,7 @@ describe(`fault matrix (${settings})`, () => {
       "restore",
       await runMatrix(
         restoreScenario("restore", () => backup.id),
-        { maxPoints: 24 },
+        { maxPoints: SAMPLED_POINTS },
       ),
     );
   });
@@ -26,7 +26,7 @@ describe(`fault matrix (${settings})`, () => {
       "large restore",
       await runMatrix(
         restoreScenario("large restore", () => backup.id),
-        { maxPoints: 24 },
+        { maxPoints: SAMPLED_POINTS },
       ),
     );
   });

@@ -12,6 +12,11 @@ import { chunkKeysOf } from "../helpers/manifest";
 /** Which storage settings this project runs with (the matrix runs in two vitest projects). */
 export const settings = (env.BACKUP_ENCRYPTION_ENABLED as string) === "true" ? "compressed+encrypted" : "plain";
 export const MATRIX_TIMEOUT = 240_000;
+/**
+ * Fault points a sampled scenario tries (evenly spread, first and last included): 24 with plain
+ * storage, 12 with compression and encryption, whose code paths past the codec are the same.
+ */
+export const SAMPLED_POINTS = settings === "plain" ? 24 : 12;
 
 /** A few small objects of every kind, and optionally one above the (test) multipart threshold. */
 export function seedObjects(options: { large?: boolean } = {}): SeedObject[] {
