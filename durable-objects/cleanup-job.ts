@@ -8,7 +8,7 @@
  * StepJob's lifecycle. It holds the bucket's lease (taken by the coordinator before `start`), so no
  * backup or restore runs meanwhile, and releases it once its end is recorded.
  */
-import { and, count, eq, inArray, lt, sql } from "drizzle-orm";
+import { and, count, eq, inArray, lt, ne, sql } from "drizzle-orm";
 import { backupFiles, backupJobs, backupLogs, jobFindings, r2Backups } from "../schema";
 import { getConfig } from "./config";
 import { cleanupResult, runCleanupStep, type CleanupState, type CleanupStore, type SweepPage } from "./engine/cleanup/cleanup-step";
@@ -133,7 +133,15 @@ export class CleanupJob extends ManifestJob<CleanupState> {
             .select({ id: r2Backups.parentId })
             .from(r2Backups)
             .where(inArray(r2Backups.status, ["pending", "in_progress"]));
-          return { backups, inUse: new Set([...jobs, ...parents].map((r) => r.id).filter((id): id is string => id !== null)) };
+          const otherBuckets = await db
+            .select({ id: r2Backups.id })
+            .from(r2Backups)
+            .where(and(ne(r2Backups.bucketName, state.bucketName), inArray(r2Backups.status, ["completed", "partial"])));
+          return {
+            backups,
+            inUse: new Set([...jobs, ...parents].map((r) => r.id).filter((id): id is string => id !== null)),
+            otherBuckets: otherBuckets.map((r) => r.id),
+          };
         },
         expireRecord: async (backupId) => {
           await runBatch(db, [

@@ -115,6 +115,18 @@ describe("cleanup", () => {
     expect((await verify(third.id)).result.valid).toBe(true);
   });
 
+  it("never deletes what another source bucket's backups need (the backup bucket is shared)", async () => {
+    const { first, second, third } = await history();
+    // As after BACKUP_SOURCE_BUCKET was renamed: the first backup belongs to another bucket now.
+    await env.DB.prepare("UPDATE r2_backups SET bucket_name = 'old-files' WHERE id = ?").bind(first.id).run();
+    const done = await cleanup({ retentionDays: 0, keep: { last: 1 } });
+    expect(done.result).toMatchObject({ backupsExpired: 1, backupIdsExpired: [second.id] });
+    expect((await api("GET", `/api/backup/status/${first.id}`)).body.backup.status).toBe("completed");
+    expect(await blobNames()).toContain(`blobs/${await sha256Hex("A version 1")}`);
+    expect((await verify(first.id)).result).toMatchObject({ valid: true, filesChecked: 3 });
+    expect((await verify(third.id)).result).toMatchObject({ valid: true });
+  });
+
   it("keeps what the default policy keeps, and runs alone: 409 while a backup runs, and the other way round", async () => {
     await history();
     const untouched = await cleanup({});

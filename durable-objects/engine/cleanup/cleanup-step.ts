@@ -98,8 +98,11 @@ export interface CleanupDeps {
   backup: Pick<R2Bucket, "get" | "list" | "delete">;
   keyring: Keyring | null;
   store: CleanupStore;
-  /** The bucket's finished backups, and the ids running jobs read. */
-  history(): Promise<{ backups: BackupForRetention[]; inUse: Set<string> }>;
+  /**
+   * The bucket's finished backups, the ids running jobs read, and the snapshots of other source
+   * buckets (completed or partial): the backup bucket is shared, so they are marked too, never expired.
+   */
+  history(): Promise<{ backups: BackupForRetention[]; inUse: Set<string>; otherBuckets: string[] }>;
   /** Marks a backup expired in D1 with its log line (idempotent). */
   expireRecord(backupId: string): Promise<void>;
   /** The log rows of backups that expired before a time, and the findings of jobs that ended before it. */
@@ -141,13 +144,12 @@ export async function runCleanupStep(deps: CleanupDeps, state: CleanupState): Pr
 }
 
 async function plan(deps: CleanupDeps, state: CleanupState): Promise<CleanupState> {
-  const { backups, inUse } = await deps.history();
+  const { backups, inUse, otherBuckets } = await deps.history();
   const retention = planRetention(backups, state.policy, deps.now(), inUse);
   const withSnapshot = new Set(backups.filter((b) => b.status === "completed" || b.status === "partial").map((b) => b.id));
-  deps.store.savePlan(
-    retention.expired,
-    [...retention.kept.keys()].filter((id) => withSnapshot.has(id)),
-  );
+  // Blobs and chunks are shared by every source bucket backed up into the store, so what another
+  // bucket's snapshots need is marked as well (a renamed BACKUP_SOURCE_BUCKET leaves such backups).
+  deps.store.savePlan(retention.expired, [...[...retention.kept.keys()].filter((id) => withSnapshot.has(id)), ...otherBuckets]);
   return { ...state, phase: "expire", filesTotal: backups.length };
 }
 
