@@ -2,7 +2,7 @@
  * Manifest version 2 on the real local stack: snapshots share chunks, an incremental stores only
  * the chunks its changes touched, and version 1 manifests are still read everywhere.
  */
-import { env } from "cloudflare:test";
+import { env, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { readIndex, writeIndex } from "../../durable-objects/engine/format/manifest";
 import { locatorOf, openManifest, type PathStep } from "../../durable-objects/engine/format/manifest-reader";
@@ -10,6 +10,7 @@ import { chunkKey } from "../../durable-objects/engine/format/manifest-tree";
 import { api } from "../helpers/api";
 import { emptyBucket, listAll, putObjects, type SeedObject } from "../helpers/buckets";
 import { completedBackup, restore, verify } from "../helpers/flows";
+import { backupJobStub, runBackupToEnd } from "../helpers/jobs";
 import { chunkKeysOf, leavesOf, snapshotEntries, writeV1Manifest } from "../helpers/manifest";
 
 const docs = (n: number, version: number): SeedObject[] =>
@@ -102,5 +103,24 @@ describe("manifest sharing", () => {
     expect((await snapshotEntries(env.R2_BACKUP_BUCKET, next.id)).find((e) => e.key === "docs/f-0003.txt")!.size).toBe("document 3, version 2".length);
     const path = (await openManifest(env.R2_BACKUP_BUCKET, null, locatorOf(nextIndex)).path(0)) as PathStep[];
     expect(await env.R2_BACKUP_BUCKET.head(chunkKey(path[0]!.ref.name))).not.toBeNull();
+  });
+
+  it("a backup begun by the previous engine (version 1 checkpoint) ends failed, saying why, and the next one runs", async () => {
+    await emptyBucket(env.R2_BUCKET);
+    await emptyBucket(env.R2_BACKUP_BUCKET);
+    await putObjects(docs(5, 1));
+    const id = (await api("POST", "/api/backup/create", { body: { type: "full" } })).body.backup.id;
+    // What the old engine's checkpoint looked like midway: per-step chunk numbers, no chunk tree.
+    await runInDurableObject(backupJobStub(id), async (_job, state) => {
+      const checkpoint = (await state.storage.get<Record<string, unknown>>("checkpoint"))!;
+      const { tree: _tree, chunksWritten: _w, chunkBytesWritten: _b, ...old } = checkpoint;
+      await state.storage.put("checkpoint", { ...old, version: 1, nextChunkSeq: 1, chain: "0".repeat(64) });
+    });
+    await runBackupToEnd(id);
+    expect((await api("GET", `/api/backup/status/${id}`)).body.backup).toMatchObject({
+      status: "failed",
+      error: "this backup was begun by an older engine (manifest version 1) and cannot be finished by this one; start a new backup",
+    });
+    expect((await completedBackup("full")).status).toBe("completed");
   });
 });
