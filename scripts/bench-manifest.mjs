@@ -120,6 +120,7 @@ export async function manifestSharing({ port, api, files, days, log }) {
         bytes: added(previous, now),
         seconds: (Date.parse(incremental.completedAt) - Date.parse(incremental.startedAt)) / 1000,
       });
+      log(`day ${day}: incremental ${incremental.status} in ${daily.at(-1).seconds.toFixed(1)} s, ${daily.at(-1).bytes} manifest bytes added`);
       previous = now;
     }
     const allDays = total(previous);
