@@ -55,7 +55,9 @@ describe("manifest sharing", () => {
     // No key came or went, so every boundary stayed: exactly the touched leaves are new.
     expect(freshLeaves).toHaveLength(touched.size);
     const root = (await readIndex(env.R2_BACKUP_BUCKET, null, incremental.id))!.root!;
-    expect(fresh.length).toBeLessThanOrEqual(touched.size * (1 + root.level));
+    // Above them, per level, the page holding each and at most one neighbour whose page boundary
+    // moved with the changed name (names carry upload times, so which ones varies from run to run).
+    expect(fresh.length).toBeLessThanOrEqual(touched.size * (1 + 2 * (root.level + 1)));
     const sizes = new Map((await listAll(env.R2_BACKUP_BUCKET, "chunks/")).map((o) => [o.key, o.size]));
     const bytes = (keys: Iterable<string>) => [...keys].reduce((sum, key) => sum + sizes.get(key)!, 0);
     // The new leaves are the touched ones rewritten: about their size (same entries, one field changed).
