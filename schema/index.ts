@@ -161,6 +161,36 @@ export const jobFindings = sqliteTable(
   (t) => [primaryKey({ columns: [t.jobId, t.list, t.seq] })],
 );
 
+/** What the audit trail records: every mutating API call, and every scheduled run. */
+export const AUDIT_ACTIONS = ["backup.create", "backup.verify", "backup.restore", "backup.cancel", "backup.cleanup", "schedule.run"] as const;
+export type AuditAction = (typeof AUDIT_ACTIONS)[number];
+/** accepted: 2xx; refused: 4xx (nothing changed); failed: 5xx; skipped: a scheduled run that started nothing. */
+export const AUDIT_OUTCOMES = ["accepted", "refused", "failed", "skipped"] as const;
+
+export const auditEvents = sqliteTable(
+  "audit_events",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    at: text("at").notNull(),
+    /** The token's subject, or `cron`. */
+    actor: text("actor").notNull(),
+    action: text("action", { enum: AUDIT_ACTIONS }).notNull(),
+    /** The backup or job the call named or started, when there is one. */
+    target: text("target"),
+    outcome: text("outcome", { enum: AUDIT_OUTCOMES }).notNull(),
+    /** The HTTP status answered (null for a scheduled run). */
+    status: integer("status"),
+    /** The error code and message, or what a scheduled run did. */
+    detail: text("detail"),
+  },
+  (t) => [
+    index("audit_events_at_id_idx").on(t.at, t.id),
+    index("audit_events_actor_id_idx").on(t.actor, t.id),
+    index("audit_events_action_id_idx").on(t.action, t.id),
+  ],
+);
+export type AuditEventRow = typeof auditEvents.$inferSelect;
+
 export type JobFindingRow = typeof jobFindings.$inferSelect;
 export type NewJobFindingRow = typeof jobFindings.$inferInsert;
 

@@ -2,6 +2,8 @@
 import type { IRequest } from "itty-router";
 import { authenticate, requireScope, type Principal, type Scope } from "./auth";
 import { getConfig, type Config } from "../durable-objects/config";
+import type { AuditAction } from "../schema";
+import { audited } from "./audit";
 
 export interface HandlerContext {
   request: IRequest;
@@ -16,13 +18,20 @@ export type Handler = (context: HandlerContext) => Promise<Response>;
 
 /**
  * Wraps a handler so it runs only for a valid token carrying `scope` (null: every valid token; the
- * handler checks the scope itself once it knows what is asked, as cancel does).
+ * handler checks the scope itself once it knows what is asked, as cancel does). A mutating call
+ * names its `audit` action: once the caller is known, its outcome is recorded in the audit trail,
+ * refusals (a missing scope, bad input) included; a call without a valid token has no actor to
+ * record and is not.
  */
-export function authorized(scope: Scope | null, handler: Handler) {
+export function authorized(scope: Scope | null, handler: Handler, audit?: AuditAction) {
   return async (request: IRequest, env: Env, ctx: ExecutionContext): Promise<Response> => {
     const config = getConfig(env);
     const principal = await authenticate(request, config);
-    if (scope) requireScope(principal, scope);
-    return handler({ request, url: new URL(request.url), env, ctx, config, principal });
+    const context: HandlerContext = { request, url: new URL(request.url), env, ctx, config, principal };
+    const run = () => {
+      if (scope) requireScope(principal, scope);
+      return handler(context);
+    };
+    return audit ? audited(audit, context, run) : run();
   };
 }

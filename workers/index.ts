@@ -12,6 +12,8 @@ import { getConfig } from "../durable-objects/config";
 import { errorResponse, HttpError } from "./http-error";
 import { router } from "./router";
 import { reconcileOrphans } from "../durable-objects/watchdog";
+import { errorMessage } from "../durable-objects/engine/errors";
+import { recordAudit } from "./audit";
 
 export { BackupJob, BucketCoordinator, CleanupJob, RestoreJob, VerifyJob };
 
@@ -28,8 +30,24 @@ export default {
     const config = getConfig(env);
     if (config.BACKUP_SCHEDULE !== "daily") return;
     const coordinator = env.BUCKET_COORDINATOR.getByName(config.BACKUP_SOURCE_BUCKET);
-    const result = await coordinator.startBackup({ type: "auto", trigger: "cron", requestedBy: "cron" });
-    if (result.ok) console.log(`cron ${controller.cron}: started ${result.backup.backupType} backup ${result.backup.id}`);
-    else if (result.reason === "busy") console.warn(`cron ${controller.cron}: skipped, ${result.kind} ${result.holderId} is running`);
+    const at = new Date().toISOString();
+    const run = { at, actor: "cron", action: "schedule.run", status: null } as const;
+    const result = await coordinator.startBackup({ type: "auto", trigger: "cron", requestedBy: "cron" }).catch(async (error: unknown) => {
+      await recordAudit(env.DB, { ...run, target: null, outcome: "failed", detail: `cron ${controller.cron}: ${errorMessage(error)}` });
+      throw error;
+    });
+    if (result.ok) {
+      console.log(`cron ${controller.cron}: started ${result.backup.backupType} backup ${result.backup.id}`);
+      await recordAudit(env.DB, {
+        ...run,
+        target: result.backup.id,
+        outcome: "accepted",
+        detail: `cron ${controller.cron}: started a ${result.backup.backupType} backup`,
+      });
+    } else {
+      const why = result.reason === "busy" ? `${result.kind} ${result.holderId} is running` : result.reason;
+      console.warn(`cron ${controller.cron}: skipped, ${why}`);
+      await recordAudit(env.DB, { ...run, target: null, outcome: "skipped", detail: `cron ${controller.cron}: skipped, ${why}` });
+    }
   },
 } satisfies ExportedHandler<Env>;

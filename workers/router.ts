@@ -6,9 +6,14 @@ import { getJob, startRestore, startVerify } from "./routes/jobs";
 import { createBackup, getBackupStatus, listBackupFiles, listBackupLogs, listBackups } from "./routes/backups";
 import { cancelBackupOrJob } from "./routes/cancel";
 import { startCleanup } from "./routes/cleanup";
+import { listAudit } from "./audit";
 
 /** Every path the API serves, so a known path with another method is 405 and anything else 404. */
-const KNOWN_PATHS = [/^\/api\/health$/, /^\/api\/backup\/(create|list|cleanup)$/, /^\/api\/backup\/(status|files|logs|verify|restore|jobs|cancel)\/[^/]+$/];
+const KNOWN_PATHS = [
+  /^\/api\/health$/,
+  /^\/api\/backup\/(create|list|cleanup|audit)$/,
+  /^\/api\/backup\/(status|files|logs|verify|restore|jobs|cancel)\/[^/]+$/,
+];
 
 export const router = Router<IRequest, [Env, ExecutionContext]>({
   base: "/api",
@@ -19,7 +24,7 @@ router
   .get("/health", () => jsonResponse({ ok: true }))
   .post(
     "/backup/create",
-    authorized("backup:write", (c) => createBackup(c)),
+    authorized("backup:write", (c) => createBackup(c), "backup.create"),
   )
   .get(
     "/backup/status/:id",
@@ -35,23 +40,27 @@ router
   )
   .post(
     "/backup/verify/:id",
-    authorized("backup:write", (c) => startVerify(c, c.request.params.id!)),
+    authorized("backup:write", (c) => startVerify(c, c.request.params.id!), "backup.verify"),
   )
   .post(
     "/backup/restore/:id",
-    authorized("backup:restore", (c) => startRestore(c, c.request.params.id!)),
+    authorized("backup:restore", (c) => startRestore(c, c.request.params.id!), "backup.restore"),
   )
   .post(
     "/backup/cleanup",
-    authorized("backup:admin", (c) => startCleanup(c)),
+    authorized("backup:admin", (c) => startCleanup(c), "backup.cleanup"),
   )
   .post(
     "/backup/cancel/:id",
-    authorized(null, (c) => cancelBackupOrJob(c, c.request.params.id!)),
+    authorized(null, (c) => cancelBackupOrJob(c, c.request.params.id!), "backup.cancel"),
   )
   .get(
     "/backup/jobs/:jobId",
     authorized("backup:read", (c) => getJob(c, c.request.params.jobId!)),
+  )
+  .get(
+    "/backup/audit",
+    authorized("backup:admin", (c) => listAudit(c)),
   )
   .get(
     "/backup/logs/:id",

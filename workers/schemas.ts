@@ -1,6 +1,6 @@
 /** zod schemas for every request body and query string of the API. */
 import { z } from "zod";
-import { BACKUP_STATUSES, BACKUP_TYPES, LOG_LEVELS } from "../schema";
+import { AUDIT_ACTIONS, BACKUP_STATUSES, BACKUP_TYPES, LOG_LEVELS } from "../schema";
 
 export const createBackupBody = z.strictObject({
   type: z.enum(["full", "incremental", "auto"]),
@@ -99,3 +99,16 @@ export const restoreBody = z.strictObject({
     })
     .default({ pathPrefix: "" }),
 });
+
+const isoTime = z.iso.datetime({ offset: true, message: "must be an ISO 8601 time, for example 2026-12-01T00:00:00Z" });
+
+export const listAuditQuery = z
+  .strictObject({
+    actor: z.string().min(1).max(256).optional(),
+    action: z.enum(AUDIT_ACTIONS).optional(),
+    from: isoTime.optional(),
+    to: isoTime.optional(),
+    limit: limitParam(1000, 100),
+    cursor: z.string().min(1).max(512).optional(),
+  })
+  .refine((q) => !q.from || !q.to || Date.parse(q.from) <= Date.parse(q.to), { message: "from must not be after to", path: ["from"] });

@@ -1,0 +1,90 @@
+/**
+ * The audit trail: every mutating call (who, what, on which backup or job, the outcome, when) and
+ * every scheduled run, in D1's `audit_events`; `GET /api/backup/audit` (admin) pages it, newest
+ * first, filtered by actor, action and time range.
+ */
+import { and, desc, eq, gte, lt, lte, type SQL } from "drizzle-orm";
+import { z } from "zod";
+import { auditEvents, type AuditAction, type AuditEventRow } from "../schema";
+import { openDatabase } from "../durable-objects/engine/records";
+import type { HandlerContext } from "./context";
+import { HttpError, jsonResponse } from "./http-error";
+import { decodeCursor, encodeCursor } from "./pagination";
+import { parseQuery } from "./request-body";
+import { listAuditQuery } from "./schemas";
+
+export type AuditRecord = Omit<AuditEventRow, "id">;
+
+/** Records one event. A failure to record is logged, never turned into the caller's failure. */
+export async function recordAudit(db: D1Database, event: AuditRecord): Promise<void> {
+  try {
+    await openDatabase(db).insert(auditEvents).values(event);
+  } catch (error) {
+    console.error(`audit: could not record ${event.action} by ${event.actor}`, error);
+  }
+}
+
+/** The backup or job a response names (what the call started or acted on). */
+async function targetOf(response: Response): Promise<string | null> {
+  const body = (await response
+    .clone()
+    .json()
+    .catch(() => null)) as { backup?: { id?: string }; job?: { id?: string } } | null;
+  return body?.backup?.id ?? body?.job?.id ?? null;
+}
+
+/**
+ * Runs a mutating handler and records what came of it: accepted (2xx), refused (4xx, nothing
+ * changed) or failed (5xx). The error, if any, is rethrown unchanged.
+ */
+export async function audited(action: AuditAction, context: HandlerContext, run: () => Promise<Response>): Promise<Response> {
+  const at = new Date().toISOString();
+  const named = context.request.params.id ?? null;
+  try {
+    const response = await run();
+    await recordAudit(context.env.DB, {
+      at,
+      actor: context.principal.subject,
+      action,
+      target: (await targetOf(response)) ?? named,
+      outcome: response.status < 400 ? "accepted" : response.status < 500 ? "refused" : "failed",
+      status: response.status,
+      detail: null,
+    });
+    return response;
+  } catch (error) {
+    const status = error instanceof HttpError ? error.status : 500;
+    const detail = error instanceof HttpError ? `${error.code}: ${error.message}` : "internal_error";
+    await recordAudit(context.env.DB, {
+      at,
+      actor: context.principal.subject,
+      action,
+      target: named,
+      outcome: status < 500 ? "refused" : "failed",
+      status,
+      detail,
+    });
+    throw error;
+  }
+}
+
+const auditCursor = z.object({ id: z.number().int().min(1) });
+
+export async function listAudit(context: HandlerContext): Promise<Response> {
+  const query = parseQuery(context.url, listAuditQuery);
+  const conditions: SQL[] = [];
+  if (query.actor) conditions.push(eq(auditEvents.actor, query.actor));
+  if (query.action) conditions.push(eq(auditEvents.action, query.action));
+  if (query.from) conditions.push(gte(auditEvents.at, new Date(query.from).toISOString()));
+  if (query.to) conditions.push(lte(auditEvents.at, new Date(query.to).toISOString()));
+  if (query.cursor) conditions.push(lt(auditEvents.id, decodeCursor(query.cursor, auditCursor).id));
+  const rows = await openDatabase(context.env.DB)
+    .select()
+    .from(auditEvents)
+    .where(and(...conditions))
+    .orderBy(desc(auditEvents.id))
+    .limit(query.limit + 1);
+  const page = rows.slice(0, query.limit);
+  const last = page.at(-1);
+  return jsonResponse({ events: page, nextCursor: rows.length > query.limit && last ? encodeCursor({ id: last.id }) : null });
+}
