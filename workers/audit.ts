@@ -24,7 +24,11 @@ export async function recordAudit(db: D1Database, event: AuditRecord): Promise<v
   }
 }
 
-/** The backup or job a response names (what the call started or acted on). */
+/**
+ * The backup or job a response names (what the call started or acted on). Read whole, and that is
+ * bounded: a mutating call answers with one backup or one job that is starting or running, whose
+ * result lists (the only long part of a job) do not exist yet; a finished one is a 409.
+ */
 async function targetOf(response: Response): Promise<string | null> {
   const body = (await response
     .clone()

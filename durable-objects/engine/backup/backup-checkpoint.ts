@@ -5,6 +5,7 @@
  */
 import type { BackupTrigger, BackupType } from "../../../schema";
 import { RUNNING, type StepState } from "../lifecycle";
+import type { ManifestLocator } from "../format/manifest-reader";
 import { EMPTY_TREE, type ChunkRef, type TreeBuilderState } from "../format/manifest-tree";
 import type { LargeObjectState } from "./large-object";
 import type { ParentPosition } from "./parent-reader";
@@ -89,11 +90,7 @@ export interface NewBackup {
 }
 
 /** The parent's manifest, as far as the checkpoint needs to know it. */
-export interface ParentManifest {
-  chunkCount: number;
-  /** Absent: a version 1 manifest. */
-  root?: ChunkRef | null;
-}
+export type ParentManifest = Omit<ManifestLocator, "backupId">;
 
 export function initialCheckpoint(backup: NewBackup, parent: ParentManifest, startedAt: string, startNotes: string[] = []): BackupCheckpoint {
   return {

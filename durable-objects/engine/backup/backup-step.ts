@@ -132,13 +132,8 @@ async function recordLarge(deps: BackupStepDeps, checkpoint: BackupCheckpoint, o
 
 /** The parent's manifest, version 1 or 2 (`parentRoot` is absent for version 1). */
 function parentManifest(deps: BackupStepDeps, checkpoint: BackupCheckpoint): ManifestReader {
-  const locator = { backupId: checkpoint.parentId!, chunkCount: checkpoint.parentChunkCount };
-  return openManifest(
-    deps.backup,
-    deps.settings.readKeyring,
-    checkpoint.parentRoot === undefined ? locator : { ...locator, root: checkpoint.parentRoot },
-    deps.parentPages,
-  );
+  const locator = { backupId: checkpoint.parentId!, chunkCount: checkpoint.parentChunkCount, root: checkpoint.parentRoot };
+  return openManifest(deps.backup, deps.settings.readKeyring, locator, deps.parentPages);
 }
 
 async function captureWithRetry(deps: BackupStepDeps, policy: RetryPolicy, backupId: string, key: string): Promise<ObjectOutcome> {

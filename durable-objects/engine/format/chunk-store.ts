@@ -2,6 +2,7 @@
  * Storing and reading the content-addressed chunks of version 2 manifests (manifest-tree.ts).
  */
 import { BlobIntegrityError } from "../errors";
+import { sha256Hex } from "./hashing";
 import type { Keyring } from "./keyring";
 import { decodeBody, encodeBody, type ManifestCodec } from "./manifest";
 import { chunkKey, nameMatches, type NewChunk } from "./manifest-tree";
@@ -40,13 +41,15 @@ export async function storeChunks(
 }
 
 /**
- * Reads a chunk's text, or null when it is missing. A chunk whose content does not hash to its
- * name is damage (BlobIntegrityError), so a reader never trusts a chunk swapped under a name.
+ * Reads a chunk's text and its SHA-256, or null when it is missing. A chunk whose content does not
+ * hash to its name is damage (BlobIntegrityError), so a reader never trusts a chunk swapped under
+ * a name.
  */
-export async function readChunkText(bucket: Pick<R2Bucket, "get">, keyring: Keyring | null, name: string): Promise<string | null> {
+export async function readChunkText(bucket: Pick<R2Bucket, "get">, keyring: Keyring | null, name: string): Promise<{ text: string; sha256: string } | null> {
   const object = await bucket.get(chunkKey(name));
   if (!object) return null;
   const text = await decodeBody(object, keyring);
-  if (!(await nameMatches(name, text, keyring))) throw new BlobIntegrityError(`${chunkKey(name)} does not hold the content its name is the hash of`);
-  return text;
+  const sha256 = await sha256Hex(text);
+  if (!(await nameMatches(name, sha256, keyring))) throw new BlobIntegrityError(`${chunkKey(name)} does not hold the content its name is the hash of`);
+  return { text, sha256 };
 }

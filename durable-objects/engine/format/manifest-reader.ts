@@ -17,14 +17,13 @@ import { readChunkText } from "./chunk-store";
 import type { Keyring } from "./keyring";
 import { parseChunk, readV1Chunk, v1ChunkKey, type ManifestEntry, type ManifestIndex } from "./manifest";
 import { chunkKey, parsePage, type ChunkRef } from "./manifest-tree";
-import { sha256Hex } from "./hashing";
 
 /** What a reader needs to know of a snapshot (from its manifest index). */
 export interface ManifestLocator {
   backupId: string;
   chunkCount: number;
-  /** Version 2: the tree's root (null: an empty snapshot). Absent: a version 1 manifest. */
-  root?: ChunkRef | null;
+  /** Version 2: the tree's root (null: an empty snapshot). Absent or undefined: a version 1 manifest. */
+  root?: ChunkRef | null | undefined;
 }
 
 /** The locator of the snapshot an index describes. */
@@ -161,11 +160,11 @@ class TreeManifest implements ManifestReader {
     const key = chunkKey(ref.name);
     const unreadable = (problem: Unreadable["problem"], detail: string | null): Unreadable => ({ kind: "unreadable", key, problem, detail, nextSeq: seq + 1 });
     try {
-      const text = await readChunkText(this.bucket, this.keyring, ref.name);
-      if (text === null) return unreadable("missing", null);
-      const entries = parseChunk(text);
+      const chunk = await readChunkText(this.bucket, this.keyring, ref.name);
+      if (chunk === null) return unreadable("missing", null);
+      const entries = parseChunk(chunk.text);
       if (entries.length !== ref.entries || entries[0]?.key !== ref.firstKey) return unreadable("corrupt", "its entries are not the ones its index page lists");
-      return { kind: "leaf", key, entries, sha256: await sha256Hex(text) };
+      return { kind: "leaf", key, entries, sha256: chunk.sha256 };
     } catch (error) {
       if (!isBlobIntegrityError(error)) throw error;
       return unreadable("corrupt", errorMessage(error));
@@ -185,9 +184,9 @@ class TreeManifest implements ManifestReader {
       nextSeq: step.firstSeq + ref.leaves,
     });
     try {
-      const text = await readChunkText(this.bucket, this.keyring, ref.name);
-      if (text === null) return unreadable("missing", null);
-      const children = parsePage(text, ref.level);
+      const chunk = await readChunkText(this.bucket, this.keyring, ref.name);
+      if (chunk === null) return unreadable("missing", null);
+      const children = parsePage(chunk.text, ref.level);
       const leaves = children.reduce((sum, c) => sum + c.leaves, 0);
       const entries = children.reduce((sum, c) => sum + c.entries, 0);
       if (leaves !== ref.leaves || entries !== ref.entries) throw new BlobIntegrityError("its children do not add up to what its parent lists");

@@ -80,15 +80,13 @@ export const endsPage = (name: string) => Number.parseInt(name.slice(-8), 16) % 
 
 export const utf8Bytes = (text: string) => new TextEncoder().encode(text).length;
 
-/** The name a chunk's text is stored under (the current key's naming key when encrypted). */
-export async function chunkName(text: string, keyring: Keyring | null): Promise<string> {
-  const sha256 = await sha256Hex(text);
+/** The name a chunk whose text hashes to `sha256` is stored under (the current naming key when encrypted). */
+export async function chunkName(sha256: string, keyring: Keyring | null): Promise<string> {
   return keyring ? hmacHex(keyring.current.naming, new TextEncoder().encode(`chunk:${sha256}`)) : sha256;
 }
 
-/** True when `name` is what `text` is stored under, by the current key or an old one. */
-export async function nameMatches(name: string, text: string, keyring: Keyring | null): Promise<boolean> {
-  const sha256 = await sha256Hex(text);
+/** True when `name` is what a text hashing to `sha256` is stored under, by the current key or an old one. */
+export async function nameMatches(name: string, sha256: string, keyring: Keyring | null): Promise<boolean> {
   if (!keyring) return name === sha256;
   for (const key of keyring.byId.values()) {
     if ((await hmacHex(key.naming, new TextEncoder().encode(`chunk:${sha256}`))) === name) return true;
@@ -183,8 +181,9 @@ class TreeBuilder {
 
   private async closeLeaf(): Promise<void> {
     const text = serializeChunk(this.open);
-    const ref: ChunkRef = { name: await chunkName(text, this.keyring), level: 0, firstKey: this.open[0]!.key, entries: this.open.length, leaves: 1 };
-    this.chain = await extendChain(this.chain, await sha256Hex(text));
+    const sha256 = await sha256Hex(text); // names the leaf and extends the checksum chain
+    const ref: ChunkRef = { name: await chunkName(sha256, this.keyring), level: 0, firstKey: this.open[0]!.key, entries: this.open.length, leaves: 1 };
+    this.chain = await extendChain(this.chain, sha256);
     this.leaves += 1;
     this.open = [];
     this.openBytes = 0;
@@ -205,7 +204,7 @@ class TreeBuilder {
     const children = this.levels[level]!;
     const text = serializePage(level + 1, children);
     const ref: ChunkRef = {
-      name: await chunkName(text, this.keyring),
+      name: await chunkName(await sha256Hex(text), this.keyring),
       level: level + 1,
       firstKey: children[0]!.firstKey,
       entries: children.reduce((sum, c) => sum + c.entries, 0),

@@ -97,7 +97,8 @@ export interface ManifestCodec {
 export async function encodeBody(text: string, codec: ManifestCodec): Promise<Uint8Array | string> {
   const framing = { compress: codec.compress, key: codec.keyring?.current ?? null };
   if (!isFramed(framing)) return text;
-  // Bounded: one chunk's or index's text, already in memory (manifest-tree.ts caps a chunk's size).
+  // Bounded: the text is already in memory, and small by construction: a leaf at most 256 KiB plus
+  // one entry, a page at most 128 children, an index one root (manifest-tree.ts).
   return new Uint8Array(await new Response(frameStream(new Response(text).body!, framing)).arrayBuffer());
 }
 

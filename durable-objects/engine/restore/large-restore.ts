@@ -62,7 +62,6 @@ async function layoutOf(deps: LargeRestoreDeps, entry: ManifestEntry): Promise<B
     return object.body;
   };
   if (!isFramedBlob(head)) return { open: (start, end) => readStored(start, end - start) };
-  // Bounded: a range read of the 22-byte header.
   // Bounded: a ranged read of the 22-byte header.
   const headerBytes = new Uint8Array(await new Response(await readStored(0, HEADER_SIZE)).arrayBuffer());
   const header = decodeHeader(headerBytes);
