@@ -14,11 +14,16 @@ import { logRecord, progressColumns } from "./engine/backup/batch-recorder";
 import { runBackupStep } from "./engine/backup/backup-step";
 import { abortOpenUpload } from "./engine/backup/large-object";
 import { readIndex, manifestIndexKey } from "./engine/format/manifest";
-import { insertBackup, insertLog, openDatabase, runBatch, updateBackup } from "./engine/records";
+import { insertBackup, insertLog, openDatabase, runBatch, updateBackup, type Statement } from "./engine/records";
+import type { NewBackupRow } from "../schema";
+import { findBackupRow } from "../schema/queries";
+import { presentBackup } from "../schema/present";
+import { deliveryId, queueDelivery } from "./engine/monitor/outbox";
+import { webhooksEnabled } from "./monitor";
 import { engineSettings, readKeyring } from "./engine-settings";
 import { getConfig } from "./config";
 import { PermanentError } from "./engine/errors";
-import { StepJob } from "./step-job";
+import { StepJob, type AlertScope } from "./step-job";
 
 export class BackupJob extends StepJob<BackupCheckpoint> {
   /** The parent manifest's index pages, kept while this object stays in memory (see PageCache). */
@@ -138,15 +143,22 @@ export class BackupJob extends StepJob<BackupCheckpoint> {
         `${counters.bytesUploaded} bytes uploaded, ${counters.deletedCount} deleted, ${counters.failedCount} failed; ` +
         `manifest: ${checkpoint.tree.leaves} chunks of entries, ${checkpoint.chunksWritten} chunks stored (${checkpoint.chunkBytesWritten} bytes), the rest shared with earlier snapshots.`
       : `Backup ${outcome}: ${checkpoint.error}`;
+    const values = {
+      ...progressColumns(checkpoint),
+      status: outcome,
+      completedAt,
+      ...(hasSnapshot ? { checksum: checkpoint.tree.chain, manifestKey: manifestIndexKey(checkpoint.backupId) } : {}),
+      error: checkpoint.error,
+      updatedAt: completedAt,
+      // What it added to the backup bucket, whatever its outcome: the blobs and chunks of a
+      // failed backup stay until cleanup collects them.
+      storedBytes: counters.bytesUploaded + checkpoint.chunkBytesWritten,
+      steps: checkpoint.steps ?? 0,
+      retries: checkpoint.retries ?? 0,
+    } satisfies Partial<NewBackupRow>;
     await runBatch(db, [
-      updateBackup(db, checkpoint.backupId, {
-        ...progressColumns(checkpoint),
-        status: outcome,
-        completedAt,
-        ...(hasSnapshot ? { checksum: checkpoint.tree.chain, manifestKey: manifestIndexKey(checkpoint.backupId) } : {}),
-        error: checkpoint.error,
-        updatedAt: completedAt,
-      }),
+      updateBackup(db, checkpoint.backupId, values),
+      ...(await this.outcomeDelivery(checkpoint, values)),
       insertLog(
         db,
         logRecord(
@@ -159,6 +171,31 @@ export class BackupJob extends StepJob<BackupCheckpoint> {
         ),
       ),
     ]);
+  }
+
+  /** `backup.completed` (a partial one too: its status says so) or `backup.failed`, for the webhook. */
+  private async outcomeDelivery(checkpoint: BackupCheckpoint, values: Partial<NewBackupRow>): Promise<Statement[]> {
+    const event = checkpoint.outcome === "failed" ? "backup.failed" : checkpoint.outcome === "cancelled" ? null : "backup.completed";
+    if (event === null || !webhooksEnabled(getConfig(this.env))) return [];
+    const db = openDatabase(this.bound("DB"));
+    const row = await findBackupRow(db, checkpoint.backupId);
+    if (!row) throw new Error(`backup ${checkpoint.backupId} has no D1 row to report`);
+    return [
+      queueDelivery(db, {
+        id: deliveryId(checkpoint.backupId, event),
+        event,
+        createdAt: checkpoint.endedAt!,
+        data: { backup: presentBackup({ ...row, ...values } as BackupRow) },
+      }),
+    ];
+  }
+
+  protected override async alertScope(checkpoint: BackupCheckpoint): Promise<AlertScope> {
+    const db = openDatabase(this.bound("DB"));
+    return {
+      bucketName: checkpoint.bucketName,
+      log: (message) => insertLog(db, logRecord(checkpoint, "alerts", "progress", "info", new Date(), message)),
+    };
   }
 
   /**

@@ -18,6 +18,7 @@ import { RUNNING } from "./engine/lifecycle";
 import { insertLog, runBatch, updateBackup, type LogRecord } from "./engine/records";
 import { readKeyring } from "./engine-settings";
 import { ManifestJob } from "./manifest-job";
+import type { AlertScope } from "./step-job";
 
 export interface StartCleanup {
   jobId: string;
@@ -62,6 +63,8 @@ export class CleanupJob extends ManifestJob<CleanupState> {
       chunksDeleted: 0,
       chunkBytesFreed: 0,
       bytesFreed: 0,
+      storeBytes: 0,
+      storeObjects: 0,
       ...NO_FINDINGS,
       ...RUNNING,
     });
@@ -217,6 +220,11 @@ export class CleanupJob extends ManifestJob<CleanupState> {
 
   protected override backupOfJob(): string | null {
     return null;
+  }
+
+  /** Expiring a backup can resolve `verification_failed`; the cron's cleanup ends its run's check. */
+  protected override async alertScope(state: CleanupState): Promise<AlertScope> {
+    return { bucketName: state.bucketName, log: (message) => this.log(state, "alerts", "info", message) };
   }
 
   protected leaseOf(state: CleanupState) {

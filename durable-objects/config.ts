@@ -4,6 +4,14 @@
  * falls back to a silent default when a value is present but wrong.
  */
 import { z } from "zod";
+import { SCHEDULES } from "./schedule";
+
+const LOOPBACK_HOSTS = new Set(["localhost", "127.0.0.1", "[::1]"]);
+
+/** https anywhere, plain http only to this machine (a local receiver during development). */
+export function isAllowedWebhookUrl(url: URL): boolean {
+  return url.protocol === "https:" || (url.protocol === "http:" && LOOPBACK_HOSTS.has(url.hostname));
+}
 
 const flag = z.enum(["true", "false"]).transform((value) => value === "true");
 
@@ -56,7 +64,11 @@ const configSchema = z
     BACKUP_GC_GRACE_HOURS: wholeNumber(0, 720).default(24),
     /** Days the log rows of an expired backup are kept after it expired (the audit trail). */
     BACKUP_LOG_RETENTION_DAYS: wholeNumber(1, 3650).default(90),
-    BACKUP_SCHEDULE: z.enum(["daily", "manual"]).default("daily"),
+    /**
+     * When the cron starts an automatic backup (schedule.ts): daily (02:00 UTC), hourly, weekly
+     * (Sundays 02:00 UTC) or manual (the cron only looks after jobs, alerts and webhooks).
+     */
+    BACKUP_SCHEDULE: z.enum(SCHEDULES).default("daily"),
     BACKUP_INCREMENTAL_ENABLED: flag.default(true),
     BACKUP_COMPRESSION_ENABLED: flag.default(false),
     BACKUP_ENCRYPTION_ENABLED: flag.default(false),
@@ -101,6 +113,30 @@ const configSchema = z
             .filter(Boolean)
         : [],
     ),
+    /** Failed or partial backups in a row (since the last completed one) that open an alert. */
+    BACKUP_ALERT_CONSECUTIVE_FAILURES: wholeNumber(1, 100).default(3),
+    /** Hours without a completed backup after which `no_recent_backup` opens. */
+    BACKUP_ALERT_STALE_HOURS: wholeNumber(1, 8760).default(48),
+    /** `storage_growth`: a backup that stored more than this many times the trailing average... */
+    BACKUP_ALERT_GROWTH_FACTOR: wholeNumber(2, 1000).default(5),
+    /** ...of this many completed backups before it... */
+    BACKUP_ALERT_GROWTH_WINDOW: wholeNumber(3, 100).default(10),
+    /** ...and more than this many bytes (small backups vary a lot and matter little). */
+    BACKUP_ALERT_GROWTH_MIN_BYTES: wholeNumber(0, 2 ** 50).default(1024 ** 3),
+    /** Scheduled runs in a row that found a backup still running, after which `schedule_skipped` opens. */
+    BACKUP_ALERT_SKIPPED_RUNS: wholeNumber(1, 100).default(3),
+    /**
+     * Where alert and job events are POSTed (api.md): https, or http to this machine only, since
+     * anything else would send backup details in clear text.
+     */
+    BACKUP_WEBHOOK_URL: optionalText.pipe(z.url({ message: "must be a URL" }).optional()).superRefine((value, ctx) => {
+      if (value !== undefined && URL.canParse(value) && !isAllowedWebhookUrl(new URL(value)))
+        ctx.addIssue({ code: "custom", message: "must be https, or http to a loopback address (localhost, 127.0.0.1, ::1)" });
+    }),
+    /** Secret: the HMAC key of webhook signatures; required with BACKUP_WEBHOOK_URL. */
+    BACKUP_WEBHOOK_SECRET: optionalText,
+    /** How long one delivery attempt waits for the receiver's answer. */
+    BACKUP_WEBHOOK_TIMEOUT_MS: wholeNumber(100, 60_000).default(10_000),
     JWT_SECRET: optionalText,
     // Keys fetched over plain http could be swapped on the way, so only https is accepted.
     JWT_JWKS_URL: optionalText.pipe(z.url({ protocol: /^https$/, message: "must be an https URL" }).optional()),
@@ -126,6 +162,13 @@ const configSchema = z
     for (const old of value.BACKUP_ENCRYPTION_KEYS) {
       const problem = keyProblem(old);
       if (problem) ctx.addIssue({ code: "custom", path: ["BACKUP_ENCRYPTION_KEYS"], message: `has a key that ${problem}` });
+    }
+    if (value.BACKUP_WEBHOOK_URL !== undefined && (value.BACKUP_WEBHOOK_SECRET?.length ?? 0) < 16) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["BACKUP_WEBHOOK_SECRET"],
+        message: "is required with BACKUP_WEBHOOK_URL (at least 16 characters; receivers check signatures with it)",
+      });
     }
     if (value.JWT_JWKS_URL === undefined && (value.JWT_SECRET === undefined || value.JWT_SECRET.length < 32)) {
       ctx.addIssue({

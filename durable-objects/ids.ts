@@ -1,5 +1,5 @@
 /** Identifiers: sortable by creation time, unique by a random suffix. */
-export function newId(prefix: "bk" | "job", at: Date): string {
+export function newId(prefix: "bk" | "job" | "al", at: Date): string {
   const stamp = at
     .toISOString()
     .replace(/[-:]/g, "")

@@ -6,7 +6,12 @@
 import { getConfig } from "./config";
 import type { ManifestJobState } from "./engine/job-state";
 import { readIndex } from "./engine/format/manifest";
-import { insertJob, insertLog, openDatabase, runBatch, updateJob, upsertFindings, type LogRecord, type Statement } from "./engine/records";
+import { insertJob, insertLog, openDatabase, runBatch, updateJob, upsertFindings, type LogRecord, type NewJobRow, type Statement } from "./engine/records";
+import { deliveryId, queueDelivery } from "./engine/monitor/outbox";
+import { webhooksEnabled } from "./monitor";
+import { findJobRow } from "../schema/queries";
+import { presentJob } from "../schema/present";
+import type { BackupJobRow } from "../schema";
 import { readKeyring } from "./engine-settings";
 import { StepJob } from "./step-job";
 
@@ -92,19 +97,40 @@ export abstract class ManifestJob<S extends ManifestJobState> extends StepJob<S>
       outcome === "completed"
         ? this.completionLog(state)
         : { level: outcome === "cancelled" ? "warn" : "error", message: `${state.kind} job ${state.jobId} ${outcome}: ${state.error}` };
-    await runBatch(this.db(), [
-      updateJob(this.db(), state.jobId, {
-        // A job has no partial outcome: what it could not do is in its result.
-        status: outcome === "partial" ? "completed" : outcome,
-        completedAt: state.endedAt,
-        filesProcessed: state.filesProcessed,
-        result: this.result(state),
-        error: state.error,
-        updatedAt: state.endedAt,
-      }),
+    const db = this.db();
+    const values = {
+      // A job has no partial outcome: what it could not do is in its result.
+      status: outcome === "partial" ? "completed" : outcome,
+      completedAt: state.endedAt,
+      filesProcessed: state.filesProcessed,
+      result: this.result(state),
+      error: state.error,
+      updatedAt: state.endedAt,
+      steps: state.steps ?? 0,
+      retries: state.retries ?? 0,
+    } satisfies Partial<NewJobRow>;
+    await runBatch(db, [
+      updateJob(db, state.jobId, values),
       this.log(state, "complete", completion.level, completion.message),
       ...(outcome === "completed" ? this.completionStatements(state) : []),
+      ...(outcome === "completed" ? await this.completionDelivery(state, values) : []),
     ]);
+  }
+
+  /** `<kind>.completed` for the webhook, with the job as this recording leaves it. */
+  private async completionDelivery(state: S, values: Partial<NewJobRow>): Promise<Statement[]> {
+    if (!webhooksEnabled(this.settings())) return [];
+    const row = await findJobRow(this.db(), state.jobId);
+    if (!row) throw new Error(`job ${state.jobId} has no D1 row to report`);
+    const event = `${state.kind}.completed` as const;
+    return [
+      queueDelivery(this.db(), {
+        id: deliveryId(state.jobId, event),
+        event,
+        createdAt: state.endedAt!,
+        data: { job: presentJob({ ...row, ...values } as BackupJobRow, null) },
+      }),
+    ];
   }
 
   /** The backup the job works on, as its D1 row names it (a cleanup works on none). */

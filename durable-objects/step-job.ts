@@ -19,6 +19,8 @@ import { getConfig } from "./config";
 import { errorMessage, isRetryable } from "./engine/errors";
 import { ended, type CancelRequest, type StepState } from "./engine/lifecycle";
 import { cappedBackoff } from "./engine/retry";
+import { openDatabase, runBatch, type Statement } from "./engine/records";
+import { checkAlerts, describeAlertChanges, wakeDispatcher } from "./monitor";
 
 const CHECKPOINT_KEY = "checkpoint";
 const CANCEL_KEY = "cancel";
@@ -30,7 +32,13 @@ const MAX_RETRY_DELAY_MS = 5 * 60_000;
 export type Heartbeat = "running" | "finished" | "unknown";
 
 /** What a job reaches through the `interpose` seam: its bindings and its own storage. */
-export type Interposed = "DB" | "R2_BUCKET" | "R2_BACKUP_BUCKET" | "BUCKET_COORDINATOR" | "storage";
+export type Interposed = "DB" | "R2_BUCKET" | "R2_BACKUP_BUCKET" | "BUCKET_COORDINATOR" | "WEBHOOK_DISPATCHER" | "storage";
+
+/** The bucket whose alerts a job's end may change, and how the check is logged on the job. */
+export interface AlertScope {
+  bucketName: string;
+  log(message: string): Statement;
+}
 
 export abstract class StepJob<S extends StepState> extends DurableObject<Env> {
   /** True while this instance runs a step or a recording: the alarm is evidently not lost then. */
@@ -47,6 +55,10 @@ export abstract class StepJob<S extends StepState> extends DurableObject<Env> {
   protected abstract recordRetry(state: S, failures: number, message: string): Promise<void>;
   /** What follows the job once its end is recorded and its lease released (idempotent). */
   protected async afterEnd(_state: S): Promise<void> {}
+  /** The bucket whose alerts this job's end may change (a backup's, a verification's, a cleanup's). */
+  protected async alertScope(_state: S): Promise<AlertScope | null> {
+    return null;
+  }
   /** The bucket lease this job holds, released once its end is recorded. */
   protected abstract leaseOf(state: S): { bucketName: string; holderId: string } | null;
 
@@ -144,9 +156,18 @@ export abstract class StepJob<S extends StepState> extends DurableObject<Env> {
     } finally {
       this.busy = false;
     }
-    await this.saveState({ ...next, stepFailures: 0, lastError: null });
-    if (next.stage === "finishing") await this.finish(next);
+    const saved: S = { ...next, stepFailures: 0, lastError: null, steps: (next.steps ?? 0) + 1 };
+    await this.saveState(saved);
+    if (saved.stage === "finishing") await this.finish(saved);
     else await this.armNextStep();
+  }
+
+  private async checkAlertsAfterEnd(state: S): Promise<void> {
+    const scope = await this.alertScope(state);
+    if (!scope) return;
+    const db = this.bound("DB");
+    const changes = await checkAlerts(db, getConfig(this.env), scope.bucketName);
+    await runBatch(openDatabase(db), [scope.log(describeAlertChanges(changes))]);
   }
 
   private async stepFailed(state: S, error: unknown): Promise<void> {
@@ -161,7 +182,7 @@ export abstract class StepJob<S extends StepState> extends DurableObject<Env> {
       return;
     }
     // The state first: the failure count must survive even if D1 is what is failing.
-    await this.saveState({ ...state, stepFailures: failures, lastError: message });
+    await this.saveState({ ...state, stepFailures: failures, lastError: message, retries: (state.retries ?? 0) + 1 });
     await this.armNextStep(cappedBackoff(STEP_RETRY_BASE_MS, failures, MAX_RETRY_DELAY_MS));
     await this.recordRetry(state, failures, message).catch((logError: unknown) => console.error(`${this.constructor.name}: could not log the retry`, logError));
   }
@@ -180,6 +201,10 @@ export abstract class StepJob<S extends StepState> extends DurableObject<Env> {
         const lease = this.leaseOf(state);
         if (lease) await this.bound("BUCKET_COORDINATOR").getByName(lease.bucketName).release(lease.holderId);
         await this.afterEnd(state);
+        await this.checkAlertsAfterEnd(state);
+        // Deliveries queued by recordEnd or by the alert check go out now; a wake lost to a
+        // crash here is repeated by the retried recording, and by the next cron firing.
+        await wakeDispatcher(this.env, this.bound("WEBHOOK_DISPATCHER"));
         await this.saveState({ ...state, stage: "done", stepFailures: 0, lastError: null });
         await this.storage().deleteAlarm();
       } catch (error) {

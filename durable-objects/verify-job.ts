@@ -10,6 +10,8 @@ import { initialVerifyState, runVerifyStep, verifyResult, type VerifyMode, type 
 import { readKeyring } from "./engine-settings";
 import { updateBackup, type LogRecord, type Statement } from "./engine/records";
 import { ManifestJob } from "./manifest-job";
+import type { AlertScope } from "./step-job";
+import { findBackupRow } from "../schema/queries";
 import { DEFAULTS } from "./defaults";
 
 export interface StartVerify {
@@ -59,6 +61,12 @@ export class VerifyJob extends ManifestJob<VerifyState> {
 
   protected leaseOf() {
     return null;
+  }
+
+  /** A verification's outcome opens or resolves `verification_failed` on its backup's bucket. */
+  protected override async alertScope(state: VerifyState): Promise<AlertScope | null> {
+    const backup = await findBackupRow(this.db(), state.backupId);
+    return backup ? { bucketName: backup.bucketName, log: (message) => this.log(state, "alerts", "info", message) } : null;
   }
 
   protected completionLog(state: VerifyState): Pick<LogRecord, "level" | "message"> {

@@ -56,6 +56,14 @@ export const r2Backups = sqliteTable(
     bytesProcessed: integer("bytes_processed").notNull().default(0),
     /** Longest key of the snapshot in UTF-8 bytes (0 for backups made before it was recorded). */
     maxKeyBytes: integer("max_key_bytes").notNull().default(0),
+    /**
+     * Bytes this backup added to the backup bucket: new blobs plus the manifest chunks it wrote
+     * (a full backup rewrites its chunks, so for it this is an upper bound). Set at its end.
+     */
+    storedBytes: integer("stored_bytes").notNull().default(0),
+    /** Alarm steps that completed, and failed step attempts that were retried (performance). */
+    steps: integer("steps").notNull().default(0),
+    retries: integer("retries").notNull().default(0),
     updatedAt: text("updated_at").notNull(),
   },
   (t) => [
@@ -65,6 +73,8 @@ export const r2Backups = sqliteTable(
     index("r2_backups_backup_type_backup_date_idx").on(t.backupType, t.backupDate, t.id),
     // auto: the newest completed (full) backup of a bucket.
     index("r2_backups_bucket_status_type_date_idx").on(t.bucketName, t.status, t.backupType, t.backupDate),
+    // Alert evaluation and stats trends: a bucket's backups, newest first.
+    index("r2_backups_bucket_date_idx").on(t.bucketName, t.backupDate),
   ],
 );
 
@@ -126,6 +136,8 @@ export const backupJobs = sqliteTable(
     error: text("error"),
     /** The last time the job wrote progress: a row that stops moving is asked about (watchdog). */
     updatedAt: text("updated_at"),
+    steps: integer("steps").notNull().default(0),
+    retries: integer("retries").notNull().default(0),
   },
   (t) => [
     index("backup_jobs_backup_id_created_at_idx").on(t.backupId, t.createdAt),
@@ -191,6 +203,75 @@ export const auditEvents = sqliteTable(
 );
 export type AuditEventRow = typeof auditEvents.$inferSelect;
 
+/** The conditions the system watches (docs/operations.md has what each means and what to do). */
+export const ALERT_CODES = ["consecutive_failures", "no_recent_backup", "verification_failed", "storage_growth", "schedule_skipped"] as const;
+export type AlertCode = (typeof ALERT_CODES)[number];
+export const ALERT_SEVERITIES = ["warning", "critical"] as const;
+export type AlertSeverity = (typeof ALERT_SEVERITIES)[number];
+
+/**
+ * One row per opening of an alert: it stays open (resolved_at null) while its condition holds.
+ * The partial unique index allows one open alert per bucket and code, so two evaluations racing
+ * can never open it twice.
+ */
+export const alerts = sqliteTable(
+  "alerts",
+  {
+    id: text("id").primaryKey(),
+    bucketName: text("bucket_name").notNull(),
+    code: text("code", { enum: ALERT_CODES }).notNull(),
+    severity: text("severity", { enum: ALERT_SEVERITIES }).notNull(),
+    message: text("message").notNull(),
+    details: text("details", { mode: "json" }).$type<Record<string, unknown>>().notNull(),
+    openedAt: text("opened_at").notNull(),
+    resolvedAt: text("resolved_at"),
+  },
+  (t) => [
+    uniqueIndex("alerts_open_bucket_code_idx")
+      .on(t.bucketName, t.code)
+      .where(sql`resolved_at IS NULL`),
+    // GET /api/backup/alerts: newest first, optionally open or resolved only.
+    index("alerts_opened_at_id_idx").on(t.openedAt, t.id),
+  ],
+);
+export type AlertRow = typeof alerts.$inferSelect;
+
+export const WEBHOOK_EVENTS = [
+  "alert.opened",
+  "alert.resolved",
+  "backup.completed",
+  "backup.failed",
+  "verify.completed",
+  "restore.completed",
+  "cleanup.completed",
+] as const;
+export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];
+export const DELIVERY_STATUSES = ["pending", "delivered", "failed"] as const;
+
+/**
+ * The webhook outbox: a delivery is written in the same D1 batch as the decision it reports, with
+ * its body fixed then, and sent (and retried) by the WebhookDispatcher's alarm. The id is derived
+ * from what it reports, so a replayed decision cannot queue it twice.
+ */
+export const webhookDeliveries = sqliteTable(
+  "webhook_deliveries",
+  {
+    id: text("id").primaryKey(),
+    event: text("event", { enum: WEBHOOK_EVENTS }).notNull(),
+    /** The exact bytes sent on every attempt. */
+    body: text("body").notNull(),
+    createdAt: text("created_at").notNull(),
+    status: text("status", { enum: DELIVERY_STATUSES }).notNull(),
+    attempts: integer("attempts").notNull().default(0),
+    nextAttemptAt: text("next_attempt_at").notNull(),
+    lastAttemptAt: text("last_attempt_at"),
+    lastError: text("last_error"),
+    deliveredAt: text("delivered_at"),
+  },
+  (t) => [index("webhook_deliveries_status_next_idx").on(t.status, t.nextAttemptAt)],
+);
+export type WebhookDeliveryRow = typeof webhookDeliveries.$inferSelect;
+
 export type JobFindingRow = typeof jobFindings.$inferSelect;
 export type NewJobFindingRow = typeof jobFindings.$inferInsert;
 
@@ -202,7 +283,16 @@ export type BackupLogRow = typeof backupLogs.$inferSelect;
 export type NewBackupLogRow = typeof backupLogs.$inferInsert;
 export type BackupJobRow = typeof backupJobs.$inferSelect;
 
-/** One row per backup with its duration and whether it succeeded (the seed's `backup_summary`). */
+const durationSeconds = sql`(julianday(${r2Backups.completedAt}) - julianday(${r2Backups.startedAt})) * 86400.0`;
+/** Statuses whose backup left a snapshot that cleanup keeps until it expires. */
+const KEPT = sql.raw(`('completed', 'partial')`);
+/** The outer row's bucket inside a correlated subquery (a bare column name would mean the inner one). */
+const OUTER_BUCKET = sql.raw(`"r2_backups"."bucket_name"`);
+
+/**
+ * One row per backup with its duration, throughput and whether it succeeded (the seed's
+ * `backup_summary`, with the performance figures of GET /api/backup/stats).
+ */
 export const backupSummary = sqliteView("backup_summary").as((qb) =>
   qb
     .select({
@@ -216,33 +306,49 @@ export const backupSummary = sqliteView("backup_summary").as((qb) =>
       snapshotFileCount: r2Backups.snapshotFileCount,
       snapshotSize: r2Backups.snapshotSize,
       bytesUploaded: r2Backups.bytesUploaded,
+      storedBytes: r2Backups.storedBytes,
       failedCount: r2Backups.failedCount,
+      filesProcessed: r2Backups.filesProcessed,
+      bytesProcessed: r2Backups.bytesProcessed,
+      steps: r2Backups.steps,
+      retries: r2Backups.retries,
       durationSeconds: sql<number | null>`CASE WHEN ${r2Backups.startedAt} IS NOT NULL AND ${r2Backups.completedAt} IS NOT NULL
-        THEN (julianday(${r2Backups.completedAt}) - julianday(${r2Backups.startedAt})) * 86400.0 END`.as("duration_seconds"),
+        THEN ${durationSeconds} END`.as("duration_seconds"),
       succeeded: sql<number>`CASE WHEN ${r2Backups.status} = 'completed' THEN 1 ELSE 0 END`.as("succeeded"),
     })
     .from(r2Backups),
 );
 
-/** Bucket-level health: success rate, last backups, storage written, average duration. */
+/**
+ * Bucket-level health over the retained history (expired backups are counted apart): success
+ * rate, last backups, failures since the last success, average duration, the bytes its backups
+ * wrote and the bytes its kept snapshots represent.
+ */
 export const backupHealthMetrics = sqliteView("backup_health_metrics").as((qb) =>
   qb
     .select({
       bucketName: r2Backups.bucketName,
-      totalBackups: sql<number>`count(*)`.as("total_backups"),
+      totalBackups: sql<number>`sum(CASE WHEN ${r2Backups.status} <> 'expired' THEN 1 ELSE 0 END)`.as("total_backups"),
       completedBackups: sql<number>`sum(CASE WHEN ${r2Backups.status} = 'completed' THEN 1 ELSE 0 END)`.as("completed_backups"),
       failedBackups: sql<number>`sum(CASE WHEN ${r2Backups.status} IN ('failed', 'partial') THEN 1 ELSE 0 END)`.as("failed_backups"),
+      expiredBackups: sql<number>`sum(CASE WHEN ${r2Backups.status} = 'expired' THEN 1 ELSE 0 END)`.as("expired_backups"),
       successRate: sql<number | null>`round(100.0 * sum(CASE WHEN ${r2Backups.status} = 'completed' THEN 1 ELSE 0 END)
         / nullif(sum(CASE WHEN ${r2Backups.status} IN ('completed', 'partial', 'failed') THEN 1 ELSE 0 END), 0), 2)`.as("success_rate"),
       lastBackupDate: sql<string | null>`max(${r2Backups.backupDate})`.as("last_backup_date"),
       lastSuccessfulBackupDate: sql<string | null>`max(CASE WHEN ${r2Backups.status} = 'completed' THEN ${r2Backups.backupDate} END)`.as(
         "last_successful_backup_date",
       ),
-      storedBytes: sql<number>`sum(${r2Backups.bytesUploaded})`.as("stored_bytes"),
+      // Failed or partial backups newer than the newest completed one (the newest completed
+      // backup is never expired, so this survives cleanup).
+      consecutiveFailures: sql<number>`(SELECT count(*) FROM r2_backups f WHERE f.bucket_name = ${OUTER_BUCKET}
+        AND f.status IN ('failed', 'partial') AND f.backup_date > coalesce((SELECT max(c.backup_date) FROM r2_backups c
+        WHERE c.bucket_name = ${OUTER_BUCKET} AND c.status = 'completed'), ''))`.as("consecutive_failures"),
+      bytesWritten: sql<number>`sum(${r2Backups.storedBytes})`.as("bytes_written"),
+      logicalBytes: sql<number>`sum(CASE WHEN ${r2Backups.status} IN ${KEPT} THEN ${r2Backups.snapshotSize} ELSE 0 END)`.as("logical_bytes"),
       averageDurationSeconds: sql<
         number | null
       >`avg(CASE WHEN ${r2Backups.status} = 'completed' AND ${r2Backups.startedAt} IS NOT NULL AND ${r2Backups.completedAt} IS NOT NULL
-        THEN (julianday(${r2Backups.completedAt}) - julianday(${r2Backups.startedAt})) * 86400.0 END)`.as("average_duration_seconds"),
+        THEN ${durationSeconds} END)`.as("average_duration_seconds"),
     })
     .from(r2Backups)
     .groupBy(r2Backups.bucketName),

@@ -7,11 +7,12 @@ import { createBackup, getBackupStatus, listBackupFiles, listBackupLogs, listBac
 import { cancelBackupOrJob } from "./routes/cancel";
 import { startCleanup } from "./routes/cleanup";
 import { listAudit } from "./audit";
+import { getStats, listAlerts } from "./routes/monitoring";
 
 /** Every path the API serves, so a known path with another method is 405 and anything else 404. */
 const KNOWN_PATHS = [
   /^\/api\/health$/,
-  /^\/api\/backup\/(create|list|cleanup|audit)$/,
+  /^\/api\/backup\/(create|list|cleanup|audit|stats|alerts)$/,
   /^\/api\/backup\/(status|files|logs|verify|restore|jobs|cancel)\/[^/]+$/,
 ];
 
@@ -61,6 +62,14 @@ router
   .get(
     "/backup/audit",
     authorized("backup:admin", (c) => listAudit(c)),
+  )
+  .get(
+    "/backup/stats",
+    authorized("backup:read", (c) => getStats(c)),
+  )
+  .get(
+    "/backup/alerts",
+    authorized("backup:read", (c) => listAlerts(c)),
   )
   .get(
     "/backup/logs/:id",

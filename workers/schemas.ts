@@ -112,3 +112,9 @@ export const listAuditQuery = z
     cursor: z.string().min(1).max(512).optional(),
   })
   .refine((q) => !q.from || !q.to || Date.parse(q.from) <= Date.parse(q.to), { message: "from must not be after to", path: ["from"] });
+
+export const listAlertsQuery = z.strictObject({
+  state: z.enum(["open", "resolved"]).optional(),
+  limit: limitParam(100, 20),
+  cursor: z.string().min(1).max(512).optional(),
+});

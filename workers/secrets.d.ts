@@ -7,5 +7,7 @@ declare namespace Cloudflare {
     JWT_AUDIENCE?: string;
     BACKUP_ENCRYPTION_KEY?: string;
     BACKUP_ENCRYPTION_KEYS?: string;
+    BACKUP_WEBHOOK_URL?: string;
+    BACKUP_WEBHOOK_SECRET?: string;
   }
 }

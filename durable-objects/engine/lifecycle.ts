@@ -18,6 +18,9 @@ export interface StepState {
   /** Consecutive failed attempts of the current step (or of the final recording). */
   stepFailures: number;
   lastError: string | null;
+  /** Steps completed and failed attempts retried, for the performance figures (absent: 0). */
+  steps?: number;
+  retries?: number;
 }
 
 export const RUNNING: Pick<StepState, "stage" | "outcome" | "error" | "endedAt" | "startRecorded" | "stepFailures" | "lastError"> = {

@@ -84,15 +84,25 @@ describe("audit trail", () => {
     await putObjects([{ key: "b.txt", body: "B" }]);
     const fireCron = async () => {
       const ctx = createExecutionContext();
-      await worker.scheduled(createScheduledController({ cron: "0 2 * * *", scheduledTime: Date.now() }), env, ctx);
+      await worker.scheduled(createScheduledController({ cron: "0 * * * *", scheduledTime: Date.parse("2026-12-01T02:00:00Z") }), env, ctx);
       await waitOnExecutionContext(ctx);
     };
     await fireCron();
     await fireCron(); // the first backup is still running
     const { events } = await audit("?actor=cron");
     const [skipped, ran] = events;
-    expect(ran).toMatchObject({ action: "schedule.run", outcome: "accepted", status: null, detail: "cron 0 2 * * *: started a full backup" });
-    expect(skipped).toMatchObject({ action: "schedule.run", outcome: "skipped", detail: `cron 0 2 * * *: skipped, backup ${ran!.target} is running` });
+    expect(ran).toMatchObject({ action: "schedule.run", outcome: "accepted", status: null, detail: "cron 0 * * * * (daily): started a full backup" });
+    expect(skipped).toMatchObject({
+      action: "schedule.run",
+      outcome: "skipped",
+      detail: `cron 0 * * * * (daily): skipped, backup ${ran!.target} is still running`,
+      target: ran!.target,
+    });
+    // ...and the running backup's log says so.
+    const logs = await env.DB.prepare("SELECT level, message FROM backup_logs WHERE backup_id = ? AND event_key LIKE '%schedule-skipped%'")
+      .bind(ran!.target)
+      .all();
+    expect(logs.results).toEqual([{ level: "warn", message: "The scheduled backup of 2026-12-01T02:00:00.000Z was skipped: this backup was still running." }]);
     await runBackupToEnd(ran!.target!);
   });
 });

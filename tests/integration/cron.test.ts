@@ -4,10 +4,12 @@ import worker from "../../workers/index";
 import { putObjects, variedObjects } from "../helpers/buckets";
 import { cleanupJobStub, runBackupToEnd, runJobToEnd } from "../helpers/jobs";
 
-// The handler starts the backup before returning; the orphan sweep runs in waitUntil.
-const fireCron = async () => {
+// The handler starts the backup before returning; the orphan sweep runs in waitUntil. The
+// shipped trigger fires hourly; the daily schedule's backup is due at the 02:00 UTC firing.
+const DUE = Date.parse("2026-12-01T02:00:00Z");
+const fireCron = async (scheduledTime = DUE) => {
   const ctx = createExecutionContext();
-  await worker.scheduled(createScheduledController({ cron: "0 2 * * *", scheduledTime: Date.now() }), env, ctx);
+  await worker.scheduled(createScheduledController({ cron: "0 * * * *", scheduledTime }), env, ctx);
   await waitOnExecutionContext(ctx);
 };
 

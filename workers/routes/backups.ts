@@ -7,7 +7,7 @@ import type { HandlerContext } from "../context";
 import { badRequest, conflict, jsonResponse, notFound } from "../http-error";
 import { decodeCursor, encodeCursor } from "../pagination";
 import { watchAfterResponse } from "../../durable-objects/watchdog";
-import { presentBackup, presentLog } from "../present";
+import { presentBackup, presentLog } from "../../schema/present";
 import { parseJsonBody, parseQuery } from "../request-body";
 import { readManifestPage } from "../../durable-objects/engine/format/manifest-pager";
 import { readIndex } from "../../durable-objects/engine/format/manifest";

@@ -10,7 +10,7 @@ import { openDatabase } from "../../durable-objects/engine/records";
 import { requireScope, type Scope } from "../auth";
 import type { HandlerContext } from "../context";
 import { badRequest, conflict, jsonResponse, notFound } from "../http-error";
-import { presentBackup } from "../present";
+import { presentBackup } from "../../schema/present";
 import { findBackup } from "./backups";
 import { findJob, jobResource } from "./jobs";
 

@@ -6,7 +6,7 @@ import { findJobRow, jobFindingLists, nextSampleOffset } from "../../schema/quer
 import type { HandlerContext } from "../context";
 import { badRequest, conflict, jsonResponse, notFound } from "../http-error";
 import { MAX_KEY_BYTES } from "../../durable-objects/engine/restore/restore-step";
-import { presentJob } from "../present";
+import { presentJob } from "../../schema/present";
 import { watchAfterResponse } from "../../durable-objects/watchdog";
 import { parseJsonBody } from "../request-body";
 import { restoreBody, verifyBody } from "../schemas";

@@ -18,7 +18,9 @@
  *   sweep   the blob store, then the chunk store, is listed a page per step; an object neither
  *           marked nor younger than the grace period is deleted (the grace outlasts any backup
  *           that may have stored a blob or chunk it has not recorded yet: a crashed one, whose
- *           objects are then collected).
+ *           objects are then collected). The manifests' own objects are listed last, only to be
+ *           counted: the sweep measures what the backup bucket holds once it is done
+ *           (`storeBytes`, `storeObjects`), the figure GET /api/backup/stats starts from.
  *
  * A dry run plans, counts and lists exactly what a real run would, and writes nothing. Every
  * step is safe to replay: each write is idempotent and counters advance only with the position
@@ -61,10 +63,17 @@ export interface CleanupState extends ManifestJobState {
   chunkBytesFreed?: number;
   /** Bytes deleted in all: blobs and chunks. */
   bytesFreed: number;
+  /** What the swept areas hold after the sweep (absent in cleanups begun before it was measured). */
+  storeBytes?: number;
+  storeObjects?: number;
 }
 
-/** What the sweep lists, in order: content blobs, then the shared manifest chunks. */
-export const SWEPT_PREFIXES = ["blobs/", CHUNK_PREFIX] as const;
+/**
+ * What the sweep lists, in order: content blobs, then the shared manifest chunks (both collected),
+ * then the manifests' indexes (only counted: expiring a backup deletes its own).
+ */
+export const SWEPT_PREFIXES = ["blobs/", CHUNK_PREFIX, "manifests/"] as const;
+const COLLECTED_PREFIXES: ReadonlySet<string> = new Set(["blobs/", CHUNK_PREFIX]);
 
 /** The job's own storage, as the step needs it (SQLite in the object). */
 export interface CleanupStore {
@@ -91,6 +100,8 @@ export interface SweepPage {
   from: string;
   next: string | null;
   scanned: number;
+  /** Bytes of everything listed (absent on a page saved before the store was measured). */
+  bytes?: number;
   doomed: { key: string; size: number }[];
 }
 
@@ -260,26 +271,40 @@ async function sweepNext(deps: CleanupDeps, state: CleanupState): Promise<Cleanu
   if (page === null || page.from !== from) {
     const listed = await deps.backup.list({ prefix, limit: 1000, ...(state.sweepCursor ? { cursor: state.sweepCursor } : {}) });
     const youngSince = deps.now().getTime() - state.graceHours * 3_600_000;
-    const doomed = listed.objects.filter((o) => !deps.store.isMarked(o.key) && o.uploaded.getTime() < youngSince);
-    page = { from, next: listed.truncated ? listed.cursor : null, scanned: listed.objects.length, doomed: doomed.map((o) => ({ key: o.key, size: o.size })) };
+    const doomed = COLLECTED_PREFIXES.has(prefix) ? listed.objects.filter((o) => !deps.store.isMarked(o.key) && o.uploaded.getTime() < youngSince) : [];
+    page = {
+      from,
+      next: listed.truncated ? listed.cursor : null,
+      scanned: listed.objects.length,
+      bytes: listed.objects.reduce((sum, o) => sum + o.size, 0),
+      doomed: doomed.map((o) => ({ key: o.key, size: o.size })),
+    };
     deps.store.savePendingSweep(page);
   }
   if (!state.dryRun && page.doomed.length > 0) await deps.backup.delete(page.doomed.map((o) => o.key));
   const freed = page.doomed.reduce((sum, o) => sum + o.size, 0);
+  // A dry run deletes nothing, so the store keeps everything it listed.
+  const kept = { objects: page.scanned - (state.dryRun ? 0 : page.doomed.length), bytes: (page.bytes ?? NaN) - (state.dryRun ? 0 : freed) };
+  const measured: CleanupState =
+    state.storeBytes === undefined || page.bytes === undefined
+      ? { ...state, storeBytes: undefined, storeObjects: undefined }
+      : { ...state, storeBytes: state.storeBytes + kept.bytes, storeObjects: (state.storeObjects ?? 0) + kept.objects };
   const next: CleanupState =
     prefix === CHUNK_PREFIX
       ? {
-          ...state,
+          ...measured,
           chunksDeleted: (state.chunksDeleted ?? 0) + page.doomed.length,
           chunkBytesFreed: (state.chunkBytesFreed ?? 0) + freed,
           bytesFreed: state.bytesFreed + freed,
         }
-      : {
-          ...state,
-          blobsScanned: state.blobsScanned + page.scanned,
-          blobsDeleted: state.blobsDeleted + page.doomed.length,
-          bytesFreed: state.bytesFreed + freed,
-        };
+      : prefix === "blobs/"
+        ? {
+            ...measured,
+            blobsScanned: state.blobsScanned + page.scanned,
+            blobsDeleted: state.blobsDeleted + page.doomed.length,
+            bytesFreed: state.bytesFreed + freed,
+          }
+        : measured;
   if (page.next !== null) return { ...next, sweepCursor: page.next };
   return area + 1 < SWEPT_PREFIXES.length ? { ...next, sweepArea: area + 1, sweepCursor: null } : ended({ ...next, sweepCursor: null }, "completed", null);
 }
@@ -299,5 +324,8 @@ export function cleanupResult(state: CleanupState) {
     chunksDeleted: state.chunksDeleted ?? 0,
     chunkBytesFreed: state.chunkBytesFreed ?? 0,
     bytesFreed: state.bytesFreed,
+    // What the backup bucket holds after this cleanup (null: begun before it was measured).
+    storeBytes: state.storeBytes ?? null,
+    storeObjects: state.storeObjects ?? null,
   };
 }

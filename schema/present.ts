@@ -1,5 +1,17 @@
-/** Shapes D1 rows into the API contract's resources. */
-import type { BackupJobRow, BackupLogRow, BackupRow, FindingList, JobFindingRow } from "../schema";
+/**
+ * Shapes D1 rows into the API contract's resources: used by the routes and by the webhook
+ * deliveries, which carry the same shapes.
+ */
+import type { AlertRow, BackupJobRow, BackupLogRow, BackupRow, FindingList, JobFindingRow } from "./index";
+
+/** Seconds between two ISO times, or null when either is missing. */
+function secondsBetween(from: string | null, to: string | null): number | null {
+  return from && to ? Math.max(0, (Date.parse(to) - Date.parse(from)) / 1000) : null;
+}
+
+function perSecond(amount: number, seconds: number | null, scale = 1): number | null {
+  return seconds ? Math.round((amount / scale / seconds) * 100) / 100 : null;
+}
 
 export function presentBackup(row: BackupRow) {
   return {
@@ -25,6 +37,35 @@ export function presentBackup(row: BackupRow) {
     lastVerifiedAt: row.lastVerifiedAt,
     lastVerificationValid: row.lastVerificationValid,
     progress: { phase: row.phase, filesProcessed: row.filesProcessed, bytesProcessed: row.bytesProcessed },
+    performance: backupPerformance(row),
+  };
+}
+
+/** Where a backup's time went: its duration, throughput, steps and retries, bytes read and written. */
+export function backupPerformance(row: BackupRow) {
+  const durationSeconds = secondsBetween(row.startedAt, row.completedAt);
+  return {
+    durationSeconds,
+    objectsPerSecond: perSecond(row.filesProcessed, durationSeconds),
+    megabytesPerSecond: perSecond(row.bytesProcessed, durationSeconds, 1_000_000),
+    steps: row.steps,
+    retries: row.retries,
+    bytesRead: row.bytesProcessed,
+    bytesUploaded: row.bytesUploaded,
+    storedBytes: row.storedBytes,
+  };
+}
+
+export function presentAlert(row: AlertRow) {
+  return {
+    id: row.id,
+    code: row.code,
+    severity: row.severity,
+    bucketName: row.bucketName,
+    message: row.message,
+    openedAt: row.openedAt,
+    resolvedAt: row.resolvedAt,
+    details: row.details,
   };
 }
 
@@ -47,8 +88,13 @@ function resultLists(kind: BackupJobRow["kind"], findings: Record<FindingList, J
   return {};
 }
 
+/**
+ * A job as the API shows it. Without `findings` (a webhook body) the result keeps its counts but
+ * not its lists, which can hold thousands of entries.
+ */
 export function presentJob(row: BackupJobRow, findings: Record<FindingList, JobFindingRow[]> | null) {
   const result = row.result ?? {};
+  const durationSeconds = secondsBetween(row.startedAt, row.completedAt);
   return {
     id: row.id,
     kind: row.kind,
@@ -59,7 +105,13 @@ export function presentJob(row: BackupJobRow, findings: Record<FindingList, JobF
     startedAt: row.startedAt,
     completedAt: row.completedAt,
     progress: { filesProcessed: row.filesProcessed, filesTotal: row.filesTotal },
-    result: row.result && findings ? { ...result, ...resultLists(row.kind, findings, result) } : {},
+    result: findings ? { ...result, ...resultLists(row.kind, findings, result) } : result,
     error: row.error,
+    performance: {
+      durationSeconds,
+      objectsPerSecond: perSecond(row.filesProcessed, durationSeconds),
+      steps: row.steps,
+      retries: row.retries,
+    },
   };
 }

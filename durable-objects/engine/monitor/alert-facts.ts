@@ -1,0 +1,77 @@
+/**
+ * What the alert rules need to know about one bucket, read from D1 in one batch of small indexed
+ * queries (r2_backups by bucket and date, audit_events by action).
+ */
+import { and, desc, eq, gt, inArray, max, min, sql } from "drizzle-orm";
+import { auditEvents, r2Backups } from "../../../schema";
+import type { Database } from "../records";
+import type { AlertThresholds, BucketFacts } from "./alert-rules";
+
+/** How many backups an alert names at most (its count stays exact). */
+const NAMED = 10;
+
+export async function readBucketFacts(
+  db: Database,
+  bucketName: string,
+  limits: AlertThresholds,
+  /** Whether the scheduled runs (which back up the configured source bucket) concern this bucket. */
+  scheduledHere: boolean,
+): Promise<BucketFacts> {
+  const ofBucket = eq(r2Backups.bucketName, bucketName);
+  const newestCompletedDate = db
+    .select({ date: max(r2Backups.backupDate) })
+    .from(r2Backups)
+    .where(and(ofBucket, eq(r2Backups.status, "completed")));
+  const sinceSuccess = and(ofBucket, inArray(r2Backups.status, ["failed", "partial"]), gt(r2Backups.backupDate, sql`coalesce((${newestCompletedDate}), '')`));
+  const invalid = and(ofBucket, inArray(r2Backups.status, ["completed", "partial"]), eq(r2Backups.lastVerificationValid, false));
+  const [failureCount, failures, times, invalidCount, invalidIds, completed, runs] = await db.batch([
+    db
+      .select({ count: sql<number>`count(*)` })
+      .from(r2Backups)
+      .where(sinceSuccess),
+    db.select({ id: r2Backups.id, error: r2Backups.error }).from(r2Backups).where(sinceSuccess).orderBy(desc(r2Backups.backupDate)).limit(NAMED),
+    db
+      .select({
+        lastCompletedAt: sql<string | null>`max(CASE WHEN ${r2Backups.status} = 'completed' THEN ${r2Backups.completedAt} END)`,
+        firstBackupAt: min(r2Backups.backupDate),
+      })
+      .from(r2Backups)
+      .where(ofBucket),
+    db
+      .select({ count: sql<number>`count(*)` })
+      .from(r2Backups)
+      .where(invalid),
+    db.select({ id: r2Backups.id }).from(r2Backups).where(invalid).orderBy(desc(r2Backups.backupDate)).limit(NAMED),
+    // Backups recorded before stored bytes were measured have no steps either: left out, so
+    // their zeros do not make the first measured backup look like a surge.
+    db
+      .select({ id: r2Backups.id, storedBytes: r2Backups.storedBytes })
+      .from(r2Backups)
+      .where(and(ofBucket, eq(r2Backups.status, "completed"), gt(r2Backups.steps, 0)))
+      .orderBy(desc(r2Backups.backupDate))
+      .limit(limits.growthWindow + 1),
+    db
+      .select({ outcome: auditEvents.outcome, detail: auditEvents.detail })
+      .from(auditEvents)
+      .where(eq(auditEvents.action, "schedule.run"))
+      .orderBy(desc(auditEvents.id))
+      .limit(limits.skippedRuns),
+  ]);
+  const [newest, ...previous] = completed;
+  const skipped = scheduledHere ? leadingSkips(runs) : [];
+  return {
+    bucketName,
+    failuresSinceSuccess: { count: failureCount[0]?.count ?? 0, newest: failures },
+    lastCompletedAt: times[0]?.lastCompletedAt ?? null,
+    firstBackupAt: times[0]?.firstBackupAt ?? null,
+    invalidVerifications: { count: invalidCount[0]?.count ?? 0, backupIds: invalidIds.map((r) => r.id) },
+    growth: newest ? { backupId: newest.id, storedBytes: newest.storedBytes, previous: previous.map((r) => r.storedBytes) } : null,
+    skippedRuns: { count: skipped.length, lastDetail: skipped[0]?.detail ?? null },
+  };
+}
+
+/** The newest runs up to the first that was not skipped. */
+function leadingSkips<T extends { outcome: string }>(runs: T[]): T[] {
+  const firstOther = runs.findIndex((run) => run.outcome !== "skipped");
+  return firstOther === -1 ? runs : runs.slice(0, firstOther);
+}

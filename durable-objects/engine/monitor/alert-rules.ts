@@ -1,0 +1,125 @@
+/**
+ * The alert rules, as a pure function of what D1 says about one bucket (alert-facts.ts) and the
+ * configured thresholds: which alerts should be open now, with their message and details. What
+ * is open already, and what to open, resolve and deliver, is alert-store.ts's business.
+ */
+import type { AlertCode, AlertSeverity } from "../../../schema";
+
+export interface BucketFacts {
+  bucketName: string;
+  /** Failed or partial backups newer than the newest completed one, newest first (up to 10 named). */
+  failuresSinceSuccess: { count: number; newest: { id: string; error: string | null }[] };
+  /** The newest completed backup's completion time, or null when none completed. */
+  lastCompletedAt: string | null;
+  /** When the bucket's first backup was asked for (null: never). */
+  firstBackupAt: string | null;
+  /** Kept backups whose latest verification was invalid (ids, up to 10) and how many. */
+  invalidVerifications: { count: number; backupIds: string[] };
+  /** The newest completed backup's stored bytes, against those of the completed ones before it. */
+  growth: { backupId: string; storedBytes: number; previous: number[] } | null;
+  /** The latest scheduled runs in a row that were skipped, with the backup that kept them waiting. */
+  skippedRuns: { count: number; lastDetail: string | null };
+}
+
+export interface AlertThresholds {
+  consecutiveFailures: number;
+  staleHours: number;
+  growthFactor: number;
+  growthWindow: number;
+  growthMinBytes: number;
+  skippedRuns: number;
+}
+
+export interface AlertDraft {
+  code: AlertCode;
+  severity: AlertSeverity;
+  message: string;
+  details: Record<string, unknown>;
+}
+
+/** The trailing average needs this many earlier backups before growth means anything. */
+export const GROWTH_MIN_HISTORY = 3;
+
+const HOUR_MS = 3_600_000;
+
+export function desiredAlerts(facts: BucketFacts, limits: AlertThresholds, now: Date): AlertDraft[] {
+  return [consecutiveFailures, noRecentBackup, verificationFailed, storageGrowth, scheduleSkipped]
+    .map((rule) => rule(facts, limits, now))
+    .filter((draft): draft is AlertDraft => draft !== null);
+}
+
+type Rule = (facts: BucketFacts, limits: AlertThresholds, now: Date) => AlertDraft | null;
+
+const consecutiveFailures: Rule = ({ bucketName, failuresSinceSuccess }, limits) => {
+  const { count, newest } = failuresSinceSuccess;
+  if (count < limits.consecutiveFailures) return null;
+  const latest = newest[0];
+  return {
+    code: "consecutive_failures",
+    severity: "critical",
+    message:
+      `${count} backups of ${bucketName} in a row did not complete` + (latest ? ` (latest: ${latest.id}${latest.error ? `: ${latest.error}` : ""})` : "") + ".",
+    details: { count, threshold: limits.consecutiveFailures, backupIds: newest.map((b) => b.id) },
+  };
+};
+
+const noRecentBackup: Rule = ({ bucketName, lastCompletedAt, firstBackupAt }, limits, now) => {
+  // A bucket that never had a backup asked for is not watched yet; one whose backups never
+  // completed is stale from its first attempt on.
+  const since = lastCompletedAt ?? firstBackupAt;
+  if (since === null) return null;
+  const hours = (now.getTime() - Date.parse(since)) / HOUR_MS;
+  if (hours < limits.staleHours) return null;
+  return {
+    code: "no_recent_backup",
+    severity: "critical",
+    message: lastCompletedAt
+      ? `No backup of ${bucketName} has completed for ${Math.floor(hours)} hours (last completed at ${lastCompletedAt}).`
+      : `No backup of ${bucketName} has ever completed (first attempt at ${firstBackupAt}, ${Math.floor(hours)} hours ago).`,
+    details: { lastCompletedAt, hours: Math.floor(hours), thresholdHours: limits.staleHours },
+  };
+};
+
+const verificationFailed: Rule = ({ bucketName, invalidVerifications }) => {
+  const { count, backupIds } = invalidVerifications;
+  if (count === 0) return null;
+  return {
+    code: "verification_failed",
+    severity: "critical",
+    message: `The latest verification of ${count} kept backup(s) of ${bucketName} found problems (${backupIds.join(", ")}).`,
+    details: { count, backupIds },
+  };
+};
+
+const storageGrowth: Rule = ({ bucketName, growth }, limits) => {
+  if (!growth || growth.previous.length < GROWTH_MIN_HISTORY) return null;
+  const window = growth.previous.slice(0, limits.growthWindow);
+  const average = window.reduce((sum, bytes) => sum + bytes, 0) / window.length;
+  // A trailing average of 0 (nothing changed for days) makes any change "infinite" growth: the
+  // absolute floor decides then.
+  if (growth.storedBytes <= limits.growthMinBytes || growth.storedBytes <= limits.growthFactor * average) return null;
+  return {
+    code: "storage_growth",
+    severity: "warning",
+    message:
+      `Backup ${growth.backupId} of ${bucketName} stored ${growth.storedBytes} bytes, ` +
+      `${average > 0 ? `${Math.round(growth.storedBytes / average)} times` : "far above"} the average of the ${window.length} before it (${Math.round(average)} bytes).`,
+    details: {
+      backupId: growth.backupId,
+      storedBytes: growth.storedBytes,
+      trailingAverageBytes: Math.round(average),
+      factor: limits.growthFactor,
+      minBytes: limits.growthMinBytes,
+    },
+  };
+};
+
+const scheduleSkipped: Rule = ({ bucketName, skippedRuns }, limits) => {
+  if (skippedRuns.count < limits.skippedRuns) return null;
+  return {
+    code: "schedule_skipped",
+    severity: "warning",
+    message: `The last ${skippedRuns.count} scheduled backups of ${bucketName} were skipped because a job was still running${skippedRuns.lastDetail ? ` (${skippedRuns.lastDetail})` : ""}.`,
+    details: { count: skippedRuns.count, threshold: limits.skippedRuns },
+  };
+};

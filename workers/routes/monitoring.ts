@@ -1,0 +1,37 @@
+/** GET /api/backup/stats and GET /api/backup/alerts: read-only, answered from D1. */
+import { and, desc, eq, isNotNull, isNull, lt, or, type SQL } from "drizzle-orm";
+import { z } from "zod";
+import { alerts } from "../../schema";
+import { presentAlert } from "../../schema/present";
+import { readStats } from "../../schema/stats";
+import { openDatabase } from "../../durable-objects/engine/records";
+import type { HandlerContext } from "../context";
+import { jsonResponse } from "../http-error";
+import { decodeCursor, encodeCursor } from "../pagination";
+import { parseQuery } from "../request-body";
+import { listAlertsQuery } from "../schemas";
+
+export async function getStats(context: HandlerContext): Promise<Response> {
+  return jsonResponse(await readStats(openDatabase(context.env.DB)));
+}
+
+const alertCursor = z.object({ o: z.string(), i: z.string() });
+
+/** Alerts newest first (by opening), optionally only the open or the resolved ones. */
+export async function listAlerts(context: HandlerContext): Promise<Response> {
+  const query = parseQuery(context.url, listAlertsQuery);
+  const after = query.cursor ? decodeCursor(query.cursor, alertCursor) : undefined;
+  const conditions: SQL[] = [];
+  if (query.state) conditions.push(query.state === "open" ? isNull(alerts.resolvedAt) : isNotNull(alerts.resolvedAt));
+  if (after) conditions.push(or(lt(alerts.openedAt, after.o), and(eq(alerts.openedAt, after.o), lt(alerts.id, after.i)))!);
+  const rows = await openDatabase(context.env.DB)
+    .select()
+    .from(alerts)
+    .where(and(...conditions))
+    .orderBy(desc(alerts.openedAt), desc(alerts.id))
+    .limit(query.limit + 1);
+  const page = rows.slice(0, query.limit);
+  const last = page.at(-1);
+  const nextCursor = rows.length > query.limit && last ? encodeCursor({ o: last.openedAt, i: last.id }) : null;
+  return jsonResponse({ alerts: page.map(presentAlert), nextCursor });
+}
