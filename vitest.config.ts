@@ -1,5 +1,6 @@
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-pool-workers";
 import { defineConfig } from "vitest/config";
+import { WEBHOOK_TEST_SECRET } from "./tests/setup/webhook-receiver.mjs";
 
 // Every integration test runs inside workerd against the real local R2, D1 and Durable Objects
 // declared in wrangler.toml. Only the knobs that make tests fast (and the storage options under
@@ -54,6 +55,34 @@ function project(name: string, include: string[], bindings: Record<string, unkno
   };
 }
 
+/**
+ * Alerts, stats and webhooks: the webhook URL points at a real receiver on this machine's
+ * loopback, started by the project's global setup (tests/setup/webhook-receiver.mjs).
+ */
+function monitoringProject() {
+  const base = project("monitoring", ["tests/monitoring/**/*.test.ts"], {});
+  return {
+    ...base,
+    plugins: [
+      cloudflareTest(({ inject }) => ({
+        wrangler: { configPath: "./wrangler.toml" },
+        miniflare: {
+          bindings: {
+            ...baseBindings,
+            BACKUP_WEBHOOK_URL: `http://127.0.0.1:${inject("webhookPort")}/hook`,
+            BACKUP_WEBHOOK_SECRET: WEBHOOK_TEST_SECRET,
+            // A receiver that never answers is given up on quickly.
+            BACKUP_WEBHOOK_TIMEOUT_MS: "300",
+            // Test backups are small: growth is judged by the factor alone.
+            BACKUP_ALERT_GROWTH_MIN_BYTES: "0",
+          },
+        },
+      })),
+    ],
+    test: { ...base.test, globalSetup: ["./tests/setup/webhook-receiver.mjs"] },
+  };
+}
+
 export default defineConfig({
   test: {
     // CI has two cores: one workerd per core.
@@ -72,6 +101,7 @@ export default defineConfig({
       // with plain storage and once with compression and encryption.
       project("matrix-plain", ["tests/fault-matrix/**/*.test.ts", "tests/small-multipart/**/*.test.ts"], SMALL_MULTIPART),
       project("matrix-sealed", ["tests/fault-matrix/**/*.test.ts"], { ...SMALL_MULTIPART, ...SEALED }),
+      monitoringProject(),
       project("incremental-disabled", ["tests/incremental-disabled/**/*.test.ts"], { BACKUP_INCREMENTAL_ENABLED: "false" }),
     ],
   },

@@ -152,7 +152,8 @@ export class BackupJob extends StepJob<BackupCheckpoint> {
       updatedAt: completedAt,
       // What it added to the backup bucket, whatever its outcome: the blobs and chunks of a
       // failed backup stay until cleanup collects them.
-      storedBytes: counters.bytesUploaded + checkpoint.chunkBytesWritten,
+      // (A checkpoint begun by the version 1 engine has no chunk count.)
+      storedBytes: counters.bytesUploaded + (checkpoint.chunkBytesWritten ?? 0),
       steps: checkpoint.steps ?? 0,
       retries: checkpoint.retries ?? 0,
     } satisfies Partial<NewBackupRow>;

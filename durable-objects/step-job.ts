@@ -167,7 +167,8 @@ export abstract class StepJob<S extends StepState> extends DurableObject<Env> {
     if (!scope) return;
     const db = this.bound("DB");
     const changes = await checkAlerts(db, getConfig(this.env), scope.bucketName);
-    await runBatch(openDatabase(db), [scope.log(describeAlertChanges(changes))]);
+    // Logged on the job when it changed something, so the job's log says what its end caused.
+    if (changes.opened.length + changes.resolved.length > 0) await runBatch(openDatabase(db), [scope.log(describeAlertChanges(changes))]);
   }
 
   private async stepFailed(state: S, error: unknown): Promise<void> {

@@ -74,7 +74,11 @@ async function snapshotListing(backupId: string): Promise<unknown[]> {
 
 async function backupOutcome(id: string) {
   const { backup } = (await api("GET", `/api/backup/status/${id}`)).body;
-  const { id: _id, backupDate: _d, startedAt: _s, completedAt: _c, parentId: _p, ...row } = backup;
+  const { id: _id, backupDate: _d, startedAt: _s, completedAt: _c, parentId: _p, performance, ...rest } = backup;
+  // Timings vary from run to run, and an injected fault adds a retry (and maybe a step); what the
+  // backup read, uploaded and stored must not change.
+  const { bytesRead, bytesUploaded, storedBytes } = performance;
+  const row = { ...rest, performance: { bytesRead, bytesUploaded, storedBytes } };
   const files = (
     await env.DB.prepare("SELECT file_path, backup_path, file_size, checksum, status, error FROM backup_files WHERE backup_id = ? ORDER BY file_path")
       .bind(id)
@@ -212,8 +216,11 @@ export function cleanupScenario(): Scenario {
     },
     async outcome(id) {
       const { job } = (await api("GET", `/api/backup/jobs/${id}`)).body;
-      const { backupIdsExpired, bytesFreed, chunkBytesFreed, chunksDeleted, ...figures } = job.result;
+      const { backupIdsExpired, bytesFreed, chunkBytesFreed, chunksDeleted, storeBytes, storeObjects, ...figures } = job.result;
       figures.blobBytesFreed = bytesFreed - chunkBytesFreed;
+      // Likewise the store's size: the cleanup's measurement must be what the bucket holds after it.
+      const everything = await listAll(env.R2_BACKUP_BUCKET);
+      figures.storeMeasuredExactly = storeObjects === everything.length && storeBytes === everything.reduce((sum, o) => sum + o.size, 0);
       const chunksLeft = (await listAll(env.R2_BACKUP_BUCKET, "chunks/")).map((o) => o.key);
       const kept = (await env.DB.prepare("SELECT id FROM r2_backups WHERE status = 'completed'").all<{ id: string }>()).results.map((r) => r.id);
       const needed = await chunkKeysOf(env.R2_BACKUP_BUCKET, kept, await readKeyring(env));

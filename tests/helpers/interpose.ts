@@ -146,7 +146,7 @@ function wrapStorage(plan: CallPlan, storage: DurableObjectStorage): DurableObje
   });
 }
 
-/** A Durable Object namespace whose stubs' RPC calls are watched (the coordinator's `release`). */
+/** A Durable Object namespace whose stubs' RPC calls are watched (the coordinator's `release`, the dispatcher's `wake`). */
 function wrapNamespace(plan: CallPlan, name: string, namespace: DurableObjectNamespace): DurableObjectNamespace {
   return new Proxy(namespace, {
     get(target, property) {
@@ -173,7 +173,8 @@ export function interposer(plan: CallPlan) {
   return <T extends object>(name: Interposed, target: T): T => {
     if (name === "storage") return wrapStorage(plan, target as unknown as DurableObjectStorage) as unknown as T;
     if (name === "DB") return wrapDatabase(plan, target as unknown as D1Database) as unknown as T;
-    if (name === "BUCKET_COORDINATOR") return wrapNamespace(plan, name, target as unknown as DurableObjectNamespace) as unknown as T;
+    if (name === "BUCKET_COORDINATOR" || name === "WEBHOOK_DISPATCHER")
+      return wrapNamespace(plan, name, target as unknown as DurableObjectNamespace) as unknown as T;
     return wrapBucket(plan, name, target as unknown as R2Bucket) as unknown as T;
   };
 }

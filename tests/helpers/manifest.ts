@@ -11,10 +11,10 @@ const PLAIN: ManifestCodec = { compress: false, keyring: null };
 const totals = (entries: readonly ManifestEntry[]) => ({ fileCount: entries.length, totalSize: entries.reduce((sum, e) => sum + e.size, 0) });
 
 /** A version 2 manifest of `entries` (in key order), as a backup would write it. */
-export async function writeManifest(bucket: Pick<R2Bucket, "put">, backupId: string, entries: readonly ManifestEntry[], codec: ManifestCodec = PLAIN) {
+export async function writeManifest(bucket: Pick<R2Bucket, "put" | "head">, backupId: string, entries: readonly ManifestEntry[], codec: ManifestCodec = PLAIN) {
   const added = await appendEntries(EMPTY_TREE, entries, codec.keyring);
   const tree = await finishTree(added.state, codec.keyring);
-  await storeChunks(bucket, codec, [...added.chunks, ...tree.chunks], "rewrite");
+  await storeChunks(bucket, codec, [...added.chunks, ...tree.chunks], "rewrite", backupId);
   return { version: 2 as const, backupId, chunkCount: tree.leaves, checksum: tree.chain, root: tree.root, ...totals(entries) };
 }
 

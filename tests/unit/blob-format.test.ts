@@ -102,4 +102,24 @@ describe("framed blobs", () => {
     expect(await unframe(stored, { current: KEY_B, old: [KEY_A] })).toEqual(content(1000));
     await expectRejected(stored, /encrypted with key [0-9a-f]{16}, which is not configured/, { current: KEY_B });
   });
+
+  it("leaves no promise rejected unobserved when a range's read fails as its consumer goes away", async () => {
+    // What a part upload that fails while the source read fails looks like (fault matrix, "die").
+    const unobserved: unknown[] = [];
+    const listener = (event: PromiseRejectionEvent) => unobserved.push(event.reason);
+    addEventListener("unhandledrejection", listener);
+    try {
+      const body = encryptedRange((await loadKeyring(KEY_A, [])).current, 6_000_000, 0, 5_242_880, async () => {
+        throw new Error("the source read failed");
+      });
+      const abort = new AbortController();
+      const feeding = body.pipeTo(new FixedLengthStream(5_242_880).writable, { signal: abort.signal });
+      abort.abort(new Error("the upload failed"));
+      await Promise.allSettled([feeding]);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    } finally {
+      removeEventListener("unhandledrejection", listener);
+    }
+    expect(unobserved).toEqual([]);
+  });
 });

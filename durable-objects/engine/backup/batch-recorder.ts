@@ -147,7 +147,7 @@ export async function storeManifestChunks(
   const written =
     chunks.length === 0
       ? { chunks: 0, bytes: 0 }
-      : await withRetry(policyOf(deps.settings), () => storeChunks(deps.backup, codecOf(deps.settings), chunks, mode));
+      : await withRetry(policyOf(deps.settings), () => storeChunks(deps.backup, codecOf(deps.settings), chunks, mode, checkpoint.backupId));
   return { ...checkpoint, tree, chunksWritten: checkpoint.chunksWritten + written.chunks, chunkBytesWritten: checkpoint.chunkBytesWritten + written.bytes };
 }
 

@@ -233,15 +233,24 @@ export function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
 }
 
 /** Passes bytes [skip, skip + length) of a stream through, and drops the rest. */
-export function byteWindow(skip: number, length: number): TransformStream<Uint8Array, Uint8Array> {
+/** Keeps `length` bytes after the first `skip` of a sequence of chunks, chunk by chunk. */
+function windowOf(skip: number, length: number): (chunk: Uint8Array) => Uint8Array {
   let toSkip = skip;
   let remaining = length;
+  return (chunk) => {
+    const dropped = Math.min(toSkip, chunk.length);
+    toSkip -= dropped;
+    const kept = chunk.subarray(dropped, dropped + Math.min(remaining, chunk.length - dropped));
+    remaining -= kept.length;
+    return kept;
+  };
+}
+
+export function byteWindow(skip: number, length: number): TransformStream<Uint8Array, Uint8Array> {
+  const window = windowOf(skip, length);
   return new TransformStream({
     transform(chunk, controller) {
-      const dropped = Math.min(toSkip, chunk.length);
-      toSkip -= dropped;
-      const kept = chunk.subarray(dropped, dropped + Math.min(remaining, chunk.length - dropped));
-      remaining -= kept.length;
+      const kept = window(chunk);
       if (kept.length) controller.enqueue(kept);
     },
   });
@@ -295,30 +304,39 @@ export function encryptedRange(
     controller.close();
   };
 
+  const window = windowOf(start - regionStart, end - start);
+  const emit = (controller: ReadableStreamDefaultController<Uint8Array>, chunk: Uint8Array) => {
+    const kept = window(chunk);
+    if (kept.length) controller.enqueue(kept);
+  };
   const cooperative = new Cooperative();
+  // One record per call: complete when RECORD_SIZE bytes (or the content's end) have arrived.
+  const pullRecord = async (controller: ReadableStreamDefaultController<Uint8Array>) => {
+    if (index > last || HEADER_SIZE + index * slot >= end) return finish(controller);
+    reader ??= (await readContent(contentStart, contentLength)).getReader();
+    const recordLength = Math.min(RECORD_SIZE, size - index * RECORD_SIZE);
+    while (pending.length < recordLength) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      pending = concat(pending, value);
+    }
+    if (pending.length < recordLength) throw new Error(`content ended early: record ${index} needs ${recordLength} bytes`);
+    emit(controller, await sealRecord(key, header, index, index === records - 1, pending.subarray(0, recordLength)));
+    pending = pending.slice(recordLength);
+    index++;
+    await cooperative.handled(recordLength);
+    if (index > last) await finish(controller);
+  };
+  // The window is cut inside this stream, not by a pipe behind it: a pipe's own promise would
+  // be left rejected, unobserved, when the consumer cancels while a read is failing.
   const region = new ReadableStream<Uint8Array>({
     start(controller) {
-      if (start < HEADER_SIZE) controller.enqueue(header);
+      if (start < HEADER_SIZE) emit(controller, header);
     },
-    // One record per pull: complete when RECORD_SIZE bytes (or the content's end) have arrived.
-    async pull(controller) {
-      if (index > last || HEADER_SIZE + index * slot >= end) return finish(controller);
-      reader ??= (await readContent(contentStart, contentLength)).getReader();
-      const recordLength = Math.min(RECORD_SIZE, size - index * RECORD_SIZE);
-      while (pending.length < recordLength) {
-        const { done, value } = await reader.read();
-        if (done) break;
-        pending = concat(pending, value);
-      }
-      if (pending.length < recordLength) throw new Error(`content ended early: record ${index} needs ${recordLength} bytes`);
-      controller.enqueue(await sealRecord(key, header, index, index === records - 1, pending.subarray(0, recordLength)));
-      pending = pending.slice(recordLength);
-      index++;
-      await cooperative.handled(recordLength);
-      if (index > last) await finish(controller);
-    },
+    pull: pullRecord,
   });
-  return region.pipeThrough(byteWindow(start - regionStart, end - start));
+
+  return region;
 }
 
 /** Where the records holding content bytes [start, end) lie in an encrypted, uncompressed blob. */

@@ -14,27 +14,34 @@ import { chunkKey, nameMatches, type NewChunk } from "./manifest-tree";
  */
 export type ChunkWriteMode = "rewrite" | "if-absent";
 
-/** Stores the chunks; returns how many were written, and their bytes (not those already there). */
+/**
+ * Stores the chunks; returns how many this backup (`writer`) stored, and their bytes. A chunk that
+ * was already there counts only if this backup stored it, in an earlier attempt of the same step
+ * (its metadata names the writer), so a replayed step reports the same figures as the first.
+ */
 export async function storeChunks(
-  bucket: Pick<R2Bucket, "put">,
+  bucket: Pick<R2Bucket, "put" | "head">,
   codec: ManifestCodec,
   chunks: readonly NewChunk[],
   mode: ChunkWriteMode,
+  writer: string,
 ): Promise<{ chunks: number; bytes: number }> {
   const written = { chunks: 0, bytes: 0 };
   for (const chunk of chunks) {
     const body = await encodeBody(chunk.text, codec);
-    const stored = await bucket.put(chunkKey(chunk.ref.name), body, {
+    const key = chunkKey(chunk.ref.name);
+    const stored = await bucket.put(key, body, {
       httpMetadata: {
         contentType: codec.keyring || codec.compress ? "application/octet-stream" : chunk.ref.level === 0 ? "application/x-ndjson" : "application/json",
       },
-      customMetadata: { level: String(chunk.ref.level), entries: String(chunk.ref.entries) },
+      customMetadata: { level: String(chunk.ref.level), entries: String(chunk.ref.entries), writer },
       ...(mode === "if-absent" ? { onlyIf: { etagDoesNotMatch: "*" } } : {}),
     });
     // R2 answers null when the precondition failed: the chunk is already there.
-    if (stored) {
+    const ours = stored ?? (await bucket.head(key).then((existing) => (existing?.customMetadata?.writer === writer ? existing : null)));
+    if (ours) {
       written.chunks += 1;
-      written.bytes += stored.size;
+      written.bytes += ours.size;
     }
   }
   return written;

@@ -4,8 +4,8 @@
  * Its id is derived from what it reports, so replaying the decision queues nothing twice; the
  * WebhookDispatcher sends it (webhook-dispatch.ts).
  */
-import { sql } from "drizzle-orm";
-import { webhookDeliveries, type WebhookEvent } from "../../../schema";
+import { and, eq, isNull, sql } from "drizzle-orm";
+import { alerts, webhookDeliveries, type WebhookEvent } from "../../../schema";
 import type { Database, Statement } from "../records";
 
 export interface Delivery {
@@ -47,9 +47,26 @@ export function queueDelivery(db: Database, delivery: Delivery): Statement {
  * evaluation's update won). A racing evaluation whose write lost therefore queues nothing.
  */
 export function queueAlertDelivery(db: Database, delivery: Delivery, alertId: string, resolvedAt: string | null): Statement {
-  const state = resolvedAt === null ? sql`resolved_at IS NULL` : sql`resolved_at = ${resolvedAt}`;
-  return db.run(sql`INSERT INTO webhook_deliveries (id, event, body, created_at, status, attempts, next_attempt_at)
-    SELECT ${delivery.id}, ${delivery.event}, ${deliveryBody(delivery)}, ${delivery.createdAt}, 'pending', 0, ${delivery.createdAt}
-    FROM alerts WHERE id = ${alertId} AND ${state}
-    ON CONFLICT (id) DO NOTHING`);
+  const state = resolvedAt === null ? isNull(alerts.resolvedAt) : eq(alerts.resolvedAt, resolvedAt);
+  const value = <T>(v: T, column: string) => sql<T>`${v}`.as(column);
+  return db
+    .insert(webhookDeliveries)
+    .select(
+      db
+        .select({
+          id: value(delivery.id, "id"),
+          event: value(delivery.event, "event"),
+          body: value(deliveryBody(delivery), "body"),
+          createdAt: value(delivery.createdAt, "created_at"),
+          status: value("pending", "status"),
+          attempts: value(0, "attempts"),
+          nextAttemptAt: value(delivery.createdAt, "next_attempt_at"),
+          lastAttemptAt: value(null, "last_attempt_at"),
+          lastError: value(null, "last_error"),
+          deliveredAt: value(null, "delivered_at"),
+        })
+        .from(alerts)
+        .where(and(eq(alerts.id, alertId), state)),
+    )
+    .onConflictDoNothing({ target: webhookDeliveries.id });
 }

@@ -1,0 +1,6 @@
+export declare const WEBHOOK_TEST_SECRET: string;
+declare module "vitest" {
+  export interface ProvidedContext {
+    webhookPort: number;
+  }
+}
