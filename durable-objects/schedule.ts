@@ -7,7 +7,9 @@
  *
  * A trigger serves a schedule when it fires inside every slot; one that cannot (a daily trigger
  * with an hourly schedule, a trigger that never fires on Sundays at 02:00 with a weekly one) is
- * a configuration error, reported by `npm start` and by every firing of that trigger.
+ * a configuration error: every firing of that trigger records it (audit trail, Worker log, and
+ * `schedule.lastRun` in stats) instead of running, and `npm test` checks the shipped trigger
+ * against every schedule.
  */
 import { Cron } from "croner";
 

@@ -23,7 +23,7 @@ if (migrated.status !== 0) {
   process.exit(migrated.status ?? 1);
 }
 
-// --test-scheduled exposes GET /__scheduled?cron=0+2+*+*+* to fire the daily cron by hand.
+// --test-scheduled exposes GET /__scheduled?cron=0+*+*+*+*&time=<ms> to fire the cron trigger by hand.
 const dev = spawn(process.execPath, [wranglerBin, "dev", "--test-scheduled", ...args], { stdio: "inherit" });
 for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"]) process.on(signal, () => dev.kill(signal));
 dev.on("exit", (code, signal) => process.exit(code ?? (signal ? 1 : 0)));

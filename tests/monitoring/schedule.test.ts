@@ -6,6 +6,7 @@
 import { createExecutionContext, createScheduledController, env, waitOnExecutionContext } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import worker from "../../workers/index";
+import { api } from "../helpers/api";
 import { putObjects, variedObjects } from "../helpers/buckets";
 import { cleanupJobStub, runBackupToEnd, runJobToEnd } from "../helpers/jobs";
 import { alertRows } from "../helpers/monitoring";
@@ -58,5 +59,8 @@ describe("scheduled runs", () => {
       }),
     ]);
     expect(await env.DB.prepare("SELECT count(*) AS n FROM r2_backups").first("n")).toBe(0);
+    // ...and stats says so.
+    const { schedule } = (await api("GET", "/api/backup/stats")).body;
+    expect(schedule).toMatchObject({ schedule: "daily", lastRun: { outcome: "failed", detail: expect.stringContaining("cannot run a daily schedule") } });
   });
 });
