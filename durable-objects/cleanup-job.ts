@@ -9,7 +9,9 @@
  * backup or restore runs meanwhile, and releases it once its end is recorded.
  */
 import { and, count, eq, inArray, lt, ne, sql } from "drizzle-orm";
-import { backupFiles, backupJobs, backupLogs, jobFindings, r2Backups } from "../schema";
+import { backupFiles, backupJobs, backupLogs, jobFindings, r2Backups, webhookDeliveries } from "../schema";
+
+const finishedDeliveryBefore = (createdBefore: string) => and(ne(webhookDeliveries.status, "pending"), lt(webhookDeliveries.createdAt, createdBefore));
 import { getConfig } from "./config";
 import { cleanupResult, runCleanupStep, type CleanupState, type CleanupStore, type SweepPage } from "./engine/cleanup/cleanup-step";
 import type { RetentionPolicy } from "./engine/cleanup/keep-policy";
@@ -46,6 +48,7 @@ export class CleanupJob extends ManifestJob<CleanupState> {
       logRetentionDays: getConfig(this.env).BACKUP_LOG_RETENTION_DAYS,
       logsDeleted: null,
       findingsDeleted: null,
+      deliveriesDeleted: null,
       chunkCount: 0,
       nextChunkSeq: 0,
       nextOffset: 0,
@@ -189,6 +192,19 @@ export class CleanupJob extends ManifestJob<CleanupState> {
             delete: async (endedBefore, limit) => {
               const result = await db.run(
                 sql`DELETE FROM ${jobFindings} WHERE rowid IN (SELECT f.rowid FROM ${jobFindings} f JOIN ${backupJobs} j ON j.id = f.job_id WHERE j.completed_at < ${endedBefore} LIMIT ${limit})`,
+              );
+              return result.meta.changes ?? 0;
+            },
+          },
+          // The webhook outbox: deliveries sent or given up on (pending ones always stay).
+          deliveries: {
+            count: async (createdBefore) => {
+              const [row] = await db.select({ n: count() }).from(webhookDeliveries).where(finishedDeliveryBefore(createdBefore));
+              return row?.n ?? 0;
+            },
+            delete: async (createdBefore, limit) => {
+              const result = await db.run(
+                sql`DELETE FROM ${webhookDeliveries} WHERE ${webhookDeliveries.id} IN (SELECT ${webhookDeliveries.id} FROM ${webhookDeliveries} WHERE ${finishedDeliveryBefore(createdBefore)} LIMIT ${limit})`,
               );
               return result.meta.changes ?? 0;
             },

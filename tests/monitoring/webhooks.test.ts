@@ -11,7 +11,7 @@ import { api } from "../helpers/api";
 import { putObjects, variedObjects } from "../helpers/buckets";
 import { completedBackup, verify } from "../helpers/flows";
 import { armPlan, CallPlan, disarm } from "../helpers/interpose";
-import { backupJobStub } from "../helpers/jobs";
+import { backupJobStub, cleanupJobStub, runJobToEnd } from "../helpers/jobs";
 import { dispatcher, queuedDeliveries, receiver } from "../helpers/monitoring";
 
 const HOUR = 3_600_000;
@@ -132,6 +132,35 @@ describe("webhooks", () => {
     expect(Date.now() - sending).toBeGreaterThanOrEqual(300);
     expect(report).toMatchObject({ delivered: 0, retrying: 1 });
     expect(await queuedDeliveries()).toEqual([expect.objectContaining({ status: "pending", attempts: 1, last_error: "no answer within 300 ms" })]);
+  });
+
+  it("cleanup prunes deliveries sent or given up longer ago than the log retention, never pending ones", async () => {
+    const daysAgo = (days: number) => new Date(Date.now() - days * 86_400_000).toISOString();
+    for (const [id, status, created] of [
+      ["dl-old-delivered", "delivered", daysAgo(91)],
+      ["dl-old-failed", "failed", daysAgo(91)],
+      ["dl-old-pending", "pending", daysAgo(91)],
+      ["dl-new-delivered", "delivered", daysAgo(1)],
+    ] as const) {
+      await env.DB.prepare(
+        "INSERT INTO webhook_deliveries (id, event, body, created_at, status, attempts, next_attempt_at) VALUES (?, 'backup.completed', '{}', ?, ?, 1, ?)",
+      )
+        .bind(id, created, status, created)
+        .run();
+    }
+    const cleanup = async (body: unknown) => {
+      const started = await api("POST", "/api/backup/cleanup", { body });
+      expect(started.status).toBe(202);
+      await runJobToEnd(cleanupJobStub(started.body.job.id));
+      return (await api("GET", `/api/backup/jobs/${started.body.job.id}`)).body.job;
+    };
+    expect((await cleanup({ dryRun: true })).result).toMatchObject({ deliveriesDeleted: 2 });
+    expect((await queuedDeliveries()).length).toBeGreaterThanOrEqual(4);
+    expect((await cleanup({})).result).toMatchObject({ deliveriesDeleted: 2 });
+    const left = (await queuedDeliveries()).map((d) => d.id);
+    expect(left).toEqual(expect.arrayContaining(["dl-old-pending", "dl-new-delivered"]));
+    expect(left).not.toContain("dl-old-delivered");
+    expect(left).not.toContain("dl-old-failed");
   });
 });
 

@@ -10,6 +10,8 @@
  *           `r2_backups` row stays);
  *   findings  likewise the findings rows of jobs that ended that long ago (the job row and
  *           its result counts stay);
+ *   deliveries  likewise the webhook deliveries sent or given up on that long ago (pending
+ *           ones stay);
  *   mark    every manifest chunk and blob a kept snapshot names goes into the job's SQLite mark
  *           set. Snapshots share chunks, and a chunk's name fixes everything under it, so a
  *           chunk already marked for another snapshot is skipped with its whole subtree: each
@@ -41,12 +43,14 @@ export interface CleanupState extends ManifestJobState {
   dryRun: boolean;
   policy: RetentionPolicy;
   graceHours: number;
-  phase: "plan" | "expire" | "logs" | "findings" | "mark" | "sweep";
+  phase: "plan" | "expire" | "logs" | "findings" | "deliveries" | "mark" | "sweep";
   logRetentionDays: number;
   /** Log rows to prune, counted once when the phase starts (null before). */
   logsDeleted: number | null;
   /** Findings rows of old jobs to prune, likewise (absent in cleanups begun before it existed). */
   findingsDeleted?: number | null;
+  /** Webhook deliveries sent (or given up) that long ago, likewise (absent before they existed). */
+  deliveriesDeleted?: number | null;
   /** The expired backup being handled, or the last one done. */
   expireAfter: string | null;
   /** Kept backups are marked in id order: the one being read (null: the first) and its next leaf. */
@@ -123,7 +127,7 @@ export interface CleanupDeps {
   now(): Date;
 }
 
-export type PrunedRows = "logs" | "findings";
+export type PrunedRows = "logs" | "findings" | "deliveries";
 
 /** D1 rows older than the log retention: counted once, then deleted in bounded batches. */
 export interface PrunableRows {
@@ -146,7 +150,9 @@ export async function runCleanupStep(deps: CleanupDeps, state: CleanupState): Pr
     case "logs":
       return pruneRows(deps, state, "logs", "logsDeleted", "findings");
     case "findings":
-      return pruneRows(deps, state, "findings", "findingsDeleted", "mark");
+      return pruneRows(deps, state, "findings", "findingsDeleted", "deliveries");
+    case "deliveries":
+      return pruneRows(deps, state, "deliveries", "deliveriesDeleted", "mark");
     case "mark":
       return markNext(deps, state);
     case "sweep":
@@ -195,7 +201,7 @@ async function pruneRows(
   deps: CleanupDeps,
   state: CleanupState,
   rows: PrunedRows,
-  figure: "logsDeleted" | "findingsDeleted",
+  figure: "logsDeleted" | "findingsDeleted" | "deliveriesDeleted",
   next: CleanupState["phase"],
 ): Promise<CleanupState> {
   // Measured from the cleanup's start, so every step (and a replay) prunes the same set.
@@ -319,6 +325,7 @@ export function cleanupResult(state: CleanupState) {
     logRetentionDays: state.logRetentionDays,
     logsDeleted: state.logsDeleted ?? 0,
     findingsDeleted: state.findingsDeleted ?? 0,
+    deliveriesDeleted: state.deliveriesDeleted ?? 0,
     blobsScanned: state.blobsScanned,
     blobsDeleted: state.blobsDeleted,
     chunksDeleted: state.chunksDeleted ?? 0,
