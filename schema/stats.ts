@@ -29,7 +29,7 @@ export async function readStats(db: Database) {
     .where(and(eq(backupJobs.kind, "cleanup"), eq(backupJobs.status, "completed"), isNotNull(sql`json_extract(${backupJobs.result}, '$.storeBytes')`)))
     .orderBy(desc(backupJobs.completedAt))
     .limit(1);
-  const [health, [measurement], open, outbox, freed] = await db.batch([
+  const [health, [measurement], open, outbox, freed, [lastProblem]] = await db.batch([
     db.select().from(backupHealthMetrics).orderBy(backupHealthMetrics.bucketName),
     measurementQuery,
     db.select().from(alerts).where(isNull(alerts.resolvedAt)).orderBy(alerts.openedAt),
@@ -42,6 +42,19 @@ export async function readStats(db: Database) {
       .select({ bytes: sql<number>`coalesce(sum(json_extract(${backupJobs.result}, '$.bytesFreed')), 0)` })
       .from(backupJobs)
       .where(and(eq(backupJobs.kind, "cleanup"), eq(backupJobs.status, "completed"), sql`json_extract(${backupJobs.result}, '$.dryRun') = 0`)),
+    // The newest delivery still failing (retrying or given up), so a broken receiver is visible.
+    db
+      .select({
+        id: webhookDeliveries.id,
+        event: webhookDeliveries.event,
+        status: webhookDeliveries.status,
+        error: webhookDeliveries.lastError,
+        at: webhookDeliveries.lastAttemptAt,
+      })
+      .from(webhookDeliveries)
+      .where(and(inArray(webhookDeliveries.status, ["pending", "failed"]), isNotNull(webhookDeliveries.lastError)))
+      .orderBy(desc(webhookDeliveries.lastAttemptAt))
+      .limit(1),
   ]);
   const [written] = await db
     .select({ bytes: sql<number>`coalesce(sum(${r2Backups.storedBytes}), 0)` })
@@ -66,6 +79,7 @@ export async function readStats(db: Database) {
     webhooks: {
       pending: outbox.find((o) => o.status === "pending")?.count ?? 0,
       failed: outbox.find((o) => o.status === "failed")?.count ?? 0,
+      lastProblem: lastProblem ?? null,
     },
     buckets,
   };

@@ -34,7 +34,7 @@ describe("stats", () => {
       dedupRatio: null,
       alerts: [],
       buckets: [],
-      webhooks: { pending: 0, failed: 0 },
+      webhooks: { pending: 0, failed: 0, lastProblem: null },
     });
     expect((await api("GET", "/api/backup/stats", { token: null })).status).toBe(401);
     expect((await api("POST", "/api/backup/stats")).status).toBe(405);

@@ -83,7 +83,11 @@ describe("webhooks", () => {
       expect.objectContaining({ status: "failed", attempts: MAX_ATTEMPTS, last_error: "the receiver answered HTTP 500" }),
     ]);
     expect((await receiver.deliveries()).length).toBe(MAX_ATTEMPTS);
-    expect((await api("GET", "/api/backup/stats")).body.webhooks).toEqual({ pending: 0, failed: 1 });
+    expect((await api("GET", "/api/backup/stats")).body.webhooks).toEqual({
+      pending: 0,
+      failed: 1,
+      lastProblem: expect.objectContaining({ event: "backup.completed", status: "failed", error: "the receiver answered HTTP 500" }),
+    });
   });
 
   it("a crash between deciding and sending still sends, once", async () => {
