@@ -1,80 +1,93 @@
 #!/usr/bin/env node
-// `npm run bench [-- --files 2000 --large 3]`: measures the engine on the local stack and prints
-// figures (not a test: shared machines are noisy, so compare the ratios of one run).
+// `npm run bench [-- --quick] [--huge] [--scale] [--manifest]`: measures the engine on the local
+// stack against the runtime's own ceiling and prints one table (figures, not a test: shared
+// machines are noisy, so compare the ratios of one run).
 //
-// It uses its own throw-away state folder (your .wrangler/state is untouched) and port:
-//   1. seeds the source bucket, 2. full backup into an empty store, 3. full backup again (every
-//   object re-read and re-hashed, nothing uploaded), 4. changes 3% of the objects, 5. incremental
-//   backup, 6. restore of everything into an emptied bucket, 7. a plain get→put copy loop between
-//   two local buckets through Miniflare's Node API, for reference; 8. on a second state, a full
-//   backup of objects above the multipart threshold while 200 status reads are timed (p50/p99);
-//   9. on a third state, manifest sharing over 30 daily incrementals of 50,000 objects and the
-//   cleanup's time per 1,000 objects (bench-manifest.mjs).
+// The ceiling (scripts/bench/ceiling-worker.mjs) is a plain Worker run inside the same workerd
+// through Miniflare, on the same state: get→put at the engine's concurrency, the same with every
+// body also hashed by crypto.DigestStream, and get→hash (what a full verify reads). Each data set
+// (small: 10,000 objects of 1–16 KiB; mix: the seed's mix; large: 3 × 256 MiB; `--quick` shrinks
+// them to run in about 3 minutes) gets a throw-away state folder and these runs: full backup into
+// an empty store (status reads timed meanwhile), full backup of unchanged content, incremental
+// after a 1% change, full verify, restore into an emptied bucket. The peak resident memory of the
+// dev server's workerd is read per data set, and for one 16 MiB and (with `--huge`) one 1 GiB
+// object. `--scale` times full and incremental backups at 2,000, 10,000 and 50,000 small
+// objects; `--manifest` runs the manifest-sharing measurement (bench-manifest.mjs, ~30 min).
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { Miniflare } from "miniflare";
 import { manifestSharing } from "./bench-manifest.mjs";
+import { openCeiling } from "./bench/ceiling.mjs";
+import { peakMemoryMiB } from "./bench/memory.mjs";
 import { adminToken, apiClient, openLocalBucket, percentile, runNode, startServer, stopServer } from "./local-stack.mjs";
 
 const { values } = parseArgs({
   options: {
-    files: { type: "string", default: "2000" },
-    large: { type: "string", default: "3" },
+    quick: { type: "boolean", default: false },
+    huge: { type: "boolean", default: false },
+    scale: { type: "boolean", default: false },
+    manifest: { type: "boolean", default: false },
     port: { type: "string", default: "8791" },
-    // The status-latency run: this many objects of this size (above the 64 MiB threshold).
-    "latency-large": { type: "string", default: "3" },
-    "latency-mib": { type: "string", default: "100" },
-    "status-reads": { type: "string", default: "200" },
-    // The manifest-sharing run: this many small objects, and this many daily incrementals.
     "manifest-files": { type: "string", default: "50000" },
     days: { type: "string", default: "30" },
-    // `--only status` or `--only manifest`: just that run.
-    only: { type: "string", default: "" },
   },
 });
-const state = mkdtempSync(join(tmpdir(), "r2-backup-bench-"));
+const quick = values.quick;
 const port = Number(values.port);
 const api = apiClient(port, await adminToken());
-const results = [];
+/** The engine's concurrency (durable-objects/defaults.ts), which the ceiling uses too. */
+const CONCURRENCY = 6;
 
+// `mutate`: whether the incremental follows a 1% change (a set of a few large objects has none to
+// make: its incremental runs over unchanged content).
+const SETS = [
+  { name: "small", mutate: true, seed: ["--files", quick ? "1000" : "10000", "--large", "0", "--sizes", "1024-16384"] },
+  { name: "mix", mutate: true, seed: ["--files", quick ? "200" : "2000", "--large", quick ? "1" : "3", "--large-mib", quick ? "8" : "12"] },
+  { name: "large", mutate: false, seed: ["--files", quick ? "1" : "3", "--large", quick ? "1" : "3", "--large-mib", quick ? "32" : "256"] },
+];
+
+const rows = [];
+const memory = [];
+const started = Date.now();
 const seconds = (from, to) => (Date.parse(to) - Date.parse(from)) / 1000;
-function recordBackup(name, b) {
-  results.push({
-    name,
-    status: b.status,
-    seconds: seconds(b.startedAt, b.completedAt),
-    objects: b.snapshotFileCount,
-    mb: b.snapshotSize / 1e6,
-    note: `${b.fileCount} read, ${(b.bytesUploaded / 1e6).toFixed(1)} MB uploaded`,
-  });
+const mb = (bytes) => bytes / 1e6;
+
+function row(set, run, secs, objects, bytes, ceiling, note = "") {
+  rows.push({ set, run, secs, objects, bytes, ceiling, note });
 }
 
-let server;
-try {
-  if (values.only === "") await throughput();
-  if (values.only === "" || values.only === "status") await statusLatency();
-  if (values.only === "" || values.only === "manifest")
-    await manifestSharing({ port, api, files: Number(values["manifest-files"]), days: Number(values.days), log: (line) => console.log(line) });
-} finally {
-  if (server) await stopServer(server);
-  rmSync(state, { recursive: true, force: true });
+/** A state folder seeded with `seed` arguments; `session(work)` runs work against a dev server on it. */
+async function dataSet(seedArgs) {
+  const state = mkdtempSync(join(tmpdir(), "r2-backup-bench-"));
+  runNode(["scripts/seed.mjs", ...seedArgs, "--persist", join(state, "v3")]);
+  let peak = 0;
+  return {
+    state,
+    async session(work, extraArgs = []) {
+      const server = await startServer(port, state, ["--var", "BACKUP_GC_GRACE_HOURS:0", ...extraArgs]);
+      try {
+        return await work();
+      } finally {
+        peak = Math.max(peak, peakMemoryMiB(server.pid) ?? 0);
+        await stopServer(server);
+      }
+    },
+    async ceiling(path) {
+      const ceiling = openCeiling(state);
+      try {
+        await ceiling.run("/clear");
+        return await ceiling.run(path);
+      } finally {
+        await ceiling.dispose();
+      }
+    },
+    peak: () => peak,
+    dispose: () => rmSync(state, { recursive: true, force: true }),
+  };
 }
 
-/** Steps 1–7: throughput of every run, and the reference copy loop. */
-async function throughput() {
-  runNode(["scripts/seed.mjs", "--files", values.files, "--large", values.large, "--persist", join(state, "v3")]);
-  server = await startServer(port, state);
-  recordBackup("full backup, empty store", await api.backup("full"));
-  recordBackup("full backup, unchanged (dedup)", await api.backup("full"));
-  await stopServer(server);
-  runNode(["scripts/seed.mjs", "--mutate", "3", "--persist", join(state, "v3")]);
-  server = await startServer(port, state);
-  const incremental = await api.backup("incremental");
-  recordBackup("incremental after 3% change", incremental);
-  await stopServer(server);
-
+async function emptySource(state) {
   const local = openLocalBucket(state);
   const bucket = await local.bucket;
   let cursor;
@@ -84,104 +97,134 @@ async function throughput() {
     cursor = page.truncated ? page.cursor : undefined;
   } while (cursor);
   await local.mf.dispose();
-  server = await startServer(port, state, ["--var", "BACKUP_GC_GRACE_HOURS:0"]);
-  const restored = await api.job(`/backup/restore/${incremental.id}`, { overwriteExisting: true });
-  results.push({
-    name: "restore into an empty bucket",
-    status: restored.status,
-    seconds: seconds(restored.startedAt, restored.completedAt),
-    objects: restored.result.filesRestored,
-    mb: restored.result.bytesRestored / 1e6,
-    note: "",
-  });
-  // Retention: everything but the incremental expires (the two full backups), and the blobs only
-  // they named are deleted (grace 0 on this server); time per 1,000 objects of the kept snapshot.
-  const cleaned = await api.job("/backup/cleanup", { retentionDays: 0, keep: { last: 1 } });
-  const cleanupSeconds = seconds(cleaned.startedAt, cleaned.completedAt);
-  results.push({
-    name: "cleanup, keep the newest",
-    status: cleaned.status,
-    seconds: cleanupSeconds,
-    objects: incremental.snapshotFileCount,
-    mb: cleaned.result.bytesFreed / 1e6,
-    note: `${cleaned.result.backupsExpired} expired, ${cleaned.result.blobsDeleted} of ${cleaned.result.blobsScanned} blobs deleted; ${((cleanupSeconds / incremental.snapshotFileCount) * 1000).toFixed(2)} s per 1,000 objects (MB/s column: MB freed / s)`,
-  });
-  await stopServer(server);
-  server = undefined;
-
-  const mf = new Miniflare({
-    modules: true,
-    script: "export default {}",
-    r2Buckets: { SRC: "cutty-files", DST: "bench-copy" },
-    defaultPersistRoot: join(state, "v3"),
-  });
-  const [src, dst] = [await mf.getR2Bucket("SRC"), await mf.getR2Bucket("DST")];
-  const started = Date.now();
-  let count = 0;
-  let bytes = 0;
-  cursor = undefined;
-  do {
-    const page = await src.list({ cursor, limit: 1000 });
-    for (let i = 0; i < page.objects.length; i += 8) {
-      await Promise.all(
-        page.objects.slice(i, i + 8).map(async (o) => {
-          const body = new Uint8Array(await (await src.get(o.key)).arrayBuffer());
-          await dst.put(o.key, body);
-          count += 1;
-          bytes += body.length;
-        }),
-      );
-    }
-    cursor = page.truncated ? page.cursor : undefined;
-  } while (cursor);
-  await mf.dispose();
-  results.push({
-    name: "reference: get→put copy through Miniflare's Node API",
-    status: "-",
-    seconds: (Date.now() - started) / 1000,
-    objects: count,
-    mb: bytes / 1e6,
-    note: "crosses Node↔workerd for every byte",
-  });
-
-  console.log("\n| run | status | seconds | objects/s | MB/s | notes |\n| --- | --- | ---: | ---: | ---: | --- |");
-  for (const r of results)
-    console.log(`| ${r.name} | ${r.status} | ${r.seconds.toFixed(2)} | ${(r.objects / r.seconds).toFixed(0)} | ${(r.mb / r.seconds).toFixed(1)} | ${r.note} |`);
-  const [full, dedup, inc] = results;
-  console.log(`\nincremental / full time: ${(inc.seconds / full.seconds).toFixed(3)}; dedup full / full: ${(dedup.seconds / full.seconds).toFixed(3)}`);
 }
 
-/**
- * Status reads while a backup of large objects runs: every read must answer from D1 at once,
- * however busy the job is (target: p99 under 250 ms on the local server).
- */
-async function statusLatency() {
-  const latencyState = mkdtempSync(join(tmpdir(), "r2-backup-bench-latency-"));
-  let latencyServer;
+/** The five runs of one data set, each against its ceiling. */
+async function throughput(set) {
+  const data = await dataSet(set.seed);
   try {
-    const large = values["latency-large"];
-    runNode([
-      "scripts/seed.mjs",
-      "--files",
-      String(Number(large) + 20),
-      "--large",
-      large,
-      "--large-mib",
-      values["latency-mib"],
-      "--persist",
-      join(latencyState, "v3"),
-    ]);
-    latencyServer = await startServer(port, latencyState);
-    const created = await api.call("POST", "/backup/create", { type: "full" });
-    const { latencies, duringRun } = await api.timedStatusReads(created.backup.id, Number(values["status-reads"]));
-    const backup = await api.waitForBackup(created.backup.id);
-    const fmt = (ms) => `${ms.toFixed(1)} ms`;
-    console.log(
-      `\nstatus latency during a full backup of ${large} × ${values["latency-mib"]} MiB (${backup.status}, ${seconds(backup.startedAt, backup.completedAt).toFixed(1)} s): ` +
-        `${latencies.length} reads (${duringRun} while it ran): p50 ${fmt(percentile(latencies, 50))}, p99 ${fmt(percentile(latencies, 99))}, max ${fmt(Math.max(...latencies))}`,
+    const copy = await data.ceiling(`/copy?from=SOURCE&hash=0&concurrency=${CONCURRENCY}`);
+    const copyHash = await data.ceiling(`/copy?from=SOURCE&hash=1&concurrency=${CONCURRENCY}`);
+    const readSource = await data.ceiling(`/read?from=SOURCE&concurrency=${CONCURRENCY}`);
+    row(set.name, "ceiling: get→put", copy.seconds, copy.objects, copy.bytes, null);
+    row(set.name, "ceiling: get→put + SHA-256", copyHash.seconds, copyHash.objects, copyHash.bytes, null);
+    row(set.name, "ceiling: get + SHA-256", readSource.seconds, readSource.objects, readSource.bytes, null);
+    const backupRow = (run, b, ceiling, note) => row(set.name, run, seconds(b.startedAt, b.completedAt), b.snapshotFileCount, b.snapshotSize, ceiling, note);
+
+    // The full backup (status reads timed meanwhile), again over unchanged content, and its verify.
+    const { full, verified } = await data.session(async () => {
+      const created = await api.call("POST", "/backup/create", { type: "full" });
+      const { latencies, duringRun } = await api.timedStatusReads(created.backup.id, quick ? 60 : 200, { concurrency: 2, gapMs: 20 });
+      const first = await api.waitForBackup(created.backup.id);
+      const fmt = (ms) => `${ms.toFixed(1)} ms`;
+      status.push(
+        `${set.name}: ${latencies.length} status reads (${duringRun} while it ran): p50 ${fmt(percentile(latencies, 50))}, p99 ${fmt(percentile(latencies, 99))}`,
+      );
+      backupRow(
+        "full backup, empty store",
+        first,
+        copyHash,
+        `vs get→put + SHA-256; ${first.performance.steps} steps; vs get→put: ${ratioOf(first.snapshotSize, seconds(first.startedAt, first.completedAt), copy).toFixed(2)}`,
+      );
+      backupRow("full backup, unchanged content", await api.backup("full"), readSource, "vs get + SHA-256: every object re-read and hashed, nothing uploaded");
+      return { full: first, verified: await api.job(`/backup/verify/${first.id}`, { mode: "full" }) };
+    });
+    const readBlobs = await data.ceiling(`/read?from=BACKUP&prefix=blobs/&concurrency=${CONCURRENCY}`);
+    row(
+      set.name,
+      "full verify",
+      seconds(verified.startedAt, verified.completedAt),
+      verified.result.filesChecked,
+      full.snapshotSize,
+      readBlobs,
+      "vs get + SHA-256 of the blobs",
     );
+
+    if (set.mutate) runNode(["scripts/seed.mjs", "--mutate", "1", "--persist", join(data.state, "v3")]);
+    await data.session(async () => {
+      const inc = await api.backup("incremental");
+      const ratio = seconds(inc.startedAt, inc.completedAt) / seconds(full.startedAt, full.completedAt);
+      backupRow(set.mutate ? "incremental after 1% change" : "incremental, unchanged content", inc, null, `${ratio.toFixed(3)}× the full backup's time`);
+    });
+
+    await emptySource(data.state);
+    const copyBlobs = await data.ceiling(`/copy?from=BACKUP&prefix=blobs/&hash=0&concurrency=${CONCURRENCY}`);
+    await data.session(async () => {
+      const restored = await api.job(`/backup/restore/${full.id}`, { overwriteExisting: true });
+      row(
+        set.name,
+        "restore into an empty bucket",
+        seconds(restored.startedAt, restored.completedAt),
+        restored.result.filesRestored,
+        restored.result.bytesRestored,
+        copyBlobs,
+        "vs get→put of the blobs",
+      );
+    });
+    memory.push({ what: `${set.name} set (all runs)`, mib: data.peak() });
   } finally {
-    if (latencyServer) await stopServer(latencyServer);
-    rmSync(latencyState, { recursive: true, force: true });
+    data.dispose();
   }
 }
+
+/** Bytes per second against the ceiling's (the same as objects per second when both move the same set). */
+function ratioOf(bytes, secs, ceiling) {
+  return bytes / secs / (ceiling.bytes / ceiling.seconds);
+}
+
+/** Peak memory of a full backup of one object of `mib` MiB. */
+async function memoryOfOne(mib) {
+  const data = await dataSet(["--files", "1", "--large", "1", "--large-mib", String(mib)]);
+  try {
+    const backup = await data.session(() => api.backup("full"));
+    memory.push({ what: `one ${mib} MiB object, full backup (${seconds(backup.startedAt, backup.completedAt).toFixed(1)} s)`, mib: data.peak() });
+  } finally {
+    data.dispose();
+  }
+}
+
+/** Full and incremental backups at growing sizes: is the cost per object flat? */
+async function scaling() {
+  const lines = [];
+  for (const files of [2000, 10000, 50000]) {
+    const data = await dataSet(["--files", String(files), "--large", "0", "--sizes", "1024-16384"]);
+    try {
+      const full = await data.session(() => api.backup("full"));
+      runNode(["scripts/seed.mjs", "--mutate", "1", "--persist", join(data.state, "v3")]);
+      const inc = await data.session(() => api.backup("incremental"));
+      const [fullSecs, incSecs] = [seconds(full.startedAt, full.completedAt), seconds(inc.startedAt, inc.completedAt)];
+      const d1Rows = (b) => b.fileCount + b.deletedCount + b.failedCount + b.performance.steps + 2;
+      lines.push(
+        `| ${files} | ${fullSecs.toFixed(1)} | ${((fullSecs / files) * 1000).toFixed(2)} | ${d1Rows(full)} | ${(full.performance.storedBytes - full.performance.bytesUploaded).toLocaleString("en")} | ` +
+          `${incSecs.toFixed(1)} | ${d1Rows(inc)} | ${(incSecs / fullSecs).toFixed(3)} |`,
+      );
+    } finally {
+      data.dispose();
+    }
+  }
+  console.log(
+    "\n| objects | full s | full s / 1,000 | full D1 rows | manifest bytes | incremental (1%) s | incremental D1 rows | incremental / full |\n| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+  );
+  for (const line of lines) console.log(line);
+}
+
+const status = [];
+for (const set of SETS) await throughput(set);
+if (!quick) await memoryOfOne(16);
+if (!quick) await memoryOfOne(256);
+if (values.huge) await memoryOfOne(1024);
+
+console.log(`\nbench${quick ? " --quick" : ""}: ${new Date().toISOString()}, ${((Date.now() - started) / 1000).toFixed(0)} s`);
+console.log("\n| set | run | seconds | objects/s | MB/s | × ceiling | notes |\n| --- | --- | ---: | ---: | ---: | ---: | --- |");
+for (const r of rows) {
+  const ratio = r.ceiling ? ratioOf(r.bytes, r.secs, r.ceiling) : null;
+  console.log(
+    `| ${r.set} | ${r.run} | ${r.secs.toFixed(2)} | ${(r.objects / r.secs).toFixed(0)} | ${(mb(r.bytes) / r.secs).toFixed(1)} | ${ratio === null ? "" : ratio.toFixed(2)} | ${r.note ?? ""} |`,
+  );
+}
+console.log("\nstatus latency during the first full backup of each set:");
+for (const line of status) console.log(`  ${line}`);
+console.log("\n| peak workerd resident memory | MiB |\n| --- | ---: |");
+for (const m of memory) console.log(`| ${m.what} | ${m.mib.toFixed(0)} |`);
+if (values.scale) await scaling();
+if (values.manifest) await manifestSharing({ port, api, files: Number(values["manifest-files"]), days: Number(values.days), log: (line) => console.log(line) });

@@ -3,6 +3,9 @@
 // (cutty-files under .wrangler/state) with realistic demo data: nested prefixes, several content
 // types and sizes, a few large objects, unicode and odd keys, custom metadata.
 //
+// `--sizes MIN-MAX` makes every object (but the large ones) a binary object of a size drawn
+// uniformly between MIN and MAX bytes, with no odd keys: the bench's small-object set.
+//
 // `--mutate PERCENT` instead changes an existing seeded bucket: modifies, adds and deletes about
 // PERCENT% of its objects (a third each), to demonstrate incremental backups.
 //
@@ -19,6 +22,7 @@ const { values } = parseArgs({
     seed: { type: "string", default: "1" },
     clear: { type: "boolean", default: false },
     mutate: { type: "string" },
+    sizes: { type: "string" },
     persist: { type: "string", default: ".wrangler/state/v3" },
   },
 });
@@ -95,7 +99,23 @@ function body(kind, size) {
   return bytes;
 }
 
+const uniformSizes = values.sizes === undefined ? null : /^(\d+)-(\d+)$/.exec(values.sizes);
+if (values.sizes !== undefined && (!uniformSizes || Number(uniformSizes[1]) > Number(uniformSizes[2]))) {
+  console.error("--sizes must be MIN-MAX in bytes, for example 1024-16384");
+  process.exit(2);
+}
+
 function makeObject(i) {
+  if (uniformSizes) {
+    const [min, max] = [Number(uniformSizes[1]), Number(uniformSizes[2])];
+    const size = min + Math.floor(random() * (max - min + 1));
+    return {
+      key: `small/${pick(PREFIXES).replace("{user}", String(100 + Math.floor(random() * 40)))}/obj-${String(i).padStart(7, "0")}.bin`,
+      body: body(KINDS[7], size),
+      httpMetadata: { contentType: "application/octet-stream" },
+      customMetadata: { source: "seed" },
+    };
+  }
   const kind = pick(KINDS);
   const prefix = pick(PREFIXES).replace("{user}", String(100 + Math.floor(random() * 40)));
   const size = Math.floor(kind.min + random() ** 3 * (kind.max - kind.min));
@@ -127,8 +147,8 @@ async function allKeys() {
 }
 
 async function putAll(objects) {
-  for (let i = 0; i < objects.length; i += 16) {
-    await Promise.all(objects.slice(i, i + 16).map((o) => bucket.put(o.key, o.body, { httpMetadata: o.httpMetadata, customMetadata: o.customMetadata })));
+  for (let i = 0; i < objects.length; i += 64) {
+    await Promise.all(objects.slice(i, i + 64).map((o) => bucket.put(o.key, o.body, { httpMetadata: o.httpMetadata, customMetadata: o.customMetadata })));
   }
 }
 
@@ -154,8 +174,8 @@ try {
     const files = wholeNumber("files");
     const large = Math.min(wholeNumber("large"), files);
     const objects = [];
-    for (let i = 0; i < files - large - ODD_KEYS.length; i++) objects.push(makeObject(i));
-    for (const [i, key] of ODD_KEYS.slice(0, Math.max(0, files - large)).entries()) {
+    for (let i = 0; i < files - large - (uniformSizes ? 0 : ODD_KEYS.length); i++) objects.push(makeObject(i));
+    for (const [i, key] of (uniformSizes ? [] : ODD_KEYS.slice(0, Math.max(0, files - large))).entries()) {
       objects.push({
         key,
         body: key.startsWith("zero/") ? new Uint8Array(0) : new TextEncoder().encode(`odd key ${i}: ${key}\n`),
@@ -163,17 +183,23 @@ try {
         customMetadata: { note: "odd key" },
       });
     }
+    await putAll(objects);
+    let bytes = objects.reduce((sum, o) => sum + o.body.byteLength, 0);
+    // Large objects one at a time, so a few of 1 GiB never sit in memory together.
     const mib = wholeNumber("large-mib");
     for (let i = 0; i < large; i++) {
-      objects.push({
-        key: `media/large/video-${i}.bin`,
-        body: body(KINDS[7], mib * 1024 * 1024 + i * 12345),
-        httpMetadata: { contentType: "video/mp4" },
-        customMetadata: { source: "seed", large: "true" },
-      });
+      const size = mib * 1024 * 1024 + i * 12345;
+      await putAll([
+        {
+          key: `media/large/video-${i}.bin`,
+          body: body(KINDS[7], size),
+          httpMetadata: { contentType: "video/mp4" },
+          customMetadata: { source: "seed", large: "true" },
+        },
+      ]);
+      objects.push({ key: `media/large/video-${i}.bin` });
+      bytes += size;
     }
-    await putAll(objects);
-    const bytes = objects.reduce((sum, o) => sum + o.body.byteLength, 0);
     console.log(
       `Seeded cutty-files with ${objects.length} objects, ${(bytes / 1024 / 1024).toFixed(1)} MiB, in ${((Date.now() - started) / 1000).toFixed(1)} s.`,
     );

@@ -1,0 +1,79 @@
+// The in-runtime ceiling of `npm run bench`: what plain R2 calls achieve inside the same workerd
+// the engine runs in, at the engine's concurrency, with none of its bookkeeping. Loaded by
+// scripts/bench/ceiling.mjs through Miniflare on the bench's state folder.
+//
+//   POST /copy?from=SOURCE&prefix=&hash=0|1&concurrency=6   get → put into SCRATCH (hash: the body
+//        also goes through crypto.DigestStream, as the engine hashes what it stores)
+//   POST /read?from=BACKUP&prefix=blobs/&concurrency=6      get → DigestStream (what a full verify reads)
+//   POST /clear                                            empties SCRATCH
+// Each answers {objects, bytes}.
+
+async function forEachObject(bucket, prefix, concurrency, visit) {
+  let cursor;
+  const totals = { objects: 0, bytes: 0 };
+  do {
+    const page = await bucket.list({ prefix, cursor, limit: 1000 });
+    let next = 0;
+    const worker = async () => {
+      while (next < page.objects.length) {
+        const listed = page.objects[next++];
+        const size = await visit(listed); // (not `+= await`: that would read the total before waiting)
+        totals.bytes += size;
+        totals.objects += 1;
+      }
+    };
+    await Promise.all(Array.from({ length: concurrency }, worker));
+    cursor = page.truncated ? page.cursor : undefined;
+  } while (cursor);
+  return totals;
+}
+
+async function hashed(stream) {
+  const digest = new crypto.DigestStream("SHA-256");
+  await stream.pipeTo(digest);
+  return digest.digest;
+}
+
+export default {
+  async fetch(request, env) {
+    const url = new URL(request.url);
+    const concurrency = Number(url.searchParams.get("concurrency") ?? "6");
+    const prefix = url.searchParams.get("prefix") ?? "";
+    const from = env[url.searchParams.get("from") ?? "SOURCE"];
+    if (url.pathname === "/copy") {
+      const hash = url.searchParams.get("hash") === "1";
+      const totals = await forEachObject(from, prefix, concurrency, async (listed) => {
+        const object = await from.get(listed.key);
+        if (!hash) {
+          await env.SCRATCH.put(listed.key, object.body, { httpMetadata: object.httpMetadata, customMetadata: object.customMetadata });
+          return object.size;
+        }
+        const [forPut, forHash] = object.body.tee();
+        await Promise.all([
+          env.SCRATCH.put(listed.key, forPut.pipeThrough(new FixedLengthStream(object.size)), { httpMetadata: object.httpMetadata }),
+          hashed(forHash),
+        ]);
+        return object.size;
+      });
+      return Response.json(totals);
+    }
+    if (url.pathname === "/read") {
+      const totals = await forEachObject(from, prefix, concurrency, async (listed) => {
+        const object = await from.get(listed.key);
+        await hashed(object.body);
+        return object.size;
+      });
+      return Response.json(totals);
+    }
+    if (url.pathname === "/clear") {
+      let cursor;
+      do {
+        const page = await env.SCRATCH.list({ cursor, limit: 1000 });
+        if (page.objects.length) await env.SCRATCH.delete(page.objects.map((o) => o.key));
+        cursor = page.truncated ? page.cursor : undefined;
+      } while (cursor);
+      return Response.json({ objects: 0, bytes: 0 });
+    }
+    return new Response("not found", { status: 404 });
+  },
+};
