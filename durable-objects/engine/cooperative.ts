@@ -23,18 +23,46 @@ export class Cooperative {
   }
 }
 
-/** A pass-through stream that yields to the event loop every YIELD_EVERY_BYTES. */
-export function cooperativeStream(): TransformStream<Uint8Array, Uint8Array> {
+/**
+ * Copies `source` into `writable` chunk by chunk, yielding every YIELD_EVERY_BYTES. A plain read
+ * loop rather than a pipe through a TransformStream: measured in workerd, each JavaScript
+ * TransformStream in a pipe halves the throughput of large bodies (64 MiB hashed: ~0.5 s by a read
+ * loop or a native pipe, ~1.4 s through two transforms). Never rejects: a failure on either side
+ * aborts the other with the reason, which is how the consumer learns of it.
+ */
+export async function pumpCooperatively(source: ReadableStream<Uint8Array>, writable: WritableStream<Uint8Array>, signal?: AbortSignal): Promise<void> {
+  const reader = source.getReader();
+  const writer = writable.getWriter();
   const cooperative = new Cooperative();
-  return new TransformStream<Uint8Array, Uint8Array>({
-    async transform(chunk, controller) {
-      controller.enqueue(chunk);
-      await cooperative.handled(chunk.byteLength);
-    },
-  });
+  // Aborting rejects a write waiting on a consumer that has gone (a put that failed its precondition).
+  const stop = () => {
+    writer.abort(signal?.reason).catch(() => undefined);
+    reader.cancel(signal?.reason).catch(() => undefined);
+  };
+  signal?.addEventListener("abort", stop, { once: true });
+  try {
+    for (;;) {
+      if (signal?.aborted) throw signal.reason;
+      const { done, value } = await reader.read();
+      if (done) break;
+      await writer.write(value);
+      await cooperative.handled(value.byteLength);
+    }
+    await writer.close();
+  } catch (error) {
+    await writer.abort(error).catch(() => undefined);
+    await reader.cancel(error).catch(() => undefined);
+    throw error;
+  } finally {
+    signal?.removeEventListener("abort", stop);
+  }
 }
 
 /** `stream` with cooperative yields, keeping the known length R2 needs for a streamed put. */
 export function cooperativeFixed(stream: ReadableStream<Uint8Array>, length: number): ReadableStream<Uint8Array> {
-  return stream.pipeThrough(cooperativeStream()).pipeThrough(new FixedLengthStream(length));
+  const fixed = new FixedLengthStream(length);
+  // The put reading `fixed.readable` sees any failure as an aborted body; the pump's own
+  // rejection is therefore observed here, never left unhandled.
+  pumpCooperatively(stream, fixed.writable).catch(() => undefined);
+  return fixed.readable;
 }

@@ -16,21 +16,28 @@ export async function sha256Hex(data: string | ArrayBuffer | Uint8Array): Promis
 /** Consumes the stream and returns its SHA-256 and length. */
 export async function sha256OfStream(stream: ReadableStream<Uint8Array>): Promise<{ sha256: string; size: number }> {
   const digest = new crypto.DigestStream("SHA-256");
-  let size = 0;
+  // A plain read loop into the digest (cooperative.ts says why not a TransformStream).
+  const reader = stream.getReader();
+  const writer = digest.getWriter();
   const cooperative = new Cooperative();
-  const counter = new TransformStream<Uint8Array, Uint8Array>({
-    async transform(chunk, controller) {
-      size += chunk.byteLength;
-      controller.enqueue(chunk);
-      await cooperative.handled(chunk.byteLength);
-    },
-  });
-  // The digest promise rejects with the same error as the pipe when the stream fails; the pipe's
-  // rejection is the one that propagates, so the digest's is observed here to keep it handled.
-  const result = digest.digest;
-  result.catch(() => undefined);
-  await stream.pipeThrough(counter).pipeTo(digest);
-  return { sha256: toHex(await result), size };
+  let size = 0;
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      size += value.byteLength;
+      await writer.write(value);
+      await cooperative.handled(value.byteLength);
+    }
+    await writer.close();
+  } catch (error) {
+    await writer.abort(error).catch(() => undefined);
+    await reader.cancel(error).catch(() => undefined);
+    // The digest promise rejects too once aborted: observed here so that it is not left unhandled.
+    digest.digest.catch(() => undefined);
+    throw error;
+  }
+  return { sha256: toHex(await digest.digest), size };
 }
 
 export const EMPTY_CHAIN = "0".repeat(64);

@@ -9,7 +9,7 @@
  * recognises its own earlier writes (same SHA-256, written after the job started) as restored.
  */
 import type { RestoreTarget } from "../buckets";
-import { cooperativeStream } from "../cooperative";
+import { pumpCooperatively } from "../cooperative";
 import { isBlobIntegrityError } from "../errors";
 import { openBlob } from "../format/blob-reader";
 import { mapWithConcurrency } from "../concurrency";
@@ -209,7 +209,7 @@ async function restoreEntry(deps: RestoreDeps, state: RestoreState, entry: Manif
 
   const fixed = new FixedLengthStream(entry.size);
   const abort = new AbortController();
-  const piping = content.pipeThrough(cooperativeStream()).pipeTo(fixed.writable, { signal: abort.signal });
+  const piping = pumpCooperatively(content, fixed.writable, abort.signal);
   const putting = deps.source.put(target, fixed.readable, {
     httpMetadata: toR2HttpMetadata(entry.httpMetadata),
     customMetadata: entry.customMetadata,
