@@ -3,7 +3,8 @@
 // scripts/bench/ceiling.mjs through Miniflare on the bench's state folder.
 //
 //   POST /copy?from=SOURCE&prefix=&hash=0|1&concurrency=6   get → put into SCRATCH (hash: the body
-//        also goes through crypto.DigestStream, as the engine hashes what it stores)
+//        also goes through crypto.DigestStream, as the engine hashes what it stores; check=1, for
+//        blobs: R2 checks the put against the SHA-256 the blob's name is, as a restore asks it to)
 //   POST /read?from=BACKUP&prefix=blobs/&concurrency=6      get → DigestStream (what a full verify reads)
 //   POST /clear                                            empties SCRATCH
 // Each answers {objects, bytes}.
@@ -42,10 +43,12 @@ export default {
     const from = env[url.searchParams.get("from") ?? "SOURCE"];
     if (url.pathname === "/copy") {
       const hash = url.searchParams.get("hash") === "1";
+      const check = url.searchParams.get("check") === "1";
       const totals = await forEachObject(from, prefix, concurrency, async (listed) => {
         const object = await from.get(listed.key);
         if (!hash) {
-          await env.SCRATCH.put(listed.key, object.body, { httpMetadata: object.httpMetadata, customMetadata: object.customMetadata });
+          const sha256 = check ? { sha256: listed.key.slice(listed.key.lastIndexOf("/") + 1) } : {};
+          await env.SCRATCH.put(listed.key, object.body, { httpMetadata: object.httpMetadata, customMetadata: object.customMetadata, ...sha256 });
           return object.size;
         }
         const [forPut, forHash] = object.body.tee();

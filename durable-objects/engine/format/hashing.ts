@@ -16,7 +16,9 @@ export async function sha256Hex(data: string | ArrayBuffer | Uint8Array): Promis
 /** Consumes the stream and returns its SHA-256 and length. */
 export async function sha256OfStream(stream: ReadableStream<Uint8Array>): Promise<{ sha256: string; size: number }> {
   const digest = new crypto.DigestStream("SHA-256");
-  // A plain read loop into the digest (cooperative.ts says why not a TransformStream).
+  // A plain read loop into the digest, not a pipe through a counting TransformStream: measured in
+  // workerd, each JavaScript TransformStream in a pipe about halves the throughput of a large body
+  // (64 MiB hashed: ~0.5 s by a read loop or a native pipe, ~1.4 s through two transforms).
   const reader = stream.getReader();
   const writer = digest.getWriter();
   const cooperative = new Cooperative();
