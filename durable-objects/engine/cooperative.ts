@@ -22,3 +22,18 @@ export class Cooperative {
     await yieldToEventLoop();
   }
 }
+
+/**
+ * A pass-through stream that yields to the event loop every YIELD_EVERY_BYTES. Kept for multipart
+ * parts: piped natively, a 256 MiB object's parts kept the local stack from answering a status
+ * read for minutes (`npm run bench`), so they pay the transform's cost to let requests in.
+ */
+export function cooperativeStream(): TransformStream<Uint8Array, Uint8Array> {
+  const cooperative = new Cooperative();
+  return new TransformStream<Uint8Array, Uint8Array>({
+    async transform(chunk, controller) {
+      controller.enqueue(chunk);
+      await cooperative.handled(chunk.byteLength);
+    },
+  });
+}

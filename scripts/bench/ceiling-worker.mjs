@@ -7,6 +7,8 @@
 //        blobs: R2 checks the put against the SHA-256 the blob's name is, as a restore asks it to)
 //   POST /read?from=BACKUP&prefix=blobs/&concurrency=6      get → DigestStream (what a full verify reads)
 //   POST /clear                                            empties SCRATCH
+//   POST /generate?key=K&bytes=N                           writes N pseudo-random bytes to K in SOURCE,
+//        generated here in 1 MiB pieces (the Node API cannot carry a 1 GiB body)
 // Each answers {objects, bytes}.
 
 async function forEachObject(bucket, prefix, concurrency, visit) {
@@ -67,6 +69,29 @@ export default {
         return object.size;
       });
       return Response.json(totals);
+    }
+    if (url.pathname === "/generate") {
+      const size = Number(url.searchParams.get("bytes"));
+      const piece = 1024 * 1024;
+      let state = 0x9e3779b9;
+      let made = 0;
+      const body = new ReadableStream({
+        pull(controller) {
+          if (made >= size) return controller.close();
+          const bytes = new Uint8Array(Math.min(piece, size - made));
+          const words = new Uint32Array(bytes.buffer, 0, Math.floor(bytes.length / 4));
+          for (let i = 0; i < words.length; i++) {
+            state ^= state << 13;
+            state ^= state >>> 17;
+            state ^= state << 5;
+            words[i] = state >>> 0;
+          }
+          made += bytes.length;
+          controller.enqueue(bytes);
+        },
+      });
+      await env.SOURCE.put(url.searchParams.get("key"), body.pipeThrough(new FixedLengthStream(size)), { httpMetadata: { contentType: "video/mp4" } });
+      return Response.json({ objects: 1, bytes: size });
     }
     if (url.pathname === "/clear") {
       let cursor;

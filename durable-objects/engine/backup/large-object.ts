@@ -16,7 +16,7 @@ import { encryptedRange, encryptedSize, type FramingOptions } from "../format/bl
 import { blobKeyFor, blobMetadata, capturedResult, describeBlob, framingFor, originFor, type CaptureResult, type StorageSettings } from "./blob-store";
 import { blobMismatch } from "./blob-trust";
 import { errorMessage, isSourceReadError, isVersionChanged, readSource, SourceVersionChanged } from "../errors";
-import { Cooperative } from "../cooperative";
+import { Cooperative, cooperativeStream } from "../cooperative";
 import { sha256OfStream } from "../format/hashing";
 import { partSizeFor, pipePart } from "../multipart";
 import { storedHttpMetadata, type ManifestEntry, type StoredHttpMetadata } from "../format/manifest";
@@ -210,13 +210,12 @@ async function advance(deps: LargeObjectDeps, initial: LargeObjectState, budget:
       // At most `budget` bytes a step, but always at least one part.
       if (state.parts.length >= partCount || (spent > 0 && spent + (end - start) > budget)) break;
       // Encrypted parts are produced from the content as it streams in (about one record in
-      // memory); plain parts go from the source straight into the part upload (a native pipe, no
-      // JavaScript per chunk, so nothing to yield from and nothing slowed). When the source
+      // memory); plain parts pass through cooperative yields (cooperative.ts). When the source
       // changes or fails midway, the pipe fails with the reason and the part upload only with a
       // broken body, so the pipe's error is the one raised.
       const body = framing.key
         ? encryptedRange(framing.key, version.size, start, end, async (offset, length) => (await readRange(offset, length)).body)
-        : (await readRange(start, end - start)).body;
+        : (await readRange(start, end - start)).body.pipeThrough(cooperativeStream());
       const { uploaded, fed } = await pipePart(upload, state.parts.length + 1, end - start, body);
       if (fed.status === "rejected" && (isVersionChanged(fed.reason) || isSourceReadError(fed.reason))) throw fed.reason;
       if (uploaded.status === "rejected") throw uploaded.reason;
