@@ -42,8 +42,20 @@ export function slotStart(schedule: Schedule, at: Date): number | null {
   }
 }
 
-/** Why `expression` cannot serve `schedule`, or null when it can. */
+const problems = new Map<string, string | null>();
+
+/**
+ * Why `expression` cannot serve `schedule`, or null when it can. Asked on every cron firing, so
+ * the answer (two weeks of slots checked) is kept per isolate: neither input changes without a
+ * deployment.
+ */
 export function scheduleProblem(schedule: Schedule, expression: string): string | null {
+  const key = `${schedule} ${expression}`;
+  if (!problems.has(key)) problems.set(key, findScheduleProblem(schedule, expression));
+  return problems.get(key)!;
+}
+
+function findScheduleProblem(schedule: Schedule, expression: string): string | null {
   if (schedule === "manual") return null;
   let cron: Cron;
   try {

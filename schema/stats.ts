@@ -10,26 +10,26 @@
 import { and, desc, eq, gt, inArray, isNotNull, isNull, sql } from "drizzle-orm";
 import type { DrizzleD1Database } from "drizzle-orm/d1";
 import * as schema from "./index";
-import { alerts, backupHealthMetrics, backupJobs, backupSummary, r2Backups, webhookDeliveries } from "./index";
+import { alerts, auditEvents, backupHealthMetrics, backupJobs, backupSummary, r2Backups, webhookDeliveries } from "./index";
 
 type Database = DrizzleD1Database<typeof schema>;
 type HealthRow = typeof backupHealthMetrics.$inferSelect;
 type SummaryRow = typeof backupSummary.$inferSelect;
 
 /** Backups in a bucket's trend, and how many of the newest are compared with the rest. */
-export const TREND_BACKUPS = 30;
+const TREND_BACKUPS = 30;
 const TREND_RECENT = 5;
 
 const rounded = (value: number | null, digits = 2) => (value === null ? null : Math.round(value * 10 ** digits) / 10 ** digits);
 
-export async function readStats(db: Database) {
+export async function readStats(db: Database, schedule: string) {
   const measurementQuery = db
     .select({ jobId: backupJobs.id, at: backupJobs.completedAt, bytes: sql<number>`json_extract(${backupJobs.result}, '$.storeBytes')` })
     .from(backupJobs)
     .where(and(eq(backupJobs.kind, "cleanup"), eq(backupJobs.status, "completed"), isNotNull(sql`json_extract(${backupJobs.result}, '$.storeBytes')`)))
     .orderBy(desc(backupJobs.completedAt))
     .limit(1);
-  const [health, [measurement], open, outbox, freed, [lastProblem]] = await db.batch([
+  const [health, [measurement], open, outbox, freed, [lastProblem], [lastRun]] = await db.batch([
     db.select().from(backupHealthMetrics).orderBy(backupHealthMetrics.bucketName),
     measurementQuery,
     db.select().from(alerts).where(isNull(alerts.resolvedAt)).orderBy(alerts.openedAt),
@@ -54,6 +54,13 @@ export async function readStats(db: Database) {
       .from(webhookDeliveries)
       .where(and(inArray(webhookDeliveries.status, ["pending", "failed"]), isNotNull(webhookDeliveries.lastError)))
       .orderBy(desc(webhookDeliveries.lastAttemptAt))
+      .limit(1),
+    // What the latest scheduled run did (a trigger that cannot serve the schedule shows here).
+    db
+      .select({ at: auditEvents.at, outcome: auditEvents.outcome, detail: auditEvents.detail })
+      .from(auditEvents)
+      .where(eq(auditEvents.action, "schedule.run"))
+      .orderBy(desc(auditEvents.id))
       .limit(1),
   ]);
   const [written] = await db
@@ -82,6 +89,7 @@ export async function readStats(db: Database) {
       lastProblem: lastProblem ?? null,
     },
     buckets,
+    schedule: { schedule, lastRun: lastRun ?? null },
   };
 }
 

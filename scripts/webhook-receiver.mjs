@@ -27,8 +27,8 @@ export function timestampFresh(timestamp, now = Date.now()) {
 }
 
 /**
- * A receiver on 127.0.0.1. POST /hook records a delivery and answers 204, or 500 while `failNext`
- * is above 0, or never while `hang` is set. /control/{deliveries,mode,reset} let a test read what
+ * A receiver on 127.0.0.1. POST /hook records a delivery and answers 204, or 401 when its
+ * signature does not verify, or 500 while `failNext` is above 0, or never while `hang` is set. /control/{deliveries,mode,reset} let a test read what
  * arrived and choose how the next ones are answered.
  */
 export function createReceiver({ secret, log = () => {} }) {
@@ -61,11 +61,13 @@ export function createReceiver({ secret, log = () => {} }) {
         valid: signatureValid(secret, timestamp, body, request.headers["x-backup-signature"]),
         fresh: timestampFresh(timestamp),
         body,
-        answered: mode.hang ? "never" : mode.failNext > 0 ? 500 : 204,
       };
+      // A bad signature is refused, as a real receiver must (the sender retries it, visibly).
+      delivery.answered = mode.hang ? "never" : !delivery.valid ? 401 : mode.failNext > 0 ? 500 : 204;
       deliveries.push(delivery);
       log(delivery);
       if (mode.hang) return hanging.add(response);
+      if (!delivery.valid) return json(401, { error: "signature does not verify" });
       if (mode.failNext > 0) {
         mode.failNext -= 1;
         return json(500, { error: "failing on purpose" });

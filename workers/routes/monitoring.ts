@@ -1,7 +1,7 @@
 /** GET /api/backup/stats and GET /api/backup/alerts: read-only, answered from D1. */
 import { and, desc, eq, isNotNull, isNull, lt, or, type SQL } from "drizzle-orm";
 import { z } from "zod";
-import { alerts, auditEvents } from "../../schema";
+import { alerts } from "../../schema";
 import { getConfig } from "../../durable-objects/config";
 import { presentAlert } from "../../schema/present";
 import { readStats } from "../../schema/stats";
@@ -13,18 +13,7 @@ import { parseQuery } from "../request-body";
 import { listAlertsQuery } from "../schemas";
 
 export async function getStats(context: HandlerContext): Promise<Response> {
-  const db = openDatabase(context.env.DB);
-  const [stats, [lastRun]] = await Promise.all([
-    readStats(db),
-    db
-      .select({ at: auditEvents.at, outcome: auditEvents.outcome, detail: auditEvents.detail })
-      .from(auditEvents)
-      .where(eq(auditEvents.action, "schedule.run"))
-      .orderBy(desc(auditEvents.id))
-      .limit(1),
-  ]);
-  // The schedule, and what its latest run did (a trigger that cannot serve it shows here).
-  return jsonResponse({ ...stats, schedule: { schedule: getConfig(context.env).BACKUP_SCHEDULE, lastRun: lastRun ?? null } });
+  return jsonResponse(await readStats(openDatabase(context.env.DB), getConfig(context.env).BACKUP_SCHEDULE));
 }
 
 const alertCursor = z.object({ o: z.string(), i: z.string() });
