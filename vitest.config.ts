@@ -32,6 +32,8 @@ const SMALL_MULTIPART = {
   BACKUP_MULTIPART_THRESHOLD_BYTES: String(1024 * 1024),
   BACKUP_PART_SIZE_BYTES: String(5 * 1024 * 1024),
   BACKUP_STEP_BYTE_BUDGET: String(4 * 1024 * 1024),
+  // Objects above the budget are hashed across steps, so crashes land mid-hash too.
+  BACKUP_HASH_STEP_BYTES: String(1024 * 1024),
 };
 
 /**
@@ -96,6 +98,7 @@ export default defineConfig({
         BACKUP_MULTIPART_THRESHOLD_BYTES: String(6 * 1024 * 1024),
         BACKUP_PART_SIZE_BYTES: String(5 * 1024 * 1024),
         BACKUP_STEP_BYTE_BUDGET: String(6 * 1024 * 1024),
+        BACKUP_HASH_STEP_BYTES: String(1024 * 1024),
       }),
       // The fault matrix, with small multipart settings so that large objects stay small, once
       // with plain storage and once with compression and encryption.

@@ -34,6 +34,7 @@ export async function engineSettings(env: Env): Promise<BackupEngineSettings> {
       partSize: config.BACKUP_PART_SIZE_BYTES,
     },
     stepByteBudget: config.BACKUP_STEP_BYTE_BUDGET,
+    hashStepBytes: config.BACKUP_HASH_STEP_BYTES,
     largeObjectMaxRestarts: config.BACKUP_LARGE_OBJECT_MAX_RESTARTS,
     readKeyring: await readKeyring(env),
   };

@@ -2,6 +2,7 @@ import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test"
 import { describe, expect, it } from "vitest";
 import type { BackupJob } from "../../durable-objects/backup-job";
 import type { BackupCheckpoint } from "../../durable-objects/engine/backup/backup-checkpoint";
+import type { LargeObjectState } from "../../durable-objects/engine/backup/large-object";
 import { api } from "../helpers/api";
 import { putObjects, sha256Hex } from "../helpers/buckets";
 import { partCountingBucket } from "../helpers/faults";
@@ -22,18 +23,38 @@ function bigContent(size: number, seed: number): Uint8Array {
   return bytes;
 }
 
-/** Small multipart settings (R2 needs parts of at least 5 MiB), through the job's test seam. */
-async function startWithSmallParts(backup: R2Bucket = env.R2_BACKUP_BUCKET) {
+/**
+ * Small multipart settings (R2 needs parts of at least 5 MiB), through the job's test seam. Objects
+ * above `hashStepBytes` are hashed across steps with the resumable hash.
+ */
+async function startWithSmallParts(backup: R2Bucket = env.R2_BACKUP_BUCKET, hashStepBytes = 6 * MiB) {
   const created = await api("POST", "/api/backup/create", { body: { type: "full" } });
   const id: string = created.body.backup.id;
   await runInDurableObject(backupJobStub(id), (job: BackupJob) => {
     job.wrapDeps = (deps) => ({
       ...deps,
       backup,
-      settings: { ...deps.settings, stepByteBudget: 6 * MiB, storage: { ...deps.settings.storage, multipartThreshold: 6 * MiB, partSize: 5 * MiB } },
+      settings: {
+        ...deps.settings,
+        stepByteBudget: 6 * MiB,
+        hashStepBytes,
+        storage: { ...deps.settings.storage, multipartThreshold: 6 * MiB, partSize: 5 * MiB },
+      },
     });
   });
   return id;
+}
+
+/** Runs the backup to its end, returning the large object's state as each step left it. */
+async function largeObjectAfterEachStep(id: string): Promise<LargeObjectState[]> {
+  const stub = backupJobStub(id);
+  const states: LargeObjectState[] = [];
+  for (let step = 0; await runDurableObjectAlarm(stub); step++) {
+    expect(step).toBeLessThan(30);
+    const checkpoint = await runInDurableObject(stub, (_job, state) => state.storage.get<BackupCheckpoint>("checkpoint"));
+    if (checkpoint?.largeObject) states.push(checkpoint.largeObject);
+  }
+  return states;
 }
 
 describe("large objects", () => {
@@ -64,6 +85,31 @@ describe("large objects", () => {
     expect(files[1]).toMatchObject({ size: large.length, checksum: expectedHash, contentType: "video/mp4" });
     const blob = await env.R2_BACKUP_BUCKET.get(`blobs/${expectedHash}`);
     expect(await sha256Hex(await blob!.arrayBuffer())).toBe(expectedHash);
+  });
+
+  it("hashes an object above the step budget natively in one step when it is within the hashing allowance", async () => {
+    const large = bigContent(16 * MiB + 12345, 11);
+    await putObjects([{ key: "large.bin", body: large }]);
+    const id = await startWithSmallParts(env.R2_BACKUP_BUCKET, 32 * MiB);
+    const hashedBytesSeen = (await largeObjectAfterEachStep(id)).map((state) => state.hashedBytes);
+    // The listing step stops before the object; the next one hashes all of it: no step ended part-way.
+    expect(new Set(hashedBytesSeen)).toEqual(new Set([0, large.length]));
+    const expectedHash = await sha256Hex(large);
+    const files = (await api("GET", `/api/backup/files/${id}`)).body.files;
+    expect(files[0]).toMatchObject({ path: "large.bin", size: large.length, checksum: expectedHash });
+    const blob = await env.R2_BACKUP_BUCKET.get(`blobs/${expectedHash}`);
+    expect(await sha256Hex(await blob!.arrayBuffer())).toBe(expectedHash);
+  });
+
+  it("hashes an object above the hashing allowance across steps, carrying the hash state", async () => {
+    const large = bigContent(16 * MiB + 12345, 13);
+    await putObjects([{ key: "large.bin", body: large }]);
+    const id = await startWithSmallParts(env.R2_BACKUP_BUCKET, 6 * MiB);
+    const hashing = (await largeObjectAfterEachStep(id)).filter((state) => state.stage === "hashing");
+    const hashedBytesSeen = hashing.map((state) => state.hashedBytes);
+    expect(hashedBytesSeen).toEqual([0, 6 * MiB, 12 * MiB]);
+    const files = (await api("GET", `/api/backup/files/${id}`)).body.files;
+    expect(files[0]).toMatchObject({ path: "large.bin", checksum: await sha256Hex(large) });
   });
 
   it("resumes after a crash between parts without uploading the finished parts again", async () => {

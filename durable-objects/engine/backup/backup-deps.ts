@@ -19,6 +19,8 @@ export interface BackupEngineSettings {
   largeObjectMaxRestarts: number;
   /** Content bytes one step reads at most (at least one object or part). */
   stepByteBudget: number;
+  /** A large object up to this size is hashed natively in one step (see BACKUP_HASH_STEP_BYTES). */
+  hashStepBytes: number;
   /** Every configured key, to read a parent manifest written under an older key. */
   readKeyring: Keyring | null;
 }

@@ -105,6 +105,7 @@ async function advanceLarge(deps: BackupStepDeps, checkpoint: BackupCheckpoint):
       settings: deps.settings.storage,
       maxRestarts: deps.settings.largeObjectMaxRestarts,
       readAttempts: deps.settings.readAttempts,
+      hashStepBytes: deps.settings.hashStepBytes,
       save: (largeObject) => deps.saveCheckpoint({ ...checkpoint, largeObject }),
     },
     checkpoint.largeObject!,
