@@ -105,6 +105,17 @@ export default defineConfig({
       project("matrix-plain", ["tests/fault-matrix/**/*.test.ts", "tests/small-multipart/**/*.test.ts"], SMALL_MULTIPART),
       project("matrix-sealed", ["tests/fault-matrix/**/*.test.ts"], { ...SMALL_MULTIPART, ...SEALED }),
       monitoringProject(),
+      // A real `wrangler dev` on the loopback, started by each test file: the dashboard in
+      // headless Chromium and the command-line client.
+      {
+        test: {
+          name: "local-server",
+          include: ["tests/local-server/**/*.test.ts"],
+          environment: "node",
+          testTimeout: 180_000,
+          hookTimeout: 180_000,
+        },
+      },
       project("incremental-disabled", ["tests/incremental-disabled/**/*.test.ts"], { BACKUP_INCREMENTAL_ENABLED: "false" }),
     ],
   },

@@ -1,83 +1,38 @@
-/** The REST routes of the API contract. */
+/** The REST routes of the API contract, registered from the route table (api-routes.ts). */
 import { Router, type IRequest } from "itty-router";
+import { API_ROUTES } from "./api-routes";
 import { authorized } from "./context";
 import { errorResponse, HttpError, jsonResponse } from "./http-error";
-import { getJob, startRestore, startVerify } from "./routes/jobs";
-import { createBackup, getBackupStatus, listBackupFiles, listBackupLogs, listBackups } from "./routes/backups";
-import { cancelBackupOrJob } from "./routes/cancel";
-import { startCleanup } from "./routes/cleanup";
-import { listAudit } from "./audit";
-import { getStats, listAlerts } from "./routes/monitoring";
+import { openApiDocument } from "./openapi/document";
+
+/** `/backup/status/:id` → a pattern matching `/api/backup/status/<anything but />`. */
+const patternOf = (path: string) => new RegExp(`^/api${path.replace(/:\w+/g, "[^/]+")}$`);
+
+const PUBLIC_PATHS = ["/health", "/openapi.json"];
 
 /** Every path the API serves, so a known path with another method is 405 and anything else 404. */
-const KNOWN_PATHS = [
-  /^\/api\/health$/,
-  /^\/api\/backup\/(create|list|cleanup|audit|stats|alerts)$/,
-  /^\/api\/backup\/(status|files|logs|verify|restore|jobs|cancel)\/[^/]+$/,
-];
+const KNOWN_PATHS = [...PUBLIC_PATHS, ...API_ROUTES.map((route) => route.path)].map(patternOf);
 
 export const router = Router<IRequest, [Env, ExecutionContext]>({
   base: "/api",
   catch: errorResponse,
 });
 
+let document: ReturnType<typeof openApiDocument> | undefined;
+
 router
   .get("/health", () => jsonResponse({ ok: true }))
-  .post(
-    "/backup/create",
-    authorized("backup:write", (c) => createBackup(c), "backup.create"),
-  )
-  .get(
-    "/backup/status/:id",
-    authorized("backup:read", (c) => getBackupStatus(c, c.request.params.id!)),
-  )
-  .get(
-    "/backup/list",
-    authorized("backup:read", (c) => listBackups(c)),
-  )
-  .get(
-    "/backup/files/:id",
-    authorized("backup:read", (c) => listBackupFiles(c, c.request.params.id!)),
-  )
-  .post(
-    "/backup/verify/:id",
-    authorized("backup:write", (c) => startVerify(c, c.request.params.id!), "backup.verify"),
-  )
-  .post(
-    "/backup/restore/:id",
-    authorized("backup:restore", (c) => startRestore(c, c.request.params.id!), "backup.restore"),
-  )
-  .post(
-    "/backup/cleanup",
-    authorized("backup:admin", (c) => startCleanup(c), "backup.cleanup"),
-  )
-  .post(
-    "/backup/cancel/:id",
-    authorized(null, (c) => cancelBackupOrJob(c, c.request.params.id!), "backup.cancel"),
-  )
-  .get(
-    "/backup/jobs/:jobId",
-    authorized("backup:read", (c) => getJob(c, c.request.params.jobId!)),
-  )
-  .get(
-    "/backup/audit",
-    authorized("backup:admin", (c) => listAudit(c)),
-  )
-  .get(
-    "/backup/stats",
-    authorized("backup:read", (c) => getStats(c)),
-  )
-  .get(
-    "/backup/alerts",
-    authorized("backup:read", (c) => listAlerts(c)),
-  )
-  .get(
-    "/backup/logs/:id",
-    authorized("backup:read", (c) => listBackupLogs(c, c.request.params.id!)),
-  )
-  .all("*", (request) => {
-    const path = new URL(request.url).pathname;
-    if (KNOWN_PATHS.some((pattern) => pattern.test(path)))
-      throw new HttpError(405, "method_not_allowed", `Method ${request.method} is not allowed on ${path}.`);
-    throw new HttpError(404, "not_found", "No such endpoint.");
-  });
+  // Public, like the contract it describes; built once per isolate.
+  .get("/openapi.json", () => jsonResponse((document ??= openApiDocument(API_ROUTES)), 200, { "cache-control": "public, max-age=300" }));
+
+for (const route of API_ROUTES) {
+  const handler = authorized(route.scope, route.handle, route.audit);
+  if (route.method === "GET") router.get(route.path, handler);
+  else router.post(route.path, handler);
+}
+
+router.all("*", (request) => {
+  const path = new URL(request.url).pathname;
+  if (KNOWN_PATHS.some((pattern) => pattern.test(path))) throw new HttpError(405, "method_not_allowed", `Method ${request.method} is not allowed on ${path}.`);
+  throw new HttpError(404, "not_found", "No such endpoint.");
+});

@@ -1,0 +1,54 @@
+/**
+ * A real `wrangler dev` server on this machine's loopback, on a throw-away state folder seeded
+ * with demo data, for the tests that need one (the dashboard in a browser, the command-line
+ * client). Started and stopped by the test file that uses it.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { SignJWT } from "jose";
+// @ts-expect-error: a plain .mjs script without types
+import { runNode, startServer, stopServer } from "../../scripts/local-stack.mjs";
+// @ts-expect-error: a plain .mjs script without types
+import { readDevVars } from "../../scripts/dev-vars.mjs";
+
+export interface LocalServer {
+  url: string;
+  port: number;
+  state: string;
+  token: (scope: string, options?: { subject?: string; expiresIn?: string | number }) => Promise<string>;
+  stop: () => Promise<void>;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once("error", reject);
+    probe.listen(0, "127.0.0.1", () => {
+      const { port } = probe.address() as { port: number };
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+/** Seeds `files` demo objects, then starts the server with `vars` (wrangler dev --var) set. */
+export async function startLocalServer(options: { files: number; vars?: Record<string, string> }): Promise<LocalServer> {
+  const state = mkdtempSync(join(tmpdir(), "r2-backup-local-"));
+  runNode(["scripts/seed.mjs", "--files", String(options.files), "--large", "0", "--persist", join(state, "v3")]);
+  const port = await freePort();
+  const vars = Object.entries(options.vars ?? {}).flatMap(([key, value]) => ["--var", `${key}:${value}`]);
+  const server = await startServer(port, state, vars);
+  const secret = new TextEncoder().encode(readDevVars().JWT_SECRET);
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    state,
+    token: (scope, { subject = "browser-test", expiresIn = "1h" } = {}) =>
+      new SignJWT({ scope }).setProtectedHeader({ alg: "HS256" }).setSubject(subject).setIssuedAt().setExpirationTime(expiresIn).sign(secret),
+    stop: async () => {
+      await stopServer(server);
+      rmSync(state, { recursive: true, force: true });
+    },
+  };
+}

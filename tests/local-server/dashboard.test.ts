@@ -1,0 +1,220 @@
+/**
+ * The dashboard in a real browser (headless Chromium driven by playwright-core) against a real
+ * local server: sign in, start a backup and watch it finish, browse its files, preview and run a
+ * restore, see an alert. Screenshots of the main pages go to
+ * SCREENSHOT_DIR (`npm run screenshots` refreshes docs/screenshots/).
+ */
+import { existsSync, mkdirSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { chromium, type Browser, type Locator, type Page } from "playwright-core";
+import { startLocalServer, type LocalServer } from "../helpers/local-server";
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+/** `npm run screenshots` sets this to docs/screenshots; otherwise they go to a scratch folder. */
+const SHOTS = process.env.SCREENSHOT_DIR ?? join(tmpdir(), "r2-backup-screenshots");
+
+let server: LocalServer;
+let browser: Browser;
+
+beforeAll(async () => {
+  if (!existsSync(CHROMIUM)) throw new Error(`Chromium not found at ${CHROMIUM}: install Debian's chromium package (.ci/run does) or set CHROMIUM_PATH.`);
+  // Small test backups: growth is judged by the factor alone against the last 3 backups, so one
+  // that stores new manifest chunks after three unchanged ones opens storage_growth (the alert
+  // this test looks for).
+  server = await startLocalServer({
+    files: 120,
+    vars: { BACKUP_ALERT_GROWTH_MIN_BYTES: "0", BACKUP_ALERT_GROWTH_FACTOR: "2", BACKUP_ALERT_GROWTH_WINDOW: "3" },
+  });
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
+  mkdirSync(SHOTS, { recursive: true });
+}, 180_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+// vitest's expect has no locator matchers: these wait the way Playwright's would.
+const shown = (locator: Locator, timeout = 15_000) => locator.first().waitFor({ state: "visible", timeout });
+const textOf = (locator: Locator, timeout = 15_000) =>
+  expect.poll(
+    async () =>
+      (await locator
+        .first()
+        .textContent({ timeout: 1000 })
+        .catch(() => "")) ?? "",
+    { timeout },
+  );
+const attributeOf = (locator: Locator, name: string, timeout = 15_000) =>
+  expect.poll(
+    () =>
+      locator
+        .first()
+        .getAttribute(name, { timeout: 1000 })
+        .catch(() => null),
+    { timeout },
+  );
+
+async function openPage(viewport = { width: 1280, height: 900 }): Promise<Page> {
+  const page = await browser.newPage({ viewport });
+  const problems: string[] = [];
+  page.on("pageerror", (error) => problems.push(error.message));
+  page.on("console", (message) => {
+    if (message.type() === "error") problems.push(message.text());
+  });
+  // Nothing may be fetched from anywhere but the server itself.
+  page.on("request", (request) => {
+    if (!request.url().startsWith(server.url) && !request.url().startsWith("data:")) problems.push(`external request: ${request.url()}`);
+  });
+  (page as Page & { problems: string[] }).problems = problems;
+  return page;
+}
+
+const problemsOf = (page: Page) => (page as Page & { problems: string[] }).problems.filter((p) => !/401|403/.test(p));
+
+async function signIn(page: Page, token: string) {
+  await page.goto(`${server.url}/`);
+  await page.getByLabel("API token (JWT)").fill(token);
+  await page.getByRole("button", { name: "Sign in" }).click();
+}
+
+/** The API's JSON, as the server answers it. */
+async function api(method: string, path: string, body?: unknown): Promise<any> {
+  const response = await fetch(`${server.url}/api${path}`, {
+    method,
+    headers: { authorization: `Bearer ${await server.token("backup:admin")}`, "content-type": "application/json" },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const json = await response.json();
+  if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${JSON.stringify(json)}`);
+  return json;
+}
+
+async function backupToEnd(type: string) {
+  const { backup } = await api("POST", "/backup/create", { type });
+  for (let i = 0; i < 240; i++) {
+    const { backup: now } = await api("GET", `/backup/status/${backup.id}`);
+    if (now.status !== "pending" && now.status !== "in_progress") return now;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  throw new Error(`backup ${backup.id} did not finish within 60 s`);
+}
+
+describe("the dashboard", () => {
+  it("refuses a token that is not a JWT, an expired one, and a valid one without read scope", async () => {
+    const page = await openPage();
+    await signIn(page, "not-a-token");
+    await textOf(page.getByRole("alert")).toContain("not a JWT");
+    await signIn(page, await server.token("backup:admin", { expiresIn: Math.floor(Date.now() / 1000) - 120 }));
+    await textOf(page.getByRole("alert")).toContain("expired");
+    const writeOnly = await server.token("backup:write");
+    await signIn(page, writeOnly);
+    await textOf(page.getByRole("alert")).toContain("lacks the backup:read scope");
+    expect(await page.evaluate<number>("sessionStorage.length")).toBe(0); // a refused token is not kept
+    expect(page.url()).not.toContain(writeOnly.slice(0, 20));
+    await page.close();
+  });
+
+  it("signs in, starts a backup and watches it finish, browses its files, previews and runs a restore, and shows an alert", async () => {
+    const page = await openPage();
+    const token = await server.token("backup:admin", { subject: "alice" });
+    await signIn(page, token);
+    await shown(page.getByRole("heading", { name: "Backups" }));
+    await textOf(page.locator(".session")).toContain("alice");
+    // Kept in session storage only, never in the URL or local storage.
+    expect(await page.evaluate<string[]>("Object.values(sessionStorage)")).toContain(token);
+    expect(await page.evaluate<number>("localStorage.length")).toBe(0);
+    expect(page.url()).not.toContain(token.slice(0, 20));
+
+    // Start a full backup and watch the list refresh until it completes.
+    await page.getByLabel("Type").first().selectOption("full");
+    await page.getByRole("button", { name: "Start backup" }).click();
+    await shown(page.getByText(/Backup bk-.* \(full\) started/));
+    const row = page.locator("tbody tr").first();
+    await attributeOf(row, "data-status", 60_000).toBe("completed");
+    await page.screenshot({ path: `${SHOTS}/backups.png` });
+    const fullId = (await row.getAttribute("data-backup-id"))!;
+
+    // Three incrementals of unchanged content store nothing new: the history the growth alert
+    // judges the backup after the restore by.
+    for (let i = 0; i < 3; i++) expect((await backupToEnd("incremental")).performance.storedBytes).toBe(0);
+
+    // The full backup's page: figures, log and the snapshot's folders.
+    await page.getByRole("link", { name: fullId }).click();
+    await textOf(page.getByRole("heading", { name: /Backup bk-/ })).toContain("completed");
+    await textOf(page.locator("ol.logs")).toContain("Backup completed");
+    const folders = page.locator("table.files tr.folder");
+    await shown(folders.first());
+    const folderName = (await folders.first().getByRole("button").textContent())!.replace(/\/$/, "");
+    await folders.first().getByRole("button").click();
+    await textOf(page.locator("nav.crumbs")).toContain(folderName);
+    await shown(page.locator("table.files tbody tr").first());
+    await page.screenshot({ path: `${SHOTS}/backup.png`, fullPage: true });
+
+    // Restore that folder under restored/: the preview lists what would be written; then run it.
+    const expected = await api("GET", `/backup/files/${fullId}?prefix=${encodeURIComponent(`${folderName}/`)}&limit=1000`);
+    const count = expected.files.length;
+    expect(count).toBeGreaterThan(0);
+    await page.getByLabel("Only keys under (prefix)").fill(`${folderName}/`);
+    await page.getByLabel("Restore under (target prefix)").fill("restored/");
+    const runButton = page.getByRole("button", { name: /Run restore|Restore \d+ objects/ });
+    expect(await runButton.isDisabled()).toBe(true); // nothing runs before a preview
+    await page.getByRole("button", { name: "Preview (dry run)" }).click();
+    const preview = page.locator('[data-testid="restore-preview"]');
+    await textOf(preview, 60_000).toContain(`Would write ${count} objects`);
+    await textOf(preview.locator("li").first()).toContain(`${folderName}/`);
+    expect(await runButton.isEnabled()).toBe(true);
+    await runButton.click();
+    await textOf(page.locator('[data-testid="restore-result"]'), 60_000).toContain(`Restored ${count} objects`);
+
+    // The next incremental stores the restored keys' manifest chunks: storage_growth opens.
+    const latest = await backupToEnd("incremental");
+    const restored = await api("GET", `/backup/files/${latest.id}?prefix=restored/&limit=1000`);
+    expect(restored.files.map((f: { path: string }) => f.path)).toEqual(expected.files.map((f: { path: string }) => `restored/${f.path}`));
+
+    await page.getByRole("link", { name: "Health" }).click();
+    await shown(page.locator('li.alert[data-code="storage_growth"]'), 20_000);
+    await textOf(page.locator('[data-testid="success-rate"]')).toContain("100");
+    await shown(page.locator("figure.chart svg").first());
+    await page.screenshot({ path: `${SHOTS}/health.png`, fullPage: true });
+
+    // Cleanup: a preview first, and the run button only after it.
+    await page.getByLabel("Keep the newest").fill("2");
+    await page.getByLabel("Keep backups younger than (days)").fill("0");
+    await page.getByRole("button", { name: "Preview (dry run)" }).click();
+    await textOf(page.locator('[data-testid="cleanup-preview"]'), 60_000).toContain("Would expire");
+    expect(problemsOf(page)).toEqual([]);
+    await page.close();
+  });
+
+  it("offers only what the token's scopes allow, and works on a phone-sized screen", async () => {
+    const page = await openPage({ width: 390, height: 844 });
+    await signIn(page, await server.token("backup:read", { subject: "viewer" }));
+    await shown(page.getByRole("heading", { name: "Backups" }));
+    expect(await page.getByRole("button", { name: "Start backup" }).count()).toBe(0);
+    await page.locator("tbody tr a").first().click();
+    await shown(page.getByRole("heading", { name: "Files" })); // drawn with the actions, after the status
+    expect(await page.getByRole("button", { name: "Verify" }).count()).toBe(0);
+    expect(await page.getByRole("heading", { name: "Restore" }).count()).toBe(0);
+    // Nothing wider than the screen but the tables, which scroll inside their own box.
+    const overflow = await page.evaluate<number>("document.documentElement.scrollWidth - window.innerWidth");
+    expect(overflow).toBeLessThanOrEqual(0);
+    await page.screenshot({ path: `${SHOTS}/phone-backup.png`, fullPage: true });
+    await page.getByRole("button", { name: "Sign out" }).click();
+    await shown(page.getByRole("heading", { name: "Sign in" }));
+    expect(await page.evaluate<number>("sessionStorage.length")).toBe(0);
+    expect(problemsOf(page)).toEqual([]);
+    await page.close();
+  });
+
+  it("returns to sign-in with a message when the token expires while the page is open", async () => {
+    const page = await openPage();
+    await signIn(page, await server.token("backup:read", { expiresIn: Math.floor(Date.now() / 1000) + 4 }));
+    await shown(page.getByRole("heading", { name: "Backups" }));
+    await shown(page.getByRole("heading", { name: "Sign in" }), 15_000);
+    await textOf(page.locator(".notice")).toMatch(/expired/i);
+    await page.close();
+  });
+});

@@ -1,0 +1,201 @@
+/**
+ * Every endpoint of the API contract in one table: the router registers these, and the OpenAPI
+ * document (openapi/document.ts) is generated from them and the same zod schemas that validate the
+ * requests, so the two cannot drift.
+ */
+import { z } from "zod";
+import type { AuditAction } from "../schema";
+import type { Scope } from "./auth";
+import type { HandlerContext } from "./context";
+import { listAudit } from "./audit";
+import { createBackup, getBackupStatus, listBackupFiles, listBackupLogs, listBackups } from "./routes/backups";
+import { cancelBackupOrJob } from "./routes/cancel";
+import { startCleanup } from "./routes/cleanup";
+import { getJob, startRestore, startVerify } from "./routes/jobs";
+import { getStats, listAlerts } from "./routes/monitoring";
+import * as requests from "./schemas";
+import * as resources from "./openapi/resources";
+import * as examples from "./openapi/examples";
+
+export interface ApiRoute {
+  method: "GET" | "POST";
+  /** Under `/api`, with itty-router's `:param` placeholders. */
+  path: string;
+  /** The scope a token needs; null: any valid token (the handler decides, see `scopeNote`). */
+  scope: Scope | null;
+  scopeNote?: string;
+  /** The audit trail's action for a mutating call. */
+  audit?: AuditAction;
+  summary: string;
+  description?: string;
+  tag: "backups" | "jobs" | "monitoring" | "admin";
+  query?: z.ZodType;
+  body?: z.ZodType;
+  /** The statuses this endpoint answers besides 400, 401, 403 and 500 (which every one may). */
+  errors: (404 | 409 | 413)[];
+  success: { status: 200 | 202; schema: z.ZodType; example: unknown };
+  handle: (context: HandlerContext) => Promise<Response>;
+}
+
+const idOf = (context: HandlerContext) => context.request.params.id!;
+
+export const API_ROUTES: ApiRoute[] = [
+  {
+    method: "POST",
+    path: "/backup/create",
+    scope: "backup:write",
+    audit: "backup.create",
+    tag: "backups",
+    summary: "Start a backup of the source bucket",
+    description: "`auto` is resolved to `full` or `incremental` in the response. 409 while another backup of the bucket runs (`details.backupId` names it).",
+    body: requests.createBackupBody,
+    errors: [409, 413],
+    success: { status: 202, schema: resources.one("backup", resources.backup), example: { backup: examples.backup } },
+    handle: createBackup,
+  },
+  {
+    method: "GET",
+    path: "/backup/list",
+    scope: "backup:read",
+    tag: "backups",
+    summary: "List backups, newest first",
+    description: "`expired` backups are listed only when asked for with `status=expired`.",
+    query: requests.listBackupsQuery,
+    errors: [],
+    success: { status: 200, schema: resources.page("backups", resources.backup), example: { backups: [examples.backup], nextCursor: null } },
+    handle: listBackups,
+  },
+  {
+    method: "GET",
+    path: "/backup/status/:id",
+    scope: "backup:read",
+    tag: "backups",
+    summary: "A backup's status and progress",
+    errors: [404],
+    success: { status: 200, schema: resources.one("backup", resources.backup), example: { backup: examples.backup } },
+    handle: (c) => getBackupStatus(c, idOf(c)),
+  },
+  {
+    method: "GET",
+    path: "/backup/files/:id",
+    scope: "backup:read",
+    tag: "backups",
+    summary: "The objects of a backup's snapshot, in key order",
+    description: "Read from the backup's manifest. 409 for a backup that has no snapshot (not finished, failed, cancelled or expired).",
+    query: requests.listFilesQuery,
+    errors: [404, 409],
+    success: { status: 200, schema: resources.page("files", resources.snapshotFile), example: { files: [examples.snapshotFile], nextCursor: null } },
+    handle: (c) => listBackupFiles(c, idOf(c)),
+  },
+  {
+    method: "GET",
+    path: "/backup/logs/:id",
+    scope: "backup:read",
+    tag: "backups",
+    summary: "A backup's or job's log, oldest first",
+    query: requests.listLogsQuery,
+    errors: [404],
+    success: { status: 200, schema: resources.page("logs", resources.logEntry), example: { logs: [examples.logEntry], nextCursor: null } },
+    handle: (c) => listBackupLogs(c, idOf(c)),
+  },
+  {
+    method: "POST",
+    path: "/backup/verify/:id",
+    scope: "backup:write",
+    audit: "backup.verify",
+    tag: "jobs",
+    summary: "Verify a backup's blobs by SHA-256",
+    description: "`full` reads every blob; `quick` checks that each exists with the right size, and reads `samplePercent` of them.",
+    body: requests.verifyBody,
+    errors: [404, 409, 413],
+    success: { status: 202, schema: resources.one("job", resources.job), example: { job: examples.verifyJob } },
+    handle: (c) => startVerify(c, idOf(c)),
+  },
+  {
+    method: "POST",
+    path: "/backup/restore/:id",
+    scope: "backup:restore",
+    audit: "backup.restore",
+    tag: "jobs",
+    summary: "Restore a backup's snapshot into the source bucket",
+    description:
+      "Reproduces the bucket as it was when the backup was taken, filtered by `filters`, under `targetPrefix` if given. With `overwriteExisting: false` an existing object is never replaced (counted in `filesSkipped`). `dryRun` writes nothing and lists the planned keys.",
+    body: requests.restoreBody,
+    errors: [404, 409, 413],
+    success: { status: 202, schema: resources.one("job", resources.job), example: { job: examples.restoreJob } },
+    handle: (c) => startRestore(c, idOf(c)),
+  },
+  {
+    method: "GET",
+    path: "/backup/jobs/:jobId",
+    scope: "backup:read",
+    tag: "jobs",
+    summary: "A verify, restore or cleanup job",
+    errors: [404],
+    success: { status: 200, schema: resources.one("job", resources.job), example: { job: examples.restoreJob } },
+    handle: (c) => getJob(c, c.request.params.jobId!),
+  },
+  {
+    method: "POST",
+    path: "/backup/cancel/:id",
+    scope: null,
+    scopeNote: "backup:write for a backup or verify job, backup:restore for a restore job, backup:admin for cleanup",
+    audit: "backup.cancel",
+    tag: "jobs",
+    summary: "Cancel a running backup or job",
+    description: "Takes a backup id or a job id; the work stops at its next step boundary and ends `cancelled`. Cancelling finished work is 409.",
+    errors: [404, 409],
+    success: {
+      status: 202,
+      schema: z.union([resources.one("backup", resources.backup), resources.one("job", resources.job)]),
+      example: { backup: { ...examples.backup, status: "in_progress" } },
+    },
+    handle: (c) => cancelBackupOrJob(c, idOf(c)),
+  },
+  {
+    method: "POST",
+    path: "/backup/cleanup",
+    scope: "backup:admin",
+    audit: "backup.cleanup",
+    tag: "admin",
+    summary: "Apply the retention policy and collect unreferenced blobs",
+    description:
+      "Without a body, `BACKUP_RETENTION_DAYS` and `BACKUP_KEEP` apply. A backup is kept when it is younger than `retentionDays` or a `keep` rule selects it; the newest completed backup and every backup a running job reads are always kept. 409 while a job runs.",
+    body: requests.cleanupBody,
+    errors: [409, 413],
+    success: { status: 202, schema: resources.one("job", resources.job), example: { job: examples.cleanupJob } },
+    handle: startCleanup,
+  },
+  {
+    method: "GET",
+    path: "/backup/stats",
+    scope: "backup:read",
+    tag: "monitoring",
+    summary: "Statistics and health of the whole system and each bucket",
+    errors: [],
+    success: { status: 200, schema: resources.stats, example: examples.stats },
+    handle: getStats,
+  },
+  {
+    method: "GET",
+    path: "/backup/alerts",
+    scope: "backup:read",
+    tag: "monitoring",
+    summary: "Alerts, newest first",
+    query: requests.listAlertsQuery,
+    errors: [],
+    success: { status: 200, schema: resources.page("alerts", resources.alert), example: { alerts: [examples.alert], nextCursor: null } },
+    handle: listAlerts,
+  },
+  {
+    method: "GET",
+    path: "/backup/audit",
+    scope: "backup:admin",
+    tag: "admin",
+    summary: "The audit trail, newest first",
+    query: requests.listAuditQuery,
+    errors: [],
+    success: { status: 200, schema: resources.page("events", resources.auditEvent), example: { events: [examples.auditEvent], nextCursor: null } },
+    handle: listAudit,
+  },
+];

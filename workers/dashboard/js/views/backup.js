@@ -1,0 +1,149 @@
+// One backup: its figures, actions (verify, cancel, restore), its snapshot's files and its log.
+import { api, waitForJob } from "../api.js";
+import { field, h, notice, render } from "../dom.js";
+import { bytes, duration, number, rate, RUNNING, time } from "../format.js";
+import { can } from "../session.js";
+import { progressBar, statusBadge } from "./backups.js";
+import { fileBrowser } from "./files.js";
+import { jobProgress } from "./jobs.js";
+import { logList } from "./logs.js";
+import { restoreForm } from "./restore.js";
+
+const RESTORABLE = new Set(["completed", "partial"]);
+
+export function backupView(main, view, id) {
+  const summary = h("section", { class: "card", "aria-labelledby": "summary-title" });
+  const actions = h("div");
+  const lower = h("div");
+  let shownStatus = null;
+
+  async function load() {
+    const { backup } = await api("GET", `/backup/status/${encodeURIComponent(id)}`);
+    render(summary, summaryOf(backup));
+    // Actions, files and the log are rebuilt only when the status changes (a form being filled
+    // in must not be wiped by the live refresh).
+    if (backup.status !== shownStatus) {
+      shownStatus = backup.status;
+      render(actions, actionsOf(backup, load));
+      render(
+        lower,
+        RESTORABLE.has(backup.status) && can("backup:restore") ? restoreForm(backup) : null,
+        RESTORABLE.has(backup.status) ? fileBrowser(backup) : null,
+        logList(backup.id),
+      );
+    }
+    view.refreshIf(RUNNING.has(backup.status), load);
+  }
+
+  render(main, h("p", {}, h("a", { href: "#/backups" }, "← All backups")), summary, actions, lower);
+  load().catch((error) => render(summary, notice("error", error.message)));
+}
+
+function summaryOf(backup) {
+  const row = (label, value) => [h("dt", {}, label), h("dd", {}, value)];
+  const p = backup.performance ?? {};
+  return [
+    h("h1", { id: "summary-title" }, `Backup ${backup.id} `, statusBadge(backup.status)),
+    RUNNING.has(backup.status) ? progressBar(backup, null) : null,
+    backup.error ? notice("error", backup.error) : null,
+    h(
+      "dl",
+      { class: "figures" },
+      row("Type", `${backup.type} (${backup.trigger}, by ${backup.requestedBy})`),
+      row("Parent", backup.parentId ? h("a", { href: `#/backups/${encodeURIComponent(backup.parentId)}` }, backup.parentId) : "none"),
+      row("Requested", time(backup.backupDate)),
+      row("Finished", time(backup.completedAt)),
+      row("Files recorded", `${number(backup.fileCount)} (${bytes(backup.totalSize)})`),
+      row("Snapshot", `${number(backup.snapshotFileCount)} objects (${bytes(backup.snapshotSize)})`),
+      row("Deleted since parent", number(backup.deletedCount)),
+      row("Failed", number(backup.failedCount)),
+      row("Uploaded", bytes(backup.bytesUploaded)),
+      row("Duration", duration(p.durationSeconds)),
+      row("Throughput", rate(backup)),
+      row("Steps / retries", `${number(p.steps)} / ${number(p.retries)}`),
+      row("Checksum", backup.checksum ? h("code", { class: "wrap" }, backup.checksum) : "–"),
+      row("Last verified", backup.lastVerifiedAt ? `${time(backup.lastVerifiedAt)}: ${backup.lastVerificationValid ? "valid" : "INVALID"}` : "never"),
+    ),
+  ];
+}
+
+function actionsOf(backup, reload) {
+  const region = h("div", { "aria-live": "polite" });
+  const buttons = [];
+  if (RESTORABLE.has(backup.status) && can("backup:write")) {
+    const mode = h(
+      "select",
+      { name: "mode" },
+      h("option", { value: "full" }, "full: read every blob"),
+      h("option", { value: "quick" }, "quick: sizes and a sample"),
+    );
+    buttons.push(
+      h(
+        "form",
+        {
+          class: "inline",
+          onsubmit: async (event) => {
+            event.preventDefault();
+            await runJob(region, () => api("POST", `/backup/verify/${encodeURIComponent(backup.id)}`, { mode: mode.value }), verifyOutcome);
+            await reload();
+          },
+        },
+        field("Verification", mode),
+        h("button", { type: "submit" }, "Verify"),
+      ),
+    );
+  }
+  if (RUNNING.has(backup.status) && can("backup:write")) {
+    buttons.push(
+      h(
+        "button",
+        {
+          type: "button",
+          class: "danger",
+          onclick: async () => {
+            try {
+              await api("POST", `/backup/cancel/${encodeURIComponent(backup.id)}`);
+              render(region, notice("info", "Cancelling: the backup stops at its next step."));
+              await reload();
+            } catch (error) {
+              render(region, notice("error", error.message));
+            }
+          },
+        },
+        "Cancel backup",
+      ),
+    );
+  }
+  return buttons.length ? h("section", { class: "card actions-card", "aria-label": "Actions" }, buttons, region) : null;
+}
+
+async function runJob(region, start, outcome) {
+  try {
+    const { job } = await start();
+    const finished = await waitForJob(job.id, (reading) => render(region, jobProgress(reading)));
+    render(region, outcome(finished));
+  } catch (error) {
+    render(region, notice("error", error.message));
+  }
+}
+
+function verifyOutcome(job) {
+  if (job.status !== "completed") return notice("error", `Verification ${job.status}: ${job.error ?? ""}`);
+  const r = job.result;
+  const problems = r.problems ?? [];
+  return h(
+    "div",
+    { dataset: { testid: "verify-result" } },
+    notice(
+      r.valid ? "success" : "error",
+      `${r.valid ? "Valid" : "INVALID"}: ${number(r.filesChecked)} checked, ${number(r.filesMissing)} missing, ${number(r.checksumMismatches)} mismatched.`,
+    ),
+    problems.length
+      ? h(
+          "ul",
+          { class: "keys" },
+          problems.map((p) => h("li", {}, `${p.path}: ${p.problem}`)),
+        )
+      : null,
+  );
+}

@@ -1,0 +1,171 @@
+// Health: the figures from /stats, open alerts, charts of the recent backups, and cleanup with a
+// dry-run preview.
+import { api, waitForJob } from "../api.js";
+import { barChart, lineChart } from "../charts.js";
+import { field, h, notice, render } from "../dom.js";
+import { bytes, duration, number, time } from "../format.js";
+import { can } from "../session.js";
+import { jobProgress } from "./jobs.js";
+
+export function healthView(main, view) {
+  const figures = h("section", { class: "card", "aria-labelledby": "health-title" }, h("h1", { id: "health-title" }, "Health"));
+  const alerts = h("section", { class: "card", "aria-labelledby": "alerts-title" });
+  const charts = h("div");
+
+  async function load() {
+    const [stats, open] = await Promise.all([api("GET", "/backup/stats"), api("GET", "/backup/alerts?state=open&limit=100")]);
+    render(figures, h("h1", { id: "health-title" }, "Health"), figureList(stats));
+    render(alerts, h("h2", { id: "alerts-title" }, `Open alerts (${open.alerts.length})`), alertList(open.alerts));
+    render(charts, stats.buckets.map(bucketCharts));
+  }
+
+  render(main, figures, alerts, charts, can("backup:admin") ? cleanupForm(load) : null);
+  load().catch((error) => render(figures, notice("error", error.message)));
+  view.refreshEvery(15_000, load);
+}
+
+function figureList(stats) {
+  const tile = (label, value, testid) => h("div", { class: "tile", dataset: { testid } }, h("span", { class: "label" }, label), h("strong", {}, value));
+  return h(
+    "div",
+    { class: "tiles" },
+    tile("Success rate", stats.successRate === null ? "–" : `${number(stats.successRate, 1)} %`, "success-rate"),
+    tile("Last backup", time(stats.lastBackupDate), "last-backup"),
+    tile("Last successful", time(stats.lastSuccessfulBackupDate), "last-success"),
+    tile("Failures in a row", number(stats.consecutiveFailures), "failures"),
+    tile("Backups", `${number(stats.completedBackups)} completed of ${number(stats.totalBackups)}`, "backups"),
+    tile("Stored", `${bytes(stats.storedBytes)} (${stats.storage.source})`, "stored"),
+    tile("Logical", bytes(stats.logicalBytes), "logical"),
+    tile("Dedup ratio", stats.dedupRatio === null ? "–" : `${number(stats.dedupRatio, 2)} ×`, "dedup"),
+    tile("Average duration", duration(stats.averageDurationSeconds), "duration"),
+    tile("Schedule", stats.schedule.schedule, "schedule"),
+  );
+}
+
+function alertList(alerts) {
+  if (alerts.length === 0) return notice("success", "No open alerts.");
+  return h(
+    "ul",
+    { class: "alerts" },
+    alerts.map((a) =>
+      h(
+        "li",
+        { class: `alert ${a.severity}`, dataset: { code: a.code } },
+        h("span", { class: `badge ${a.severity}` }, a.severity),
+        " ",
+        h("strong", {}, a.code),
+        ` · ${a.bucketName} · since ${time(a.openedAt)}`,
+        h("p", {}, a.message),
+      ),
+    ),
+  );
+}
+
+/** Charts of a bucket's recent finished backups (oldest first). */
+function bucketCharts(bucket) {
+  const recent = [...(bucket.recentBackups ?? [])].reverse();
+  if (recent.length === 0) return null;
+  const labels = recent.map((b) => new Date(b.backupDate).toLocaleDateString(undefined, { month: "short", day: "numeric" }));
+  let stored = 0;
+  const storedOverTime = recent.map((b) => (stored += b.storedBytes ?? 0));
+  return h(
+    "section",
+    { class: "card", "aria-label": `Charts for ${bucket.bucketName}` },
+    h("h2", {}, `${bucket.bucketName}: the last ${recent.length} backups`),
+    h(
+      "div",
+      { class: "charts" },
+      lineChart({
+        title: "Logical bytes (snapshot size) and bytes stored by these backups (cumulative)",
+        labels,
+        series: [
+          { name: "logical", values: recent.map((b) => b.snapshotSize ?? null), className: "logical" },
+          { name: "stored", values: storedOverTime, className: "stored" },
+        ],
+        format: bytes,
+      }),
+      barChart({ title: "Duration", labels, values: recent.map((b) => b.durationSeconds), format: duration }),
+      barChart({ title: "Throughput (MB/s)", labels, values: recent.map((b) => b.megabytesPerSecond), format: (v) => number(v, 1), className: "bars alt" }),
+    ),
+  );
+}
+
+function cleanupForm(reload) {
+  const number0 = (name, label) =>
+    field(label, h("input", { name, type: "number", min: 0, max: name === "retentionDays" ? 3650 : 10000, inputmode: "numeric" }));
+  const form = h(
+    "form",
+    { class: "card", "aria-labelledby": "cleanup-title" },
+    h("h2", { id: "cleanup-title" }, "Cleanup (retention)"),
+    h(
+      "p",
+      { class: "hint" },
+      "Empty fields use the server's policy (BACKUP_RETENTION_DAYS, BACKUP_KEEP). The newest completed backup and any backup a running job reads are always kept.",
+    ),
+    h(
+      "div",
+      { class: "grid" },
+      number0("retentionDays", "Keep backups younger than (days)"),
+      number0("last", "Keep the newest"),
+      number0("daily", "Daily"),
+      number0("weekly", "Weekly"),
+      number0("monthly", "Monthly"),
+    ),
+  );
+  const result = h("div", { "aria-live": "polite" });
+  const preview = h("button", { type: "button" }, "Preview (dry run)");
+  const run = h("button", { type: "button", class: "danger", disabled: true }, "Run cleanup");
+  form.append(h("div", { class: "actions" }, preview, run), result);
+  let previewed = null;
+  form.addEventListener("input", () => ((previewed = null), (run.disabled = true)));
+
+  const go = async (dryRun) => {
+    preview.disabled = run.disabled = true;
+    try {
+      const body = dryRun ? { ...bodyOf(form), dryRun } : { ...previewed, dryRun };
+      const { job } = await api("POST", "/backup/cleanup", body);
+      const done = await waitForJob(job.id, (reading) => render(result, jobProgress(reading)));
+      if (done.status !== "completed") return render(result, notice("error", `Cleanup ${done.status}: ${done.error ?? ""}`));
+      const r = done.result;
+      render(
+        result,
+        h(
+          "div",
+          { dataset: { testid: dryRun ? "cleanup-preview" : "cleanup-result" } },
+          notice(
+            dryRun ? "info" : "success",
+            `${dryRun ? "Would expire" : "Expired"} ${number(r.backupsExpired)} backups and ${dryRun ? "delete" : "deleted"} ${number(r.blobsDeleted)} blobs (${bytes(r.bytesFreed)}).`,
+          ),
+          (r.backupIdsExpired ?? []).length
+            ? h(
+                "ul",
+                { class: "keys" },
+                r.backupIdsExpired.map((id) => h("li", {}, id)),
+              )
+            : null,
+        ),
+      );
+      if (dryRun) {
+        previewed = bodyOf(form);
+        run.disabled = false;
+      } else {
+        previewed = null;
+        await reload();
+      }
+    } catch (error) {
+      render(result, notice("error", error.message));
+    } finally {
+      preview.disabled = false;
+    }
+  };
+  preview.addEventListener("click", () => go(true));
+  run.addEventListener("click", () => go(false));
+  return form;
+}
+
+function bodyOf(form) {
+  const data = new FormData(form);
+  const value = (name) => (String(data.get(name) ?? "").trim() === "" ? undefined : Number(data.get(name)));
+  const keep = Object.fromEntries(["last", "daily", "weekly", "monthly"].map((k) => [k, value(k)]).filter(([, v]) => v !== undefined));
+  return { ...(value("retentionDays") === undefined ? {} : { retentionDays: value("retentionDays") }), ...(Object.keys(keep).length ? { keep } : {}) };
+}

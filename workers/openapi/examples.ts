@@ -1,0 +1,134 @@
+/**
+ * Examples for the OpenAPI document, in the shapes of resources.ts (a test parses each one with its
+ * route's success schema, so an example cannot drift from the shape it illustrates).
+ */
+
+export const backup = {
+  id: "bk_01JD8Z3T4K6W2M9Q7R5X1C0V8B",
+  bucketName: "cutty-files",
+  type: "incremental",
+  status: "completed",
+  trigger: "cron",
+  requestedBy: "cron",
+  parentId: "bk_01JD6E1R0P2N7K5H3F9D8S4A2Q",
+  backupDate: "2026-12-01T02:00:00.112Z",
+  startedAt: "2026-12-01T02:00:00.340Z",
+  completedAt: "2026-12-01T02:00:41.905Z",
+  fileCount: 212,
+  totalSize: 48_211_550,
+  snapshotFileCount: 2012,
+  snapshotSize: 181_404_117,
+  deletedCount: 3,
+  failedCount: 0,
+  bytesUploaded: 31_775_012,
+  checksum: "9f2b5c0e8a7d4c1b3e6f0a9d8c7b6a5f4e3d2c1b0a9f8e7d6c5b4a3f2e1d0c9b",
+  error: null,
+  lastVerifiedAt: "2026-12-01T03:10:12.000Z",
+  lastVerificationValid: true,
+  progress: { phase: "done", filesProcessed: 2012, bytesProcessed: 48_211_550 },
+  performance: {
+    durationSeconds: 41.57,
+    objectsPerSecond: 48.4,
+    megabytesPerSecond: 1.16,
+    steps: 23,
+    retries: 0,
+    bytesRead: 48_211_550,
+    bytesUploaded: 31_775_012,
+    storedBytes: 31_902_388,
+  },
+};
+
+const job = {
+  backupId: backup.id,
+  status: "completed",
+  requestedBy: "alice",
+  createdAt: "2026-12-01T09:14:03.000Z",
+  startedAt: "2026-12-01T09:14:03.210Z",
+  completedAt: "2026-12-01T09:14:19.880Z",
+  error: null,
+  performance: { durationSeconds: 16.67, objectsPerSecond: 120.7, steps: 21, retries: 0 },
+};
+
+export const verifyJob = {
+  ...job,
+  id: "job_01JD9A0B1C2D3E4F5G6H7J8K9M",
+  kind: "verify",
+  progress: { filesProcessed: 2012, filesTotal: 2012 },
+  result: { valid: true, filesChecked: 2012, filesMissing: 0, checksumMismatches: 0, problems: [] },
+};
+
+export const restoreJob = {
+  ...job,
+  id: "job_01JD9A4N5P6Q7R8S9T0V1W2X3Y",
+  kind: "restore",
+  progress: { filesProcessed: 18, filesTotal: 18 },
+  result: { filesRestored: 18, filesSkipped: 0, filesFailed: 0, bytesRestored: 4_718_231, verified: true, verifyFailures: 0, dryRun: false, failures: [] },
+};
+
+export const cleanupJob = {
+  ...job,
+  id: "job_01JD9B0C1D2E3F4G5H6J7K8M9N",
+  kind: "cleanup",
+  backupId: null,
+  requestedBy: "ops",
+  progress: { filesProcessed: 4, filesTotal: 4 },
+  result: { backupsExpired: 4, backupIdsExpired: ["bk_01JC..."], blobsDeleted: 311, bytesFreed: 92_114_003, dryRun: false },
+};
+
+export const snapshotFile = {
+  path: "uploads/2026/11/invoice-1042.pdf",
+  size: 183_220,
+  checksum: "3a7bd3e2360a3d29eea436fcfb7e44c735d117c42d1c1835420b6b9942dd4f1b",
+  lastModified: "2026-11-28T14:02:11.000Z",
+  contentType: "application/pdf",
+};
+
+export const logEntry = {
+  timestamp: "2026-12-01T02:00:12.004Z",
+  eventType: "progress",
+  level: "info",
+  message: "step 4: 100 objects, 2.1 MB read, 1.4 MB uploaded",
+  requestedBy: "cron",
+};
+
+export const alert = {
+  id: "al_01JD9C2D3E4F5G6H7J8K9M0N1P",
+  code: "consecutive_failures",
+  severity: "critical",
+  bucketName: "cutty-files",
+  message: "3 backups of cutty-files failed in a row; the last: source bucket unreachable",
+  openedAt: "2026-12-01T04:00:00.000Z",
+  resolvedAt: null,
+  details: { failures: 3, lastBackupId: backup.id },
+};
+
+export const auditEvent = {
+  id: 1042,
+  at: "2026-12-01T09:14:03.000Z",
+  actor: "alice",
+  action: "backup.restore",
+  target: restoreJob.id,
+  outcome: "accepted",
+  status: 202,
+  detail: null,
+};
+
+export const stats = {
+  totalBackups: 31,
+  completedBackups: 30,
+  failedBackups: 1,
+  expiredBackups: 0,
+  successRate: 96.77,
+  lastBackupDate: backup.backupDate,
+  lastSuccessfulBackupDate: backup.backupDate,
+  consecutiveFailures: 0,
+  averageDurationSeconds: 44.1,
+  logicalBytes: 5_442_123_510,
+  storedBytes: 402_118_044,
+  dedupRatio: 13.53,
+  alerts: [],
+  storage: { source: "measured", measuredAt: "2026-12-01T02:05:00.000Z", measuredBy: cleanupJob.id, measuredBytes: 398_004_211, writtenSinceBytes: 4_113_833 },
+  webhooks: { pending: 0, failed: 0, lastProblem: null },
+  buckets: [{ bucketName: "cutty-files" }],
+  schedule: { schedule: "daily", lastRun: null },
+};

@@ -1,0 +1,173 @@
+/**
+ * The API's response shapes as zod schemas, for the OpenAPI document only: the routes build their
+ * responses with schema/present.ts, and tests/integration/openapi.test.ts checks real responses
+ * against these, so a field added there and not here fails a test.
+ */
+import { z } from "zod";
+import {
+  ALERT_CODES,
+  ALERT_SEVERITIES,
+  AUDIT_ACTIONS,
+  AUDIT_OUTCOMES,
+  BACKUP_STATUSES,
+  BACKUP_TRIGGERS,
+  BACKUP_TYPES,
+  JOB_KINDS,
+  JOB_STATUSES,
+  LOG_LEVELS,
+} from "../../schema";
+
+const isoTime = z.string().meta({ format: "date-time", example: "2026-12-01T02:00:00.000Z" });
+const nullableTime = isoTime.nullable();
+const bytes = z.number().int().min(0);
+const nextCursor = z.string().nullable().meta({ description: "Pass as `cursor` for the next page; null on the last page." });
+
+export const errorResponse = z
+  .object({
+    error: z.object({
+      code: z.string().meta({ example: "validation_failed" }),
+      message: z.string().meta({ example: "type must be one of full, incremental, auto" }),
+      details: z.record(z.string(), z.unknown()),
+    }),
+  })
+  .meta({ id: "Error" });
+
+const backupPerformance = z.object({
+  durationSeconds: z.number().nullable(),
+  objectsPerSecond: z.number().nullable(),
+  megabytesPerSecond: z.number().nullable(),
+  steps: z.number().int(),
+  retries: z.number().int(),
+  bytesRead: bytes,
+  bytesUploaded: bytes,
+  storedBytes: bytes.nullable(),
+});
+
+export const backup = z
+  .object({
+    id: z.string(),
+    bucketName: z.string(),
+    type: z.enum(BACKUP_TYPES),
+    status: z.enum(BACKUP_STATUSES),
+    trigger: z.enum(BACKUP_TRIGGERS),
+    requestedBy: z.string(),
+    parentId: z.string().nullable(),
+    backupDate: isoTime,
+    startedAt: nullableTime,
+    completedAt: nullableTime,
+    fileCount: z.number().int(),
+    totalSize: bytes,
+    snapshotFileCount: z.number().int(),
+    snapshotSize: bytes,
+    deletedCount: z.number().int(),
+    failedCount: z.number().int(),
+    bytesUploaded: bytes,
+    checksum: z.string().nullable().meta({ description: "Hex SHA-256 over the backup's manifest." }),
+    error: z.string().nullable(),
+    lastVerifiedAt: nullableTime,
+    lastVerificationValid: z.boolean().nullable(),
+    progress: z.object({ phase: z.string().nullable(), filesProcessed: z.number().int(), bytesProcessed: bytes }),
+    performance: backupPerformance,
+  })
+  .meta({ id: "Backup" });
+
+export const job = z
+  .object({
+    id: z.string(),
+    kind: z.enum(JOB_KINDS),
+    backupId: z.string().nullable(),
+    status: z.enum(JOB_STATUSES),
+    requestedBy: z.string(),
+    createdAt: isoTime,
+    startedAt: nullableTime,
+    completedAt: nullableTime,
+    progress: z.object({ filesProcessed: z.number().int(), filesTotal: z.number().int().nullable() }),
+    result: z.record(z.string(), z.unknown()).meta({
+      description:
+        "verify: valid, filesChecked, filesMissing, checksumMismatches, problems; restore: filesRestored, filesSkipped, filesFailed, bytesRestored, verified, verifyFailures, dryRun, failures, planned (dry run); cleanup: backupsExpired, backupIdsExpired, blobsDeleted, bytesFreed, dryRun.",
+    }),
+    error: z.string().nullable(),
+    performance: z.object({
+      durationSeconds: z.number().nullable(),
+      objectsPerSecond: z.number().nullable(),
+      steps: z.number().int(),
+      retries: z.number().int(),
+    }),
+  })
+  .meta({ id: "Job" });
+
+export const alert = z
+  .object({
+    id: z.string(),
+    code: z.enum(ALERT_CODES),
+    severity: z.enum(ALERT_SEVERITIES),
+    bucketName: z.string(),
+    message: z.string(),
+    openedAt: isoTime,
+    resolvedAt: nullableTime,
+    details: z.record(z.string(), z.unknown()),
+  })
+  .meta({ id: "Alert" });
+
+export const snapshotFile = z
+  .object({ path: z.string(), size: bytes, checksum: z.string(), lastModified: isoTime, contentType: z.string().nullable() })
+  .meta({ id: "SnapshotFile" });
+
+export const logEntry = z
+  .object({ timestamp: isoTime, eventType: z.string(), level: z.enum(LOG_LEVELS), message: z.string(), requestedBy: z.string().nullable() })
+  .meta({ id: "LogEntry" });
+
+export const auditEvent = z
+  .object({
+    id: z.number().int(),
+    at: isoTime,
+    actor: z.string(),
+    action: z.enum(AUDIT_ACTIONS),
+    target: z.string().nullable(),
+    outcome: z.enum(AUDIT_OUTCOMES),
+    status: z.number().int().nullable(),
+    detail: z.string().nullable(),
+  })
+  .meta({ id: "AuditEvent" });
+
+const healthFigures = {
+  totalBackups: z.number().int(),
+  completedBackups: z.number().int(),
+  failedBackups: z.number().int(),
+  expiredBackups: z.number().int(),
+  successRate: z.number().nullable().meta({ description: "Percent of finished backups that completed." }),
+  lastBackupDate: nullableTime,
+  lastSuccessfulBackupDate: nullableTime,
+  consecutiveFailures: z.number().int(),
+  averageDurationSeconds: z.number().nullable(),
+  logicalBytes: bytes,
+};
+
+export const stats = z
+  .object({
+    ...healthFigures,
+    storedBytes: bytes.meta({ description: "Bytes in the backup bucket: the last cleanup's measurement plus what backups stored since." }),
+    dedupRatio: z.number().nullable(),
+    alerts: z.array(
+      z.object({ id: z.string(), code: z.enum(ALERT_CODES), severity: z.enum(ALERT_SEVERITIES), message: z.string(), since: isoTime, bucketName: z.string() }),
+    ),
+    storage: z.object({
+      source: z.enum(["measured", "estimated"]),
+      measuredAt: nullableTime,
+      measuredBy: z.string().nullable(),
+      measuredBytes: bytes.nullable(),
+      writtenSinceBytes: bytes,
+    }),
+    webhooks: z.object({ pending: z.number().int(), failed: z.number().int(), lastProblem: z.record(z.string(), z.unknown()).nullable() }),
+    buckets: z.array(z.object({ bucketName: z.string() }).catchall(z.unknown())).meta({
+      description: "Per source bucket: the same figures, bytesWritten, recentBackups (the last 30 finished, with their performance) and trend.",
+    }),
+    schedule: z.object({ schedule: z.string(), lastRun: z.record(z.string(), z.unknown()).nullable() }),
+  })
+  .meta({ id: "Stats" });
+
+/** `{ name: [item], nextCursor }`: one page of a list. */
+export const page = (name: string, item: z.ZodType) => z.object({ [name]: z.array(item), nextCursor });
+
+/** `{ name: resource }`: how single resources are answered. */
+export const one = (name: string, resource: z.ZodType) => z.object({ [name]: resource });
