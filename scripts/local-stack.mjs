@@ -2,9 +2,8 @@
 // state folder and port, an admin token, and API calls that wait for backups and jobs to finish.
 import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { SignJWT } from "jose";
 import { Miniflare } from "miniflare";
-import { readDevVars } from "./dev-vars.mjs";
+import { signLocalToken } from "./local-token.mjs";
 
 export function runNode(args) {
   const result = spawnSync(process.execPath, args, { stdio: ["ignore", "inherit", "inherit"] });
@@ -35,11 +34,7 @@ export async function stopServer(server) {
 }
 
 export function adminToken() {
-  return new SignJWT({ scope: "backup:admin" })
-    .setProtectedHeader({ alg: "HS256" })
-    .setSubject("local-script")
-    .setExpirationTime("2h")
-    .sign(new TextEncoder().encode(readDevVars().JWT_SECRET));
+  return signLocalToken({ scope: "backup:admin", sub: "local-script", ttl: 7200 });
 }
 
 export function apiClient(port, token) {

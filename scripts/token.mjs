@@ -2,8 +2,7 @@
 // `npm run token -- --scope "backup:admin" [--sub NAME] [--ttl SECONDS]`: prints an HS256 token
 // signed with the local JWT_SECRET from .dev.vars (or the JWT_SECRET environment variable).
 import { parseArgs } from "node:util";
-import { SignJWT } from "jose";
-import { readDevVars } from "./dev-vars.mjs";
+import { signLocalToken } from "./local-token.mjs";
 
 const { values } = parseArgs({
   options: {
@@ -19,16 +18,9 @@ if (!Number.isInteger(ttl) || ttl <= 0) {
   console.error("--ttl must be a positive whole number of seconds");
   process.exit(2);
 }
-const secret = process.env.JWT_SECRET ?? readDevVars().JWT_SECRET;
-if (!secret) {
-  console.error("No JWT_SECRET in the environment or .dev.vars");
+try {
+  console.log(await signLocalToken({ scope: values.scope, sub: values.sub, ttl, iss: values.iss, aud: values.aud }));
+} catch (error) {
+  console.error(error.message);
   process.exit(2);
 }
-const jwt = new SignJWT({ scope: values.scope })
-  .setProtectedHeader({ alg: "HS256", typ: "JWT" })
-  .setSubject(values.sub)
-  .setIssuedAt()
-  .setExpirationTime(`${ttl}s`);
-if (values.iss) jwt.setIssuer(values.iss);
-if (values.aud) jwt.setAudience(values.aud);
-console.log(await jwt.sign(new TextEncoder().encode(secret)));

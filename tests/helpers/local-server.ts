@@ -7,17 +7,17 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { SignJWT } from "jose";
 // @ts-expect-error: a plain .mjs script without types
 import { runNode, startServer, stopServer } from "../../scripts/local-stack.mjs";
 // @ts-expect-error: a plain .mjs script without types
-import { readDevVars } from "../../scripts/dev-vars.mjs";
+import { signLocalToken } from "../../scripts/local-token.mjs";
 
 export interface LocalServer {
   url: string;
   port: number;
   state: string;
-  token: (scope: string, options?: { subject?: string; expiresIn?: string | number }) => Promise<string>;
+  /** A token for this server; `expiresAt` (Unix seconds) instead of the default hour. */
+  token: (scope: string, options?: { subject?: string; expiresAt?: number }) => Promise<string>;
   stop: () => Promise<void>;
 }
 
@@ -39,13 +39,11 @@ export async function startLocalServer(options: { files: number; vars?: Record<s
   const port = await freePort();
   const vars = Object.entries(options.vars ?? {}).flatMap(([key, value]) => ["--var", `${key}:${value}`]);
   const server = await startServer(port, state, vars);
-  const secret = new TextEncoder().encode(readDevVars().JWT_SECRET);
   return {
     url: `http://127.0.0.1:${port}`,
     port,
     state,
-    token: (scope, { subject = "browser-test", expiresIn = "1h" } = {}) =>
-      new SignJWT({ scope }).setProtectedHeader({ alg: "HS256" }).setSubject(subject).setIssuedAt().setExpirationTime(expiresIn).sign(secret),
+    token: (scope, { subject = "local-test", expiresAt }: { subject?: string; expiresAt?: number } = {}) => signLocalToken({ scope, sub: subject, expiresAt }),
     stop: async () => {
       await stopServer(server);
       rmSync(state, { recursive: true, force: true });

@@ -107,7 +107,7 @@ describe("the dashboard", () => {
     const page = await openPage();
     await signIn(page, "not-a-token");
     await textOf(page.getByRole("alert")).toContain("not a JWT");
-    await signIn(page, await server.token("backup:admin", { expiresIn: Math.floor(Date.now() / 1000) - 120 }));
+    await signIn(page, await server.token("backup:admin", { expiresAt: Math.floor(Date.now() / 1000) - 120 }));
     await textOf(page.getByRole("alert")).toContain("expired");
     const writeOnly = await server.token("backup:write");
     await signIn(page, writeOnly);
@@ -211,7 +211,7 @@ describe("the dashboard", () => {
 
   it("returns to sign-in with a message when the token expires while the page is open", async () => {
     const page = await openPage();
-    await signIn(page, await server.token("backup:read", { expiresIn: Math.floor(Date.now() / 1000) + 4 }));
+    await signIn(page, await server.token("backup:read", { expiresAt: Math.floor(Date.now() / 1000) + 4 }));
     await shown(page.getByRole("heading", { name: "Backups" }));
     await shown(page.getByRole("heading", { name: "Sign in" }), 15_000);
     await textOf(page.locator(".notice")).toMatch(/expired/i);

@@ -1,0 +1,75 @@
+// The command-line client's HTTP side: the server's URL and token, a timeout on every request,
+// and every failure turned into an exit code scripts can rely on (README, "Command-line client").
+
+export const EXIT = {
+  ok: 0,
+  /** The backup or job ended failed, partial or cancelled, or a verification found problems. */
+  jobFailed: 1,
+  /** The request was refused as it stood: bad input, unknown id, conflicting work (400, 404, 409, 413). */
+  badInput: 2,
+  /** No token, or the server refused it (401), or it lacks the scope (403). */
+  auth: 3,
+  /** The server could not be reached or did not answer in time. */
+  unreachable: 4,
+  /** The server failed (5xx) or answered something that is not the API. */
+  serverError: 5,
+};
+
+export class CliError extends Error {
+  constructor(exitCode, message) {
+    super(message);
+    this.exitCode = exitCode;
+  }
+}
+
+function exitCodeFor(status) {
+  if (status === 401 || status === 403) return EXIT.auth;
+  if (status >= 500) return EXIT.serverError;
+  return EXIT.badInput;
+}
+
+export function createClient({ url, token, timeoutMs }) {
+  if (!token) throw new CliError(EXIT.auth, "No token: pass --token or set R2_BACKUP_TOKEN (locally, `r2-backup token` prints one).");
+  const base = url.replace(/\/+$/, "");
+
+  async function call(method, path, body) {
+    let response;
+    try {
+      response = await fetch(`${base}/api${path}`, {
+        method,
+        headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+    } catch (error) {
+      const why = error.name === "TimeoutError" ? `no answer within ${timeoutMs} ms` : (error.cause?.code ?? error.cause?.message ?? error.message);
+      throw new CliError(EXIT.unreachable, `${base} is unreachable: ${why}`);
+    }
+    const text = await response.text();
+    let json;
+    try {
+      json = text ? JSON.parse(text) : null;
+    } catch {
+      throw new CliError(EXIT.serverError, `${method} ${path}: HTTP ${response.status}, not JSON (is ${base} the backup service?)`);
+    }
+    if (!response.ok) {
+      // The server's own message, as it gave it.
+      const error = json?.error;
+      throw new CliError(exitCodeFor(response.status), error ? `${error.code}: ${error.message}` : `HTTP ${response.status}`);
+    }
+    return json;
+  }
+
+  return {
+    get: (path) => call("GET", path),
+    post: (path, body) => call("POST", path, body),
+  };
+}
+
+/** Query string from the defined values only. */
+export function query(values) {
+  const params = new URLSearchParams();
+  for (const [key, value] of Object.entries(values)) if (value !== undefined && value !== null && value !== "") params.set(key, String(value));
+  const text = params.toString();
+  return text ? `?${text}` : "";
+}

@@ -1,0 +1,101 @@
+// How each resource reads in a terminal.
+import { bytes, fields, seconds, table } from "./output.mjs";
+
+export function backupDetails(backup) {
+  const p = backup.performance ?? {};
+  return fields([
+    ["id", backup.id],
+    ["status", backup.status + (backup.error ? ` (${backup.error})` : "")],
+    ["type", `${backup.type}, ${backup.trigger}, by ${backup.requestedBy}`],
+    ["parent", backup.parentId ?? "none"],
+    ["requested", backup.backupDate],
+    ["completed", backup.completedAt],
+    ["files", `${backup.fileCount} recorded (${bytes(backup.totalSize)}), ${backup.failedCount} failed, ${backup.deletedCount} deleted`],
+    ["snapshot", `${backup.snapshotFileCount} objects (${bytes(backup.snapshotSize)})`],
+    ["uploaded", bytes(backup.bytesUploaded)],
+    ["duration", seconds(p.durationSeconds)],
+    ["throughput", p.objectsPerSecond === null || p.objectsPerSecond === undefined ? "-" : `${p.objectsPerSecond} objects/s, ${p.megabytesPerSecond} MB/s`],
+    ["checksum", backup.checksum],
+    ["verified", backup.lastVerifiedAt ? `${backup.lastVerifiedAt} (${backup.lastVerificationValid ? "valid" : "INVALID"})` : "never"],
+  ]);
+}
+
+export function backupTable(backups) {
+  return table(
+    [
+      { title: "ID", value: (b) => b.id },
+      { title: "STATUS", value: (b) => b.status },
+      { title: "TYPE", value: (b) => b.type },
+      { title: "TRIGGER", value: (b) => b.trigger },
+      { title: "REQUESTED", value: (b) => b.backupDate },
+      { title: "OBJECTS", value: (b) => b.snapshotFileCount, right: true },
+      { title: "SIZE", value: (b) => bytes(b.snapshotSize), right: true },
+      { title: "DURATION", value: (b) => seconds(b.performance?.durationSeconds), right: true },
+    ],
+    backups,
+  );
+}
+
+export function jobDetails(job) {
+  const result = Object.entries(job.result ?? {})
+    .filter(([, value]) => !Array.isArray(value))
+    .map(([key, value]) => `${key}=${value}`)
+    .join(" ");
+  const lists = Object.entries(job.result ?? {}).filter(([, value]) => Array.isArray(value) && value.length > 0);
+  return [
+    fields([
+      ["id", job.id],
+      ["kind", job.kind],
+      ["backup", job.backupId],
+      ["status", job.status + (job.error ? ` (${job.error})` : "")],
+      ["progress", `${job.progress.filesProcessed}${job.progress.filesTotal ? ` of ${job.progress.filesTotal}` : ""} objects`],
+      ["result", result || "-"],
+    ]),
+    ...lists.map(([name, values]) => `${name}:\n${values.map((v) => `  ${typeof v === "string" ? v : Object.values(v).join("  ")}`).join("\n")}`),
+  ].join("\n");
+}
+
+export function fileTable(files) {
+  return table(
+    [
+      { title: "PATH", value: (f) => f.path },
+      { title: "SIZE", value: (f) => bytes(f.size), right: true },
+      { title: "MODIFIED", value: (f) => f.lastModified },
+      { title: "TYPE", value: (f) => f.contentType },
+    ],
+    files,
+  );
+}
+
+export function logLines(logs) {
+  return logs.map((log) => `${log.timestamp}  ${log.level.padEnd(5)}  ${log.message}`).join("\n");
+}
+
+export function statsDetails(stats) {
+  return fields([
+    ["backups", `${stats.totalBackups} (${stats.completedBackups} completed, ${stats.failedBackups} failed, ${stats.expiredBackups} expired)`],
+    ["success rate", stats.successRate === null ? "-" : `${stats.successRate} %`],
+    ["last backup", stats.lastBackupDate],
+    ["last successful", stats.lastSuccessfulBackupDate],
+    ["failures in a row", stats.consecutiveFailures],
+    ["average duration", seconds(stats.averageDurationSeconds)],
+    ["stored", `${bytes(stats.storedBytes)} (${stats.storage.source})`],
+    ["logical", bytes(stats.logicalBytes)],
+    ["dedup ratio", stats.dedupRatio],
+    ["open alerts", stats.alerts.length ? stats.alerts.map((a) => `${a.severity} ${a.code}: ${a.message}`).join("; ") : "none"],
+    ["schedule", stats.schedule.schedule],
+  ]);
+}
+
+export function alertTable(alerts) {
+  return table(
+    [
+      { title: "OPENED", value: (a) => a.openedAt },
+      { title: "SEVERITY", value: (a) => a.severity },
+      { title: "CODE", value: (a) => a.code },
+      { title: "STATE", value: (a) => (a.resolvedAt ? `resolved ${a.resolvedAt}` : "open") },
+      { title: "MESSAGE", value: (a) => a.message },
+    ],
+    alerts,
+  );
+}

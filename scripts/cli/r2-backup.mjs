@@ -1,0 +1,256 @@
+#!/usr/bin/env node
+// `r2-backup`: the command-line client of the backup service (README, "Command-line client").
+// Server and token from --url/--token or R2_BACKUP_URL/R2_BACKUP_TOKEN; tables for people, --json
+// for scripts; exit codes in client.mjs (EXIT).
+import { createRequire } from "node:module";
+import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
+import { CliError, createClient, EXIT, query } from "./client.mjs";
+import { printJson } from "./output.mjs";
+import { alertTable, backupDetails, backupTable, fileTable, jobDetails, logLines, statsDetails } from "./print.mjs";
+import { exitCodeOfBackup, exitCodeOfJob, watchBackup, watchJob } from "./watch.mjs";
+import { signLocalToken } from "../local-token.mjs";
+
+const wholeNumber = (label, min, max) => (value) => {
+  const number = Number(value);
+  if (!/^\d+$/.test(value) || number < min || number > max) throw new InvalidArgumentError(`${label} must be a whole number from ${min} to ${max}.`);
+  return number;
+};
+
+const { version } = createRequire(import.meta.url)("../../package.json");
+
+const program = new Command("r2-backup")
+  .description("Command-line client of the R2 backup service.")
+  .version(version)
+  .addOption(new Option("--url <url>", "the service's base URL").env("R2_BACKUP_URL").default("http://127.0.0.1:8787"))
+  .addOption(new Option("--token <jwt>", "a bearer token (JWT)").env("R2_BACKUP_TOKEN"))
+  .addOption(
+    new Option("--timeout <ms>", "give up on a request after this long")
+      .env("R2_BACKUP_TIMEOUT_MS")
+      .default(30_000)
+      .argParser(wholeNumber("--timeout", 100, 600_000)),
+  )
+  .option("--json", "print the API's JSON instead of tables")
+  .showHelpAfterError()
+  .exitOverride();
+
+/** Registers a command whose action gets (client, global options, ...its own arguments). */
+function command(spec, description, action) {
+  return program
+    .command(spec)
+    .description(description)
+    .action(async (...args) => {
+      const cmd = args.at(-1);
+      const options = cmd.optsWithGlobals();
+      const client = createClient({ url: options.url, token: options.token, timeoutMs: options.timeout });
+      process.exitCode = (await action(client, options, ...args.slice(0, -2))) ?? EXIT.ok;
+    });
+}
+
+const show = (options, json, text) => (options.json ? printJson(json) : console.log(text));
+
+command("create", "start a backup", async (client, options) => {
+  const { backup } = await client.post("/backup/create", { type: options.type });
+  if (!options.wait) return show(options, { backup }, `Started ${backup.type} backup ${backup.id}.`);
+  const finished = await watchBackup(client, backup.id, { quiet: options.json });
+  show(options, { backup: finished }, backupDetails(finished));
+  return exitCodeOfBackup(finished);
+})
+  .addOption(
+    new Option("--type <type>", "full, incremental, or auto (full when the last full one is old)").choices(["auto", "full", "incremental"]).default("auto"),
+  )
+  .option("--wait", "wait for it to end, with a progress bar; exit 1 unless it completed");
+
+command("list", "list backups, newest first", async (client, options) => {
+  const page = await client.get(`/backup/list${query({ status: options.status, type: options.type, limit: options.limit, cursor: options.cursor })}`);
+  show(options, page, `${backupTable(page.backups)}${page.nextCursor ? `\n(more: --cursor ${page.nextCursor})` : ""}`);
+})
+  .addOption(new Option("--status <status>").choices(["pending", "in_progress", "completed", "partial", "failed", "cancelled", "expired"]))
+  .addOption(new Option("--type <type>").choices(["full", "incremental"]))
+  .option("--limit <n>", "backups per page (1-100)", wholeNumber("--limit", 1, 100))
+  .option("--cursor <cursor>", "the page after this cursor");
+
+command("status", "a backup's status", async (client, options, id) => {
+  if (options.watch) {
+    const finished = await watchBackup(client, id, { quiet: options.json });
+    show(options, { backup: finished }, backupDetails(finished));
+    return exitCodeOfBackup(finished);
+  }
+  const { backup } = await client.get(`/backup/status/${encodeURIComponent(id)}`);
+  show(options, { backup }, backupDetails(backup));
+})
+  .argument("<id>", "backup id")
+  .option("--watch", "follow it with a progress bar until it ends; exit 1 unless it completed");
+
+command("job", "a verify, restore or cleanup job's status", async (client, options, id) => {
+  if (options.watch) return finishJob(client, options, id);
+  const { job } = await client.get(`/backup/jobs/${encodeURIComponent(id)}`);
+  show(options, { job }, jobDetails(job));
+})
+  .argument("<id>", "job id")
+  .option("--watch", "follow it until it ends; exit 1 unless it ended well");
+
+async function finishJob(client, options, id) {
+  const job = await watchJob(client, id, { quiet: options.json });
+  show(options, { job }, jobDetails(job));
+  return exitCodeOfJob(job);
+}
+
+async function startJob(client, options, path, body) {
+  const { job } = await client.post(path, body);
+  if (!options.wait) return show(options, { job }, `Started ${job.kind} job ${job.id} (r2-backup job ${job.id} --watch).`);
+  return finishJob(client, options, job.id);
+}
+
+command("verify", "verify a backup's content by SHA-256", (client, options, id) =>
+  startJob(client, options, `/backup/verify/${encodeURIComponent(id)}`, { mode: options.mode, ...(options.sample ? { samplePercent: options.sample } : {}) }),
+)
+  .argument("<id>", "backup id")
+  .addOption(new Option("--mode <mode>", "full reads every blob; quick checks sizes and reads a sample").choices(["full", "quick"]).default("full"))
+  .option("--sample <percent>", "quick mode: percent of blobs to read (1-100)", wholeNumber("--sample", 1, 100))
+  .option("--wait", "wait for the result; exit 1 when it is invalid");
+
+command("restore", "restore a backup's snapshot into the source bucket", (client, options, id) => {
+  const filters = {};
+  if (options.prefix) filters.pathPrefix = options.prefix;
+  if (options.ext)
+    filters.fileExtensions = options.ext
+      .split(",")
+      .map((e) => e.trim())
+      .filter(Boolean);
+  if (options.since || options.until)
+    filters.dateRange = { ...(options.since ? { start: options.since } : {}), ...(options.until ? { end: options.until } : {}) };
+  return startJob(client, options, `/backup/restore/${encodeURIComponent(id)}`, {
+    filters,
+    ...(options.targetPrefix ? { targetPrefix: options.targetPrefix } : {}),
+    overwriteExisting: Boolean(options.overwrite),
+    verifyAfterRestore: Boolean(options.verify),
+    dryRun: Boolean(options.dryRun),
+  });
+})
+  .argument("<id>", "backup id")
+  .option("--prefix <prefix>", "only keys under this prefix")
+  .option("--ext <list>", "only these extensions, comma-separated (pdf,csv)")
+  .option("--since <date>", "only objects modified on or after (YYYY-MM-DD or ISO time)")
+  .option("--until <date>", "only objects modified on or before (YYYY-MM-DD or ISO time)")
+  .option("--target-prefix <prefix>", "restore under this prefix instead of the original keys")
+  .option("--overwrite", "replace objects that exist (otherwise they are skipped)")
+  .option("--verify", "check every restored object by SHA-256")
+  .option("--dry-run", "write nothing; list what would be written")
+  .option("--wait", "wait for the result; exit 1 if it failed or any object failed");
+
+command("cancel", "cancel a running backup or job", async (client, options, id) => {
+  const answer = await client.post(`/backup/cancel/${encodeURIComponent(id)}`);
+  const work = answer.backup ?? answer.job;
+  show(options, answer, `Cancelling ${work.id}: it stops at its next step.`);
+}).argument("<id>", "backup or job id");
+
+command("files", "the objects of a backup's snapshot, in key order", async (client, options, id) => {
+  let cursor = options.cursor;
+  const files = [];
+  do {
+    const page = await client.get(`/backup/files/${encodeURIComponent(id)}${query({ prefix: options.prefix, limit: options.limit, cursor })}`);
+    files.push(...page.files);
+    cursor = page.nextCursor;
+    if (!options.all) {
+      show(options, page, `${fileTable(page.files)}${cursor ? `\n(more: --cursor ${cursor}, or --all)` : ""}`);
+      return;
+    }
+  } while (cursor);
+  show(options, { files, nextCursor: null }, fileTable(files));
+})
+  .argument("<id>", "backup id")
+  .option("--prefix <prefix>", "only keys under this prefix")
+  .option("--limit <n>", "objects per page (1-1000)", wholeNumber("--limit", 1, 1000))
+  .option("--cursor <cursor>", "the page after this cursor")
+  .option("--all", "every page");
+
+command("logs", "a backup's or job's log, oldest first", async (client, options, id) => {
+  const path = (cursor) => `/backup/logs/${encodeURIComponent(id)}${query({ level: options.level, limit: 1000, cursor })}`;
+  const print = (logs) => logs.length && (options.json ? logs.forEach((log) => console.log(JSON.stringify(log))) : console.log(logLines(logs)));
+  // The last page is read again until the work ends, printing only what is new on it.
+  let cursor;
+  let printedOnPage = 0;
+  for (;;) {
+    const page = await client.get(path(cursor));
+    print(page.logs.slice(printedOnPage));
+    if (page.nextCursor) {
+      cursor = page.nextCursor;
+      printedOnPage = 0;
+      continue;
+    }
+    printedOnPage = page.logs.length;
+    if (!options.follow || (await hasEnded(client, id))) return;
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+  }
+})
+  .argument("<id>", "backup or job id")
+  .addOption(new Option("--level <level>", "this level and above").choices(["info", "warn", "error"]))
+  .option("--follow", "keep printing new entries until the backup or job ends (--json: one object per line)");
+
+/** Whether the backup or job `id` has ended (a backup id is tried first). */
+async function hasEnded(client, id) {
+  const running = (status) => status === "pending" || status === "in_progress";
+  try {
+    return !running((await client.get(`/backup/status/${encodeURIComponent(id)}`)).backup.status);
+  } catch (error) {
+    if (!(error instanceof CliError) || error.exitCode !== EXIT.badInput) throw error;
+    return !running((await client.get(`/backup/jobs/${encodeURIComponent(id)}`)).job.status);
+  }
+}
+
+command("stats", "statistics and health", async (client, options) => {
+  const stats = await client.get("/backup/stats");
+  show(options, stats, statsDetails(stats));
+});
+
+command("alerts", "alerts, newest first", async (client, options) => {
+  const page = await client.get(`/backup/alerts${query({ state: options.state, limit: options.limit })}`);
+  show(options, page, page.alerts.length ? alertTable(page.alerts) : "No alerts.");
+})
+  .addOption(new Option("--state <state>").choices(["open", "resolved"]))
+  .option("--limit <n>", "alerts (1-100)", wholeNumber("--limit", 1, 100));
+
+command("cleanup", "expire backups by the retention policy and collect unreferenced blobs", (client, options) => {
+  const keep = Object.fromEntries(
+    [
+      ["last", options.keepLast],
+      ["daily", options.keepDaily],
+      ["weekly", options.keepWeekly],
+      ["monthly", options.keepMonthly],
+    ].filter(([, value]) => value !== undefined),
+  );
+  return startJob(client, options, "/backup/cleanup", {
+    dryRun: Boolean(options.dryRun),
+    ...(options.retentionDays !== undefined ? { retentionDays: options.retentionDays } : {}),
+    ...(Object.keys(keep).length ? { keep } : {}),
+  });
+})
+  .option("--dry-run", "report what would be expired and deleted; change nothing")
+  .option("--retention-days <days>", "keep backups younger than this", wholeNumber("--retention-days", 0, 3650))
+  .option("--keep-last <n>", "keep the newest n", wholeNumber("--keep-last", 0, 10_000))
+  .option("--keep-daily <n>", "keep the newest of each of the last n days", wholeNumber("--keep-daily", 0, 10_000))
+  .option("--keep-weekly <n>", "… weeks", wholeNumber("--keep-weekly", 0, 10_000))
+  .option("--keep-monthly <n>", "… months", wholeNumber("--keep-monthly", 0, 10_000))
+  .option("--wait", "wait for the result");
+
+// Signs locally; no server call, so it is not registered with `command`.
+program
+  .command("token")
+  .description("print a token signed with the local JWT_SECRET (.dev.vars): local development only")
+  .option("--scope <scopes>", "space-separated scopes", "backup:admin")
+  .option("--sub <name>", "the subject recorded as requestedBy", "local-admin")
+  .option("--ttl <seconds>", "lifetime", wholeNumber("--ttl", 1, 31 * 24 * 3600), 3600)
+  .action(async (options) => console.log(await signLocalToken({ scope: options.scope, sub: options.sub, ttl: options.ttl })));
+
+try {
+  await program.parseAsync();
+} catch (error) {
+  if (error instanceof CommanderError) process.exitCode = error.exitCode === 0 ? EXIT.ok : EXIT.badInput;
+  else if (error instanceof CliError) {
+    console.error(`r2-backup: ${error.message}`);
+    process.exitCode = error.exitCode;
+  } else {
+    console.error(`r2-backup: ${error.stack ?? error}`);
+    process.exitCode = EXIT.serverError;
+  }
+}

@@ -1,0 +1,191 @@
+/**
+ * The command-line client (`npx r2-backup`, scripts/cli/) run as a process against a real local
+ * server: every command, --json, the documented exit codes, the server's messages as they are.
+ */
+import { spawn } from "node:child_process";
+import { createServer, type Server } from "node:net";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startLocalServer, type LocalServer } from "../helpers/local-server";
+
+const EXIT = { ok: 0, jobFailed: 1, badInput: 2, auth: 3, unreachable: 4 };
+
+let server: LocalServer;
+let adminToken: string;
+
+beforeAll(async () => {
+  server = await startLocalServer({ files: 400 });
+  adminToken = await server.token("backup:admin", { subject: "cli-test" });
+}, 180_000);
+
+afterAll(async () => {
+  await server?.stop();
+});
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+  /** stdout parsed as JSON (the client printed the API's answer). */
+  json: () => any;
+}
+
+/** Runs the client with the server and an admin token in its environment (unless overridden). */
+function cli(args: string[], env: Record<string, string | undefined> = {}): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ["scripts/cli/r2-backup.mjs", ...args], {
+      env: { ...process.env, R2_BACKUP_URL: server.url, R2_BACKUP_TOKEN: adminToken, ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (chunk) => (stdout += chunk));
+    child.stderr.on("data", (chunk) => (stderr += chunk));
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code: code ?? -1, stdout, stderr, json: () => JSON.parse(stdout) }));
+  });
+}
+
+describe("r2-backup", () => {
+  let backupId: string;
+
+  it("prints a local token the server accepts", async () => {
+    const token = (await cli(["token", "--scope", "backup:read", "--sub", "robot"])).stdout.trim();
+    const listed = await cli(["list", "--json"], { R2_BACKUP_TOKEN: token });
+    expect(listed.code).toBe(EXIT.ok);
+    expect(listed.json()).toEqual({ backups: [], nextCursor: null });
+  });
+
+  it("creates a full backup and waits for it, the result on stdout and progress on stderr", async () => {
+    const created = await cli(["create", "--type", "full", "--wait", "--json"]);
+    expect(created.code, created.stderr).toBe(EXIT.ok);
+    const { backup } = created.json();
+    expect(backup).toMatchObject({ status: "completed", type: "full", requestedBy: "cli-test", snapshotFileCount: 400 });
+    backupId = backup.id;
+    const table = await cli(["status", backupId]);
+    expect(table.stdout).toMatch(/status:\s+completed/);
+    expect(table.stdout).toMatch(/snapshot:\s+400 objects/);
+    const watched = await cli(["status", backupId, "--watch"]);
+    expect(watched.code).toBe(EXIT.ok);
+    expect(watched.stderr).toMatch(/completed\s+\[#{24}\] 100 %\s+400 objects/);
+    expect(watched.stdout).toMatch(/status:\s+completed/);
+  });
+
+  it("lists backups as a table and as JSON", async () => {
+    const table = await cli(["list"]);
+    expect(table.stdout.split("\n")[0]).toMatch(/^ID\s+STATUS\s+TYPE/);
+    expect(table.stdout).toContain(backupId);
+    expect((await cli(["list", "--status", "failed", "--json"])).json().backups).toEqual([]);
+  });
+
+  it("lists a snapshot's files under a prefix, every page with --all", async () => {
+    const first = (await cli(["files", backupId, "--limit", "5", "--json"])).json();
+    expect(first.files).toHaveLength(5);
+    expect(first.nextCursor).toEqual(expect.any(String));
+    const all = (await cli(["files", backupId, "--all", "--limit", "150", "--json"])).json();
+    expect(all.files).toHaveLength(400);
+    const prefix = all.files[0].path.split("/")[0] + "/";
+    const under = (await cli(["files", backupId, "--prefix", prefix, "--all", "--json"])).json().files;
+    expect(under.length).toBeGreaterThan(0);
+    expect(under.every((f: { path: string }) => f.path.startsWith(prefix))).toBe(true);
+  });
+
+  it("previews and runs a restore, and verifies", async () => {
+    const files = (await cli(["files", backupId, "--all", "--json"])).json().files as { path: string }[];
+    const prefix = files[0]!.path.split("/")[0] + "/";
+    const expected = files.filter((f) => f.path.startsWith(prefix)).map((f) => `copy/${f.path}`);
+    const preview = await cli(["restore", backupId, "--prefix", prefix, "--target-prefix", "copy/", "--dry-run", "--wait", "--json"]);
+    expect(preview.code, preview.stderr).toBe(EXIT.ok);
+    expect(preview.json().job.result).toMatchObject({ dryRun: true, filesRestored: expected.length });
+    expect(preview.json().job.result.planned.sort()).toEqual(expected.sort());
+
+    const restored = await cli(["restore", backupId, "--prefix", prefix, "--target-prefix", "copy/", "--verify", "--wait"]);
+    expect(restored.code, restored.stderr).toBe(EXIT.ok);
+    expect(restored.stdout).toContain(`filesRestored=${expected.length}`);
+    expect(restored.stdout).toContain("verifyFailures=0");
+
+    const verified = await cli(["verify", backupId, "--mode", "quick", "--sample", "10", "--wait", "--json"]);
+    expect(verified.code, verified.stderr).toBe(EXIT.ok);
+    expect(verified.json().job.result.valid).toBe(true);
+  });
+
+  it("prints logs, filtered by level, and follows them until the work ends", async () => {
+    const logs = await cli(["logs", backupId, "--level", "info"]);
+    expect(logs.stdout).toContain("Backup completed");
+    const started = (await cli(["create", "--type", "incremental", "--json"])).json().backup.id;
+    const followed = await cli(["logs", started, "--follow", "--json"]);
+    expect(followed.code, followed.stderr).toBe(EXIT.ok);
+    const lines = followed.stdout
+      .trim()
+      .split("\n")
+      .map((line) => JSON.parse(line) as { message: string });
+    expect(lines[0]!.message).toMatch(/Incremental backup .* started/);
+    expect(lines.at(-1)!.message).toMatch(/Backup completed|Alerts checked/);
+    expect(new Set(lines.map((l) => JSON.stringify(l))).size).toBe(lines.length); // nothing printed twice
+  });
+
+  it("shows stats and alerts, and previews a cleanup", async () => {
+    const stats = await cli(["stats", "--json"]);
+    expect(stats.json()).toMatchObject({ completedBackups: 2, consecutiveFailures: 0 });
+    expect((await cli(["stats"])).stdout).toMatch(/success rate:\s+100 %/);
+    expect((await cli(["alerts"])).stdout).toBe("No alerts.\n");
+    const cleanup = await cli(["cleanup", "--dry-run", "--retention-days", "0", "--keep-last", "1", "--wait", "--json"]);
+    expect(cleanup.code, cleanup.stderr).toBe(EXIT.ok);
+    expect(cleanup.json().job.result).toMatchObject({ dryRun: true, backupsExpired: 1, backupIdsExpired: [backupId] });
+    expect((await cli(["status", backupId, "--json"])).json().backup.status).toBe("completed"); // a dry run changes nothing
+  });
+
+  it("exits 1 when the work it waits for ends cancelled", async () => {
+    const id = (await cli(["create", "--type", "full", "--json"])).json().backup.id;
+    const cancelled = await cli(["cancel", id]);
+    expect(cancelled.code, cancelled.stderr).toBe(EXIT.ok);
+    const watched = await cli(["status", id, "--watch", "--json"]);
+    expect(watched.json().backup.status).toBe("cancelled");
+    expect(watched.code).toBe(EXIT.jobFailed);
+  });
+
+  it("exits 2 for input the client or the server refuses, printing the server's message as is", async () => {
+    const badFlag = await cli(["list", "--limit", "1000"]);
+    expect(badFlag.code).toBe(EXIT.badInput);
+    expect(badFlag.stderr).toContain("--limit must be a whole number from 1 to 100");
+    const badDate = await cli(["restore", backupId, "--since", "2026-02-30"]);
+    expect(badDate.code).toBe(EXIT.badInput);
+    expect(badDate.stderr).toContain("validation_failed: ");
+    expect(badDate.stderr).toContain("is not a valid date: 2026-02-30");
+    const unknown = await cli(["status", "bk-nope"]);
+    expect(unknown.code).toBe(EXIT.badInput);
+    expect(unknown.stderr).toMatch(/^r2-backup: not_found: /);
+    const finished = await cli(["cancel", backupId]);
+    expect(finished.code).toBe(EXIT.badInput);
+    expect(finished.stderr).toContain("conflict");
+  });
+
+  it("exits 3 without a token, with a refused one, and without the scope", async () => {
+    expect((await cli(["list"], { R2_BACKUP_TOKEN: undefined })).code).toBe(EXIT.auth);
+    const forged = await cli(["list"], { R2_BACKUP_TOKEN: `${adminToken.slice(0, -4)}AAAA` });
+    expect(forged.code).toBe(EXIT.auth);
+    expect(forged.stderr).toContain("unauthorized");
+    const readOnly = await server.token("backup:read");
+    const refused = await cli(["create"], { R2_BACKUP_TOKEN: readOnly });
+    expect(refused.code).toBe(EXIT.auth);
+    expect(refused.stderr).toContain("backup:write");
+  });
+
+  it("exits 4 when the server is unreachable or does not answer in time", async () => {
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, "127.0.0.1", resolve));
+    const closedPort = (closed.address() as { port: number }).port;
+    await new Promise((resolve) => closed.close(resolve));
+    const refused = await cli(["list", "--url", `http://127.0.0.1:${closedPort}`]);
+    expect(refused.code).toBe(EXIT.unreachable);
+    expect(refused.stderr).toContain("unreachable");
+
+    // A loopback listener that accepts and never answers.
+    const silent: Server = createServer(() => {});
+    await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
+    const silentPort = (silent.address() as { port: number }).port;
+    const timedOut = await cli(["list", "--url", `http://127.0.0.1:${silentPort}`, "--timeout", "300"]);
+    silent.close();
+    expect(timedOut.code).toBe(EXIT.unreachable);
+    expect(timedOut.stderr).toContain("no answer within 300 ms");
+  });
+});
