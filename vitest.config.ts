@@ -1,11 +1,13 @@
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-pool-workers";
 import { defineConfig } from "vitest/config";
+import { quietExpectedRuntimeLines } from "./tests/setup/quiet-runtime.mjs";
 import { WEBHOOK_TEST_SECRET } from "./tests/setup/webhook-receiver.mjs";
 
 // Every integration test runs inside workerd against the real local R2, D1 and Durable Objects
 // declared in wrangler.toml. Only the knobs that make tests fast (and the storage options under
 // test) are overridden here.
 const migrations = await readD1Migrations("./drizzle");
+quietExpectedRuntimeLines();
 
 const baseBindings = {
   TEST_MIGRATIONS: migrations,
@@ -52,7 +54,6 @@ function project(name: string, include: string[], bindings: Record<string, unkno
       setupFiles: ["./tests/setup/apply-migrations.ts"],
       testTimeout: 60_000,
       hookTimeout: 60_000,
-      onConsoleLog: (log: string) => (EXPECTED_FAULT_LOGS.test(log) ? false : undefined),
     },
   };
 }
@@ -87,6 +88,8 @@ function monitoringProject() {
 
 export default defineConfig({
   test: {
+    // Read from the root config only (a project's own onConsoleLog is not consulted).
+    onConsoleLog: (log: string) => (EXPECTED_FAULT_LOGS.test(log) ? false : undefined),
     // CI has two cores: one workerd per core.
     maxWorkers: 2,
     projects: [

@@ -20,7 +20,7 @@ import { parseArgs } from "node:util";
 import { manifestSharing } from "./bench-manifest.mjs";
 import { openCeiling } from "./bench/ceiling.mjs";
 import { peakMemoryMiB } from "./bench/memory.mjs";
-import { adminToken, apiClient, openLocalBucket, percentile, runNode, startServer, stopServer } from "./local-stack.mjs";
+import { adminToken, apiClient, emptySource, percentile, runNode, startServer, stopServer } from "./local-stack.mjs";
 
 const { values } = parseArgs({
   options: {
@@ -91,18 +91,6 @@ async function dataSet(seed) {
     peak: () => peak,
     dispose: () => rmSync(state, { recursive: true, force: true }),
   };
-}
-
-async function emptySource(state) {
-  const local = openLocalBucket(state);
-  const bucket = await local.bucket;
-  let cursor;
-  do {
-    const page = await bucket.list({ cursor, limit: 1000 });
-    if (page.objects.length) await bucket.delete(page.objects.map((o) => o.key));
-    cursor = page.truncated ? page.cursor : undefined;
-  } while (cursor);
-  await local.mf.dispose();
 }
 
 /** The five runs of one data set, each against its ceiling. */

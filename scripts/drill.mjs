@@ -12,7 +12,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { adminToken, apiClient, bucketDigest, openLocalBucket, runNode, startServer, stopServer } from "./local-stack.mjs";
+import { adminToken, apiClient, emptySource, openLocalBucket, runNode, sourceDigest, startServer, stopServer } from "./local-stack.mjs";
 
 const { values } = parseArgs({
   options: {
@@ -29,9 +29,7 @@ let server;
 let failed = false;
 try {
   runNode(["scripts/seed.mjs", "--files", values.files, "--large", "1", "--large-mib", values["large-mib"], "--persist", join(state, "v3")]);
-  let local = openLocalBucket(state);
-  let before = await bucketDigest(await local.bucket);
-  await local.mf.dispose();
+  let before = await sourceDigest(state);
 
   server = await startServer(port, state, ["--var", "BACKUP_GC_GRACE_HOURS:0"]);
   await api.backup("full");
@@ -39,9 +37,7 @@ try {
     for (const round of [1, 2]) {
       await stopServer(server);
       runNode(["scripts/seed.mjs", "--mutate", "3", "--seed", String(round + 1), "--persist", join(state, "v3")]);
-      local = openLocalBucket(state);
-      before = await bucketDigest(await local.bucket); // the bucket as the newest backup sees it
-      await local.mf.dispose();
+      before = await sourceDigest(state); // the bucket as the newest backup sees it
       server = await startServer(port, state, ["--var", "BACKUP_GC_GRACE_HOURS:0"]);
       await api.backup("incremental");
     }
@@ -54,11 +50,8 @@ try {
   console.log(`verify: valid=${verified.result.valid}, ${verified.result.filesChecked} files checked`);
   await stopServer(server);
 
-  local = openLocalBucket(state);
-  const bucket = await local.bucket;
-  for (const key of before.keys()) await bucket.delete(key);
-  console.log(`emptied the source bucket: ${(await bucketDigest(bucket)).size} objects left`);
-  await local.mf.dispose();
+  await emptySource(state);
+  console.log(`emptied the source bucket: ${(await sourceDigest(state)).size} objects left`);
 
   server = await startServer(port, state, ["--var", "BACKUP_GC_GRACE_HOURS:0"]);
   const restored = await api.job(`/backup/restore/${latest.id}`, { overwriteExisting: true, verifyAfterRestore: true });
@@ -69,9 +62,7 @@ try {
   await stopServer(server);
   server = undefined;
 
-  local = openLocalBucket(state);
-  const after = await bucketDigest(await local.bucket);
-  await local.mf.dispose();
+  const after = await sourceDigest(state);
   const differing = [...before.keys()].filter((key) => after.get(key) !== before.get(key));
   const extra = [...after.keys()].filter((key) => !before.has(key));
   console.log(`compared ${before.size} objects: ${differing.length} differ, ${extra.length} unexpected`);

@@ -14,15 +14,20 @@ export async function startServer(port, state, extraArgs = []) {
   const server = spawn(process.execPath, ["scripts/start.mjs", "--port", String(port), "--ip", "127.0.0.1", "--persist-to", state, ...extraArgs], {
     stdio: ["ignore", "pipe", "pipe"],
   });
+  // Its stderr is read (an unread pipe would stall the server once full) and its tail kept for
+  // the error if it never becomes ready. wrangler's offline noise (it cannot reach Cloudflare for
+  // Request.cf data) lands here and stays out of the way.
+  let stderrTail = "";
+  server.stderr.on("data", (chunk) => (stderrTail = (stderrTail + chunk).slice(-4000)));
   await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error("dev server did not start within 90 s")), 90_000);
+    const timer = setTimeout(() => reject(new Error(`dev server did not start within 90 s:\n${stderrTail}`)), 90_000);
     server.stdout.on("data", (chunk) => {
       if (String(chunk).includes("Ready on")) {
         clearTimeout(timer);
         resolve();
       }
     });
-    server.on("exit", (code) => reject(new Error(`dev server exited with ${code}`)));
+    server.on("exit", (code) => reject(new Error(`dev server exited with ${code}:\n${stderrTail}`)));
   });
   return server;
 }
@@ -90,6 +95,32 @@ export function apiClient(port, token) {
 export function openLocalBucket(state, bucketName = "cutty-files") {
   const mf = new Miniflare({ modules: true, script: "export default {}", r2Buckets: { BUCKET: bucketName }, defaultPersistRoot: `${state}/v3` });
   return { mf, bucket: mf.getR2Bucket("BUCKET") };
+}
+
+/** Every object's digest (bucketDigest) in the local source bucket of `state` (the server must be stopped). */
+export async function sourceDigest(state) {
+  const local = openLocalBucket(state);
+  try {
+    return await bucketDigest(await local.bucket);
+  } finally {
+    await local.mf.dispose();
+  }
+}
+
+/** Deletes every object of the local source bucket of `state` (the server must be stopped). */
+export async function emptySource(state) {
+  const local = openLocalBucket(state);
+  try {
+    const bucket = await local.bucket;
+    let cursor;
+    do {
+      const page = await bucket.list({ cursor, limit: 1000 });
+      if (page.objects.length) await bucket.delete(page.objects.map((o) => o.key));
+      cursor = page.truncated ? page.cursor : undefined;
+    } while (cursor);
+  } finally {
+    await local.mf.dispose();
+  }
 }
 
 /** Every object's key, content hash and metadata, for a byte-for-byte comparison. */

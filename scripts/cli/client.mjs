@@ -13,6 +13,8 @@ export const EXIT = {
   unreachable: 4,
   /** The server failed (5xx) or answered something that is not the API. */
   serverError: 5,
+  /** --max-wait passed while the work was still running (it goes on in the background). */
+  stillRunning: 6,
 };
 
 export class CliError extends Error {

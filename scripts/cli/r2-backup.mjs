@@ -29,6 +29,11 @@ const program = new Command("r2-backup")
       .default(30_000)
       .argParser(wholeNumber("--timeout", 100, 600_000)),
   )
+  .addOption(
+    new Option("--max-wait <seconds>", "--wait/--watch give up after this long (exit 6); the work goes on")
+      .env("R2_BACKUP_MAX_WAIT")
+      .argParser(wholeNumber("--max-wait", 1, 7 * 24 * 3600)),
+  )
   .option("--json", "print the API's JSON instead of tables")
   .showHelpAfterError()
   .exitOverride();
@@ -46,12 +51,15 @@ function command(spec, description, action) {
     });
 }
 
+/** How --wait/--watch wait: silently under --json, at most --max-wait seconds. */
+const watching = (options) => ({ quiet: options.json, maxWaitSeconds: options.maxWait });
+
 const show = (options, json, text) => (options.json ? printJson(json) : console.log(text));
 
 command("create", "start a backup", async (client, options) => {
   const { backup } = await client.post("/backup/create", { type: options.type });
   if (!options.wait) return show(options, { backup }, `Started ${backup.type} backup ${backup.id}.`);
-  const finished = await watchBackup(client, backup.id, { quiet: options.json });
+  const finished = await watchBackup(client, backup.id, watching(options));
   show(options, { backup: finished }, backupDetails(finished));
   return exitCodeOfBackup(finished);
 })
@@ -71,7 +79,7 @@ command("list", "list backups, newest first", async (client, options) => {
 
 command("status", "a backup's status", async (client, options, id) => {
   if (options.watch) {
-    const finished = await watchBackup(client, id, { quiet: options.json });
+    const finished = await watchBackup(client, id, watching(options));
     show(options, { backup: finished }, backupDetails(finished));
     return exitCodeOfBackup(finished);
   }
@@ -90,7 +98,7 @@ command("job", "a verify, restore or cleanup job's status", async (client, optio
   .option("--watch", "follow it until it ends; exit 1 unless it ended well");
 
 async function finishJob(client, options, id) {
-  const job = await watchJob(client, id, { quiet: options.json });
+  const job = await watchJob(client, id, watching(options));
   show(options, { job }, jobDetails(job));
   return exitCodeOfJob(job);
 }

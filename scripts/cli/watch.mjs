@@ -1,5 +1,5 @@
 // Waiting for a backup or job to end, with a progress line, and what its end means for the exit code.
-import { EXIT } from "./client.mjs";
+import { CliError, EXIT } from "./client.mjs";
 import { bar, bytes, progressWriter } from "./output.mjs";
 
 const RUNNING = new Set(["pending", "in_progress"]);
@@ -7,13 +7,20 @@ const POLL_MS = 1000;
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** Throws once `maxWaitSeconds` (if any) have passed since `started`. */
+function checkDeadline(started, maxWaitSeconds, what, status, hint) {
+  if (maxWaitSeconds === undefined || performance.now() - started < maxWaitSeconds * 1000) return;
+  throw new CliError(EXIT.stillRunning, `${what} is still ${status} after ${maxWaitSeconds} s; it goes on in the background (${hint}).`);
+}
+
 /** The newest completed snapshot's size: a running backup's progress is measured against it. */
 async function referenceCount(client) {
   const { backups } = await client.get("/backup/list?status=completed&limit=1");
   return backups[0]?.snapshotFileCount ?? null;
 }
 
-export async function watchBackup(client, id, { quiet = false } = {}) {
+export async function watchBackup(client, id, { quiet = false, maxWaitSeconds } = {}) {
+  const started = performance.now();
   const progress = quiet ? null : progressWriter();
   const reference = await referenceCount(client);
   for (;;) {
@@ -27,11 +34,13 @@ export async function watchBackup(client, id, { quiet = false } = {}) {
       progress?.done();
       return backup;
     }
+    checkDeadline(started, maxWaitSeconds, `backup ${backup.id}`, backup.status, `r2-backup status ${backup.id} --watch`);
     await sleep(POLL_MS);
   }
 }
 
-export async function watchJob(client, id, { quiet = false } = {}) {
+export async function watchJob(client, id, { quiet = false, maxWaitSeconds } = {}) {
+  const started = performance.now();
   const progress = quiet ? null : progressWriter();
   for (;;) {
     const { job } = await client.get(`/backup/jobs/${encodeURIComponent(id)}`);
@@ -43,6 +52,7 @@ export async function watchJob(client, id, { quiet = false } = {}) {
       progress?.done();
       return job;
     }
+    checkDeadline(started, maxWaitSeconds, `${job.kind} job ${job.id}`, job.status, `r2-backup job ${job.id} --watch`);
     await sleep(POLL_MS);
   }
 }

@@ -7,7 +7,7 @@ import { createServer, type Server } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startLocalServer, type LocalServer } from "../helpers/local-server";
 
-const EXIT = { ok: 0, jobFailed: 1, badInput: 2, auth: 3, unreachable: 4 };
+const EXIT = { ok: 0, jobFailed: 1, badInput: 2, auth: 3, unreachable: 4, stillRunning: 6 };
 
 let server: LocalServer;
 let adminToken: string;
@@ -134,8 +134,11 @@ describe("r2-backup", () => {
     expect((await cli(["status", backupId, "--json"])).json().backup.status).toBe("completed"); // a dry run changes nothing
   });
 
-  it("exits 1 when the work it waits for ends cancelled", async () => {
-    const id = (await cli(["create", "--type", "full", "--json"])).json().backup.id;
+  it("exits 6 when --max-wait passes first, and 1 when the work it waits for ends cancelled", async () => {
+    const impatient = await cli(["create", "--type", "full", "--wait", "--max-wait", "1"]);
+    expect(impatient.code, impatient.stderr).toBe(EXIT.stillRunning);
+    const id = /backup (bk-\S+) is still/.exec(impatient.stderr)![1]!;
+    expect(impatient.stderr).toContain("goes on in the background");
     const cancelled = await cli(["cancel", id]);
     expect(cancelled.code, cancelled.stderr).toBe(EXIT.ok);
     const watched = await cli(["status", id, "--watch", "--json"]);
