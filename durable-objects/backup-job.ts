@@ -82,6 +82,7 @@ export class BackupJob extends StepJob<BackupCheckpoint> {
           `${checkpoint.type === "full" ? "Full" : "Incremental"} backup of ${checkpoint.bucketName} started (trigger: ${checkpoint.trigger}` +
             (checkpoint.parentId ? `, parent ${checkpoint.parentId}` : "") +
             ")." +
+            (checkpoint.targetKeys ? ` Targeted: reads only the ${checkpoint.targetKeys.length} key(s) named by change events.` : "") +
             (notes.length ? ` ${notes.join(" ")}` : ""),
         ),
       ),
@@ -95,7 +96,8 @@ export class BackupJob extends StepJob<BackupCheckpoint> {
     const index = await readIndex(this.bound("R2_BACKUP_BUCKET"), await readKeyring(this.env), backup.parentId);
     if (index) return { backup, parent: locatorOf(index), fallbackNote: null };
     return {
-      backup: { ...backup, type: "full", parentId: null },
+      // A full backup reads every key: a targeted key list has nothing to lay itself over.
+      backup: { ...backup, type: "full", parentId: null, targetKeys: null },
       parent: none,
       fallbackNote: `The manifest of parent ${backup.parentId} is missing, so this backup is full.`,
     };

@@ -9,6 +9,11 @@
  * whose `start` failed keeps the lease until it is known not to run: `start` may have saved its
  * state and armed its alarm before failing, and releasing then would let two jobs run at once.
  * The same alarm also sweeps D1 for rows left `in_progress` with no job behind them (watchdog.ts).
+ *
+ * Also owns the bucket's pending changes (pending-changes.ts): object-change events recorded by the
+ * queue consumer. The alarm starts an event backup (a targeted incremental, trigger "event") once
+ * BACKUP_EVENT_THRESHOLD keys are pending or the oldest has waited BACKUP_EVENT_MAX_DELAY_SECONDS,
+ * never while the lease is held: the changes wait, and the holder's release re-arms the alarm.
  */
 import { DurableObject } from "cloudflare:workers";
 import type { BackupRow, BackupTrigger } from "../schema";
@@ -19,6 +24,10 @@ import { newId } from "./ids";
 import { resolveBackupType, type RequestedBackupType } from "./backup-type";
 import { openDatabase } from "./engine/records";
 import { reconcileOrphans } from "./watchdog";
+import { eventBackupDue, PendingChanges, type ChangeSummary } from "./pending-changes";
+import { normalizeTargetKeys } from "./engine/backup/targeted-listing";
+import { r2Backups } from "../schema";
+import { eq } from "drizzle-orm";
 
 const LEASE_KEY = "lease";
 export const WATCHDOG_INTERVAL_MS = 60_000;
@@ -39,7 +48,12 @@ export interface StartBackupRequest {
   type: RequestedBackupType;
   trigger: BackupTrigger;
   requestedBy: string;
+  /** Only these keys are read (an event backup); kept only if the backup is an incremental with a parent. */
+  targetKeys?: string[] | null;
 }
+
+/** Who the coordinator names as requesting event backups. */
+export const EVENT_REQUESTER = "events";
 
 export type StartBackupResult =
   { ok: true; backup: BackupRow } | { ok: false; reason: "busy"; holderId: string; kind: Lease["kind"] } | { ok: false; reason: "incremental_disabled" };
@@ -105,6 +119,7 @@ export class BucketCoordinator extends DurableObject<Env> {
         fullIntervalDays: config.BACKUP_FULL_INTERVAL_DAYS,
         now,
       });
+      const targetKeys = type === "incremental" && parentId !== null && request.targetKeys ? normalizeTargetKeys(request.targetKeys) : null;
       // If `start` throws, the lease stays until the job is known not to run (see the header).
       const backup = await this.env.BACKUP_JOB.getByName(backupId).start(
         {
@@ -115,6 +130,7 @@ export class BucketCoordinator extends DurableObject<Env> {
           requestedBy: request.requestedBy,
           parentId,
           backupDate: now.toISOString(),
+          targetKeys,
         },
         note ? [note] : [],
       );
@@ -122,12 +138,73 @@ export class BucketCoordinator extends DurableObject<Env> {
     }
   }
 
-  /** Releases the lease if `holderId` holds it; a stale holder cannot release a newer lease. */
+  /**
+   * Releases the lease if `holderId` holds it; a stale holder cannot release a newer lease. A
+   * completed backup's end clears the changes it covered; changes still pending re-arm the alarm.
+   */
   async release(holderId: string): Promise<void> {
     const held = await this.ctx.storage.get<Lease>(LEASE_KEY);
     if (held?.holderId !== holderId) return;
     await this.ctx.storage.delete(LEASE_KEY);
     await this.ctx.storage.deleteAlarm();
+    const pending = this.pendingChanges();
+    let summary = await pending.summary();
+    if (held.kind === "backup" && summary.firstReceivedAt !== null) {
+      const covered = await completedBackupDate(this.env, holderId);
+      if (covered !== null) summary = await pending.clearThrough(covered);
+    }
+    if (summary.firstReceivedAt !== null) await this.armEventCheck(summary);
+  }
+
+  /**
+   * Records changed keys (from the queue consumer) and arms the alarm for when an event backup is
+   * due: at once past the threshold, else when the oldest change has waited long enough.
+   */
+  async recordChanges(keys: string[]): Promise<ChangeSummary> {
+    const summary = await this.pendingChanges().record(keys, Date.now());
+    await this.armEventCheck(summary);
+    return summary;
+  }
+
+  async changeSummary(): Promise<ChangeSummary> {
+    return this.pendingChanges().summary();
+  }
+
+  private pendingChanges(): PendingChanges {
+    return new PendingChanges(this.ctx.storage);
+  }
+
+  private eventLimits() {
+    const config = getConfig(this.env);
+    return { threshold: config.BACKUP_EVENT_THRESHOLD, maxDelayMs: config.BACKUP_EVENT_MAX_DELAY_SECONDS * 1000 };
+  }
+
+  /** Brings the alarm forward to when an event backup is due (never later than it already is). */
+  private async armEventCheck(summary: ChangeSummary): Promise<void> {
+    if (summary.firstReceivedAt === null) return;
+    const now = Date.now();
+    const limits = this.eventLimits();
+    const dueAt = eventBackupDue(summary, limits, now) ? now : summary.firstReceivedAt + limits.maxDelayMs;
+    const current = await this.ctx.storage.getAlarm();
+    if (current === null || dueAt < current) await this.ctx.storage.setAlarm(dueAt);
+  }
+
+  /** Starts an event backup if one is due and the bucket is free; a busy bucket's release re-arms this. */
+  private async startEventBackupIfDue(): Promise<void> {
+    const pending = this.pendingChanges();
+    const summary = await pending.summary();
+    if (!eventBackupDue(summary, this.eventLimits(), Date.now())) return this.armEventCheck(summary);
+    const config = getConfig(this.env);
+    const result = await this.startBackup({
+      type: config.BACKUP_INCREMENTAL_ENABLED ? "incremental" : "full",
+      trigger: "event",
+      requestedBy: EVENT_REQUESTER,
+      targetKeys: await pending.targetKeys(),
+    });
+    if (!result.ok)
+      console.log(
+        `event backup of ${config.BACKUP_SOURCE_BUCKET} waits: ${result.reason === "busy" ? `${result.kind} ${result.holderId} holds the bucket` : result.reason}`,
+      );
   }
 
   async currentLease(): Promise<Lease | null> {
@@ -138,11 +215,16 @@ export class BucketCoordinator extends DurableObject<Env> {
   override async alarm(): Promise<void> {
     await reconcileOrphans(this.env).catch((error: unknown) => console.error("orphan sweep failed", error));
     const held = await this.ctx.storage.get<Lease>(LEASE_KEY);
-    if (!held) return;
-    if (!(await this.holderActive(held))) return this.release(held.holderId);
-    const current = await this.ctx.storage.get<Lease>(LEASE_KEY);
-    if (current?.holderId === held.holderId) await this.ctx.storage.put(LEASE_KEY, { ...current, lastSeenAt: Date.now() } satisfies Lease);
-    await this.ctx.storage.setAlarm(Date.now() + WATCHDOG_INTERVAL_MS);
+    if (held) {
+      if (!(await this.holderActive(held))) await this.release(held.holderId);
+      else {
+        const current = await this.ctx.storage.get<Lease>(LEASE_KEY);
+        if (current?.holderId === held.holderId) await this.ctx.storage.put(LEASE_KEY, { ...current, lastSeenAt: Date.now() } satisfies Lease);
+        await this.ctx.storage.setAlarm(Date.now() + WATCHDOG_INTERVAL_MS);
+        return; // the bucket is busy: pending changes wait for the release
+      }
+    }
+    await this.startEventBackupIfDue();
   }
 
   /**
@@ -161,4 +243,14 @@ export class BucketCoordinator extends DurableObject<Env> {
       return Date.now() - held.lastSeenAt <= LEASE_TTL_MS;
     }
   }
+}
+
+/** When backup `id` was requested, if it completed (it then covers every change received until then). */
+async function completedBackupDate(env: Env, id: string): Promise<number | null> {
+  const [row] = await openDatabase(env.DB)
+    .select({ status: r2Backups.status, backupDate: r2Backups.backupDate })
+    .from(r2Backups)
+    .where(eq(r2Backups.id, id))
+    .limit(1);
+  return row?.status === "completed" ? Date.parse(row.backupDate) : null;
 }

@@ -120,6 +120,16 @@ const configSchema = z
             .filter(Boolean)
         : [],
     ),
+    /**
+     * Local development only: enables POST /api/dev/source-writes, which writes to the source
+     * bucket and sends the R2 event notifications R2 would (wrangler dev has no R2 notifications).
+     * Set in .dev.vars, never in production.
+     */
+    BACKUP_DEV_ROUTES: flag.default(false),
+    /** Event-driven backups: this many changed keys start an incremental backup at once... */
+    BACKUP_EVENT_THRESHOLD: wholeNumber(1, 10_000).default(100),
+    /** ...and so does the oldest unprotected change once it has waited this long. */
+    BACKUP_EVENT_MAX_DELAY_SECONDS: wholeNumber(0, 86_400).default(60),
     /** Failed or partial backups in a row (since the last completed one) that open an alert. */
     BACKUP_ALERT_CONSECUTIVE_FAILURES: wholeNumber(1, 100).default(3),
     /** Hours without a completed backup after which `no_recent_backup` opens. */

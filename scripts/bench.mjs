@@ -13,6 +13,8 @@
 // dev server's workerd is read per data set, and for one 16 MiB and (with `--huge`) one 1 GiB
 // object. `--scale` times full and incremental backups at 2,000, 10,000 and 50,000 small
 // objects; `--manifest` runs the manifest-sharing measurement (bench-manifest.mjs, ~30 min).
+// `--rpo` measures how soon a write is in a completed event-driven backup (bench/rpo.mjs, ~2 min,
+// with the default event settings).
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -20,6 +22,7 @@ import { parseArgs } from "node:util";
 import { manifestSharing } from "./bench-manifest.mjs";
 import { openCeiling } from "./bench/ceiling.mjs";
 import { peakMemoryMiB } from "./bench/memory.mjs";
+import { measureRpo } from "./bench/rpo.mjs";
 import { adminToken, apiClient, emptySource, percentile, runNode, startServer, stopServer } from "./local-stack.mjs";
 
 const { values } = parseArgs({
@@ -28,6 +31,7 @@ const { values } = parseArgs({
     huge: { type: "boolean", default: false },
     scale: { type: "boolean", default: false },
     manifest: { type: "boolean", default: false },
+    rpo: { type: "boolean", default: false },
     // `--sets large` (or `small,mix`): only those data sets.
     sets: { type: "string", default: "small,mix,large" },
     port: { type: "string", default: "8791" },
@@ -231,4 +235,21 @@ for (const line of status) console.log(`  ${line}`);
 console.log("\n| peak workerd resident memory | MiB |\n| --- | ---: |");
 for (const m of memory) console.log(`| ${m.what} | ${m.mib.toFixed(0)} |`);
 if (values.scale) await scaling();
+if (values.rpo) await recoveryPoint();
 if (values.manifest) await manifestSharing({ port, api, files: Number(values["manifest-files"]), days: Number(values.days), log: (line) => console.log(line) });
+
+/** Event-driven backups: the recovery point after a write, with the default event settings. */
+async function recoveryPoint() {
+  const data = await dataSet(["--files", "200", "--large", "0"]);
+  try {
+    const results = await data.session(async () => {
+      await api.backup("full");
+      return measureRpo(api);
+    }, ["--var", "BACKUP_DEV_ROUTES:true"]);
+    console.log("\n| recovery point (write → in a completed event backup) | seconds | backup |\n| --- | ---: | --- |");
+    for (const r of results)
+      console.log(`| ${r.what} | ${r.seconds.toFixed(1)} | ${r.backup.id}: ${r.backup.fileCount} changed, ${r.backup.snapshotFileCount} in snapshot |`);
+  } finally {
+    data.dispose();
+  }
+}

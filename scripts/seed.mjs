@@ -14,6 +14,9 @@
 import { parseArgs } from "node:util";
 import { Miniflare } from "miniflare";
 
+/** Keys --mutate changed, for --send-events. */
+let changedKeys = [];
+
 const { values } = parseArgs({
   options: {
     files: { type: "string", default: "2000" },
@@ -22,6 +25,7 @@ const { values } = parseArgs({
     seed: { type: "string", default: "1" },
     clear: { type: "boolean", default: false },
     mutate: { type: "string" },
+    "send-events": { type: "string" },
     sizes: { type: "string" },
     persist: { type: "string", default: ".wrangler/state/v3" },
   },
@@ -164,8 +168,12 @@ try {
     const addCount = count - modify.length - remove.length;
     await putAll(modify.map((key) => ({ ...makeObject(0), key, customMetadata: { source: "seed", revision: "2" } })));
     if (remove.length) await bucket.delete(remove);
-    await putAll(Array.from({ length: addCount }, (_, i) => makeObject(1_000_000 + (Date.now() % 100_000) + i)));
+    const added = Array.from({ length: addCount }, (_, i) => makeObject(1_000_000 + (Date.now() % 100_000) + i));
+    await putAll(added);
     console.log(`Mutated cutty-files: ${modify.length} modified, ${remove.length} deleted, ${addCount} added (of ${keys.length}).`);
+    if (values["send-events"]) {
+      changedKeys = [...modify.map((key) => ({ key })), ...remove.map((key) => ({ key, deleted: true })), ...added.map((o) => ({ key: o.key }))];
+    }
   } else {
     if (values.clear) {
       const keys = await allKeys();
@@ -206,4 +214,32 @@ try {
   }
 } finally {
   await mf.dispose();
+}
+
+// --send-events URL: once the dev server answers at URL (start it now), send the R2 event
+// notifications of the changes just made, through its local-development route, so the
+// event-driven backup runs as it would on Cloudflare.
+if (changedKeys.length) await sendEvents(values["send-events"], changedKeys);
+
+async function sendEvents(url, notify) {
+  const { signLocalToken } = await import("./local-token.mjs");
+  const token = await signLocalToken({ scope: "backup:admin", sub: "seed" });
+  const deadline = Date.now() + 10 * 60_000;
+  console.log(`Waiting for the dev server at ${url} to send ${notify.length} event notifications (start it now: npm start)…`);
+  for (;;) {
+    const answer = await fetch(`${url}/api/health`, { signal: AbortSignal.timeout(2000) }).catch(() => null);
+    if (answer?.ok) break;
+    if (Date.now() > deadline) throw new Error(`${url} did not answer within 10 minutes; the events were not sent`);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+  }
+  // 100 keys a request keeps each body under the API's 16 KiB limit.
+  for (let i = 0; i < notify.length; i += 100) {
+    const response = await fetch(`${url}/api/dev/source-writes`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body: JSON.stringify({ notify: notify.slice(i, i + 100) }),
+    });
+    if (!response.ok) throw new Error(`sending events: ${response.status} ${await response.text()} (is BACKUP_DEV_ROUTES="true" in .dev.vars?)`);
+  }
+  console.log(`Sent ${notify.length} event notifications: an event backup starts when BACKUP_EVENT_THRESHOLD or BACKUP_EVENT_MAX_DELAY_SECONDS says.`);
 }

@@ -13,6 +13,7 @@ import { cancelBackupOrJob } from "./routes/cancel";
 import { startCleanup } from "./routes/cleanup";
 import { getJob, startRestore, startVerify } from "./routes/jobs";
 import { getStats, listAlerts } from "./routes/monitoring";
+import { devSourceWrites } from "./routes/dev";
 import * as requests from "./schemas";
 import * as resources from "./openapi/resources";
 import * as examples from "./openapi/examples";
@@ -28,7 +29,7 @@ export interface ApiRoute {
   audit?: AuditAction;
   summary: string;
   description?: string;
-  tag: "backups" | "jobs" | "monitoring" | "admin";
+  tag: "backups" | "jobs" | "monitoring" | "admin" | "dev";
   query?: z.ZodType;
   body?: z.ZodType;
   /** The statuses this endpoint answers besides 400, 401, 403 and 500 (which every one may). */
@@ -197,5 +198,18 @@ export const API_ROUTES: ApiRoute[] = [
     errors: [],
     success: { status: 200, schema: resources.page("events", resources.auditEvent), example: { events: [examples.auditEvent], nextCursor: null } },
     handle: listAudit,
+  },
+  {
+    method: "POST",
+    path: "/dev/source-writes",
+    scope: "backup:admin",
+    tag: "dev",
+    summary: "Local development only: write to the source bucket as R2 would, event notifications included",
+    description:
+      "Exists only with BACKUP_DEV_ROUTES=true (.dev.vars); 404 otherwise. `writes` puts or deletes objects in the source bucket and sends the R2 event notification of each to the queue; `notify` sends notifications for keys changed elsewhere.",
+    body: requests.devSourceWritesBody,
+    errors: [404, 413],
+    success: { status: 200, schema: z.object({ written: z.number().int(), eventsSent: z.number().int() }), example: { written: 1, eventsSent: 1 } },
+    handle: devSourceWrites,
   },
 ];

@@ -1,6 +1,7 @@
 /**
  * The Worker's entry points: REST calls go through the router; the cron runs the schedule and the
- * monitoring (scheduled.ts). The Durable Object classes are exported here so
+ * monitoring (scheduled.ts); the queue brings the source bucket's object-change events
+ * (object-events.ts). The Durable Object classes are exported here so
  * wrangler can bind them.
  */
 import { BucketCoordinator } from "../durable-objects/bucket-coordinator";
@@ -12,6 +13,7 @@ import { WebhookDispatcher } from "../durable-objects/webhook-dispatcher";
 import { errorResponse, HttpError } from "./http-error";
 import { router } from "./router";
 import { runScheduled } from "./scheduled";
+import { consumeObjectEvents } from "./object-events";
 
 export { BackupJob, BucketCoordinator, CleanupJob, RestoreJob, VerifyJob, WebhookDispatcher };
 
@@ -24,5 +26,9 @@ export default {
 
   scheduled(controller, env, ctx) {
     return runScheduled(controller, env, ctx);
+  },
+
+  queue(batch, env) {
+    return consumeObjectEvents(batch, env);
   },
 } satisfies ExportedHandler<Env>;

@@ -118,3 +118,22 @@ export const listAlertsQuery = z.strictObject({
   limit: limitParam(100, 20),
   cursor: z.string().min(1).max(512).optional(),
 });
+
+/** POST /api/dev/source-writes (local development only). */
+export const devSourceWritesBody = z.strictObject({
+  writes: z
+    .array(
+      z.strictObject({
+        key: keyPrefix().min(1, "must not be empty"),
+        content: z.string().optional(),
+        contentType: z.string().max(256).optional(),
+        delete: z.literal(true).optional(),
+      }),
+    )
+    .max(100, "must list at most 100 writes")
+    .default([]),
+  notify: z
+    .array(z.strictObject({ key: keyPrefix().min(1, "must not be empty"), deleted: z.boolean().default(false) }))
+    .max(1000, "must list at most 1000 keys")
+    .default([]),
+});

@@ -250,6 +250,12 @@ program
   .option("--ttl <seconds>", "lifetime", wholeNumber("--ttl", 1, 31 * 24 * 3600), 3600)
   .action(async (options) => console.log(await signLocalToken({ scope: options.scope, sub: options.sub, ttl: options.ttl })));
 
+// `r2-backup list --json | head`: a reader that stops early is not an error.
+process.stdout.on("error", (error) => {
+  if (error.code === "EPIPE") process.exit(process.exitCode ?? EXIT.ok);
+  throw error;
+});
+
 try {
   await program.parseAsync();
 } catch (error) {

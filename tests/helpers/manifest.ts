@@ -71,3 +71,8 @@ export async function chunkKeysOf(bucket: Pick<R2Bucket, "get">, backupIds: read
   }
   return keys;
 }
+
+/** A manifest entry for pure tests: only key, etag and size matter; the rest is fixed. */
+export function plainEntry(key: string, etag = `e-${key}`, size = 10, lastModified = "2026-11-01T00:00:00.000Z"): ManifestEntry {
+  return { key, size, etag, lastModified, sha256: "0".repeat(64), blob: "blobs/x", httpMetadata: {}, customMetadata: {} };
+}

@@ -13,7 +13,9 @@ let server: LocalServer;
 let adminToken: string;
 
 beforeAll(async () => {
-  server = await startLocalServer({ files: 400 });
+  // A second between steps: a backup of these 300 objects runs for at least four seconds, long
+  // enough to be watched, given up on (--max-wait) and cancelled while it runs.
+  server = await startLocalServer({ files: 300, vars: { BACKUP_STEP_DELAY_MS: "1000" } });
   adminToken = await server.token("backup:admin", { subject: "cli-test" });
 }, 180_000);
 
@@ -59,14 +61,14 @@ describe("r2-backup", () => {
     const created = await cli(["create", "--type", "full", "--wait", "--json"]);
     expect(created.code, created.stderr).toBe(EXIT.ok);
     const { backup } = created.json();
-    expect(backup).toMatchObject({ status: "completed", type: "full", requestedBy: "cli-test", snapshotFileCount: 400 });
+    expect(backup).toMatchObject({ status: "completed", type: "full", requestedBy: "cli-test", snapshotFileCount: 300 });
     backupId = backup.id;
     const table = await cli(["status", backupId]);
     expect(table.stdout).toMatch(/status:\s+completed/);
-    expect(table.stdout).toMatch(/snapshot:\s+400 objects/);
+    expect(table.stdout).toMatch(/snapshot:\s+300 objects/);
     const watched = await cli(["status", backupId, "--watch"]);
     expect(watched.code).toBe(EXIT.ok);
-    expect(watched.stderr).toMatch(/completed\s+\[#{24}\] 100 %\s+400 objects/);
+    expect(watched.stderr).toMatch(/completed\s+\[#{24}\] 100 %\s+300 objects/);
     expect(watched.stdout).toMatch(/status:\s+completed/);
   });
 
@@ -82,7 +84,7 @@ describe("r2-backup", () => {
     expect(first.files).toHaveLength(5);
     expect(first.nextCursor).toEqual(expect.any(String));
     const all = (await cli(["files", backupId, "--all", "--limit", "150", "--json"])).json();
-    expect(all.files).toHaveLength(400);
+    expect(all.files).toHaveLength(300);
     const prefix = all.files[0].path.split("/")[0] + "/";
     const under = (await cli(["files", backupId, "--prefix", prefix, "--all", "--json"])).json().files;
     expect(under.length).toBeGreaterThan(0);
@@ -135,10 +137,15 @@ describe("r2-backup", () => {
   });
 
   it("exits 6 when --max-wait passes first, and 1 when the work it waits for ends cancelled", async () => {
-    const impatient = await cli(["create", "--type", "full", "--wait", "--max-wait", "1"]);
+    const created = await fetch(`${server.url}/api/backup/create`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${adminToken}`, "content-type": "application/json" },
+      body: JSON.stringify({ type: "full" }),
+    });
+    const id = ((await created.json()) as { backup: { id: string } }).backup.id;
+    const impatient = await cli(["status", id, "--watch", "--max-wait", "1"]);
     expect(impatient.code, impatient.stderr).toBe(EXIT.stillRunning);
-    const id = /backup (bk-\S+) is still/.exec(impatient.stderr)![1]!;
-    expect(impatient.stderr).toContain("goes on in the background");
+    expect(impatient.stderr).toContain(`backup ${id} is still in_progress after 1 s; it goes on in the background`);
     const cancelled = await cli(["cancel", id]);
     expect(cancelled.code, cancelled.stderr).toBe(EXIT.ok);
     const watched = await cli(["status", id, "--watch", "--json"]);

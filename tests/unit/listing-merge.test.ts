@@ -1,18 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { mergeListing, minWindowEnd, withinWindow, type ListedObject } from "../../durable-objects/engine/backup/listing-merge";
-import type { ManifestEntry } from "../../durable-objects/engine/format/manifest";
+import { plainEntry } from "../helpers/manifest";
 
 const at = new Date("2026-11-01T00:00:00.000Z");
-const entry = (key: string, etag = `e-${key}`, size = 10): ManifestEntry => ({
-  key,
-  size,
-  etag,
-  lastModified: at.toISOString(),
-  sha256: "0".repeat(64),
-  blob: "blobs/x",
-  httpMetadata: {},
-  customMetadata: {},
-});
+const entry = (key: string, etag = `e-${key}`, size = 10) => plainEntry(key, etag, size, at.toISOString());
 const listed = (key: string, etag = `e-${key}`, size = 10, uploaded = at): ListedObject => ({ key, etag, size, uploaded });
 
 describe("mergeListing", () => {

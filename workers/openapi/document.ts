@@ -124,6 +124,7 @@ export function openApiDocument(routes: ApiRoute[], serverUrl?: string) {
       { name: "jobs", description: "Verify, restore and cancel: work that runs in the background." },
       { name: "monitoring", description: "Statistics, alerts and liveness." },
       { name: "admin", description: "Retention and the audit trail (scope backup:admin)." },
+      { name: "dev", description: "Local development only; absent unless BACKUP_DEV_ROUTES is set." },
     ],
     paths,
     components: {

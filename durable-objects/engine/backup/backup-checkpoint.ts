@@ -46,6 +46,12 @@ export interface BackupCheckpoint extends StepState {
   phase: BackupPhase;
   /** The last source key handled; the next listing starts after it. */
   cursorKey: string | null;
+  /**
+   * A targeted incremental's keys (named by object-change events, in key order): only these are
+   * read, everything else is carried over from the parent (targeted-listing.ts). Absent or null:
+   * the whole bucket is listed.
+   */
+  targetKeys?: string[] | null;
   /** Leaves in the parent's manifest (0 for a full backup). */
   parentChunkCount: number;
   /** The root of the parent's version 2 manifest; absent when the parent's manifest is version 1. */
@@ -87,6 +93,8 @@ export interface NewBackup {
   requestedBy: string;
   parentId: string | null;
   backupDate: string;
+  /** Set for a targeted incremental (an incremental with a parent only). */
+  targetKeys?: string[] | null;
 }
 
 /** The parent's manifest, as far as the checkpoint needs to know it. */

@@ -18,6 +18,7 @@ import { finishTree } from "../format/manifest-tree";
 import { readParentWindow, type ParentPosition, type ParentWindow } from "./parent-reader";
 import { BatchRecorder, storeManifestChunks, type ObjectOutcome } from "./batch-recorder";
 import { cutWindow } from "./backup-window";
+import { nextTargetKeys, targetedListing } from "./targeted-listing";
 import { withRetry, type RetryPolicy } from "../retry";
 
 export async function runBackupStep(deps: BackupStepDeps, checkpoint: BackupCheckpoint): Promise<BackupCheckpoint> {
@@ -41,20 +42,11 @@ export const PARENT_WINDOW_LIMIT = 1000;
  * when the step's byte budget is spent.
  */
 async function copyNextBatch(deps: BackupStepDeps, checkpoint: BackupCheckpoint): Promise<BackupCheckpoint> {
-  const { source, settings } = deps;
+  const { settings } = deps;
   const policy = policyOf(settings);
-  const listing = await withRetry(policy, () =>
-    source.list({ limit: settings.batchSize, ...(checkpoint.cursorKey === null ? {} : { startAfter: checkpoint.cursorKey }) }),
-  );
-  if (listing.truncated && listing.objects.length === 0) throw new Error("R2 returned an empty page that claims more keys follow");
-  const listingEnd: WindowEnd = listing.truncated ? listing.objects.at(-1)!.key : null;
-
-  const parent: ParentWindow =
-    checkpoint.parentId === null
-      ? { entries: [], positionsAfter: [], next: checkpoint.parentPosition, exhausted: true, cutAt: null }
-      : await withRetry(policy, () => readParentWindow(parentManifest(deps, checkpoint), checkpoint.parentPosition, listingEnd, PARENT_WINDOW_LIMIT));
-  const windowEnd = minWindowEnd(listingEnd, parent.cutAt);
-  const listed: ListedObject[] = listing.objects.filter((o) => withinWindow(o.key, windowEnd));
+  const { listed, parent, windowEnd } = checkpoint.targetKeys
+    ? await targetedWindow(deps, checkpoint, policy, checkpoint.targetKeys)
+    : await listedWindow(deps, checkpoint, policy);
   const actions = mergeListing(listed, parent.entries);
   const sizes = new Map(listed.map((o) => [o.key, o.size]));
   const cut = cutWindow(actions, sizes, settings);
@@ -129,6 +121,45 @@ async function recordLarge(deps: BackupStepDeps, checkpoint: BackupCheckpoint, o
     parentPositionAfterLarge: null,
   };
   return batch.commit(deps, next, `large object ${large.key}`);
+}
+
+interface Window {
+  /** The source's objects in the window, in key order. */
+  listed: ListedObject[];
+  parent: ParentWindow;
+  windowEnd: WindowEnd;
+}
+
+/** The parent's entries up to `listingEnd` (at most PARENT_WINDOW_LIMIT of them; none for a full backup). */
+async function parentWindow(deps: BackupStepDeps, checkpoint: BackupCheckpoint, policy: RetryPolicy, listingEnd: WindowEnd): Promise<ParentWindow> {
+  if (checkpoint.parentId === null) return { entries: [], positionsAfter: [], next: checkpoint.parentPosition, exhausted: true, cutAt: null };
+  return withRetry(policy, () => readParentWindow(parentManifest(deps, checkpoint), checkpoint.parentPosition, listingEnd, PARENT_WINDOW_LIMIT));
+}
+
+/** The next page of the bucket's listing, and the parent's entries over the same keys. */
+async function listedWindow(deps: BackupStepDeps, checkpoint: BackupCheckpoint, policy: RetryPolicy): Promise<Window> {
+  const listing = await withRetry(policy, () =>
+    deps.source.list({ limit: deps.settings.batchSize, ...(checkpoint.cursorKey === null ? {} : { startAfter: checkpoint.cursorKey }) }),
+  );
+  if (listing.truncated && listing.objects.length === 0) throw new Error("R2 returned an empty page that claims more keys follow");
+  const listingEnd: WindowEnd = listing.truncated ? listing.objects.at(-1)!.key : null;
+  const parent = await parentWindow(deps, checkpoint, policy, listingEnd);
+  const windowEnd = minWindowEnd(listingEnd, parent.cutAt);
+  return { listed: listing.objects.filter((o) => withinWindow(o.key, windowEnd)), parent, windowEnd };
+}
+
+/**
+ * A targeted incremental's window (targeted-listing.ts): no listing; the next named keys are read
+ * with `head` and laid over the parent's entries.
+ */
+async function targetedWindow(deps: BackupStepDeps, checkpoint: BackupCheckpoint, policy: RetryPolicy, targetKeys: string[]): Promise<Window> {
+  const { keys, listingEnd } = nextTargetKeys(targetKeys, checkpoint.cursorKey, deps.settings.batchSize);
+  const parent = await parentWindow(deps, checkpoint, policy, listingEnd);
+  const windowEnd = minWindowEnd(listingEnd, parent.cutAt);
+  const named = keys.filter((key) => withinWindow(key, windowEnd));
+  const heads = await mapWithConcurrency(named, deps.settings.concurrency, (key) => withRetry(policy, () => deps.source.head(key)));
+  const current = new Map(named.map((key, i) => [key, heads[i] ? { key, etag: heads[i]!.etag, size: heads[i]!.size, uploaded: heads[i]!.uploaded } : null]));
+  return { listed: targetedListing(parent.entries, current, windowEnd), parent, windowEnd };
 }
 
 /** The parent's manifest, version 1 or 2 (`parentRoot` is absent for version 1). */

@@ -1,0 +1,36 @@
+/**
+ * POST /api/dev/source-writes: local development only (BACKUP_DEV_ROUTES, set by .dev.vars). It
+ * plays R2's part on `wrangler dev`, which has no event notifications: writes or deletes objects
+ * in the source bucket and sends the notifications R2 would to the queue, and can send them for
+ * changes made elsewhere (`npm run seed -- --mutate N --send-events URL`). Disabled, it does not
+ * exist (404).
+ */
+import type { HandlerContext } from "../context";
+import { HttpError, jsonResponse } from "../http-error";
+import { parseJsonBody } from "../request-body";
+import { devSourceWritesBody } from "../schemas";
+
+export async function devSourceWrites(context: HandlerContext): Promise<Response> {
+  const { config, env } = context;
+  if (!config.BACKUP_DEV_ROUTES) throw new HttpError(404, "not_found", "No such endpoint.");
+  const body = await parseJsonBody(context.request, devSourceWritesBody);
+  const bucket = config.BACKUP_SOURCE_BUCKET;
+  const notifications: { action: string; key: string; size?: number; eTag?: string }[] = [];
+  for (const write of body.writes) {
+    if (write.delete) {
+      await env.R2_BUCKET.delete(write.key);
+      notifications.push({ action: "DeleteObject", key: write.key });
+    } else {
+      const stored = await env.R2_BUCKET.put(write.key, write.content ?? "", write.contentType ? { httpMetadata: { contentType: write.contentType } } : {});
+      notifications.push({ action: "PutObject", key: write.key, size: stored.size, eTag: stored.etag });
+    }
+  }
+  for (const { key, deleted } of body.notify) notifications.push({ action: deleted ? "DeleteObject" : "PutObject", key });
+  const eventTime = new Date().toISOString();
+  // Shaped as R2 sends them (workers/object-events.ts reads them), at most 100 a batch.
+  const messages = notifications.map(({ action, key, size, eTag }) => ({
+    body: { account: "local", action, bucket, object: { key, ...(size === undefined ? {} : { size, eTag }) }, eventTime },
+  }));
+  for (let i = 0; i < messages.length; i += 100) await env.OBJECT_EVENTS.sendBatch(messages.slice(i, i + 100));
+  return jsonResponse({ written: body.writes.length, eventsSent: messages.length });
+}
