@@ -1,11 +1,11 @@
 // Health: the figures from /stats, open alerts, charts of the recent backups, and cleanup with a
 // dry-run preview.
-import { api, waitForJob } from "../api.js";
+import { api } from "../api.js";
 import { barChart, lineChart } from "../charts.js";
 import { field, h, notice, render } from "../dom.js";
 import { bytes, duration, number, time } from "../format.js";
 import { can } from "../session.js";
-import { jobProgress } from "./jobs.js";
+import { previewGate } from "./preview-gate.js";
 
 export function healthView(main, view) {
   const figures = h("section", { class: "card", "aria-labelledby": "health-title" }, h("h1", { id: "health-title" }, "Health"));
@@ -112,54 +112,33 @@ function cleanupForm(reload) {
       number0("monthly", "Monthly"),
     ),
   );
-  const result = h("div", { "aria-live": "polite" });
-  const preview = h("button", { type: "button" }, "Preview (dry run)");
-  const run = h("button", { type: "button", class: "danger", disabled: true }, "Run cleanup");
-  form.append(h("div", { class: "actions" }, preview, run), result);
-  let previewed = null;
-  form.addEventListener("input", () => ((previewed = null), (run.disabled = true)));
-
-  const go = async (dryRun) => {
-    preview.disabled = run.disabled = true;
-    try {
-      const body = dryRun ? { ...bodyOf(form), dryRun } : { ...previewed, dryRun };
-      const { job } = await api("POST", "/backup/cleanup", body);
-      const done = await waitForJob(job.id, (reading) => render(result, jobProgress(reading)));
-      if (done.status !== "completed") return render(result, notice("error", `Cleanup ${done.status}: ${done.error ?? ""}`));
-      const r = done.result;
-      render(
-        result,
-        h(
-          "div",
-          { dataset: { testid: dryRun ? "cleanup-preview" : "cleanup-result" } },
-          notice(
-            dryRun ? "info" : "success",
-            `${dryRun ? "Would expire" : "Expired"} ${number(r.backupsExpired)} backups and ${dryRun ? "delete" : "deleted"} ${number(r.blobsDeleted)} blobs (${bytes(r.bytesFreed)}).`,
-          ),
-          (r.backupIdsExpired ?? []).length
-            ? h(
-                "ul",
-                { class: "keys" },
-                r.backupIdsExpired.map((id) => h("li", {}, id)),
-              )
-            : null,
-        ),
-      );
-      if (dryRun) {
-        previewed = bodyOf(form);
-        run.disabled = false;
-      } else {
-        previewed = null;
-        await reload();
-      }
-    } catch (error) {
-      render(result, notice("error", error.message));
-    } finally {
-      preview.disabled = false;
-    }
+  const summary = (job, dryRun) => {
+    const r = job.result;
+    return h(
+      "div",
+      { dataset: { testid: dryRun ? "cleanup-preview" : "cleanup-result" } },
+      notice(
+        dryRun ? "info" : "success",
+        `${dryRun ? "Would expire" : "Expired"} ${number(r.backupsExpired)} backups and ${dryRun ? "delete" : "deleted"} ${number(r.blobsDeleted)} blobs (${bytes(r.bytesFreed)}).`,
+      ),
+      (r.backupIdsExpired ?? []).length
+        ? h(
+            "ul",
+            { class: "keys" },
+            r.backupIdsExpired.map((id) => h("li", {}, id)),
+          )
+        : null,
+    );
   };
-  preview.addEventListener("click", () => go(true));
-  run.addEventListener("click", () => go(false));
+  previewGate(form, {
+    requestOf: () => bodyOf(form),
+    path: "/backup/cleanup",
+    showPreview: (job) => summary(job, true),
+    showResult: (job) => summary(job, false),
+    idleLabel: "Run cleanup",
+    runLabel: (job) => (job.result.backupsExpired > 0 || job.result.blobsDeleted > 0 ? "Run cleanup" : null),
+    afterRun: reload,
+  });
   return form;
 }
 

@@ -1,9 +1,8 @@
 // The restore form: filters, a target prefix and the overwrite choice; a dry run previews what
 // would be written, and only a previewed form can be run.
-import { api, waitForJob } from "../api.js";
-import { field, h, notice, render } from "../dom.js";
+import { field, h, notice } from "../dom.js";
 import { bytes, number } from "../format.js";
-import { jobProgress } from "./jobs.js";
+import { previewGate } from "./preview-gate.js";
 
 const PREVIEW_SHOWN = 50;
 
@@ -25,48 +24,13 @@ export function restoreForm(backup) {
     h("label", { class: "check" }, input("overwriteExisting", { type: "checkbox" }), " Overwrite objects that exist (otherwise they are skipped)"),
     h("label", { class: "check" }, input("verifyAfterRestore", { type: "checkbox", checked: true }), " Verify each restored object by SHA-256"),
   );
-  const preview = h("div", { "aria-live": "polite" });
-  const previewButton = h("button", { type: "button" }, "Preview (dry run)");
-  const runButton = h("button", { type: "button", class: "danger", disabled: true }, "Run restore");
-  form.append(h("div", { class: "actions" }, previewButton, runButton), preview);
-
-  let previewed = null; // the request body the preview ran with
-  form.addEventListener("input", () => {
-    previewed = null;
-    runButton.disabled = true;
-  });
-
-  previewButton.addEventListener("click", async () => {
-    const request = requestOf(form);
-    previewButton.disabled = true;
-    runButton.disabled = true;
-    render(preview, notice("info", "Previewing…"));
-    try {
-      const job = await startAndWait(backup.id, { ...request, dryRun: true }, preview);
-      if (job.status !== "completed") return render(preview, notice("error", `The preview ${job.status}: ${job.error ?? ""}`));
-      previewed = request;
-      render(preview, previewResult(job));
-      runButton.disabled = job.result.filesRestored === 0 && job.result.filesSkipped === 0;
-      runButton.textContent = `Restore ${number(job.result.filesRestored)} objects`;
-    } catch (error) {
-      render(preview, notice("error", error.message));
-    } finally {
-      previewButton.disabled = false;
-    }
-  });
-
-  runButton.addEventListener("click", async () => {
-    if (!previewed) return;
-    runButton.disabled = true;
-    previewButton.disabled = true;
-    try {
-      const job = await startAndWait(backup.id, { ...previewed, dryRun: false }, preview);
-      render(preview, restoreResult(job));
-    } catch (error) {
-      render(preview, notice("error", error.message));
-    } finally {
-      previewButton.disabled = false;
-    }
+  previewGate(form, {
+    requestOf: () => requestOf(form),
+    path: `/backup/restore/${encodeURIComponent(backup.id)}`,
+    showPreview: previewResult,
+    showResult: restoreResult,
+    idleLabel: "Run restore",
+    runLabel: (job) => (job.result.filesRestored > 0 ? `Restore ${number(job.result.filesRestored)} objects` : null),
   });
   return form;
 }
@@ -91,11 +55,6 @@ export function requestOf(form) {
   };
 }
 
-async function startAndWait(backupId, body, region) {
-  const { job } = await api("POST", `/backup/restore/${encodeURIComponent(backupId)}`, body);
-  return waitForJob(job.id, (reading) => render(region, jobProgress(reading)));
-}
-
 function previewResult(job) {
   const { filesRestored, filesSkipped, planned = [] } = job.result;
   return h(
@@ -114,7 +73,6 @@ function previewResult(job) {
 }
 
 function restoreResult(job) {
-  if (job.status !== "completed") return notice("error", `Restore ${job.status}: ${job.error ?? ""}`);
   const r = job.result;
   const failures = r.failures ?? [];
   return h(
