@@ -84,6 +84,7 @@ export function statsDetails(stats) {
     ["dedup ratio", stats.dedupRatio],
     ["open alerts", stats.alerts.length ? stats.alerts.map((a) => `${a.severity} ${a.code}: ${a.message}`).join("; ") : "none"],
     ["schedule", stats.schedule.schedule],
+    ["not yet backed up", stats.unprotectedChanges.keys ? `${stats.unprotectedChanges.keys} changed keys since ${stats.unprotectedChanges.oldestAt}` : "none"],
   ]);
 }
 

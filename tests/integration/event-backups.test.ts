@@ -95,6 +95,7 @@ describe("event-driven backups", () => {
     expect(result.retryBatch.retry).toBe(false);
     expect(result.retryMessages).toEqual([]);
     expect(await coordinatorStub().changeSummary()).toMatchObject({ count: 5, overflowSince: null });
+    expect((await api("GET", "/api/backup/stats")).body.unprotectedChanges).toMatchObject({ keys: 5, overflow: false, oldestAt: expect.any(String) });
 
     // Five keys reach the threshold: the coordinator's alarm starts one event backup.
     const started = await eventBackupsStarted(1);
@@ -107,6 +108,7 @@ describe("event-driven backups", () => {
 
     // Its changes are covered: nothing is pending and no second backup starts.
     expect(await coordinatorStub().changeSummary()).toMatchObject({ count: 0, firstReceivedAt: null });
+    expect((await api("GET", "/api/backup/stats")).body.unprotectedChanges).toEqual({ keys: 0, oldestAt: null, overflow: false });
     await runDurableObjectAlarm(coordinatorStub());
     expect(await backupsBy("event")).toHaveLength(1);
 

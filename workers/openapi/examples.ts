@@ -131,4 +131,5 @@ export const stats = {
   webhooks: { pending: 0, failed: 0, lastProblem: null },
   buckets: [{ bucketName: "cutty-files" }],
   schedule: { schedule: "daily", lastRun: null },
+  unprotectedChanges: { keys: 3, oldestAt: "2026-12-01T09:13:41.000Z", overflow: false },
 };

@@ -163,6 +163,9 @@ export const stats = z
       description: "Per source bucket: the same figures, bytesWritten, recentBackups (the last 30 finished, with their performance) and trend.",
     }),
     schedule: z.object({ schedule: z.string(), lastRun: z.record(z.string(), z.unknown()).nullable() }),
+    unprotectedChanges: z
+      .object({ keys: z.number().int(), oldestAt: nullableTime, overflow: z.boolean() })
+      .meta({ description: "Changed keys that object-change events named and no completed backup covers yet; overflow: more than are kept one by one." }),
   })
   .meta({ id: "Stats" });
 

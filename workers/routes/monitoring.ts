@@ -12,8 +12,21 @@ import { decodeCursor, encodeCursor } from "../pagination";
 import { parseQuery } from "../request-body";
 import { listAlertsQuery } from "../schemas";
 
+/** The figures from D1, and from the coordinator the changes no backup covers yet (event backups). */
 export async function getStats(context: HandlerContext): Promise<Response> {
-  return jsonResponse(await readStats(openDatabase(context.env.DB), getConfig(context.env).BACKUP_SCHEDULE));
+  const config = getConfig(context.env);
+  const [stats, changes] = await Promise.all([
+    readStats(openDatabase(context.env.DB), config.BACKUP_SCHEDULE),
+    context.env.BUCKET_COORDINATOR.getByName(config.BACKUP_SOURCE_BUCKET).changeSummary(),
+  ]);
+  return jsonResponse({
+    ...stats,
+    unprotectedChanges: {
+      keys: changes.count,
+      oldestAt: changes.firstReceivedAt === null ? null : new Date(changes.firstReceivedAt).toISOString(),
+      overflow: changes.overflowSince !== null,
+    },
+  });
 }
 
 const alertCursor = z.object({ o: z.string(), i: z.string() });

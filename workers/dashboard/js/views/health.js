@@ -39,6 +39,13 @@ function figureList(stats) {
     tile("Dedup ratio", stats.dedupRatio === null ? "–" : `${number(stats.dedupRatio, 2)} ×`, "dedup"),
     tile("Average duration", duration(stats.averageDurationSeconds), "duration"),
     tile("Schedule", stats.schedule.schedule, "schedule"),
+    tile(
+      "Changes not yet backed up",
+      stats.unprotectedChanges.keys || stats.unprotectedChanges.overflow
+        ? `${stats.unprotectedChanges.overflow ? "over " : ""}${number(stats.unprotectedChanges.keys)} keys, since ${time(stats.unprotectedChanges.oldestAt)}`
+        : "none",
+      "unprotected",
+    ),
   );
 }
 
