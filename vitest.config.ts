@@ -96,7 +96,13 @@ export default defineConfig({
     maxWorkers: 2,
     projects: [
       // Event backups: five changed keys start one at once; fewer wait an hour (event-backups.test.ts).
-      project("engine", ["tests/unit/**/*.test.ts", "tests/integration/**/*.test.ts"], { BACKUP_EVENT_THRESHOLD: "5", BACKUP_EVENT_MAX_DELAY_SECONDS: "3600" }),
+      project("engine", ["tests/unit/workerd/**/*.test.ts", "tests/integration/**/*.test.ts"], {
+        BACKUP_EVENT_THRESHOLD: "5",
+        BACKUP_EVENT_MAX_DELAY_SECONDS: "3600",
+      }),
+      // Pure logic in plain Node: no bindings, so no workerd to set up per file (a few seconds
+      // each). Unit tests that need the runtime's own APIs (crypto.DigestStream) are in unit/workerd/.
+      { test: { name: "unit", include: ["tests/unit/**/*.test.ts"], exclude: ["tests/unit/workerd/**"], environment: "node" } },
       // Compression, encryption (with an old key kept for reading) and small multipart settings.
       project("storage-options", ["tests/storage-options/**/*.test.ts"], {
         ...SEALED,

@@ -1,9 +1,15 @@
 import { describe, expect, it } from "vitest";
-import { sha256Hex } from "../../durable-objects/engine/format/hashing";
-import type { ManifestEntry } from "../../durable-objects/engine/format/manifest";
-import { initialRestoreState, runRestoreStep, UNREADABLE_PAGE, type RestoreDeps, type RestoreState } from "../../durable-objects/engine/restore/restore-step";
-import { writeManifest } from "../helpers/manifest";
-import { MemoryBucket } from "../helpers/memory-bucket";
+import { sha256Hex } from "../../../durable-objects/engine/format/hashing";
+import type { ManifestEntry } from "../../../durable-objects/engine/format/manifest";
+import {
+  initialRestoreState,
+  runRestoreStep,
+  UNREADABLE_PAGE,
+  type RestoreDeps,
+  type RestoreState,
+} from "../../../durable-objects/engine/restore/restore-step";
+import { writeManifest } from "../../helpers/manifest";
+import { MemoryBucket } from "../../helpers/memory-bucket";
 
 async function backupOf(contents: Record<string, string>) {
   const backup = new MemoryBucket();

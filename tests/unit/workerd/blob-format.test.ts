@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { BlobIntegrityError } from "../../durable-objects/engine/errors";
-import { encryptedRange, encryptedSize, frameStream, HEADER_SIZE, RECORD_SIZE, unframeStream } from "../../durable-objects/engine/format/blob-format";
-import { loadKeyring } from "../../durable-objects/engine/format/keyring";
+import { BlobIntegrityError } from "../../../durable-objects/engine/errors";
+import { encryptedRange, encryptedSize, frameStream, HEADER_SIZE, RECORD_SIZE, unframeStream } from "../../../durable-objects/engine/format/blob-format";
+import { loadKeyring } from "../../../durable-objects/engine/format/keyring";
 
 const KEY_A = btoa(String.fromCharCode(...new Uint8Array(32).fill(7)));
 const KEY_B = btoa(String.fromCharCode(...new Uint8Array(32).fill(9)));

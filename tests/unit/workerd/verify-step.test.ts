@@ -1,12 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { sha256Hex } from "../../durable-objects/engine/format/hashing";
-import { frameStream } from "../../durable-objects/engine/format/blob-format";
-import { MAX_MANIFEST_OBJECT_BYTES, v1ChunkKey, type ManifestEntry } from "../../durable-objects/engine/format/manifest";
-import { openManifest, type PathStep } from "../../durable-objects/engine/format/manifest-reader";
-import { chunkKey } from "../../durable-objects/engine/format/manifest-tree";
-import { initialVerifyState, runVerifyStep, type VerifyState } from "../../durable-objects/engine/verify/verify-step";
-import { leafEndingKey, writeManifest, writeV1Manifest } from "../helpers/manifest";
-import { MemoryBucket } from "../helpers/memory-bucket";
+import { sha256Hex } from "../../../durable-objects/engine/format/hashing";
+import { frameStream } from "../../../durable-objects/engine/format/blob-format";
+import { MAX_MANIFEST_OBJECT_BYTES, v1ChunkKey, type ManifestEntry } from "../../../durable-objects/engine/format/manifest";
+import { openManifest, type PathStep } from "../../../durable-objects/engine/format/manifest-reader";
+import { chunkKey } from "../../../durable-objects/engine/format/manifest-tree";
+import { initialVerifyState, runVerifyStep, type VerifyState } from "../../../durable-objects/engine/verify/verify-step";
+import { leafEndingKey, writeManifest, writeV1Manifest } from "../../helpers/manifest";
+import { MemoryBucket } from "../../helpers/memory-bucket";
 
 async function entry(bucket: MemoryBucket, key: string, content: string): Promise<ManifestEntry> {
   const sha256 = await sha256Hex(content);
