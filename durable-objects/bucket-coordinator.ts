@@ -119,7 +119,13 @@ export class BucketCoordinator extends DurableObject<Env> {
         fullIntervalDays: config.BACKUP_FULL_INTERVAL_DAYS,
         now,
       });
-      const targetKeys = type === "incremental" && parentId !== null && request.targetKeys ? normalizeTargetKeys(request.targetKeys) : null;
+      let targetKeys = type === "incremental" && parentId !== null && request.targetKeys ? normalizeTargetKeys(request.targetKeys) : null;
+      const notes = note ? [note] : [];
+      // A partial parent's unreadable objects are in no manifest: only a listing reads them again.
+      if (targetKeys && (await backupRow(this.env, parentId!))?.status === "partial") {
+        targetKeys = null;
+        notes.push(`Its parent ${parentId} ended partial, so this event backup lists the bucket to read again what the parent could not.`);
+      }
       // If `start` throws, the lease stays until the job is known not to run (see the header).
       const backup = await this.env.BACKUP_JOB.getByName(backupId).start(
         {
@@ -132,7 +138,7 @@ export class BucketCoordinator extends DurableObject<Env> {
           backupDate: now.toISOString(),
           targetKeys,
         },
-        note ? [note] : [],
+        notes,
       );
       return { ok: true, backup };
     }
@@ -245,12 +251,17 @@ export class BucketCoordinator extends DurableObject<Env> {
   }
 }
 
-/** When backup `id` was requested, if it completed (it then covers every change received until then). */
-async function completedBackupDate(env: Env, id: string): Promise<number | null> {
+async function backupRow(env: Env, id: string) {
   const [row] = await openDatabase(env.DB)
     .select({ status: r2Backups.status, backupDate: r2Backups.backupDate })
     .from(r2Backups)
     .where(eq(r2Backups.id, id))
     .limit(1);
+  return row ?? null;
+}
+
+/** When backup `id` was requested, if it completed (it then covers every change received until then). */
+async function completedBackupDate(env: Env, id: string): Promise<number | null> {
+  const row = await backupRow(env, id);
   return row?.status === "completed" ? Date.parse(row.backupDate) : null;
 }

@@ -10,7 +10,8 @@ import type { BucketCoordinator } from "../../durable-objects/bucket-coordinator
 import { api } from "../helpers/api";
 import { putObjects } from "../helpers/buckets";
 import { completedBackup } from "../helpers/flows";
-import { coordinatorStub, runBackupToEnd } from "../helpers/jobs";
+import { armPlan, CallPlan } from "../helpers/interpose";
+import { backupJobStub, coordinatorStub, runBackupToEnd } from "../helpers/jobs";
 
 const BUCKET = "cutty-files";
 
@@ -195,5 +196,25 @@ describe("event-driven backups", () => {
     expect(log).not.toContain("reads only");
     // Listed: it found the 20 objects that exist, whatever the events said.
     expect(await statusOf(started!.id)).toMatchObject({ status: "completed", fileCount: 20, snapshotFileCount: 21 });
+  });
+
+  it("lists the bucket instead when the parent ended partial, so what the parent could not read is read again", async () => {
+    await putObjects(["a", "b", "c"].map((k) => ({ key: `p/${k}.txt`, body: k })));
+    const fullId = (await api("POST", "/api/backup/create", { body: { type: "full" } })).body.backup.id;
+    const plan = new CallPlan("count");
+    plan.outage = (label, key) => label === "R2_BUCKET.get" && key === "p/b.txt";
+    await armPlan(backupJobStub(fullId), plan);
+    await runBackupToEnd(fullId);
+    expect(await statusOf(fullId)).toMatchObject({ status: "partial", failedCount: 1 });
+
+    await putObjects(["1", "2", "3", "4", "5"].map((k) => ({ key: `q/${k}.txt`, body: k })));
+    await deliver(["1", "2", "3", "4", "5"].map((k) => notification("PutObject", `q/${k}.txt`)));
+    const [started] = await eventBackupsStarted(1);
+    await runBackupToEnd(started!.id);
+    const log = (await api("GET", `/api/backup/logs/${started!.id}`)).body.logs.map((l: { message: string }) => l.message).join("\n");
+    expect(log).toContain(`Its parent ${fullId} ended partial`);
+    expect(log).not.toContain("reads only");
+    // The five named keys and the object the parent could not read.
+    expect(await statusOf(started!.id)).toMatchObject({ status: "completed", parentId: fullId, fileCount: 6, snapshotFileCount: 8 });
   });
 });
