@@ -14,6 +14,7 @@ import {
   LOG_LEVELS,
   r2Backups,
   type BackupStatus,
+  type BackupTrigger,
   type BackupType,
   type FindingList,
   type JobFindingRow,
@@ -36,11 +37,16 @@ export async function findJobRow(db: Database, id: string) {
 }
 
 /** A page of backups, newest first, after the (backupDate, id) of the last row of the previous page. */
-export function backupPage(db: Database, filter: { status?: BackupStatus; type?: BackupType; after?: { d: string; i: string } }, limit: number) {
+export function backupPage(
+  db: Database,
+  filter: { status?: BackupStatus; type?: BackupType; trigger?: BackupTrigger; after?: { d: string; i: string } },
+  limit: number,
+) {
   const conditions: SQL[] = [];
   // Expired backups are the audit trail: listed only when asked for by status.
   conditions.push(filter.status ? eq(r2Backups.status, filter.status) : ne(r2Backups.status, "expired"));
   if (filter.type) conditions.push(eq(r2Backups.backupType, filter.type));
+  if (filter.trigger) conditions.push(eq(r2Backups.trigger, filter.trigger));
   if (filter.after)
     conditions.push(or(lt(r2Backups.backupDate, filter.after.d), and(eq(r2Backups.backupDate, filter.after.d), lt(r2Backups.id, filter.after.i)))!);
   return db

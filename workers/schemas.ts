@@ -1,6 +1,6 @@
 /** zod schemas for every request body and query string of the API. */
 import { z } from "zod";
-import { AUDIT_ACTIONS, BACKUP_STATUSES, BACKUP_TYPES, LOG_LEVELS } from "../schema";
+import { AUDIT_ACTIONS, BACKUP_STATUSES, BACKUP_TRIGGERS, BACKUP_TYPES, LOG_LEVELS } from "../schema";
 
 export const createBackupBody = z.strictObject({
   type: z.enum(["full", "incremental", "auto"]),
@@ -18,6 +18,7 @@ function limitParam(max: number, fallback: number) {
 export const listBackupsQuery = z.strictObject({
   status: z.enum(BACKUP_STATUSES).optional(),
   type: z.enum(BACKUP_TYPES).optional(),
+  trigger: z.enum(BACKUP_TRIGGERS).optional(),
   limit: limitParam(100, 20),
   cursor: z.string().min(1).max(512).optional(),
 });

@@ -69,11 +69,14 @@ command("create", "start a backup", async (client, options) => {
   .option("--wait", "wait for it to end, with a progress bar; exit 1 unless it completed");
 
 command("list", "list backups, newest first", async (client, options) => {
-  const page = await client.get(`/backup/list${query({ status: options.status, type: options.type, limit: options.limit, cursor: options.cursor })}`);
+  const page = await client.get(
+    `/backup/list${query({ status: options.status, type: options.type, trigger: options.trigger, limit: options.limit, cursor: options.cursor })}`,
+  );
   show(options, page, `${backupTable(page.backups)}${page.nextCursor ? `\n(more: --cursor ${page.nextCursor})` : ""}`);
 })
   .addOption(new Option("--status <status>").choices(["pending", "in_progress", "completed", "partial", "failed", "cancelled", "expired"]))
   .addOption(new Option("--type <type>").choices(["full", "incremental"]))
+  .addOption(new Option("--trigger <trigger>", "who started it: the API, the schedule, or object-change events").choices(["api", "cron", "event"]))
   .option("--limit <n>", "backups per page (1-100)", wholeNumber("--limit", 1, 100))
   .option("--cursor <cursor>", "the page after this cursor");
 

@@ -112,6 +112,10 @@ describe("event-driven backups", () => {
     expect((await api("GET", "/api/backup/stats")).body.unprotectedChanges).toEqual({ keys: 0, oldestAt: null, overflow: false });
     await runDurableObjectAlarm(coordinatorStub());
     expect(await backupsBy("event")).toHaveLength(1);
+    // The list filters by trigger.
+    expect((await api("GET", "/api/backup/list?trigger=event")).body.backups.map((b: { id: string }) => b.id)).toEqual([backup.id]);
+    expect((await api("GET", "/api/backup/list?trigger=api")).body.backups.map((b: { id: string }) => b.id)).toEqual([full.id]);
+    expect((await api("GET", "/api/backup/list?trigger=events")).status).toBe(400);
 
     // A listing incremental of the same bucket state has the same snapshot, byte for byte.
     const listing = await completedBackup("incremental");

@@ -194,6 +194,11 @@ describe("the dashboard", () => {
     await signIn(page, await server.token("backup:read", { subject: "viewer" }));
     await shown(page.getByRole("heading", { name: "Backups" }));
     expect(await page.getByRole("button", { name: "Start backup" }).count()).toBe(0);
+    // Filters: no backup here was started by events; all of them through the API.
+    await page.getByLabel("Trigger").selectOption("event");
+    await textOf(page.locator("main")).toContain("No backups match.");
+    await page.getByLabel("Trigger").selectOption("api");
+    await shown(page.locator("tbody tr a"));
     await page.locator("tbody tr a").first().click();
     await shown(page.getByRole("heading", { name: "Files" })); // drawn with the actions, after the status
     expect(await page.getByRole("button", { name: "Verify" }).count()).toBe(0);

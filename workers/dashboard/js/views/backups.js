@@ -6,10 +6,17 @@ import { can } from "../session.js";
 
 const STATUSES = ["", "pending", "in_progress", "completed", "partial", "failed", "cancelled", "expired"];
 const TYPES = ["", "full", "incremental"];
+const TRIGGERS = ["", "api", "cron", "event"];
 const PAGE_SIZE = 20;
 
 export function backupsView(main, view) {
-  const state = { status: view.params.get("status") ?? "", type: view.params.get("type") ?? "", cursors: [null], page: 0 };
+  const state = {
+    status: view.params.get("status") ?? "",
+    type: view.params.get("type") ?? "",
+    trigger: view.params.get("trigger") ?? "",
+    cursors: [null],
+    page: 0,
+  };
   const table = h("div", { "aria-live": "polite" });
   const pager = h("nav", { class: "pager", "aria-label": "Pages" });
   const message = h("div");
@@ -55,6 +62,7 @@ export function backupsView(main, view) {
     const query = new URLSearchParams({ limit: String(PAGE_SIZE) });
     if (state.status) query.set("status", state.status);
     if (state.type) query.set("type", state.type);
+    if (state.trigger) query.set("trigger", state.trigger);
     const cursor = state.cursors[state.page];
     if (cursor) query.set("cursor", cursor);
     const [{ backups, nextCursor }, reference] = await Promise.all([api("GET", `/backup/list?${query}`), referenceSize()]);
@@ -82,6 +90,7 @@ export function backupsView(main, view) {
       { class: "inline filters", "aria-label": "Filters" },
       field("Status", select("status", STATUSES, state.status)),
       field("Type", select("type", TYPES, state.type)),
+      field("Trigger", select("trigger", TRIGGERS, state.trigger)),
     ),
     table,
     pager,
