@@ -26,8 +26,7 @@ import { openDatabase } from "./engine/records";
 import { reconcileOrphans } from "./watchdog";
 import { eventBackupDue, PendingChanges, type ChangeSummary } from "./pending-changes";
 import { normalizeTargetKeys } from "./engine/backup/targeted-listing";
-import { r2Backups } from "../schema";
-import { eq } from "drizzle-orm";
+import { findBackupRow } from "../schema/queries";
 
 const LEASE_KEY = "lease";
 export const WATCHDOG_INTERVAL_MS = 60_000;
@@ -122,7 +121,7 @@ export class BucketCoordinator extends DurableObject<Env> {
       let targetKeys = type === "incremental" && parentId !== null && request.targetKeys ? normalizeTargetKeys(request.targetKeys) : null;
       const notes = note ? [note] : [];
       // A partial parent's unreadable objects are in no manifest: only a listing reads them again.
-      if (targetKeys && (await backupRow(this.env, parentId!))?.status === "partial") {
+      if (targetKeys && (await findBackupRow(openDatabase(this.env.DB), parentId!))?.status === "partial") {
         targetKeys = null;
         notes.push(`Its parent ${parentId} ended partial, so this event backup lists the bucket to read again what the parent could not.`);
       }
@@ -251,17 +250,8 @@ export class BucketCoordinator extends DurableObject<Env> {
   }
 }
 
-async function backupRow(env: Env, id: string) {
-  const [row] = await openDatabase(env.DB)
-    .select({ status: r2Backups.status, backupDate: r2Backups.backupDate })
-    .from(r2Backups)
-    .where(eq(r2Backups.id, id))
-    .limit(1);
-  return row ?? null;
-}
-
 /** When backup `id` was requested, if it completed (it then covers every change received until then). */
 async function completedBackupDate(env: Env, id: string): Promise<number | null> {
-  const row = await backupRow(env, id);
+  const row = await findBackupRow(openDatabase(env.DB), id);
   return row?.status === "completed" ? Date.parse(row.backupDate) : null;
 }

@@ -10,6 +10,8 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { chromium, type Browser, type Locator, type Page } from "playwright-core";
 import { startLocalServer, type LocalServer } from "../helpers/local-server";
+// @ts-expect-error: a plain .mjs script without types
+import { apiClient } from "../../scripts/local-stack.mjs";
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 /** `npm run screenshots` sets this to docs/screenshots; otherwise they go to a scratch folder. */
@@ -27,6 +29,7 @@ beforeAll(async () => {
     files: 120,
     vars: { BACKUP_ALERT_GROWTH_MIN_BYTES: "0", BACKUP_ALERT_GROWTH_FACTOR: "2", BACKUP_ALERT_GROWTH_WINDOW: "3" },
   });
+  client = apiClient(server.port, await server.token("backup:admin"));
   browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
   mkdirSync(SHOTS, { recursive: true });
 }, 180_000);
@@ -80,27 +83,8 @@ async function signIn(page: Page, token: string) {
   await page.getByRole("button", { name: "Sign in" }).click();
 }
 
-/** The API's JSON, as the server answers it. */
-async function api(method: string, path: string, body?: unknown): Promise<any> {
-  const response = await fetch(`${server.url}/api${path}`, {
-    method,
-    headers: { authorization: `Bearer ${await server.token("backup:admin")}`, "content-type": "application/json" },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const json = await response.json();
-  if (!response.ok) throw new Error(`${method} ${path}: ${response.status} ${JSON.stringify(json)}`);
-  return json;
-}
-
-async function backupToEnd(type: string) {
-  const { backup } = await api("POST", "/backup/create", { type });
-  for (let i = 0; i < 240; i++) {
-    const { backup: now } = await api("GET", `/backup/status/${backup.id}`);
-    if (now.status !== "pending" && now.status !== "in_progress") return now;
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
-  throw new Error(`backup ${backup.id} did not finish within 60 s`);
-}
+/** The scripts' API client (scripts/local-stack.mjs) with an admin token: call, and backup(type) to its end. */
+let client: { call: (method: string, path: string, body?: unknown) => Promise<any>; backup: (type: string) => Promise<any> };
 
 describe("the dashboard", () => {
   it("refuses a token that is not a JWT, an expired one, and a valid one without read scope", async () => {
@@ -139,7 +123,7 @@ describe("the dashboard", () => {
 
     // Three incrementals of unchanged content store nothing new: the history the growth alert
     // judges the backup after the restore by.
-    for (let i = 0; i < 3; i++) expect((await backupToEnd("incremental")).performance.storedBytes).toBe(0);
+    for (let i = 0; i < 3; i++) expect((await client.backup("incremental")).performance.storedBytes).toBe(0);
 
     // The full backup's page: figures, log and the snapshot's folders.
     await page.getByRole("link", { name: fullId }).click();
@@ -154,7 +138,7 @@ describe("the dashboard", () => {
     await page.screenshot({ path: `${SHOTS}/backup.png`, fullPage: true });
 
     // Restore that folder under restored/: the preview lists what would be written; then run it.
-    const expected = await api("GET", `/backup/files/${fullId}?prefix=${encodeURIComponent(`${folderName}/`)}&limit=1000`);
+    const expected = await client.call("GET", `/backup/files/${fullId}?prefix=${encodeURIComponent(`${folderName}/`)}&limit=1000`);
     const count = expected.files.length;
     expect(count).toBeGreaterThan(0);
     await page.getByLabel("Only keys under (prefix)").fill(`${folderName}/`);
@@ -170,8 +154,8 @@ describe("the dashboard", () => {
     await textOf(page.locator('[data-testid="restore-result"]'), 60_000).toContain(`Restored ${count} objects`);
 
     // The next incremental stores the restored keys' manifest chunks: storage_growth opens.
-    const latest = await backupToEnd("incremental");
-    const restored = await api("GET", `/backup/files/${latest.id}?prefix=restored/&limit=1000`);
+    const latest = await client.backup("incremental");
+    const restored = await client.call("GET", `/backup/files/${latest.id}?prefix=restored/&limit=1000`);
     expect(restored.files.map((f: { path: string }) => f.path)).toEqual(expected.files.map((f: { path: string }) => `restored/${f.path}`));
 
     await page.getByRole("link", { name: "Health" }).click();

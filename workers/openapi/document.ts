@@ -29,13 +29,13 @@ const COMPONENT = "#/components/schemas/";
  * they are moved to `components.schemas` (see `sharedSchemas`), so the references point there.
  */
 function schemaOf(schema: z.ZodType, io: "input" | "output") {
-  const { $schema: _dialect, $defs: _shared, ...json } = z.toJSONSchema(schema, { io, unrepresentable: "any" }) as Record<string, unknown>;
+  const { $schema: _dialect, $defs: _shared, ...json } = z.toJSONSchema(schema, { io }) as Record<string, unknown>;
   return JSON.parse(JSON.stringify(json).replaceAll('"#/$defs/', `"${COMPONENT}`)) as Record<string, unknown>;
 }
 
 /** Every resource schema with an id (resources.ts), for `components.schemas`. */
 function sharedSchemas(): Record<string, unknown> {
-  const { schemas } = z.toJSONSchema(z.globalRegistry, { io: "output", unrepresentable: "any", uri: (id) => `${COMPONENT}${id}` });
+  const { schemas } = z.toJSONSchema(z.globalRegistry, { io: "output", uri: (id) => `${COMPONENT}${id}` });
   return Object.fromEntries(
     Object.entries(schemas).map(([id, schema]) => {
       const { $schema: _dialect, $id: _id, ...rest } = schema as Record<string, unknown>;

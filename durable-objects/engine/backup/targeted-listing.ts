@@ -35,11 +35,9 @@ export function targetedListing(
   heads: ReadonlyMap<string, ListedObject | null>,
   windowEnd: WindowEnd,
 ): ListedObject[] {
-  const listed = new Map<string, ListedObject>();
-  for (const entry of parentEntries) {
-    if (heads.has(entry.key)) continue;
-    listed.set(entry.key, { key: entry.key, etag: entry.etag, size: entry.size, uploaded: new Date(entry.lastModified) });
-  }
-  for (const [key, head] of heads) if (head && withinWindow(key, windowEnd)) listed.set(key, head);
-  return [...listed.values()].filter((o) => withinWindow(o.key, windowEnd)).sort((a, b) => compareKeys(a.key, b.key));
+  const unnamed = parentEntries
+    .filter((entry) => !heads.has(entry.key))
+    .map((entry) => ({ key: entry.key, etag: entry.etag, size: entry.size, uploaded: new Date(entry.lastModified) }));
+  const present = [...heads.values()].filter((head): head is ListedObject => head !== null);
+  return [...unnamed, ...present].filter((o) => withinWindow(o.key, windowEnd)).sort((a, b) => compareKeys(a.key, b.key));
 }

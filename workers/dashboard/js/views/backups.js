@@ -14,6 +14,8 @@ export function backupsView(main, view) {
     status: view.params.get("status") ?? "",
     type: view.params.get("type") ?? "",
     trigger: view.params.get("trigger") ?? "",
+    /** The newest completed snapshot's object count, once a running backup needs it. */
+    reference: undefined,
     cursors: [null],
     page: 0,
   };
@@ -65,7 +67,11 @@ export function backupsView(main, view) {
     if (state.trigger) query.set("trigger", state.trigger);
     const cursor = state.cursors[state.page];
     if (cursor) query.set("cursor", cursor);
-    const [{ backups, nextCursor }, reference] = await Promise.all([api("GET", `/backup/list?${query}`), referenceSize()]);
+    const { backups, nextCursor } = await api("GET", `/backup/list?${query}`);
+    const running = backups.some((b) => RUNNING.has(b.status));
+    // Asked for once per page view, and only when a progress bar needs it (not on every refresh).
+    if (running) state.reference ??= await referenceSize();
+    const reference = state.reference ?? null;
     state.cursors[state.page + 1] = nextCursor;
     render(table, backups.length === 0 ? notice("info", "No backups match.") : backupTable(backups, reference));
     render(
@@ -75,10 +81,7 @@ export function backupsView(main, view) {
       h("button", { type: "button", disabled: !nextCursor, onclick: () => ((state.page += 1), load()) }, "Older →"),
     );
     // Live progress: refresh while anything shown is running.
-    view.refreshIf(
-      backups.some((b) => RUNNING.has(b.status)),
-      load,
-    );
+    view.refreshIf(running, load);
   }
 
   render(
