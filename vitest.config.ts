@@ -47,9 +47,14 @@ const SMALL_MULTIPART = {
 const EXPECTED_FAULT_LOGS =
   /injected fault|step failed|recording the end failed|could not log the retry|lease holder .* did not answer|object event .* dropped|event backup of .* waits/;
 
-function project(name: string, include: string[], bindings: Record<string, unknown>) {
+function project(name: string, include: string[], bindings: Record<string, unknown>, r2Buckets?: Record<string, string>) {
   return {
-    plugins: [cloudflareTest({ wrangler: { configPath: "./wrangler.toml" }, miniflare: { bindings: { ...baseBindings, ...bindings } } })],
+    plugins: [
+      cloudflareTest({
+        wrangler: { configPath: "./wrangler.toml" },
+        miniflare: { bindings: { ...baseBindings, ...bindings }, ...(r2Buckets ? { r2Buckets } : {}) },
+      }),
+    ],
     test: {
       name,
       include,
@@ -128,6 +133,13 @@ export default defineConfig({
           hookTimeout: 180_000,
         },
       },
+      // A second backup location (R2_REPLICA_BUCKET), with small multipart settings so that large
+      // blobs are copied and restored part by part too.
+      project("replica", ["tests/replica/**/*.test.ts"], SMALL_MULTIPART, {
+        R2_BUCKET: "cutty-files",
+        R2_BACKUP_BUCKET: "cutty-backups",
+        R2_REPLICA_BUCKET: "cutty-backups-replica",
+      }),
       project("incremental-disabled", ["tests/incremental-disabled/**/*.test.ts"], { BACKUP_INCREMENTAL_ENABLED: "false" }),
     ],
   },

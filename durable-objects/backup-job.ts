@@ -24,6 +24,7 @@ import { engineSettings, readKeyring } from "./engine-settings";
 import { getConfig } from "./config";
 import { PermanentError } from "./engine/errors";
 import { StepJob, type AlertScope } from "./step-job";
+import { replicateJobId } from "./replicate-job";
 
 export class BackupJob extends StepJob<BackupCheckpoint> {
   /** The parent manifest's index pages, kept while this object stays in memory (see PageCache). */
@@ -156,6 +157,8 @@ export class BackupJob extends StepJob<BackupCheckpoint> {
       // failed backup stay until cleanup collects them.
       // (A checkpoint begun by the version 1 engine has no chunk count.)
       storedBytes: counters.bytesUploaded + (checkpoint.chunkBytesWritten ?? 0),
+      // Its copy in the replica is made after this recording, by a job of its own (afterEnd).
+      ...(hasSnapshot && this.env.R2_REPLICA_BUCKET ? { replicaStatus: "pending" as const } : {}),
       steps: checkpoint.steps ?? 0,
       retries: checkpoint.retries ?? 0,
     } satisfies Partial<NewBackupRow>;
@@ -202,11 +205,27 @@ export class BackupJob extends StepJob<BackupCheckpoint> {
   }
 
   /**
-   * The daily cron runs cleanup after its backup: started here, once the backup's lease is free.
-   * The cleanup's id is derived from the backup's, so a retried recording starts it only once.
+   * What follows a backup, once its lease is free: its replication (when a replica is bound and
+   * it has a snapshot), and for the daily cron's backup, a cleanup. Both jobs' ids are derived from
+   * the backup's, so a retried recording starts each only once.
    */
   protected override async afterEnd(checkpoint: BackupCheckpoint): Promise<void> {
-    if (checkpoint.trigger !== "cron") return;
+    const hasSnapshot = checkpoint.outcome === "completed" || checkpoint.outcome === "partial";
+    if (hasSnapshot && this.env.R2_REPLICA_BUCKET) await this.startReplication(checkpoint);
+    if (checkpoint.trigger === "cron") await this.startCleanup(checkpoint);
+  }
+
+  private async startReplication(checkpoint: BackupCheckpoint): Promise<void> {
+    const jobId = replicateJobId(checkpoint.backupId);
+    await this.env.REPLICATE_JOB.getByName(jobId).start({
+      jobId,
+      backupId: checkpoint.backupId,
+      bucketName: checkpoint.bucketName,
+      requestedBy: checkpoint.requestedBy,
+    });
+  }
+
+  private async startCleanup(checkpoint: BackupCheckpoint): Promise<void> {
     const config = getConfig(this.env);
     const result = await this.bound("BUCKET_COORDINATOR")
       .getByName(checkpoint.bucketName)

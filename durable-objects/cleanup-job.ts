@@ -122,6 +122,7 @@ export class CleanupJob extends ManifestJob<CleanupState> {
     return runCleanupStep(
       {
         backup: this.bound("R2_BACKUP_BUCKET"),
+        replica: this.bound("R2_REPLICA_BUCKET") ?? null,
         keyring: await readKeyring(this.env),
         store: this.store(),
         now: () => now,

@@ -14,6 +14,10 @@ import { presentJob } from "../schema/present";
 import type { BackupJobRow } from "../schema";
 import { readKeyring } from "./engine-settings";
 import { StepJob } from "./step-job";
+import { PermanentError } from "./engine/errors";
+
+/** Where a backup is stored: the backup bucket, or the replica bucket's copy of it. */
+export type BackupCopy = "primary" | "replica";
 
 export abstract class ManifestJob<S extends ManifestJobState> extends StepJob<S> {
   /** The job's result as the API shows it (its lists are read from the findings table). */
@@ -33,8 +37,15 @@ export abstract class ManifestJob<S extends ManifestJobState> extends StepJob<S>
     return getConfig(this.env);
   }
 
-  protected async manifestIndex(backupId: string) {
-    return readIndex(this.bound("R2_BACKUP_BUCKET"), await readKeyring(this.env), backupId);
+  protected async manifestIndex(backupId: string, copy: BackupCopy = "primary") {
+    return readIndex(this.copyBucket(copy), await readKeyring(this.env), backupId);
+  }
+
+  /** The backup bucket, or its replica (which the API checks is bound before naming it). */
+  protected copyBucket(copy: BackupCopy): R2Bucket {
+    const bucket = copy === "primary" ? this.bound("R2_BACKUP_BUCKET") : this.bound("R2_REPLICA_BUCKET");
+    if (!bucket) throw new PermanentError("R2_REPLICA_BUCKET is not bound: there is no replica to read");
+    return bucket;
   }
 
   /** Asks the job to stop at its next step boundary; false when it has already ended. */
@@ -113,6 +124,7 @@ export abstract class ManifestJob<S extends ManifestJobState> extends StepJob<S>
       updateJob(db, state.jobId, values),
       this.log(state, "complete", completion.level, completion.message),
       ...(outcome === "completed" ? this.completionStatements(state) : []),
+      ...this.endStatements(state),
       ...(outcome === "completed" ? await this.completionDelivery(state, values) : []),
     ]);
   }
@@ -136,6 +148,11 @@ export abstract class ManifestJob<S extends ManifestJobState> extends StepJob<S>
   /** The backup the job works on, as its D1 row names it (a cleanup works on none). */
   protected backupOfJob(state: S): string | null {
     return state.backupId;
+  }
+
+  /** Extra writes made together with the job's end, whatever its outcome. */
+  protected endStatements(_state: S): Statement[] {
+    return [];
   }
 
   /** Extra writes made together with the job's completion (for example on the backup row). */

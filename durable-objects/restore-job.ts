@@ -25,7 +25,8 @@ export interface StartRestore {
 
 export class RestoreJob extends ManifestJob<RestoreState> {
   async start(request: StartRestore): Promise<string> {
-    const index = await this.manifestIndex(request.backupId);
+    // The replica's index stands in for a primary one that is gone (its objects follow, one by one).
+    const index = (await this.manifestIndex(request.backupId)) ?? (this.env.R2_REPLICA_BUCKET ? await this.manifestIndex(request.backupId, "replica") : null);
     if (!index) throw new Error(`the manifest of backup ${request.backupId} is missing`);
     return this.startJob(initialRestoreState(request, index, new Date().toISOString()));
   }
@@ -45,6 +46,7 @@ export class RestoreJob extends ManifestJob<RestoreState> {
       {
         source: this.bound("R2_BUCKET"),
         backup: this.bound("R2_BACKUP_BUCKET"),
+        replica: this.bound("R2_REPLICA_BUCKET") ?? null,
         keyring: await readKeyring(this.env),
         concurrency: DEFAULTS.concurrency,
         byteBudget: settings.BACKUP_STEP_BYTE_BUDGET,
@@ -75,9 +77,12 @@ export class RestoreJob extends ManifestJob<RestoreState> {
     const r = restoreResult(state);
     const summary =
       `${r.filesRestored} restored (${r.bytesRestored} bytes), ${r.filesSkipped} skipped, ${r.filesFailed} failed` +
-      (state.options.verifyAfterRestore ? `, ${r.verified} verified, ${r.verifyFailures} verify failures` : "");
+      (state.options.verifyAfterRestore ? `, ${r.verified} verified, ${r.verifyFailures} verify failures` : "") +
+      (r.filesFromReplica > 0
+        ? `; ${r.filesFromReplica} read from the replica because the backup bucket's copy was missing or damaged (first: ${state.firstFromReplica})`
+        : "");
     return {
-      level: r.filesFailed > 0 || r.verifyFailures > 0 ? "warn" : "info",
+      level: r.filesFailed > 0 || r.verifyFailures > 0 || r.filesFromReplica > 0 ? "warn" : "info",
       message: state.options.dryRun ? `Dry run complete, nothing written: would have ${summary}.` : `Restore complete: ${summary}.`,
     };
   }

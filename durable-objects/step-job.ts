@@ -32,7 +32,7 @@ const MAX_RETRY_DELAY_MS = 5 * 60_000;
 export type Heartbeat = "running" | "finished" | "unknown";
 
 /** What a job reaches through the `interpose` seam: its bindings and its own storage. */
-export type Interposed = "DB" | "R2_BUCKET" | "R2_BACKUP_BUCKET" | "BUCKET_COORDINATOR" | "WEBHOOK_DISPATCHER" | "storage";
+export type Interposed = "DB" | "R2_BUCKET" | "R2_BACKUP_BUCKET" | "R2_REPLICA_BUCKET" | "BUCKET_COORDINATOR" | "WEBHOOK_DISPATCHER" | "storage";
 
 /** The bucket whose alerts a job's end may change, and how the check is logged on the job. */
 export interface AlertScope {
@@ -69,7 +69,9 @@ export abstract class StepJob<S extends StepState> extends DurableObject<Env> {
   interpose: (<T extends object>(name: Interposed, target: T) => T) | null = null;
 
   protected bound<K extends Exclude<Interposed, "storage">>(name: K): Env[K] {
-    return this.interpose ? this.interpose(name, this.env[name]) : this.env[name];
+    const target = this.env[name];
+    // An optional binding that is absent stays absent.
+    return this.interpose && target ? this.interpose(name, target) : target;
   }
 
   protected storage(): DurableObjectStorage {

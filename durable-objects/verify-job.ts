@@ -9,7 +9,7 @@
 import { initialVerifyState, runVerifyStep, verifyResult, type VerifyMode, type VerifyState } from "./engine/verify/verify-step";
 import { readKeyring } from "./engine-settings";
 import { updateBackup, type LogRecord, type Statement } from "./engine/records";
-import { ManifestJob } from "./manifest-job";
+import { ManifestJob, type BackupCopy } from "./manifest-job";
 import type { AlertScope } from "./step-job";
 import { findBackupRow } from "../schema/queries";
 import { DEFAULTS } from "./defaults";
@@ -19,13 +19,15 @@ export interface StartVerify {
   backupId: string;
   requestedBy: string;
   mode: VerifyMode;
+  /** Absent: the primary. */
+  copy?: BackupCopy;
   sample: { percent: number; offset: number } | null;
   recordedChecksum: string | null;
 }
 
 export class VerifyJob extends ManifestJob<VerifyState> {
   async start(request: StartVerify): Promise<string> {
-    const index = await this.manifestIndex(request.backupId);
+    const index = await this.manifestIndex(request.backupId, request.copy ?? "primary");
     const state = initialVerifyState({
       ...request,
       kind: "verify",
@@ -40,13 +42,14 @@ export class VerifyJob extends ManifestJob<VerifyState> {
 
   protected startMessage(state: VerifyState): string {
     const scope = state.sample ? `${state.sample.percent}% sample (window from ${state.sample.offset})` : "every object";
-    return `${state.mode === "full" ? "Full" : "Quick"} verification of ${state.backupId} started (${scope}).`;
+    const copy = state.copy === "replica" ? " in the replica" : "";
+    return `${state.mode === "full" ? "Full" : "Quick"} verification of ${state.backupId}${copy} started (${scope}).`;
   }
 
   protected async work(state: VerifyState): Promise<VerifyState> {
     return runVerifyStep(
       {
-        backup: this.bound("R2_BACKUP_BUCKET"),
+        backup: this.copyBucket(state.copy ?? "primary"),
         keyring: await readKeyring(this.env),
         concurrency: DEFAULTS.concurrency,
         byteBudget: this.settings().BACKUP_STEP_BYTE_BUDGET,
@@ -72,10 +75,10 @@ export class VerifyJob extends ManifestJob<VerifyState> {
   protected completionLog(state: VerifyState): Pick<LogRecord, "level" | "message"> {
     const result = verifyResult(state);
     return result.valid
-      ? { level: "info", message: `Verification passed: ${result.filesChecked} files checked (${state.mode}).` }
+      ? { level: "info", message: `Verification passed: ${result.filesChecked} files checked (${state.mode}, ${result.copy} copy).` }
       : {
           level: "error",
-          message: `Verification FAILED: ${result.problemCount} problem(s) in ${result.filesChecked} files checked; ${result.filesMissing} missing, ${result.checksumMismatches} mismatched. First: ${state.firstProblem?.problem} at ${state.firstProblem?.path}.`,
+          message: `Verification FAILED${result.copy === "replica" ? " (replica copy)" : ""}: ${result.problemCount} problem(s) in ${result.filesChecked} files checked; ${result.filesMissing} missing, ${result.checksumMismatches} mismatched. First: ${state.firstProblem?.problem} at ${state.firstProblem?.path}.`,
         };
   }
 

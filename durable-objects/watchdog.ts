@@ -19,9 +19,10 @@ export const STALE_ROW_MS = 2 * 60_000;
 /** Rows one sweep looks at, so a sweep stays short. */
 const SWEEP_LIMIT = 25;
 
-export type WatchedKind = "backup" | "verify" | "restore" | "cleanup";
+export type WatchedKind = "backup" | "verify" | "restore" | "cleanup" | "replicate";
 
-function jobStub(env: Env, kind: WatchedKind, id: string) {
+/** The Durable Object behind a backup or job row. */
+export function jobStub(env: Env, kind: WatchedKind, id: string) {
   switch (kind) {
     case "backup":
       return env.BACKUP_JOB.getByName(id);
@@ -31,6 +32,8 @@ function jobStub(env: Env, kind: WatchedKind, id: string) {
       return env.RESTORE_JOB.getByName(id);
     case "cleanup":
       return env.CLEANUP_JOB.getByName(id);
+    case "replicate":
+      return env.REPLICATE_JOB.getByName(id);
   }
 }
 

@@ -14,8 +14,10 @@ export const BACKUP_TYPES = ["full", "incremental"] as const;
 export const BACKUP_TRIGGERS = ["api", "cron", "event"] as const;
 export const FILE_STATUSES = ["backed_up", "failed", "deleted"] as const;
 export const LOG_LEVELS = ["info", "warn", "error"] as const;
-export const LOG_EVENT_TYPES = ["start", "progress", "complete", "error", "verify", "restore", "cleanup"] as const;
-export const JOB_KINDS = ["verify", "restore", "cleanup"] as const;
+export const LOG_EVENT_TYPES = ["start", "progress", "complete", "error", "verify", "restore", "cleanup", "replicate"] as const;
+export const JOB_KINDS = ["verify", "restore", "cleanup", "replicate"] as const;
+/** A backup's copy in R2_REPLICA_BUCKET (null: no replica configured when it completed). */
+export const REPLICA_STATUSES = ["pending", "complete", "incomplete", "failed"] as const;
 export const JOB_STATUSES = ["pending", "in_progress", "completed", "failed", "cancelled"] as const;
 
 export type BackupStatus = (typeof BACKUP_STATUSES)[number];
@@ -64,6 +66,13 @@ export const r2Backups = sqliteTable(
     /** Alarm steps that completed, and failed step attempts that were retried (performance). */
     steps: integer("steps").notNull().default(0),
     retries: integer("retries").notNull().default(0),
+    /** Its replica: pending until the replication job ends, then complete, incomplete or failed. */
+    replicaStatus: text("replica_status", { enum: REPLICA_STATUSES }),
+    replicaCompletedAt: text("replica_completed_at"),
+    /** The backup template it was taken with (`default`: the one the environment variables define). */
+    template: text("template").notNull().default("default"),
+    /** The R2 binding of its source bucket: where a restore writes. */
+    sourceBinding: text("source_binding").notNull().default("R2_BUCKET"),
     updatedAt: text("updated_at").notNull(),
   },
   (t) => [
@@ -75,8 +84,34 @@ export const r2Backups = sqliteTable(
     index("r2_backups_bucket_status_type_date_idx").on(t.bucketName, t.status, t.backupType, t.backupDate),
     // Alert evaluation and stats trends: a bucket's backups, newest first.
     index("r2_backups_bucket_date_idx").on(t.bucketName, t.backupDate),
+    // A template's parent for an incremental, and its retention.
+    index("r2_backups_bucket_template_status_date_idx").on(t.bucketName, t.template, t.status, t.backupDate),
   ],
 );
+
+/**
+ * Named backup configurations (`/api/backup/templates`). The built-in `default` template is not
+ * stored: it is the environment variables (BACKUP_SOURCE_BUCKET, BACKUP_SCHEDULE, ...), so a
+ * deployment without templates behaves exactly as before they existed.
+ */
+export const backupTemplates = sqliteTable("backup_templates", {
+  name: text("name").primaryKey(),
+  /** The Worker's R2 binding of the source bucket, and that bucket's name (one coordinator per bucket). */
+  sourceBinding: text("source_binding").notNull(),
+  bucketName: text("bucket_name").notNull(),
+  /** Keys under any of these prefixes (all keys when empty), minus those under an excluded one. */
+  includePrefixes: text("include_prefixes", { mode: "json" }).$type<string[]>().notNull(),
+  excludePrefixes: text("exclude_prefixes", { mode: "json" }).$type<string[]>().notNull(),
+  schedule: text("schedule", { enum: ["daily", "hourly", "weekly", "manual"] }).notNull(),
+  retentionDays: integer("retention_days").notNull(),
+  keep: text("keep", { mode: "json" }).$type<{ last: number; daily: number; weekly: number; monthly: number }>().notNull(),
+  compression: integer("compression", { mode: "boolean" }).notNull(),
+  encryption: integer("encryption", { mode: "boolean" }).notNull(),
+  createdAt: text("created_at").notNull(),
+  updatedAt: text("updated_at").notNull(),
+  updatedBy: text("updated_by").notNull(),
+});
+export type BackupTemplateRow = typeof backupTemplates.$inferSelect;
 
 export const backupFiles = sqliteTable(
   "backup_files",
@@ -174,7 +209,18 @@ export const jobFindings = sqliteTable(
 );
 
 /** What the audit trail records: every mutating API call, and every scheduled run. */
-export const AUDIT_ACTIONS = ["backup.create", "backup.verify", "backup.restore", "backup.cancel", "backup.cleanup", "schedule.run"] as const;
+export const AUDIT_ACTIONS = [
+  "backup.create",
+  "backup.verify",
+  "backup.restore",
+  "backup.replicate",
+  "backup.cancel",
+  "backup.cleanup",
+  "template.create",
+  "template.update",
+  "template.delete",
+  "schedule.run",
+] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 /** accepted: 2xx; refused: 4xx (nothing changed); failed: 5xx; skipped: a scheduled run that started nothing. */
 export const AUDIT_OUTCOMES = ["accepted", "refused", "failed", "skipped"] as const;
@@ -244,6 +290,7 @@ export const WEBHOOK_EVENTS = [
   "verify.completed",
   "restore.completed",
   "cleanup.completed",
+  "replicate.completed",
 ] as const;
 export type WebhookEvent = (typeof WEBHOOK_EVENTS)[number];
 export const DELIVERY_STATUSES = ["pending", "delivered", "failed"] as const;

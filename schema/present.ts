@@ -36,6 +36,8 @@ export function presentBackup(row: BackupRow) {
     error: row.error,
     lastVerifiedAt: row.lastVerifiedAt,
     lastVerificationValid: row.lastVerificationValid,
+    replicaStatus: row.replicaStatus,
+    replicaCompletedAt: row.replicaCompletedAt,
     progress: { phase: row.phase, filesProcessed: row.filesProcessed, bytesProcessed: row.bytesProcessed },
     performance: backupPerformance(row),
   };
@@ -75,7 +77,7 @@ export function presentLog(row: BackupLogRow) {
 
 /** The lists a job's result names one by one, as the contract shapes them per job kind. */
 function resultLists(kind: BackupJobRow["kind"], findings: Record<FindingList, JobFindingRow[]>, result: Record<string, unknown>) {
-  if (kind === "verify") {
+  if (kind === "verify" || kind === "replicate") {
     return { problems: findings.problem.map((f) => ({ path: f.path, problem: f.detail, expected: f.expected, actual: f.actual })) };
   }
   if (kind === "restore") {

@@ -2,6 +2,7 @@
 // state folder and port, an admin token, and API calls that wait for backups and jobs to finish.
 import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
+import { createServer } from "node:net";
 import { Miniflare } from "miniflare";
 import { signLocalToken } from "./local-token.mjs";
 
@@ -10,8 +11,24 @@ export function runNode(args) {
   if (result.status !== 0) throw new Error(`${args.join(" ")} failed`);
 }
 
+/** A port nothing listens on right now, on the loopback. */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once("error", reject);
+    probe.listen(0, "127.0.0.1", () => {
+      const { port } = probe.address();
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
 export async function startServer(port, state, extraArgs = []) {
-  const server = spawn(process.execPath, ["scripts/start.mjs", "--port", String(port), "--ip", "127.0.0.1", "--persist-to", state, ...extraArgs], {
+  // Its own devtools port too: two servers started at once (the local-server tests run in
+  // parallel) would otherwise both ask for wrangler's default, 9229, and one would exit.
+  const inspectorPort = await freePort();
+  const args = ["--port", String(port), "--ip", "127.0.0.1", "--inspector-port", String(inspectorPort), "--persist-to", state, ...extraArgs];
+  const server = spawn(process.execPath, ["scripts/start.mjs", ...args], {
     stdio: ["ignore", "pipe", "pipe"],
   });
   // Its stderr is read (an unread pipe would stall the server once full) and its tail kept for

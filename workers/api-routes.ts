@@ -11,7 +11,7 @@ import { listAudit } from "./audit";
 import { createBackup, getBackupStatus, listBackupFiles, listBackupLogs, listBackups } from "./routes/backups";
 import { cancelBackupOrJob } from "./routes/cancel";
 import { startCleanup } from "./routes/cleanup";
-import { getJob, startRestore, startVerify } from "./routes/jobs";
+import { getJob, startReplication, startRestore, startVerify } from "./routes/jobs";
 import { getStats, listAlerts } from "./routes/monitoring";
 import { devSourceWrites } from "./routes/dev";
 import * as requests from "./schemas";
@@ -106,7 +106,8 @@ export const API_ROUTES: ApiRoute[] = [
     audit: "backup.verify",
     tag: "jobs",
     summary: "Verify a backup's blobs by SHA-256",
-    description: "`full` reads every blob; `quick` checks that each exists with the right size, and reads `samplePercent` of them.",
+    description:
+      "`full` reads every blob; `quick` checks that each exists with the right size, and reads `samplePercent` of them. `copy: replica` checks the backup's copy in R2_REPLICA_BUCKET instead (400 when none is bound, 409 before its replication has ended).",
     body: requests.verifyBody,
     errors: [404, 409, 413],
     success: { status: 202, schema: resources.one("job", resources.job), example: { job: examples.verifyJob } },
@@ -127,11 +128,24 @@ export const API_ROUTES: ApiRoute[] = [
     handle: (c) => startRestore(c, idOf(c)),
   },
   {
+    method: "POST",
+    path: "/backup/replicate/:id",
+    scope: "backup:write",
+    audit: "backup.replicate",
+    tag: "jobs",
+    summary: "Copy a backup to the replica bucket again",
+    description:
+      "Every completed backup is replicated by itself when R2_REPLICA_BUCKET is bound (its `replicaStatus`); this starts another replication, for one that failed or was incomplete, or a backup made before the replica was bound. Objects the replica has are not copied again. No body. 400 when no replica is bound, 409 while one runs.",
+    errors: [404, 409],
+    success: { status: 202, schema: resources.one("job", resources.job), example: { job: examples.replicateJob } },
+    handle: (c) => startReplication(c, idOf(c)),
+  },
+  {
     method: "GET",
     path: "/backup/jobs/:jobId",
     scope: "backup:read",
     tag: "jobs",
-    summary: "A verify, restore or cleanup job",
+    summary: "A verify, restore, cleanup or replicate job",
     errors: [404],
     success: { status: 200, schema: resources.one("job", resources.job), example: { job: examples.restoreJob } },
     handle: (c) => getJob(c, c.request.params.jobId!),
@@ -140,7 +154,7 @@ export const API_ROUTES: ApiRoute[] = [
     method: "POST",
     path: "/backup/cancel/:id",
     scope: null,
-    scopeNote: "backup:write for a backup or verify job, backup:restore for a restore job, backup:admin for cleanup",
+    scopeNote: "backup:write for a backup, a verify or a replicate job, backup:restore for a restore job, backup:admin for cleanup",
     audit: "backup.cancel",
     tag: "jobs",
     summary: "Cancel a running backup or job",

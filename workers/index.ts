@@ -7,6 +7,7 @@
 import { BucketCoordinator } from "../durable-objects/bucket-coordinator";
 import { CleanupJob } from "../durable-objects/cleanup-job";
 import { BackupJob } from "../durable-objects/backup-job";
+import { ReplicateJob } from "../durable-objects/replicate-job";
 import { RestoreJob } from "../durable-objects/restore-job";
 import { VerifyJob } from "../durable-objects/verify-job";
 import { WebhookDispatcher } from "../durable-objects/webhook-dispatcher";
@@ -15,7 +16,7 @@ import { router } from "./router";
 import { runScheduled } from "./scheduled";
 import { consumeObjectEvents } from "./object-events";
 
-export { BackupJob, BucketCoordinator, CleanupJob, RestoreJob, VerifyJob, WebhookDispatcher };
+export { BackupJob, BucketCoordinator, CleanupJob, ReplicateJob, RestoreJob, VerifyJob, WebhookDispatcher };
 
 export default {
   async fetch(request, env, ctx) {

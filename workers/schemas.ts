@@ -38,6 +38,8 @@ export const listFilesQuery = z.strictObject({
 export const verifyBody = z.strictObject({
   mode: z.enum(["full", "quick"]).default("full"),
   samplePercent: z.number().int("must be a whole number").min(1, "must be from 1 to 100").max(100, "must be from 1 to 100").optional(),
+  /** Which backup location to check: the backup bucket, or its replica (R2_REPLICA_BUCKET). */
+  copy: z.enum(["primary", "replica"]).default("primary"),
 });
 
 const keepCount = z.number().int("must be a whole number").min(0, "must be from 0 to 10000").max(10_000, "must be from 0 to 10000");

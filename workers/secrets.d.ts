@@ -9,5 +9,7 @@ declare namespace Cloudflare {
     BACKUP_ENCRYPTION_KEYS?: string;
     BACKUP_WEBHOOK_URL?: string;
     BACKUP_WEBHOOK_SECRET?: string;
+    /** The second backup location (docs/replica.md): bind it in wrangler.toml to turn replication on. */
+    R2_REPLICA_BUCKET?: R2Bucket;
   }
 }

@@ -5,7 +5,7 @@ import type { Keyring } from "./format/keyring";
 import { openManifest, type ManifestReader } from "./format/manifest-reader";
 import type { ChunkRef } from "./format/manifest-tree";
 
-export type JobKind = "verify" | "restore" | "cleanup";
+export type JobKind = "verify" | "restore" | "cleanup" | "replicate";
 
 /** One entry of a job's result lists (a verify problem, a restore failure, a planned key). */
 export interface Finding {

@@ -4,11 +4,10 @@
  * client). Started and stopped by the test file that uses it.
  */
 import { mkdtempSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 // @ts-expect-error: a plain .mjs script without types
-import { runNode, startServer, stopServer } from "../../scripts/local-stack.mjs";
+import { freePort, runNode, startServer, stopServer } from "../../scripts/local-stack.mjs";
 // @ts-expect-error: a plain .mjs script without types
 import { signLocalToken } from "../../scripts/local-token.mjs";
 
@@ -19,17 +18,6 @@ export interface LocalServer {
   /** A token for this server; `expiresAt` (Unix seconds) instead of the default hour. */
   token: (scope: string, options?: { subject?: string; expiresAt?: number }) => Promise<string>;
   stop: () => Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once("error", reject);
-    probe.listen(0, "127.0.0.1", () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
-  });
 }
 
 /** Seeds `files` demo objects, then starts the server with `vars` (wrangler dev --var) set. */

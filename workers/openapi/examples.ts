@@ -25,6 +25,8 @@ export const backup = {
   error: null,
   lastVerifiedAt: "2026-12-01T03:10:12.000Z",
   lastVerificationValid: true,
+  replicaStatus: "complete",
+  replicaCompletedAt: "2026-12-01T02:01:12.480Z",
   progress: { phase: "done", filesProcessed: 2012, bytesProcessed: 48_211_550 },
   performance: {
     durationSeconds: 41.57,
@@ -54,7 +56,15 @@ export const verifyJob = {
   id: "job_01JD9A0B1C2D3E4F5G6H7J8K9M",
   kind: "verify",
   progress: { filesProcessed: 2012, filesTotal: 2012 },
-  result: { valid: true, filesChecked: 2012, filesMissing: 0, checksumMismatches: 0, problems: [] },
+  result: { valid: true, copy: "primary", filesChecked: 2012, filesMissing: 0, checksumMismatches: 0, problems: [] },
+};
+
+export const replicateJob = {
+  ...job,
+  id: "job-replicate-bk_01JD8Z3T4K6W2M9Q7R5X1C0V8B",
+  kind: "replicate",
+  progress: { filesProcessed: 2012, filesTotal: 2012 },
+  result: { complete: true, objectsCopied: 231, bytesCopied: 31_802_114, objectsPresent: 1_805, problemCount: 0, problems: [] },
 };
 
 export const restoreJob = {
@@ -62,7 +72,17 @@ export const restoreJob = {
   id: "job_01JD9A4N5P6Q7R8S9T0V1W2X3Y",
   kind: "restore",
   progress: { filesProcessed: 18, filesTotal: 18 },
-  result: { filesRestored: 18, filesSkipped: 0, filesFailed: 0, bytesRestored: 4_718_231, verified: true, verifyFailures: 0, dryRun: false, failures: [] },
+  result: {
+    filesRestored: 18,
+    filesSkipped: 0,
+    filesFailed: 0,
+    bytesRestored: 4_718_231,
+    verified: true,
+    verifyFailures: 0,
+    filesFromReplica: 0,
+    dryRun: false,
+    failures: [],
+  },
 };
 
 export const cleanupJob = {

@@ -15,6 +15,7 @@ import {
   JOB_KINDS,
   JOB_STATUSES,
   LOG_LEVELS,
+  REPLICA_STATUSES,
 } from "../../schema";
 
 const isoTime = z.string().meta({ format: "date-time", example: "2026-12-01T02:00:00.000Z" });
@@ -66,6 +67,10 @@ export const backup = z
     error: z.string().nullable(),
     lastVerifiedAt: nullableTime,
     lastVerificationValid: z.boolean().nullable(),
+    replicaStatus: z.enum(REPLICA_STATUSES).nullable().meta({
+      description: "Its copy in the replica bucket (R2_REPLICA_BUCKET): pending until its replication job ends; null when no replica was configured.",
+    }),
+    replicaCompletedAt: nullableTime,
     progress: z.object({ phase: z.string().nullable(), filesProcessed: z.number().int(), bytesProcessed: bytes }),
     performance: backupPerformance,
   })
@@ -84,7 +89,7 @@ export const job = z
     progress: z.object({ filesProcessed: z.number().int(), filesTotal: z.number().int().nullable() }),
     result: z.record(z.string(), z.unknown()).meta({
       description:
-        "verify: valid, filesChecked, filesMissing, checksumMismatches, problems; restore: filesRestored, filesSkipped, filesFailed, bytesRestored, verified, verifyFailures, dryRun, failures, planned (dry run); cleanup: backupsExpired, backupIdsExpired, blobsDeleted, bytesFreed, dryRun.",
+        "verify: valid, copy, filesChecked, filesMissing, checksumMismatches, problems; restore: filesRestored, filesSkipped, filesFailed, bytesRestored, verified, verifyFailures, filesFromReplica, dryRun, failures, planned (dry run); cleanup: backupsExpired, backupIdsExpired, blobsDeleted, bytesFreed, replicaObjectsDeleted, replicaBytesFreed, dryRun; replicate: complete, objectsCopied, bytesCopied, objectsPresent, problemCount, problems.",
     }),
     error: z.string().nullable(),
     performance: z.object({

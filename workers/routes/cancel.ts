@@ -13,8 +13,14 @@ import { badRequest, conflict, jsonResponse, notFound } from "../http-error";
 import { presentBackup } from "../../schema/present";
 import { findBackup } from "./backups";
 import { findJob, jobResource } from "./jobs";
+import { jobStub } from "../../durable-objects/watchdog";
 
-const CANCEL_SCOPE: Record<BackupJobRow["kind"], Scope> = { verify: "backup:write", restore: "backup:restore", cleanup: "backup:admin" };
+const CANCEL_SCOPE: Record<BackupJobRow["kind"], Scope> = {
+  verify: "backup:write",
+  restore: "backup:restore",
+  cleanup: "backup:admin",
+  replicate: "backup:write",
+};
 
 export async function cancelBackupOrJob(context: HandlerContext, id: string): Promise<Response> {
   if ((await context.request.text()).trim() !== "") throw badRequest("cancel takes no body.");
@@ -30,8 +36,7 @@ export async function cancelBackupOrJob(context: HandlerContext, id: string): Pr
   const job = await findJobRow(db, id);
   if (!job) throw notFound(`No backup or job with id ${id}.`);
   requireScope(context.principal, CANCEL_SCOPE[job.kind]);
-  const namespace = job.kind === "verify" ? context.env.VERIFY_JOB : job.kind === "restore" ? context.env.RESTORE_JOB : context.env.CLEANUP_JOB;
-  const accepted = await namespace.getByName(job.id).cancel(context.principal.subject);
+  const accepted = await jobStub(context.env, job.kind, job.id).cancel(context.principal.subject);
   if (!accepted) throw conflict(`Job ${job.id} is ${job.status}: only a running job can be cancelled.`, { jobId: job.id, status: job.status });
   return jsonResponse({ job: await jobResource(context, await findJob(context, id)) }, 202);
 }

@@ -13,12 +13,24 @@ import { restoreBody, verifyBody } from "../schemas";
 import { findBackup } from "./backups";
 
 /** Only a finished backup has a complete manifest to verify or restore. */
-function requireRestorable(backup: BackupRow, action: "verify" | "restore"): void {
+function requireRestorable(backup: BackupRow, action: "verify" | "restore" | "replicate"): void {
   if (backup.status === "completed" || backup.status === "partial") return;
-  throw conflict(`Backup ${backup.id} is ${backup.status}: only a completed or partial backup can be ${action === "verify" ? "verified" : "restored"}.`, {
+  const done = { verify: "verified", restore: "restored", replicate: "replicated" }[action];
+  throw conflict(`Backup ${backup.id} is ${backup.status}: only a completed or partial backup can be ${done}.`, {
     backupId: backup.id,
     status: backup.status,
   });
+}
+
+/** Verifying the replica needs one bound, and a replication of this backup that has ended. */
+function requireReplica(context: HandlerContext, backup: BackupRow): void {
+  if (!context.env.R2_REPLICA_BUCKET) throw badRequest("copy: no replica is configured (bind R2_REPLICA_BUCKET).", { field: "copy" });
+  if (backup.replicaStatus === null || backup.replicaStatus === "pending") {
+    throw conflict(`Backup ${backup.id} has no finished replica to verify (replica status: ${backup.replicaStatus ?? "none"}).`, {
+      backupId: backup.id,
+      replicaStatus: backup.replicaStatus,
+    });
+  }
 }
 
 /**
@@ -40,6 +52,7 @@ export async function startVerify(context: HandlerContext, id: string): Promise<
   const body = await parseJsonBody(context.request, verifyBody, { allowEmpty: true });
   const backup = await findBackup(context, id);
   requireRestorable(backup, "verify");
+  if (body.copy === "replica") requireReplica(context, backup);
   // Each sampled run takes the window after the last one, so repeated samples cover the keyspace.
   const sample =
     body.samplePercent !== undefined && body.samplePercent < 100
@@ -51,6 +64,7 @@ export async function startVerify(context: HandlerContext, id: string): Promise<
     backupId: backup.id,
     requestedBy: context.principal.subject,
     mode: body.mode,
+    copy: body.copy,
     sample,
     recordedChecksum: backup.checksum,
   });
@@ -94,6 +108,23 @@ export async function startRestore(context: HandlerContext, id: string): Promise
       });
     }
   }
+  return jsonResponse({ job: await jobResource(context, await findJob(context, jobId)) }, 202);
+}
+
+/**
+ * Copies a backup to the replica again (a replication that failed or was incomplete, or a backup
+ * made before the replica was bound). A new job each time; objects already there are not copied.
+ */
+export async function startReplication(context: HandlerContext, id: string): Promise<Response> {
+  if ((await context.request.text()).trim() !== "") throw badRequest("replicate takes no body.");
+  const backup = await findBackup(context, id);
+  if (!context.env.R2_REPLICA_BUCKET) throw badRequest("No replica is configured (bind R2_REPLICA_BUCKET).");
+  requireRestorable(backup, "replicate");
+  if (backup.replicaStatus === "pending") {
+    throw conflict(`Backup ${backup.id} is being replicated already.`, { backupId: backup.id, replicaStatus: backup.replicaStatus });
+  }
+  const jobId = newId("job", new Date());
+  await context.env.REPLICATE_JOB.getByName(jobId).start({ jobId, backupId: backup.id, bucketName: backup.bucketName, requestedBy: context.principal.subject });
   return jsonResponse({ job: await jobResource(context, await findJob(context, jobId)) }, 202);
 }
 

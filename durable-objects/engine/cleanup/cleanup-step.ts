@@ -23,6 +23,9 @@
  *           objects are then collected). The manifests' own objects are listed last, only to be
  *           counted: the sweep measures what the backup bucket holds once it is done
  *           (`storeBytes`, `storeObjects`), the figure GET /api/backup/stats starts from.
+ *           With a replica bound, its blobs and chunks are swept the same way afterwards (its
+ *           names are the primary's, so the one mark set serves both), and an expired backup's
+ *           manifest is deleted from both.
  *
  * A dry run plans, counts and lists exactly what a real run would, and writes nothing. Every
  * step is safe to replay: each write is idempotent and counters advance only with the position
@@ -70,6 +73,9 @@ export interface CleanupState extends ManifestJobState {
   /** What the swept areas hold after the sweep (absent in cleanups begun before it was measured). */
   storeBytes?: number;
   storeObjects?: number;
+  /** Blobs and chunks deleted from the replica, and their bytes (absent: none swept yet). */
+  replicaObjectsDeleted?: number;
+  replicaBytesFreed?: number;
 }
 
 /**
@@ -111,6 +117,8 @@ export interface SweepPage {
 
 export interface CleanupDeps {
   backup: Pick<R2Bucket, "get" | "list" | "delete">;
+  /** The replica (R2_REPLICA_BUCKET), cleaned like the backup bucket; null when none is bound. */
+  replica: Pick<R2Bucket, "list" | "delete"> | null;
   keyring: Keyring | null;
   store: CleanupStore;
   /**
@@ -176,18 +184,19 @@ async function expireNext(deps: CleanupDeps, state: CleanupState): Promise<Clean
   if (!state.dryRun) {
     await deps.expireRecord(id);
     if ((await deps.deleteFileRows(id, FILE_ROWS_PER_STEP)) === FILE_ROWS_PER_STEP) return state; // more next step
-    if (!(await deleteManifest(deps, id))) return state;
+    if (!(await deleteManifest(deps.backup, id))) return state;
+    if (deps.replica && !(await deleteManifest(deps.replica, id))) return state;
   }
   const finding: Finding = { list: "expired", path: id, detail: null };
   return withFindings({ ...state, expireAfter: id, backupsExpired: state.backupsExpired + 1, filesProcessed: state.filesProcessed + 1 }, [finding]);
 }
 
 /** Deletes a backup's manifest objects, a bounded number of pages a step; true when none is left. */
-async function deleteManifest(deps: CleanupDeps, backupId: string): Promise<boolean> {
+async function deleteManifest(bucket: Pick<R2Bucket, "list" | "delete">, backupId: string): Promise<boolean> {
   for (let page = 0; page < MANIFEST_PAGES_PER_STEP; page++) {
-    const listed = await deps.backup.list({ prefix: `manifests/${backupId}/`, limit: 1000 });
+    const listed = await bucket.list({ prefix: `manifests/${backupId}/`, limit: 1000 });
     if (listed.objects.length === 0) return true;
-    await deps.backup.delete(listed.objects.map((o) => o.key));
+    await bucket.delete(listed.objects.map((o) => o.key));
     if (!listed.truncated) return true;
   }
   return false;
@@ -269,13 +278,24 @@ async function markTree(deps: CleanupDeps, manifest: ManifestReader, seq: number
   return seq;
 }
 
+/**
+ * The areas the sweep goes through, in order: the backup bucket's prefixes, then the replica's
+ * collected ones (its manifests are deleted with their backups, and not measured).
+ */
+function sweepAreas(deps: CleanupDeps): { bucket: Pick<R2Bucket, "list" | "delete">; prefix: string; replica: boolean }[] {
+  const primary = SWEPT_PREFIXES.map((prefix) => ({ bucket: deps.backup, prefix, replica: false }));
+  const replica = deps.replica;
+  return replica ? [...primary, ...[...COLLECTED_PREFIXES].map((prefix) => ({ bucket: replica, prefix, replica: true }))] : primary;
+}
+
 async function sweepNext(deps: CleanupDeps, state: CleanupState): Promise<CleanupState> {
+  const areas = sweepAreas(deps);
   const area = state.sweepArea ?? 0;
-  const prefix = SWEPT_PREFIXES[area]!;
-  const from = `${prefix}${state.sweepCursor ?? ""}`;
+  const { bucket, prefix, replica } = areas[area]!;
+  const from = `${replica ? "replica:" : ""}${prefix}${state.sweepCursor ?? ""}`;
   let page = deps.store.pendingSweep();
   if (page === null || page.from !== from) {
-    const listed = await deps.backup.list({ prefix, limit: 1000, ...(state.sweepCursor ? { cursor: state.sweepCursor } : {}) });
+    const listed = await bucket.list({ prefix, limit: 1000, ...(state.sweepCursor ? { cursor: state.sweepCursor } : {}) });
     const youngSince = deps.now().getTime() - state.graceHours * 3_600_000;
     const doomed = COLLECTED_PREFIXES.has(prefix) ? listed.objects.filter((o) => !deps.store.isMarked(o.key) && o.uploaded.getTime() < youngSince) : [];
     page = {
@@ -287,8 +307,19 @@ async function sweepNext(deps: CleanupDeps, state: CleanupState): Promise<Cleanu
     };
     deps.store.savePendingSweep(page);
   }
-  if (!state.dryRun && page.doomed.length > 0) await deps.backup.delete(page.doomed.map((o) => o.key));
+  if (!state.dryRun && page.doomed.length > 0) await bucket.delete(page.doomed.map((o) => o.key));
   const freed = page.doomed.reduce((sum, o) => sum + o.size, 0);
+  const following = (next: CleanupState): CleanupState => {
+    if (page.next !== null) return { ...next, sweepCursor: page.next };
+    return area + 1 < areas.length ? { ...next, sweepArea: area + 1, sweepCursor: null } : ended({ ...next, sweepCursor: null }, "completed", null);
+  };
+  if (replica) {
+    return following({
+      ...state,
+      replicaObjectsDeleted: (state.replicaObjectsDeleted ?? 0) + page.doomed.length,
+      replicaBytesFreed: (state.replicaBytesFreed ?? 0) + freed,
+    });
+  }
   // A dry run deletes nothing, so the store keeps everything it listed.
   const kept = { objects: page.scanned - (state.dryRun ? 0 : page.doomed.length), bytes: (page.bytes ?? NaN) - (state.dryRun ? 0 : freed) };
   const measured: CleanupState =
@@ -311,8 +342,7 @@ async function sweepNext(deps: CleanupDeps, state: CleanupState): Promise<Cleanu
             bytesFreed: state.bytesFreed + freed,
           }
         : measured;
-  if (page.next !== null) return { ...next, sweepCursor: page.next };
-  return area + 1 < SWEPT_PREFIXES.length ? { ...next, sweepArea: area + 1, sweepCursor: null } : ended({ ...next, sweepCursor: null }, "completed", null);
+  return following(next);
 }
 
 export function cleanupResult(state: CleanupState) {
@@ -334,5 +364,7 @@ export function cleanupResult(state: CleanupState) {
     // What the backup bucket holds after this cleanup (null: begun before it was measured).
     storeBytes: state.storeBytes ?? null,
     storeObjects: state.storeObjects ?? null,
+    replicaObjectsDeleted: state.replicaObjectsDeleted ?? 0,
+    replicaBytesFreed: state.replicaBytesFreed ?? 0,
   };
 }

@@ -26,6 +26,9 @@ export interface LargeRestoreState {
   hashState: Sha256State | null;
   /** Set just before completing, so a replay after the completion recognises its own object. */
   completing: boolean;
+  /** Read from the replica after the primary's copy failed (why: `primaryProblem`); absent: the primary. */
+  copy?: "replica";
+  primaryProblem?: string;
 }
 
 export type LargeRestoreOutcome =

@@ -20,6 +20,7 @@ import type { Keyring } from "../format/keyring";
 import { advanceLargeRestore, startLargeRestore, type LargeRestoreState } from "./large-restore";
 import { toR2HttpMetadata, type ManifestEntry, type ManifestIndex } from "../format/manifest";
 import { requireLeaf } from "../format/manifest-reader";
+import { manifestSource } from "../replica/fallback-reader";
 import { entryMatches, pathMatches, type RestoreFilter } from "./restore-filter";
 
 export const MAX_KEY_BYTES = 1024;
@@ -52,11 +53,16 @@ export interface RestoreState extends ManifestJobState {
   large: LargeRestoreState | null;
   /** Where the walk through the manifest resumes once it is done. */
   positionAfterLarge: Pick<ManifestJobState, "nextChunkSeq" | "nextOffset"> | null;
+  /** Objects restored from the replica because the primary's copy was missing or damaged (absent: 0). */
+  filesFromReplica?: number;
+  firstFromReplica?: string | null;
 }
 
 export interface RestoreDeps {
   source: RestoreTarget;
   backup: Pick<R2Bucket, "get" | "head">;
+  /** The replica (R2_REPLICA_BUCKET), read when the backup bucket's copy of a blob is missing or damaged. */
+  replica: Pick<R2Bucket, "get" | "head"> | null;
   keyring: Keyring | null;
   concurrency: number;
   /** Content bytes one step restores at most (at least one object). */
@@ -74,7 +80,12 @@ export interface RestoreDeps {
 }
 
 type EntryOutcome =
-  { kind: "restored"; bytes: number; verified: boolean | null; verifyProblem: string | null } | { kind: "skipped" } | { kind: "failed"; reason: string };
+  | { kind: "restored"; bytes: number; verified: boolean | null; verifyProblem: string | null; fromReplica?: boolean }
+  | { kind: "skipped" }
+  | { kind: "failed"; reason: string };
+
+/** What reading one copy of a blob gave: an outcome, or a copy that is missing or damaged. */
+type CopyAttempt = EntryOutcome | { kind: "bad_copy"; reason: string };
 
 export function targetKey(options: RestoreOptions, key: string): string {
   return options.targetPrefix + key;
@@ -84,7 +95,7 @@ export async function runRestoreStep(deps: RestoreDeps, state: RestoreState): Pr
   if (state.large) return advanceLarge(deps, state);
   if (state.nextChunkSeq >= state.chunkCount) return finishRestore(deps, state);
   const seq = state.nextChunkSeq;
-  const chunk = await requireLeaf(manifestOf(deps.backup, deps.keyring, state), seq);
+  const chunk = await requireLeaf(manifestOf(manifestSource(deps.backup, deps.replica), deps.keyring, state), seq);
   const matches = (entry: ManifestEntry) => entryMatches(state.options.filter, entry);
   const sliced = sliceWithinBudget(chunk.entries, state.nextOffset, deps.byteBudget, (entry) => !state.options.dryRun && matches(entry));
 
@@ -126,6 +137,9 @@ class RestoreTally {
     if (outcome.kind === "restored") {
       if (next.options.dryRun) this.findings.push({ list: "planned", path: targetKey(next.options, entry.key), detail: null });
       this.next = { ...next, filesRestored: next.filesRestored + 1, bytesRestored: next.bytesRestored + outcome.bytes };
+      if (outcome.fromReplica) {
+        this.next = { ...this.next, filesFromReplica: (next.filesFromReplica ?? 0) + 1, firstFromReplica: next.firstFromReplica ?? entry.key };
+      }
       if (outcome.verified === true) this.next = { ...this.next, verified: this.next.verified + 1 };
       if (outcome.verified === false) {
         this.next = { ...this.next, verifyFailures: this.next.verifyFailures + 1 };
@@ -141,10 +155,11 @@ class RestoreTally {
 
 async function advanceLarge(deps: RestoreDeps, state: RestoreState): Promise<RestoreState> {
   const large = state.large!;
+  const fromReplica = large.copy === "replica";
   const advanced = await advanceLargeRestore(
     {
       source: deps.source,
-      backup: deps.backup,
+      backup: fromReplica && deps.replica ? deps.replica : deps.backup,
       keyring: deps.keyring,
       partSize: deps.partSize,
       overwriteExisting: state.options.overwriteExisting,
@@ -157,6 +172,10 @@ async function advanceLarge(deps: RestoreDeps, state: RestoreState): Promise<Res
   if ("state" in advanced) return { ...state, large: advanced.state };
   const { entry } = large;
   const result = advanced.outcome;
+  // The primary's copy is missing or damaged: start the object again from the replica's.
+  if (result.kind === "failed" && !fromReplica && deps.replica) {
+    return { ...state, large: { ...startLargeRestore(entry, large.target), copy: "replica", primaryProblem: result.reason } };
+  }
   const outcome: EntryOutcome =
     result.kind === "not_rangeable"
       ? await restoreEntry(deps, state, entry)
@@ -166,8 +185,11 @@ async function advanceLarge(deps: RestoreDeps, state: RestoreState): Promise<Res
             bytes: entry.size,
             verified: state.options.verifyAfterRestore ? result.verified : null,
             verifyProblem: result.verified ? null : "the restored object has the wrong size",
+            fromReplica,
           }
-        : result;
+        : result.kind === "failed" && fromReplica
+          ? { kind: "failed", reason: `${large.primaryProblem}; the replica's copy too: ${result.reason}` }
+          : result;
   const tally = new RestoreTally({ ...state, ...state.positionAfterLarge!, large: null, positionAfterLarge: null, filesProcessed: state.filesProcessed + 1 });
   tally.add(entry, outcome);
   return tally.result();
@@ -197,14 +219,31 @@ async function restoreEntry(deps: RestoreDeps, state: RestoreState, entry: Manif
     return restoredEarlierByThisJob(state, existing, entry) ? restoredOutcome(deps, options, target, entry) : { kind: "skipped" };
   }
 
+  const primary = await restoreFromCopy(deps, deps.backup, options, target, entry);
+  if (primary.kind !== "bad_copy") return primary;
+  if (!deps.replica) return { kind: "failed", reason: primary.reason };
+  // Object by object: only this object is read from the replica.
+  const replica = await restoreFromCopy(deps, deps.replica, options, target, entry);
+  if (replica.kind === "bad_copy") return { kind: "failed", reason: `${primary.reason}; the replica's copy too: ${replica.reason}` };
+  return replica.kind === "restored" ? { ...replica, fromReplica: true } : replica;
+}
+
+/** Writes `entry` from one copy of its blob (the primary's or the replica's). */
+async function restoreFromCopy(
+  deps: RestoreDeps,
+  copy: Pick<R2Bucket, "get">,
+  options: RestoreOptions,
+  target: string,
+  entry: ManifestEntry,
+): Promise<CopyAttempt> {
   let content: ReadableStream<Uint8Array> | null;
   try {
-    content = await openBlob(deps.backup, entry.blob, deps.keyring);
+    content = await openBlob(copy, entry.blob, deps.keyring, entry.size);
   } catch (error) {
-    if (isBlobIntegrityError(error)) return { kind: "failed", reason: `the backup's copy is unreadable: ${error.message}` };
+    if (isBlobIntegrityError(error)) return { kind: "bad_copy", reason: `the backup's copy is unreadable: ${error.message}` };
     throw error;
   }
-  if (!content) return { kind: "failed", reason: `the backup's copy (${entry.blob}) is missing from the backup store` };
+  if (!content) return { kind: "bad_copy", reason: `the backup's copy (${entry.blob}) is missing from the backup store` };
 
   const fixed = new FixedLengthStream(entry.size);
   const abort = new AbortController();
@@ -225,10 +264,10 @@ async function restoreEntry(deps: RestoreDeps, state: RestoreState, entry: Manif
   );
   const [put, piped] = await Promise.allSettled([putting, piping]);
   if (piped.status === "rejected" && isBlobIntegrityError(piped.reason))
-    return { kind: "failed", reason: `the backup's copy is unreadable: ${piped.reason.message}` };
+    return { kind: "bad_copy", reason: `the backup's copy is unreadable: ${piped.reason.message}` };
   if (put.status === "rejected") {
     const message = put.reason instanceof Error ? put.reason.message : String(put.reason);
-    if (/sha-?256|checksum|digest/i.test(message)) return { kind: "failed", reason: `the backup's copy does not match its checksum: ${message}` };
+    if (/sha-?256|checksum|digest/i.test(message)) return { kind: "bad_copy", reason: `the backup's copy does not match its checksum: ${message}` };
     throw put.reason;
   }
   // Written by someone else between our check and our put: never replaced.
@@ -301,6 +340,8 @@ export function initialRestoreState(
     unreadableAfter: null,
     large: null,
     positionAfterLarge: null,
+    filesFromReplica: 0,
+    firstFromReplica: null,
     ...NO_FINDINGS,
     ...RUNNING,
   };
@@ -314,6 +355,7 @@ export function restoreResult(state: RestoreState) {
     bytesRestored: state.bytesRestored,
     verified: state.verified,
     verifyFailures: state.verifyFailures,
+    filesFromReplica: state.filesFromReplica ?? 0,
     dryRun: state.options.dryRun,
   };
 }

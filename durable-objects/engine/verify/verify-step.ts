@@ -37,6 +37,8 @@ export interface VerifyProblem {
 export interface VerifyState extends ManifestJobState {
   kind: "verify";
   mode: VerifyMode;
+  /** Which copy is checked (absent in verifications begun before replicas: the primary). */
+  copy?: "primary" | "replica";
   /** Null: every entry. Otherwise entries whose key hashes into the window [offset, offset + percent) of 100. */
   sample: { percent: number; offset: number } | null;
   index: Pick<ManifestIndex, "chunkCount" | "fileCount" | "totalSize" | "checksum"> | null;
@@ -187,6 +189,7 @@ export function verifyResult(state: VerifyState) {
   return {
     valid: state.problemCount === 0,
     mode: state.mode,
+    copy: state.copy ?? "primary",
     samplePercent: state.sample?.percent ?? 100,
     /** Where this run's window was (the next sampled run starts after it). */
     sample: state.sample,

@@ -57,6 +57,7 @@ function deps(source: MemoryBucket, backup: MemoryBucket, unreadable: string[] =
     pages,
     source: source as unknown as RestoreDeps["source"],
     backup,
+    replica: null,
     keyring: null,
     concurrency: 2,
     byteBudget: 1 << 20,

@@ -1,0 +1,2 @@
+ALTER TABLE `r2_backups` ADD `replica_status` text;--> statement-breakpoint
+ALTER TABLE `r2_backups` ADD `replica_completed_at` text;

@@ -1,0 +1,78 @@
+/**
+ * Copying one stored object (a blob, a manifest chunk, a manifest index) from the primary backup
+ * bucket to the replica, byte for byte with its metadata, so the replica holds the same format
+ * and every reader works on either copy. Keys are content-addressed (blobs, chunks) or written
+ * once (indexes), so an object already in the replica is never written again, and a copy that is
+ * replayed after a crash writes the same bytes under the same key.
+ */
+import { isFramedBlob } from "../format/blob-reader";
+import { partSizeFor, pipePart } from "../multipart";
+
+export type CopyOutcome =
+  | { kind: "present" }
+  | { kind: "copied"; bytes: number }
+  /** Missing from the primary: nothing to copy. */
+  | { kind: "missing" }
+  /** The primary's bytes do not hash to the content they name (raw blobs are checked by R2). */
+  | { kind: "damaged"; detail: string };
+
+export interface CopyDeps {
+  primary: Pick<R2Bucket, "get" | "head">;
+  replica: Pick<R2Bucket, "head" | "put" | "createMultipartUpload">;
+  /** Objects above this size are copied part by part (R2's single put stops at 5 GiB). */
+  multipartThreshold: number;
+  partSize: number;
+}
+
+/**
+ * Copies `key` unless the replica has it. `sha256` is the content hash of a blob stored raw (its
+ * manifest entry's): R2 then refuses a copy whose bytes do not match, so damage in the primary is
+ * found here rather than replicated.
+ */
+export async function copyIfAbsent(deps: CopyDeps, key: string, sha256: string | null = null): Promise<CopyOutcome> {
+  if (await deps.replica.head(key)) return { kind: "present" };
+  const head = await deps.primary.head(key);
+  if (!head) return { kind: "missing" };
+  if (head.size > deps.multipartThreshold) return copyInParts(deps, head);
+  const object = await deps.primary.get(key);
+  if (!object) return { kind: "missing" };
+  const checked = sha256 !== null && !isFramedBlob(object) ? { sha256 } : {};
+  try {
+    await deps.replica.put(key, object.body, { httpMetadata: object.httpMetadata, customMetadata: object.customMetadata, ...checked });
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    if ("sha256" in checked && /sha-?256|checksum|digest/i.test(message)) return { kind: "damaged", detail: message };
+    throw error;
+  }
+  return { kind: "copied", bytes: object.size };
+}
+
+/**
+ * A large object, by ranges of the primary into one multipart upload, within the step. An upload
+ * interrupted by a crash is aborted or left to R2's expiry of incomplete uploads; the replayed step
+ * starts the object again (its parts are not checkpointed: a replica copy is never urgent).
+ */
+async function copyInParts(deps: CopyDeps, head: R2Object): Promise<CopyOutcome> {
+  const partSize = partSizeFor(head.size, deps.partSize);
+  const upload = await deps.replica.createMultipartUpload(head.key, { httpMetadata: head.httpMetadata, customMetadata: head.customMetadata });
+  try {
+    const parts: R2UploadedPart[] = [];
+    for (let offset = 0, partNumber = 1; offset < head.size; offset += partSize, partNumber++) {
+      const length = Math.min(partSize, head.size - offset);
+      const range = await deps.primary.get(head.key, { range: { offset, length } });
+      if (!range) {
+        await upload.abort();
+        return { kind: "missing" };
+      }
+      const { uploaded, fed } = await pipePart(upload, partNumber, length, range.body);
+      if (uploaded.status === "rejected") throw uploaded.reason;
+      if (fed.status === "rejected") throw fed.reason;
+      parts.push(uploaded.value);
+    }
+    await upload.complete(parts);
+  } catch (error) {
+    await upload.abort().catch(() => undefined); // the error that matters is the copy's
+    throw error;
+  }
+  return { kind: "copied", bytes: head.size };
+}

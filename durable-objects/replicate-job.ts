@@ -1,0 +1,99 @@
+/**
+ * ReplicateJob: one Durable Object per replication of a backup (`getByName(jobId)`), started by
+ * the backup once its end is recorded, when R2_REPLICA_BUCKET is bound.
+ *
+ * Owns: the replication's state (position, counts) and its D1 job row; what could not be copied
+ * is a finding (problem list). Alarm: one manifest leaf per step (StepJob's lifecycle). It holds
+ * no lease: it only adds content-addressed objects that a snapshot names to the replica, so it can
+ * neither block nor be broken by a backup, a restore or a cleanup of the bucket (docs/replica.md).
+ * Its end sets the backup's `replica_status`: complete, incomplete (problems) or failed.
+ */
+import { DEFAULTS } from "./defaults";
+import { initialReplicateState, replicateResult, runReplicateStep, type ReplicateState } from "./engine/replica/replicate-step";
+import { runBatch, updateBackup, type LogRecord, type Statement } from "./engine/records";
+import { readKeyring } from "./engine-settings";
+import { ManifestJob } from "./manifest-job";
+import { findBackupRow } from "../schema/queries";
+
+export interface StartReplicate {
+  jobId: string;
+  backupId: string;
+  bucketName: string;
+  requestedBy: string;
+}
+
+/** The replication job of a backup: one per backup, so a retried start finds the same job. */
+export const replicateJobId = (backupId: string) => `job-replicate-${backupId}`;
+
+export class ReplicateJob extends ManifestJob<ReplicateState> {
+  /** Chunk names known to be in the replica while this object stays in memory. */
+  private readonly replicatedChunks = new Set<string>();
+
+  async start(request: StartReplicate): Promise<string> {
+    const index = await this.manifestIndex(request.backupId);
+    if (!index) throw new Error(`the manifest of backup ${request.backupId} is missing`);
+    return this.startJob(
+      initialReplicateState({
+        ...request,
+        startedAt: new Date().toISOString(),
+        chunkCount: index.chunkCount,
+        root: index.root, // absent for a version 1 manifest
+        filesTotal: index.fileCount,
+      }),
+    );
+  }
+
+  /** The backup's replica is `pending` from the job's start (a repeated replication's too). */
+  protected override async recordStart(state: ReplicateState): Promise<void> {
+    await super.recordStart(state);
+    await runBatch(this.db(), [updateBackup(this.db(), state.backupId, { replicaStatus: "pending", replicaCompletedAt: null })]);
+  }
+
+  protected startMessage(state: ReplicateState): string {
+    return `Replication of ${state.backupId} to the replica bucket started (${state.filesTotal} files in the snapshot).`;
+  }
+
+  protected async work(state: ReplicateState): Promise<ReplicateState> {
+    const replica = this.bound("R2_REPLICA_BUCKET");
+    if (!replica) throw new Error("R2_REPLICA_BUCKET is no longer bound; the replication cannot go on");
+    const settings = this.settings();
+    return runReplicateStep(
+      {
+        primary: this.bound("R2_BACKUP_BUCKET"),
+        replica,
+        keyring: await readKeyring(this.env),
+        concurrency: DEFAULTS.concurrency,
+        byteBudget: settings.BACKUP_STEP_BYTE_BUDGET,
+        multipartThreshold: settings.BACKUP_MULTIPART_THRESHOLD_BYTES,
+        partSize: settings.BACKUP_PART_SIZE_BYTES,
+        replicatedChunks: this.replicatedChunks,
+        backupKept: async () => {
+          const row = await findBackupRow(this.db(), state.backupId);
+          return row?.status === "completed" || row?.status === "partial";
+        },
+      },
+      state,
+    );
+  }
+
+  protected result(state: ReplicateState): Record<string, unknown> {
+    return replicateResult(state);
+  }
+
+  protected leaseOf() {
+    return null;
+  }
+
+  protected completionLog(state: ReplicateState): Pick<LogRecord, "level" | "message"> {
+    const r = replicateResult(state);
+    const copied = `${r.objectsCopied} objects copied (${r.bytesCopied} bytes), ${r.objectsPresent} already there`;
+    return r.problemCount === 0
+      ? { level: "info", message: `Replica complete: ${copied}.` }
+      : { level: "error", message: `Replica INCOMPLETE: ${r.problemCount} object(s) could not be copied; ${copied}. See the job's problems.` };
+  }
+
+  protected override endStatements(state: ReplicateState): Statement[] {
+    const status = state.outcome !== "completed" ? "failed" : state.problemCount === 0 ? "complete" : "incomplete";
+    return [updateBackup(this.db(), state.backupId, { replicaStatus: status, replicaCompletedAt: state.endedAt })];
+  }
+}
