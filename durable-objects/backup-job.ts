@@ -9,7 +9,8 @@
 import type { BackupRow } from "../schema";
 import { initialCheckpoint, type BackupCheckpoint, type NewBackup, type ParentManifest } from "./engine/backup/backup-checkpoint";
 import { locatorOf, PageCache } from "./engine/format/manifest-reader";
-import type { BackupStepDeps } from "./engine/backup/backup-deps";
+import type { BackupEngineSettings, BackupStepDeps } from "./engine/backup/backup-deps";
+import { DEFAULT_TEMPLATE, sourceFor } from "./templates";
 import { logRecord, progressColumns } from "./engine/backup/batch-recorder";
 import { runBackupStep } from "./engine/backup/backup-step";
 import { abortOpenUpload } from "./engine/backup/large-object";
@@ -69,6 +70,8 @@ export class BackupJob extends StepJob<BackupCheckpoint> {
         requestedBy: checkpoint.requestedBy,
         parentId: checkpoint.parentId,
         startedAt,
+        template: checkpoint.template?.name ?? DEFAULT_TEMPLATE,
+        sourceBinding: checkpoint.template?.sourceBinding ?? "R2_BUCKET",
         ...progressColumns(checkpoint),
         updatedAt: startedAt,
       }),
@@ -81,6 +84,7 @@ export class BackupJob extends StepJob<BackupCheckpoint> {
           "info",
           new Date(startedAt),
           `${checkpoint.type === "full" ? "Full" : "Incremental"} backup of ${checkpoint.bucketName} started (trigger: ${checkpoint.trigger}` +
+            (checkpoint.template && checkpoint.template.name !== DEFAULT_TEMPLATE ? `, template ${checkpoint.template.name}` : "") +
             (checkpoint.parentId ? `, parent ${checkpoint.parentId}` : "") +
             ")." +
             (checkpoint.targetKeys ? ` Targeted: reads only the ${checkpoint.targetKeys.length} key(s) named by change events.` : "") +
@@ -112,7 +116,7 @@ export class BackupJob extends StepJob<BackupCheckpoint> {
         new PermanentError("this backup was begun by an older engine (manifest version 1) and cannot be finished by this one; start a new backup"),
       );
     }
-    return this.deps().then((deps) => runBackupStep(deps, checkpoint));
+    return this.deps(checkpoint).then((deps) => runBackupStep(deps, checkpoint));
   }
 
   protected async recordRetry(checkpoint: BackupCheckpoint, failures: number, message: string): Promise<void> {
@@ -234,23 +238,35 @@ export class BackupJob extends StepJob<BackupCheckpoint> {
         bucketName: checkpoint.bucketName,
         requestedBy: "cron",
         dryRun: false,
-        policy: { retentionDays: config.BACKUP_RETENTION_DAYS, keep: config.BACKUP_KEEP },
+        // A template's backups are kept by its own rules (the default's: the environment's).
+        template: checkpoint.template?.name ?? DEFAULT_TEMPLATE,
+        policy: checkpoint.template?.retention ?? { retentionDays: config.BACKUP_RETENTION_DAYS, keep: config.BACKUP_KEEP },
       });
     if (!result.ok && result.holderId !== `job-cleanup-after-${checkpoint.backupId}`) {
       console.warn(`cron cleanup after ${checkpoint.backupId} skipped: ${result.kind} ${result.holderId} is running`);
     }
   }
 
+  /** The engine's settings, with the template's compression and encryption (the default's: the environment's). */
+  private async settingsOf(checkpoint: BackupCheckpoint): Promise<BackupEngineSettings> {
+    const settings = await engineSettings(this.env);
+    const template = checkpoint.template;
+    if (!template) return settings;
+    const keyring = template.encryption ? settings.readKeyring : null;
+    if (template.encryption && !keyring) throw new PermanentError(`template ${template.name} encrypts, but BACKUP_ENCRYPTION_KEY is not configured`);
+    return { ...settings, storage: { ...settings.storage, compress: template.compression, keyring } };
+  }
+
   protected leaseOf(checkpoint: BackupCheckpoint) {
     return { bucketName: checkpoint.bucketName, holderId: checkpoint.backupId };
   }
 
-  private async deps(): Promise<BackupStepDeps> {
+  private async deps(checkpoint: BackupCheckpoint): Promise<BackupStepDeps> {
     const deps: BackupStepDeps = {
-      source: this.bound("R2_BUCKET"),
+      source: sourceFor(this.env, checkpoint.template?.sourceBinding, this.bound("R2_BUCKET")),
       backup: this.bound("R2_BACKUP_BUCKET"),
       db: openDatabase(this.bound("DB")),
-      settings: await engineSettings(this.env),
+      settings: await this.settingsOf(checkpoint),
       now: () => new Date(),
       saveCheckpoint: (checkpoint) => this.saveState(checkpoint),
       parentPages: this.parentPages,

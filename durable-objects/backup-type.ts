@@ -15,6 +15,8 @@ export type RequestedBackupType = BackupType | "auto";
 
 export interface BackupTypeInput {
   bucketName: string;
+  /** An incremental's parent is the newest finished backup of the same template. */
+  template: string;
   requested: RequestedBackupType;
   incrementalEnabled: boolean;
   fullIntervalDays: number;
@@ -64,7 +66,14 @@ export async function resolveBackupType(db: Database, input: BackupTypeInput): P
     db
       .select({ id: r2Backups.id, backupDate: r2Backups.backupDate })
       .from(r2Backups)
-      .where(and(eq(r2Backups.bucketName, input.bucketName), inArray(r2Backups.status, ["completed", "partial"]), inArray(r2Backups.backupType, types)))
+      .where(
+        and(
+          eq(r2Backups.bucketName, input.bucketName),
+          eq(r2Backups.template, input.template),
+          inArray(r2Backups.status, ["completed", "partial"]),
+          inArray(r2Backups.backupType, types),
+        ),
+      )
       .orderBy(desc(r2Backups.backupDate))
       .limit(1);
   const [lastCompleted] = await newestCompleted(["full", "incremental"]);

@@ -27,8 +27,11 @@ import { reconcileOrphans } from "./watchdog";
 import { eventBackupDue, PendingChanges, type ChangeSummary } from "./pending-changes";
 import { normalizeTargetKeys } from "./engine/backup/targeted-listing";
 import { findBackupRow } from "../schema/queries";
+import { DEFAULT_TEMPLATE, defaultTemplate, templateRun, type TemplateRun } from "./templates";
 
 const LEASE_KEY = "lease";
+/** Scheduled runs of templates waiting for the bucket (StartBackupRequest[]). */
+const QUEUE_KEY = "queued-runs";
 export const WATCHDOG_INTERVAL_MS = 60_000;
 export const LEASE_TTL_MS = 30 * 60_000;
 /** A new holder is given this long to record its start before "unknown" means "gone". */
@@ -49,13 +52,22 @@ export interface StartBackupRequest {
   requestedBy: string;
   /** Only these keys are read (an event backup); kept only if the backup is an incremental with a parent. */
   targetKeys?: string[] | null;
+  /** The backup template to run; absent: the default (the environment variables). */
+  template?: TemplateRun;
+  /**
+   * A scheduled run of a template: when the bucket is busy, it waits in the coordinator's queue and
+   * starts once the bucket is free (one entry per template), instead of being skipped.
+   */
+  queueIfBusy?: boolean;
 }
 
 /** Who the coordinator names as requesting event backups. */
 export const EVENT_REQUESTER = "events";
 
 export type StartBackupResult =
-  { ok: true; backup: BackupRow } | { ok: false; reason: "busy"; holderId: string; kind: Lease["kind"] } | { ok: false; reason: "incremental_disabled" };
+  | { ok: true; backup: BackupRow }
+  | { ok: false; reason: "busy"; holderId: string; kind: Lease["kind"]; queued?: boolean }
+  | { ok: false; reason: "incremental_disabled" };
 
 export type StartRestoreResult = { ok: true; jobId: string } | { ok: false; reason: "busy"; holderId: string; kind: Lease["kind"] };
 export type StartCleanupResult = StartRestoreResult;
@@ -107,18 +119,24 @@ export class BucketCoordinator extends DurableObject<Env> {
     const now = new Date();
     const backupId = newId("bk", now);
     const held = await this.acquire(backupId, "backup");
-    if (held) return { ok: false, reason: "busy", holderId: held.holderId, kind: held.kind };
+    if (held) {
+      if (request.queueIfBusy) await this.queue(request);
+      return { ok: false, reason: "busy", holderId: held.holderId, kind: held.kind, ...(request.queueIfBusy ? { queued: true } : {}) };
+    }
 
     {
-      const bucketName = config.BACKUP_SOURCE_BUCKET;
+      const template = request.template ?? templateRun(defaultTemplate(config));
+      const bucketName = template.bucketName;
       const { type, parentId, note } = await resolveBackupType(openDatabase(this.env.DB), {
         bucketName,
+        template: template.name,
         requested: request.type,
         incrementalEnabled: config.BACKUP_INCREMENTAL_ENABLED,
         fullIntervalDays: config.BACKUP_FULL_INTERVAL_DAYS,
         now,
       });
-      let targetKeys = type === "incremental" && parentId !== null && request.targetKeys ? normalizeTargetKeys(request.targetKeys) : null;
+      // Events name the default template's keys only.
+      let targetKeys = type === "incremental" && parentId !== null && request.targetKeys && !request.template ? normalizeTargetKeys(request.targetKeys) : null;
       const notes = note ? [note] : [];
       // A partial parent's unreadable objects are in no manifest: only a listing reads them again.
       if (targetKeys && (await findBackupRow(openDatabase(this.env.DB), parentId!))?.status === "partial") {
@@ -136,6 +154,8 @@ export class BucketCoordinator extends DurableObject<Env> {
           parentId,
           backupDate: now.toISOString(),
           targetKeys,
+          // The default's checkpoint carries none: its options stay the environment's, read each step.
+          template: request.template ?? null,
         },
         notes,
       );
@@ -152,6 +172,8 @@ export class BucketCoordinator extends DurableObject<Env> {
     if (held?.holderId !== holderId) return;
     await this.ctx.storage.delete(LEASE_KEY);
     await this.ctx.storage.deleteAlarm();
+    // A queued scheduled run starts next, from the alarm (never inside the holder's own call).
+    if ((await this.queued()).length > 0) await this.ctx.storage.setAlarm(Date.now());
     const pending = this.pendingChanges();
     let summary = await pending.summary();
     if (held.kind === "backup" && summary.firstReceivedAt !== null) {
@@ -226,10 +248,35 @@ export class BucketCoordinator extends DurableObject<Env> {
         const current = await this.ctx.storage.get<Lease>(LEASE_KEY);
         if (current?.holderId === held.holderId) await this.ctx.storage.put(LEASE_KEY, { ...current, lastSeenAt: Date.now() } satisfies Lease);
         await this.ctx.storage.setAlarm(Date.now() + WATCHDOG_INTERVAL_MS);
-        return; // the bucket is busy: pending changes wait for the release
+        return; // the bucket is busy: pending changes and queued runs wait for the release
       }
     }
+    await this.startQueuedBackup();
     await this.startEventBackupIfDue();
+  }
+
+  private async queued(): Promise<StartBackupRequest[]> {
+    return (await this.ctx.storage.get<StartBackupRequest[]>(QUEUE_KEY)) ?? [];
+  }
+
+  /** Queues a scheduled run behind the current holder; a template already waiting is not queued twice. */
+  private async queue(request: StartBackupRequest): Promise<void> {
+    const queued = await this.queued();
+    const name = request.template?.name ?? DEFAULT_TEMPLATE;
+    if (queued.some((q) => (q.template?.name ?? DEFAULT_TEMPLATE) === name)) return;
+    await this.ctx.storage.put(QUEUE_KEY, [...queued, request]);
+    if ((await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(Date.now() + WATCHDOG_INTERVAL_MS);
+  }
+
+  /** Starts the longest-waiting queued run, if any; it leaves the queue once it has started. */
+  private async startQueuedBackup(): Promise<void> {
+    const [next, ...rest] = await this.queued();
+    if (!next) return;
+    const result = await this.startBackup({ ...next, queueIfBusy: false });
+    if (!result.ok && result.reason === "busy") return; // still busy: the release re-arms this
+    await this.ctx.storage.put(QUEUE_KEY, rest);
+    if (!result.ok) console.warn(`queued backup of template ${next.template?.name ?? DEFAULT_TEMPLATE} not started: ${result.reason}`);
+    else if (rest.length > 0 && (await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(Date.now() + WATCHDOG_INTERVAL_MS);
   }
 
   /**

@@ -8,7 +8,7 @@
  * StepJob's lifecycle. It holds the bucket's lease (taken by the coordinator before `start`), so no
  * backup or restore runs meanwhile, and releases it once its end is recorded.
  */
-import { and, count, eq, inArray, lt, ne, sql } from "drizzle-orm";
+import { and, count, eq, inArray, lt, ne, not, sql } from "drizzle-orm";
 import { backupFiles, backupJobs, backupLogs, jobFindings, r2Backups, webhookDeliveries } from "../schema";
 
 const finishedDeliveryBefore = (createdBefore: string) => and(ne(webhookDeliveries.status, "pending"), lt(webhookDeliveries.createdAt, createdBefore));
@@ -21,12 +21,15 @@ import { insertLog, runBatch, updateBackup, type LogRecord } from "./engine/reco
 import { readKeyring } from "./engine-settings";
 import { ManifestJob } from "./manifest-job";
 import type { AlertScope } from "./step-job";
+import { DEFAULT_TEMPLATE } from "./templates";
 
 export interface StartCleanup {
   jobId: string;
   bucketName: string;
   requestedBy: string;
   dryRun: boolean;
+  /** The template whose backups the policy applies to (absent: the default); every other snapshot is kept. */
+  template?: string;
   policy: RetentionPolicy;
 }
 
@@ -110,7 +113,9 @@ export class CleanupJob extends ManifestJob<CleanupState> {
   protected startMessage(state: CleanupState): string {
     const { keep } = state.policy;
     return (
-      `${state.dryRun ? "Dry run of a cleanup" : "Cleanup"} of ${state.bucketName} started by ${state.requestedBy}: ` +
+      `${state.dryRun ? "Dry run of a cleanup" : "Cleanup"} of ${state.bucketName}` +
+      (state.template && state.template !== DEFAULT_TEMPLATE ? ` (template ${state.template})` : "") +
+      ` started by ${state.requestedBy}: ` +
       `keep backups younger than ${state.policy.retentionDays} days, the last ${keep.last}, ${keep.daily} daily, ${keep.weekly} weekly, ${keep.monthly} monthly; ` +
       `unreferenced blobs older than ${state.graceHours} hours are deleted.`
     );
@@ -127,23 +132,25 @@ export class CleanupJob extends ManifestJob<CleanupState> {
         store: this.store(),
         now: () => now,
         history: async () => {
+          const ofThisTemplate = and(eq(r2Backups.bucketName, state.bucketName), eq(r2Backups.template, state.template ?? DEFAULT_TEMPLATE));
           const backups = await db
             .select({ id: r2Backups.id, backupDate: r2Backups.backupDate, status: r2Backups.status })
             .from(r2Backups)
-            .where(and(eq(r2Backups.bucketName, state.bucketName), inArray(r2Backups.status, ["completed", "partial", "failed", "cancelled"])));
-          // What a running verification or restore reads, and a running backup's parent.
+            .where(and(ofThisTemplate, inArray(r2Backups.status, ["completed", "partial", "failed", "cancelled"])));
+          // What a running verification, restore or replication reads, and a running backup's parent.
           const jobs = await db
             .select({ id: backupJobs.backupId })
             .from(backupJobs)
-            .where(and(eq(backupJobs.status, "in_progress"), inArray(backupJobs.kind, ["verify", "restore"])));
+            .where(and(eq(backupJobs.status, "in_progress"), inArray(backupJobs.kind, ["verify", "restore", "replicate"])));
           const parents = await db
             .select({ id: r2Backups.parentId })
             .from(r2Backups)
             .where(inArray(r2Backups.status, ["pending", "in_progress"]));
+          // Snapshots of other source buckets and of the bucket's other templates: kept, and marked.
           const otherBuckets = await db
             .select({ id: r2Backups.id })
             .from(r2Backups)
-            .where(and(ne(r2Backups.bucketName, state.bucketName), inArray(r2Backups.status, ["completed", "partial"])));
+            .where(and(not(ofThisTemplate!), inArray(r2Backups.status, ["completed", "partial"])));
           return {
             backups,
             inUse: new Set([...jobs, ...parents].map((r) => r.id).filter((id): id is string => id !== null)),

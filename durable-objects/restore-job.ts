@@ -13,11 +13,14 @@ import { initialRestoreState, restoreResult, runRestoreStep, type RestoreOptions
 import type { LogRecord } from "./engine/records";
 import { readKeyring } from "./engine-settings";
 import { ManifestJob } from "./manifest-job";
+import { sourceFor } from "./templates";
 
 export interface StartRestore {
   jobId: string;
   backupId: string;
   bucketName: string;
+  /** The source bucket's binding (a template's; absent: R2_BUCKET). */
+  sourceBinding?: string;
   requestedBy: string;
   options: RestoreOptions;
   holdsLease: boolean;
@@ -44,7 +47,7 @@ export class RestoreJob extends ManifestJob<RestoreState> {
     const settings = this.settings();
     return runRestoreStep(
       {
-        source: this.bound("R2_BUCKET"),
+        source: sourceFor(this.env, state.sourceBinding, this.bound("R2_BUCKET")),
         backup: this.bound("R2_BACKUP_BUCKET"),
         replica: this.bound("R2_REPLICA_BUCKET") ?? null,
         keyring: await readKeyring(this.env),

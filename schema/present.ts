@@ -20,6 +20,7 @@ export function presentBackup(row: BackupRow) {
     type: row.backupType,
     status: row.status,
     trigger: row.trigger,
+    template: row.template,
     requestedBy: row.requestedBy,
     parentId: row.parentId,
     backupDate: row.backupDate,

@@ -8,7 +8,12 @@
 // runs a cleanup with `{"retentionDays": 0, "keep": {"last": 1}}` and checks that all but the
 // newest expired and that exactly the space only they used was freed; the drill then goes on with
 // the newest backup.
-import { mkdtempSync, rmSync } from "node:fs";
+//
+// `--replica` runs with R2_REPLICA_BUCKET bound (wrangler.toml's commented block, in a config of
+// its own for the drill): after the backup's replication completes, it deletes some of the
+// backup's blobs from the backup bucket and damages one, and the restore must still bring every
+// object back byte for byte, reading those from the replica.
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -20,8 +25,12 @@ const { values } = parseArgs({
     "large-mib": { type: "string", default: "3" },
     port: { type: "string", default: "8792" },
     retention: { type: "boolean", default: false },
+    replica: { type: "boolean", default: false },
   },
 });
+const REPLICA_CONFIG = ".wrangler-replica.toml";
+const serverArgs = ["--var", "BACKUP_GC_GRACE_HOURS:0", ...(values.replica ? ["--config", REPLICA_CONFIG] : [])];
+if (values.replica) writeFileSync(REPLICA_CONFIG, withReplicaBound(readFileSync("wrangler.toml", "utf8")));
 const state = mkdtempSync(join(tmpdir(), "r2-backup-drill-"));
 const port = Number(values.port);
 const api = apiClient(port, await adminToken());
@@ -31,14 +40,14 @@ try {
   runNode(["scripts/seed.mjs", "--files", values.files, "--large", "1", "--large-mib", values["large-mib"], "--persist", join(state, "v3")]);
   let before = await sourceDigest(state);
 
-  server = await startServer(port, state, ["--var", "BACKUP_GC_GRACE_HOURS:0"]);
+  server = await startServer(port, state, serverArgs);
   await api.backup("full");
   if (values.retention) {
     for (const round of [1, 2]) {
       await stopServer(server);
       runNode(["scripts/seed.mjs", "--mutate", "3", "--seed", String(round + 1), "--persist", join(state, "v3")]);
       before = await sourceDigest(state); // the bucket as the newest backup sees it
-      server = await startServer(port, state, ["--var", "BACKUP_GC_GRACE_HOURS:0"]);
+      server = await startServer(port, state, serverArgs);
       await api.backup("incremental");
     }
     failed = !(await cleanupKeepsOnlyTheNewest()) || failed;
@@ -48,12 +57,14 @@ try {
   console.log(`latest completed backup: ${latest.id} (${latest.snapshotFileCount} files)`);
   const verified = await api.job(`/backup/verify/${latest.id}`);
   console.log(`verify: valid=${verified.result.valid}, ${verified.result.filesChecked} files checked`);
+  const damaged = values.replica ? await replicatedThenDamaged(latest.id) : 0;
   await stopServer(server);
+  if (values.replica) await damagePrimary(damaged);
 
   await emptySource(state);
   console.log(`emptied the source bucket: ${(await sourceDigest(state)).size} objects left`);
 
-  server = await startServer(port, state, ["--var", "BACKUP_GC_GRACE_HOURS:0"]);
+  server = await startServer(port, state, serverArgs);
   const restored = await api.job(`/backup/restore/${latest.id}`, { overwriteExisting: true, verifyAfterRestore: true });
   const seconds = (Date.parse(restored.completedAt) - Date.parse(restored.startedAt)) / 1000;
   console.log(
@@ -66,11 +77,16 @@ try {
   const differing = [...before.keys()].filter((key) => after.get(key) !== before.get(key));
   const extra = [...after.keys()].filter((key) => !before.has(key));
   console.log(`compared ${before.size} objects: ${differing.length} differ, ${extra.length} unexpected`);
+  if (values.replica) {
+    console.log(`replica: ${restored.result.filesFromReplica} object(s) restored from the replica (${damaged} blobs were taken from the backup bucket)`);
+    failed = failed || restored.result.filesFromReplica < damaged || restored.result.filesFailed > 0;
+  }
   failed = failed || differing.length > 0 || extra.length > 0 || !verified.result.valid || restored.result.verifyFailures > 0;
   console.log(failed ? "DRILL FAILED" : "DRILL PASSED: every object is back byte for byte with its metadata");
 } finally {
   if (server) await stopServer(server);
   rmSync(state, { recursive: true, force: true });
+  if (values.replica) rmSync(REPLICA_CONFIG, { force: true });
 }
 process.exit(failed ? 1 : 0);
 
@@ -110,12 +126,12 @@ async function cleanupKeepsOnlyTheNewest() {
   } while (cursor);
   await stopServer(server);
   const before = await storedObjects();
-  server = await startServer(port, state, ["--var", "BACKUP_GC_GRACE_HOURS:0"]);
+  server = await startServer(port, state, serverArgs);
   const job = await api.job("/backup/cleanup", { retentionDays: 0, keep: { last: 1 } });
   const left = (await api.call("GET", "/backup/list?limit=100")).backups;
   await stopServer(server);
   const after = await storedObjects();
-  server = await startServer(port, state, ["--var", "BACKUP_GC_GRACE_HOURS:0"]);
+  server = await startServer(port, state, serverArgs);
   const { result } = job;
   const expiredIndexes = sum([...before].filter(([key]) => key.startsWith("manifests/") && !key.startsWith(`manifests/${newest.id}/`)).map(([, size]) => size));
   const blobsLeft = [...after.keys()].filter((key) => key.startsWith("blobs/"));
@@ -134,4 +150,37 @@ async function cleanupKeepsOnlyTheNewest() {
     blobsLeft.every((key) => needed.has(key));
   if (!ok) console.log("CLEANUP CHECK FAILED");
   return ok;
+}
+
+/** wrangler.toml with its commented R2_REPLICA_BUCKET block bound. */
+function withReplicaBound(config) {
+  const block = /^# \[\[r2_buckets\]\]\n# binding = "R2_REPLICA_BUCKET".*\n# bucket_name = .*$/m;
+  if (!block.test(config)) throw new Error("wrangler.toml has no commented R2_REPLICA_BUCKET block to bind");
+  return config.replace(block, (text) => text.replaceAll(/^# /gm, ""));
+}
+
+/** Waits for the backup's replication to end; returns how many blobs to take from the backup bucket. */
+async function replicatedThenDamaged(backupId) {
+  let backup;
+  do {
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    backup = (await api.call("GET", `/backup/status/${backupId}`)).backup;
+  } while (backup.replicaStatus === "pending");
+  console.log(`replica: ${backup.replicaStatus} at ${backup.replicaCompletedAt}`);
+  if (backup.replicaStatus !== "complete") throw new Error(`the replication of ${backupId} ended ${backup.replicaStatus}`);
+  return 4;
+}
+
+/** Deletes `count - 1` blobs from the backup bucket and overwrites one more (the server must be stopped). */
+async function damagePrimary(count) {
+  const local = openLocalBucket(state, "cutty-backups");
+  try {
+    const bucket = await local.bucket;
+    const blobs = (await bucket.list({ prefix: "blobs/", limit: count })).objects.map((o) => o.key);
+    await bucket.delete(blobs.slice(1));
+    await bucket.put(blobs[0], "not the bytes this blob is named after");
+    console.log(`damaged the backup bucket: deleted ${blobs.length - 1} blobs, overwrote ${blobs[0]}`);
+  } finally {
+    await local.mf.dispose();
+  }
 }

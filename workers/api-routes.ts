@@ -14,12 +14,15 @@ import { startCleanup } from "./routes/cleanup";
 import { getJob, startReplication, startRestore, startVerify } from "./routes/jobs";
 import { getStats, listAlerts } from "./routes/monitoring";
 import { devSourceWrites } from "./routes/dev";
+import { createTemplate, deleteTemplate, getTemplate, listTemplates, updateTemplate } from "./routes/templates";
 import * as requests from "./schemas";
 import * as resources from "./openapi/resources";
 import * as examples from "./openapi/examples";
 
 export interface ApiRoute {
-  method: "GET" | "POST";
+  method: "GET" | "POST" | "PUT" | "DELETE";
+  /** The OpenAPI operationId when the one derived from method and path would repeat another's. */
+  operationId?: string;
   /** Under `/api`, with itty-router's `:param` placeholders. */
   path: string;
   /** The scope a token needs; null: any valid token (the handler decides, see `scopeNote`). */
@@ -34,7 +37,7 @@ export interface ApiRoute {
   body?: z.ZodType;
   /** The statuses this endpoint answers besides 400, 401, 403 and 500 (which every one may). */
   errors: (404 | 409 | 413)[];
-  success: { status: 200 | 202; schema: z.ZodType; example: unknown };
+  success: { status: 200 | 201 | 202; schema: z.ZodType; example: unknown };
   handle: (context: HandlerContext) => Promise<Response>;
 }
 
@@ -48,9 +51,10 @@ export const API_ROUTES: ApiRoute[] = [
     audit: "backup.create",
     tag: "backups",
     summary: "Start a backup of the source bucket",
-    description: "`auto` is resolved to `full` or `incremental` in the response. 409 while another backup of the bucket runs (`details.backupId` names it).",
+    description:
+      "`auto` is resolved to `full` or `incremental` in the response. With `template`, a backup of that backup template (its bucket, prefixes and storage options; `type` then defaults to `auto`; 404 for an unknown one). 409 while another backup of the bucket runs (`details.backupId` names it).",
     body: requests.createBackupBody,
-    errors: [409, 413],
+    errors: [404, 409, 413],
     success: { status: 202, schema: resources.one("backup", resources.backup), example: { backup: examples.backup } },
     handle: createBackup,
   },
@@ -180,6 +184,66 @@ export const API_ROUTES: ApiRoute[] = [
     errors: [409, 413],
     success: { status: 202, schema: resources.one("job", resources.job), example: { job: examples.cleanupJob } },
     handle: startCleanup,
+  },
+  {
+    method: "GET",
+    path: "/backup/templates",
+    scope: "backup:admin",
+    tag: "admin",
+    summary: "Backup templates, the built-in default first",
+    errors: [],
+    success: { status: 200, schema: z.object({ templates: z.array(resources.template) }), example: { templates: [examples.template] } },
+    handle: listTemplates,
+  },
+  {
+    method: "POST",
+    path: "/backup/templates",
+    scope: "backup:admin",
+    audit: "template.create",
+    tag: "admin",
+    summary: "Create a backup template",
+    description:
+      'A named backup configuration: source bucket (an R2 binding of this Worker and the bucket\'s name), key prefixes to include and exclude, schedule, retention and keep rules, compression and encryption. Backups of it start with `POST /backup/create {"template": name}` and, on its schedule, from the cron; templates of one bucket never run at once (a scheduled one waits for the bucket). 409 when the name is taken (`default` always is).',
+    body: requests.createTemplateBody,
+    errors: [409, 413],
+    success: { status: 201, schema: resources.one("template", resources.template), example: { template: examples.template } },
+    handle: createTemplate,
+  },
+  {
+    method: "GET",
+    path: "/backup/templates/:name",
+    operationId: "getBackupTemplate",
+    scope: "backup:admin",
+    tag: "admin",
+    summary: "One backup template",
+    errors: [404],
+    success: { status: 200, schema: resources.one("template", resources.template), example: { template: examples.template } },
+    handle: getTemplate,
+  },
+  {
+    method: "PUT",
+    path: "/backup/templates/:name",
+    scope: "backup:admin",
+    audit: "template.update",
+    tag: "admin",
+    summary: "Replace a backup template's options",
+    description: "Backups that run keep the options they started with. 409 for `default` (it is the environment variables).",
+    body: requests.templateBody,
+    errors: [404, 409, 413],
+    success: { status: 200, schema: resources.one("template", resources.template), example: { template: examples.template } },
+    handle: updateTemplate,
+  },
+  {
+    method: "DELETE",
+    path: "/backup/templates/:name",
+    scope: "backup:admin",
+    audit: "template.delete",
+    tag: "admin",
+    summary: "Delete a backup template",
+    description: "Its backups stay (and keep its name); answers the deleted template. 409 for `default`.",
+    errors: [404, 409],
+    success: { status: 200, schema: resources.one("template", resources.template), example: { template: examples.template } },
+    handle: deleteTemplate,
   },
   {
     method: "GET",

@@ -33,8 +33,8 @@ async function targetOf(response: Response): Promise<string | null> {
   const body = (await response
     .clone()
     .json()
-    .catch(() => null)) as { backup?: { id?: string }; job?: { id?: string } } | null;
-  return body?.backup?.id ?? body?.job?.id ?? null;
+    .catch(() => null)) as { backup?: { id?: string }; job?: { id?: string }; template?: { name?: string } } | null;
+  return body?.backup?.id ?? body?.job?.id ?? body?.template?.name ?? null;
 }
 
 /**
@@ -43,7 +43,7 @@ async function targetOf(response: Response): Promise<string | null> {
  */
 export async function audited(action: AuditAction, context: HandlerContext, run: () => Promise<Response>): Promise<Response> {
   const at = new Date().toISOString();
-  const named = context.request.params.id ?? null;
+  const named = context.request.params.id ?? context.request.params.name ?? null;
   try {
     const response = await run();
     await recordAudit(context.env.DB, {

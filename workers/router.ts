@@ -28,6 +28,8 @@ router
 for (const route of API_ROUTES) {
   const handler = authorized(route.scope, route.handle, route.audit);
   if (route.method === "GET") router.get(route.path, handler);
+  else if (route.method === "PUT") router.put(route.path, handler);
+  else if (route.method === "DELETE") router.delete(route.path, handler);
   else router.post(route.path, handler);
 }
 

@@ -15,6 +15,7 @@ import { checkAlerts, describeAlertChanges, wakeDispatcher } from "../durable-ob
 import { backupDue, scheduleProblem } from "../durable-objects/schedule";
 import { reconcileOrphans } from "../durable-objects/watchdog";
 import { recordAudit, type AuditRecord } from "./audit";
+import { allTemplates, templateRun, type BackupTemplate } from "../durable-objects/templates";
 
 export async function runScheduled(controller: ScheduledController, env: Env, ctx: ExecutionContext): Promise<void> {
   ctx.waitUntil(reconcileOrphans(env).catch((error: unknown) => console.error("orphan sweep failed", error)));
@@ -30,9 +31,56 @@ export async function runScheduled(controller: ScheduledController, env: Env, ct
   } else if (backupDue(config.BACKUP_SCHEDULE, controller.cron, at)) {
     await startScheduledBackup(controller, env, config, at);
   }
-  const changes = await checkAlerts(env.DB, config, config.BACKUP_SOURCE_BUCKET, at);
-  console.log(`cron ${controller.cron}: ${describeAlertChanges(changes)}`);
+  const templates = (await allTemplates(env)).filter((t) => !t.builtIn);
+  for (const template of templates) await runTemplateSchedule(controller, env, template, at);
+  for (const bucketName of new Set([config.BACKUP_SOURCE_BUCKET, ...templates.map((t) => t.bucketName)])) {
+    const changes = await checkAlerts(env.DB, config, bucketName, at);
+    console.log(`cron ${controller.cron}: ${bucketName}: ${describeAlertChanges(changes)}`);
+  }
   await wakeDispatcher(env, env.WEBHOOK_DISPATCHER);
+}
+
+/**
+ * A stored template's scheduled run. Unlike the default's, a run that finds the bucket busy is not
+ * skipped: it waits in the bucket's coordinator and starts once the bucket is free (templates of
+ * one bucket share its slots, so skipping would starve all but the first).
+ */
+async function runTemplateSchedule(controller: ScheduledController, env: Env, template: BackupTemplate, at: Date): Promise<void> {
+  const label = `cron ${controller.cron} (template ${template.name}, ${template.schedule})`;
+  const problem = scheduleProblem(template.schedule, controller.cron);
+  if (problem) {
+    console.error(`${label}: ${problem}`);
+    await recordAudit(env.DB, scheduleRun(at, { target: template.name, outcome: "failed", detail: `${label}: ${problem}` }));
+    return;
+  }
+  if (!backupDue(template.schedule, controller.cron, at)) return;
+  try {
+    const result = await env.BUCKET_COORDINATOR.getByName(template.bucketName).startBackup({
+      type: "auto",
+      trigger: "cron",
+      requestedBy: "cron",
+      template: templateRun(template),
+      queueIfBusy: true,
+    });
+    const detail = result.ok
+      ? `${label}: started a ${result.backup.backupType} backup`
+      : result.reason === "busy"
+        ? `${label}: queued behind ${result.kind} ${result.holderId}; it starts when the bucket is free`
+        : `${label}: not started, ${result.reason}`;
+    console.log(detail);
+    await recordAudit(
+      env.DB,
+      scheduleRun(at, {
+        target: result.ok ? result.backup.id : template.name,
+        outcome: result.ok || result.reason === "busy" ? "accepted" : "skipped",
+        detail,
+      }),
+    );
+  } catch (error) {
+    // One template's failure must not keep the others from running.
+    console.error(`${label}: failed`, error);
+    await recordAudit(env.DB, scheduleRun(at, { target: template.name, outcome: "failed", detail: `${label}: ${errorMessage(error)}` }));
+  }
 }
 
 function scheduleRun(at: Date, outcome: Pick<AuditRecord, "target" | "outcome" | "detail">): AuditRecord {

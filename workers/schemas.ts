@@ -1,10 +1,20 @@
 /** zod schemas for every request body and query string of the API. */
 import { z } from "zod";
 import { AUDIT_ACTIONS, BACKUP_STATUSES, BACKUP_TRIGGERS, BACKUP_TYPES, LOG_LEVELS } from "../schema";
+import { SCHEDULES } from "../durable-objects/schedule";
 
-export const createBackupBody = z.strictObject({
-  type: z.enum(["full", "incremental", "auto"]),
-});
+/** A backup template's name: lowercase letters, digits, `-` and `_` (it appears in URLs and logs). */
+export const templateName = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, "must be 1 to 63 lowercase letters, digits, - or _, starting with a letter or digit");
+
+export const createBackupBody = z
+  .strictObject({
+    type: z.enum(["full", "incremental", "auto"]).optional(),
+    /** Run this backup template (its bucket, prefixes, storage options); `type` then defaults to auto. */
+    template: templateName.optional(),
+  })
+  .refine((body) => body.type !== undefined || body.template !== undefined, { message: "is required (or name a template)", path: ["type"] });
 
 function limitParam(max: number, fallback: number) {
   return z
@@ -43,12 +53,17 @@ export const verifyBody = z.strictObject({
 });
 
 const keepCount = z.number().int("must be a whole number").min(0, "must be from 0 to 10000").max(10_000, "must be from 0 to 10000");
+const retentionDays = z.number().int("must be a whole number").min(0, "must be from 0 to 3650").max(3650, "must be from 0 to 3650");
+/** restic-style keep rules; rules left out count as 0. */
+const keepRules = z.strictObject({ last: keepCount.default(0), daily: keepCount.default(0), weekly: keepCount.default(0), monthly: keepCount.default(0) });
 
 /** POST /api/backup/cleanup: every field optional; keep rules left out of `keep` count as 0. */
 export const cleanupBody = z.strictObject({
   dryRun: z.boolean().default(false),
-  retentionDays: z.number().int("must be a whole number").min(0, "must be from 0 to 3650").max(3650, "must be from 0 to 3650").optional(),
-  keep: z.strictObject({ last: keepCount.default(0), daily: keepCount.default(0), weekly: keepCount.default(0), monthly: keepCount.default(0) }).optional(),
+  /** Whose backups the policy expires (default: the default template's); its rules are the defaults. */
+  template: templateName.optional(),
+  retentionDays: retentionDays.optional(),
+  keep: keepRules.optional(),
 });
 
 const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f]/;
@@ -140,3 +155,23 @@ export const devSourceWritesBody = z.strictObject({
     .max(1000, "must list at most 1000 keys")
     .default([]),
 });
+
+const keyPrefixes = z
+  .array(z.string().min(1, "must not be empty").max(1024, "must be at most 1024 characters (R2's key limit)"))
+  .max(100, "at most 100 prefixes")
+  .default([]);
+
+/** PUT /api/backup/templates/:name (and POST with its name): every option but the source has a default. */
+export const templateBody = z.strictObject({
+  sourceBinding: z.string().regex(/^[A-Z][A-Z0-9_]{0,63}$/, "must be the name of an R2 binding of this Worker, such as R2_BUCKET"),
+  bucketName: z.string().regex(/^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/, "must be an R2 bucket name (3 to 63 lowercase letters, digits and -)"),
+  includePrefixes: keyPrefixes,
+  excludePrefixes: keyPrefixes,
+  schedule: z.enum(SCHEDULES).default("daily"),
+  retentionDays: retentionDays.default(30),
+  keep: keepRules.default({ last: 3, daily: 7, weekly: 4, monthly: 6 }),
+  compression: z.boolean().default(false),
+  encryption: z.boolean().default(false),
+});
+
+export const createTemplateBody = templateBody.extend({ name: templateName });

@@ -57,7 +57,7 @@ const watching = (options) => ({ quiet: options.json, maxWaitSeconds: options.ma
 const show = (options, json, text) => (options.json ? printJson(json) : console.log(text));
 
 command("create", "start a backup", async (client, options) => {
-  const { backup } = await client.post("/backup/create", { type: options.type });
+  const { backup } = await client.post("/backup/create", { type: options.type, ...(options.template ? { template: options.template } : {}) });
   if (!options.wait) return show(options, { backup }, `Started ${backup.type} backup ${backup.id}.`);
   const finished = await watchBackup(client, backup.id, watching(options));
   show(options, { backup: finished }, backupDetails(finished));
@@ -66,7 +66,28 @@ command("create", "start a backup", async (client, options) => {
   .addOption(
     new Option("--type <type>", "full, incremental, or auto (full when the last full one is old)").choices(["auto", "full", "incremental"]).default("auto"),
   )
+  .option("--template <name>", "a backup of this backup template (its bucket, prefixes and options)")
   .option("--wait", "wait for it to end, with a progress bar; exit 1 unless it completed");
+
+command("templates", "backup templates (admin)", async (client, options) => {
+  const { templates } = await client.get("/backup/templates");
+  const lines = templates.map(
+    (t) =>
+      `${t.name.padEnd(20)} ${t.bucketName} (${t.sourceBinding}) ${t.schedule}` +
+      (t.includePrefixes.length ? ` include ${t.includePrefixes.join(",")}` : "") +
+      (t.excludePrefixes.length ? ` exclude ${t.excludePrefixes.join(",")}` : "") +
+      ` keep ${t.retentionDays}d` +
+      (t.compression ? " compressed" : "") +
+      (t.encryption ? " encrypted" : ""),
+  );
+  show(options, { templates }, lines.join("\n"));
+});
+
+command("replicate", "copy a backup to the replica bucket again", (client, options, id) =>
+  startJob(client, options, `/backup/replicate/${encodeURIComponent(id)}`),
+)
+  .argument("<id>", "backup id")
+  .option("--wait", "wait for the result; exit 1 unless the replica is complete");
 
 command("list", "list backups, newest first", async (client, options) => {
   const page = await client.get(
@@ -113,11 +134,16 @@ async function startJob(client, options, path, body) {
 }
 
 command("verify", "verify a backup's content by SHA-256", (client, options, id) =>
-  startJob(client, options, `/backup/verify/${encodeURIComponent(id)}`, { mode: options.mode, ...(options.sample ? { samplePercent: options.sample } : {}) }),
+  startJob(client, options, `/backup/verify/${encodeURIComponent(id)}`, {
+    mode: options.mode,
+    copy: options.copy,
+    ...(options.sample ? { samplePercent: options.sample } : {}),
+  }),
 )
   .argument("<id>", "backup id")
   .addOption(new Option("--mode <mode>", "full reads every blob; quick checks sizes and reads a sample").choices(["full", "quick"]).default("full"))
   .option("--sample <percent>", "quick mode: percent of blobs to read (1-100)", wholeNumber("--sample", 1, 100))
+  .addOption(new Option("--copy <copy>", "which copy to check: the backup bucket's or the replica's").choices(["primary", "replica"]).default("primary"))
   .option("--wait", "wait for the result; exit 1 when it is invalid");
 
 command("restore", "restore a backup's snapshot into the source bucket", (client, options, id) => {

@@ -66,5 +66,6 @@ export function exitCodeOfJob(job) {
   if (job.status !== "completed") return EXIT.jobFailed;
   if (job.kind === "verify" && job.result?.valid === false) return EXIT.jobFailed;
   if (job.kind === "restore" && (job.result?.filesFailed ?? 0) > 0) return EXIT.jobFailed;
+  if (job.kind === "replicate" && job.result?.complete === false) return EXIT.jobFailed;
   return EXIT.ok;
 }

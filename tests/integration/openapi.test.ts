@@ -58,7 +58,7 @@ describe("the OpenAPI document", () => {
     for (const [method, path] of served) {
       const operation = doc.paths[openApiPath(path)]?.[method.toLowerCase()];
       expect(operation, `${method} ${path} is not in the document`).toBeDefined();
-      const success = operation!.responses["200"] ?? operation!.responses["202"];
+      const success = operation!.responses["200"] ?? operation!.responses["201"] ?? operation!.responses["202"];
       expect(success, `${method} ${path} has no success response`).toBeDefined();
       const route = API_ROUTES.find((r) => r.path === path && r.method === method);
       if (!route) continue; // health and the document: public, described by hand
@@ -93,6 +93,9 @@ describe("the OpenAPI document", () => {
     expectDocumented((await api("GET", "/api/backup/stats")).body, schemaOf("GET", "/backup/stats"));
     expectDocumented((await api("GET", "/api/backup/alerts")).body, schemaOf("GET", "/backup/alerts"));
     expectDocumented((await api("GET", "/api/backup/audit")).body, schemaOf("GET", "/backup/audit"));
+    const template = { name: "docs", sourceBinding: "R2_BUCKET", bucketName: "cutty-files", includePrefixes: ["docs/"] };
+    expectDocumented((await api("POST", "/api/backup/templates", { body: template })).body, schemaOf("POST", "/backup/templates"));
+    expectDocumented((await api("GET", "/api/backup/templates")).body, schemaOf("GET", "/backup/templates"));
     expectDocumented({ job: await verify(backup.id) }, resources.one("job", resources.job));
     expectDocumented({ job: await restore(backup.id, { dryRun: true }) }, resources.one("job", resources.job));
     const refused = await api("POST", "/api/backup/create", { body: { type: "weekly" } });

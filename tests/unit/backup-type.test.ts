@@ -5,6 +5,7 @@ const now = new Date("2026-11-28T02:00:00.000Z");
 const daysAgo = (days: number) => new Date(now.getTime() - days * 86_400_000).toISOString();
 const input = (overrides: Partial<BackupTypeInput> = {}): BackupTypeInput => ({
   bucketName: "cutty-files",
+  template: "default",
   requested: "auto",
   incrementalEnabled: true,
   fullIntervalDays: 7,

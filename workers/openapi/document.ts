@@ -61,12 +61,13 @@ function operation(route: ApiRoute) {
     in: "path",
     required: true,
     schema: { type: "string" },
-    description: name === "jobId" ? "A job id." : "A backup id (or, for cancel, a job id).",
+    description: name === "jobId" ? "A job id." : name === "name" ? "A backup template's name." : "A backup id (or, for cancel, a job id).",
   }));
   const scope = route.scope ?? route.scopeNote;
   const errorStatuses = [400, 401, 403, ...route.errors, 500];
   return {
-    operationId: `${route.method.toLowerCase()}${route.path.replace(/\/:\w+/g, "").replace(/(^|\/)(\w)/g, (_m, _s, c: string) => c.toUpperCase())}`,
+    operationId:
+      route.operationId ?? `${route.method.toLowerCase()}${route.path.replace(/\/:\w+/g, "").replace(/(^|\/)(\w)/g, (_m, _s, c: string) => c.toUpperCase())}`,
     tags: [route.tag],
     summary: route.summary,
     description: [route.description, `Scope: ${scope}.`, route.audit ? `Recorded in the audit trail as \`${route.audit}\`.` : ""].filter(Boolean).join("\n\n"),
@@ -76,7 +77,7 @@ function operation(route: ApiRoute) {
     ...(route.body ? { requestBody: { required: false, content: { "application/json": { schema: schemaOf(route.body, "input") } } } } : {}),
     responses: {
       [route.success.status]: {
-        description: route.success.status === 202 ? "Accepted: the work runs in the background." : "OK",
+        description: route.success.status === 202 ? "Accepted: the work runs in the background." : route.success.status === 201 ? "Created" : "OK",
         content: { "application/json": { schema: schemaOf(route.success.schema, "output"), example: route.success.example } },
       },
       ...Object.fromEntries(errorStatuses.map((status) => [status, { $ref: `#/components/responses/E${status}` }])),

@@ -27,6 +27,7 @@ export const backup = {
   lastVerificationValid: true,
   replicaStatus: "complete",
   replicaCompletedAt: "2026-12-01T02:01:12.480Z",
+  template: "default",
   progress: { phase: "done", filesProcessed: 2012, bytesProcessed: 48_211_550 },
   performance: {
     durationSeconds: 41.57,
@@ -152,4 +153,21 @@ export const stats = {
   buckets: [{ bucketName: "cutty-files" }],
   schedule: { schedule: "daily", lastRun: null },
   unprotectedChanges: { keys: 3, oldestAt: "2026-12-01T09:13:41.000Z", overflow: false },
+};
+
+export const template = {
+  name: "finance-reports",
+  builtIn: false,
+  sourceBinding: "R2_BUCKET",
+  bucketName: "cutty-files",
+  includePrefixes: ["reports/"],
+  excludePrefixes: ["reports/tmp/"],
+  schedule: "hourly",
+  retentionDays: 90,
+  keep: { last: 24, daily: 30, weekly: 12, monthly: 24 },
+  compression: true,
+  encryption: false,
+  createdAt: "2026-12-01T09:12:00.000Z",
+  updatedAt: "2026-12-01T09:12:00.000Z",
+  updatedBy: "admin@example.com",
 };

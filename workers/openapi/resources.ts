@@ -4,6 +4,7 @@
  * against these, so a field added there and not here fails a test.
  */
 import { z } from "zod";
+import { SCHEDULES } from "../../durable-objects/schedule";
 import {
   ALERT_CODES,
   ALERT_SEVERITIES,
@@ -71,6 +72,7 @@ export const backup = z
       description: "Its copy in the replica bucket (R2_REPLICA_BUCKET): pending until its replication job ends; null when no replica was configured.",
     }),
     replicaCompletedAt: nullableTime,
+    template: z.string().meta({ description: "The backup template it ran (`default`: the environment variables)." }),
     progress: z.object({ phase: z.string().nullable(), filesProcessed: z.number().int(), bytesProcessed: bytes }),
     performance: backupPerformance,
   })
@@ -173,6 +175,25 @@ export const stats = z
       .meta({ description: "Changed keys that object-change events named and no completed backup covers yet; overflow: more than are kept one by one." }),
   })
   .meta({ id: "Stats" });
+
+export const template = z
+  .object({
+    name: z.string(),
+    builtIn: z.boolean().meta({ description: "The `default` template: the environment variables; it cannot be changed through the API." }),
+    sourceBinding: z.string().meta({ description: "The Worker's R2 binding of the source bucket." }),
+    bucketName: z.string(),
+    includePrefixes: z.array(z.string()).meta({ description: "Keys under any of these (every key when empty)..." }),
+    excludePrefixes: z.array(z.string()).meta({ description: "...minus keys under any of these." }),
+    schedule: z.enum(SCHEDULES),
+    retentionDays: z.number().int(),
+    keep: z.object({ last: z.number().int(), daily: z.number().int(), weekly: z.number().int(), monthly: z.number().int() }),
+    compression: z.boolean(),
+    encryption: z.boolean(),
+    createdAt: nullableTime,
+    updatedAt: nullableTime,
+    updatedBy: z.string().nullable(),
+  })
+  .meta({ id: "Template" });
 
 /** `{ name: [item], nextCursor }`: one page of a list. */
 export const page = (name: string, item: z.ZodType) => z.object({ [name]: z.array(item), nextCursor });

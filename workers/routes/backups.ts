@@ -13,20 +13,26 @@ import { readManifestPage } from "../../durable-objects/engine/format/manifest-p
 import { readIndex } from "../../durable-objects/engine/format/manifest";
 import { locatorOf, openManifest } from "../../durable-objects/engine/format/manifest-reader";
 import { readKeyring } from "../../durable-objects/engine-settings";
+import { DEFAULT_TEMPLATE, templateRun } from "../../durable-objects/templates";
+import { requireTemplate } from "./templates";
 import { createBackupBody, listBackupsQuery, listFilesQuery, listLogsQuery } from "../schemas";
-
-function coordinator(context: HandlerContext) {
-  return context.env.BUCKET_COORDINATOR.getByName(context.config.BACKUP_SOURCE_BUCKET);
-}
 
 export async function createBackup(context: HandlerContext): Promise<Response> {
   const body = await parseJsonBody(context.request, createBackupBody);
-  const result = await coordinator(context).startBackup({ type: body.type, trigger: "api", requestedBy: context.principal.subject });
+  // The default template is the environment's: its backups carry no template of their own.
+  const template = body.template && body.template !== DEFAULT_TEMPLATE ? await requireTemplate(context, body.template) : null;
+  const bucketName = template?.bucketName ?? context.config.BACKUP_SOURCE_BUCKET;
+  const result = await context.env.BUCKET_COORDINATOR.getByName(bucketName).startBackup({
+    type: body.type ?? "auto",
+    trigger: "api",
+    requestedBy: context.principal.subject,
+    ...(template ? { template: templateRun(template) } : {}),
+  });
   if (result.ok) return jsonResponse({ backup: presentBackup(result.backup) }, 202);
   if (result.reason === "incremental_disabled") {
     throw conflict("Incremental backups are disabled (BACKUP_INCREMENTAL_ENABLED is false); request a full or auto backup.");
   }
-  throw conflict(`A ${result.kind} of ${context.config.BACKUP_SOURCE_BUCKET} is already running: ${result.holderId}.`, {
+  throw conflict(`A ${result.kind} of ${bucketName} is already running: ${result.holderId}.`, {
     ...(result.kind === "backup" ? { backupId: result.holderId } : { jobId: result.holderId }),
     kind: result.kind,
   });

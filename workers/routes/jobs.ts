@@ -81,6 +81,7 @@ export async function startRestore(context: HandlerContext, id: string): Promise
     jobId,
     backupId: backup.id,
     bucketName: backup.bucketName,
+    sourceBinding: backup.sourceBinding,
     requestedBy: context.principal.subject,
     options: {
       overwriteExisting: body.overwriteExisting,

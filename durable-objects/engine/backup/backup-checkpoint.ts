@@ -9,6 +9,7 @@ import type { ManifestLocator } from "../format/manifest-reader";
 import { EMPTY_TREE, type ChunkRef, type TreeBuilderState } from "../format/manifest-tree";
 import type { LargeObjectState } from "./large-object";
 import type { ParentPosition } from "./parent-reader";
+import type { TemplateRun } from "../../templates";
 
 /** Where the work stands; whether the job is over is StepState's `stage`, the one notion of done. */
 export type BackupPhase = "copying" | "large" | "finalizing";
@@ -52,6 +53,8 @@ export interface BackupCheckpoint extends StepState {
    * the whole bucket is listed.
    */
   targetKeys?: string[] | null;
+  /** The backup template it runs; absent or null: the default (the environment variables). */
+  template?: TemplateRun | null;
   /** Leaves in the parent's manifest (0 for a full backup). */
   parentChunkCount: number;
   /** The root of the parent's version 2 manifest; absent when the parent's manifest is version 1. */
@@ -95,6 +98,8 @@ export interface NewBackup {
   backupDate: string;
   /** Set for a targeted incremental (an incremental with a parent only). */
   targetKeys?: string[] | null;
+  /** The backup template it runs (its source, key scope and storage options); absent: the default's. */
+  template?: TemplateRun | null;
 }
 
 /** The parent's manifest, as far as the checkpoint needs to know it. */

@@ -20,6 +20,7 @@ import { BatchRecorder, storeManifestChunks, type ObjectOutcome } from "./batch-
 import { cutWindow } from "./backup-window";
 import { nextTargetKeys, targetedListing } from "./targeted-listing";
 import { withRetry, type RetryPolicy } from "../retry";
+import { inScope, listingPrefix } from "./key-scope";
 
 export async function runBackupStep(deps: BackupStepDeps, checkpoint: BackupCheckpoint): Promise<BackupCheckpoint> {
   switch (checkpoint.phase) {
@@ -138,14 +139,21 @@ async function parentWindow(deps: BackupStepDeps, checkpoint: BackupCheckpoint, 
 
 /** The next page of the bucket's listing, and the parent's entries over the same keys. */
 async function listedWindow(deps: BackupStepDeps, checkpoint: BackupCheckpoint, policy: RetryPolicy): Promise<Window> {
+  const scope = checkpoint.template;
+  const prefix = listingPrefix(scope);
   const listing = await withRetry(policy, () =>
-    deps.source.list({ limit: deps.settings.batchSize, ...(checkpoint.cursorKey === null ? {} : { startAfter: checkpoint.cursorKey }) }),
+    deps.source.list({
+      limit: deps.settings.batchSize,
+      ...(prefix ? { prefix } : {}),
+      ...(checkpoint.cursorKey === null ? {} : { startAfter: checkpoint.cursorKey }),
+    }),
   );
   if (listing.truncated && listing.objects.length === 0) throw new Error("R2 returned an empty page that claims more keys follow");
   const listingEnd: WindowEnd = listing.truncated ? listing.objects.at(-1)!.key : null;
   const parent = await parentWindow(deps, checkpoint, policy, listingEnd);
   const windowEnd = minWindowEnd(listingEnd, parent.cutAt);
-  return { listed: listing.objects.filter((o) => withinWindow(o.key, windowEnd)), parent, windowEnd };
+  // A template's keys only: the rest of the page is passed over (the window still ends where it did).
+  return { listed: listing.objects.filter((o) => withinWindow(o.key, windowEnd) && inScope(scope, o.key)), parent, windowEnd };
 }
 
 /**

@@ -44,6 +44,8 @@ export interface CleanupState extends ManifestJobState {
   kind: "cleanup";
   bucketName: string;
   dryRun: boolean;
+  /** The backup template whose backups the policy expires (absent: the default). */
+  template?: string;
   policy: RetentionPolicy;
   graceHours: number;
   phase: "plan" | "expire" | "logs" | "findings" | "deliveries" | "mark" | "sweep";
@@ -348,6 +350,7 @@ async function sweepNext(deps: CleanupDeps, state: CleanupState): Promise<Cleanu
 export function cleanupResult(state: CleanupState) {
   return {
     dryRun: state.dryRun,
+    template: state.template ?? "default",
     retentionDays: state.policy.retentionDays,
     keep: state.policy.keep,
     graceHours: state.graceHours,

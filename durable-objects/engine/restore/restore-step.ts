@@ -38,6 +38,8 @@ export interface RestoreOptions {
 export interface RestoreState extends ManifestJobState {
   kind: "restore";
   bucketName: string;
+  /** The binding of the bucket restored into (absent: R2_BUCKET). */
+  sourceBinding?: string;
   options: RestoreOptions;
   /** Whether this job holds the bucket's lease (a dry run writes nothing and takes none). */
   holdsLease: boolean;

@@ -50,6 +50,7 @@ function summaryOf(backup) {
       "dl",
       { class: "figures" },
       row("Type", `${backup.type} (${backup.trigger}, by ${backup.requestedBy})`),
+      row("Template", backup.template ?? "default"),
       row("Parent", backup.parentId ? h("a", { href: `#/backups/${encodeURIComponent(backup.parentId)}` }, backup.parentId) : "none"),
       row("Requested", time(backup.backupDate)),
       row("Finished", time(backup.completedAt)),
@@ -63,6 +64,8 @@ function summaryOf(backup) {
       row("Steps / retries", `${number(p.steps)} / ${number(p.retries)}`),
       row("Checksum", backup.checksum ? h("code", { class: "wrap" }, backup.checksum) : "–"),
       row("Last verified", backup.lastVerifiedAt ? `${time(backup.lastVerifiedAt)}: ${backup.lastVerificationValid ? "valid" : "INVALID"}` : "never"),
+      // Shown only where a replica is configured (null: none was when it completed).
+      backup.replicaStatus ? row("Replica", `${backup.replicaStatus}${backup.replicaCompletedAt ? ` (${time(backup.replicaCompletedAt)})` : ""}`) : null,
     ),
   ];
 }
