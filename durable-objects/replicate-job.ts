@@ -14,6 +14,7 @@ import { runBatch, updateBackup, type LogRecord, type Statement } from "./engine
 import { readKeyring } from "./engine-settings";
 import { ManifestJob } from "./manifest-job";
 import { findBackupRow } from "../schema/queries";
+import type { AlertScope } from "./step-job";
 
 export interface StartReplicate {
   jobId: string;
@@ -82,6 +83,11 @@ export class ReplicateJob extends ManifestJob<ReplicateState> {
 
   protected leaseOf() {
     return null;
+  }
+
+  /** A replication's end opens or resolves `replica_incomplete` on its backup's bucket. */
+  protected override async alertScope(state: ReplicateState): Promise<AlertScope> {
+    return { bucketName: state.bucketName, log: (message) => this.log(state, "alerts", "info", message) };
   }
 
   protected completionLog(state: ReplicateState): Pick<LogRecord, "level" | "message"> {

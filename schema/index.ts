@@ -250,7 +250,14 @@ export const auditEvents = sqliteTable(
 export type AuditEventRow = typeof auditEvents.$inferSelect;
 
 /** The conditions the system watches (docs/operations.md has what each means and what to do). */
-export const ALERT_CODES = ["consecutive_failures", "no_recent_backup", "verification_failed", "storage_growth", "schedule_skipped"] as const;
+export const ALERT_CODES = [
+  "consecutive_failures",
+  "no_recent_backup",
+  "verification_failed",
+  "storage_growth",
+  "schedule_skipped",
+  "replica_incomplete",
+] as const;
 export type AlertCode = (typeof ALERT_CODES)[number];
 export const ALERT_SEVERITIES = ["warning", "critical"] as const;
 export type AlertSeverity = (typeof ALERT_SEVERITIES)[number];

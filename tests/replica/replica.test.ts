@@ -129,6 +129,8 @@ describe("replica", () => {
     expect(backup.replicaStatus).toBe("incomplete");
     expect(job.result).toMatchObject({ complete: false, problemCount: 1, problems: [expect.objectContaining({ path: lost, problem: "missing_in_primary" })] });
     expect(await replica().head(lost)).toBeNull();
+    const openAlerts = async () => (await api("GET", "/api/backup/alerts?state=open")).body.alerts.map((a: { code: string }) => a.code);
+    expect(await openAlerts()).toContain("replica_incomplete");
 
     // The blob is back (repaired by hand, or by the next backup of the same content): copy again.
     await env.R2_BACKUP_BUCKET.put(lost, original);
@@ -142,6 +144,8 @@ describe("replica", () => {
     expect(repaired.result).toMatchObject({ complete: true, objectsCopied: 1, problemCount: 0 });
     expect((await api("GET", `/api/backup/status/${full.id}`)).body.backup.replicaStatus).toBe("complete");
     expect(await replica().head(lost)).not.toBeNull();
+    // The repaired replica resolves the alert its end checks.
+    expect(await openAlerts()).not.toContain("replica_incomplete");
   });
 
   it("a replayed replication step is harmless: the replica ends equal to the backup bucket", async () => {

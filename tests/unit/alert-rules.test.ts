@@ -11,6 +11,7 @@ const quiet: BucketFacts = {
   invalidVerifications: { count: 0, backupIds: [] },
   growth: null,
   skippedRuns: { count: 0, lastDetail: null },
+  replicaProblems: { count: 0, backupIds: [] },
 };
 const codes = (facts: Partial<BucketFacts>, overrides: Partial<AlertThresholds> = {}) =>
   desiredAlerts({ ...quiet, ...facts }, { ...limits, ...overrides }, now).map((a) => a.code);
@@ -50,5 +51,11 @@ describe("alert rules", () => {
     expect(codes({ invalidVerifications: { count: 2, backupIds: ["bk-1", "bk-2"] } })).toEqual(["verification_failed"]);
     expect(codes({ skippedRuns: { count: 2, lastDetail: null } })).toEqual([]);
     expect(codes({ skippedRuns: { count: 3, lastDetail: "backup bk-1 is still running" } })).toEqual(["schedule_skipped"]);
+  });
+
+  it("replica_incomplete while a kept backup's replica is incomplete or failed, naming it", () => {
+    const [alert] = desiredAlerts({ ...quiet, replicaProblems: { count: 1, backupIds: ["bk-7"] } }, limits, now);
+    expect(alert).toMatchObject({ code: "replica_incomplete", severity: "warning", details: { count: 1, backupIds: ["bk-7"] } });
+    expect(alert!.message).toContain("(bk-7)");
   });
 });

@@ -24,7 +24,8 @@ export async function readBucketFacts(
     .where(and(ofBucket, eq(r2Backups.status, "completed")));
   const sinceSuccess = and(ofBucket, inArray(r2Backups.status, ["failed", "partial"]), gt(r2Backups.backupDate, sql`coalesce((${newestCompletedDate}), '')`));
   const invalid = and(ofBucket, inArray(r2Backups.status, ["completed", "partial"]), eq(r2Backups.lastVerificationValid, false));
-  const [failureCount, failures, times, invalidCount, invalidIds, completed, runs] = await db.batch([
+  const unreplicated = and(ofBucket, inArray(r2Backups.status, ["completed", "partial"]), inArray(r2Backups.replicaStatus, ["incomplete", "failed"]));
+  const [failureCount, failures, times, invalidCount, invalidIds, completed, runs, unreplicatedCount, unreplicatedIds] = await db.batch([
     db
       .select({ count: sql<number>`count(*)` })
       .from(r2Backups)
@@ -56,6 +57,11 @@ export async function readBucketFacts(
       .where(eq(auditEvents.action, "schedule.run"))
       .orderBy(desc(auditEvents.id))
       .limit(limits.skippedRuns),
+    db
+      .select({ count: sql<number>`count(*)` })
+      .from(r2Backups)
+      .where(unreplicated),
+    db.select({ id: r2Backups.id }).from(r2Backups).where(unreplicated).orderBy(desc(r2Backups.backupDate)).limit(NAMED),
   ]);
   const [newest, ...previous] = completed;
   const skipped = scheduledHere ? leadingSkips(runs) : [];
@@ -67,6 +73,7 @@ export async function readBucketFacts(
     invalidVerifications: { count: invalidCount[0]?.count ?? 0, backupIds: invalidIds.map((r) => r.id) },
     growth: newest ? { backupId: newest.id, storedBytes: newest.storedBytes, previous: previous.map((r) => r.storedBytes) } : null,
     skippedRuns: { count: skipped.length, lastDetail: skipped[0]?.detail ?? null },
+    replicaProblems: { count: unreplicatedCount[0]?.count ?? 0, backupIds: unreplicatedIds.map((r) => r.id) },
   };
 }
 

@@ -19,6 +19,8 @@ export interface BucketFacts {
   growth: { backupId: string; storedBytes: number; previous: number[] } | null;
   /** The latest scheduled runs in a row that were skipped, with the backup that kept them waiting. */
   skippedRuns: { count: number; lastDetail: string | null };
+  /** Kept backups whose replication ended incomplete or failed (ids, up to 10) and how many. */
+  replicaProblems: { count: number; backupIds: string[] };
 }
 
 export interface AlertThresholds {
@@ -43,7 +45,7 @@ export const GROWTH_MIN_HISTORY = 3;
 const HOUR_MS = 3_600_000;
 
 export function desiredAlerts(facts: BucketFacts, limits: AlertThresholds, now: Date): AlertDraft[] {
-  return [consecutiveFailures, noRecentBackup, verificationFailed, storageGrowth, scheduleSkipped]
+  return [consecutiveFailures, noRecentBackup, verificationFailed, storageGrowth, scheduleSkipped, replicaIncomplete]
     .map((rule) => rule(facts, limits, now))
     .filter((draft): draft is AlertDraft => draft !== null);
 }
@@ -121,5 +123,16 @@ const scheduleSkipped: Rule = ({ bucketName, skippedRuns }, limits) => {
     severity: "warning",
     message: `The last ${skippedRuns.count} scheduled backups of ${bucketName} were skipped because a job was still running${skippedRuns.lastDetail ? ` (${skippedRuns.lastDetail})` : ""}.`,
     details: { count: skippedRuns.count, threshold: limits.skippedRuns },
+  };
+};
+
+const replicaIncomplete: Rule = ({ bucketName, replicaProblems }) => {
+  const { count, backupIds } = replicaProblems;
+  if (count === 0) return null;
+  return {
+    code: "replica_incomplete",
+    severity: "warning",
+    message: `The replica of ${count} kept backup(s) of ${bucketName} is incomplete or its replication failed (${backupIds.join(", ")}); see their replicate jobs, then POST /api/backup/replicate/:id.`,
+    details: { count, backupIds },
   };
 };
