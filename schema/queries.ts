@@ -2,10 +2,11 @@
  * The read queries of the API, beside the schema they read: route handlers call these and shape
  * the answer; they never build SQL themselves. Every query is served by an index of schema/index.ts.
  */
-import { and, asc, desc, eq, gt, inArray, isNotNull, lt, ne, or, sql, type SQL } from "drizzle-orm";
+import { and, asc, desc, eq, gt, inArray, isNotNull, lt, ne, notLike, or, sql, type SQL } from "drizzle-orm";
 import type { DrizzleD1Database } from "drizzle-orm/d1";
 import * as schema from "./index";
 import {
+  auditEvents,
   backupJobs,
   backupLogs,
   FINDING_LISTS,
@@ -39,7 +40,7 @@ export async function findJobRow(db: Database, id: string) {
 /** A page of backups, newest first, after the (backupDate, id) of the last row of the previous page. */
 export function backupPage(
   db: Database,
-  filter: { status?: BackupStatus; type?: BackupType; trigger?: BackupTrigger; after?: { d: string; i: string } },
+  filter: { status?: BackupStatus; type?: BackupType; trigger?: BackupTrigger; template?: string; after?: { d: string; i: string } },
   limit: number,
 ) {
   const conditions: SQL[] = [];
@@ -47,6 +48,7 @@ export function backupPage(
   conditions.push(filter.status ? eq(r2Backups.status, filter.status) : ne(r2Backups.status, "expired"));
   if (filter.type) conditions.push(eq(r2Backups.backupType, filter.type));
   if (filter.trigger) conditions.push(eq(r2Backups.trigger, filter.trigger));
+  if (filter.template) conditions.push(eq(r2Backups.template, filter.template));
   if (filter.after)
     conditions.push(or(lt(r2Backups.backupDate, filter.after.d), and(eq(r2Backups.backupDate, filter.after.d), lt(r2Backups.id, filter.after.i)))!);
   return db
@@ -103,3 +105,9 @@ export async function nextSampleOffset(db: Database, backupId: string): Promise<
     .limit(1);
   return newest ? (newest.offset + newest.percent) % 100 : 0;
 }
+
+/**
+ * The audit rows of the default template's scheduled runs (BACKUP_SCHEDULE). A stored template's
+ * run names it in its detail, "cron <trigger> (template <name>, <schedule>): ..." (scheduled.ts).
+ */
+export const defaultScheduleRuns = and(eq(auditEvents.action, "schedule.run"), notLike(sql`coalesce(${auditEvents.detail}, '')`, "cron % (template %"));

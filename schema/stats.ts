@@ -11,6 +11,7 @@ import { and, desc, eq, gt, inArray, isNotNull, isNull, sql } from "drizzle-orm"
 import type { DrizzleD1Database } from "drizzle-orm/d1";
 import * as schema from "./index";
 import { alerts, auditEvents, backupHealthMetrics, backupJobs, backupSummary, r2Backups, webhookDeliveries } from "./index";
+import { defaultScheduleRuns } from "./queries";
 
 type Database = DrizzleD1Database<typeof schema>;
 type HealthRow = typeof backupHealthMetrics.$inferSelect;
@@ -55,11 +56,12 @@ export async function readStats(db: Database, schedule: string) {
       .where(and(inArray(webhookDeliveries.status, ["pending", "failed"]), isNotNull(webhookDeliveries.lastError)))
       .orderBy(desc(webhookDeliveries.lastAttemptAt))
       .limit(1),
-    // What the latest scheduled run did (a trigger that cannot serve the schedule shows here).
+    // What the latest scheduled run of BACKUP_SCHEDULE did (a trigger that cannot serve the
+    // schedule shows here).
     db
       .select({ at: auditEvents.at, outcome: auditEvents.outcome, detail: auditEvents.detail })
       .from(auditEvents)
-      .where(eq(auditEvents.action, "schedule.run"))
+      .where(defaultScheduleRuns)
       .orderBy(desc(auditEvents.id))
       .limit(1),
   ]);

@@ -29,6 +29,8 @@ export const listBackupsQuery = z.strictObject({
   status: z.enum(BACKUP_STATUSES).optional(),
   type: z.enum(BACKUP_TYPES).optional(),
   trigger: z.enum(BACKUP_TRIGGERS).optional(),
+  /** The backups of one backup template (`default`: the environment's). */
+  template: templateName.optional(),
   limit: limitParam(100, 20),
   cursor: z.string().min(1).max(512).optional(),
 });

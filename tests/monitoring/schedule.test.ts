@@ -3,7 +3,7 @@
  * and after BACKUP_ALERT_SKIPPED_RUNS (3) in a row opens `schedule_skipped`, which the next run
  * that starts a backup resolves. A trigger that cannot serve the schedule is a recorded error.
  */
-import { createExecutionContext, createScheduledController, env, waitOnExecutionContext } from "cloudflare:test";
+import { createExecutionContext, createScheduledController, env, runDurableObjectAlarm, waitOnExecutionContext } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import worker from "../../workers/index";
 import { api } from "../helpers/api";
@@ -48,6 +48,29 @@ describe("scheduled runs", () => {
     await fire("2026-12-05T02:00:00Z");
     expect((await runs()).at(-1)).toMatchObject({ outcome: "accepted" });
     expect(await skippedAlerts()).toEqual([["schedule_skipped", "2026-12-05T02:00:00.000Z"]]);
+  });
+
+  it("a stored template on the same bucket waits its turn once, and its runs neither break the default's skip streak nor stand for its last run", async () => {
+    await putObjects(variedObjects(4));
+    const created = await api("POST", "/api/backup/templates", {
+      body: { name: "docs", sourceBinding: "R2_BUCKET", bucketName: "cutty-files", includePrefixes: ["deep/"], schedule: "daily" },
+    });
+    expect(created.status).toBe(201);
+    for (const day of ["01", "02", "03", "04"]) await fire(`2026-12-${day}T02:00:00Z`);
+    const outcomes = (await runs()).map((r) => `${r.outcome}${r.detail.includes("(template docs") ? " (docs)" : ""}`);
+    expect(outcomes).toEqual(["accepted", "accepted (docs)", "skipped", "accepted (docs)", "skipped", "accepted (docs)", "skipped", "accepted (docs)"]);
+    // Three skips of the default in a row, with the template's waiting runs in between.
+    expect(await skippedAlerts()).toEqual([["schedule_skipped", null]]);
+    const { schedule } = (await api("GET", "/api/backup/stats")).body;
+    expect(schedule.lastRun).toMatchObject({ outcome: "skipped", detail: expect.not.stringContaining("template") });
+
+    // The default's backup ends, its cleanup follows; then the waiting template runs, once.
+    const backupId = (await runs())[0]!.target!;
+    await runBackupToEnd(backupId);
+    await runJobToEnd(cleanupJobStub(`job-cleanup-after-${backupId}`));
+    await runDurableObjectAlarm(env.BUCKET_COORDINATOR.getByName("cutty-files"));
+    const backups = (await api("GET", "/api/backup/list?limit=10")).body.backups;
+    expect(backups.map((b: { template: string }) => b.template)).toEqual(["docs", "default"]);
   });
 
   it("records a trigger that cannot serve the schedule as a configuration error, and starts nothing", async () => {

@@ -184,6 +184,7 @@ describe("backup templates", () => {
     // Queued once, started once.
     await runDurableObjectAlarm(coordinatorStub());
     expect((await api("GET", "/api/backup/list?limit=10")).body.backups).toHaveLength(2);
+    expect((await api("GET", "/api/backup/list?template=reports")).body.backups.map((b: { id: string }) => b.id)).toEqual([second.id]);
   });
 
   it("keeps each template's backups by its own retention", async () => {

@@ -56,7 +56,11 @@ const backupCursor = z.object({ d: z.string(), i: z.string() });
 export async function listBackups(context: HandlerContext): Promise<Response> {
   const query = parseQuery(context.url, listBackupsQuery);
   const after = query.cursor ? decodeCursor(query.cursor, backupCursor) : undefined;
-  const rows = await backupPage(openDatabase(context.env.DB), { status: query.status, type: query.type, trigger: query.trigger, after }, query.limit + 1);
+  const rows = await backupPage(
+    openDatabase(context.env.DB),
+    { status: query.status, type: query.type, trigger: query.trigger, template: query.template, after },
+    query.limit + 1,
+  );
   const page = rows.slice(0, query.limit);
   const last = page.at(-1);
   const nextCursor = rows.length > query.limit && last ? encodeCursor({ d: last.backupDate, i: last.id }) : null;

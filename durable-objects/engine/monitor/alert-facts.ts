@@ -3,6 +3,7 @@
  * queries (r2_backups by bucket and date, audit_events by action).
  */
 import { and, desc, eq, gt, inArray, max, min, sql } from "drizzle-orm";
+import { defaultScheduleRuns } from "../../../schema/queries";
 import { auditEvents, r2Backups } from "../../../schema";
 import type { Database } from "../records";
 import type { AlertThresholds, BucketFacts } from "./alert-rules";
@@ -54,7 +55,9 @@ export async function readBucketFacts(
     db
       .select({ outcome: auditEvents.outcome, detail: auditEvents.detail })
       .from(auditEvents)
-      .where(eq(auditEvents.action, "schedule.run"))
+      // The default's runs only: a stored template's scheduled run waits instead of being skipped
+      // (scheduled.ts), and its rows must not break the default's streak.
+      .where(defaultScheduleRuns)
       .orderBy(desc(auditEvents.id))
       .limit(limits.skippedRuns),
     db
