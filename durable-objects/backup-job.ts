@@ -15,7 +15,7 @@ import { logRecord, progressColumns } from "./engine/backup/batch-recorder";
 import { runBackupStep } from "./engine/backup/backup-step";
 import { abortOpenUpload } from "./engine/backup/large-object";
 import { readIndex, manifestIndexKey } from "./engine/format/manifest";
-import { insertBackup, insertLog, openDatabase, runBatch, updateBackup, type Statement } from "./engine/records";
+import { insertBackup, insertLog, markReplicaPending, openDatabase, runBatch, updateBackup, type Statement } from "./engine/records";
 import type { NewBackupRow } from "../schema";
 import { findBackupRow } from "../schema/queries";
 import { presentBackup } from "../schema/present";
@@ -161,14 +161,16 @@ export class BackupJob extends StepJob<BackupCheckpoint> {
       // failed backup stay until cleanup collects them.
       // (A checkpoint begun by the version 1 engine has no chunk count.)
       storedBytes: counters.bytesUploaded + (checkpoint.chunkBytesWritten ?? 0),
-      // Its copy in the replica is made after this recording, by a job of its own (afterEnd).
-      ...(hasSnapshot && this.env.R2_REPLICA_BUCKET ? { replicaStatus: "pending" as const } : {}),
       steps: checkpoint.steps ?? 0,
       retries: checkpoint.retries ?? 0,
     } satisfies Partial<NewBackupRow>;
+    // Its copy in the replica is made after this recording, by a job of its own (afterEnd): pending
+    // until then, but never again once that job has set it (this recording may be retried later).
+    const replicaPending = hasSnapshot && this.env.R2_REPLICA_BUCKET !== undefined;
     await runBatch(db, [
       updateBackup(db, checkpoint.backupId, values),
-      ...(await this.outcomeDelivery(checkpoint, values)),
+      ...(replicaPending ? [markReplicaPending(db, checkpoint.backupId)] : []),
+      ...(await this.outcomeDelivery(checkpoint, values, replicaPending)),
       insertLog(
         db,
         logRecord(
@@ -184,7 +186,7 @@ export class BackupJob extends StepJob<BackupCheckpoint> {
   }
 
   /** `backup.completed` (a partial one too: its status says so) or `backup.failed`, for the webhook. */
-  private async outcomeDelivery(checkpoint: BackupCheckpoint, values: Partial<NewBackupRow>): Promise<Statement[]> {
+  private async outcomeDelivery(checkpoint: BackupCheckpoint, values: Partial<NewBackupRow>, replicaPending: boolean): Promise<Statement[]> {
     const event = checkpoint.outcome === "failed" ? "backup.failed" : checkpoint.outcome === "cancelled" ? null : "backup.completed";
     if (event === null || !webhooksEnabled(getConfig(this.env))) return [];
     const db = openDatabase(this.bound("DB"));
@@ -195,7 +197,7 @@ export class BackupJob extends StepJob<BackupCheckpoint> {
         id: deliveryId(checkpoint.backupId, event),
         event,
         createdAt: checkpoint.endedAt!,
-        data: { backup: presentBackup({ ...row, ...values } as BackupRow) },
+        data: { backup: presentBackup({ ...row, ...values, replicaStatus: row.replicaStatus ?? (replicaPending ? "pending" : null) } as BackupRow) },
       }),
     ];
   }

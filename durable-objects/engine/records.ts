@@ -3,7 +3,7 @@
  * (backup_id, file_path), log rows are keyed by a deterministic event key, and backup rows are set
  * from the job's checkpoint. Multi-row inserts are chunked under D1's 100 bound parameters.
  */
-import { and, eq, gt, lte, sql } from "drizzle-orm";
+import { and, eq, gt, isNull, lte, sql } from "drizzle-orm";
 import type { BatchItem } from "drizzle-orm/batch";
 import { drizzle, type DrizzleD1Database } from "drizzle-orm/d1";
 import * as schema from "../../schema";
@@ -120,6 +120,14 @@ export function insertBackup(db: Database, row: NewBackupRow): Statement {
 
 export function updateBackup(db: Database, backupId: string, values: Partial<NewBackupRow>): Statement {
   return db.update(r2Backups).set(values).where(eq(r2Backups.id, backupId));
+}
+
+/** The backup's replica is `pending`, unless its replication has set its status already. */
+export function markReplicaPending(db: Database, backupId: string): Statement {
+  return db
+    .update(r2Backups)
+    .set({ replicaStatus: "pending" })
+    .where(and(eq(r2Backups.id, backupId), isNull(r2Backups.replicaStatus)));
 }
 
 /** Runs the statements as one D1 batch (one round trip, one transaction). */

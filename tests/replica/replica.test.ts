@@ -4,13 +4,13 @@
  * either copy and says which; cleanup cleans both. Small multipart settings (vitest.config.ts), so
  * the 3 MiB object is stored, copied and restored part by part.
  */
-import { env } from "cloudflare:test";
+import { env, runInDurableObject } from "cloudflare:test";
 import { beforeEach, describe, expect, it } from "vitest";
 import { replicateJobId } from "../../durable-objects/replicate-job";
 import { api } from "../helpers/api";
 import { emptyBucket, listAll, putObjects, sha256Hex, variedObjects, type SeedObject } from "../helpers/buckets";
 import { completedBackup, restore, verify } from "../helpers/flows";
-import { cleanupJobStub, runJobToEnd, runStepAndForget } from "../helpers/jobs";
+import { backupJobStub, cleanupJobStub, runJobToEnd, runStepAndForget } from "../helpers/jobs";
 
 const replica = () => env.R2_REPLICA_BUCKET!;
 const LARGE: SeedObject = { key: "large/video.bin", body: new Uint8Array(3 * 1024 * 1024).map((_, i) => (i * 31) % 251) };
@@ -146,6 +146,17 @@ describe("replica", () => {
     expect(await replica().head(lost)).not.toBeNull();
     // The repaired replica resolves the alert its end checks.
     expect(await openAlerts()).not.toContain("replica_incomplete");
+  });
+
+  it("a backup's end recorded again after its replication (a retried recording) leaves the replica status alone", async () => {
+    const full = await completedBackup("full");
+    expect((await replicated(full.id)).backup.replicaStatus).toBe("complete");
+    // The final recording is retried until every part of the end succeeds: replay its D1 writes.
+    await runInDurableObject(backupJobStub(full.id), async (job, state) => {
+      const recordEnd = (job as unknown as { recordEnd(checkpoint: unknown): Promise<void> }).recordEnd.bind(job);
+      await recordEnd(await state.storage.get("checkpoint"));
+    });
+    expect((await api("GET", `/api/backup/status/${full.id}`)).body.backup.replicaStatus).toBe("complete");
   });
 
   it("a replayed replication step is harmless: the replica ends equal to the backup bucket", async () => {
