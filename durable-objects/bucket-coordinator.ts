@@ -262,20 +262,21 @@ export class BucketCoordinator extends DurableObject<Env> {
   /** Queues a scheduled run behind the current holder; a template already waiting is not queued twice. */
   private async queue(request: StartBackupRequest): Promise<void> {
     const queued = await this.queued();
-    const name = request.template?.name ?? DEFAULT_TEMPLATE;
-    if (queued.some((q) => (q.template?.name ?? DEFAULT_TEMPLATE) === name)) return;
+    if (queued.some((q) => templateOf(q) === templateOf(request))) return;
     await this.ctx.storage.put(QUEUE_KEY, [...queued, request]);
     if ((await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(Date.now() + WATCHDOG_INTERVAL_MS);
   }
 
   /** Starts the longest-waiting queued run, if any; it leaves the queue once it has started. */
   private async startQueuedBackup(): Promise<void> {
-    const [next, ...rest] = await this.queued();
+    const [next] = await this.queued();
     if (!next) return;
     const result = await this.startBackup({ ...next, queueIfBusy: false });
     if (!result.ok && result.reason === "busy") return; // still busy: the release re-arms this
+    // Read again: a run may have been queued while this one was starting.
+    const rest = (await this.queued()).filter((q) => templateOf(q) !== templateOf(next));
     await this.ctx.storage.put(QUEUE_KEY, rest);
-    if (!result.ok) console.warn(`queued backup of template ${next.template?.name ?? DEFAULT_TEMPLATE} not started: ${result.reason}`);
+    if (!result.ok) console.warn(`queued backup of template ${templateOf(next)} not started: ${result.reason}`);
     else if (rest.length > 0 && (await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(Date.now() + WATCHDOG_INTERVAL_MS);
   }
 
@@ -296,6 +297,8 @@ export class BucketCoordinator extends DurableObject<Env> {
     }
   }
 }
+
+const templateOf = (request: StartBackupRequest) => request.template?.name ?? DEFAULT_TEMPLATE;
 
 /** When backup `id` was requested, if it completed (it then covers every change received until then). */
 async function completedBackupDate(env: Env, id: string): Promise<number | null> {

@@ -179,9 +179,9 @@ export const API_ROUTES: ApiRoute[] = [
     tag: "admin",
     summary: "Apply the retention policy and collect unreferenced blobs",
     description:
-      "Without a body, `BACKUP_RETENTION_DAYS` and `BACKUP_KEEP` apply. A backup is kept when it is younger than `retentionDays` or a `keep` rule selects it; the newest completed backup and every backup a running job reads are always kept. 409 while a job runs.",
+      "Applies to the backups of `template` (default: the `default` template, whose rules are `BACKUP_RETENTION_DAYS` and `BACKUP_KEEP`); without `retentionDays` or `keep`, the template's rules apply (a deleted template's backups: the environment's). 404 for a name that is neither a template nor on any backup. A backup is kept when it is younger than `retentionDays` or a `keep` rule selects it; the newest completed backup and every backup a running job reads are always kept. 409 while a job runs.",
     body: requests.cleanupBody,
-    errors: [409, 413],
+    errors: [404, 409, 413],
     success: { status: 202, schema: resources.one("job", resources.job), example: { job: examples.cleanupJob } },
     handle: startCleanup,
   },

@@ -5,7 +5,7 @@
  * and two templates of one bucket never run at once, even when their schedules coincide.
  */
 import { createExecutionContext, createScheduledController, env, runDurableObjectAlarm, waitOnExecutionContext } from "cloudflare:test";
-import { beforeEach, describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it, vi } from "vitest";
 import worker from "../../workers/index";
 import { api } from "../helpers/api";
 import { emptyBucket, listAll, putObjects, sha256Hex } from "../helpers/buckets";
@@ -173,9 +173,17 @@ describe("backup templates", () => {
     expect((await api("POST", "/api/backup/create", { body: { template: "reports" } })).status).toBe(409);
 
     await runBackupToEnd(running[0].id);
-    // The release arms the coordinator's alarm: the queued run starts now that the bucket is free.
+    // The release arms the coordinator's alarm for now: the queued run starts once the bucket is
+    // free (a due alarm may also fire by itself here, so the test waits for the start either way).
     await runDurableObjectAlarm(coordinatorStub());
-    const both = (await api("GET", "/api/backup/list?limit=10")).body.backups;
+    const both = await vi.waitFor(
+      async () => {
+        const listed = (await api("GET", "/api/backup/list?limit=10")).body.backups;
+        expect(listed).toHaveLength(2);
+        return listed;
+      },
+      { timeout: 5000, interval: 50 },
+    );
     expect(both.map((b: { template: string }) => b.template)).toEqual(["reports", "images"]);
     const [second, first] = both;
     expect(Date.parse(second.startedAt)).toBeGreaterThanOrEqual(Date.parse(first.completedAt));
@@ -219,5 +227,14 @@ describe("backup templates", () => {
     expect(await statusOf(newer.id)).toBe("completed");
     // The default template's backups are not this policy's, however old.
     for (const id of defaults) expect(await statusOf(id)).toBe("completed");
+
+    // A deleted template's backups stay reachable by its name (with the environment's rules or the body's).
+    expect((await api("DELETE", "/api/backup/templates/reports")).status).toBe(200);
+    const orphaned = await api("POST", "/api/backup/cleanup", { body: { template: "reports", dryRun: true, retentionDays: 0, keep: { last: 0 } } });
+    expect(orphaned.status, JSON.stringify(orphaned.body)).toBe(202);
+    await runJobToEnd(cleanupJobStub(orphaned.body.job.id));
+    // (The newest completed backup of the template is always kept.)
+    expect((await api("GET", `/api/backup/jobs/${orphaned.body.job.id}`)).body.job.result).toMatchObject({ template: "reports", backupsExpired: 0 });
+    expect((await api("POST", "/api/backup/cleanup", { body: { template: "never-was" } })).status).toBe(404);
   });
 });

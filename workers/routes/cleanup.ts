@@ -1,16 +1,31 @@
 /** POST /api/backup/cleanup: retention and garbage collection as a job, under the bucket's lease. */
 import { newId } from "../../durable-objects/ids";
 import type { HandlerContext } from "../context";
-import { conflict, jsonResponse } from "../http-error";
+import { eq } from "drizzle-orm";
+import { r2Backups } from "../../schema";
+import { openDatabase } from "../../durable-objects/engine/records";
+import { conflict, jsonResponse, notFound } from "../http-error";
 import { parseJsonBody } from "../request-body";
 import { cleanupBody } from "../schemas";
 import { findJob, jobResource } from "./jobs";
-import { requireTemplate } from "./templates";
-import { DEFAULT_TEMPLATE } from "../../durable-objects/templates";
+import { DEFAULT_TEMPLATE, findTemplate, type BackupTemplate } from "../../durable-objects/templates";
+
+/**
+ * Whose backups a cleanup keeps or expires: a template, or the backups left by a deleted one (its
+ * name and bucket read from them, its rules the environment's unless the body gives them), so
+ * deleting a template never leaves backups no retention can reach.
+ */
+async function cleanupScope(context: HandlerContext, name: string): Promise<Pick<BackupTemplate, "name" | "bucketName" | "retentionDays" | "keep">> {
+  const template = await findTemplate(context.env, name);
+  if (template) return template;
+  const left = await openDatabase(context.env.DB).query.r2Backups.findFirst({ where: eq(r2Backups.template, name), columns: { bucketName: true } });
+  if (!left) throw notFound(`No backup template named ${name}, and no backups of one.`);
+  return { name, bucketName: left.bucketName, retentionDays: context.config.BACKUP_RETENTION_DAYS, keep: context.config.BACKUP_KEEP };
+}
 
 export async function startCleanup(context: HandlerContext): Promise<Response> {
   const body = await parseJsonBody(context.request, cleanupBody, { allowEmpty: true });
-  const template = await requireTemplate(context, body.template ?? DEFAULT_TEMPLATE);
+  const template = await cleanupScope(context, body.template ?? DEFAULT_TEMPLATE);
   const jobId = newId("job", new Date());
   const result = await context.env.BUCKET_COORDINATOR.getByName(template.bucketName).startCleanup({
     jobId,
