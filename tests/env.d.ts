@@ -5,6 +5,8 @@ declare global {
     interface Env {
       /** The migrations in drizzle/, read by vitest.config.ts and applied in tests/setup. */
       TEST_MIGRATIONS: D1Migration[];
+      /** Repeats a fault-matrix run's sampled fault points (tests/fault-matrix/scenarios.ts). */
+      FAULT_MATRIX_SEED?: string;
       /** A second source bucket, bound in the more-buckets project only (backup templates). */
       R2_MEDIA_BUCKET?: R2Bucket;
     }

@@ -1,16 +1,6 @@
 import { describe, it } from "vitest";
 import { runMatrix } from "./harness";
-import {
-  backupScenario,
-  freshSource,
-  MATRIX_TIMEOUT,
-  parentThenChanges,
-  SAMPLED_POINTS,
-  seedObjects,
-  settings,
-  SMALL_SCENARIO_POINTS,
-  summarise,
-} from "./scenarios";
+import { backupScenario, freshSource, MATRIX_TIMEOUT, parentThenChanges, SAMPLED, seedObjects, settings, SMALL_SCENARIO, summarise } from "./scenarios";
 
 // The matrix is split over files (backup jobs, manifest jobs, cleanup) because each file gets
 // fresh local storage: in one file, what hundreds of faulted runs leave behind made every later
@@ -23,7 +13,7 @@ describe(`fault matrix (${settings})`, () => {
       "full backup",
       await runMatrix(
         backupScenario("full backup", "full", () => []),
-        { maxPoints: SMALL_SCENARIO_POINTS },
+        SMALL_SCENARIO,
       ),
     );
   });
@@ -37,7 +27,7 @@ describe(`fault matrix (${settings})`, () => {
       "incremental backup",
       await runMatrix(
         backupScenario("incremental backup", "incremental", () => [parentId]),
-        { maxPoints: SMALL_SCENARIO_POINTS },
+        SMALL_SCENARIO,
       ),
     );
   });
@@ -49,7 +39,7 @@ describe(`fault matrix (${settings})`, () => {
       "large-object backup",
       await runMatrix(
         backupScenario("large-object backup", "full", () => []),
-        { maxPoints: SAMPLED_POINTS },
+        SAMPLED,
       ),
     );
   });

@@ -86,12 +86,12 @@ async function runOnce(scenario: Scenario, plan: CallPlan, run: number) {
  * Runs the matrix; `maxPoints` samples the fault positions evenly when a clean run makes more
  * calls than that (large objects), always including the first and the last call.
  */
-export async function runMatrix(scenario: Scenario, options: { maxPoints?: number } = {}) {
+export async function runMatrix(scenario: Scenario, options: { maxPoints?: number; rotation?: number } = {}) {
   const clean = new CallPlan("count");
   const expected = await runOnce(scenario, clean, 0);
   expect(expected.state.outcome, `${scenario.name}: the clean run must complete`).toBe("completed");
   const total = clean.calls.length;
-  const points = pointsToTry(total, options.maxPoints ?? Infinity);
+  const points = pointsToTry(total, options.maxPoints ?? Infinity, options.rotation ?? 0);
   const reports: RunReport[] = [];
   let run = 1;
   for (const mode of ["throw", "die"] as const) {
@@ -116,8 +116,14 @@ export async function runMatrix(scenario: Scenario, options: { maxPoints?: numbe
   return { calls: total, points: points.length, reports, callKinds: [...new Set(clean.calls)] };
 }
 
-function pointsToTry(total: number, maxPoints: number): number[] {
+/**
+ * Every call when there are at most `maxPoints`; otherwise the first, the last, and one call in
+ * each of the evenly spaced gaps between, placed by `rotation` (0 to 1): successive runs with
+ * other rotations (MATRIX_ROTATION) try other calls, so CI covers every call over time.
+ */
+function pointsToTry(total: number, maxPoints: number, rotation: number): number[] {
   if (total <= maxPoints) return Array.from({ length: total }, (_, i) => i + 1);
   const step = (total - 1) / (maxPoints - 1);
-  return [...new Set(Array.from({ length: maxPoints }, (_, i) => Math.round(1 + i * step)))];
+  const inner = Array.from({ length: maxPoints - 2 }, (_, i) => Math.min(total - 1, Math.max(2, Math.round(1 + (i + 0.5 + rotation) * step))));
+  return [...new Set([1, ...inner, total])];
 }

@@ -1,17 +1,7 @@
 import { describe, it } from "vitest";
 import { completedBackup } from "../helpers/flows";
 import { runMatrix } from "./harness";
-import {
-  freshSource,
-  MATRIX_TIMEOUT,
-  restoreScenario,
-  SAMPLED_POINTS,
-  seedObjects,
-  settings,
-  SMALL_SCENARIO_POINTS,
-  summarise,
-  verifyScenario,
-} from "./scenarios";
+import { freshSource, MATRIX_TIMEOUT, restoreScenario, SAMPLED, seedObjects, settings, SMALL_SCENARIO, summarise, verifyScenario } from "./scenarios";
 
 describe(`fault matrix (${settings})`, () => {
   it("verify and restore: each fault point tried ends identical or failed cleanly", { timeout: MATRIX_TIMEOUT }, async () => {
@@ -22,7 +12,7 @@ describe(`fault matrix (${settings})`, () => {
       "full verify",
       await runMatrix(
         verifyScenario(() => backup.id),
-        { maxPoints: SMALL_SCENARIO_POINTS },
+        SMALL_SCENARIO,
       ),
     );
     summarise(
@@ -30,7 +20,7 @@ describe(`fault matrix (${settings})`, () => {
       "restore",
       await runMatrix(
         restoreScenario("restore", () => backup.id),
-        { maxPoints: SAMPLED_POINTS },
+        SAMPLED,
       ),
     );
   });
@@ -43,7 +33,7 @@ describe(`fault matrix (${settings})`, () => {
       "large restore",
       await runMatrix(
         restoreScenario("large restore", () => backup.id),
-        { maxPoints: SAMPLED_POINTS },
+        SAMPLED,
       ),
     );
   });
