@@ -258,11 +258,13 @@ command("cleanup", "expire backups by the retention policy and collect unreferen
   );
   return startJob(client, options, "/backup/cleanup", {
     dryRun: Boolean(options.dryRun),
+    ...(options.template ? { template: options.template } : {}),
     ...(options.retentionDays !== undefined ? { retentionDays: options.retentionDays } : {}),
     ...(Object.keys(keep).length ? { keep } : {}),
   });
 })
   .option("--dry-run", "report what would be expired and deleted; change nothing")
+  .option("--template <name>", "the backups of this backup template, by its rules unless given (default: the default template's)")
   .option("--retention-days <days>", "keep backups younger than this", wholeNumber("--retention-days", 0, 3650))
   .option("--keep-last <n>", "keep the newest n", wholeNumber("--keep-last", 0, 10_000))
   .option("--keep-daily <n>", "keep the newest of each of the last n days", wholeNumber("--keep-daily", 0, 10_000))

@@ -167,6 +167,22 @@ describe("r2-backup", () => {
     const finished = await cli(["cancel", backupId]);
     expect(finished.code).toBe(EXIT.badInput);
     expect(finished.stderr).toContain("conflict");
+    // No replica is bound on this server: both replica commands are refused by the server, as it says.
+    const replicate = await cli(["replicate", backupId]);
+    expect(replicate.code).toBe(EXIT.badInput);
+    expect(replicate.stderr).toContain("No replica is configured");
+    const verifyReplica = await cli(["verify", backupId, "--copy", "replica"]);
+    expect(verifyReplica.code).toBe(EXIT.badInput);
+    expect(verifyReplica.stderr).toContain("no replica is configured");
+    expect((await cli(["create", "--template", "nope"])).stderr).toContain("No backup template named nope");
+  });
+
+  it("lists backup templates, the built-in default first", async () => {
+    const listed = await cli(["templates", "--json"]);
+    expect(listed.code, listed.stderr).toBe(EXIT.ok);
+    expect(listed.json().templates[0]).toMatchObject({ name: "default", builtIn: true, bucketName: "cutty-files" });
+    const table = await cli(["templates"]);
+    expect(table.stdout).toMatch(/^default\s+cutty-files \(R2_BUCKET\) daily keep 30d/);
   });
 
   it("exits 3 without a token, with a refused one, and without the scope", async () => {
