@@ -23,7 +23,7 @@ import { getConfig } from "./config";
 import { newId } from "./ids";
 import { resolveBackupType, type RequestedBackupType } from "./backup-type";
 import { openDatabase } from "./engine/records";
-import { reconcileOrphans } from "./watchdog";
+import { jobStub, reconcileOrphans } from "./watchdog";
 import { eventBackupDue, PendingChanges, type ChangeSummary } from "./pending-changes";
 import { normalizeTargetKeys } from "./engine/backup/targeted-listing";
 import { findBackupRow } from "../schema/queries";
@@ -287,8 +287,7 @@ export class BucketCoordinator extends DurableObject<Env> {
    */
   private async holderActive(held: Lease): Promise<boolean> {
     try {
-      const namespace = held.kind === "backup" ? this.env.BACKUP_JOB : held.kind === "restore" ? this.env.RESTORE_JOB : this.env.CLEANUP_JOB;
-      const state = await namespace.getByName(held.holderId).heartbeat();
+      const state = await jobStub(this.env, held.kind, held.holderId).heartbeat();
       if (state === "unknown") return Date.now() - held.acquiredAt <= START_GRACE_MS;
       return state === "running";
     } catch (error) {

@@ -75,7 +75,13 @@ export abstract class ManifestJob<S extends ManifestJobState> extends StepJob<S>
         filesTotal: state.filesTotal,
       }),
       this.log(state, "start", "info", this.startMessage(state)),
+      ...this.startStatements(state),
     ]);
+  }
+
+  /** Extra writes made together with the job's start (for example on the backup row). */
+  protected startStatements(_state: S): Statement[] {
+    return [];
   }
 
   /** One step, then its findings and progress in one D1 batch (idempotent: same rows on replay). */

@@ -10,7 +10,7 @@
  */
 import { DEFAULTS } from "./defaults";
 import { initialReplicateState, replicateResult, runReplicateStep, type ReplicateState } from "./engine/replica/replicate-step";
-import { runBatch, updateBackup, type LogRecord, type Statement } from "./engine/records";
+import { updateBackup, type LogRecord, type Statement } from "./engine/records";
 import { readKeyring } from "./engine-settings";
 import { ManifestJob } from "./manifest-job";
 import { findBackupRow } from "../schema/queries";
@@ -45,9 +45,8 @@ export class ReplicateJob extends ManifestJob<ReplicateState> {
   }
 
   /** The backup's replica is `pending` from the job's start (a repeated replication's too). */
-  protected override async recordStart(state: ReplicateState): Promise<void> {
-    await super.recordStart(state);
-    await runBatch(this.db(), [updateBackup(this.db(), state.backupId, { replicaStatus: "pending", replicaCompletedAt: null })]);
+  protected override startStatements(state: ReplicateState): Statement[] {
+    return [updateBackup(this.db(), state.backupId, { replicaStatus: "pending", replicaCompletedAt: null })];
   }
 
   protected startMessage(state: ReplicateState): string {
@@ -55,8 +54,7 @@ export class ReplicateJob extends ManifestJob<ReplicateState> {
   }
 
   protected async work(state: ReplicateState): Promise<ReplicateState> {
-    const replica = this.bound("R2_REPLICA_BUCKET");
-    if (!replica) throw new Error("R2_REPLICA_BUCKET is no longer bound; the replication cannot go on");
+    const replica = this.copyBucket("replica"); // a PermanentError once the binding is gone
     const settings = this.settings();
     return runReplicateStep(
       {

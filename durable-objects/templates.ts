@@ -67,7 +67,7 @@ export function defaultTemplate(config: Config): BackupTemplate {
   };
 }
 
-function fromRow(row: BackupTemplateRow): BackupTemplate {
+export function fromRow(row: BackupTemplateRow): BackupTemplate {
   return { ...row, builtIn: false };
 }
 

@@ -220,6 +220,8 @@ export const AUDIT_ACTIONS = [
   "template.update",
   "template.delete",
   "schedule.run",
+  /** A stored template's scheduled run (the default's is schedule.run). */
+  "template.run",
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 /** accepted: 2xx; refused: 4xx (nothing changed); failed: 5xx; skipped: a scheduled run that started nothing. */

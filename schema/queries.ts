@@ -2,11 +2,10 @@
  * The read queries of the API, beside the schema they read: route handlers call these and shape
  * the answer; they never build SQL themselves. Every query is served by an index of schema/index.ts.
  */
-import { and, asc, desc, eq, gt, inArray, isNotNull, lt, ne, notLike, or, sql, type SQL } from "drizzle-orm";
+import { and, asc, desc, eq, gt, inArray, isNotNull, lt, ne, or, sql, type SQL } from "drizzle-orm";
 import type { DrizzleD1Database } from "drizzle-orm/d1";
 import * as schema from "./index";
 import {
-  auditEvents,
   backupJobs,
   backupLogs,
   FINDING_LISTS,
@@ -105,9 +104,3 @@ export async function nextSampleOffset(db: Database, backupId: string): Promise<
     .limit(1);
   return newest ? (newest.offset + newest.percent) % 100 : 0;
 }
-
-/**
- * The audit rows of the default template's scheduled runs (BACKUP_SCHEDULE). A stored template's
- * run names it in its detail, "cron <trigger> (template <name>, <schedule>): ..." (scheduled.ts).
- */
-export const defaultScheduleRuns = and(eq(auditEvents.action, "schedule.run"), notLike(sql`coalesce(${auditEvents.detail}, '')`, "cron % (template %"));

@@ -11,7 +11,6 @@ import { and, desc, eq, gt, inArray, isNotNull, isNull, sql } from "drizzle-orm"
 import type { DrizzleD1Database } from "drizzle-orm/d1";
 import * as schema from "./index";
 import { alerts, auditEvents, backupHealthMetrics, backupJobs, backupSummary, r2Backups, webhookDeliveries } from "./index";
-import { defaultScheduleRuns } from "./queries";
 
 type Database = DrizzleD1Database<typeof schema>;
 type HealthRow = typeof backupHealthMetrics.$inferSelect;
@@ -61,7 +60,7 @@ export async function readStats(db: Database, schedule: string) {
     db
       .select({ at: auditEvents.at, outcome: auditEvents.outcome, detail: auditEvents.detail })
       .from(auditEvents)
-      .where(defaultScheduleRuns)
+      .where(eq(auditEvents.action, "schedule.run"))
       .orderBy(desc(auditEvents.id))
       .limit(1),
   ]);

@@ -25,7 +25,7 @@ export interface ApiRoute {
   operationId?: string;
   /** Under `/api`, with itty-router's `:param` placeholders. */
   path: string;
-  /** The scope a token needs; null: any valid token (the handler decides, see `scopeNote`). */
+  /** The scope a token needs; null: every valid token (the handler decides, see `scopeNote`). */
   scope: Scope | null;
   scopeNote?: string;
   /** The audit trail's action for a mutating call. */

@@ -15,6 +15,7 @@ import { checkAlerts, describeAlertChanges, wakeDispatcher } from "../durable-ob
 import { backupDue, scheduleProblem } from "../durable-objects/schedule";
 import { reconcileOrphans } from "../durable-objects/watchdog";
 import { recordAudit, type AuditRecord } from "./audit";
+import type { AuditAction } from "../schema";
 import { allTemplates, templateRun, type BackupTemplate } from "../durable-objects/templates";
 
 export async function runScheduled(controller: ScheduledController, env: Env, ctx: ExecutionContext): Promise<void> {
@@ -50,7 +51,7 @@ async function runTemplateSchedule(controller: ScheduledController, env: Env, te
   const problem = scheduleProblem(template.schedule, controller.cron);
   if (problem) {
     console.error(`${label}: ${problem}`);
-    await recordAudit(env.DB, scheduleRun(at, { target: template.name, outcome: "failed", detail: `${label}: ${problem}` }));
+    await recordAudit(env.DB, scheduleRun(at, { target: template.name, outcome: "failed", detail: `${label}: ${problem}` }, "template.run"));
     return;
   }
   if (!backupDue(template.schedule, controller.cron, at)) return;
@@ -70,21 +71,21 @@ async function runTemplateSchedule(controller: ScheduledController, env: Env, te
     console.log(detail);
     await recordAudit(
       env.DB,
-      scheduleRun(at, {
-        target: result.ok ? result.backup.id : template.name,
-        outcome: result.ok || result.reason === "busy" ? "accepted" : "skipped",
-        detail,
-      }),
+      scheduleRun(
+        at,
+        { target: result.ok ? result.backup.id : template.name, outcome: result.ok || result.reason === "busy" ? "accepted" : "skipped", detail },
+        "template.run",
+      ),
     );
   } catch (error) {
     // One template's failure must not keep the others from running.
     console.error(`${label}: failed`, error);
-    await recordAudit(env.DB, scheduleRun(at, { target: template.name, outcome: "failed", detail: `${label}: ${errorMessage(error)}` }));
+    await recordAudit(env.DB, scheduleRun(at, { target: template.name, outcome: "failed", detail: `${label}: ${errorMessage(error)}` }, "template.run"));
   }
 }
 
-function scheduleRun(at: Date, outcome: Pick<AuditRecord, "target" | "outcome" | "detail">): AuditRecord {
-  return { at: at.toISOString(), actor: "cron", action: "schedule.run", status: null, ...outcome };
+function scheduleRun(at: Date, outcome: Pick<AuditRecord, "target" | "outcome" | "detail">, action: AuditAction = "schedule.run"): AuditRecord {
+  return { at: at.toISOString(), actor: "cron", action, status: null, ...outcome };
 }
 
 async function startScheduledBackup(controller: ScheduledController, env: Env, config: Config, at: Date): Promise<void> {

@@ -164,7 +164,7 @@ describe("backup templates", () => {
     const running = (await api("GET", "/api/backup/list?limit=10")).body.backups;
     expect(running).toHaveLength(1);
     expect(running[0]).toMatchObject({ template: "images", trigger: "cron", status: "in_progress" });
-    const runs = (await env.DB.prepare("SELECT outcome, detail FROM audit_events WHERE action = 'schedule.run' ORDER BY id").all()).results;
+    const runs = (await env.DB.prepare("SELECT outcome, detail FROM audit_events WHERE action = 'template.run' ORDER BY id").all()).results;
     expect(runs).toEqual([
       { outcome: "accepted", detail: expect.stringContaining("template images, hourly): started a full backup") },
       { outcome: "accepted", detail: expect.stringContaining(`template reports, hourly): queued behind backup ${running[0].id}`) },

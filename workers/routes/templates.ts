@@ -9,7 +9,7 @@ import { eq } from "drizzle-orm";
 import type { z } from "zod";
 import { backupTemplates } from "../../schema";
 import { openDatabase } from "../../durable-objects/engine/records";
-import { allTemplates, DEFAULT_TEMPLATE, findTemplate, sourceBucket, type BackupTemplate } from "../../durable-objects/templates";
+import { allTemplates, DEFAULT_TEMPLATE, findTemplate, fromRow, sourceBucket, type BackupTemplate } from "../../durable-objects/templates";
 import type { HandlerContext } from "../context";
 import { badRequest, conflict, jsonResponse, notFound } from "../http-error";
 import { parseJsonBody } from "../request-body";
@@ -42,9 +42,9 @@ export async function createTemplate(context: HandlerContext): Promise<Response>
   await checkOptions(context, name, options);
   const now = new Date().toISOString();
   const row = { name, ...options, createdAt: now, updatedAt: now, updatedBy: context.principal.subject };
-  const inserted = await openDatabase(context.env.DB).insert(backupTemplates).values(row).onConflictDoNothing().returning();
-  if (inserted.length === 0) throw conflict(`A backup template named ${name} exists already; change it with PUT.`, { name });
-  return jsonResponse({ template: (await findTemplate(context.env, name))! }, 201);
+  const [created] = await openDatabase(context.env.DB).insert(backupTemplates).values(row).onConflictDoNothing().returning();
+  if (!created) throw conflict(`A backup template named ${name} exists already; change it with PUT.`, { name });
+  return jsonResponse({ template: fromRow(created) }, 201);
 }
 
 export async function updateTemplate(context: HandlerContext): Promise<Response> {
@@ -54,9 +54,9 @@ export async function updateTemplate(context: HandlerContext): Promise<Response>
   await requireTemplate(context, name);
   await checkOptions(context, name, options);
   const values = { ...options, updatedAt: new Date().toISOString(), updatedBy: context.principal.subject };
-  const updated = await openDatabase(context.env.DB).update(backupTemplates).set(values).where(eq(backupTemplates.name, name)).returning();
-  if (updated.length === 0) throw notFound(`No backup template named ${name}.`);
-  return jsonResponse({ template: (await findTemplate(context.env, name))! });
+  const [row] = await openDatabase(context.env.DB).update(backupTemplates).set(values).where(eq(backupTemplates.name, name)).returning();
+  if (!row) throw notFound(`No backup template named ${name}.`); // deleted meanwhile
+  return jsonResponse({ template: fromRow(row) });
 }
 
 /** Its backups stay, and keep its name; a backup of it that runs finishes with the options it started with. */

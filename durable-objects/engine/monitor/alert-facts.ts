@@ -3,7 +3,6 @@
  * queries (r2_backups by bucket and date, audit_events by action).
  */
 import { and, desc, eq, gt, inArray, max, min, sql } from "drizzle-orm";
-import { defaultScheduleRuns } from "../../../schema/queries";
 import { auditEvents, r2Backups } from "../../../schema";
 import type { Database } from "../records";
 import type { AlertThresholds, BucketFacts } from "./alert-rules";
@@ -55,9 +54,8 @@ export async function readBucketFacts(
     db
       .select({ outcome: auditEvents.outcome, detail: auditEvents.detail })
       .from(auditEvents)
-      // The default's runs only: a stored template's scheduled run waits instead of being skipped
-      // (scheduled.ts), and its rows must not break the default's streak.
-      .where(defaultScheduleRuns)
+      // The default's runs (a stored template's are template.run: they wait instead of being skipped).
+      .where(eq(auditEvents.action, "schedule.run"))
       .orderBy(desc(auditEvents.id))
       .limit(limits.skippedRuns),
     db

@@ -17,7 +17,7 @@ export type CopyOutcome =
   | { kind: "damaged"; detail: string };
 
 export interface CopyDeps {
-  primary: Pick<R2Bucket, "get" | "head">;
+  primary: Pick<R2Bucket, "get">;
   replica: Pick<R2Bucket, "head" | "put" | "createMultipartUpload">;
   /** Objects above this size are copied part by part (R2's single put stops at 5 GiB). */
   multipartThreshold: number;
@@ -31,11 +31,13 @@ export interface CopyDeps {
  */
 export async function copyIfAbsent(deps: CopyDeps, key: string, sha256: string | null = null): Promise<CopyOutcome> {
   if (await deps.replica.head(key)) return { kind: "present" };
-  const head = await deps.primary.head(key);
-  if (!head) return { kind: "missing" };
-  if (head.size > deps.multipartThreshold) return copyInParts(deps, head);
   const object = await deps.primary.get(key);
   if (!object) return { kind: "missing" };
+  if (object.size > deps.multipartThreshold) {
+    // Read by ranges instead: this body is not needed.
+    await object.body.cancel();
+    return copyInParts(deps, object);
+  }
   const checked = sha256 !== null && !isFramedBlob(object) ? { sha256 } : {};
   try {
     await deps.replica.put(key, object.body, { httpMetadata: object.httpMetadata, customMetadata: object.customMetadata, ...checked });
