@@ -138,12 +138,17 @@ export default defineConfig({
       // More buckets than wrangler.toml binds: a second backup location (R2_REPLICA_BUCKET) and a
       // second source bucket for backup templates. Small multipart settings, so that large blobs
       // are copied and restored part by part too.
-      project("more-buckets", ["tests/replica/**/*.test.ts", "tests/templates/**/*.test.ts"], SMALL_MULTIPART, {
-        R2_BUCKET: "cutty-files",
-        R2_BACKUP_BUCKET: "cutty-backups",
-        R2_REPLICA_BUCKET: "cutty-backups-replica",
-        R2_MEDIA_BUCKET: "media-files",
-      }),
+      project(
+        "more-buckets",
+        ["tests/replica/**/*.test.ts", "tests/templates/**/*.test.ts"],
+        { ...SMALL_MULTIPART, BACKUP_DEV_ROUTES: "true" },
+        {
+          R2_BUCKET: "cutty-files",
+          R2_BACKUP_BUCKET: "cutty-backups",
+          R2_REPLICA_BUCKET: "cutty-backups-replica",
+          R2_MEDIA_BUCKET: "media-files",
+        },
+      ),
       project("incremental-disabled", ["tests/incremental-disabled/**/*.test.ts"], { BACKUP_INCREMENTAL_ENABLED: "false" }),
     ],
   },

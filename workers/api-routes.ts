@@ -13,7 +13,7 @@ import { cancelBackupOrJob } from "./routes/cancel";
 import { startCleanup } from "./routes/cleanup";
 import { getJob, startReplication, startRestore, startVerify } from "./routes/jobs";
 import { getStats, listAlerts } from "./routes/monitoring";
-import { devSourceWrites } from "./routes/dev";
+import { devCron, devSourceWrites } from "./routes/dev";
 import { createTemplate, deleteTemplate, getTemplate, listTemplates, updateTemplate } from "./routes/templates";
 import * as requests from "./schemas";
 import * as resources from "./openapi/resources";
@@ -289,5 +289,22 @@ export const API_ROUTES: ApiRoute[] = [
     errors: [404, 413],
     success: { status: 200, schema: z.object({ written: z.number().int(), eventsSent: z.number().int() }), example: { written: 1, eventsSent: 1 } },
     handle: devSourceWrites,
+  },
+  {
+    method: "POST",
+    path: "/dev/cron",
+    scope: "backup:admin",
+    tag: "dev",
+    summary: "Local development only: fire the cron trigger as at a chosen time",
+    description:
+      "Exists only with BACKUP_DEV_ROUTES=true (.dev.vars); 404 otherwise. Runs the scheduled handler with `cron` (default the shipped `0 * * * *`) at `time`, so a schedule's slot can be tried by hand (wrangler's /__scheduled fires at the current time only). What it did is in the audit trail (`schedule.run`, `template.run`).",
+    body: requests.devCronBody,
+    errors: [404, 413],
+    success: {
+      status: 200,
+      schema: z.object({ cron: z.string(), scheduledTime: z.string() }),
+      example: { cron: "0 * * * *", scheduledTime: "2026-12-01T02:00:00.000Z" },
+    },
+    handle: devCron,
   },
 ];

@@ -140,6 +140,12 @@ export const listAlertsQuery = z.strictObject({
 });
 
 /** POST /api/dev/source-writes (local development only). */
+/** POST /api/dev/cron: a cron firing at a chosen time (wrangler's /__scheduled fires at the current time only). */
+export const devCronBody = z.strictObject({
+  time: isoTime,
+  cron: z.string().min(1).max(100).default("0 * * * *"),
+});
+
 export const devSourceWritesBody = z.strictObject({
   writes: z
     .array(

@@ -4,9 +4,8 @@
  * retention are its own; a template on a second source bucket backs up and restores that bucket;
  * and two templates of one bucket never run at once, even when their schedules coincide.
  */
-import { createExecutionContext, createScheduledController, env, runDurableObjectAlarm, waitOnExecutionContext } from "cloudflare:test";
+import { env, runDurableObjectAlarm } from "cloudflare:test";
 import { beforeEach, describe, expect, it, vi } from "vitest";
-import worker from "../../workers/index";
 import { api } from "../helpers/api";
 import { emptyBucket, listAll, putObjects, sha256Hex } from "../helpers/buckets";
 import { restore } from "../helpers/flows";
@@ -156,10 +155,10 @@ describe("backup templates", () => {
   it("runs every template on its schedule, and two on one bucket never at once: the second waits for the first", async () => {
     await createTemplate({ name: "reports", sourceBinding: "R2_BUCKET", bucketName: "cutty-files", includePrefixes: ["reports/"], schedule: "hourly" });
     await createTemplate({ name: "images", sourceBinding: "R2_BUCKET", bucketName: "cutty-files", includePrefixes: ["images/"], schedule: "hourly" });
-    const ctx = createExecutionContext();
-    // 05:00 UTC: no slot of the default's daily schedule, one of both hourly templates.
-    await worker.scheduled(createScheduledController({ cron: "0 * * * *", scheduledTime: Date.parse("2026-12-01T05:00:00Z") }), env, ctx);
-    await waitOnExecutionContext(ctx);
+    // 05:00 UTC, fired through the local-development route: no slot of the default's daily
+    // schedule, one of both hourly templates.
+    const fired = await api("POST", "/api/dev/cron", { body: { time: "2026-12-01T05:00:00Z" } });
+    expect(fired.body).toEqual({ cron: "0 * * * *", scheduledTime: "2026-12-01T05:00:00.000Z" });
 
     const running = (await api("GET", "/api/backup/list?limit=10")).body.backups;
     expect(running).toHaveLength(1);

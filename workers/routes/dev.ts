@@ -8,11 +8,30 @@
 import type { HandlerContext } from "../context";
 import { HttpError, jsonResponse } from "../http-error";
 import { parseJsonBody } from "../request-body";
-import { devSourceWritesBody } from "../schemas";
+import { runScheduled } from "../scheduled";
+import { devCronBody, devSourceWritesBody } from "../schemas";
+
+function requireDevRoutes(context: HandlerContext): void {
+  if (!context.config.BACKUP_DEV_ROUTES) throw new HttpError(404, "not_found", "No such endpoint.");
+}
+
+/**
+ * POST /api/dev/cron (local development only, like the route below): the cron trigger fired as at
+ * `time`. wrangler's own /__scheduled fires at the current time, which is never the first firing
+ * of a schedule's slot, so by hand it could never start a scheduled backup.
+ */
+export async function devCron(context: HandlerContext): Promise<Response> {
+  requireDevRoutes(context);
+  const body = await parseJsonBody(context.request, devCronBody);
+  const scheduledTime = Date.parse(body.time);
+  const controller: ScheduledController = { cron: body.cron, scheduledTime, noRetry: () => undefined };
+  await runScheduled(controller, context.env, context.ctx);
+  return jsonResponse({ cron: body.cron, scheduledTime: new Date(scheduledTime).toISOString() });
+}
 
 export async function devSourceWrites(context: HandlerContext): Promise<Response> {
   const { config, env } = context;
-  if (!config.BACKUP_DEV_ROUTES) throw new HttpError(404, "not_found", "No such endpoint.");
+  requireDevRoutes(context);
   const body = await parseJsonBody(context.request, devSourceWritesBody);
   const bucket = config.BACKUP_SOURCE_BUCKET;
   const notifications: { action: string; key: string; size?: number; eTag?: string }[] = [];
