@@ -64,7 +64,7 @@ async function runTemplateSchedule(controller: ScheduledController, env: Env, te
       queueIfBusy: true,
     });
     const detail = result.ok
-      ? `${label}: started a ${result.backup.backupType} backup`
+      ? `${label}: ${startedWhat(result.backup)}`
       : result.reason === "busy"
         ? `${label}: queued behind ${result.kind} ${result.holderId}; it starts when the bucket is free`
         : `${label}: not started, ${result.reason}`;
@@ -84,6 +84,8 @@ async function runTemplateSchedule(controller: ScheduledController, env: Env, te
   }
 }
 
+const startedWhat = (backup: { backupType: string }) => `started ${backup.backupType === "incremental" ? "an" : "a"} ${backup.backupType} backup`;
+
 function scheduleRun(at: Date, outcome: Pick<AuditRecord, "target" | "outcome" | "detail">, action: AuditAction = "schedule.run"): AuditRecord {
   return { at: at.toISOString(), actor: "cron", action, status: null, ...outcome };
 }
@@ -96,7 +98,7 @@ async function startScheduledBackup(controller: ScheduledController, env: Env, c
     throw error;
   });
   if (result.ok) {
-    const detail = `${label}: started a ${result.backup.backupType} backup`;
+    const detail = `${label}: ${startedWhat(result.backup)}`;
     console.log(`${detail} ${result.backup.id}`);
     await recordAudit(env.DB, scheduleRun(at, { target: result.backup.id, outcome: "accepted", detail }));
     return;
