@@ -31,7 +31,8 @@ const SEALED = {
 };
 
 const SMALL_MULTIPART = {
-  // The fault matrix's sampled points rotate with the day unless this repeats a run's.
+  // The fault matrix tries every call unless a quick run samples them (tests/fault-matrix/scenarios.ts).
+  ...(process.env.FAULT_MATRIX_SAMPLE ? { FAULT_MATRIX_SAMPLE: process.env.FAULT_MATRIX_SAMPLE } : {}),
   ...(process.env.FAULT_MATRIX_SEED ? { FAULT_MATRIX_SEED: process.env.FAULT_MATRIX_SEED } : {}),
   BACKUP_MULTIPART_THRESHOLD_BYTES: String(1024 * 1024),
   BACKUP_PART_SIZE_BYTES: String(5 * 1024 * 1024),

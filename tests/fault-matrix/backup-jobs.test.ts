@@ -1,6 +1,6 @@
 import { describe, it } from "vitest";
 import { runMatrix } from "./harness";
-import { backupScenario, freshSource, MATRIX_TIMEOUT, parentThenChanges, SAMPLED, seedObjects, settings, SMALL_SCENARIO, summarise } from "./scenarios";
+import { FAULT_POINTS, backupScenario, freshSource, MATRIX_TIMEOUT, parentThenChanges, seedObjects, settings, summarise } from "./scenarios";
 
 // The matrix is split over files (backup jobs, manifest jobs, cleanup) because each file gets
 // fresh local storage: in one file, what hundreds of faulted runs leave behind made every later
@@ -13,7 +13,7 @@ describe(`fault matrix (${settings})`, () => {
       "full backup",
       await runMatrix(
         backupScenario("full backup", "full", () => []),
-        SMALL_SCENARIO,
+        FAULT_POINTS,
       ),
     );
   });
@@ -27,19 +27,19 @@ describe(`fault matrix (${settings})`, () => {
       "incremental backup",
       await runMatrix(
         backupScenario("incremental backup", "incremental", () => [parentId]),
-        SMALL_SCENARIO,
+        FAULT_POINTS,
       ),
     );
   });
 
-  it("large-object backup: sampled fault points end identical or failed cleanly", { timeout: MATRIX_TIMEOUT }, async () => {
+  it("large-object backup: each fault point tried ends identical or failed cleanly", { timeout: MATRIX_TIMEOUT }, async () => {
     await freshSource(seedObjects({ large: true }));
     summarise(
       settings,
       "large-object backup",
       await runMatrix(
         backupScenario("large-object backup", "full", () => []),
-        SAMPLED,
+        FAULT_POINTS,
       ),
     );
   });

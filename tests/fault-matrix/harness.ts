@@ -119,7 +119,7 @@ export async function runMatrix(scenario: Scenario, options: { maxPoints?: numbe
 /**
  * Every call when there are at most `maxPoints`; otherwise the first, the last, and one call in
  * each of the evenly spaced gaps between, placed by `rotation` (0 to 1): successive runs with
- * other rotations (MATRIX_ROTATION) try other calls, so CI covers every call over time.
+ * other rotations (FAULT_MATRIX_SEED) try other calls.
  */
 function pointsToTry(total: number, maxPoints: number, rotation: number): number[] {
   if (total <= maxPoints) return Array.from({ length: total }, (_, i) => i + 1);

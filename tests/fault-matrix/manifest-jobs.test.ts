@@ -1,7 +1,7 @@
 import { describe, it } from "vitest";
 import { completedBackup } from "../helpers/flows";
 import { runMatrix } from "./harness";
-import { freshSource, MATRIX_TIMEOUT, restoreScenario, SAMPLED, seedObjects, settings, SMALL_SCENARIO, summarise, verifyScenario } from "./scenarios";
+import { FAULT_POINTS, freshSource, MATRIX_TIMEOUT, restoreScenario, seedObjects, settings, summarise, verifyScenario } from "./scenarios";
 
 describe(`fault matrix (${settings})`, () => {
   it("verify and restore: each fault point tried ends identical or failed cleanly", { timeout: MATRIX_TIMEOUT }, async () => {
@@ -12,7 +12,7 @@ describe(`fault matrix (${settings})`, () => {
       "full verify",
       await runMatrix(
         verifyScenario(() => backup.id),
-        SMALL_SCENARIO,
+        FAULT_POINTS,
       ),
     );
     summarise(
@@ -20,12 +20,12 @@ describe(`fault matrix (${settings})`, () => {
       "restore",
       await runMatrix(
         restoreScenario("restore", () => backup.id),
-        SAMPLED,
+        FAULT_POINTS,
       ),
     );
   });
 
-  it("large restore: sampled fault points end identical or failed cleanly", { timeout: MATRIX_TIMEOUT }, async () => {
+  it("large restore: each fault point tried ends identical or failed cleanly", { timeout: MATRIX_TIMEOUT }, async () => {
     await freshSource(seedObjects({ large: true }));
     const backup = await completedBackup("full");
     summarise(
@@ -33,7 +33,7 @@ describe(`fault matrix (${settings})`, () => {
       "large restore",
       await runMatrix(
         restoreScenario("large restore", () => backup.id),
-        SAMPLED,
+        FAULT_POINTS,
       ),
     );
   });

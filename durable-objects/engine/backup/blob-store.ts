@@ -14,6 +14,7 @@ import { BLOB_VERSION, joinBytes, frameStream, isFramed, encryptedSize, type Fra
 import { isCompressible } from "../format/compressibility";
 import { blobMismatch } from "./blob-trust";
 import { yieldToEventLoop } from "../cooperative";
+import { feedKnownLength } from "../known-length-feed";
 import { readSource, SourceReadError } from "../errors";
 import { sha256Hex, sha256OfStream } from "../format/hashing";
 import { hmacHex, type Keyring } from "../format/keyring";
@@ -187,15 +188,16 @@ async function storeBlob(
     written = await backup.put(blob, framed, { onlyIf, customMetadata });
   } else if (!framing.compress) {
     // Encrypted only: the stored length is known in advance, so one streaming put.
-    const fixed = new FixedLengthStream(encryptedSize(size));
-    const abort = new AbortController();
-    const piping = frameStream(body, framing).pipeTo(fixed.writable, { signal: abort.signal });
-    written = await backup.put(blob, fixed.readable, { onlyIf, customMetadata });
-    // A failed precondition leaves the body unread: stop feeding it.
-    if (!written) abort.abort();
-    await piping.catch((error: unknown) => {
-      if (written) throw error;
-    });
+    // A failed precondition (null) leaves the body unread: the feed stops, and its error is moot.
+    const put = await feedKnownLength(
+      frameStream(body, framing),
+      encryptedSize(size),
+      (framed) => backup.put(blob, framed, { onlyIf, customMetadata }),
+      (result) => result === null,
+    );
+    if (put.written.status === "rejected") throw put.fed.status === "rejected" ? put.fed.reason : put.written.reason;
+    written = put.written.value;
+    if (written && put.fed.status === "rejected") throw put.fed.reason;
   } else {
     written = await uploadInParts(backup, blob, frameStream(body, framing), customMetadata, existing?.etag ?? null);
   }

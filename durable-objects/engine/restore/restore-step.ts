@@ -10,6 +10,7 @@
  */
 import type { RestoreTarget } from "../buckets";
 import { isBlobIntegrityError } from "../errors";
+import { feedKnownLength } from "../known-length-feed";
 import { openBlob } from "../format/blob-reader";
 import { mapWithConcurrency } from "../concurrency";
 import { sha256OfStream } from "../format/hashing";
@@ -247,24 +248,20 @@ async function restoreFromCopy(
   }
   if (!content) return { kind: "bad_copy", reason: `the backup's copy (${entry.blob}) is missing from the backup store` };
 
-  const fixed = new FixedLengthStream(entry.size);
-  const abort = new AbortController();
-  // A native pipe (a raw blob's body straight into the put): no JavaScript per chunk. A framed
-  // blob's content comes out of its own unframing transforms, which yield as they go.
-  const piping = content.pipeTo(fixed.writable, { signal: abort.signal });
-  const putting = deps.source.put(target, fixed.readable, {
-    httpMetadata: toR2HttpMetadata(entry.httpMetadata),
-    customMetadata: entry.customMetadata,
-    sha256: entry.sha256,
-    ...(options.overwriteExisting ? {} : { onlyIf: { etagDoesNotMatch: "*" } }),
-  });
-  // A failed precondition leaves the body unread: stop feeding it. Both settle before deciding,
-  // so neither failure goes unobserved.
-  void putting.then(
-    (written) => written === null && abort.abort(),
-    () => abort.abort(),
+  // A failed precondition (null) leaves the body unread: the feed stops then too. Both sides
+  // settle before deciding, so neither failure goes unobserved.
+  const { written: put, fed: piped } = await feedKnownLength(
+    content,
+    entry.size,
+    (body) =>
+      deps.source.put(target, body, {
+        httpMetadata: toR2HttpMetadata(entry.httpMetadata),
+        customMetadata: entry.customMetadata,
+        sha256: entry.sha256,
+        ...(options.overwriteExisting ? {} : { onlyIf: { etagDoesNotMatch: "*" } }),
+      }),
+    (written) => written === null,
   );
-  const [put, piped] = await Promise.allSettled([putting, piping]);
   if (piped.status === "rejected" && isBlobIntegrityError(piped.reason))
     return { kind: "bad_copy", reason: `the backup's copy is unreadable: ${piped.reason.message}` };
   if (put.status === "rejected") {
