@@ -255,7 +255,7 @@ async function markLeaves(deps: CleanupDeps, manifest: ManifestReader, seq: numb
 /**
  * Marks a version 2 manifest from leaf `seq`: each chunk on the way down is marked for this
  * backup; a chunk already marked for another (an earlier, fully marked snapshot) is skipped with
- * every leaf under it. Chunks marked for this backup are its own ancestors met again after a
+ * every leaf under it, once the chunks above it on the path are marked. Chunks marked for this backup are its own ancestors met again after a
  * resumed step, so they are walked, not skipped. Returns the next leaf to mark.
  */
 async function markTree(deps: CleanupDeps, manifest: ManifestReader, seq: number): Promise<number> {
@@ -263,11 +263,15 @@ async function markTree(deps: CleanupDeps, manifest: ManifestReader, seq: number
   for (let read = 0; seq < manifest.chunkCount && read < CHUNKS_PER_STEP; read++) {
     const path = await manifest.path(seq);
     if (!Array.isArray(path)) throw unmarkable(manifest, path.key, path.problem);
-    const shared = path.find((step) => {
+    const sharedAt = path.findIndex((step) => {
       const by = store.chunkMarkedBy(chunkKey(step.ref.name));
       return by !== null && by !== manifest.backupId;
     });
-    if (shared) {
+    if (sharedAt >= 0) {
+      // The chunks above the shared one are this snapshot's, and may be new (a page made only of
+      // old children, after a folder's deletion): they are marked before the subtree is skipped.
+      for (const step of path.slice(0, sharedAt)) store.markChunk(chunkKey(step.ref.name), manifest.backupId);
+      const shared = path[sharedAt]!;
       seq = shared.firstSeq + shared.ref.leaves;
       continue;
     }
