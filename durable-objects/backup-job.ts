@@ -15,7 +15,7 @@ import { logRecord, progressColumns } from "./engine/backup/batch-recorder";
 import { runBackupStep } from "./engine/backup/backup-step";
 import { abortOpenUpload } from "./engine/backup/large-object";
 import { readIndex, manifestIndexKey } from "./engine/format/manifest";
-import { insertBackup, insertLog, markReplicaPending, openDatabase, runBatch, updateBackup, type Statement } from "./engine/records";
+import { insertBackup, insertLog, markReplicaPending, openDatabase, runBatch, updateBackup, type LogRecord, type Statement } from "./engine/records";
 import type { NewBackupRow } from "../schema";
 import { findBackupRow } from "../schema/queries";
 import { presentBackup } from "../schema/present";
@@ -24,6 +24,7 @@ import { webhooksEnabled } from "./monitor";
 import { engineSettings, readKeyring } from "./engine-settings";
 import { getConfig } from "./config";
 import { PermanentError } from "./engine/errors";
+import { endHolder, runLedger } from "./engine/collection/ledger";
 import { StepJob, type AlertScope } from "./step-job";
 import { replicateJobId } from "./replicate-job";
 
@@ -119,21 +120,26 @@ export class BackupJob extends StepJob<BackupCheckpoint> {
     return this.deps(checkpoint).then((deps) => runBackupStep(deps, checkpoint));
   }
 
-  protected async recordRetry(checkpoint: BackupCheckpoint, failures: number, message: string): Promise<void> {
+  protected recordRetry(checkpoint: BackupCheckpoint, failures: number, message: string): Promise<void> {
+    const step = checkpoint.batchNumber + 1;
+    return this.logLine(
+      checkpoint,
+      `step-error:${checkpoint.batchNumber}:${failures}`,
+      "error",
+      "error",
+      `Step ${step} failed (attempt ${failures}), retrying: ${message}`,
+    );
+  }
+
+  protected override recordCollectionWait(checkpoint: BackupCheckpoint, message: string): Promise<void> {
+    const event = `collection-wait:${checkpoint.batchNumber}:${checkpoint.collectionWaits ?? 0}`;
+    return this.logLine(checkpoint, event, "progress", "warn", `Step ${checkpoint.batchNumber + 1} waits for a cleanup: ${message}.`);
+  }
+
+  /** One log line of the backup, on its own. */
+  private async logLine(checkpoint: BackupCheckpoint, event: string, type: LogRecord["eventType"], level: LogRecord["level"], message: string): Promise<void> {
     const db = openDatabase(this.bound("DB"));
-    await runBatch(db, [
-      insertLog(
-        db,
-        logRecord(
-          checkpoint,
-          `step-error:${checkpoint.batchNumber}:${failures}`,
-          "error",
-          "error",
-          new Date(),
-          `Step ${checkpoint.batchNumber + 1} failed (attempt ${failures}), retrying: ${message}`,
-        ),
-      ),
-    ]);
+    await runBatch(db, [insertLog(db, logRecord(checkpoint, event, type, level, new Date(), message))]);
   }
 
   protected async recordEnd(checkpoint: BackupCheckpoint): Promise<void> {
@@ -167,7 +173,9 @@ export class BackupJob extends StepJob<BackupCheckpoint> {
     // Its copy in the replica is made after this recording, by a job of its own (afterEnd): pending
     // until then, but never again once that job has set it (this recording may be retried later).
     const replicaPending = hasSnapshot && this.env.R2_REPLICA_BUCKET !== undefined;
-    await runBatch(db, [
+    // Its references in the collection ledger stop protecting once the next cleanup registers: by
+    // then a snapshot is in the history that cleanup marks, and anything else is garbage.
+    await runLedger(db, endHolder(db, checkpoint.backupId), [
       updateBackup(db, checkpoint.backupId, values),
       ...(replicaPending ? [markReplicaPending(db, checkpoint.backupId)] : []),
       ...(await this.outcomeDelivery(checkpoint, values, replicaPending)),

@@ -15,6 +15,7 @@ import type { BackupJobRow } from "../schema";
 import { readKeyring } from "./engine-settings";
 import { StepJob } from "./step-job";
 import { PermanentError } from "./engine/errors";
+import { commitWithReferences, readFence, runLedger } from "./engine/collection/ledger";
 
 /** Where a backup is stored: the backup bucket, or the replica bucket's copy of it. */
 export type BackupCopy = "primary" | "replica";
@@ -84,14 +85,27 @@ export abstract class ManifestJob<S extends ManifestJobState> extends StepJob<S>
     return [];
   }
 
+  /**
+   * Objects of the replica this step relied on finding present, for the collection ledger's check
+   * (engine/collection/ledger.ts); null for jobs that rely on no presence check (the default).
+   */
+  protected presenceChecked(_next: S): string[] | null {
+    return null;
+  }
+
   /** One step, then its findings and progress in one D1 batch (idempotent: same rows on replay). */
   protected async step(state: S): Promise<S> {
-    const next = await this.work({ ...state, newFindings: [] });
     const db = this.db();
-    await runBatch(db, [
+    const fence = this.presenceChecked(state) === null ? null : await readFence(db);
+    const next = await this.work({ ...state, newFindings: [] });
+    const statements = [
       ...upsertFindings(db, state.jobId, next.newFindings, state.findingsStored),
       updateJob(db, state.jobId, { filesProcessed: next.filesProcessed, updatedAt: new Date().toISOString() }),
-    ]);
+    ];
+    const present = this.presenceChecked(next);
+    // A sweep page of the replica that condemned an object after the fence: the step runs again.
+    if (fence !== null && present !== null) await commitWithReferences(db, statements, { holder: state.jobId, keys: present, fence, record: false });
+    else await runBatch(db, statements);
     const stored = { ...state.findingsStored };
     for (const finding of next.newFindings) stored[finding.list] += 1;
     return { ...next, newFindings: [], findingsStored: stored };
@@ -126,13 +140,18 @@ export abstract class ManifestJob<S extends ManifestJobState> extends StepJob<S>
       steps: state.steps ?? 0,
       retries: state.retries ?? 0,
     } satisfies Partial<NewJobRow>;
-    await runBatch(db, [
+    await runLedger(db, this.endLedger(state), [
       updateJob(db, state.jobId, values),
       this.log(state, "complete", completion.level, completion.message),
       ...(outcome === "completed" ? this.completionStatements(state) : []),
       ...this.endStatements(state),
       ...(outcome === "completed" ? await this.completionDelivery(state, values) : []),
     ]);
+  }
+
+  /** Collection ledger statements made together with the job's end (a cleanup's release). */
+  protected endLedger(_state: S): D1PreparedStatement[] {
+    return [];
   }
 
   /** `<kind>.completed` for the webhook, with the job as this recording leaves it. */

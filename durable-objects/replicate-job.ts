@@ -12,6 +12,7 @@ import { DEFAULTS } from "./defaults";
 import { initialReplicateState, replicateResult, runReplicateStep, type ReplicateState } from "./engine/replica/replicate-step";
 import { updateBackup, type LogRecord, type Statement } from "./engine/records";
 import { readKeyring } from "./engine-settings";
+import { REPLICA_TOMBSTONE_PREFIX } from "./engine/collection/ledger";
 import { ManifestJob } from "./manifest-job";
 import { findBackupRow } from "../schema/queries";
 import type { AlertScope } from "./step-job";
@@ -73,6 +74,11 @@ export class ReplicateJob extends ManifestJob<ReplicateState> {
       },
       state,
     );
+  }
+
+  /** What the step found already in the replica, named as the cleanup's replica sweep condemns them. */
+  protected override presenceChecked(state: ReplicateState): string[] {
+    return (state.presentInReplica ?? []).map((key) => `${REPLICA_TOMBSTONE_PREFIX}${key}`);
   }
 
   protected result(state: ReplicateState): Record<string, unknown> {

@@ -16,6 +16,7 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import { getConfig } from "./config";
+import { isCollectionConflict } from "./engine/collection/ledger";
 import { errorMessage, isRetryable } from "./engine/errors";
 import { ended, type CancelRequest, type StepState } from "./engine/lifecycle";
 import { cappedBackoff } from "./engine/retry";
@@ -28,6 +29,8 @@ const CANCEL_KEY = "cancel";
 const STEP_RETRY_BASE_MS = 2_000;
 /** The final recording is retried forever, but never less often than this. */
 const MAX_RETRY_DELAY_MS = 5 * 60_000;
+/** A step that met a cleanup's sweep page runs again after this: a page is one sweep step. */
+export const COLLECTION_WAIT_MS = 2_000;
 
 export type Heartbeat = "running" | "finished" | "unknown";
 
@@ -53,6 +56,10 @@ export abstract class StepJob<S extends StepState> extends DurableObject<Env> {
   protected abstract recordEnd(state: S): Promise<void>;
   /** Logs a failed step that will be retried (best effort: D1 may be what fails). */
   protected abstract recordRetry(state: S, failures: number, message: string): Promise<void>;
+  /** Logs a step that runs again because a cleanup's sweep page was deleting what it found (best effort). */
+  protected async recordCollectionWait(state: S, message: string): Promise<void> {
+    await this.recordRetry(state, 0, message);
+  }
   /** What follows the job once its end is recorded and its lease released (idempotent). */
   protected async afterEnd(_state: S): Promise<void> {}
   /** The bucket whose alerts this job's end may change (a backup's, a verification's, a cleanup's). */
@@ -158,10 +165,10 @@ export abstract class StepJob<S extends StepState> extends DurableObject<Env> {
     } finally {
       this.busy = false;
     }
-    const saved: S = { ...next, stepFailures: 0, lastError: null, steps: (next.steps ?? 0) + 1 };
+    const saved: S = { ...next, stepFailures: 0, lastError: null, steps: (next.steps ?? 0) + 1, waitMs: null };
     await this.saveState(saved);
     if (saved.stage === "finishing") await this.finish(saved);
-    else await this.armNextStep();
+    else await this.armNextStep(next.waitMs ?? 0);
   }
 
   private async checkAlertsAfterEnd(state: S): Promise<void> {
@@ -175,6 +182,7 @@ export abstract class StepJob<S extends StepState> extends DurableObject<Env> {
 
   private async stepFailed(state: S, error: unknown): Promise<void> {
     const message = errorMessage(error);
+    if (isCollectionConflict(error)) return this.waitForCollection(state, message);
     console.error(`${this.constructor.name} step failed`, error);
     const failures = state.stepFailures + 1;
     const permanent = !isRetryable(error);
@@ -188,6 +196,17 @@ export abstract class StepJob<S extends StepState> extends DurableObject<Env> {
     await this.saveState({ ...state, stepFailures: failures, lastError: message, retries: (state.retries ?? 0) + 1 });
     await this.armNextStep(cappedBackoff(STEP_RETRY_BASE_MS, failures, MAX_RETRY_DELAY_MS));
     await this.recordRetry(state, failures, message).catch((logError: unknown) => console.error(`${this.constructor.name}: could not log the retry`, logError));
+  }
+
+  /**
+   * A step whose work a cleanup's sweep made void (docs/invariants.md, 16) runs again shortly:
+   * not a failure, so it never uses up the step's attempts. The wait is one sweep page.
+   */
+  private async waitForCollection(state: S, message: string): Promise<void> {
+    const waited: S = { ...state, collectionWaits: (state.collectionWaits ?? 0) + 1 };
+    await this.saveState(waited);
+    await this.armNextStep(COLLECTION_WAIT_MS);
+    await this.recordCollectionWait(waited, message).catch((logError: unknown) => console.error(`${this.constructor.name}: could not log the wait`, logError));
   }
 
   /**

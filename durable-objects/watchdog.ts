@@ -10,7 +10,8 @@
  */
 import { and, asc, eq, inArray, lt, sql } from "drizzle-orm";
 import { backupJobs, r2Backups } from "../schema";
-import { insertLog, openDatabase, runBatch, updateBackup, updateJob } from "./engine/records";
+import { insertLog, openDatabase, updateBackup, updateJob } from "./engine/records";
+import { endHolder, releaseCollector, runLedger } from "./engine/collection/ledger";
 
 /** A job that has not written its start after this long is not coming. */
 export const ORPHAN_GRACE_MS = 10 * 60_000;
@@ -55,7 +56,9 @@ export async function checkJob(
   const db = openDatabase(env.DB);
   const at = now.toISOString();
   const error = `The ${kind} job has no state behind this record (its Durable Object storage was lost, or it never started); marked failed by the watchdog at ${at}.`;
-  await runBatch(db, [
+  // An orphan's hold on the store ends with it: a backup's references, a cleanup's collection.
+  const ledger = kind === "backup" ? endHolder(db, id) : kind === "cleanup" ? releaseCollector(db, id) : [];
+  await runLedger(db, ledger, [
     kind === "backup"
       ? updateBackup(db, id, { status: "failed", phase: "done", error, completedAt: at, updatedAt: at })
       : updateJob(db, id, { status: "failed", error, completedAt: at, updatedAt: at }),

@@ -9,6 +9,8 @@
 import { sql } from "drizzle-orm";
 import { index, integer, primaryKey, sqliteTable, sqliteView, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 
+export * from "./collection";
+
 export const BACKUP_STATUSES = ["pending", "in_progress", "completed", "partial", "failed", "cancelled", "expired"] as const;
 export const BACKUP_TYPES = ["full", "incremental"] as const;
 export const BACKUP_TRIGGERS = ["api", "cron", "event"] as const;

@@ -21,6 +21,10 @@ export interface StepState {
   /** Steps completed and failed attempts retried, for the performance figures (absent: 0). */
   steps?: number;
   retries?: number;
+  /** Set by a step that waits for something outside the job: the next step runs this much later. */
+  waitMs?: number | null;
+  /** Steps run again because a cleanup's sweep was deleting what they found present (absent: 0). */
+  collectionWaits?: number;
 }
 
 export const RUNNING: Pick<StepState, "stage" | "outcome" | "error" | "endedAt" | "startRecorded" | "stepFailures" | "lastError"> = {

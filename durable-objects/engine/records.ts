@@ -20,7 +20,8 @@ import {
   type NewJobFindingRow,
 } from "../../schema";
 
-export type Database = DrizzleD1Database<typeof schema>;
+/** Drizzle over D1; `$client` is the D1 binding itself (the collection ledger batches raw statements). */
+export type Database = DrizzleD1Database<typeof schema> & { $client: D1Database };
 export type Statement = BatchItem<"sqlite">;
 
 export const openDatabase = (d1: D1Database): Database => drizzle(d1, { schema });

@@ -28,6 +28,11 @@ export class CallPlan {
   fault: (label: string, call: number) => Error = (label, call) => new InjectedFault(`${label} (call ${call})`);
   /** The job dies right after the first call this matches. */
   dieAfter: ((label: string, key: string) => boolean) | null = null;
+  /**
+   * Runs before every async call, which waits for it: a test makes something else happen at an
+   * exact point of a job's step (a cleanup's sweep between a backup's presence check and its commit).
+   */
+  before: ((label: string, key: string) => Promise<void>) | null = null;
 
   constructor(
     readonly mode: FaultMode,
@@ -61,6 +66,8 @@ export class CallPlan {
 
   /** Async calls fail as rejected promises, as the real bindings do. */
   watchAsync<T>(label: string, call: () => Promise<T>, key = ""): Promise<T> {
+    const before = this.before;
+    if (before) return before(label, key).then(() => this.watch(label, call, key));
     try {
       return this.watch(label, call, key);
     } catch (error) {

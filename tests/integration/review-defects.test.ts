@@ -79,7 +79,7 @@ describe("defect 1: the last write of a job converges to D1", () => {
     await armPlan(stub, plan);
     for (let i = 0; i < 8; i++) await alarmTolerant(stub);
     const state = (await stateOf(stub))!;
-    expect(state).toMatchObject({ stage: "finishing", outcome: "failed", error: expect.stringMatching(/after 6 attempts.*injected fault: DB\.batch/) });
+    expect(state).toMatchObject({ stage: "finishing", outcome: "failed", error: expect.stringMatching(/after 6 attempts.*injected fault: DB\./) });
     expect((await api("GET", `/api/backup/status/${id}`)).body.backup.status).toBe("in_progress");
     expect(await coordinatorStub().currentLease()).toMatchObject({ holderId: id }); // not released before it is recorded
 

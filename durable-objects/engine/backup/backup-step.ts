@@ -14,7 +14,8 @@ import { advanceLargeObject, startLargeObject } from "./large-object";
 import { mergeListing, minWindowEnd, withinWindow, type ListedObject, type MergeAction, type WindowEnd } from "./listing-merge";
 import { MANIFEST_FORMAT, MANIFEST_VERSION, writeIndex } from "../format/manifest";
 import { openManifest, type ManifestReader } from "../format/manifest-reader";
-import { finishTree } from "../format/manifest-tree";
+import { chunkKey, finishTree } from "../format/manifest-tree";
+import { commitWithReferences, readFence } from "../collection/ledger";
 import { readParentWindow, type ParentPosition, type ParentWindow } from "./parent-reader";
 import { BatchRecorder, storeManifestChunks, type ObjectOutcome } from "./batch-recorder";
 import { cutWindow } from "./backup-window";
@@ -23,13 +24,16 @@ import { withRetry, type RetryPolicy } from "../retry";
 import { inScope, listingPrefix } from "./key-scope";
 
 export async function runBackupStep(deps: BackupStepDeps, checkpoint: BackupCheckpoint): Promise<BackupCheckpoint> {
+  // Read before the step's first presence check: what a sweep condemns after it, the step's
+  // commit finds (engine/collection/ledger.ts).
+  const fence = await readFence(deps.db);
   switch (checkpoint.phase) {
     case "copying":
-      return copyNextBatch(deps, checkpoint);
+      return copyNextBatch(deps, checkpoint, fence);
     case "large":
-      return advanceLarge(deps, checkpoint);
+      return advanceLarge(deps, checkpoint, fence);
     case "finalizing":
-      return finalize(deps, checkpoint);
+      return finalize(deps, checkpoint, fence);
   }
 }
 
@@ -42,7 +46,7 @@ export const PARENT_WINDOW_LIMIT = 1000;
  * is cut short before an object above the multipart threshold (handed to the "large" phase) and
  * when the step's byte budget is spent.
  */
-async function copyNextBatch(deps: BackupStepDeps, checkpoint: BackupCheckpoint): Promise<BackupCheckpoint> {
+async function copyNextBatch(deps: BackupStepDeps, checkpoint: BackupCheckpoint, fence: number): Promise<BackupCheckpoint> {
   const { settings } = deps;
   const policy = policyOf(settings);
   const { listed, parent, windowEnd } = checkpoint.targetKeys
@@ -85,11 +89,17 @@ async function copyNextBatch(deps: BackupStepDeps, checkpoint: BackupCheckpoint)
       };
     }
   }
-  return batch.commit(deps, next, `${listed.length} listed`);
+  return batch.commit(deps, next, `${listed.length} listed`, fence);
 }
 
 /** One step of a large object; when it is done, it is recorded like any other object. */
-async function advanceLarge(deps: BackupStepDeps, checkpoint: BackupCheckpoint): Promise<BackupCheckpoint> {
+async function advanceLarge(deps: BackupStepDeps, checkpoint: BackupCheckpoint, fence: number): Promise<BackupCheckpoint> {
+  const captured = checkpoint.largeObject!;
+  // Captured, but its recording did not count (a sweep page deleted what it stored or found, or a
+  // crash): it is recorded only if the blob is still there, else captured again.
+  if (captured.stage === "done" && captured.result?.kind === "captured" && !(await deps.backup.head(captured.blob!))) {
+    return { ...checkpoint, largeObject: startLargeObject(captured.key, captured.previous, captured.restarts) };
+  }
   const state = await advanceLargeObject(
     {
       source: deps.source,
@@ -105,10 +115,12 @@ async function advanceLarge(deps: BackupStepDeps, checkpoint: BackupCheckpoint):
     deps.settings.stepByteBudget,
   );
   if (state.stage !== "done") return { ...checkpoint, largeObject: state, stepFailures: 0, lastError: null };
-  return recordLarge(deps, { ...checkpoint, largeObject: state }, state.result!);
+  // Saved before it is recorded, so a recording that does not count is retried from here.
+  await deps.saveCheckpoint({ ...checkpoint, largeObject: state });
+  return recordLarge(deps, { ...checkpoint, largeObject: state }, state.result!, fence);
 }
 
-async function recordLarge(deps: BackupStepDeps, checkpoint: BackupCheckpoint, outcome: ObjectOutcome): Promise<BackupCheckpoint> {
+async function recordLarge(deps: BackupStepDeps, checkpoint: BackupCheckpoint, outcome: ObjectOutcome, fence: number): Promise<BackupCheckpoint> {
   const large = checkpoint.largeObject!;
   const action: MergeAction = large.previous ? { kind: "modified", key: large.key, previous: large.previous } : { kind: "new", key: large.key };
   const batch = new BatchRecorder(checkpoint);
@@ -121,7 +133,7 @@ async function recordLarge(deps: BackupStepDeps, checkpoint: BackupCheckpoint, o
     largeObject: null,
     parentPositionAfterLarge: null,
   };
-  return batch.commit(deps, next, `large object ${large.key}`);
+  return batch.commit(deps, next, `large object ${large.key}`, fence);
 }
 
 interface Window {
@@ -192,7 +204,7 @@ async function captureWithRetry(deps: BackupStepDeps, policy: RetryPolicy, backu
  * the outcome. The D1 row and the closing log line are the lifecycle's final recording
  * (BackupJob.recordEnd), retried until they land.
  */
-async function finalize(deps: BackupStepDeps, before: BackupCheckpoint): Promise<BackupCheckpoint> {
+async function finalize(deps: BackupStepDeps, before: BackupCheckpoint, fence: number): Promise<BackupCheckpoint> {
   const completedAt = deps.now();
   const failed = before.counters.failedCount;
   const tree = await finishTree(before.tree, codecOf(deps.settings).keyring);
@@ -204,6 +216,8 @@ async function finalize(deps: BackupStepDeps, before: BackupCheckpoint): Promise
     leaves: tree.leaves,
     chain: tree.chain,
   });
+  // The last chunks are referenced before the index names them (docs/invariants.md, 16).
+  await commitWithReferences(deps.db, [], { holder: checkpoint.backupId, keys: tree.chunks.map((c) => chunkKey(c.ref.name)), fence });
   await writeIndex(deps.backup, codecOf(deps.settings), {
     format: MANIFEST_FORMAT,
     version: MANIFEST_VERSION,

@@ -9,8 +9,9 @@ import { codecOf, policyOf, type BackupStepDeps } from "./backup-deps";
 import { storeChunks } from "../format/chunk-store";
 import type { MergeAction } from "./listing-merge";
 import type { ManifestEntry } from "../format/manifest";
-import { appendEntries, type NewChunk, type TreeBuilderState } from "../format/manifest-tree";
-import { clearFileRecordWindow, insertLog, runBatch, updateBackup, upsertFileRecords, type FileRecord, type LogRecord } from "../records";
+import { appendEntries, chunkKey, type NewChunk, type TreeBuilderState } from "../format/manifest-tree";
+import { clearFileRecordWindow, insertLog, updateBackup, upsertFileRecords, type FileRecord, type LogRecord } from "../records";
+import { commitWithReferences } from "../collection/ledger";
 import { withRetry } from "../retry";
 
 export type ObjectOutcome = CaptureResult | { kind: "failed"; error: string };
@@ -21,6 +22,8 @@ export class BatchRecorder {
   /** Blobs found damaged or foreign at their name and written again in this step. */
   readonly repairs: { key: string; blob: string; reason: string }[] = [];
   readonly counters: BackupCounters;
+  /** Blobs the step's captures named (stored, or found present): its references in the ledger. */
+  readonly namedBlobs: string[] = [];
   read = 0;
 
   constructor(private readonly checkpoint: BackupCheckpoint) {
@@ -49,6 +52,7 @@ export class BatchRecorder {
       return;
     }
     const { entry } = outcome;
+    this.namedBlobs.push(entry.blob);
     if (outcome.repaired) this.repairs.push({ key: action.key, blob: entry.blob, reason: outcome.repaired });
     this.entries.push(entry);
     counters.fileCount += 1;
@@ -73,8 +77,12 @@ export class BatchRecorder {
     this.fileRecords.push({ backupId: this.checkpoint.backupId, filePath, ...values });
   }
 
-  /** Stores the manifest chunks the entries finish, then the D1 rows; returns the checkpoint to save. */
-  async commit(deps: BackupStepDeps, position: BackupCheckpoint, what: string): Promise<BackupCheckpoint> {
+  /**
+   * Stores the manifest chunks the entries finish, then the D1 rows with the step's references
+   * (blobs and chunks it named, engine/collection/ledger.ts); returns the checkpoint to save.
+   * Throws CollectionConflict when a sweep deleted something the step found present after `fence`.
+   */
+  async commit(deps: BackupStepDeps, position: BackupCheckpoint, what: string, fence: number): Promise<BackupCheckpoint> {
     const { checkpoint, counters } = this;
     const added = await appendEntries(checkpoint.tree, this.entries, codecOf(deps.settings).keyring);
     const stored = await storeManifestChunks(deps, checkpoint, added.chunks, added.state);
@@ -123,12 +131,17 @@ export class BatchRecorder {
     // `failed` row). The window is (the previous cursor, the new one], or to the end when the
     // listing is done.
     const windowEnd = next.phase === "finalizing" ? null : next.cursorKey;
-    await runBatch(deps.db, [
-      clearFileRecordWindow(deps.db, checkpoint.backupId, checkpoint.cursorKey, windowEnd),
-      ...upsertFileRecords(deps.db, this.fileRecords),
-      ...logs.map((log) => insertLog(deps.db, log)),
-      updateBackup(deps.db, checkpoint.backupId, { ...progressColumns(next), updatedAt: now.toISOString() }),
-    ]);
+    const named = [...this.namedBlobs, ...added.chunks.map((c) => chunkKey(c.ref.name))];
+    await commitWithReferences(
+      deps.db,
+      [
+        clearFileRecordWindow(deps.db, checkpoint.backupId, checkpoint.cursorKey, windowEnd),
+        ...upsertFileRecords(deps.db, this.fileRecords),
+        ...logs.map((log) => insertLog(deps.db, log)),
+        updateBackup(deps.db, checkpoint.backupId, { ...progressColumns(next), updatedAt: now.toISOString() }),
+      ],
+      { holder: checkpoint.backupId, keys: named, fence },
+    );
     return next;
   }
 }

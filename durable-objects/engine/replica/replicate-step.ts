@@ -25,6 +25,8 @@ export interface ReplicateState extends ManifestJobState {
   /** Objects the replica already had (shared with earlier backups). */
   objectsPresent: number;
   problemCount: number;
+  /** What this step found already in the replica (its presence checks, for the collection ledger). */
+  presentInReplica?: string[];
 }
 
 export interface ReplicateDeps extends CopyDeps {
@@ -94,7 +96,7 @@ async function copyIndex(deps: ReplicateDeps, state: ReplicateState): Promise<Re
 
 function tally(state: ReplicateState, copied: readonly Copied[]): ReplicateState {
   const problems: Finding[] = [];
-  let next = state;
+  let next: ReplicateState = { ...state, presentInReplica: copied.filter((c) => c.outcome.kind === "present").map((c) => c.key) };
   for (const { key, outcome } of copied) {
     if (outcome.kind === "copied") next = { ...next, objectsCopied: next.objectsCopied + 1, bytesCopied: next.bytesCopied + outcome.bytes };
     if (outcome.kind === "present") next = { ...next, objectsPresent: next.objectsPresent + 1 };
