@@ -9,7 +9,7 @@ import { readIndex } from "./engine/format/manifest";
 import { insertJob, insertLog, openDatabase, runBatch, updateJob, upsertFindings, type LogRecord, type NewJobRow, type Statement } from "./engine/records";
 import { deliveryId, queueDelivery } from "./engine/monitor/outbox";
 import { webhooksEnabled } from "./monitor";
-import { findJobRow } from "../schema/queries";
+import { findBackupRow, findJobRow } from "../schema/queries";
 import { presentJob } from "../schema/present";
 import type { BackupJobRow } from "../schema";
 import { readKeyring } from "./engine-settings";
@@ -93,8 +93,22 @@ export abstract class ManifestJob<S extends ManifestJobState> extends StepJob<S>
     return null;
   }
 
+  /**
+   * A job that reads a backup's snapshot begins only on a kept one: a cleanup that expired it
+   * after the request was accepted (its expiry skips a backup a job already reads) leaves a
+   * manifest being deleted, and reading it would report damage that is not there.
+   */
+  private async requireKeptSnapshot(state: S): Promise<void> {
+    const backupId = this.backupOfJob(state);
+    if (backupId === null || (state.steps ?? 0) > 0) return;
+    const status = (await findBackupRow(this.db(), backupId))?.status;
+    if (status === "completed" || status === "partial") return;
+    throw new PermanentError(`backup ${backupId} is ${status ?? "unknown"}: a cleanup expired it before this ${state.kind} could read it; nothing was read`);
+  }
+
   /** One step, then its findings and progress in one D1 batch (idempotent: same rows on replay). */
   protected async step(state: S): Promise<S> {
+    await this.requireKeptSnapshot(state);
     const db = this.db();
     const fence = this.presenceChecked(state) === null ? null : await readFence(db);
     const next = await this.work({ ...state, newFindings: [] });
