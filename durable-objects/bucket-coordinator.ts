@@ -299,8 +299,12 @@ export class BucketCoordinator extends DurableObject<Env> {
 
 const templateOf = (request: StartBackupRequest) => request.template?.name ?? DEFAULT_TEMPLATE;
 
-/** When backup `id` was requested, if it completed (it then covers every change received until then). */
+/**
+ * When backup `id` was requested, if it completed and is the default template's: it then covers
+ * every change received until then. Events name the default's keys, so a template's backup,
+ * which holds only its own prefixes, covers none of them (docs/invariants.md, 13).
+ */
 async function completedBackupDate(env: Env, id: string): Promise<number | null> {
   const row = await findBackupRow(openDatabase(env.DB), id);
-  return row?.status === "completed" ? Date.parse(row.backupDate) : null;
+  return row?.status === "completed" && row.template === DEFAULT_TEMPLATE ? Date.parse(row.backupDate) : null;
 }

@@ -187,6 +187,30 @@ describe("event-driven backups", () => {
     expect(await coordinatorStub().changeSummary()).toMatchObject({ count: 0 });
   });
 
+  it("keeps a change outside a template's scope when that template's backup completes (invariant 13)", async () => {
+    await putObjects([
+      { key: "reports/q1.csv", body: "q1" },
+      { key: "images/logo.png", body: "png" },
+    ]);
+    await completedBackup("full");
+    const template = await api("POST", "/api/backup/templates", {
+      body: { name: "reports", sourceBinding: "R2_BUCKET", bucketName: BUCKET, includePrefixes: ["reports/"] },
+    });
+    expect(template.status, JSON.stringify(template.body)).toBe(201);
+    await putObjects([{ key: "images/new.png", body: "new" }]);
+    await deliver([notification("PutObject", "images/new.png")]);
+    expect(await coordinatorStub().changeSummary()).toMatchObject({ count: 1 });
+
+    const reports = await api("POST", "/api/backup/create", { body: { template: "reports" } });
+    await runBackupToEnd(reports.body.backup.id);
+    expect(await statusOf(reports.body.backup.id)).toMatchObject({ status: "completed" });
+    // Its snapshot holds reports/ only: images/new.png is still not in any backup of the default.
+    expect(await coordinatorStub().changeSummary()).toMatchObject({ count: 1 });
+    const listing = await completedBackup("incremental");
+    expect(listing.status).toBe("completed");
+    expect(await coordinatorStub().changeSummary()).toMatchObject({ count: 0 });
+  });
+
   it("falls back to a listing incremental when more keys changed than a targeted backup carries", async () => {
     await putObjects([{ key: "base.txt", body: "b" }]);
     await completedBackup("full");
