@@ -29,9 +29,19 @@ export interface StartRestore {
 export class RestoreJob extends ManifestJob<RestoreState> {
   async start(request: StartRestore): Promise<string> {
     // The replica's index stands in for a primary one that is gone (its objects follow, one by one).
-    const index = (await this.manifestIndex(request.backupId)) ?? (this.env.R2_REPLICA_BUCKET ? await this.manifestIndex(request.backupId, "replica") : null);
+    const index = await this.indexWithFallback(request.backupId);
     if (!index) throw new Error(`the manifest of backup ${request.backupId} is missing`);
     return this.startJob(initialRestoreState(request, index, new Date().toISOString()));
+  }
+
+  /** The backup bucket's index, or the replica's when that one is missing or unreadable (and a replica is bound). */
+  private async indexWithFallback(backupId: string) {
+    const primary = await this.manifestIndex(backupId).catch((error: unknown) => {
+      if (!this.env.R2_REPLICA_BUCKET) throw error;
+      console.warn(`the manifest index of ${backupId} in the backup bucket is unreadable; reading the replica's`, error);
+      return null;
+    });
+    return primary ?? (this.env.R2_REPLICA_BUCKET ? await this.manifestIndex(backupId, "replica") : null);
   }
 
   protected startMessage({ options, backupId }: RestoreState): string {
@@ -83,9 +93,10 @@ export class RestoreJob extends ManifestJob<RestoreState> {
       (state.options.verifyAfterRestore ? `, ${r.verified} verified, ${r.verifyFailures} verify failures` : "") +
       (r.filesFromReplica > 0
         ? `; ${r.filesFromReplica} read from the replica because the backup bucket's copy was missing or damaged (first: ${state.firstFromReplica})`
-        : "");
+        : "") +
+      (r.chunksFromReplica > 0 ? `; ${r.chunksFromReplica} manifest leaves read from the replica (the backup bucket's copy was missing or damaged)` : "");
     return {
-      level: r.filesFailed > 0 || r.verifyFailures > 0 || r.filesFromReplica > 0 ? "warn" : "info",
+      level: r.filesFailed > 0 || r.verifyFailures > 0 || r.filesFromReplica > 0 || r.chunksFromReplica > 0 ? "warn" : "info",
       message: state.options.dryRun ? `Dry run complete, nothing written: would have ${summary}.` : `Restore complete: ${summary}.`,
     };
   }

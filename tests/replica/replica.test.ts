@@ -105,6 +105,25 @@ describe("replica", () => {
     await sourceMatchesSeed();
   });
 
+  it("restores from the replica's copy of a manifest chunk or index that is damaged in the backup bucket", async () => {
+    const full = await completedBackup("full");
+    await replicated(full.id);
+    const chunks = await listAll(env.R2_BACKUP_BUCKET, "chunks/");
+    expect(chunks.length).toBeGreaterThan(0);
+    // Every chunk present but altered: its content no longer hashes to its name.
+    for (const chunk of chunks) await env.R2_BACKUP_BUCKET.put(chunk.key, "damaged in the backup bucket", { customMetadata: chunk.customMetadata });
+    await emptyBucket(env.R2_BUCKET);
+    const job = await restore(full.id);
+    expect(job.result).toMatchObject({ filesRestored: seed.length, filesFailed: 0, chunksFromReplica: expect.any(Number) });
+    expect(job.result.chunksFromReplica).toBeGreaterThan(0);
+    await sourceMatchesSeed();
+
+    await env.R2_BACKUP_BUCKET.put(`manifests/${full.id}/index.json`, "{ not an index");
+    await emptyBucket(env.R2_BUCKET);
+    expect((await restore(full.id)).result).toMatchObject({ filesRestored: seed.length, filesFailed: 0 });
+    await sourceMatchesSeed();
+  });
+
   it("verify names the copy that is bad", async () => {
     const full = await completedBackup("full");
     await replicated(full.id);

@@ -81,6 +81,7 @@ export const restoreJob = {
     verified: true,
     verifyFailures: 0,
     filesFromReplica: 0,
+    chunksFromReplica: 0,
     dryRun: false,
     failures: [],
   },

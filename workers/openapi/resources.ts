@@ -91,7 +91,7 @@ export const job = z
     progress: z.object({ filesProcessed: z.number().int(), filesTotal: z.number().int().nullable() }),
     result: z.record(z.string(), z.unknown()).meta({
       description:
-        "verify: valid, copy, filesChecked, filesMissing, checksumMismatches, problems; restore: filesRestored, filesSkipped, filesFailed, bytesRestored, verified, verifyFailures, filesFromReplica, dryRun, failures, planned (dry run); cleanup: backupsExpired, backupIdsExpired, blobsDeleted, bytesFreed, replicaObjectsDeleted, replicaBytesFreed, dryRun; replicate: complete, objectsCopied, bytesCopied, objectsPresent, problemCount, problems.",
+        "verify: valid, copy, filesChecked, filesMissing, checksumMismatches, problems; restore: filesRestored, filesSkipped, filesFailed, bytesRestored, verified, verifyFailures, filesFromReplica, chunksFromReplica, dryRun, failures, planned (dry run); cleanup: backupsExpired, backupIdsExpired, keptInUse, expiriesFinished, blobsDeleted, chunksDeleted, bytesFreed, replicaObjectsDeleted, replicaBytesFreed, dryRun; replicate: complete, objectsCopied, bytesCopied, objectsPresent, problemCount, problems.",
     }),
     error: z.string().nullable(),
     performance: z.object({

@@ -32,7 +32,8 @@ export function locatorOf(index: Pick<ManifestIndex, "backupId" | "version" | "c
 }
 
 export type LeafLookup =
-  | { kind: "leaf"; key: string; entries: ManifestEntry[]; sha256: string }
+  /** `fromReplica`: served by the replica because the backup bucket's copy was missing or damaged. */
+  | { kind: "leaf"; key: string; entries: ManifestEntry[]; sha256: string; fromReplica?: boolean }
   | { kind: "unreadable"; key: string; problem: "missing" | "corrupt"; detail: string | null; nextSeq: number };
 
 export type Unreadable = Extract<LeafLookup, { kind: "unreadable" }>;
@@ -78,7 +79,7 @@ export function openManifest(bucket: Pick<R2Bucket, "get">, keyring: Keyring | n
 }
 
 /** For readers that cannot go on without the leaf: a missing or damaged one ends the job clearly. */
-export async function requireLeaf(reader: ManifestReader, seq: number): Promise<{ entries: ManifestEntry[]; sha256: string }> {
+export async function requireLeaf(reader: ManifestReader, seq: number): Promise<{ entries: ManifestEntry[]; sha256: string; fromReplica?: boolean }> {
   const leaf = await reader.leaf(seq);
   if (leaf.kind === "leaf") return leaf;
   throw new PermanentError(

@@ -21,7 +21,7 @@ import type { Keyring } from "../format/keyring";
 import { advanceLargeRestore, startLargeRestore, type LargeRestoreState } from "./large-restore";
 import { toR2HttpMetadata, type ManifestEntry, type ManifestIndex } from "../format/manifest";
 import { requireLeaf } from "../format/manifest-reader";
-import { manifestSource } from "../replica/fallback-reader";
+import { withReplicaFallback } from "../replica/fallback-reader";
 import { entryMatches, pathMatches, type RestoreFilter } from "./restore-filter";
 
 export const MAX_KEY_BYTES = 1024;
@@ -59,6 +59,8 @@ export interface RestoreState extends ManifestJobState {
   /** Objects restored from the replica because the primary's copy was missing or damaged (absent: 0). */
   filesFromReplica?: number;
   firstFromReplica?: string | null;
+  /** Manifest leaves read from the replica because the primary's chunk was missing or damaged (absent: 0). */
+  chunksFromReplica?: number;
 }
 
 export interface RestoreDeps {
@@ -94,11 +96,15 @@ export function targetKey(options: RestoreOptions, key: string): string {
   return options.targetPrefix + key;
 }
 
-export async function runRestoreStep(deps: RestoreDeps, state: RestoreState): Promise<RestoreState> {
+export async function runRestoreStep(deps: RestoreDeps, initial: RestoreState): Promise<RestoreState> {
+  let state = initial;
   if (state.large) return advanceLarge(deps, state);
   if (state.nextChunkSeq >= state.chunkCount) return finishRestore(deps, state);
   const seq = state.nextChunkSeq;
-  const chunk = await requireLeaf(manifestOf(manifestSource(deps.backup, deps.replica), deps.keyring, state), seq);
+  const manifest = withReplicaFallback(manifestOf(deps.backup, deps.keyring, state), deps.replica ? manifestOf(deps.replica, deps.keyring, state) : null);
+  const chunk = await requireLeaf(manifest, seq);
+  // Counted once per leaf (a leaf restored over several steps is read by each).
+  if (chunk.fromReplica && state.nextOffset === 0) state = { ...state, chunksFromReplica: (state.chunksFromReplica ?? 0) + 1 };
   const matches = (entry: ManifestEntry) => entryMatches(state.options.filter, entry);
   const sliced = sliceWithinBudget(chunk.entries, state.nextOffset, deps.byteBudget, (entry) => !state.options.dryRun && matches(entry));
 
@@ -341,6 +347,7 @@ export function initialRestoreState(
     positionAfterLarge: null,
     filesFromReplica: 0,
     firstFromReplica: null,
+    chunksFromReplica: 0,
     ...NO_FINDINGS,
     ...RUNNING,
   };
@@ -355,6 +362,7 @@ export function restoreResult(state: RestoreState) {
     verified: state.verified,
     verifyFailures: state.verifyFailures,
     filesFromReplica: state.filesFromReplica ?? 0,
+    chunksFromReplica: state.chunksFromReplica ?? 0,
     dryRun: state.options.dryRun,
   };
 }
