@@ -26,6 +26,8 @@ import { openDatabase } from "./engine/records";
 import { jobStub, reconcileOrphans } from "./watchdog";
 import { eventBackupDue, PendingChanges, type ChangeSummary } from "./pending-changes";
 import { normalizeTargetKeys } from "./engine/backup/targeted-listing";
+import { keyProblem } from "./engine/object-keys";
+import { EventBackoff } from "./event-backoff";
 import { findBackupRow } from "../schema/queries";
 import { DEFAULT_TEMPLATE, defaultTemplate, templateRun, type TemplateRun } from "./templates";
 
@@ -176,9 +178,15 @@ export class BucketCoordinator extends DurableObject<Env> {
     if ((await this.queued()).length > 0) await this.ctx.storage.setAlarm(Date.now());
     const pending = this.pendingChanges();
     let summary = await pending.summary();
-    if (held.kind === "backup" && summary.firstReceivedAt !== null) {
-      const covered = await completedBackupDate(this.env, holderId);
-      if (covered !== null) summary = await pending.clearThrough(covered);
+    if (held.kind === "backup") {
+      const backup = await findBackupRow(openDatabase(this.env.DB), holderId);
+      // Events name the default's keys, so a template's backup, which holds only its own
+      // prefixes, covers none of them (docs/invariants.md, 13).
+      const coversEvents = backup?.template === DEFAULT_TEMPLATE;
+      if (backup) await new EventBackoff(this.ctx.storage).afterBackup(backup, coversEvents, Date.now());
+      // A completed backup requested at S covers every change received up to S.
+      if (backup?.status === "completed" && coversEvents && summary.firstReceivedAt !== null)
+        summary = await pending.clearThrough(Date.parse(backup.backupDate));
     }
     if (summary.firstReceivedAt !== null) await this.armEventCheck(summary);
   }
@@ -188,7 +196,13 @@ export class BucketCoordinator extends DurableObject<Env> {
    * due: at once past the threshold, else when the oldest change has waited long enough.
    */
   async recordChanges(keys: string[]): Promise<ChangeSummary> {
-    const summary = await this.pendingChanges().record(keys, Date.now());
+    // A key R2 can never hold would fail every event backup that reads it: never kept.
+    const valid = keys.filter((key) => {
+      const problem = keyProblem(key);
+      if (problem) console.error(`object event dropped: R2 can never hold key ${JSON.stringify(key.slice(0, 80))}...: ${problem}`);
+      return problem === null;
+    });
+    const summary = await this.pendingChanges().record(valid, Date.now());
     await this.armEventCheck(summary);
     return summary;
   }
@@ -211,7 +225,8 @@ export class BucketCoordinator extends DurableObject<Env> {
     if (summary.firstReceivedAt === null) return;
     const now = Date.now();
     const limits = this.eventLimits();
-    const dueAt = eventBackupDue(summary, limits, now) ? now : summary.firstReceivedAt + limits.maxDelayMs;
+    const retryAt = (await new EventBackoff(this.ctx.storage).current())?.retryAt ?? 0;
+    const dueAt = Math.max(retryAt, eventBackupDue(summary, limits, now) ? now : summary.firstReceivedAt + limits.maxDelayMs);
     const current = await this.ctx.storage.getAlarm();
     if (current === null || dueAt < current) await this.ctx.storage.setAlarm(dueAt);
   }
@@ -220,7 +235,8 @@ export class BucketCoordinator extends DurableObject<Env> {
   private async startEventBackupIfDue(): Promise<void> {
     const pending = this.pendingChanges();
     const summary = await pending.summary();
-    if (!eventBackupDue(summary, this.eventLimits(), Date.now())) return this.armEventCheck(summary);
+    const backoff = await new EventBackoff(this.ctx.storage).current();
+    if (!eventBackupDue(summary, this.eventLimits(), Date.now()) || (backoff && backoff.retryAt > Date.now())) return this.armEventCheck(summary);
     const config = getConfig(this.env);
     const result = await this.startBackup({
       type: config.BACKUP_INCREMENTAL_ENABLED ? "incremental" : "full",
@@ -298,13 +314,3 @@ export class BucketCoordinator extends DurableObject<Env> {
 }
 
 const templateOf = (request: StartBackupRequest) => request.template?.name ?? DEFAULT_TEMPLATE;
-
-/**
- * When backup `id` was requested, if it completed and is the default template's: it then covers
- * every change received until then. Events name the default's keys, so a template's backup,
- * which holds only its own prefixes, covers none of them (docs/invariants.md, 13).
- */
-async function completedBackupDate(env: Env, id: string): Promise<number | null> {
-  const row = await findBackupRow(openDatabase(env.DB), id);
-  return row?.status === "completed" && row.template === DEFAULT_TEMPLATE ? Date.parse(row.backupDate) : null;
-}

@@ -142,6 +142,10 @@ const configSchema = z
     BACKUP_ALERT_GROWTH_MIN_BYTES: wholeNumber(0, 2 ** 50).default(1024 ** 3),
     /** Scheduled runs in a row that found a backup still running, after which `schedule_skipped` opens. */
     BACKUP_ALERT_SKIPPED_RUNS: wholeNumber(1, 100).default(3),
+    /** `changes_pending`: this many changed keys waiting for a backup (or more than the coordinator keeps)... */
+    BACKUP_ALERT_PENDING_CHANGES: wholeNumber(1, 10_000).default(1000),
+    /** ...or the oldest of them waiting this many hours. */
+    BACKUP_ALERT_PENDING_HOURS: wholeNumber(1, 8760).default(6),
     /**
      * Where alert and job events are POSTed (api.md): https, or http to this machine only, since
      * anything else would send backup details in clear text.

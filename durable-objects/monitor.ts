@@ -9,6 +9,7 @@ import { desiredAlerts } from "./engine/monitor/alert-rules";
 import { readBucketFacts } from "./engine/monitor/alert-facts";
 import { applyAlerts, type AlertChanges } from "./engine/monitor/alert-store";
 import { openDatabase } from "./engine/records";
+import type { ChangeSummary } from "./pending-changes";
 
 export const DISPATCHER_NAME = "webhooks";
 
@@ -20,6 +21,8 @@ export function alertThresholds(config: Config): AlertThresholds {
     growthWindow: config.BACKUP_ALERT_GROWTH_WINDOW,
     growthMinBytes: config.BACKUP_ALERT_GROWTH_MIN_BYTES,
     skippedRuns: config.BACKUP_ALERT_SKIPPED_RUNS,
+    pendingChanges: config.BACKUP_ALERT_PENDING_CHANGES,
+    pendingHours: config.BACKUP_ALERT_PENDING_HOURS,
   };
 }
 
@@ -27,11 +30,18 @@ export function webhooksEnabled(config: Config): boolean {
   return config.BACKUP_WEBHOOK_URL !== undefined;
 }
 
-/** Evaluates one bucket's alerts at `now` and applies the changes (idempotent). */
-export async function checkAlerts(d1: D1Database, config: Config, bucketName: string, now = new Date()): Promise<AlertChanges> {
+/** The bucket's change events waiting for a backup, as its coordinator keeps them. */
+export type PendingChangesReader = (bucketName: string) => Promise<ChangeSummary>;
+
+/**
+ * Evaluates one bucket's alerts at `now` and applies the changes (idempotent). Change events are
+ * the configured source bucket's only, so its pending changes are read from its coordinator.
+ */
+export async function checkAlerts(d1: D1Database, config: Config, bucketName: string, pending: PendingChangesReader, now = new Date()): Promise<AlertChanges> {
   const db = openDatabase(d1);
   const limits = alertThresholds(config);
-  const facts = await readBucketFacts(db, bucketName, limits, bucketName === config.BACKUP_SOURCE_BUCKET);
+  const sourceBucket = bucketName === config.BACKUP_SOURCE_BUCKET;
+  const facts = { ...(await readBucketFacts(db, bucketName, limits, sourceBucket)), pendingChanges: sourceBucket ? await pending(bucketName) : null };
   return applyAlerts(db, bucketName, desiredAlerts(facts, limits, now), now, webhooksEnabled(config));
 }
 

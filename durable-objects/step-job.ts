@@ -175,7 +175,8 @@ export abstract class StepJob<S extends StepState> extends DurableObject<Env> {
     const scope = await this.alertScope(state);
     if (!scope) return;
     const db = this.bound("DB");
-    const changes = await checkAlerts(db, getConfig(this.env), scope.bucketName);
+    const coordinators = this.bound("BUCKET_COORDINATOR");
+    const changes = await checkAlerts(db, getConfig(this.env), scope.bucketName, (bucket) => coordinators.getByName(bucket).changeSummary());
     // Logged on the job when it changed something, so the job's log says what its end caused.
     if (changes.opened.length + changes.resolved.length > 0) await runBatch(openDatabase(db), [scope.log(describeAlertChanges(changes))]);
   }

@@ -261,6 +261,7 @@ export const ALERT_CODES = [
   "storage_growth",
   "schedule_skipped",
   "replica_incomplete",
+  "changes_pending",
 ] as const;
 export type AlertCode = (typeof ALERT_CODES)[number];
 export const ALERT_SEVERITIES = ["warning", "critical"] as const;

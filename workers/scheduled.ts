@@ -35,7 +35,7 @@ export async function runScheduled(controller: ScheduledController, env: Env, ct
   const templates = (await allTemplates(env)).filter((t) => !t.builtIn);
   for (const template of templates) await runTemplateSchedule(controller, env, template, at);
   for (const bucketName of new Set([config.BACKUP_SOURCE_BUCKET, ...templates.map((t) => t.bucketName)])) {
-    const changes = await checkAlerts(env.DB, config, bucketName, at);
+    const changes = await checkAlerts(env.DB, config, bucketName, (bucket) => env.BUCKET_COORDINATOR.getByName(bucket).changeSummary(), at);
     console.log(`cron ${controller.cron}: ${bucketName}: ${describeAlertChanges(changes)}`);
   }
   await wakeDispatcher(env, env.WEBHOOK_DISPATCHER);

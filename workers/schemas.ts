@@ -2,6 +2,7 @@
 import { z } from "zod";
 import { AUDIT_ACTIONS, BACKUP_STATUSES, BACKUP_TRIGGERS, BACKUP_TYPES, LOG_LEVELS } from "../schema";
 import { SCHEDULES } from "../durable-objects/schedule";
+import { MAX_KEY_BYTES, utf8Length } from "../durable-objects/engine/object-keys";
 
 /** A backup template's name: lowercase letters, digits, `-` and `_` (it appears in URLs and logs). */
 export const templateName = z
@@ -70,11 +71,11 @@ export const cleanupBody = z.strictObject({
 
 const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f]/;
 
-const keyPrefix = () =>
-  z
-    .string()
-    .max(1024, "must be at most 1024 bytes (R2's key limit)")
-    .refine((value) => !CONTROL_CHARACTERS.test(value), "must not contain control characters");
+/** At most R2's key limit in UTF-8 bytes (a character count lets a 2,000-byte key through). */
+const withinKeyLimit = (schema: z.ZodString) =>
+  schema.refine((value) => utf8Length(value) <= MAX_KEY_BYTES, `must be at most ${MAX_KEY_BYTES} bytes in UTF-8 (R2's key limit)`);
+
+const keyPrefix = () => withinKeyLimit(z.string()).refine((value) => !CONTROL_CHARACTERS.test(value), "must not contain control characters");
 
 /** `YYYY-MM-DD` (a whole UTC day) or a full ISO-8601 time; returns the bound as an ISO time. */
 function dateBound(edge: "start" | "end") {
@@ -165,7 +166,7 @@ export const devSourceWritesBody = z.strictObject({
 });
 
 const keyPrefixes = z
-  .array(z.string().min(1, "must not be empty").max(1024, "must be at most 1024 characters (R2's key limit)"))
+  .array(withinKeyLimit(z.string().min(1, "must not be empty")))
   .max(100, "at most 100 prefixes")
   .default([]);
 

@@ -52,7 +52,7 @@ export async function insertHistory(rows: HistoryRow[]): Promise<void> {
 
 /** The source bucket's alerts, checked at `now` (a controllable clock). */
 export function checkAt(now: string | Date) {
-  return checkAlerts(env.DB, getConfig(env), "cutty-files", new Date(now));
+  return checkAlerts(env.DB, getConfig(env), "cutty-files", (bucket) => env.BUCKET_COORDINATOR.getByName(bucket).changeSummary(), new Date(now));
 }
 
 export async function alertRows() {

@@ -7,6 +7,7 @@ import { createExecutionContext, createMessageBatch, env, getQueueResult, runDur
 import { describe, expect, it, vi } from "vitest";
 import worker from "../../workers/index";
 import type { BucketCoordinator } from "../../durable-objects/bucket-coordinator";
+import { EVENT_BACKOFF_BASE_MS, type Backoff } from "../../durable-objects/event-backoff";
 import { api } from "../helpers/api";
 import { putObjects } from "../helpers/buckets";
 import { completedBackup } from "../helpers/flows";
@@ -26,13 +27,18 @@ function notification(action: string, key: string, bucket = BUCKET) {
 }
 
 /** Delivers `bodies` to the Worker's queue handler as one batch; returns what it acknowledged. */
-async function deliver(bodies: unknown[]) {
+async function deliver(bodies: unknown[], deadLetters: unknown[] = []) {
   const batch = createMessageBatch(
     "cutty-files-events",
     bodies.map((body, i) => ({ id: `m${i}-${Math.random().toString(36).slice(2)}`, timestamp: new Date(), attempts: 1, body })),
   );
   const ctx = createExecutionContext();
-  await worker.queue(batch, env);
+  // The dead-letter producer, watched: what the consumer could not process is sent there.
+  const deadLetterQueue = {
+    send: async (body: unknown) => void deadLetters.push(body),
+    sendBatch: async (messages: Iterable<{ body: unknown }>) => void deadLetters.push(...[...messages].map((m) => m.body)),
+  };
+  await worker.queue(batch, { ...env, OBJECT_EVENTS_DEAD_LETTERS: deadLetterQueue as unknown as Queue });
   return getQueueResult(batch, ctx);
 }
 
@@ -55,6 +61,16 @@ async function eventBackupsStarted(count: number) {
     },
     { timeout: 5000, interval: 50 },
   );
+}
+
+/** The coordinator's event backoff, and a way to let it pass now (instead of waiting it out). */
+const backoffOf = () => runInDurableObject(coordinatorStub(), (_o: BucketCoordinator, state) => state.storage.get<Backoff>("event-backoff"));
+async function endBackoff(): Promise<void> {
+  await runInDurableObject(coordinatorStub(), async (_o: BucketCoordinator, state) => {
+    const backoff = await state.storage.get<Backoff>("event-backoff");
+    if (backoff) await state.storage.put("event-backoff", { ...backoff, retryAt: Date.now() - 1 });
+    await state.storage.setAlarm(Date.now());
+  });
 }
 
 async function snapshotOf(id: string) {
@@ -91,7 +107,7 @@ describe("event-driven backups", () => {
       { action: "PutObject", bucket: BUCKET, object: {} },
       notification("PutObject", "elsewhere.txt", "another-bucket"), // not backed up here
     ]);
-    // Everything is acknowledged: malformed messages are dropped, never retried, never blocking.
+    // Everything is acknowledged: malformed messages go to the dead-letter queue, never retried, never blocking.
     expect(result.ackAll).toBe(true);
     expect(result.retryBatch.retry).toBe(false);
     expect(result.retryMessages).toEqual([]);
@@ -130,6 +146,95 @@ describe("event-driven backups", () => {
       "new/1.txt",
       "new/2.txt",
     ]);
+  });
+
+  it("sends what it cannot process to the dead-letter queue, and never records a key R2 refuses (defect 7)", async () => {
+    const tooLong = "é".repeat(1000); // 1,000 characters, 2,000 bytes of UTF-8
+    const deadLetters: { reason: string; body: unknown }[] = [];
+    const result = await deliver(
+      [notification("PutObject", tooLong), {}, notification("PutObject", "fine.txt"), notification("PutObject", "x.txt", "another-bucket")],
+      deadLetters,
+    );
+    expect(result.ackAll).toBe(true);
+    expect(deadLetters.map((d) => d.reason)).toEqual([
+      expect.stringMatching(/R2 can never hold its key: the key is 2000 bytes in UTF-8; R2 allows 1024/),
+      expect.stringMatching(/not an R2 event notification/),
+    ]);
+    expect(deadLetters[1]!.body).toEqual({});
+    // Only the valid key of the backed-up bucket is pending.
+    expect(await coordinatorStub().changeSummary()).toMatchObject({ count: 1 });
+    // The coordinator refuses such a key too, whoever records it.
+    expect(await coordinatorStub().recordChanges([tooLong, "also-fine.txt"])).toMatchObject({ count: 2 });
+  });
+
+  it("drops a named key R2 refuses with a logged reason, and fails only an object it cannot read (defect 7)", async () => {
+    await putObjects([{ key: "kept.txt", body: "kept" }]);
+    const parent = await completedBackup("full");
+    await putObjects([
+      { key: "changed.txt", body: "changed" },
+      { key: "unreadable.txt", body: "cannot be read now" },
+    ]);
+    const tooLong = "é".repeat(1000);
+    // As a coordinator from before the key check could have kept them: the backup must cope.
+    const started = await coordinatorStub().startBackup({
+      type: "incremental",
+      trigger: "event",
+      requestedBy: "events",
+      targetKeys: ["changed.txt", tooLong, "unreadable.txt"],
+    });
+    if (!started.ok) throw new Error(`not started: ${JSON.stringify(started)}`);
+    const plan = new CallPlan("count");
+    plan.outage = (label, key) => label === "R2_BUCKET.head" && key === "unreadable.txt";
+    await armPlan(backupJobStub(started.backup.id), plan);
+    await runBackupToEnd(started.backup.id);
+
+    const backup = await statusOf(started.backup.id);
+    expect(backup).toMatchObject({ status: "partial", parentId: parent.id, failedCount: 1, snapshotFileCount: 2 });
+    expect((await snapshotOf(backup.id)).map((f: { path: string }) => f.path)).toEqual(["changed.txt", "kept.txt"]);
+    const logs = (await api("GET", `/api/backup/logs/${backup.id}?limit=100`)).body.logs.map((l: { message: string }) => l.message).join("\n");
+    expect(logs).toMatch(/Dropped a key named by a change event that R2 refuses \(é{20}/);
+    expect(logs).toMatch(/Could not back up unreadable.txt: head unreadable.txt: injected fault/);
+  });
+
+  it("backs off after event backups that do not complete, so requested backups get the bucket between them (defect 7)", async () => {
+    await putObjects([{ key: "k.txt", body: "k" }]);
+    await completedBackup("full");
+    await putObjects(["1", "2", "3", "4", "5"].map((k) => ({ key: `n${k}.txt`, body: k })));
+    await deliver(["1", "2", "3", "4", "5"].map((k) => notification("PutObject", `n${k}.txt`)));
+
+    // Every event backup fails to read the source bucket: each named object fails, so it ends partial.
+    const failing = async (count: number) => {
+      const started = (await eventBackupsStarted(count)).find((b) => b.status === "in_progress")!;
+      const plan = new CallPlan("count");
+      plan.outage = (label) => label.startsWith("R2_BUCKET.");
+      await armPlan(backupJobStub(started.id), plan);
+      await runBackupToEnd(started.id);
+      return statusOf(started.id);
+    };
+    const before = Date.now();
+    expect(await failing(1)).toMatchObject({ status: "partial", failedCount: 5 });
+    const first = (await backoffOf())!;
+    expect(first.failures).toBe(1);
+    expect(first.retryAt).toBeGreaterThanOrEqual(before + EVENT_BACKOFF_BASE_MS);
+    // The changes are kept, the coordinator's alarm waits for the backoff, and the bucket is free.
+    expect(await coordinatorStub().changeSummary()).toMatchObject({ count: 5 });
+    expect(await runInDurableObject(coordinatorStub(), (_o: BucketCoordinator, state) => state.storage.getAlarm())).toBeGreaterThanOrEqual(first.retryAt);
+    const requested = await completedBackup("incremental");
+    expect(requested.status).toBe("completed");
+    // That backup covered the changes, and ended the backoff.
+    expect(await coordinatorStub().changeSummary()).toMatchObject({ count: 0 });
+    expect(await backoffOf()).toBeUndefined();
+
+    // Two failures in a row: the wait doubles.
+    await putObjects(["6", "7", "8", "9", "10"].map((k) => ({ key: `n${k}.txt`, body: k })));
+    await deliver(["6", "7", "8", "9", "10"].map((k) => notification("PutObject", `n${k}.txt`)));
+    expect(await failing(2)).toMatchObject({ status: "partial" });
+    await endBackoff();
+    const second = Date.now();
+    // Its parent ended partial, so it lists the bucket, which fails the whole backup.
+    expect(await failing(3)).toMatchObject({ status: "failed" });
+    expect((await backoffOf())!).toMatchObject({ failures: 2, retryAt: expect.any(Number) });
+    expect((await backoffOf())!.retryAt).toBeGreaterThanOrEqual(second + 2 * EVENT_BACKOFF_BASE_MS);
   });
 
   it("never starts while another backup holds the bucket: the changes wait for its end", async () => {
@@ -181,6 +286,10 @@ describe("event-driven backups", () => {
     expect(await statusOf(first!.id)).toMatchObject({ status: "cancelled" });
     expect(await coordinatorStub().changeSummary()).toMatchObject({ count: 5 });
 
+    // The next attempt waits out the backoff (a minute after the first failure; moved back here).
+    await runDurableObjectAlarm(coordinatorStub());
+    expect(await backupsBy("event")).toHaveLength(1);
+    await endBackoff();
     const second = (await eventBackupsStarted(2)).find((b) => b.id !== first!.id)!;
     await runBackupToEnd(second.id);
     expect(await statusOf(second.id)).toMatchObject({ status: "completed", fileCount: 5 });

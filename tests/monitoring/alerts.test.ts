@@ -4,7 +4,7 @@
  * resolves with one delivery when the condition clears, and opens afresh, as a new alert with a
  * new delivery, when the condition returns.
  */
-import { env } from "cloudflare:test";
+import { env, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { api } from "../helpers/api";
 import { alertRows, checkAt, insertHistory, queuedDeliveries } from "../helpers/monitoring";
@@ -119,7 +119,34 @@ const lifecycles: Lifecycle[] = [
       return at(10);
     },
   },
+  {
+    code: "changes_pending",
+    severity: "warning",
+    // The coordinator's summary of waiting changes, as its queue consumer and releases leave it.
+    async open() {
+      await pendingSince(at(0));
+      return at(6); // BACKUP_ALERT_PENDING_HOURS (6) later
+    },
+    async clear() {
+      await pendingSince(null);
+      return at(7);
+    },
+    async reopen() {
+      await pendingSince(at(8));
+      return at(14);
+    },
+  },
 ];
+
+async function pendingSince(firstReceivedAt: string | null): Promise<void> {
+  await runInDurableObject(env.BUCKET_COORDINATOR.getByName("cutty-files"), (_o, state) =>
+    state.storage.put("changes", {
+      count: firstReceivedAt ? 3 : 0,
+      firstReceivedAt: firstReceivedAt ? Date.parse(firstReceivedAt) : null,
+      overflowSince: null,
+    }),
+  );
+}
 
 describe("alerts", () => {
   it.each(lifecycles)("$code opens once, stays single, resolves, and opens again as a new alert", async (life) => {

@@ -1,7 +1,16 @@
 import { describe, expect, it } from "vitest";
 import { desiredAlerts, type AlertThresholds, type BucketFacts } from "../../durable-objects/engine/monitor/alert-rules";
 
-const limits: AlertThresholds = { consecutiveFailures: 3, staleHours: 48, growthFactor: 5, growthWindow: 10, growthMinBytes: 1000, skippedRuns: 3 };
+const limits: AlertThresholds = {
+  consecutiveFailures: 3,
+  staleHours: 48,
+  growthFactor: 5,
+  growthWindow: 10,
+  growthMinBytes: 1000,
+  skippedRuns: 3,
+  pendingChanges: 1000,
+  pendingHours: 6,
+};
 const now = new Date("2026-12-01T12:00:00Z");
 const quiet: BucketFacts = {
   bucketName: "files",
@@ -12,6 +21,7 @@ const quiet: BucketFacts = {
   growth: null,
   skippedRuns: { count: 0, lastDetail: null },
   replicaProblems: { count: 0, backupIds: [] },
+  pendingChanges: null,
 };
 const codes = (facts: Partial<BucketFacts>, overrides: Partial<AlertThresholds> = {}) =>
   desiredAlerts({ ...quiet, ...facts }, { ...limits, ...overrides }, now).map((a) => a.code);
@@ -57,5 +67,19 @@ describe("alert rules", () => {
     const [alert] = desiredAlerts({ ...quiet, replicaProblems: { count: 1, backupIds: ["bk-7"] } }, limits, now);
     expect(alert).toMatchObject({ code: "replica_incomplete", severity: "warning", details: { count: 1, backupIds: ["bk-7"] } });
     expect(alert!.message).toContain("(bk-7)");
+  });
+
+  it("changes_pending when change events pile up past the threshold or the coordinator's limit, or grow old", () => {
+    const pending = (count: number, hoursAgo: number, overflow = false) => ({
+      pendingChanges: { count, firstReceivedAt: now.getTime() - hoursAgo * 3_600_000, overflowSince: overflow ? now.getTime() : null },
+    });
+    expect(codes({ pendingChanges: { count: 0, firstReceivedAt: null, overflowSince: null } })).toEqual([]);
+    expect(codes(pending(999, 5.9))).toEqual([]);
+    expect(codes(pending(1000, 0))).toEqual(["changes_pending"]);
+    expect(codes(pending(3, 6))).toEqual(["changes_pending"]);
+    expect(codes(pending(3, 0, true))).toEqual(["changes_pending"]);
+    const [alert] = desiredAlerts({ ...quiet, ...pending(1200, 7) }, limits, now);
+    expect(alert).toMatchObject({ code: "changes_pending", severity: "warning", details: { count: 1200, hours: 7, overflow: false } });
+    expect(alert!.message).toContain("1200 changed key(s) of files are waiting for a backup");
   });
 });

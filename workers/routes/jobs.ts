@@ -5,7 +5,7 @@ import type { BackupJobRow, BackupRow } from "../../schema";
 import { findJobRow, jobFindingLists, nextSampleOffset } from "../../schema/queries";
 import type { HandlerContext } from "../context";
 import { badRequest, conflict, jsonResponse, notFound } from "../http-error";
-import { MAX_KEY_BYTES } from "../../durable-objects/engine/restore/restore-step";
+import { MAX_KEY_BYTES } from "../../durable-objects/engine/object-keys";
 import { presentJob } from "../../schema/present";
 import { watchAfterResponse } from "../../durable-objects/watchdog";
 import { parseJsonBody } from "../request-body";

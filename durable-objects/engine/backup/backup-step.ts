@@ -6,7 +6,8 @@
  */
 import { codecOf, policyOf, type BackupStepDeps } from "./backup-deps";
 import { captureObject } from "./blob-store";
-import { SourceReadError } from "../errors";
+import { errorMessage, isRetryable, SourceReadError } from "../errors";
+import { isInvalidKeyError } from "../object-keys";
 import type { BackupCheckpoint } from "./backup-checkpoint";
 import { ended } from "../lifecycle";
 import { mapWithConcurrency } from "../concurrency";
@@ -49,18 +50,26 @@ export const PARENT_WINDOW_LIMIT = 1000;
 async function copyNextBatch(deps: BackupStepDeps, checkpoint: BackupCheckpoint, fence: number): Promise<BackupCheckpoint> {
   const { settings } = deps;
   const policy = policyOf(settings);
-  const { listed, parent, windowEnd } = checkpoint.targetKeys
-    ? await targetedWindow(deps, checkpoint, policy, checkpoint.targetKeys)
-    : await listedWindow(deps, checkpoint, policy);
+  const {
+    listed,
+    parent,
+    windowEnd,
+    unreadable = new Map(),
+    refused = [],
+  } = checkpoint.targetKeys ? await targetedWindow(deps, checkpoint, policy, checkpoint.targetKeys) : await listedWindow(deps, checkpoint, policy);
   const actions = mergeListing(listed, parent.entries);
   const sizes = new Map(listed.map((o) => [o.key, o.size]));
   const cut = cutWindow(actions, sizes, settings);
   const processed = actions.slice(0, cut.at);
 
   const toRead = processed.filter((a) => a.kind === "new" || a.kind === "modified");
-  const read = await mapWithConcurrency(toRead, settings.concurrency, (a) => captureWithRetry(deps, policy, checkpoint.backupId, a.key));
+  const read = await mapWithConcurrency(toRead, settings.concurrency, (a) => {
+    const error = unreadable.get(a.key);
+    return error === undefined ? captureWithRetry(deps, policy, checkpoint.backupId, a.key) : Promise.resolve<ObjectOutcome>({ kind: "failed", error });
+  });
   const outcomes = new Map<string, ObjectOutcome>(toRead.map((a, i) => [a.key, read[i]!]));
   const batch = new BatchRecorder(checkpoint);
+  for (const { key, reason } of refused) batch.refusedKey(key, reason);
   for (const action of processed) batch.apply(action, outcomes.get(action.key));
 
   // Where the next step resumes: the whole window, or just after the last action processed.
@@ -141,6 +150,10 @@ interface Window {
   listed: ListedObject[];
   parent: ParentWindow;
   windowEnd: WindowEnd;
+  /** A targeted window's named keys whose state could not be read: failed objects (key → error). */
+  unreadable?: Map<string, string>;
+  /** Named keys R2 refuses (it can never hold them): left out, with the reason logged. */
+  refused?: { key: string; reason: string }[];
 }
 
 /** The parent's entries up to `listingEnd` (at most PARENT_WINDOW_LIMIT of them; none for a full backup). */
@@ -177,9 +190,30 @@ async function targetedWindow(deps: BackupStepDeps, checkpoint: BackupCheckpoint
   const parent = await parentWindow(deps, checkpoint, policy, listingEnd);
   const windowEnd = minWindowEnd(listingEnd, parent.cutAt);
   const named = keys.filter((key) => withinWindow(key, windowEnd));
-  const heads = await mapWithConcurrency(named, deps.settings.concurrency, (key) => withRetry(policy, () => deps.source.head(key)));
-  const current = new Map(named.map((key, i) => [key, heads[i] ? { key, etag: heads[i]!.etag, size: heads[i]!.size, uploaded: heads[i]!.uploaded } : null]));
-  return { listed: targetedListing(parent.entries, current, windowEnd), parent, windowEnd };
+  const unreadable = new Map<string, string>();
+  const refused: { key: string; reason: string }[] = [];
+  // A key R2 refuses is never retried (it can never exist); any other failure fails that object
+  // only, as an unreadable object does in a listing backup (the backup ends partial).
+  const keyPolicy: RetryPolicy = { ...policy, shouldRetry: (error) => !isInvalidKeyError(error) && isRetryable(error) };
+  const heads = await mapWithConcurrency(named, deps.settings.concurrency, async (key) => {
+    try {
+      return await withRetry(keyPolicy, () => deps.source.head(key));
+    } catch (error) {
+      if (isInvalidKeyError(error)) refused.push({ key, reason: errorMessage(error) });
+      else unreadable.set(key, `head ${key}: ${errorMessage(error)}`);
+      return null;
+    }
+  });
+  // An unreadable key's state is unknown: it is listed (so the merge hands it to capture, which
+  // records it failed), never taken for a deletion.
+  const current = new Map(
+    named.map((key, i): [string, ListedObject | null] => {
+      const head = heads[i];
+      if (head) return [key, { key, etag: head.etag, size: head.size, uploaded: head.uploaded }];
+      return [key, unreadable.has(key) ? { key, etag: "", size: 0, uploaded: new Date(0) } : null];
+    }),
+  );
+  return { listed: targetedListing(parent.entries, current, windowEnd), parent, windowEnd, unreadable, refused };
 }
 
 /** The parent's manifest, version 1 or 2 (`parentRoot` is absent for version 1). */

@@ -21,6 +21,8 @@ export class BatchRecorder {
   readonly fileRecords: FileRecord[] = [];
   /** Blobs found damaged or foreign at their name and written again in this step. */
   readonly repairs: { key: string; blob: string; reason: string }[] = [];
+  /** Keys named by change events that R2 refuses: left out of the snapshot, each logged once. */
+  readonly refused: { key: string; reason: string }[] = [];
   readonly counters: BackupCounters;
   /** Blobs the step's captures named (stored, or found present): its references in the ledger. */
   readonly namedBlobs: string[] = [];
@@ -66,6 +68,10 @@ export class BatchRecorder {
     if (this.checkpoint.type === "incremental" || outcome.newContent) {
       this.record(action.key, { backupPath: entry.blob, fileSize: entry.size, checksum: entry.sha256, status: "backed_up", error: null });
     }
+  }
+
+  refusedKey(key: string, reason: string): void {
+    this.refused.push({ key, reason });
   }
 
   private recordDeletion(previous: ManifestEntry): void {
@@ -115,6 +121,16 @@ export class BatchRecorder {
       ...this.fileRecords
         .filter((r) => r.status === "failed")
         .map((r) => logRecord(checkpoint, `failed:${r.filePath}`, "error", "error", now, `Could not back up ${r.filePath}: ${r.error}`)),
+      ...this.refused.map((r) =>
+        logRecord(
+          checkpoint,
+          `refused:${r.key}`,
+          "progress",
+          "warn",
+          now,
+          `Dropped a key named by a change event that R2 refuses (${r.key.slice(0, 100)}${r.key.length > 100 ? "..." : ""}): ${r.reason}. It can never hold such an object, so there is nothing to back up.`,
+        ),
+      ),
       ...this.repairs.map((r) =>
         logRecord(
           checkpoint,

@@ -16,7 +16,7 @@ export async function readBucketFacts(
   limits: AlertThresholds,
   /** Whether the scheduled runs (which back up the configured source bucket) concern this bucket. */
   scheduledHere: boolean,
-): Promise<BucketFacts> {
+): Promise<Omit<BucketFacts, "pendingChanges">> {
   const ofBucket = eq(r2Backups.bucketName, bucketName);
   const newestCompletedDate = db
     .select({ date: max(r2Backups.backupDate) })

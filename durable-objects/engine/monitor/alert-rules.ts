@@ -21,6 +21,8 @@ export interface BucketFacts {
   skippedRuns: { count: number; lastDetail: string | null };
   /** Kept backups whose replication ended incomplete or failed (ids, up to 10) and how many. */
   replicaProblems: { count: number; backupIds: string[] };
+  /** Change events waiting for a backup (the source bucket's coordinator); null for other buckets. */
+  pendingChanges: { count: number; firstReceivedAt: number | null; overflowSince: number | null } | null;
 }
 
 export interface AlertThresholds {
@@ -30,6 +32,8 @@ export interface AlertThresholds {
   growthWindow: number;
   growthMinBytes: number;
   skippedRuns: number;
+  pendingChanges: number;
+  pendingHours: number;
 }
 
 export interface AlertDraft {
@@ -45,7 +49,7 @@ export const GROWTH_MIN_HISTORY = 3;
 const HOUR_MS = 3_600_000;
 
 export function desiredAlerts(facts: BucketFacts, limits: AlertThresholds, now: Date): AlertDraft[] {
-  return [consecutiveFailures, noRecentBackup, verificationFailed, storageGrowth, scheduleSkipped, replicaIncomplete]
+  return [consecutiveFailures, noRecentBackup, verificationFailed, storageGrowth, scheduleSkipped, replicaIncomplete, changesPending]
     .map((rule) => rule(facts, limits, now))
     .filter((draft): draft is AlertDraft => draft !== null);
 }
@@ -134,5 +138,33 @@ const replicaIncomplete: Rule = ({ bucketName, replicaProblems }) => {
     severity: "warning",
     message: `The replica of ${count} kept backup(s) of ${bucketName} is incomplete or its replication failed (${backupIds.join(", ")}); see their replicate jobs, then POST /api/backup/replicate/:id.`,
     details: { count, backupIds },
+  };
+};
+
+/**
+ * Changes that events named and no backup has covered yet, piling up (past the threshold, or more
+ * than the coordinator keeps) or growing old: event backups are failing, backing off or waiting
+ * for a bucket that is never free. Resolves once a backup covers them.
+ */
+const changesPending: Rule = ({ bucketName, pendingChanges }, limits, now) => {
+  if (!pendingChanges || pendingChanges.firstReceivedAt === null) return null;
+  const { count, firstReceivedAt, overflowSince } = pendingChanges;
+  const hours = (now.getTime() - firstReceivedAt) / HOUR_MS;
+  if (count < limits.pendingChanges && overflowSince === null && hours < limits.pendingHours) return null;
+  const oldestAt = new Date(firstReceivedAt).toISOString();
+  return {
+    code: "changes_pending",
+    severity: "warning",
+    message:
+      `${overflowSince !== null ? `More than ${count}` : count} changed key(s) of ${bucketName} are waiting for a backup, the oldest since ${oldestAt} (${Math.floor(hours)} hours); ` +
+      `see the event backups' logs (GET /api/backup/list?trigger=event) and stats' unprotectedChanges.`,
+    details: {
+      count,
+      overflow: overflowSince !== null,
+      oldestAt,
+      hours: Math.floor(hours),
+      thresholdKeys: limits.pendingChanges,
+      thresholdHours: limits.pendingHours,
+    },
   };
 };

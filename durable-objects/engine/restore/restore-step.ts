@@ -22,9 +22,9 @@ import { advanceLargeRestore, startLargeRestore, type LargeRestoreState } from "
 import { toR2HttpMetadata, type ManifestEntry, type ManifestIndex } from "../format/manifest";
 import { requireLeaf } from "../format/manifest-reader";
 import { withReplicaFallback } from "../replica/fallback-reader";
+import { MAX_KEY_BYTES, utf8Length } from "../object-keys";
 import { entryMatches, pathMatches, type RestoreFilter } from "./restore-filter";
 
-export const MAX_KEY_BYTES = 1024;
 /** R2's largest single put (4.995 GiB); larger objects would need a multipart restore. */
 export const MAX_SINGLE_PUT_BYTES = 5 * 1024 ** 3 - 5 * 1024 ** 2;
 
@@ -203,8 +203,6 @@ async function advanceLarge(deps: RestoreDeps, state: RestoreState): Promise<Res
   tally.add(entry, outcome);
   return tally.result();
 }
-
-const utf8Length = (text: string) => new TextEncoder().encode(text).length;
 
 async function restoreEntry(deps: RestoreDeps, state: RestoreState, entry: ManifestEntry): Promise<EntryOutcome> {
   const { options } = state;
