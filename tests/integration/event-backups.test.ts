@@ -94,21 +94,26 @@ describe("event-driven backups", () => {
       { key: "new/2.txt", body: "new two" },
     ]);
     await env.R2_BUCKET.delete("docs/c.txt");
-    const result = await deliver([
-      notification("PutObject", "docs/b.txt"),
-      notification("DeleteObject", "docs/c.txt"),
-      notification("PutObject", "new/1.txt"),
-      notification("CompleteMultipartUpload", "new/2.txt"),
-      notification("PutObject", "docs/b.txt"), // a duplicate
-      notification("PutObject", "docs/d.txt"), // out of order: the delete that came first arrives last
-      notification("DeleteObject", "docs/d.txt"),
-      {}, // malformed
-      "not even an object",
-      { action: "PutObject", bucket: BUCKET, object: {} },
-      notification("PutObject", "elsewhere.txt", "another-bucket"), // not backed up here
-    ]);
+    const deadLetters: unknown[] = [];
+    const result = await deliver(
+      [
+        notification("PutObject", "docs/b.txt"),
+        notification("DeleteObject", "docs/c.txt"),
+        notification("PutObject", "new/1.txt"),
+        notification("CompleteMultipartUpload", "new/2.txt"),
+        notification("PutObject", "docs/b.txt"), // a duplicate
+        notification("PutObject", "docs/d.txt"), // out of order: the delete that came first arrives last
+        notification("DeleteObject", "docs/d.txt"),
+        {}, // malformed
+        "not even an object",
+        { action: "PutObject", bucket: BUCKET, object: {} },
+        notification("PutObject", "elsewhere.txt", "another-bucket"), // not backed up here
+      ],
+      deadLetters,
+    );
     // Everything is acknowledged: malformed messages go to the dead-letter queue, never retried, never blocking.
     expect(result.ackAll).toBe(true);
+    expect(deadLetters).toHaveLength(3);
     expect(result.retryBatch.retry).toBe(false);
     expect(result.retryMessages).toEqual([]);
     expect(await coordinatorStub().changeSummary()).toMatchObject({ count: 5, overflowSince: null });
