@@ -16,7 +16,7 @@
  * never while the lease is held: the changes wait, and the holder's release re-arms the alarm.
  */
 import { DurableObject } from "cloudflare:workers";
-import type { BackupRow, BackupTrigger } from "../schema";
+import { auditEvents, type BackupRow, type BackupTrigger } from "../schema";
 import type { StartCleanup } from "./cleanup-job";
 import type { StartRestore } from "./restore-job";
 import { getConfig } from "./config";
@@ -36,6 +36,8 @@ const LEASE_KEY = "lease";
 const QUEUE_KEY = "queued-runs";
 export const WATCHDOG_INTERVAL_MS = 60_000;
 export const LEASE_TTL_MS = 30 * 60_000;
+/** How long after a release a queued scheduled run starts (see `release`). */
+export const QUEUED_START_DELAY_MS = 10_000;
 /** A new holder is given this long to record its start before "unknown" means "gone". */
 const START_GRACE_MS = 5 * 60_000;
 
@@ -68,7 +70,8 @@ export const EVENT_REQUESTER = "events";
 
 export type StartBackupResult =
   | { ok: true; backup: BackupRow }
-  | { ok: false; reason: "busy"; holderId: string; kind: Lease["kind"]; queued?: boolean }
+  /** `queued`: it waits in the queue; `alreadyQueued`: a run of its template was waiting already (this one is merged into it). */
+  | { ok: false; reason: "busy"; holderId: string; kind: Lease["kind"]; queued?: boolean; alreadyQueued?: boolean }
   | { ok: false; reason: "incremental_disabled" };
 
 export type StartRestoreResult = { ok: true; jobId: string } | { ok: false; reason: "busy"; holderId: string; kind: Lease["kind"] };
@@ -122,8 +125,8 @@ export class BucketCoordinator extends DurableObject<Env> {
     const backupId = newId("bk", now);
     const held = await this.acquire(backupId, "backup");
     if (held) {
-      if (request.queueIfBusy) await this.queue(request);
-      return { ok: false, reason: "busy", holderId: held.holderId, kind: held.kind, ...(request.queueIfBusy ? { queued: true } : {}) };
+      const queued = request.queueIfBusy ? { queued: true, alreadyQueued: !(await this.queue(request)) } : {};
+      return { ok: false, reason: "busy", holderId: held.holderId, kind: held.kind, ...queued };
     }
 
     {
@@ -174,8 +177,9 @@ export class BucketCoordinator extends DurableObject<Env> {
     if (held?.holderId !== holderId) return;
     await this.ctx.storage.delete(LEASE_KEY);
     await this.ctx.storage.deleteAlarm();
-    // A queued scheduled run starts next, from the alarm (never inside the holder's own call).
-    if ((await this.queued()).length > 0) await this.ctx.storage.setAlarm(Date.now());
+    // A queued scheduled run starts next, from the alarm (never inside the holder's own call), a
+    // little later: what the holder starts after its release (the cron backup's cleanup) goes first.
+    if ((await this.queued()).length > 0) await this.ctx.storage.setAlarm(Date.now() + QUEUED_START_DELAY_MS);
     const pending = this.pendingChanges();
     let summary = await pending.summary();
     if (held.kind === "backup") {
@@ -275,12 +279,16 @@ export class BucketCoordinator extends DurableObject<Env> {
     return (await this.ctx.storage.get<StartBackupRequest[]>(QUEUE_KEY)) ?? [];
   }
 
-  /** Queues a scheduled run behind the current holder; a template already waiting is not queued twice. */
-  private async queue(request: StartBackupRequest): Promise<void> {
+  /**
+   * Queues a scheduled run behind the current holder; a template already waiting is not queued
+   * twice. Returns false when one was waiting already (the run that waits has missed a slot).
+   */
+  private async queue(request: StartBackupRequest): Promise<boolean> {
     const queued = await this.queued();
-    if (queued.some((q) => templateOf(q) === templateOf(request))) return;
+    if (queued.some((q) => templateOf(q) === templateOf(request))) return false;
     await this.ctx.storage.put(QUEUE_KEY, [...queued, request]);
     if ((await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(Date.now() + WATCHDOG_INTERVAL_MS);
+    return true;
   }
 
   /** Starts the longest-waiting queued run, if any; it leaves the queue once it has started. */
@@ -292,8 +300,32 @@ export class BucketCoordinator extends DurableObject<Env> {
     // Read again: a run may have been queued while this one was starting.
     const rest = (await this.queued()).filter((q) => templateOf(q) !== templateOf(next));
     await this.ctx.storage.put(QUEUE_KEY, rest);
-    if (!result.ok) console.warn(`queued backup of template ${templateOf(next)} not started: ${result.reason}`);
-    else if (rest.length > 0 && (await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(Date.now() + WATCHDOG_INTERVAL_MS);
+    if (!result.ok) {
+      console.warn(`queued backup of template ${templateOf(next)} not started: ${result.reason}`);
+      return;
+    }
+    await this.recordQueuedStart(next, result.backup.id);
+    if (rest.length > 0 && (await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(Date.now() + WATCHDOG_INTERVAL_MS);
+  }
+
+  /**
+   * A scheduled run that waited has started: recorded as the schedule's run (accepted), so a
+   * streak of missed slots (`schedule_skipped`) ends when the waiting run starts, not at the next slot.
+   */
+  private async recordQueuedStart(request: StartBackupRequest, backupId: string): Promise<void> {
+    const template = templateOf(request);
+    await openDatabase(this.env.DB)
+      .insert(auditEvents)
+      .values({
+        at: new Date().toISOString(),
+        actor: "cron",
+        action: template === DEFAULT_TEMPLATE ? "schedule.run" : "template.run",
+        target: backupId,
+        outcome: "accepted",
+        status: null,
+        detail: `the scheduled run${template === DEFAULT_TEMPLATE ? "" : ` of template ${template}`} that waited for the bucket started backup ${backupId}`,
+      })
+      .catch((error: unknown) => console.error(`audit: could not record the start of queued backup ${backupId}`, error));
   }
 
   /**

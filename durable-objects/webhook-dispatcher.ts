@@ -51,6 +51,7 @@ export class WebhookDispatcher extends DurableObject<Env> {
         secret: config.BACKUP_WEBHOOK_SECRET,
         timeoutMs: config.BACKUP_WEBHOOK_TIMEOUT_MS,
         fetch: (input, init) => fetch(input, init),
+        clock: () => Date.now(),
       },
       now,
     );

@@ -78,7 +78,7 @@ describe("audit trail", () => {
     expect((await api("POST", "/api/backup/audit")).status).toBe(405);
   });
 
-  it("records every scheduled run: what it started, or that it skipped and why", async () => {
+  it("records every scheduled run: what it started, that it waits and behind what, or that it missed its slot", async () => {
     await env.DB.prepare("DELETE FROM audit_events").run();
     await emptyBucket(env.R2_BUCKET);
     await putObjects([{ key: "b.txt", body: "B" }]);
@@ -88,21 +88,30 @@ describe("audit trail", () => {
       await waitOnExecutionContext(ctx);
     };
     await fireCron();
-    await fireCron(); // the first backup is still running
+    await fireCron(); // the first backup is still running: this run waits
+    await fireCron(); // ...and this one finds it still waiting: missed
     const { events } = await audit("?actor=cron");
-    const [skipped, ran] = events;
+    const [missed, queued, ran] = events;
     expect(ran).toMatchObject({ action: "schedule.run", outcome: "accepted", status: null, detail: "cron 0 * * * * (daily): started a full backup" });
-    expect(skipped).toMatchObject({
+    expect(queued).toMatchObject({
       action: "schedule.run",
-      outcome: "skipped",
-      detail: `cron 0 * * * * (daily): skipped, backup ${ran!.target} is still running`,
+      outcome: "accepted",
+      detail: `cron 0 * * * * (daily): queued behind backup ${ran!.target}; it starts when the bucket is free`,
       target: ran!.target,
     });
+    expect(missed).toMatchObject({
+      action: "schedule.run",
+      outcome: "skipped",
+      detail: `cron 0 * * * * (daily): skipped, the previous scheduled run still waits behind backup ${ran!.target}: this slot is missed`,
+    });
     // ...and the running backup's log says so.
-    const logs = await env.DB.prepare("SELECT level, message FROM backup_logs WHERE backup_id = ? AND event_key LIKE '%schedule-skipped%'")
+    const logs = await env.DB.prepare("SELECT level, message FROM backup_logs WHERE backup_id = ? AND event_key LIKE '%:schedule-%' ORDER BY id")
       .bind(ran!.target)
       .all();
-    expect(logs.results).toEqual([{ level: "warn", message: "The scheduled backup of 2026-12-01T02:00:00.000Z was skipped: this backup was still running." }]);
+    expect(logs.results).toEqual([
+      { level: "warn", message: "The scheduled backup of 2026-12-01T02:00:00.000Z waits for this backup to end." },
+      { level: "warn", message: "The scheduled backup of 2026-12-01T02:00:00.000Z was missed: the previous scheduled run still waits for this backup to end." },
+    ]);
     await runBackupToEnd(ran!.target!);
   });
 });

@@ -1,10 +1,11 @@
 /**
- * The scheduled run end to end: a run that finds a backup still running starts nothing, says so,
- * and after BACKUP_ALERT_SKIPPED_RUNS (3) in a row opens `schedule_skipped`, which the next run
- * that starts a backup resolves. A trigger that cannot serve the schedule is a recorded error.
+ * The scheduled run end to end: a run that finds the bucket busy waits in the coordinator's queue
+ * and starts once it is free; a slot whose previous run still waits is missed (skipped), and after
+ * BACKUP_ALERT_SKIPPED_RUNS (3) missed slots in a row `schedule_skipped` opens, which the waiting
+ * run's start resolves. A trigger that cannot serve the schedule is a recorded error.
  */
 import { createExecutionContext, createScheduledController, env, runDurableObjectAlarm, waitOnExecutionContext } from "cloudflare:test";
-import { describe, expect, it, vi } from "vitest";
+import { describe, expect, it } from "vitest";
 import worker from "../../workers/index";
 import { api } from "../helpers/api";
 import { putObjects, variedObjects } from "../helpers/buckets";
@@ -27,7 +28,7 @@ const runs = async () =>
   }[];
 
 describe("scheduled runs", () => {
-  it("skips while a backup runs, alerts after repeated skips, and resolves when a run starts again", async () => {
+  it("waits while a backup runs, alerts after repeated missed slots, and resolves when the waiting run starts", async () => {
     await putObjects(variedObjects(4));
     await fire("2026-12-01T02:00:00Z");
     await fire("2026-12-01T03:00:00Z"); // not a daily slot: no run at all
@@ -35,19 +36,25 @@ describe("scheduled runs", () => {
     expect(started).toMatchObject({ outcome: "accepted" });
     const backupId = started!.target!;
 
-    for (const day of ["02", "03"]) await fire(`2026-12-${day}T02:00:00Z`);
-    expect((await runs()).map((r) => r.outcome)).toEqual(["accepted", "skipped", "skipped"]);
+    // The next slot's run waits for the bucket; the slots after it are missed while it waits.
+    for (const day of ["02", "03", "04"]) await fire(`2026-12-${day}T02:00:00Z`);
+    expect((await runs()).map((r) => r.outcome)).toEqual(["accepted", "accepted", "skipped", "skipped"]);
+    expect((await runs())[1]).toMatchObject({ target: backupId, detail: expect.stringContaining("queued behind backup") });
     expect(await skippedAlerts()).toEqual([]);
-    await fire("2026-12-04T02:00:00Z");
+    await fire("2026-12-05T02:00:00Z");
     expect(await skippedAlerts()).toEqual([["schedule_skipped", null]]);
-    expect(await env.DB.prepare("SELECT count(*) AS n FROM r2_backups").first("n")).toBe(1); // never a second one
+    expect(await env.DB.prepare("SELECT count(*) AS n FROM r2_backups").first("n")).toBe(1); // never a second one meanwhile
+    const log = (await api("GET", `/api/backup/logs/${backupId}?limit=100`)).body.logs.map((l: { message: string }) => l.message);
+    expect(log).toContainEqual(expect.stringContaining("The scheduled backup of 2026-12-03T02:00:00.000Z was missed"));
 
-    // The backup ends; its cron cleanup follows and holds the bucket until it ends too.
+    // The backup ends; its cron cleanup follows, then the waiting run starts (once).
     await runBackupToEnd(backupId);
     await runJobToEnd(cleanupJobStub(`job-cleanup-after-${backupId}`));
-    await fire("2026-12-05T02:00:00Z");
-    expect((await runs()).at(-1)).toMatchObject({ outcome: "accepted" });
-    expect(await skippedAlerts()).toEqual([["schedule_skipped", "2026-12-05T02:00:00.000Z"]]);
+    await runDurableObjectAlarm(env.BUCKET_COORDINATOR.getByName("cutty-files"));
+    expect(await env.DB.prepare("SELECT count(*) AS n FROM r2_backups").first("n")).toBe(2);
+    expect((await runs()).at(-1)).toMatchObject({ outcome: "accepted", detail: expect.stringContaining("that waited for the bucket started backup") });
+    await fire("2026-12-05T03:00:00Z"); // an hourly firing: it checks the alerts
+    expect(await skippedAlerts()).toEqual([["schedule_skipped", "2026-12-05T03:00:00.000Z"]]);
   });
 
   it("a stored template on the same bucket waits its turn once, and its runs neither break the default's skip streak nor stand for its last run", async () => {
@@ -56,31 +63,33 @@ describe("scheduled runs", () => {
       body: { name: "docs", sourceBinding: "R2_BUCKET", bucketName: "cutty-files", includePrefixes: ["deep/"], schedule: "daily" },
     });
     expect(created.status).toBe(201);
-    for (const day of ["01", "02", "03", "04"]) await fire(`2026-12-${day}T02:00:00Z`);
+    for (const day of ["01", "02", "03", "04", "05"]) await fire(`2026-12-${day}T02:00:00Z`);
     const both = await env.DB.prepare("SELECT action, outcome FROM audit_events WHERE action IN ('schedule.run', 'template.run') ORDER BY id").all();
     expect(both.results.map((r) => `${r.action} ${r.outcome}`)).toEqual([
       "schedule.run accepted",
-      "template.run accepted",
-      ...Array.from({ length: 3 }, () => ["schedule.run skipped", "template.run accepted"]).flat(),
+      "template.run accepted", // waits behind the default's backup
+      "schedule.run accepted", // waits too
+      "template.run skipped", // its run of the 1st still waits: the 2nd's slot is missed
+      ...Array.from({ length: 3 }, () => ["schedule.run skipped", "template.run skipped"]).flat(),
     ]);
-    // Three skips of the default in a row, with the template's waiting runs in between.
+    // Three missed slots of the default in a row, with the template's runs in between.
     expect(await skippedAlerts()).toEqual([["schedule_skipped", null]]);
     const { schedule } = (await api("GET", "/api/backup/stats")).body;
     expect(schedule.lastRun).toMatchObject({ outcome: "skipped", detail: expect.not.stringContaining("template") });
 
-    // The default's backup ends, its cleanup follows; then the waiting template runs, once.
+    // The default's backup ends, its cleanup follows; then the waiting runs start in the order
+    // they were queued (the template's first), each once.
     const backupId = (await runs())[0]!.target!;
     await runBackupToEnd(backupId);
     await runJobToEnd(cleanupJobStub(`job-cleanup-after-${backupId}`));
     await runDurableObjectAlarm(env.BUCKET_COORDINATOR.getByName("cutty-files"));
-    // (The due alarm may also fire by itself: wait for the start either way.)
-    await vi.waitFor(
-      async () => {
-        const backups = (await api("GET", "/api/backup/list?limit=10")).body.backups;
-        expect(backups.map((b: { template: string }) => b.template)).toEqual(["docs", "default"]);
-      },
-      { timeout: 5000, interval: 50 },
-    );
+    const listed = async () => (await api("GET", "/api/backup/list?limit=10")).body.backups as { id: string; template: string }[];
+    expect((await listed()).map((b) => b.template)).toEqual(["docs", "default"]);
+    const docsBackup = (await listed())[0]!.id;
+    await runBackupToEnd(docsBackup);
+    await runJobToEnd(cleanupJobStub(`job-cleanup-after-${docsBackup}`)); // a template's cron backup has its cleanup too
+    await runDurableObjectAlarm(env.BUCKET_COORDINATOR.getByName("cutty-files"));
+    expect((await listed()).map((b) => b.template)).toEqual(["default", "docs", "default"]);
   });
 
   it("records a trigger that cannot serve the schedule as a configuration error, and starts nothing", async () => {

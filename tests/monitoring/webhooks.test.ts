@@ -6,7 +6,8 @@
 import { createExecutionContext, createScheduledController, env, runDurableObjectAlarm, runInDurableObject, waitOnExecutionContext } from "cloudflare:test";
 import { beforeEach, describe, expect, it } from "vitest";
 import worker from "../../workers/index";
-import { MAX_ATTEMPTS, retryDelayMs } from "../../durable-objects/engine/monitor/webhook-dispatch";
+import { deliverDue, MAX_ATTEMPTS, retryDelayMs } from "../../durable-objects/engine/monitor/webhook-dispatch";
+import { openDatabase } from "../../durable-objects/engine/records";
 import { api } from "../helpers/api";
 import { putObjects, variedObjects } from "../helpers/buckets";
 import { completedBackup, verify } from "../helpers/flows";
@@ -65,6 +66,33 @@ describe("webhooks", () => {
     expect(new Set(received.map((d) => d.timestamp)).size).toBe(4);
     expect(received.every((d) => d.valid)).toBe(true);
     expect(await queuedDeliveries()).toEqual([expect.objectContaining({ event: "backup.completed", status: "delivered", attempts: 4, last_error: null })]);
+  });
+
+  it("stamps each delivery with the time it is sent, not when the dispatcher's run began", async () => {
+    await putObjects(variedObjects(3));
+    const backup = await completedBackup();
+    await verify(backup.id);
+    // A slow receiver: each answer takes 4 minutes of the (test's) clock.
+    const start = Math.floor(Date.now() / 1000) * 1000 + HOUR; // whole seconds, and later than the deliveries are due
+    let clock = start;
+    const stamps: number[] = [];
+    const report = await deliverDue(
+      {
+        db: openDatabase(env.DB),
+        url: "http://127.0.0.1:9/hook",
+        secret: "s",
+        timeoutMs: 1000,
+        clock: () => clock,
+        fetch: async (_url, init) => {
+          stamps.push(Number(new Headers(init?.headers).get("x-backup-timestamp")));
+          clock += 4 * 60_000;
+          return new Response(null, { status: 204 });
+        },
+      },
+      new Date(clock),
+    );
+    expect(report).toMatchObject({ delivered: 2 });
+    expect(stamps).toEqual([start / 1000, start / 1000 + 240]);
   });
 
   it("backs off for at least 10 minutes over 5 attempts, then gives up visibly", async () => {

@@ -1,7 +1,7 @@
 /**
  * The webhook outbox's sending side, run by the WebhookDispatcher's alarm: due deliveries are
- * sent oldest first, each signed afresh per attempt (its timestamp changes, its id and body never
- * do). A 2xx answer delivers it; anything else (another status, a network error, no answer within
+ * sent oldest first, each signed afresh per attempt with the time it is sent (its timestamp
+ * changes, its id and body never do). A 2xx answer delivers it; anything else (another status, a network error, no answer within
  * the timeout) schedules the next attempt with backoff, up to MAX_ATTEMPTS, after which it is
  * marked `failed` and logged. Nothing here can fail or slow a backup: jobs only queue rows.
  */
@@ -17,6 +17,8 @@ export interface DispatchDeps {
   secret: string;
   timeoutMs: number;
   fetch: typeof fetch;
+  /** The wall clock (ms): each attempt is stamped when it is sent, however long the run has taken. */
+  clock: () => number;
 }
 
 export interface DispatchReport {
@@ -48,9 +50,13 @@ export async function deliverDue(deps: DispatchDeps, now: Date): Promise<Dispatc
     .orderBy(asc(webhookDeliveries.createdAt), asc(webhookDeliveries.id))
     .limit(PER_RUN);
   let failures = 0;
+  // `now` is the run's time (tests pass a later one instead of waiting); each attempt is stamped
+  // with it plus the time the run has taken so far, so a receiver with a 5-minute tolerance
+  // never sees a timestamp grown old while earlier deliveries of the run were answered slowly.
+  const offset = now.getTime() - deps.clock();
   for (const delivery of due) {
     if (failures >= FAILURES_PER_RUN) break;
-    const problem = await attempt(deps, delivery, now);
+    const problem = await attempt(deps, delivery, new Date(deps.clock() + offset));
     const attempts = delivery.attempts + 1;
     const at = now.toISOString();
     if (problem === null) {
