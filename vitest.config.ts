@@ -151,6 +151,28 @@ export default defineConfig({
         },
       ),
       project("incremental-disabled", ["tests/incremental-disabled/**/*.test.ts"], { BACKUP_INCREMENTAL_ENABLED: "false" }),
+      // The simulated month (tests/simulation/): two source buckets into one store and a replica,
+      // restores into a scratch bucket bound only here, small multipart settings and small
+      // manifest trees (a few hundred keys grow several levels), a grace period of 0, and every
+      // pending change due at once. SIM_RUNS and SIM_SEED come from `npm run simulate`.
+      project(
+        "simulation",
+        ["tests/simulation/**/*.test.ts"],
+        {
+          ...SMALL_MULTIPART,
+          BACKUP_TEST_TREE_FANOUT: "4",
+          BACKUP_EVENT_THRESHOLD: "1",
+          ...(process.env.SIM_RUNS ? { SIM_RUNS: process.env.SIM_RUNS } : {}),
+          ...(process.env.SIM_SEED ? { SIM_SEED: process.env.SIM_SEED } : {}),
+        },
+        {
+          R2_BUCKET: "cutty-files",
+          R2_BACKUP_BUCKET: "cutty-backups",
+          R2_REPLICA_BUCKET: "cutty-backups-replica",
+          R2_MEDIA_BUCKET: "media-files",
+          R2_SCRATCH_BUCKET: "sim-scratch",
+        },
+      ),
     ],
   },
 });

@@ -27,6 +27,7 @@ import { PermanentError } from "./engine/errors";
 import { endHolder, runLedger } from "./engine/collection/ledger";
 import { StepJob, type AlertScope } from "./step-job";
 import { replicateJobId } from "./replicate-job";
+import { clock } from "./clock";
 
 export class BackupJob extends StepJob<BackupCheckpoint> {
   /** The parent manifest's index pages, kept while this object stays in memory (see PageCache). */
@@ -44,7 +45,7 @@ export class BackupJob extends StepJob<BackupCheckpoint> {
     if (!(await this.loadState())) {
       const { backup, parent, fallbackNote } = await this.withParentManifest(requested);
       const startNotes = [...notes, ...(fallbackNote ? [fallbackNote] : [])];
-      await this.begin(initialCheckpoint(backup, parent, new Date().toISOString(), startNotes));
+      await this.begin(initialCheckpoint(backup, parent, clock.date().toISOString(), startNotes));
     }
     const row = await openDatabase(this.bound("DB")).query.r2Backups.findFirst({ where: (t, { eq }) => eq(t.id, requested.backupId) });
     if (!row) throw new Error(`backup ${requested.backupId} has no D1 row after start`);
@@ -139,7 +140,7 @@ export class BackupJob extends StepJob<BackupCheckpoint> {
   /** One log line of the backup, on its own. */
   private async logLine(checkpoint: BackupCheckpoint, event: string, type: LogRecord["eventType"], level: LogRecord["level"], message: string): Promise<void> {
     const db = openDatabase(this.bound("DB"));
-    await runBatch(db, [insertLog(db, logRecord(checkpoint, event, type, level, new Date(), message))]);
+    await runBatch(db, [insertLog(db, logRecord(checkpoint, event, type, level, clock.date(), message))]);
   }
 
   protected async recordEnd(checkpoint: BackupCheckpoint): Promise<void> {
@@ -214,7 +215,7 @@ export class BackupJob extends StepJob<BackupCheckpoint> {
     const db = openDatabase(this.bound("DB"));
     return {
       bucketName: checkpoint.bucketName,
-      log: (message) => insertLog(db, logRecord(checkpoint, "alerts", "progress", "info", new Date(), message)),
+      log: (message) => insertLog(db, logRecord(checkpoint, "alerts", "progress", "info", clock.date(), message)),
     };
   }
 
@@ -277,7 +278,7 @@ export class BackupJob extends StepJob<BackupCheckpoint> {
       backup: this.bound("R2_BACKUP_BUCKET"),
       db: openDatabase(this.bound("DB")),
       settings: await this.settingsOf(checkpoint),
-      now: () => new Date(),
+      now: () => clock.date(),
       saveCheckpoint: (checkpoint) => this.saveState(checkpoint),
       parentPages: this.parentPages,
     };

@@ -30,6 +30,7 @@ import { keyProblem } from "./engine/object-keys";
 import { EventBackoff } from "./event-backoff";
 import { findBackupRow } from "../schema/queries";
 import { DEFAULT_TEMPLATE, defaultTemplate, templateRun, type TemplateRun } from "./templates";
+import { clock } from "./clock";
 
 const LEASE_KEY = "lease";
 /** Scheduled runs of templates waiting for the bucket (StartBackupRequest[]). */
@@ -90,7 +91,7 @@ export class BucketCoordinator extends DurableObject<Env> {
     if (held && (await this.holderActive(held))) return held;
     const current = await this.ctx.storage.get<Lease>(LEASE_KEY);
     if (current && current.holderId !== held?.holderId) return current;
-    const now = Date.now();
+    const now = clock.now();
     await this.ctx.storage.put(LEASE_KEY, { holderId, kind, acquiredAt: now, lastSeenAt: now } satisfies Lease);
     await this.ctx.storage.setAlarm(now + WATCHDOG_INTERVAL_MS);
     return null;
@@ -121,7 +122,7 @@ export class BucketCoordinator extends DurableObject<Env> {
 
     // The input gate keeps a concurrent request out while the lease is read and taken, so two
     // creates can never both win.
-    const now = new Date();
+    const now = clock.date();
     const backupId = newId("bk", now);
     const held = await this.acquire(backupId, "backup");
     if (held) {
@@ -179,7 +180,7 @@ export class BucketCoordinator extends DurableObject<Env> {
     await this.ctx.storage.deleteAlarm();
     // A queued scheduled run starts next, from the alarm (never inside the holder's own call), a
     // little later: what the holder starts after its release (the cron backup's cleanup) goes first.
-    if ((await this.queued()).length > 0) await this.ctx.storage.setAlarm(Date.now() + QUEUED_START_DELAY_MS);
+    if ((await this.queued()).length > 0) await this.ctx.storage.setAlarm(clock.now() + QUEUED_START_DELAY_MS);
     const pending = this.pendingChanges();
     let summary = await pending.summary();
     if (held.kind === "backup") {
@@ -187,7 +188,7 @@ export class BucketCoordinator extends DurableObject<Env> {
       // Events name the default's keys, so a template's backup, which holds only its own
       // prefixes, covers none of them (docs/invariants.md, 13).
       const coversEvents = backup?.template === DEFAULT_TEMPLATE;
-      if (backup) await new EventBackoff(this.ctx.storage).afterBackup(backup, coversEvents, Date.now());
+      if (backup) await new EventBackoff(this.ctx.storage).afterBackup(backup, coversEvents, clock.now());
       // A completed backup requested at S covers every change received up to S.
       if (backup?.status === "completed" && coversEvents && summary.firstReceivedAt !== null)
         summary = await pending.clearThrough(Date.parse(backup.backupDate));
@@ -206,7 +207,7 @@ export class BucketCoordinator extends DurableObject<Env> {
       if (problem) console.error(`object event dropped: R2 can never hold key ${JSON.stringify(key.slice(0, 80))}...: ${problem}`);
       return problem === null;
     });
-    const summary = await this.pendingChanges().record(valid, Date.now());
+    const summary = await this.pendingChanges().record(valid, clock.now());
     await this.armEventCheck(summary);
     return summary;
   }
@@ -227,7 +228,7 @@ export class BucketCoordinator extends DurableObject<Env> {
   /** Brings the alarm forward to when an event backup is due (never later than it already is). */
   private async armEventCheck(summary: ChangeSummary): Promise<void> {
     if (summary.firstReceivedAt === null) return;
-    const now = Date.now();
+    const now = clock.now();
     const limits = this.eventLimits();
     const retryAt = (await new EventBackoff(this.ctx.storage).current())?.retryAt ?? 0;
     const dueAt = Math.max(retryAt, eventBackupDue(summary, limits, now) ? now : summary.firstReceivedAt + limits.maxDelayMs);
@@ -240,7 +241,7 @@ export class BucketCoordinator extends DurableObject<Env> {
     const pending = this.pendingChanges();
     const summary = await pending.summary();
     const backoff = await new EventBackoff(this.ctx.storage).current();
-    if (!eventBackupDue(summary, this.eventLimits(), Date.now()) || (backoff && backoff.retryAt > Date.now())) return this.armEventCheck(summary);
+    if (!eventBackupDue(summary, this.eventLimits(), clock.now()) || (backoff && backoff.retryAt > clock.now())) return this.armEventCheck(summary);
     const config = getConfig(this.env);
     const result = await this.startBackup({
       type: config.BACKUP_INCREMENTAL_ENABLED ? "incremental" : "full",
@@ -266,8 +267,8 @@ export class BucketCoordinator extends DurableObject<Env> {
       if (!(await this.holderActive(held))) await this.release(held.holderId);
       else {
         const current = await this.ctx.storage.get<Lease>(LEASE_KEY);
-        if (current?.holderId === held.holderId) await this.ctx.storage.put(LEASE_KEY, { ...current, lastSeenAt: Date.now() } satisfies Lease);
-        await this.ctx.storage.setAlarm(Date.now() + WATCHDOG_INTERVAL_MS);
+        if (current?.holderId === held.holderId) await this.ctx.storage.put(LEASE_KEY, { ...current, lastSeenAt: clock.now() } satisfies Lease);
+        await this.ctx.storage.setAlarm(clock.now() + WATCHDOG_INTERVAL_MS);
         return; // the bucket is busy: pending changes and queued runs wait for the release
       }
     }
@@ -287,7 +288,7 @@ export class BucketCoordinator extends DurableObject<Env> {
     const queued = await this.queued();
     if (queued.some((q) => templateOf(q) === templateOf(request))) return false;
     await this.ctx.storage.put(QUEUE_KEY, [...queued, request]);
-    if ((await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(Date.now() + WATCHDOG_INTERVAL_MS);
+    if ((await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(clock.now() + WATCHDOG_INTERVAL_MS);
     return true;
   }
 
@@ -305,7 +306,7 @@ export class BucketCoordinator extends DurableObject<Env> {
       return;
     }
     await this.recordQueuedStart(next, result.backup.id);
-    if (rest.length > 0 && (await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(Date.now() + WATCHDOG_INTERVAL_MS);
+    if (rest.length > 0 && (await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(clock.now() + WATCHDOG_INTERVAL_MS);
   }
 
   /**
@@ -317,7 +318,7 @@ export class BucketCoordinator extends DurableObject<Env> {
     await openDatabase(this.env.DB)
       .insert(auditEvents)
       .values({
-        at: new Date().toISOString(),
+        at: clock.date().toISOString(),
         actor: "cron",
         action: template === DEFAULT_TEMPLATE ? "schedule.run" : "template.run",
         target: backupId,
@@ -336,11 +337,11 @@ export class BucketCoordinator extends DurableObject<Env> {
   private async holderActive(held: Lease): Promise<boolean> {
     try {
       const state = await jobStub(this.env, held.kind, held.holderId).heartbeat();
-      if (state === "unknown") return Date.now() - held.acquiredAt <= START_GRACE_MS;
+      if (state === "unknown") return clock.now() - held.acquiredAt <= START_GRACE_MS;
       return state === "running";
     } catch (error) {
       console.error(`lease holder ${held.holderId} did not answer`, error);
-      return Date.now() - held.lastSeenAt <= LEASE_TTL_MS;
+      return clock.now() - held.lastSeenAt <= LEASE_TTL_MS;
     }
   }
 }

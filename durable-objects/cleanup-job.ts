@@ -23,6 +23,7 @@ import type { AlertScope } from "./step-job";
 import { DEFAULT_TEMPLATE } from "./templates";
 import { backupStatus, cleanupHistory, deleteFileRows, expireRecord, expiryFinished, prunableRows, storeSnapshots } from "./cleanup-records";
 import { cleanupStore, createCleanupTables } from "./cleanup-store";
+import { clock } from "./clock";
 
 export interface StartCleanup {
   jobId: string;
@@ -47,7 +48,7 @@ export class CleanupJob extends ManifestJob<CleanupState> {
       kind: "cleanup",
       // Its log lines are filed under the job's own id (a cleanup works on no one backup).
       backupId: request.jobId,
-      startedAt: new Date().toISOString(),
+      startedAt: clock.date().toISOString(),
       graceHours: getConfig(this.env).BACKUP_GC_GRACE_HOURS,
       logRetentionDays: getConfig(this.env).BACKUP_LOG_RETENTION_DAYS,
       logsDeleted: null,
@@ -90,7 +91,7 @@ export class CleanupJob extends ManifestJob<CleanupState> {
 
   protected async work(state: CleanupState): Promise<CleanupState> {
     const db = this.db();
-    const now = new Date();
+    const now = clock.date();
     return runCleanupStep(
       {
         backup: this.bound("R2_BACKUP_BUCKET"),

@@ -89,6 +89,11 @@ const configSchema = z
      * that they, not the clock, decide when each step runs (runDurableObjectAlarm).
      */
     BACKUP_STEP_DELAY_MS: wholeNumber(0, 86_400_000).default(0),
+    /**
+     * Tests only: cut manifest leaves and pages after this many entries and children on average
+     * (the format's own are 100 and 32), so that a few hundred keys grow a tree of several levels.
+     */
+    BACKUP_TEST_TREE_FANOUT: wholeNumber(2, 100).optional(),
     /** Consecutive failed steps after which a job gives up and is marked failed. */
     BACKUP_MAX_STEP_ATTEMPTS: wholeNumber(1, 50).default(6),
     /** Objects larger than this are uploaded part by part across steps (multipart). */

@@ -3,6 +3,7 @@ import { getConfig, type Config } from "./config";
 import { DEFAULTS } from "./defaults";
 import type { BackupEngineSettings } from "./engine/backup/backup-deps";
 import { loadKeyring, type Keyring } from "./engine/format/keyring";
+import { DEFAULT_TREE_SHAPE } from "./engine/format/manifest-tree";
 
 const keyrings = new WeakMap<object, Promise<Keyring | null>>();
 
@@ -37,5 +38,8 @@ export async function engineSettings(env: Env): Promise<BackupEngineSettings> {
     hashStepBytes: config.BACKUP_HASH_STEP_BYTES,
     largeObjectMaxRestarts: config.BACKUP_LARGE_OBJECT_MAX_RESTARTS,
     readKeyring: await readKeyring(env),
+    treeShape: config.BACKUP_TEST_TREE_FANOUT
+      ? { leafModulus: config.BACKUP_TEST_TREE_FANOUT, pageModulus: config.BACKUP_TEST_TREE_FANOUT }
+      : DEFAULT_TREE_SHAPE,
   };
 }

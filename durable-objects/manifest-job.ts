@@ -16,6 +16,7 @@ import { readKeyring } from "./engine-settings";
 import { StepJob } from "./step-job";
 import { PermanentError } from "./engine/errors";
 import { commitWithReferences, readFence, runLedger } from "./engine/collection/ledger";
+import { clock } from "./clock";
 
 /** Where a backup is stored: the backup bucket, or the replica bucket's copy of it. */
 export type BackupCopy = "primary" | "replica";
@@ -114,7 +115,7 @@ export abstract class ManifestJob<S extends ManifestJobState> extends StepJob<S>
     const next = await this.work({ ...state, newFindings: [] });
     const statements = [
       ...upsertFindings(db, state.jobId, next.newFindings, state.findingsStored),
-      updateJob(db, state.jobId, { filesProcessed: next.filesProcessed, updatedAt: new Date().toISOString() }),
+      updateJob(db, state.jobId, { filesProcessed: next.filesProcessed, updatedAt: clock.date().toISOString() }),
     ];
     const present = this.presenceChecked(next);
     // A sweep page of the replica that condemned an object after the fence: the step runs again.
@@ -203,7 +204,7 @@ export abstract class ManifestJob<S extends ManifestJobState> extends StepJob<S>
     return insertLog(this.db(), {
       eventKey: `${state.jobId}:${event}`,
       backupId: state.backupId,
-      timestamp: new Date().toISOString(),
+      timestamp: clock.date().toISOString(),
       eventType: state.kind,
       level,
       message,

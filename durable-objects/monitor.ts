@@ -10,6 +10,7 @@ import { readBucketFacts } from "./engine/monitor/alert-facts";
 import { applyAlerts, type AlertChanges } from "./engine/monitor/alert-store";
 import { openDatabase } from "./engine/records";
 import type { ChangeSummary } from "./pending-changes";
+import { clock } from "./clock";
 
 export const DISPATCHER_NAME = "webhooks";
 
@@ -37,7 +38,13 @@ export type PendingChangesReader = (bucketName: string) => Promise<ChangeSummary
  * Evaluates one bucket's alerts at `now` and applies the changes (idempotent). Change events are
  * the configured source bucket's only, so its pending changes are read from its coordinator.
  */
-export async function checkAlerts(d1: D1Database, config: Config, bucketName: string, pending: PendingChangesReader, now = new Date()): Promise<AlertChanges> {
+export async function checkAlerts(
+  d1: D1Database,
+  config: Config,
+  bucketName: string,
+  pending: PendingChangesReader,
+  now = clock.date(),
+): Promise<AlertChanges> {
   const db = openDatabase(d1);
   const limits = alertThresholds(config);
   const sourceBucket = bucketName === config.BACKUP_SOURCE_BUCKET;

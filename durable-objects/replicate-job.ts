@@ -16,6 +16,7 @@ import { REPLICA_TOMBSTONE_PREFIX } from "./engine/collection/ledger";
 import { ManifestJob } from "./manifest-job";
 import { findBackupRow } from "../schema/queries";
 import type { AlertScope } from "./step-job";
+import { clock } from "./clock";
 
 export interface StartReplicate {
   jobId: string;
@@ -37,7 +38,7 @@ export class ReplicateJob extends ManifestJob<ReplicateState> {
     return this.startJob(
       initialReplicateState({
         ...request,
-        startedAt: new Date().toISOString(),
+        startedAt: clock.date().toISOString(),
         chunkCount: index.chunkCount,
         root: index.root, // absent for a version 1 manifest
         filesTotal: index.fileCount,

@@ -14,6 +14,7 @@ import type { LogRecord } from "./engine/records";
 import { readKeyring } from "./engine-settings";
 import { ManifestJob } from "./manifest-job";
 import { sourceFor } from "./templates";
+import { clock } from "./clock";
 
 export interface StartRestore {
   jobId: string;
@@ -31,7 +32,7 @@ export class RestoreJob extends ManifestJob<RestoreState> {
     // The replica's index stands in for a primary one that is gone (its objects follow, one by one).
     const index = await this.indexWithFallback(request.backupId);
     if (!index) throw new Error(`the manifest of backup ${request.backupId} is missing`);
-    return this.startJob(initialRestoreState(request, index, new Date().toISOString()));
+    return this.startJob(initialRestoreState(request, index, clock.date().toISOString()));
   }
 
   /** The backup bucket's index, or the replica's when that one is missing or unreadable (and a replica is bound). */

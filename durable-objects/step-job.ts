@@ -22,6 +22,7 @@ import { ended, type CancelRequest, type StepState } from "./engine/lifecycle";
 import { cappedBackoff } from "./engine/retry";
 import { openDatabase, runBatch, type Statement } from "./engine/records";
 import { checkAlerts, describeAlertChanges, wakeDispatcher } from "./monitor";
+import { clock } from "./clock";
 
 const CHECKPOINT_KEY = "checkpoint";
 const CANCEL_KEY = "cancel";
@@ -94,7 +95,7 @@ export abstract class StepJob<S extends StepState> extends DurableObject<Env> {
   }
 
   protected armNextStep(extraDelayMs = 0): Promise<void> {
-    return this.storage().setAlarm(Date.now() + getConfig(this.env).BACKUP_STEP_DELAY_MS + extraDelayMs);
+    return this.storage().setAlarm(clock.now() + getConfig(this.env).BACKUP_STEP_DELAY_MS + extraDelayMs);
   }
 
   /**
@@ -137,7 +138,7 @@ export abstract class StepJob<S extends StepState> extends DurableObject<Env> {
   protected async requestCancel(requestedBy: string): Promise<boolean> {
     const state = await this.loadState();
     if (!state || state.stage !== "running") return false;
-    await this.storage().put(CANCEL_KEY, { requestedBy, at: new Date().toISOString() } satisfies CancelRequest);
+    await this.storage().put(CANCEL_KEY, { requestedBy, at: clock.date().toISOString() } satisfies CancelRequest);
     // Take effect soon even when steps are paced slowly.
     if (!this.busy) await this.armNextStep();
     return true;

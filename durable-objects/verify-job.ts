@@ -13,6 +13,7 @@ import { ManifestJob, type BackupCopy } from "./manifest-job";
 import type { AlertScope } from "./step-job";
 import { findBackupRow } from "../schema/queries";
 import { DEFAULTS } from "./defaults";
+import { clock } from "./clock";
 
 export interface StartVerify {
   jobId: string;
@@ -31,7 +32,7 @@ export class VerifyJob extends ManifestJob<VerifyState> {
     const state = initialVerifyState({
       ...request,
       kind: "verify",
-      startedAt: new Date().toISOString(),
+      startedAt: clock.date().toISOString(),
       index: index && { chunkCount: index.chunkCount, fileCount: index.fileCount, totalSize: index.totalSize, checksum: index.checksum },
       chunkCount: index?.chunkCount ?? 0,
       root: index?.root, // absent for a version 1 manifest
@@ -83,6 +84,6 @@ export class VerifyJob extends ManifestJob<VerifyState> {
   }
 
   protected override completionStatements(state: VerifyState): Statement[] {
-    return [updateBackup(this.db(), state.backupId, { lastVerifiedAt: new Date().toISOString(), lastVerificationValid: state.problemCount === 0 })];
+    return [updateBackup(this.db(), state.backupId, { lastVerifiedAt: clock.date().toISOString(), lastVerificationValid: state.problemCount === 0 })];
   }
 }

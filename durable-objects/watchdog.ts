@@ -12,6 +12,7 @@ import { and, asc, eq, inArray, lt, sql } from "drizzle-orm";
 import { backupJobs, r2Backups } from "../schema";
 import { insertLog, openDatabase, updateBackup, updateJob } from "./engine/records";
 import { endHolder, releaseCollector, runLedger } from "./engine/collection/ledger";
+import { clock } from "./clock";
 
 /** A job that has not written its start after this long is not coming. */
 export const ORPHAN_GRACE_MS = 10 * 60_000;
@@ -47,7 +48,7 @@ export async function checkJob(
   kind: WatchedKind,
   id: string,
   since: string,
-  now = new Date(),
+  now = clock.date(),
 ): Promise<"running" | "finished" | "unknown" | "orphaned"> {
   const stub = jobStub(env, kind, id);
   if (!stub) return "unknown";
@@ -68,7 +69,7 @@ export async function checkJob(
 }
 
 /** Asks the jobs behind the stalest `in_progress` rows; marks orphans failed. */
-export async function reconcileOrphans(env: Env, now = new Date()): Promise<number> {
+export async function reconcileOrphans(env: Env, now = clock.date()): Promise<number> {
   const db = openDatabase(env.DB);
   const staleBefore = new Date(now.getTime() - STALE_ROW_MS).toISOString();
   const backups = await db
@@ -100,7 +101,7 @@ export async function reconcileOrphans(env: Env, now = new Date()): Promise<numb
  * busy in a step can take long to answer, and a read must answer from D1 at once.
  */
 export function watchAfterResponse(ctx: ExecutionContext, env: Env, kind: WatchedKind, id: string, since: string | null): void {
-  if (since !== null && Date.now() - Date.parse(since) < STALE_ROW_MS) return;
+  if (since !== null && clock.now() - Date.parse(since) < STALE_ROW_MS) return;
   ctx.waitUntil(
     checkJob(env, kind, id, since ?? new Date(0).toISOString()).catch((error: unknown) => console.error(`watchdog call to ${kind} ${id} failed`, error)),
   );

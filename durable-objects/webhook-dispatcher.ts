@@ -10,13 +10,14 @@ import { DurableObject } from "cloudflare:workers";
 import { getConfig } from "./config";
 import { deliverDue, type DispatchReport } from "./engine/monitor/webhook-dispatch";
 import { openDatabase } from "./engine/records";
+import { clock } from "./clock";
 
 export class WebhookDispatcher extends DurableObject<Env> {
   private run: Promise<DispatchReport> | null = null;
 
   /** Arms the alarm unless it is armed already for sooner. */
   async wake(): Promise<void> {
-    const at = Date.now() + getConfig(this.env).BACKUP_STEP_DELAY_MS;
+    const at = clock.now() + getConfig(this.env).BACKUP_STEP_DELAY_MS;
     const armed = await this.ctx.storage.getAlarm();
     if (armed === null || armed > at) await this.ctx.storage.setAlarm(at);
   }
@@ -27,7 +28,7 @@ export class WebhookDispatcher extends DurableObject<Env> {
    */
   async deliverDue(at?: string): Promise<DispatchReport> {
     while (this.run) await this.run.catch(() => undefined);
-    this.run = this.deliver(at ? new Date(at) : new Date());
+    this.run = this.deliver(at ? new Date(at) : clock.date());
     try {
       return await this.run;
     } finally {
@@ -51,13 +52,13 @@ export class WebhookDispatcher extends DurableObject<Env> {
         secret: config.BACKUP_WEBHOOK_SECRET,
         timeoutMs: config.BACKUP_WEBHOOK_TIMEOUT_MS,
         fetch: (input, init) => fetch(input, init),
-        clock: () => Date.now(),
+        clock: () => clock.now(),
       },
       now,
     );
     if (report.nextAttemptAt !== null) {
       // BACKUP_STEP_DELAY_MS paces every alarm (tests set it far ahead and drive runs themselves).
-      await this.ctx.storage.setAlarm(Math.max(Date.parse(report.nextAttemptAt), Date.now() + config.BACKUP_STEP_DELAY_MS));
+      await this.ctx.storage.setAlarm(Math.max(Date.parse(report.nextAttemptAt), clock.now() + config.BACKUP_STEP_DELAY_MS));
     }
     return report;
   }

@@ -12,6 +12,7 @@ import { HttpError, jsonResponse } from "./http-error";
 import { decodeCursor, encodeCursor } from "./pagination";
 import { parseQuery } from "./request-body";
 import { listAuditQuery } from "./schemas";
+import { clock } from "../durable-objects/clock";
 
 export type AuditRecord = Omit<AuditEventRow, "id">;
 
@@ -42,7 +43,7 @@ async function targetOf(response: Response): Promise<string | null> {
  * changed) or failed (5xx). The error, if any, is rethrown unchanged.
  */
 export async function audited(action: AuditAction, context: HandlerContext, run: () => Promise<Response>): Promise<Response> {
-  const at = new Date().toISOString();
+  const at = clock.date().toISOString();
   const named = context.request.params.id ?? context.request.params.name ?? null;
   try {
     const response = await run();

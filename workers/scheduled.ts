@@ -25,6 +25,7 @@ import { recordAudit, type AuditRecord } from "./audit";
 import type { AuditAction } from "../schema";
 import { allTemplates, templateRun, type BackupTemplate } from "../durable-objects/templates";
 import type { StartBackupResult } from "../durable-objects/bucket-coordinator";
+import { clock } from "../durable-objects/clock";
 
 export async function runScheduled(controller: ScheduledController, env: Env, ctx: ExecutionContext): Promise<void> {
   ctx.waitUntil(reconcileOrphans(env).catch((error: unknown) => console.error("orphan sweep failed", error)));
@@ -145,7 +146,7 @@ async function recordScheduledRun(env: Env, at: Date, label: string, result: Sta
     insertLog(db, {
       eventKey: `${result.holderId}:schedule-${result.alreadyQueued ? "missed" : "queued"}:${template ?? "default"}:${at.toISOString()}`,
       backupId: result.holderId,
-      timestamp: new Date().toISOString(),
+      timestamp: clock.date().toISOString(),
       eventType: "progress",
       level: "warn",
       message: result.alreadyQueued

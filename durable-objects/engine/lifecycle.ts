@@ -2,6 +2,7 @@
  * The state every job shares, as plain data (StepJob drives it; steps only read and return it):
  * `stage` is the one notion of "done" (running, finishing, done) and `outcome` says how it ended.
  */
+import { clock } from "../clock";
 export type JobStage = "running" | "finishing" | "done";
 export type JobOutcome = "completed" | "partial" | "failed" | "cancelled";
 
@@ -38,7 +39,7 @@ export const RUNNING: Pick<StepState, "stage" | "outcome" | "error" | "endedAt" 
 };
 
 /** The state that ends a job with `outcome` (used by steps and by the lifecycle alike). */
-export function ended<S extends StepState>(state: S, outcome: JobOutcome, error: string | null, at = new Date()): S {
+export function ended<S extends StepState>(state: S, outcome: JobOutcome, error: string | null, at = clock.date()): S {
   return { ...state, stage: "finishing", outcome, error, endedAt: at.toISOString(), stepFailures: 0, lastError: null };
 }
 

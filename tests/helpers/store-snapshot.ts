@@ -40,7 +40,9 @@ export class StoreSnapshot {
       for (const row of rows) {
         const columns = Object.keys(row);
         statements.push(
-          env.DB.prepare(`INSERT INTO ${table} (${columns.join(", ")}) VALUES (${columns.map(() => "?").join(", ")})`).bind(...columns.map((c) => row[c] ?? null)),
+          env.DB.prepare(`INSERT INTO ${table} (${columns.join(", ")}) VALUES (${columns.map(() => "?").join(", ")})`).bind(
+            ...columns.map((c) => row[c] ?? null),
+          ),
         );
       }
     }

@@ -9,6 +9,7 @@ import { parseJsonBody } from "../request-body";
 import { cleanupBody } from "../schemas";
 import { findJob, jobResource } from "./jobs";
 import { DEFAULT_TEMPLATE, findTemplate, type BackupTemplate } from "../../durable-objects/templates";
+import { clock } from "../../durable-objects/clock";
 
 /**
  * Whose backups a cleanup keeps or expires: a template, or the backups left by a deleted one (its
@@ -26,7 +27,7 @@ async function cleanupScope(context: HandlerContext, name: string): Promise<Pick
 export async function startCleanup(context: HandlerContext): Promise<Response> {
   const body = await parseJsonBody(context.request, cleanupBody, { allowEmpty: true });
   const template = await cleanupScope(context, body.template ?? DEFAULT_TEMPLATE);
-  const jobId = newId("job", new Date());
+  const jobId = newId("job", clock.date());
   const result = await context.env.BUCKET_COORDINATOR.getByName(template.bucketName).startCleanup({
     jobId,
     bucketName: template.bucketName,

@@ -10,6 +10,7 @@ import { HttpError, jsonResponse } from "../http-error";
 import { parseJsonBody } from "../request-body";
 import { runScheduled } from "../scheduled";
 import { devCronBody, devSourceWritesBody } from "../schemas";
+import { clock } from "../../durable-objects/clock";
 
 function requireDevRoutes(context: HandlerContext): void {
   if (!context.config.BACKUP_DEV_ROUTES) throw new HttpError(404, "not_found", "No such endpoint.");
@@ -45,7 +46,7 @@ export async function devSourceWrites(context: HandlerContext): Promise<Response
     }
   }
   for (const { key, deleted } of body.notify) notifications.push({ action: deleted ? "DeleteObject" : "PutObject", key });
-  const eventTime = new Date().toISOString();
+  const eventTime = clock.date().toISOString();
   // Shaped as R2 sends them (workers/object-events.ts reads them), at most 100 a batch.
   const messages = notifications.map(({ action, key, size, eTag }) => ({
     body: { account: "local", action, bucket, object: { key, ...(size === undefined ? {} : { size, eTag }) }, eventTime },

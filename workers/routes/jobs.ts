@@ -11,6 +11,7 @@ import { watchAfterResponse } from "../../durable-objects/watchdog";
 import { parseJsonBody } from "../request-body";
 import { restoreBody, verifyBody } from "../schemas";
 import { findBackup } from "./backups";
+import { clock } from "../../durable-objects/clock";
 
 /** Only a finished backup has a complete manifest to verify or restore. */
 function requireRestorable(backup: BackupRow, action: "verify" | "restore" | "replicate"): void {
@@ -58,7 +59,7 @@ export async function startVerify(context: HandlerContext, id: string): Promise<
     body.samplePercent !== undefined && body.samplePercent < 100
       ? { percent: body.samplePercent, offset: await nextSampleOffset(openDatabase(context.env.DB), backup.id) }
       : null;
-  const jobId = newId("job", new Date());
+  const jobId = newId("job", clock.date());
   await context.env.VERIFY_JOB.getByName(jobId).start({
     jobId,
     backupId: backup.id,
@@ -76,7 +77,7 @@ export async function startRestore(context: HandlerContext, id: string): Promise
   const backup = await findBackup(context, id);
   requireRestorable(backup, "restore");
   requireKeysFit(backup, body.targetPrefix);
-  const jobId = newId("job", new Date());
+  const jobId = newId("job", clock.date());
   const request = {
     jobId,
     backupId: backup.id,
@@ -124,7 +125,7 @@ export async function startReplication(context: HandlerContext, id: string): Pro
   if (backup.replicaStatus === "pending") {
     throw conflict(`Backup ${backup.id} is being replicated already.`, { backupId: backup.id, replicaStatus: backup.replicaStatus });
   }
-  const jobId = newId("job", new Date());
+  const jobId = newId("job", clock.date());
   await context.env.REPLICATE_JOB.getByName(jobId).start({ jobId, backupId: backup.id, bucketName: backup.bucketName, requestedBy: context.principal.subject });
   return jsonResponse({ job: await jobResource(context, await findJob(context, jobId)) }, 202);
 }

@@ -14,6 +14,7 @@ import type { HandlerContext } from "../context";
 import { badRequest, conflict, jsonResponse, notFound } from "../http-error";
 import { parseJsonBody } from "../request-body";
 import { createTemplateBody, templateBody } from "../schemas";
+import { clock } from "../../durable-objects/clock";
 
 type TemplateOptions = z.output<typeof templateBody>;
 
@@ -40,7 +41,7 @@ export async function createTemplate(context: HandlerContext): Promise<Response>
   const { name, ...options } = await parseJsonBody(context.request, createTemplateBody);
   if (name === DEFAULT_TEMPLATE) throw conflict("The default template is built in: it is the environment variables (BACKUP_*).", { name });
   await checkOptions(context, name, options);
-  const now = new Date().toISOString();
+  const now = clock.date().toISOString();
   const row = { name, ...options, createdAt: now, updatedAt: now, updatedBy: context.principal.subject };
   const [created] = await openDatabase(context.env.DB).insert(backupTemplates).values(row).onConflictDoNothing().returning();
   if (!created) throw conflict(`A backup template named ${name} exists already; change it with PUT.`, { name });
@@ -53,7 +54,7 @@ export async function updateTemplate(context: HandlerContext): Promise<Response>
   refuseDefault(name);
   await requireTemplate(context, name);
   await checkOptions(context, name, options);
-  const values = { ...options, updatedAt: new Date().toISOString(), updatedBy: context.principal.subject };
+  const values = { ...options, updatedAt: clock.date().toISOString(), updatedBy: context.principal.subject };
   const [row] = await openDatabase(context.env.DB).update(backupTemplates).set(values).where(eq(backupTemplates.name, name)).returning();
   if (!row) throw notFound(`No backup template named ${name}.`); // deleted meanwhile
   return jsonResponse({ template: fromRow(row) });

@@ -3,6 +3,7 @@ import type { SourceReader, BlobStore } from "../buckets";
 import type { BackupCheckpoint } from "./backup-checkpoint";
 import type { StorageSettings } from "./blob-store";
 import type { Keyring } from "../format/keyring";
+import type { TreeShape } from "../format/manifest-tree";
 import type { ManifestCodec } from "../format/manifest";
 import type { PageCache } from "../format/manifest-reader";
 import type { Database } from "../records";
@@ -23,6 +24,8 @@ export interface BackupEngineSettings {
   hashStepBytes: number;
   /** Every configured key, to read a parent manifest written under an older key. */
   readKeyring: Keyring | null;
+  /** How the manifest tree is cut (the format's defaults, or a test's smaller fanout). */
+  treeShape: TreeShape;
 }
 
 export interface BackupStepDeps {

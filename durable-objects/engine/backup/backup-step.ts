@@ -241,7 +241,7 @@ async function captureWithRetry(deps: BackupStepDeps, policy: RetryPolicy, backu
 async function finalize(deps: BackupStepDeps, before: BackupCheckpoint, fence: number): Promise<BackupCheckpoint> {
   const completedAt = deps.now();
   const failed = before.counters.failedCount;
-  const tree = await finishTree(before.tree, codecOf(deps.settings).keyring);
+  const tree = await finishTree(before.tree, codecOf(deps.settings).keyring, deps.settings.treeShape);
   const checkpoint = await storeManifestChunks(deps, before, tree.chunks, {
     ...before.tree,
     open: [],

@@ -90,7 +90,7 @@ export class BatchRecorder {
    */
   async commit(deps: BackupStepDeps, position: BackupCheckpoint, what: string, fence: number): Promise<BackupCheckpoint> {
     const { checkpoint, counters } = this;
-    const added = await appendEntries(checkpoint.tree, this.entries, codecOf(deps.settings).keyring);
+    const added = await appendEntries(checkpoint.tree, this.entries, codecOf(deps.settings).keyring, deps.settings.treeShape);
     const stored = await storeManifestChunks(deps, checkpoint, added.chunks, added.state);
     const next: BackupCheckpoint = {
       ...position,

@@ -73,10 +73,21 @@ export interface NewChunk {
   text: string;
 }
 
+/**
+ * How often a leaf or a page ends, on average. The defaults are the format's; tests set smaller
+ * ones (BACKUP_TEST_TREE_FANOUT) so that a few hundred keys grow a tree of several levels.
+ * Readers do not depend on it: a tree is read through the pages it has, however they were cut.
+ */
+export interface TreeShape {
+  leafModulus: number;
+  pageModulus: number;
+}
+export const DEFAULT_TREE_SHAPE: TreeShape = { leafModulus: LEAF_BOUNDARY_MODULUS, pageModulus: PAGE_BOUNDARY_MODULUS };
+
 /** The content-defined cut rule for leaves: a property of the key alone. */
-export const endsLeaf = (key: string) => fnv1a32(`leaf:${key}`) % LEAF_BOUNDARY_MODULUS === 0;
+export const endsLeaf = (key: string, shape: TreeShape = DEFAULT_TREE_SHAPE) => fnv1a32(`leaf:${key}`) % shape.leafModulus === 0;
 /** Names are hashes already, so their last 8 hex digits are an even spread. */
-export const endsPage = (name: string) => Number.parseInt(name.slice(-8), 16) % PAGE_BOUNDARY_MODULUS === 0;
+export const endsPage = (name: string, shape: TreeShape = DEFAULT_TREE_SHAPE) => Number.parseInt(name.slice(-8), 16) % shape.pageModulus === 0;
 
 export const utf8Bytes = (text: string) => new TextEncoder().encode(text).length;
 
@@ -122,8 +133,9 @@ export async function appendEntries(
   state: TreeBuilderState,
   entries: readonly ManifestEntry[],
   keyring: Keyring | null,
+  shape: TreeShape = DEFAULT_TREE_SHAPE,
 ): Promise<{ state: TreeBuilderState; chunks: NewChunk[] }> {
-  const builder = new TreeBuilder(state, keyring);
+  const builder = new TreeBuilder(state, keyring, shape);
   for (const entry of entries) await builder.add(entry);
   return { state: builder.state(), chunks: builder.chunks };
 }
@@ -132,8 +144,9 @@ export async function appendEntries(
 export async function finishTree(
   state: TreeBuilderState,
   keyring: Keyring | null,
+  shape: TreeShape = DEFAULT_TREE_SHAPE,
 ): Promise<{ root: ChunkRef | null; chunks: NewChunk[]; leaves: number; chain: string }> {
-  const builder = new TreeBuilder(state, keyring);
+  const builder = new TreeBuilder(state, keyring, shape);
   const root = await builder.finish();
   const finished = builder.state();
   return { root, chunks: builder.chunks, leaves: finished.leaves, chain: finished.chain };
@@ -150,6 +163,7 @@ class TreeBuilder {
   constructor(
     state: TreeBuilderState,
     private readonly keyring: Keyring | null,
+    private readonly shape: TreeShape,
   ) {
     this.open = [...state.open];
     this.openBytes = state.openBytes;
@@ -165,7 +179,7 @@ class TreeBuilder {
   async add(entry: ManifestEntry): Promise<void> {
     this.open.push(entry);
     this.openBytes += utf8Bytes(JSON.stringify(entry)) + 1;
-    if (endsLeaf(entry.key) || this.open.length >= MAX_LEAF_ENTRIES || this.openBytes >= MAX_LEAF_BYTES) await this.closeLeaf();
+    if (endsLeaf(entry.key, this.shape) || this.open.length >= MAX_LEAF_ENTRIES || this.openBytes >= MAX_LEAF_BYTES) await this.closeLeaf();
   }
 
   async finish(): Promise<ChunkRef | null> {
@@ -197,7 +211,7 @@ class TreeBuilder {
     const refs = this.levels[level]!;
     refs.push(ref);
     const bytes = refs.reduce((sum, r) => sum + utf8Bytes(r.firstKey) + 160, 0); // a ref's JSON is under 160 bytes besides its key
-    if (endsPage(ref.name) || refs.length >= MAX_PAGE_CHILDREN || bytes >= MAX_PAGE_BYTES) await this.closePage(level);
+    if (endsPage(ref.name, this.shape) || refs.length >= MAX_PAGE_CHILDREN || bytes >= MAX_PAGE_BYTES) await this.closePage(level);
   }
 
   private async closePage(level: number): Promise<void> {
