@@ -6,8 +6,8 @@
  * invariants of tests/simulation/checks.ts checked after every cleanup and at the end.
  *
  * CI runs settings.CI_RUNS sequences from a fixed seed; `npm run simulate -- --runs N --seed S`
- * runs more. A failure prints the seed and fast-check's path, which replay it
- * (SIM_SEED=<seed> ... with `path` in settings for a single shrunk case).
+ * runs more. A failure prints the seed, fast-check's path and the shrunk history; `npm run
+ * simulate -- --runs N --seed S` with the printed seed replays it.
  */
 import { env, runInDurableObject } from "cloudflare:test";
 import fc from "fast-check";
@@ -20,7 +20,7 @@ import { commands } from "./commands";
 import { COORDINATED, drain, plans } from "./jobs";
 import { BUCKETS, CONTENT_TYPES, CONTENTS, FOLDER_KEYS, FOLDERS } from "./keys";
 import { Model } from "./model";
-import { MAX_COMMANDS, RUNS, SEED } from "./settings";
+import { MAX_COMMANDS, RUNS, SEED, SHRINK_LIMIT_MS } from "./settings";
 import { createCleanup, putObject } from "./world";
 
 const TABLES = [
@@ -100,7 +100,8 @@ describe("a simulated month", () => {
         );
         await finalChecks(model);
       }),
-      { numRuns: RUNS, seed: SEED, verbose: 1, endOnFailure: true },
+      // A failing history shrinks to a short one (each try replays a history: minutes), within a bound.
+      { numRuns: RUNS, seed: SEED, verbose: 1, interruptAfterTimeLimit: SHRINK_LIMIT_MS, markInterruptAsFailure: true },
     );
     console.log(
       `simulation: ${tally.runs} runs (seed ${SEED}), ${tally.operations} operations, ${tally.backups} backups, ${tally.faults} faults injected, ` +

@@ -10,6 +10,8 @@ export const CI_RUNS = 10;
 export const CI_SEED = 2026_12_06;
 export const RUNS = env.SIM_RUNS ? Number(env.SIM_RUNS) : CI_RUNS;
 export const SEED = env.SIM_SEED ? Number(env.SIM_SEED) : CI_SEED;
+/** Time for all histories and the shrinking of a failing one, after which the run fails. */
+export const SHRINK_LIMIT_MS = 20 * 60_000;
 /** Operations per sequence at most. */
 export const MAX_COMMANDS = 30;
 /** The project's BACKUP_TEST_TREE_FANOUT (vitest.config.ts): the keys below are laid out for it. */
