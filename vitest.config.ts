@@ -134,6 +134,9 @@ export default defineConfig({
           environment: "node",
           testTimeout: 180_000,
           hookTimeout: 180_000,
+          // Alone, after every other project: a real server and a browser on two cores shared with
+          // the fault matrix and the simulation answered too slowly for a page to render in time.
+          sequence: { groupOrder: 1 },
         },
       },
       // More buckets than wrangler.toml binds: a second backup location (R2_REPLICA_BUCKET) and a
