@@ -134,7 +134,10 @@ export class CleanupJob extends ManifestJob<CleanupState> {
       `${r.backupsExpired} backup(s) expired` +
       (r.keptInUse > 0 ? ` (${r.keptInUse} more kept: a job began to read them)` : "") +
       (r.expiriesFinished > 0 ? `, ${r.expiriesFinished} earlier expiries finished` : "") +
-      `, ${r.blobsDeleted} of ${r.blobsScanned} blobs and ${r.chunksDeleted} manifest chunks deleted (${r.bytesFreed} bytes)`;
+      `, ${r.blobsDeleted} of ${r.blobsScanned} blobs and ${r.chunksDeleted} manifest chunks deleted (${r.bytesFreed} bytes)` +
+      (r.waitingForGrace.objects > 0
+        ? `; ${r.waitingForGrace.objects} unneeded blobs and chunks (${r.waitingForGrace.bytes} bytes) are younger than the ${r.graceHours} h grace period, reclaimable from ${r.waitingForGrace.reclaimableFrom}`
+        : "");
     return {
       level: "info",
       message: state.dryRun ? `Dry run of a cleanup complete, nothing deleted: would have ${summary}.` : `Cleanup complete: ${summary}.`,

@@ -84,6 +84,13 @@ export class VerifyJob extends ManifestJob<VerifyState> {
   }
 
   protected override completionStatements(state: VerifyState): Statement[] {
-    return [updateBackup(this.db(), state.backupId, { lastVerifiedAt: clock.date().toISOString(), lastVerificationValid: state.problemCount === 0 })];
+    return [
+      updateBackup(this.db(), state.backupId, {
+        lastVerifiedAt: clock.date().toISOString(),
+        lastVerificationValid: state.problemCount === 0,
+        lastVerificationMode: state.mode,
+        lastVerificationSamplePercent: state.sample?.percent ?? 100,
+      }),
+    ];
   }
 }

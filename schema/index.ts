@@ -55,6 +55,9 @@ export const r2Backups = sqliteTable(
     lastVerifiedAt: text("last_verified_at"),
     /** Outcome of the last verification: 1 valid, 0 problems found, null never verified. */
     lastVerificationValid: integer("last_verification_valid", { mode: "boolean" }),
+    /** How the last verification read: full or quick, and over what percent of the objects. */
+    lastVerificationMode: text("last_verification_mode", { enum: ["full", "quick"] }),
+    lastVerificationSamplePercent: integer("last_verification_sample_percent"),
     phase: text("phase").notNull().default("pending"),
     filesProcessed: integer("files_processed").notNull().default(0),
     bytesProcessed: integer("bytes_processed").notNull().default(0),
@@ -357,6 +360,7 @@ export const backupSummary = sqliteView("backup_summary").as((qb) =>
     .select({
       id: r2Backups.id,
       bucketName: r2Backups.bucketName,
+      template: r2Backups.template,
       backupDate: r2Backups.backupDate,
       backupType: r2Backups.backupType,
       status: r2Backups.status,

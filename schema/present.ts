@@ -37,6 +37,8 @@ export function presentBackup(row: BackupRow) {
     error: row.error,
     lastVerifiedAt: row.lastVerifiedAt,
     lastVerificationValid: row.lastVerificationValid,
+    lastVerificationMode: row.lastVerificationMode,
+    lastVerificationSamplePercent: row.lastVerificationSamplePercent,
     replicaStatus: row.replicaStatus,
     replicaCompletedAt: row.replicaCompletedAt,
     progress: { phase: row.phase, filesProcessed: row.filesProcessed, bytesProcessed: row.bytesProcessed },

@@ -2,7 +2,7 @@
  * The read queries of the API, beside the schema they read: route handlers call these and shape
  * the answer; they never build SQL themselves. Every query is served by an index of schema/index.ts.
  */
-import { and, asc, desc, eq, gt, inArray, isNotNull, lt, ne, or, sql, type SQL } from "drizzle-orm";
+import { and, asc, desc, eq, gt, gte, inArray, isNotNull, lt, ne, or, sql, type SQL } from "drizzle-orm";
 import type { DrizzleD1Database } from "drizzle-orm/d1";
 import * as schema from "./index";
 import {
@@ -58,9 +58,17 @@ export function backupPage(
     .limit(limit);
 }
 
-/** A page of a backup's log in id order; `level` is a minimum severity. */
-export function logPage(db: Database, backupId: string, filter: { level?: LogLevel; afterId?: number }, limit: number) {
-  const conditions: SQL[] = [eq(backupLogs.backupId, backupId)];
+/**
+ * A page of a backup's or a job's log in id order; `level` is a minimum severity. A job's lines
+ * are those whose event key it prefixed with its id (a verification files them under its backup
+ * too, so the backup's log shows them as well).
+ */
+export function logPage(db: Database, owner: { backupId: string } | { jobId: string }, filter: { level?: LogLevel; afterId?: number }, limit: number) {
+  const conditions: SQL[] =
+    "backupId" in owner
+      ? [eq(backupLogs.backupId, owner.backupId)]
+      : // ":" is followed by ";" in code-point order: the range is exactly the keys `<jobId>:...`.
+        [gte(backupLogs.eventKey, `${owner.jobId}:`), lt(backupLogs.eventKey, `${owner.jobId};`)];
   if (filter.level) conditions.push(inArray(backupLogs.level, LOG_LEVELS.slice(LOG_LEVELS.indexOf(filter.level))));
   if (filter.afterId !== undefined) conditions.push(gt(backupLogs.id, filter.afterId));
   return db

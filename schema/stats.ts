@@ -150,6 +150,7 @@ async function bucketTrend(db: Database, bucketName: string) {
       id: r.id,
       backupDate: r.backupDate,
       type: r.backupType,
+      template: r.template,
       status: r.status,
       durationSeconds: rounded(r.durationSeconds),
       objectsPerSecond: r.durationSeconds ? rounded(r.filesProcessed / r.durationSeconds) : null,

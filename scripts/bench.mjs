@@ -19,14 +19,28 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
+import { scriptArgs } from "./script-args.mjs";
 import { manifestSharing } from "./bench-manifest.mjs";
 import { openCeiling } from "./bench/ceiling.mjs";
 import { peakMemoryMiB } from "./bench/memory.mjs";
 import { measureRpo } from "./bench/rpo.mjs";
 import { adminToken, apiClient, emptySource, percentile, runNode, startServer, stopServer } from "./local-stack.mjs";
 
-const { values } = parseArgs({
+const USAGE = `Usage: npm run bench -- [options]
+Measures the engine on the local stack against the runtime's own ceiling; prints one table.
+
+  --quick              smaller data sets (about 3 minutes)
+  --huge               also one 1 GiB object
+  --scale              full and incremental backups at 2,000, 10,000 and 50,000 objects
+  --manifest           the manifest-sharing measurement (about 30 minutes)
+  --rpo / --no-rpo     the event backups' recovery point (default: in the default run)
+  --sets LIST          only these data sets: small, mix, large (default all)
+  --port N             the server's port (default 8791)
+  --manifest-files N   objects for --manifest (default 50000)
+  --days N             backups for --manifest (default 30)`;
+
+const values = scriptArgs({
+  usage: USAGE,
   allowNegative: true,
   options: {
     quick: { type: "boolean", default: false },

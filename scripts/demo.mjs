@@ -7,11 +7,19 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
+import { scriptArgs } from "./script-args.mjs";
 import { adminToken, apiClient, emptySource, runNode, sourceDigest, startServer, stopServer } from "./local-stack.mjs";
 import { bytes } from "../workers/dashboard/js/format.js";
 
-const { values } = parseArgs({
+const USAGE = `Usage: npm run demo -- [options]
+Runs the whole story on a throw-away local server: seed, backups, verify, restore, cleanup.
+
+  --files N    objects to seed (default 500)
+  --port N     the server's port (default 8793)
+  --exit       stop the server at the end instead of leaving it running`;
+
+const values = scriptArgs({
+  usage: USAGE,
   options: {
     files: { type: "string", default: "500" },
     port: { type: "string", default: "8793" },

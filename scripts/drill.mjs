@@ -16,10 +16,21 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
+import { scriptArgs } from "./script-args.mjs";
 import { adminToken, apiClient, emptySource, openLocalBucket, runNode, sourceDigest, startServer, stopServer } from "./local-stack.mjs";
 
-const { values } = parseArgs({
+const USAGE = `Usage: npm run drill -- [options]
+A disaster-recovery drill on a throw-away local server: seed, back up, verify, empty the bucket,
+restore, compare every object.
+
+  --files N       objects to seed (default 500)
+  --large-mib N   the size of the large object in MiB (default 3)
+  --port N        the server's port (default 8792)
+  --retention     also run a cleanup and check what it keeps
+  --replica       with a replica bucket bound, restore from it`;
+
+const values = scriptArgs({
+  usage: USAGE,
   options: {
     files: { type: "string", default: "500" },
     "large-mib": { type: "string", default: "3" },

@@ -11,13 +11,30 @@
 //
 // It writes the same local state `wrangler dev` reads, through Miniflare's Node API: stop the dev
 // server first (two processes must not write the local state at once), then start it again.
-import { parseArgs } from "node:util";
+import { dirname } from "node:path";
+import { scriptArgs } from "./script-args.mjs";
+import { serverUsing } from "./state-lock.mjs";
 import { Miniflare } from "miniflare";
+
+const USAGE = `Usage: npm run seed -- [options]
+Fills the local source bucket (cutty-files under .wrangler/state) with demo data, or changes it.
+Stop the local server first: two processes must not write the local state at once.
+
+  --files N          objects to write (default 2000)
+  --large N          objects above the multipart threshold among them (default 3)
+  --large-mib N      their size in MiB (default 12)
+  --sizes MIN-MAX    every other object binary, of a size between MIN and MAX bytes
+  --seed N           the random seed (default 1)
+  --clear            empty the bucket first
+  --mutate PERCENT   instead, modify, add and delete about PERCENT% of the objects
+  --send-events URL  with --mutate: send their change notifications to the server at URL once it answers
+  --persist DIR      the local state folder (default .wrangler/state/v3)`;
 
 /** Keys --mutate changed, for --send-events. */
 let changedKeys = [];
 
-const { values } = parseArgs({
+const values = scriptArgs({
+  usage: USAGE,
   options: {
     files: { type: "string", default: "2000" },
     large: { type: "string", default: "3" },
@@ -30,6 +47,15 @@ const { values } = parseArgs({
     persist: { type: "string", default: ".wrangler/state/v3" },
   },
 });
+
+// Two processes must not write one local state: refuse while the dev server uses it.
+const running = serverUsing(dirname(values.persist));
+if (running) {
+  console.error(
+    `The local server (npm start, pid ${running.pid}, port ${running.port}) is using ${dirname(values.persist)}: stop it first, then seed and start it again (or seed another state with --persist).`,
+  );
+  process.exit(2);
+}
 
 function wholeNumber(name) {
   const n = Number(values[name]);

@@ -90,8 +90,16 @@ export function createReceiver({ secret, log = () => {} }) {
 
 async function main() {
   const { readDevVars } = await import("./dev-vars.mjs");
-  const args = process.argv.slice(2);
-  const option = (name, fallback) => (args.includes(name) ? args[args.indexOf(name) + 1] : fallback);
+  const { scriptArgs, wholeNumberOption } = await import("./script-args.mjs");
+  const values = scriptArgs({
+    usage: `Usage: npm run webhook-receiver -- [--port N] [--fail N]
+Receives the server's webhooks on 127.0.0.1 and prints each delivery and whether its signature
+holds (BACKUP_WEBHOOK_SECRET from .dev.vars or the environment).
+
+  --port N   the port (default 8790)
+  --fail N   answer the next N deliveries with 500, to see the retries`,
+    options: { port: { type: "string", default: "8790" }, fail: { type: "string", default: "0" } },
+  });
   const secret = process.env.BACKUP_WEBHOOK_SECRET ?? readDevVars().BACKUP_WEBHOOK_SECRET;
   if (!secret) {
     console.error("Set BACKUP_WEBHOOK_SECRET (in .dev.vars or the environment) to the server's webhook secret.");
@@ -104,8 +112,8 @@ async function main() {
         `${new Date().toISOString()}  ${d.event}  ${d.id}  signature ${d.valid ? "OK" : "INVALID"}${d.fresh ? "" : " (stale timestamp)"}  answered ${d.answered}\n  ${d.body.slice(0, 400)}`,
       ),
   });
-  receiver.setMode({ failNext: Number(option("--fail", "0")) });
-  const port = await receiver.listen(Number(option("--port", "8790")));
+  receiver.setMode({ failNext: wholeNumberOption(values, "fail") });
+  const port = await receiver.listen(wholeNumberOption(values, "port"));
   console.log(`Webhook receiver on http://127.0.0.1:${port}/hook (checking signatures with BACKUP_WEBHOOK_SECRET)`);
   for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => receiver.close().then(() => process.exit(0)));
 }

@@ -14,6 +14,7 @@ import { startCleanup } from "./routes/cleanup";
 import { getJob, startReplication, startRestore, startVerify } from "./routes/jobs";
 import { getStats, listAlerts } from "./routes/monitoring";
 import { devCron, devSourceWrites } from "./routes/dev";
+import { devDamage } from "./routes/dev-damage";
 import { createTemplate, deleteTemplate, getTemplate, listTemplates, updateTemplate } from "./routes/templates";
 import * as requests from "./schemas";
 import * as resources from "./openapi/resources";
@@ -52,7 +53,7 @@ export const API_ROUTES: ApiRoute[] = [
     tag: "backups",
     summary: "Start a backup of the source bucket",
     description:
-      "`auto` is resolved to `full` or `incremental` in the response. With `template`, a backup of that backup template (its bucket, prefixes and storage options; `type` then defaults to `auto`; 404 for an unknown one). 409 while another backup of the bucket runs (`details.backupId` names it).",
+      "The body is optional: without one, or without `type`, the backup is `auto`, which is resolved to `full` or `incremental` in the response. With `template`, a backup of that backup template (its bucket, prefixes and storage options; 404 for an unknown one). 409 while another backup of the bucket runs (`details.backupId` names it).",
     body: requests.createBackupBody,
     errors: [404, 409, 413],
     success: { status: 202, schema: resources.one("backup", resources.backup), example: { backup: examples.backup } },
@@ -98,6 +99,8 @@ export const API_ROUTES: ApiRoute[] = [
     scope: "backup:read",
     tag: "backups",
     summary: "A backup's or job's log, oldest first",
+    description:
+      "`:id` is a backup id (its log, with the lines of the jobs that worked on it) or a job id (a verification's, restore's, replication's or cleanup's own lines). 404 when it is neither.",
     query: requests.listLogsQuery,
     errors: [404],
     success: { status: 200, schema: resources.page("logs", resources.logEntry), example: { logs: [examples.logEntry], nextCursor: null } },
@@ -306,5 +309,26 @@ export const API_ROUTES: ApiRoute[] = [
       example: { cron: "0 * * * *", scheduledTime: "2026-12-01T02:00:00.000Z" },
     },
     handle: devCron,
+  },
+  {
+    method: "POST",
+    path: "/dev/damage",
+    scope: "backup:admin",
+    tag: "dev",
+    summary: "Local development only: delete the blob of one object of a backup, to see verify find it",
+    description:
+      "Exists only with BACKUP_DEV_ROUTES=true (.dev.vars); 404 otherwise. Deletes the blob holding `key` (default: the snapshot's first object) from the backup bucket. Every backup that shares that content is damaged with it, as a real loss would.",
+    body: requests.devDamageBody,
+    errors: [404, 409, 413],
+    success: {
+      status: 200,
+      schema: z.object({ backupId: z.string(), key: z.string(), blobDeleted: z.string() }),
+      example: {
+        backupId: "bk-20261201T020000Z-1a2b3c4d",
+        key: "docs/a.txt",
+        blobDeleted: "blobs/9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+      },
+    },
+    handle: devDamage,
   },
 ];

@@ -56,11 +56,16 @@ export async function authenticate(request: Request, config: Config): Promise<Pr
   } catch (error) {
     throw unauthorized(describeVerificationFailure(error));
   }
+  // jose checks `iat` only against a maximum age; the contract honours it like `nbf`. Token times
+  // are the issuer's wall clock, so they are compared with the runtime's, never the engine's.
+  if (typeof payload.iat === "number" && payload.iat > Date.now() / 1000 + CLOCK_SKEW_SECONDS) {
+    throw unauthorized(`Token is not yet valid: it was issued in the future (iat), beyond the ${CLOCK_SKEW_SECONDS} s allowed for clock skew.`);
+  }
   return { subject: typeof payload.sub === "string" && payload.sub !== "" ? payload.sub : "unknown", scopes: scopesOf(payload) };
 }
 
 function describeVerificationFailure(error: unknown): string {
-  if (error instanceof errors.JWTExpired) return "Token has expired.";
+  if (error instanceof errors.JWTExpired) return `Token has expired (a token is accepted up to ${CLOCK_SKEW_SECONDS} s past its exp, for clock skew).`;
   if (error instanceof errors.JWTClaimValidationFailed) {
     if (error.claim === "exp") return "Token must carry an `exp` claim.";
     if (error.claim === "nbf" || error.claim === "iat") return "Token is not yet valid.";

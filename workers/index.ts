@@ -22,6 +22,11 @@ export default {
   async fetch(request, env, ctx) {
     const url = new URL(request.url);
     if (!url.pathname.startsWith("/api/") && url.pathname !== "/api") return errorResponse(new HttpError(404, "not_found", "No such endpoint."));
+    // HEAD is GET without the body: same status and headers (a HEAD on a POST path is its 405).
+    if (request.method === "HEAD") {
+      const answer = await router.fetch(new Request(request, { method: "GET" }), env, ctx);
+      return new Response(null, { status: answer.status, headers: answer.headers });
+    }
     return router.fetch(request, env, ctx);
   },
 

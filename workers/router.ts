@@ -4,6 +4,8 @@ import { API_ROUTES } from "./api-routes";
 import { authorized } from "./context";
 import { errorResponse, HttpError, jsonResponse } from "./http-error";
 import { openApiDocument } from "./openapi/document";
+import { parseQuery } from "./request-body";
+import { z } from "zod";
 
 /** `/backup/status/:id` → a pattern matching `/api/backup/status/<anything but />`. */
 const patternOf = (path: string) => new RegExp(`^/api${path.replace(/:\w+/g, "[^/]+")}$`);
@@ -20,13 +22,32 @@ export const router = Router<IRequest, [Env, ExecutionContext]>({
 
 let document: ReturnType<typeof openApiDocument> | undefined;
 
+/**
+ * One rule for every endpoint: a query parameter it does not define is a 400 (those with a query
+ * schema refuse unknown ones in their parsing; this covers those without one).
+ */
+function withoutQuery<A extends unknown[]>(handle: (request: IRequest, ...rest: A) => Response | Promise<Response>) {
+  return (request: IRequest, ...rest: A) => {
+    parseQuery(new URL(request.url), NO_QUERY);
+    return handle(request, ...rest);
+  };
+}
+const NO_QUERY = z.strictObject({});
+
 router
-  .get("/health", () => jsonResponse({ ok: true }))
+  .get(
+    "/health",
+    withoutQuery(() => jsonResponse({ ok: true })),
+  )
   // Public, like the contract it describes; built once per isolate.
-  .get("/openapi.json", () => jsonResponse((document ??= openApiDocument(API_ROUTES)), 200, { "cache-control": "public, max-age=300" }));
+  .get(
+    "/openapi.json",
+    withoutQuery(() => jsonResponse((document ??= openApiDocument(API_ROUTES)), 200, { "cache-control": "public, max-age=300" })),
+  );
 
 for (const route of API_ROUTES) {
-  const handler = authorized(route.scope, route.handle, route.audit);
+  const authorizedHandler = authorized(route.scope, route.handle, route.audit);
+  const handler = route.query ? authorizedHandler : withoutQuery(authorizedHandler);
   if (route.method === "GET") router.get(route.path, handler);
   else if (route.method === "PUT") router.put(route.path, handler);
   else if (route.method === "DELETE") router.delete(route.path, handler);

@@ -9,13 +9,12 @@ export const templateName = z
   .string()
   .regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, "must be 1 to 63 lowercase letters, digits, - or _, starting with a letter or digit");
 
-export const createBackupBody = z
-  .strictObject({
-    type: z.enum(["full", "incremental", "auto"]).optional(),
-    /** Run this backup template (its bucket, prefixes, storage options); `type` then defaults to auto. */
-    template: templateName.optional(),
-  })
-  .refine((body) => body.type !== undefined || body.template !== undefined, { message: "is required (or name a template)", path: ["type"] });
+/** Everything optional: no body, `{}`, or no `type` mean `auto` (of the default template unless one is named). */
+export const createBackupBody = z.strictObject({
+  type: z.enum(["full", "incremental", "auto"]).optional(),
+  /** Run this backup template (its bucket, prefixes, storage options). */
+  template: templateName.optional(),
+});
 
 function limitParam(max: number, fallback: number) {
   return z
@@ -145,6 +144,12 @@ export const listAlertsQuery = z.strictObject({
 export const devCronBody = z.strictObject({
   time: isoTime,
   cron: z.string().min(1).max(100).default("0 * * * *"),
+});
+
+/** POST /api/dev/damage: which backup, and optionally which of its objects (default: the first). */
+export const devDamageBody = z.strictObject({
+  backupId: z.string().min(1).max(200),
+  key: keyPrefix().min(1, "must not be empty").optional(),
 });
 
 export const devSourceWritesBody = z.strictObject({

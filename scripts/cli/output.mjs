@@ -30,11 +30,21 @@ export function printJson(value) {
   process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
 }
 
-/** `[#####-----]  45 %` (or a moving marker when the total is unknown). */
-export function bar(done, total, width = 24) {
-  if (!total) return `[${"?".padEnd(width, " ")}]`;
-  const filled = Math.min(width, Math.round((done / total) * width));
-  return `[${"#".repeat(filled)}${"-".repeat(width - filled)}] ${String(Math.min(100, Math.floor((100 * done) / total))).padStart(3)} %`;
+/**
+ * `[#####-----]  45 %` against an estimated total. Work that is still running never shows 100 %
+ * (an estimate can be short), and without an estimate there is no bar: the caller prints what is
+ * known (objects and bytes so far, a rate) instead.
+ */
+export function bar(done, total, { running = false, width = 24 } = {}) {
+  if (!total) return "";
+  const percent = Math.min(running ? 99 : 100, Math.floor((100 * done) / total));
+  const filled = Math.min(width, Math.floor((percent / 100) * width));
+  return `[${"#".repeat(filled)}${"-".repeat(width - filled)}] ${String(percent).padStart(3)} %`;
+}
+
+/** A result value as one short token: objects and lists as compact JSON, never `[object Object]`. */
+export function plain(value) {
+  return value !== null && typeof value === "object" ? JSON.stringify(value) : String(value);
 }
 
 /** Progress on stderr (stdout stays for results): redrawn in place on a terminal. */

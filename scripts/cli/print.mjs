@@ -1,5 +1,5 @@
 // How each resource reads in a terminal.
-import { bytes, fields, seconds, table } from "./output.mjs";
+import { bytes, fields, plain, seconds, table } from "./output.mjs";
 
 export function backupDetails(backup) {
   const p = backup.performance ?? {};
@@ -7,6 +7,7 @@ export function backupDetails(backup) {
     ["id", backup.id],
     ["status", backup.status + (backup.error ? ` (${backup.error})` : "")],
     ["type", `${backup.type}, ${backup.trigger}, by ${backup.requestedBy}`],
+    ["template", backup.template ?? "default"],
     ["parent", backup.parentId ?? "none"],
     ["requested", backup.backupDate],
     ["completed", backup.completedAt],
@@ -27,6 +28,7 @@ export function backupTable(backups) {
       { title: "STATUS", value: (b) => b.status },
       { title: "TYPE", value: (b) => b.type },
       { title: "TRIGGER", value: (b) => b.trigger },
+      { title: "TEMPLATE", value: (b) => b.template ?? "default" },
       { title: "REQUESTED", value: (b) => b.backupDate },
       { title: "OBJECTS", value: (b) => b.snapshotFileCount, right: true },
       { title: "SIZE", value: (b) => bytes(b.snapshotSize), right: true },
@@ -39,7 +41,7 @@ export function backupTable(backups) {
 export function jobDetails(job) {
   const result = Object.entries(job.result ?? {})
     .filter(([, value]) => !Array.isArray(value))
-    .map(([key, value]) => `${key}=${value}`)
+    .map(([key, value]) => `${key}=${plain(value)}`)
     .join(" ");
   const lists = Object.entries(job.result ?? {}).filter(([, value]) => Array.isArray(value) && value.length > 0);
   return [

@@ -30,9 +30,9 @@ const program = new Command("r2-backup")
       .argParser(wholeNumber("--timeout", 100, 600_000)),
   )
   .addOption(
-    new Option("--max-wait <seconds>", "--wait/--watch give up after this long (exit 6); the work goes on")
+    new Option("--max-wait <seconds>", "--wait/--watch give up after this long (exit 6; 0: after the first look); the work goes on")
       .env("R2_BACKUP_MAX_WAIT")
-      .argParser(wholeNumber("--max-wait", 1, 7 * 24 * 3600)),
+      .argParser(wholeNumber("--max-wait", 0, 7 * 24 * 3600)),
   )
   .option("--json", "print the API's JSON instead of tables")
   .showHelpAfterError()
@@ -91,13 +91,14 @@ command("replicate", "copy a backup to the replica bucket again", (client, optio
 
 command("list", "list backups, newest first", async (client, options) => {
   const page = await client.get(
-    `/backup/list${query({ status: options.status, type: options.type, trigger: options.trigger, limit: options.limit, cursor: options.cursor })}`,
+    `/backup/list${query({ status: options.status, type: options.type, trigger: options.trigger, template: options.template, limit: options.limit, cursor: options.cursor })}`,
   );
   show(options, page, `${backupTable(page.backups)}${page.nextCursor ? `\n(more: --cursor ${page.nextCursor})` : ""}`);
 })
   .addOption(new Option("--status <status>").choices(["pending", "in_progress", "completed", "partial", "failed", "cancelled", "expired"]))
   .addOption(new Option("--type <type>").choices(["full", "incremental"]))
   .addOption(new Option("--trigger <trigger>", "who started it: the API, the schedule, or object-change events").choices(["api", "cron", "event"]))
+  .option("--template <name>", "only the backups of this backup template (default: the built-in one)")
   .option("--limit <n>", "backups per page (1-100)", wholeNumber("--limit", 1, 100))
   .option("--cursor <cursor>", "the page after this cursor");
 
@@ -141,8 +142,16 @@ command("verify", "verify a backup's content by SHA-256", (client, options, id) 
   }),
 )
   .argument("<id>", "backup id")
-  .addOption(new Option("--mode <mode>", "full reads every blob; quick checks sizes and reads a sample").choices(["full", "quick"]).default("full"))
-  .option("--sample <percent>", "quick mode: percent of blobs to read (1-100)", wholeNumber("--sample", 1, 100))
+  .addOption(
+    new Option("--mode <mode>", "full reads every blob and checks its SHA-256; quick checks that every blob exists with its size")
+      .choices(["full", "quick"])
+      .default("full"),
+  )
+  .option(
+    "--sample <percent>",
+    "check only this percent of the objects, in either mode (1-100); successive samples move on, so they cover every object",
+    wholeNumber("--sample", 1, 100),
+  )
   .addOption(new Option("--copy <copy>", "which copy to check: the backup bucket's or the replica's").choices(["primary", "replica"]).default("primary"))
   .option("--wait", "wait for the result; exit 1 when it is invalid");
 
@@ -203,7 +212,11 @@ command("files", "the objects of a backup's snapshot, in key order", async (clie
 
 command("logs", "a backup's or job's log, oldest first", async (client, options, id) => {
   const path = (cursor) => `/backup/logs/${encodeURIComponent(id)}${query({ level: options.level, limit: 1000, cursor })}`;
-  const print = (logs) => logs.length && (options.json ? logs.forEach((log) => console.log(JSON.stringify(log))) : console.log(logLines(logs)));
+  let printed = 0;
+  const print = (logs) => {
+    printed += logs.length;
+    if (logs.length) options.json ? logs.forEach((log) => console.log(JSON.stringify(log))) : console.log(logLines(logs));
+  };
   // The last page is read again until the work ends, printing only what is new on it.
   let cursor;
   let printedOnPage = 0;
@@ -216,7 +229,10 @@ command("logs", "a backup's or job's log, oldest first", async (client, options,
       continue;
     }
     printedOnPage = page.logs.length;
-    if (!options.follow || (await hasEnded(client, id))) return;
+    if (!options.follow || (await hasEnded(client, id))) {
+      if (printed === 0 && !options.json) console.log(options.level ? `No log lines at ${options.level} or above.` : "No log lines.");
+      return;
+    }
     await new Promise((resolve) => setTimeout(resolve, 1000));
   }
 })

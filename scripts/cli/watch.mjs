@@ -13,29 +13,52 @@ function checkDeadline(started, maxWaitSeconds, what, status, hint) {
   throw new CliError(EXIT.stillRunning, `${what} is still ${status} after ${maxWaitSeconds} s; it goes on in the background (${hint}).`);
 }
 
-/** The newest completed snapshot's size: a running backup's progress is measured against it. */
-async function referenceCount(client) {
-  const { backups } = await client.get("/backup/list?status=completed&limit=1");
-  return backups[0]?.snapshotFileCount ?? null;
+/** The next poll, or the deadline if it comes first (then one last look decides). */
+function untilNextLook(started, maxWaitSeconds) {
+  if (maxWaitSeconds === undefined) return POLL_MS;
+  return Math.max(0, Math.min(POLL_MS, maxWaitSeconds * 1000 - (performance.now() - started)));
+}
+
+/**
+ * The size of the newest completed snapshot of the same scope (bucket and template): a running
+ * backup's progress is measured against it. Another template's snapshot (one prefix of the
+ * bucket) would be no measure of a whole-bucket backup, and the reverse.
+ */
+async function referenceCount(client, backup) {
+  const { backups } = await client.get(`/backup/list?status=completed&limit=1&template=${encodeURIComponent(backup.template ?? "default")}`);
+  return backups[0]?.snapshotFileCount || null;
+}
+
+/** One progress line: a bar against the reference while running, what is known otherwise. */
+export function backupLine(backup, reference, elapsedSeconds) {
+  const p = backup.progress;
+  const running = RUNNING.has(backup.status);
+  const figures = `${p.filesProcessed} objects  ${bytes(p.bytesProcessed)}`;
+  const rate = running && elapsedSeconds >= 1 ? `  ${Math.round(p.filesProcessed / elapsedSeconds)} objects/s` : "";
+  // A bar only while running against an estimate, or for a backup that completed; a cancelled or
+  // failed one ends with its figures, never a full bar.
+  const shown = running
+    ? bar(p.filesProcessed, reference && Math.max(reference, p.filesProcessed), { running: true })
+    : backup.status === "completed"
+      ? bar(1, 1)
+      : "";
+  return `${backup.id} ${backup.status.padEnd(11)} ${shown ? `${shown}  ` : ""}${figures}${rate}${p.phase && running ? `  ${p.phase}` : ""}`;
 }
 
 export async function watchBackup(client, id, { quiet = false, maxWaitSeconds } = {}) {
   const started = performance.now();
   const progress = quiet ? null : progressWriter();
-  const reference = await referenceCount(client);
+  let reference;
   for (;;) {
     const { backup } = await client.get(`/backup/status/${encodeURIComponent(id)}`);
-    const p = backup.progress;
-    const total = RUNNING.has(backup.status) ? reference && Math.max(reference, p.filesProcessed) : p.filesProcessed;
-    progress?.update(
-      `${backup.id} ${backup.status.padEnd(11)} ${bar(p.filesProcessed, total)}  ${p.filesProcessed} objects  ${bytes(p.bytesProcessed)}${p.phase ? `  ${p.phase}` : ""}`,
-    );
+    reference ??= await referenceCount(client, backup);
+    progress?.update(backupLine(backup, reference, (performance.now() - started) / 1000));
     if (!RUNNING.has(backup.status)) {
       progress?.done();
       return backup;
     }
     checkDeadline(started, maxWaitSeconds, `backup ${backup.id}`, backup.status, `r2-backup status ${backup.id} --watch`);
-    await sleep(POLL_MS);
+    await sleep(untilNextLook(started, maxWaitSeconds));
   }
 }
 
@@ -45,15 +68,17 @@ export async function watchJob(client, id, { quiet = false, maxWaitSeconds } = {
   for (;;) {
     const { job } = await client.get(`/backup/jobs/${encodeURIComponent(id)}`);
     const { filesProcessed, filesTotal } = job.progress;
+    const running = RUNNING.has(job.status);
+    const shown = running ? bar(filesProcessed, filesTotal, { running: true }) : job.status === "completed" ? bar(1, 1) : "";
     progress?.update(
-      `${job.id} ${job.kind} ${job.status.padEnd(11)} ${bar(filesProcessed, filesTotal)}  ${filesProcessed}${filesTotal ? ` of ${filesTotal}` : ""} objects`,
+      `${job.id} ${job.kind} ${job.status.padEnd(11)} ${shown ? `${shown}  ` : ""}${filesProcessed}${filesTotal ? ` of ${filesTotal}` : ""} objects`,
     );
     if (!RUNNING.has(job.status)) {
       progress?.done();
       return job;
     }
     checkDeadline(started, maxWaitSeconds, `${job.kind} job ${job.id}`, job.status, `r2-backup job ${job.id} --watch`);
-    await sleep(POLL_MS);
+    await sleep(untilNextLook(started, maxWaitSeconds));
   }
 }
 

@@ -15,7 +15,8 @@ export async function mintToken(options: TokenOptions = {}): Promise<string> {
   const jwt = new SignJWT({ scope: options.scope ?? "backup:admin", ...options.claims })
     .setProtectedHeader({ alg: "HS256", typ: "JWT" })
     .setSubject(options.sub ?? "tester")
-    .setIssuedAt(now);
+    // A test's own `iat` wins over the default (setIssuedAt would overwrite the claim).
+    .setIssuedAt(typeof options.claims?.iat === "number" ? options.claims.iat : now);
   if (options.expiresInSeconds !== null) jwt.setExpirationTime(now + (options.expiresInSeconds ?? 600));
   return jwt.sign(new TextEncoder().encode(options.secret ?? TEST_SECRET));
 }

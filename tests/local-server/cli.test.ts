@@ -65,6 +65,7 @@ describe("r2-backup", () => {
     backupId = backup.id;
     const table = await cli(["status", backupId]);
     expect(table.stdout).toMatch(/status:\s+completed/);
+    expect(table.stdout).toMatch(/template:\s+default/);
     expect(table.stdout).toMatch(/snapshot:\s+300 objects/);
     const watched = await cli(["status", backupId, "--watch"]);
     expect(watched.code).toBe(EXIT.ok);
@@ -74,8 +75,10 @@ describe("r2-backup", () => {
 
   it("lists backups as a table and as JSON", async () => {
     const table = await cli(["list"]);
-    expect(table.stdout.split("\n")[0]).toMatch(/^ID\s+STATUS\s+TYPE/);
-    expect(table.stdout).toContain(backupId);
+    expect(table.stdout.split("\n")[0]).toMatch(/^ID\s+STATUS\s+TYPE\s+TRIGGER\s+TEMPLATE/);
+    expect(table.stdout).toMatch(new RegExp(`${backupId}\\s+completed\\s+full\\s+api\\s+default`));
+    expect((await cli(["list", "--template", "default", "--json"])).json().backups.map((b: { id: string }) => b.id)).toEqual([backupId]);
+    expect((await cli(["list", "--template", "nope", "--json"])).json().backups).toEqual([]);
     expect((await cli(["list", "--status", "failed", "--json"])).json().backups).toEqual([]);
   });
 
@@ -108,11 +111,23 @@ describe("r2-backup", () => {
     const verified = await cli(["verify", backupId, "--mode", "quick", "--sample", "10", "--wait", "--json"]);
     expect(verified.code, verified.stderr).toBe(EXIT.ok);
     expect(verified.json().job.result.valid).toBe(true);
+    // What help says is what runs: --sample samples in either mode; quick checks existence and size.
+    const help = (await cli(["verify", "--help"])).stdout.replace(/\s+/g, " ");
+    expect(help).toMatch(/quick checks that every blob exists with its size/);
+    expect(help).toMatch(/--sample <percent> check only this percent of the objects, in either mode/);
+    const sampled = await cli(["verify", backupId, "--sample", "10", "--wait"]);
+    expect(sampled.code, sampled.stderr).toBe(EXIT.ok);
+    expect(sampled.stdout).toMatch(/mode=full/);
+    expect(sampled.stdout).toMatch(/sample=\{"percent":10/);
+    expect(sampled.stdout).not.toContain("[object Object]");
   });
 
   it("prints logs, filtered by level, and follows them until the work ends", async () => {
     const logs = await cli(["logs", backupId, "--level", "info"]);
     expect(logs.stdout).toContain("Backup completed");
+    const quiet = await cli(["logs", backupId, "--level", "error"]);
+    expect(quiet.code).toBe(EXIT.ok);
+    expect(quiet.stdout).toBe("No log lines at error or above.\n");
     const started = (await cli(["create", "--type", "incremental", "--json"])).json().backup.id;
     const followed = await cli(["logs", started, "--follow", "--json"]);
     expect(followed.code, followed.stderr).toBe(EXIT.ok);
@@ -134,6 +149,14 @@ describe("r2-backup", () => {
     expect(cleanup.code, cleanup.stderr).toBe(EXIT.ok);
     expect(cleanup.json().job.result).toMatchObject({ dryRun: true, backupsExpired: 1, backupIdsExpired: [backupId] });
     expect((await cli(["status", backupId, "--json"])).json().backup.status).toBe("completed"); // a dry run changes nothing
+    const printed = await cli(["cleanup", "--dry-run", "--retention-days", "0", "--keep-last", "1", "--wait"]);
+    expect(printed.stdout).toMatch(/keep=\{"last":1,/);
+    expect(printed.stdout).toMatch(/waitingForGrace=\{"objects":\d+,"bytes":\d+/);
+    expect(printed.stdout).not.toContain("[object Object]");
+    // A job's own log is served at the same endpoint as a backup's.
+    const jobLog = await cli(["logs", cleanup.json().job.id]);
+    expect(jobLog.code, jobLog.stderr).toBe(EXIT.ok);
+    expect(jobLog.stdout).toMatch(/Dry run of a cleanup complete/);
   });
 
   it("exits 6 when --max-wait passes first, and 1 when the work it waits for ends cancelled", async () => {
@@ -143,14 +166,21 @@ describe("r2-backup", () => {
       body: JSON.stringify({ type: "full" }),
     });
     const id = ((await created.json()) as { backup: { id: string } }).backup.id;
-    const impatient = await cli(["status", id, "--watch", "--max-wait", "1"]);
+    // 0: one look, then give up (a wait of seconds would race the backup on a fast machine).
+    const impatient = await cli(["status", id, "--watch", "--max-wait", "0"]);
     expect(impatient.code, impatient.stderr).toBe(EXIT.stillRunning);
-    expect(impatient.stderr).toContain(`backup ${id} is still in_progress after 1 s; it goes on in the background`);
+    expect(impatient.stderr).toContain(`backup ${id} is still in_progress after 0 s; it goes on in the background`);
     const cancelled = await cli(["cancel", id]);
     expect(cancelled.code, cancelled.stderr).toBe(EXIT.ok);
     const watched = await cli(["status", id, "--watch", "--json"]);
     expect(watched.json().backup.status).toBe("cancelled");
     expect(watched.code).toBe(EXIT.jobFailed);
+    // A cancelled backup ends with its figures, never a full bar; while it ran, never 100 %.
+    const shown = await cli(["status", id, "--watch"]);
+    expect(shown.code).toBe(EXIT.jobFailed);
+    expect(shown.stderr).toMatch(/cancelled\s+\d+ objects/);
+    expect(shown.stderr).not.toContain("100 %");
+    expect(impatient.stderr).not.toContain("100 %");
   });
 
   it("exits 2 for input the client or the server refuses, printing the server's message as is", async () => {

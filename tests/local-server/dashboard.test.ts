@@ -113,7 +113,9 @@ describe("the dashboard", () => {
     expect(page.url()).not.toContain(token.slice(0, 20));
 
     // Start a full backup and watch the list refresh until it completes.
-    await page.getByLabel("Type").first().selectOption("full");
+    // The start form and the filters are labelled apart.
+    expect(await page.getByLabel("Show type").count()).toBe(1);
+    await page.getByLabel("New backup type").selectOption("full");
     await page.getByRole("button", { name: "Start backup" }).click();
     await shown(page.getByText(/Backup bk-.* \(full\) started/));
     const row = page.locator("tbody tr").first();
@@ -125,13 +127,22 @@ describe("the dashboard", () => {
     // judges the backup after the restore by.
     for (let i = 0; i < 3; i++) expect((await client.backup("incremental")).performance.storedBytes).toBe(0);
 
+    // A sampled verification: the page says it was one.
+    const verifyJob = (await client.call("POST", `/backup/verify/${fullId}`, { samplePercent: 10 })).job;
+    await expect.poll(async () => (await client.call("GET", `/backup/jobs/${verifyJob.id}`)).job.status, { timeout: 60_000 }).toBe("completed");
+
     // The full backup's page: figures, log and the snapshot's folders.
     await page.getByRole("link", { name: fullId }).click();
     await textOf(page.getByRole("heading", { name: /Backup bk-/ })).toContain("completed");
+    await textOf(page.locator("dl.figures")).toMatch(/Last verified.*: valid \(full, 10 % sample\)/);
     await textOf(page.locator("ol.logs")).toContain("Backup completed");
     const folders = page.locator("table.files tr.folder");
     await shown(folders.first());
     const folderName = (await folders.first().getByRole("button").textContent())!.replace(/\/$/, "");
+    // A folder's object count has its own column; Modified is for files.
+    expect(await page.locator("table.files thead th").allTextContents()).toEqual(["Name", "Objects", "Size", "Modified", "Type"]);
+    expect(await folders.first().locator("td").nth(1).textContent()).toMatch(/^(≥ )?\d[\d,]*$/);
+    expect(await folders.first().locator("td").nth(3).textContent()).toBe("");
     await folders.first().getByRole("button").click();
     await textOf(page.locator("nav.crumbs")).toContain(folderName);
     await shown(page.locator("table.files tbody tr").first());
@@ -162,6 +173,8 @@ describe("the dashboard", () => {
     await shown(page.locator('li.alert[data-code="storage_growth"]'), 20_000);
     await textOf(page.locator('[data-testid="success-rate"]')).toContain("100");
     await shown(page.locator("figure.chart svg").first());
+    // One card of charts per template: here only the default's backups exist.
+    expect(await page.locator("section[data-template]").evaluateAll((cards) => cards.map((c) => c.getAttribute("data-template")))).toEqual(["default"]);
     await page.screenshot({ path: `${SHOTS}/health.png`, fullPage: true });
 
     // Cleanup: a preview first, and the run button only after it.
@@ -179,10 +192,17 @@ describe("the dashboard", () => {
     await shown(page.getByRole("heading", { name: "Backups" }));
     expect(await page.getByRole("button", { name: "Start backup" }).count()).toBe(0);
     // Filters: no backup here was started by events; all of them through the API.
-    await page.getByLabel("Trigger").selectOption("event");
+    await page.getByLabel("Show trigger").selectOption("event");
     await textOf(page.locator("main")).toContain("No backups match.");
-    await page.getByLabel("Trigger").selectOption("api");
+    await page.getByLabel("Show trigger").selectOption("api");
     await shown(page.locator("tbody tr a"));
+    // The backups table fits the screen: each row a card of labelled cells, its type in view.
+    const table = page.locator(".table-wrap").first();
+    expect(await table.evaluate((wrap) => wrap.scrollWidth - wrap.clientWidth)).toBeLessThanOrEqual(0);
+    const typeCell = page.locator('tbody tr td[data-label="Type"]').first();
+    expect(await typeCell.isVisible()).toBe(true);
+    const box = (await typeCell.boundingBox())!;
+    expect(box.x + box.width).toBeLessThanOrEqual(390);
     await page.locator("tbody tr a").first().click();
     await shown(page.getByRole("heading", { name: "Files" })); // drawn with the actions, after the status
     expect(await page.getByRole("button", { name: "Verify" }).count()).toBe(0);
@@ -194,6 +214,29 @@ describe("the dashboard", () => {
     await page.getByRole("button", { name: "Sign out" }).click();
     await shown(page.getByRole("heading", { name: "Sign in" }));
     expect(await page.evaluate<number>("sessionStorage.length")).toBe(0);
+    expect(problemsOf(page)).toEqual([]);
+    await page.close();
+  });
+
+  it("shows the sign-in hint's command as code, the button on its own line, and unknown addresses as not found", async () => {
+    const page = await openPage();
+    await page.goto(`${server.url}/`);
+    expect(await page.locator("#token-hint code").textContent()).toBe("npm run token -- --scope backup:admin");
+    expect(await page.locator("#token-hint").textContent()).not.toContain("`");
+    const hint = (await page.locator("#token-hint").boundingBox())!;
+    const button = (await page.getByRole("button", { name: "Sign in" }).boundingBox())!;
+    expect(button.y).toBeGreaterThanOrEqual(hint.y + hint.height);
+
+    await page.getByLabel("API token (JWT)").fill(await server.token("backup:read"));
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await shown(page.getByRole("heading", { name: "Backups" }));
+    for (const hash of ["#/nonsense", "#/backup/bk-1", "#/backups/%E0%A4%A"]) {
+      await page.goto(`${server.url}/${hash}`);
+      await shown(page.locator('[data-testid="not-found"]'));
+      expect(page.url()).toContain(hash); // not silently sent elsewhere
+    }
+    await page.getByRole("link", { name: "← Back to the backups" }).click();
+    await shown(page.getByRole("heading", { name: "Backups" }));
     expect(problemsOf(page)).toEqual([]);
     await page.close();
   });

@@ -200,6 +200,17 @@ describe("alerts", () => {
     expect(new Set(all.map((d) => d.id)).size).toBe(3);
   });
 
+  it("never resolves an alert before it opened (a check for a later time, then one at an earlier time)", async () => {
+    await insertHistory([{ id: "bk-old", status: "completed", at: at(0) }]);
+    await checkAt(at(72)); // the dev cron fired as if three days later
+    await insertHistory([{ id: "bk-fresh", status: "completed", at: at(1) }]);
+    const earlier = await checkAt(at(2)); // then a backup's end, at the real time
+    expect(earlier.resolved.map((a) => a.code)).toEqual(["no_recent_backup"]);
+    expect((await alertRows()).map((a) => [a.code, a.opened_at, a.resolved_at])).toEqual([["no_recent_backup", at(72), at(72)]]);
+    const delivered = (await queuedDeliveries()).map((d) => JSON.parse(d.body));
+    expect(delivered.find((d) => d.event === "alert.resolved")).toMatchObject({ createdAt: at(72), data: { alert: { resolvedAt: at(72) } } });
+  });
+
   it("a failed backup that expires no longer counts; verification_failed clears when its backup expires", async () => {
     await insertHistory([
       { id: "bk-bad", status: "completed", at: at(0), lastVerificationValid: false },

@@ -45,6 +45,14 @@ describe("cleanup grace period", () => {
       blobsScanned: blobsBefore.length,
     });
     expect([...job.result.backupIdsExpired].sort()).toEqual([created.body.backup.id, crashed].sort());
+    // What waits for the grace period is said, with when it becomes reclaimable.
+    const waiting = job.result.waitingForGrace;
+    const unneededChunks = chunksBefore.filter((key) => !keptChunks.has(key)).length;
+    expect(waiting.objects).toBeGreaterThanOrEqual(unneededChunks + 1);
+    expect(waiting.bytes).toBeGreaterThan(0);
+    const reclaimable = Date.parse(waiting.reclaimableFrom) - Date.now();
+    expect(reclaimable).toBeGreaterThan(23 * 3_600_000);
+    expect(reclaimable).toBeLessThanOrEqual(24 * 3_600_000);
     expect((await listAll(env.R2_BACKUP_BUCKET, "blobs/")).map((o) => o.key)).toEqual(blobsBefore);
     expect((await listAll(env.R2_BACKUP_BUCKET, "chunks/")).map((o) => o.key)).toEqual(chunksBefore);
     expect((await verify(kept.id)).result).toMatchObject({ valid: true });

@@ -23,6 +23,8 @@ export function openApiPath(path: string): string {
 }
 
 const COMPONENT = "#/components/schemas/";
+/** What the public endpoints (no token) may answer besides their 200. */
+const PUBLIC_ERRORS = { 400: { $ref: "#/components/responses/E400" }, 500: { $ref: "#/components/responses/E500" } };
 
 /**
  * One schema as JSON Schema. Resources with a `meta({ id })` come out as `$defs` of each schema;
@@ -93,7 +95,10 @@ export function openApiDocument(routes: ApiRoute[], serverUrl?: string) {
         tags: ["monitoring"],
         summary: "Liveness: answers without a token",
         security: [],
-        responses: { 200: { description: "OK", content: { "application/json": { schema: { type: "object", properties: { ok: { const: true } } } } } } },
+        responses: {
+          200: { description: "OK", content: { "application/json": { schema: { type: "object", properties: { ok: { const: true } } } } } },
+          ...PUBLIC_ERRORS,
+        },
       },
     },
     "/api/openapi.json": {
@@ -102,7 +107,7 @@ export function openApiDocument(routes: ApiRoute[], serverUrl?: string) {
         tags: ["monitoring"],
         summary: "This document: answers without a token",
         security: [],
-        responses: { 200: { description: "OpenAPI 3.1", content: { "application/json": {} } } },
+        responses: { 200: { description: "OpenAPI 3.1", content: { "application/json": {} } }, ...PUBLIC_ERRORS },
       },
     },
   };
@@ -117,9 +122,12 @@ export function openApiDocument(routes: ApiRoute[], serverUrl?: string) {
       title: "R2 Backup System",
       version: "1.0.0",
       description:
-        "Backups of a Cloudflare R2 bucket: full, incremental and scheduled backups, SHA-256 verification, point-in-time restore, retention, statistics and alerts. Every endpoint but `/api/health` and this document needs `Authorization: Bearer <JWT>` carrying a scope (`scope` claim, space-separated, or a `scopes` array). `backup:admin` allows everything.",
+        "Backups of a Cloudflare R2 bucket: full, incremental and scheduled backups, SHA-256 verification, point-in-time restore, retention, statistics and alerts. Every endpoint but `/api/health` and this document needs `Authorization: Bearer <JWT>` carrying a scope (`scope` claim, space-separated, or a `scopes` array). `backup:admin` allows everything. Every GET also answers HEAD, and a query parameter an endpoint does not define is a 400.",
+      // package.json is private and names no license: the service is proprietary.
+      license: { name: "Proprietary (UNLICENSED): internal use only" },
     },
-    ...(serverUrl ? { servers: [{ url: serverUrl }] } : {}),
+    // Relative by default: the server that serves this document (its paths start with /api).
+    servers: [serverUrl ? { url: serverUrl } : { url: "/", description: "The server this document is served from" }],
     tags: [
       { name: "backups", description: "Start, list and inspect backups." },
       { name: "jobs", description: "Verify, restore and cancel: work that runs in the background." },

@@ -25,6 +25,8 @@ export const backup = {
   error: null,
   lastVerifiedAt: "2026-12-01T03:10:12.000Z",
   lastVerificationValid: true,
+  lastVerificationMode: "full",
+  lastVerificationSamplePercent: 100,
   replicaStatus: "complete",
   replicaCompletedAt: "2026-12-01T02:01:12.480Z",
   template: "default",

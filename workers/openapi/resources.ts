@@ -68,6 +68,17 @@ export const backup = z
     error: z.string().nullable(),
     lastVerifiedAt: nullableTime,
     lastVerificationValid: z.boolean().nullable(),
+    lastVerificationMode: z
+      .enum(["full", "quick"])
+      .nullable()
+      .meta({ description: "How the last verification read: full (every SHA-256) or quick (existence and size)." }),
+    lastVerificationSamplePercent: z
+      .number()
+      .int()
+      .min(1)
+      .max(100)
+      .nullable()
+      .meta({ description: "The share of the objects the last verification checked (100: all of them)." }),
     replicaStatus: z.enum(REPLICA_STATUSES).nullable().meta({
       description: "Its copy in the replica bucket (R2_REPLICA_BUCKET): pending until its replication job ends; null when no replica was configured.",
     }),

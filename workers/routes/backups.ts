@@ -2,7 +2,8 @@
 import { z } from "zod";
 import { openDatabase } from "../../durable-objects/engine/records";
 import type { BackupRow } from "../../schema";
-import { backupPage, findBackupRow, logPage } from "../../schema/queries";
+import { backupPage, findBackupRow, findJobRow, logPage } from "../../schema/queries";
+import { requireSnapshot } from "./snapshot-state";
 import type { HandlerContext } from "../context";
 import { badRequest, conflict, jsonResponse, notFound } from "../http-error";
 import { decodeCursor, encodeCursor } from "../pagination";
@@ -18,7 +19,7 @@ import { requireTemplate } from "./templates";
 import { createBackupBody, listBackupsQuery, listFilesQuery, listLogsQuery } from "../schemas";
 
 export async function createBackup(context: HandlerContext): Promise<Response> {
-  const body = await parseJsonBody(context.request, createBackupBody);
+  const body = await parseJsonBody(context.request, createBackupBody, { allowEmpty: true });
   // The default template is the environment's: its backups carry no template of their own.
   const template = body.template && body.template !== DEFAULT_TEMPLATE ? await requireTemplate(context, body.template) : null;
   const bucketName = template?.bucketName ?? context.config.BACKUP_SOURCE_BUCKET;
@@ -69,11 +70,16 @@ export async function listBackups(context: HandlerContext): Promise<Response> {
 
 const logCursor = z.object({ id: z.number().int() });
 
+/** A backup's log, or a job's (verify, restore, cleanup, replicate), by the id given. */
 export async function listBackupLogs(context: HandlerContext, id: string): Promise<Response> {
   const query = parseQuery(context.url, listLogsQuery);
-  const backup = await findBackup(context, id);
+  const db = openDatabase(context.env.DB);
+  const backup = await findBackupRow(db, id);
+  const job = backup ? null : await findJobRow(db, id);
+  if (!backup && !job) throw notFound(`No backup or job with id ${id}.`);
   const afterId = query.cursor ? decodeCursor(query.cursor, logCursor).id : undefined;
-  const rows = await logPage(openDatabase(context.env.DB), backup.id, { level: query.level, afterId }, query.limit + 1);
+  const owner = backup ? { backupId: backup.id } : { jobId: job!.id };
+  const rows = await logPage(db, owner, { level: query.level, afterId }, query.limit + 1);
   const page = rows.slice(0, query.limit);
   const last = page.at(-1);
   const nextCursor = rows.length > query.limit && last ? encodeCursor({ id: last.id }) : null;
@@ -86,9 +92,7 @@ const filesCursor = z.object({ c: z.number().int().min(0), o: z.number().int().m
 export async function listBackupFiles(context: HandlerContext, id: string): Promise<Response> {
   const query = parseQuery(context.url, listFilesQuery);
   const backup = await findBackup(context, id);
-  if (backup.status !== "completed" && backup.status !== "partial") {
-    throw conflict(`Backup ${backup.id} is ${backup.status}: only a finished backup has a snapshot to list.`, { backupId: backup.id, status: backup.status });
-  }
+  await requireSnapshot(context, backup, "listed");
   const keyring = await readKeyring(context.env);
   const index = await readIndex(context.env.R2_BACKUP_BUCKET, keyring, backup.id);
   if (!index) throw new Error(`manifest index of ${backup.id} is missing from the backup bucket`);

@@ -6,13 +6,14 @@
  * exist (404).
  */
 import type { HandlerContext } from "../context";
-import { HttpError, jsonResponse } from "../http-error";
+import { Cron } from "croner";
+import { badRequest, HttpError, jsonResponse } from "../http-error";
 import { parseJsonBody } from "../request-body";
 import { runScheduled } from "../scheduled";
 import { devCronBody, devSourceWritesBody } from "../schemas";
 import { clock } from "../../durable-objects/clock";
 
-function requireDevRoutes(context: HandlerContext): void {
+export function requireDevRoutes(context: HandlerContext): void {
   if (!context.config.BACKUP_DEV_ROUTES) throw new HttpError(404, "not_found", "No such endpoint.");
 }
 
@@ -25,9 +26,29 @@ export async function devCron(context: HandlerContext): Promise<Response> {
   requireDevRoutes(context);
   const body = await parseJsonBody(context.request, devCronBody);
   const scheduledTime = Date.parse(body.time);
+  // A far-off time only opens absurd alerts ("no backup for 69,890,482 hours"): a year either way
+  // covers every schedule's slot and any test of a month.
+  if (Math.abs(scheduledTime - clock.now()) > DEV_CRON_REACH_MS) {
+    throw badRequest("time: must be within a year of now.", { field: "time" });
+  }
+  if (!isCronExpression(body.cron)) {
+    throw badRequest(`cron: "${body.cron}" is not a cron expression (five fields, as in wrangler.toml's [triggers]).`, { field: "cron" });
+  }
   const controller: ScheduledController = { cron: body.cron, scheduledTime, noRetry: () => undefined };
   await runScheduled(controller, context.env, context.ctx);
   return jsonResponse({ cron: body.cron, scheduledTime: new Date(scheduledTime).toISOString() });
+}
+
+const DEV_CRON_REACH_MS = 366 * 24 * 3_600_000;
+
+function isCronExpression(expression: string): boolean {
+  if (expression.trim().split(/\s+/).length !== 5) return false;
+  try {
+    new Cron(expression, { paused: true });
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 export async function devSourceWrites(context: HandlerContext): Promise<Response> {

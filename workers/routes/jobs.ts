@@ -11,17 +11,8 @@ import { watchAfterResponse } from "../../durable-objects/watchdog";
 import { parseJsonBody } from "../request-body";
 import { restoreBody, verifyBody } from "../schemas";
 import { findBackup } from "./backups";
+import { requireSnapshot } from "./snapshot-state";
 import { clock } from "../../durable-objects/clock";
-
-/** Only a finished backup has a complete manifest to verify or restore. */
-function requireRestorable(backup: BackupRow, action: "verify" | "restore" | "replicate"): void {
-  if (backup.status === "completed" || backup.status === "partial") return;
-  const done = { verify: "verified", restore: "restored", replicate: "replicated" }[action];
-  throw conflict(`Backup ${backup.id} is ${backup.status}: only a completed or partial backup can be ${done}.`, {
-    backupId: backup.id,
-    status: backup.status,
-  });
-}
 
 /** Verifying the replica needs one bound, and a replication of this backup that has ended. */
 function requireReplica(context: HandlerContext, backup: BackupRow): void {
@@ -52,7 +43,7 @@ function requireKeysFit(backup: BackupRow, targetPrefix: string): void {
 export async function startVerify(context: HandlerContext, id: string): Promise<Response> {
   const body = await parseJsonBody(context.request, verifyBody, { allowEmpty: true });
   const backup = await findBackup(context, id);
-  requireRestorable(backup, "verify");
+  await requireSnapshot(context, backup, "verified");
   if (body.copy === "replica") requireReplica(context, backup);
   // Each sampled run takes the window after the last one, so repeated samples cover the keyspace.
   const sample =
@@ -75,7 +66,7 @@ export async function startVerify(context: HandlerContext, id: string): Promise<
 export async function startRestore(context: HandlerContext, id: string): Promise<Response> {
   const body = await parseJsonBody(context.request, restoreBody, { allowEmpty: true });
   const backup = await findBackup(context, id);
-  requireRestorable(backup, "restore");
+  await requireSnapshot(context, backup, "restored");
   requireKeysFit(backup, body.targetPrefix);
   const jobId = newId("job", clock.date());
   const request = {
@@ -121,7 +112,7 @@ export async function startReplication(context: HandlerContext, id: string): Pro
   if ((await context.request.text()).trim() !== "") throw badRequest("replicate takes no body.");
   const backup = await findBackup(context, id);
   if (!context.env.R2_REPLICA_BUCKET) throw badRequest("No replica is configured (bind R2_REPLICA_BUCKET).");
-  requireRestorable(backup, "replicate");
+  await requireSnapshot(context, backup, "replicated");
   if (backup.replicaStatus === "pending") {
     throw conflict(`Backup ${backup.id} is being replicated already.`, { backupId: backup.id, replicaStatus: backup.replicaStatus });
   }

@@ -56,6 +56,14 @@ export interface CleanupState extends ManifestJobState {
   /** Blobs and chunks deleted from the replica, and their bytes (absent: none swept yet). */
   replicaObjectsDeleted?: number;
   replicaBytesFreed?: number;
+  /**
+   * Unneeded blobs and chunks of the backup bucket kept because they are younger than the grace
+   * period: how many, their bytes, and when the first of them may go (absent: none, or begun
+   * before it was measured).
+   */
+  graceObjects?: number;
+  graceBytes?: number;
+  graceReclaimableAt?: string | null;
 }
 
 /** A backup the plan expires: by its policy now, or an expiry an earlier cleanup did not finish. */
@@ -97,6 +105,8 @@ export interface SweepPage {
   /** Bytes of everything listed (absent on a page saved before the store was measured). */
   bytes?: number;
   doomed: { key: string; size: number }[];
+  /** Unneeded objects kept for the grace period: how many, their bytes, when the first may go. */
+  young?: { objects: number; bytes: number; reclaimableAt: string | null };
 }
 
 export type PrunedRows = "logs" | "findings" | "deliveries";

@@ -151,5 +151,7 @@ export function cleanupResult(state: CleanupState) {
     storeObjects: state.storeObjects ?? null,
     replicaObjectsDeleted: state.replicaObjectsDeleted ?? 0,
     replicaBytesFreed: state.replicaBytesFreed ?? 0,
+    // What is unneeded but younger than the grace period: freed by a cleanup from `reclaimableFrom` on.
+    waitingForGrace: { objects: state.graceObjects ?? 0, bytes: state.graceBytes ?? 0, reclaimableFrom: state.graceReclaimableAt ?? null },
   };
 }

@@ -43,8 +43,12 @@ function sweepAreas(deps: CleanupDeps): SweepArea[] {
 async function listPage(deps: CleanupDeps, state: CleanupState, area: SweepArea, from: string): Promise<SweepPage> {
   const { bucket, prefix, replica } = area;
   const listed = await bucket.list({ prefix, limit: 1000, ...(state.sweepCursor ? { cursor: state.sweepCursor } : {}) });
-  const youngSince = deps.now().getTime() - state.graceHours * 3_600_000;
-  const candidates = COLLECTED_PREFIXES.has(prefix) ? listed.objects.filter((o) => !deps.store.isMarked(o.key) && o.uploaded.getTime() < youngSince) : [];
+  const graceMs = state.graceHours * 3_600_000;
+  const youngSince = deps.now().getTime() - graceMs;
+  const unneeded = COLLECTED_PREFIXES.has(prefix) ? listed.objects.filter((o) => !deps.store.isMarked(o.key)) : [];
+  const candidates = unneeded.filter((o) => o.uploaded.getTime() < youngSince);
+  const young = unneeded.filter((o) => o.uploaded.getTime() >= youngSince);
+  const firstYoung = young.length ? Math.min(...young.map((o) => o.uploaded.getTime())) : null;
   let doomed = candidates;
   if (!state.dryRun && candidates.length > 0) {
     const condemned = new Set(
@@ -63,6 +67,27 @@ async function listPage(deps: CleanupDeps, state: CleanupState, area: SweepArea,
     scanned: listed.objects.length,
     bytes: listed.objects.reduce((sum, o) => sum + o.size, 0),
     doomed: doomed.map((o) => ({ key: o.key, size: o.size })),
+    // The replica's copies of the same content would count twice: only the backup bucket's.
+    young: replica
+      ? undefined
+      : {
+          objects: young.length,
+          bytes: young.reduce((sum, o) => sum + o.size, 0),
+          reclaimableAt: firstYoung === null ? null : new Date(firstYoung + graceMs).toISOString(),
+        },
+  };
+}
+
+/** Adds a page's objects kept for the grace period to the state's (the backup bucket's only). */
+function withGraceWaiting(state: CleanupState, page: SweepPage): CleanupState {
+  const young = page.young;
+  if (!young || young.objects === 0) return state;
+  const earliest = [state.graceReclaimableAt, young.reclaimableAt].filter((t): t is string => Boolean(t)).sort()[0] ?? null;
+  return {
+    ...state,
+    graceObjects: (state.graceObjects ?? 0) + young.objects,
+    graceBytes: (state.graceBytes ?? 0) + young.bytes,
+    graceReclaimableAt: earliest,
   };
 }
 
@@ -100,10 +125,11 @@ export async function sweepNext(deps: CleanupDeps, state: CleanupState): Promise
   }
   // A dry run deletes nothing, so the store keeps everything it listed.
   const kept = { objects: page.scanned - (state.dryRun ? 0 : doomedCount), bytes: (page.bytes ?? NaN) - (state.dryRun ? 0 : freed) };
+  const waiting = withGraceWaiting(state, page);
   const measured: CleanupState =
     state.storeBytes === undefined || page.bytes === undefined
-      ? { ...state, storeBytes: undefined, storeObjects: undefined }
-      : { ...state, storeBytes: state.storeBytes + kept.bytes, storeObjects: (state.storeObjects ?? 0) + kept.objects };
+      ? { ...waiting, storeBytes: undefined, storeObjects: undefined }
+      : { ...waiting, storeBytes: state.storeBytes + kept.bytes, storeObjects: (state.storeObjects ?? 0) + kept.objects };
   if (prefix === CHUNK_PREFIX) {
     return following({
       ...measured,

@@ -30,7 +30,9 @@ export async function applyAlerts(db: Database, bucketName: string, drafts: read
   const opened: AlertRow[] = drafts
     .filter((d) => !openCodes.has(d.code))
     .map((d) => ({ id: newId("al", now), bucketName, ...d, openedAt: at, resolvedAt: null }));
-  const resolved: AlertRow[] = open.filter((a) => !wanted.has(a.code)).map((a) => ({ ...a, resolvedAt: at }));
+  // Never resolved before it opened: a check at an earlier time than the opening one (a cron
+  // fired by hand for a later time, then a job's end at the real time) resolves it as it opened.
+  const resolved: AlertRow[] = open.filter((a) => !wanted.has(a.code)).map((a) => ({ ...a, resolvedAt: a.openedAt > at ? a.openedAt : at }));
 
   const statements: Statement[] = [];
   for (const alert of opened) {
@@ -39,13 +41,14 @@ export async function applyAlerts(db: Database, bucketName: string, drafts: read
     if (webhooks) statements.push(queueAlertDelivery(db, alertDelivery(alert, "alert.opened", at), alert.id, null));
   }
   for (const alert of resolved) {
+    const resolvedAt = alert.resolvedAt!;
     statements.push(
       db
         .update(alerts)
-        .set({ resolvedAt: at })
+        .set({ resolvedAt })
         .where(and(eq(alerts.id, alert.id), isNull(alerts.resolvedAt))),
     );
-    if (webhooks) statements.push(queueAlertDelivery(db, alertDelivery(alert, "alert.resolved", at), alert.id, at));
+    if (webhooks) statements.push(queueAlertDelivery(db, alertDelivery(alert, "alert.resolved", resolvedAt), alert.id, resolvedAt));
   }
   await runBatch(db, statements);
   return { opened, resolved, open: [...open.filter((a) => wanted.has(a.code)), ...opened] };

@@ -1,6 +1,6 @@
 // The dashboard's shell: hash routes (#/backups, #/backups/ID, #/health), the signed-in header,
 // the end of a session when its token expires, and timers that stop when the page changes.
-import { h, render } from "./dom.js";
+import { h, notice, render } from "./dom.js";
 import { currentSession, signOut } from "./session.js";
 import { backupView } from "./views/backup.js";
 import { backupsView } from "./views/backups.js";
@@ -36,12 +36,40 @@ function route() {
   if (!session) return signInView(main);
   const [path, query = ""] = location.hash.replace(/^#/, "").split("?");
   const view = viewContext(new URLSearchParams(query));
-  const backup = /^\/backups\/(.+)$/.exec(path);
+  const backup = /^\/backups\/([^/]+)$/.exec(path);
   document.querySelectorAll("nav.main a").forEach((a) => a.toggleAttribute("aria-current", path.startsWith(a.getAttribute("href").slice(1))));
-  if (backup) return backupView(main, view, decodeURIComponent(backup[1]));
+  if (backup) {
+    const id = decodedOrNull(backup[1]);
+    return id === null ? notFoundView(path) : backupView(main, view, id);
+  }
   if (path === "/health") return healthView(main, view);
-  if (path !== "/backups") history.replaceState(null, "", "#/backups");
+  if (path === "/backups") return backupsView(main, view);
+  // Only the bare address goes to the list; any other address is said to be unknown.
+  if (path !== "" && path !== "/") return notFoundView(path);
+  history.replaceState(null, "", "#/backups");
   return backupsView(main, view);
+}
+
+/** A hash typed or pasted by hand may not be valid percent-encoding ("%E0%A4%A"). */
+function decodedOrNull(component) {
+  try {
+    return decodeURIComponent(component);
+  } catch {
+    return null;
+  }
+}
+
+function notFoundView(path) {
+  render(
+    main,
+    h(
+      "section",
+      { class: "card narrow", dataset: { testid: "not-found" } },
+      h("h1", {}, "Not found"),
+      notice("warning", `There is no page at #${path}.`),
+      h("p", {}, h("a", { href: "#/backups" }, "← Back to the backups")),
+    ),
+  );
 }
 
 function drawHeader(session) {

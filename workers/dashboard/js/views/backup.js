@@ -63,11 +63,21 @@ function summaryOf(backup) {
       row("Throughput", rate(backup)),
       row("Steps / retries", `${number(p.steps)} / ${number(p.retries)}`),
       row("Checksum", backup.checksum ? h("code", { class: "wrap" }, backup.checksum) : "–"),
-      row("Last verified", backup.lastVerifiedAt ? `${time(backup.lastVerifiedAt)}: ${backup.lastVerificationValid ? "valid" : "INVALID"}` : "never"),
+      row("Last verified", lastVerification(backup)),
       // Shown only where a replica is configured (null: none was when it completed).
       backup.replicaStatus ? row("Replica", `${backup.replicaStatus}${backup.replicaCompletedAt ? ` (${time(backup.replicaCompletedAt)})` : ""}`) : null,
     ),
   ];
+}
+
+/** "<time>: valid (quick, 10 % sample)": a sampled or quick check is not a full one, and says so. */
+function lastVerification(backup) {
+  if (!backup.lastVerifiedAt) return "never";
+  const outcome = backup.lastVerificationValid ? "valid" : "INVALID";
+  const mode = backup.lastVerificationMode;
+  const percent = backup.lastVerificationSamplePercent;
+  const scope = [mode, percent !== null && percent < 100 ? `${percent} % sample` : mode ? "every object" : null].filter(Boolean).join(", ");
+  return `${time(backup.lastVerifiedAt)}: ${outcome}${scope ? ` (${scope})` : ""}`;
 }
 
 function actionsOf(backup, reload) {
@@ -77,8 +87,8 @@ function actionsOf(backup, reload) {
     const mode = h(
       "select",
       { name: "mode" },
-      h("option", { value: "full" }, "full: read every blob"),
-      h("option", { value: "quick" }, "quick: sizes and a sample"),
+      h("option", { value: "full" }, "full: read every blob, check its SHA-256"),
+      h("option", { value: "quick" }, "quick: every blob exists, with its size"),
     );
     buttons.push(
       h(

@@ -14,8 +14,8 @@ export function backupsView(main, view) {
     status: view.params.get("status") ?? "",
     type: view.params.get("type") ?? "",
     trigger: view.params.get("trigger") ?? "",
-    /** The newest completed snapshot's object count, once a running backup needs it. */
-    reference: undefined,
+    /** Per template: the newest completed snapshot's object count, once a running backup needs it. */
+    references: new Map(),
     cursors: [null],
     page: 0,
   };
@@ -35,7 +35,7 @@ export function backupsView(main, view) {
         "form",
         { class: "inline", onsubmit: (event) => start(event) },
         field(
-          "Type",
+          "New backup type",
           h(
             "select",
             { name: "type" },
@@ -68,12 +68,14 @@ export function backupsView(main, view) {
     const cursor = state.cursors[state.page];
     if (cursor) query.set("cursor", cursor);
     const { backups, nextCursor } = await api("GET", `/backup/list?${query}`);
-    const running = backups.some((b) => RUNNING.has(b.status));
-    // Asked for once per page view, and only when a progress bar needs it (not on every refresh).
-    if (running) state.reference ??= await referenceSize();
-    const reference = state.reference ?? null;
+    const running = backups.filter((b) => RUNNING.has(b.status));
+    // Asked for once per page view and template, and only when a progress bar needs it (not on
+    // every refresh): a template's snapshot is no measure of a whole-bucket backup.
+    for (const { template } of running) {
+      if (!state.references.has(template)) state.references.set(template, await referenceSize(template));
+    }
     state.cursors[state.page + 1] = nextCursor;
-    render(table, backups.length === 0 ? notice("info", "No backups match.") : backupTable(backups, reference));
+    render(table, backups.length === 0 ? notice("info", "No backups match.") : backupTable(backups, state.references));
     render(
       pager,
       h("button", { type: "button", disabled: state.page === 0, onclick: () => ((state.page -= 1), load()) }, "← Newer"),
@@ -81,7 +83,7 @@ export function backupsView(main, view) {
       h("button", { type: "button", disabled: !nextCursor, onclick: () => ((state.page += 1), load()) }, "Older →"),
     );
     // Live progress: refresh while anything shown is running.
-    view.refreshIf(running, load);
+    view.refreshIf(running.length > 0, load);
   }
 
   render(
@@ -91,9 +93,9 @@ export function backupsView(main, view) {
     h(
       "form",
       { class: "inline filters", "aria-label": "Filters" },
-      field("Status", select("status", STATUSES, state.status)),
-      field("Type", select("type", TYPES, state.type)),
-      field("Trigger", select("trigger", TRIGGERS, state.trigger)),
+      field("Show status", select("status", STATUSES, state.status)),
+      field("Show type", select("type", TYPES, state.type)),
+      field("Show trigger", select("trigger", TRIGGERS, state.trigger)),
     ),
     table,
     pager,
@@ -101,19 +103,22 @@ export function backupsView(main, view) {
   load().catch((error) => render(table, notice("error", error.message)));
 }
 
-/** The newest finished snapshot's object count: what a running backup's progress is measured against. */
-async function referenceSize() {
-  const { backups } = await api("GET", "/backup/list?status=completed&limit=1");
-  return backups[0]?.snapshotFileCount ?? null;
+/** The template's newest completed snapshot's object count: what a running backup's progress is measured against. */
+async function referenceSize(template) {
+  const { backups } = await api("GET", `/backup/list?status=completed&limit=1&template=${encodeURIComponent(template ?? "default")}`);
+  return backups[0]?.snapshotFileCount || null;
 }
 
-function backupTable(backups, reference) {
+const COLUMNS = ["Backup", "Status", "Type", "Template", "Trigger", "Started", "Size", "Duration", "Throughput"];
+
+function backupTable(backups, references) {
   return h(
     "div",
     { class: "table-wrap" },
     h(
       "table",
-      {},
+      // On a phone each row is a card of labelled cells (style.css), never wider than the screen.
+      { class: "stacked" },
       h("caption", { class: "visually-hidden" }, "Backups, newest first"),
       h(
         "thead",
@@ -121,30 +126,34 @@ function backupTable(backups, reference) {
         h(
           "tr",
           {},
-          ["Backup", "Status", "Type", "Trigger", "Started", "Size", "Duration", "Throughput"].map((c) => h("th", { scope: "col" }, c)),
+          COLUMNS.map((c) => h("th", { scope: "col" }, c)),
         ),
       ),
       h(
         "tbody",
         {},
-        backups.map((b) => backupRow(b, reference)),
+        backups.map((b) => backupRow(b, references.get(b.template) ?? null)),
       ),
     ),
   );
 }
 
 function backupRow(backup, reference) {
+  const cells = [
+    h("a", { href: `#/backups/${encodeURIComponent(backup.id)}` }, backup.id),
+    [statusBadge(backup.status), RUNNING.has(backup.status) ? progressBar(backup, reference) : null],
+    backup.type,
+    backup.template ?? "default",
+    backup.trigger,
+    time(backup.startedAt ?? backup.backupDate),
+    bytes(backup.snapshotSize || backup.progress.bytesProcessed),
+    duration(backup.performance?.durationSeconds),
+    rate(backup),
+  ];
   return h(
     "tr",
     { dataset: { backupId: backup.id, status: backup.status } },
-    h("td", {}, h("a", { href: `#/backups/${encodeURIComponent(backup.id)}` }, backup.id)),
-    h("td", {}, statusBadge(backup.status), RUNNING.has(backup.status) ? progressBar(backup, reference) : null),
-    h("td", {}, backup.type),
-    h("td", {}, backup.trigger),
-    h("td", {}, time(backup.startedAt ?? backup.backupDate)),
-    h("td", { class: "num" }, bytes(backup.snapshotSize || backup.progress.bytesProcessed)),
-    h("td", { class: "num" }, duration(backup.performance?.durationSeconds)),
-    h("td", { class: "num" }, rate(backup)),
+    cells.map((content, i) => h("td", { class: i >= 6 ? "num" : undefined, dataset: { label: COLUMNS[i] } }, content)),
   );
 }
 

@@ -1,6 +1,6 @@
 // A browser of a backup's snapshot: the manifest lists keys in order, so a folder is a prefix and
-// its subfolders are grouped from the keys under it. Sizes of folders count the keys loaded so far
-// (a page is 1,000 keys; "load more" reads on), and say so while there are more.
+// its subfolders are grouped from the keys under it. A folder's object count and size cover the
+// keys loaded so far (a page is 1,000 keys; "load more" reads on), and say so while there are more.
 import { api } from "../api.js";
 import { h, notice, render } from "../dom.js";
 import { bytes, number, time } from "../format.js";
@@ -53,7 +53,7 @@ export function fileBrowser(backup) {
             h(
               "tr",
               {},
-              ["Name", "Size", "Modified", "Type"].map((c) => h("th", { scope: "col" }, c)),
+              ["Name", "Objects", "Size", "Modified", "Type"].map((c) => h("th", { scope: "col" }, c)),
             ),
           ),
           h(
@@ -64,8 +64,9 @@ export function fileBrowser(backup) {
                 "tr",
                 { class: "folder" },
                 h("td", {}, h("button", { type: "button", class: "link", onclick: () => open(f.prefix) }, `${f.name}/`)),
+                h("td", { class: "num" }, `${partial}${number(f.count)}`),
                 h("td", { class: "num" }, `${partial}${bytes(f.size)}`),
-                h("td", {}, `${partial}${number(f.count)} objects`),
+                h("td", {}, ""),
                 h("td", {}, ""),
               ),
             ),
@@ -74,6 +75,7 @@ export function fileBrowser(backup) {
                 "tr",
                 { class: "file" },
                 h("td", { title: f.checksum }, f.path.slice(prefix.length)),
+                h("td", { class: "num" }, ""),
                 h("td", { class: "num" }, bytes(f.size)),
                 h("td", {}, time(f.lastModified)),
                 h("td", {}, f.contentType ?? ""),
@@ -83,6 +85,9 @@ export function fileBrowser(backup) {
         ),
       ),
       entries.length === 0 ? notice("info", "Nothing under this prefix.") : null,
+      cursor && folders.length > 0
+        ? h("p", { class: "hint", dataset: { testid: "folder-figures" } }, `Folder figures (≥) cover the ${number(entries.length)} keys loaded so far.`)
+        : null,
       cursor ? h("button", { type: "button", onclick: more }, `Load ${number(PAGE)} more`) : null,
     );
   }

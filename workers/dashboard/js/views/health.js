@@ -16,7 +16,7 @@ export function healthView(main, view) {
     const [stats, open] = await Promise.all([api("GET", "/backup/stats"), api("GET", "/backup/alerts?state=open&limit=100")]);
     render(figures, h("h1", { id: "health-title" }, "Health"), figureList(stats));
     render(alerts, h("h2", { id: "alerts-title" }, `Open alerts (${open.alerts.length})`), alertList(open.alerts));
-    render(charts, stats.buckets.map(bucketCharts));
+    render(charts, stats.buckets.flatMap(templateCharts));
   }
 
   render(main, figures, alerts, charts, can("backup:admin") ? cleanupForm(load) : null);
@@ -68,17 +68,28 @@ function alertList(alerts) {
   );
 }
 
-/** Charts of a bucket's recent finished backups (oldest first). */
-function bucketCharts(bucket) {
-  const recent = [...(bucket.recentBackups ?? [])].reverse();
-  if (recent.length === 0) return null;
+/**
+ * Charts of a bucket's recent finished backups (oldest first), one card per template: a template
+ * backs up part of the bucket, so its sizes on one line with whole-bucket backups would zig-zag
+ * like data loss.
+ */
+function templateCharts(bucket) {
+  const byTemplate = new Map();
+  for (const backup of bucket.recentBackups ?? []) {
+    const template = backup.template ?? "default";
+    byTemplate.set(template, [...(byTemplate.get(template) ?? []), backup]);
+  }
+  return [...byTemplate].map(([template, backups]) => backupCharts(bucket.bucketName, template, [...backups].reverse()));
+}
+
+function backupCharts(bucketName, template, recent) {
   const labels = recent.map((b) => new Date(b.backupDate).toLocaleDateString(undefined, { month: "short", day: "numeric" }));
   let stored = 0;
   const storedOverTime = recent.map((b) => (stored += b.storedBytes ?? 0));
   return h(
     "section",
-    { class: "card", "aria-label": `Charts for ${bucket.bucketName}` },
-    h("h2", {}, `${bucket.bucketName}: the last ${recent.length} backups`),
+    { class: "card", "aria-label": `Charts for ${bucketName}, template ${template}`, dataset: { template } },
+    h("h2", {}, `${bucketName}, template ${template}: the last ${recent.length} backups`),
     h(
       "div",
       { class: "charts" },
@@ -128,6 +139,13 @@ function cleanupForm(reload) {
         dryRun ? "info" : "success",
         `${dryRun ? "Would expire" : "Expired"} ${number(r.backupsExpired)} backups and ${dryRun ? "delete" : "deleted"} ${number(r.blobsDeleted)} blobs (${bytes(r.bytesFreed)}).`,
       ),
+      r.waitingForGrace?.objects > 0
+        ? h(
+            "p",
+            { class: "hint", dataset: { testid: "cleanup-grace" } },
+            `${number(r.waitingForGrace.objects)} unneeded blobs and chunks (${bytes(r.waitingForGrace.bytes)}) are younger than the ${r.graceHours} h grace period: reclaimable from ${time(r.waitingForGrace.reclaimableFrom)}.`,
+          )
+        : null,
       (r.backupIdsExpired ?? []).length
         ? h(
             "ul",

@@ -12,8 +12,14 @@ export function signInView(main) {
     h("h1", {}, "Sign in"),
     message ? notice("warning", message) : null,
     field("API token (JWT)", input),
-    h("small", { id: "token-hint", class: "hint" }, "Kept in this tab's session storage only. Locally, `npm run token -- --scope backup:admin` prints one."),
-    h("button", { type: "submit" }, "Sign in"),
+    h(
+      "p",
+      { id: "token-hint", class: "hint" },
+      "Kept in this tab's session storage only. Locally, ",
+      h("code", {}, "npm run token -- --scope backup:admin"),
+      " prints one.",
+    ),
+    h("p", {}, h("button", { type: "submit" }, "Sign in")),
     status,
   );
   main.replaceChildren(form);

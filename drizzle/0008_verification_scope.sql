@@ -1,0 +1,5 @@
+ALTER TABLE `r2_backups` ADD `last_verification_mode` text;--> statement-breakpoint
+ALTER TABLE `r2_backups` ADD `last_verification_sample_percent` integer;--> statement-breakpoint
+DROP VIEW `backup_summary`;--> statement-breakpoint
+CREATE VIEW `backup_summary` AS select "id", "bucket_name", "template", "backup_date", "backup_type", "status", "file_count", "total_size", "snapshot_file_count", "snapshot_size", "bytes_uploaded", "stored_bytes", "failed_count", "files_processed", "bytes_processed", "steps", "retries", CASE WHEN "started_at" IS NOT NULL AND "completed_at" IS NOT NULL
+        THEN (julianday("r2_backups"."completed_at") - julianday("r2_backups"."started_at")) * 86400.0 END as "duration_seconds", CASE WHEN "status" = 'completed' THEN 1 ELSE 0 END as "succeeded" from "r2_backups";
