@@ -1,3 +1,4 @@
+import { fileURLToPath } from "node:url";
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-pool-workers";
 import { defineConfig } from "vitest/config";
 import { quietExpectedRuntimeLines } from "./tests/setup/quiet-runtime.mjs";
@@ -110,7 +111,11 @@ export default defineConfig({
       }),
       // Pure logic in plain Node: no bindings, so no workerd to set up per file (a few seconds
       // each). Unit tests that need the runtime's own APIs (crypto.DigestStream) are in unit/workerd/.
-      { test: { name: "unit", include: ["tests/unit/**/*.test.ts"], exclude: ["tests/unit/workerd/**"], environment: "node" } },
+      {
+        test: { name: "unit", include: ["tests/unit/**/*.test.ts"], exclude: ["tests/unit/workerd/**"], environment: "node" },
+        // The OpenAPI document is built from the routes, whose modules load the Durable Object classes.
+        resolve: { alias: { "cloudflare:workers": fileURLToPath(new URL("./tests/setup/cloudflare-workers-stub.ts", import.meta.url)) } },
+      },
       // Compression, encryption (with an old key kept for reading) and small multipart settings.
       project("storage-options", ["tests/storage-options/**/*.test.ts"], {
         ...SEALED,

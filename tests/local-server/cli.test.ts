@@ -226,6 +226,29 @@ describe("r2-backup", () => {
     expect(refused.stderr).toContain("backup:write");
   });
 
+  it("the scripts: --help prints the usage, an unknown option is one line and exit 2, and the seed refuses while the server uses its state", async () => {
+    const script = (args: string[]) =>
+      new Promise<Run>((resolve, reject) => {
+        const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
+        let stdout = "";
+        let stderr = "";
+        child.stdout.on("data", (chunk) => (stdout += chunk));
+        child.stderr.on("data", (chunk) => (stderr += chunk));
+        child.on("error", reject);
+        child.on("close", (code) => resolve({ code: code ?? -1, stdout, stderr, json: () => JSON.parse(stdout) }));
+      });
+    const help = await script(["scripts/seed.mjs", "--help"]);
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/^Usage: npm run seed -- \[options\]/);
+    const unknown = await script(["scripts/token.mjs", "--bogus"]);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr.trim().split("\n")).toHaveLength(1);
+    expect(unknown.stderr).toContain("Unknown option '--bogus'");
+    const seed = await script(["scripts/seed.mjs", "--files", "1", "--persist", `${server.state}/v3`]);
+    expect(seed.code).toBe(2);
+    expect(seed.stderr).toMatch(/The local server \(npm start, pid \d+, port \d+\) is using .*: stop it first/);
+  });
+
   it("exits 4 when the server is unreachable or does not answer in time", async () => {
     const closed = createServer();
     await new Promise<void>((resolve) => closed.listen(0, "127.0.0.1", resolve));

@@ -124,7 +124,7 @@ export function openApiDocument(routes: ApiRoute[], serverUrl?: string) {
       description:
         "Backups of a Cloudflare R2 bucket: full, incremental and scheduled backups, SHA-256 verification, point-in-time restore, retention, statistics and alerts. Every endpoint but `/api/health` and this document needs `Authorization: Bearer <JWT>` carrying a scope (`scope` claim, space-separated, or a `scopes` array). `backup:admin` allows everything. Every GET also answers HEAD, and a query parameter an endpoint does not define is a 400.",
       // package.json is private and names no license: the service is proprietary.
-      license: { name: "Proprietary (UNLICENSED): internal use only" },
+      license: { name: "Proprietary (UNLICENSED): internal use only", identifier: "LicenseRef-Proprietary" },
     },
     // Relative by default: the server that serves this document (its paths start with /api).
     servers: [serverUrl ? { url: serverUrl } : { url: "/", description: "The server this document is served from" }],
