@@ -31,13 +31,10 @@ interface Run {
   json: () => any;
 }
 
-/** Runs the client with the server and an admin token in its environment (unless overridden). */
-function cli(args: string[], env: Record<string, string | undefined> = {}): Promise<Run> {
+/** Runs a script of the project with this Node, collecting what it prints. */
+function runScript(args: string[], env: Record<string, string | undefined> = process.env): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["scripts/cli/r2-backup.mjs", ...args], {
-      env: { ...process.env, R2_BACKUP_URL: server.url, R2_BACKUP_TOKEN: adminToken, ...env },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    const child = spawn(process.execPath, args, { env, stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (chunk) => (stdout += chunk));
@@ -45,6 +42,11 @@ function cli(args: string[], env: Record<string, string | undefined> = {}): Prom
     child.on("error", reject);
     child.on("close", (code) => resolve({ code: code ?? -1, stdout, stderr, json: () => JSON.parse(stdout) }));
   });
+}
+
+/** Runs the client with the server and an admin token in its environment (unless overridden). */
+function cli(args: string[], env: Record<string, string | undefined> = {}): Promise<Run> {
+  return runScript(["scripts/cli/r2-backup.mjs", ...args], { ...process.env, R2_BACKUP_URL: server.url, R2_BACKUP_TOKEN: adminToken, ...env });
 }
 
 describe("r2-backup", () => {
@@ -227,24 +229,14 @@ describe("r2-backup", () => {
   });
 
   it("the scripts: --help prints the usage, an unknown option is one line and exit 2, and the seed refuses while the server uses its state", async () => {
-    const script = (args: string[]) =>
-      new Promise<Run>((resolve, reject) => {
-        const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
-        let stdout = "";
-        let stderr = "";
-        child.stdout.on("data", (chunk) => (stdout += chunk));
-        child.stderr.on("data", (chunk) => (stderr += chunk));
-        child.on("error", reject);
-        child.on("close", (code) => resolve({ code: code ?? -1, stdout, stderr, json: () => JSON.parse(stdout) }));
-      });
-    const help = await script(["scripts/seed.mjs", "--help"]);
+    const help = await runScript(["scripts/seed.mjs", "--help"]);
     expect(help.code).toBe(0);
     expect(help.stdout).toMatch(/^Usage: npm run seed -- \[options\]/);
-    const unknown = await script(["scripts/token.mjs", "--bogus"]);
+    const unknown = await runScript(["scripts/token.mjs", "--bogus"]);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr.trim().split("\n")).toHaveLength(1);
     expect(unknown.stderr).toContain("Unknown option '--bogus'");
-    const seed = await script(["scripts/seed.mjs", "--files", "1", "--persist", `${server.state}/v3`]);
+    const seed = await runScript(["scripts/seed.mjs", "--files", "1", "--persist", `${server.state}/v3`]);
     expect(seed.code).toBe(2);
     expect(seed.stderr).toMatch(/The local server \(npm start, pid \d+, port \d+\) is using .*: stop it first/);
   });
