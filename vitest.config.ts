@@ -18,6 +18,8 @@ const baseBindings = {
   BACKUP_STEP_DELAY_MS: "3600000",
   // Cleanup may delete unreferenced blobs at once (the grace period has its own test, below).
   BACKUP_GC_GRACE_HOURS: "0",
+  // Whatever a local .dev.vars says (it turns them on for npm start): every machine tests the same.
+  BACKUP_DEV_ROUTES: "false",
 };
 
 /** Test keys: 32 bytes each, base64. Never used outside tests. */
@@ -106,6 +108,7 @@ export default defineConfig({
     projects: [
       // Event backups: five changed keys start one at once; fewer wait an hour (event-backups.test.ts).
       project("engine", ["tests/unit/workerd/**/*.test.ts", "tests/integration/**/*.test.ts"], {
+        BACKUP_DEV_ROUTES: "true",
         BACKUP_EVENT_THRESHOLD: "5",
         BACKUP_EVENT_MAX_DELAY_SECONDS: "3600",
       }),
