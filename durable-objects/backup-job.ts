@@ -10,7 +10,7 @@ import type { BackupRow } from "../schema";
 import { initialCheckpoint, type BackupCheckpoint, type NewBackup, type ParentManifest } from "./engine/backup/backup-checkpoint";
 import { locatorOf, PageCache } from "./engine/format/manifest-reader";
 import type { BackupEngineSettings, BackupStepDeps } from "./engine/backup/backup-deps";
-import { DEFAULT_TEMPLATE, sourceFor } from "./templates";
+import { DEFAULT_TEMPLATE, sourceFor } from "./engine/settings/templates";
 import { logRecord, progressColumns } from "./engine/backup/batch-recorder";
 import { runBackupStep } from "./engine/backup/backup-step";
 import { abortOpenUpload } from "./engine/backup/large-object";
@@ -20,14 +20,14 @@ import type { NewBackupRow } from "../schema";
 import { findBackupRow } from "../schema/queries";
 import { presentBackup } from "../schema/present";
 import { deliveryId, queueDelivery } from "./engine/monitor/outbox";
-import { webhooksEnabled } from "./monitor";
-import { engineSettings, readKeyring } from "./engine-settings";
-import { getConfig } from "./config";
+import { webhooksEnabled } from "./oversight/monitor";
+import { engineSettings, readKeyring } from "./engine/settings/engine-settings";
+import { getConfig } from "./engine/settings/config";
 import { PermanentError } from "./engine/errors";
 import { endHolder, runLedger } from "./engine/collection/ledger";
 import { StepJob, type AlertScope } from "./step-job";
 import { replicateJobId } from "./replicate-job";
-import { clock } from "./clock";
+import { clock } from "./engine/clock";
 
 export class BackupJob extends StepJob<BackupCheckpoint> {
   /** The parent manifest's index pages, kept while this object stays in memory (see PageCache). */

@@ -19,18 +19,18 @@ import { DurableObject } from "cloudflare:workers";
 import { auditEvents, type BackupRow, type BackupTrigger } from "../schema";
 import type { StartCleanup } from "./cleanup-job";
 import type { StartRestore } from "./restore-job";
-import { getConfig } from "./config";
-import { newId } from "./ids";
-import { resolveBackupType, type RequestedBackupType } from "./backup-type";
+import { getConfig } from "./engine/settings/config";
+import { newId } from "./engine/ids";
+import { resolveBackupType, type RequestedBackupType } from "./engine/coordinator/backup-type";
 import { openDatabase } from "./engine/records";
-import { jobStub, reconcileOrphans } from "./watchdog";
-import { eventBackupDue, PendingChanges, type ChangeSummary } from "./pending-changes";
+import { jobStub, reconcileOrphans } from "./oversight/watchdog";
+import { eventBackupDue, PendingChanges, type ChangeSummary } from "./engine/coordinator/pending-changes";
 import { normalizeTargetKeys } from "./engine/backup/targeted-listing";
 import { keyProblem } from "./engine/object-keys";
-import { EventBackoff } from "./event-backoff";
+import { EventBackoff } from "./engine/coordinator/event-backoff";
 import { findBackupRow } from "../schema/queries";
-import { DEFAULT_TEMPLATE, defaultTemplate, templateRun, type TemplateRun } from "./templates";
-import { clock } from "./clock";
+import { DEFAULT_TEMPLATE, defaultTemplate, templateRun, type TemplateRun } from "./engine/settings/templates";
+import { clock } from "./engine/clock";
 
 const LEASE_KEY = "lease";
 /** Scheduled runs of templates waiting for the bucket (StartBackupRequest[]). */

@@ -10,20 +10,21 @@
  * the store's one collector (engine/collection/ledger.ts), so backups wait at most for the
  * expiries; its end releases the collection, whatever the outcome.
  */
-import { getConfig } from "./config";
-import { cleanupResult, runCleanupStep, type CleanupState } from "./engine/cleanup/cleanup-step";
+import { getConfig } from "./engine/settings/config";
+import { cleanupResult } from "./engine/cleanup/cleanup-report";
+import { runCleanupStep, type CleanupState } from "./engine/cleanup/cleanup-step";
 import type { RetentionPolicy } from "./engine/cleanup/keep-policy";
 import { condemnPage, finishPage, pageDeleting, pruneLedger, registerCollector, releaseCollector } from "./engine/collection/ledger";
 import { NO_FINDINGS } from "./engine/job-state";
 import { RUNNING } from "./engine/lifecycle";
 import type { LogRecord } from "./engine/records";
-import { readKeyring } from "./engine-settings";
+import { readKeyring } from "./engine/settings/engine-settings";
 import { ManifestJob } from "./manifest-job";
 import type { AlertScope } from "./step-job";
-import { DEFAULT_TEMPLATE } from "./templates";
-import { backupStatus, cleanupHistory, deleteFileRows, expireRecord, expiryFinished, prunableRows, storeSnapshots } from "./cleanup-records";
-import { cleanupStore, createCleanupTables } from "./cleanup-store";
-import { clock } from "./clock";
+import { DEFAULT_TEMPLATE } from "./engine/settings/templates";
+import { backupStatus, cleanupHistory, deleteFileRows, expireRecord, expiryFinished, prunableRows, storeSnapshots } from "./engine/cleanup/cleanup-records";
+import { cleanupStore, createCleanupTables } from "./engine/cleanup/cleanup-store";
+import { clock } from "./engine/clock";
 
 export interface StartCleanup {
   jobId: string;

@@ -3,20 +3,20 @@
  * progress and findings set from the state after every step, the outcome and result written by
  * the final recording) and the audit log of the backup it works on.
  */
-import { getConfig } from "./config";
+import { getConfig } from "./engine/settings/config";
 import type { ManifestJobState } from "./engine/job-state";
 import { readIndex } from "./engine/format/manifest";
 import { insertJob, insertLog, openDatabase, runBatch, updateJob, upsertFindings, type LogRecord, type NewJobRow, type Statement } from "./engine/records";
 import { deliveryId, queueDelivery } from "./engine/monitor/outbox";
-import { webhooksEnabled } from "./monitor";
+import { webhooksEnabled } from "./oversight/monitor";
 import { findBackupRow, findJobRow } from "../schema/queries";
 import { presentJob } from "../schema/present";
 import type { BackupJobRow } from "../schema";
-import { readKeyring } from "./engine-settings";
+import { readKeyring } from "./engine/settings/engine-settings";
 import { StepJob } from "./step-job";
 import { PermanentError } from "./engine/errors";
 import { commitWithReferences, readFence, runLedger } from "./engine/collection/ledger";
-import { clock } from "./clock";
+import { clock } from "./engine/clock";
 
 /** Where a backup is stored: the backup bucket, or the replica bucket's copy of it. */
 export type BackupCopy = "primary" | "replica";

@@ -8,15 +8,15 @@
  * neither block nor be broken by a backup, a restore or a cleanup of the bucket (docs/replica.md).
  * Its end sets the backup's `replica_status`: complete, incomplete (problems) or failed.
  */
-import { DEFAULTS } from "./defaults";
+import { DEFAULTS } from "./engine/settings/defaults";
 import { initialReplicateState, replicateResult, runReplicateStep, type ReplicateState } from "./engine/replica/replicate-step";
 import { updateBackup, type LogRecord, type Statement } from "./engine/records";
-import { readKeyring } from "./engine-settings";
+import { readKeyring } from "./engine/settings/engine-settings";
 import { REPLICA_TOMBSTONE_PREFIX } from "./engine/collection/ledger";
 import { ManifestJob } from "./manifest-job";
 import { findBackupRow } from "../schema/queries";
 import type { AlertScope } from "./step-job";
-import { clock } from "./clock";
+import { clock } from "./engine/clock";
 
 export interface StartReplicate {
   jobId: string;

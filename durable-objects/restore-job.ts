@@ -8,13 +8,13 @@
  */
 import { and, asc, eq, gt } from "drizzle-orm";
 import { backupFiles } from "../schema";
-import { DEFAULTS } from "./defaults";
+import { DEFAULTS } from "./engine/settings/defaults";
 import { initialRestoreState, restoreResult, runRestoreStep, type RestoreOptions, type RestoreState } from "./engine/restore/restore-step";
 import type { LogRecord } from "./engine/records";
-import { readKeyring } from "./engine-settings";
+import { readKeyring } from "./engine/settings/engine-settings";
 import { ManifestJob } from "./manifest-job";
-import { sourceFor } from "./templates";
-import { clock } from "./clock";
+import { sourceFor } from "./engine/settings/templates";
+import { clock } from "./engine/clock";
 
 export interface StartRestore {
   jobId: string;

@@ -15,14 +15,14 @@
  * it; it takes effect at the next step boundary. Subclasses supply the work and the recordings.
  */
 import { DurableObject } from "cloudflare:workers";
-import { getConfig } from "./config";
+import { getConfig } from "./engine/settings/config";
 import { isCollectionConflict } from "./engine/collection/ledger";
 import { errorMessage, isRetryable } from "./engine/errors";
 import { ended, type CancelRequest, type StepState } from "./engine/lifecycle";
 import { cappedBackoff } from "./engine/retry";
 import { openDatabase, runBatch, type Statement } from "./engine/records";
-import { checkAlerts, describeAlertChanges, wakeDispatcher } from "./monitor";
-import { clock } from "./clock";
+import { checkAlerts, describeAlertChanges, wakeDispatcher } from "./oversight/monitor";
+import { clock } from "./engine/clock";
 
 const CHECKPOINT_KEY = "checkpoint";
 const CANCEL_KEY = "cancel";

@@ -7,13 +7,13 @@
  * (`last_verified_at`, `last_verification_valid`) and logs a failed verification at error level.
  */
 import { initialVerifyState, runVerifyStep, verifyResult, type VerifyMode, type VerifyState } from "./engine/verify/verify-step";
-import { readKeyring } from "./engine-settings";
+import { readKeyring } from "./engine/settings/engine-settings";
 import { updateBackup, type LogRecord, type Statement } from "./engine/records";
 import { ManifestJob, type BackupCopy } from "./manifest-job";
 import type { AlertScope } from "./step-job";
 import { findBackupRow } from "../schema/queries";
-import { DEFAULTS } from "./defaults";
-import { clock } from "./clock";
+import { DEFAULTS } from "./engine/settings/defaults";
+import { clock } from "./engine/clock";
 
 export interface StartVerify {
   jobId: string;

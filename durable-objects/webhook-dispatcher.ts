@@ -7,10 +7,10 @@
  * pending attempt. Runs are serialized inside the object, so no delivery is sent twice at once.
  */
 import { DurableObject } from "cloudflare:workers";
-import { getConfig } from "./config";
+import { getConfig } from "./engine/settings/config";
 import { deliverDue, type DispatchReport } from "./engine/monitor/webhook-dispatch";
 import { openDatabase } from "./engine/records";
-import { clock } from "./clock";
+import { clock } from "./engine/clock";
 
 export class WebhookDispatcher extends DurableObject<Env> {
   private run: Promise<DispatchReport> | null = null;

@@ -58,7 +58,7 @@ const values = scriptArgs({
 const quick = values.quick;
 const port = Number(values.port);
 const api = apiClient(port, await adminToken());
-/** The engine's concurrency (durable-objects/defaults.ts), which the ceiling uses too. */
+/** The engine's concurrency (durable-objects/engine/settings/defaults.ts), which the ceiling uses too. */
 const CONCURRENCY = 6;
 
 // `mutate`: whether the incremental follows a 1% change (a set of a few large objects has none to

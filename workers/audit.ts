@@ -7,12 +7,12 @@ import { and, desc, eq, gte, lt, lte, type SQL } from "drizzle-orm";
 import { z } from "zod";
 import { auditEvents, type AuditAction, type AuditEventRow } from "../schema";
 import { openDatabase } from "../durable-objects/engine/records";
-import type { HandlerContext } from "./context";
+import type { HandlerContext } from "./handler-context";
 import { HttpError, jsonResponse } from "./http-error";
 import { decodeCursor, encodeCursor } from "./pagination";
 import { parseQuery } from "./request-body";
 import { listAuditQuery } from "./schemas";
-import { clock } from "../durable-objects/clock";
+import { clock } from "../durable-objects/engine/clock";
 
 export type AuditRecord = Omit<AuditEventRow, "id">;
 

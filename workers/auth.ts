@@ -4,7 +4,7 @@
  * issuer and audience checked when configured.
  */
 import { createRemoteJWKSet, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from "jose";
-import type { Config } from "../durable-objects/config";
+import type { Config } from "../durable-objects/engine/settings/config";
 import { HttpError } from "./http-error";
 
 export const SCOPES = ["backup:read", "backup:write", "backup:restore", "backup:admin"] as const;

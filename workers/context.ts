@@ -1,20 +1,12 @@
-/** What every authenticated handler receives: the request, its validated config and caller. */
+/** Authenticated handlers: the token checked, the scope required, the call audited. */
 import type { IRequest } from "itty-router";
-import { authenticate, requireScope, type Principal, type Scope } from "./auth";
-import { getConfig, type Config } from "../durable-objects/config";
+import { authenticate, requireScope, type Scope } from "./auth";
+import { getConfig } from "../durable-objects/engine/settings/config";
 import type { AuditAction } from "../schema";
 import { audited } from "./audit";
+import type { Handler, HandlerContext } from "./handler-context";
 
-export interface HandlerContext {
-  request: IRequest;
-  url: URL;
-  env: Env;
-  ctx: ExecutionContext;
-  config: Config;
-  principal: Principal;
-}
-
-export type Handler = (context: HandlerContext) => Promise<Response>;
+export type { Handler, HandlerContext } from "./handler-context";
 
 /**
  * Wraps a handler so it runs only for a valid token carrying `scope` (null: every valid token; the

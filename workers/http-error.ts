@@ -2,7 +2,7 @@
  * The one error type route handlers throw, and the mapping of every failure to the contract's
  * error JSON: `{ "error": { "code", "message", "details" } }`.
  */
-import { ConfigError } from "../durable-objects/config";
+import { ConfigError } from "../durable-objects/engine/settings/config";
 
 export class HttpError extends Error {
   constructor(

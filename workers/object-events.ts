@@ -12,7 +12,7 @@
  * `max_retries` the queue itself moves it to the dead-letter queue (wrangler.toml).
  */
 import { z } from "zod";
-import { getConfig } from "../durable-objects/config";
+import { getConfig } from "../durable-objects/engine/settings/config";
 import { keyProblem } from "../durable-objects/engine/object-keys";
 
 const objectEvent = z.looseObject({

@@ -15,17 +15,17 @@
  * Each part runs on its own: a failure of one (recorded in the audit trail or the log) never
  * keeps the others from running; the firing reports the first failure once all have run.
  */
-import { getConfig, type Config } from "../durable-objects/config";
+import { getConfig, type Config } from "../durable-objects/engine/settings/config";
 import { errorMessage } from "../durable-objects/engine/errors";
 import { insertLog, openDatabase, runBatch } from "../durable-objects/engine/records";
-import { checkAlerts, describeAlertChanges, wakeDispatcher } from "../durable-objects/monitor";
-import { backupDue, scheduleProblem } from "../durable-objects/schedule";
-import { reconcileOrphans } from "../durable-objects/watchdog";
+import { checkAlerts, describeAlertChanges, wakeDispatcher } from "../durable-objects/oversight/monitor";
+import { backupDue, scheduleProblem } from "../durable-objects/engine/settings/schedule";
+import { reconcileOrphans } from "../durable-objects/oversight/watchdog";
 import { recordAudit, type AuditRecord } from "./audit";
 import type { AuditAction } from "../schema";
-import { allTemplates, templateRun, type BackupTemplate } from "../durable-objects/templates";
+import { allTemplates, templateRun, type BackupTemplate } from "../durable-objects/engine/settings/templates";
 import type { StartBackupResult } from "../durable-objects/bucket-coordinator";
-import { clock } from "../durable-objects/clock";
+import { clock } from "../durable-objects/engine/clock";
 
 export async function runScheduled(controller: ScheduledController, env: Env, ctx: ExecutionContext): Promise<void> {
   ctx.waitUntil(reconcileOrphans(env).catch((error: unknown) => console.error("orphan sweep failed", error)));

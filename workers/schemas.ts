@@ -1,7 +1,7 @@
 /** zod schemas for every request body and query string of the API. */
 import { z } from "zod";
 import { AUDIT_ACTIONS, BACKUP_STATUSES, BACKUP_TRIGGERS, BACKUP_TYPES, LOG_LEVELS } from "../schema";
-import { SCHEDULES } from "../durable-objects/schedule";
+import { SCHEDULES } from "../durable-objects/engine/settings/schedule";
 import { MAX_KEY_BYTES, utf8Length } from "../durable-objects/engine/object-keys";
 
 /** A backup template's name: lowercase letters, digits, `-` and `_` (it appears in URLs and logs). */

@@ -2,7 +2,7 @@
  * The state every job shares, as plain data (StepJob drives it; steps only read and return it):
  * `stage` is the one notion of "done" (running, finishing, done) and `outcome` says how it ended.
  */
-import { clock } from "../clock";
+import { clock } from "./clock";
 export type JobStage = "running" | "finishing" | "done";
 export type JobOutcome = "completed" | "partial" | "failed" | "cancelled";
 

@@ -3,14 +3,14 @@
  * verification or cleanup ends, and on every cron firing, so `no_recent_backup` opens even when
  * nothing runs), and wake the webhook dispatcher after deliveries were queued.
  */
-import { getConfig, type Config } from "./config";
-import type { AlertThresholds } from "./engine/monitor/alert-rules";
-import { desiredAlerts } from "./engine/monitor/alert-rules";
-import { readBucketFacts } from "./engine/monitor/alert-facts";
-import { applyAlerts, type AlertChanges } from "./engine/monitor/alert-store";
-import { openDatabase } from "./engine/records";
-import type { ChangeSummary } from "./pending-changes";
-import { clock } from "./clock";
+import { getConfig, type Config } from "../engine/settings/config";
+import type { AlertThresholds } from "../engine/monitor/alert-rules";
+import { desiredAlerts } from "../engine/monitor/alert-rules";
+import { readBucketFacts } from "../engine/monitor/alert-facts";
+import { applyAlerts, type AlertChanges } from "../engine/monitor/alert-store";
+import { openDatabase } from "../engine/records";
+import type { ChangeSummary } from "../engine/coordinator/pending-changes";
+import { clock } from "../engine/clock";
 
 export const DISPATCHER_NAME = "webhooks";
 

@@ -9,10 +9,10 @@
  * a row that has not moved for a while; never while a request waits.
  */
 import { and, asc, eq, inArray, lt, sql } from "drizzle-orm";
-import { backupJobs, r2Backups } from "../schema";
-import { insertLog, openDatabase, updateBackup, updateJob } from "./engine/records";
-import { endHolder, releaseCollector, runLedger } from "./engine/collection/ledger";
-import { clock } from "./clock";
+import { backupJobs, r2Backups } from "../../schema/index";
+import { insertLog, openDatabase, updateBackup, updateJob } from "../engine/records";
+import { endHolder, releaseCollector, runLedger } from "../engine/collection/ledger";
+import { clock } from "../engine/clock";
 
 /** A job that has not written its start after this long is not coming. */
 export const ORPHAN_GRACE_MS = 10 * 60_000;

@@ -6,7 +6,7 @@ import { emptyBucket, listAll, putObjects, sha256Hex, variedObjects, type SeedOb
 import { completedBackup } from "../helpers/flows";
 import { backupJobStub, coordinatorStub, restoreJobStub, verifyJobStub } from "../helpers/jobs";
 import type { Scenario } from "./harness";
-import { readKeyring } from "../../durable-objects/engine-settings";
+import { readKeyring } from "../../durable-objects/engine/settings/engine-settings";
 import { chunkKeysOf } from "../helpers/manifest";
 import { StoreSnapshot } from "../helpers/store-snapshot";
 

@@ -4,8 +4,8 @@
  */
 import { env } from "cloudflare:test";
 import { inject } from "vitest";
-import { getConfig } from "../../durable-objects/config";
-import { checkAlerts, DISPATCHER_NAME } from "../../durable-objects/monitor";
+import { getConfig } from "../../durable-objects/engine/settings/config";
+import { checkAlerts, DISPATCHER_NAME } from "../../durable-objects/oversight/monitor";
 
 export interface HistoryRow {
   id: string;

@@ -7,7 +7,7 @@ import { createExecutionContext, createMessageBatch, env, getQueueResult, runDur
 import { describe, expect, it, vi } from "vitest";
 import worker from "../../workers/index";
 import type { BucketCoordinator } from "../../durable-objects/bucket-coordinator";
-import { EVENT_BACKOFF_BASE_MS, type Backoff } from "../../durable-objects/event-backoff";
+import { EVENT_BACKOFF_BASE_MS, type Backoff } from "../../durable-objects/engine/coordinator/event-backoff";
 import { api } from "../helpers/api";
 import { putObjects } from "../helpers/buckets";
 import { completedBackup } from "../helpers/flows";

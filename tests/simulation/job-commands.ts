@@ -5,7 +5,7 @@
  */
 import { env } from "cloudflare:test";
 import type fc from "fast-check";
-import { advanceClock, clock } from "../../durable-objects/clock";
+import { advanceClock, clock } from "../../durable-objects/engine/clock";
 import { api } from "../helpers/api";
 import { CallPlan, disarm } from "../helpers/interpose";
 import { checkExpired, checkKept, checkStore, compareRestore, recordFinishedBackups, tally } from "./checks";

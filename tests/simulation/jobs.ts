@@ -6,9 +6,9 @@
  */
 import { env, evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import type fc from "fast-check";
-import { clock } from "../../durable-objects/clock";
+import { clock } from "../../durable-objects/engine/clock";
 import type { StepState } from "../../durable-objects/engine/lifecycle";
-import type { WatchedKind } from "../../durable-objects/watchdog";
+import type { WatchedKind } from "../../durable-objects/oversight/watchdog";
 import type { CallPlan } from "../helpers/interpose";
 
 export interface JobRef {

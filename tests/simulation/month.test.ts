@@ -12,7 +12,7 @@
 import { env, runInDurableObject } from "cloudflare:test";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { advanceClock } from "../../durable-objects/clock";
+import { advanceClock } from "../../durable-objects/engine/clock";
 import { api } from "../helpers/api";
 import { emptyBucket } from "../helpers/buckets";
 import { checkExpired, checkKept, checkQuiet, checkStore, recordFinishedBackups, tally } from "./checks";

@@ -5,7 +5,7 @@
  */
 import type fc from "fast-check";
 import { runInDurableObject } from "cloudflare:test";
-import { advanceClock } from "../../durable-objects/clock";
+import { advanceClock } from "../../durable-objects/engine/clock";
 import type { BackupCheckpoint } from "../../durable-objects/engine/backup/backup-checkpoint";
 import { recordFinishedBackups } from "./checks";
 import { drain, stepJob, stubOf } from "./jobs";

@@ -5,7 +5,7 @@
 import { createExecutionContext, createMessageBatch, createScheduledController, env, runInDurableObject, waitOnExecutionContext } from "cloudflare:test";
 import { expect } from "vitest";
 import worker from "../../workers/index";
-import { clock } from "../../durable-objects/clock";
+import { clock } from "../../durable-objects/engine/clock";
 import type { BackupCheckpoint } from "../../durable-objects/engine/backup/backup-checkpoint";
 import { NO_FILTER } from "../../durable-objects/engine/restore/restore-filter";
 import { api } from "../helpers/api";

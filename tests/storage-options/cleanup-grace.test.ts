@@ -11,7 +11,7 @@ import { emptyBucket, listAll, putObjects, variedObjects } from "../helpers/buck
 import { completedBackup, crashedBackup, verify } from "../helpers/flows";
 import { backupJobStub, cleanupJobStub, runBackupToEnd, runJobToEnd } from "../helpers/jobs";
 import { chunkKeysOf } from "../helpers/manifest";
-import { readKeyring } from "../../durable-objects/engine-settings";
+import { readKeyring } from "../../durable-objects/engine/settings/engine-settings";
 
 describe("cleanup grace period", () => {
   it("never deletes a young blob or chunk, even one only a cancelled or crashed backup wrote; expired backups still go", async () => {

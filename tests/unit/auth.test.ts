@@ -1,7 +1,7 @@
 import { SignJWT } from "jose";
 import { describe, expect, it } from "vitest";
 import { authenticate, requireScope } from "../../workers/auth";
-import { parseConfig } from "../../durable-objects/config";
+import { parseConfig } from "../../durable-objects/engine/settings/config";
 
 const secret = "unit-secret-that-is-at-least-32-characters";
 const config = parseConfig({ JWT_SECRET: secret, JWT_ISSUER: "https://auth.cutty.example", JWT_AUDIENCE: "r2-backup" });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { chooseBackupType, type BackupTypeInput } from "../../durable-objects/backup-type";
+import { chooseBackupType, type BackupTypeInput } from "../../durable-objects/engine/coordinator/backup-type";
 
 const now = new Date("2026-11-28T02:00:00.000Z");
 const daysAgo = (days: number) => new Date(now.getTime() - days * 86_400_000).toISOString();

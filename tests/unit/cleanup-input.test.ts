@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ConfigError, parseConfig } from "../../durable-objects/config";
+import { ConfigError, parseConfig } from "../../durable-objects/engine/settings/config";
 import { cleanupBody } from "../../workers/schemas";
 
 const valid = { JWT_SECRET: "x".repeat(32) };

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ConfigError, parseConfig } from "../../durable-objects/config";
+import { ConfigError, parseConfig } from "../../durable-objects/engine/settings/config";
 
 const valid = { JWT_SECRET: "x".repeat(32), BACKUP_RETENTION_DAYS: "30", BACKUP_INCREMENTAL_ENABLED: "true" };
 

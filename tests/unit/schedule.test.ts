@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import wranglerToml from "../../wrangler.toml?raw";
-import { backupDue, SCHEDULES, scheduleProblem, type Schedule } from "../../durable-objects/schedule";
+import { backupDue, SCHEDULES, scheduleProblem, type Schedule } from "../../durable-objects/engine/settings/schedule";
 
 const at = (iso: string) => new Date(iso);
 

@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { mergeListing, type ListedObject } from "../../durable-objects/engine/backup/listing-merge";
 import { nextTargetKeys, normalizeTargetKeys, targetedListing } from "../../durable-objects/engine/backup/targeted-listing";
 import { compareKeys } from "../../durable-objects/engine/format/key-order";
-import { eventBackupDue } from "../../durable-objects/pending-changes";
+import { eventBackupDue } from "../../durable-objects/engine/coordinator/pending-changes";
 import { plainEntry } from "../helpers/manifest";
 
 const at = new Date("2026-11-01T00:00:00.000Z");

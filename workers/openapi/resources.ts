@@ -4,7 +4,7 @@
  * against these, so a field added there and not here fails a test.
  */
 import { z } from "zod";
-import { SCHEDULES } from "../../durable-objects/schedule";
+import { SCHEDULES } from "../../durable-objects/engine/settings/schedule";
 import {
   ALERT_CODES,
   ALERT_SEVERITIES,

@@ -7,14 +7,11 @@ import { requireSnapshot } from "./snapshot-state";
 import type { HandlerContext } from "../context";
 import { badRequest, conflict, jsonResponse, notFound } from "../http-error";
 import { decodeCursor, encodeCursor } from "../pagination";
-import { watchAfterResponse } from "../../durable-objects/watchdog";
+import { watchAfterResponse } from "../../durable-objects/oversight/watchdog";
 import { presentBackup, presentLog } from "../../schema/present";
 import { parseJsonBody, parseQuery } from "../request-body";
-import { readManifestPage } from "../../durable-objects/engine/format/manifest-pager";
-import { readIndex } from "../../durable-objects/engine/format/manifest";
-import { locatorOf, openManifest } from "../../durable-objects/engine/format/manifest-reader";
-import { readKeyring } from "../../durable-objects/engine-settings";
-import { DEFAULT_TEMPLATE, templateRun } from "../../durable-objects/templates";
+import { openBackupSnapshot } from "../../durable-objects/engine/snapshot-reader";
+import { DEFAULT_TEMPLATE, templateRun } from "../../durable-objects/engine/settings/templates";
 import { requireTemplate } from "./templates";
 import { createBackupBody, listBackupsQuery, listFilesQuery, listLogsQuery } from "../schemas";
 
@@ -93,16 +90,11 @@ export async function listBackupFiles(context: HandlerContext, id: string): Prom
   const query = parseQuery(context.url, listFilesQuery);
   const backup = await findBackup(context, id);
   await requireSnapshot(context, backup, "listed");
-  const keyring = await readKeyring(context.env);
-  const index = await readIndex(context.env.R2_BACKUP_BUCKET, keyring, backup.id);
-  if (!index) throw new Error(`manifest index of ${backup.id} is missing from the backup bucket`);
+  const snapshot = await openBackupSnapshot(context.env, backup.id);
+  if (!snapshot) throw new Error(`manifest index of ${backup.id} is missing from the backup bucket`);
   const from = query.cursor ? decodeCursor(query.cursor, filesCursor) : null;
   if (from && from.p !== query.prefix) throw badRequest("cursor belongs to another prefix: repeat the prefix of the first page.", { field: "cursor" });
-  const page = await readManifestPage(openManifest(context.env.R2_BACKUP_BUCKET, keyring, locatorOf(index)), {
-    prefix: query.prefix,
-    limit: query.limit,
-    from: from ? { chunkSeq: from.c, offset: from.o } : null,
-  });
+  const page = await snapshot.page({ prefix: query.prefix, limit: query.limit, from: from ? { chunkSeq: from.c, offset: from.o } : null });
   return jsonResponse({
     files: page.entries.map((e) => ({
       path: e.key,

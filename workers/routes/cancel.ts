@@ -13,7 +13,7 @@ import { badRequest, conflict, jsonResponse, notFound } from "../http-error";
 import { presentBackup } from "../../schema/present";
 import { findBackup } from "./backups";
 import { findJob, jobResource } from "./jobs";
-import { jobStub } from "../../durable-objects/watchdog";
+import { jobStub } from "../../durable-objects/oversight/watchdog";
 
 const CANCEL_SCOPE: Record<BackupJobRow["kind"], Scope> = {
   verify: "backup:write",

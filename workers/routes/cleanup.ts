@@ -1,5 +1,5 @@
 /** POST /api/backup/cleanup: retention and garbage collection as a job, under the bucket's lease. */
-import { newId } from "../../durable-objects/ids";
+import { newId } from "../../durable-objects/engine/ids";
 import type { HandlerContext } from "../context";
 import { eq } from "drizzle-orm";
 import { r2Backups } from "../../schema";
@@ -8,8 +8,8 @@ import { conflict, jsonResponse, notFound } from "../http-error";
 import { parseJsonBody } from "../request-body";
 import { cleanupBody } from "../schemas";
 import { findJob, jobResource } from "./jobs";
-import { DEFAULT_TEMPLATE, findTemplate, type BackupTemplate } from "../../durable-objects/templates";
-import { clock } from "../../durable-objects/clock";
+import { DEFAULT_TEMPLATE, findTemplate, type BackupTemplate } from "../../durable-objects/engine/settings/templates";
+import { clock } from "../../durable-objects/engine/clock";
 
 /**
  * Whose backups a cleanup keeps or expires: a template, or the backups left by a deleted one (its

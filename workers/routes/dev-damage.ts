@@ -3,10 +3,7 @@
  * holds one object of a backup, so that verify, the `verification_failed` alert and its webhook
  * can be seen locally. It runs inside the server, so it is safe while the server uses the state.
  */
-import { readKeyring } from "../../durable-objects/engine-settings";
-import { readIndex } from "../../durable-objects/engine/format/manifest";
-import { readManifestPage } from "../../durable-objects/engine/format/manifest-pager";
-import { locatorOf, openManifest } from "../../durable-objects/engine/format/manifest-reader";
+import { openBackupSnapshot } from "../../durable-objects/engine/snapshot-reader";
 import type { HandlerContext } from "../context";
 import { jsonResponse, notFound } from "../http-error";
 import { parseJsonBody } from "../request-body";
@@ -20,14 +17,11 @@ export async function devDamage(context: HandlerContext): Promise<Response> {
   const body = await parseJsonBody(context.request, devDamageBody);
   const backup = await findBackup(context, body.backupId);
   await requireSnapshot(context, backup, "verified");
-  const bucket = context.env.R2_BACKUP_BUCKET;
-  const keyring = await readKeyring(context.env);
-  const index = await readIndex(bucket, keyring, backup.id);
-  if (!index) throw new Error(`manifest index of ${backup.id} is missing from the backup bucket`);
+  const snapshot = await openBackupSnapshot(context.env, backup.id);
+  if (!snapshot) throw new Error(`manifest index of ${backup.id} is missing from the backup bucket`);
   // The named key, or the snapshot's first object in key order.
-  const page = await readManifestPage(openManifest(bucket, keyring, locatorOf(index)), { prefix: body.key ?? "", limit: 1, from: null });
-  const entry = page.entries[0];
-  if (!entry || (body.key !== undefined && entry.key !== body.key)) throw notFound(`Backup ${backup.id} holds no object ${body.key}.`);
-  await bucket.delete(entry.blob);
+  const entry = body.key === undefined ? (await snapshot.page({ limit: 1 })).entries[0] : await snapshot.entry(body.key);
+  if (!entry) throw notFound(body.key === undefined ? `Backup ${backup.id} holds no objects.` : `Backup ${backup.id} holds no object ${body.key}.`);
+  await context.env.R2_BACKUP_BUCKET.delete(entry.blob);
   return jsonResponse({ backupId: backup.id, key: entry.key, blobDeleted: entry.blob });
 }

@@ -11,7 +11,7 @@ import { badRequest, HttpError, jsonResponse } from "../http-error";
 import { parseJsonBody } from "../request-body";
 import { runScheduled } from "../scheduled";
 import { devCronBody, devSourceWritesBody } from "../schemas";
-import { clock } from "../../durable-objects/clock";
+import { clock } from "../../durable-objects/engine/clock";
 
 export function requireDevRoutes(context: HandlerContext): void {
   if (!context.config.BACKUP_DEV_ROUTES) throw new HttpError(404, "not_found", "No such endpoint.");

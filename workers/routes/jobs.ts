@@ -1,5 +1,5 @@
 /** Handlers of verify, restore and job status: authenticate, validate, start one job, shape it. */
-import { newId } from "../../durable-objects/ids";
+import { newId } from "../../durable-objects/engine/ids";
 import { openDatabase } from "../../durable-objects/engine/records";
 import type { BackupJobRow, BackupRow } from "../../schema";
 import { findJobRow, jobFindingLists, nextSampleOffset } from "../../schema/queries";
@@ -7,12 +7,12 @@ import type { HandlerContext } from "../context";
 import { badRequest, conflict, jsonResponse, notFound } from "../http-error";
 import { MAX_KEY_BYTES } from "../../durable-objects/engine/object-keys";
 import { presentJob } from "../../schema/present";
-import { watchAfterResponse } from "../../durable-objects/watchdog";
+import { watchAfterResponse } from "../../durable-objects/oversight/watchdog";
 import { parseJsonBody } from "../request-body";
 import { restoreBody, verifyBody } from "../schemas";
 import { findBackup } from "./backups";
 import { requireSnapshot } from "./snapshot-state";
-import { clock } from "../../durable-objects/clock";
+import { clock } from "../../durable-objects/engine/clock";
 
 /** Verifying the replica needs one bound, and a replication of this backup that has ended. */
 function requireReplica(context: HandlerContext, backup: BackupRow): void {

@@ -2,7 +2,7 @@
 import { and, desc, eq, isNotNull, isNull, lt, or, type SQL } from "drizzle-orm";
 import { z } from "zod";
 import { alerts } from "../../schema";
-import { getConfig } from "../../durable-objects/config";
+import { getConfig } from "../../durable-objects/engine/settings/config";
 import { presentAlert } from "../../schema/present";
 import { readStats } from "../../schema/stats";
 import { openDatabase } from "../../durable-objects/engine/records";

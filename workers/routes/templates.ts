@@ -9,12 +9,12 @@ import { eq } from "drizzle-orm";
 import type { z } from "zod";
 import { backupTemplates } from "../../schema";
 import { openDatabase } from "../../durable-objects/engine/records";
-import { allTemplates, DEFAULT_TEMPLATE, findTemplate, fromRow, sourceBucket, type BackupTemplate } from "../../durable-objects/templates";
+import { allTemplates, DEFAULT_TEMPLATE, findTemplate, fromRow, sourceBucket, type BackupTemplate } from "../../durable-objects/engine/settings/templates";
 import type { HandlerContext } from "../context";
 import { badRequest, conflict, jsonResponse, notFound } from "../http-error";
 import { parseJsonBody } from "../request-body";
 import { createTemplateBody, templateBody } from "../schemas";
-import { clock } from "../../durable-objects/clock";
+import { clock } from "../../durable-objects/engine/clock";
 
 type TemplateOptions = z.output<typeof templateBody>;
 

@@ -9,7 +9,7 @@ import type { ManifestLocator } from "../format/manifest-reader";
 import { EMPTY_TREE, type ChunkRef, type TreeBuilderState } from "../format/manifest-tree";
 import type { LargeObjectState } from "./large-object";
 import type { ParentPosition } from "./parent-reader";
-import type { TemplateRun } from "../../templates";
+import type { TemplateRun } from "../settings/templates";
 
 /** Where the work stands; whether the job is over is StepState's `stage`, the one notion of done. */
 export type BackupPhase = "copying" | "large" | "finalizing";

@@ -4,10 +4,10 @@
  * snapshots for the mark.
  */
 import { and, asc, count, eq, exists, inArray, isNotNull, lt, ne, not, sql } from "drizzle-orm";
-import { backupFiles, backupJobs, backupLogs, jobFindings, r2Backups, webhookDeliveries } from "../schema";
-import type { CleanupDeps, CleanupState, ExpireOutcome } from "./engine/cleanup/cleanup-state";
-import { insertLog, runBatch, updateBackup, type Database } from "./engine/records";
-import { DEFAULT_TEMPLATE } from "./templates";
+import { backupFiles, backupJobs, backupLogs, jobFindings, r2Backups, webhookDeliveries } from "../../../schema/index";
+import type { CleanupDeps, CleanupState, ExpireOutcome } from "./cleanup-state";
+import { insertLog, runBatch, updateBackup, type Database } from "../records";
+import { DEFAULT_TEMPLATE } from "../settings/templates";
 
 /** Jobs that read a backup's snapshot: a backup one of them reads is never expired under it. */
 const READERS = ["verify", "restore", "replicate"] as const;

@@ -3,7 +3,7 @@
  * and the sweep page being handled. As large as the history and the blob store, so tables, never
  * one value.
  */
-import type { CleanupStore, SweepPage } from "./engine/cleanup/cleanup-state";
+import type { CleanupStore, SweepPage } from "./cleanup-state";
 
 export function createCleanupTables(sql: SqlStorage): void {
   sql.exec("CREATE TABLE IF NOT EXISTS cleanup_backups (id TEXT PRIMARY KEY, role TEXT NOT NULL)");

@@ -18,7 +18,7 @@ import { PermanentError } from "../errors";
 import { readIndex } from "../format/manifest";
 import { locatorOf, openManifest, type ManifestReader } from "../format/manifest-reader";
 import { chunkKey } from "../format/manifest-tree";
-import { describeDone } from "./cleanup-step";
+import { describeDone } from "./cleanup-report";
 import type { CleanupDeps, CleanupState } from "./cleanup-state";
 
 export const CHUNKS_PER_STEP = 16;

@@ -8,8 +8,8 @@
  * again as new. Failed and cancelled backups have no snapshot and are never parents.
  */
 import { and, desc, eq, inArray } from "drizzle-orm";
-import { r2Backups, type BackupType } from "../schema";
-import type { Database } from "./engine/records";
+import { r2Backups, type BackupType } from "../../../schema/index";
+import type { Database } from "../records";
 
 export type RequestedBackupType = BackupType | "auto";
 

@@ -9,7 +9,7 @@
  * the wait, up to EVENT_BACKOFF_MAX_MS (1 hour); the pending changes are kept all along
  * (docs/invariants.md, 13), and the `changes_pending` alert opens when they pile up or grow old.
  */
-import type { BackupRow } from "../schema";
+import type { BackupRow } from "../../../schema/index";
 
 const BACKOFF_KEY = "event-backoff";
 export const EVENT_BACKOFF_BASE_MS = 60_000;

@@ -21,7 +21,7 @@
 import { BlobIntegrityError, errorMessage } from "../errors";
 import { extendChain, EMPTY_CHAIN, fnv1a32, sha256Hex } from "./hashing";
 import { hmacHex, type Keyring } from "./keyring";
-import { serializeChunk, type ManifestEntry } from "./manifest";
+import { serializeChunk, type ManifestEntry } from "./manifest-entry";
 
 export const LEAF_BOUNDARY_MODULUS = 100;
 export const MAX_LEAF_ENTRIES = 400;

@@ -11,38 +11,19 @@
  * encoded. Every manifest object is small by construction, so reading one whole is bounded. The
  * format is described for operators in docs/storage-format.md.
  */
-import { BlobIntegrityError, errorMessage, PermanentError } from "../errors";
+import { BlobIntegrityError, PermanentError } from "../errors";
 import { BLOB_MAGIC, frameStream, isFramed, joinBytes, unframeStream } from "./blob-format";
 import { sha256Hex } from "./hashing";
 import type { Keyring } from "./keyring";
+import { parseChunk, type ManifestEntry, type StoredHttpMetadata } from "./manifest-entry";
 import type { ChunkRef } from "./manifest-tree";
+
+export { parseChunk, serializeChunk, type ManifestEntry, type StoredHttpMetadata } from "./manifest-entry";
 
 export const MANIFEST_FORMAT = "r2-backup-manifest";
 /** The version this engine writes; version 1 manifests are still read. */
 export const MANIFEST_VERSION = 2;
 const READABLE_VERSIONS: readonly number[] = [1, 2];
-
-export interface StoredHttpMetadata {
-  contentType?: string;
-  contentLanguage?: string;
-  contentDisposition?: string;
-  contentEncoding?: string;
-  cacheControl?: string;
-  cacheExpiry?: string;
-}
-
-export interface ManifestEntry {
-  key: string;
-  size: number;
-  etag: string;
-  /** The source object's upload time (R2's `uploaded`), ISO. */
-  lastModified: string;
-  sha256: string;
-  /** Key of the content in the backup bucket. */
-  blob: string;
-  httpMetadata: StoredHttpMetadata;
-  customMetadata: Record<string, string>;
-}
 
 export interface ManifestIndex {
   format: typeof MANIFEST_FORMAT;
@@ -67,22 +48,6 @@ export const manifestPrefix = (backupId: string) => `manifests/${backupId}/`;
 export const manifestIndexKey = (backupId: string) => `${manifestPrefix(backupId)}index.json`;
 /** Where a version 1 manifest keeps chunk `seq` (version 2 chunks are shared: manifest-tree.ts). */
 export const v1ChunkKey = (backupId: string, seq: number) => `${manifestPrefix(backupId)}chunks/${String(seq).padStart(8, "0")}.ndjson`;
-
-export function serializeChunk(entries: readonly ManifestEntry[]): string {
-  return entries.map((entry) => JSON.stringify(entry)).join("\n") + "\n";
-}
-
-/** Parses a chunk's NDJSON; text that does not parse is damage (BlobIntegrityError). */
-export function parseChunk(text: string): ManifestEntry[] {
-  try {
-    return text
-      .split("\n")
-      .filter((line) => line !== "")
-      .map((line) => JSON.parse(line) as ManifestEntry);
-  } catch (error) {
-    throw new BlobIntegrityError(`manifest chunk is not valid NDJSON: ${errorMessage(error)}`);
-  }
-}
 
 /**
  * How manifests are stored: plain NDJSON/JSON, or framed like blobs (gzip and/or encrypted) when

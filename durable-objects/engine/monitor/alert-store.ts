@@ -7,7 +7,7 @@
 import { and, eq, isNull } from "drizzle-orm";
 import { alerts, type AlertRow } from "../../../schema";
 import { presentAlert } from "../../../schema/present";
-import { newId } from "../../ids";
+import { newId } from "../ids";
 import { runBatch, type Database, type Statement } from "../records";
 import type { AlertDraft } from "./alert-rules";
 import { deliveryId, queueAlertDelivery } from "./outbox";

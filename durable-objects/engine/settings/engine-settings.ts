@@ -1,9 +1,9 @@
 /** The engine's settings, derived once per isolate from the validated configuration. */
 import { getConfig, type Config } from "./config";
 import { DEFAULTS } from "./defaults";
-import type { BackupEngineSettings } from "./engine/backup/backup-deps";
-import { loadKeyring, type Keyring } from "./engine/format/keyring";
-import { DEFAULT_TREE_SHAPE } from "./engine/format/manifest-tree";
+import type { BackupEngineSettings } from "../backup/backup-deps";
+import { loadKeyring, type Keyring } from "../format/keyring";
+import { DEFAULT_TREE_SHAPE } from "../format/manifest-tree";
 
 const keyrings = new WeakMap<object, Promise<Keyring | null>>();
 

@@ -9,13 +9,13 @@
  * without templates behaves exactly as before them, and changing a variable changes it.
  */
 import { asc, eq } from "drizzle-orm";
-import { backupTemplates, type BackupTemplateRow } from "../schema";
+import { backupTemplates, type BackupTemplateRow } from "../../../schema/index";
 import { getConfig, type Config } from "./config";
-import type { KeyScope } from "./engine/backup/key-scope";
-import type { RetentionPolicy } from "./engine/cleanup/keep-policy";
-import { openDatabase } from "./engine/records";
+import type { KeyScope } from "../backup/key-scope";
+import type { RetentionPolicy } from "../cleanup/keep-policy";
+import { openDatabase } from "../records";
 import type { Schedule } from "./schedule";
-import { PermanentError } from "./engine/errors";
+import { PermanentError } from "../errors";
 
 export const DEFAULT_TEMPLATE = "default";
 
