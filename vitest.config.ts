@@ -53,7 +53,12 @@ const SMALL_MULTIPART = {
 const EXPECTED_FAULT_LOGS =
   /injected fault|step failed|recording the end failed|could not log the retry|lease holder .* did not answer|object event .* dropped|event backup of .* waits/;
 
-function project(name: string, include: string[], bindings: Record<string, unknown>, r2Buckets?: Record<string, string>) {
+function project(
+  name: string,
+  include: string[],
+  bindings: Record<string, unknown>,
+  r2Buckets?: Record<string, string>,
+) {
   return {
     plugins: [
       cloudflareTest({
@@ -115,9 +120,18 @@ export default defineConfig({
       // Pure logic in plain Node: no bindings, so no workerd to set up per file (a few seconds
       // each). Unit tests that need the runtime's own APIs (crypto.DigestStream) are in unit/workerd/.
       {
-        test: { name: "unit", include: ["tests/unit/**/*.test.ts"], exclude: ["tests/unit/workerd/**"], environment: "node" },
+        test: {
+          name: "unit",
+          include: ["tests/unit/**/*.test.ts"],
+          exclude: ["tests/unit/workerd/**"],
+          environment: "node",
+        },
         // The OpenAPI document is built from the routes, whose modules load the Durable Object classes.
-        resolve: { alias: { "cloudflare:workers": fileURLToPath(new URL("./tests/setup/cloudflare-workers-stub.ts", import.meta.url)) } },
+        resolve: {
+          alias: {
+            "cloudflare:workers": fileURLToPath(new URL("./tests/setup/cloudflare-workers-stub.ts", import.meta.url)),
+          },
+        },
       },
       // Compression, encryption (with an old key kept for reading) and small multipart settings.
       project("storage-options", ["tests/storage-options/**/*.test.ts"], {
@@ -130,7 +144,11 @@ export default defineConfig({
       }),
       // The fault matrix, with small multipart settings so that large objects stay small, once
       // with plain storage and once with compression and encryption.
-      project("matrix-plain", ["tests/fault-matrix/**/*.test.ts", "tests/small-multipart/**/*.test.ts"], SMALL_MULTIPART),
+      project(
+        "matrix-plain",
+        ["tests/fault-matrix/**/*.test.ts", "tests/small-multipart/**/*.test.ts"],
+        SMALL_MULTIPART,
+      ),
       project("matrix-sealed", ["tests/fault-matrix/**/*.test.ts"], { ...SMALL_MULTIPART, ...SEALED }),
       monitoringProject(),
       // A real `wrangler dev` on the loopback, started by each test file: the dashboard in
@@ -161,7 +179,9 @@ export default defineConfig({
           R2_MEDIA_BUCKET: "media-files",
         },
       ),
-      project("incremental-disabled", ["tests/incremental-disabled/**/*.test.ts"], { BACKUP_INCREMENTAL_ENABLED: "false" }),
+      project("incremental-disabled", ["tests/incremental-disabled/**/*.test.ts"], {
+        BACKUP_INCREMENTAL_ENABLED: "false",
+      }),
       // The simulated month (tests/simulation/): two source buckets into one store and a replica,
       // restores into a scratch bucket bound only here, small multipart settings and small
       // manifest trees (a few hundred keys grow several levels), a grace period of 0, and every

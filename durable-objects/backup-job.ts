@@ -7,7 +7,12 @@
  * lease. `heartbeat` (the coordinator's watchdog, stale status reads) re-arms a lost alarm.
  */
 import type { BackupRow } from "../schema";
-import { initialCheckpoint, type BackupCheckpoint, type NewBackup, type ParentManifest } from "./engine/backup/backup-checkpoint";
+import {
+  initialCheckpoint,
+  type BackupCheckpoint,
+  type NewBackup,
+  type ParentManifest,
+} from "./engine/backup/backup-checkpoint";
 import { locatorOf, PageCache } from "./engine/format/manifest-reader";
 import type { BackupEngineSettings, BackupStepDeps } from "./engine/backup/backup-deps";
 import { DEFAULT_TEMPLATE, sourceFor } from "./engine/settings/templates";
@@ -15,7 +20,16 @@ import { logRecord, progressColumns } from "./engine/backup/batch-recorder";
 import { runBackupStep } from "./engine/backup/backup-step";
 import { abortOpenUpload } from "./engine/backup/large-object";
 import { readIndex, manifestIndexKey } from "./engine/format/manifest";
-import { insertBackup, insertLog, markReplicaPending, openDatabase, runBatch, updateBackup, type LogRecord, type Statement } from "./engine/records";
+import {
+  insertBackup,
+  insertLog,
+  markReplicaPending,
+  openDatabase,
+  runBatch,
+  updateBackup,
+  type LogRecord,
+  type Statement,
+} from "./engine/records";
 import type { NewBackupRow } from "../schema";
 import { findBackupRow } from "../schema/queries";
 import { presentBackup } from "../schema/present";
@@ -47,7 +61,9 @@ export class BackupJob extends StepJob<BackupCheckpoint> {
       const startNotes = [...notes, ...(fallbackNote ? [fallbackNote] : [])];
       await this.begin(initialCheckpoint(backup, parent, clock.date().toISOString(), startNotes));
     }
-    const row = await openDatabase(this.bound("DB")).query.r2Backups.findFirst({ where: (t, { eq }) => eq(t.id, requested.backupId) });
+    const row = await openDatabase(this.bound("DB")).query.r2Backups.findFirst({
+      where: (t, { eq }) => eq(t.id, requested.backupId),
+    });
     if (!row) throw new Error(`backup ${requested.backupId} has no D1 row after start`);
     return row;
   }
@@ -86,10 +102,14 @@ export class BackupJob extends StepJob<BackupCheckpoint> {
           "info",
           new Date(startedAt),
           `${checkpoint.type === "full" ? "Full" : "Incremental"} backup of ${checkpoint.bucketName} started (trigger: ${checkpoint.trigger}` +
-            (checkpoint.template && checkpoint.template.name !== DEFAULT_TEMPLATE ? `, template ${checkpoint.template.name}` : "") +
+            (checkpoint.template && checkpoint.template.name !== DEFAULT_TEMPLATE
+              ? `, template ${checkpoint.template.name}`
+              : "") +
             (checkpoint.parentId ? `, parent ${checkpoint.parentId}` : "") +
             ")." +
-            (checkpoint.targetKeys ? ` Targeted: reads only the ${checkpoint.targetKeys.length} key(s) named by change events.` : "") +
+            (checkpoint.targetKeys
+              ? ` Targeted: reads only the ${checkpoint.targetKeys.length} key(s) named by change events.`
+              : "") +
             (notes.length ? ` ${notes.join(" ")}` : ""),
         ),
       ),
@@ -97,7 +117,9 @@ export class BackupJob extends StepJob<BackupCheckpoint> {
   }
 
   /** An incremental backup merges with its parent's manifest; without a readable one it is full. */
-  private async withParentManifest(backup: NewBackup): Promise<{ backup: NewBackup; parent: ParentManifest; fallbackNote: string | null }> {
+  private async withParentManifest(
+    backup: NewBackup,
+  ): Promise<{ backup: NewBackup; parent: ParentManifest; fallbackNote: string | null }> {
     const none: ParentManifest = { chunkCount: 0, root: null };
     if (backup.parentId === null) return { backup, parent: none, fallbackNote: null };
     const index = await readIndex(this.bound("R2_BACKUP_BUCKET"), await readKeyring(this.env), backup.parentId);
@@ -115,7 +137,9 @@ export class BackupJob extends StepJob<BackupCheckpoint> {
     // with version 2 ones: it ends failed, clearly, and the next backup starts afresh.
     if (checkpoint.version !== 2) {
       return Promise.reject(
-        new PermanentError("this backup was begun by an older engine (manifest version 1) and cannot be finished by this one; start a new backup"),
+        new PermanentError(
+          "this backup was begun by an older engine (manifest version 1) and cannot be finished by this one; start a new backup",
+        ),
       );
     }
     return this.deps(checkpoint).then((deps) => runBackupStep(deps, checkpoint));
@@ -134,11 +158,23 @@ export class BackupJob extends StepJob<BackupCheckpoint> {
 
   protected override recordCollectionWait(checkpoint: BackupCheckpoint, message: string): Promise<void> {
     const event = `collection-wait:${checkpoint.batchNumber}:${checkpoint.collectionWaits ?? 0}`;
-    return this.logLine(checkpoint, event, "progress", "warn", `Step ${checkpoint.batchNumber + 1} waits for a cleanup: ${message}.`);
+    return this.logLine(
+      checkpoint,
+      event,
+      "progress",
+      "warn",
+      `Step ${checkpoint.batchNumber + 1} waits for a cleanup: ${message}.`,
+    );
   }
 
   /** One log line of the backup, on its own. */
-  private async logLine(checkpoint: BackupCheckpoint, event: string, type: LogRecord["eventType"], level: LogRecord["level"], message: string): Promise<void> {
+  private async logLine(
+    checkpoint: BackupCheckpoint,
+    event: string,
+    type: LogRecord["eventType"],
+    level: LogRecord["level"],
+    message: string,
+  ): Promise<void> {
     const db = openDatabase(this.bound("DB"));
     await runBatch(db, [insertLog(db, logRecord(checkpoint, event, type, level, clock.date(), message))]);
   }
@@ -150,7 +186,8 @@ export class BackupJob extends StepJob<BackupCheckpoint> {
     const { counters } = checkpoint;
     const hasSnapshot = outcome === "completed" || outcome === "partial";
     // An upload left open by a cancelled or failed capture would be billed until R2 expires it.
-    if (!hasSnapshot && checkpoint.largeObject) await abortOpenUpload(this.bound("R2_BACKUP_BUCKET"), checkpoint.largeObject);
+    if (!hasSnapshot && checkpoint.largeObject)
+      await abortOpenUpload(this.bound("R2_BACKUP_BUCKET"), checkpoint.largeObject);
     const summary = hasSnapshot
       ? `Backup ${outcome}: ${counters.fileCount} files (${counters.totalSize} bytes) recorded, ` +
         `snapshot of ${counters.snapshotFileCount} files (${counters.snapshotSize} bytes), ` +
@@ -195,8 +232,17 @@ export class BackupJob extends StepJob<BackupCheckpoint> {
   }
 
   /** `backup.completed` (a partial one too: its status says so) or `backup.failed`, for the webhook. */
-  private async outcomeDelivery(checkpoint: BackupCheckpoint, values: Partial<NewBackupRow>, replicaPending: boolean): Promise<Statement[]> {
-    const event = checkpoint.outcome === "failed" ? "backup.failed" : checkpoint.outcome === "cancelled" ? null : "backup.completed";
+  private async outcomeDelivery(
+    checkpoint: BackupCheckpoint,
+    values: Partial<NewBackupRow>,
+    replicaPending: boolean,
+  ): Promise<Statement[]> {
+    const event =
+      checkpoint.outcome === "failed"
+        ? "backup.failed"
+        : checkpoint.outcome === "cancelled"
+          ? null
+          : "backup.completed";
     if (event === null || !webhooksEnabled(getConfig(this.env))) return [];
     const db = openDatabase(this.bound("DB"));
     const row = await findBackupRow(db, checkpoint.backupId);
@@ -206,7 +252,13 @@ export class BackupJob extends StepJob<BackupCheckpoint> {
         id: deliveryId(checkpoint.backupId, event),
         event,
         createdAt: checkpoint.endedAt!,
-        data: { backup: presentBackup({ ...row, ...values, replicaStatus: row.replicaStatus ?? (replicaPending ? "pending" : null) } as BackupRow) },
+        data: {
+          backup: presentBackup({
+            ...row,
+            ...values,
+            replicaStatus: row.replicaStatus ?? (replicaPending ? "pending" : null),
+          } as BackupRow),
+        },
       }),
     ];
   }
@@ -251,7 +303,10 @@ export class BackupJob extends StepJob<BackupCheckpoint> {
         dryRun: false,
         // A template's backups are kept by its own rules (the default's: the environment's).
         template: checkpoint.template?.name ?? DEFAULT_TEMPLATE,
-        policy: checkpoint.template?.retention ?? { retentionDays: config.BACKUP_RETENTION_DAYS, keep: config.BACKUP_KEEP },
+        policy: checkpoint.template?.retention ?? {
+          retentionDays: config.BACKUP_RETENTION_DAYS,
+          keep: config.BACKUP_KEEP,
+        },
       });
     if (!result.ok && result.holderId !== `job-cleanup-after-${checkpoint.backupId}`) {
       console.warn(`cron cleanup after ${checkpoint.backupId} skipped: ${result.kind} ${result.holderId} is running`);
@@ -264,7 +319,8 @@ export class BackupJob extends StepJob<BackupCheckpoint> {
     const template = checkpoint.template;
     if (!template) return settings;
     const keyring = template.encryption ? settings.readKeyring : null;
-    if (template.encryption && !keyring) throw new PermanentError(`template ${template.name} encrypts, but BACKUP_ENCRYPTION_KEY is not configured`);
+    if (template.encryption && !keyring)
+      throw new PermanentError(`template ${template.name} encrypts, but BACKUP_ENCRYPTION_KEY is not configured`);
     return { ...settings, storage: { ...settings.storage, compress: template.compression, keyring } };
   }
 

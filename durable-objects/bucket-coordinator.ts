@@ -75,7 +75,8 @@ export type StartBackupResult =
   | { ok: false; reason: "busy"; holderId: string; kind: Lease["kind"]; queued?: boolean; alreadyQueued?: boolean }
   | { ok: false; reason: "incremental_disabled" };
 
-export type StartRestoreResult = { ok: true; jobId: string } | { ok: false; reason: "busy"; holderId: string; kind: Lease["kind"] };
+export type StartRestoreResult =
+  { ok: true; jobId: string } | { ok: false; reason: "busy"; holderId: string; kind: Lease["kind"] };
 export type StartCleanupResult = StartRestoreResult;
 
 export class BucketCoordinator extends DurableObject<Env> {
@@ -118,7 +119,8 @@ export class BucketCoordinator extends DurableObject<Env> {
 
   async startBackup(request: StartBackupRequest): Promise<StartBackupResult> {
     const config = getConfig(this.env);
-    if (request.type === "incremental" && !config.BACKUP_INCREMENTAL_ENABLED) return { ok: false, reason: "incremental_disabled" };
+    if (request.type === "incremental" && !config.BACKUP_INCREMENTAL_ENABLED)
+      return { ok: false, reason: "incremental_disabled" };
 
     // The input gate keeps a concurrent request out while the lease is read and taken, so two
     // creates can never both win.
@@ -142,12 +144,17 @@ export class BucketCoordinator extends DurableObject<Env> {
         now,
       });
       // Events name the default template's keys only.
-      let targetKeys = type === "incremental" && parentId !== null && request.targetKeys && !request.template ? normalizeTargetKeys(request.targetKeys) : null;
+      let targetKeys =
+        type === "incremental" && parentId !== null && request.targetKeys && !request.template
+          ? normalizeTargetKeys(request.targetKeys)
+          : null;
       const notes = note ? [note] : [];
       // A partial parent's unreadable objects are in no manifest: only a listing reads them again.
       if (targetKeys && (await findBackupRow(openDatabase(this.env.DB), parentId!))?.status === "partial") {
         targetKeys = null;
-        notes.push(`Its parent ${parentId} ended partial, so this event backup lists the bucket to read again what the parent could not.`);
+        notes.push(
+          `Its parent ${parentId} ended partial, so this event backup lists the bucket to read again what the parent could not.`,
+        );
       }
       // If `start` throws, the lease stays until the job is known not to run (see the header).
       const backup = await this.env.BACKUP_JOB.getByName(backupId).start(
@@ -204,7 +211,8 @@ export class BucketCoordinator extends DurableObject<Env> {
     // A key R2 can never hold would fail every event backup that reads it: never kept.
     const valid = keys.filter((key) => {
       const problem = keyProblem(key);
-      if (problem) console.error(`object event dropped: R2 can never hold key ${JSON.stringify(key.slice(0, 80))}...: ${problem}`);
+      if (problem)
+        console.error(`object event dropped: R2 can never hold key ${JSON.stringify(key.slice(0, 80))}...: ${problem}`);
       return problem === null;
     });
     const summary = await this.pendingChanges().record(valid, clock.now());
@@ -231,7 +239,10 @@ export class BucketCoordinator extends DurableObject<Env> {
     const now = clock.now();
     const limits = this.eventLimits();
     const retryAt = (await new EventBackoff(this.ctx.storage).current())?.retryAt ?? 0;
-    const dueAt = Math.max(retryAt, eventBackupDue(summary, limits, now) ? now : summary.firstReceivedAt + limits.maxDelayMs);
+    const dueAt = Math.max(
+      retryAt,
+      eventBackupDue(summary, limits, now) ? now : summary.firstReceivedAt + limits.maxDelayMs,
+    );
     const current = await this.ctx.storage.getAlarm();
     if (current === null || dueAt < current) await this.ctx.storage.setAlarm(dueAt);
   }
@@ -241,7 +252,8 @@ export class BucketCoordinator extends DurableObject<Env> {
     const pending = this.pendingChanges();
     const summary = await pending.summary();
     const backoff = await new EventBackoff(this.ctx.storage).current();
-    if (!eventBackupDue(summary, this.eventLimits(), clock.now()) || (backoff && backoff.retryAt > clock.now())) return this.armEventCheck(summary);
+    if (!eventBackupDue(summary, this.eventLimits(), clock.now()) || (backoff && backoff.retryAt > clock.now()))
+      return this.armEventCheck(summary);
     const config = getConfig(this.env);
     const result = await this.startBackup({
       type: config.BACKUP_INCREMENTAL_ENABLED ? "incremental" : "full",
@@ -267,7 +279,8 @@ export class BucketCoordinator extends DurableObject<Env> {
       if (!(await this.holderActive(held))) await this.release(held.holderId);
       else {
         const current = await this.ctx.storage.get<Lease>(LEASE_KEY);
-        if (current?.holderId === held.holderId) await this.ctx.storage.put(LEASE_KEY, { ...current, lastSeenAt: clock.now() } satisfies Lease);
+        if (current?.holderId === held.holderId)
+          await this.ctx.storage.put(LEASE_KEY, { ...current, lastSeenAt: clock.now() } satisfies Lease);
         await this.ctx.storage.setAlarm(clock.now() + WATCHDOG_INTERVAL_MS);
         return; // the bucket is busy: pending changes and queued runs wait for the release
       }
@@ -288,7 +301,8 @@ export class BucketCoordinator extends DurableObject<Env> {
     const queued = await this.queued();
     if (queued.some((q) => templateOf(q) === templateOf(request))) return false;
     await this.ctx.storage.put(QUEUE_KEY, [...queued, request]);
-    if ((await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(clock.now() + WATCHDOG_INTERVAL_MS);
+    if ((await this.ctx.storage.getAlarm()) === null)
+      await this.ctx.storage.setAlarm(clock.now() + WATCHDOG_INTERVAL_MS);
     return true;
   }
 
@@ -306,7 +320,8 @@ export class BucketCoordinator extends DurableObject<Env> {
       return;
     }
     await this.recordQueuedStart(next, result.backup.id);
-    if (rest.length > 0 && (await this.ctx.storage.getAlarm()) === null) await this.ctx.storage.setAlarm(clock.now() + WATCHDOG_INTERVAL_MS);
+    if (rest.length > 0 && (await this.ctx.storage.getAlarm()) === null)
+      await this.ctx.storage.setAlarm(clock.now() + WATCHDOG_INTERVAL_MS);
   }
 
   /**
@@ -326,7 +341,9 @@ export class BucketCoordinator extends DurableObject<Env> {
         status: null,
         detail: `the scheduled run${template === DEFAULT_TEMPLATE ? "" : ` of template ${template}`} that waited for the bucket started backup ${backupId}`,
       })
-      .catch((error: unknown) => console.error(`audit: could not record the start of queued backup ${backupId}`, error));
+      .catch((error: unknown) =>
+        console.error(`audit: could not record the start of queued backup ${backupId}`, error),
+      );
   }
 
   /**

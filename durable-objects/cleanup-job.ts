@@ -14,7 +14,14 @@ import { getConfig } from "./engine/settings/config";
 import { cleanupResult } from "./engine/cleanup/cleanup-report";
 import { runCleanupStep, type CleanupState } from "./engine/cleanup/cleanup-step";
 import type { RetentionPolicy } from "./engine/cleanup/keep-policy";
-import { condemnPage, finishPage, pageDeleting, pruneLedger, registerCollector, releaseCollector } from "./engine/collection/ledger";
+import {
+  condemnPage,
+  finishPage,
+  pageDeleting,
+  pruneLedger,
+  registerCollector,
+  releaseCollector,
+} from "./engine/collection/ledger";
 import { NO_FINDINGS } from "./engine/job-state";
 import { RUNNING } from "./engine/lifecycle";
 import type { LogRecord } from "./engine/records";
@@ -22,7 +29,15 @@ import { readKeyring } from "./engine/settings/engine-settings";
 import { ManifestJob } from "./manifest-job";
 import type { AlertScope } from "./step-job";
 import { DEFAULT_TEMPLATE } from "./engine/settings/templates";
-import { backupStatus, cleanupHistory, deleteFileRows, expireRecord, expiryFinished, prunableRows, storeSnapshots } from "./engine/cleanup/cleanup-records";
+import {
+  backupStatus,
+  cleanupHistory,
+  deleteFileRows,
+  expireRecord,
+  expiryFinished,
+  prunableRows,
+  storeSnapshots,
+} from "./engine/cleanup/cleanup-records";
 import { cleanupStore, createCleanupTables } from "./engine/cleanup/cleanup-store";
 import { clock } from "./engine/clock";
 
@@ -141,7 +156,9 @@ export class CleanupJob extends ManifestJob<CleanupState> {
         : "");
     return {
       level: "info",
-      message: state.dryRun ? `Dry run of a cleanup complete, nothing deleted: would have ${summary}.` : `Cleanup complete: ${summary}.`,
+      message: state.dryRun
+        ? `Dry run of a cleanup complete, nothing deleted: would have ${summary}.`
+        : `Cleanup complete: ${summary}.`,
     };
   }
 

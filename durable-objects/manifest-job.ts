@@ -6,7 +6,17 @@
 import { getConfig } from "./engine/settings/config";
 import type { ManifestJobState } from "./engine/job-state";
 import { readIndex } from "./engine/format/manifest";
-import { insertJob, insertLog, openDatabase, runBatch, updateJob, upsertFindings, type LogRecord, type NewJobRow, type Statement } from "./engine/records";
+import {
+  insertJob,
+  insertLog,
+  openDatabase,
+  runBatch,
+  updateJob,
+  upsertFindings,
+  type LogRecord,
+  type NewJobRow,
+  type Statement,
+} from "./engine/records";
 import { deliveryId, queueDelivery } from "./engine/monitor/outbox";
 import { webhooksEnabled } from "./oversight/monitor";
 import { findBackupRow, findJobRow } from "../schema/queries";
@@ -104,7 +114,9 @@ export abstract class ManifestJob<S extends ManifestJobState> extends StepJob<S>
     if (backupId === null || (state.steps ?? 0) > 0) return;
     const status = (await findBackupRow(this.db(), backupId))?.status;
     if (status === "completed" || status === "partial") return;
-    throw new PermanentError(`backup ${backupId} is ${status ?? "unknown"}: a cleanup expired it before this ${state.kind} could read it; nothing was read`);
+    throw new PermanentError(
+      `backup ${backupId} is ${status ?? "unknown"}: a cleanup expired it before this ${state.kind} could read it; nothing was read`,
+    );
   }
 
   /** One step, then its findings and progress in one D1 batch (idempotent: same rows on replay). */
@@ -119,7 +131,8 @@ export abstract class ManifestJob<S extends ManifestJobState> extends StepJob<S>
     ];
     const present = this.presenceChecked(next);
     // A sweep page of the replica that condemned an object after the fence: the step runs again.
-    if (fence !== null && present !== null) await commitWithReferences(db, statements, { holder: state.jobId, keys: present, fence, record: false });
+    if (fence !== null && present !== null)
+      await commitWithReferences(db, statements, { holder: state.jobId, keys: present, fence, record: false });
     else await runBatch(db, statements);
     const stored = { ...state.findingsStored };
     for (const finding of next.newFindings) stored[finding.list] += 1;
@@ -142,7 +155,10 @@ export abstract class ManifestJob<S extends ManifestJobState> extends StepJob<S>
     const completion: Pick<LogRecord, "level" | "message"> =
       outcome === "completed"
         ? this.completionLog(state)
-        : { level: outcome === "cancelled" ? "warn" : "error", message: `${state.kind} job ${state.jobId} ${outcome}: ${state.error}` };
+        : {
+            level: outcome === "cancelled" ? "warn" : "error",
+            message: `${state.kind} job ${state.jobId} ${outcome}: ${state.error}`,
+          };
     const db = this.db();
     const values = {
       // A job has no partial outcome: what it could not do is in its result.

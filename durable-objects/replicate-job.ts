@@ -9,7 +9,12 @@
  * Its end sets the backup's `replica_status`: complete, incomplete (problems) or failed.
  */
 import { DEFAULTS } from "./engine/settings/defaults";
-import { initialReplicateState, replicateResult, runReplicateStep, type ReplicateState } from "./engine/replica/replicate-step";
+import {
+  initialReplicateState,
+  replicateResult,
+  runReplicateStep,
+  type ReplicateState,
+} from "./engine/replica/replicate-step";
 import { updateBackup, type LogRecord, type Statement } from "./engine/records";
 import { readKeyring } from "./engine/settings/engine-settings";
 import { REPLICA_TOMBSTONE_PREFIX } from "./engine/collection/ledger";
@@ -100,7 +105,10 @@ export class ReplicateJob extends ManifestJob<ReplicateState> {
     const copied = `${r.objectsCopied} objects copied (${r.bytesCopied} bytes), ${r.objectsPresent} already there`;
     return r.problemCount === 0
       ? { level: "info", message: `Replica complete: ${copied}.` }
-      : { level: "error", message: `Replica INCOMPLETE: ${r.problemCount} object(s) could not be copied; ${copied}. See the job's problems.` };
+      : {
+          level: "error",
+          message: `Replica INCOMPLETE: ${r.problemCount} object(s) could not be copied; ${copied}. See the job's problems.`,
+        };
   }
 
   protected override endStatements(state: ReplicateState): Statement[] {

@@ -9,7 +9,13 @@
 import { and, asc, eq, gt } from "drizzle-orm";
 import { backupFiles } from "../schema";
 import { DEFAULTS } from "./engine/settings/defaults";
-import { initialRestoreState, restoreResult, runRestoreStep, type RestoreOptions, type RestoreState } from "./engine/restore/restore-step";
+import {
+  initialRestoreState,
+  restoreResult,
+  runRestoreStep,
+  type RestoreOptions,
+  type RestoreState,
+} from "./engine/restore/restore-step";
 import type { LogRecord } from "./engine/records";
 import { readKeyring } from "./engine/settings/engine-settings";
 import { ManifestJob } from "./manifest-job";
@@ -39,7 +45,10 @@ export class RestoreJob extends ManifestJob<RestoreState> {
   private async indexWithFallback(backupId: string) {
     const primary = await this.manifestIndex(backupId).catch((error: unknown) => {
       if (!this.env.R2_REPLICA_BUCKET) throw error;
-      console.warn(`the manifest index of ${backupId} in the backup bucket is unreadable; reading the replica's`, error);
+      console.warn(
+        `the manifest index of ${backupId} in the backup bucket is unreadable; reading the replica's`,
+        error,
+      );
       return null;
     });
     return primary ?? (this.env.R2_REPLICA_BUCKET ? await this.manifestIndex(backupId, "replica") : null);
@@ -73,7 +82,11 @@ export class RestoreJob extends ManifestJob<RestoreState> {
               .select({ path: backupFiles.filePath })
               .from(backupFiles)
               .where(
-                and(eq(backupFiles.backupId, state.backupId), eq(backupFiles.status, "failed"), after === null ? undefined : gt(backupFiles.filePath, after)),
+                and(
+                  eq(backupFiles.backupId, state.backupId),
+                  eq(backupFiles.status, "failed"),
+                  after === null ? undefined : gt(backupFiles.filePath, after),
+                ),
               )
               .orderBy(asc(backupFiles.filePath))
               .limit(limit)
@@ -95,10 +108,17 @@ export class RestoreJob extends ManifestJob<RestoreState> {
       (r.filesFromReplica > 0
         ? `; ${r.filesFromReplica} read from the replica because the backup bucket's copy was missing or damaged (first: ${state.firstFromReplica})`
         : "") +
-      (r.chunksFromReplica > 0 ? `; ${r.chunksFromReplica} manifest leaves read from the replica (the backup bucket's copy was missing or damaged)` : "");
+      (r.chunksFromReplica > 0
+        ? `; ${r.chunksFromReplica} manifest leaves read from the replica (the backup bucket's copy was missing or damaged)`
+        : "");
     return {
-      level: r.filesFailed > 0 || r.verifyFailures > 0 || r.filesFromReplica > 0 || r.chunksFromReplica > 0 ? "warn" : "info",
-      message: state.options.dryRun ? `Dry run complete, nothing written: would have ${summary}.` : `Restore complete: ${summary}.`,
+      level:
+        r.filesFailed > 0 || r.verifyFailures > 0 || r.filesFromReplica > 0 || r.chunksFromReplica > 0
+          ? "warn"
+          : "info",
+      message: state.options.dryRun
+        ? `Dry run complete, nothing written: would have ${summary}.`
+        : `Restore complete: ${summary}.`,
     };
   }
 

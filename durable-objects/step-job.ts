@@ -36,7 +36,14 @@ export const COLLECTION_WAIT_MS = 2_000;
 export type Heartbeat = "running" | "finished" | "unknown";
 
 /** What a job reaches through the `interpose` seam: its bindings and its own storage. */
-export type Interposed = "DB" | "R2_BUCKET" | "R2_BACKUP_BUCKET" | "R2_REPLICA_BUCKET" | "BUCKET_COORDINATOR" | "WEBHOOK_DISPATCHER" | "storage";
+export type Interposed =
+  | "DB"
+  | "R2_BUCKET"
+  | "R2_BACKUP_BUCKET"
+  | "R2_REPLICA_BUCKET"
+  | "BUCKET_COORDINATOR"
+  | "WEBHOOK_DISPATCHER"
+  | "storage";
 
 /** The bucket whose alerts a job's end may change, and how the check is logged on the job. */
 export interface AlertScope {
@@ -158,7 +165,9 @@ export abstract class StepJob<S extends StepState> extends DurableObject<Env> {
         current = { ...current, startRecorded: true };
       }
       const cancel = await this.storage().get<CancelRequest>(CANCEL_KEY);
-      next = cancel ? ended(current, "cancelled", `Cancelled by ${cancel.requestedBy} at ${cancel.at}.`) : await this.step(current);
+      next = cancel
+        ? ended(current, "cancelled", `Cancelled by ${cancel.requestedBy} at ${cancel.at}.`)
+        : await this.step(current);
     } catch (error) {
       // The step may have saved progress midway (a large object's finished parts): keep it.
       await this.stepFailed((await this.loadState()) ?? state, error);
@@ -177,9 +186,12 @@ export abstract class StepJob<S extends StepState> extends DurableObject<Env> {
     if (!scope) return;
     const db = this.bound("DB");
     const coordinators = this.bound("BUCKET_COORDINATOR");
-    const changes = await checkAlerts(db, getConfig(this.env), scope.bucketName, (bucket) => coordinators.getByName(bucket).changeSummary());
+    const changes = await checkAlerts(db, getConfig(this.env), scope.bucketName, (bucket) =>
+      coordinators.getByName(bucket).changeSummary(),
+    );
     // Logged on the job when it changed something, so the job's log says what its end caused.
-    if (changes.opened.length + changes.resolved.length > 0) await runBatch(openDatabase(db), [scope.log(describeAlertChanges(changes))]);
+    if (changes.opened.length + changes.resolved.length > 0)
+      await runBatch(openDatabase(db), [scope.log(describeAlertChanges(changes))]);
   }
 
   private async stepFailed(state: S, error: unknown): Promise<void> {
@@ -189,7 +201,11 @@ export abstract class StepJob<S extends StepState> extends DurableObject<Env> {
     const failures = state.stepFailures + 1;
     const permanent = !isRetryable(error);
     if (permanent || failures >= getConfig(this.env).BACKUP_MAX_STEP_ATTEMPTS) {
-      const failed = ended(state, "failed", permanent ? message : `Failed after ${failures} attempts of one step: ${message}`);
+      const failed = ended(
+        state,
+        "failed",
+        permanent ? message : `Failed after ${failures} attempts of one step: ${message}`,
+      );
       await this.saveState(failed);
       await this.finish(failed);
       return;
@@ -197,7 +213,9 @@ export abstract class StepJob<S extends StepState> extends DurableObject<Env> {
     // The state first: the failure count must survive even if D1 is what is failing.
     await this.saveState({ ...state, stepFailures: failures, lastError: message, retries: (state.retries ?? 0) + 1 });
     await this.armNextStep(cappedBackoff(STEP_RETRY_BASE_MS, failures, MAX_RETRY_DELAY_MS));
-    await this.recordRetry(state, failures, message).catch((logError: unknown) => console.error(`${this.constructor.name}: could not log the retry`, logError));
+    await this.recordRetry(state, failures, message).catch((logError: unknown) =>
+      console.error(`${this.constructor.name}: could not log the retry`, logError),
+    );
   }
 
   /**
@@ -208,7 +226,9 @@ export abstract class StepJob<S extends StepState> extends DurableObject<Env> {
     const waited: S = { ...state, collectionWaits: (state.collectionWaits ?? 0) + 1 };
     await this.saveState(waited);
     await this.armNextStep(COLLECTION_WAIT_MS);
-    await this.recordCollectionWait(waited, message).catch((logError: unknown) => console.error(`${this.constructor.name}: could not log the wait`, logError));
+    await this.recordCollectionWait(waited, message).catch((logError: unknown) =>
+      console.error(`${this.constructor.name}: could not log the wait`, logError),
+    );
   }
 
   /**

@@ -6,7 +6,13 @@
  * done (StepJob's lifecycle). On completion it records the outcome on the backup's row
  * (`last_verified_at`, `last_verification_valid`) and logs a failed verification at error level.
  */
-import { initialVerifyState, runVerifyStep, verifyResult, type VerifyMode, type VerifyState } from "./engine/verify/verify-step";
+import {
+  initialVerifyState,
+  runVerifyStep,
+  verifyResult,
+  type VerifyMode,
+  type VerifyState,
+} from "./engine/verify/verify-step";
 import { readKeyring } from "./engine/settings/engine-settings";
 import { updateBackup, type LogRecord, type Statement } from "./engine/records";
 import { ManifestJob, type BackupCopy } from "./manifest-job";
@@ -33,7 +39,12 @@ export class VerifyJob extends ManifestJob<VerifyState> {
       ...request,
       kind: "verify",
       startedAt: clock.date().toISOString(),
-      index: index && { chunkCount: index.chunkCount, fileCount: index.fileCount, totalSize: index.totalSize, checksum: index.checksum },
+      index: index && {
+        chunkCount: index.chunkCount,
+        fileCount: index.fileCount,
+        totalSize: index.totalSize,
+        checksum: index.checksum,
+      },
       chunkCount: index?.chunkCount ?? 0,
       root: index?.root, // absent for a version 1 manifest
       filesTotal: index?.fileCount ?? 0,
@@ -42,7 +53,9 @@ export class VerifyJob extends ManifestJob<VerifyState> {
   }
 
   protected startMessage(state: VerifyState): string {
-    const scope = state.sample ? `${state.sample.percent}% sample (window from ${state.sample.offset})` : "every object";
+    const scope = state.sample
+      ? `${state.sample.percent}% sample (window from ${state.sample.offset})`
+      : "every object";
     const copy = state.copy === "replica" ? " in the replica" : "";
     return `${state.mode === "full" ? "Full" : "Quick"} verification of ${state.backupId}${copy} started (${scope}).`;
   }
@@ -70,13 +83,18 @@ export class VerifyJob extends ManifestJob<VerifyState> {
   /** A verification's outcome opens or resolves `verification_failed` on its backup's bucket. */
   protected override async alertScope(state: VerifyState): Promise<AlertScope | null> {
     const backup = await findBackupRow(this.db(), state.backupId);
-    return backup ? { bucketName: backup.bucketName, log: (message) => this.log(state, "alerts", "info", message) } : null;
+    return backup
+      ? { bucketName: backup.bucketName, log: (message) => this.log(state, "alerts", "info", message) }
+      : null;
   }
 
   protected completionLog(state: VerifyState): Pick<LogRecord, "level" | "message"> {
     const result = verifyResult(state);
     return result.valid
-      ? { level: "info", message: `Verification passed: ${result.filesChecked} files checked (${state.mode}, ${result.copy} copy).` }
+      ? {
+          level: "info",
+          message: `Verification passed: ${result.filesChecked} files checked (${state.mode}, ${result.copy} copy).`,
+        }
       : {
           level: "error",
           message: `Verification FAILED${result.copy === "replica" ? " (replica copy)" : ""}: ${result.problemCount} problem(s) in ${result.filesChecked} files checked; ${result.filesMissing} missing, ${result.checksumMismatches} mismatched. First: ${state.firstProblem?.problem} at ${state.firstProblem?.path}.`,

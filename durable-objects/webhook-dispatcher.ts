@@ -58,7 +58,9 @@ export class WebhookDispatcher extends DurableObject<Env> {
     );
     if (report.nextAttemptAt !== null) {
       // BACKUP_STEP_DELAY_MS paces every alarm (tests set it far ahead and drive runs themselves).
-      await this.ctx.storage.setAlarm(Math.max(Date.parse(report.nextAttemptAt), clock.now() + config.BACKUP_STEP_DELAY_MS));
+      await this.ctx.storage.setAlarm(
+        Math.max(Date.parse(report.nextAttemptAt), clock.now() + config.BACKUP_STEP_DELAY_MS),
+      );
     }
     return report;
   }

@@ -11,12 +11,29 @@ import { index, integer, primaryKey, sqliteTable, sqliteView, text, uniqueIndex 
 
 export * from "./collection";
 
-export const BACKUP_STATUSES = ["pending", "in_progress", "completed", "partial", "failed", "cancelled", "expired"] as const;
+export const BACKUP_STATUSES = [
+  "pending",
+  "in_progress",
+  "completed",
+  "partial",
+  "failed",
+  "cancelled",
+  "expired",
+] as const;
 export const BACKUP_TYPES = ["full", "incremental"] as const;
 export const BACKUP_TRIGGERS = ["api", "cron", "event"] as const;
 export const FILE_STATUSES = ["backed_up", "failed", "deleted"] as const;
 export const LOG_LEVELS = ["info", "warn", "error"] as const;
-export const LOG_EVENT_TYPES = ["start", "progress", "complete", "error", "verify", "restore", "cleanup", "replicate"] as const;
+export const LOG_EVENT_TYPES = [
+  "start",
+  "progress",
+  "complete",
+  "error",
+  "verify",
+  "restore",
+  "cleanup",
+  "replicate",
+] as const;
 export const JOB_KINDS = ["verify", "restore", "cleanup", "replicate"] as const;
 /** A backup's copy in R2_REPLICA_BUCKET (null: no replica configured when it completed). */
 export const REPLICA_STATUSES = ["pending", "complete", "incomplete", "failed"] as const;
@@ -109,7 +126,9 @@ export const backupTemplates = sqliteTable("backup_templates", {
   excludePrefixes: text("exclude_prefixes", { mode: "json" }).$type<string[]>().notNull(),
   schedule: text("schedule", { enum: ["daily", "hourly", "weekly", "manual"] }).notNull(),
   retentionDays: integer("retention_days").notNull(),
-  keep: text("keep", { mode: "json" }).$type<{ last: number; daily: number; weekly: number; monthly: number }>().notNull(),
+  keep: text("keep", { mode: "json" })
+    .$type<{ last: number; daily: number; weekly: number; monthly: number }>()
+    .notNull(),
   compression: integer("compression", { mode: "boolean" }).notNull(),
   encryption: integer("encryption", { mode: "boolean" }).notNull(),
   createdAt: text("created_at").notNull(),
@@ -375,7 +394,9 @@ export const backupSummary = sqliteView("backup_summary").as((qb) =>
       bytesProcessed: r2Backups.bytesProcessed,
       steps: r2Backups.steps,
       retries: r2Backups.retries,
-      durationSeconds: sql<number | null>`CASE WHEN ${r2Backups.startedAt} IS NOT NULL AND ${r2Backups.completedAt} IS NOT NULL
+      durationSeconds: sql<
+        number | null
+      >`CASE WHEN ${r2Backups.startedAt} IS NOT NULL AND ${r2Backups.completedAt} IS NOT NULL
         THEN ${durationSeconds} END`.as("duration_seconds"),
       succeeded: sql<number>`CASE WHEN ${r2Backups.status} = 'completed' THEN 1 ELSE 0 END`.as("succeeded"),
     })
@@ -392,13 +413,23 @@ export const backupHealthMetrics = sqliteView("backup_health_metrics").as((qb) =
     .select({
       bucketName: r2Backups.bucketName,
       totalBackups: sql<number>`sum(CASE WHEN ${r2Backups.status} <> 'expired' THEN 1 ELSE 0 END)`.as("total_backups"),
-      completedBackups: sql<number>`sum(CASE WHEN ${r2Backups.status} = 'completed' THEN 1 ELSE 0 END)`.as("completed_backups"),
-      failedBackups: sql<number>`sum(CASE WHEN ${r2Backups.status} IN ('failed', 'partial') THEN 1 ELSE 0 END)`.as("failed_backups"),
-      expiredBackups: sql<number>`sum(CASE WHEN ${r2Backups.status} = 'expired' THEN 1 ELSE 0 END)`.as("expired_backups"),
+      completedBackups: sql<number>`sum(CASE WHEN ${r2Backups.status} = 'completed' THEN 1 ELSE 0 END)`.as(
+        "completed_backups",
+      ),
+      failedBackups: sql<number>`sum(CASE WHEN ${r2Backups.status} IN ('failed', 'partial') THEN 1 ELSE 0 END)`.as(
+        "failed_backups",
+      ),
+      expiredBackups: sql<number>`sum(CASE WHEN ${r2Backups.status} = 'expired' THEN 1 ELSE 0 END)`.as(
+        "expired_backups",
+      ),
       successRate: sql<number | null>`round(100.0 * sum(CASE WHEN ${r2Backups.status} = 'completed' THEN 1 ELSE 0 END)
-        / nullif(sum(CASE WHEN ${r2Backups.status} IN ('completed', 'partial', 'failed') THEN 1 ELSE 0 END), 0), 2)`.as("success_rate"),
+        / nullif(sum(CASE WHEN ${r2Backups.status} IN ('completed', 'partial', 'failed') THEN 1 ELSE 0 END), 0), 2)`.as(
+        "success_rate",
+      ),
       lastBackupDate: sql<string | null>`max(${r2Backups.backupDate})`.as("last_backup_date"),
-      lastSuccessfulBackupDate: sql<string | null>`max(CASE WHEN ${r2Backups.status} = 'completed' THEN ${r2Backups.backupDate} END)`.as(
+      lastSuccessfulBackupDate: sql<
+        string | null
+      >`max(CASE WHEN ${r2Backups.status} = 'completed' THEN ${r2Backups.backupDate} END)`.as(
         "last_successful_backup_date",
       ),
       // Failed or partial backups newer than the newest completed one (the newest completed
@@ -407,7 +438,10 @@ export const backupHealthMetrics = sqliteView("backup_health_metrics").as((qb) =
         AND f.status IN ('failed', 'partial') AND f.backup_date > coalesce((SELECT max(c.backup_date) FROM r2_backups c
         WHERE c.bucket_name = ${OUTER_BUCKET} AND c.status = 'completed'), ''))`.as("consecutive_failures"),
       bytesWritten: sql<number>`sum(${r2Backups.storedBytes})`.as("bytes_written"),
-      logicalBytes: sql<number>`sum(CASE WHEN ${r2Backups.status} IN ${KEPT} THEN ${r2Backups.snapshotSize} ELSE 0 END)`.as("logical_bytes"),
+      logicalBytes:
+        sql<number>`sum(CASE WHEN ${r2Backups.status} IN ${KEPT} THEN ${r2Backups.snapshotSize} ELSE 0 END)`.as(
+          "logical_bytes",
+        ),
       averageDurationSeconds: sql<
         number | null
       >`avg(CASE WHEN ${r2Backups.status} = 'completed' AND ${r2Backups.startedAt} IS NOT NULL AND ${r2Backups.completedAt} IS NOT NULL

@@ -75,13 +75,30 @@ export function presentAlert(row: AlertRow) {
 }
 
 export function presentLog(row: BackupLogRow) {
-  return { timestamp: row.timestamp, eventType: row.eventType, level: row.level, message: row.message, requestedBy: row.requestedBy };
+  return {
+    timestamp: row.timestamp,
+    eventType: row.eventType,
+    level: row.level,
+    message: row.message,
+    requestedBy: row.requestedBy,
+  };
 }
 
 /** The lists a job's result names one by one, as the contract shapes them per job kind. */
-function resultLists(kind: BackupJobRow["kind"], findings: Record<FindingList, JobFindingRow[]>, result: Record<string, unknown>) {
+function resultLists(
+  kind: BackupJobRow["kind"],
+  findings: Record<FindingList, JobFindingRow[]>,
+  result: Record<string, unknown>,
+) {
   if (kind === "verify" || kind === "replicate") {
-    return { problems: findings.problem.map((f) => ({ path: f.path, problem: f.detail, expected: f.expected, actual: f.actual })) };
+    return {
+      problems: findings.problem.map((f) => ({
+        path: f.path,
+        problem: f.detail,
+        expected: f.expected,
+        actual: f.actual,
+      })),
+    };
   }
   if (kind === "restore") {
     return {

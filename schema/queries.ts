@@ -39,7 +39,13 @@ export async function findJobRow(db: Database, id: string) {
 /** A page of backups, newest first, after the (backupDate, id) of the last row of the previous page. */
 export function backupPage(
   db: Database,
-  filter: { status?: BackupStatus; type?: BackupType; trigger?: BackupTrigger; template?: string; after?: { d: string; i: string } },
+  filter: {
+    status?: BackupStatus;
+    type?: BackupType;
+    trigger?: BackupTrigger;
+    template?: string;
+    after?: { d: string; i: string };
+  },
   limit: number,
 ) {
   const conditions: SQL[] = [];
@@ -49,7 +55,12 @@ export function backupPage(
   if (filter.trigger) conditions.push(eq(r2Backups.trigger, filter.trigger));
   if (filter.template) conditions.push(eq(r2Backups.template, filter.template));
   if (filter.after)
-    conditions.push(or(lt(r2Backups.backupDate, filter.after.d), and(eq(r2Backups.backupDate, filter.after.d), lt(r2Backups.id, filter.after.i)))!);
+    conditions.push(
+      or(
+        lt(r2Backups.backupDate, filter.after.d),
+        and(eq(r2Backups.backupDate, filter.after.d), lt(r2Backups.id, filter.after.i)),
+      )!,
+    );
   return db
     .select()
     .from(r2Backups)
@@ -63,7 +74,12 @@ export function backupPage(
  * are those whose event key it prefixed with its id (a verification files them under its backup
  * too, so the backup's log shows them as well).
  */
-export function logPage(db: Database, owner: { backupId: string } | { jobId: string }, filter: { level?: LogLevel; afterId?: number }, limit: number) {
+export function logPage(
+  db: Database,
+  owner: { backupId: string } | { jobId: string },
+  filter: { level?: LogLevel; afterId?: number },
+  limit: number,
+) {
   const conditions: SQL[] =
     "backupId" in owner
       ? [eq(backupLogs.backupId, owner.backupId)]
@@ -107,7 +123,13 @@ export async function nextSampleOffset(db: Database, backupId: string): Promise<
       percent: sql<number>`json_extract(${backupJobs.result}, '$.sample.percent')`,
     })
     .from(backupJobs)
-    .where(and(eq(backupJobs.backupId, backupId), eq(backupJobs.kind, "verify"), isNotNull(sql`json_extract(${backupJobs.result}, '$.sample.offset')`)))
+    .where(
+      and(
+        eq(backupJobs.backupId, backupId),
+        eq(backupJobs.kind, "verify"),
+        isNotNull(sql`json_extract(${backupJobs.result}, '$.sample.offset')`),
+      ),
+    )
     .orderBy(desc(backupJobs.createdAt), desc(backupJobs.id))
     .limit(1);
   return newest ? (newest.offset + newest.percent) % 100 : 0;

@@ -10,7 +10,15 @@
 import { and, desc, eq, gt, inArray, isNotNull, isNull, sql } from "drizzle-orm";
 import type { DrizzleD1Database } from "drizzle-orm/d1";
 import * as schema from "./index";
-import { alerts, auditEvents, backupHealthMetrics, backupJobs, backupSummary, r2Backups, webhookDeliveries } from "./index";
+import {
+  alerts,
+  auditEvents,
+  backupHealthMetrics,
+  backupJobs,
+  backupSummary,
+  r2Backups,
+  webhookDeliveries,
+} from "./index";
 
 type Database = DrizzleD1Database<typeof schema>;
 type HealthRow = typeof backupHealthMetrics.$inferSelect;
@@ -20,13 +28,24 @@ type SummaryRow = typeof backupSummary.$inferSelect;
 const TREND_BACKUPS = 30;
 const TREND_RECENT = 5;
 
-const rounded = (value: number | null, digits = 2) => (value === null ? null : Math.round(value * 10 ** digits) / 10 ** digits);
+const rounded = (value: number | null, digits = 2) =>
+  value === null ? null : Math.round(value * 10 ** digits) / 10 ** digits;
 
 export async function readStats(db: Database, schedule: string) {
   const measurementQuery = db
-    .select({ jobId: backupJobs.id, at: backupJobs.completedAt, bytes: sql<number>`json_extract(${backupJobs.result}, '$.storeBytes')` })
+    .select({
+      jobId: backupJobs.id,
+      at: backupJobs.completedAt,
+      bytes: sql<number>`json_extract(${backupJobs.result}, '$.storeBytes')`,
+    })
     .from(backupJobs)
-    .where(and(eq(backupJobs.kind, "cleanup"), eq(backupJobs.status, "completed"), isNotNull(sql`json_extract(${backupJobs.result}, '$.storeBytes')`)))
+    .where(
+      and(
+        eq(backupJobs.kind, "cleanup"),
+        eq(backupJobs.status, "completed"),
+        isNotNull(sql`json_extract(${backupJobs.result}, '$.storeBytes')`),
+      ),
+    )
     .orderBy(desc(backupJobs.completedAt))
     .limit(1);
   const [health, [measurement], open, outbox, freed, [lastProblem], [lastRun]] = await db.batch([
@@ -41,7 +60,13 @@ export async function readStats(db: Database, schedule: string) {
     db
       .select({ bytes: sql<number>`coalesce(sum(json_extract(${backupJobs.result}, '$.bytesFreed')), 0)` })
       .from(backupJobs)
-      .where(and(eq(backupJobs.kind, "cleanup"), eq(backupJobs.status, "completed"), sql`json_extract(${backupJobs.result}, '$.dryRun') = 0`)),
+      .where(
+        and(
+          eq(backupJobs.kind, "cleanup"),
+          eq(backupJobs.status, "completed"),
+          sql`json_extract(${backupJobs.result}, '$.dryRun') = 0`,
+        ),
+      ),
     // The newest delivery still failing (retrying or given up), so a broken receiver is visible.
     db
       .select({
@@ -68,15 +93,26 @@ export async function readStats(db: Database, schedule: string) {
     .select({ bytes: sql<number>`coalesce(sum(${r2Backups.storedBytes}), 0)` })
     .from(r2Backups)
     .where(measurement?.at ? gt(r2Backups.completedAt, measurement.at) : undefined);
-  const storedBytes = measurement ? measurement.bytes + (written?.bytes ?? 0) : Math.max(0, (written?.bytes ?? 0) - (freed[0]?.bytes ?? 0));
+  const storedBytes = measurement
+    ? measurement.bytes + (written?.bytes ?? 0)
+    : Math.max(0, (written?.bytes ?? 0) - (freed[0]?.bytes ?? 0));
 
-  const buckets = await Promise.all(health.map(async (row) => ({ ...healthFigures(row), ...(await bucketTrend(db, row.bucketName)) })));
+  const buckets = await Promise.all(
+    health.map(async (row) => ({ ...healthFigures(row), ...(await bucketTrend(db, row.bucketName)) })),
+  );
   const totals = totalFigures(health);
   return {
     ...totals,
     storedBytes,
     dedupRatio: storedBytes > 0 ? rounded(totals.logicalBytes / storedBytes) : null,
-    alerts: open.map((a) => ({ code: a.code, severity: a.severity, message: a.message, since: a.openedAt, bucketName: a.bucketName, id: a.id })),
+    alerts: open.map((a) => ({
+      code: a.code,
+      severity: a.severity,
+      message: a.message,
+      since: a.openedAt,
+      bucketName: a.bucketName,
+      id: a.id,
+    })),
     storage: {
       source: measurement ? "measured" : "estimated",
       measuredAt: measurement?.at ?? null,
@@ -128,7 +164,10 @@ function totalFigures(rows: HealthRow[]) {
     lastBackupDate: newest((r) => r.lastBackupDate),
     lastSuccessfulBackupDate: newest((r) => r.lastSuccessfulBackupDate),
     consecutiveFailures: rows.reduce((worst, r) => Math.max(worst, r.consecutiveFailures), 0),
-    averageDurationSeconds: durationWeight > 0 ? rounded(sum((r) => (r.averageDurationSeconds ?? 0) * r.completedBackups) / durationWeight) : null,
+    averageDurationSeconds:
+      durationWeight > 0
+        ? rounded(sum((r) => (r.averageDurationSeconds ?? 0) * r.completedBackups) / durationWeight)
+        : null,
     logicalBytes: sum((r) => r.logicalBytes),
   };
 }
@@ -166,7 +205,9 @@ async function bucketTrend(db: Database, bucketName: string) {
 
 function typeTrend(rows: SummaryRow[], type: SummaryRow["backupType"]) {
   const costs = rows
-    .filter((r) => r.backupType === type && r.status === "completed" && r.filesProcessed > 0 && r.durationSeconds !== null)
+    .filter(
+      (r) => r.backupType === type && r.status === "completed" && r.filesProcessed > 0 && r.durationSeconds !== null,
+    )
     .map((r) => (r.durationSeconds! * 1000) / r.filesProcessed);
   const mean = (values: number[]) => (values.length ? values.reduce((a, b) => a + b, 0) / values.length : null);
   const recent = mean(costs.slice(0, TREND_RECENT));

@@ -28,7 +28,8 @@ const folderName = (f) => `projects/p${String(f).padStart(4, "0")}`;
 const fileKey = (f, i) => `${folderName(f)}/notes-${String(i).padStart(3, "0")}.txt`;
 
 async function putAll(bucket, objects) {
-  for (let i = 0; i < objects.length; i += 64) await Promise.all(objects.slice(i, i + 64).map((o) => bucket.put(o.key, o.body, { customMetadata: o.meta })));
+  for (let i = 0; i < objects.length; i += 64)
+    await Promise.all(objects.slice(i, i + 64).map((o) => bucket.put(o.key, o.body, { customMetadata: o.meta })));
 }
 
 /** Runs `change` against the stopped stack's source bucket. */
@@ -62,7 +63,8 @@ async function manifestObjects(state) {
 }
 
 const total = (sizes) => [...sizes.values()].reduce((a, b) => a + b, 0);
-const added = (before, after) => [...after].filter(([key]) => !before.has(key)).reduce((sum, [, size]) => sum + size, 0);
+const added = (before, after) =>
+  [...after].filter(([key]) => !before.has(key)).reduce((sum, [, size]) => sum + size, 0);
 
 export async function manifestSharing({ port, api, files, days, log }) {
   const state = mkdtempSync(join(tmpdir(), "r2-backup-bench-manifest-"));
@@ -83,7 +85,8 @@ export async function manifestSharing({ port, api, files, days, log }) {
     const seeded = Date.now();
     const objects = [];
     for (let f = 0; f < folders; f++)
-      for (let i = 0; i < FOLDER_SIZE; i++) objects.push({ key: fileKey(f, i), body: body(fileKey(f, i), 1), meta: { owner: `team-${f % 7}` } });
+      for (let i = 0; i < FOLDER_SIZE; i++)
+        objects.push({ key: fileKey(f, i), body: body(fileKey(f, i), 1), meta: { owner: `team-${f % 7}` } });
     await withSource(state, (bucket) => putAll(bucket, objects));
     log(`seeded ${objects.length} objects in ${((Date.now() - seeded) / 1000).toFixed(1)} s`);
 
@@ -91,7 +94,9 @@ export async function manifestSharing({ port, api, files, days, log }) {
     const afterFull = await manifestObjects(state);
     const fullBytes = total(afterFull);
     const fullSeconds = (Date.parse(full.completedAt) - Date.parse(full.startedAt)) / 1000;
-    log(`full backup: ${full.status}, ${full.snapshotFileCount} objects, ${fullSeconds.toFixed(1)} s, manifest ${fullBytes} bytes`);
+    log(
+      `full backup: ${full.status}, ${full.snapshotFileCount} objects, ${fullSeconds.toFixed(1)} s, manifest ${fullBytes} bytes`,
+    );
 
     const changeCount = Math.round(objects.length / 100);
     let previous = afterFull;
@@ -100,8 +105,13 @@ export async function manifestSharing({ port, api, files, days, log }) {
       await withSource(state, async (bucket) => {
         const uploads = Math.round(changeCount * 0.5);
         const [a, b, c] = [0, 1, 2].map(() => Math.floor(random() * folders));
-        const rewrites = [a, b].flatMap((f) => Array.from({ length: FOLDER_SIZE }, (_, i) => fileKey(f, i))).slice(0, Math.round(changeCount * 0.4));
-        const deletions = Array.from({ length: FOLDER_SIZE }, (_, i) => fileKey(c, i)).slice(0, changeCount - uploads - rewrites.length);
+        const rewrites = [a, b]
+          .flatMap((f) => Array.from({ length: FOLDER_SIZE }, (_, i) => fileKey(f, i)))
+          .slice(0, Math.round(changeCount * 0.4));
+        const deletions = Array.from({ length: FOLDER_SIZE }, (_, i) => fileKey(c, i)).slice(
+          0,
+          changeCount - uploads - rewrites.length,
+        );
         await putAll(bucket, [
           ...Array.from({ length: uploads }, (_, i) => ({
             key: `uploads/day-${String(day).padStart(3, "0")}/scan-${i}.txt`,
@@ -120,7 +130,9 @@ export async function manifestSharing({ port, api, files, days, log }) {
         bytes: added(previous, now),
         seconds: (Date.parse(incremental.completedAt) - Date.parse(incremental.startedAt)) / 1000,
       });
-      log(`day ${day}: incremental ${incremental.status} in ${daily.at(-1).seconds.toFixed(1)} s, ${daily.at(-1).bytes} manifest bytes added`);
+      log(
+        `day ${day}: incremental ${incremental.status} in ${daily.at(-1).seconds.toFixed(1)} s, ${daily.at(-1).bytes} manifest bytes added`,
+      );
       previous = now;
     }
     const allDays = total(previous);
@@ -128,7 +140,8 @@ export async function manifestSharing({ port, api, files, days, log }) {
     // The worst case: 1% of the objects rewritten at random, spread over every folder.
     await withSource(state, async (bucket) => {
       const keys = new Set();
-      while (keys.size < changeCount) keys.add(fileKey(Math.floor(random() * folders), Math.floor(random() * FOLDER_SIZE)));
+      while (keys.size < changeCount)
+        keys.add(fileKey(Math.floor(random() * folders), Math.floor(random() * FOLDER_SIZE)));
       await putAll(
         bucket,
         [...keys].map((key) => ({ key, body: body(key, "scattered"), meta: {} })),
@@ -145,7 +158,9 @@ export async function manifestSharing({ port, api, files, days, log }) {
     const first = daily[0];
     const pct = (part, whole) => `${((100 * part) / whole).toFixed(2)}%`;
     console.log(`\n## Manifest sharing on ${objects.length} objects (${folders} folders of ${FOLDER_SIZE})\n`);
-    console.log(`| run | status | seconds | manifest bytes written | of a full backup's |\n| --- | --- | ---: | ---: | ---: |`);
+    console.log(
+      `| run | status | seconds | manifest bytes written | of a full backup's |\n| --- | --- | ---: | ---: | ---: |`,
+    );
     console.log(`| full backup | ${full.status} | ${fullSeconds.toFixed(1)} | ${fullBytes} | 100% |`);
     if (first)
       console.log(
@@ -161,7 +176,9 @@ export async function manifestSharing({ port, api, files, days, log }) {
     );
     console.log(
       `\n${days + 1} snapshots (a full and ${days} daily incrementals) occupy ${allDays} manifest bytes: ${(allDays / fullBytes).toFixed(2)}× one snapshot's (target ≤ 2×).` +
-        (first ? ` Day 1's incremental wrote ${pct(first.bytes, fullBytes)} of a full backup's manifest bytes (target ≤ 5%).` : ""),
+        (first
+          ? ` Day 1's incremental wrote ${pct(first.bytes, fullBytes)} of a full backup's manifest bytes (target ≤ 5%).`
+          : ""),
     );
     console.log(
       `cleanup keeping only the newest of ${days + 2} backups: ${cleaned.status}, ${cleanupSeconds.toFixed(1)} s = ${((cleanupSeconds / objects.length) * 1000).toFixed(3)} s per 1,000 objects; ` +

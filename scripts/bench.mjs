@@ -65,8 +65,16 @@ const CONCURRENCY = 6;
 // make: its incremental runs over unchanged content).
 const SETS = [
   { name: "small", mutate: true, seed: ["--files", quick ? "1000" : "10000", "--large", "0", "--sizes", "1024-16384"] },
-  { name: "mix", mutate: true, seed: ["--files", quick ? "200" : "2000", "--large", quick ? "1" : "3", "--large-mib", quick ? "8" : "12"] },
-  { name: "large", mutate: false, seed: ["--files", quick ? "1" : "3", "--large", quick ? "1" : "3", "--large-mib", quick ? "32" : "256"] },
+  {
+    name: "mix",
+    mutate: true,
+    seed: ["--files", quick ? "200" : "2000", "--large", quick ? "1" : "3", "--large-mib", quick ? "8" : "12"],
+  },
+  {
+    name: "large",
+    mutate: false,
+    seed: ["--files", quick ? "1" : "3", "--large", quick ? "1" : "3", "--large-mib", quick ? "32" : "256"],
+  },
 ];
 
 const rows = [];
@@ -123,18 +131,32 @@ async function throughput(set) {
     row(set.name, "ceiling: get→put", copy.seconds, copy.objects, copy.bytes, null);
     row(set.name, "ceiling: get→put + SHA-256", copyHash.seconds, copyHash.objects, copyHash.bytes, null);
     row(set.name, "ceiling: get + SHA-256", readSource.seconds, readSource.objects, readSource.bytes, null);
-    const backupRow = (run, b, ceiling, note) => row(set.name, run, seconds(b.startedAt, b.completedAt), b.snapshotFileCount, b.snapshotSize, ceiling, note);
+    const backupRow = (run, b, ceiling, note) =>
+      row(set.name, run, seconds(b.startedAt, b.completedAt), b.snapshotFileCount, b.snapshotSize, ceiling, note);
 
     // The full backup, again over unchanged content, its verify, and status reads timed during a
     // third full backup (timed apart: the reads compete with the backup for the same isolate).
     const { full, verified } = await data.session(async () => {
       const first = await api.backup("full");
       const firstRatio = ratioOf(first.snapshotSize, seconds(first.startedAt, first.completedAt), copy).toFixed(2);
-      backupRow("full backup, empty store", first, copyHash, `vs get→put + SHA-256; ${first.performance.steps} steps; vs get→put: ${firstRatio}`);
-      backupRow("full backup, unchanged content", await api.backup("full"), readSource, "vs get + SHA-256: every object re-read and hashed, nothing uploaded");
+      backupRow(
+        "full backup, empty store",
+        first,
+        copyHash,
+        `vs get→put + SHA-256; ${first.performance.steps} steps; vs get→put: ${firstRatio}`,
+      );
+      backupRow(
+        "full backup, unchanged content",
+        await api.backup("full"),
+        readSource,
+        "vs get + SHA-256: every object re-read and hashed, nothing uploaded",
+      );
       const verifiedFirst = await api.job(`/backup/verify/${first.id}`, { mode: "full" });
       const created = await api.call("POST", "/backup/create", { type: "full" });
-      const { latencies, duringRun } = await api.timedStatusReads(created.backup.id, quick ? 60 : 200, { concurrency: 2, gapMs: 20 });
+      const { latencies, duringRun } = await api.timedStatusReads(created.backup.id, quick ? 60 : 200, {
+        concurrency: 2,
+        gapMs: 20,
+      });
       await api.waitForBackup(created.backup.id);
       const fmt = (ms) => `${ms.toFixed(1)} ms`;
       status.push(
@@ -157,14 +179,26 @@ async function throughput(set) {
     await data.session(async () => {
       const inc = await api.backup("incremental");
       const ratio = seconds(inc.startedAt, inc.completedAt) / seconds(full.startedAt, full.completedAt);
-      backupRow(set.mutate ? "incremental after 1% change" : "incremental, unchanged content", inc, null, `${ratio.toFixed(3)}× the full backup's time`);
+      backupRow(
+        set.mutate ? "incremental after 1% change" : "incremental, unchanged content",
+        inc,
+        null,
+        `${ratio.toFixed(3)}× the full backup's time`,
+      );
     });
 
     await emptySource(data.state);
     const copyBlobs = await data.ceiling(`/copy?from=BACKUP&prefix=blobs/&hash=0&concurrency=${CONCURRENCY}`);
     const copyChecked = await data.ceiling(`/copy?from=BACKUP&prefix=blobs/&hash=0&check=1&concurrency=${CONCURRENCY}`);
     row(set.name, "ceiling: get→put of the blobs", copyBlobs.seconds, copyBlobs.objects, copyBlobs.bytes, null);
-    row(set.name, "ceiling: get→put of the blobs, R2 checks SHA-256", copyChecked.seconds, copyChecked.objects, copyChecked.bytes, null);
+    row(
+      set.name,
+      "ceiling: get→put of the blobs, R2 checks SHA-256",
+      copyChecked.seconds,
+      copyChecked.objects,
+      copyChecked.bytes,
+      null,
+    );
     await data.session(async () => {
       const restored = await api.job(`/backup/restore/${full.id}`, { overwriteExisting: true });
       const secs = seconds(restored.startedAt, restored.completedAt);
@@ -199,7 +233,10 @@ async function memoryOfOne(mib) {
   });
   try {
     const backup = await data.session(() => api.backup("full"));
-    memory.push({ what: `one ${mib} MiB object, full backup (${seconds(backup.startedAt, backup.completedAt).toFixed(1)} s)`, mib: data.peak() });
+    memory.push({
+      what: `one ${mib} MiB object, full backup (${seconds(backup.startedAt, backup.completedAt).toFixed(1)} s)`,
+      mib: data.peak(),
+    });
   } finally {
     data.dispose();
   }
@@ -233,13 +270,20 @@ async function scaling() {
 const status = [];
 for (const set of SETS.filter((s) => values.sets.split(",").includes(s.name))) await throughput(set);
 // A failure here is reported in the table rather than losing the figures measured so far.
-const measureOne = (mib) => memoryOfOne(mib).catch((error) => memory.push({ what: `one ${mib} MiB object: failed (${error.message})`, mib: Number.NaN }));
+const measureOne = (mib) =>
+  memoryOfOne(mib).catch((error) =>
+    memory.push({ what: `one ${mib} MiB object: failed (${error.message})`, mib: Number.NaN }),
+  );
 if (!quick) await measureOne(16);
 if (!quick) await measureOne(256);
 if (values.huge) await measureOne(1024);
 
-console.log(`\nbench${quick ? " --quick" : ""}: ${new Date().toISOString()}, ${((Date.now() - started) / 1000).toFixed(0)} s`);
-console.log("\n| set | run | seconds | objects/s | MB/s | × ceiling | notes |\n| --- | --- | ---: | ---: | ---: | ---: | --- |");
+console.log(
+  `\nbench${quick ? " --quick" : ""}: ${new Date().toISOString()}, ${((Date.now() - started) / 1000).toFixed(0)} s`,
+);
+console.log(
+  "\n| set | run | seconds | objects/s | MB/s | × ceiling | notes |\n| --- | --- | ---: | ---: | ---: | ---: | --- |",
+);
 for (const r of rows) {
   const ratio = r.ceiling ? ratioOf(r.bytes, r.secs, r.ceiling) : null;
   console.log(
@@ -254,7 +298,14 @@ if (values.scale) await scaling();
 // Part of the default run; opt-in for quick and partial ones.
 const defaultRun = !quick && values.sets === "small,mix,large";
 if (values.rpo ?? defaultRun) await recoveryPoint();
-if (values.manifest) await manifestSharing({ port, api, files: Number(values["manifest-files"]), days: Number(values.days), log: (line) => console.log(line) });
+if (values.manifest)
+  await manifestSharing({
+    port,
+    api,
+    files: Number(values["manifest-files"]),
+    days: Number(values.days),
+    log: (line) => console.log(line),
+  });
 
 /** Event-driven backups: the recovery point after a write, with the default event settings. */
 async function recoveryPoint() {
@@ -266,7 +317,9 @@ async function recoveryPoint() {
     }, ["--var", "BACKUP_DEV_ROUTES:true"]);
     console.log("\n| recovery point (write → in a completed event backup) | seconds | backup |\n| --- | ---: | --- |");
     for (const r of results)
-      console.log(`| ${r.what} | ${r.seconds.toFixed(1)} | ${r.backup.id}: ${r.backup.fileCount} changed, ${r.backup.snapshotFileCount} in snapshot |`);
+      console.log(
+        `| ${r.what} | ${r.seconds.toFixed(1)} | ${r.backup.id}: ${r.backup.fileCount} changed, ${r.backup.snapshotFileCount} in snapshot |`,
+      );
   } finally {
     data.dispose();
   }

@@ -25,11 +25,24 @@ const STEP_EXCEPTIONS = new Set(["restore -> replica/fallback-reader.ts"]);
 /** The rule an import breaks, or null. `from` and `to` are paths relative to the root. */
 function broken(from, to) {
   const layer = (path) =>
-    path.startsWith("schema/") ? 0 : path.startsWith(ENGINE) ? 1 : path.startsWith("durable-objects/") ? 2 : path.startsWith("workers/") ? 3 : null;
+    path.startsWith("schema/")
+      ? 0
+      : path.startsWith(ENGINE)
+        ? 1
+        : path.startsWith("durable-objects/")
+          ? 2
+          : path.startsWith("workers/")
+            ? 3
+            : null;
   if (layer(to) > layer(from)) return "imports upward (schema < engine < job objects < edge)";
   if (from.startsWith("workers/") && to.startsWith(`${ENGINE}format/`))
     return "the edge reads snapshots through engine/snapshot-reader.ts, not the storage format";
-  if (from.startsWith(`${ENGINE}format/`) && to.startsWith(ENGINE) && !to.startsWith(`${ENGINE}format/`) && !FORMAT_MAY_USE.has(to)) {
+  if (
+    from.startsWith(`${ENGINE}format/`) &&
+    to.startsWith(ENGINE) &&
+    !to.startsWith(`${ENGINE}format/`) &&
+    !FORMAT_MAY_USE.has(to)
+  ) {
     return "format/ imports nothing else of the engine but its leaf modules (errors, cooperative)";
   }
   const folderOf = (path) => (path.startsWith(ENGINE) ? path.slice(ENGINE.length).split("/")[0] : null);
@@ -68,7 +81,9 @@ function target(from, specifier) {
 const graph = new Map();
 for (const file of SOURCES.flatMap(sourceFiles)) {
   const text = readFileSync(join(ROOT, file), "utf8");
-  const targets = [...text.matchAll(IMPORT)].map((m) => target(file, m[1])).filter((t) => t && SOURCES.some((s) => t.startsWith(`${s}/`)));
+  const targets = [...text.matchAll(IMPORT)]
+    .map((m) => target(file, m[1]))
+    .filter((t) => t && SOURCES.some((s) => t.startsWith(`${s}/`)));
   graph.set(file, [...new Set(targets)]);
 }
 
@@ -97,7 +112,9 @@ for (const file of graph.keys()) if (!state.has(file)) walk(file);
 
 if (problems.length > 0) {
   for (const problem of problems) console.error(problem);
-  console.error(`${problems.length} import problem(s); the rules are in ${relative(process.cwd(), join(ROOT, ENGINE, "README.md"))}.`);
+  console.error(
+    `${problems.length} import problem(s); the rules are in ${relative(process.cwd(), join(ROOT, ENGINE, "README.md"))}.`,
+  );
   process.exit(1);
 }
 console.log(`Imports: ${graph.size} files, no rule broken, no circle.`);

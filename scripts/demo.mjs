@@ -63,7 +63,17 @@ async function removeState() {
 let failed = false;
 try {
   await step(`Seed ${values.files} demo objects and start the server on port ${port}`, async () => {
-    runNode(["scripts/seed.mjs", "--files", values.files, "--large", "1", "--large-mib", "8", "--persist", join(state, "v3")]);
+    runNode([
+      "scripts/seed.mjs",
+      "--files",
+      values.files,
+      "--large",
+      "1",
+      "--large-mib",
+      "8",
+      "--persist",
+      join(state, "v3"),
+    ]);
     server = await startServer(port, state);
     return "nested folders, text, images, PDFs, archives, one 8 MiB object, odd and unicode keys";
   });
@@ -118,7 +128,8 @@ try {
 }
 
 console.log(`\n${failed ? "DEMO FAILED" : "Every object is back, byte for byte, with its metadata."}\n`);
-for (const { title, seconds, detail } of report) console.log(`${seconds.toFixed(1).padStart(6)} s  ${title}\n          ${detail}`);
+for (const { title, seconds, detail } of report)
+  console.log(`${seconds.toFixed(1).padStart(6)} s  ${title}\n          ${detail}`);
 const total = report.reduce((sum, r) => sum + r.seconds, 0);
 console.log(`${total.toFixed(1).padStart(6)} s  in all\n`);
 

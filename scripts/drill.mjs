@@ -17,7 +17,16 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { scriptArgs } from "./script-args.mjs";
-import { adminToken, apiClient, emptySource, openLocalBucket, runNode, sourceDigest, startServer, stopServer } from "./local-stack.mjs";
+import {
+  adminToken,
+  apiClient,
+  emptySource,
+  openLocalBucket,
+  runNode,
+  sourceDigest,
+  startServer,
+  stopServer,
+} from "./local-stack.mjs";
 
 const USAGE = `Usage: npm run drill -- [options]
 A disaster-recovery drill on a throw-away local server: seed, back up, verify, empty the bucket,
@@ -48,7 +57,17 @@ const api = apiClient(port, await adminToken());
 let server;
 let failed = false;
 try {
-  runNode(["scripts/seed.mjs", "--files", values.files, "--large", "1", "--large-mib", values["large-mib"], "--persist", join(state, "v3")]);
+  runNode([
+    "scripts/seed.mjs",
+    "--files",
+    values.files,
+    "--large",
+    "1",
+    "--large-mib",
+    values["large-mib"],
+    "--persist",
+    join(state, "v3"),
+  ]);
   let before = await sourceDigest(state);
 
   server = await startServer(port, state, serverArgs);
@@ -89,10 +108,13 @@ try {
   const extra = [...after.keys()].filter((key) => !before.has(key));
   console.log(`compared ${before.size} objects: ${differing.length} differ, ${extra.length} unexpected`);
   if (values.replica) {
-    console.log(`replica: ${restored.result.filesFromReplica} object(s) restored from the replica (${damaged} blobs were taken from the backup bucket)`);
+    console.log(
+      `replica: ${restored.result.filesFromReplica} object(s) restored from the replica (${damaged} blobs were taken from the backup bucket)`,
+    );
     failed = failed || restored.result.filesFromReplica < damaged || restored.result.filesFailed > 0;
   }
-  failed = failed || differing.length > 0 || extra.length > 0 || !verified.result.valid || restored.result.verifyFailures > 0;
+  failed =
+    failed || differing.length > 0 || extra.length > 0 || !verified.result.valid || restored.result.verifyFailures > 0;
   console.log(failed ? "DRILL FAILED" : "DRILL PASSED: every object is back byte for byte with its metadata");
 } finally {
   if (server) await stopServer(server);
@@ -144,7 +166,11 @@ async function cleanupKeepsOnlyTheNewest() {
   const after = await storedObjects();
   server = await startServer(port, state, serverArgs);
   const { result } = job;
-  const expiredIndexes = sum([...before].filter(([key]) => key.startsWith("manifests/") && !key.startsWith(`manifests/${newest.id}/`)).map(([, size]) => size));
+  const expiredIndexes = sum(
+    [...before]
+      .filter(([key]) => key.startsWith("manifests/") && !key.startsWith(`manifests/${newest.id}/`))
+      .map(([, size]) => size),
+  );
   const blobsLeft = [...after.keys()].filter((key) => key.startsWith("blobs/"));
   console.log(
     `cleanup: ${job.status}, ${result.backupsExpired} of ${all.length} backups expired; ${result.blobsDeleted} blobs and ${result.chunksDeleted} manifest chunks deleted, ` +
@@ -178,7 +204,8 @@ async function replicatedThenDamaged(backupId) {
     backup = (await api.call("GET", `/backup/status/${backupId}`)).backup;
   } while (backup.replicaStatus === "pending");
   console.log(`replica: ${backup.replicaStatus} at ${backup.replicaCompletedAt}`);
-  if (backup.replicaStatus !== "complete") throw new Error(`the replication of ${backupId} ended ${backup.replicaStatus}`);
+  if (backup.replicaStatus !== "complete")
+    throw new Error(`the replication of ${backupId} ended ${backup.replicaStatus}`);
   return 4;
 }
 

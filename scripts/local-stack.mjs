@@ -27,7 +27,17 @@ export async function startServer(port, state, extraArgs = []) {
   // Its own devtools port too: two servers started at once (the local-server tests run in
   // parallel) would otherwise both ask for wrangler's default, 9229, and one would exit.
   const inspectorPort = await freePort();
-  const args = ["--port", String(port), "--ip", "127.0.0.1", "--inspector-port", String(inspectorPort), "--persist-to", state, ...extraArgs];
+  const args = [
+    "--port",
+    String(port),
+    "--ip",
+    "127.0.0.1",
+    "--inspector-port",
+    String(inspectorPort),
+    "--persist-to",
+    state,
+    ...extraArgs,
+  ];
   const server = spawn(process.execPath, ["scripts/start.mjs", ...args], {
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -103,14 +113,20 @@ export function apiClient(port, token) {
     call,
     timedStatusReads,
     waitForBackup: (id) => waitFor(`/backup/status/${id}`, (r) => r.backup),
-    backup: async (type) => waitFor(`/backup/status/${(await call("POST", "/backup/create", { type })).backup.id}`, (r) => r.backup),
+    backup: async (type) =>
+      waitFor(`/backup/status/${(await call("POST", "/backup/create", { type })).backup.id}`, (r) => r.backup),
     job: async (path, body) => waitFor(`/backup/jobs/${(await call("POST", path, body)).job.id}`, (r) => r.job),
   };
 }
 
 /** Opens the local source bucket of a state folder (the dev server must be stopped). */
 export function openLocalBucket(state, bucketName = "cutty-files") {
-  const mf = new Miniflare({ modules: true, script: "export default {}", r2Buckets: { BUCKET: bucketName }, defaultPersistRoot: `${state}/v3` });
+  const mf = new Miniflare({
+    modules: true,
+    script: "export default {}",
+    r2Buckets: { BUCKET: bucketName },
+    defaultPersistRoot: `${state}/v3`,
+  });
   return { mf, bucket: mf.getR2Bucket("BUCKET") };
 }
 
@@ -151,7 +167,10 @@ export async function bucketDigest(bucket) {
       const sha256 = createHash("sha256")
         .update(new Uint8Array(await object.arrayBuffer()))
         .digest("hex");
-      objects.set(listed.key, JSON.stringify({ sha256, size: listed.size, http: listed.httpMetadata, custom: listed.customMetadata }));
+      objects.set(
+        listed.key,
+        JSON.stringify({ sha256, size: listed.size, http: listed.httpMetadata, custom: listed.customMetadata }),
+      );
     }
     cursor = page.truncated ? page.cursor : undefined;
   } while (cursor);

@@ -4,7 +4,14 @@ import { SignJWT } from "jose";
 import { readDevVars } from "./dev-vars.mjs";
 
 /** `ttl`: seconds from now, or an absolute `exp` (Unix seconds) when `expiresAt` is given. */
-export async function signLocalToken({ scope = "backup:admin", sub = "local-admin", ttl = 3600, expiresAt, iss, aud } = {}) {
+export async function signLocalToken({
+  scope = "backup:admin",
+  sub = "local-admin",
+  ttl = 3600,
+  expiresAt,
+  iss,
+  aud,
+} = {}) {
   const secret = process.env.JWT_SECRET ?? readDevVars().JWT_SECRET;
   if (!secret) throw new Error("No JWT_SECRET in the environment or .dev.vars");
   const jwt = new SignJWT({ scope })

@@ -2,10 +2,22 @@
 // 0; an unknown or malformed option is one line on stderr and exit 2, never a stack trace.
 import { parseArgs } from "node:util";
 
-export function scriptArgs({ usage, options = {}, allowNegative = false, allowPositionals = false, args = process.argv.slice(2) }) {
+export function scriptArgs({
+  usage,
+  options = {},
+  allowNegative = false,
+  allowPositionals = false,
+  args = process.argv.slice(2),
+}) {
   let parsed;
   try {
-    parsed = parseArgs({ args, options: { ...options, help: { type: "boolean", short: "h" } }, allowNegative, allowPositionals, strict: true });
+    parsed = parseArgs({
+      args,
+      options: { ...options, help: { type: "boolean", short: "h" } },
+      allowNegative,
+      allowPositionals,
+      strict: true,
+    });
   } catch (error) {
     console.error(`${String(error.message).split("\n")[0]} (--help for the usage)`);
     process.exit(2);

@@ -118,7 +118,19 @@ function body(kind, size) {
   if (kind.binary) {
     for (let i = 0; i < size; i++) bytes[i] = Math.floor(random() * 256);
   } else {
-    const words = ["backup", "restore", "cutty", "invoice", "customer", "2026", "report", "alpha", "beta", "ledger", "\n"];
+    const words = [
+      "backup",
+      "restore",
+      "cutty",
+      "invoice",
+      "customer",
+      "2026",
+      "report",
+      "alpha",
+      "beta",
+      "ledger",
+      "\n",
+    ];
     let offset = 0;
     while (offset < size) {
       const word = new TextEncoder().encode(pick(words) + " ");
@@ -152,7 +164,11 @@ function makeObject(i) {
   return {
     key: `${prefix}/${kind.ext}-${String(i).padStart(6, "0")}-${Math.floor(random() * 1e6).toString(36)}.${kind.ext}`,
     body: body(kind, size),
-    httpMetadata: { contentType: kind.type, ...(kind.ext === "pdf" ? { contentDisposition: "attachment" } : {}), cacheControl: "private, max-age=3600" },
+    httpMetadata: {
+      contentType: kind.type,
+      ...(kind.ext === "pdf" ? { contentDisposition: "attachment" } : {}),
+      cacheControl: "private, max-age=3600",
+    },
     customMetadata: { owner: `user-${Math.floor(random() * 40)}`, source: "seed", revision: "1" },
   };
 }
@@ -178,7 +194,11 @@ async function allKeys() {
 
 async function putAll(objects) {
   for (let i = 0; i < objects.length; i += 64) {
-    await Promise.all(objects.slice(i, i + 64).map((o) => bucket.put(o.key, o.body, { httpMetadata: o.httpMetadata, customMetadata: o.customMetadata })));
+    await Promise.all(
+      objects
+        .slice(i, i + 64)
+        .map((o) => bucket.put(o.key, o.body, { httpMetadata: o.httpMetadata, customMetadata: o.customMetadata })),
+    );
   }
 }
 
@@ -196,9 +216,15 @@ try {
     if (remove.length) await bucket.delete(remove);
     const added = Array.from({ length: addCount }, (_, i) => makeObject(1_000_000 + (Date.now() % 100_000) + i));
     await putAll(added);
-    console.log(`Mutated cutty-files: ${modify.length} modified, ${remove.length} deleted, ${addCount} added (of ${keys.length}).`);
+    console.log(
+      `Mutated cutty-files: ${modify.length} modified, ${remove.length} deleted, ${addCount} added (of ${keys.length}).`,
+    );
     if (values["send-events"]) {
-      changedKeys = [...modify.map((key) => ({ key })), ...remove.map((key) => ({ key, deleted: true })), ...added.map((o) => ({ key: o.key }))];
+      changedKeys = [
+        ...modify.map((key) => ({ key })),
+        ...remove.map((key) => ({ key, deleted: true })),
+        ...added.map((o) => ({ key: o.key })),
+      ];
     }
   } else {
     if (values.clear) {
@@ -251,7 +277,9 @@ async function sendEvents(url, notify) {
   const { signLocalToken } = await import("./local-token.mjs");
   const token = await signLocalToken({ scope: "backup:admin", sub: "seed" });
   const deadline = Date.now() + 10 * 60_000;
-  console.log(`Waiting for the dev server at ${url} to send ${notify.length} event notifications (start it now: npm start)…`);
+  console.log(
+    `Waiting for the dev server at ${url} to send ${notify.length} event notifications (start it now: npm start)…`,
+  );
   for (;;) {
     const answer = await fetch(`${url}/api/health`, { signal: AbortSignal.timeout(2000) }).catch(() => null);
     if (answer?.ok) break;
@@ -265,7 +293,12 @@ async function sendEvents(url, notify) {
       headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
       body: JSON.stringify({ notify: notify.slice(i, i + 100) }),
     });
-    if (!response.ok) throw new Error(`sending events: ${response.status} ${await response.text()} (is BACKUP_DEV_ROUTES="true" in .dev.vars?)`);
+    if (!response.ok)
+      throw new Error(
+        `sending events: ${response.status} ${await response.text()} (is BACKUP_DEV_ROUTES="true" in .dev.vars?)`,
+      );
   }
-  console.log(`Sent ${notify.length} event notifications: an event backup starts when BACKUP_EVENT_THRESHOLD or BACKUP_EVENT_MAX_DELAY_SECONDS says.`);
+  console.log(
+    `Sent ${notify.length} event notifications: an event backup starts when BACKUP_EVENT_THRESHOLD or BACKUP_EVENT_MAX_DELAY_SECONDS says.`,
+  );
 }

@@ -12,6 +12,10 @@ CI's). A failure prints the seed and the shrunk history that replay it.`,
 });
 const runs = values.runs === undefined ? undefined : wholeNumberOption(values, "runs", 1);
 const seed = values.seed === undefined ? undefined : wholeNumberOption(values, "seed");
-const env = { ...process.env, ...(runs ? { SIM_RUNS: String(runs) } : {}), ...(seed !== undefined ? { SIM_SEED: String(seed) } : {}) };
+const env = {
+  ...process.env,
+  ...(runs ? { SIM_RUNS: String(runs) } : {}),
+  ...(seed !== undefined ? { SIM_SEED: String(seed) } : {}),
+};
 const result = spawnSync("npx", ["vitest", "run", "--project", "simulation"], { stdio: "inherit", env });
 process.exit(result.status ?? 1);

@@ -27,10 +27,14 @@ const persist = persistIndex >= 0 ? ["--persist-to", args[persistIndex + 1]] : [
 
 // wrangler prints its table of migrations again after each one it applies: its output is kept
 // back and summed up in one line, or shown whole when it fails.
-const migrated = spawnSync(process.execPath, [wranglerBin, "d1", "migrations", "apply", "r2-backup-db", "--local", ...persist], {
-  encoding: "utf8",
-  env: { ...process.env, CI: "true" }, // never prompt for confirmation
-});
+const migrated = spawnSync(
+  process.execPath,
+  [wranglerBin, "d1", "migrations", "apply", "r2-backup-db", "--local", ...persist],
+  {
+    encoding: "utf8",
+    env: { ...process.env, CI: "true" }, // never prompt for confirmation
+  },
+);
 if (migrated.status !== 0) {
   process.stderr.write(`${migrated.stdout ?? ""}${migrated.stderr ?? ""}`);
   console.error("Applying the local D1 migrations failed; see the output above.");
@@ -61,5 +65,7 @@ dev.on("exit", (code, signal) => {
 function migrationSummary(output) {
   const applied = [...new Set([...output.matchAll(/(\d{4}_[\w-]+\.sql)\s*│[ \t]*(?:🕒|$)/gm)].map((m) => m[1]))];
   if (applied.length > 0) return `Local D1: applied ${applied.join(", ")}.`;
-  return /No migrations to apply/i.test(output) ? "Local D1: migrations up to date." : `Local D1 migrations:\n${output.trim()}`;
+  return /No migrations to apply/i.test(output)
+    ? "Local D1: migrations up to date."
+    : `Local D1 migrations:\n${output.trim()}`;
 }

@@ -16,7 +16,9 @@ export const MAX_SIGNATURE_AGE_SECONDS = 5 * 60;
 
 /** The documented check: HMAC-SHA256 of `<timestamp>.<raw body>`, compared in constant time. */
 export function signatureValid(secret, timestamp, rawBody, header) {
-  const expected = Buffer.from(`sha256=${createHmac("sha256", secret).update(`${timestamp}.${rawBody}`).digest("hex")}`);
+  const expected = Buffer.from(
+    `sha256=${createHmac("sha256", secret).update(`${timestamp}.${rawBody}`).digest("hex")}`,
+  );
   const given = Buffer.from(String(header ?? ""));
   return given.length === expected.length && timingSafeEqual(given, expected);
 }
@@ -41,7 +43,8 @@ export function createReceiver({ secret, log = () => {} }) {
     request.on("end", () => {
       const body = Buffer.concat(chunks).toString("utf8");
       const url = new URL(request.url ?? "/", "http://receiver");
-      const json = (status, value) => response.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(value));
+      const json = (status, value) =>
+        response.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify(value));
       if (url.pathname === "/control/deliveries") return json(200, { deliveries });
       if (url.pathname === "/control/mode") {
         mode = { ...mode, ...JSON.parse(body || "{}") };
@@ -78,7 +81,8 @@ export function createReceiver({ secret, log = () => {} }) {
   return {
     server,
     deliveries,
-    listen: (port = 0) => new Promise((resolve) => server.listen(port, "127.0.0.1", () => resolve(server.address().port))),
+    listen: (port = 0) =>
+      new Promise((resolve) => server.listen(port, "127.0.0.1", () => resolve(server.address().port))),
     close: () =>
       new Promise((resolve) => {
         for (const response of hanging) response.destroy();

@@ -68,7 +68,11 @@ export const API_ROUTES: ApiRoute[] = [
     description: "`expired` backups are listed only when asked for with `status=expired`.",
     query: requests.listBackupsQuery,
     errors: [],
-    success: { status: 200, schema: resources.page("backups", resources.backup), example: { backups: [examples.backup], nextCursor: null } },
+    success: {
+      status: 200,
+      schema: resources.page("backups", resources.backup),
+      example: { backups: [examples.backup], nextCursor: null },
+    },
     handle: listBackups,
   },
   {
@@ -87,10 +91,15 @@ export const API_ROUTES: ApiRoute[] = [
     scope: "backup:read",
     tag: "backups",
     summary: "The objects of a backup's snapshot, in key order",
-    description: "Read from the backup's manifest. 409 for a backup that has no snapshot (not finished, failed, cancelled or expired).",
+    description:
+      "Read from the backup's manifest. 409 for a backup that has no snapshot (not finished, failed, cancelled or expired).",
     query: requests.listFilesQuery,
     errors: [404, 409],
-    success: { status: 200, schema: resources.page("files", resources.snapshotFile), example: { files: [examples.snapshotFile], nextCursor: null } },
+    success: {
+      status: 200,
+      schema: resources.page("files", resources.snapshotFile),
+      example: { files: [examples.snapshotFile], nextCursor: null },
+    },
     handle: (c) => listBackupFiles(c, idOf(c)),
   },
   {
@@ -103,7 +112,11 @@ export const API_ROUTES: ApiRoute[] = [
       "`:id` is a backup id (its log, with the lines of the jobs that worked on it) or a job id (a verification's, restore's, replication's or cleanup's own lines). 404 when it is neither.",
     query: requests.listLogsQuery,
     errors: [404],
-    success: { status: 200, schema: resources.page("logs", resources.logEntry), example: { logs: [examples.logEntry], nextCursor: null } },
+    success: {
+      status: 200,
+      schema: resources.page("logs", resources.logEntry),
+      example: { logs: [examples.logEntry], nextCursor: null },
+    },
     handle: (c) => listBackupLogs(c, idOf(c)),
   },
   {
@@ -161,11 +174,13 @@ export const API_ROUTES: ApiRoute[] = [
     method: "POST",
     path: "/backup/cancel/:id",
     scope: null,
-    scopeNote: "backup:write for a backup, a verify or a replicate job, backup:restore for a restore job, backup:admin for cleanup",
+    scopeNote:
+      "backup:write for a backup, a verify or a replicate job, backup:restore for a restore job, backup:admin for cleanup",
     audit: "backup.cancel",
     tag: "jobs",
     summary: "Cancel a running backup or job",
-    description: "Takes a backup id or a job id; the work stops at its next step boundary and ends `cancelled`. Cancelling finished work is 409.",
+    description:
+      "Takes a backup id or a job id; the work stops at its next step boundary and ends `cancelled`. Cancelling finished work is 409.",
     errors: [404, 409],
     success: {
       status: 202,
@@ -195,7 +210,11 @@ export const API_ROUTES: ApiRoute[] = [
     tag: "admin",
     summary: "Backup templates, the built-in default first",
     errors: [],
-    success: { status: 200, schema: z.object({ templates: z.array(resources.template) }), example: { templates: [examples.template] } },
+    success: {
+      status: 200,
+      schema: z.object({ templates: z.array(resources.template) }),
+      example: { templates: [examples.template] },
+    },
     handle: listTemplates,
   },
   {
@@ -209,7 +228,11 @@ export const API_ROUTES: ApiRoute[] = [
       'A named backup configuration: source bucket (an R2 binding of this Worker and the bucket\'s name), key prefixes to include and exclude, schedule, retention and keep rules, compression and encryption. Backups of it start with `POST /backup/create {"template": name}` and, on its schedule, from the cron; templates of one bucket never run at once (a scheduled one waits for the bucket). 409 when the name is taken (`default` always is).',
     body: requests.createTemplateBody,
     errors: [409, 413],
-    success: { status: 201, schema: resources.one("template", resources.template), example: { template: examples.template } },
+    success: {
+      status: 201,
+      schema: resources.one("template", resources.template),
+      example: { template: examples.template },
+    },
     handle: createTemplate,
   },
   {
@@ -220,7 +243,11 @@ export const API_ROUTES: ApiRoute[] = [
     tag: "admin",
     summary: "One backup template",
     errors: [404],
-    success: { status: 200, schema: resources.one("template", resources.template), example: { template: examples.template } },
+    success: {
+      status: 200,
+      schema: resources.one("template", resources.template),
+      example: { template: examples.template },
+    },
     handle: getTemplate,
   },
   {
@@ -230,10 +257,15 @@ export const API_ROUTES: ApiRoute[] = [
     audit: "template.update",
     tag: "admin",
     summary: "Replace a backup template's options",
-    description: "Backups that run keep the options they started with. 409 for `default` (it is the environment variables).",
+    description:
+      "Backups that run keep the options they started with. 409 for `default` (it is the environment variables).",
     body: requests.templateBody,
     errors: [404, 409, 413],
-    success: { status: 200, schema: resources.one("template", resources.template), example: { template: examples.template } },
+    success: {
+      status: 200,
+      schema: resources.one("template", resources.template),
+      example: { template: examples.template },
+    },
     handle: updateTemplate,
   },
   {
@@ -245,7 +277,11 @@ export const API_ROUTES: ApiRoute[] = [
     summary: "Delete a backup template",
     description: "Its backups stay (and keep its name); answers the deleted template. 409 for `default`.",
     errors: [404, 409],
-    success: { status: 200, schema: resources.one("template", resources.template), example: { template: examples.template } },
+    success: {
+      status: 200,
+      schema: resources.one("template", resources.template),
+      example: { template: examples.template },
+    },
     handle: deleteTemplate,
   },
   {
@@ -266,7 +302,11 @@ export const API_ROUTES: ApiRoute[] = [
     summary: "Alerts, newest first",
     query: requests.listAlertsQuery,
     errors: [],
-    success: { status: 200, schema: resources.page("alerts", resources.alert), example: { alerts: [examples.alert], nextCursor: null } },
+    success: {
+      status: 200,
+      schema: resources.page("alerts", resources.alert),
+      example: { alerts: [examples.alert], nextCursor: null },
+    },
     handle: listAlerts,
   },
   {
@@ -277,7 +317,11 @@ export const API_ROUTES: ApiRoute[] = [
     summary: "The audit trail, newest first",
     query: requests.listAuditQuery,
     errors: [],
-    success: { status: 200, schema: resources.page("events", resources.auditEvent), example: { events: [examples.auditEvent], nextCursor: null } },
+    success: {
+      status: 200,
+      schema: resources.page("events", resources.auditEvent),
+      example: { events: [examples.auditEvent], nextCursor: null },
+    },
     handle: listAudit,
   },
   {
@@ -290,7 +334,11 @@ export const API_ROUTES: ApiRoute[] = [
       "Exists only with BACKUP_DEV_ROUTES=true (.dev.vars); 404 otherwise. `writes` puts or deletes objects in the source bucket and sends the R2 event notification of each to the queue; `notify` sends notifications for keys changed elsewhere.",
     body: requests.devSourceWritesBody,
     errors: [404, 413],
-    success: { status: 200, schema: z.object({ written: z.number().int(), eventsSent: z.number().int() }), example: { written: 1, eventsSent: 1 } },
+    success: {
+      status: 200,
+      schema: z.object({ written: z.number().int(), eventsSent: z.number().int() }),
+      example: { written: 1, eventsSent: 1 },
+    },
     handle: devSourceWrites,
   },
   {

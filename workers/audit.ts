@@ -42,7 +42,11 @@ async function targetOf(response: Response): Promise<string | null> {
  * Runs a mutating handler and records what came of it: accepted (2xx), refused (4xx, nothing
  * changed) or failed (5xx). The error, if any, is rethrown unchanged.
  */
-export async function audited(action: AuditAction, context: HandlerContext, run: () => Promise<Response>): Promise<Response> {
+export async function audited(
+  action: AuditAction,
+  context: HandlerContext,
+  run: () => Promise<Response>,
+): Promise<Response> {
   const at = clock.date().toISOString();
   const named = context.request.params.id ?? context.request.params.name ?? null;
   try {
@@ -91,5 +95,8 @@ export async function listAudit(context: HandlerContext): Promise<Response> {
     .limit(query.limit + 1);
   const page = rows.slice(0, query.limit);
   const last = page.at(-1);
-  return jsonResponse({ events: page, nextCursor: rows.length > query.limit && last ? encodeCursor({ id: last.id }) : null });
+  return jsonResponse({
+    events: page,
+    nextCursor: rows.length > query.limit && last ? encodeCursor({ id: last.id }) : null,
+  });
 }

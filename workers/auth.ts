@@ -48,7 +48,10 @@ export async function authenticate(request: Request, config: Config): Promise<Pr
   let payload: JWTPayload;
   try {
     if (config.JWT_JWKS_URL) {
-      ({ payload } = await jwtVerify(token, remoteKeySet(config.JWT_JWKS_URL), { ...options, algorithms: ASYMMETRIC_ALGORITHMS }));
+      ({ payload } = await jwtVerify(token, remoteKeySet(config.JWT_JWKS_URL), {
+        ...options,
+        algorithms: ASYMMETRIC_ALGORITHMS,
+      }));
     } else {
       const secret = new TextEncoder().encode(config.JWT_SECRET);
       ({ payload } = await jwtVerify(token, secret, { ...options, algorithms: SYMMETRIC_ALGORITHMS }));
@@ -59,13 +62,19 @@ export async function authenticate(request: Request, config: Config): Promise<Pr
   // jose checks `iat` only against a maximum age; the contract honours it like `nbf`. Token times
   // are the issuer's wall clock, so they are compared with the runtime's, never the engine's.
   if (typeof payload.iat === "number" && payload.iat > Date.now() / 1000 + CLOCK_SKEW_SECONDS) {
-    throw unauthorized(`Token is not yet valid: it was issued in the future (iat), beyond the ${CLOCK_SKEW_SECONDS} s allowed for clock skew.`);
+    throw unauthorized(
+      `Token is not yet valid: it was issued in the future (iat), beyond the ${CLOCK_SKEW_SECONDS} s allowed for clock skew.`,
+    );
   }
-  return { subject: typeof payload.sub === "string" && payload.sub !== "" ? payload.sub : "unknown", scopes: scopesOf(payload) };
+  return {
+    subject: typeof payload.sub === "string" && payload.sub !== "" ? payload.sub : "unknown",
+    scopes: scopesOf(payload),
+  };
 }
 
 function describeVerificationFailure(error: unknown): string {
-  if (error instanceof errors.JWTExpired) return `Token has expired (a token is accepted up to ${CLOCK_SKEW_SECONDS} s past its exp, for clock skew).`;
+  if (error instanceof errors.JWTExpired)
+    return `Token has expired (a token is accepted up to ${CLOCK_SKEW_SECONDS} s past its exp, for clock skew).`;
   if (error instanceof errors.JWTClaimValidationFailed) {
     if (error.claim === "exp") return "Token must carry an `exp` claim.";
     if (error.claim === "nbf" || error.claim === "iat") return "Token is not yet valid.";

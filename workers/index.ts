@@ -21,7 +21,8 @@ export { BackupJob, BucketCoordinator, CleanupJob, ReplicateJob, RestoreJob, Ver
 export default {
   async fetch(request, env, ctx) {
     const url = new URL(request.url);
-    if (!url.pathname.startsWith("/api/") && url.pathname !== "/api") return errorResponse(new HttpError(404, "not_found", "No such endpoint."));
+    if (!url.pathname.startsWith("/api/") && url.pathname !== "/api")
+      return errorResponse(new HttpError(404, "not_found", "No such endpoint."));
     // HEAD is GET without the body: same status and headers (a HEAD on a POST path is its 405).
     if (request.method === "HEAD") {
       const answer = await router.fetch(new Request(request, { method: "GET" }), env, ctx);

@@ -35,7 +35,12 @@ export async function consumeObjectEvents(batch: MessageBatch<unknown>, env: Env
   const keys: string[] = [];
   const deadLetters: DeadLetter[] = [];
   const refuse = (message: Message<unknown>, reason: string) =>
-    deadLetters.push({ reason, messageId: message.id, receivedAt: message.timestamp.toISOString(), body: message.body });
+    deadLetters.push({
+      reason,
+      messageId: message.id,
+      receivedAt: message.timestamp.toISOString(),
+      body: message.body,
+    });
   for (const message of batch.messages) {
     const parsed = objectEvent.safeParse(message.body);
     if (!parsed.success) {
@@ -43,7 +48,9 @@ export async function consumeObjectEvents(batch: MessageBatch<unknown>, env: Env
       continue;
     }
     if (parsed.data.bucket !== bucketName) {
-      console.warn(`object event ${message.id} dropped: bucket ${parsed.data.bucket} is not the one backed up (${bucketName})`);
+      console.warn(
+        `object event ${message.id} dropped: bucket ${parsed.data.bucket} is not the one backed up (${bucketName})`,
+      );
       continue;
     }
     const problem = keyProblem(parsed.data.object.key);
@@ -56,11 +63,13 @@ export async function consumeObjectEvents(batch: MessageBatch<unknown>, env: Env
 }
 
 async function sendToDeadLetters(env: Env, deadLetters: DeadLetter[]): Promise<void> {
-  for (const letter of deadLetters) console.error(`object event ${letter.messageId} dropped to the dead-letter queue: ${letter.reason}`);
+  for (const letter of deadLetters)
+    console.error(`object event ${letter.messageId} dropped to the dead-letter queue: ${letter.reason}`);
   const queue = env.OBJECT_EVENTS_DEAD_LETTERS;
   if (!queue) {
     console.error("OBJECT_EVENTS_DEAD_LETTERS is not bound: the messages above are only in this log");
     return;
   }
-  for (let i = 0; i < deadLetters.length; i += 100) await queue.sendBatch(deadLetters.slice(i, i + 100).map((body) => ({ body })));
+  for (let i = 0; i < deadLetters.length; i += 100)
+    await queue.sendBatch(deadLetters.slice(i, i + 100).map((body) => ({ body })));
 }

@@ -16,6 +16,8 @@ export function decodeCursor<S extends z.ZodType>(cursor: string, schema: S): z.
     const text = new TextDecoder().decode(Uint8Array.from(binary, (c) => c.charCodeAt(0)));
     return schema.parse(JSON.parse(text));
   } catch {
-    throw badRequest("cursor is not valid: pass back the nextCursor of a previous page unchanged.", { field: "cursor" });
+    throw badRequest("cursor is not valid: pass back the nextCursor of a previous page unchanged.", {
+      field: "cursor",
+    });
   }
 }

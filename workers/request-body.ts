@@ -9,7 +9,10 @@ export const MAX_BODY_BYTES = 16 * 1024;
 
 /** Reads the body as text, refusing more than MAX_BODY_BYTES whatever Content-Length claims. */
 async function readCappedText(request: Request): Promise<string> {
-  const tooLarge = () => new HttpError(413, "payload_too_large", `Request body must be at most ${MAX_BODY_BYTES} bytes.`, { limit: MAX_BODY_BYTES });
+  const tooLarge = () =>
+    new HttpError(413, "payload_too_large", `Request body must be at most ${MAX_BODY_BYTES} bytes.`, {
+      limit: MAX_BODY_BYTES,
+    });
   const declared = Number(request.headers.get("content-length") ?? "0");
   if (declared > MAX_BODY_BYTES) throw tooLarge();
   if (!request.body) return "";
@@ -43,7 +46,11 @@ async function readCappedText(request: Request): Promise<string> {
  * Parses the JSON body into `schema`. An empty body is treated as `{}` when `allowEmpty` is set
  * (endpoints whose body is optional).
  */
-export async function parseJsonBody<S extends z.ZodType>(request: Request, schema: S, options: { allowEmpty?: boolean } = {}): Promise<z.output<S>> {
+export async function parseJsonBody<S extends z.ZodType>(
+  request: Request,
+  schema: S,
+  options: { allowEmpty?: boolean } = {},
+): Promise<z.output<S>> {
   const text = await readCappedText(request);
   let value: unknown;
   if (text.trim() === "") {
@@ -69,7 +76,11 @@ export function parseQuery<S extends z.ZodType>(url: URL, schema: S): z.output<S
   return validate(schema, raw, "query");
 }
 
-export function validate<S extends z.ZodType>(schema: S, value: unknown, where: "body" | "query" | "path"): z.output<S> {
+export function validate<S extends z.ZodType>(
+  schema: S,
+  value: unknown,
+  where: "body" | "query" | "path",
+): z.output<S> {
   const parsed = schema.safeParse(value);
   if (parsed.success) return parsed.data;
   const issues = parsed.error.issues.map((issue) => ({ path: issue.path.join("."), message: describeIssue(issue) }));

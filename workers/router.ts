@@ -42,7 +42,9 @@ router
   // Public, like the contract it describes; built once per isolate.
   .get(
     "/openapi.json",
-    withoutQuery(() => jsonResponse((document ??= openApiDocument(API_ROUTES)), 200, { "cache-control": "public, max-age=300" })),
+    withoutQuery(() =>
+      jsonResponse((document ??= openApiDocument(API_ROUTES)), 200, { "cache-control": "public, max-age=300" }),
+    ),
   );
 
 for (const route of API_ROUTES) {
@@ -56,6 +58,7 @@ for (const route of API_ROUTES) {
 
 router.all("*", (request) => {
   const path = new URL(request.url).pathname;
-  if (KNOWN_PATHS.some((pattern) => pattern.test(path))) throw new HttpError(405, "method_not_allowed", `Method ${request.method} is not allowed on ${path}.`);
+  if (KNOWN_PATHS.some((pattern) => pattern.test(path)))
+    throw new HttpError(405, "method_not_allowed", `Method ${request.method} is not allowed on ${path}.`);
   throw new HttpError(404, "not_found", "No such endpoint.");
 });

@@ -45,10 +45,17 @@ export async function runScheduled(controller: ScheduledController, env: Env, ct
   await part("reading the templates", async () => {
     templates = (await allTemplates(env)).filter((t) => !t.builtIn);
   });
-  for (const template of templates) await part(`template ${template.name}`, () => runTemplateSchedule(controller, env, template, at));
+  for (const template of templates)
+    await part(`template ${template.name}`, () => runTemplateSchedule(controller, env, template, at));
   for (const bucketName of new Set([config.BACKUP_SOURCE_BUCKET, ...templates.map((t) => t.bucketName)])) {
     await part(`the alerts of ${bucketName}`, async () => {
-      const changes = await checkAlerts(env.DB, config, bucketName, (bucket) => env.BUCKET_COORDINATOR.getByName(bucket).changeSummary(), at);
+      const changes = await checkAlerts(
+        env.DB,
+        config,
+        bucketName,
+        (bucket) => env.BUCKET_COORDINATOR.getByName(bucket).changeSummary(),
+        at,
+      );
       console.log(`cron ${controller.cron}: ${bucketName}: ${describeAlertChanges(changes)}`);
     });
   }
@@ -62,7 +69,11 @@ async function runDefaultSchedule(controller: ScheduledController, env: Env, con
     console.error(`Invalid configuration: BACKUP_SCHEDULE=${config.BACKUP_SCHEDULE}: ${problem}`);
     await recordAudit(
       env.DB,
-      scheduleRun(at, { target: null, outcome: "failed", detail: `configuration error: BACKUP_SCHEDULE=${config.BACKUP_SCHEDULE}: ${problem}` }),
+      scheduleRun(at, {
+        target: null,
+        outcome: "failed",
+        detail: `configuration error: BACKUP_SCHEDULE=${config.BACKUP_SCHEDULE}: ${problem}`,
+      }),
     );
   } else if (backupDue(config.BACKUP_SCHEDULE, controller.cron, at)) {
     await startScheduledBackup(controller, env, config, at);
@@ -74,12 +85,20 @@ async function runDefaultSchedule(controller: ScheduledController, env: Env, con
  * skipped: it waits in the bucket's coordinator and starts once the bucket is free (templates of
  * one bucket share its slots, so skipping would starve all but the first).
  */
-async function runTemplateSchedule(controller: ScheduledController, env: Env, template: BackupTemplate, at: Date): Promise<void> {
+async function runTemplateSchedule(
+  controller: ScheduledController,
+  env: Env,
+  template: BackupTemplate,
+  at: Date,
+): Promise<void> {
   const label = `cron ${controller.cron} (template ${template.name}, ${template.schedule})`;
   const problem = scheduleProblem(template.schedule, controller.cron);
   if (problem) {
     console.error(`${label}: ${problem}`);
-    await recordAudit(env.DB, scheduleRun(at, { target: template.name, outcome: "failed", detail: `${label}: ${problem}` }, "template.run"));
+    await recordAudit(
+      env.DB,
+      scheduleRun(at, { target: template.name, outcome: "failed", detail: `${label}: ${problem}` }, "template.run"),
+    );
     return;
   }
   if (!backupDue(template.schedule, controller.cron, at)) return;
@@ -95,23 +114,45 @@ async function runTemplateSchedule(controller: ScheduledController, env: Env, te
   } catch (error) {
     // One template's failure must not keep the others from running.
     console.error(`${label}: failed`, error);
-    await recordAudit(env.DB, scheduleRun(at, { target: template.name, outcome: "failed", detail: `${label}: ${errorMessage(error)}` }, "template.run"));
+    await recordAudit(
+      env.DB,
+      scheduleRun(
+        at,
+        { target: template.name, outcome: "failed", detail: `${label}: ${errorMessage(error)}` },
+        "template.run",
+      ),
+    );
   }
 }
 
-const startedWhat = (backup: { backupType: string }) => `started ${backup.backupType === "incremental" ? "an" : "a"} ${backup.backupType} backup`;
+const startedWhat = (backup: { backupType: string }) =>
+  `started ${backup.backupType === "incremental" ? "an" : "a"} ${backup.backupType} backup`;
 
-function scheduleRun(at: Date, outcome: Pick<AuditRecord, "target" | "outcome" | "detail">, action: AuditAction = "schedule.run"): AuditRecord {
+function scheduleRun(
+  at: Date,
+  outcome: Pick<AuditRecord, "target" | "outcome" | "detail">,
+  action: AuditAction = "schedule.run",
+): AuditRecord {
   return { at: at.toISOString(), actor: "cron", action, status: null, ...outcome };
 }
 
-async function startScheduledBackup(controller: ScheduledController, env: Env, config: Config, at: Date): Promise<void> {
+async function startScheduledBackup(
+  controller: ScheduledController,
+  env: Env,
+  config: Config,
+  at: Date,
+): Promise<void> {
   const label = `cron ${controller.cron} (${config.BACKUP_SCHEDULE})`;
   const coordinator = env.BUCKET_COORDINATOR.getByName(config.BACKUP_SOURCE_BUCKET);
-  const result = await coordinator.startBackup({ type: "auto", trigger: "cron", requestedBy: "cron", queueIfBusy: true }).catch(async (error: unknown) => {
-    await recordAudit(env.DB, scheduleRun(at, { target: null, outcome: "failed", detail: `${label}: ${errorMessage(error)}` }));
-    throw error;
-  });
+  const result = await coordinator
+    .startBackup({ type: "auto", trigger: "cron", requestedBy: "cron", queueIfBusy: true })
+    .catch(async (error: unknown) => {
+      await recordAudit(
+        env.DB,
+        scheduleRun(at, { target: null, outcome: "failed", detail: `${label}: ${errorMessage(error)}` }),
+      );
+      throw error;
+    });
   await recordScheduledRun(env, at, label, result, null, "schedule.run");
 }
 
@@ -121,7 +162,14 @@ async function startScheduledBackup(controller: ScheduledController, env: Env, c
  * waiting, so this slot is missed (skipped: what `schedule_skipped` counts, for the default).
  * A run that waits or misses its slot is also logged on the job that holds the bucket.
  */
-async function recordScheduledRun(env: Env, at: Date, label: string, result: StartBackupResult, template: string | null, action: AuditAction): Promise<void> {
+async function recordScheduledRun(
+  env: Env,
+  at: Date,
+  label: string,
+  result: StartBackupResult,
+  template: string | null,
+  action: AuditAction,
+): Promise<void> {
   if (result.ok) {
     const detail = `${label}: ${startedWhat(result.backup)}`;
     console.log(`${detail} ${result.backup.id}`);
@@ -139,7 +187,14 @@ async function recordScheduledRun(env: Env, at: Date, label: string, result: Sta
     ? `${label}: skipped, the previous scheduled run still waits behind ${holder}: this slot is missed`
     : `${label}: queued behind ${holder}; it starts when the bucket is free`;
   console.warn(detail);
-  await recordAudit(env.DB, scheduleRun(at, { target: result.holderId, outcome: result.alreadyQueued ? "skipped" : "accepted", detail }, action));
+  await recordAudit(
+    env.DB,
+    scheduleRun(
+      at,
+      { target: result.holderId, outcome: result.alreadyQueued ? "skipped" : "accepted", detail },
+      action,
+    ),
+  );
   // In the log of the job that keeps the run waiting, where an operator looking at it will see it.
   const db = openDatabase(env.DB);
   await runBatch(db, [

@@ -7,7 +7,10 @@ import { MAX_KEY_BYTES, utf8Length } from "../durable-objects/engine/object-keys
 /** A backup template's name: lowercase letters, digits, `-` and `_` (it appears in URLs and logs). */
 export const templateName = z
   .string()
-  .regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, "must be 1 to 63 lowercase letters, digits, - or _, starting with a letter or digit");
+  .regex(
+    /^[a-z0-9][a-z0-9_-]{0,62}$/,
+    "must be 1 to 63 lowercase letters, digits, - or _, starting with a letter or digit",
+  );
 
 /** Everything optional: no body, `{}`, or no `type` mean `auto` (of the default template unless one is named). */
 export const createBackupBody = z.strictObject({
@@ -49,15 +52,33 @@ export const listFilesQuery = z.strictObject({
 
 export const verifyBody = z.strictObject({
   mode: z.enum(["full", "quick"]).default("full"),
-  samplePercent: z.number().int("must be a whole number").min(1, "must be from 1 to 100").max(100, "must be from 1 to 100").optional(),
+  samplePercent: z
+    .number()
+    .int("must be a whole number")
+    .min(1, "must be from 1 to 100")
+    .max(100, "must be from 1 to 100")
+    .optional(),
   /** Which backup location to check: the backup bucket, or its replica (R2_REPLICA_BUCKET). */
   copy: z.enum(["primary", "replica"]).default("primary"),
 });
 
-const keepCount = z.number().int("must be a whole number").min(0, "must be from 0 to 10000").max(10_000, "must be from 0 to 10000");
-const retentionDays = z.number().int("must be a whole number").min(0, "must be from 0 to 3650").max(3650, "must be from 0 to 3650");
+const keepCount = z
+  .number()
+  .int("must be a whole number")
+  .min(0, "must be from 0 to 10000")
+  .max(10_000, "must be from 0 to 10000");
+const retentionDays = z
+  .number()
+  .int("must be a whole number")
+  .min(0, "must be from 0 to 3650")
+  .max(3650, "must be from 0 to 3650");
 /** restic-style keep rules; rules left out count as 0. */
-const keepRules = z.strictObject({ last: keepCount.default(0), daily: keepCount.default(0), weekly: keepCount.default(0), monthly: keepCount.default(0) });
+const keepRules = z.strictObject({
+  last: keepCount.default(0),
+  daily: keepCount.default(0),
+  weekly: keepCount.default(0),
+  monthly: keepCount.default(0),
+});
 
 /** POST /api/backup/cleanup: every field optional; keep rules left out of `keep` count as 0. */
 export const cleanupBody = z.strictObject({
@@ -72,9 +93,13 @@ const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f]/;
 
 /** At most R2's key limit in UTF-8 bytes (a character count lets a 2,000-byte key through). */
 const withinKeyLimit = (schema: z.ZodString) =>
-  schema.refine((value) => utf8Length(value) <= MAX_KEY_BYTES, `must be at most ${MAX_KEY_BYTES} bytes in UTF-8 (R2's key limit)`);
+  schema.refine(
+    (value) => utf8Length(value) <= MAX_KEY_BYTES,
+    `must be at most ${MAX_KEY_BYTES} bytes in UTF-8 (R2's key limit)`,
+  );
 
-const keyPrefix = () => withinKeyLimit(z.string()).refine((value) => !CONTROL_CHARACTERS.test(value), "must not contain control characters");
+const keyPrefix = () =>
+  withinKeyLimit(z.string()).refine((value) => !CONTROL_CHARACTERS.test(value), "must not contain control characters");
 
 /** `YYYY-MM-DD` (a whole UTC day) or a full ISO-8601 time; returns the bound as an ISO time. */
 function dateBound(edge: "start" | "end") {
@@ -87,10 +112,16 @@ function dateBound(edge: "start" | "end") {
       }
       return edge === "start" ? day.toISOString() : new Date(day.getTime() + 86_400_000 - 1).toISOString();
     }
-    if (/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/.test(value) && !Number.isNaN(Date.parse(value))) {
+    if (
+      /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/.test(value) &&
+      !Number.isNaN(Date.parse(value))
+    ) {
       return new Date(value).toISOString();
     }
-    ctx.addIssue({ code: "custom", message: `must be a date (YYYY-MM-DD) or an ISO-8601 time with a zone, got ${JSON.stringify(value)}` });
+    ctx.addIssue({
+      code: "custom",
+      message: `must be a date (YYYY-MM-DD) or an ISO-8601 time with a zone, got ${JSON.stringify(value)}`,
+    });
     return z.NEVER;
   });
 }
@@ -101,7 +132,10 @@ export const restoreBody = z.strictObject({
   dryRun: z.boolean().default(false),
   targetPrefix: keyPrefix()
     .refine((value) => !value.startsWith("/"), "must not start with /")
-    .refine((value) => !value.split("/").some((segment) => segment === "." || segment === ".."), "must not contain . or .. segments")
+    .refine(
+      (value) => !value.split("/").some((segment) => segment === "." || segment === ".."),
+      "must not contain . or .. segments",
+    )
     .default(""),
   filters: z
     .strictObject({
@@ -114,7 +148,10 @@ export const restoreBody = z.strictObject({
         .optional(),
       dateRange: z
         .strictObject({ start: dateBound("start").optional(), end: dateBound("end").optional() })
-        .refine((range) => range.start === undefined || range.end === undefined || range.start <= range.end, "start must not be after end")
+        .refine(
+          (range) => range.start === undefined || range.end === undefined || range.start <= range.end,
+          "start must not be after end",
+        )
         .optional(),
     })
     .default({ pathPrefix: "" }),
@@ -131,7 +168,10 @@ export const listAuditQuery = z
     limit: limitParam(1000, 100),
     cursor: z.string().min(1).max(512).optional(),
   })
-  .refine((q) => !q.from || !q.to || Date.parse(q.from) <= Date.parse(q.to), { message: "from must not be after to", path: ["from"] });
+  .refine((q) => !q.from || !q.to || Date.parse(q.from) <= Date.parse(q.to), {
+    message: "from must not be after to",
+    path: ["from"],
+  });
 
 export const listAlertsQuery = z.strictObject({
   state: z.enum(["open", "resolved"]).optional(),
@@ -177,8 +217,12 @@ const keyPrefixes = z
 
 /** PUT /api/backup/templates/:name (and POST with its name): every option but the source has a default. */
 export const templateBody = z.strictObject({
-  sourceBinding: z.string().regex(/^[A-Z][A-Z0-9_]{0,63}$/, "must be the name of an R2 binding of this Worker, such as R2_BUCKET"),
-  bucketName: z.string().regex(/^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/, "must be an R2 bucket name (3 to 63 lowercase letters, digits and -)"),
+  sourceBinding: z
+    .string()
+    .regex(/^[A-Z][A-Z0-9_]{0,63}$/, "must be the name of an R2 binding of this Worker, such as R2_BUCKET"),
+  bucketName: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/, "must be an R2 bucket name (3 to 63 lowercase letters, digits and -)"),
   includePrefixes: keyPrefixes,
   excludePrefixes: keyPrefixes,
   schedule: z.enum(SCHEDULES).default("daily"),

@@ -23,7 +23,9 @@ export function isBlobIntegrityError(error: unknown): error is Error {
   return (
     error.name === "BlobIntegrityError" ||
     error.message.startsWith("BlobIntegrityError:") ||
-    /decompression failed|incorrect header check|invalid (block|stored|distance)|unexpected end of (file|stream)/i.test(error.message)
+    /decompression failed|incorrect header check|invalid (block|stored|distance)|unexpected end of (file|stream)/i.test(
+      error.message,
+    )
   );
 }
 
@@ -37,7 +39,10 @@ export class SourceReadError extends Error {
 
 /** Recognised by name or message too: a source read error raised inside a pipe loses its class. */
 export function isSourceReadError(error: unknown): error is Error {
-  return error instanceof SourceReadError || (error instanceof Error && (error.name === "SourceReadError" || error.message.startsWith("SourceReadError:")));
+  return (
+    error instanceof SourceReadError ||
+    (error instanceof Error && (error.name === "SourceReadError" || error.message.startsWith("SourceReadError:")))
+  );
 }
 
 /** Runs a source read, labelling any failure as a SourceReadError that says what was read. */

@@ -75,8 +75,14 @@ export function sliceWithinBudget<T extends { size: number }>(
 }
 
 /** Where the next step starts after handling entries up to `end` of a chunk of `length` entries. */
-export function advancePosition(state: ManifestJobState, end: number, length: number): Pick<ManifestJobState, "nextChunkSeq" | "nextOffset"> {
-  return end >= length ? { nextChunkSeq: state.nextChunkSeq + 1, nextOffset: 0 } : { nextChunkSeq: state.nextChunkSeq, nextOffset: end };
+export function advancePosition(
+  state: ManifestJobState,
+  end: number,
+  length: number,
+): Pick<ManifestJobState, "nextChunkSeq" | "nextOffset"> {
+  return end >= length
+    ? { nextChunkSeq: state.nextChunkSeq + 1, nextOffset: 0 }
+    : { nextChunkSeq: state.nextChunkSeq, nextOffset: end };
 }
 
 /** The manifest a job walks, as its state locates it. */

@@ -28,7 +28,10 @@ export interface StepState {
   collectionWaits?: number;
 }
 
-export const RUNNING: Pick<StepState, "stage" | "outcome" | "error" | "endedAt" | "startRecorded" | "stepFailures" | "lastError"> = {
+export const RUNNING: Pick<
+  StepState,
+  "stage" | "outcome" | "error" | "endedAt" | "startRecorded" | "stepFailures" | "lastError"
+> = {
   stage: "running",
   outcome: null,
   error: null,

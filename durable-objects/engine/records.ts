@@ -62,7 +62,12 @@ export function upsertFileRecords(db: Database, records: readonly FileRecord[]):
  * the rows written next for that window are exactly what the final attempt of a step decided.
  * SQLite compares text bytewise, which is R2's (UTF-8) key order.
  */
-export function clearFileRecordWindow(db: Database, backupId: string, after: string | null, upTo: string | null): Statement {
+export function clearFileRecordWindow(
+  db: Database,
+  backupId: string,
+  after: string | null,
+  upTo: string | null,
+): Statement {
   return db
     .delete(backupFiles)
     .where(
@@ -80,7 +85,13 @@ const FINDING_COLUMNS = 7;
 export function upsertFindings(
   db: Database,
   jobId: string,
-  findings: readonly { list: FindingList; path: string; detail: string | null; expected?: string | null; actual?: string | null }[],
+  findings: readonly {
+    list: FindingList;
+    path: string;
+    detail: string | null;
+    expected?: string | null;
+    actual?: string | null;
+  }[],
   stored: Record<FindingList, number>,
 ): Statement[] {
   const next = { ...stored };
@@ -99,7 +110,12 @@ export function upsertFindings(
       .values(chunk)
       .onConflictDoUpdate({
         target: [jobFindings.jobId, jobFindings.list, jobFindings.seq],
-        set: { path: sqlExcluded("path"), detail: sqlExcluded("detail"), expected: sqlExcluded("expected"), actual: sqlExcluded("actual") },
+        set: {
+          path: sqlExcluded("path"),
+          detail: sqlExcluded("detail"),
+          expected: sqlExcluded("expected"),
+          actual: sqlExcluded("actual"),
+        },
       }),
   );
 }

@@ -31,11 +31,16 @@ export interface SnapshotReader {
 }
 
 /** The snapshot of `backupId` in `bucket`, or null when its manifest index is missing. */
-export async function openSnapshot(bucket: Pick<R2Bucket, "get">, keyring: Keyring | null, backupId: string): Promise<SnapshotReader | null> {
+export async function openSnapshot(
+  bucket: Pick<R2Bucket, "get">,
+  keyring: Keyring | null,
+  backupId: string,
+): Promise<SnapshotReader | null> {
   const index = await readIndex(bucket, keyring, backupId);
   if (!index) return null;
   const manifest = openManifest(bucket, keyring, locatorOf(index));
-  const page: SnapshotReader["page"] = ({ prefix = "", limit, from = null }) => readManifestPage(manifest, { prefix, limit, from });
+  const page: SnapshotReader["page"] = ({ prefix = "", limit, from = null }) =>
+    readManifestPage(manifest, { prefix, limit, from });
   return {
     backupId,
     page,

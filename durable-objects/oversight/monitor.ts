@@ -48,7 +48,10 @@ export async function checkAlerts(
   const db = openDatabase(d1);
   const limits = alertThresholds(config);
   const sourceBucket = bucketName === config.BACKUP_SOURCE_BUCKET;
-  const facts = { ...(await readBucketFacts(db, bucketName, limits, sourceBucket)), pendingChanges: sourceBucket ? await pending(bucketName) : null };
+  const facts = {
+    ...(await readBucketFacts(db, bucketName, limits, sourceBucket)),
+    pendingChanges: sourceBucket ? await pending(bucketName) : null,
+  };
   return applyAlerts(db, bucketName, desiredAlerts(facts, limits, now), now, webhooksEnabled(config));
 }
 

@@ -63,7 +63,15 @@ export async function checkJob(
     kind === "backup"
       ? updateBackup(db, id, { status: "failed", phase: "done", error, completedAt: at, updatedAt: at })
       : updateJob(db, id, { status: "failed", error, completedAt: at, updatedAt: at }),
-    insertLog(db, { eventKey: `${id}:orphaned`, backupId: id, timestamp: at, eventType: "error", level: "error", message: error, requestedBy: "watchdog" }),
+    insertLog(db, {
+      eventKey: `${id}:orphaned`,
+      backupId: id,
+      timestamp: at,
+      eventType: "error",
+      level: "error",
+      message: error,
+      requestedBy: "watchdog",
+    }),
   ]);
   return "orphaned";
 }
@@ -79,9 +87,18 @@ export async function reconcileOrphans(env: Env, now = clock.date()): Promise<nu
     .orderBy(asc(r2Backups.updatedAt))
     .limit(SWEEP_LIMIT);
   const jobs = await db
-    .select({ id: backupJobs.id, kind: backupJobs.kind, since: sql<string>`coalesce(${backupJobs.updatedAt}, ${backupJobs.createdAt})` })
+    .select({
+      id: backupJobs.id,
+      kind: backupJobs.kind,
+      since: sql<string>`coalesce(${backupJobs.updatedAt}, ${backupJobs.createdAt})`,
+    })
     .from(backupJobs)
-    .where(and(eq(backupJobs.status, "in_progress"), lt(sql`coalesce(${backupJobs.updatedAt}, ${backupJobs.createdAt})`, staleBefore)))
+    .where(
+      and(
+        eq(backupJobs.status, "in_progress"),
+        lt(sql`coalesce(${backupJobs.updatedAt}, ${backupJobs.createdAt})`, staleBefore),
+      ),
+    )
     .orderBy(asc(backupJobs.createdAt))
     .limit(SWEEP_LIMIT);
   let orphans = 0;
@@ -100,9 +117,17 @@ export async function reconcileOrphans(env: Env, now = clock.date()): Promise<nu
  * response is sent (re-arming a lost alarm, failing an orphan). A read never waits on a job: a job
  * busy in a step can take long to answer, and a read must answer from D1 at once.
  */
-export function watchAfterResponse(ctx: ExecutionContext, env: Env, kind: WatchedKind, id: string, since: string | null): void {
+export function watchAfterResponse(
+  ctx: ExecutionContext,
+  env: Env,
+  kind: WatchedKind,
+  id: string,
+  since: string | null,
+): void {
   if (since !== null && clock.now() - Date.parse(since) < STALE_ROW_MS) return;
   ctx.waitUntil(
-    checkJob(env, kind, id, since ?? new Date(0).toISOString()).catch((error: unknown) => console.error(`watchdog call to ${kind} ${id} failed`, error)),
+    checkJob(env, kind, id, since ?? new Date(0).toISOString()).catch((error: unknown) =>
+      console.error(`watchdog call to ${kind} ${id} failed`, error),
+    ),
   );
 }

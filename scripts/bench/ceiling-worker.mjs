@@ -50,12 +50,18 @@ export default {
         const object = await from.get(listed.key);
         if (!hash) {
           const sha256 = check ? { sha256: listed.key.slice(listed.key.lastIndexOf("/") + 1) } : {};
-          await env.SCRATCH.put(listed.key, object.body, { httpMetadata: object.httpMetadata, customMetadata: object.customMetadata, ...sha256 });
+          await env.SCRATCH.put(listed.key, object.body, {
+            httpMetadata: object.httpMetadata,
+            customMetadata: object.customMetadata,
+            ...sha256,
+          });
           return object.size;
         }
         const [forPut, forHash] = object.body.tee();
         await Promise.all([
-          env.SCRATCH.put(listed.key, forPut.pipeThrough(new FixedLengthStream(object.size)), { httpMetadata: object.httpMetadata }),
+          env.SCRATCH.put(listed.key, forPut.pipeThrough(new FixedLengthStream(object.size)), {
+            httpMetadata: object.httpMetadata,
+          }),
           hashed(forHash),
         ]);
         return object.size;
@@ -90,7 +96,9 @@ export default {
           controller.enqueue(bytes);
         },
       });
-      await env.SOURCE.put(url.searchParams.get("key"), body.pipeThrough(new FixedLengthStream(size)), { httpMetadata: { contentType: "video/mp4" } });
+      await env.SOURCE.put(url.searchParams.get("key"), body.pipeThrough(new FixedLengthStream(size)), {
+        httpMetadata: { contentType: "video/mp4" },
+      });
       return Response.json({ objects: 1, bytes: size });
     }
     if (url.pathname === "/clear") {

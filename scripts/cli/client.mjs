@@ -31,7 +31,11 @@ function exitCodeFor(status) {
 }
 
 export function createClient({ url, token, timeoutMs }) {
-  if (!token) throw new CliError(EXIT.auth, "No token: pass --token or set R2_BACKUP_TOKEN (locally, `r2-backup token` prints one).");
+  if (!token)
+    throw new CliError(
+      EXIT.auth,
+      "No token: pass --token or set R2_BACKUP_TOKEN (locally, `r2-backup token` prints one).",
+    );
   const base = url.replace(/\/+$/, "");
 
   async function call(method, path, body) {
@@ -39,12 +43,18 @@ export function createClient({ url, token, timeoutMs }) {
     try {
       response = await fetch(`${base}/api${path}`, {
         method,
-        headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+        headers: {
+          authorization: `Bearer ${token}`,
+          ...(body === undefined ? {} : { "content-type": "application/json" }),
+        },
         body: body === undefined ? undefined : JSON.stringify(body),
         signal: AbortSignal.timeout(timeoutMs),
       });
     } catch (error) {
-      const why = error.name === "TimeoutError" ? `no answer within ${timeoutMs} ms` : (error.cause?.code ?? error.cause?.message ?? error.message);
+      const why =
+        error.name === "TimeoutError"
+          ? `no answer within ${timeoutMs} ms`
+          : (error.cause?.code ?? error.cause?.message ?? error.message);
       throw new CliError(EXIT.unreachable, `${base} is unreachable: ${why}`);
     }
     const text = await response.text();
@@ -52,12 +62,18 @@ export function createClient({ url, token, timeoutMs }) {
     try {
       json = text ? JSON.parse(text) : null;
     } catch {
-      throw new CliError(EXIT.serverError, `${method} ${path}: HTTP ${response.status}, not JSON (is ${base} the backup service?)`);
+      throw new CliError(
+        EXIT.serverError,
+        `${method} ${path}: HTTP ${response.status}, not JSON (is ${base} the backup service?)`,
+      );
     }
     if (!response.ok) {
       // The server's own message, as it gave it.
       const error = json?.error;
-      throw new CliError(exitCodeFor(response.status), error ? `${error.code}: ${error.message}` : `HTTP ${response.status}`);
+      throw new CliError(
+        exitCodeFor(response.status),
+        error ? `${error.code}: ${error.message}` : `HTTP ${response.status}`,
+      );
     }
     return json;
   }
@@ -71,7 +87,8 @@ export function createClient({ url, token, timeoutMs }) {
 /** Query string from the defined values only. */
 export function query(values) {
   const params = new URLSearchParams();
-  for (const [key, value] of Object.entries(values)) if (value !== undefined && value !== null && value !== "") params.set(key, String(value));
+  for (const [key, value] of Object.entries(values))
+    if (value !== undefined && value !== null && value !== "") params.set(key, String(value));
   const text = params.toString();
   return text ? `?${text}` : "";
 }

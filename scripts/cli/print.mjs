@@ -11,13 +11,26 @@ export function backupDetails(backup) {
     ["parent", backup.parentId ?? "none"],
     ["requested", backup.backupDate],
     ["completed", backup.completedAt],
-    ["files", `${backup.fileCount} recorded (${bytes(backup.totalSize)}), ${backup.failedCount} failed, ${backup.deletedCount} deleted`],
+    [
+      "files",
+      `${backup.fileCount} recorded (${bytes(backup.totalSize)}), ${backup.failedCount} failed, ${backup.deletedCount} deleted`,
+    ],
     ["snapshot", `${backup.snapshotFileCount} objects (${bytes(backup.snapshotSize)})`],
     ["uploaded", bytes(backup.bytesUploaded)],
     ["duration", seconds(p.durationSeconds)],
-    ["throughput", p.objectsPerSecond === null || p.objectsPerSecond === undefined ? "-" : `${p.objectsPerSecond} objects/s, ${p.megabytesPerSecond} MB/s`],
+    [
+      "throughput",
+      p.objectsPerSecond === null || p.objectsPerSecond === undefined
+        ? "-"
+        : `${p.objectsPerSecond} objects/s, ${p.megabytesPerSecond} MB/s`,
+    ],
     ["checksum", backup.checksum],
-    ["verified", backup.lastVerifiedAt ? `${backup.lastVerifiedAt} (${backup.lastVerificationValid ? "valid" : "INVALID"})` : "never"],
+    [
+      "verified",
+      backup.lastVerifiedAt
+        ? `${backup.lastVerifiedAt} (${backup.lastVerificationValid ? "valid" : "INVALID"})`
+        : "never",
+    ],
   ]);
 }
 
@@ -50,10 +63,16 @@ export function jobDetails(job) {
       ["kind", job.kind],
       ["backup", job.backupId],
       ["status", job.status + (job.error ? ` (${job.error})` : "")],
-      ["progress", `${job.progress.filesProcessed}${job.progress.filesTotal ? ` of ${job.progress.filesTotal}` : ""} objects`],
+      [
+        "progress",
+        `${job.progress.filesProcessed}${job.progress.filesTotal ? ` of ${job.progress.filesTotal}` : ""} objects`,
+      ],
       ["result", result || "-"],
     ]),
-    ...lists.map(([name, values]) => `${name}:\n${values.map((v) => `  ${typeof v === "string" ? v : Object.values(v).join("  ")}`).join("\n")}`),
+    ...lists.map(
+      ([name, values]) =>
+        `${name}:\n${values.map((v) => `  ${typeof v === "string" ? v : Object.values(v).join("  ")}`).join("\n")}`,
+    ),
   ].join("\n");
 }
 
@@ -75,7 +94,10 @@ export function logLines(logs) {
 
 export function statsDetails(stats) {
   return fields([
-    ["backups", `${stats.totalBackups} (${stats.completedBackups} completed, ${stats.failedBackups} failed, ${stats.expiredBackups} expired)`],
+    [
+      "backups",
+      `${stats.totalBackups} (${stats.completedBackups} completed, ${stats.failedBackups} failed, ${stats.expiredBackups} expired)`,
+    ],
     ["success rate", stats.successRate === null ? "-" : `${stats.successRate} %`],
     ["last backup", stats.lastBackupDate],
     ["last successful", stats.lastSuccessfulBackupDate],
@@ -84,9 +106,17 @@ export function statsDetails(stats) {
     ["stored", `${bytes(stats.storedBytes)} (${stats.storage.source})`],
     ["logical", bytes(stats.logicalBytes)],
     ["dedup ratio", stats.dedupRatio],
-    ["open alerts", stats.alerts.length ? stats.alerts.map((a) => `${a.severity} ${a.code}: ${a.message}`).join("; ") : "none"],
+    [
+      "open alerts",
+      stats.alerts.length ? stats.alerts.map((a) => `${a.severity} ${a.code}: ${a.message}`).join("; ") : "none",
+    ],
     ["schedule", stats.schedule.schedule],
-    ["not yet backed up", stats.unprotectedChanges.keys ? `${stats.unprotectedChanges.keys} changed keys since ${stats.unprotectedChanges.oldestAt}` : "none"],
+    [
+      "not yet backed up",
+      stats.unprotectedChanges.keys
+        ? `${stats.unprotectedChanges.keys} changed keys since ${stats.unprotectedChanges.oldestAt}`
+        : "none",
+    ],
   ]);
 }
 

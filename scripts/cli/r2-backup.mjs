@@ -12,7 +12,8 @@ import { signLocalToken } from "../local-token.mjs";
 
 const wholeNumber = (label, min, max) => (value) => {
   const number = Number(value);
-  if (!/^\d+$/.test(value) || number < min || number > max) throw new InvalidArgumentError(`${label} must be a whole number from ${min} to ${max}.`);
+  if (!/^\d+$/.test(value) || number < min || number > max)
+    throw new InvalidArgumentError(`${label} must be a whole number from ${min} to ${max}.`);
   return number;
 };
 
@@ -30,7 +31,10 @@ const program = new Command("r2-backup")
       .argParser(wholeNumber("--timeout", 100, 600_000)),
   )
   .addOption(
-    new Option("--max-wait <seconds>", "--wait/--watch give up after this long (exit 6; 0: after the first look); the work goes on")
+    new Option(
+      "--max-wait <seconds>",
+      "--wait/--watch give up after this long (exit 6; 0: after the first look); the work goes on",
+    )
       .env("R2_BACKUP_MAX_WAIT")
       .argParser(wholeNumber("--max-wait", 0, 7 * 24 * 3600)),
   )
@@ -57,14 +61,19 @@ const watching = (options) => ({ quiet: options.json, maxWaitSeconds: options.ma
 const show = (options, json, text) => (options.json ? printJson(json) : console.log(text));
 
 command("create", "start a backup", async (client, options) => {
-  const { backup } = await client.post("/backup/create", { type: options.type, ...(options.template ? { template: options.template } : {}) });
+  const { backup } = await client.post("/backup/create", {
+    type: options.type,
+    ...(options.template ? { template: options.template } : {}),
+  });
   if (!options.wait) return show(options, { backup }, `Started ${backup.type} backup ${backup.id}.`);
   const finished = await watchBackup(client, backup.id, watching(options));
   show(options, { backup: finished }, backupDetails(finished));
   return exitCodeOfBackup(finished);
 })
   .addOption(
-    new Option("--type <type>", "full, incremental, or auto (full when the last full one is old)").choices(["auto", "full", "incremental"]).default("auto"),
+    new Option("--type <type>", "full, incremental, or auto (full when the last full one is old)")
+      .choices(["auto", "full", "incremental"])
+      .default("auto"),
   )
   .option("--template <name>", "a backup of this backup template (its bucket, prefixes and options)")
   .option("--wait", "wait for it to end, with a progress bar; exit 1 unless it completed");
@@ -95,9 +104,25 @@ command("list", "list backups, newest first", async (client, options) => {
   );
   show(options, page, `${backupTable(page.backups)}${page.nextCursor ? `\n(more: --cursor ${page.nextCursor})` : ""}`);
 })
-  .addOption(new Option("--status <status>").choices(["pending", "in_progress", "completed", "partial", "failed", "cancelled", "expired"]))
+  .addOption(
+    new Option("--status <status>").choices([
+      "pending",
+      "in_progress",
+      "completed",
+      "partial",
+      "failed",
+      "cancelled",
+      "expired",
+    ]),
+  )
   .addOption(new Option("--type <type>").choices(["full", "incremental"]))
-  .addOption(new Option("--trigger <trigger>", "who started it: the API, the schedule, or object-change events").choices(["api", "cron", "event"]))
+  .addOption(
+    new Option("--trigger <trigger>", "who started it: the API, the schedule, or object-change events").choices([
+      "api",
+      "cron",
+      "event",
+    ]),
+  )
   .option("--template <name>", "only the backups of this backup template (default: the built-in one)")
   .option("--limit <n>", "backups per page (1-100)", wholeNumber("--limit", 1, 100))
   .option("--cursor <cursor>", "the page after this cursor");
@@ -130,7 +155,8 @@ async function finishJob(client, options, id) {
 
 async function startJob(client, options, path, body) {
   const { job } = await client.post(path, body);
-  if (!options.wait) return show(options, { job }, `Started ${job.kind} job ${job.id} (r2-backup job ${job.id} --watch).`);
+  if (!options.wait)
+    return show(options, { job }, `Started ${job.kind} job ${job.id} (r2-backup job ${job.id} --watch).`);
   return finishJob(client, options, job.id);
 }
 
@@ -143,7 +169,10 @@ command("verify", "verify a backup's content by SHA-256", (client, options, id) 
 )
   .argument("<id>", "backup id")
   .addOption(
-    new Option("--mode <mode>", "full reads every blob and checks its SHA-256; quick checks that every blob exists with its size")
+    new Option(
+      "--mode <mode>",
+      "full reads every blob and checks its SHA-256; quick checks that every blob exists with its size",
+    )
       .choices(["full", "quick"])
       .default("full"),
   )
@@ -152,7 +181,11 @@ command("verify", "verify a backup's content by SHA-256", (client, options, id) 
     "check only this percent of the objects, in either mode (1-100); successive samples move on, so they cover every object",
     wholeNumber("--sample", 1, 100),
   )
-  .addOption(new Option("--copy <copy>", "which copy to check: the backup bucket's or the replica's").choices(["primary", "replica"]).default("primary"))
+  .addOption(
+    new Option("--copy <copy>", "which copy to check: the backup bucket's or the replica's")
+      .choices(["primary", "replica"])
+      .default("primary"),
+  )
   .option("--wait", "wait for the result; exit 1 when it is invalid");
 
 command("restore", "restore a backup's snapshot into the source bucket", (client, options, id) => {
@@ -164,7 +197,10 @@ command("restore", "restore a backup's snapshot into the source bucket", (client
       .map((e) => e.trim())
       .filter(Boolean);
   if (options.since || options.until)
-    filters.dateRange = { ...(options.since ? { start: options.since } : {}), ...(options.until ? { end: options.until } : {}) };
+    filters.dateRange = {
+      ...(options.since ? { start: options.since } : {}),
+      ...(options.until ? { end: options.until } : {}),
+    };
   return startJob(client, options, `/backup/restore/${encodeURIComponent(id)}`, {
     filters,
     ...(options.targetPrefix ? { targetPrefix: options.targetPrefix } : {}),
@@ -194,7 +230,9 @@ command("files", "the objects of a backup's snapshot, in key order", async (clie
   let cursor = options.cursor;
   const files = [];
   do {
-    const page = await client.get(`/backup/files/${encodeURIComponent(id)}${query({ prefix: options.prefix, limit: options.limit, cursor })}`);
+    const page = await client.get(
+      `/backup/files/${encodeURIComponent(id)}${query({ prefix: options.prefix, limit: options.limit, cursor })}`,
+    );
     files.push(...page.files);
     cursor = page.nextCursor;
     if (!options.all) {
@@ -211,11 +249,13 @@ command("files", "the objects of a backup's snapshot, in key order", async (clie
   .option("--all", "every page");
 
 command("logs", "a backup's or job's log, oldest first", async (client, options, id) => {
-  const path = (cursor) => `/backup/logs/${encodeURIComponent(id)}${query({ level: options.level, limit: 1000, cursor })}`;
+  const path = (cursor) =>
+    `/backup/logs/${encodeURIComponent(id)}${query({ level: options.level, limit: 1000, cursor })}`;
   let printed = 0;
   const print = (logs) => {
     printed += logs.length;
-    if (logs.length) options.json ? logs.forEach((log) => console.log(JSON.stringify(log))) : console.log(logLines(logs));
+    if (logs.length)
+      options.json ? logs.forEach((log) => console.log(JSON.stringify(log))) : console.log(logLines(logs));
   };
   // The last page is read again until the work ends, printing only what is new on it.
   let cursor;
@@ -230,7 +270,8 @@ command("logs", "a backup's or job's log, oldest first", async (client, options,
     }
     printedOnPage = page.logs.length;
     if (!options.follow || (await hasEnded(client, id))) {
-      if (printed === 0 && !options.json) console.log(options.level ? `No log lines at ${options.level} or above.` : "No log lines.");
+      if (printed === 0 && !options.json)
+        console.log(options.level ? `No log lines at ${options.level} or above.` : "No log lines.");
       return;
     }
     await new Promise((resolve) => setTimeout(resolve, 1000));
@@ -280,7 +321,10 @@ command("cleanup", "expire backups by the retention policy and collect unreferen
   });
 })
   .option("--dry-run", "report what would be expired and deleted; change nothing")
-  .option("--template <name>", "the backups of this backup template, by its rules unless given (default: the default template's)")
+  .option(
+    "--template <name>",
+    "the backups of this backup template, by its rules unless given (default: the default template's)",
+  )
   .option("--retention-days <days>", "keep backups younger than this", wholeNumber("--retention-days", 0, 3650))
   .option("--keep-last <n>", "keep the newest n", wholeNumber("--keep-last", 0, 10_000))
   .option("--keep-daily <n>", "keep the newest of each of the last n days", wholeNumber("--keep-daily", 0, 10_000))
@@ -295,7 +339,9 @@ program
   .option("--scope <scopes>", "space-separated scopes", "backup:admin")
   .option("--sub <name>", "the subject recorded as requestedBy", "local-admin")
   .option("--ttl <seconds>", "lifetime", wholeNumber("--ttl", 1, 31 * 24 * 3600), 3600)
-  .action(async (options) => console.log(await signLocalToken({ scope: options.scope, sub: options.sub, ttl: options.ttl })));
+  .action(async (options) =>
+    console.log(await signLocalToken({ scope: options.scope, sub: options.sub, ttl: options.ttl })),
+  );
 
 // `r2-backup list --json | head`: a reader that stops early is not an error.
 process.stdout.on("error", (error) => {

@@ -10,7 +10,10 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 /** Throws once `maxWaitSeconds` (if any) have passed since `started`. */
 function checkDeadline(started, maxWaitSeconds, what, status, hint) {
   if (maxWaitSeconds === undefined || performance.now() - started < maxWaitSeconds * 1000) return;
-  throw new CliError(EXIT.stillRunning, `${what} is still ${status} after ${maxWaitSeconds} s; it goes on in the background (${hint}).`);
+  throw new CliError(
+    EXIT.stillRunning,
+    `${what} is still ${status} after ${maxWaitSeconds} s; it goes on in the background (${hint}).`,
+  );
 }
 
 /** The next poll, or the deadline if it comes first (then one last look decides). */
@@ -25,7 +28,9 @@ function untilNextLook(started, maxWaitSeconds) {
  * bucket) would be no measure of a whole-bucket backup, and the reverse.
  */
 async function referenceCount(client, backup) {
-  const { backups } = await client.get(`/backup/list?status=completed&limit=1&template=${encodeURIComponent(backup.template ?? "default")}`);
+  const { backups } = await client.get(
+    `/backup/list?status=completed&limit=1&template=${encodeURIComponent(backup.template ?? "default")}`,
+  );
   return backups[0]?.snapshotFileCount || null;
 }
 
@@ -57,7 +62,13 @@ export async function watchBackup(client, id, { quiet = false, maxWaitSeconds } 
       progress?.done();
       return backup;
     }
-    checkDeadline(started, maxWaitSeconds, `backup ${backup.id}`, backup.status, `r2-backup status ${backup.id} --watch`);
+    checkDeadline(
+      started,
+      maxWaitSeconds,
+      `backup ${backup.id}`,
+      backup.status,
+      `r2-backup status ${backup.id} --watch`,
+    );
     await sleep(untilNextLook(started, maxWaitSeconds));
   }
 }
@@ -69,7 +80,11 @@ export async function watchJob(client, id, { quiet = false, maxWaitSeconds } = {
     const { job } = await client.get(`/backup/jobs/${encodeURIComponent(id)}`);
     const { filesProcessed, filesTotal } = job.progress;
     const running = RUNNING.has(job.status);
-    const shown = running ? bar(filesProcessed, filesTotal, { running: true }) : job.status === "completed" ? bar(1, 1) : "";
+    const shown = running
+      ? bar(filesProcessed, filesTotal, { running: true })
+      : job.status === "completed"
+        ? bar(1, 1)
+        : "";
     progress?.update(
       `${job.id} ${job.kind} ${job.status.padEnd(11)} ${shown ? `${shown}  ` : ""}${filesProcessed}${filesTotal ? ` of ${filesTotal}` : ""} objects`,
     );

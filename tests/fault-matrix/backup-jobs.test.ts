@@ -1,6 +1,15 @@
 import { describe, it } from "vitest";
 import { runMatrix } from "./harness";
-import { FAULT_POINTS, backupScenario, freshSource, MATRIX_TIMEOUT, parentThenChanges, seedObjects, settings, summarise } from "./scenarios";
+import {
+  FAULT_POINTS,
+  backupScenario,
+  freshSource,
+  MATRIX_TIMEOUT,
+  parentThenChanges,
+  seedObjects,
+  settings,
+  summarise,
+} from "./scenarios";
 
 // The matrix is split over files (backup jobs, manifest jobs, cleanup) because each file gets
 // fresh local storage: in one file, what hundreds of faulted runs leave behind made every later
@@ -18,29 +27,37 @@ describe(`fault matrix (${settings})`, () => {
     );
   });
 
-  it("incremental backup: each fault point tried ends identical or failed cleanly", { timeout: MATRIX_TIMEOUT }, async () => {
-    const objects = seedObjects();
-    await freshSource(objects);
-    const parentId = await parentThenChanges(objects);
-    summarise(
-      settings,
-      "incremental backup",
-      await runMatrix(
-        backupScenario("incremental backup", "incremental", () => [parentId]),
-        FAULT_POINTS,
-      ),
-    );
-  });
+  it(
+    "incremental backup: each fault point tried ends identical or failed cleanly",
+    { timeout: MATRIX_TIMEOUT },
+    async () => {
+      const objects = seedObjects();
+      await freshSource(objects);
+      const parentId = await parentThenChanges(objects);
+      summarise(
+        settings,
+        "incremental backup",
+        await runMatrix(
+          backupScenario("incremental backup", "incremental", () => [parentId]),
+          FAULT_POINTS,
+        ),
+      );
+    },
+  );
 
-  it("large-object backup: each fault point tried ends identical or failed cleanly", { timeout: MATRIX_TIMEOUT }, async () => {
-    await freshSource(seedObjects({ large: true }));
-    summarise(
-      settings,
-      "large-object backup",
-      await runMatrix(
-        backupScenario("large-object backup", "full", () => []),
-        FAULT_POINTS,
-      ),
-    );
-  });
+  it(
+    "large-object backup: each fault point tried ends identical or failed cleanly",
+    { timeout: MATRIX_TIMEOUT },
+    async () => {
+      await freshSource(seedObjects({ large: true }));
+      summarise(
+        settings,
+        "large-object backup",
+        await runMatrix(
+          backupScenario("large-object backup", "full", () => []),
+          FAULT_POINTS,
+        ),
+      );
+    },
+  );
 });

@@ -100,7 +100,9 @@ export async function runMatrix(scenario: Scenario, options: { maxPoints?: numbe
       const got = await runOnce(scenario, plan, run++);
       const where = `${scenario.name}: ${mode} at call ${at} of ${total} (${clean.calls[at - 1]})`;
       expect(got.state.stage, where).toBe("done");
-      expect(AGREEING_STATUSES[got.state.outcome!], `${where}: D1 says ${got.recorded.status}`).toContain(got.recorded.status);
+      expect(AGREEING_STATUSES[got.state.outcome!], `${where}: D1 says ${got.recorded.status}`).toContain(
+        got.recorded.status,
+      );
       if (got.state.outcome === "completed") {
         if (JSON.stringify(got.outcome) !== JSON.stringify(expected.outcome))
           console.error(where, JSON.stringify(got.outcome), JSON.stringify(expected.outcome));
@@ -124,6 +126,8 @@ export async function runMatrix(scenario: Scenario, options: { maxPoints?: numbe
 function pointsToTry(total: number, maxPoints: number, rotation: number): number[] {
   if (total <= maxPoints) return Array.from({ length: total }, (_, i) => i + 1);
   const step = (total - 1) / (maxPoints - 1);
-  const inner = Array.from({ length: maxPoints - 2 }, (_, i) => Math.min(total - 1, Math.max(2, Math.round(1 + (i + 0.5 + rotation) * step))));
+  const inner = Array.from({ length: maxPoints - 2 }, (_, i) =>
+    Math.min(total - 1, Math.max(2, Math.round(1 + (i + 0.5 + rotation) * step))),
+  );
   return [...new Set([1, ...inner, total])];
 }

@@ -1,40 +1,57 @@
 import { describe, it } from "vitest";
 import { completedBackup } from "../helpers/flows";
 import { runMatrix } from "./harness";
-import { FAULT_POINTS, freshSource, MATRIX_TIMEOUT, restoreScenario, seedObjects, settings, summarise, verifyScenario } from "./scenarios";
+import {
+  FAULT_POINTS,
+  freshSource,
+  MATRIX_TIMEOUT,
+  restoreScenario,
+  seedObjects,
+  settings,
+  summarise,
+  verifyScenario,
+} from "./scenarios";
 
 describe(`fault matrix (${settings})`, () => {
-  it("verify and restore: each fault point tried ends identical or failed cleanly", { timeout: MATRIX_TIMEOUT }, async () => {
-    await freshSource(seedObjects());
-    const backup = await completedBackup("full");
-    summarise(
-      settings,
-      "full verify",
-      await runMatrix(
-        verifyScenario(() => backup.id),
-        FAULT_POINTS,
-      ),
-    );
-    summarise(
-      settings,
-      "restore",
-      await runMatrix(
-        restoreScenario("restore", () => backup.id),
-        FAULT_POINTS,
-      ),
-    );
-  });
+  it(
+    "verify and restore: each fault point tried ends identical or failed cleanly",
+    { timeout: MATRIX_TIMEOUT },
+    async () => {
+      await freshSource(seedObjects());
+      const backup = await completedBackup("full");
+      summarise(
+        settings,
+        "full verify",
+        await runMatrix(
+          verifyScenario(() => backup.id),
+          FAULT_POINTS,
+        ),
+      );
+      summarise(
+        settings,
+        "restore",
+        await runMatrix(
+          restoreScenario("restore", () => backup.id),
+          FAULT_POINTS,
+        ),
+      );
+    },
+  );
 
-  it("large restore: each fault point tried ends identical or failed cleanly", { timeout: MATRIX_TIMEOUT }, async () => {
-    await freshSource(seedObjects({ large: true }));
-    const backup = await completedBackup("full");
-    summarise(
-      settings,
-      "large restore",
-      await runMatrix(
-        restoreScenario("large restore", () => backup.id),
-        FAULT_POINTS,
-      ),
-    );
-  });
+  it(
+    "large restore: each fault point tried ends identical or failed cleanly",
+    { timeout: MATRIX_TIMEOUT },
+    async () => {
+      await freshSource(seedObjects({ large: true }));
+      const backup = await completedBackup("full");
+      summarise(
+        settings,
+        "large restore",
+        await runMatrix(
+          restoreScenario("large restore", () => backup.id),
+          FAULT_POINTS,
+        ),
+      );
+    },
+  );
 });

@@ -22,7 +22,8 @@ export const MATRIX_TIMEOUT = 900_000;
  */
 const sample = env.FAULT_MATRIX_SAMPLE ? Number(env.FAULT_MATRIX_SAMPLE) : Infinity;
 export const MATRIX_SEED = Number(env.FAULT_MATRIX_SEED ?? 0);
-if (!(sample >= 2) || !Number.isInteger(MATRIX_SEED)) throw new Error("FAULT_MATRIX_SAMPLE must be at least 2 and FAULT_MATRIX_SEED an integer");
+if (!(sample >= 2) || !Number.isInteger(MATRIX_SEED))
+  throw new Error("FAULT_MATRIX_SAMPLE must be at least 2 and FAULT_MATRIX_SEED an integer");
 const rotation = (MATRIX_SEED * 0.6180339887) % 1;
 export const FAULT_POINTS = { maxPoints: sample, rotation };
 /** Describes the points tried, for the summaries. */
@@ -34,7 +35,12 @@ export function seedObjects(options: { large?: boolean } = {}): SeedObject[] {
   if (options.large) {
     const body = new Uint8Array(6 * 1024 * 1024 + 12_345);
     for (let i = 0; i < body.length; i += 4096) body[i] = (i / 4096) % 251;
-    objects.push({ key: "media/large.bin", body, contentType: "application/octet-stream", customMetadata: { kind: "large" } });
+    objects.push({
+      key: "media/large.bin",
+      body,
+      contentType: "application/octet-stream",
+      customMetadata: { kind: "large" },
+    });
   }
   return objects;
 }
@@ -42,7 +48,11 @@ export function seedObjects(options: { large?: boolean } = {}): SeedObject[] {
 export async function freshSource(objects: readonly SeedObject[]): Promise<void> {
   await emptyBucket(env.R2_BUCKET);
   await emptyBucket(env.R2_BACKUP_BUCKET);
-  await env.DB.batch(["r2_backups", "backup_files", "backup_logs", "backup_jobs", "job_findings"].map((t) => env.DB.prepare(`DELETE FROM ${t}`)));
+  await env.DB.batch(
+    ["r2_backups", "backup_files", "backup_logs", "backup_jobs", "job_findings"].map((t) =>
+      env.DB.prepare(`DELETE FROM ${t}`),
+    ),
+  );
   await putObjects(objects);
 }
 
@@ -64,7 +74,8 @@ async function forgetBackupsExcept(keep: readonly string[]): Promise<void> {
         ? !keptChunks.has(o.key)
         : !kept.has(o.customMetadata?.backupId ?? ""),
   );
-  for (let i = 0; i < stale.length; i += 1000) await env.R2_BACKUP_BUCKET.delete(stale.slice(i, i + 1000).map((o) => o.key));
+  for (let i = 0; i < stale.length; i += 1000)
+    await env.R2_BACKUP_BUCKET.delete(stale.slice(i, i + 1000).map((o) => o.key));
   expect(await coordinatorStub().currentLease()).toBeNull();
 }
 
@@ -90,7 +101,9 @@ async function backupOutcome(id: string) {
   const { bytesRead, bytesUploaded, storedBytes } = performance;
   const row = { ...rest, performance: { bytesRead, bytesUploaded, storedBytes } };
   const files = (
-    await env.DB.prepare("SELECT file_path, backup_path, file_size, checksum, status, error FROM backup_files WHERE backup_id = ? ORDER BY file_path")
+    await env.DB.prepare(
+      "SELECT file_path, backup_path, file_size, checksum, status, error FROM backup_files WHERE backup_id = ? ORDER BY file_path",
+    )
       .bind(id)
       .all()
   ).results;
@@ -99,12 +112,16 @@ async function backupOutcome(id: string) {
 }
 
 async function backupRecorded(id: string) {
-  const row = await env.DB.prepare("SELECT status, error FROM r2_backups WHERE id = ?").bind(id).first<{ status: string; error: string | null }>();
+  const row = await env.DB.prepare("SELECT status, error FROM r2_backups WHERE id = ?")
+    .bind(id)
+    .first<{ status: string; error: string | null }>();
   return row!;
 }
 
 async function jobRecorded(id: string) {
-  const row = await env.DB.prepare("SELECT status, error FROM backup_jobs WHERE id = ?").bind(id).first<{ status: string; error: string | null }>();
+  const row = await env.DB.prepare("SELECT status, error FROM backup_jobs WHERE id = ?")
+    .bind(id)
+    .first<{ status: string; error: string | null }>();
   return row!;
 }
 
@@ -149,7 +166,12 @@ export function verifyScenario(backupId: () => string): Scenario {
     async outcome(id) {
       const { job } = (await api("GET", `/api/backup/jobs/${id}`)).body;
       const backup = (await api("GET", `/api/backup/status/${backupId()}`)).body.backup;
-      return { status: job.status, result: job.result, progress: job.progress, lastVerificationValid: backup.lastVerificationValid };
+      return {
+        status: job.status,
+        result: job.result,
+        progress: job.progress,
+        lastVerificationValid: backup.lastVerificationValid,
+      };
     },
     recorded: jobRecorded,
   };
@@ -161,7 +183,9 @@ export function restoreScenario(name: string, backupId: () => string): Scenario 
     name,
     reset: async () => expect(await coordinatorStub().currentLease()).toBeNull(),
     async start(run) {
-      const started = await api("POST", `/api/backup/restore/${backupId()}`, { body: { targetPrefix: prefix(run), verifyAfterRestore: true } });
+      const started = await api("POST", `/api/backup/restore/${backupId()}`, {
+        body: { targetPrefix: prefix(run), verifyAfterRestore: true },
+      });
       expect(started.status, JSON.stringify(started.body)).toBe(202);
       return { stub: restoreJobStub(started.body.job.id), id: started.body.job.id };
     },
@@ -186,7 +210,11 @@ export function restoreScenario(name: string, backupId: () => string): Scenario 
 }
 
 /** One line for the CI log: the size of the matrix and what it found. */
-export function summarise(settings: string, name: string, report: { calls: number; points: number; reports: { result: string }[]; callKinds: string[] }): void {
+export function summarise(
+  settings: string,
+  name: string,
+  report: { calls: number; points: number; reports: { result: string }[]; callKinds: string[] },
+): void {
   const identical = report.reports.filter((r) => r.result === "identical").length;
   const failed = report.reports.length - identical;
   console.log(
@@ -230,16 +258,21 @@ export function cleanupScenario(): Scenario {
     },
     async outcome(id) {
       const { job } = (await api("GET", `/api/backup/jobs/${id}`)).body;
-      const { backupIdsExpired, bytesFreed, chunkBytesFreed, chunksDeleted, storeBytes, storeObjects, ...figures } = job.result;
+      const { backupIdsExpired, bytesFreed, chunkBytesFreed, chunksDeleted, storeBytes, storeObjects, ...figures } =
+        job.result;
       figures.blobBytesFreed = bytesFreed - chunkBytesFreed;
       // Likewise the store's size: the cleanup's measurement must be what the bucket holds after it.
       const everything = await listAll(env.R2_BACKUP_BUCKET);
-      figures.storeMeasuredExactly = storeObjects === everything.length && storeBytes === everything.reduce((sum, o) => sum + o.size, 0);
+      figures.storeMeasuredExactly =
+        storeObjects === everything.length && storeBytes === everything.reduce((sum, o) => sum + o.size, 0);
       const chunksLeft = (await listAll(env.R2_BACKUP_BUCKET, "chunks/")).map((o) => o.key);
-      const kept = (await env.DB.prepare("SELECT id FROM r2_backups WHERE status = 'completed'").all<{ id: string }>()).results.map((r) => r.id);
+      const kept = (
+        await env.DB.prepare("SELECT id FROM r2_backups WHERE status = 'completed'").all<{ id: string }>()
+      ).results.map((r) => r.id);
       const needed = await chunkKeysOf(env.R2_BACKUP_BUCKET, kept, await readKeyring(env));
       figures.chunksDeletedAsCounted = chunksDeleted === chunksBefore - chunksLeft.length;
-      figures.chunksLeftAreTheKeptOnes = chunksLeft.length === needed.size && chunksLeft.every((key) => needed.has(key));
+      figures.chunksLeftAreTheKeptOnes =
+        chunksLeft.length === needed.size && chunksLeft.every((key) => needed.has(key));
       const statuses = (await env.DB.prepare("SELECT status FROM r2_backups ORDER BY backup_date").all()).results;
       // Manifests compare by name within the backup.
       const stored = (await listAll(env.R2_BACKUP_BUCKET, "blobs/"))
@@ -247,7 +280,14 @@ export function cleanupScenario(): Scenario {
         .map((o) => (o.key.startsWith("manifests/") ? o.key.split("/").slice(2).join("/") : o.key))
         .sort();
       const lease = await coordinatorStub().currentLease();
-      return { status: job.status, figures, expired: backupIdsExpired.length, statuses, stored, leaseReleased: lease === null };
+      return {
+        status: job.status,
+        figures,
+        expired: backupIdsExpired.length,
+        statuses,
+        stored,
+        leaseReleased: lease === null,
+      };
     },
     recorded: jobRecorded,
   };

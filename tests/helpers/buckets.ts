@@ -39,7 +39,11 @@ export function variedObjects(count: number): SeedObject[] {
     "emoji/📦.txt",
   ];
   for (const [i, key] of oddKeys.slice(0, count).entries()) {
-    objects.push({ key, body: key === "zero-byte.bin" ? new Uint8Array(0) : `odd key ${i}: ${key}`, contentType: "text/plain; charset=utf-8" });
+    objects.push({
+      key,
+      body: key === "zero-byte.bin" ? new Uint8Array(0) : `odd key ${i}: ${key}`,
+      contentType: "text/plain; charset=utf-8",
+    });
   }
   for (let i = objects.length; i < count; i++) {
     const folder = ["uploads", "users/42/docs", "reports/2026/11", "images"][i % 4];
@@ -57,9 +61,12 @@ export function variedObjects(count: number): SeedObject[] {
 export async function putObjects(objects: readonly SeedObject[], bucket: R2Bucket = env.R2_BUCKET): Promise<void> {
   for (let i = 0; i < objects.length; i += 25) {
     await Promise.all(
-      objects
-        .slice(i, i + 25)
-        .map((o) => bucket.put(o.key, o.body, { httpMetadata: o.contentType ? { contentType: o.contentType } : undefined, customMetadata: o.customMetadata })),
+      objects.slice(i, i + 25).map((o) =>
+        bucket.put(o.key, o.body, {
+          httpMetadata: o.contentType ? { contentType: o.contentType } : undefined,
+          customMetadata: o.customMetadata,
+        }),
+      ),
     );
   }
 }

@@ -73,7 +73,8 @@ export function partCountingBucket(real: R2Bucket, options: { failAtPart?: numbe
     new Proxy(upload, {
       get(target, property, receiver) {
         const value = Reflect.get(target, property, receiver);
-        if (property !== "uploadPart" || typeof value !== "function") return typeof value === "function" ? value.bind(target) : value;
+        if (property !== "uploadPart" || typeof value !== "function")
+          return typeof value === "function" ? value.bind(target) : value;
         return async (partNumber: number, body: unknown) => {
           attempts += 1;
           if (!failed && attempts === options.failAtPart) {
@@ -91,9 +92,11 @@ export function partCountingBucket(real: R2Bucket, options: { failAtPart?: numbe
       const value = Reflect.get(target, property, receiver);
       if (typeof value !== "function") return value;
       if (property === "createMultipartUpload")
-        return async (...args: Parameters<R2Bucket["createMultipartUpload"]>) => wrapUpload(await target.createMultipartUpload(...args));
+        return async (...args: Parameters<R2Bucket["createMultipartUpload"]>) =>
+          wrapUpload(await target.createMultipartUpload(...args));
       if (property === "resumeMultipartUpload")
-        return (...args: Parameters<R2Bucket["resumeMultipartUpload"]>) => wrapUpload(target.resumeMultipartUpload(...args));
+        return (...args: Parameters<R2Bucket["resumeMultipartUpload"]>) =>
+          wrapUpload(target.resumeMultipartUpload(...args));
       return value.bind(target);
     },
   });

@@ -87,7 +87,8 @@ function wrapUpload(plan: CallPlan, name: string, upload: R2MultipartUpload): R2
       const value = Reflect.get(target, property, target);
       if (typeof value !== "function") return value;
       if (!UPLOAD_CALLS.has(String(property))) return value.bind(target);
-      return (...args: unknown[]) => plan.watchAsync(`${name}.upload.${String(property)}`, () => value.apply(target, args));
+      return (...args: unknown[]) =>
+        plan.watchAsync(`${name}.upload.${String(property)}`, () => value.apply(target, args));
     },
   });
 }
@@ -99,13 +100,21 @@ function wrapBucket(plan: CallPlan, name: string, bucket: R2Bucket): R2Bucket {
       if (typeof value !== "function") return value;
       const method = String(property);
       if (method === "resumeMultipartUpload")
-        return (...args: Parameters<R2Bucket["resumeMultipartUpload"]>) => wrapUpload(plan, name, target.resumeMultipartUpload(...args));
+        return (...args: Parameters<R2Bucket["resumeMultipartUpload"]>) =>
+          wrapUpload(plan, name, target.resumeMultipartUpload(...args));
       if (method === "createMultipartUpload") {
         return (...args: Parameters<R2Bucket["createMultipartUpload"]>) =>
-          plan.watchAsync(`${name}.createMultipartUpload`, async () => wrapUpload(plan, name, await target.createMultipartUpload(...args)));
+          plan.watchAsync(`${name}.createMultipartUpload`, async () =>
+            wrapUpload(plan, name, await target.createMultipartUpload(...args)),
+          );
       }
       if (!R2_CALLS.has(method)) return value.bind(target);
-      return (...args: unknown[]) => plan.watchAsync(`${name}.${method}`, () => value.apply(target, args), typeof args[0] === "string" ? args[0] : "");
+      return (...args: unknown[]) =>
+        plan.watchAsync(
+          `${name}.${method}`,
+          () => value.apply(target, args),
+          typeof args[0] === "string" ? args[0] : "",
+        );
     },
   });
 }
@@ -133,7 +142,8 @@ function wrapDatabase(plan: CallPlan, db: D1Database): D1Database {
       if (typeof value !== "function") return value;
       if (property === "prepare") return (query: string) => wrapStatement(target.prepare(query));
       if (property === "batch") {
-        return (statements: D1PreparedStatement[]) => plan.watchAsync("DB.batch", () => target.batch(statements.map((s) => real.get(s) ?? s)));
+        return (statements: D1PreparedStatement[]) =>
+          plan.watchAsync("DB.batch", () => target.batch(statements.map((s) => real.get(s) ?? s)));
       }
       if (property === "exec") return (query: string) => plan.watchAsync("DB.exec", () => target.exec(query));
       return value.bind(target);
@@ -158,7 +168,8 @@ function wrapNamespace(plan: CallPlan, name: string, namespace: DurableObjectNam
   return new Proxy(namespace, {
     get(target, property) {
       const value = Reflect.get(target, property, target);
-      if (property !== "getByName" || typeof value !== "function") return typeof value === "function" ? value.bind(target) : value;
+      if (property !== "getByName" || typeof value !== "function")
+        return typeof value === "function" ? value.bind(target) : value;
       return (id: string) => {
         const stub = target.getByName(id);
         return new Proxy(stub, {
@@ -167,7 +178,9 @@ function wrapNamespace(plan: CallPlan, name: string, namespace: DurableObjectNam
             if (typeof call !== "function" || typeof method !== "string" || method === "fetch") return call;
             // An RPC property is itself a stub: call it, never `.apply` it (that would be RPC too).
             return (...args: unknown[]) =>
-              plan.watchAsync(`${name}.${method}`, () => (stubTarget as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[method]!(...args));
+              plan.watchAsync(`${name}.${method}`, () =>
+                (stubTarget as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[method]!(...args),
+              );
           },
         });
       };

@@ -21,7 +21,10 @@ export interface LocalServer {
 }
 
 /** Seeds `files` demo objects, then starts the server with `vars` (wrangler dev --var) set. */
-export async function startLocalServer(options: { files: number; vars?: Record<string, string> }): Promise<LocalServer> {
+export async function startLocalServer(options: {
+  files: number;
+  vars?: Record<string, string>;
+}): Promise<LocalServer> {
   const state = mkdtempSync(join(tmpdir(), "r2-backup-local-"));
   runNode(["scripts/seed.mjs", "--files", String(options.files), "--large", "0", "--persist", join(state, "v3")]);
   const port = await freePort();
@@ -31,7 +34,8 @@ export async function startLocalServer(options: { files: number; vars?: Record<s
     url: `http://127.0.0.1:${port}`,
     port,
     state,
-    token: (scope, { subject = "local-test", expiresAt }: { subject?: string; expiresAt?: number } = {}) => signLocalToken({ scope, sub: subject, expiresAt }),
+    token: (scope, { subject = "local-test", expiresAt }: { subject?: string; expiresAt?: number } = {}) =>
+      signLocalToken({ scope, sub: subject, expiresAt }),
     stop: async () => {
       await stopServer(server);
       rmSync(state, { recursive: true, force: true });

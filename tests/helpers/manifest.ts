@@ -2,24 +2,55 @@
 import { storeChunks } from "../../durable-objects/engine/format/chunk-store";
 import { EMPTY_CHAIN, extendChain, sha256Hex } from "../../durable-objects/engine/format/hashing";
 import type { Keyring } from "../../durable-objects/engine/format/keyring";
-import { readIndex, serializeChunk, v1ChunkKey, type ManifestCodec, type ManifestEntry } from "../../durable-objects/engine/format/manifest";
+import {
+  readIndex,
+  serializeChunk,
+  v1ChunkKey,
+  type ManifestCodec,
+  type ManifestEntry,
+} from "../../durable-objects/engine/format/manifest";
 import { locatorOf, openManifest, requireLeaf } from "../../durable-objects/engine/format/manifest-reader";
-import { appendEntries, chunkKey, EMPTY_TREE, endsLeaf, finishTree } from "../../durable-objects/engine/format/manifest-tree";
+import {
+  appendEntries,
+  chunkKey,
+  EMPTY_TREE,
+  endsLeaf,
+  finishTree,
+} from "../../durable-objects/engine/format/manifest-tree";
 
 const PLAIN: ManifestCodec = { compress: false, keyring: null };
 
-const totals = (entries: readonly ManifestEntry[]) => ({ fileCount: entries.length, totalSize: entries.reduce((sum, e) => sum + e.size, 0) });
+const totals = (entries: readonly ManifestEntry[]) => ({
+  fileCount: entries.length,
+  totalSize: entries.reduce((sum, e) => sum + e.size, 0),
+});
 
 /** A version 2 manifest of `entries` (in key order), as a backup would write it. */
-export async function writeManifest(bucket: Pick<R2Bucket, "put" | "head">, backupId: string, entries: readonly ManifestEntry[], codec: ManifestCodec = PLAIN) {
+export async function writeManifest(
+  bucket: Pick<R2Bucket, "put" | "head">,
+  backupId: string,
+  entries: readonly ManifestEntry[],
+  codec: ManifestCodec = PLAIN,
+) {
   const added = await appendEntries(EMPTY_TREE, entries, codec.keyring);
   const tree = await finishTree(added.state, codec.keyring);
   await storeChunks(bucket, codec, [...added.chunks, ...tree.chunks], "rewrite", backupId);
-  return { version: 2 as const, backupId, chunkCount: tree.leaves, checksum: tree.chain, root: tree.root, ...totals(entries) };
+  return {
+    version: 2 as const,
+    backupId,
+    chunkCount: tree.leaves,
+    checksum: tree.chain,
+    root: tree.root,
+    ...totals(entries),
+  };
 }
 
 /** A version 1 manifest: one chunk per inner list, as the engine wrote them before version 2. */
-export async function writeV1Manifest(bucket: Pick<R2Bucket, "put">, backupId: string, chunks: readonly ManifestEntry[][]) {
+export async function writeV1Manifest(
+  bucket: Pick<R2Bucket, "put">,
+  backupId: string,
+  chunks: readonly ManifestEntry[][],
+) {
   let chain = EMPTY_CHAIN;
   for (const [seq, entries] of chunks.entries()) {
     const text = serializeChunk(entries);
@@ -35,7 +66,11 @@ export function leafEndingKey(prefix: string): string {
 }
 
 /** A finished backup's manifest entries, read the way the engine reads them ([] without an index). */
-export async function snapshotEntries(bucket: Pick<R2Bucket, "get">, backupId: string, keyring: Keyring | null = null): Promise<ManifestEntry[]> {
+export async function snapshotEntries(
+  bucket: Pick<R2Bucket, "get">,
+  backupId: string,
+  keyring: Keyring | null = null,
+): Promise<ManifestEntry[]> {
   const index = await readIndex(bucket, keyring, backupId);
   if (!index) return [];
   const reader = openManifest(bucket, keyring, locatorOf(index));
@@ -45,7 +80,11 @@ export async function snapshotEntries(bucket: Pick<R2Bucket, "get">, backupId: s
 }
 
 /** A finished backup's leaves in order: storage key and number of entries. */
-export async function leavesOf(bucket: Pick<R2Bucket, "get">, backupId: string, keyring: Keyring | null = null): Promise<{ key: string; entries: number }[]> {
+export async function leavesOf(
+  bucket: Pick<R2Bucket, "get">,
+  backupId: string,
+  keyring: Keyring | null = null,
+): Promise<{ key: string; entries: number }[]> {
   const index = await readIndex(bucket, keyring, backupId);
   if (!index) return [];
   const reader = openManifest(bucket, keyring, locatorOf(index));
@@ -58,7 +97,11 @@ export async function leavesOf(bucket: Pick<R2Bucket, "get">, backupId: string, 
 }
 
 /** Every chunk key (leaves and index pages) the given backups' version 2 manifests name. */
-export async function chunkKeysOf(bucket: Pick<R2Bucket, "get">, backupIds: readonly string[], keyring: Keyring | null): Promise<Set<string>> {
+export async function chunkKeysOf(
+  bucket: Pick<R2Bucket, "get">,
+  backupIds: readonly string[],
+  keyring: Keyring | null,
+): Promise<Set<string>> {
   const keys = new Set<string>();
   for (const backupId of backupIds) {
     const index = await readIndex(bucket, keyring, backupId);
@@ -73,6 +116,20 @@ export async function chunkKeysOf(bucket: Pick<R2Bucket, "get">, backupIds: read
 }
 
 /** A manifest entry for pure tests: only key, etag and size matter; the rest is fixed. */
-export function plainEntry(key: string, etag = `e-${key}`, size = 10, lastModified = "2026-11-01T00:00:00.000Z"): ManifestEntry {
-  return { key, size, etag, lastModified, sha256: "0".repeat(64), blob: "blobs/x", httpMetadata: {}, customMetadata: {} };
+export function plainEntry(
+  key: string,
+  etag = `e-${key}`,
+  size = 10,
+  lastModified = "2026-11-01T00:00:00.000Z",
+): ManifestEntry {
+  return {
+    key,
+    size,
+    etag,
+    lastModified,
+    sha256: "0".repeat(64),
+    blob: "blobs/x",
+    httpMetadata: {},
+    customMetadata: {},
+  };
 }

@@ -16,7 +16,11 @@ export class MemoryBucket {
   readonly failing = new Set<string>();
   gets = 0;
 
-  async put(key: string, value: string | Uint8Array | ArrayBuffer | ReadableStream<Uint8Array>, options: R2PutOptions = {}): Promise<R2Object> {
+  async put(
+    key: string,
+    value: string | Uint8Array | ArrayBuffer | ReadableStream<Uint8Array>,
+    options: R2PutOptions = {},
+  ): Promise<R2Object> {
     const bytes =
       typeof value === "string"
         ? new TextEncoder().encode(value)

@@ -25,7 +25,8 @@ export interface HistoryRow {
 export async function insertHistory(rows: HistoryRow[]): Promise<void> {
   for (const r of rows) {
     const started = Date.parse(r.at);
-    const ended = r.status === "in_progress" ? null : new Date(started + (r.durationSeconds ?? 60) * 1000).toISOString();
+    const ended =
+      r.status === "in_progress" ? null : new Date(started + (r.durationSeconds ?? 60) * 1000).toISOString();
     await env.DB.prepare(
       `INSERT INTO r2_backups (id, bucket_name, backup_date, status, backup_type, trigger, requested_by, started_at, completed_at,
          snapshot_size, stored_bytes, steps, files_processed, last_verification_valid, error, updated_at)
@@ -42,7 +43,11 @@ export async function insertHistory(rows: HistoryRow[]): Promise<void> {
         r.snapshotSize ?? 1000,
         r.storedBytes ?? 100,
         r.files ?? 100,
-        r.lastVerificationValid === undefined || r.lastVerificationValid === null ? null : r.lastVerificationValid ? 1 : 0,
+        r.lastVerificationValid === undefined || r.lastVerificationValid === null
+          ? null
+          : r.lastVerificationValid
+            ? 1
+            : 0,
         r.error ?? null,
         ended ?? r.at,
       )
@@ -52,11 +57,19 @@ export async function insertHistory(rows: HistoryRow[]): Promise<void> {
 
 /** The source bucket's alerts, checked at `now` (a controllable clock). */
 export function checkAt(now: string | Date) {
-  return checkAlerts(env.DB, getConfig(env), "cutty-files", (bucket) => env.BUCKET_COORDINATOR.getByName(bucket).changeSummary(), new Date(now));
+  return checkAlerts(
+    env.DB,
+    getConfig(env),
+    "cutty-files",
+    (bucket) => env.BUCKET_COORDINATOR.getByName(bucket).changeSummary(),
+    new Date(now),
+  );
 }
 
 export async function alertRows() {
-  return (await env.DB.prepare("SELECT id, code, severity, opened_at, resolved_at FROM alerts ORDER BY opened_at, id").all()).results as {
+  return (
+    await env.DB.prepare("SELECT id, code, severity, opened_at, resolved_at FROM alerts ORDER BY opened_at, id").all()
+  ).results as {
     id: string;
     code: string;
     severity: string;
@@ -66,7 +79,11 @@ export async function alertRows() {
 }
 
 export async function queuedDeliveries() {
-  return (await env.DB.prepare("SELECT id, event, body, status, attempts, last_error FROM webhook_deliveries ORDER BY created_at, id").all()).results as {
+  return (
+    await env.DB.prepare(
+      "SELECT id, event, body, status, attempts, last_error FROM webhook_deliveries ORDER BY created_at, id",
+    ).all()
+  ).results as {
     id: string;
     event: string;
     body: string;
@@ -95,7 +112,8 @@ function receiverUrl(path: string) {
 
 export const receiver = {
   async deliveries(): Promise<ReceivedDelivery[]> {
-    return ((await (await fetch(receiverUrl("/control/deliveries"))).json()) as { deliveries: ReceivedDelivery[] }).deliveries;
+    return ((await (await fetch(receiverUrl("/control/deliveries"))).json()) as { deliveries: ReceivedDelivery[] })
+      .deliveries;
   },
   async mode(mode: { failNext?: number; hang?: boolean }): Promise<void> {
     await (await fetch(receiverUrl("/control/mode"), { method: "POST", body: JSON.stringify(mode) })).text();

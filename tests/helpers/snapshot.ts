@@ -10,7 +10,9 @@ export async function backupOutcome(backupId: string) {
   )
     .bind(backupId)
     .first();
-  const files = await env.DB.prepare("SELECT file_path, backup_path, file_size, checksum, status FROM backup_files WHERE backup_id = ? ORDER BY file_path")
+  const files = await env.DB.prepare(
+    "SELECT file_path, backup_path, file_size, checksum, status FROM backup_files WHERE backup_id = ? ORDER BY file_path",
+  )
     .bind(backupId)
     .all();
   const manifest = await snapshotEntries(env.R2_BACKUP_BUCKET, backupId);
@@ -20,7 +22,11 @@ export async function backupOutcome(backupId: string) {
 
 /** Removes what a backup wrote (not the source), so the same backup can be taken again. */
 export async function forgetBackups(): Promise<void> {
-  await env.DB.batch([env.DB.prepare("DELETE FROM r2_backups"), env.DB.prepare("DELETE FROM backup_files"), env.DB.prepare("DELETE FROM backup_logs")]);
+  await env.DB.batch([
+    env.DB.prepare("DELETE FROM r2_backups"),
+    env.DB.prepare("DELETE FROM backup_files"),
+    env.DB.prepare("DELETE FROM backup_logs"),
+  ]);
   let cursor: string | undefined;
   do {
     const page = await env.R2_BACKUP_BUCKET.list({ cursor, limit: 1000 });

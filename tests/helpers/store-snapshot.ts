@@ -6,7 +6,18 @@
 import { env } from "cloudflare:test";
 import { emptyBucket, listAll } from "./buckets";
 
-const TABLES = ["r2_backups", "backup_files", "backup_logs", "backup_jobs", "job_findings", "gc_state", "gc_holders", "gc_refs", "gc_pages", "gc_tombstones"];
+const TABLES = [
+  "r2_backups",
+  "backup_files",
+  "backup_logs",
+  "backup_jobs",
+  "job_findings",
+  "gc_state",
+  "gc_holders",
+  "gc_refs",
+  "gc_pages",
+  "gc_tombstones",
+];
 
 interface SavedObject {
   key: string;
@@ -28,21 +39,26 @@ export class StoreSnapshot {
       objects.push({ key: object.key, body, httpMetadata: object.httpMetadata, customMetadata: object.customMetadata });
     }
     const rows = new Map<string, Record<string, unknown>[]>();
-    for (const table of TABLES) rows.set(table, (await env.DB.prepare(`SELECT * FROM ${table}`).all<Record<string, unknown>>()).results);
+    for (const table of TABLES)
+      rows.set(table, (await env.DB.prepare(`SELECT * FROM ${table}`).all<Record<string, unknown>>()).results);
     return new StoreSnapshot(objects, rows);
   }
 
   async restore(bucket: R2Bucket = env.R2_BACKUP_BUCKET): Promise<void> {
     await emptyBucket(bucket);
-    await Promise.all(this.objects.map((o) => bucket.put(o.key, o.body, { httpMetadata: o.httpMetadata, customMetadata: o.customMetadata })));
+    await Promise.all(
+      this.objects.map((o) =>
+        bucket.put(o.key, o.body, { httpMetadata: o.httpMetadata, customMetadata: o.customMetadata }),
+      ),
+    );
     const statements = TABLES.map((table) => env.DB.prepare(`DELETE FROM ${table}`));
     for (const [table, rows] of this.rows) {
       for (const row of rows) {
         const columns = Object.keys(row);
         statements.push(
-          env.DB.prepare(`INSERT INTO ${table} (${columns.join(", ")}) VALUES (${columns.map(() => "?").join(", ")})`).bind(
-            ...columns.map((c) => row[c] ?? null),
-          ),
+          env.DB.prepare(
+            `INSERT INTO ${table} (${columns.join(", ")}) VALUES (${columns.map(() => "?").join(", ")})`,
+          ).bind(...columns.map((c) => row[c] ?? null)),
         );
       }
     }

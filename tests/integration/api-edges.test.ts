@@ -53,7 +53,10 @@ describe("query parameters", () => {
   it.each(everyGet)("an unknown one is 400 on GET %s", async (path) => {
     const response = await api("GET", `${path}?verbose=1`);
     expect(response.status).toBe(400);
-    expect(response.body.error).toMatchObject({ code: "validation_failed", message: expect.stringContaining("verbose") });
+    expect(response.body.error).toMatchObject({
+      code: "validation_failed",
+      message: expect.stringContaining("verbose"),
+    });
   });
 
   it("an unknown one is 400 on a POST, and nothing starts", async () => {
@@ -126,7 +129,9 @@ describe("an expired backup", () => {
     const started = await api("POST", "/api/backup/cleanup", { body: { retentionDays: 0, keep: { last: 1 } } });
     await runJobToEnd(cleanupJobStub(started.body.job.id));
     expect((await api("GET", `/api/backup/status/${old.id}`)).body.backup.status).toBe("expired");
-    const expired = (await env.DB.prepare("SELECT updated_at AS updatedAt FROM r2_backups WHERE id = ?").bind(old.id).first<{ updatedAt: string }>())!;
+    const expired = (await env.DB.prepare("SELECT updated_at AS updatedAt FROM r2_backups WHERE id = ?")
+      .bind(old.id)
+      .first<{ updatedAt: string }>())!;
 
     for (const [method, path, action] of [
       ["GET", `/api/backup/files/${old.id}`, "listed"],
@@ -138,7 +143,12 @@ describe("an expired backup", () => {
       expect(refused.body.error).toEqual({
         code: "conflict",
         message: `Backup ${old.id} expired at ${expired.updatedAt} (by cleanup ${started.body.job.id}): its snapshot was deleted, so it cannot be ${action}.`,
-        details: { backupId: old.id, status: "expired", expiredAt: expired.updatedAt, cleanupJobId: started.body.job.id },
+        details: {
+          backupId: old.id,
+          status: "expired",
+          expiredAt: expired.updatedAt,
+          cleanupJobId: started.body.job.id,
+        },
       });
     }
   });
@@ -156,7 +166,9 @@ describe("local-development routes", () => {
       expect(response.status).toBe(400);
       expect(response.body.error).toMatchObject({ code: "validation_failed", message: expect.stringMatching(message) });
     }
-    expect((await env.DB.prepare("SELECT count(*) AS n FROM audit_events WHERE actor = 'cron'").first<{ n: number }>())!.n).toBe(0);
+    expect(
+      (await env.DB.prepare("SELECT count(*) AS n FROM audit_events WHERE actor = 'cron'").first<{ n: number }>())!.n,
+    ).toBe(0);
     expect((await env.DB.prepare("SELECT count(*) AS n FROM alerts").first<{ n: number }>())!.n).toBe(0);
   });
 
@@ -181,6 +193,10 @@ describe("local-development routes", () => {
     expect(damaged.body).toEqual({ backupId: backup.id, key: "b.txt", blobDeleted: expect.stringMatching(/^blobs\//) });
     expect(await env.R2_BACKUP_BUCKET.head(damaged.body.blobDeleted)).toBeNull();
     const job = await verify(backup.id);
-    expect(job.result).toMatchObject({ valid: false, filesMissing: 1, problems: [expect.objectContaining({ path: "b.txt", problem: "missing_blob" })] });
+    expect(job.result).toMatchObject({
+      valid: false,
+      filesMissing: 1,
+      problems: [expect.objectContaining({ path: "b.txt", problem: "missing_blob" })],
+    });
   });
 });

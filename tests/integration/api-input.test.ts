@@ -28,13 +28,25 @@ describe("bad input", () => {
   }
 
   it("answers a body over the limit with 413", async () => {
-    const response = await api("POST", "/api/backup/create", { rawBody: JSON.stringify({ type: "full", pad: "x".repeat(20_000) }) });
+    const response = await api("POST", "/api/backup/create", {
+      rawBody: JSON.stringify({ type: "full", pad: "x".repeat(20_000) }),
+    });
     expect(response.status).toBe(413);
     expect(response.body.error.code).toBe("payload_too_large");
     expect(await backupCount()).toBe(0);
   });
 
-  const badQueries = ["limit=0", "limit=101", "limit=abc", "status=done", "type=weekly", "cursor=%%%", "cursor=bm9wZQ", "sort=asc", "limit=5&limit=6"];
+  const badQueries = [
+    "limit=0",
+    "limit=101",
+    "limit=abc",
+    "status=done",
+    "type=weekly",
+    "cursor=%%%",
+    "cursor=bm9wZQ",
+    "sort=asc",
+    "limit=5&limit=6",
+  ];
   for (const query of badQueries) {
     it(`answers list?${query} with 400`, async () => {
       const response = await api("GET", `/api/backup/list?${query}`);
@@ -51,7 +63,11 @@ describe("bad input", () => {
   });
 
   it("answers an unknown backup id with 404", async () => {
-    for (const path of ["/api/backup/status/bk-20260101T000000Z-00000000", "/api/backup/logs/nope", `/api/backup/status/${"x".repeat(300)}`]) {
+    for (const path of [
+      "/api/backup/status/bk-20260101T000000Z-00000000",
+      "/api/backup/logs/nope",
+      `/api/backup/status/${"x".repeat(300)}`,
+    ]) {
       const response = await api("GET", path);
       expect(response.status).toBe(404);
       expect(response.body.error.code).toBe("not_found");
@@ -109,7 +125,9 @@ describe("listing", () => {
     } while (cursor);
     expect(seen).toEqual([...ids].reverse());
 
-    expect((await api("GET", "/api/backup/list?status=completed&limit=1")).body.backups.map((b: { id: string }) => b.id)).toEqual([ids[4]]);
+    expect(
+      (await api("GET", "/api/backup/list?status=completed&limit=1")).body.backups.map((b: { id: string }) => b.id),
+    ).toEqual([ids[4]]);
     expect((await api("GET", "/api/backup/list?status=failed")).body).toEqual({ backups: [], nextCursor: null });
     expect((await api("GET", "/api/backup/list?type=full")).body.backups).toHaveLength(5);
   });
@@ -122,7 +140,11 @@ describe("listing", () => {
     const first = await api("GET", `/api/backup/logs/${id}?limit=2`);
     expect(first.body.logs.map((l: { eventType: string }) => l.eventType)).toEqual(["start", "progress"]);
     const second = await api("GET", `/api/backup/logs/${id}?limit=10&cursor=${first.body.nextCursor}`);
-    expect(second.body.logs.map((l: { eventType: string }) => l.eventType)).toEqual(["progress", "progress", "complete"]);
+    expect(second.body.logs.map((l: { eventType: string }) => l.eventType)).toEqual([
+      "progress",
+      "progress",
+      "complete",
+    ]);
     expect(second.body.nextCursor).toBeNull();
     expect((await api("GET", `/api/backup/logs/${id}?level=warn`)).body.logs).toEqual([]);
   });
@@ -130,9 +152,18 @@ describe("listing", () => {
 
 describe("configuration", () => {
   async function callWith(overrides: Record<string, unknown>) {
-    const request = new Request("http://backup.test/api/backup/list", { headers: { authorization: `Bearer ${await mintToken()}` } });
-    const response = await worker.fetch(request as Request<unknown, IncomingRequestCfProperties>, { ...env, ...overrides } as Env, createExecutionContext());
-    return { status: response.status, body: (await response.json()) as { error: { code: string; message: string; details: { variables: string[] } } } };
+    const request = new Request("http://backup.test/api/backup/list", {
+      headers: { authorization: `Bearer ${await mintToken()}` },
+    });
+    const response = await worker.fetch(
+      request as Request<unknown, IncomingRequestCfProperties>,
+      { ...env, ...overrides } as Env,
+      createExecutionContext(),
+    );
+    return {
+      status: response.status,
+      body: (await response.json()) as { error: { code: string; message: string; details: { variables: string[] } } },
+    };
   }
 
   it("fails every request with an error naming a bad variable", async () => {

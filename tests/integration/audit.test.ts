@@ -22,7 +22,8 @@ interface AuditEvent {
   detail: string | null;
 }
 
-const audit = async (query = "") => (await api("GET", `/api/backup/audit${query}`)).body as { events: AuditEvent[]; nextCursor: string | null };
+const audit = async (query = "") =>
+  (await api("GET", `/api/backup/audit${query}`)).body as { events: AuditEvent[]; nextCursor: string | null };
 
 describe("audit trail", () => {
   it("records every mutating call with its actor, target and outcome, refusals included, and pages them newest first", async () => {
@@ -52,8 +53,12 @@ describe("audit trail", () => {
     // Filters and paging.
     expect((await audit("?actor=operator")).events.map((e) => e.action)).toEqual(["backup.verify"]);
     expect((await audit("?action=backup.restore")).events.map((e) => e.actor)).toEqual(["reader"]);
-    expect((await audit(`?from=${encodeURIComponent(new Date(Date.now() + 60_000).toISOString())}`)).events).toEqual([]);
-    expect((await audit(`?to=${encodeURIComponent(new Date(Date.parse(started) - 1).toISOString())}`)).events).toEqual([]);
+    expect((await audit(`?from=${encodeURIComponent(new Date(Date.now() + 60_000).toISOString())}`)).events).toEqual(
+      [],
+    );
+    expect((await audit(`?to=${encodeURIComponent(new Date(Date.parse(started) - 1).toISOString())}`)).events).toEqual(
+      [],
+    );
     const first = await audit("?limit=3");
     expect(first.events).toHaveLength(3);
     const rest = await audit(`?limit=3&cursor=${first.nextCursor}`);
@@ -84,7 +89,11 @@ describe("audit trail", () => {
     await putObjects([{ key: "b.txt", body: "B" }]);
     const fireCron = async () => {
       const ctx = createExecutionContext();
-      await worker.scheduled(createScheduledController({ cron: "0 * * * *", scheduledTime: Date.parse("2026-12-01T02:00:00Z") }), env, ctx);
+      await worker.scheduled(
+        createScheduledController({ cron: "0 * * * *", scheduledTime: Date.parse("2026-12-01T02:00:00Z") }),
+        env,
+        ctx,
+      );
       await waitOnExecutionContext(ctx);
     };
     await fireCron();
@@ -92,7 +101,12 @@ describe("audit trail", () => {
     await fireCron(); // ...and this one finds it still waiting: missed
     const { events } = await audit("?actor=cron");
     const [missed, queued, ran] = events;
-    expect(ran).toMatchObject({ action: "schedule.run", outcome: "accepted", status: null, detail: "cron 0 * * * * (daily): started a full backup" });
+    expect(ran).toMatchObject({
+      action: "schedule.run",
+      outcome: "accepted",
+      status: null,
+      detail: "cron 0 * * * * (daily): started a full backup",
+    });
     expect(queued).toMatchObject({
       action: "schedule.run",
       outcome: "accepted",
@@ -105,12 +119,18 @@ describe("audit trail", () => {
       detail: `cron 0 * * * * (daily): skipped, the previous scheduled run still waits behind backup ${ran!.target}: this slot is missed`,
     });
     // ...and the running backup's log says so.
-    const logs = await env.DB.prepare("SELECT level, message FROM backup_logs WHERE backup_id = ? AND event_key LIKE '%:schedule-%' ORDER BY id")
+    const logs = await env.DB.prepare(
+      "SELECT level, message FROM backup_logs WHERE backup_id = ? AND event_key LIKE '%:schedule-%' ORDER BY id",
+    )
       .bind(ran!.target)
       .all();
     expect(logs.results).toEqual([
       { level: "warn", message: "The scheduled backup of 2026-12-01T02:00:00.000Z waits for this backup to end." },
-      { level: "warn", message: "The scheduled backup of 2026-12-01T02:00:00.000Z was missed: the previous scheduled run still waits for this backup to end." },
+      {
+        level: "warn",
+        message:
+          "The scheduled backup of 2026-12-01T02:00:00.000Z was missed: the previous scheduled run still waits for this backup to end.",
+      },
     ]);
     await runBackupToEnd(ran!.target!);
   });

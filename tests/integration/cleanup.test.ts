@@ -60,7 +60,13 @@ describe("cleanup", () => {
     expect((await api("GET", `/api/backup/status/${first.id}`)).body.backup.status).toBe("completed");
 
     const done = await cleanup({ retentionDays: 0, keep: { last: 1 } });
-    const figures = ({ backupsExpired, backupIdsExpired, blobsDeleted, chunksDeleted, bytesFreed }: Record<string, unknown>) => ({
+    const figures = ({
+      backupsExpired,
+      backupIdsExpired,
+      blobsDeleted,
+      chunksDeleted,
+      bytesFreed,
+    }: Record<string, unknown>) => ({
       backupsExpired,
       backupIdsExpired,
       blobsDeleted,
@@ -77,7 +83,11 @@ describe("cleanup", () => {
       backupsExpired: 2,
       blobsDeleted: 3,
       chunksDeleted: chunksGone.length,
-      bytesFreed: "A version 1".length + "A version 2 (longer)".length + "C, deleted later".length + chunksGone.reduce((sum, o) => sum + o.size, 0),
+      bytesFreed:
+        "A version 1".length +
+        "A version 2 (longer)".length +
+        "C, deleted later".length +
+        chunksGone.reduce((sum, o) => sum + o.size, 0),
     });
     expect([...done.result.backupIdsExpired].sort()).toEqual([first.id, second.id].sort());
     expect(await blobNames()).toEqual(before.filter((b) => !onlyInExpired.includes(b)));
@@ -86,9 +96,14 @@ describe("cleanup", () => {
     for (const id of [first.id, second.id]) {
       expect((await api("GET", `/api/backup/status/${id}`)).body.backup.status).toBe("expired");
       expect(await listAll(env.R2_BACKUP_BUCKET, `manifests/${id}/`)).toEqual([]);
-      expect(await env.DB.prepare("SELECT count(*) AS n FROM backup_files WHERE backup_id = ?").bind(id).first("n")).toBe(0);
+      expect(
+        await env.DB.prepare("SELECT count(*) AS n FROM backup_files WHERE backup_id = ?").bind(id).first("n"),
+      ).toBe(0);
       const logs = (await api("GET", `/api/backup/logs/${id}`)).body.logs;
-      expect(logs.at(-1)).toMatchObject({ eventType: "cleanup", message: expect.stringMatching(/^Expired by cleanup .* \(requested by tester\)/) });
+      expect(logs.at(-1)).toMatchObject({
+        eventType: "cleanup",
+        message: expect.stringMatching(/^Expired by cleanup .* \(requested by tester\)/),
+      });
       expect((await api("POST", `/api/backup/restore/${id}`, { body: {} })).status).toBe(409);
     }
     expect((await api("GET", "/api/backup/list")).body.backups.map((b: { id: string }) => b.id)).toEqual([third.id]);
@@ -146,7 +161,8 @@ describe("cleanup", () => {
   it("deletes the log rows of backups that expired more than BACKUP_LOG_RETENTION_DAYS (90) ago, and keeps their rows", async () => {
     const { first, second } = await history();
     await cleanup({ retentionDays: 0, keep: { last: 1 } });
-    const logsOf = async (id: string) => env.DB.prepare("SELECT count(*) AS n FROM backup_logs WHERE backup_id = ?").bind(id).first<number>("n");
+    const logsOf = async (id: string) =>
+      env.DB.prepare("SELECT count(*) AS n FROM backup_logs WHERE backup_id = ?").bind(id).first<number>("n");
     const firstLogs = await logsOf(first.id);
     expect(firstLogs).toBeGreaterThan(1);
     // The first expired 91 days ago, the second yesterday.

@@ -46,7 +46,9 @@ const page = (pageId: string, since: number, candidates: string[], collector = "
 });
 
 beforeEach(async () => {
-  await env.DB.batch(["gc_state", "gc_holders", "gc_refs", "gc_pages", "gc_tombstones"].map((t) => env.DB.prepare(`DELETE FROM ${t}`)));
+  await env.DB.batch(
+    ["gc_state", "gc_holders", "gc_refs", "gc_pages", "gc_tombstones"].map((t) => env.DB.prepare(`DELETE FROM ${t}`)),
+  );
 });
 
 describe("the collection ledger", () => {
@@ -61,14 +63,29 @@ describe("the collection ledger", () => {
   });
 
   it("never condemns what a running writer referenced, nor what a writer ended since the registration referenced", async () => {
-    await commitWithReferences(db(), [], { holder: "bk-running", keys: ["blobs/running"], fence: await readFence(db()) });
-    await commitWithReferences(db(), [], { holder: "bk-ended-before", keys: ["blobs/ended-before"], fence: await readFence(db()) });
+    await commitWithReferences(db(), [], {
+      holder: "bk-running",
+      keys: ["blobs/running"],
+      fence: await readFence(db()),
+    });
+    await commitWithReferences(db(), [], {
+      holder: "bk-ended-before",
+      keys: ["blobs/ended-before"],
+      fence: await readFence(db()),
+    });
     await runLedger(db(), endHolder(db(), "bk-ended-before"));
-    await commitWithReferences(db(), [], { holder: "bk-ended-after", keys: ["blobs/ended-after"], fence: await readFence(db()) });
+    await commitWithReferences(db(), [], {
+      holder: "bk-ended-after",
+      keys: ["blobs/ended-after"],
+      fence: await readFence(db()),
+    });
     const since = await register("job-cleanup-1");
     await runLedger(db(), endHolder(db(), "bk-ended-after"));
 
-    const doomed = await condemnPage(db(), page("p1", since, ["blobs/running", "blobs/ended-before", "blobs/ended-after", "blobs/garbage"]));
+    const doomed = await condemnPage(
+      db(),
+      page("p1", since, ["blobs/running", "blobs/ended-before", "blobs/ended-after", "blobs/garbage"]),
+    );
     expect(doomed.sort()).toEqual(["blobs/ended-before", "blobs/garbage"]);
   });
 
@@ -116,8 +133,14 @@ describe("the collection ledger", () => {
     const second = await register("job-cleanup-2");
     expect(await pruneLedger(db(), second)).toBeGreaterThan(0);
     expect(await pruneLedger(db(), second)).toBe(0);
-    const left = async (table: string) => (await env.DB.prepare(`SELECT count(*) AS n FROM ${table}`).first<{ n: number }>())!.n;
-    expect([await left("gc_refs"), await left("gc_holders"), await left("gc_tombstones"), await left("gc_pages")]).toEqual([0, 0, 0, 0]);
+    const left = async (table: string) =>
+      (await env.DB.prepare(`SELECT count(*) AS n FROM ${table}`).first<{ n: number }>())!.n;
+    expect([
+      await left("gc_refs"),
+      await left("gc_holders"),
+      await left("gc_tombstones"),
+      await left("gc_pages"),
+    ]).toEqual([0, 0, 0, 0]);
     expect(await conflictOf(["blobs/new"], staleFence)).toEqual([]);
     expect(await conflictOf(["blobs/new"], await readFence(db()))).toBeNull();
   });

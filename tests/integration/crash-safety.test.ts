@@ -55,7 +55,9 @@ describe("crash safety", () => {
     expect(fault.injected()).toBeGreaterThan(0);
     const stored = await env.R2_BACKUP_BUCKET.list({ prefix: "blobs/" });
     expect(stored.objects.length).toBeGreaterThan(100); // part of batch 2 reached the store
-    const checkpoint = await runInDurableObject(backupJobStub(id), (_job, state) => state.storage.get<BackupCheckpoint>("checkpoint"));
+    const checkpoint = await runInDurableObject(backupJobStub(id), (_job, state) =>
+      state.storage.get<BackupCheckpoint>("checkpoint"),
+    );
     expect(checkpoint).toMatchObject({ batchNumber: 1, stepFailures: 1 });
     fault.disarm();
 
@@ -104,25 +106,43 @@ describe("crash safety", () => {
       .bind(new Date(Date.now() - 10 * 60_000).toISOString(), id)
       .run();
     expect((await api("GET", `/api/backup/status/${id}`)).body.backup.status).toBe("in_progress");
-    await expect.poll(() => runInDurableObject(stub, (_job, state) => state.storage.getAlarm()), { timeout: 5_000 }).not.toBeNull();
+    await expect
+      .poll(() => runInDurableObject(stub, (_job, state) => state.storage.getAlarm()), { timeout: 5_000 })
+      .not.toBeNull();
     await runBackupToEnd(id);
-    expect((await api("GET", `/api/backup/status/${id}`)).body.backup).toMatchObject({ status: "completed", fileCount: 20 });
+    expect((await api("GET", `/api/backup/status/${id}`)).body.backup).toMatchObject({
+      status: "completed",
+      fileCount: 20,
+    });
   });
 
   it("records an object that keeps failing as failed and ends the backup partial, never completed", async () => {
     await putObjects(OBJECTS.slice(0, 30));
     const broken = OBJECTS[7]!.key;
     const id = await startFullBackup();
-    await injectInto(id, "source", { methods: ["get"], failAtCall: 1, failures: Infinity, keyFilter: (key) => key === broken });
+    await injectInto(id, "source", {
+      methods: ["get"],
+      failAtCall: 1,
+      failures: Infinity,
+      keyFilter: (key) => key === broken,
+    });
     await runBackupToEnd(id);
 
     const { body } = await api("GET", `/api/backup/status/${id}`);
     expect(body.backup).toMatchObject({ status: "partial", fileCount: 29, failedCount: 1, snapshotFileCount: 29 });
     expect(body.backup.error).toMatch(/1 object\(s\) could not be read/);
-    const failed = await env.DB.prepare("SELECT file_path, status, error FROM backup_files WHERE backup_id = ? AND status = 'failed'").bind(id).all();
-    expect(failed.results).toEqual([{ file_path: broken, status: "failed", error: expect.stringMatching(/injected fault/) }]);
+    const failed = await env.DB.prepare(
+      "SELECT file_path, status, error FROM backup_files WHERE backup_id = ? AND status = 'failed'",
+    )
+      .bind(id)
+      .all();
+    expect(failed.results).toEqual([
+      { file_path: broken, status: "failed", error: expect.stringMatching(/injected fault/) },
+    ]);
     const errors = await api("GET", `/api/backup/logs/${id}?level=error`);
-    expect(errors.body.logs.map((l: { message: string }) => l.message)).toContainEqual(expect.stringContaining(`Could not back up ${broken}`));
+    expect(errors.body.logs.map((l: { message: string }) => l.message)).toContainEqual(
+      expect.stringContaining(`Could not back up ${broken}`),
+    );
   });
 
   it("marks the backup failed and frees the bucket when the backup store keeps failing", async () => {
@@ -141,7 +161,12 @@ describe("crash safety", () => {
 describe("the bucket lease", () => {
   it("is not taken from a holder that is still starting", async () => {
     await runInDurableObject(coordinatorStub(), (_c, state) =>
-      state.storage.put("lease", { holderId: "bk-20200101T000000Z-0000beef", kind: "backup", acquiredAt: Date.now(), lastSeenAt: Date.now() }),
+      state.storage.put("lease", {
+        holderId: "bk-20200101T000000Z-0000beef",
+        kind: "backup",
+        acquiredAt: Date.now(),
+        lastSeenAt: Date.now(),
+      }),
     );
     const refused = await api("POST", "/api/backup/create", { body: { type: "full" } });
     expect(refused.status).toBe(409);
@@ -152,7 +177,12 @@ describe("the bucket lease", () => {
     await putObjects(OBJECTS.slice(0, 10));
     // A lease left behind by a backup job that does not exist (for example state lost in a crash).
     await runInDurableObject(coordinatorStub(), (_c, state) =>
-      state.storage.put("lease", { holderId: "bk-20200101T000000Z-deadbeef", kind: "backup", acquiredAt: 0, lastSeenAt: 0 }),
+      state.storage.put("lease", {
+        holderId: "bk-20200101T000000Z-deadbeef",
+        kind: "backup",
+        acquiredAt: 0,
+        lastSeenAt: 0,
+      }),
     );
     const id = await startFullBackup();
 

@@ -1,4 +1,10 @@
-import { createExecutionContext, createScheduledController, env, runDurableObjectAlarm, waitOnExecutionContext } from "cloudflare:test";
+import {
+  createExecutionContext,
+  createScheduledController,
+  env,
+  runDurableObjectAlarm,
+  waitOnExecutionContext,
+} from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import worker from "../../workers/index";
 import { putObjects, variedObjects } from "../helpers/buckets";
@@ -15,11 +21,19 @@ const fireCron = async (scheduledTime = DUE) => {
 };
 
 const backups = async () =>
-  (await env.DB.prepare("SELECT id, backup_type, trigger, requested_by, parent_id FROM r2_backups ORDER BY backup_date").all()).results;
+  (
+    await env.DB.prepare(
+      "SELECT id, backup_type, trigger, requested_by, parent_id FROM r2_backups ORDER BY backup_date",
+    ).all()
+  ).results;
 
 const runs = async () =>
-  (await env.DB.prepare("SELECT outcome, detail FROM audit_events WHERE action = 'schedule.run' ORDER BY id").all<{ outcome: string; detail: string }>())
-    .results;
+  (
+    await env.DB.prepare("SELECT outcome, detail FROM audit_events WHERE action = 'schedule.run' ORDER BY id").all<{
+      outcome: string;
+      detail: string;
+    }>()
+  ).results;
 
 describe("daily cron", () => {
   it("takes an automatic backup, full first, then incremental; a run while one is running waits and starts after it", async () => {
@@ -36,14 +50,19 @@ describe("daily cron", () => {
     await runBackupToEnd(first!.id as string);
     // The cron's backup is followed by a cleanup with the configured policy, before the waiting run.
     const cleanupId = `job-cleanup-after-${first!.id}`;
-    expect(await env.DB.prepare("SELECT kind, requested_by, status FROM backup_jobs WHERE id = ?").bind(cleanupId).first()).toEqual({
+    expect(
+      await env.DB.prepare("SELECT kind, requested_by, status FROM backup_jobs WHERE id = ?").bind(cleanupId).first(),
+    ).toEqual({
       kind: "cleanup",
       requested_by: "cron",
       status: "in_progress",
     });
     await fireCron(); // the previous run still waits: this slot is missed
     expect(await backups()).toHaveLength(1);
-    expect((await runs()).at(-1)).toMatchObject({ outcome: "skipped", detail: expect.stringContaining("this slot is missed") });
+    expect((await runs()).at(-1)).toMatchObject({
+      outcome: "skipped",
+      detail: expect.stringContaining("this slot is missed"),
+    });
     await runJobToEnd(cleanupJobStub(cleanupId));
     expect(
       await env.DB.prepare(
@@ -70,19 +89,30 @@ describe("daily cron", () => {
         const real = env.BUCKET_COORDINATOR.getByName(name);
         return new Proxy(real, {
           get: (target, property) =>
-            property === "startBackup" ? () => Promise.reject(new Error("the coordinator is unreachable")) : Reflect.get(target, property, target),
+            property === "startBackup"
+              ? () => Promise.reject(new Error("the coordinator is unreachable"))
+              : Reflect.get(target, property, target),
         });
       },
     };
     const brokenEnv = { ...env, BUCKET_COORDINATOR: failing as unknown as Env["BUCKET_COORDINATOR"] };
     // Three failed backups in a row: the firing's alert check, if it runs, opens consecutive_failures.
-    await insertHistory(["bk-f1", "bk-f2", "bk-f3"].map((id, i) => ({ id, status: "failed" as const, at: new Date(DUE - (3 - i) * 3_600_000).toISOString() })));
-    const ctx = createExecutionContext();
-    await expect(worker.scheduled(createScheduledController({ cron: "0 * * * *", scheduledTime: DUE }), brokenEnv, ctx)).rejects.toThrow(
-      "the coordinator is unreachable",
+    await insertHistory(
+      ["bk-f1", "bk-f2", "bk-f3"].map((id, i) => ({
+        id,
+        status: "failed" as const,
+        at: new Date(DUE - (3 - i) * 3_600_000).toISOString(),
+      })),
     );
+    const ctx = createExecutionContext();
+    await expect(
+      worker.scheduled(createScheduledController({ cron: "0 * * * *", scheduledTime: DUE }), brokenEnv, ctx),
+    ).rejects.toThrow("the coordinator is unreachable");
     await waitOnExecutionContext(ctx);
-    expect((await runs()).at(-1)).toMatchObject({ outcome: "failed", detail: expect.stringContaining("the coordinator is unreachable") });
+    expect((await runs()).at(-1)).toMatchObject({
+      outcome: "failed",
+      detail: expect.stringContaining("the coordinator is unreachable"),
+    });
     expect((await alertRows()).map((a) => [a.code, a.resolved_at])).toEqual([["consecutive_failures", null]]);
   });
 });

@@ -3,7 +3,14 @@
  * changes in the coordinator, and the targeted incremental they start. The engine project sets
  * BACKUP_EVENT_THRESHOLD to 5 and BACKUP_EVENT_MAX_DELAY_SECONDS to an hour (vitest.config.ts).
  */
-import { createExecutionContext, createMessageBatch, env, getQueueResult, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import {
+  createExecutionContext,
+  createMessageBatch,
+  env,
+  getQueueResult,
+  runDurableObjectAlarm,
+  runInDurableObject,
+} from "cloudflare:test";
 import { describe, expect, it, vi } from "vitest";
 import worker from "../../workers/index";
 import type { BucketCoordinator } from "../../durable-objects/bucket-coordinator";
@@ -30,13 +37,19 @@ function notification(action: string, key: string, bucket = BUCKET) {
 async function deliver(bodies: unknown[], deadLetters: unknown[] = []) {
   const batch = createMessageBatch(
     "cutty-files-events",
-    bodies.map((body, i) => ({ id: `m${i}-${Math.random().toString(36).slice(2)}`, timestamp: new Date(), attempts: 1, body })),
+    bodies.map((body, i) => ({
+      id: `m${i}-${Math.random().toString(36).slice(2)}`,
+      timestamp: new Date(),
+      attempts: 1,
+      body,
+    })),
   );
   const ctx = createExecutionContext();
   // The dead-letter producer, watched: what the consumer could not process is sent there.
   const deadLetterQueue = {
     send: async (body: unknown) => void deadLetters.push(body),
-    sendBatch: async (messages: Iterable<{ body: unknown }>) => void deadLetters.push(...[...messages].map((m) => m.body)),
+    sendBatch: async (messages: Iterable<{ body: unknown }>) =>
+      void deadLetters.push(...[...messages].map((m) => m.body)),
   };
   await worker.queue(batch, { ...env, OBJECT_EVENTS_DEAD_LETTERS: deadLetterQueue as unknown as Queue });
   return getQueueResult(batch, ctx);
@@ -44,7 +57,9 @@ async function deliver(bodies: unknown[], deadLetters: unknown[] = []) {
 
 async function backupsBy(trigger: string) {
   const { body } = await api("GET", "/api/backup/list?limit=100");
-  return (body.backups as { id: string; trigger: string; type: string; status: string }[]).filter((b) => b.trigger === trigger);
+  return (body.backups as { id: string; trigger: string; type: string; status: string }[]).filter(
+    (b) => b.trigger === trigger,
+  );
 }
 
 /**
@@ -64,7 +79,8 @@ async function eventBackupsStarted(count: number) {
 }
 
 /** The coordinator's event backoff, and a way to let it pass now (instead of waiting it out). */
-const backoffOf = () => runInDurableObject(coordinatorStub(), (_o: BucketCoordinator, state) => state.storage.get<Backoff>("event-backoff"));
+const backoffOf = () =>
+  runInDurableObject(coordinatorStub(), (_o: BucketCoordinator, state) => state.storage.get<Backoff>("event-backoff"));
 async function endBackoff(): Promise<void> {
   await runInDurableObject(coordinatorStub(), async (_o: BucketCoordinator, state) => {
     const backoff = await state.storage.get<Backoff>("event-backoff");
@@ -117,25 +133,46 @@ describe("event-driven backups", () => {
     expect(result.retryBatch.retry).toBe(false);
     expect(result.retryMessages).toEqual([]);
     expect(await coordinatorStub().changeSummary()).toMatchObject({ count: 5, overflowSince: null });
-    expect((await api("GET", "/api/backup/stats")).body.unprotectedChanges).toMatchObject({ keys: 5, overflow: false, oldestAt: expect.any(String) });
+    expect((await api("GET", "/api/backup/stats")).body.unprotectedChanges).toMatchObject({
+      keys: 5,
+      overflow: false,
+      oldestAt: expect.any(String),
+    });
 
     // Five keys reach the threshold: the coordinator's alarm starts one event backup.
     const started = await eventBackupsStarted(1);
     expect(started[0]).toMatchObject({ type: "incremental", status: "in_progress" });
     await runBackupToEnd(started[0]!.id);
     const backup = await statusOf(started[0]!.id);
-    expect(backup).toMatchObject({ status: "completed", parentId: full.id, requestedBy: "events", fileCount: 4, deletedCount: 1, snapshotFileCount: 7 });
-    const log = (await api("GET", `/api/backup/logs/${backup.id}`)).body.logs.map((l: { message: string }) => l.message).join("\n");
+    expect(backup).toMatchObject({
+      status: "completed",
+      parentId: full.id,
+      requestedBy: "events",
+      fileCount: 4,
+      deletedCount: 1,
+      snapshotFileCount: 7,
+    });
+    const log = (await api("GET", `/api/backup/logs/${backup.id}`)).body.logs
+      .map((l: { message: string }) => l.message)
+      .join("\n");
     expect(log).toContain("reads only the 5 key(s) named by change events");
 
     // Its changes are covered: nothing is pending and no second backup starts.
     expect(await coordinatorStub().changeSummary()).toMatchObject({ count: 0, firstReceivedAt: null });
-    expect((await api("GET", "/api/backup/stats")).body.unprotectedChanges).toEqual({ keys: 0, oldestAt: null, overflow: false });
+    expect((await api("GET", "/api/backup/stats")).body.unprotectedChanges).toEqual({
+      keys: 0,
+      oldestAt: null,
+      overflow: false,
+    });
     await runDurableObjectAlarm(coordinatorStub());
     expect(await backupsBy("event")).toHaveLength(1);
     // The list filters by trigger.
-    expect((await api("GET", "/api/backup/list?trigger=event")).body.backups.map((b: { id: string }) => b.id)).toEqual([backup.id]);
-    expect((await api("GET", "/api/backup/list?trigger=api")).body.backups.map((b: { id: string }) => b.id)).toEqual([full.id]);
+    expect((await api("GET", "/api/backup/list?trigger=event")).body.backups.map((b: { id: string }) => b.id)).toEqual([
+      backup.id,
+    ]);
+    expect((await api("GET", "/api/backup/list?trigger=api")).body.backups.map((b: { id: string }) => b.id)).toEqual([
+      full.id,
+    ]);
     expect((await api("GET", "/api/backup/list?trigger=events")).status).toBe(400);
 
     // A listing incremental of the same bucket state has the same snapshot, byte for byte.
@@ -157,7 +194,12 @@ describe("event-driven backups", () => {
     const tooLong = "é".repeat(1000); // 1,000 characters, 2,000 bytes of UTF-8
     const deadLetters: { reason: string; body: unknown }[] = [];
     const result = await deliver(
-      [notification("PutObject", tooLong), {}, notification("PutObject", "fine.txt"), notification("PutObject", "x.txt", "another-bucket")],
+      [
+        notification("PutObject", tooLong),
+        {},
+        notification("PutObject", "fine.txt"),
+        notification("PutObject", "x.txt", "another-bucket"),
+      ],
       deadLetters,
     );
     expect(result.ackAll).toBe(true);
@@ -196,7 +238,9 @@ describe("event-driven backups", () => {
     const backup = await statusOf(started.backup.id);
     expect(backup).toMatchObject({ status: "partial", parentId: parent.id, failedCount: 1, snapshotFileCount: 2 });
     expect((await snapshotOf(backup.id)).map((f: { path: string }) => f.path)).toEqual(["changed.txt", "kept.txt"]);
-    const logs = (await api("GET", `/api/backup/logs/${backup.id}?limit=100`)).body.logs.map((l: { message: string }) => l.message).join("\n");
+    const logs = (await api("GET", `/api/backup/logs/${backup.id}?limit=100`)).body.logs
+      .map((l: { message: string }) => l.message)
+      .join("\n");
     expect(logs).toMatch(/Dropped a key named by a change event that R2 refuses \(é{20}/);
     expect(logs).toMatch(/Could not back up unreadable.txt: head unreadable.txt: injected fault/);
   });
@@ -223,7 +267,9 @@ describe("event-driven backups", () => {
     expect(first.retryAt).toBeGreaterThanOrEqual(before + EVENT_BACKOFF_BASE_MS);
     // The changes are kept, the coordinator's alarm waits for the backoff, and the bucket is free.
     expect(await coordinatorStub().changeSummary()).toMatchObject({ count: 5 });
-    expect(await runInDurableObject(coordinatorStub(), (_o: BucketCoordinator, state) => state.storage.getAlarm())).toBeGreaterThanOrEqual(first.retryAt);
+    expect(
+      await runInDurableObject(coordinatorStub(), (_o: BucketCoordinator, state) => state.storage.getAlarm()),
+    ).toBeGreaterThanOrEqual(first.retryAt);
     const requested = await completedBackup("incremental");
     expect(requested.status).toBe("completed");
     // That backup covered the changes, and ended the backoff.
@@ -264,7 +310,9 @@ describe("event-driven backups", () => {
     await completedBackup("full");
     await putObjects([{ key: "only.txt", body: "changed" }]);
     await deliver([notification("PutObject", "only.txt")]);
-    const alarmAt = await runInDurableObject(coordinatorStub(), (_o: BucketCoordinator, state) => state.storage.getAlarm());
+    const alarmAt = await runInDurableObject(coordinatorStub(), (_o: BucketCoordinator, state) =>
+      state.storage.getAlarm(),
+    );
     const summary = await coordinatorStub().changeSummary();
     expect(alarmAt).toBe(summary.firstReceivedAt! + 3600 * 1000);
     await runDurableObjectAlarm(coordinatorStub()); // early: not due yet
@@ -334,7 +382,9 @@ describe("event-driven backups", () => {
     await deliver(keys.map((key) => notification("PutObject", key)).slice(500));
     const [started] = await eventBackupsStarted(1);
     await runBackupToEnd(started!.id);
-    const log = (await api("GET", `/api/backup/logs/${started!.id}`)).body.logs.map((l: { message: string }) => l.message).join("\n");
+    const log = (await api("GET", `/api/backup/logs/${started!.id}`)).body.logs
+      .map((l: { message: string }) => l.message)
+      .join("\n");
     expect(log).not.toContain("reads only");
     // Listed: it found the 20 objects that exist, whatever the events said.
     expect(await statusOf(started!.id)).toMatchObject({ status: "completed", fileCount: 20, snapshotFileCount: 21 });
@@ -353,10 +403,17 @@ describe("event-driven backups", () => {
     await deliver(["1", "2", "3", "4", "5"].map((k) => notification("PutObject", `q/${k}.txt`)));
     const [started] = await eventBackupsStarted(1);
     await runBackupToEnd(started!.id);
-    const log = (await api("GET", `/api/backup/logs/${started!.id}`)).body.logs.map((l: { message: string }) => l.message).join("\n");
+    const log = (await api("GET", `/api/backup/logs/${started!.id}`)).body.logs
+      .map((l: { message: string }) => l.message)
+      .join("\n");
     expect(log).toContain(`Its parent ${fullId} ended partial`);
     expect(log).not.toContain("reads only");
     // The five named keys and the object the parent could not read.
-    expect(await statusOf(started!.id)).toMatchObject({ status: "completed", parentId: fullId, fileCount: 6, snapshotFileCount: 8 });
+    expect(await statusOf(started!.id)).toMatchObject({
+      status: "completed",
+      parentId: fullId,
+      fileCount: 6,
+      snapshotFileCount: 8,
+    });
   });
 });

@@ -14,14 +14,23 @@ describe("full backup", () => {
 
     const created = await api("POST", "/api/backup/create", { body: { type: "full" } });
     expect(created.status).toBe(202);
-    expect(created.body.backup).toMatchObject({ type: "full", status: "in_progress", trigger: "api", requestedBy: "tester", parentId: null });
+    expect(created.body.backup).toMatchObject({
+      type: "full",
+      status: "in_progress",
+      trigger: "api",
+      requestedBy: "tester",
+      parentId: null,
+    });
     const id = created.body.backup.id;
 
     const steps = await runBackupToEnd(id);
     expect(steps).toBe(4); // three batches of at most 100, then finalize
 
     const { body } = await api("GET", `/api/backup/status/${id}`);
-    const totalSize = objects.reduce((sum, o) => sum + (typeof o.body === "string" ? new TextEncoder().encode(o.body).byteLength : o.body.byteLength), 0);
+    const totalSize = objects.reduce(
+      (sum, o) => sum + (typeof o.body === "string" ? new TextEncoder().encode(o.body).byteLength : o.body.byteLength),
+      0,
+    );
     expect(body.backup).toMatchObject({
       status: "completed",
       fileCount: 250,
@@ -49,7 +58,9 @@ describe("full backup", () => {
       expect(entry.customMetadata).toEqual(sourceByKey.get(entry.key)!.customMetadata ?? {});
     }
 
-    const fileRows = await env.DB.prepare("SELECT count(*) AS n, count(DISTINCT file_path) AS d FROM backup_files WHERE backup_id = ?")
+    const fileRows = await env.DB.prepare(
+      "SELECT count(*) AS n, count(DISTINCT file_path) AS d FROM backup_files WHERE backup_id = ?",
+    )
       .bind(id)
       .first<{ n: number; d: number }>();
     expect(fileRows).toEqual({ n: 250, d: 250 });

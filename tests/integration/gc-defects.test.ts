@@ -16,7 +16,11 @@ import { locatorOf, openManifest } from "../../durable-objects/engine/format/man
 async function freshBuckets(): Promise<void> {
   await emptyBucket(env.R2_BUCKET);
   await emptyBucket(env.R2_BACKUP_BUCKET);
-  await env.DB.batch(["r2_backups", "backup_files", "backup_logs", "backup_jobs", "job_findings"].map((t) => env.DB.prepare(`DELETE FROM ${t}`)));
+  await env.DB.batch(
+    ["r2_backups", "backup_files", "backup_logs", "backup_jobs", "job_findings"].map((t) =>
+      env.DB.prepare(`DELETE FROM ${t}`),
+    ),
+  );
 }
 
 async function cleanup(body: unknown): Promise<string> {
@@ -42,27 +46,34 @@ async function leavesWithKeys(backupId: string): Promise<string[][]> {
 }
 
 describe("defect 2: the mark phase marks a new page whose children an older snapshot marked", () => {
-  it("keeps the new root of a snapshot made only of old leaves, so the newest backup still verifies", { timeout: 120_000 }, async () => {
-    await freshBuckets();
-    const objects: SeedObject[] = Array.from({ length: 500 }, (_, i) => ({ key: `docs/${String(i).padStart(4, "0")}.txt`, body: `document ${i}` }));
-    await putObjects(objects);
-    const older = await completedBackup("full");
-    const leaves = await leavesWithKeys(older.id);
-    expect(leaves.length, "a tree of several leaves under an index page").toBeGreaterThanOrEqual(3);
+  it(
+    "keeps the new root of a snapshot made only of old leaves, so the newest backup still verifies",
+    { timeout: 120_000 },
+    async () => {
+      await freshBuckets();
+      const objects: SeedObject[] = Array.from({ length: 500 }, (_, i) => ({
+        key: `docs/${String(i).padStart(4, "0")}.txt`,
+        body: `document ${i}`,
+      }));
+      await putObjects(objects);
+      const older = await completedBackup("full");
+      const leaves = await leavesWithKeys(older.id);
+      expect(leaves.length, "a tree of several leaves under an index page").toBeGreaterThanOrEqual(3);
 
-    // Delete exactly the second leaf's keys (a folder): the next snapshot's leaves are all old
-    // ones, under a new root page.
-    await env.R2_BUCKET.delete(leaves[1]!);
-    const newer = await completedBackup("incremental");
-    expect(newer.status).toBe("completed");
-    expect(await leavesWithKeys(newer.id)).toEqual([leaves[0], ...leaves.slice(2)]);
+      // Delete exactly the second leaf's keys (a folder): the next snapshot's leaves are all old
+      // ones, under a new root page.
+      await env.R2_BUCKET.delete(leaves[1]!);
+      const newer = await completedBackup("incremental");
+      expect(newer.status).toBe("completed");
+      expect(await leavesWithKeys(newer.id)).toEqual([leaves[0], ...leaves.slice(2)]);
 
-    // Both kept: the older one is marked first (ids in time order), then the newer one's root.
-    await cleanup({ retentionDays: 0, keep: { last: 2 } });
-    expect((await verify(newer.id)).result).toMatchObject({ valid: true, filesChecked: 500 - leaves[1]!.length });
-    expect((await verify(older.id)).result).toMatchObject({ valid: true, filesChecked: 500 });
-    expect((await snapshotEntries(env.R2_BACKUP_BUCKET, newer.id)).length).toBe(500 - leaves[1]!.length);
-  });
+      // Both kept: the older one is marked first (ids in time order), then the newer one's root.
+      await cleanup({ retentionDays: 0, keep: { last: 2 } });
+      expect((await verify(newer.id)).result).toMatchObject({ valid: true, filesChecked: 500 - leaves[1]!.length });
+      expect((await verify(older.id)).result).toMatchObject({ valid: true, filesChecked: 500 });
+      expect((await snapshotEntries(env.R2_BACKUP_BUCKET, newer.id)).length).toBe(500 - leaves[1]!.length);
+    },
+  );
 });
 
 describe("defect 4: an expiry interrupted between its steps is finished by the next cleanup", () => {
@@ -89,12 +100,24 @@ describe("defect 4: an expiry interrupted between its steps is finished by the n
     expect(await readIndex(env.R2_BACKUP_BUCKET, null, older.id)).not.toBeNull();
 
     const next = await cleanup({ retentionDays: 0, keep: { last: 1 } });
-    expect((await api("GET", `/api/backup/jobs/${next}`)).body.job.result).toMatchObject({ backupsExpired: 0, expiriesFinished: 1 });
+    expect((await api("GET", `/api/backup/jobs/${next}`)).body.job.result).toMatchObject({
+      backupsExpired: 0,
+      expiriesFinished: 1,
+    });
     expect(await readIndex(env.R2_BACKUP_BUCKET, null, older.id)).toBeNull();
-    expect((await env.DB.prepare("SELECT count(*) AS n FROM backup_files WHERE backup_id = ?").bind(older.id).first<{ n: number }>())!.n).toBe(0);
-    expect((await env.DB.prepare("SELECT manifest_key FROM r2_backups WHERE id = ?").bind(older.id).first())!.manifest_key).toBeNull();
+    expect(
+      (await env.DB.prepare("SELECT count(*) AS n FROM backup_files WHERE backup_id = ?")
+        .bind(older.id)
+        .first<{ n: number }>())!.n,
+    ).toBe(0);
+    expect(
+      (await env.DB.prepare("SELECT manifest_key FROM r2_backups WHERE id = ?").bind(older.id).first())!.manifest_key,
+    ).toBeNull();
     // Finished once: the cleanup after it has nothing of it left to do.
-    expect((await api("GET", `/api/backup/jobs/${await cleanup({ retentionDays: 0, keep: { last: 1 } })}`)).body.job.result.expiriesFinished).toBe(0);
+    expect(
+      (await api("GET", `/api/backup/jobs/${await cleanup({ retentionDays: 0, keep: { last: 1 } })}`)).body.job.result
+        .expiriesFinished,
+    ).toBe(0);
   });
 });
 
@@ -110,14 +133,27 @@ describe("a verification or restore of a backup a cleanup expires", () => {
     const jobId = `job-verify-after-expiry-${Date.now()}`;
     const stub = env.VERIFY_JOB.getByName(jobId);
     await cleanup({ retentionDays: 0, keep: { last: 1 } });
-    await stub.start({ jobId, backupId: older.id, requestedBy: "test", mode: "full", sample: null, recordedChecksum: older.checksum });
+    await stub.start({
+      jobId,
+      backupId: older.id,
+      requestedBy: "test",
+      mode: "full",
+      sample: null,
+      recordedChecksum: older.checksum,
+    });
     await runJobToEnd(stub);
     const job = (await api("GET", `/api/backup/jobs/${jobId}`)).body.job;
     expect(job).toMatchObject({
       status: "failed",
-      error: expect.stringMatching(/is expired: a cleanup expired it before this verify could read it; nothing was read/),
+      error: expect.stringMatching(
+        /is expired: a cleanup expired it before this verify could read it; nothing was read/,
+      ),
     });
-    expect((await env.DB.prepare("SELECT count(*) AS n FROM alerts WHERE code = 'verification_failed'").first<{ n: number }>())!.n).toBe(0);
+    expect(
+      (await env.DB.prepare("SELECT count(*) AS n FROM alerts WHERE code = 'verification_failed'").first<{
+        n: number;
+      }>())!.n,
+    ).toBe(0);
     expect((await api("POST", `/api/backup/verify/${older.id}`, { body: {} })).status).toBe(409);
   });
 
@@ -132,9 +168,15 @@ describe("a verification or restore of a backup a cleanup expires", () => {
     const verifying = await api("POST", `/api/backup/verify/${older.id}`, { body: { mode: "full" } });
     expect(verifying.status).toBe(202);
     await runJobToEnd(cleanupJobStub(started.body.job.id));
-    expect((await api("GET", `/api/backup/jobs/${started.body.job.id}`)).body.job.result).toMatchObject({ backupsExpired: 0, keptInUse: 1 });
+    expect((await api("GET", `/api/backup/jobs/${started.body.job.id}`)).body.job.result).toMatchObject({
+      backupsExpired: 0,
+      keptInUse: 1,
+    });
     await runJobToEnd(env.VERIFY_JOB.getByName(verifying.body.job.id));
-    expect((await api("GET", `/api/backup/jobs/${verifying.body.job.id}`)).body.job.result).toMatchObject({ valid: true, filesChecked: 1 });
+    expect((await api("GET", `/api/backup/jobs/${verifying.body.job.id}`)).body.job.result).toMatchObject({
+      valid: true,
+      filesChecked: 1,
+    });
     expect((await api("GET", `/api/backup/status/${older.id}`)).body.backup.status).toBe("completed");
   });
 });
@@ -155,6 +197,8 @@ describe("a cleanup that fails in its mark phase", () => {
     await runJobToEnd(cleanupJobStub(started.body.job.id));
     const job = (await api("GET", `/api/backup/jobs/${started.body.job.id}`)).body.job;
     expect(job.status).toBe("failed");
-    expect(job.error).toMatch(/is missing; 1 backup\(s\) were expired \(their manifests and file rows deleted\); no blob or chunk was deleted$/);
+    expect(job.error).toMatch(
+      /is missing; 1 backup\(s\) were expired \(their manifests and file rows deleted\); no blob or chunk was deleted$/,
+    );
   });
 });

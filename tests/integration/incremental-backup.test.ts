@@ -15,11 +15,15 @@ async function snapshotFiles(backupId: string, prefix = "", limit = 1000) {
   const files: { path: string; size: number; checksum: string }[] = [];
   let cursor: string | null = null;
   do {
-    const query: URLSearchParams = new URLSearchParams({ limit: String(limit), ...(prefix ? { prefix } : {}), ...(cursor ? { cursor } : {}) });
-    const page: { status: number; body: { files: { path: string; size: number; checksum: string }[]; nextCursor: string | null } } = await api(
-      "GET",
-      `/api/backup/files/${backupId}?${query}`,
-    );
+    const query: URLSearchParams = new URLSearchParams({
+      limit: String(limit),
+      ...(prefix ? { prefix } : {}),
+      ...(cursor ? { cursor } : {}),
+    });
+    const page: {
+      status: number;
+      body: { files: { path: string; size: number; checksum: string }[]; nextCursor: string | null };
+    } = await api("GET", `/api/backup/files/${backupId}?${query}`);
     expect(page.status).toBe(200);
     files.push(...page.body.files.map((f) => ({ path: f.path, size: f.size, checksum: f.checksum })));
     cursor = page.body.nextCursor;
@@ -36,7 +40,8 @@ async function bucketState(prefix = "") {
   return state;
 }
 
-const size = (body: string | Uint8Array) => (typeof body === "string" ? new TextEncoder().encode(body).byteLength : body.byteLength);
+const size = (body: string | Uint8Array) =>
+  typeof body === "string" ? new TextEncoder().encode(body).byteLength : body.byteLength;
 
 describe("incremental backups", () => {
   it("records exactly the adds, modifications and deletions, and its snapshot is the whole bucket", async () => {
@@ -68,7 +73,11 @@ describe("incremental backups", () => {
     expect(await snapshotFiles(incremental.id)).toEqual(state);
     expect(await snapshotFiles(incremental.id, "", 7)).toEqual(state); // many small pages
 
-    const rows = await env.DB.prepare("SELECT file_path, status FROM backup_files WHERE backup_id = ? ORDER BY file_path").bind(incremental.id).all();
+    const rows = await env.DB.prepare(
+      "SELECT file_path, status FROM backup_files WHERE backup_id = ? ORDER BY file_path",
+    )
+      .bind(incremental.id)
+      .all();
     expect(rows.results).toEqual(
       [
         ...modified.map((o) => ({ file_path: o.key, status: "backed_up" })),
@@ -85,7 +94,13 @@ describe("incremental backups", () => {
     await backup("full");
     const blobsBefore = (await listAll(env.R2_BACKUP_BUCKET, "blobs/")).length;
     const incremental = await backup("incremental");
-    expect(incremental).toMatchObject({ fileCount: 0, totalSize: 0, bytesUploaded: 0, deletedCount: 0, snapshotFileCount: 120 });
+    expect(incremental).toMatchObject({
+      fileCount: 0,
+      totalSize: 0,
+      bytesUploaded: 0,
+      deletedCount: 0,
+      snapshotFileCount: 120,
+    });
     const full = await backup("full");
     expect(full).toMatchObject({ fileCount: 120, bytesUploaded: 0, snapshotFileCount: 120 });
     expect((await listAll(env.R2_BACKUP_BUCKET, "blobs/")).length).toBe(blobsBefore);
@@ -102,14 +117,19 @@ describe("incremental backups", () => {
   });
 
   it("merges across windows cut by the parent after mass deletions", async () => {
-    const objects = Array.from({ length: 1150 }, (_, i) => ({ key: `bulk/${String(i).padStart(5, "0")}`, body: `bulk ${i}` }));
+    const objects = Array.from({ length: 1150 }, (_, i) => ({
+      key: `bulk/${String(i).padStart(5, "0")}`,
+      body: `bulk ${i}`,
+    }));
     await putObjects(objects);
     await backup("full");
     const removed = objects.slice(20, 1120).map((o) => o.key);
     for (let i = 0; i < removed.length; i += 1000) await env.R2_BUCKET.delete(removed.slice(i, i + 1000));
     const incremental = await backup("incremental");
     expect(incremental).toMatchObject({ deletedCount: 1100, fileCount: 0, snapshotFileCount: 50 });
-    expect((await snapshotFiles(incremental.id)).map((f) => f.path)).toEqual(objects.filter((o) => !removed.includes(o.key)).map((o) => o.key));
+    expect((await snapshotFiles(incremental.id)).map((f) => f.path)).toEqual(
+      objects.filter((o) => !removed.includes(o.key)).map((o) => o.key),
+    );
   });
 
   it("becomes a full backup, and says so, when there is no completed parent", async () => {
@@ -143,7 +163,9 @@ describe("incremental backups", () => {
     const result = await backup("full");
     expect(result).toMatchObject({ fileCount: 40, bytesUploaded: "the very same content".length });
     expect((await listAll(env.R2_BACKUP_BUCKET, "blobs/")).length).toBe(1);
-    const rows = await env.DB.prepare("SELECT count(*) AS n FROM backup_files WHERE backup_id = ?").bind(result.id).first<{ n: number }>();
+    const rows = await env.DB.prepare("SELECT count(*) AS n FROM backup_files WHERE backup_id = ?")
+      .bind(result.id)
+      .first<{ n: number }>();
     expect(rows!.n).toBe(40); // every key whose content this backup stored
   });
 });

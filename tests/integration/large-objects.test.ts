@@ -51,7 +51,9 @@ async function largeObjectAfterEachStep(id: string): Promise<LargeObjectState[]>
   const states: LargeObjectState[] = [];
   for (let step = 0; await runDurableObjectAlarm(stub); step++) {
     expect(step).toBeLessThan(30);
-    const checkpoint = await runInDurableObject(stub, (_job, state) => state.storage.get<BackupCheckpoint>("checkpoint"));
+    const checkpoint = await runInDurableObject(stub, (_job, state) =>
+      state.storage.get<BackupCheckpoint>("checkpoint"),
+    );
     if (checkpoint?.largeObject) states.push(checkpoint.largeObject);
   }
   return states;
@@ -122,7 +124,9 @@ describe("large objects", () => {
     let sawCrash = false;
     for (let step = 0; await runDurableObjectAlarm(stub); step++) {
       expect(step).toBeLessThan(30);
-      const checkpoint = await runInDurableObject(stub, (_job, state) => state.storage.get<BackupCheckpoint>("checkpoint"));
+      const checkpoint = await runInDurableObject(stub, (_job, state) =>
+        state.storage.get<BackupCheckpoint>("checkpoint"),
+      );
       if (checkpoint?.stepFailures === 1) {
         sawCrash = true;
         expect(checkpoint.largeObject?.parts.map((p) => p.partNumber)).toEqual([1, 2]);

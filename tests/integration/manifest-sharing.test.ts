@@ -14,7 +14,10 @@ import { backupJobStub, runBackupToEnd } from "../helpers/jobs";
 import { chunkKeysOf, leavesOf, snapshotEntries, writeV1Manifest } from "../helpers/manifest";
 
 const docs = (n: number, version: number): SeedObject[] =>
-  Array.from({ length: n }, (_, i) => ({ key: `docs/f-${String(i).padStart(4, "0")}.txt`, body: `document ${i}, version ${version}` }));
+  Array.from({ length: n }, (_, i) => ({
+    key: `docs/f-${String(i).padStart(4, "0")}.txt`,
+    body: `document ${i}, version ${version}`,
+  }));
 
 /** Leaf number of each key in a backup's manifest. */
 async function leafOfKey(backupId: string): Promise<Map<string, number>> {
@@ -85,24 +88,36 @@ describe("manifest sharing", () => {
     const v1 = await writeV1Manifest(env.R2_BACKUP_BUCKET, old.id, [entries.slice(0, 20), entries.slice(20)]);
     const index = (await readIndex(env.R2_BACKUP_BUCKET, null, old.id))!;
     const { root: _root, ...withoutRoot } = index;
-    await writeIndex(env.R2_BACKUP_BUCKET, { compress: false, keyring: null }, { ...withoutRoot, version: 1, chunkCount: 2, checksum: v1.checksum });
+    await writeIndex(
+      env.R2_BACKUP_BUCKET,
+      { compress: false, keyring: null },
+      { ...withoutRoot, version: 1, chunkCount: 2, checksum: v1.checksum },
+    );
     await env.DB.prepare("UPDATE r2_backups SET checksum = ? WHERE id = ?").bind(v1.checksum, old.id).run();
     await env.R2_BACKUP_BUCKET.delete((await listAll(env.R2_BACKUP_BUCKET, "chunks/")).map((o) => o.key));
 
     const files = (await api("GET", `/api/backup/files/${old.id}?limit=100`)).body.files;
     expect(files.map((f: { path: string }) => f.path)).toEqual(objects.map((o) => o.key));
     expect((await verify(old.id)).result).toMatchObject({ valid: true, filesChecked: 30 });
-    expect((await restore(old.id, { targetPrefix: "v1/" })).result).toMatchObject({ filesRestored: 30, filesFailed: 0 });
+    expect((await restore(old.id, { targetPrefix: "v1/" })).result).toMatchObject({
+      filesRestored: 30,
+      filesFailed: 0,
+    });
     expect(await (await env.R2_BUCKET.get("v1/docs/f-0007.txt"))!.text()).toBe("document 7, version 1");
 
     await env.R2_BUCKET.delete((await listAll(env.R2_BUCKET, "v1/")).map((o) => o.key));
     await putObjects([{ key: "docs/f-0003.txt", body: "document 3, version 2" }]);
     const next = await completedBackup("incremental");
     expect(next).toMatchObject({ status: "completed", snapshotFileCount: 30 });
-    expect((await api("GET", `/api/backup/status/${next.id}`)).body.backup).toMatchObject({ parentId: old.id, fileCount: 1 });
+    expect((await api("GET", `/api/backup/status/${next.id}`)).body.backup).toMatchObject({
+      parentId: old.id,
+      fileCount: 1,
+    });
     const nextIndex = (await readIndex(env.R2_BACKUP_BUCKET, null, next.id))!;
     expect(nextIndex.version).toBe(2);
-    expect((await snapshotEntries(env.R2_BACKUP_BUCKET, next.id)).find((e) => e.key === "docs/f-0003.txt")!.size).toBe("document 3, version 2".length);
+    expect((await snapshotEntries(env.R2_BACKUP_BUCKET, next.id)).find((e) => e.key === "docs/f-0003.txt")!.size).toBe(
+      "document 3, version 2".length,
+    );
     const path = (await openManifest(env.R2_BACKUP_BUCKET, null, locatorOf(nextIndex)).path(0)) as PathStep[];
     expect(await env.R2_BACKUP_BUCKET.head(chunkKey(path[0]!.ref.name))).not.toBeNull();
   });
@@ -121,7 +136,8 @@ describe("manifest sharing", () => {
     await runBackupToEnd(id);
     expect((await api("GET", `/api/backup/status/${id}`)).body.backup).toMatchObject({
       status: "failed",
-      error: "this backup was begun by an older engine (manifest version 1) and cannot be finished by this one; start a new backup",
+      error:
+        "this backup was begun by an older engine (manifest version 1) and cannot be finished by this one; start a new backup",
     });
     expect((await completedBackup("full")).status).toBe("completed");
   });

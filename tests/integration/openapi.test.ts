@@ -17,17 +17,23 @@ type Operation = {
 async function document() {
   const response = await api("GET", "/api/openapi.json", { token: null });
   expect(response.status).toBe(200);
-  return response.body as { openapi: string; paths: Record<string, Record<string, Operation>>; components: { schemas: Record<string, unknown> } };
+  return response.body as {
+    openapi: string;
+    paths: Record<string, Record<string, Operation>>;
+    components: { schemas: Record<string, unknown> };
+  };
 }
 
 /** The object's keys that the zod object does not name (nested objects included). */
 function undocumentedKeys(value: unknown, schema: z.ZodType, at = ""): string[] {
-  if (!(schema instanceof z.ZodObject) || value === null || typeof value !== "object" || Array.isArray(value)) return [];
+  if (!(schema instanceof z.ZodObject) || value === null || typeof value !== "object" || Array.isArray(value))
+    return [];
   const shape = schema.shape as Record<string, z.ZodType>;
   return Object.entries(value).flatMap(([key, inner]) => {
     const field = shape[key];
     if (!field) return schema.def.catchall ? [] : [`${at}${key}`];
-    const unwrapped = field instanceof z.ZodNullable || field instanceof z.ZodOptional ? (field.unwrap() as z.ZodType) : field;
+    const unwrapped =
+      field instanceof z.ZodNullable || field instanceof z.ZodOptional ? (field.unwrap() as z.ZodType) : field;
     return undocumentedKeys(inner, unwrapped, `${at}${key}.`);
   });
 }
@@ -43,17 +49,24 @@ describe("the OpenAPI document", () => {
   it("is served without a token as OpenAPI 3.1, with the shared resources as components", async () => {
     const doc = await document();
     expect(doc.openapi).toBe("3.1.0");
-    expect(Object.keys(doc.components.schemas)).toEqual(expect.arrayContaining(["Backup", "Job", "Alert", "Error", "Stats"]));
+    expect(Object.keys(doc.components.schemas)).toEqual(
+      expect.arrayContaining(["Backup", "Job", "Alert", "Error", "Stats"]),
+    );
     // Every reference resolves inside the document.
     const refs = [...JSON.stringify(doc).matchAll(/"\$ref":"#\/components\/(\w+)\/(\w+)"/g)];
     expect(refs.length).toBeGreaterThan(10);
     for (const [, section, name] of refs)
-      expect((doc.components as Record<string, Record<string, unknown>>)[section!]?.[name!], `${section}/${name}`).toBeDefined();
+      expect(
+        (doc.components as Record<string, Record<string, unknown>>)[section!]?.[name!],
+        `${section}/${name}`,
+      ).toBeDefined();
   });
 
   it("documents every route the router serves, with its parameters, body, success and error responses", async () => {
     const doc = await document();
-    const served = router.routes.filter(([method]) => method !== "ALL").map(([method, , , path]) => [method!, (path ?? "").replace(/^\/api/, "")] as const);
+    const served = router.routes
+      .filter(([method]) => method !== "ALL")
+      .map(([method, , , path]) => [method!, (path ?? "").replace(/^\/api/, "")] as const);
     expect(served.length).toBe(API_ROUTES.length + 2); // the table, health and the document itself
     for (const [method, path] of served) {
       const operation = doc.paths[openApiPath(path)]?.[method.toLowerCase()];
@@ -67,7 +80,9 @@ describe("the OpenAPI document", () => {
         expect(operation!.responses[status], `${method} ${path} ${status}`).toBeDefined();
       expect(Boolean(operation!.requestBody), `${method} ${path} request body`).toBe(Boolean(route.body));
       const queryNames = operation!.parameters.filter((p) => p.in === "query").map((p) => p.name);
-      expect(queryNames, `${method} ${path} query`).toEqual(route.query ? Object.keys((route.query as z.ZodObject).shape) : []);
+      expect(queryNames, `${method} ${path} query`).toEqual(
+        route.query ? Object.keys((route.query as z.ZodObject).shape) : [],
+      );
     }
   });
 
@@ -84,7 +99,8 @@ describe("the OpenAPI document", () => {
       { key: "docs/b.csv", body: "1,2" },
     ]);
     const backup = await completedBackup();
-    const schemaOf = (method: string, path: string) => API_ROUTES.find((r) => r.method === method && r.path === path)!.success.schema;
+    const schemaOf = (method: string, path: string) =>
+      API_ROUTES.find((r) => r.method === method && r.path === path)!.success.schema;
 
     expectDocumented((await api("GET", `/api/backup/status/${backup.id}`)).body, schemaOf("GET", "/backup/status/:id"));
     expectDocumented((await api("GET", "/api/backup/list")).body, schemaOf("GET", "/backup/list"));
@@ -93,8 +109,16 @@ describe("the OpenAPI document", () => {
     expectDocumented((await api("GET", "/api/backup/stats")).body, schemaOf("GET", "/backup/stats"));
     expectDocumented((await api("GET", "/api/backup/alerts")).body, schemaOf("GET", "/backup/alerts"));
     expectDocumented((await api("GET", "/api/backup/audit")).body, schemaOf("GET", "/backup/audit"));
-    const template = { name: "docs", sourceBinding: "R2_BUCKET", bucketName: "cutty-files", includePrefixes: ["docs/"] };
-    expectDocumented((await api("POST", "/api/backup/templates", { body: template })).body, schemaOf("POST", "/backup/templates"));
+    const template = {
+      name: "docs",
+      sourceBinding: "R2_BUCKET",
+      bucketName: "cutty-files",
+      includePrefixes: ["docs/"],
+    };
+    expectDocumented(
+      (await api("POST", "/api/backup/templates", { body: template })).body,
+      schemaOf("POST", "/backup/templates"),
+    );
     expectDocumented((await api("GET", "/api/backup/templates")).body, schemaOf("GET", "/backup/templates"));
     expectDocumented({ job: await verify(backup.id) }, resources.one("job", resources.job));
     expectDocumented({ job: await restore(backup.id, { dryRun: true }) }, resources.one("job", resources.job));

@@ -10,7 +10,11 @@ async function bucketState(prefix?: string) {
   const state: Record<string, unknown> = {};
   for (const object of await listAll(env.R2_BUCKET, prefix)) {
     const body = await env.R2_BUCKET.get(object.key);
-    state[object.key] = { sha256: await sha256Hex(await body!.arrayBuffer()), http: object.httpMetadata, custom: object.customMetadata };
+    state[object.key] = {
+      sha256: await sha256Hex(await body!.arrayBuffer()),
+      http: object.httpMetadata,
+      custom: object.customMetadata,
+    };
   }
   return state;
 }
@@ -44,7 +48,14 @@ describe("restore", () => {
 
     await emptyBucket(env.R2_BUCKET);
     const fromFull = await restore(full.id, { overwriteExisting: true, verifyAfterRestore: true });
-    expect(fromFull.result).toMatchObject({ filesRestored: 232, filesSkipped: 0, filesFailed: 0, verified: 232, verifyFailures: 0, dryRun: false });
+    expect(fromFull.result).toMatchObject({
+      filesRestored: 232,
+      filesSkipped: 0,
+      filesFailed: 0,
+      verified: 232,
+      verifyFailures: 0,
+      dryRun: false,
+    });
     expect(await bucketState()).toEqual(atFull);
 
     await emptyBucket(env.R2_BUCKET);
@@ -63,16 +74,24 @@ describe("restore", () => {
     const cases: [unknown, string[]][] = [
       [{ pathPrefix: "reports/" }, keys.filter((k) => k.startsWith("reports/"))],
       [{ fileExtensions: [".CSV", "json"] }, keys.filter((k) => /\.(csv|json)$/.test(k))],
-      [{ pathPrefix: "users/", fileExtensions: ["csv"] }, keys.filter((k) => k.startsWith("users/") && k.endsWith(".csv"))],
+      [
+        { pathPrefix: "users/", fileExtensions: ["csv"] },
+        keys.filter((k) => k.startsWith("users/") && k.endsWith(".csv")),
+      ],
       [{ dateRange: { start: today, end: today } }, keys],
       [{ dateRange: { end: yesterday } }, []],
-      [{ dateRange: { start: new Date(Date.now() - 3_600_000).toISOString() }, pathPrefix: "images/" }, keys.filter((k) => k.startsWith("images/"))],
+      [
+        { dateRange: { start: new Date(Date.now() - 3_600_000).toISOString() }, pathPrefix: "images/" },
+        keys.filter((k) => k.startsWith("images/")),
+      ],
     ];
     for (const [i, [filters, expected]] of cases.entries()) {
       const targetPrefix = `case-${i}/`;
       const job = await restore(backup.id, { filters, targetPrefix });
       expect(job.result.filesRestored, JSON.stringify(filters)).toBe(expected.length);
-      expect((await listAll(env.R2_BUCKET, targetPrefix)).map((o) => o.key)).toEqual(expected.map((k) => targetPrefix + k).sort());
+      expect((await listAll(env.R2_BUCKET, targetPrefix)).map((o) => o.key)).toEqual(
+        expected.map((k) => targetPrefix + k).sort(),
+      );
     }
     expect((await listAll(env.R2_BUCKET)).every((o) => o.key.startsWith("case-"))).toBe(true); // originals untouched
   });
@@ -123,9 +142,14 @@ describe("restore", () => {
     ]);
     const backup = await completedBackup();
     const jobsBefore = await env.DB.prepare("SELECT count(*) AS n FROM backup_jobs").first("n");
-    const tooLong = await api("POST", `/api/backup/restore/${backup.id}`, { body: { targetPrefix: `${"é".repeat(10)}/` } });
+    const tooLong = await api("POST", `/api/backup/restore/${backup.id}`, {
+      body: { targetPrefix: `${"é".repeat(10)}/` },
+    });
     expect(tooLong.status).toBe(400);
-    expect(tooLong.body.error).toMatchObject({ code: "validation_failed", details: { field: "targetPrefix", longestKeyBytes: 1026, limit: 1024 } });
+    expect(tooLong.body.error).toMatchObject({
+      code: "validation_failed",
+      details: { field: "targetPrefix", longestKeyBytes: 1026, limit: 1024 },
+    });
     expect(await env.DB.prepare("SELECT count(*) AS n FROM backup_jobs").first("n")).toBe(jobsBefore);
     // 19 bytes fit exactly.
     const job = await restore(backup.id, { targetPrefix: `${"é".repeat(9)}/` });
@@ -136,7 +160,9 @@ describe("restore", () => {
     await putObjects(OBJECTS);
     const backup = await completedBackup();
     await emptyBucket(env.R2_BUCKET);
-    const started = await api("POST", `/api/backup/restore/${backup.id}`, { body: { overwriteExisting: false, verifyAfterRestore: true } });
+    const started = await api("POST", `/api/backup/restore/${backup.id}`, {
+      body: { overwriteExisting: false, verifyAfterRestore: true },
+    });
     const stub = restoreJobStub(started.body.job.id);
     // The first step's objects are written, but the job forgets it did (as if it died before saving).
     await runStepAndForget(stub);
@@ -151,7 +177,12 @@ describe("restore", () => {
     const created = await api("POST", "/api/backup/create", { body: { type: "full" } });
     const { faultyBucket } = await import("../helpers/faults");
     const broken = OBJECTS[4]!.key;
-    const fault = faultyBucket(env.R2_BUCKET, { methods: ["get"], failAtCall: 1, failures: Infinity, keyFilter: (k) => k === broken });
+    const fault = faultyBucket(env.R2_BUCKET, {
+      methods: ["get"],
+      failAtCall: 1,
+      failures: Infinity,
+      keyFilter: (k) => k === broken,
+    });
     await runInDurableObject(
       (await import("../helpers/jobs")).backupJobStub(created.body.backup.id),
       (job: import("../../durable-objects/backup-job").BackupJob) => {
@@ -162,7 +193,9 @@ describe("restore", () => {
     await emptyBucket(env.R2_BUCKET);
     const job = await restore(created.body.backup.id, {});
     expect(job.result).toMatchObject({ filesRestored: 19, filesFailed: 1 });
-    expect(job.result.failures).toEqual([{ path: broken, reason: expect.stringMatching(/could not be read when the backup was taken/) }]);
+    expect(job.result.failures).toEqual([
+      { path: broken, reason: expect.stringMatching(/could not be read when the backup was taken/) },
+    ]);
   });
 
   it("takes the bucket's lease: no restore during a backup and no backup during a restore", async () => {
@@ -208,11 +241,17 @@ describe("restore", () => {
       expect(response.body.error.code).toBe("validation_failed");
     }
     const running = await api("POST", "/api/backup/create", { body: { type: "full" } });
-    expect((await api("POST", `/api/backup/restore/${running.body.backup.id}`, { body: { dryRun: true } })).status).toBe(409);
+    expect(
+      (await api("POST", `/api/backup/restore/${running.body.backup.id}`, { body: { dryRun: true } })).status,
+    ).toBe(409);
     expect((await api("POST", "/api/backup/restore/bk-20200101T000000Z-00000000", { body: {} })).status).toBe(404);
     expect(
-      (await api("POST", `/api/backup/restore/${done.id}`, { body: {}, token: await (await import("../helpers/tokens")).mintToken({ scope: "backup:write" }) }))
-        .status,
+      (
+        await api("POST", `/api/backup/restore/${done.id}`, {
+          body: {},
+          token: await (await import("../helpers/tokens")).mintToken({ scope: "backup:write" }),
+        })
+      ).status,
     ).toBe(403);
     const jobs = await env.DB.prepare("SELECT count(*) AS n FROM backup_jobs").first<{ n: number }>();
     expect(jobs!.n).toBe(0);

@@ -10,13 +10,22 @@ import { api } from "../helpers/api";
 import { emptyBucket, putObjects, sha256Hex, variedObjects } from "../helpers/buckets";
 import { completedBackup, verify } from "../helpers/flows";
 import { armPlan, CallPlan, disarm } from "../helpers/interpose";
-import { backupJobStub, coordinatorStub, restoreJobStub, runBackupToEnd, runJobToEnd, verifyJobStub } from "../helpers/jobs";
+import {
+  backupJobStub,
+  coordinatorStub,
+  restoreJobStub,
+  runBackupToEnd,
+  runJobToEnd,
+  verifyJobStub,
+} from "../helpers/jobs";
 import { leavesOf } from "../helpers/manifest";
 
 const OBJECTS = variedObjects(12);
 
 async function stateOf(stub: DurableObjectStub) {
-  return runInDurableObject(stub, (_job, state) => state.storage.get<StepState & Record<string, unknown>>("checkpoint"));
+  return runInDurableObject(stub, (_job, state) =>
+    state.storage.get<StepState & Record<string, unknown>>("checkpoint"),
+  );
 }
 
 /** Runs one alarm as the runtime would: a handler that throws is retried (re-armed here). */
@@ -79,7 +88,11 @@ describe("defect 1: the last write of a job converges to D1", () => {
     await armPlan(stub, plan);
     for (let i = 0; i < 8; i++) await alarmTolerant(stub);
     const state = (await stateOf(stub))!;
-    expect(state).toMatchObject({ stage: "finishing", outcome: "failed", error: expect.stringMatching(/after 6 attempts.*injected fault: DB\./) });
+    expect(state).toMatchObject({
+      stage: "finishing",
+      outcome: "failed",
+      error: expect.stringMatching(/after 6 attempts.*injected fault: DB\./),
+    });
     expect((await api("GET", `/api/backup/status/${id}`)).body.backup.status).toBe("in_progress");
     expect(await coordinatorStub().currentLease()).toMatchObject({ holderId: id }); // not released before it is recorded
 
@@ -99,14 +112,26 @@ describe("defect 1: the last write of a job converges to D1", () => {
     plan.outage = d1Down;
     await armPlan(stub, plan);
     expect(
-      await failureOf(stub.start({ jobId, backupId: backup.id, requestedBy: "test", mode: "full", sample: null, recordedChecksum: backup.checksum })),
+      await failureOf(
+        stub.start({
+          jobId,
+          backupId: backup.id,
+          requestedBy: "test",
+          mode: "full",
+          sample: null,
+          recordedChecksum: backup.checksum,
+        }),
+      ),
     ).toMatch(/injected fault/);
     expect(await env.DB.prepare("SELECT count(*) AS n FROM backup_jobs WHERE id = ?").bind(jobId).first("n")).toBe(0);
     expect((await stateOf(stub))!.startRecorded).toBe(false);
 
     plan.outage = null;
     await runJobToEnd(stub);
-    expect((await api("GET", `/api/backup/jobs/${jobId}`)).body.job).toMatchObject({ status: "completed", result: { valid: true } });
+    expect((await api("GET", `/api/backup/jobs/${jobId}`)).body.job).toMatchObject({
+      status: "completed",
+      result: { valid: true },
+    });
   });
 
   it("a D1 row in progress with no job state behind it is failed by the watchdog after the grace period", async () => {
@@ -119,7 +144,9 @@ describe("defect 1: the last write of a job converges to D1", () => {
       .run();
     // The read answers at once from D1; the watchdog runs after the response.
     expect((await api("GET", `/api/backup/status/${id}`)).body.backup.status).toBe("in_progress");
-    await expect.poll(async () => (await api("GET", `/api/backup/status/${id}`)).body.backup.status, { timeout: 5_000 }).toBe("failed");
+    await expect
+      .poll(async () => (await api("GET", `/api/backup/status/${id}`)).body.backup.status, { timeout: 5_000 })
+      .toBe("failed");
     expect((await api("GET", `/api/backup/status/${id}`)).body.backup.error).toMatch(/no state behind this record/);
   });
 });
@@ -154,13 +181,21 @@ describe("defect 4: a replayed step leaves exactly the rows of its final attempt
     plan.dieAfter = (label) => label === "DB.batch";
     await armPlan(stub, plan);
     await alarmTolerant(stub);
-    expect(await env.DB.prepare("SELECT status FROM backup_files WHERE backup_id = ? AND file_path = ?").bind(id, flaky).first("status")).toBe("failed");
+    expect(
+      await env.DB.prepare("SELECT status FROM backup_files WHERE backup_id = ? AND file_path = ?")
+        .bind(id, flaky)
+        .first("status"),
+    ).toBe("failed");
 
     await disarm(stub);
     await runBackupToEnd(id);
     const backup = (await api("GET", `/api/backup/status/${id}`)).body.backup;
     expect(backup).toMatchObject({ status: "completed", failedCount: 0, fileCount: OBJECTS.length });
-    expect(await env.DB.prepare("SELECT count(*) AS n FROM backup_files WHERE backup_id = ? AND status = 'failed'").bind(id).first("n")).toBe(0);
+    expect(
+      await env.DB.prepare("SELECT count(*) AS n FROM backup_files WHERE backup_id = ? AND status = 'failed'")
+        .bind(id)
+        .first("n"),
+    ).toBe(0);
     const restored = (await api("POST", `/api/backup/restore/${id}`, { body: { targetPrefix: "replayed/" } })).body.job;
     await runJobToEnd(restoreJobStub(restored.id));
     expect((await api("GET", `/api/backup/jobs/${restored.id}`)).body.job.result).toMatchObject({
@@ -200,7 +235,10 @@ describe("defect 6: a start that throws keeps the lease until the job is known n
     plan.outage = null;
     await runJobToEnd(restoreJobStub(jobId));
     expect(await coordinatorStub().currentLease()).toBeNull();
-    expect((await api("GET", `/api/backup/jobs/${jobId}`)).body.job).toMatchObject({ status: "completed", result: { filesRestored: OBJECTS.length } });
+    expect((await api("GET", `/api/backup/jobs/${jobId}`)).body.job).toMatchObject({
+      status: "completed",
+      result: { filesRestored: OBJECTS.length },
+    });
   });
 });
 
@@ -233,13 +271,17 @@ describe("defect 8: dedup checks a blob before trusting it", () => {
     const content = "the real content of the victim file";
     await putObjects([{ key: "victim.txt", body: content }, ...OBJECTS.slice(0, 3)]);
     const blob = `blobs/${await sha256Hex(content)}`;
-    await env.R2_BACKUP_BUCKET.put(blob, "planted bytes of another length", { customMetadata: { format: "raw", backupId: "attacker", sourceKey: "x" } });
+    await env.R2_BACKUP_BUCKET.put(blob, "planted bytes of another length", {
+      customMetadata: { format: "raw", backupId: "attacker", sourceKey: "x" },
+    });
 
     const backup = await completedBackup();
     const stored = await env.R2_BACKUP_BUCKET.get(blob);
     expect(await stored!.text()).toBe(content);
     const logs = (await api("GET", `/api/backup/logs/${backup.id}?level=warn`)).body.logs;
-    expect(logs.map((l: { message: string }) => l.message)).toContainEqual(expect.stringMatching(/Repaired blobs\/.* \(content of victim\.txt\).*stored size/));
+    expect(logs.map((l: { message: string }) => l.message)).toContainEqual(
+      expect.stringMatching(/Repaired blobs\/.* \(content of victim\.txt\).*stored size/),
+    );
     expect((await verify(backup.id)).result).toMatchObject({ valid: true });
   });
 
@@ -249,7 +291,9 @@ describe("defect 8: dedup checks a blob before trusting it", () => {
     const content = "abcdefgh";
     await putObjects([{ key: "same-size.txt", body: content }]);
     const blob = `blobs/${await sha256Hex(content)}`;
-    await env.R2_BACKUP_BUCKET.put(blob, "ABCDEFGH", { customMetadata: { format: "raw", backupId: "attacker", sourceKey: "x" } });
+    await env.R2_BACKUP_BUCKET.put(blob, "ABCDEFGH", {
+      customMetadata: { format: "raw", backupId: "attacker", sourceKey: "x" },
+    });
     await completedBackup();
     expect(await (await env.R2_BACKUP_BUCKET.get(blob))!.text()).toBe(content);
   });
@@ -258,7 +302,10 @@ describe("defect 8: dedup checks a blob before trusting it", () => {
 describe("defect 9 and 10: bounded reads, sample windows", () => {
   it("files reads at most 8 manifest chunks per request and pages on with a cursor", async () => {
     await emptyBucket(env.R2_BUCKET);
-    const many = Array.from({ length: 1_000 }, (_, i) => ({ key: `bulk/${String(i).padStart(4, "0")}.txt`, body: `n${i}` }));
+    const many = Array.from({ length: 1_000 }, (_, i) => ({
+      key: `bulk/${String(i).padStart(4, "0")}.txt`,
+      body: `n${i}`,
+    }));
     await putObjects(many);
     const backup = await completedBackup();
     const leaves = await leavesOf(env.R2_BACKUP_BUCKET, backup.id);
@@ -282,7 +329,8 @@ describe("defect 9 and 10: bounded reads, sample windows", () => {
     await putObjects(OBJECTS);
     const backup = await completedBackup();
     const offsets = [];
-    for (const samplePercent of [10, 30, 25, 50]) offsets.push((await verify(backup.id, { samplePercent })).result.sample.offset);
+    for (const samplePercent of [10, 30, 25, 50])
+      offsets.push((await verify(backup.id, { samplePercent })).result.sample.offset);
     await verify(backup.id, { mode: "full" }); // a full run does not move the window
     offsets.push((await verify(backup.id, { samplePercent: 10 })).result.sample.offset);
     expect(offsets).toEqual([0, 10, 40, 65, 15]);
@@ -332,10 +380,18 @@ describe("cancellation", () => {
     const started = await api("POST", `/api/backup/restore/${backup.id}`, { body: { targetPrefix: "cancel-me/" } });
     const jobId = started.body.job.id;
     const { mintToken } = await import("../helpers/tokens");
-    expect((await api("POST", `/api/backup/cancel/${jobId}`, { token: await mintToken({ scope: "backup:write" }) })).status).toBe(403);
-    expect((await api("POST", `/api/backup/cancel/${jobId}`, { token: await mintToken({ scope: "backup:restore" }) })).status).toBe(202);
+    expect(
+      (await api("POST", `/api/backup/cancel/${jobId}`, { token: await mintToken({ scope: "backup:write" }) })).status,
+    ).toBe(403);
+    expect(
+      (await api("POST", `/api/backup/cancel/${jobId}`, { token: await mintToken({ scope: "backup:restore" }) }))
+        .status,
+    ).toBe(202);
     await runJobToEnd(restoreJobStub(jobId));
-    expect((await api("GET", `/api/backup/jobs/${jobId}`)).body.job).toMatchObject({ status: "cancelled", error: expect.stringMatching(/Cancelled by/) });
+    expect((await api("GET", `/api/backup/jobs/${jobId}`)).body.job).toMatchObject({
+      status: "cancelled",
+      error: expect.stringMatching(/Cancelled by/),
+    });
     expect(await coordinatorStub().currentLease()).toBeNull();
     expect((await api("POST", "/api/backup/cancel/no-such-id")).status).toBe(404);
     expect((await api("POST", `/api/backup/cancel/${jobId}`, { body: { force: true } })).status).toBe(400);

@@ -18,8 +18,20 @@ describe("verify", () => {
     await putObjects(OBJECTS);
     const backup = await completedBackup();
     const job = await verify(backup.id);
-    expect(job).toMatchObject({ kind: "verify", status: "completed", backupId: backup.id, progress: { filesProcessed: 230, filesTotal: 230 } });
-    expect(job.result).toMatchObject({ valid: true, mode: "full", filesChecked: 230, filesMissing: 0, checksumMismatches: 0, problems: [] });
+    expect(job).toMatchObject({
+      kind: "verify",
+      status: "completed",
+      backupId: backup.id,
+      progress: { filesProcessed: 230, filesTotal: 230 },
+    });
+    expect(job.result).toMatchObject({
+      valid: true,
+      mode: "full",
+      filesChecked: 230,
+      filesMissing: 0,
+      checksumMismatches: 0,
+      problems: [],
+    });
     const status = (await api("GET", `/api/backup/status/${backup.id}`)).body.backup;
     expect(status).toMatchObject({ lastVerificationValid: true, lastVerifiedAt: expect.any(String) });
   });
@@ -36,7 +48,9 @@ describe("verify", () => {
     await env.R2_BACKUP_BUCKET.put(corruptKey, flipped, { customMetadata: { format: "raw" } });
     const truncateKey = await blobOf(backup.id, truncated);
     const whole = new Uint8Array(await (await env.R2_BACKUP_BUCKET.get(truncateKey))!.arrayBuffer());
-    await env.R2_BACKUP_BUCKET.put(truncateKey, whole.slice(0, whole.length - 3), { customMetadata: { format: "raw" } });
+    await env.R2_BACKUP_BUCKET.put(truncateKey, whole.slice(0, whole.length - 3), {
+      customMetadata: { format: "raw" },
+    });
     const leaves = await leavesOf(env.R2_BACKUP_BUCKET, backup.id);
     expect(leaves.length).toBeGreaterThanOrEqual(2);
     const lost = leaves.at(-1)!; // the objects above were in earlier leaves
@@ -45,7 +59,9 @@ describe("verify", () => {
     const full = await verify(backup.id, { mode: "full" });
     expect(full.status).toBe("completed");
     expect(full.result.valid).toBe(false);
-    const byPath = Object.fromEntries(full.result.problems.map((p: { path: string; problem: string }) => [p.path, p.problem]));
+    const byPath = Object.fromEntries(
+      full.result.problems.map((p: { path: string; problem: string }) => [p.path, p.problem]),
+    );
     expect(byPath).toMatchObject({
       [deleted]: "missing_blob",
       [corrupted]: "checksum_mismatch",
@@ -56,13 +72,17 @@ describe("verify", () => {
 
     // Quick only checks existence and raw size: it sees the deleted and the truncated blob, not the flipped byte.
     const quick = await verify(backup.id, { mode: "quick" });
-    const quickPaths = Object.fromEntries(quick.result.problems.map((p: { path: string; problem: string }) => [p.path, p.problem]));
+    const quickPaths = Object.fromEntries(
+      quick.result.problems.map((p: { path: string; problem: string }) => [p.path, p.problem]),
+    );
     expect(quickPaths[deleted]).toBe("missing_blob");
     expect(quickPaths[truncated]).toBe("size_mismatch");
     expect(quickPaths[corrupted]).toBeUndefined();
 
     const logs = await api("GET", `/api/backup/logs/${backup.id}?level=error`);
-    expect(logs.body.logs.map((l: { message: string }) => l.message)).toContainEqual(expect.stringMatching(/^Verification FAILED/));
+    expect(logs.body.logs.map((l: { message: string }) => l.message)).toContainEqual(
+      expect.stringMatching(/^Verification FAILED/),
+    );
     expect((await api("GET", `/api/backup/status/${backup.id}`)).body.backup.lastVerificationValid).toBe(false);
   });
 
@@ -76,7 +96,12 @@ describe("verify", () => {
     expect(job.result.valid).toBe(false);
     // Its content no longer hashes to its name; the chain is then known broken, so that one finding says it all.
     expect(job.result.problems).toEqual([
-      { path: key, problem: "corrupt_manifest_chunk", expected: "readable", actual: `${key} does not hold the content its name is the hash of` },
+      {
+        path: key,
+        problem: "corrupt_manifest_chunk",
+        expected: "readable",
+        actual: `${key} does not hold the content its name is the hash of`,
+      },
     ]);
   });
 
@@ -87,7 +112,12 @@ describe("verify", () => {
     await env.R2_BACKUP_BUCKET.put(key, new Uint8Array(9 * 1024 * 1024));
     const job = await verify(backup.id, { mode: "quick" });
     expect(job.result.problems).toEqual([
-      { path: key, problem: "corrupt_manifest_chunk", expected: "readable", actual: expect.stringMatching(/more than a manifest object can be/) },
+      {
+        path: key,
+        problem: "corrupt_manifest_chunk",
+        expected: "readable",
+        actual: expect.stringMatching(/more than a manifest object can be/),
+      },
     ]);
   });
 
@@ -116,7 +146,13 @@ describe("verify", () => {
   it("refuses bad bodies, unknown ids and unfinished backups", async () => {
     await putObjects(OBJECTS.slice(0, 5));
     const backup = await completedBackup();
-    for (const body of [{ mode: "deep" }, { samplePercent: 0 }, { samplePercent: 101 }, { samplePercent: 2.5 }, { extra: 1 }]) {
+    for (const body of [
+      { mode: "deep" },
+      { samplePercent: 0 },
+      { samplePercent: 101 },
+      { samplePercent: 2.5 },
+      { extra: 1 },
+    ]) {
       expect((await api("POST", `/api/backup/verify/${backup.id}`, { body })).status).toBe(400);
     }
     expect((await api("POST", "/api/backup/verify/bk-20200101T000000Z-00000000")).status).toBe(404);

@@ -46,7 +46,12 @@ function runScript(args: string[], env: Record<string, string | undefined> = pro
 
 /** Runs the client with the server and an admin token in its environment (unless overridden). */
 function cli(args: string[], env: Record<string, string | undefined> = {}): Promise<Run> {
-  return runScript(["scripts/cli/r2-backup.mjs", ...args], { ...process.env, R2_BACKUP_URL: server.url, R2_BACKUP_TOKEN: adminToken, ...env });
+  return runScript(["scripts/cli/r2-backup.mjs", ...args], {
+    ...process.env,
+    R2_BACKUP_URL: server.url,
+    R2_BACKUP_TOKEN: adminToken,
+    ...env,
+  });
 }
 
 describe("r2-backup", () => {
@@ -63,7 +68,12 @@ describe("r2-backup", () => {
     const created = await cli(["create", "--type", "full", "--wait", "--json"]);
     expect(created.code, created.stderr).toBe(EXIT.ok);
     const { backup } = created.json();
-    expect(backup).toMatchObject({ status: "completed", type: "full", requestedBy: "cli-test", snapshotFileCount: 300 });
+    expect(backup).toMatchObject({
+      status: "completed",
+      type: "full",
+      requestedBy: "cli-test",
+      snapshotFileCount: 300,
+    });
     backupId = backup.id;
     const table = await cli(["status", backupId]);
     expect(table.stdout).toMatch(/status:\s+completed/);
@@ -79,7 +89,9 @@ describe("r2-backup", () => {
     const table = await cli(["list"]);
     expect(table.stdout.split("\n")[0]).toMatch(/^ID\s+STATUS\s+TYPE\s+TRIGGER\s+TEMPLATE/);
     expect(table.stdout).toMatch(new RegExp(`${backupId}\\s+completed\\s+full\\s+api\\s+default`));
-    expect((await cli(["list", "--template", "default", "--json"])).json().backups.map((b: { id: string }) => b.id)).toEqual([backupId]);
+    expect(
+      (await cli(["list", "--template", "default", "--json"])).json().backups.map((b: { id: string }) => b.id),
+    ).toEqual([backupId]);
     expect((await cli(["list", "--template", "nope", "--json"])).json().backups).toEqual([]);
     expect((await cli(["list", "--status", "failed", "--json"])).json().backups).toEqual([]);
   });
@@ -100,12 +112,31 @@ describe("r2-backup", () => {
     const files = (await cli(["files", backupId, "--all", "--json"])).json().files as { path: string }[];
     const prefix = files[0]!.path.split("/")[0] + "/";
     const expected = files.filter((f) => f.path.startsWith(prefix)).map((f) => `copy/${f.path}`);
-    const preview = await cli(["restore", backupId, "--prefix", prefix, "--target-prefix", "copy/", "--dry-run", "--wait", "--json"]);
+    const preview = await cli([
+      "restore",
+      backupId,
+      "--prefix",
+      prefix,
+      "--target-prefix",
+      "copy/",
+      "--dry-run",
+      "--wait",
+      "--json",
+    ]);
     expect(preview.code, preview.stderr).toBe(EXIT.ok);
     expect(preview.json().job.result).toMatchObject({ dryRun: true, filesRestored: expected.length });
     expect(preview.json().job.result.planned.sort()).toEqual(expected.sort());
 
-    const restored = await cli(["restore", backupId, "--prefix", prefix, "--target-prefix", "copy/", "--verify", "--wait"]);
+    const restored = await cli([
+      "restore",
+      backupId,
+      "--prefix",
+      prefix,
+      "--target-prefix",
+      "copy/",
+      "--verify",
+      "--wait",
+    ]);
     expect(restored.code, restored.stderr).toBe(EXIT.ok);
     expect(restored.stdout).toContain(`filesRestored=${expected.length}`);
     expect(restored.stdout).toContain("verifyFailures=0");
@@ -147,7 +178,16 @@ describe("r2-backup", () => {
     expect(stats.json()).toMatchObject({ completedBackups: 2, consecutiveFailures: 0 });
     expect((await cli(["stats"])).stdout).toMatch(/success rate:\s+100 %/);
     expect((await cli(["alerts"])).stdout).toBe("No alerts.\n");
-    const cleanup = await cli(["cleanup", "--dry-run", "--retention-days", "0", "--keep-last", "1", "--wait", "--json"]);
+    const cleanup = await cli([
+      "cleanup",
+      "--dry-run",
+      "--retention-days",
+      "0",
+      "--keep-last",
+      "1",
+      "--wait",
+      "--json",
+    ]);
     expect(cleanup.code, cleanup.stderr).toBe(EXIT.ok);
     expect(cleanup.json().job.result).toMatchObject({ dryRun: true, backupsExpired: 1, backupIdsExpired: [backupId] });
     expect((await cli(["status", backupId, "--json"])).json().backup.status).toBe("completed"); // a dry run changes nothing

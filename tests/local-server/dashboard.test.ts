@@ -21,7 +21,10 @@ let server: LocalServer;
 let browser: Browser;
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`Chromium not found at ${CHROMIUM}: install Debian's chromium package (.ci/run does) or set CHROMIUM_PATH.`);
+  if (!existsSync(CHROMIUM))
+    throw new Error(
+      `Chromium not found at ${CHROMIUM}: install Debian's chromium package (.ci/run does) or set CHROMIUM_PATH.`,
+    );
   // Small test backups: growth is judged by the factor alone against the last 3 backups, so one
   // that stores new manifest chunks after three unchanged ones opens storage_growth (the alert
   // this test looks for).
@@ -69,7 +72,8 @@ async function openPage(viewport = { width: 1280, height: 900 }): Promise<Page> 
   });
   // Nothing may be fetched from anywhere but the server itself.
   page.on("request", (request) => {
-    if (!request.url().startsWith(server.url) && !request.url().startsWith("data:")) problems.push(`external request: ${request.url()}`);
+    if (!request.url().startsWith(server.url) && !request.url().startsWith("data:"))
+      problems.push(`external request: ${request.url()}`);
   });
   (page as Page & { problems: string[] }).problems = problems;
   return page;
@@ -84,7 +88,10 @@ async function signIn(page: Page, token: string) {
 }
 
 /** The scripts' API client (scripts/local-stack.mjs) with an admin token: call, and backup(type) to its end. */
-let client: { call: (method: string, path: string, body?: unknown) => Promise<any>; backup: (type: string) => Promise<any> };
+let client: {
+  call: (method: string, path: string, body?: unknown) => Promise<any>;
+  backup: (type: string) => Promise<any>;
+};
 
 describe("the dashboard", () => {
   it("refuses a token that is not a JWT, an expired one, and a valid one without read scope", async () => {
@@ -129,7 +136,9 @@ describe("the dashboard", () => {
 
     // A sampled verification: the page says it was one.
     const verifyJob = (await client.call("POST", `/backup/verify/${fullId}`, { samplePercent: 10 })).job;
-    await expect.poll(async () => (await client.call("GET", `/backup/jobs/${verifyJob.id}`)).job.status, { timeout: 60_000 }).toBe("completed");
+    await expect
+      .poll(async () => (await client.call("GET", `/backup/jobs/${verifyJob.id}`)).job.status, { timeout: 60_000 })
+      .toBe("completed");
 
     // The full backup's page: figures, log and the snapshot's folders.
     await page.getByRole("link", { name: fullId }).click();
@@ -140,7 +149,13 @@ describe("the dashboard", () => {
     await shown(folders.first());
     const folderName = (await folders.first().getByRole("button").textContent())!.replace(/\/$/, "");
     // A folder's object count has its own column; Modified is for files.
-    expect(await page.locator("table.files thead th").allTextContents()).toEqual(["Name", "Objects", "Size", "Modified", "Type"]);
+    expect(await page.locator("table.files thead th").allTextContents()).toEqual([
+      "Name",
+      "Objects",
+      "Size",
+      "Modified",
+      "Type",
+    ]);
     expect(await folders.first().locator("td").nth(1).textContent()).toMatch(/^(≥ )?\d[\d,]*$/);
     expect(await folders.first().locator("td").nth(3).textContent()).toBe("");
     await folders.first().getByRole("button").click();
@@ -149,7 +164,10 @@ describe("the dashboard", () => {
     await page.screenshot({ path: `${SHOTS}/backup.png`, fullPage: true });
 
     // Restore that folder under restored/: the preview lists what would be written; then run it.
-    const expected = await client.call("GET", `/backup/files/${fullId}?prefix=${encodeURIComponent(`${folderName}/`)}&limit=1000`);
+    const expected = await client.call(
+      "GET",
+      `/backup/files/${fullId}?prefix=${encodeURIComponent(`${folderName}/`)}&limit=1000`,
+    );
     const count = expected.files.length;
     expect(count).toBeGreaterThan(0);
     await page.getByLabel("Only keys under (prefix)").fill(`${folderName}/`);
@@ -167,14 +185,20 @@ describe("the dashboard", () => {
     // The next incremental stores the restored keys' manifest chunks: storage_growth opens.
     const latest = await client.backup("incremental");
     const restored = await client.call("GET", `/backup/files/${latest.id}?prefix=restored/&limit=1000`);
-    expect(restored.files.map((f: { path: string }) => f.path)).toEqual(expected.files.map((f: { path: string }) => `restored/${f.path}`));
+    expect(restored.files.map((f: { path: string }) => f.path)).toEqual(
+      expected.files.map((f: { path: string }) => `restored/${f.path}`),
+    );
 
     await page.getByRole("link", { name: "Health" }).click();
     await shown(page.locator('li.alert[data-code="storage_growth"]'), 20_000);
     await textOf(page.locator('[data-testid="success-rate"]')).toContain("100");
     await shown(page.locator("figure.chart svg").first());
     // One card of charts per template: here only the default's backups exist.
-    expect(await page.locator("section[data-template]").evaluateAll((cards) => cards.map((c) => c.getAttribute("data-template")))).toEqual(["default"]);
+    expect(
+      await page
+        .locator("section[data-template]")
+        .evaluateAll((cards) => cards.map((c) => c.getAttribute("data-template"))),
+    ).toEqual(["default"]);
     await page.screenshot({ path: `${SHOTS}/health.png`, fullPage: true });
 
     // Cleanup: a preview first, and the run button only after it.

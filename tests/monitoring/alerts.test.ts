@@ -26,7 +26,9 @@ const id = (prefix: string) => `${prefix}-${String(++seq).padStart(4, "0")}`;
 
 const scheduledRuns = async (outcome: "skipped" | "accepted", count: number, hour: number) => {
   for (let i = 0; i < count; i++) {
-    await env.DB.prepare("INSERT INTO audit_events (at, actor, action, target, outcome, status, detail) VALUES (?, 'cron', 'schedule.run', NULL, ?, NULL, ?)")
+    await env.DB.prepare(
+      "INSERT INTO audit_events (at, actor, action, target, outcome, status, detail) VALUES (?, 'cron', 'schedule.run', NULL, ?, NULL, ?)",
+    )
       .bind(at(hour + i), outcome, `cron run ${i}: ${outcome}`)
       .run();
   }
@@ -38,7 +40,14 @@ const lifecycles: Lifecycle[] = [
     severity: "critical",
     async open() {
       await insertHistory([{ id: id("bk"), status: "completed", at: at(0) }]);
-      await insertHistory([1, 2, 3].map((h) => ({ id: id("bk"), status: h === 2 ? ("partial" as const) : ("failed" as const), at: at(h), error: "R2 down" })));
+      await insertHistory(
+        [1, 2, 3].map((h) => ({
+          id: id("bk"),
+          status: h === 2 ? ("partial" as const) : ("failed" as const),
+          at: at(h),
+          error: "R2 down",
+        })),
+      );
       return at(4);
     },
     async clear() {
@@ -89,7 +98,9 @@ const lifecycles: Lifecycle[] = [
     code: "storage_growth",
     severity: "warning",
     async open() {
-      await insertHistory([0, 1, 2, 3].map((h) => ({ id: id("bk"), status: "completed" as const, at: at(h), storedBytes: 1000 })));
+      await insertHistory(
+        [0, 1, 2, 3].map((h) => ({ id: id("bk"), status: "completed" as const, at: at(h), storedBytes: 1000 })),
+      );
       await insertHistory([{ id: id("bk"), status: "completed", at: at(4), storedBytes: 5001 }]); // > 5 × 1000
       return at(5);
     },
@@ -151,7 +162,8 @@ async function pendingSince(firstReceivedAt: string | null): Promise<void> {
 describe("alerts", () => {
   it.each(lifecycles)("$code opens once, stays single, resolves, and opens again as a new alert", async (life) => {
     const onlyThis = async () => (await alertRows()).filter((a) => a.code === life.code);
-    const deliveriesOf = async () => (await queuedDeliveries()).filter((d) => JSON.parse(d.body).data.alert?.code === life.code);
+    const deliveriesOf = async () =>
+      (await queuedDeliveries()).filter((d) => JSON.parse(d.body).data.alert?.code === life.code);
 
     expect(await onlyThis()).toEqual([]);
     const openedAt = await life.open();
@@ -171,13 +183,23 @@ describe("alerts", () => {
     expect(JSON.parse(whileOpen[0]!.body)).toMatchObject({
       id: whileOpen[0]!.id,
       event: "alert.opened",
-      data: { alert: { id: opened!.id, code: life.code, severity: life.severity, bucketName: "cutty-files", resolvedAt: null } },
+      data: {
+        alert: {
+          id: opened!.id,
+          code: life.code,
+          severity: life.severity,
+          bucketName: "cutty-files",
+          resolvedAt: null,
+        },
+      },
     });
 
     // The API shows it open, in stats and in the alert list.
     const stats = (await api("GET", "/api/backup/stats")).body;
     expect(stats.alerts.map((a: { code: string }) => a.code)).toContain(life.code);
-    expect((await api("GET", "/api/backup/alerts?state=open")).body.alerts.map((a: { id: string }) => a.id)).toContain(opened!.id);
+    expect((await api("GET", "/api/backup/alerts?state=open")).body.alerts.map((a: { id: string }) => a.id)).toContain(
+      opened!.id,
+    );
 
     const clearedAt = await life.clear();
     const cleared = await checkAt(clearedAt);
@@ -206,9 +228,14 @@ describe("alerts", () => {
     await insertHistory([{ id: "bk-fresh", status: "completed", at: at(1) }]);
     const earlier = await checkAt(at(2)); // then a backup's end, at the real time
     expect(earlier.resolved.map((a) => a.code)).toEqual(["no_recent_backup"]);
-    expect((await alertRows()).map((a) => [a.code, a.opened_at, a.resolved_at])).toEqual([["no_recent_backup", at(72), at(72)]]);
+    expect((await alertRows()).map((a) => [a.code, a.opened_at, a.resolved_at])).toEqual([
+      ["no_recent_backup", at(72), at(72)],
+    ]);
     const delivered = (await queuedDeliveries()).map((d) => JSON.parse(d.body));
-    expect(delivered.find((d) => d.event === "alert.resolved")).toMatchObject({ createdAt: at(72), data: { alert: { resolvedAt: at(72) } } });
+    expect(delivered.find((d) => d.event === "alert.resolved")).toMatchObject({
+      createdAt: at(72),
+      data: { alert: { resolvedAt: at(72) } },
+    });
   });
 
   it("a failed backup that expires no longer counts; verification_failed clears when its backup expires", async () => {
@@ -229,7 +256,9 @@ describe("alerts", () => {
     expect((await checkAt(at(47))).open).toEqual([]);
     const late = await checkAt(at(48));
     expect(late.open.map((a) => a.code)).toEqual(["no_recent_backup"]);
-    expect(late.open[0]!.message).toMatch(/has ever completed \(first attempt at 2026-11-01T02:00:00.000Z, 48 hours ago\)/);
+    expect(late.open[0]!.message).toMatch(
+      /has ever completed \(first attempt at 2026-11-01T02:00:00.000Z, 48 hours ago\)/,
+    );
   });
 
   it("lists alerts newest first, pages them, and refuses bad queries with a 400", async () => {

@@ -77,7 +77,11 @@ describe("stats", () => {
     });
     // The trend lists each finished backup with its performance, newest first.
     expect(body.buckets[0].recentBackups.map((b: { id: string }) => b.id)).toEqual([failed[1], failed[0], good.id]);
-    expect(body.buckets[0].recentBackups[2]).toMatchObject({ status: "completed", steps: expect.any(Number), objectsPerSecond: expect.any(Number) });
+    expect(body.buckets[0].recentBackups[2]).toMatchObject({
+      status: "completed",
+      steps: expect.any(Number),
+      objectsPerSecond: expect.any(Number),
+    });
     // Each backup's own row carries the same figures.
     const status = (await api("GET", `/api/backup/status/${good.id}`)).body.backup;
     expect(status.performance).toMatchObject({ steps: expect.any(Number), retries: 0, bytesRead: expect.any(Number) });
@@ -94,7 +98,11 @@ describe("stats", () => {
     expect(started.status).toBe(202);
     await runJobToEnd(cleanupJobStub(started.body.job.id));
     const measured = await stats();
-    expect(measured.storage).toMatchObject({ source: "measured", measuredBy: started.body.job.id, writtenSinceBytes: 0 });
+    expect(measured.storage).toMatchObject({
+      source: "measured",
+      measuredBy: started.body.job.id,
+      writtenSinceBytes: 0,
+    });
     expect(measured.storedBytes).toBe(await storeBytes());
     expect(measured.dedupRatio).toBe(Math.round((measured.logicalBytes / measured.storedBytes) * 100) / 100);
 

@@ -3,7 +3,14 @@
  * checks signatures with the recipe of docs/operations.md). The dispatcher's clock is the
  * test's: `deliverDue(at)` sends what is due at `at`, so backoff is exercised without sleeping.
  */
-import { createExecutionContext, createScheduledController, env, runDurableObjectAlarm, runInDurableObject, waitOnExecutionContext } from "cloudflare:test";
+import {
+  createExecutionContext,
+  createScheduledController,
+  env,
+  runDurableObjectAlarm,
+  runInDurableObject,
+  waitOnExecutionContext,
+} from "cloudflare:test";
 import { beforeEach, describe, expect, it } from "vitest";
 import worker from "../../workers/index";
 import { deliverDue, MAX_ATTEMPTS, retryDelayMs } from "../../durable-objects/engine/monitor/webhook-dispatch";
@@ -36,13 +43,28 @@ describe("webhooks", () => {
     expect(received.map((d) => d.event)).toEqual(["backup.completed", "verify.completed", "alert.opened"]);
     expect(received.every((d) => d.valid)).toBe(true);
     const opened = JSON.parse(received[2]!.body);
-    expect(opened).toMatchObject({ id: received[2]!.id, event: "alert.opened", data: { alert: { code: "verification_failed", severity: "critical" } } });
-    expect(JSON.parse(received[0]!.body).data.backup).toMatchObject({ id: backup.id, status: "completed", performance: { steps: expect.any(Number) } });
-    expect(JSON.parse(received[1]!.body).data.job).toMatchObject({ id: job.id, kind: "verify", status: "completed", result: { valid: false } });
+    expect(opened).toMatchObject({
+      id: received[2]!.id,
+      event: "alert.opened",
+      data: { alert: { code: "verification_failed", severity: "critical" } },
+    });
+    expect(JSON.parse(received[0]!.body).data.backup).toMatchObject({
+      id: backup.id,
+      status: "completed",
+      performance: { steps: expect.any(Number) },
+    });
+    expect(JSON.parse(received[1]!.body).data.job).toMatchObject({
+      id: job.id,
+      kind: "verify",
+      status: "completed",
+      result: { valid: false },
+    });
 
     // Stats shows the alert; nothing is sent twice.
     const stats = (await api("GET", "/api/backup/stats")).body;
-    expect(stats.alerts).toEqual([expect.objectContaining({ code: "verification_failed", severity: "critical", since: expect.any(String) })]);
+    expect(stats.alerts).toEqual([
+      expect.objectContaining({ code: "verification_failed", severity: "critical", since: expect.any(String) }),
+    ]);
     expect(await dispatcher().deliverDue(later(24))).toMatchObject({ delivered: 0 });
     expect(await receiver.deliveries()).toHaveLength(3);
   });
@@ -65,7 +87,9 @@ describe("webhooks", () => {
     expect(new Set(received.map((d) => d.body)).size).toBe(1);
     expect(new Set(received.map((d) => d.timestamp)).size).toBe(4);
     expect(received.every((d) => d.valid)).toBe(true);
-    expect(await queuedDeliveries()).toEqual([expect.objectContaining({ event: "backup.completed", status: "delivered", attempts: 4, last_error: null })]);
+    expect(await queuedDeliveries()).toEqual([
+      expect.objectContaining({ event: "backup.completed", status: "delivered", attempts: 4, last_error: null }),
+    ]);
   });
 
   it("stamps each delivery with the time it is sent, not when the dispatcher's run began", async () => {
@@ -108,13 +132,21 @@ describe("webhooks", () => {
     expect(await dispatcher().deliverDue()).toMatchObject({ delivered: 0, retrying: 0, failed: 0 });
     for (let n = 1; n < MAX_ATTEMPTS; n++) await dispatcher().deliverDue(later(24 * n));
     expect(await queuedDeliveries()).toEqual([
-      expect.objectContaining({ status: "failed", attempts: MAX_ATTEMPTS, last_error: "the receiver answered HTTP 500" }),
+      expect.objectContaining({
+        status: "failed",
+        attempts: MAX_ATTEMPTS,
+        last_error: "the receiver answered HTTP 500",
+      }),
     ]);
     expect((await receiver.deliveries()).length).toBe(MAX_ATTEMPTS);
     expect((await api("GET", "/api/backup/stats")).body.webhooks).toEqual({
       pending: 0,
       failed: 1,
-      lastProblem: expect.objectContaining({ event: "backup.completed", status: "failed", error: "the receiver answered HTTP 500" }),
+      lastProblem: expect.objectContaining({
+        event: "backup.completed",
+        status: "failed",
+        error: "the receiver answered HTTP 500",
+      }),
     });
   });
 
@@ -129,7 +161,9 @@ describe("webhooks", () => {
     for (let step = 0; step < 100 && plan.injected === 0; step++) await runDurableObjectAlarm(backupJobStub(id));
     expect(plan.injected).toBe(1);
     expect((await api("GET", `/api/backup/status/${id}`)).body.backup.status).toBe("completed");
-    expect(await queuedDeliveries()).toEqual([expect.objectContaining({ event: "backup.completed", status: "pending", attempts: 0 })]);
+    expect(await queuedDeliveries()).toEqual([
+      expect.objectContaining({ event: "backup.completed", status: "pending", attempts: 0 }),
+    ]);
 
     // The retried recording replays the end (queuing nothing twice) and wakes the dispatcher.
     await disarm(backupJobStub(id));
@@ -145,7 +179,11 @@ describe("webhooks", () => {
     await runInDispatcher(async (state) => state.storage.deleteAlarm()); // the wake is lost
     const ctx = createExecutionContext();
     // 05:00: not a backup slot of the daily schedule; the firing still wakes the dispatcher.
-    await worker.scheduled(createScheduledController({ cron: "0 * * * *", scheduledTime: Date.parse("2026-12-01T05:00:00Z") }), env, ctx);
+    await worker.scheduled(
+      createScheduledController({ cron: "0 * * * *", scheduledTime: Date.parse("2026-12-01T05:00:00Z") }),
+      env,
+      ctx,
+    );
     await waitOnExecutionContext(ctx);
     expect(await runDurableObjectAlarm(dispatcher())).toBe(true);
     expect((await receiver.deliveries()).map((d) => d.event)).toEqual(["backup.completed"]);
@@ -163,7 +201,9 @@ describe("webhooks", () => {
     const report = await dispatcher().deliverDue();
     expect(Date.now() - sending).toBeGreaterThanOrEqual(300);
     expect(report).toMatchObject({ delivered: 0, retrying: 1 });
-    expect(await queuedDeliveries()).toEqual([expect.objectContaining({ status: "pending", attempts: 1, last_error: "no answer within 300 ms" })]);
+    expect(await queuedDeliveries()).toEqual([
+      expect.objectContaining({ status: "pending", attempts: 1, last_error: "no answer within 300 ms" }),
+    ]);
   });
 
   it("cleanup prunes deliveries sent or given up longer ago than the log retention, never pending ones", async () => {

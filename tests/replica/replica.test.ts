@@ -13,7 +13,10 @@ import { completedBackup, restore, verify } from "../helpers/flows";
 import { backupJobStub, cleanupJobStub, runJobToEnd, runStepAndForget } from "../helpers/jobs";
 
 const replica = () => env.R2_REPLICA_BUCKET!;
-const LARGE: SeedObject = { key: "large/video.bin", body: new Uint8Array(3 * 1024 * 1024).map((_, i) => (i * 31) % 251) };
+const LARGE: SeedObject = {
+  key: "large/video.bin",
+  body: new Uint8Array(3 * 1024 * 1024).map((_, i) => (i * 31) % 251),
+};
 const seed = [...variedObjects(24), LARGE];
 
 const replicateStub = (backupId: string) => env.REPLICATE_JOB.getByName(replicateJobId(backupId));
@@ -28,7 +31,10 @@ async function replicated(backupId: string) {
 
 /** Every stored object of a bucket, by key, as its content hash and metadata. */
 async function contents(bucket: R2Bucket) {
-  const all = new Map<string, { sha256: string; customMetadata: Record<string, string> | undefined; contentType: string | undefined }>();
+  const all = new Map<
+    string,
+    { sha256: string; customMetadata: Record<string, string> | undefined; contentType: string | undefined }
+  >();
   for (const object of await listAll(bucket)) {
     const body = await bucket.get(object.key);
     all.set(object.key, {
@@ -66,7 +72,12 @@ describe("replica", () => {
     expect(first.backup).toMatchObject({ replicaStatus: "complete", replicaCompletedAt: expect.any(String) });
     const primary = await contents(env.R2_BACKUP_BUCKET);
     expect(await contents(replica())).toEqual(primary);
-    expect(first.job).toMatchObject({ kind: "replicate", status: "completed", backupId: full.id, result: { complete: true, problemCount: 0, problems: [] } });
+    expect(first.job).toMatchObject({
+      kind: "replicate",
+      status: "completed",
+      backupId: full.id,
+      result: { complete: true, problemCount: 0, problems: [] },
+    });
     expect(first.job.result.objectsCopied).toBe(primary.size);
 
     await putObjects([{ key: "uploads/new.txt", body: "added after the full backup" }]);
@@ -89,10 +100,20 @@ describe("replica", () => {
     await emptyBucket(env.R2_BUCKET);
 
     const job = await restore(full.id, { verifyAfterRestore: true });
-    expect(job.result).toMatchObject({ filesRestored: seed.length, filesFailed: 0, verifyFailures: 0, filesFromReplica: 3, failures: [] });
+    expect(job.result).toMatchObject({
+      filesRestored: seed.length,
+      filesFailed: 0,
+      verifyFailures: 0,
+      filesFromReplica: 3,
+      failures: [],
+    });
     await sourceMatchesSeed();
-    const logs = (await api("GET", `/api/backup/logs/${full.id}?level=warn`)).body.logs.map((l: { message: string }) => l.message);
-    expect(logs).toContainEqual(expect.stringContaining("3 read from the replica because the backup bucket's copy was missing or damaged"));
+    const logs = (await api("GET", `/api/backup/logs/${full.id}?level=warn`)).body.logs.map(
+      (l: { message: string }) => l.message,
+    );
+    expect(logs).toContainEqual(
+      expect.stringContaining("3 read from the replica because the backup bucket's copy was missing or damaged"),
+    );
   });
 
   it("restores from the replica when the backup bucket has lost the manifest too", async () => {
@@ -111,10 +132,17 @@ describe("replica", () => {
     const chunks = await listAll(env.R2_BACKUP_BUCKET, "chunks/");
     expect(chunks.length).toBeGreaterThan(0);
     // Every chunk present but altered: its content no longer hashes to its name.
-    for (const chunk of chunks) await env.R2_BACKUP_BUCKET.put(chunk.key, "damaged in the backup bucket", { customMetadata: chunk.customMetadata });
+    for (const chunk of chunks)
+      await env.R2_BACKUP_BUCKET.put(chunk.key, "damaged in the backup bucket", {
+        customMetadata: chunk.customMetadata,
+      });
     await emptyBucket(env.R2_BUCKET);
     const job = await restore(full.id);
-    expect(job.result).toMatchObject({ filesRestored: seed.length, filesFailed: 0, chunksFromReplica: expect.any(Number) });
+    expect(job.result).toMatchObject({
+      filesRestored: seed.length,
+      filesFailed: 0,
+      chunksFromReplica: expect.any(Number),
+    });
     expect(job.result.chunksFromReplica).toBeGreaterThan(0);
     await sourceMatchesSeed();
 
@@ -133,10 +161,14 @@ describe("replica", () => {
 
     const ofPrimary = await verify(full.id, { mode: "full" });
     expect(ofPrimary.result).toMatchObject({ valid: false, copy: "primary", problemCount: 1 });
-    expect(ofPrimary.result.problems).toEqual([expect.objectContaining({ path: lostInPrimary.key, problem: "missing_blob" })]);
+    expect(ofPrimary.result.problems).toEqual([
+      expect.objectContaining({ path: lostInPrimary.key, problem: "missing_blob" }),
+    ]);
     const ofReplica = await verify(full.id, { mode: "full", copy: "replica" });
     expect(ofReplica.result).toMatchObject({ valid: false, copy: "replica", problemCount: 1 });
-    expect(ofReplica.result.problems).toEqual([expect.objectContaining({ path: damagedInReplica.key, problem: "checksum_mismatch" })]);
+    expect(ofReplica.result.problems).toEqual([
+      expect.objectContaining({ path: damagedInReplica.key, problem: "checksum_mismatch" }),
+    ]);
   });
 
   it("cannot copy what the backup bucket lost: the replica is incomplete, the job names the object, and replicating again completes it", async () => {
@@ -146,9 +178,14 @@ describe("replica", () => {
     await env.R2_BACKUP_BUCKET.delete(lost);
     const { backup, job } = await replicated(full.id);
     expect(backup.replicaStatus).toBe("incomplete");
-    expect(job.result).toMatchObject({ complete: false, problemCount: 1, problems: [expect.objectContaining({ path: lost, problem: "missing_in_primary" })] });
+    expect(job.result).toMatchObject({
+      complete: false,
+      problemCount: 1,
+      problems: [expect.objectContaining({ path: lost, problem: "missing_in_primary" })],
+    });
     expect(await replica().head(lost)).toBeNull();
-    const openAlerts = async () => (await api("GET", "/api/backup/alerts?state=open")).body.alerts.map((a: { code: string }) => a.code);
+    const openAlerts = async () =>
+      (await api("GET", "/api/backup/alerts?state=open")).body.alerts.map((a: { code: string }) => a.code);
     expect(await openAlerts()).toContain("replica_incomplete");
 
     // The blob is back (repaired by hand, or by the next backup of the same content): copy again.

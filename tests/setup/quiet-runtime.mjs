@@ -3,7 +3,11 @@
 // injected fault aborts a body mid-copy, followed by the runtime's own addresses as its "stack",
 // and a connection "lost" when a test ends a Durable Object mid-request. They are dropped so that
 // a real error stands out; every other line goes through untouched.
-const EXPECTED_RUNTIME_LINES = [/^exception = .*disconnected: pump canceled$/, /^stack: (\S*workerd@\w+ ?)+$/, /Network connection lost\.?$/];
+const EXPECTED_RUNTIME_LINES = [
+  /^exception = .*disconnected: pump canceled$/,
+  /^stack: (\S*workerd@\w+ ?)+$/,
+  /Network connection lost\.?$/,
+];
 const COLOURS = /\x1b\[[0-9;]*m/g;
 
 function filter(stream) {
@@ -12,7 +16,9 @@ function filter(stream) {
     if (typeof chunk !== "string" && !(chunk instanceof Uint8Array)) return write(chunk, ...rest);
     const text = typeof chunk === "string" ? chunk : Buffer.from(chunk).toString("utf8");
     const lines = text.split("\n");
-    const kept = lines.filter((line) => !EXPECTED_RUNTIME_LINES.some((pattern) => pattern.test(line.replace(COLOURS, ""))));
+    const kept = lines.filter(
+      (line) => !EXPECTED_RUNTIME_LINES.some((pattern) => pattern.test(line.replace(COLOURS, ""))),
+    );
     if (kept.length === lines.length) return write(chunk, ...rest);
     if (kept.every((line) => line === "")) {
       // Nothing left to print; a callback, if given, still runs.

@@ -15,11 +15,23 @@ import { bucketOfName, bytesOf, sha256Of, type BucketState, type Model, type Sim
 import { backupRow, failedKeys, listing, restoreToScratch, scratchObjects, targetKeysOf, verifyBackup } from "./world";
 
 /** What a run did, for the closing summary. */
-export const tally = { runs: 0, operations: 0, faults: 0, cleanups: 0, backups: 0, restoresCompared: 0, bytesCompared: 0, verifications: 0, interleavings: 0 };
+export const tally = {
+  runs: 0,
+  operations: 0,
+  faults: 0,
+  cleanups: 0,
+  backups: 0,
+  restoresCompared: 0,
+  bytesCompared: 0,
+  verifications: 0,
+  interleavings: 0,
+};
 
 const keptRows = async () =>
   (
-    await env.DB.prepare("SELECT id, bucket_name AS bucket FROM r2_backups WHERE status IN ('completed', 'partial') ORDER BY id").all<{
+    await env.DB.prepare(
+      "SELECT id, bucket_name AS bucket FROM r2_backups WHERE status IN ('completed', 'partial') ORDER BY id",
+    ).all<{
       id: string;
       bucket: string;
     }>()
@@ -65,7 +77,8 @@ async function settleMidBackupVersions(model: Model, id: string, expected: Bucke
   const actual = new Map((await listing(id)).map((f) => [f.path, f.checksum]));
   for (const [key, versions] of model.midBackupVersions) {
     if (!expected.has(key) && !actual.has(key)) continue;
-    for (const version of versions) if ((await sha256Of(bytesOf(version))) === actual.get(key)) expected.set(key, version);
+    for (const version of versions)
+      if ((await sha256Of(bytesOf(version))) === actual.get(key)) expected.set(key, version);
   }
 }
 
@@ -78,7 +91,10 @@ async function expectListing(id: string, expected: BucketState): Promise<void> {
   for (const file of files) {
     const object = expected.get(file.path)!;
     const bytes = bytesOf(object);
-    expect({ size: file.size, checksum: file.checksum, contentType: file.contentType }, `backup ${id}: ${file.path}`).toEqual({
+    expect(
+      { size: file.size, checksum: file.checksum, contentType: file.contentType },
+      `backup ${id}: ${file.path}`,
+    ).toEqual({
       size: bytes.length,
       checksum: await sha256Of(bytes),
       contentType: object.contentType,
@@ -99,7 +115,10 @@ export async function checkKept(model: Model, restore: (id: string, index: numbe
     expect(snapshot, `kept backup ${id} is one the simulation saw finish`).toBeDefined();
     const verified = await verifyBackup(id, { mode: "full" });
     tally.verifications += 1;
-    expect(verified.result, `kept backup ${id} verifies`).toMatchObject({ valid: true, filesChecked: snapshot!.state.size });
+    expect(verified.result, `kept backup ${id} verifies`).toMatchObject({
+      valid: true,
+      filesChecked: snapshot!.state.size,
+    });
     if (restore(id, index)) await compareRestore(model, id, snapshot!.state);
   }
 }
@@ -108,9 +127,14 @@ export async function compareRestore(model: Model, id: string, state: BucketStat
   const prefix = `r${++model.restores}/`;
   const job = await restoreToScratch(id, prefix, pathPrefix);
   const expected = [...state].filter(([key]) => key.startsWith(pathPrefix));
-  expect(job, `restore of ${id}`).toMatchObject({ status: "completed", result: { filesRestored: expected.length, filesFailed: 0, verifyFailures: 0 } });
+  expect(job, `restore of ${id}`).toMatchObject({
+    status: "completed",
+    result: { filesRestored: expected.length, filesFailed: 0, verifyFailures: 0 },
+  });
   const restored = new Map((await scratchObjects(prefix)).map((o) => [o.key, o]));
-  expect([...restored.keys()].sort(compareUtf8), `restore of ${id} holds its keys`).toEqual(expected.map(([key]) => key).sort(compareUtf8));
+  expect([...restored.keys()].sort(compareUtf8), `restore of ${id} holds its keys`).toEqual(
+    expected.map(([key]) => key).sort(compareUtf8),
+  );
   for (const [key, object] of expected) {
     const got = restored.get(key)!;
     expectSame(id, key, object, got);
@@ -119,7 +143,12 @@ export async function compareRestore(model: Model, id: string, state: BucketStat
   tally.restoresCompared += 1;
 }
 
-function expectSame(id: string, key: string, object: SimObject, got: { body: Uint8Array; contentType: string; custom: Record<string, string> }): void {
+function expectSame(
+  id: string,
+  key: string,
+  object: SimObject,
+  got: { body: Uint8Array; contentType: string; custom: Record<string, string> },
+): void {
   const bytes = bytesOf(object);
   const equal = bytes.length === got.body.length && bytes.every((b, i) => b === got.body[i]);
   expect(equal, `restore of ${id}: ${key} byte for byte`).toBe(true);
@@ -131,7 +160,9 @@ function expectSame(id: string, key: string, object: SimObject, got: { body: Uin
 
 /** Expired backups are gone: refused by the API, their rows and (once finished) their manifests deleted. */
 export async function checkExpired(finished: boolean): Promise<void> {
-  const rows = await env.DB.prepare("SELECT id, manifest_key AS manifestKey FROM r2_backups WHERE status = 'expired'").all<{
+  const rows = await env.DB.prepare(
+    "SELECT id, manifest_key AS manifestKey FROM r2_backups WHERE status = 'expired'",
+  ).all<{
     id: string;
     manifestKey: string | null;
   }>();
@@ -141,10 +172,15 @@ export async function checkExpired(finished: boolean): Promise<void> {
     expect(files.status).toBeLessThan(500);
     if (finished) expect(row.manifestKey, `expired ${row.id}: its expiry finished`).toBeNull();
     if (row.manifestKey !== null) continue;
-    const fileRows = await env.DB.prepare("SELECT count(*) AS n FROM backup_files WHERE backup_id = ?").bind(row.id).first<{ n: number }>();
+    const fileRows = await env.DB.prepare("SELECT count(*) AS n FROM backup_files WHERE backup_id = ?")
+      .bind(row.id)
+      .first<{ n: number }>();
     expect(fileRows!.n, `expired ${row.id}: file rows deleted`).toBe(0);
     for (const bucket of [env.R2_BACKUP_BUCKET, env.R2_REPLICA_BUCKET!]) {
-      expect((await bucket.list({ prefix: `manifests/${row.id}/` })).objects, `expired ${row.id}: manifest deleted`).toEqual([]);
+      expect(
+        (await bucket.list({ prefix: `manifests/${row.id}/` })).objects,
+        `expired ${row.id}: manifest deleted`,
+      ).toEqual([]);
     }
   }
 }
@@ -159,12 +195,18 @@ export async function checkStore(): Promise<{ needed: number; margin: number }> 
   const needed = new Set<string>();
   const neededBy = new Map<string, Set<string>>();
   for (const { id } of await keptRows()) {
-    const own = new Set([...(await chunkKeysOf(env.R2_BACKUP_BUCKET, [id], null)), ...(await snapshotEntries(env.R2_BACKUP_BUCKET, id)).map((e) => e.blob)]);
+    const own = new Set([
+      ...(await chunkKeysOf(env.R2_BACKUP_BUCKET, [id], null)),
+      ...(await snapshotEntries(env.R2_BACKUP_BUCKET, id)).map((e) => e.blob),
+    ]);
     neededBy.set(id, own);
     for (const key of own) needed.add(key);
   }
-  const margin = new Set((await env.DB.prepare("SELECT DISTINCT key FROM gc_refs").all<{ key: string }>()).results.map((r) => r.key));
-  const stored = async (bucket: R2Bucket) => new Set([...(await listAll(bucket, "blobs/")), ...(await listAll(bucket, "chunks/"))].map((o) => o.key));
+  const margin = new Set(
+    (await env.DB.prepare("SELECT DISTINCT key FROM gc_refs").all<{ key: string }>()).results.map((r) => r.key),
+  );
+  const stored = async (bucket: R2Bucket) =>
+    new Set([...(await listAll(bucket, "blobs/")), ...(await listAll(bucket, "chunks/"))].map((o) => o.key));
   const primary = await stored(env.R2_BACKUP_BUCKET);
   expect(
     [...needed].filter((key) => !primary.has(key)),
@@ -192,5 +234,6 @@ export async function checkStore(): Promise<{ needed: number; margin: number }> 
 /** Nothing runs, nothing holds a bucket. */
 export async function checkQuiet(): Promise<void> {
   expect(await runningJobs(), "no job is left running").toEqual([]);
-  for (const name of COORDINATED) expect(await env.BUCKET_COORDINATOR.getByName(name).currentLease(), `${name} is free`).toBeNull();
+  for (const name of COORDINATED)
+    expect(await env.BUCKET_COORDINATOR.getByName(name).currentLease(), `${name} is free`).toBeNull();
 }

@@ -31,7 +31,12 @@ async function afterCleanup(model: Model, exactStore: boolean): Promise<void> {
 }
 
 /** Runs a job just started (with a fault armed, if any) and everything after it to rest. */
-async function runWithFault(model: Model, kind: "backup" | "cleanup", id: string | null, fault: Fault | null): Promise<void> {
+async function runWithFault(
+  model: Model,
+  kind: "backup" | "cleanup",
+  id: string | null,
+  fault: Fault | null,
+): Promise<void> {
   if (id && fault) {
     await arm({ kind, id }, new CallPlan(fault.mode, fault.at));
     tally.faults += 1;
@@ -151,12 +156,15 @@ export class Days implements Command {
   toString = () => `Days(${this.days})`;
 }
 
-const cleanupCount = async () => (await env.DB.prepare("SELECT count(*) AS n FROM backup_jobs WHERE kind = 'cleanup'").first<{ n: number }>())!.n;
+const cleanupCount = async () =>
+  (await env.DB.prepare("SELECT count(*) AS n FROM backup_jobs WHERE kind = 'cleanup'").first<{ n: number }>())!.n;
 
 /** The kept backup at `pick` (modulo how many there are), or null when none is kept. */
 async function pickKept(model: Model, pick: number): Promise<string | null> {
   tick();
-  const rows = await env.DB.prepare("SELECT id FROM r2_backups WHERE status IN ('completed', 'partial') ORDER BY id").all<{ id: string }>();
+  const rows = await env.DB.prepare(
+    "SELECT id FROM r2_backups WHERE status IN ('completed', 'partial') ORDER BY id",
+  ).all<{ id: string }>();
   const kept = rows.results.map((r) => r.id).filter((id) => model.snapshots.has(id));
   return kept.length === 0 ? null : kept[pick % kept.length]!;
 }
@@ -173,7 +181,10 @@ export class VerifySome implements Command {
     if (id === null) return;
     const job = await verifyBackup(id, this.body);
     tally.verifications += 1;
-    if (job.result.valid !== true) throw new Error(`kept backup ${id} does not verify (${JSON.stringify(this.body)}): ${JSON.stringify(job.result)}`);
+    if (job.result.valid !== true)
+      throw new Error(
+        `kept backup ${id} does not verify (${JSON.stringify(this.body)}): ${JSON.stringify(job.result)}`,
+      );
   }
   toString = () => `Verify(#${this.pick}, ${JSON.stringify(this.body)})`;
 }

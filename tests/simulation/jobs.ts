@@ -55,15 +55,21 @@ export async function stepJob(ref: JobRef): Promise<boolean> {
   }));
   if (state?.stage === "done") return true;
   // A job with no alarm (its handler threw before re-arming, or it was evicted) is retried later.
-  if (alarm === null) await runInDurableObject(stub, (_job, storage) => storage.storage.setAlarm(clock.now() + 3_600_000));
+  if (alarm === null)
+    await runInDurableObject(stub, (_job, storage) => storage.storage.setAlarm(clock.now() + 3_600_000));
   if (!ran && state === undefined) throw new Error(`${ref.kind} ${ref.id} has no state and no alarm`);
   return false;
 }
 
 /** What D1 says is running: backups pending or in progress, and jobs in progress. */
 export async function runningJobs(): Promise<JobRef[]> {
-  const backups = await env.DB.prepare("SELECT id FROM r2_backups WHERE status IN ('pending', 'in_progress') ORDER BY id").all<{ id: string }>();
-  const jobs = await env.DB.prepare("SELECT id, kind FROM backup_jobs WHERE status = 'in_progress' ORDER BY id").all<{ id: string; kind: WatchedKind }>();
+  const backups = await env.DB.prepare(
+    "SELECT id FROM r2_backups WHERE status IN ('pending', 'in_progress') ORDER BY id",
+  ).all<{ id: string }>();
+  const jobs = await env.DB.prepare("SELECT id, kind FROM backup_jobs WHERE status = 'in_progress' ORDER BY id").all<{
+    id: string;
+    kind: WatchedKind;
+  }>();
   return [...backups.results.map((r) => ({ kind: "backup" as const, id: r.id })), ...jobs.results];
 }
 

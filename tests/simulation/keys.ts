@@ -24,10 +24,16 @@ function keysOf(folder: Folder, size = 16): string[] {
   }
 }
 
-export const FOLDER_KEYS: Record<Folder, string[]> = Object.fromEntries(FOLDERS.map((f) => [f, keysOf(f)])) as Record<Folder, string[]>;
+export const FOLDER_KEYS: Record<Folder, string[]> = Object.fromEntries(FOLDERS.map((f) => [f, keysOf(f)])) as Record<
+  Folder,
+  string[]
+>;
 
 /** Contents shared by both buckets: equal content under different keys and buckets is one blob. */
-export const CONTENTS = Array.from({ length: 8 }, (_, i) => `content ${i}: ${"abcdefgh".slice(0, i + 1).repeat(8 * (i + 1))}`);
+export const CONTENTS = Array.from(
+  { length: 8 },
+  (_, i) => `content ${i}: ${"abcdefgh".slice(0, i + 1).repeat(8 * (i + 1))}`,
+);
 export const CONTENT_TYPES = ["text/plain", "application/json", "text/csv"] as const;
 
 /** Above the simulation's multipart threshold (1 MiB) and its part size (5 MiB): two parts. */

@@ -43,7 +43,9 @@ export const bucketName: Record<BucketId, string> = { cutty: "cutty-files", medi
 export const bucketOfName = (name: string): BucketId => BUCKETS.find((b) => bucketName[b] === name)!;
 
 export function bytesOf(object: SimObject): Uint8Array {
-  return typeof object.content === "string" ? new TextEncoder().encode(object.content) : largeBody(object.content.large);
+  return typeof object.content === "string"
+    ? new TextEncoder().encode(object.content)
+    : largeBody(object.content.large);
 }
 
 export async function sha256Of(bytes: Uint8Array): Promise<string> {

@@ -44,7 +44,14 @@ const TABLES = [
 async function freshWorld(): Promise<Model> {
   advanceClock(86_400_000);
   plans.clear();
-  for (const bucket of [env.R2_BUCKET, env.R2_MEDIA_BUCKET!, env.R2_BACKUP_BUCKET, env.R2_REPLICA_BUCKET!, env.R2_SCRATCH_BUCKET!]) await emptyBucket(bucket);
+  for (const bucket of [
+    env.R2_BUCKET,
+    env.R2_MEDIA_BUCKET!,
+    env.R2_BACKUP_BUCKET,
+    env.R2_REPLICA_BUCKET!,
+    env.R2_SCRATCH_BUCKET!,
+  ])
+    await emptyBucket(bucket);
   await env.DB.batch(TABLES.map((t) => env.DB.prepare(`DELETE FROM ${t}`)));
   for (const name of COORDINATED) {
     await runInDurableObject(env.BUCKET_COORDINATOR.getByName(name), async (_o, state) => {
@@ -52,13 +59,19 @@ async function freshWorld(): Promise<Model> {
       await state.storage.deleteAll();
     });
   }
-  const template = await api("POST", "/api/backup/templates", { body: { name: "media", sourceBinding: "R2_MEDIA_BUCKET", bucketName: "media-files" } });
+  const template = await api("POST", "/api/backup/templates", {
+    body: { name: "media", sourceBinding: "R2_MEDIA_BUCKET", bucketName: "media-files" },
+  });
   expect(template.status, JSON.stringify(template.body)).toBe(201);
   const model = new Model();
   for (const bucket of BUCKETS) {
     for (const [f, folder] of FOLDERS.slice(0, 3).entries()) {
       for (const [i, key] of FOLDER_KEYS[folder].entries()) {
-        const object = { content: CONTENTS[(f + i) % CONTENTS.length]!, contentType: CONTENT_TYPES[i % CONTENT_TYPES.length]!, custom: { v: "0" } };
+        const object = {
+          content: CONTENTS[(f + i) % CONTENTS.length]!,
+          contentType: CONTENT_TYPES[i % CONTENT_TYPES.length]!,
+          custom: { v: "0" },
+        };
         await putObject(bucket, key, object);
         model.buckets[bucket].set(key, object);
       }
@@ -88,27 +101,37 @@ async function finalChecks(model: Model): Promise<void> {
 }
 
 describe("a simulated month", () => {
-  it(`keeps every kept backup whole and the store exact (${RUNS} histories, seed ${SEED})`, { timeout: 60 * 60_000 }, async () => {
-    const started = Date.now();
-    await fc.assert(
-      fc.asyncProperty(fc.commands(commands, { maxCommands: MAX_COMMANDS, size: "max" }), async (history) => {
-        tally.runs += 1;
-        const model = await freshWorld();
-        await fc.asyncModelRun(
-          () => ({ model, real: model }),
-          [...history].map((command) => countingOperations(command)),
-        );
-        await finalChecks(model);
-      }),
-      // A failing history shrinks to a short one (each try replays a history: minutes), within a bound.
-      { numRuns: RUNS, seed: SEED, verbose: 1, interruptAfterTimeLimit: SHRINK_LIMIT_MS, markInterruptAsFailure: true },
-    );
-    console.log(
-      `simulation: ${tally.runs} runs (seed ${SEED}), ${tally.operations} operations, ${tally.backups} backups, ${tally.faults} faults injected, ` +
-        `${tally.interleavings} interleavings, ${tally.cleanups} cleanups checked, ${tally.verifications} verifications, ` +
-        `${tally.restoresCompared} restores compared (${tally.bytesCompared} bytes), ${Math.round((Date.now() - started) / 1000)} s`,
-    );
-  });
+  it(
+    `keeps every kept backup whole and the store exact (${RUNS} histories, seed ${SEED})`,
+    { timeout: 60 * 60_000 },
+    async () => {
+      const started = Date.now();
+      await fc.assert(
+        fc.asyncProperty(fc.commands(commands, { maxCommands: MAX_COMMANDS, size: "max" }), async (history) => {
+          tally.runs += 1;
+          const model = await freshWorld();
+          await fc.asyncModelRun(
+            () => ({ model, real: model }),
+            [...history].map((command) => countingOperations(command)),
+          );
+          await finalChecks(model);
+        }),
+        // A failing history shrinks to a short one (each try replays a history: minutes), within a bound.
+        {
+          numRuns: RUNS,
+          seed: SEED,
+          verbose: 1,
+          interruptAfterTimeLimit: SHRINK_LIMIT_MS,
+          markInterruptAsFailure: true,
+        },
+      );
+      console.log(
+        `simulation: ${tally.runs} runs (seed ${SEED}), ${tally.operations} operations, ${tally.backups} backups, ${tally.faults} faults injected, ` +
+          `${tally.interleavings} interleavings, ${tally.cleanups} cleanups checked, ${tally.verifications} verifications, ` +
+          `${tally.restoresCompared} restores compared (${tally.bytesCompared} bytes), ${Math.round((Date.now() - started) / 1000)} s`,
+      );
+    },
+  );
 });
 
 /**

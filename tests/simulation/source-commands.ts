@@ -86,7 +86,10 @@ export class TouchKeys implements Command {
       this.bucket,
       this.touches.map(({ folder, index, content }) => {
         const keys = FOLDER_KEYS[folder];
-        return [keys[index % keys.length]!, content === null ? null : objectOf(content, index, model.nextLargeVersion++)];
+        return [
+          keys[index % keys.length]!,
+          content === null ? null : objectOf(content, index, model.nextLargeVersion++),
+        ];
       }),
     );
   }
@@ -110,9 +113,15 @@ export class LargeDuringBackup implements Command {
     if (!id) return drain();
     const ref = { kind: "backup" as const, id };
     for (let steps = 0; steps < 50; steps++) {
-      const checkpoint = await runInDurableObject(stubOf(ref), (_job, state) => state.storage.get<BackupCheckpoint>("checkpoint"));
+      const checkpoint = await runInDurableObject(stubOf(ref), (_job, state) =>
+        state.storage.get<BackupCheckpoint>("checkpoint"),
+      );
       if (checkpoint?.stage !== "running") break;
-      if (checkpoint.phase === "large" && checkpoint.largeObject?.key === LARGE_KEY && checkpoint.largeObject.stage !== "done") {
+      if (
+        checkpoint.phase === "large" &&
+        checkpoint.largeObject?.key === LARGE_KEY &&
+        checkpoint.largeObject.stage !== "done"
+      ) {
         const before = model.buckets[this.bucket].get(LARGE_KEY)!;
         await writeKeys(model, this.bucket, [[LARGE_KEY, largeObject(model)]]);
         model.midBackupVersions.set(LARGE_KEY, [before, model.buckets[this.bucket].get(LARGE_KEY)!]);

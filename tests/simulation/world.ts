@@ -2,7 +2,14 @@
  * The real system as the simulation acts on it: the source buckets, the API, the cron and the
  * queue, each call answering what the model needs to know.
  */
-import { createExecutionContext, createMessageBatch, createScheduledController, env, runInDurableObject, waitOnExecutionContext } from "cloudflare:test";
+import {
+  createExecutionContext,
+  createMessageBatch,
+  createScheduledController,
+  env,
+  runInDurableObject,
+  waitOnExecutionContext,
+} from "cloudflare:test";
 import { expect } from "vitest";
 import worker from "../../workers/index";
 import { clock } from "../../durable-objects/engine/clock";
@@ -22,7 +29,10 @@ export const scratch = (): R2Bucket => env.R2_SCRATCH_BUCKET!;
 const templateOf = (bucket: BucketId) => (bucket === "media" ? { template: "media" } : {});
 
 export async function putObject(bucket: BucketId, key: string, object: SimObject): Promise<void> {
-  await sourceOf(bucket).put(key, bytesOf(object), { httpMetadata: { contentType: object.contentType }, customMetadata: object.custom });
+  await sourceOf(bucket).put(key, bytesOf(object), {
+    httpMetadata: { contentType: object.contentType },
+    customMetadata: object.custom,
+  });
 }
 
 export async function deleteObjects(bucket: BucketId, keys: string[]): Promise<void> {
@@ -68,7 +78,9 @@ export async function backupRow(id: string) {
 
 /** What the backup's own checkpoint says it read: the keys events named (null: it listed). */
 export async function targetKeysOf(id: string): Promise<string[] | null> {
-  const checkpoint = await runInDurableObject(stubOf({ kind: "backup", id }), (_job, state) => state.storage.get<BackupCheckpoint>("checkpoint"));
+  const checkpoint = await runInDurableObject(stubOf({ kind: "backup", id }), (_job, state) =>
+    state.storage.get<BackupCheckpoint>("checkpoint"),
+  );
   return checkpoint?.targetKeys ?? null;
 }
 
@@ -90,7 +102,9 @@ export async function listing(id: string): Promise<ListedFile[]> {
 }
 
 export async function failedKeys(id: string): Promise<Set<string>> {
-  const rows = await env.DB.prepare("SELECT file_path FROM backup_files WHERE backup_id = ? AND status = 'failed'").bind(id).all<{ file_path: string }>();
+  const rows = await env.DB.prepare("SELECT file_path FROM backup_files WHERE backup_id = ? AND status = 'failed'")
+    .bind(id)
+    .all<{ file_path: string }>();
   return new Set(rows.results.map((r) => r.file_path));
 }
 
@@ -113,7 +127,13 @@ export async function restoreToScratch(id: string, prefix: string, pathPrefix = 
     bucketName: "sim-scratch",
     sourceBinding: "R2_SCRATCH_BUCKET",
     requestedBy: "simulation",
-    options: { overwriteExisting: false, verifyAfterRestore: true, dryRun: false, targetPrefix: prefix, filter: { ...NO_FILTER, pathPrefix } },
+    options: {
+      overwriteExisting: false,
+      verifyAfterRestore: true,
+      dryRun: false,
+      targetPrefix: prefix,
+      filter: { ...NO_FILTER, pathPrefix },
+    },
     holdsLease: false,
   });
   await drain();
@@ -124,7 +144,12 @@ export async function scratchObjects(prefix: string) {
   const objects = [];
   for (const object of await listAll(scratch(), prefix)) {
     const body = new Uint8Array(await (await scratch().get(object.key))!.arrayBuffer());
-    objects.push({ key: object.key.slice(prefix.length), body, contentType: object.httpMetadata?.contentType ?? "", custom: object.customMetadata ?? {} });
+    objects.push({
+      key: object.key.slice(prefix.length),
+      body,
+      contentType: object.httpMetadata?.contentType ?? "",
+      custom: object.customMetadata ?? {},
+    });
   }
   await emptyBucket(scratch());
   return objects;
@@ -150,7 +175,10 @@ export async function deliverEvents(bodies: unknown[]): Promise<void> {
     "cutty-files-events",
     bodies.map((body, i) => ({ id: `sim-${clock.now()}-${i}`, timestamp: clock.date(), attempts: 1, body })),
   );
-  await worker.queue(batch, { ...env, OBJECT_EVENTS_DEAD_LETTERS: { send: async () => undefined, sendBatch: async () => undefined } as unknown as Queue });
+  await worker.queue(batch, {
+    ...env,
+    OBJECT_EVENTS_DEAD_LETTERS: { send: async () => undefined, sendBatch: async () => undefined } as unknown as Queue,
+  });
 }
 
 export const notification = (key: string, deleted: boolean) => ({

@@ -22,7 +22,9 @@ function content(size: number, seed: number): Uint8Array {
 }
 
 async function checkpoint(id: string) {
-  return (await runInDurableObject(backupJobStub(id), (_job, state) => state.storage.get<BackupCheckpoint>("checkpoint")))!;
+  return (await runInDurableObject(backupJobStub(id), (_job, state) =>
+    state.storage.get<BackupCheckpoint>("checkpoint"),
+  ))!;
 }
 
 async function startFull(): Promise<string> {
@@ -48,8 +50,14 @@ describe("large objects under change and failure", () => {
     }
     const backup = (await api("GET", `/api/backup/status/${id}`)).body.backup;
     expect(backup).toMatchObject({ status: "partial", failedCount: 1, fileCount: 2, snapshotFileCount: 2 });
-    const failed = await env.DB.prepare("SELECT file_path, error FROM backup_files WHERE backup_id = ? AND status = 'failed'").bind(id).all();
-    expect(failed.results).toEqual([{ file_path: "m/churn.bin", error: expect.stringMatching(/changed 4 times while it was being backed up/) }]);
+    const failed = await env.DB.prepare(
+      "SELECT file_path, error FROM backup_files WHERE backup_id = ? AND status = 'failed'",
+    )
+      .bind(id)
+      .all();
+    expect(failed.results).toEqual([
+      { file_path: "m/churn.bin", error: expect.stringMatching(/changed 4 times while it was being backed up/) },
+    ]);
   });
 
   it("a source read error right after the upload was opened keeps the upload id (no leaked upload, no second one)", async () => {
@@ -81,7 +89,10 @@ describe("large objects under change and failure", () => {
       if (current?.uploadId && current.uploadId !== uploadId) sameUpload = false;
     }
     expect(sameUpload).toBe(true);
-    expect((await api("GET", `/api/backup/status/${id}`)).body.backup).toMatchObject({ status: "completed", fileCount: 1 });
+    expect((await api("GET", `/api/backup/status/${id}`)).body.backup).toMatchObject({
+      status: "completed",
+      fileCount: 1,
+    });
     expect((await verify(id)).result).toMatchObject({ valid: true });
   });
 
@@ -96,13 +107,18 @@ describe("large objects under change and failure", () => {
     }
     // The configuration changes under the running upload (a deploy with another part size).
     await runInDurableObject(stub, (job: BackupJob) => {
-      job.wrapDeps = (deps) => ({ ...deps, settings: { ...deps.settings, storage: { ...deps.settings.storage, partSize: 6 * MiB } } });
+      job.wrapDeps = (deps) => ({
+        ...deps,
+        settings: { ...deps.settings, storage: { ...deps.settings.storage, partSize: 6 * MiB } },
+      });
     });
     await runBackupToEnd(id);
     expect((await api("GET", `/api/backup/status/${id}`)).body.backup).toMatchObject({ status: "completed" });
     expect((await verify(id)).result).toMatchObject({ valid: true });
     const [blob] = (await env.R2_BACKUP_BUCKET.list({ prefix: "blobs/" })).objects;
     expect(blob!.key).toBe(`blobs/${await sha256Hex(body)}`);
-    expect(await sha256Hex(await (await env.R2_BACKUP_BUCKET.get(blob!.key))!.arrayBuffer())).toBe(await sha256Hex(body));
+    expect(await sha256Hex(await (await env.R2_BACKUP_BUCKET.get(blob!.key))!.arrayBuffer())).toBe(
+      await sha256Hex(body),
+    );
   });
 });

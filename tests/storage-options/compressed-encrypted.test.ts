@@ -65,9 +65,15 @@ describe("compressed and encrypted backups", () => {
     // Text compresses well; random bytes do not, so the total shrinks but not below the media.
     expect(result.bytesUploaded).toBeLessThan(logical - 30 * 10_000);
 
-    const files = (await api("GET", `/api/backup/files/${result.id}`)).body.files as { path: string; checksum: string }[];
+    const files = (await api("GET", `/api/backup/files/${result.id}`)).body.files as {
+      path: string;
+      checksum: string;
+    }[];
     expect(files).toHaveLength(OBJECTS.length);
-    const manifestObjects = [...(await listAll(env.R2_BACKUP_BUCKET, `manifests/${result.id}/`)), ...(await listAll(env.R2_BACKUP_BUCKET, "chunks/"))];
+    const manifestObjects = [
+      ...(await listAll(env.R2_BACKUP_BUCKET, `manifests/${result.id}/`)),
+      ...(await listAll(env.R2_BACKUP_BUCKET, "chunks/")),
+    ];
     expect(manifestObjects.length).toBeGreaterThan(1);
     for (const chunk of manifestObjects) {
       const stored = await (await env.R2_BACKUP_BUCKET.get(chunk.key))!.text();
@@ -83,7 +89,9 @@ describe("compressed and encrypted backups", () => {
     for (const blob of blobs) expect(sourceHashes.has(blob.key.slice("blobs/".length))).toBe(false);
 
     // Every blob decrypts and decompresses to its source object, including the multipart one.
-    const entries = await Promise.all(files.map(async (f) => ({ f, content: await contentOf(await blobKeyOf(result.id, f.path)) })));
+    const entries = await Promise.all(
+      files.map(async (f) => ({ f, content: await contentOf(await blobKeyOf(result.id, f.path)) })),
+    );
     for (const { f, content } of entries) expect(await sha256Hex(content), f.path).toBe(f.checksum);
     const jpeg = blobs.find((b) => b.size < 200_000 + 1000 && b.size > 200_000);
     expect(jpeg, "the JPEG is stored uncompressed: only framing overhead").toBeDefined();
@@ -105,7 +113,12 @@ describe("compressed and encrypted backups", () => {
     await env.R2_BACKUP_BUCKET.put(victim, tampered, { customMetadata: metadata });
     const damaged = await verify(result.id, { mode: "full" });
     expect(damaged.result.problems).toEqual([
-      { path: "docs/report-3.csv", problem: "corrupt_blob", expected: "readable", actual: expect.stringMatching(/failed authentication/) },
+      {
+        path: "docs/report-3.csv",
+        problem: "corrupt_blob",
+        expected: "readable",
+        actual: expect.stringMatching(/failed authentication/),
+      },
     ]);
     await env.R2_BACKUP_BUCKET.put(victim, stored, { customMetadata: metadata });
 
@@ -115,7 +128,12 @@ describe("compressed and encrypted backups", () => {
     // 16 MiB of content in steps of at most 6 MiB (an object larger than that gets a step of its own).
     expect(steps).toBeGreaterThanOrEqual(4);
     const job = (await api("GET", `/api/backup/jobs/${started.body.job.id}`)).body.job;
-    expect(job.result).toMatchObject({ filesRestored: OBJECTS.length, filesFailed: 0, verified: OBJECTS.length, verifyFailures: 0 });
+    expect(job.result).toMatchObject({
+      filesRestored: OBJECTS.length,
+      filesFailed: 0,
+      verified: OBJECTS.length,
+      verifyFailures: 0,
+    });
     expect(await bucketHashes()).toEqual(before);
   });
 
@@ -124,7 +142,10 @@ describe("compressed and encrypted backups", () => {
     const oldKeyring = await loadKeyring(env.BACKUP_ENCRYPTION_KEYS!, []);
     const first = await backup("full", (id) =>
       runInDurableObject(backupJobStub(id), (job: BackupJob) => {
-        job.wrapDeps = (deps) => ({ ...deps, settings: { ...deps.settings, storage: { ...deps.settings.storage, keyring: oldKeyring } } });
+        job.wrapDeps = (deps) => ({
+          ...deps,
+          settings: { ...deps.settings, storage: { ...deps.settings.storage, keyring: oldKeyring } },
+        });
       }),
     );
     await putObjects([{ key: "docs/added.txt", body: "after the rotation" }]);
@@ -142,6 +163,10 @@ async function blobKeyOf(backupId: string, path: string): Promise<string> {
   const { locatorOf, openManifest } = await import("../../durable-objects/engine/format/manifest-reader");
   const keyring = await keys();
   const index = await readIndex(env.R2_BACKUP_BUCKET, keyring, backupId);
-  const page = await readManifestPage(openManifest(env.R2_BACKUP_BUCKET, keyring, locatorOf(index!)), { prefix: path, limit: 1, from: null });
+  const page = await readManifestPage(openManifest(env.R2_BACKUP_BUCKET, keyring, locatorOf(index!)), {
+    prefix: path,
+    limit: 1,
+    from: null,
+  });
   return page.entries[0]!.blob;
 }

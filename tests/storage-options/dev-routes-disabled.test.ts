@@ -16,5 +16,7 @@ it("answers every /api/dev route with 404 and does nothing", async () => {
     expect([path, response.status, response.body.error?.code]).toEqual([path, 404, "not_found"]);
   }
   expect((await env.R2_BUCKET.list()).objects).toEqual([]);
-  expect((await env.DB.prepare("SELECT count(*) AS n FROM audit_events WHERE actor = 'cron'").first<{ n: number }>())!.n).toBe(0);
+  expect(
+    (await env.DB.prepare("SELECT count(*) AS n FROM audit_events WHERE actor = 'cron'").first<{ n: number }>())!.n,
+  ).toBe(0);
 });

@@ -40,7 +40,13 @@ describe("large restores", () => {
     }
     expect(partsSeen).toEqual([0, 1, 2]); // started, then one 5 MiB part per 6 MiB step (3 parts in all)
     const job = (await api("GET", `/api/backup/jobs/${started.body.job.id}`)).body.job;
-    expect(job.result).toMatchObject({ filesRestored: 2, filesFailed: 0, verified: 2, verifyFailures: 0, bytesRestored: LARGE.length + 5 });
+    expect(job.result).toMatchObject({
+      filesRestored: 2,
+      filesFailed: 0,
+      verified: 2,
+      verifyFailures: 0,
+      bytesRestored: LARGE.length + 5,
+    });
     const restored = await env.R2_BUCKET.get("media/film.mov");
     expect(restored!.httpMetadata?.contentType).toBe("video/quicktime");
     expect(restored!.customMetadata).toEqual({ scene: "42" });
@@ -68,7 +74,10 @@ describe("large restores", () => {
     await emptyBucket(env.R2_BUCKET);
     const damaged = await restore(backup.id, {});
     expect(damaged.result).toMatchObject({ filesRestored: 0, filesFailed: 1 });
-    expect(damaged.result.failures[0]).toEqual({ path: "media/film.mov", reason: expect.stringMatching(/unreadable: .*failed authentication/) });
+    expect(damaged.result.failures[0]).toEqual({
+      path: "media/film.mov",
+      reason: expect.stringMatching(/unreadable: .*failed authentication/),
+    });
     expect(await env.R2_BUCKET.head("media/film.mov")).toBeNull();
   });
 });

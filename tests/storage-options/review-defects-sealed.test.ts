@@ -5,7 +5,14 @@
 import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import type { BackupCheckpoint } from "../../durable-objects/engine/backup/backup-checkpoint";
-import { BLOB_VERSION, encodeHeader, frameStream, HEADER_SIZE, sealRecord, unframeStream } from "../../durable-objects/engine/format/blob-format";
+import {
+  BLOB_VERSION,
+  encodeHeader,
+  frameStream,
+  HEADER_SIZE,
+  sealRecord,
+  unframeStream,
+} from "../../durable-objects/engine/format/blob-format";
 import { loadKeyring } from "../../durable-objects/engine/format/keyring";
 import { api } from "../helpers/api";
 import { emptyBucket, putObjects, sha256Hex } from "../helpers/buckets";
@@ -30,7 +37,8 @@ describe("encrypted large object changed during its upload (defect 3)", () => {
     const created = await api("POST", "/api/backup/create", { body: { type: "full" } });
     const id = created.body.backup.id;
     const stub = backupJobStub(id);
-    const stage = async () => (await runInDurableObject(stub, (_job, state) => state.storage.get<BackupCheckpoint>("checkpoint")))!.largeObject;
+    const stage = async () =>
+      (await runInDurableObject(stub, (_job, state) => state.storage.get<BackupCheckpoint>("checkpoint")))!.largeObject;
     // Hash the whole object and upload one part, then rewrite the object under the upload.
     while ((await stage())?.parts.length !== 1) expect(await runDurableObjectAlarm(stub)).toBe(true);
     const replacement = content(13 * MiB, 2);
@@ -46,7 +54,9 @@ describe("encrypted large object changed during its upload (defect 3)", () => {
     expect((await verify(id)).result).toMatchObject({ valid: true });
     await emptyBucket(env.R2_BUCKET);
     expect((await restore(id, {})).result).toMatchObject({ filesRestored: 1, filesFailed: 0 });
-    expect(await sha256Hex(await (await env.R2_BUCKET.get("video/cut.mov"))!.arrayBuffer())).toBe(await sha256Hex(replacement));
+    expect(await sha256Hex(await (await env.R2_BUCKET.get("video/cut.mov"))!.arrayBuffer())).toBe(
+      await sha256Hex(replacement),
+    );
   });
 });
 

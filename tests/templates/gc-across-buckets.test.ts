@@ -42,7 +42,12 @@ const sharedBlob = async () => `blobs/${await sha256Hex(SHARED)}`;
  * name it); media-files holds SHARED too, backed up by a template into the same store.
  */
 beforeEach(async () => {
-  await Promise.all([emptyBucket(env.R2_BUCKET), emptyBucket(env.R2_BACKUP_BUCKET), emptyBucket(env.R2_REPLICA_BUCKET!), emptyBucket(media())]);
+  await Promise.all([
+    emptyBucket(env.R2_BUCKET),
+    emptyBucket(env.R2_BACKUP_BUCKET),
+    emptyBucket(env.R2_REPLICA_BUCKET!),
+    emptyBucket(media()),
+  ]);
   await env.DB.exec("DELETE FROM backup_templates");
   await putObjects([{ key: "docs/shared.txt", body: SHARED }]);
   await finished(await create({ type: "full" }));
@@ -50,7 +55,9 @@ beforeEach(async () => {
   await putObjects([{ key: "docs/other.txt", body: "something else" }]);
   await finished(await create({ type: "incremental" }));
   await putObjects([{ key: "photos/same.txt", body: SHARED }], media());
-  const template = await api("POST", "/api/backup/templates", { body: { name: "media", sourceBinding: "R2_MEDIA_BUCKET", bucketName: "media-files" } });
+  const template = await api("POST", "/api/backup/templates", {
+    body: { name: "media", sourceBinding: "R2_MEDIA_BUCKET", bucketName: "media-files" },
+  });
   expect(template.status, JSON.stringify(template.body)).toBe(201);
 });
 
@@ -105,7 +112,11 @@ describe("a cleanup of one source bucket and a backup of another, into one store
     expect(done).toMatchObject({ status: "completed", snapshotFileCount: 1 });
     expect((await listAll(env.R2_BACKUP_BUCKET, "blobs/")).map((o) => o.key)).toContain(await sharedBlob());
     expect((await verify(mediaBackup, { mode: "full" })).result).toMatchObject({ valid: true, filesChecked: 1 });
-    const logs = (await api("GET", `/api/backup/logs/${mediaBackup}?limit=100`)).body.logs.map((l: { message: string }) => l.message);
-    expect(logs.some((m: string) => /waits for a cleanup: 1 object\(s\) this step found in the store/.test(m))).toBe(true);
+    const logs = (await api("GET", `/api/backup/logs/${mediaBackup}?limit=100`)).body.logs.map(
+      (l: { message: string }) => l.message,
+    );
+    expect(logs.some((m: string) => /waits for a cleanup: 1 object\(s\) this step found in the store/.test(m))).toBe(
+      true,
+    );
   });
 });

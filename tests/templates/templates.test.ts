@@ -34,7 +34,8 @@ async function templateBackup(template: string, type?: string) {
   return finished(created.body.backup.id);
 }
 
-const snapshotKeys = async (id: string) => (await api("GET", `/api/backup/files/${id}?limit=1000`)).body.files.map((f: { path: string }) => f.path).sort();
+const snapshotKeys = async (id: string) =>
+  (await api("GET", `/api/backup/files/${id}?limit=1000`)).body.files.map((f: { path: string }) => f.path).sort();
 
 beforeEach(async () => {
   await Promise.all([emptyBucket(env.R2_BUCKET), emptyBucket(env.R2_BACKUP_BUCKET), emptyBucket(media())]);
@@ -51,22 +52,74 @@ beforeEach(async () => {
 describe("backup templates", () => {
   it("are managed by admins, with the default built in, and refuse what cannot work", async () => {
     const listed = await api("GET", "/api/backup/templates");
-    expect(listed.body.templates).toEqual([expect.objectContaining({ name: "default", builtIn: true, bucketName: "cutty-files", sourceBinding: "R2_BUCKET" })]);
-    const created = await createTemplate({ name: "reports", sourceBinding: "R2_BUCKET", bucketName: "cutty-files", includePrefixes: ["reports/"] });
-    expect(created).toMatchObject({ name: "reports", builtIn: false, schedule: "daily", retentionDays: 30, compression: false, excludePrefixes: [] });
-    expect((await api("GET", "/api/backup/templates")).body.templates.map((t: { name: string }) => t.name)).toEqual(["default", "reports"]);
+    expect(listed.body.templates).toEqual([
+      expect.objectContaining({
+        name: "default",
+        builtIn: true,
+        bucketName: "cutty-files",
+        sourceBinding: "R2_BUCKET",
+      }),
+    ]);
+    const created = await createTemplate({
+      name: "reports",
+      sourceBinding: "R2_BUCKET",
+      bucketName: "cutty-files",
+      includePrefixes: ["reports/"],
+    });
+    expect(created).toMatchObject({
+      name: "reports",
+      builtIn: false,
+      schedule: "daily",
+      retentionDays: 30,
+      compression: false,
+      excludePrefixes: [],
+    });
+    expect((await api("GET", "/api/backup/templates")).body.templates.map((t: { name: string }) => t.name)).toEqual([
+      "default",
+      "reports",
+    ]);
 
     const refusals: [string, string, unknown, number][] = [
-      ["POST", "/api/backup/templates", { name: "reports", sourceBinding: "R2_BUCKET", bucketName: "cutty-files" }, 409],
-      ["POST", "/api/backup/templates", { name: "default", sourceBinding: "R2_BUCKET", bucketName: "cutty-files" }, 409],
-      ["POST", "/api/backup/templates", { name: "x", sourceBinding: "R2_BACKUP_BUCKET", bucketName: "cutty-backups" }, 400],
+      [
+        "POST",
+        "/api/backup/templates",
+        { name: "reports", sourceBinding: "R2_BUCKET", bucketName: "cutty-files" },
+        409,
+      ],
+      [
+        "POST",
+        "/api/backup/templates",
+        { name: "default", sourceBinding: "R2_BUCKET", bucketName: "cutty-files" },
+        409,
+      ],
+      [
+        "POST",
+        "/api/backup/templates",
+        { name: "x", sourceBinding: "R2_BACKUP_BUCKET", bucketName: "cutty-backups" },
+        400,
+      ],
       ["POST", "/api/backup/templates", { name: "x", sourceBinding: "NOT_BOUND", bucketName: "nowhere" }, 400],
       // One bucket, one binding: the default binds cutty-files as R2_BUCKET.
-      ["POST", "/api/backup/templates", { name: "x", sourceBinding: "R2_MEDIA_BUCKET", bucketName: "cutty-files" }, 400],
+      [
+        "POST",
+        "/api/backup/templates",
+        { name: "x", sourceBinding: "R2_MEDIA_BUCKET", bucketName: "cutty-files" },
+        400,
+      ],
       ["POST", "/api/backup/templates", { name: "x", sourceBinding: "R2_BUCKET", bucketName: "other-bucket" }, 400],
       // No BACKUP_ENCRYPTION_KEY in this project.
-      ["POST", "/api/backup/templates", { name: "x", sourceBinding: "R2_BUCKET", bucketName: "cutty-files", encryption: true }, 400],
-      ["POST", "/api/backup/templates", { name: "Bad Name", sourceBinding: "R2_BUCKET", bucketName: "cutty-files" }, 400],
+      [
+        "POST",
+        "/api/backup/templates",
+        { name: "x", sourceBinding: "R2_BUCKET", bucketName: "cutty-files", encryption: true },
+        400,
+      ],
+      [
+        "POST",
+        "/api/backup/templates",
+        { name: "Bad Name", sourceBinding: "R2_BUCKET", bucketName: "cutty-files" },
+        400,
+      ],
       ["PUT", "/api/backup/templates/default", { sourceBinding: "R2_BUCKET", bucketName: "cutty-files" }, 409],
       ["PUT", "/api/backup/templates/missing", { sourceBinding: "R2_BUCKET", bucketName: "cutty-files" }, 404],
       ["DELETE", "/api/backup/templates/default", undefined, 409],
@@ -74,7 +127,9 @@ describe("backup templates", () => {
     ];
     for (const [method, path, body, status] of refusals) {
       const response = await api(method as "POST", path, body === undefined ? {} : { body });
-      expect(response.status, `${method} ${path} ${JSON.stringify(body)}: ${JSON.stringify(response.body)}`).toBe(status);
+      expect(response.status, `${method} ${path} ${JSON.stringify(body)}: ${JSON.stringify(response.body)}`).toBe(
+        status,
+      );
     }
     expect((await api("GET", "/api/backup/templates")).body.templates).toHaveLength(2); // refusals changed nothing
     // Admin only.
@@ -82,14 +137,26 @@ describe("backup templates", () => {
     expect((await api("GET", "/api/backup/templates", { token: writer })).status).toBe(403);
 
     const updated = await api("PUT", "/api/backup/templates/reports", {
-      body: { sourceBinding: "R2_BUCKET", bucketName: "cutty-files", schedule: "hourly", excludePrefixes: ["reports/tmp/"] },
+      body: {
+        sourceBinding: "R2_BUCKET",
+        bucketName: "cutty-files",
+        schedule: "hourly",
+        excludePrefixes: ["reports/tmp/"],
+      },
     });
     expect(updated.status).toBe(200);
-    expect(updated.body.template).toMatchObject({ schedule: "hourly", includePrefixes: [], excludePrefixes: ["reports/tmp/"] });
+    expect(updated.body.template).toMatchObject({
+      schedule: "hourly",
+      includePrefixes: [],
+      excludePrefixes: ["reports/tmp/"],
+    });
     expect((await api("DELETE", "/api/backup/templates/reports")).body.template.name).toBe("reports");
     expect((await api("GET", "/api/backup/templates/reports")).status).toBe(404);
-    const audit = (await env.DB.prepare("SELECT action, target, outcome FROM audit_events WHERE action LIKE 'template.%' AND outcome = 'accepted'").all())
-      .results;
+    const audit = (
+      await env.DB.prepare(
+        "SELECT action, target, outcome FROM audit_events WHERE action LIKE 'template.%' AND outcome = 'accepted'",
+      ).all()
+    ).results;
     expect(audit).toEqual([
       { action: "template.create", target: "reports", outcome: "accepted" },
       { action: "template.update", target: "reports", outcome: "accepted" },
@@ -122,7 +189,13 @@ describe("backup templates", () => {
       { key: "images/banner.png", body: "outside the template" },
     ]);
     const second = await templateBackup("reports");
-    expect(second).toMatchObject({ status: "completed", type: "incremental", parentId: first.id, fileCount: 1, snapshotFileCount: 2 });
+    expect(second).toMatchObject({
+      status: "completed",
+      type: "incremental",
+      parentId: first.id,
+      fileCount: 1,
+      snapshotFileCount: 2,
+    });
 
     await emptyBucket(env.R2_BUCKET);
     const job = await restore(second.id);
@@ -142,18 +215,37 @@ describe("backup templates", () => {
     await runBackupToEnd(started.body.backup.id);
     await runBackupToEnd(busy.body.backup.id);
     const backup = (await api("GET", `/api/backup/status/${started.body.backup.id}`)).body.backup;
-    expect(backup).toMatchObject({ status: "completed", bucketName: "media-files", template: "media", snapshotFileCount: 1 });
+    expect(backup).toMatchObject({
+      status: "completed",
+      bucketName: "media-files",
+      template: "media",
+      snapshotFileCount: 1,
+    });
     expect(await snapshotKeys(backup.id)).toEqual(["video/intro.mp4"]);
 
     await media().delete("video/intro.mp4");
     expect((await restore(backup.id)).result).toMatchObject({ filesRestored: 1, filesFailed: 0 });
-    expect(await sha256Hex(await (await media().get("video/intro.mp4"))!.arrayBuffer())).toBe(await sha256Hex("mp4 bytes"));
+    expect(await sha256Hex(await (await media().get("video/intro.mp4"))!.arrayBuffer())).toBe(
+      await sha256Hex("mp4 bytes"),
+    );
     expect(await env.R2_BUCKET.head("video/intro.mp4")).toBeNull();
   });
 
   it("runs every template on its schedule, and two on one bucket never at once: the second waits for the first", async () => {
-    await createTemplate({ name: "reports", sourceBinding: "R2_BUCKET", bucketName: "cutty-files", includePrefixes: ["reports/"], schedule: "hourly" });
-    await createTemplate({ name: "images", sourceBinding: "R2_BUCKET", bucketName: "cutty-files", includePrefixes: ["images/"], schedule: "hourly" });
+    await createTemplate({
+      name: "reports",
+      sourceBinding: "R2_BUCKET",
+      bucketName: "cutty-files",
+      includePrefixes: ["reports/"],
+      schedule: "hourly",
+    });
+    await createTemplate({
+      name: "images",
+      sourceBinding: "R2_BUCKET",
+      bucketName: "cutty-files",
+      includePrefixes: ["images/"],
+      schedule: "hourly",
+    });
     // 05:00 UTC, fired through the local-development route: no slot of the default's daily
     // schedule, one of both hourly templates.
     const yesterday = new Date(Date.now() - 86_400_000).toISOString().slice(0, 10);
@@ -163,10 +255,15 @@ describe("backup templates", () => {
     const running = (await api("GET", "/api/backup/list?limit=10")).body.backups;
     expect(running).toHaveLength(1);
     expect(running[0]).toMatchObject({ template: "images", trigger: "cron", status: "in_progress" });
-    const runs = (await env.DB.prepare("SELECT outcome, detail FROM audit_events WHERE action = 'template.run' ORDER BY id").all()).results;
+    const runs = (
+      await env.DB.prepare("SELECT outcome, detail FROM audit_events WHERE action = 'template.run' ORDER BY id").all()
+    ).results;
     expect(runs).toEqual([
       { outcome: "accepted", detail: expect.stringContaining("template images, hourly): started a full backup") },
-      { outcome: "accepted", detail: expect.stringContaining(`template reports, hourly): queued behind backup ${running[0].id}`) },
+      {
+        outcome: "accepted",
+        detail: expect.stringContaining(`template reports, hourly): queued behind backup ${running[0].id}`),
+      },
     ]);
     // Asked for while the bucket is busy, it is refused, as any backup is.
     expect((await api("POST", "/api/backup/create", { body: { template: "reports" } })).status).toBe(409);
@@ -186,7 +283,9 @@ describe("backup templates", () => {
     // Queued once, started once.
     await runDurableObjectAlarm(coordinatorStub());
     expect((await api("GET", "/api/backup/list?limit=10")).body.backups).toHaveLength(2);
-    expect((await api("GET", "/api/backup/list?template=reports")).body.backups.map((b: { id: string }) => b.id)).toEqual([second.id]);
+    expect(
+      (await api("GET", "/api/backup/list?template=reports")).body.backups.map((b: { id: string }) => b.id),
+    ).toEqual([second.id]);
   });
 
   it("keeps each template's backups by its own retention", async () => {
@@ -224,11 +323,16 @@ describe("backup templates", () => {
 
     // A deleted template's backups stay reachable by its name (with the environment's rules or the body's).
     expect((await api("DELETE", "/api/backup/templates/reports")).status).toBe(200);
-    const orphaned = await api("POST", "/api/backup/cleanup", { body: { template: "reports", dryRun: true, retentionDays: 0, keep: { last: 0 } } });
+    const orphaned = await api("POST", "/api/backup/cleanup", {
+      body: { template: "reports", dryRun: true, retentionDays: 0, keep: { last: 0 } },
+    });
     expect(orphaned.status, JSON.stringify(orphaned.body)).toBe(202);
     await runJobToEnd(cleanupJobStub(orphaned.body.job.id));
     // (The newest completed backup of the template is always kept.)
-    expect((await api("GET", `/api/backup/jobs/${orphaned.body.job.id}`)).body.job.result).toMatchObject({ template: "reports", backupsExpired: 0 });
+    expect((await api("GET", `/api/backup/jobs/${orphaned.body.job.id}`)).body.job.result).toMatchObject({
+      template: "reports",
+      backupsExpired: 0,
+    });
     expect((await api("POST", "/api/backup/cleanup", { body: { template: "never-was" } })).status).toBe(404);
   });
 });

@@ -1,5 +1,9 @@
 import { describe, expect, it } from "vitest";
-import { desiredAlerts, type AlertThresholds, type BucketFacts } from "../../durable-objects/engine/monitor/alert-rules";
+import {
+  desiredAlerts,
+  type AlertThresholds,
+  type BucketFacts,
+} from "../../durable-objects/engine/monitor/alert-rules";
 
 const limits: AlertThresholds = {
   consecutiveFailures: 3,
@@ -33,10 +37,20 @@ describe("alert rules", () => {
 
   it("consecutive_failures at the threshold, naming the latest failure", () => {
     expect(codes({ failuresSinceSuccess: { count: 2, newest: [] } })).toEqual([]);
-    const [alert] = desiredAlerts({ ...quiet, failuresSinceSuccess: { count: 3, newest: [{ id: "bk-3", error: "R2 down" }] } }, limits, now);
-    expect(alert).toMatchObject({ code: "consecutive_failures", severity: "critical", details: { count: 3, backupIds: ["bk-3"] } });
+    const [alert] = desiredAlerts(
+      { ...quiet, failuresSinceSuccess: { count: 3, newest: [{ id: "bk-3", error: "R2 down" }] } },
+      limits,
+      now,
+    );
+    expect(alert).toMatchObject({
+      code: "consecutive_failures",
+      severity: "critical",
+      details: { count: 3, backupIds: ["bk-3"] },
+    });
     expect(alert!.message).toBe("3 backups of files in a row did not complete (latest: bk-3: R2 down).");
-    expect(codes({ failuresSinceSuccess: { count: 1, newest: [] } }, { consecutiveFailures: 1 })).toEqual(["consecutive_failures"]);
+    expect(codes({ failuresSinceSuccess: { count: 1, newest: [] } }, { consecutiveFailures: 1 })).toEqual([
+      "consecutive_failures",
+    ]);
   });
 
   it("no_recent_backup after the stale hours, from the first attempt when none ever completed", () => {
@@ -47,31 +61,47 @@ describe("alert rules", () => {
   });
 
   it("storage_growth needs history, the factor and the absolute floor", () => {
-    const growth = (storedBytes: number, previous: number[]) => codes({ growth: { backupId: "bk-new", storedBytes, previous } });
+    const growth = (storedBytes: number, previous: number[]) =>
+      codes({ growth: { backupId: "bk-new", storedBytes, previous } });
     expect(growth(100_000, [1000, 1000])).toEqual([]); // too little history
     expect(growth(5000, [1000, 1000, 1000])).toEqual([]); // exactly 5×: not above
     expect(growth(5001, [1000, 1000, 1000])).toEqual(["storage_growth"]);
     expect(growth(900, [0, 0, 0])).toEqual([]); // under the floor, however "infinite" the factor
     expect(growth(1001, [0, 0, 0])).toEqual(["storage_growth"]);
     // Only the window's backups make the average: an old huge one no longer hides a surge.
-    expect(codes({ growth: { backupId: "bk", storedBytes: 6000, previous: [1000, 1000, 1000, 1_000_000] } }, { growthWindow: 3 })).toEqual(["storage_growth"]);
+    expect(
+      codes(
+        { growth: { backupId: "bk", storedBytes: 6000, previous: [1000, 1000, 1000, 1_000_000] } },
+        { growthWindow: 3 },
+      ),
+    ).toEqual(["storage_growth"]);
   });
 
   it("verification_failed and schedule_skipped", () => {
     expect(codes({ invalidVerifications: { count: 2, backupIds: ["bk-1", "bk-2"] } })).toEqual(["verification_failed"]);
     expect(codes({ skippedRuns: { count: 2, lastDetail: null } })).toEqual([]);
-    expect(codes({ skippedRuns: { count: 3, lastDetail: "backup bk-1 is still running" } })).toEqual(["schedule_skipped"]);
+    expect(codes({ skippedRuns: { count: 3, lastDetail: "backup bk-1 is still running" } })).toEqual([
+      "schedule_skipped",
+    ]);
   });
 
   it("replica_incomplete while a kept backup's replica is incomplete or failed, naming it", () => {
     const [alert] = desiredAlerts({ ...quiet, replicaProblems: { count: 1, backupIds: ["bk-7"] } }, limits, now);
-    expect(alert).toMatchObject({ code: "replica_incomplete", severity: "warning", details: { count: 1, backupIds: ["bk-7"] } });
+    expect(alert).toMatchObject({
+      code: "replica_incomplete",
+      severity: "warning",
+      details: { count: 1, backupIds: ["bk-7"] },
+    });
     expect(alert!.message).toContain("(bk-7)");
   });
 
   it("changes_pending when change events pile up past the threshold or the coordinator's limit, or grow old", () => {
     const pending = (count: number, hoursAgo: number, overflow = false) => ({
-      pendingChanges: { count, firstReceivedAt: now.getTime() - hoursAgo * 3_600_000, overflowSince: overflow ? now.getTime() : null },
+      pendingChanges: {
+        count,
+        firstReceivedAt: now.getTime() - hoursAgo * 3_600_000,
+        overflowSince: overflow ? now.getTime() : null,
+      },
     });
     expect(codes({ pendingChanges: { count: 0, firstReceivedAt: null, overflowSince: null } })).toEqual([]);
     expect(codes(pending(999, 5.9))).toEqual([]);
@@ -79,7 +109,11 @@ describe("alert rules", () => {
     expect(codes(pending(3, 6))).toEqual(["changes_pending"]);
     expect(codes(pending(3, 0, true))).toEqual(["changes_pending"]);
     const [alert] = desiredAlerts({ ...quiet, ...pending(1200, 7) }, limits, now);
-    expect(alert).toMatchObject({ code: "changes_pending", severity: "warning", details: { count: 1200, hours: 7, overflow: false } });
+    expect(alert).toMatchObject({
+      code: "changes_pending",
+      severity: "warning",
+      details: { count: 1200, hours: 7, overflow: false },
+    });
     expect(alert!.message).toContain("1200 changed key(s) of files are waiting for a backup");
   });
 });

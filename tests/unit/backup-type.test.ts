@@ -21,11 +21,17 @@ describe("chooseBackupType", () => {
   it("auto: full with no completed backup, incremental at 6 days, full at 8 days", () => {
     expect(chooseBackupType(input(), history(null))).toMatchObject({ type: "full", parentId: null });
     expect(chooseBackupType(input(), history(6, 1))).toEqual({ type: "incremental", parentId: "latest", note: null });
-    expect(chooseBackupType(input(), history(8, 1))).toMatchObject({ type: "full", note: expect.stringMatching(/older than 7 days/) });
+    expect(chooseBackupType(input(), history(8, 1))).toMatchObject({
+      type: "full",
+      note: expect.stringMatching(/older than 7 days/),
+    });
   });
 
   it("auto is always full when incremental backups are disabled", () => {
-    expect(chooseBackupType(input({ incrementalEnabled: false }), history(1))).toMatchObject({ type: "full", note: expect.stringMatching(/disabled/) });
+    expect(chooseBackupType(input({ incrementalEnabled: false }), history(1))).toMatchObject({
+      type: "full",
+      note: expect.stringMatching(/disabled/),
+    });
   });
 
   it("honours BACKUP_FULL_INTERVAL_DAYS", () => {
@@ -33,7 +39,10 @@ describe("chooseBackupType", () => {
   });
 
   it("an incremental request builds on the newest completed backup, or becomes full without one", () => {
-    expect(chooseBackupType(input({ requested: "incremental" }), history(30, 2))).toMatchObject({ type: "incremental", parentId: "latest" });
+    expect(chooseBackupType(input({ requested: "incremental" }), history(30, 2))).toMatchObject({
+      type: "incremental",
+      parentId: "latest",
+    });
     expect(chooseBackupType(input({ requested: "incremental" }), history(null))).toMatchObject({
       type: "full",
       note: expect.stringMatching(/no finished backup/),
@@ -41,6 +50,10 @@ describe("chooseBackupType", () => {
   });
 
   it("a full request is full", () => {
-    expect(chooseBackupType(input({ requested: "full" }), history(1))).toEqual({ type: "full", parentId: null, note: null });
+    expect(chooseBackupType(input({ requested: "full" }), history(1))).toEqual({
+      type: "full",
+      parentId: null,
+      note: null,
+    });
   });
 });

@@ -3,7 +3,16 @@ import { cutWindow } from "../../durable-objects/engine/backup/backup-window";
 import type { MergeAction } from "../../durable-objects/engine/backup/listing-merge";
 import type { ManifestEntry } from "../../durable-objects/engine/format/manifest";
 
-const entry = (key: string): ManifestEntry => ({ key, size: 1, etag: "e", lastModified: "x", sha256: "0", blob: "b", httpMetadata: {}, customMetadata: {} });
+const entry = (key: string): ManifestEntry => ({
+  key,
+  size: 1,
+  etag: "e",
+  lastModified: "x",
+  sha256: "0",
+  blob: "b",
+  httpMetadata: {},
+  customMetadata: {},
+});
 const settings = { stepByteBudget: 100, storage: { multipartThreshold: 50 } };
 
 describe("cutWindow", () => {

@@ -11,8 +11,18 @@ describe("cleanup configuration and body (issue 8 inputs)", () => {
       BACKUP_GC_GRACE_HOURS: 24,
       BACKUP_LOG_RETENTION_DAYS: 90,
     });
-    expect(parseConfig({ ...valid, BACKUP_KEEP: "daily=14, monthly=12" }).BACKUP_KEEP).toEqual({ last: 0, daily: 14, weekly: 0, monthly: 12 });
-    expect(parseConfig({ ...valid, BACKUP_KEEP: "" }).BACKUP_KEEP).toEqual({ last: 0, daily: 0, weekly: 0, monthly: 0 });
+    expect(parseConfig({ ...valid, BACKUP_KEEP: "daily=14, monthly=12" }).BACKUP_KEEP).toEqual({
+      last: 0,
+      daily: 14,
+      weekly: 0,
+      monthly: 12,
+    });
+    expect(parseConfig({ ...valid, BACKUP_KEEP: "" }).BACKUP_KEEP).toEqual({
+      last: 0,
+      daily: 0,
+      weekly: 0,
+      monthly: 0,
+    });
     expect(parseConfig({ ...valid, BACKUP_GC_GRACE_HOURS: "0" }).BACKUP_GC_GRACE_HOURS).toBe(0);
   });
 
@@ -41,7 +51,14 @@ describe("cleanup configuration and body (issue 8 inputs)", () => {
       retentionDays: 0,
       keep: { last: 1, daily: 0, weekly: 0, monthly: 0 },
     });
-    for (const bad of [{ retentionDays: -1 }, { retentionDays: 1.5 }, { keep: { yearly: 1 } }, { keep: { last: "3" } }, { force: true }, { dryRun: "yes" }]) {
+    for (const bad of [
+      { retentionDays: -1 },
+      { retentionDays: 1.5 },
+      { keep: { yearly: 1 } },
+      { keep: { last: "3" } },
+      { force: true },
+      { dryRun: "yes" },
+    ]) {
       expect(cleanupBody.safeParse(bad).success, JSON.stringify(bad)).toBe(false);
     }
   });

@@ -31,7 +31,11 @@ describe("parseConfig", () => {
     ["BACKUP_INCREMENTAL_ENABLED", "yes", /BACKUP_INCREMENTAL_ENABLED/],
     ["BACKUP_SCHEDULE", "monthly", /BACKUP_SCHEDULE/],
     // Backup details must not travel in clear text to another machine.
-    ["BACKUP_WEBHOOK_URL", "http://hooks.example/backup", /BACKUP_WEBHOOK_URL must be https, or http to a loopback address/],
+    [
+      "BACKUP_WEBHOOK_URL",
+      "http://hooks.example/backup",
+      /BACKUP_WEBHOOK_URL must be https, or http to a loopback address/,
+    ],
     ["BACKUP_WEBHOOK_URL", "ftp://127.0.0.1/x", /BACKUP_WEBHOOK_URL must be https/],
     ["BACKUP_WEBHOOK_URL", "not a url", /BACKUP_WEBHOOK_URL must be a URL/],
     ["BACKUP_ALERT_STALE_HOURS", "0", /BACKUP_ALERT_STALE_HOURS must be at least 1/],
@@ -50,7 +54,12 @@ describe("parseConfig", () => {
 
   it("accepts https webhooks and http ones to this machine only, each with a secret", () => {
     const secret = { BACKUP_WEBHOOK_SECRET: "a-webhook-secret-of-some-length" };
-    for (const url of ["https://hooks.example/backup", "http://127.0.0.1:8790/hook", "http://localhost/hook", "http://[::1]:9000/"]) {
+    for (const url of [
+      "https://hooks.example/backup",
+      "http://127.0.0.1:8790/hook",
+      "http://localhost/hook",
+      "http://[::1]:9000/",
+    ]) {
       expect(parseConfig({ ...valid, ...secret, BACKUP_WEBHOOK_URL: url }).BACKUP_WEBHOOK_URL).toBe(url);
     }
     const missing = failure({ ...valid, BACKUP_WEBHOOK_URL: "https://hooks.example/backup" });
@@ -61,6 +70,8 @@ describe("parseConfig", () => {
   it("requires a JWT_SECRET of 32 characters unless a JWKS URL is configured", () => {
     expect(failure({ ...valid, JWT_SECRET: undefined }).message).toMatch(/JWT_SECRET is required/);
     expect(failure({ ...valid, JWT_SECRET: "short" }).message).toMatch(/JWT_SECRET must be at least 32 characters/);
-    expect(parseConfig({ JWT_JWKS_URL: "https://issuer.example/.well-known/jwks.json" }).JWT_JWKS_URL).toBe("https://issuer.example/.well-known/jwks.json");
+    expect(parseConfig({ JWT_JWKS_URL: "https://issuer.example/.well-known/jwks.json" }).JWT_JWKS_URL).toBe(
+      "https://issuer.example/.well-known/jwks.json",
+    );
   });
 });

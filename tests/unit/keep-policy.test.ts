@@ -2,13 +2,25 @@ import { describe, expect, it } from "vitest";
 import { periodsOf, planRetention, type BackupForRetention } from "../../durable-objects/engine/cleanup/keep-policy";
 
 const NONE = { last: 0, daily: 0, weekly: 0, monthly: 0 };
-const backup = (id: string, backupDate: string, status = "completed"): BackupForRetention => ({ id, backupDate, status });
+const backup = (id: string, backupDate: string, status = "completed"): BackupForRetention => ({
+  id,
+  backupDate,
+  status,
+});
 const keptIds = (plan: ReturnType<typeof planRetention>) => [...plan.kept.keys()].sort();
 
 describe("periods", () => {
   it("uses UTC days, ISO weeks (with their week-year) and UTC months", () => {
-    expect(periodsOf("2026-11-30T23:59:59.999Z")).toEqual({ daily: "2026-11-30", weekly: "2026-W49", monthly: "2026-11" });
-    expect(periodsOf("2026-12-01T00:00:00.000Z")).toEqual({ daily: "2026-12-01", weekly: "2026-W49", monthly: "2026-12" });
+    expect(periodsOf("2026-11-30T23:59:59.999Z")).toEqual({
+      daily: "2026-11-30",
+      weekly: "2026-W49",
+      monthly: "2026-11",
+    });
+    expect(periodsOf("2026-12-01T00:00:00.000Z")).toEqual({
+      daily: "2026-12-01",
+      weekly: "2026-W49",
+      monthly: "2026-12",
+    });
     expect(periodsOf("2026-12-31T12:00:00.000Z").weekly).toBe("2026-W53");
     expect(periodsOf("2027-01-01T12:00:00.000Z").weekly).toBe("2026-W53");
     expect(periodsOf("2027-01-04T00:00:00.000Z").weekly).toBe("2027-W01");
@@ -22,7 +34,11 @@ describe("planRetention", () => {
 
   it("keeps what is younger than the retention days, and expires the rest", () => {
     const plan = planRetention(
-      [backup("a", "2026-11-30T02:00:00.000Z"), backup("b", "2026-11-01T02:00:00.001Z"), backup("c", "2026-11-01T01:59:59.999Z")],
+      [
+        backup("a", "2026-11-30T02:00:00.000Z"),
+        backup("b", "2026-11-01T02:00:00.001Z"),
+        backup("c", "2026-11-01T01:59:59.999Z"),
+      ],
       { retentionDays: 30, keep: NONE },
       now,
     );
@@ -54,11 +70,25 @@ describe("planRetention", () => {
       backup("jan31", "2028-01-31T12:00:00.000Z"),
     ];
     const at = new Date("2028-06-01T00:00:00.000Z");
-    expect(keptIds(planRetention(history, { retentionDays: 0, keep: { ...NONE, daily: 2 } }, at))).toEqual(["feb29-b", "mar01-a"]);
+    expect(keptIds(planRetention(history, { retentionDays: 0, keep: { ...NONE, daily: 2 } }, at))).toEqual([
+      "feb29-b",
+      "mar01-a",
+    ]);
     // 2028-02-28 (Mon) to 2028-03-01 (Wed) is one ISO week; Jan 31 (Mon) is the week before.
-    expect(keptIds(planRetention(history, { retentionDays: 0, keep: { ...NONE, weekly: 2 } }, at))).toEqual(["jan31", "mar01-a"]);
-    expect(keptIds(planRetention(history, { retentionDays: 0, keep: { ...NONE, monthly: 3 } }, at))).toEqual(["feb29-b", "jan31", "mar01-a"]);
-    expect(keptIds(planRetention(history, { retentionDays: 0, keep: { ...NONE, last: 3 } }, at))).toEqual(["feb29-a", "feb29-b", "mar01-a"]);
+    expect(keptIds(planRetention(history, { retentionDays: 0, keep: { ...NONE, weekly: 2 } }, at))).toEqual([
+      "jan31",
+      "mar01-a",
+    ]);
+    expect(keptIds(planRetention(history, { retentionDays: 0, keep: { ...NONE, monthly: 3 } }, at))).toEqual([
+      "feb29-b",
+      "jan31",
+      "mar01-a",
+    ]);
+    expect(keptIds(planRetention(history, { retentionDays: 0, keep: { ...NONE, last: 3 } }, at))).toEqual([
+      "feb29-a",
+      "feb29-b",
+      "mar01-a",
+    ]);
   });
 
   it("a backup just before UTC midnight and one just after are two days", () => {
@@ -67,7 +97,10 @@ describe("planRetention", () => {
       backup("after", "2026-11-30T00:00:00.000Z"),
       backup("same-day-earlier", "2026-11-29T00:00:00.000Z"),
     ];
-    expect(keptIds(planRetention(history, { retentionDays: 0, keep: { ...NONE, daily: 2 } }, now))).toEqual(["after", "before"]);
+    expect(keptIds(planRetention(history, { retentionDays: 0, keep: { ...NONE, daily: 2 } }, now))).toEqual([
+      "after",
+      "before",
+    ]);
   });
 
   it("keeps what a running job reads, and never plans backups that are still running", () => {

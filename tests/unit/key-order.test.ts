@@ -17,7 +17,23 @@ describe("compareKeys", () => {
   });
 
   it("agrees with UTF-8 byte order on a mixed set of keys", () => {
-    const keys = ["a", "a/b", "a b", "A", "z", "é", "日本", "📦", "\uFFFD", "\uE000x", "a\u0000", "", "ab", "aé", "a📦"];
+    const keys = [
+      "a",
+      "a/b",
+      "a b",
+      "A",
+      "z",
+      "é",
+      "日本",
+      "📦",
+      "\uFFFD",
+      "\uE000x",
+      "a\u0000",
+      "",
+      "ab",
+      "aé",
+      "a📦",
+    ];
     const ours = [...keys].sort(compareKeys);
     const bytes = [...keys].sort(utf8Compare);
     expect(ours).toEqual(bytes);

@@ -14,10 +14,9 @@ const scope = fc.record({
 describe("a template's key scope", () => {
   it("takes keys under an include prefix (every key without one), minus those under an exclude prefix", () => {
     const reports: KeyScope = { includePrefixes: ["reports/", "images/"], excludePrefixes: ["reports/tmp/"] };
-    expect(["reports/q1.csv", "images/a.png", "reports/tmp/x", "other/b", "reports"].filter((k) => inScope(reports, k))).toEqual([
-      "reports/q1.csv",
-      "images/a.png",
-    ]);
+    expect(
+      ["reports/q1.csv", "images/a.png", "reports/tmp/x", "other/b", "reports"].filter((k) => inScope(reports, k)),
+    ).toEqual(["reports/q1.csv", "images/a.png"]);
     expect(inScope({ includePrefixes: [], excludePrefixes: ["tmp/"] }, "anything")).toBe(true);
     expect(inScope(null, "anything")).toBe(true);
   });

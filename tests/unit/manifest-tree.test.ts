@@ -30,7 +30,8 @@ const entryOf = (key: string, version = 1): ManifestEntry => ({
   customMetadata: {},
 });
 
-const keysOf = (n: number, prefix = "files/") => Array.from({ length: n }, (_, i) => `${prefix}${String(i).padStart(6, "0")}`);
+const keysOf = (n: number, prefix = "files/") =>
+  Array.from({ length: n }, (_, i) => `${prefix}${String(i).padStart(6, "0")}`);
 
 /** Builds a whole tree from entries cut into the given batches (as steps would add them). */
 async function build(entries: readonly ManifestEntry[], batches: number[] = [entries.length]) {
@@ -99,17 +100,21 @@ describe("manifest tree", () => {
     const before = await build(entries);
     const levels = before.root!.level;
     await fc.assert(
-      fc.asyncProperty(fc.integer({ min: 0, max: entries.length - 1 }), fc.constantFrom("modify", "add", "remove"), async (at, change) => {
-        const changed = [...entries];
-        if (change === "modify") changed[at] = entryOf(entries[at]!.key, 2);
-        if (change === "add") changed.splice(at + 1, 0, entryOf(`${entries[at]!.key}+`));
-        if (change === "remove") changed.splice(at, 1);
-        const after = await build(changed);
-        const fresh = [...after.names].filter((name) => !before.names.has(name));
-        // Its leaf (two when an added key is itself a boundary), one page per level, and at most
-        // one neighbour per level whose page boundary moved with the changed name.
-        expect(fresh.length).toBeLessThanOrEqual(2 + 2 * levels);
-      }),
+      fc.asyncProperty(
+        fc.integer({ min: 0, max: entries.length - 1 }),
+        fc.constantFrom("modify", "add", "remove"),
+        async (at, change) => {
+          const changed = [...entries];
+          if (change === "modify") changed[at] = entryOf(entries[at]!.key, 2);
+          if (change === "add") changed.splice(at + 1, 0, entryOf(`${entries[at]!.key}+`));
+          if (change === "remove") changed.splice(at, 1);
+          const after = await build(changed);
+          const fresh = [...after.names].filter((name) => !before.names.has(name));
+          // Its leaf (two when an added key is itself a boundary), one page per level, and at most
+          // one neighbour per level whose page boundary moved with the changed name.
+          expect(fresh.length).toBeLessThanOrEqual(2 + 2 * levels);
+        },
+      ),
       { numRuns: 20 },
     );
   });

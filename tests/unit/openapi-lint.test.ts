@@ -16,7 +16,10 @@ it("passes redocly lint's recommended rules without errors or warnings", () => {
     const file = join(dir, "openapi.json");
     writeFileSync(file, JSON.stringify(openApiDocument(API_ROUTES)));
     const run = spawnSync("node_modules/.bin/redocly", ["lint", file, "--format", "json"], { encoding: "utf8" });
-    const report = JSON.parse(run.stdout) as { totals: { errors: number; warnings: number }; problems: { ruleId: string; message: string }[] };
+    const report = JSON.parse(run.stdout) as {
+      totals: { errors: number; warnings: number };
+      problems: { ruleId: string; message: string }[];
+    };
     // Warnings are listed too: the document has none today, and a new one should be looked at.
     expect(report.problems.map((p) => `${p.ruleId}: ${p.message}`)).toEqual([]);
     expect(report.totals).toMatchObject({ errors: 0, warnings: 0 });

@@ -28,7 +28,12 @@ const asEntry = (key: string, version: number): ManifestEntry => ({
   httpMetadata: {},
   customMetadata: {},
 });
-const asListed = (key: string, version: number): ListedObject => ({ key, etag: `${key}#${version}`, size: version, uploaded: new Date(AT) });
+const asListed = (key: string, version: number): ListedObject => ({
+  key,
+  etag: `${key}#${version}`,
+  size: version,
+  uploaded: new Date(AT),
+});
 
 describe("listing merge against a model of the bucket", () => {
   it("whatever the parent and the bucket, the merged snapshot is exactly the bucket, and only changed keys are read", () => {
@@ -42,7 +47,13 @@ describe("listing merge against a model of the bucket", () => {
         for (const action of actions) {
           const inBefore = action.key in before;
           const inAfter = action.key in after;
-          const expected = !inAfter ? "deleted" : !inBefore ? "new" : before[action.key] === after[action.key] ? "unchanged" : "modified";
+          const expected = !inAfter
+            ? "deleted"
+            : !inBefore
+              ? "new"
+              : before[action.key] === after[action.key]
+                ? "unchanged"
+                : "modified";
           expect(action.kind).toBe(expected);
         }
       }),

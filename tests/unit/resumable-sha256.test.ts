@@ -2,7 +2,9 @@ import { describe, expect, it } from "vitest";
 import { ResumableSha256 } from "../../durable-objects/engine/format/resumable-sha256";
 
 async function webCryptoHex(bytes: Uint8Array): Promise<string> {
-  return [...new Uint8Array(await crypto.subtle.digest("SHA-256", bytes))].map((b) => b.toString(16).padStart(2, "0")).join("");
+  return [...new Uint8Array(await crypto.subtle.digest("SHA-256", bytes))]
+    .map((b) => b.toString(16).padStart(2, "0"))
+    .join("");
 }
 
 function bytes(length: number, seed = 1): Uint8Array {

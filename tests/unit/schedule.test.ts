@@ -25,9 +25,12 @@ describe("BACKUP_SCHEDULE against the cron trigger", () => {
   });
 
   it("the shipped trigger serves every schedule", () => {
-    const crons = [...wranglerToml.matchAll(/^crons\s*=\s*\[(.*)\]/gm)].flatMap((m) => [...m[1]!.matchAll(/"([^"]+)"/g)].map((c) => c[1]!));
+    const crons = [...wranglerToml.matchAll(/^crons\s*=\s*\[(.*)\]/gm)].flatMap((m) =>
+      [...m[1]!.matchAll(/"([^"]+)"/g)].map((c) => c[1]!),
+    );
     expect(crons).toEqual(["0 * * * *"]);
-    for (const schedule of SCHEDULES) for (const cron of crons) expect(scheduleProblem(schedule, cron), `${schedule} / ${cron}`).toBeNull();
+    for (const schedule of SCHEDULES)
+      for (const cron of crons) expect(scheduleProblem(schedule, cron), `${schedule} / ${cron}`).toBeNull();
   });
 
   it("starts one backup per slot: the first firing inside it", () => {

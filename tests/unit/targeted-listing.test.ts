@@ -1,7 +1,11 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { mergeListing, type ListedObject } from "../../durable-objects/engine/backup/listing-merge";
-import { nextTargetKeys, normalizeTargetKeys, targetedListing } from "../../durable-objects/engine/backup/targeted-listing";
+import {
+  nextTargetKeys,
+  normalizeTargetKeys,
+  targetedListing,
+} from "../../durable-objects/engine/backup/targeted-listing";
 import { compareKeys } from "../../durable-objects/engine/format/key-order";
 import { eventBackupDue } from "../../durable-objects/engine/coordinator/pending-changes";
 import { plainEntry } from "../helpers/manifest";
@@ -42,7 +46,9 @@ describe("targeted listing", () => {
         const current = Object.keys(after)
           .sort(compareKeys)
           .map((k) => listed(k, after[k]!));
-        const changed = [...new Set([...Object.keys(before), ...Object.keys(after)])].filter((k) => before[k] !== after[k]);
+        const changed = [...new Set([...Object.keys(before), ...Object.keys(after)])].filter(
+          (k) => before[k] !== after[k],
+        );
         // Duplicates and keys that did not change are harmless: they are read and found as they were.
         const named = normalizeTargetKeys([...changed, ...extraNamed, ...changed]);
         const heads = new Map(named.map((k) => [k, after[k] === undefined ? null : listed(k, after[k]!)]));

@@ -48,7 +48,10 @@ function sharedSchemas(): Record<string, unknown> {
 
 function queryParameters(schema: z.ZodType | undefined) {
   if (!schema) return [];
-  const json = schemaOf(schema, "input") as { properties?: Record<string, Record<string, unknown>>; required?: string[] };
+  const json = schemaOf(schema, "input") as {
+    properties?: Record<string, Record<string, unknown>>;
+    required?: string[];
+  };
   return Object.entries(json.properties ?? {}).map(([name, property]) => ({
     name,
     in: "query",
@@ -63,24 +66,45 @@ function operation(route: ApiRoute) {
     in: "path",
     required: true,
     schema: { type: "string" },
-    description: name === "jobId" ? "A job id." : name === "name" ? "A backup template's name." : "A backup id (or, for cancel, a job id).",
+    description:
+      name === "jobId"
+        ? "A job id."
+        : name === "name"
+          ? "A backup template's name."
+          : "A backup id (or, for cancel, a job id).",
   }));
   const scope = route.scope ?? route.scopeNote;
   const errorStatuses = [400, 401, 403, ...route.errors, 500];
   return {
     operationId:
-      route.operationId ?? `${route.method.toLowerCase()}${route.path.replace(/\/:\w+/g, "").replace(/(^|\/)(\w)/g, (_m, _s, c: string) => c.toUpperCase())}`,
+      route.operationId ??
+      `${route.method.toLowerCase()}${route.path.replace(/\/:\w+/g, "").replace(/(^|\/)(\w)/g, (_m, _s, c: string) => c.toUpperCase())}`,
     tags: [route.tag],
     summary: route.summary,
-    description: [route.description, `Scope: ${scope}.`, route.audit ? `Recorded in the audit trail as \`${route.audit}\`.` : ""].filter(Boolean).join("\n\n"),
+    description: [
+      route.description,
+      `Scope: ${scope}.`,
+      route.audit ? `Recorded in the audit trail as \`${route.audit}\`.` : "",
+    ]
+      .filter(Boolean)
+      .join("\n\n"),
     security: [{ bearer: route.scope ? [route.scope] : [] }],
     "x-scope": scope,
     parameters: [...pathParameters, ...queryParameters(route.query)],
-    ...(route.body ? { requestBody: { required: false, content: { "application/json": { schema: schemaOf(route.body, "input") } } } } : {}),
+    ...(route.body
+      ? { requestBody: { required: false, content: { "application/json": { schema: schemaOf(route.body, "input") } } } }
+      : {}),
     responses: {
       [route.success.status]: {
-        description: route.success.status === 202 ? "Accepted: the work runs in the background." : route.success.status === 201 ? "Created" : "OK",
-        content: { "application/json": { schema: schemaOf(route.success.schema, "output"), example: route.success.example } },
+        description:
+          route.success.status === 202
+            ? "Accepted: the work runs in the background."
+            : route.success.status === 201
+              ? "Created"
+              : "OK",
+        content: {
+          "application/json": { schema: schemaOf(route.success.schema, "output"), example: route.success.example },
+        },
       },
       ...Object.fromEntries(errorStatuses.map((status) => [status, { $ref: `#/components/responses/E${status}` }])),
     },
@@ -96,7 +120,10 @@ export function openApiDocument(routes: ApiRoute[], serverUrl?: string) {
         summary: "Liveness: answers without a token",
         security: [],
         responses: {
-          200: { description: "OK", content: { "application/json": { schema: { type: "object", properties: { ok: { const: true } } } } } },
+          200: {
+            description: "OK",
+            content: { "application/json": { schema: { type: "object", properties: { ok: { const: true } } } } },
+          },
           ...PUBLIC_ERRORS,
         },
       },
@@ -147,7 +174,10 @@ export function openApiDocument(routes: ApiRoute[], serverUrl?: string) {
         },
       },
       responses: Object.fromEntries(
-        Object.entries(ERROR_WHEN).map(([status, when]) => [`E${status}`, { description: when, content: { "application/json": { schema: errorSchema } } }]),
+        Object.entries(ERROR_WHEN).map(([status, when]) => [
+          `E${status}`,
+          { description: when, content: { "application/json": { schema: errorSchema } } },
+        ]),
       ),
     },
   };

@@ -67,7 +67,14 @@ export const replicateJob = {
   id: "job-replicate-bk_01JD8Z3T4K6W2M9Q7R5X1C0V8B",
   kind: "replicate",
   progress: { filesProcessed: 2012, filesTotal: 2012 },
-  result: { complete: true, objectsCopied: 231, bytesCopied: 31_802_114, objectsPresent: 1_805, problemCount: 0, problems: [] },
+  result: {
+    complete: true,
+    objectsCopied: 231,
+    bytesCopied: 31_802_114,
+    objectsPresent: 1_805,
+    problemCount: 0,
+    problems: [],
+  },
 };
 
 export const restoreJob = {
@@ -96,7 +103,13 @@ export const cleanupJob = {
   backupId: null,
   requestedBy: "ops",
   progress: { filesProcessed: 4, filesTotal: 4 },
-  result: { backupsExpired: 4, backupIdsExpired: ["bk_01JC..."], blobsDeleted: 311, bytesFreed: 92_114_003, dryRun: false },
+  result: {
+    backupsExpired: 4,
+    backupIdsExpired: ["bk_01JC..."],
+    blobsDeleted: 311,
+    bytesFreed: 92_114_003,
+    dryRun: false,
+  },
 };
 
 export const snapshotFile = {
@@ -151,7 +164,13 @@ export const stats = {
   storedBytes: 402_118_044,
   dedupRatio: 13.53,
   alerts: [],
-  storage: { source: "measured", measuredAt: "2026-12-01T02:05:00.000Z", measuredBy: cleanupJob.id, measuredBytes: 398_004_211, writtenSinceBytes: 4_113_833 },
+  storage: {
+    source: "measured",
+    measuredAt: "2026-12-01T02:05:00.000Z",
+    measuredBy: cleanupJob.id,
+    measuredBytes: 398_004_211,
+    writtenSinceBytes: 4_113_833,
+  },
   webhooks: { pending: 0, failed: 0, lastProblem: null },
   buckets: [{ bucketName: "cutty-files" }],
   schedule: { schedule: "daily", lastRun: null },

@@ -22,7 +22,10 @@ import {
 const isoTime = z.string().meta({ format: "date-time", example: "2026-12-01T02:00:00.000Z" });
 const nullableTime = isoTime.nullable();
 const bytes = z.number().int().min(0);
-const nextCursor = z.string().nullable().meta({ description: "Pass as `cursor` for the next page; null on the last page." });
+const nextCursor = z
+  .string()
+  .nullable()
+  .meta({ description: "Pass as `cursor` for the next page; null on the last page." });
 
 export const errorResponse = z
   .object({
@@ -80,7 +83,8 @@ export const backup = z
       .nullable()
       .meta({ description: "The share of the objects the last verification checked (100: all of them)." }),
     replicaStatus: z.enum(REPLICA_STATUSES).nullable().meta({
-      description: "Its copy in the replica bucket (R2_REPLICA_BUCKET): pending until its replication job ends; null when no replica was configured.",
+      description:
+        "Its copy in the replica bucket (R2_REPLICA_BUCKET): pending until its replication job ends; null when no replica was configured.",
     }),
     replicaCompletedAt: nullableTime,
     template: z.string().meta({ description: "The backup template it ran (`default`: the environment variables)." }),
@@ -128,11 +132,23 @@ export const alert = z
   .meta({ id: "Alert" });
 
 export const snapshotFile = z
-  .object({ path: z.string(), size: bytes, checksum: z.string(), lastModified: isoTime, contentType: z.string().nullable() })
+  .object({
+    path: z.string(),
+    size: bytes,
+    checksum: z.string(),
+    lastModified: isoTime,
+    contentType: z.string().nullable(),
+  })
   .meta({ id: "SnapshotFile" });
 
 export const logEntry = z
-  .object({ timestamp: isoTime, eventType: z.string(), level: z.enum(LOG_LEVELS), message: z.string(), requestedBy: z.string().nullable() })
+  .object({
+    timestamp: isoTime,
+    eventType: z.string(),
+    level: z.enum(LOG_LEVELS),
+    message: z.string(),
+    requestedBy: z.string().nullable(),
+  })
   .meta({ id: "LogEntry" });
 
 export const auditEvent = z
@@ -164,10 +180,19 @@ const healthFigures = {
 export const stats = z
   .object({
     ...healthFigures,
-    storedBytes: bytes.meta({ description: "Bytes in the backup bucket: the last cleanup's measurement plus what backups stored since." }),
+    storedBytes: bytes.meta({
+      description: "Bytes in the backup bucket: the last cleanup's measurement plus what backups stored since.",
+    }),
     dedupRatio: z.number().nullable(),
     alerts: z.array(
-      z.object({ id: z.string(), code: z.enum(ALERT_CODES), severity: z.enum(ALERT_SEVERITIES), message: z.string(), since: isoTime, bucketName: z.string() }),
+      z.object({
+        id: z.string(),
+        code: z.enum(ALERT_CODES),
+        severity: z.enum(ALERT_SEVERITIES),
+        message: z.string(),
+        since: isoTime,
+        bucketName: z.string(),
+      }),
     ),
     storage: z.object({
       source: z.enum(["measured", "estimated"]),
@@ -176,28 +201,41 @@ export const stats = z
       measuredBytes: bytes.nullable(),
       writtenSinceBytes: bytes,
     }),
-    webhooks: z.object({ pending: z.number().int(), failed: z.number().int(), lastProblem: z.record(z.string(), z.unknown()).nullable() }),
+    webhooks: z.object({
+      pending: z.number().int(),
+      failed: z.number().int(),
+      lastProblem: z.record(z.string(), z.unknown()).nullable(),
+    }),
     buckets: z.array(z.object({ bucketName: z.string() }).catchall(z.unknown())).meta({
-      description: "Per source bucket: the same figures, bytesWritten, recentBackups (the last 30 finished, with their performance) and trend.",
+      description:
+        "Per source bucket: the same figures, bytesWritten, recentBackups (the last 30 finished, with their performance) and trend.",
     }),
     schedule: z.object({ schedule: z.string(), lastRun: z.record(z.string(), z.unknown()).nullable() }),
-    unprotectedChanges: z
-      .object({ keys: z.number().int(), oldestAt: nullableTime, overflow: z.boolean() })
-      .meta({ description: "Changed keys that object-change events named and no completed backup covers yet; overflow: more than are kept one by one." }),
+    unprotectedChanges: z.object({ keys: z.number().int(), oldestAt: nullableTime, overflow: z.boolean() }).meta({
+      description:
+        "Changed keys that object-change events named and no completed backup covers yet; overflow: more than are kept one by one.",
+    }),
   })
   .meta({ id: "Stats" });
 
 export const template = z
   .object({
     name: z.string(),
-    builtIn: z.boolean().meta({ description: "The `default` template: the environment variables; it cannot be changed through the API." }),
+    builtIn: z.boolean().meta({
+      description: "The `default` template: the environment variables; it cannot be changed through the API.",
+    }),
     sourceBinding: z.string().meta({ description: "The Worker's R2 binding of the source bucket." }),
     bucketName: z.string(),
     includePrefixes: z.array(z.string()).meta({ description: "Keys under any of these (every key when empty)..." }),
     excludePrefixes: z.array(z.string()).meta({ description: "...minus keys under any of these." }),
     schedule: z.enum(SCHEDULES),
     retentionDays: z.number().int(),
-    keep: z.object({ last: z.number().int(), daily: z.number().int(), weekly: z.number().int(), monthly: z.number().int() }),
+    keep: z.object({
+      last: z.number().int(),
+      daily: z.number().int(),
+      weekly: z.number().int(),
+      monthly: z.number().int(),
+    }),
     compression: z.boolean(),
     encryption: z.boolean(),
     createdAt: nullableTime,

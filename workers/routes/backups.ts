@@ -18,7 +18,8 @@ import { createBackupBody, listBackupsQuery, listFilesQuery, listLogsQuery } fro
 export async function createBackup(context: HandlerContext): Promise<Response> {
   const body = await parseJsonBody(context.request, createBackupBody, { allowEmpty: true });
   // The default template is the environment's: its backups carry no template of their own.
-  const template = body.template && body.template !== DEFAULT_TEMPLATE ? await requireTemplate(context, body.template) : null;
+  const template =
+    body.template && body.template !== DEFAULT_TEMPLATE ? await requireTemplate(context, body.template) : null;
   const bucketName = template?.bucketName ?? context.config.BACKUP_SOURCE_BUCKET;
   const result = await context.env.BUCKET_COORDINATOR.getByName(bucketName).startBackup({
     type: body.type ?? "auto",
@@ -28,7 +29,9 @@ export async function createBackup(context: HandlerContext): Promise<Response> {
   });
   if (result.ok) return jsonResponse({ backup: presentBackup(result.backup) }, 202);
   if (result.reason === "incremental_disabled") {
-    throw conflict("Incremental backups are disabled (BACKUP_INCREMENTAL_ENABLED is false); request a full or auto backup.");
+    throw conflict(
+      "Incremental backups are disabled (BACKUP_INCREMENTAL_ENABLED is false); request a full or auto backup.",
+    );
   }
   throw conflict(`A ${result.kind} of ${bucketName} is already running: ${result.holderId}.`, {
     ...(result.kind === "backup" ? { backupId: result.holderId } : { jobId: result.holderId }),
@@ -45,7 +48,8 @@ export async function findBackup(context: HandlerContext, id: string): Promise<B
 export async function getBackupStatus(context: HandlerContext, id: string): Promise<Response> {
   const row = await findBackup(context, id);
   // Answered from D1 alone; a backup that stopped moving is looked after once the answer is out.
-  if (row.status === "in_progress" || row.status === "pending") watchAfterResponse(context.ctx, context.env, "backup", row.id, row.updatedAt);
+  if (row.status === "in_progress" || row.status === "pending")
+    watchAfterResponse(context.ctx, context.env, "backup", row.id, row.updatedAt);
   return jsonResponse({ backup: presentBackup(row) });
 }
 
@@ -93,8 +97,13 @@ export async function listBackupFiles(context: HandlerContext, id: string): Prom
   const snapshot = await openBackupSnapshot(context.env, backup.id);
   if (!snapshot) throw new Error(`manifest index of ${backup.id} is missing from the backup bucket`);
   const from = query.cursor ? decodeCursor(query.cursor, filesCursor) : null;
-  if (from && from.p !== query.prefix) throw badRequest("cursor belongs to another prefix: repeat the prefix of the first page.", { field: "cursor" });
-  const page = await snapshot.page({ prefix: query.prefix, limit: query.limit, from: from ? { chunkSeq: from.c, offset: from.o } : null });
+  if (from && from.p !== query.prefix)
+    throw badRequest("cursor belongs to another prefix: repeat the prefix of the first page.", { field: "cursor" });
+  const page = await snapshot.page({
+    prefix: query.prefix,
+    limit: query.limit,
+    from: from ? { chunkSeq: from.c, offset: from.o } : null,
+  });
   return jsonResponse({
     files: page.entries.map((e) => ({
       path: e.key,

@@ -30,13 +30,20 @@ export async function cancelBackupOrJob(context: HandlerContext, id: string): Pr
     requireScope(context.principal, "backup:write");
     const accepted = await context.env.BACKUP_JOB.getByName(backup.id).cancel(context.principal.subject);
     if (!accepted)
-      throw conflict(`Backup ${backup.id} is ${backup.status}: only a running backup can be cancelled.`, { backupId: backup.id, status: backup.status });
+      throw conflict(`Backup ${backup.id} is ${backup.status}: only a running backup can be cancelled.`, {
+        backupId: backup.id,
+        status: backup.status,
+      });
     return jsonResponse({ backup: presentBackup(await findBackup(context, id)) }, 202);
   }
   const job = await findJobRow(db, id);
   if (!job) throw notFound(`No backup or job with id ${id}.`);
   requireScope(context.principal, CANCEL_SCOPE[job.kind]);
   const accepted = await jobStub(context.env, job.kind, job.id).cancel(context.principal.subject);
-  if (!accepted) throw conflict(`Job ${job.id} is ${job.status}: only a running job can be cancelled.`, { jobId: job.id, status: job.status });
+  if (!accepted)
+    throw conflict(`Job ${job.id} is ${job.status}: only a running job can be cancelled.`, {
+      jobId: job.id,
+      status: job.status,
+    });
   return jsonResponse({ job: await jobResource(context, await findJob(context, id)) }, 202);
 }

@@ -16,12 +16,23 @@ import { clock } from "../../durable-objects/engine/clock";
  * name and bucket read from them, its rules the environment's unless the body gives them), so
  * deleting a template never leaves backups no retention can reach.
  */
-async function cleanupScope(context: HandlerContext, name: string): Promise<Pick<BackupTemplate, "name" | "bucketName" | "retentionDays" | "keep">> {
+async function cleanupScope(
+  context: HandlerContext,
+  name: string,
+): Promise<Pick<BackupTemplate, "name" | "bucketName" | "retentionDays" | "keep">> {
   const template = await findTemplate(context.env, name);
   if (template) return template;
-  const left = await openDatabase(context.env.DB).query.r2Backups.findFirst({ where: eq(r2Backups.template, name), columns: { bucketName: true } });
+  const left = await openDatabase(context.env.DB).query.r2Backups.findFirst({
+    where: eq(r2Backups.template, name),
+    columns: { bucketName: true },
+  });
   if (!left) throw notFound(`No backup template named ${name}, and no backups of one.`);
-  return { name, bucketName: left.bucketName, retentionDays: context.config.BACKUP_RETENTION_DAYS, keep: context.config.BACKUP_KEEP };
+  return {
+    name,
+    bucketName: left.bucketName,
+    retentionDays: context.config.BACKUP_RETENTION_DAYS,
+    keep: context.config.BACKUP_KEEP,
+  };
 }
 
 export async function startCleanup(context: HandlerContext): Promise<Response> {
@@ -39,10 +50,13 @@ export async function startCleanup(context: HandlerContext): Promise<Response> {
     policy: { retentionDays: body.retentionDays ?? template.retentionDays, keep: body.keep ?? template.keep },
   });
   if (!result.ok) {
-    throw conflict(`A ${result.kind} of ${template.bucketName} is running (${result.holderId}); clean up when it has finished.`, {
-      ...(result.kind === "backup" ? { backupId: result.holderId } : { jobId: result.holderId }),
-      kind: result.kind,
-    });
+    throw conflict(
+      `A ${result.kind} of ${template.bucketName} is running (${result.holderId}); clean up when it has finished.`,
+      {
+        ...(result.kind === "backup" ? { backupId: result.holderId } : { jobId: result.holderId }),
+        kind: result.kind,
+      },
+    );
   }
   return jsonResponse({ job: await jobResource(context, await findJob(context, jobId)) }, 202);
 }

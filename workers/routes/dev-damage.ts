@@ -20,8 +20,14 @@ export async function devDamage(context: HandlerContext): Promise<Response> {
   const snapshot = await openBackupSnapshot(context.env, backup.id);
   if (!snapshot) throw new Error(`manifest index of ${backup.id} is missing from the backup bucket`);
   // The named key, or the snapshot's first object in key order.
-  const entry = body.key === undefined ? (await snapshot.page({ limit: 1 })).entries[0] : await snapshot.entry(body.key);
-  if (!entry) throw notFound(body.key === undefined ? `Backup ${backup.id} holds no objects.` : `Backup ${backup.id} holds no object ${body.key}.`);
+  const entry =
+    body.key === undefined ? (await snapshot.page({ limit: 1 })).entries[0] : await snapshot.entry(body.key);
+  if (!entry)
+    throw notFound(
+      body.key === undefined
+        ? `Backup ${backup.id} holds no objects.`
+        : `Backup ${backup.id} holds no object ${body.key}.`,
+    );
   await context.env.R2_BACKUP_BUCKET.delete(entry.blob);
   return jsonResponse({ backupId: backup.id, key: entry.key, blobDeleted: entry.blob });
 }

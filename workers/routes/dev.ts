@@ -32,7 +32,9 @@ export async function devCron(context: HandlerContext): Promise<Response> {
     throw badRequest("time: must be within a year of now.", { field: "time" });
   }
   if (!isCronExpression(body.cron)) {
-    throw badRequest(`cron: "${body.cron}" is not a cron expression (five fields, as in wrangler.toml's [triggers]).`, { field: "cron" });
+    throw badRequest(`cron: "${body.cron}" is not a cron expression (five fields, as in wrangler.toml's [triggers]).`, {
+      field: "cron",
+    });
   }
   const controller: ScheduledController = { cron: body.cron, scheduledTime, noRetry: () => undefined };
   await runScheduled(controller, context.env, context.ctx);
@@ -62,15 +64,26 @@ export async function devSourceWrites(context: HandlerContext): Promise<Response
       await env.R2_BUCKET.delete(write.key);
       notifications.push({ action: "DeleteObject", key: write.key });
     } else {
-      const stored = await env.R2_BUCKET.put(write.key, write.content ?? "", write.contentType ? { httpMetadata: { contentType: write.contentType } } : {});
+      const stored = await env.R2_BUCKET.put(
+        write.key,
+        write.content ?? "",
+        write.contentType ? { httpMetadata: { contentType: write.contentType } } : {},
+      );
       notifications.push({ action: "PutObject", key: write.key, size: stored.size, eTag: stored.etag });
     }
   }
-  for (const { key, deleted } of body.notify) notifications.push({ action: deleted ? "DeleteObject" : "PutObject", key });
+  for (const { key, deleted } of body.notify)
+    notifications.push({ action: deleted ? "DeleteObject" : "PutObject", key });
   const eventTime = clock.date().toISOString();
   // Shaped as R2 sends them (workers/object-events.ts reads them), at most 100 a batch.
   const messages = notifications.map(({ action, key, size, eTag }) => ({
-    body: { account: "local", action, bucket, object: { key, ...(size === undefined ? {} : { size, eTag }) }, eventTime },
+    body: {
+      account: "local",
+      action,
+      bucket,
+      object: { key, ...(size === undefined ? {} : { size, eTag }) },
+      eventTime,
+    },
   }));
   for (let i = 0; i < messages.length; i += 100) await env.OBJECT_EVENTS.sendBatch(messages.slice(i, i + 100));
   return jsonResponse({ written: body.writes.length, eventsSent: messages.length });

@@ -16,12 +16,16 @@ import { clock } from "../../durable-objects/engine/clock";
 
 /** Verifying the replica needs one bound, and a replication of this backup that has ended. */
 function requireReplica(context: HandlerContext, backup: BackupRow): void {
-  if (!context.env.R2_REPLICA_BUCKET) throw badRequest("copy: no replica is configured (bind R2_REPLICA_BUCKET).", { field: "copy" });
+  if (!context.env.R2_REPLICA_BUCKET)
+    throw badRequest("copy: no replica is configured (bind R2_REPLICA_BUCKET).", { field: "copy" });
   if (backup.replicaStatus === null || backup.replicaStatus === "pending") {
-    throw conflict(`Backup ${backup.id} has no finished replica to verify (replica status: ${backup.replicaStatus ?? "none"}).`, {
-      backupId: backup.id,
-      replicaStatus: backup.replicaStatus,
-    });
+    throw conflict(
+      `Backup ${backup.id} has no finished replica to verify (replica status: ${backup.replicaStatus ?? "none"}).`,
+      {
+        backupId: backup.id,
+        replicaStatus: backup.replicaStatus,
+      },
+    );
   }
 }
 
@@ -95,10 +99,13 @@ export async function startRestore(context: HandlerContext, id: string): Promise
     const coordinator = context.env.BUCKET_COORDINATOR.getByName(backup.bucketName);
     const result = await coordinator.startRestore(request);
     if (!result.ok) {
-      throw conflict(`A ${result.kind} of ${backup.bucketName} is running (${result.holderId}); restore when it has finished.`, {
-        ...(result.kind === "backup" ? { backupId: result.holderId } : { jobId: result.holderId }),
-        kind: result.kind,
-      });
+      throw conflict(
+        `A ${result.kind} of ${backup.bucketName} is running (${result.holderId}); restore when it has finished.`,
+        {
+          ...(result.kind === "backup" ? { backupId: result.holderId } : { jobId: result.holderId }),
+          kind: result.kind,
+        },
+      );
     }
   }
   return jsonResponse({ job: await jobResource(context, await findJob(context, jobId)) }, 202);
@@ -114,10 +121,18 @@ export async function startReplication(context: HandlerContext, id: string): Pro
   if (!context.env.R2_REPLICA_BUCKET) throw badRequest("No replica is configured (bind R2_REPLICA_BUCKET).");
   await requireSnapshot(context, backup, "replicated");
   if (backup.replicaStatus === "pending") {
-    throw conflict(`Backup ${backup.id} is being replicated already.`, { backupId: backup.id, replicaStatus: backup.replicaStatus });
+    throw conflict(`Backup ${backup.id} is being replicated already.`, {
+      backupId: backup.id,
+      replicaStatus: backup.replicaStatus,
+    });
   }
   const jobId = newId("job", clock.date());
-  await context.env.REPLICATE_JOB.getByName(jobId).start({ jobId, backupId: backup.id, bucketName: backup.bucketName, requestedBy: context.principal.subject });
+  await context.env.REPLICATE_JOB.getByName(jobId).start({
+    jobId,
+    backupId: backup.id,
+    bucketName: backup.bucketName,
+    requestedBy: context.principal.subject,
+  });
   return jsonResponse({ job: await jobResource(context, await findJob(context, jobId)) }, 202);
 }
 
@@ -138,6 +153,7 @@ export async function jobResource(context: HandlerContext, row: BackupJobRow) {
 export async function getJob(context: HandlerContext, jobId: string): Promise<Response> {
   const row = await findJob(context, jobId);
   // Answered from D1 alone; a job that stopped moving is looked after once the answer is out.
-  if (row.status === "in_progress") watchAfterResponse(context.ctx, context.env, row.kind, row.id, row.updatedAt ?? row.createdAt);
+  if (row.status === "in_progress")
+    watchAfterResponse(context.ctx, context.env, row.kind, row.id, row.updatedAt ?? row.createdAt);
   return jsonResponse({ job: await jobResource(context, row) });
 }

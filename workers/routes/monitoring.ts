@@ -37,7 +37,8 @@ export async function listAlerts(context: HandlerContext): Promise<Response> {
   const after = query.cursor ? decodeCursor(query.cursor, alertCursor) : undefined;
   const conditions: SQL[] = [];
   if (query.state) conditions.push(query.state === "open" ? isNull(alerts.resolvedAt) : isNotNull(alerts.resolvedAt));
-  if (after) conditions.push(or(lt(alerts.openedAt, after.o), and(eq(alerts.openedAt, after.o), lt(alerts.id, after.i)))!);
+  if (after)
+    conditions.push(or(lt(alerts.openedAt, after.o), and(eq(alerts.openedAt, after.o), lt(alerts.id, after.i)))!);
   const rows = await openDatabase(context.env.DB)
     .select()
     .from(alerts)

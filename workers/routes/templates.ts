@@ -9,7 +9,14 @@ import { eq } from "drizzle-orm";
 import type { z } from "zod";
 import { backupTemplates } from "../../schema";
 import { openDatabase } from "../../durable-objects/engine/records";
-import { allTemplates, DEFAULT_TEMPLATE, findTemplate, fromRow, sourceBucket, type BackupTemplate } from "../../durable-objects/engine/settings/templates";
+import {
+  allTemplates,
+  DEFAULT_TEMPLATE,
+  findTemplate,
+  fromRow,
+  sourceBucket,
+  type BackupTemplate,
+} from "../../durable-objects/engine/settings/templates";
 import type { HandlerContext } from "../context";
 import { badRequest, conflict, jsonResponse, notFound } from "../http-error";
 import { parseJsonBody } from "../request-body";
@@ -39,11 +46,16 @@ export async function getTemplate(context: HandlerContext): Promise<Response> {
 
 export async function createTemplate(context: HandlerContext): Promise<Response> {
   const { name, ...options } = await parseJsonBody(context.request, createTemplateBody);
-  if (name === DEFAULT_TEMPLATE) throw conflict("The default template is built in: it is the environment variables (BACKUP_*).", { name });
+  if (name === DEFAULT_TEMPLATE)
+    throw conflict("The default template is built in: it is the environment variables (BACKUP_*).", { name });
   await checkOptions(context, name, options);
   const now = clock.date().toISOString();
   const row = { name, ...options, createdAt: now, updatedAt: now, updatedBy: context.principal.subject };
-  const [created] = await openDatabase(context.env.DB).insert(backupTemplates).values(row).onConflictDoNothing().returning();
+  const [created] = await openDatabase(context.env.DB)
+    .insert(backupTemplates)
+    .values(row)
+    .onConflictDoNothing()
+    .returning();
   if (!created) throw conflict(`A backup template named ${name} exists already; change it with PUT.`, { name });
   return jsonResponse({ template: fromRow(created) }, 201);
 }
@@ -55,7 +67,11 @@ export async function updateTemplate(context: HandlerContext): Promise<Response>
   await requireTemplate(context, name);
   await checkOptions(context, name, options);
   const values = { ...options, updatedAt: clock.date().toISOString(), updatedBy: context.principal.subject };
-  const [row] = await openDatabase(context.env.DB).update(backupTemplates).set(values).where(eq(backupTemplates.name, name)).returning();
+  const [row] = await openDatabase(context.env.DB)
+    .update(backupTemplates)
+    .set(values)
+    .where(eq(backupTemplates.name, name))
+    .returning();
   if (!row) throw notFound(`No backup template named ${name}.`); // deleted meanwhile
   return jsonResponse({ template: fromRow(row) });
 }
@@ -70,14 +86,17 @@ export async function deleteTemplate(context: HandlerContext): Promise<Response>
 }
 
 function refuseDefault(name: string): void {
-  if (name === DEFAULT_TEMPLATE) throw conflict("The default template is built in: change it with the environment variables (BACKUP_*).", { name });
+  if (name === DEFAULT_TEMPLATE)
+    throw conflict("The default template is built in: change it with the environment variables (BACKUP_*).", { name });
 }
 
 /** What the schema cannot know: the Worker's bindings, the encryption key, and the other templates. */
 async function checkOptions(context: HandlerContext, name: string, options: TemplateOptions): Promise<void> {
   const { sourceBinding, bucketName } = options;
   if (NOT_A_SOURCE.has(sourceBinding) || !sourceBucket(context.env, sourceBinding)) {
-    throw badRequest(`sourceBinding: ${sourceBinding} is not an R2 source bucket bound to this Worker.`, { field: "sourceBinding" });
+    throw badRequest(`sourceBinding: ${sourceBinding} is not an R2 source bucket bound to this Worker.`, {
+      field: "sourceBinding",
+    });
   }
   if (options.encryption && !context.config.BACKUP_ENCRYPTION_KEY) {
     throw badRequest("encryption: needs BACKUP_ENCRYPTION_KEY to be configured.", { field: "encryption" });

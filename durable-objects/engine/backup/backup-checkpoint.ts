@@ -105,7 +105,12 @@ export interface NewBackup {
 /** The parent's manifest, as far as the checkpoint needs to know it. */
 export type ParentManifest = Omit<ManifestLocator, "backupId">;
 
-export function initialCheckpoint(backup: NewBackup, parent: ParentManifest, startedAt: string, startNotes: string[] = []): BackupCheckpoint {
+export function initialCheckpoint(
+  backup: NewBackup,
+  parent: ParentManifest,
+  startedAt: string,
+  startNotes: string[] = [],
+): BackupCheckpoint {
   return {
     version: 2,
     ...backup,

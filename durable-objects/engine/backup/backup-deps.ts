@@ -40,5 +40,11 @@ export interface BackupStepDeps {
   parentPages: PageCache;
 }
 
-export const policyOf = (settings: BackupEngineSettings): RetryPolicy => ({ attempts: settings.readAttempts, baseDelayMs: settings.retryBaseMs });
-export const codecOf = (settings: BackupEngineSettings): ManifestCodec => ({ compress: settings.storage.compress, keyring: settings.storage.keyring });
+export const policyOf = (settings: BackupEngineSettings): RetryPolicy => ({
+  attempts: settings.readAttempts,
+  baseDelayMs: settings.retryBaseMs,
+});
+export const codecOf = (settings: BackupEngineSettings): ManifestCodec => ({
+  compress: settings.storage.compress,
+  keyring: settings.storage.keyring,
+});

@@ -12,7 +12,14 @@ import type { BackupCheckpoint } from "./backup-checkpoint";
 import { ended } from "../lifecycle";
 import { mapWithConcurrency } from "../concurrency";
 import { advanceLargeObject, startLargeObject } from "./large-object";
-import { mergeListing, minWindowEnd, withinWindow, type ListedObject, type MergeAction, type WindowEnd } from "./listing-merge";
+import {
+  mergeListing,
+  minWindowEnd,
+  withinWindow,
+  type ListedObject,
+  type MergeAction,
+  type WindowEnd,
+} from "./listing-merge";
 import { MANIFEST_FORMAT, MANIFEST_VERSION, writeIndex } from "../format/manifest";
 import { openManifest, type ManifestReader } from "../format/manifest-reader";
 import { chunkKey, finishTree } from "../format/manifest-tree";
@@ -47,7 +54,11 @@ export const PARENT_WINDOW_LIMIT = 1000;
  * is cut short before an object above the multipart threshold (handed to the "large" phase) and
  * when the step's byte budget is spent.
  */
-async function copyNextBatch(deps: BackupStepDeps, checkpoint: BackupCheckpoint, fence: number): Promise<BackupCheckpoint> {
+async function copyNextBatch(
+  deps: BackupStepDeps,
+  checkpoint: BackupCheckpoint,
+  fence: number,
+): Promise<BackupCheckpoint> {
   const { settings } = deps;
   const policy = policyOf(settings);
   const {
@@ -56,7 +67,9 @@ async function copyNextBatch(deps: BackupStepDeps, checkpoint: BackupCheckpoint,
     windowEnd,
     unreadable = new Map(),
     refused = [],
-  } = checkpoint.targetKeys ? await targetedWindow(deps, checkpoint, policy, checkpoint.targetKeys) : await listedWindow(deps, checkpoint, policy);
+  } = checkpoint.targetKeys
+    ? await targetedWindow(deps, checkpoint, policy, checkpoint.targetKeys)
+    : await listedWindow(deps, checkpoint, policy);
   const actions = mergeListing(listed, parent.entries);
   const sizes = new Map(listed.map((o) => [o.key, o.size]));
   const cut = cutWindow(actions, sizes, settings);
@@ -65,7 +78,9 @@ async function copyNextBatch(deps: BackupStepDeps, checkpoint: BackupCheckpoint,
   const toRead = processed.filter((a) => a.kind === "new" || a.kind === "modified");
   const read = await mapWithConcurrency(toRead, settings.concurrency, (a) => {
     const error = unreadable.get(a.key);
-    return error === undefined ? captureWithRetry(deps, policy, checkpoint.backupId, a.key) : Promise.resolve<ObjectOutcome>({ kind: "failed", error });
+    return error === undefined
+      ? captureWithRetry(deps, policy, checkpoint.backupId, a.key)
+      : Promise.resolve<ObjectOutcome>({ kind: "failed", error });
   });
   const outcomes = new Map<string, ObjectOutcome>(toRead.map((a, i) => [a.key, read[i]!]));
   const batch = new BatchRecorder(checkpoint);
@@ -87,7 +102,12 @@ async function copyNextBatch(deps: BackupStepDeps, checkpoint: BackupCheckpoint,
       parentPosition: parent.next,
     };
   } else {
-    next = { ...checkpoint, phase: "copying", cursorKey: processed.at(-1)?.key ?? checkpoint.cursorKey, parentPosition: positionAfter(lastParentKey) };
+    next = {
+      ...checkpoint,
+      phase: "copying",
+      cursorKey: processed.at(-1)?.key ?? checkpoint.cursorKey,
+      parentPosition: positionAfter(lastParentKey),
+    };
     if (cut.large) {
       const large = cut.large;
       next = {
@@ -102,7 +122,11 @@ async function copyNextBatch(deps: BackupStepDeps, checkpoint: BackupCheckpoint,
 }
 
 /** One step of a large object; when it is done, it is recorded like any other object. */
-async function advanceLarge(deps: BackupStepDeps, checkpoint: BackupCheckpoint, fence: number): Promise<BackupCheckpoint> {
+async function advanceLarge(
+  deps: BackupStepDeps,
+  checkpoint: BackupCheckpoint,
+  fence: number,
+): Promise<BackupCheckpoint> {
   const captured = checkpoint.largeObject!;
   // Captured, but its recording did not count (a sweep page deleted what it stored or found, or a
   // crash): it is recorded only if the blob is still there, else captured again.
@@ -129,9 +153,16 @@ async function advanceLarge(deps: BackupStepDeps, checkpoint: BackupCheckpoint, 
   return recordLarge(deps, { ...checkpoint, largeObject: state }, state.result!, fence);
 }
 
-async function recordLarge(deps: BackupStepDeps, checkpoint: BackupCheckpoint, outcome: ObjectOutcome, fence: number): Promise<BackupCheckpoint> {
+async function recordLarge(
+  deps: BackupStepDeps,
+  checkpoint: BackupCheckpoint,
+  outcome: ObjectOutcome,
+  fence: number,
+): Promise<BackupCheckpoint> {
   const large = checkpoint.largeObject!;
-  const action: MergeAction = large.previous ? { kind: "modified", key: large.key, previous: large.previous } : { kind: "new", key: large.key };
+  const action: MergeAction = large.previous
+    ? { kind: "modified", key: large.key, previous: large.previous }
+    : { kind: "new", key: large.key };
   const batch = new BatchRecorder(checkpoint);
   batch.apply(action, outcome);
   const next: BackupCheckpoint = {
@@ -157,9 +188,17 @@ interface Window {
 }
 
 /** The parent's entries up to `listingEnd` (at most PARENT_WINDOW_LIMIT of them; none for a full backup). */
-async function parentWindow(deps: BackupStepDeps, checkpoint: BackupCheckpoint, policy: RetryPolicy, listingEnd: WindowEnd): Promise<ParentWindow> {
-  if (checkpoint.parentId === null) return { entries: [], positionsAfter: [], next: checkpoint.parentPosition, exhausted: true, cutAt: null };
-  return withRetry(policy, () => readParentWindow(parentManifest(deps, checkpoint), checkpoint.parentPosition, listingEnd, PARENT_WINDOW_LIMIT));
+async function parentWindow(
+  deps: BackupStepDeps,
+  checkpoint: BackupCheckpoint,
+  policy: RetryPolicy,
+  listingEnd: WindowEnd,
+): Promise<ParentWindow> {
+  if (checkpoint.parentId === null)
+    return { entries: [], positionsAfter: [], next: checkpoint.parentPosition, exhausted: true, cutAt: null };
+  return withRetry(policy, () =>
+    readParentWindow(parentManifest(deps, checkpoint), checkpoint.parentPosition, listingEnd, PARENT_WINDOW_LIMIT),
+  );
 }
 
 /** The next page of the bucket's listing, and the parent's entries over the same keys. */
@@ -173,19 +212,29 @@ async function listedWindow(deps: BackupStepDeps, checkpoint: BackupCheckpoint, 
       ...(checkpoint.cursorKey === null ? {} : { startAfter: checkpoint.cursorKey }),
     }),
   );
-  if (listing.truncated && listing.objects.length === 0) throw new Error("R2 returned an empty page that claims more keys follow");
+  if (listing.truncated && listing.objects.length === 0)
+    throw new Error("R2 returned an empty page that claims more keys follow");
   const listingEnd: WindowEnd = listing.truncated ? listing.objects.at(-1)!.key : null;
   const parent = await parentWindow(deps, checkpoint, policy, listingEnd);
   const windowEnd = minWindowEnd(listingEnd, parent.cutAt);
   // A template's keys only: the rest of the page is passed over (the window still ends where it did).
-  return { listed: listing.objects.filter((o) => withinWindow(o.key, windowEnd) && inScope(scope, o.key)), parent, windowEnd };
+  return {
+    listed: listing.objects.filter((o) => withinWindow(o.key, windowEnd) && inScope(scope, o.key)),
+    parent,
+    windowEnd,
+  };
 }
 
 /**
  * A targeted incremental's window (targeted-listing.ts): no listing; the next named keys are read
  * with `head` and laid over the parent's entries.
  */
-async function targetedWindow(deps: BackupStepDeps, checkpoint: BackupCheckpoint, policy: RetryPolicy, targetKeys: string[]): Promise<Window> {
+async function targetedWindow(
+  deps: BackupStepDeps,
+  checkpoint: BackupCheckpoint,
+  policy: RetryPolicy,
+  targetKeys: string[],
+): Promise<Window> {
   const { keys, listingEnd } = nextTargetKeys(targetKeys, checkpoint.cursorKey, deps.settings.batchSize);
   const parent = await parentWindow(deps, checkpoint, policy, listingEnd);
   const windowEnd = minWindowEnd(listingEnd, parent.cutAt);
@@ -218,11 +267,20 @@ async function targetedWindow(deps: BackupStepDeps, checkpoint: BackupCheckpoint
 
 /** The parent's manifest, version 1 or 2 (`parentRoot` is absent for version 1). */
 function parentManifest(deps: BackupStepDeps, checkpoint: BackupCheckpoint): ManifestReader {
-  const locator = { backupId: checkpoint.parentId!, chunkCount: checkpoint.parentChunkCount, root: checkpoint.parentRoot };
+  const locator = {
+    backupId: checkpoint.parentId!,
+    chunkCount: checkpoint.parentChunkCount,
+    root: checkpoint.parentRoot,
+  };
   return openManifest(deps.backup, deps.settings.readKeyring, locator, deps.parentPages);
 }
 
-async function captureWithRetry(deps: BackupStepDeps, policy: RetryPolicy, backupId: string, key: string): Promise<ObjectOutcome> {
+async function captureWithRetry(
+  deps: BackupStepDeps,
+  policy: RetryPolicy,
+  backupId: string,
+  key: string,
+): Promise<ObjectOutcome> {
   try {
     return await withRetry(policy, () => captureObject(deps.source, deps.backup, key, backupId, deps.settings.storage));
   } catch (error) {
@@ -251,7 +309,11 @@ async function finalize(deps: BackupStepDeps, before: BackupCheckpoint, fence: n
     chain: tree.chain,
   });
   // The last chunks are referenced before the index names them (docs/invariants.md, 16).
-  await commitWithReferences(deps.db, [], { holder: checkpoint.backupId, keys: tree.chunks.map((c) => chunkKey(c.ref.name)), fence });
+  await commitWithReferences(deps.db, [], {
+    holder: checkpoint.backupId,
+    keys: tree.chunks.map((c) => chunkKey(c.ref.name)),
+    fence,
+  });
   await writeIndex(deps.backup, codecOf(deps.settings), {
     format: MANIFEST_FORMAT,
     version: MANIFEST_VERSION,
@@ -268,6 +330,11 @@ async function finalize(deps: BackupStepDeps, before: BackupCheckpoint, fence: n
     root: tree.root,
   });
   return failed > 0
-    ? ended(checkpoint, "partial", `${failed} object(s) could not be read; see the file records with status failed.`, completedAt)
+    ? ended(
+        checkpoint,
+        "partial",
+        `${failed} object(s) could not be read; see the file records with status failed.`,
+        completedAt,
+      )
     : ended(checkpoint, "completed", null, completedAt);
 }

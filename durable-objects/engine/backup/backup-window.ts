@@ -11,7 +11,9 @@ import type { MergeAction } from "./listing-merge";
 export function cutWindow(
   actions: readonly MergeAction[],
   sizes: ReadonlyMap<string, number>,
-  settings: Pick<BackupEngineSettings, "stepByteBudget"> & { storage: Pick<BackupEngineSettings["storage"], "multipartThreshold"> },
+  settings: Pick<BackupEngineSettings, "stepByteBudget"> & {
+    storage: Pick<BackupEngineSettings["storage"], "multipartThreshold">;
+  },
 ): { at: number; large: MergeAction | null } {
   let bytes = 0;
   for (const [i, action] of actions.entries()) {

@@ -10,7 +10,14 @@ import { storeChunks } from "../format/chunk-store";
 import type { MergeAction } from "./listing-merge";
 import type { ManifestEntry } from "../format/manifest";
 import { appendEntries, chunkKey, type NewChunk, type TreeBuilderState } from "../format/manifest-tree";
-import { clearFileRecordWindow, insertLog, updateBackup, upsertFileRecords, type FileRecord, type LogRecord } from "../records";
+import {
+  clearFileRecordWindow,
+  insertLog,
+  updateBackup,
+  upsertFileRecords,
+  type FileRecord,
+  type LogRecord,
+} from "../records";
 import { commitWithReferences } from "../collection/ledger";
 import { withRetry } from "../retry";
 
@@ -50,7 +57,13 @@ export class BatchRecorder {
     }
     if (outcome.kind === "failed") {
       counters.failedCount += 1;
-      this.record(action.key, { backupPath: null, fileSize: 0, checksum: null, status: "failed", error: outcome.error });
+      this.record(action.key, {
+        backupPath: null,
+        fileSize: 0,
+        checksum: null,
+        status: "failed",
+        error: outcome.error,
+      });
       return;
     }
     const { entry } = outcome;
@@ -66,7 +79,13 @@ export class BatchRecorder {
     counters.bytesUploaded += outcome.bytesUploaded;
     // A full backup records the content it had to store; an incremental one every change.
     if (this.checkpoint.type === "incremental" || outcome.newContent) {
-      this.record(action.key, { backupPath: entry.blob, fileSize: entry.size, checksum: entry.sha256, status: "backed_up", error: null });
+      this.record(action.key, {
+        backupPath: entry.blob,
+        fileSize: entry.size,
+        checksum: entry.sha256,
+        status: "backed_up",
+        error: null,
+      });
     }
   }
 
@@ -76,7 +95,13 @@ export class BatchRecorder {
 
   private recordDeletion(previous: ManifestEntry): void {
     this.counters.deletedCount += 1;
-    this.record(previous.key, { backupPath: previous.blob, fileSize: previous.size, checksum: previous.sha256, status: "deleted", error: null });
+    this.record(previous.key, {
+      backupPath: previous.blob,
+      fileSize: previous.size,
+      checksum: previous.sha256,
+      status: "deleted",
+      error: null,
+    });
   }
 
   private record(filePath: string, values: Omit<FileRecord, "backupId" | "filePath">): void {
@@ -88,9 +113,19 @@ export class BatchRecorder {
    * (blobs and chunks it named, engine/collection/ledger.ts); returns the checkpoint to save.
    * Throws CollectionConflict when a sweep deleted something the step found present after `fence`.
    */
-  async commit(deps: BackupStepDeps, position: BackupCheckpoint, what: string, fence: number): Promise<BackupCheckpoint> {
+  async commit(
+    deps: BackupStepDeps,
+    position: BackupCheckpoint,
+    what: string,
+    fence: number,
+  ): Promise<BackupCheckpoint> {
     const { checkpoint, counters } = this;
-    const added = await appendEntries(checkpoint.tree, this.entries, codecOf(deps.settings).keyring, deps.settings.treeShape);
+    const added = await appendEntries(
+      checkpoint.tree,
+      this.entries,
+      codecOf(deps.settings).keyring,
+      deps.settings.treeShape,
+    );
     const stored = await storeManifestChunks(deps, checkpoint, added.chunks, added.state);
     const next: BackupCheckpoint = {
       ...position,
@@ -120,7 +155,16 @@ export class BatchRecorder {
       ),
       ...this.fileRecords
         .filter((r) => r.status === "failed")
-        .map((r) => logRecord(checkpoint, `failed:${r.filePath}`, "error", "error", now, `Could not back up ${r.filePath}: ${r.error}`)),
+        .map((r) =>
+          logRecord(
+            checkpoint,
+            `failed:${r.filePath}`,
+            "error",
+            "error",
+            now,
+            `Could not back up ${r.filePath}: ${r.error}`,
+          ),
+        ),
       ...this.refused.map((r) =>
         logRecord(
           checkpoint,
@@ -176,8 +220,15 @@ export async function storeManifestChunks(
   const written =
     chunks.length === 0
       ? { chunks: 0, bytes: 0 }
-      : await withRetry(policyOf(deps.settings), () => storeChunks(deps.backup, codecOf(deps.settings), chunks, mode, checkpoint.backupId));
-  return { ...checkpoint, tree, chunksWritten: checkpoint.chunksWritten + written.chunks, chunkBytesWritten: checkpoint.chunkBytesWritten + written.bytes };
+      : await withRetry(policyOf(deps.settings), () =>
+          storeChunks(deps.backup, codecOf(deps.settings), chunks, mode, checkpoint.backupId),
+        );
+  return {
+    ...checkpoint,
+    tree,
+    chunksWritten: checkpoint.chunksWritten + written.chunks,
+    chunkBytesWritten: checkpoint.chunkBytesWritten + written.bytes,
+  };
 }
 
 const keyBytes = (key: string) => new TextEncoder().encode(key).length;

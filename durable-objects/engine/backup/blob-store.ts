@@ -10,7 +10,14 @@
  * through large-object.ts instead, part by part across steps.
  */
 import type { SourceReader, BlobStore } from "../buckets";
-import { BLOB_VERSION, joinBytes, frameStream, isFramed, encryptedSize, type FramingOptions } from "../format/blob-format";
+import {
+  BLOB_VERSION,
+  joinBytes,
+  frameStream,
+  isFramed,
+  encryptedSize,
+  type FramingOptions,
+} from "../format/blob-format";
 import { isCompressible } from "../format/compressibility";
 import { blobMismatch } from "./blob-trust";
 import { yieldToEventLoop } from "../cooperative";
@@ -67,7 +74,10 @@ export interface BlobOrigin {
 }
 
 export async function originFor(backupId: string, key: string, keyring: Keyring | null): Promise<BlobOrigin> {
-  return { backupId, sourceKey: keyring ? await hmacHex(keyring.current.naming, new TextEncoder().encode(`key:${key}`)) : key };
+  return {
+    backupId,
+    sourceKey: keyring ? await hmacHex(keyring.current.naming, new TextEncoder().encode(`key:${key}`)) : key,
+  };
 }
 
 export interface StoredBlob {
@@ -82,7 +92,12 @@ export function describeBlob(object: R2Object): StoredBlob {
   };
 }
 
-export function blobMetadata(origin: BlobOrigin, framing: FramingOptions, sha256: string, contentSize: number): Record<string, string> {
+export function blobMetadata(
+  origin: BlobOrigin,
+  framing: FramingOptions,
+  sha256: string,
+  contentSize: number,
+): Record<string, string> {
   return {
     format: isFramed(framing) ? `framed-v${BLOB_VERSION}` : "raw",
     backupId: origin.backupId,
@@ -91,13 +106,24 @@ export function blobMetadata(origin: BlobOrigin, framing: FramingOptions, sha256
     ...(framing.key ? {} : { sha256 }),
     // What a later backup checks before trusting the blob (blob-trust.ts).
     ...(isFramed(framing)
-      ? { framing: [framing.compress ? "gzip" : "", framing.key ? "aes" : ""].filter(Boolean).join("+"), contentSize: String(contentSize) }
+      ? {
+          framing: [framing.compress ? "gzip" : "", framing.key ? "aes" : ""].filter(Boolean).join("+"),
+          contentSize: String(contentSize),
+        }
       : {}),
   };
 }
 
-export function framingFor(key: string, contentType: string | undefined, settings: StorageSettings, allowCompression: boolean): FramingOptions {
-  return { compress: allowCompression && settings.compress && isCompressible(key, contentType), key: settings.keyring?.current ?? null };
+export function framingFor(
+  key: string,
+  contentType: string | undefined,
+  settings: StorageSettings,
+  allowCompression: boolean,
+): FramingOptions {
+  return {
+    compress: allowCompression && settings.compress && isCompressible(key, contentType),
+    key: settings.keyring?.current ?? null,
+  };
 }
 
 export function manifestEntry(object: R2Object, sha256: string, blob: string): ManifestEntry {
@@ -115,7 +141,12 @@ export function manifestEntry(object: R2Object, sha256: string, blob: string): M
 
 export function capturedResult(entry: ManifestEntry, stored: StoredBlob, origin: BlobOrigin): CaptureResult {
   const newContent = stored.origin.backupId === origin.backupId;
-  return { kind: "captured", entry, newContent, bytesUploaded: newContent && stored.origin.sourceKey === origin.sourceKey ? stored.size : 0 };
+  return {
+    kind: "captured",
+    entry,
+    newContent,
+    bytesUploaded: newContent && stored.origin.sourceKey === origin.sourceKey ? stored.size : 0,
+  };
 }
 
 /**
@@ -123,7 +154,13 @@ export function capturedResult(entry: ManifestEntry, stored: StoredBlob, origin:
  * already has it, and returns the manifest entry of the version that was read: metadata and
  * content always come from one version.
  */
-export async function captureObject(source: SourceReader, backup: BlobStore, key: string, backupId: string, settings: StorageSettings): Promise<CaptureResult> {
+export async function captureObject(
+  source: SourceReader,
+  backup: BlobStore,
+  key: string,
+  backupId: string,
+  settings: StorageSettings,
+): Promise<CaptureResult> {
   const object = await readSource(`get ${key}`, () => source.get(key));
   if (!object) return { kind: "gone" };
   const origin = await originFor(backupId, key, settings.keyring);
@@ -253,7 +290,9 @@ async function uploadInParts(
     }
     return await upload.complete(parts);
   } catch (error) {
-    await upload.abort().catch((abortError: unknown) => console.error(`aborting the upload of ${blob} failed too`, abortError));
+    await upload
+      .abort()
+      .catch((abortError: unknown) => console.error(`aborting the upload of ${blob} failed too`, abortError));
     throw error;
   }
 }

@@ -23,10 +23,14 @@ export interface ExpectedBlob {
 }
 
 /** Null when the blob can be trusted as the expected content; otherwise why not. */
-export function blobMismatch(existing: Pick<R2Object, "size" | "customMetadata" | "checksums">, expected: ExpectedBlob): string | null {
+export function blobMismatch(
+  existing: Pick<R2Object, "size" | "customMetadata" | "checksums">,
+  expected: ExpectedBlob,
+): string | null {
   const metadata = existing.customMetadata ?? {};
   if (!isFramedBlob(existing)) {
-    if (existing.size !== expected.size) return `stored size ${existing.size} differs from the content's ${expected.size}`;
+    if (existing.size !== expected.size)
+      return `stored size ${existing.size} differs from the content's ${expected.size}`;
     const r2Sha256 = existing.checksums?.sha256 ? toHex(existing.checksums.sha256) : null;
     const recorded = r2Sha256 ?? metadata.sha256 ?? null;
     if (recorded === null) return "it carries no SHA-256 to compare";

@@ -13,7 +13,16 @@
  */
 import type { SourceReader, BlobStore } from "../buckets";
 import { encryptedRange, encryptedSize, type FramingOptions } from "../format/blob-format";
-import { blobKeyFor, blobMetadata, capturedResult, describeBlob, framingFor, originFor, type CaptureResult, type StorageSettings } from "./blob-store";
+import {
+  blobKeyFor,
+  blobMetadata,
+  capturedResult,
+  describeBlob,
+  framingFor,
+  originFor,
+  type CaptureResult,
+  type StorageSettings,
+} from "./blob-store";
 import { blobMismatch } from "./blob-trust";
 import { errorMessage, isSourceReadError, isVersionChanged, readSource, SourceVersionChanged } from "../errors";
 import { Cooperative, cooperativeStream } from "../cooperative";
@@ -26,7 +35,13 @@ export interface LargeObjectState {
   key: string;
   /** A modified object replaces this parent entry; a new one has none. */
   previous: ManifestEntry | null;
-  version: { etag: string; size: number; uploaded: string; httpMetadata: StoredHttpMetadata; customMetadata: Record<string, string> } | null;
+  version: {
+    etag: string;
+    size: number;
+    uploaded: string;
+    httpMetadata: StoredHttpMetadata;
+    customMetadata: Record<string, string>;
+  } | null;
   stage: "hashing" | "uploading" | "done";
   hashedBytes: number;
   hashState: Sha256State | null;
@@ -81,12 +96,17 @@ export interface LargeObjectDeps {
 }
 
 /** Aborts the multipart upload a capture left open, if any (R2 would expire it, billing meanwhile). */
-export async function abortOpenUpload(backup: Pick<R2Bucket, "resumeMultipartUpload">, state: LargeObjectState): Promise<void> {
+export async function abortOpenUpload(
+  backup: Pick<R2Bucket, "resumeMultipartUpload">,
+  state: LargeObjectState,
+): Promise<void> {
   if (!state.uploadId) return;
   await backup
     .resumeMultipartUpload(state.blob!, state.uploadId)
     .abort()
-    .catch((abortError: unknown) => console.error(`aborting the upload of ${state.key} failed; R2 expires it`, abortError));
+    .catch((abortError: unknown) =>
+      console.error(`aborting the upload of ${state.key} failed; R2 expires it`, abortError),
+    );
 }
 
 /**
@@ -96,7 +116,11 @@ export async function abortOpenUpload(backup: Pick<R2Bucket, "resumeMultipartUpl
  * `maxRestarts` times), an unreadable one is retried by the next step (at most `readAttempts`
  * reads in all); then the object is recorded as failed and its open upload aborted.
  */
-export async function advanceLargeObject(deps: LargeObjectDeps, state: LargeObjectState, budget: number): Promise<LargeObjectState> {
+export async function advanceLargeObject(
+  deps: LargeObjectDeps,
+  state: LargeObjectState,
+  budget: number,
+): Promise<LargeObjectState> {
   let saved = state;
   const tracked: LargeObjectDeps = {
     ...deps,
@@ -166,7 +190,13 @@ async function advance(deps: LargeObjectDeps, initial: LargeObjectState, budget:
   if (state.stage === "hashing" && state.hashedBytes === 0 && version.size <= Math.max(budget, deps.hashStepBytes)) {
     const { sha256 } = await sha256OfStream((await readRange(0, version.size)).body);
     spent += version.size;
-    state = { ...state, hashedBytes: version.size, stage: "uploading", sha256, blob: await blobKeyFor(sha256, deps.settings.keyring) };
+    state = {
+      ...state,
+      hashedBytes: version.size,
+      stage: "uploading",
+      sha256,
+      blob: await blobKeyFor(sha256, deps.settings.keyring),
+    };
   }
   while (state.stage === "hashing" && spent < budget) {
     const length = Math.min(budget - spent, version.size - state.hashedBytes);
@@ -192,15 +222,19 @@ async function advance(deps: LargeObjectDeps, initial: LargeObjectState, budget:
     const origin = await originFor(deps.backupId, state.key, deps.settings.keyring);
     // Compression state cannot be carried across steps, so large objects are never compressed.
     const framing: FramingOptions = framingFor(state.key, version.httpMetadata.contentType, deps.settings, false);
-    const trusted = (object: R2Object | null) => object !== null && blobMismatch(object, { sha256: state.sha256!, size: version.size }) === null;
+    const trusted = (object: R2Object | null) =>
+      object !== null && blobMismatch(object, { sha256: state.sha256!, size: version.size }) === null;
     const existing = await deps.backup.head(state.blob!);
     if (existing && trusted(existing) && !state.uploadId) return finish(state, describeBlob(existing), origin);
     // A damaged or foreign blob at the name is replaced by the upload below (completion overwrites).
-    if (existing && !trusted(existing) && !state.uploadId) console.warn(`blob ${state.blob} for ${state.key} fails its trust check; writing it again`);
+    if (existing && !trusted(existing) && !state.uploadId)
+      console.warn(`blob ${state.blob} for ${state.key} fails its trust check; writing it again`);
 
     const storedSize = framing.key ? encryptedSize(version.size) : version.size;
     if (!state.uploadId) {
-      const upload = await deps.backup.createMultipartUpload(state.blob!, { customMetadata: blobMetadata(origin, framing, state.sha256!, version.size) });
+      const upload = await deps.backup.createMultipartUpload(state.blob!, {
+        customMetadata: blobMetadata(origin, framing, state.sha256!, version.size),
+      });
       state = { ...state, uploadId: upload.uploadId, partSize: partSizeFor(storedSize, deps.settings.partSize) };
       await deps.save(state);
     }
@@ -218,10 +252,17 @@ async function advance(deps: LargeObjectDeps, initial: LargeObjectState, budget:
       // changes or fails midway, the pipe fails with the reason and the part upload only with a
       // broken body, so the pipe's error is the one raised.
       const body = framing.key
-        ? encryptedRange(framing.key, version.size, start, end, async (offset, length) => (await readRange(offset, length)).body)
+        ? encryptedRange(
+            framing.key,
+            version.size,
+            start,
+            end,
+            async (offset, length) => (await readRange(offset, length)).body,
+          )
         : (await readRange(start, end - start)).body.pipeThrough(cooperativeStream());
       const { uploaded, fed } = await pipePart(upload, state.parts.length + 1, end - start, body);
-      if (fed.status === "rejected" && (isVersionChanged(fed.reason) || isSourceReadError(fed.reason))) throw fed.reason;
+      if (fed.status === "rejected" && (isVersionChanged(fed.reason) || isSourceReadError(fed.reason)))
+        throw fed.reason;
       if (uploaded.status === "rejected") throw uploaded.reason;
       if (fed.status === "rejected") throw fed.reason;
       const part = uploaded.value;
@@ -258,5 +299,12 @@ function finish(
     httpMetadata: version.httpMetadata,
     customMetadata: version.customMetadata,
   };
-  return { ...state, stage: "done", uploadId: null, partSize: null, hashState: null, result: capturedResult(entry, stored, origin) };
+  return {
+    ...state,
+    stage: "done",
+    uploadId: null,
+    partSize: null,
+    hashState: null,
+    result: capturedResult(entry, stored, origin),
+  };
 }

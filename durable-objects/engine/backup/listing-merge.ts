@@ -21,7 +21,11 @@ export type MergeAction =
   | { kind: "deleted"; key: string; previous: ManifestEntry };
 
 export function isUnchanged(listed: ListedObject, previous: ManifestEntry): boolean {
-  return listed.etag === previous.etag && listed.size === previous.size && listed.uploaded.toISOString() === previous.lastModified;
+  return (
+    listed.etag === previous.etag &&
+    listed.size === previous.size &&
+    listed.uploaded.toISOString() === previous.lastModified
+  );
 }
 
 /** Merges two key-ordered sequences into actions, in key order. */

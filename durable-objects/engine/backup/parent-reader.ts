@@ -29,7 +29,12 @@ export interface ParentWindow {
  * A missing or damaged parent leaf fails the backup (PermanentError): merging past it would
  * record its objects as deleted.
  */
-export async function readParentWindow(parent: ManifestReader, from: ParentPosition, until: WindowEnd, limit: number): Promise<ParentWindow> {
+export async function readParentWindow(
+  parent: ManifestReader,
+  from: ParentPosition,
+  until: WindowEnd,
+  limit: number,
+): Promise<ParentWindow> {
   const entries: ManifestEntry[] = [];
   const positionsAfter: ParentPosition[] = [];
   let { chunkSeq, offset } = from;
@@ -37,7 +42,8 @@ export async function readParentWindow(parent: ManifestReader, from: ParentPosit
     const chunk = await requireLeaf(parent, chunkSeq);
     while (offset < chunk.entries.length) {
       const entry = chunk.entries[offset]!;
-      if (until !== null && compareKeys(entry.key, until) > 0) return { entries, positionsAfter, next: { chunkSeq, offset }, exhausted: false, cutAt: null };
+      if (until !== null && compareKeys(entry.key, until) > 0)
+        return { entries, positionsAfter, next: { chunkSeq, offset }, exhausted: false, cutAt: null };
       entries.push(entry);
       offset++;
       const after = offset < chunk.entries.length ? { chunkSeq, offset } : { chunkSeq: chunkSeq + 1, offset: 0 };

@@ -15,7 +15,11 @@ import type { ManifestEntry } from "../format/manifest";
 import { withinWindow, type ListedObject, type WindowEnd } from "./listing-merge";
 
 /** The next `limit` named keys after `cursorKey`, and where that page of keys ends (null: the last). */
-export function nextTargetKeys(targetKeys: readonly string[], cursorKey: string | null, limit: number): { keys: string[]; listingEnd: WindowEnd } {
+export function nextTargetKeys(
+  targetKeys: readonly string[],
+  cursorKey: string | null,
+  limit: number,
+): { keys: string[]; listingEnd: WindowEnd } {
   const after = cursorKey === null ? targetKeys : targetKeys.filter((key) => compareKeys(key, cursorKey) > 0);
   const keys = after.slice(0, limit);
   return { keys, listingEnd: after.length > limit ? keys.at(-1)! : null };
@@ -39,5 +43,7 @@ export function targetedListing(
     .filter((entry) => !heads.has(entry.key))
     .map((entry) => ({ key: entry.key, etag: entry.etag, size: entry.size, uploaded: new Date(entry.lastModified) }));
   const present = [...heads.values()].filter((head): head is ListedObject => head !== null);
-  return [...unnamed, ...present].filter((o) => withinWindow(o.key, windowEnd)).sort((a, b) => compareKeys(a.key, b.key));
+  return [...unnamed, ...present]
+    .filter((o) => withinWindow(o.key, windowEnd))
+    .sort((a, b) => compareKeys(a.key, b.key));
 }

@@ -13,11 +13,15 @@ import { DEFAULT_TEMPLATE } from "../settings/templates";
 const READERS = ["verify", "restore", "replicate"] as const;
 const SNAPSHOT = ["completed", "partial"] as const;
 
-const finishedDeliveryBefore = (createdBefore: string) => and(ne(webhookDeliveries.status, "pending"), lt(webhookDeliveries.createdAt, createdBefore));
+const finishedDeliveryBefore = (createdBefore: string) =>
+  and(ne(webhookDeliveries.status, "pending"), lt(webhookDeliveries.createdAt, createdBefore));
 
 export function cleanupHistory(db: Database, state: CleanupState): CleanupDeps["history"] {
   return async () => {
-    const ofThisTemplate = and(eq(r2Backups.bucketName, state.bucketName), eq(r2Backups.template, state.template ?? DEFAULT_TEMPLATE));
+    const ofThisTemplate = and(
+      eq(r2Backups.bucketName, state.bucketName),
+      eq(r2Backups.template, state.template ?? DEFAULT_TEMPLATE),
+    );
     const backups = await db
       .select({ id: r2Backups.id, backupDate: r2Backups.backupDate, status: r2Backups.status })
       .from(r2Backups)
@@ -35,7 +39,13 @@ export function cleanupHistory(db: Database, state: CleanupState): CleanupDeps["
     const unfinished = await db
       .select({ id: r2Backups.id })
       .from(r2Backups)
-      .where(and(eq(r2Backups.bucketName, state.bucketName), eq(r2Backups.status, "expired"), isNotNull(r2Backups.manifestKey)));
+      .where(
+        and(
+          eq(r2Backups.bucketName, state.bucketName),
+          eq(r2Backups.status, "expired"),
+          isNotNull(r2Backups.manifestKey),
+        ),
+      );
     return {
       backups,
       inUse: new Set([...jobs, ...parents].map((r) => r.id).filter((id): id is string => id !== null)),
@@ -54,7 +64,13 @@ export function expireRecord(db: Database, state: CleanupState, now: Date): Clea
     const reading = db
       .select({ id: backupJobs.id })
       .from(backupJobs)
-      .where(and(eq(backupJobs.backupId, backupId), inArray(backupJobs.status, ["pending", "in_progress"]), inArray(backupJobs.kind, [...READERS])));
+      .where(
+        and(
+          eq(backupJobs.backupId, backupId),
+          inArray(backupJobs.status, ["pending", "in_progress"]),
+          inArray(backupJobs.kind, [...READERS]),
+        ),
+      );
     const [, [row]] = await db.batch([
       db
         .update(r2Backups)
@@ -80,7 +96,8 @@ export function expireRecord(db: Database, state: CleanupState, now: Date): Clea
 
 /** Its manifest and rows are gone: the manifest location is cleared, so no cleanup plans it again. */
 export function expiryFinished(db: Database, now: Date): CleanupDeps["expiryFinished"] {
-  return async (backupId) => runBatch(db, [updateBackup(db, backupId, { manifestKey: null, updatedAt: now.toISOString() })]);
+  return async (backupId) =>
+    runBatch(db, [updateBackup(db, backupId, { manifestKey: null, updatedAt: now.toISOString() })]);
 }
 
 export function deleteFileRows(db: Database): CleanupDeps["deleteFileRows"] {
@@ -144,7 +161,10 @@ export function prunableRows(db: Database): CleanupDeps["prunable"] {
     // The webhook outbox: deliveries sent or given up on (pending ones always stay).
     deliveries: {
       count: async (createdBefore) => {
-        const [row] = await db.select({ n: count() }).from(webhookDeliveries).where(finishedDeliveryBefore(createdBefore));
+        const [row] = await db
+          .select({ n: count() })
+          .from(webhookDeliveries)
+          .where(finishedDeliveryBefore(createdBefore));
         return row?.n ?? 0;
       },
       delete: async (createdBefore, limit) => {

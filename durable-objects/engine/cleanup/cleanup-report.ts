@@ -9,7 +9,10 @@ export function describeDone(state: CleanupState): string {
   const expired = state.backupsExpired + (state.expiriesFinished ?? 0);
   const deleted = state.blobsDeleted + (state.chunksDeleted ?? 0) + (state.replicaObjectsDeleted ?? 0);
   if (state.dryRun) return "it was a dry run: nothing was deleted";
-  const expiries = expired === 0 ? "no backup was expired" : `${expired} backup(s) were expired (their manifests and file rows deleted)`;
+  const expiries =
+    expired === 0
+      ? "no backup was expired"
+      : `${expired} backup(s) were expired (their manifests and file rows deleted)`;
   return `${expiries}; ${deleted === 0 ? "no blob or chunk was deleted" : `${deleted} blob(s) and chunk(s) were deleted`}`;
 }
 
@@ -39,6 +42,10 @@ export function cleanupResult(state: CleanupState) {
     replicaObjectsDeleted: state.replicaObjectsDeleted ?? 0,
     replicaBytesFreed: state.replicaBytesFreed ?? 0,
     // What is unneeded but younger than the grace period: freed by a cleanup from `reclaimableFrom` on.
-    waitingForGrace: { objects: state.graceObjects ?? 0, bytes: state.graceBytes ?? 0, reclaimableFrom: state.graceReclaimableAt ?? null },
+    waitingForGrace: {
+      objects: state.graceObjects ?? 0,
+      bytes: state.graceBytes ?? 0,
+      reclaimableFrom: state.graceReclaimableAt ?? null,
+    },
   };
 }

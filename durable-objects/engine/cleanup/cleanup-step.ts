@@ -73,8 +73,12 @@ async function expireNext(deps: CleanupDeps, state: CleanupState): Promise<Clean
   if (planned === null) return { ...state, phase: "logs" };
   const { id, finishing } = planned;
   const done = { ...state, expireAfter: id, filesProcessed: state.filesProcessed + 1 };
-  if (state.dryRun) return withFindings({ ...done, backupsExpired: state.backupsExpired + 1 }, [{ list: "expired", path: id, detail: null }]);
-  if (!finishing && (await deps.expireRecord(id)) === "in_use") return { ...done, keptInUse: (state.keptInUse ?? 0) + 1 };
+  if (state.dryRun)
+    return withFindings({ ...done, backupsExpired: state.backupsExpired + 1 }, [
+      { list: "expired", path: id, detail: null },
+    ]);
+  if (!finishing && (await deps.expireRecord(id)) === "in_use")
+    return { ...done, keptInUse: (state.keptInUse ?? 0) + 1 };
   if ((await deps.deleteFileRows(id, FILE_ROWS_PER_STEP)) === FILE_ROWS_PER_STEP) return state; // more next step
   if (!(await deleteManifest(deps.backup, id))) return state;
   if (deps.replica && !(await deleteManifest(deps.replica, id))) return state;

@@ -50,13 +50,18 @@ export function cleanupStore(db: SqlStorage): CleanupStore {
     },
     markChunk: (key, by) => void db.exec("INSERT OR IGNORE INTO marked_chunks (key, by) VALUES (?, ?)", key, by),
     forgetChunksOf: (by) => void db.exec("DELETE FROM marked_chunks WHERE by = ?", by),
-    chunkMarkedBy: (key) => db.exec<{ by: string }>("SELECT by FROM marked_chunks WHERE key = ?", key).toArray()[0]?.by ?? null,
-    isMarked: (key) => db.exec("SELECT 1 FROM marked WHERE blob = ? UNION ALL SELECT 1 FROM marked_chunks WHERE key = ?", key, key).toArray().length > 0,
+    chunkMarkedBy: (key) =>
+      db.exec<{ by: string }>("SELECT by FROM marked_chunks WHERE key = ?", key).toArray()[0]?.by ?? null,
+    isMarked: (key) =>
+      db
+        .exec("SELECT 1 FROM marked WHERE blob = ? UNION ALL SELECT 1 FROM marked_chunks WHERE key = ?", key, key)
+        .toArray().length > 0,
     // One page at a time (at most 1,000 keys): small enough for one row.
     pendingSweep: () => {
       const row = db.exec<{ page: string }>("SELECT page FROM sweep_page WHERE id = 1").toArray()[0];
       return row ? (JSON.parse(row.page) as SweepPage) : null;
     },
-    savePendingSweep: (page) => void db.exec("INSERT OR REPLACE INTO sweep_page (id, page) VALUES (1, ?)", JSON.stringify(page)),
+    savePendingSweep: (page) =>
+      void db.exec("INSERT OR REPLACE INTO sweep_page (id, page) VALUES (1, ?)", JSON.stringify(page)),
   };
 }

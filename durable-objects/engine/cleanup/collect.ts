@@ -58,24 +58,38 @@ export async function markNext(deps: CleanupDeps, state: CleanupState): Promise<
       return nextBackup(deps, state, backupId);
     }
     // Sweeping with an incomplete mark set could delete what a kept backup needs: stop instead.
-    throw new PermanentError(`cannot mark what backup ${backupId} needs: its manifest index is missing; ${describeDone(state)}`);
+    throw new PermanentError(
+      `cannot mark what backup ${backupId} needs: its manifest index is missing; ${describeDone(state)}`,
+    );
   }
   const manifest = openManifest(deps.backup, deps.keyring, locatorOf(index));
-  const chunk = manifest.version === 1 ? await markLeaves(deps, state, manifest, state.markChunk) : await markTree(deps, state, manifest, state.markChunk);
+  const chunk =
+    manifest.version === 1
+      ? await markLeaves(deps, state, manifest, state.markChunk)
+      : await markTree(deps, state, manifest, state.markChunk);
   if (chunk < manifest.chunkCount) return { ...state, markBackup: backupId, markChunk: chunk };
   return nextBackup(deps, state, backupId);
 }
 
 function nextBackup(deps: CleanupDeps, state: CleanupState, done: string): CleanupState {
   const next = deps.store.nextKept(done);
-  return next === null ? { ...state, phase: "sweep", markBackup: null, markChunk: 0 } : { ...state, markBackup: next, markChunk: 0 };
+  return next === null
+    ? { ...state, phase: "sweep", markBackup: null, markChunk: 0 }
+    : { ...state, markBackup: next, markChunk: 0 };
 }
 
 const unmarkable = (state: CleanupState, manifest: ManifestReader, key: string, problem: string) =>
-  new PermanentError(`cannot mark what backup ${manifest.backupId} needs: manifest chunk ${key} is ${problem}; ${describeDone(state)}`);
+  new PermanentError(
+    `cannot mark what backup ${manifest.backupId} needs: manifest chunk ${key} is ${problem}; ${describeDone(state)}`,
+  );
 
 /** Marks the blobs of up to CHUNKS_PER_STEP leaves from `seq`; returns the next leaf to mark. */
-async function markLeaves(deps: CleanupDeps, state: CleanupState, manifest: ManifestReader, seq: number): Promise<number> {
+async function markLeaves(
+  deps: CleanupDeps,
+  state: CleanupState,
+  manifest: ManifestReader,
+  seq: number,
+): Promise<number> {
   for (let read = 0; seq < manifest.chunkCount && read < CHUNKS_PER_STEP; seq++, read++) {
     const leaf = await manifest.leaf(seq);
     if (leaf.kind === "unreadable") throw unmarkable(state, manifest, leaf.key, leaf.problem);
@@ -91,7 +105,12 @@ async function markLeaves(deps: CleanupDeps, state: CleanupState, manifest: Mani
  * backup are its own ancestors met again after a resumed step, so they are walked, not skipped.
  * Returns the next leaf to mark.
  */
-async function markTree(deps: CleanupDeps, state: CleanupState, manifest: ManifestReader, seq: number): Promise<number> {
+async function markTree(
+  deps: CleanupDeps,
+  state: CleanupState,
+  manifest: ManifestReader,
+  seq: number,
+): Promise<number> {
   const { store } = deps;
   for (let read = 0; seq < manifest.chunkCount && read < CHUNKS_PER_STEP; read++) {
     const path = await manifest.path(seq);

@@ -57,8 +57,13 @@ export function periodsOf(iso: string): { daily: string; weekly: string; monthly
   const date = new Date(iso);
   const thursday = thursdayOf(date);
   const weekYear = thursday.getUTCFullYear();
-  const week = 1 + Math.round((thursday.getTime() - thursdayOf(new Date(Date.UTC(weekYear, 0, 4))).getTime()) / (7 * DAY_MS));
-  return { daily: date.toISOString().slice(0, 10), weekly: `${weekYear}-W${String(week).padStart(2, "0")}`, monthly: date.toISOString().slice(0, 7) };
+  const week =
+    1 + Math.round((thursday.getTime() - thursdayOf(new Date(Date.UTC(weekYear, 0, 4))).getTime()) / (7 * DAY_MS));
+  return {
+    daily: date.toISOString().slice(0, 10),
+    weekly: `${weekYear}-W${String(week).padStart(2, "0")}`,
+    monthly: date.toISOString().slice(0, 7),
+  };
 }
 
 export function planRetention(
@@ -70,7 +75,9 @@ export function planRetention(
   const kept = new Map<string, KeepReason[]>();
   const keep = (id: string, reason: KeepReason) => kept.set(id, [...(kept.get(id) ?? []), reason]);
   const candidates = backups.filter((b) => ENDED.has(b.status));
-  const newestFirst = [...candidates].sort((a, b) => (a.backupDate === b.backupDate ? (a.id < b.id ? 1 : -1) : a.backupDate < b.backupDate ? 1 : -1));
+  const newestFirst = [...candidates].sort((a, b) =>
+    a.backupDate === b.backupDate ? (a.id < b.id ? 1 : -1) : a.backupDate < b.backupDate ? 1 : -1,
+  );
 
   for (const backup of newestFirst) {
     if (now.getTime() - Date.parse(backup.backupDate) < policy.retentionDays * DAY_MS) keep(backup.id, "age");

@@ -36,13 +36,19 @@ interface SweepArea {
 function sweepAreas(deps: CleanupDeps): SweepArea[] {
   const primary = SWEPT_PREFIXES.map((prefix) => ({ bucket: deps.backup, prefix, replica: false }));
   const replica = deps.replica;
-  return replica ? [...primary, ...[...COLLECTED_PREFIXES].map((prefix) => ({ bucket: replica, prefix, replica: true }))] : primary;
+  return replica
+    ? [...primary, ...[...COLLECTED_PREFIXES].map((prefix) => ({ bucket: replica, prefix, replica: true }))]
+    : primary;
 }
 
 /** Lists the page at the state's cursor, and decides (and, unless a dry run, condemns) what it deletes. */
 async function listPage(deps: CleanupDeps, state: CleanupState, area: SweepArea, from: string): Promise<SweepPage> {
   const { bucket, prefix, replica } = area;
-  const listed = await bucket.list({ prefix, limit: 1000, ...(state.sweepCursor ? { cursor: state.sweepCursor } : {}) });
+  const listed = await bucket.list({
+    prefix,
+    limit: 1000,
+    ...(state.sweepCursor ? { cursor: state.sweepCursor } : {}),
+  });
   const graceMs = state.graceHours * 3_600_000;
   const youngSince = deps.now().getTime() - graceMs;
   const unneeded = COLLECTED_PREFIXES.has(prefix) ? listed.objects.filter((o) => !deps.store.isMarked(o.key)) : [];
@@ -82,7 +88,8 @@ async function listPage(deps: CleanupDeps, state: CleanupState, area: SweepArea,
 function withGraceWaiting(state: CleanupState, page: SweepPage): CleanupState {
   const young = page.young;
   if (!young || young.objects === 0) return state;
-  const earliest = [state.graceReclaimableAt, young.reclaimableAt].filter((t): t is string => Boolean(t)).sort()[0] ?? null;
+  const earliest =
+    [state.graceReclaimableAt, young.reclaimableAt].filter((t): t is string => Boolean(t)).sort()[0] ?? null;
   return {
     ...state,
     graceObjects: (state.graceObjects ?? 0) + young.objects,
@@ -114,7 +121,9 @@ export async function sweepNext(deps: CleanupDeps, state: CleanupState): Promise
   const doomedCount = page.doomed.length;
   const following = (next: CleanupState): CleanupState => {
     if (page.next !== null) return { ...next, sweepCursor: page.next };
-    return area + 1 < areas.length ? { ...next, sweepArea: area + 1, sweepCursor: null } : ended({ ...next, sweepCursor: null }, "completed", null);
+    return area + 1 < areas.length
+      ? { ...next, sweepArea: area + 1, sweepCursor: null }
+      : ended({ ...next, sweepCursor: null }, "completed", null);
   };
   if (replica) {
     return following({
@@ -124,12 +133,19 @@ export async function sweepNext(deps: CleanupDeps, state: CleanupState): Promise
     });
   }
   // A dry run deletes nothing, so the store keeps everything it listed.
-  const kept = { objects: page.scanned - (state.dryRun ? 0 : doomedCount), bytes: (page.bytes ?? NaN) - (state.dryRun ? 0 : freed) };
+  const kept = {
+    objects: page.scanned - (state.dryRun ? 0 : doomedCount),
+    bytes: (page.bytes ?? NaN) - (state.dryRun ? 0 : freed),
+  };
   const waiting = withGraceWaiting(state, page);
   const measured: CleanupState =
     state.storeBytes === undefined || page.bytes === undefined
       ? { ...waiting, storeBytes: undefined, storeObjects: undefined }
-      : { ...waiting, storeBytes: state.storeBytes + kept.bytes, storeObjects: (state.storeObjects ?? 0) + kept.objects };
+      : {
+          ...waiting,
+          storeBytes: state.storeBytes + kept.bytes,
+          storeObjects: (state.storeObjects ?? 0) + kept.objects,
+        };
   if (prefix === CHUNK_PREFIX) {
     return following({
       ...measured,

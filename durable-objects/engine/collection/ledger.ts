@@ -53,12 +53,16 @@ export function isCollectionConflict(error: unknown): boolean {
 const clientOf = (db: Database): D1Database => db.$client;
 
 function asD1(d1: D1Database, statement: Statement): D1PreparedStatement {
-  const built = statement as unknown as { toSQL?: () => { sql: string; params: unknown[] }; getQuery?: () => { sql: string; params: unknown[] } };
+  const built = statement as unknown as {
+    toSQL?: () => { sql: string; params: unknown[] };
+    getQuery?: () => { sql: string; params: unknown[] };
+  };
   const query = built.toSQL ? built.toSQL() : built.getQuery!();
   return d1.prepare(query.sql).bind(...query.params);
 }
 
-const ensureState = (d1: D1Database) => d1.prepare("INSERT OR IGNORE INTO gc_state (id, seq, pruned_through) VALUES (1, 0, 0)");
+const ensureState = (d1: D1Database) =>
+  d1.prepare("INSERT OR IGNORE INTO gc_state (id, seq, pruned_through) VALUES (1, 0, 0)");
 const bumpSeq = (d1: D1Database) => d1.prepare("UPDATE gc_state SET seq = seq + 1 WHERE id = 1");
 
 function chunked<T>(items: readonly T[], size = KEYS_PER_STATEMENT): T[][] {
@@ -75,7 +79,9 @@ const rowsOf = <T>(result: D1Result | undefined): T[] => (result?.results ?? [])
  */
 export async function readFence(db: Database): Promise<number> {
   const row = await clientOf(db)
-    .prepare("SELECT COALESCE((SELECT MIN(seq) - 1 FROM gc_pages WHERE state = 'deleting'), (SELECT seq FROM gc_state WHERE id = 1), 0) AS fence")
+    .prepare(
+      "SELECT COALESCE((SELECT MIN(seq) - 1 FROM gc_pages WHERE state = 'deleting'), (SELECT seq FROM gc_state WHERE id = 1), 0) AS fence",
+    )
     .first<{ fence: number }>();
   return row?.fence ?? 0;
 }
@@ -95,7 +101,11 @@ export interface StepReferences {
  * the fence, or pruned tombstones the fence still needs. Keys may be prefixed with "replica:" for
  * objects of the replica (a replication's presence checks).
  */
-export async function commitWithReferences(db: Database, statements: readonly Statement[], references: StepReferences): Promise<void> {
+export async function commitWithReferences(
+  db: Database,
+  statements: readonly Statement[],
+  references: StepReferences,
+): Promise<void> {
   const d1 = clientOf(db);
   const keys = [...new Set(references.keys)];
   const record = references.record !== false && keys.length > 0;
@@ -103,15 +113,25 @@ export async function commitWithReferences(db: Database, statements: readonly St
     ? [
         d1.prepare("INSERT OR IGNORE INTO gc_holders (holder) VALUES (?)").bind(references.holder),
         ...chunked(keys).map((part) =>
-          d1.prepare("INSERT OR IGNORE INTO gc_refs (key, holder) SELECT value, ? FROM json_each(?)").bind(references.holder, JSON.stringify(part)),
+          d1
+            .prepare("INSERT OR IGNORE INTO gc_refs (key, holder) SELECT value, ? FROM json_each(?)")
+            .bind(references.holder, JSON.stringify(part)),
         ),
       ]
     : [];
   const checks = chunked(keys).map((part) =>
-    d1.prepare("SELECT key FROM gc_tombstones WHERE seq > ? AND key IN (SELECT value FROM json_each(?))").bind(references.fence, JSON.stringify(part)),
+    d1
+      .prepare("SELECT key FROM gc_tombstones WHERE seq > ? AND key IN (SELECT value FROM json_each(?))")
+      .bind(references.fence, JSON.stringify(part)),
   );
   const pruned = d1.prepare("SELECT pruned_through AS prunedThrough FROM gc_state WHERE id = 1");
-  const results = await d1.batch([ensureState(d1), ...statements.map((s) => asD1(d1, s)), ...recording, pruned, ...checks]);
+  const results = await d1.batch([
+    ensureState(d1),
+    ...statements.map((s) => asD1(d1, s)),
+    ...recording,
+    pruned,
+    ...checks,
+  ]);
   const tail = results.slice(1 + statements.length + recording.length);
   const prunedThrough = rowsOf<{ prunedThrough: number }>(tail[0])[0]?.prunedThrough ?? 0;
   const condemned = tail.slice(1).flatMap((result) => rowsOf<{ key: string }>(result).map((r) => r.key));
@@ -127,7 +147,11 @@ export function endHolder(db: Database, holder: string): D1PreparedStatement[] {
   return [
     ensureState(d1),
     bumpSeq(d1),
-    d1.prepare("UPDATE gc_holders SET ended_seq = (SELECT seq FROM gc_state WHERE id = 1) WHERE holder = ? AND ended_seq IS NULL").bind(holder),
+    d1
+      .prepare(
+        "UPDATE gc_holders SET ended_seq = (SELECT seq FROM gc_state WHERE id = 1) WHERE holder = ? AND ended_seq IS NULL",
+      )
+      .bind(holder),
   ];
 }
 
@@ -138,7 +162,11 @@ export async function registerCollector(db: Database, collector: string): Promis
   const d1 = clientOf(db);
   const results = await d1.batch([
     ensureState(d1),
-    d1.prepare("UPDATE gc_state SET seq = seq + 1, collector = ?, collector_since = seq + 1 WHERE id = 1 AND collector IS NULL").bind(collector),
+    d1
+      .prepare(
+        "UPDATE gc_state SET seq = seq + 1, collector = ?, collector_since = seq + 1 WHERE id = 1 AND collector IS NULL",
+      )
+      .bind(collector),
     d1.prepare("SELECT collector, collector_since AS since FROM gc_state WHERE id = 1"),
   ]);
   const row = rowsOf<{ collector: string | null; since: number | null }>(results[2])[0];
@@ -155,12 +183,20 @@ export function releaseCollector(db: Database, collector: string): D1PreparedSta
   return [
     ensureState(d1),
     d1.prepare("UPDATE gc_pages SET state = 'done' WHERE collector = ? AND state = 'deleting'").bind(collector),
-    d1.prepare("UPDATE gc_state SET seq = seq + 1, collector = NULL, collector_since = NULL WHERE id = 1 AND collector = ?").bind(collector),
+    d1
+      .prepare(
+        "UPDATE gc_state SET seq = seq + 1, collector = NULL, collector_since = NULL WHERE id = 1 AND collector = ?",
+      )
+      .bind(collector),
   ];
 }
 
 /** Runs ledger statements (endHolder, releaseCollector) on their own, or with others of the caller's. */
-export async function runLedger(db: Database, ledger: readonly D1PreparedStatement[], statements: readonly Statement[] = []): Promise<void> {
+export async function runLedger(
+  db: Database,
+  ledger: readonly D1PreparedStatement[],
+  statements: readonly Statement[] = [],
+): Promise<void> {
   const d1 = clientOf(db);
   await d1.batch([...statements.map((s) => asD1(d1, s)), ...ledger]);
 }
@@ -185,11 +221,17 @@ export async function pruneLedger(db: Database, since: number, limit = PRUNE_ROW
         "DELETE FROM gc_holders WHERE ended_seq IS NOT NULL AND ended_seq < ? AND NOT EXISTS (SELECT 1 FROM gc_refs r WHERE r.holder = gc_holders.holder)",
       )
       .bind(since),
-    d1.prepare("UPDATE gc_state SET pruned_through = MAX(pruned_through, COALESCE((SELECT MAX(seq) FROM gc_pages WHERE state = 'done'), 0)) WHERE id = 1"),
+    d1.prepare(
+      "UPDATE gc_state SET pruned_through = MAX(pruned_through, COALESCE((SELECT MAX(seq) FROM gc_pages WHERE state = 'done'), 0)) WHERE id = 1",
+    ),
     d1
-      .prepare("DELETE FROM gc_tombstones WHERE rowid IN (SELECT t.rowid FROM gc_tombstones t JOIN gc_pages p ON p.seq = t.seq WHERE p.state = 'done' LIMIT ?)")
+      .prepare(
+        "DELETE FROM gc_tombstones WHERE rowid IN (SELECT t.rowid FROM gc_tombstones t JOIN gc_pages p ON p.seq = t.seq WHERE p.state = 'done' LIMIT ?)",
+      )
       .bind(limit),
-    d1.prepare("DELETE FROM gc_pages WHERE state = 'done' AND NOT EXISTS (SELECT 1 FROM gc_tombstones t WHERE t.seq = gc_pages.seq)"),
+    d1.prepare(
+      "DELETE FROM gc_pages WHERE state = 'done' AND NOT EXISTS (SELECT 1 FROM gc_tombstones t WHERE t.seq = gc_pages.seq)",
+    ),
   ]);
   return Math.max(results[1]?.meta.changes ?? 0, results[4]?.meta.changes ?? 0);
 }
@@ -225,11 +267,15 @@ export async function condemnPage(db: Database, page: SweepPageRequest): Promise
     ensureState(d1),
     bumpSeq(d1),
     d1
-      .prepare("INSERT OR IGNORE INTO gc_pages (page_id, seq, collector, state) SELECT ?, seq, ?, 'deleting' FROM gc_state WHERE id = 1")
+      .prepare(
+        "INSERT OR IGNORE INTO gc_pages (page_id, seq, collector, state) SELECT ?, seq, ?, 'deleting' FROM gc_state WHERE id = 1",
+      )
       .bind(page.pageId, page.collector),
     ...chunked(page.candidates).map(condemn),
     d1
-      .prepare("SELECT substr(t.key, ?) AS key FROM gc_tombstones t JOIN gc_pages p ON p.seq = t.seq WHERE p.page_id = ? AND p.state = 'deleting'")
+      .prepare(
+        "SELECT substr(t.key, ?) AS key FROM gc_tombstones t JOIN gc_pages p ON p.seq = t.seq WHERE p.page_id = ? AND p.state = 'deleting'",
+      )
       .bind(page.tombstonePrefix.length + 1, page.pageId),
   ]);
   return rowsOf<{ key: string }>(results.at(-1)).map((r) => r.key);
@@ -237,7 +283,10 @@ export async function condemnPage(db: Database, page: SweepPageRequest): Promise
 
 /** Whether a page's deletes may still run (a replayed step must never delete after the page is done). */
 export async function pageDeleting(db: Database, pageId: string): Promise<boolean> {
-  const row = await clientOf(db).prepare("SELECT state FROM gc_pages WHERE page_id = ?").bind(pageId).first<{ state: string }>();
+  const row = await clientOf(db)
+    .prepare("SELECT state FROM gc_pages WHERE page_id = ?")
+    .bind(pageId)
+    .first<{ state: string }>();
   return row?.state === "deleting";
 }
 

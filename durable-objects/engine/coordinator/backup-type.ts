@@ -38,8 +38,10 @@ export interface BackupHistory {
 
 export function chooseBackupType(input: BackupTypeInput, history: BackupHistory): ResolvedBackupType {
   const wantsIncremental =
-    input.requested === "incremental" || (input.requested === "auto" && input.incrementalEnabled && isRecent(history.lastCompletedFull?.backupDate, input));
-  if (wantsIncremental && history.lastCompleted) return { type: "incremental", parentId: history.lastCompleted.id, note: null };
+    input.requested === "incremental" ||
+    (input.requested === "auto" && input.incrementalEnabled && isRecent(history.lastCompletedFull?.backupDate, input));
+  if (wantsIncremental && history.lastCompleted)
+    return { type: "incremental", parentId: history.lastCompleted.id, note: null };
   const note =
     input.requested === "incremental"
       ? "Incremental backup requested, but there is no finished backup to build on: taking a full backup instead."
@@ -78,5 +80,8 @@ export async function resolveBackupType(db: Database, input: BackupTypeInput): P
       .limit(1);
   const [lastCompleted] = await newestCompleted(["full", "incremental"]);
   const [lastCompletedFull] = await newestCompleted(["full"]);
-  return chooseBackupType(input, { lastCompleted: lastCompleted ?? null, lastCompletedFull: lastCompletedFull ?? null });
+  return chooseBackupType(input, {
+    lastCompleted: lastCompleted ?? null,
+    lastCompletedFull: lastCompletedFull ?? null,
+  });
 }

@@ -22,7 +22,8 @@ export interface Backoff {
   retryAt: number;
 }
 
-export const eventBackoffDelay = (failures: number) => Math.min(EVENT_BACKOFF_MAX_MS, EVENT_BACKOFF_BASE_MS * 2 ** Math.min(failures - 1, 30));
+export const eventBackoffDelay = (failures: number) =>
+  Math.min(EVENT_BACKOFF_MAX_MS, EVENT_BACKOFF_BASE_MS * 2 ** Math.min(failures - 1, 30));
 
 export class EventBackoff {
   constructor(private readonly storage: DurableObjectStorage) {}

@@ -50,7 +50,11 @@ export class PendingChanges {
         count += 1;
       } else overflowSince ??= receivedAt;
     }
-    const next: ChangeSummary = { count, firstReceivedAt: summary.firstReceivedAt ?? (unique.length ? receivedAt : null), overflowSince };
+    const next: ChangeSummary = {
+      count,
+      firstReceivedAt: summary.firstReceivedAt ?? (unique.length ? receivedAt : null),
+      overflowSince,
+    };
     // put(entries) takes at most 128 pairs a call.
     const pairs = Object.entries(writes);
     for (let i = 0; i < pairs.length; i += 127) await this.storage.put(Object.fromEntries(pairs.slice(i, i + 127)));
@@ -65,7 +69,9 @@ export class PendingChanges {
   async targetKeys(): Promise<string[] | null> {
     const summary = await this.summary();
     if (summary.overflowSince !== null || summary.count > TARGETED_MAX_KEYS) return null;
-    const keys = [...(await this.storage.list<number>({ prefix: ENTRY_PREFIX })).keys()].map((k) => k.slice(ENTRY_PREFIX.length));
+    const keys = [...(await this.storage.list<number>({ prefix: ENTRY_PREFIX })).keys()].map((k) =>
+      k.slice(ENTRY_PREFIX.length),
+    );
     const bytes = keys.reduce((sum, key) => sum + new TextEncoder().encode(key).length, 0);
     return bytes > TARGETED_MAX_KEY_BYTES ? null : keys;
   }
@@ -77,7 +83,8 @@ export class PendingChanges {
     for (let i = 0; i < covered.length; i += 128) await this.storage.delete(covered.slice(i, i + 128));
     const left = [...entries].filter(([, at]) => at > coveredThrough).map(([, at]) => at);
     const summary = await this.summary();
-    const overflowSince = summary.overflowSince !== null && summary.overflowSince > coveredThrough ? summary.overflowSince : null;
+    const overflowSince =
+      summary.overflowSince !== null && summary.overflowSince > coveredThrough ? summary.overflowSince : null;
     const next: ChangeSummary = {
       count: left.length,
       firstReceivedAt: left.length ? Math.min(...left) : overflowSince,
@@ -98,7 +105,15 @@ export class PendingChanges {
 }
 
 /** Whether an event backup is due: enough changes, an overflow, or the oldest waited long enough. */
-export function eventBackupDue(summary: ChangeSummary, limits: { threshold: number; maxDelayMs: number }, now: number): boolean {
+export function eventBackupDue(
+  summary: ChangeSummary,
+  limits: { threshold: number; maxDelayMs: number },
+  now: number,
+): boolean {
   if (summary.firstReceivedAt === null) return false;
-  return summary.overflowSince !== null || summary.count >= limits.threshold || now >= summary.firstReceivedAt + limits.maxDelayMs;
+  return (
+    summary.overflowSince !== null ||
+    summary.count >= limits.threshold ||
+    now >= summary.firstReceivedAt + limits.maxDelayMs
+  );
 }

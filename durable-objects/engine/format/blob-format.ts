@@ -57,11 +57,14 @@ export function decodeHeader(bytes: Uint8Array): BlobHeader {
     throw new BlobIntegrityError("not a framed backup blob (bad magic)");
   }
   if (!READABLE_BLOB_VERSIONS.includes(bytes[8]!))
-    throw new BlobIntegrityError(`unsupported blob format version ${bytes[8]} (this version reads ${READABLE_BLOB_VERSIONS.join(" and ")})`);
+    throw new BlobIntegrityError(
+      `unsupported blob format version ${bytes[8]} (this version reads ${READABLE_BLOB_VERSIONS.join(" and ")})`,
+    );
   const flags = bytes[9]!;
   const encrypted = (flags & FLAG_AES_GCM) !== 0;
   const recordSize = new DataView(bytes.buffer, bytes.byteOffset).getUint32(10);
-  if (encrypted && (recordSize === 0 || recordSize > 16 * 1024 * 1024)) throw new BlobIntegrityError(`implausible record size ${recordSize}`);
+  if (encrypted && (recordSize === 0 || recordSize > 16 * 1024 * 1024))
+    throw new BlobIntegrityError(`implausible record size ${recordSize}`);
   const keyId = encrypted ? toHex(bytes.subarray(14, 22)) : null;
   return { compressed: (flags & FLAG_GZIP) !== 0, encrypted, recordSize, keyId };
 }
@@ -74,13 +77,21 @@ function recordAad(header: Uint8Array, index: number, final: boolean): Uint8Arra
   return aad;
 }
 
-export async function sealRecord(key: EncryptionKey, header: Uint8Array, index: number, final: boolean, plaintext: Uint8Array): Promise<Uint8Array> {
+export async function sealRecord(
+  key: EncryptionKey,
+  header: Uint8Array,
+  index: number,
+  final: boolean,
+  plaintext: Uint8Array,
+): Promise<Uint8Array> {
   const aad = recordAad(header, index, final);
   const nonceInput = new Uint8Array(aad.length + plaintext.length);
   nonceInput.set(aad, 0);
   nonceInput.set(plaintext, aad.length);
   const nonce = new Uint8Array(await crypto.subtle.sign("HMAC", key.nonce, nonceInput)).subarray(0, 12);
-  const ciphertext = new Uint8Array(await crypto.subtle.encrypt({ name: "AES-GCM", iv: nonce, additionalData: aad }, key.aes, plaintext));
+  const ciphertext = new Uint8Array(
+    await crypto.subtle.encrypt({ name: "AES-GCM", iv: nonce, additionalData: aad }, key.aes, plaintext),
+  );
   const record = new Uint8Array(4 + 12 + ciphertext.length);
   new DataView(record.buffer).setUint32(0, 12 + ciphertext.length);
   record.set(nonce, 4);
@@ -101,7 +112,9 @@ function recordSealer(key: EncryptionKey, header: Uint8Array): TransformStream<U
       let offset = 0;
       // Seal only when more data follows, so the last record is known to be final at flush.
       while (joined.length - offset > RECORD_SIZE) {
-        controller.enqueue(await sealRecord(key, header, index++, false, joined.subarray(offset, offset + RECORD_SIZE)));
+        controller.enqueue(
+          await sealRecord(key, header, index++, false, joined.subarray(offset, offset + RECORD_SIZE)),
+        );
         offset += RECORD_SIZE;
         await cooperative.handled(RECORD_SIZE);
       }
@@ -121,7 +134,12 @@ export interface FramingOptions {
 export const isFramed = (options: FramingOptions) => options.compress || options.key !== null;
 
 export function headerFor(options: FramingOptions): Uint8Array {
-  return encodeHeader({ compressed: options.compress, encrypted: options.key !== null, recordSize: RECORD_SIZE, keyId: options.key?.id ?? null });
+  return encodeHeader({
+    compressed: options.compress,
+    encrypted: options.key !== null,
+    recordSize: RECORD_SIZE,
+    keyId: options.key?.id ?? null,
+  });
 }
 
 /** The framed form of a content stream (header, then gzip and/or encrypted records). */
@@ -140,7 +158,10 @@ export function frameStream(content: ReadableStream<Uint8Array>, options: Framin
 }
 
 /** Reads a framed blob's header, then returns the decrypted and decompressed content stream. */
-export async function unframeStream(stored: ReadableStream<Uint8Array>, keyring: Keyring | null): Promise<ReadableStream<Uint8Array>> {
+export async function unframeStream(
+  stored: ReadableStream<Uint8Array>,
+  keyring: Keyring | null,
+): Promise<ReadableStream<Uint8Array>> {
   const reader = stored.getReader();
   let pending: Uint8Array = new Uint8Array(0);
   while (pending.length < HEADER_SIZE) {
@@ -168,7 +189,9 @@ export async function unframeStream(stored: ReadableStream<Uint8Array>, keyring:
     const key = keyring?.byId.get(header.keyId!);
     if (!key) {
       await reader.cancel();
-      throw new BlobIntegrityError(`blob is encrypted with key ${header.keyId}, which is not configured (BACKUP_ENCRYPTION_KEY or BACKUP_ENCRYPTION_KEYS)`);
+      throw new BlobIntegrityError(
+        `blob is encrypted with key ${header.keyId}, which is not configured (BACKUP_ENCRYPTION_KEY or BACKUP_ENCRYPTION_KEYS)`,
+      );
     }
     body = body.pipeThrough(recordOpener(key, headerBytes, header.recordSize));
   }
@@ -180,7 +203,13 @@ export async function unframeStream(stored: ReadableStream<Uint8Array>, keyring:
  * Decrypts records. A whole blob starts at record 0 and must end with the final record; a range of
  * records (`firstIndex`, `wholeBlob` false) is read from the middle of a blob, for large restores.
  */
-function recordOpener(key: EncryptionKey, header: Uint8Array, recordSize: number, firstIndex = 0, wholeBlob = true): TransformStream<Uint8Array, Uint8Array> {
+function recordOpener(
+  key: EncryptionKey,
+  header: Uint8Array,
+  recordSize: number,
+  firstIndex = 0,
+  wholeBlob = true,
+): TransformStream<Uint8Array, Uint8Array> {
   let buffer: Uint8Array = new Uint8Array(0);
   let index = firstIndex;
   let finished = false;
@@ -191,7 +220,8 @@ function recordOpener(key: EncryptionKey, header: Uint8Array, recordSize: number
       for (;;) {
         if (buffer.length < 4) return;
         const length = new DataView(buffer.buffer, buffer.byteOffset).getUint32(0);
-        if (length < 28 || length > recordSize + 28) throw new BlobIntegrityError(`record ${index} has an implausible length ${length}`);
+        if (length < 28 || length > recordSize + 28)
+          throw new BlobIntegrityError(`record ${index} has an implausible length ${length}`);
         if (buffer.length < 4 + length) return;
         if (finished) throw new BlobIntegrityError("data follows the final record");
         const nonce = buffer.subarray(4, 16);
@@ -206,16 +236,27 @@ function recordOpener(key: EncryptionKey, header: Uint8Array, recordSize: number
     },
     flush() {
       if (buffer.length > 0) throw new BlobIntegrityError(`blob ends inside record ${index}`);
-      if (wholeBlob && !finished) throw new BlobIntegrityError(`blob is truncated: record ${index - 1} is not the final one`);
+      if (wholeBlob && !finished)
+        throw new BlobIntegrityError(`blob is truncated: record ${index - 1} is not the final one`);
     },
   });
 }
 
 /** The final flag is not stored: a record authenticates as final or as not final, never both. */
-async function openRecord(key: EncryptionKey, header: Uint8Array, index: number, nonce: Uint8Array, ciphertext: Uint8Array) {
+async function openRecord(
+  key: EncryptionKey,
+  header: Uint8Array,
+  index: number,
+  nonce: Uint8Array,
+  ciphertext: Uint8Array,
+) {
   for (const final of [false, true]) {
     try {
-      const plaintext = await crypto.subtle.decrypt({ name: "AES-GCM", iv: nonce, additionalData: recordAad(header, index, final) }, key.aes, ciphertext);
+      const plaintext = await crypto.subtle.decrypt(
+        { name: "AES-GCM", iv: nonce, additionalData: recordAad(header, index, final) },
+        key.aes,
+        ciphertext,
+      );
       return { plaintext: new Uint8Array(plaintext), final };
     } catch {
       // Authentication failed under this flag; try the other, then report.
@@ -320,7 +361,8 @@ export function encryptedRange(
       if (done) break;
       pending = concat(pending, value);
     }
-    if (pending.length < recordLength) throw new Error(`content ended early: record ${index} needs ${recordLength} bytes`);
+    if (pending.length < recordLength)
+      throw new Error(`content ended early: record ${index} needs ${recordLength} bytes`);
     emit(controller, await sealRecord(key, header, index, index === records - 1, pending.subarray(0, recordLength)));
     pending = pending.slice(recordLength);
     index++;
@@ -361,5 +403,7 @@ export function decryptedRange(
   stored: ReadableStream<Uint8Array>,
 ): ReadableStream<Uint8Array> {
   const span = recordSpan(size, start, end);
-  return stored.pipeThrough(recordOpener(key, headerBytes, RECORD_SIZE, span.first, false)).pipeThrough(byteWindow(start - span.contentStart, end - start));
+  return stored
+    .pipeThrough(recordOpener(key, headerBytes, RECORD_SIZE, span.first, false))
+    .pipeThrough(byteWindow(start - span.contentStart, end - start));
 }

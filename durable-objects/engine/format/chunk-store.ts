@@ -32,13 +32,20 @@ export async function storeChunks(
     const key = chunkKey(chunk.ref.name);
     const stored = await bucket.put(key, body, {
       httpMetadata: {
-        contentType: codec.keyring || codec.compress ? "application/octet-stream" : chunk.ref.level === 0 ? "application/x-ndjson" : "application/json",
+        contentType:
+          codec.keyring || codec.compress
+            ? "application/octet-stream"
+            : chunk.ref.level === 0
+              ? "application/x-ndjson"
+              : "application/json",
       },
       customMetadata: { level: String(chunk.ref.level), entries: String(chunk.ref.entries), writer },
       ...(mode === "if-absent" ? { onlyIf: { etagDoesNotMatch: "*" } } : {}),
     });
     // R2 answers null when the precondition failed: the chunk is already there.
-    const ours = stored ?? (await bucket.head(key).then((existing) => (existing?.customMetadata?.writer === writer ? existing : null)));
+    const ours =
+      stored ??
+      (await bucket.head(key).then((existing) => (existing?.customMetadata?.writer === writer ? existing : null)));
     if (ours) {
       written.chunks += 1;
       written.bytes += ours.size;
@@ -52,11 +59,16 @@ export async function storeChunks(
  * hash to its name is damage (BlobIntegrityError), so a reader never trusts a chunk swapped under
  * a name.
  */
-export async function readChunkText(bucket: Pick<R2Bucket, "get">, keyring: Keyring | null, name: string): Promise<{ text: string; sha256: string } | null> {
+export async function readChunkText(
+  bucket: Pick<R2Bucket, "get">,
+  keyring: Keyring | null,
+  name: string,
+): Promise<{ text: string; sha256: string } | null> {
   const object = await bucket.get(chunkKey(name));
   if (!object) return null;
   const text = await decodeBody(object, keyring);
   const sha256 = await sha256Hex(text);
-  if (!(await nameMatches(name, sha256, keyring))) throw new BlobIntegrityError(`${chunkKey(name)} does not hold the content its name is the hash of`);
+  if (!(await nameMatches(name, sha256, keyring)))
+    throw new BlobIntegrityError(`${chunkKey(name)} does not hold the content its name is the hash of`);
   return { text, sha256 };
 }

@@ -34,7 +34,8 @@ export function decodeKey(base64: string, name: string): Uint8Array {
   } catch {
     throw new KeyError(`${name} is not valid base64`);
   }
-  if (bytes.length !== 32) throw new KeyError(`${name} must be 32 bytes (base64 of 32 random bytes), got ${bytes.length}`);
+  if (bytes.length !== 32)
+    throw new KeyError(`${name} must be 32 bytes (base64 of 32 random bytes), got ${bytes.length}`);
   return bytes;
 }
 

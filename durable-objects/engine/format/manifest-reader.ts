@@ -28,7 +28,11 @@ export interface ManifestLocator {
 
 /** The locator of the snapshot an index describes. */
 export function locatorOf(index: Pick<ManifestIndex, "backupId" | "version" | "chunkCount" | "root">): ManifestLocator {
-  return { backupId: index.backupId, chunkCount: index.chunkCount, ...(index.version === 1 ? {} : { root: index.root ?? null }) };
+  return {
+    backupId: index.backupId,
+    chunkCount: index.chunkCount,
+    ...(index.version === 1 ? {} : { root: index.root ?? null }),
+  };
 }
 
 export type LeafLookup =
@@ -74,12 +78,22 @@ export class PageCache {
   }
 }
 
-export function openManifest(bucket: Pick<R2Bucket, "get">, keyring: Keyring | null, locator: ManifestLocator, pages = new PageCache()): ManifestReader {
-  return locator.root === undefined ? new V1Manifest(bucket, keyring, locator) : new TreeManifest(bucket, keyring, locator, pages);
+export function openManifest(
+  bucket: Pick<R2Bucket, "get">,
+  keyring: Keyring | null,
+  locator: ManifestLocator,
+  pages = new PageCache(),
+): ManifestReader {
+  return locator.root === undefined
+    ? new V1Manifest(bucket, keyring, locator)
+    : new TreeManifest(bucket, keyring, locator, pages);
 }
 
 /** For readers that cannot go on without the leaf: a missing or damaged one ends the job clearly. */
-export async function requireLeaf(reader: ManifestReader, seq: number): Promise<{ entries: ManifestEntry[]; sha256: string; fromReplica?: boolean }> {
+export async function requireLeaf(
+  reader: ManifestReader,
+  seq: number,
+): Promise<{ entries: ManifestEntry[]; sha256: string; fromReplica?: boolean }> {
   const leaf = await reader.leaf(seq);
   if (leaf.kind === "leaf") return leaf;
   throw new PermanentError(
@@ -137,7 +151,8 @@ class TreeManifest implements ManifestReader {
   }
 
   async path(seq: number): Promise<PathStep[] | Unreadable> {
-    if (!this.root || seq < 0 || seq >= this.root.leaves) throw new RangeError(`leaf ${seq} is outside the manifest (${this.chunkCount} leaves)`);
+    if (!this.root || seq < 0 || seq >= this.root.leaves)
+      throw new RangeError(`leaf ${seq} is outside the manifest (${this.chunkCount} leaves)`);
     const steps: PathStep[] = [{ ref: this.root, firstSeq: 0 }];
     for (let step = steps[0]!; step.ref.level > 0;) {
       const children = await this.children(step);
@@ -159,12 +174,19 @@ class TreeManifest implements ManifestReader {
     if (!Array.isArray(path)) return path;
     const { ref } = path.at(-1)!;
     const key = chunkKey(ref.name);
-    const unreadable = (problem: Unreadable["problem"], detail: string | null): Unreadable => ({ kind: "unreadable", key, problem, detail, nextSeq: seq + 1 });
+    const unreadable = (problem: Unreadable["problem"], detail: string | null): Unreadable => ({
+      kind: "unreadable",
+      key,
+      problem,
+      detail,
+      nextSeq: seq + 1,
+    });
     try {
       const chunk = await readChunkText(this.bucket, this.keyring, ref.name);
       if (chunk === null) return unreadable("missing", null);
       const entries = parseChunk(chunk.text);
-      if (entries.length !== ref.entries || entries[0]?.key !== ref.firstKey) return unreadable("corrupt", "its entries are not the ones its index page lists");
+      if (entries.length !== ref.entries || entries[0]?.key !== ref.firstKey)
+        return unreadable("corrupt", "its entries are not the ones its index page lists");
       return { kind: "leaf", key, entries, sha256: chunk.sha256 };
     } catch (error) {
       if (!isBlobIntegrityError(error)) throw error;
@@ -190,7 +212,8 @@ class TreeManifest implements ManifestReader {
       const children = parsePage(chunk.text, ref.level);
       const leaves = children.reduce((sum, c) => sum + c.leaves, 0);
       const entries = children.reduce((sum, c) => sum + c.entries, 0);
-      if (leaves !== ref.leaves || entries !== ref.entries) throw new BlobIntegrityError("its children do not add up to what its parent lists");
+      if (leaves !== ref.leaves || entries !== ref.entries)
+        throw new BlobIntegrityError("its children do not add up to what its parent lists");
       this.pages.set(ref.name, children);
       return children;
     } catch (error) {

@@ -85,9 +85,11 @@ export interface TreeShape {
 export const DEFAULT_TREE_SHAPE: TreeShape = { leafModulus: LEAF_BOUNDARY_MODULUS, pageModulus: PAGE_BOUNDARY_MODULUS };
 
 /** The content-defined cut rule for leaves: a property of the key alone. */
-export const endsLeaf = (key: string, shape: TreeShape = DEFAULT_TREE_SHAPE) => fnv1a32(`leaf:${key}`) % shape.leafModulus === 0;
+export const endsLeaf = (key: string, shape: TreeShape = DEFAULT_TREE_SHAPE) =>
+  fnv1a32(`leaf:${key}`) % shape.leafModulus === 0;
 /** Names are hashes already, so their last 8 hex digits are an even spread. */
-export const endsPage = (name: string, shape: TreeShape = DEFAULT_TREE_SHAPE) => Number.parseInt(name.slice(-8), 16) % shape.pageModulus === 0;
+export const endsPage = (name: string, shape: TreeShape = DEFAULT_TREE_SHAPE) =>
+  Number.parseInt(name.slice(-8), 16) % shape.pageModulus === 0;
 
 export const utf8Bytes = (text: string) => new TextEncoder().encode(text).length;
 
@@ -118,7 +120,12 @@ export function parsePage(text: string, expectedLevel: number): ChunkRef[] {
   } catch (error) {
     throw new BlobIntegrityError(`index page is not valid JSON: ${errorMessage(error)}`);
   }
-  if (page.format !== INDEX_PAGE_FORMAT || page.level !== expectedLevel || !Array.isArray(page.children) || page.children.length === 0) {
+  if (
+    page.format !== INDEX_PAGE_FORMAT ||
+    page.level !== expectedLevel ||
+    !Array.isArray(page.children) ||
+    page.children.length === 0
+  ) {
     throw new BlobIntegrityError(`index page is not a level ${expectedLevel} page of ${INDEX_PAGE_FORMAT}`);
   }
   return page.children;
@@ -179,7 +186,8 @@ class TreeBuilder {
   async add(entry: ManifestEntry): Promise<void> {
     this.open.push(entry);
     this.openBytes += utf8Bytes(JSON.stringify(entry)) + 1;
-    if (endsLeaf(entry.key, this.shape) || this.open.length >= MAX_LEAF_ENTRIES || this.openBytes >= MAX_LEAF_BYTES) await this.closeLeaf();
+    if (endsLeaf(entry.key, this.shape) || this.open.length >= MAX_LEAF_ENTRIES || this.openBytes >= MAX_LEAF_BYTES)
+      await this.closeLeaf();
   }
 
   async finish(): Promise<ChunkRef | null> {
@@ -196,7 +204,13 @@ class TreeBuilder {
   private async closeLeaf(): Promise<void> {
     const text = serializeChunk(this.open);
     const sha256 = await sha256Hex(text); // names the leaf and extends the checksum chain
-    const ref: ChunkRef = { name: await chunkName(sha256, this.keyring), level: 0, firstKey: this.open[0]!.key, entries: this.open.length, leaves: 1 };
+    const ref: ChunkRef = {
+      name: await chunkName(sha256, this.keyring),
+      level: 0,
+      firstKey: this.open[0]!.key,
+      entries: this.open.length,
+      leaves: 1,
+    };
     this.chain = await extendChain(this.chain, sha256);
     this.leaves += 1;
     this.open = [];
@@ -211,7 +225,8 @@ class TreeBuilder {
     const refs = this.levels[level]!;
     refs.push(ref);
     const bytes = refs.reduce((sum, r) => sum + utf8Bytes(r.firstKey) + 160, 0); // a ref's JSON is under 160 bytes besides its key
-    if (endsPage(ref.name, this.shape) || refs.length >= MAX_PAGE_CHILDREN || bytes >= MAX_PAGE_BYTES) await this.closePage(level);
+    if (endsPage(ref.name, this.shape) || refs.length >= MAX_PAGE_CHILDREN || bytes >= MAX_PAGE_BYTES)
+      await this.closePage(level);
   }
 
   private async closePage(level: number): Promise<void> {

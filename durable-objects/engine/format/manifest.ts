@@ -47,7 +47,8 @@ export interface ManifestIndex {
 export const manifestPrefix = (backupId: string) => `manifests/${backupId}/`;
 export const manifestIndexKey = (backupId: string) => `${manifestPrefix(backupId)}index.json`;
 /** Where a version 1 manifest keeps chunk `seq` (version 2 chunks are shared: manifest-tree.ts). */
-export const v1ChunkKey = (backupId: string, seq: number) => `${manifestPrefix(backupId)}chunks/${String(seq).padStart(8, "0")}.ndjson`;
+export const v1ChunkKey = (backupId: string, seq: number) =>
+  `${manifestPrefix(backupId)}chunks/${String(seq).padStart(8, "0")}.ndjson`;
 
 /**
  * How manifests are stored: plain NDJSON/JSON, or framed like blobs (gzip and/or encrypted) when
@@ -77,13 +78,19 @@ export const MAX_MANIFEST_OBJECT_BYTES = 8 * 1024 * 1024;
 export async function decodeBody(object: R2ObjectBody, keyring: Keyring | null): Promise<string> {
   if (object.size > MAX_MANIFEST_OBJECT_BYTES) {
     await object.body.cancel();
-    throw new BlobIntegrityError(`${object.key} is ${object.size} bytes, more than a manifest object can be (${MAX_MANIFEST_OBJECT_BYTES})`);
+    throw new BlobIntegrityError(
+      `${object.key} is ${object.size} bytes, more than a manifest object can be (${MAX_MANIFEST_OBJECT_BYTES})`,
+    );
   }
   const bytes = new Uint8Array(await object.arrayBuffer()); // bounded by the check above
   const magic = new TextEncoder().encode(BLOB_MAGIC);
   if (bytes.length >= magic.length && magic.every((b, i) => bytes[i] === b)) {
     // gzip can expand a small object without limit: the decoded text is bounded the same way.
-    const decoded = await readAtMost(await unframeStream(new Response(bytes).body!, keyring), MAX_MANIFEST_OBJECT_BYTES, object.key);
+    const decoded = await readAtMost(
+      await unframeStream(new Response(bytes).body!, keyring),
+      MAX_MANIFEST_OBJECT_BYTES,
+      object.key,
+    );
     return new TextDecoder().decode(decoded);
   }
   return new TextDecoder().decode(bytes);
@@ -112,20 +119,33 @@ export interface ChunkRead {
 }
 
 /** Reads chunk `seq` of a version 1 manifest, or null when it is missing. */
-export async function readV1Chunk(bucket: Pick<R2Bucket, "get">, keyring: Keyring | null, backupId: string, seq: number): Promise<ChunkRead | null> {
+export async function readV1Chunk(
+  bucket: Pick<R2Bucket, "get">,
+  keyring: Keyring | null,
+  backupId: string,
+  seq: number,
+): Promise<ChunkRead | null> {
   const object = await bucket.get(v1ChunkKey(backupId, seq));
   if (!object) return null;
   const text = await decodeBody(object, keyring);
   return { entries: parseChunk(text), sha256: await sha256Hex(text) };
 }
 
-export async function writeIndex(bucket: Pick<R2Bucket, "put">, codec: ManifestCodec, index: ManifestIndex): Promise<void> {
+export async function writeIndex(
+  bucket: Pick<R2Bucket, "put">,
+  codec: ManifestCodec,
+  index: ManifestIndex,
+): Promise<void> {
   await bucket.put(manifestIndexKey(index.backupId), await encodeBody(JSON.stringify(index, null, 2), codec), {
     httpMetadata: { contentType: codec.keyring || codec.compress ? "application/octet-stream" : "application/json" },
   });
 }
 
-export async function readIndex(bucket: Pick<R2Bucket, "get">, keyring: Keyring | null, backupId: string): Promise<ManifestIndex | null> {
+export async function readIndex(
+  bucket: Pick<R2Bucket, "get">,
+  keyring: Keyring | null,
+  backupId: string,
+): Promise<ManifestIndex | null> {
   const object = await bucket.get(manifestIndexKey(backupId));
   if (!object) return null;
   const index = JSON.parse(await decodeBody(object, keyring)) as ManifestIndex;

@@ -22,48 +22,73 @@ export async function readBucketFacts(
     .select({ date: max(r2Backups.backupDate) })
     .from(r2Backups)
     .where(and(ofBucket, eq(r2Backups.status, "completed")));
-  const sinceSuccess = and(ofBucket, inArray(r2Backups.status, ["failed", "partial"]), gt(r2Backups.backupDate, sql`coalesce((${newestCompletedDate}), '')`));
-  const invalid = and(ofBucket, inArray(r2Backups.status, ["completed", "partial"]), eq(r2Backups.lastVerificationValid, false));
-  const unreplicated = and(ofBucket, inArray(r2Backups.status, ["completed", "partial"]), inArray(r2Backups.replicaStatus, ["incomplete", "failed"]));
-  const [failureCount, failures, times, invalidCount, invalidIds, completed, runs, unreplicatedCount, unreplicatedIds] = await db.batch([
-    db
-      .select({ count: sql<number>`count(*)` })
-      .from(r2Backups)
-      .where(sinceSuccess),
-    db.select({ id: r2Backups.id, error: r2Backups.error }).from(r2Backups).where(sinceSuccess).orderBy(desc(r2Backups.backupDate)).limit(NAMED),
-    db
-      .select({
-        lastCompletedAt: sql<string | null>`max(CASE WHEN ${r2Backups.status} = 'completed' THEN ${r2Backups.completedAt} END)`,
-        firstBackupAt: min(r2Backups.backupDate),
-      })
-      .from(r2Backups)
-      .where(ofBucket),
-    db
-      .select({ count: sql<number>`count(*)` })
-      .from(r2Backups)
-      .where(invalid),
-    db.select({ id: r2Backups.id }).from(r2Backups).where(invalid).orderBy(desc(r2Backups.backupDate)).limit(NAMED),
-    // Backups recorded before stored bytes were measured have no steps either: left out, so
-    // their zeros do not make the first measured backup look like a surge.
-    db
-      .select({ id: r2Backups.id, storedBytes: r2Backups.storedBytes })
-      .from(r2Backups)
-      .where(and(ofBucket, eq(r2Backups.status, "completed"), gt(r2Backups.steps, 0)))
-      .orderBy(desc(r2Backups.backupDate))
-      .limit(limits.growthWindow + 1),
-    db
-      .select({ outcome: auditEvents.outcome, detail: auditEvents.detail })
-      .from(auditEvents)
-      // The default's runs (a stored template's are template.run: they wait instead of being skipped).
-      .where(eq(auditEvents.action, "schedule.run"))
-      .orderBy(desc(auditEvents.id))
-      .limit(limits.skippedRuns),
-    db
-      .select({ count: sql<number>`count(*)` })
-      .from(r2Backups)
-      .where(unreplicated),
-    db.select({ id: r2Backups.id }).from(r2Backups).where(unreplicated).orderBy(desc(r2Backups.backupDate)).limit(NAMED),
-  ]);
+  const sinceSuccess = and(
+    ofBucket,
+    inArray(r2Backups.status, ["failed", "partial"]),
+    gt(r2Backups.backupDate, sql`coalesce((${newestCompletedDate}), '')`),
+  );
+  const invalid = and(
+    ofBucket,
+    inArray(r2Backups.status, ["completed", "partial"]),
+    eq(r2Backups.lastVerificationValid, false),
+  );
+  const unreplicated = and(
+    ofBucket,
+    inArray(r2Backups.status, ["completed", "partial"]),
+    inArray(r2Backups.replicaStatus, ["incomplete", "failed"]),
+  );
+  const [failureCount, failures, times, invalidCount, invalidIds, completed, runs, unreplicatedCount, unreplicatedIds] =
+    await db.batch([
+      db
+        .select({ count: sql<number>`count(*)` })
+        .from(r2Backups)
+        .where(sinceSuccess),
+      db
+        .select({ id: r2Backups.id, error: r2Backups.error })
+        .from(r2Backups)
+        .where(sinceSuccess)
+        .orderBy(desc(r2Backups.backupDate))
+        .limit(NAMED),
+      db
+        .select({
+          lastCompletedAt: sql<
+            string | null
+          >`max(CASE WHEN ${r2Backups.status} = 'completed' THEN ${r2Backups.completedAt} END)`,
+          firstBackupAt: min(r2Backups.backupDate),
+        })
+        .from(r2Backups)
+        .where(ofBucket),
+      db
+        .select({ count: sql<number>`count(*)` })
+        .from(r2Backups)
+        .where(invalid),
+      db.select({ id: r2Backups.id }).from(r2Backups).where(invalid).orderBy(desc(r2Backups.backupDate)).limit(NAMED),
+      // Backups recorded before stored bytes were measured have no steps either: left out, so
+      // their zeros do not make the first measured backup look like a surge.
+      db
+        .select({ id: r2Backups.id, storedBytes: r2Backups.storedBytes })
+        .from(r2Backups)
+        .where(and(ofBucket, eq(r2Backups.status, "completed"), gt(r2Backups.steps, 0)))
+        .orderBy(desc(r2Backups.backupDate))
+        .limit(limits.growthWindow + 1),
+      db
+        .select({ outcome: auditEvents.outcome, detail: auditEvents.detail })
+        .from(auditEvents)
+        // The default's runs (a stored template's are template.run: they wait instead of being skipped).
+        .where(eq(auditEvents.action, "schedule.run"))
+        .orderBy(desc(auditEvents.id))
+        .limit(limits.skippedRuns),
+      db
+        .select({ count: sql<number>`count(*)` })
+        .from(r2Backups)
+        .where(unreplicated),
+      db
+        .select({ id: r2Backups.id })
+        .from(r2Backups)
+        .where(unreplicated)
+        .orderBy(desc(r2Backups.backupDate))
+        .limit(NAMED),
+    ]);
   const [newest, ...previous] = completed;
   const skipped = scheduledHere ? leadingSkips(runs) : [];
   return {
@@ -72,7 +97,9 @@ export async function readBucketFacts(
     lastCompletedAt: times[0]?.lastCompletedAt ?? null,
     firstBackupAt: times[0]?.firstBackupAt ?? null,
     invalidVerifications: { count: invalidCount[0]?.count ?? 0, backupIds: invalidIds.map((r) => r.id) },
-    growth: newest ? { backupId: newest.id, storedBytes: newest.storedBytes, previous: previous.map((r) => r.storedBytes) } : null,
+    growth: newest
+      ? { backupId: newest.id, storedBytes: newest.storedBytes, previous: previous.map((r) => r.storedBytes) }
+      : null,
     skippedRuns: { count: skipped.length, lastDetail: skipped[0]?.detail ?? null },
     replicaProblems: { count: unreplicatedCount[0]?.count ?? 0, backupIds: unreplicatedIds.map((r) => r.id) },
   };

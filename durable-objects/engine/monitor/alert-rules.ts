@@ -49,7 +49,15 @@ export const GROWTH_MIN_HISTORY = 3;
 const HOUR_MS = 3_600_000;
 
 export function desiredAlerts(facts: BucketFacts, limits: AlertThresholds, now: Date): AlertDraft[] {
-  return [consecutiveFailures, noRecentBackup, verificationFailed, storageGrowth, scheduleSkipped, replicaIncomplete, changesPending]
+  return [
+    consecutiveFailures,
+    noRecentBackup,
+    verificationFailed,
+    storageGrowth,
+    scheduleSkipped,
+    replicaIncomplete,
+    changesPending,
+  ]
     .map((rule) => rule(facts, limits, now))
     .filter((draft): draft is AlertDraft => draft !== null);
 }
@@ -64,7 +72,9 @@ const consecutiveFailures: Rule = ({ bucketName, failuresSinceSuccess }, limits)
     code: "consecutive_failures",
     severity: "critical",
     message:
-      `${count} backups of ${bucketName} in a row did not complete` + (latest ? ` (latest: ${latest.id}${latest.error ? `: ${latest.error}` : ""})` : "") + ".",
+      `${count} backups of ${bucketName} in a row did not complete` +
+      (latest ? ` (latest: ${latest.id}${latest.error ? `: ${latest.error}` : ""})` : "") +
+      ".",
     details: { count, threshold: limits.consecutiveFailures, backupIds: newest.map((b) => b.id) },
   };
 };

@@ -19,7 +19,13 @@ export interface AlertChanges {
   open: AlertRow[];
 }
 
-export async function applyAlerts(db: Database, bucketName: string, drafts: readonly AlertDraft[], now: Date, webhooks: boolean): Promise<AlertChanges> {
+export async function applyAlerts(
+  db: Database,
+  bucketName: string,
+  drafts: readonly AlertDraft[],
+  now: Date,
+  webhooks: boolean,
+): Promise<AlertChanges> {
   const open = await db
     .select()
     .from(alerts)
@@ -32,7 +38,9 @@ export async function applyAlerts(db: Database, bucketName: string, drafts: read
     .map((d) => ({ id: newId("al", now), bucketName, ...d, openedAt: at, resolvedAt: null }));
   // Never resolved before it opened: a check at an earlier time than the opening one (a cron
   // fired by hand for a later time, then a job's end at the real time) resolves it as it opened.
-  const resolved: AlertRow[] = open.filter((a) => !wanted.has(a.code)).map((a) => ({ ...a, resolvedAt: a.openedAt > at ? a.openedAt : at }));
+  const resolved: AlertRow[] = open
+    .filter((a) => !wanted.has(a.code))
+    .map((a) => ({ ...a, resolvedAt: a.openedAt > at ? a.openedAt : at }));
 
   const statements: Statement[] = [];
   for (const alert of opened) {
@@ -48,7 +56,8 @@ export async function applyAlerts(db: Database, bucketName: string, drafts: read
         .set({ resolvedAt })
         .where(and(eq(alerts.id, alert.id), isNull(alerts.resolvedAt))),
     );
-    if (webhooks) statements.push(queueAlertDelivery(db, alertDelivery(alert, "alert.resolved", resolvedAt), alert.id, resolvedAt));
+    if (webhooks)
+      statements.push(queueAlertDelivery(db, alertDelivery(alert, "alert.resolved", resolvedAt), alert.id, resolvedAt));
   }
   await runBatch(db, statements);
   return { opened, resolved, open: [...open.filter((a) => wanted.has(a.code)), ...opened] };

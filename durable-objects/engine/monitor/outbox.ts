@@ -46,7 +46,12 @@ export function queueDelivery(db: Database, delivery: Delivery): Statement {
  * opening (the row exists: this evaluation's insert won), the same time for a resolution (this
  * evaluation's update won). A racing evaluation whose write lost therefore queues nothing.
  */
-export function queueAlertDelivery(db: Database, delivery: Delivery, alertId: string, resolvedAt: string | null): Statement {
+export function queueAlertDelivery(
+  db: Database,
+  delivery: Delivery,
+  alertId: string,
+  resolvedAt: string | null,
+): Statement {
   const state = resolvedAt === null ? isNull(alerts.resolvedAt) : eq(alerts.resolvedAt, resolvedAt);
   const value = <T>(v: T, column: string) => sql<T>`${v}`.as(column);
   return db

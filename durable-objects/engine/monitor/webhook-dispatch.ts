@@ -61,13 +61,21 @@ export async function deliverDue(deps: DispatchDeps, now: Date): Promise<Dispatc
     const at = now.toISOString();
     if (problem === null) {
       report.delivered++;
-      await update(deps.db, delivery, { status: "delivered", attempts, lastAttemptAt: at, deliveredAt: at, lastError: null });
+      await update(deps.db, delivery, {
+        status: "delivered",
+        attempts,
+        lastAttemptAt: at,
+        deliveredAt: at,
+        lastError: null,
+      });
       continue;
     }
     failures++;
     if (attempts >= MAX_ATTEMPTS) {
       report.failed++;
-      console.error(`webhook delivery ${delivery.id} (${delivery.event}) given up after ${attempts} attempts: ${problem}`);
+      console.error(
+        `webhook delivery ${delivery.id} (${delivery.event}) given up after ${attempts} attempts: ${problem}`,
+      );
       await update(deps.db, delivery, { status: "failed", attempts, lastAttemptAt: at, lastError: problem });
     } else {
       report.retrying++;
@@ -104,7 +112,9 @@ async function attempt(deps: DispatchDeps, delivery: WebhookDeliveryRow, now: Da
     await response.body?.cancel();
     return response.status >= 200 && response.status < 300 ? null : `the receiver answered HTTP ${response.status}`;
   } catch (error) {
-    return error instanceof DOMException && error.name === "TimeoutError" ? `no answer within ${deps.timeoutMs} ms` : errorMessage(error);
+    return error instanceof DOMException && error.name === "TimeoutError"
+      ? `no answer within ${deps.timeoutMs} ms`
+      : errorMessage(error);
   }
 }
 

@@ -40,7 +40,11 @@ export async function copyIfAbsent(deps: CopyDeps, key: string, sha256: string |
   }
   const checked = sha256 !== null && !isFramedBlob(object) ? { sha256 } : {};
   try {
-    await deps.replica.put(key, object.body, { httpMetadata: object.httpMetadata, customMetadata: object.customMetadata, ...checked });
+    await deps.replica.put(key, object.body, {
+      httpMetadata: object.httpMetadata,
+      customMetadata: object.customMetadata,
+      ...checked,
+    });
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     if ("sha256" in checked && /sha-?256|checksum|digest/i.test(message)) return { kind: "damaged", detail: message };
@@ -56,7 +60,10 @@ export async function copyIfAbsent(deps: CopyDeps, key: string, sha256: string |
  */
 async function copyInParts(deps: CopyDeps, head: R2Object): Promise<CopyOutcome> {
   const partSize = partSizeFor(head.size, deps.partSize);
-  const upload = await deps.replica.createMultipartUpload(head.key, { httpMetadata: head.httpMetadata, customMetadata: head.customMetadata });
+  const upload = await deps.replica.createMultipartUpload(head.key, {
+    httpMetadata: head.httpMetadata,
+    customMetadata: head.customMetadata,
+  });
   try {
     const parts: R2UploadedPart[] = [];
     for (let offset = 0, partNumber = 1; offset < head.size; offset += partSize, partNumber++) {

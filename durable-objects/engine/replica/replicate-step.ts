@@ -13,7 +13,15 @@ import type { Keyring } from "../format/keyring";
 import { manifestIndexKey, type ManifestEntry } from "../format/manifest";
 import type { PathStep, Unreadable } from "../format/manifest-reader";
 import { chunkKey } from "../format/manifest-tree";
-import { advancePosition, manifestOf, NO_FINDINGS, sliceWithinBudget, withFindings, type Finding, type ManifestJobState } from "../job-state";
+import {
+  advancePosition,
+  manifestOf,
+  NO_FINDINGS,
+  sliceWithinBudget,
+  withFindings,
+  type Finding,
+  type ManifestJobState,
+} from "../job-state";
 import { ended, RUNNING } from "../lifecycle";
 import { copyIfAbsent, type CopyDeps, type CopyOutcome } from "./object-copy";
 
@@ -54,18 +62,37 @@ export async function runReplicateStep(deps: ReplicateDeps, state: ReplicateStat
   const leaf = await manifest.leaf(seq);
   if (leaf.kind === "unreadable") return skipUnreadable(state, leaf, copied);
   // A version 1 leaf is an object of its own, named by the backup rather than by its content.
-  if (state.nextOffset === 0 && manifest.version === 1) copied.push({ key: leaf.key, outcome: await copyIfAbsent(deps, leaf.key) });
+  if (state.nextOffset === 0 && manifest.version === 1)
+    copied.push({ key: leaf.key, outcome: await copyIfAbsent(deps, leaf.key) });
 
   const { part, end } = sliceWithinBudget(leaf.entries, state.nextOffset, deps.byteBudget, () => true);
   const blobs = uniqueBlobs(part);
-  copied.push(...(await mapWithConcurrency(blobs, deps.concurrency, async (e) => ({ key: e.blob, outcome: await copyIfAbsent(deps, e.blob, e.sha256) }))));
-  return tally({ ...state, ...advancePosition(state, end, leaf.entries.length), filesProcessed: state.filesProcessed + part.length }, copied);
+  copied.push(
+    ...(await mapWithConcurrency(blobs, deps.concurrency, async (e) => ({
+      key: e.blob,
+      outcome: await copyIfAbsent(deps, e.blob, e.sha256),
+    }))),
+  );
+  return tally(
+    {
+      ...state,
+      ...advancePosition(state, end, leaf.entries.length),
+      filesProcessed: state.filesProcessed + part.length,
+    },
+    copied,
+  );
 }
 
 /** A manifest chunk the primary cannot give: a problem, and the leaves under it are skipped. */
 function skipUnreadable(state: ReplicateState, unreadable: Unreadable, copied: Copied[]): ReplicateState {
-  const outcome: CopyOutcome = unreadable.problem === "missing" ? { kind: "missing" } : { kind: "damaged", detail: unreadable.detail ?? "unreadable" };
-  return tally({ ...state, nextChunkSeq: unreadable.nextSeq, nextOffset: 0 }, [...copied, { key: unreadable.key, outcome }]);
+  const outcome: CopyOutcome =
+    unreadable.problem === "missing"
+      ? { kind: "missing" }
+      : { kind: "damaged", detail: unreadable.detail ?? "unreadable" };
+  return tally({ ...state, nextChunkSeq: unreadable.nextSeq, nextOffset: 0 }, [
+    ...copied,
+    { key: unreadable.key, outcome },
+  ]);
 }
 
 async function copyChunks(deps: ReplicateDeps, path: PathStep[]): Promise<Copied[]> {
@@ -89,19 +116,32 @@ function uniqueBlobs(entries: readonly ManifestEntry[]): ManifestEntry[] {
 }
 
 async function copyIndex(deps: ReplicateDeps, state: ReplicateState): Promise<ReplicateState> {
-  if (!(await deps.backupKept())) return ended(state, "cancelled", `backup ${state.backupId} was expired while it was being replicated`);
+  if (!(await deps.backupKept()))
+    return ended(state, "cancelled", `backup ${state.backupId} was expired while it was being replicated`);
   const key = manifestIndexKey(state.backupId);
   return ended(tally(state, [{ key, outcome: await copyIfAbsent(deps, key) }]), "completed", null);
 }
 
 function tally(state: ReplicateState, copied: readonly Copied[]): ReplicateState {
   const problems: Finding[] = [];
-  let next: ReplicateState = { ...state, presentInReplica: copied.filter((c) => c.outcome.kind === "present").map((c) => c.key) };
+  let next: ReplicateState = {
+    ...state,
+    presentInReplica: copied.filter((c) => c.outcome.kind === "present").map((c) => c.key),
+  };
   for (const { key, outcome } of copied) {
-    if (outcome.kind === "copied") next = { ...next, objectsCopied: next.objectsCopied + 1, bytesCopied: next.bytesCopied + outcome.bytes };
+    if (outcome.kind === "copied")
+      next = { ...next, objectsCopied: next.objectsCopied + 1, bytesCopied: next.bytesCopied + outcome.bytes };
     if (outcome.kind === "present") next = { ...next, objectsPresent: next.objectsPresent + 1 };
-    if (outcome.kind === "missing") problems.push({ list: "problem", path: key, detail: "missing_in_primary", expected: "present", actual: null });
-    if (outcome.kind === "damaged") problems.push({ list: "problem", path: key, detail: "damaged_in_primary", expected: "intact", actual: outcome.detail });
+    if (outcome.kind === "missing")
+      problems.push({ list: "problem", path: key, detail: "missing_in_primary", expected: "present", actual: null });
+    if (outcome.kind === "damaged")
+      problems.push({
+        list: "problem",
+        path: key,
+        detail: "damaged_in_primary",
+        expected: "intact",
+        actual: outcome.detail,
+      });
   }
   return withFindings({ ...next, problemCount: next.problemCount + problems.length }, problems);
 }
@@ -117,7 +157,10 @@ export function replicateResult(state: ReplicateState) {
 }
 
 export function initialReplicateState(
-  request: Pick<ReplicateState, "jobId" | "backupId" | "bucketName" | "requestedBy" | "startedAt" | "chunkCount" | "root" | "filesTotal">,
+  request: Pick<
+    ReplicateState,
+    "jobId" | "backupId" | "bucketName" | "requestedBy" | "startedAt" | "chunkCount" | "root" | "filesTotal"
+  >,
 ): ReplicateState {
   return {
     ...request,

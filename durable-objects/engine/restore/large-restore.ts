@@ -70,11 +70,22 @@ async function layoutOf(deps: LargeRestoreDeps, entry: ManifestEntry): Promise<B
   const header = decodeHeader(headerBytes);
   if (header.compressed) return { kind: "not_rangeable" };
   const key = header.encrypted ? deps.keyring?.byId.get(header.keyId!) : undefined;
-  if (!key) return { kind: "failed", reason: `the backup's copy is encrypted with key ${header.keyId}, which is not configured` };
+  if (!key)
+    return {
+      kind: "failed",
+      reason: `the backup's copy is encrypted with key ${header.keyId}, which is not configured`,
+    };
   return {
     open: async (start, end) => {
       const span = recordSpan(entry.size, start, end);
-      return decryptedRange(key, headerBytes, entry.size, start, end, await readStored(span.storedStart, span.storedEnd - span.storedStart));
+      return decryptedRange(
+        key,
+        headerBytes,
+        entry.size,
+        start,
+        end,
+        await readStored(span.storedStart, span.storedEnd - span.storedStart),
+      );
     },
   };
 }
@@ -87,7 +98,12 @@ export async function advanceLargeRestore(
 ): Promise<{ state: LargeRestoreState } | { outcome: LargeRestoreOutcome }> {
   const { entry, target } = state;
   const existing = await deps.source.head(target);
-  if (state.completing && existing && existing.size === entry.size && existing.uploaded.getTime() >= Date.parse(deps.startedAt)) {
+  if (
+    state.completing &&
+    existing &&
+    existing.size === entry.size &&
+    existing.uploaded.getTime() >= Date.parse(deps.startedAt)
+  ) {
     return { outcome: { kind: "restored", verified: true } }; // completed just before a crash
   }
   if (!deps.overwriteExisting && existing) return { outcome: await abandon(deps, state, { kind: "skipped" }) };
@@ -96,7 +112,8 @@ export async function advanceLargeRestore(
   try {
     layout = await layoutOf(deps, entry);
   } catch (error) {
-    if (isBlobIntegrityError(error)) return { outcome: { kind: "failed", reason: `the backup's copy is unreadable: ${error.message}` } };
+    if (isBlobIntegrityError(error))
+      return { outcome: { kind: "failed", reason: `the backup's copy is unreadable: ${error.message}` } };
     throw error;
   }
   if ("kind" in layout) return { outcome: await abandon(deps, state, layout) };
@@ -133,13 +150,22 @@ export async function advanceLargeRestore(
     // When the blob turns out damaged midway, the part upload fails too: the damage names it.
     const { uploaded, fed } = await pipePart(upload, current.parts.length + 1, end - start, hashed);
     if (fed.status === "rejected" && isBlobIntegrityError(fed.reason)) {
-      return { outcome: await abandon(deps, current, { kind: "failed", reason: `the backup's copy is unreadable: ${fed.reason.message}` }) };
+      return {
+        outcome: await abandon(deps, current, {
+          kind: "failed",
+          reason: `the backup's copy is unreadable: ${fed.reason.message}`,
+        }),
+      };
     }
     if (uploaded.status === "rejected") throw uploaded.reason;
     if (fed.status === "rejected") throw fed.reason;
     const part = uploaded.value;
     spent += end - start;
-    current = { ...current, parts: [...current.parts, { partNumber: part.partNumber, etag: part.etag }], hashState: hasher.state() };
+    current = {
+      ...current,
+      parts: [...current.parts, { partNumber: part.partNumber, etag: part.etag }],
+      hashState: hasher.state(),
+    };
     await deps.save(current);
   }
   if (current.parts.length < partCount) return { state: current };
@@ -153,14 +179,19 @@ export async function advanceLargeRestore(
       }),
     };
   }
-  if (!deps.overwriteExisting && (await deps.source.head(target))) return { outcome: await abandon(deps, current, { kind: "skipped" }) };
+  if (!deps.overwriteExisting && (await deps.source.head(target)))
+    return { outcome: await abandon(deps, current, { kind: "skipped" }) };
   current = { ...current, completing: true };
   await deps.save(current);
   const written = await upload.complete(current.parts);
   return { outcome: { kind: "restored", verified: written.size === entry.size } };
 }
 
-async function abandon(deps: LargeRestoreDeps, state: LargeRestoreState, outcome: LargeRestoreOutcome): Promise<LargeRestoreOutcome> {
+async function abandon(
+  deps: LargeRestoreDeps,
+  state: LargeRestoreState,
+  outcome: LargeRestoreOutcome,
+): Promise<LargeRestoreOutcome> {
   if (state.uploadId) await deps.source.resumeMultipartUpload(state.target, state.uploadId).abort();
   return outcome;
 }

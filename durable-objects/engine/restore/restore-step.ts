@@ -14,7 +14,15 @@ import { feedKnownLength } from "../known-length-feed";
 import { openBlob } from "../format/blob-reader";
 import { mapWithConcurrency } from "../concurrency";
 import { sha256OfStream } from "../format/hashing";
-import { advancePosition, manifestOf, NO_FINDINGS, sliceWithinBudget, withFindings, type Finding, type ManifestJobState } from "../job-state";
+import {
+  advancePosition,
+  manifestOf,
+  NO_FINDINGS,
+  sliceWithinBudget,
+  withFindings,
+  type Finding,
+  type ManifestJobState,
+} from "../job-state";
 import { ended, RUNNING } from "../lifecycle";
 import { toHex } from "../format/hashing";
 import type { Keyring } from "../format/keyring";
@@ -101,16 +109,28 @@ export async function runRestoreStep(deps: RestoreDeps, initial: RestoreState): 
   if (state.large) return advanceLarge(deps, state);
   if (state.nextChunkSeq >= state.chunkCount) return finishRestore(deps, state);
   const seq = state.nextChunkSeq;
-  const manifest = withReplicaFallback(manifestOf(deps.backup, deps.keyring, state), deps.replica ? manifestOf(deps.replica, deps.keyring, state) : null);
+  const manifest = withReplicaFallback(
+    manifestOf(deps.backup, deps.keyring, state),
+    deps.replica ? manifestOf(deps.replica, deps.keyring, state) : null,
+  );
   const chunk = await requireLeaf(manifest, seq);
   // Counted once per leaf (a leaf restored over several steps is read by each).
-  if (chunk.fromReplica && state.nextOffset === 0) state = { ...state, chunksFromReplica: (state.chunksFromReplica ?? 0) + 1 };
+  if (chunk.fromReplica && state.nextOffset === 0)
+    state = { ...state, chunksFromReplica: (state.chunksFromReplica ?? 0) + 1 };
   const matches = (entry: ManifestEntry) => entryMatches(state.options.filter, entry);
-  const sliced = sliceWithinBudget(chunk.entries, state.nextOffset, deps.byteBudget, (entry) => !state.options.dryRun && matches(entry));
+  const sliced = sliceWithinBudget(
+    chunk.entries,
+    state.nextOffset,
+    deps.byteBudget,
+    (entry) => !state.options.dryRun && matches(entry),
+  );
 
   // An object above the multipart threshold is restored on its own, part by part over steps.
   const isLarge = (entry: ManifestEntry) =>
-    !state.options.dryRun && matches(entry) && entry.size > deps.multipartThreshold && utf8Length(targetKey(state.options, entry.key)) <= MAX_KEY_BYTES;
+    !state.options.dryRun &&
+    matches(entry) &&
+    entry.size > deps.multipartThreshold &&
+    utf8Length(targetKey(state.options, entry.key)) <= MAX_KEY_BYTES;
   const largeAt = sliced.part.findIndex(isLarge);
   if (largeAt === 0) {
     const entry = sliced.part[0]!;
@@ -125,7 +145,11 @@ export async function runRestoreStep(deps: RestoreDeps, initial: RestoreState): 
 
   const selected = part.filter(matches);
   const outcomes = await mapWithConcurrency(selected, deps.concurrency, (entry) => restoreEntry(deps, state, entry));
-  const tally = new RestoreTally({ ...state, ...advancePosition(state, end, chunk.entries.length), filesProcessed: state.filesProcessed + part.length });
+  const tally = new RestoreTally({
+    ...state,
+    ...advancePosition(state, end, chunk.entries.length),
+    filesProcessed: state.filesProcessed + part.length,
+  });
   outcomes.forEach((outcome, i) => tally.add(selected[i]!, outcome));
   return tally.result();
 }
@@ -144,15 +168,24 @@ class RestoreTally {
       this.findings.push({ list: "failure", path: entry.key, detail: outcome.reason });
     }
     if (outcome.kind === "restored") {
-      if (next.options.dryRun) this.findings.push({ list: "planned", path: targetKey(next.options, entry.key), detail: null });
+      if (next.options.dryRun)
+        this.findings.push({ list: "planned", path: targetKey(next.options, entry.key), detail: null });
       this.next = { ...next, filesRestored: next.filesRestored + 1, bytesRestored: next.bytesRestored + outcome.bytes };
       if (outcome.fromReplica) {
-        this.next = { ...this.next, filesFromReplica: (next.filesFromReplica ?? 0) + 1, firstFromReplica: next.firstFromReplica ?? entry.key };
+        this.next = {
+          ...this.next,
+          filesFromReplica: (next.filesFromReplica ?? 0) + 1,
+          firstFromReplica: next.firstFromReplica ?? entry.key,
+        };
       }
       if (outcome.verified === true) this.next = { ...this.next, verified: this.next.verified + 1 };
       if (outcome.verified === false) {
         this.next = { ...this.next, verifyFailures: this.next.verifyFailures + 1 };
-        this.findings.push({ list: "failure", path: entry.key, detail: `verification after restore failed: ${outcome.verifyProblem}` });
+        this.findings.push({
+          list: "failure",
+          path: entry.key,
+          detail: `verification after restore failed: ${outcome.verifyProblem}`,
+        });
       }
     }
   }
@@ -183,7 +216,10 @@ async function advanceLarge(deps: RestoreDeps, state: RestoreState): Promise<Res
   const result = advanced.outcome;
   // The primary's copy is missing or damaged: start the object again from the replica's.
   if (result.kind === "failed" && !fromReplica && deps.replica) {
-    return { ...state, large: { ...startLargeRestore(entry, large.target), copy: "replica", primaryProblem: result.reason } };
+    return {
+      ...state,
+      large: { ...startLargeRestore(entry, large.target), copy: "replica", primaryProblem: result.reason },
+    };
   }
   const outcome: EntryOutcome =
     result.kind === "not_rangeable"
@@ -199,7 +235,13 @@ async function advanceLarge(deps: RestoreDeps, state: RestoreState): Promise<Res
         : result.kind === "failed" && fromReplica
           ? { kind: "failed", reason: `${large.primaryProblem}; the replica's copy too: ${result.reason}` }
           : result;
-  const tally = new RestoreTally({ ...state, ...state.positionAfterLarge!, large: null, positionAfterLarge: null, filesProcessed: state.filesProcessed + 1 });
+  const tally = new RestoreTally({
+    ...state,
+    ...state.positionAfterLarge!,
+    large: null,
+    positionAfterLarge: null,
+    filesProcessed: state.filesProcessed + 1,
+  });
   tally.add(entry, outcome);
   return tally.result();
 }
@@ -208,7 +250,8 @@ async function restoreEntry(deps: RestoreDeps, state: RestoreState, entry: Manif
   const { options } = state;
   const target = targetKey(options, entry.key);
   const keyBytes = utf8Length(target);
-  if (keyBytes > MAX_KEY_BYTES) return { kind: "failed", reason: `the restored key would be ${keyBytes} bytes long; R2 allows ${MAX_KEY_BYTES}` };
+  if (keyBytes > MAX_KEY_BYTES)
+    return { kind: "failed", reason: `the restored key would be ${keyBytes} bytes long; R2 allows ${MAX_KEY_BYTES}` };
   if (entry.size > MAX_SINGLE_PUT_BYTES) {
     // Not yet supported: restoring one object over several steps (multipart). Said, not skipped silently.
     return {
@@ -223,7 +266,9 @@ async function restoreEntry(deps: RestoreDeps, state: RestoreState, entry: Manif
   }
   const existing = options.overwriteExisting ? null : await deps.source.head(target);
   if (existing) {
-    return restoredEarlierByThisJob(state, existing, entry) ? restoredOutcome(deps, options, target, entry) : { kind: "skipped" };
+    return restoredEarlierByThisJob(state, existing, entry)
+      ? restoredOutcome(deps, options, target, entry)
+      : { kind: "skipped" };
   }
 
   const primary = await restoreFromCopy(deps, deps.backup, options, target, entry);
@@ -231,7 +276,8 @@ async function restoreEntry(deps: RestoreDeps, state: RestoreState, entry: Manif
   if (!deps.replica) return { kind: "failed", reason: primary.reason };
   // Object by object: only this object is read from the replica.
   const replica = await restoreFromCopy(deps, deps.replica, options, target, entry);
-  if (replica.kind === "bad_copy") return { kind: "failed", reason: `${primary.reason}; the replica's copy too: ${replica.reason}` };
+  if (replica.kind === "bad_copy")
+    return { kind: "failed", reason: `${primary.reason}; the replica's copy too: ${replica.reason}` };
   return replica.kind === "restored" ? { ...replica, fromReplica: true } : replica;
 }
 
@@ -247,10 +293,12 @@ async function restoreFromCopy(
   try {
     content = await openBlob(copy, entry.blob, deps.keyring, entry.size);
   } catch (error) {
-    if (isBlobIntegrityError(error)) return { kind: "bad_copy", reason: `the backup's copy is unreadable: ${error.message}` };
+    if (isBlobIntegrityError(error))
+      return { kind: "bad_copy", reason: `the backup's copy is unreadable: ${error.message}` };
     throw error;
   }
-  if (!content) return { kind: "bad_copy", reason: `the backup's copy (${entry.blob}) is missing from the backup store` };
+  if (!content)
+    return { kind: "bad_copy", reason: `the backup's copy (${entry.blob}) is missing from the backup store` };
 
   // A failed precondition (null) leaves the body unread: the feed stops then too. Both sides
   // settle before deciding, so neither failure goes unobserved.
@@ -270,7 +318,8 @@ async function restoreFromCopy(
     return { kind: "bad_copy", reason: `the backup's copy is unreadable: ${piped.reason.message}` };
   if (put.status === "rejected") {
     const message = put.reason instanceof Error ? put.reason.message : String(put.reason);
-    if (/sha-?256|checksum|digest/i.test(message)) return { kind: "bad_copy", reason: `the backup's copy does not match its checksum: ${message}` };
+    if (/sha-?256|checksum|digest/i.test(message))
+      return { kind: "bad_copy", reason: `the backup's copy does not match its checksum: ${message}` };
     throw put.reason;
   }
   // Written by someone else between our check and our put: never replaced.
@@ -286,10 +335,16 @@ function restoredEarlierByThisJob(state: RestoreState, existing: R2Object, entry
   return sha256 === entry.sha256 && existing.uploaded.getTime() >= Date.parse(state.startedAt);
 }
 
-async function restoredOutcome(deps: RestoreDeps, options: RestoreOptions, target: string, entry: ManifestEntry): Promise<EntryOutcome> {
+async function restoredOutcome(
+  deps: RestoreDeps,
+  options: RestoreOptions,
+  target: string,
+  entry: ManifestEntry,
+): Promise<EntryOutcome> {
   if (!options.verifyAfterRestore) return { kind: "restored", bytes: entry.size, verified: null, verifyProblem: null };
   const object = await deps.source.get(target);
-  if (!object) return { kind: "restored", bytes: entry.size, verified: false, verifyProblem: "the restored object is gone" };
+  if (!object)
+    return { kind: "restored", bytes: entry.size, verified: false, verifyProblem: "the restored object is gone" };
   const { sha256, size } = await sha256OfStream(object.body);
   const ok = sha256 === entry.sha256 && size === entry.size;
   return {
@@ -313,8 +368,19 @@ async function finishRestore(deps: RestoreDeps, state: RestoreState): Promise<Re
   // Their last-modified time is unknown, so only the path filters apply to them.
   const failures: Finding[] = page
     .filter((path) => pathMatches(state.options.filter, path))
-    .map((path) => ({ list: "failure", path, detail: "not in the backup: it could not be read when the backup was taken" }));
-  const next = withFindings({ ...state, filesFailed: state.filesFailed + failures.length, unreadableAfter: page.at(-1) ?? state.unreadableAfter }, failures);
+    .map((path) => ({
+      list: "failure",
+      path,
+      detail: "not in the backup: it could not be read when the backup was taken",
+    }));
+  const next = withFindings(
+    {
+      ...state,
+      filesFailed: state.filesFailed + failures.length,
+      unreadableAfter: page.at(-1) ?? state.unreadableAfter,
+    },
+    failures,
+  );
   return page.length < UNREADABLE_PAGE ? ended(next, "completed", null) : next;
 }
 

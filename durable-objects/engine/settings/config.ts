@@ -157,7 +157,10 @@ const configSchema = z
      */
     BACKUP_WEBHOOK_URL: optionalText.pipe(z.url({ message: "must be a URL" }).optional()).superRefine((value, ctx) => {
       if (value !== undefined && URL.canParse(value) && !isAllowedWebhookUrl(new URL(value)))
-        ctx.addIssue({ code: "custom", message: "must be https, or http to a loopback address (localhost, 127.0.0.1, ::1)" });
+        ctx.addIssue({
+          code: "custom",
+          message: "must be https, or http to a loopback address (localhost, 127.0.0.1, ::1)",
+        });
     }),
     /** Secret: the HMAC key of webhook signatures; required with BACKUP_WEBHOOK_URL. */
     BACKUP_WEBHOOK_SECRET: optionalText,
@@ -187,7 +190,8 @@ const configSchema = z
     if (keyIssue) ctx.addIssue({ code: "custom", path: ["BACKUP_ENCRYPTION_KEY"], message: keyIssue });
     for (const old of value.BACKUP_ENCRYPTION_KEYS) {
       const problem = keyProblem(old);
-      if (problem) ctx.addIssue({ code: "custom", path: ["BACKUP_ENCRYPTION_KEYS"], message: `has a key that ${problem}` });
+      if (problem)
+        ctx.addIssue({ code: "custom", path: ["BACKUP_ENCRYPTION_KEYS"], message: `has a key that ${problem}` });
     }
     if (value.BACKUP_WEBHOOK_URL !== undefined && (value.BACKUP_WEBHOOK_SECRET?.length ?? 0) < 16) {
       ctx.addIssue({

@@ -15,7 +15,9 @@ export function readKeyring(env: Env): Promise<Keyring | null> {
   let keyring = keyrings.get(env);
   if (!keyring) {
     const config = getConfig(env);
-    keyring = config.BACKUP_ENCRYPTION_KEY ? loadKeyring(config.BACKUP_ENCRYPTION_KEY, config.BACKUP_ENCRYPTION_KEYS) : Promise.resolve(null);
+    keyring = config.BACKUP_ENCRYPTION_KEY
+      ? loadKeyring(config.BACKUP_ENCRYPTION_KEY, config.BACKUP_ENCRYPTION_KEYS)
+      : Promise.resolve(null);
     keyrings.set(env, keyring);
   }
   return keyring;

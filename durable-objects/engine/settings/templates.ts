@@ -110,6 +110,11 @@ export function sourceFor(env: Env, binding: string | undefined, bound: R2Bucket
 /** The R2 bucket a binding name stands for, or null when the Worker has no such R2 binding. */
 export function sourceBucket(env: Env, binding: string): R2Bucket | null {
   const bound = (env as unknown as Record<string, unknown>)[binding];
-  const looksLikeBucket = typeof bound === "object" && bound !== null && "list" in bound && "head" in bound && "createMultipartUpload" in bound;
+  const looksLikeBucket =
+    typeof bound === "object" &&
+    bound !== null &&
+    "list" in bound &&
+    "head" in bound &&
+    "createMultipartUpload" in bound;
   return looksLikeBucket ? (bound as R2Bucket) : null;
 }

@@ -10,7 +10,14 @@
 import { isFramedBlob, openBlob } from "../format/blob-reader";
 import { mapWithConcurrency } from "../concurrency";
 import { EMPTY_CHAIN, extendChain, fnv1a32, sha256OfStream } from "../format/hashing";
-import { advancePosition, manifestOf, NO_FINDINGS, sliceWithinBudget, withFindings, type ManifestJobState } from "../job-state";
+import {
+  advancePosition,
+  manifestOf,
+  NO_FINDINGS,
+  sliceWithinBudget,
+  withFindings,
+  type ManifestJobState,
+} from "../job-state";
 import { ended, RUNNING } from "../lifecycle";
 import { isBlobIntegrityError } from "../errors";
 import type { Keyring } from "../format/keyring";
@@ -90,8 +97,12 @@ export async function runVerifyStep(deps: VerifyDeps, state: VerifyState): Promi
     // An unreadable index page hides every leaf under it: they are skipped together.
     const skipped = { ...state, nextChunkSeq: chunk.nextSeq, nextOffset: 0, chainBroken: true };
     return chunk.problem === "missing"
-      ? addProblems(skipped, [{ path: chunk.key, problem: "missing_manifest_chunk", expected: "present", actual: null }])
-      : addProblems(skipped, [{ path: chunk.key, problem: "corrupt_manifest_chunk", expected: "readable", actual: chunk.detail }]);
+      ? addProblems(skipped, [
+          { path: chunk.key, problem: "missing_manifest_chunk", expected: "present", actual: null },
+        ])
+      : addProblems(skipped, [
+          { path: chunk.key, problem: "corrupt_manifest_chunk", expected: "readable", actual: chunk.detail },
+        ]);
   }
 
   // The chunk's own accounting happens once, when its first part is handled.
@@ -105,7 +116,12 @@ export async function runVerifyStep(deps: VerifyDeps, state: VerifyState): Promi
         bytesSeen: state.bytesSeen + entries.reduce((sum, e) => sum + e.size, 0),
       }
     : state;
-  const { part, end } = sliceWithinBudget(entries, state.nextOffset, deps.byteBudget, (e) => state.mode === "full" && inSample(state.sample, e.key));
+  const { part, end } = sliceWithinBudget(
+    entries,
+    state.nextOffset,
+    deps.byteBudget,
+    (e) => state.mode === "full" && inSample(state.sample, e.key),
+  );
   const sampled = part.filter((entry) => inSample(state.sample, entry.key));
   const found = await mapWithConcurrency(sampled, deps.concurrency, (entry) => checkEntry(deps, entry, state.mode));
   const problems = found.filter((p): p is VerifyProblem => p !== null);
@@ -123,7 +139,11 @@ export async function runVerifyStep(deps: VerifyDeps, state: VerifyState): Promi
 }
 
 async function checkEntry(deps: VerifyDeps, entry: ManifestEntry, mode: VerifyMode): Promise<VerifyProblem | null> {
-  const problem = (kind: VerifyProblem["problem"], expected: VerifyProblem["expected"], actual: VerifyProblem["actual"]): VerifyProblem => ({
+  const problem = (
+    kind: VerifyProblem["problem"],
+    expected: VerifyProblem["expected"],
+    actual: VerifyProblem["actual"],
+  ): VerifyProblem => ({
     path: entry.key,
     problem: kind,
     expected,
@@ -145,7 +165,8 @@ async function checkEntry(deps: VerifyDeps, entry: ManifestEntry, mode: VerifyMo
     return null;
   } catch (error) {
     // Only a blob that fails its own integrity checks is a finding; anything else is retried.
-    if (isBlobIntegrityError(error)) return problem("corrupt_blob", "readable", error.message.replace(/^BlobIntegrityError: /, ""));
+    if (isBlobIntegrityError(error))
+      return problem("corrupt_blob", "readable", error.message.replace(/^BlobIntegrityError: /, ""));
     throw error;
   }
 }
@@ -158,14 +179,24 @@ function addProblems(state: VerifyState, problems: readonly VerifyProblem[]): Ve
     expected: p.expected === null ? null : String(p.expected),
     actual: p.actual === null ? null : String(p.actual),
   }));
-  return withFindings({ ...state, problemCount: state.problemCount + problems.length, firstProblem: state.firstProblem ?? problems[0] ?? null }, findings);
+  return withFindings(
+    {
+      ...state,
+      problemCount: state.problemCount + problems.length,
+      firstProblem: state.firstProblem ?? problems[0] ?? null,
+    },
+    findings,
+  );
 }
 
 function finish(state: VerifyState, problems: VerifyProblem[]): VerifyState {
   const found = [...problems];
   const { index } = state;
   if (index) {
-    if (!state.chainBroken && (state.chain !== index.checksum || (state.recordedChecksum !== null && state.recordedChecksum !== index.checksum))) {
+    if (
+      !state.chainBroken &&
+      (state.chain !== index.checksum || (state.recordedChecksum !== null && state.recordedChecksum !== index.checksum))
+    ) {
       found.push({
         path: manifestIndexKey(state.backupId),
         problem: "manifest_checksum_mismatch",

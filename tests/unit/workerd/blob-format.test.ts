@@ -1,6 +1,13 @@
 import { describe, expect, it } from "vitest";
 import { BlobIntegrityError } from "../../../durable-objects/engine/errors";
-import { encryptedRange, encryptedSize, frameStream, HEADER_SIZE, RECORD_SIZE, unframeStream } from "../../../durable-objects/engine/format/blob-format";
+import {
+  encryptedRange,
+  encryptedSize,
+  frameStream,
+  HEADER_SIZE,
+  RECORD_SIZE,
+  unframeStream,
+} from "../../../durable-objects/engine/format/blob-format";
 import { loadKeyring } from "../../../durable-objects/engine/format/keyring";
 
 const KEY_A = btoa(String.fromCharCode(...new Uint8Array(32).fill(7)));
@@ -71,7 +78,9 @@ describe("framed blobs", () => {
       [70_000, 200_000],
       [stored.length - 5, stored.length],
     ]) {
-      expect(await bytesOf(encryptedRange(key, original.length, start!, end!, read)), `${start}-${end}`).toEqual(stored.slice(start, end));
+      expect(await bytesOf(encryptedRange(key, original.length, start!, end!, read)), `${start}-${end}`).toEqual(
+        stored.slice(start, end),
+      );
     }
   });
 

@@ -32,7 +32,10 @@ async function backupOf(contents: Record<string, string>) {
   return Object.assign(backup, { index });
 }
 
-function restoreState(index: Awaited<ReturnType<typeof writeManifest>>, options: Partial<RestoreState["options"]> = {}): RestoreState {
+function restoreState(
+  index: Awaited<ReturnType<typeof writeManifest>>,
+  options: Partial<RestoreState["options"]> = {},
+): RestoreState {
   const request = {
     jobId: "job-1",
     backupId: "bk-1",
@@ -51,7 +54,11 @@ function restoreState(index: Awaited<ReturnType<typeof writeManifest>>, options:
   return initialRestoreState(request, index, new Date(Date.now() - 1000).toISOString());
 }
 
-function deps(source: MemoryBucket, backup: MemoryBucket, unreadable: string[] = []): RestoreDeps & { pages: [string | null, number][] } {
+function deps(
+  source: MemoryBucket,
+  backup: MemoryBucket,
+  unreadable: string[] = [],
+): RestoreDeps & { pages: [string | null, number][] } {
   const pages: [string | null, number][] = [];
   return {
     pages,
@@ -89,7 +96,13 @@ describe("restore step (plain fake buckets)", () => {
     const source = new MemoryBucket();
     await source.put("b.txt", "newer beta");
     const { state, findings } = await runToEnd(deps(source, backup), restoreState(backup.index));
-    expect(state).toMatchObject({ outcome: "completed", filesRestored: 2, filesSkipped: 1, filesFailed: 0, bytesRestored: 10 });
+    expect(state).toMatchObject({
+      outcome: "completed",
+      filesRestored: 2,
+      filesSkipped: 1,
+      filesFailed: 0,
+      bytesRestored: 10,
+    });
     expect(findings).toEqual([]);
     expect(new TextDecoder().decode(source.objects.get("a.txt")!.bytes)).toBe("alpha");
     expect(source.objects.get("a.txt")!.customMetadata).toEqual({ k: "a.txt" });
@@ -99,7 +112,10 @@ describe("restore step (plain fake buckets)", () => {
   it("a dry run writes nothing and lists what it would write, under the target prefix", async () => {
     const backup = await backupOf({ "a.txt": "alpha", "b.csv": "beta" });
     const source = new MemoryBucket();
-    const { state, findings } = await runToEnd(deps(source, backup), restoreState(backup.index, { dryRun: true, targetPrefix: "t/" }));
+    const { state, findings } = await runToEnd(
+      deps(source, backup),
+      restoreState(backup.index, { dryRun: true, targetPrefix: "t/" }),
+    );
     expect(state).toMatchObject({ outcome: "completed", filesRestored: 2 });
     expect(findings.map((f) => `${f.list}:${f.path}`)).toEqual(["planned:t/a.txt", "planned:t/b.csv"]);
     expect(source.objects.size).toBe(0);
@@ -110,7 +126,9 @@ describe("restore step (plain fake buckets)", () => {
     backup.objects.delete(`blobs/${await sha256Hex("alpha")}`);
     const { state, findings } = await runToEnd(deps(new MemoryBucket(), backup), restoreState(backup.index));
     expect(state).toMatchObject({ filesRestored: 1, filesFailed: 1 });
-    expect(findings).toEqual([{ list: "failure", path: "a.txt", detail: expect.stringMatching(/missing from the backup store/) }]);
+    expect(findings).toEqual([
+      { list: "failure", path: "a.txt", detail: expect.stringMatching(/missing from the backup store/) },
+    ]);
   });
 
   it("pages a partial backup's unreadable objects, one page per step, and counts them all as failed", async () => {

@@ -6,12 +6,18 @@
 import { describe, expect, it } from "vitest";
 import { loadKeyring, type Keyring } from "../../../durable-objects/engine/format/keyring";
 import { MANIFEST_FORMAT, writeIndex, type ManifestCodec } from "../../../durable-objects/engine/format/manifest";
-import { openSnapshot, type SnapshotEntry, type SnapshotPosition } from "../../../durable-objects/engine/snapshot-reader";
+import {
+  openSnapshot,
+  type SnapshotEntry,
+  type SnapshotPosition,
+} from "../../../durable-objects/engine/snapshot-reader";
 import { leafEndingKey, plainEntry, writeManifest } from "../../helpers/manifest";
 import { MemoryBucket } from "../../helpers/memory-bucket";
 
 /** 1,000 keys in 4 folders (more than one leaf: a leaf ends where a key's hash says). */
-const KEYS = ["a/", "b/", "c/", "d/"].flatMap((folder) => Array.from({ length: 250 }, (_, i) => `${folder}${String(i).padStart(4, "0")}`)).sort();
+const KEYS = ["a/", "b/", "c/", "d/"]
+  .flatMap((folder) => Array.from({ length: 250 }, (_, i) => `${folder}${String(i).padStart(4, "0")}`))
+  .sort();
 
 async function stored(codec: ManifestCodec, keys: readonly string[] = KEYS) {
   const bucket = new MemoryBucket();
@@ -38,7 +44,11 @@ async function allPages(reader: NonNullable<Awaited<ReturnType<typeof openSnapsh
   let from: SnapshotPosition | null = null;
   let pages = 0;
   do {
-    const page: { entries: SnapshotEntry[]; next: SnapshotPosition | null } = await reader.page({ prefix, limit, from });
+    const page: { entries: SnapshotEntry[]; next: SnapshotPosition | null } = await reader.page({
+      prefix,
+      limit,
+      from,
+    });
     keys.push(...page.entries.map((e) => e.key));
     from = page.next;
     pages += 1;
@@ -71,7 +81,10 @@ describe("snapshot reader", () => {
   });
 
   it("reads an encrypted and compressed manifest with the keyring", async () => {
-    const keyring: Keyring = await loadKeyring(btoa(String.fromCharCode(...Array.from({ length: 32 }, (_, i) => i + 7))), []);
+    const keyring: Keyring = await loadKeyring(
+      btoa(String.fromCharCode(...Array.from({ length: 32 }, (_, i) => i + 7))),
+      [],
+    );
     const bucket = await stored({ compress: true, keyring });
     const reader = (await openSnapshot(bucket, keyring, "bk-1"))!;
     expect((await allPages(reader, "d/", 100)).keys).toEqual(KEYS.filter((k) => k.startsWith("d/")));

@@ -1,10 +1,18 @@
 import { describe, expect, it } from "vitest";
 import { sha256Hex } from "../../../durable-objects/engine/format/hashing";
 import { frameStream } from "../../../durable-objects/engine/format/blob-format";
-import { MAX_MANIFEST_OBJECT_BYTES, v1ChunkKey, type ManifestEntry } from "../../../durable-objects/engine/format/manifest";
+import {
+  MAX_MANIFEST_OBJECT_BYTES,
+  v1ChunkKey,
+  type ManifestEntry,
+} from "../../../durable-objects/engine/format/manifest";
 import { openManifest, type PathStep } from "../../../durable-objects/engine/format/manifest-reader";
 import { chunkKey } from "../../../durable-objects/engine/format/manifest-tree";
-import { initialVerifyState, runVerifyStep, type VerifyState } from "../../../durable-objects/engine/verify/verify-step";
+import {
+  initialVerifyState,
+  runVerifyStep,
+  type VerifyState,
+} from "../../../durable-objects/engine/verify/verify-step";
 import { leafEndingKey, writeManifest, writeV1Manifest } from "../../helpers/manifest";
 import { MemoryBucket } from "../../helpers/memory-bucket";
 
@@ -26,7 +34,11 @@ async function entry(bucket: MemoryBucket, key: string, content: string): Promis
 const manifest = (bucket: MemoryBucket, entries: ManifestEntry[]) => writeManifest(bucket, "bk-1", entries);
 
 /** The storage key of leaf `seq` of a version 2 manifest. */
-async function leafKey(bucket: MemoryBucket, index: Awaited<ReturnType<typeof manifest>>, seq: number): Promise<string> {
+async function leafKey(
+  bucket: MemoryBucket,
+  index: Awaited<ReturnType<typeof manifest>>,
+  seq: number,
+): Promise<string> {
   const path = (await openManifest(bucket, null, index).path(seq)) as PathStep[];
   return chunkKey(path.at(-1)!.ref.name);
 }
@@ -65,7 +77,11 @@ describe("verify step (plain fake bucket)", () => {
   it("passes a whole backup and chains every chunk", async () => {
     const bucket = new MemoryBucket();
     const b = leafEndingKey("b");
-    const index = await manifest(bucket, [await entry(bucket, "a", "alpha"), await entry(bucket, b, "beta"), await entry(bucket, "c", "gamma")]);
+    const index = await manifest(bucket, [
+      await entry(bucket, "a", "alpha"),
+      await entry(bucket, b, "beta"),
+      await entry(bucket, "c", "gamma"),
+    ]);
     expect(index.chunkCount).toBe(2);
     const { state, findings } = await runToEnd(bucket, stateFor(index));
     expect(state).toMatchObject({ outcome: "completed", filesChecked: 3, problemCount: 0, chain: index.checksum });
@@ -83,17 +99,28 @@ describe("verify step (plain fake bucket)", () => {
     bucket.objects.delete(secondLeaf);
     const { state, findings } = await runToEnd(bucket, stateFor(index));
     expect(state).toMatchObject({ outcome: "completed", filesMissing: 1, checksumMismatches: 1, chainBroken: true });
-    expect(findings.map((f) => `${f.detail}:${f.path}`)).toEqual([`missing_blob:a`, `checksum_mismatch:${b.key}`, `missing_manifest_chunk:${secondLeaf}`]);
+    expect(findings.map((f) => `${f.detail}:${f.path}`)).toEqual([
+      `missing_blob:a`,
+      `checksum_mismatch:${b.key}`,
+      `missing_manifest_chunk:${secondLeaf}`,
+    ]);
   });
 
   it("a chunk swapped for another one's content is damage: its content is not what its name hashes", async () => {
     const bucket = new MemoryBucket();
-    const index = await manifest(bucket, [await entry(bucket, leafEndingKey("a"), "alpha"), await entry(bucket, "c", "gamma")]);
+    const index = await manifest(bucket, [
+      await entry(bucket, leafEndingKey("a"), "alpha"),
+      await entry(bucket, "c", "gamma"),
+    ]);
     const [first, second] = [await leafKey(bucket, index, 0), await leafKey(bucket, index, 1)];
     await bucket.put(first, await (await bucket.get(second))!.text());
     const { findings } = await runToEnd(bucket, stateFor(index));
     expect(findings).toEqual([
-      expect.objectContaining({ path: first, detail: "corrupt_manifest_chunk", actual: expect.stringMatching(/not hold the content its name/) }),
+      expect.objectContaining({
+        path: first,
+        detail: "corrupt_manifest_chunk",
+        actual: expect.stringMatching(/not hold the content its name/),
+      }),
     ]);
   });
 
@@ -105,15 +132,25 @@ describe("verify step (plain fake bucket)", () => {
     expect(index.root!.level).toBeGreaterThan(0);
     bucket.objects.delete(chunkKey(index.root!.name));
     const { state, findings } = await runToEnd(bucket, stateFor(index));
-    expect(findings.map((f) => `${f.detail}:${f.path}`)).toEqual([`missing_manifest_chunk:${chunkKey(index.root!.name)}`]);
+    expect(findings.map((f) => `${f.detail}:${f.path}`)).toEqual([
+      `missing_manifest_chunk:${chunkKey(index.root!.name)}`,
+    ]);
     expect(state).toMatchObject({ outcome: "completed", chainBroken: true, nextChunkSeq: 3 });
   });
 
   it("a version 1 manifest still verifies, and its missing chunk is a finding", async () => {
     const bucket = new MemoryBucket();
-    const index = await writeV1Manifest(bucket, "bk-1", [[await entry(bucket, "a", "alpha")], [await entry(bucket, "b", "beta")]]);
+    const index = await writeV1Manifest(bucket, "bk-1", [
+      [await entry(bucket, "a", "alpha")],
+      [await entry(bucket, "b", "beta")],
+    ]);
     const clean = await runToEnd(bucket, stateFor(index));
-    expect(clean.state).toMatchObject({ outcome: "completed", filesChecked: 2, problemCount: 0, chain: index.checksum });
+    expect(clean.state).toMatchObject({
+      outcome: "completed",
+      filesChecked: 2,
+      problemCount: 0,
+      chain: index.checksum,
+    });
     bucket.objects.delete(v1ChunkKey("bk-1", 1));
     const { findings } = await runToEnd(bucket, stateFor(index));
     expect(findings.map((f) => `${f.detail}:${f.path}`)).toEqual([`missing_manifest_chunk:${v1ChunkKey("bk-1", 1)}`]);
@@ -134,13 +171,17 @@ describe("verify step (plain fake bucket)", () => {
     const bucket = new MemoryBucket();
     const index = await manifest(bucket, [await entry(bucket, "a", "alpha")]);
     bucket.failing.add(await leafKey(bucket, index, 0));
-    await expect(runVerifyStep({ backup: bucket, keyring: null, concurrency: 2, byteBudget: 1024 }, stateFor(index))).rejects.toThrow(/R2 unavailable/);
+    await expect(
+      runVerifyStep({ backup: bucket, keyring: null, concurrency: 2, byteBudget: 1024 }, stateFor(index)),
+    ).rejects.toThrow(/R2 unavailable/);
   });
 
   it("a compressed chunk that decodes past the manifest bound is damage, not a read of gigabytes", async () => {
     const bucket = new MemoryBucket();
     const index = await manifest(bucket, [await entry(bucket, "a", "alpha")]);
-    const bomb = new Response(new Response(new Uint8Array(MAX_MANIFEST_OBJECT_BYTES + 1)).body!.pipeThrough(new CompressionStream("gzip"))).body!;
+    const bomb = new Response(
+      new Response(new Uint8Array(MAX_MANIFEST_OBJECT_BYTES + 1)).body!.pipeThrough(new CompressionStream("gzip")),
+    ).body!;
     const framed = new Uint8Array(await new Response(frameStream(bomb, { compress: false, key: null })).arrayBuffer());
     // A framed, gzip-flagged object: header with the gzip flag, then the gzip stream.
     const header = framed.subarray(0, 22);
@@ -149,7 +190,10 @@ describe("verify step (plain fake bucket)", () => {
     expect(framed.length).toBeLessThan(100_000);
     const { findings } = await runToEnd(bucket, stateFor(index));
     expect(findings).toEqual([
-      expect.objectContaining({ detail: "corrupt_manifest_chunk", actual: expect.stringMatching(/decodes to more than 8388608 bytes/) }),
+      expect.objectContaining({
+        detail: "corrupt_manifest_chunk",
+        actual: expect.stringMatching(/decodes to more than 8388608 bytes/),
+      }),
     ]);
   });
 

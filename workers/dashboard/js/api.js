@@ -24,12 +24,19 @@ export async function api(method, path, body) {
   try {
     response = await fetch(`/api${path}`, {
       method,
-      headers: { authorization: `Bearer ${session.token}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+      headers: {
+        authorization: `Bearer ${session.token}`,
+        ...(body === undefined ? {} : { "content-type": "application/json" }),
+      },
       body: body === undefined ? undefined : JSON.stringify(body),
       signal: AbortSignal.timeout(TIMEOUT_MS),
     });
   } catch (error) {
-    throw new ApiError(0, "unreachable", `The server did not answer (${error.name === "TimeoutError" ? "timed out" : error.message}).`);
+    throw new ApiError(
+      0,
+      "unreachable",
+      `The server did not answer (${error.name === "TimeoutError" ? "timed out" : error.message}).`,
+    );
   }
   const json = await response.json().catch(() => null);
   if (response.status === 401) {
@@ -37,7 +44,13 @@ export async function api(method, path, body) {
     signOut(`Signed out: ${reason}`);
     throw new ApiError(401, json?.error?.code ?? "unauthorized", reason);
   }
-  if (!response.ok) throw new ApiError(response.status, json?.error?.code ?? "error", json?.error?.message ?? `HTTP ${response.status}`, json?.error?.details);
+  if (!response.ok)
+    throw new ApiError(
+      response.status,
+      json?.error?.code ?? "error",
+      json?.error?.message ?? `HTTP ${response.status}`,
+      json?.error?.details,
+    );
   return json;
 }
 

@@ -37,7 +37,9 @@ function route() {
   const [path, query = ""] = location.hash.replace(/^#/, "").split("?");
   const view = viewContext(new URLSearchParams(query));
   const backup = /^\/backups\/([^/]+)$/.exec(path);
-  document.querySelectorAll("nav.main a").forEach((a) => a.toggleAttribute("aria-current", path.startsWith(a.getAttribute("href").slice(1))));
+  document
+    .querySelectorAll("nav.main a")
+    .forEach((a) => a.toggleAttribute("aria-current", path.startsWith(a.getAttribute("href").slice(1))));
   if (backup) {
     const id = decodedOrNull(backup[1]);
     return id === null ? notFoundView(path) : backupView(main, view, id);
@@ -84,7 +86,8 @@ function drawHeader(session) {
 // A token that expires while the page is open ends the session with a message.
 setInterval(() => {
   const session = currentSession();
-  if (session?.expiresAt && session.expiresAt <= Date.now()) signOut("Your token expired: paste a new one to continue.");
+  if (session?.expiresAt && session.expiresAt <= Date.now())
+    signOut("Your token expired: paste a new one to continue.");
 }, 5000);
 
 window.addEventListener("hashchange", route);

@@ -10,7 +10,8 @@ const PAD = { left: 64, right: 12, top: 12, bottom: 28 };
 function s(tag, attributes = {}, ...children) {
   const element = document.createElementNS(SVG, tag);
   for (const [name, value] of Object.entries(attributes)) element.setAttribute(name, String(value));
-  for (const child of children.flat()) if (child) element.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  for (const child of children.flat())
+    if (child) element.append(child instanceof Node ? child : document.createTextNode(String(child)));
   return element;
 }
 
@@ -26,8 +27,14 @@ export function lineChart({ title, labels, series, format }) {
     const points = line.values.map((v, i) => (v === null ? null : [x(i), y(v)])).filter(Boolean);
     // A dot per point as well: a single backup is a point, not a line.
     return [
-      s("polyline", { points: points.map(([px, py]) => `${px.toFixed(1)},${py.toFixed(1)}`).join(" "), class: `series ${line.className}`, fill: "none" }),
-      points.map(([px, py]) => s("circle", { cx: px.toFixed(1), cy: py.toFixed(1), r: 3.5, class: `dot ${line.className}` })),
+      s("polyline", {
+        points: points.map(([px, py]) => `${px.toFixed(1)},${py.toFixed(1)}`).join(" "),
+        class: `series ${line.className}`,
+        fill: "none",
+      }),
+      points.map(([px, py]) =>
+        s("circle", { cx: px.toFixed(1), cy: py.toFixed(1), r: 3.5, class: `dot ${line.className}` }),
+      ),
     ];
   });
   return figure(title, labels, series, format, [...axes(max, labels, format), ...lines.flat(2)], legend(series));
@@ -58,7 +65,9 @@ function axes(max, labels, format) {
     s("text", { x: PAD.left - 6, y: PAD.top + 4, "text-anchor": "end", class: "tick" }, format(max)),
     s("text", { x: PAD.left - 6, y: HEIGHT - PAD.bottom, "text-anchor": "end", class: "tick" }, format(0)),
     labels.length ? s("text", { x: PAD.left, y: HEIGHT - 8, class: "tick" }, labels[0]) : null,
-    labels.length > 1 ? s("text", { x: WIDTH - PAD.right, y: HEIGHT - 8, "text-anchor": "end", class: "tick" }, labels.at(-1)) : null,
+    labels.length > 1
+      ? s("text", { x: WIDTH - PAD.right, y: HEIGHT - 8, "text-anchor": "end", class: "tick" }, labels.at(-1))
+      : null,
   ];
 }
 
@@ -66,7 +75,9 @@ function legend(series) {
   return h(
     "ul",
     { class: "legend" },
-    series.map((line) => h("li", {}, h("span", { class: `swatch ${line.className}`, "aria-hidden": "true" }), line.name)),
+    series.map((line) =>
+      h("li", {}, h("span", { class: `swatch ${line.className}`, "aria-hidden": "true" }), line.name),
+    ),
   );
 }
 

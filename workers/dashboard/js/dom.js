@@ -34,7 +34,13 @@ export function render(element, ...children) {
 export function field(label, control, hint) {
   const id = control.id || `f-${Math.random().toString(36).slice(2, 9)}`;
   control.id = id;
-  return h("div", { class: "field" }, h("label", { for: id }, label), control, hint ? h("small", { class: "hint" }, hint) : null);
+  return h(
+    "div",
+    { class: "field" },
+    h("label", { for: id }, label),
+    control,
+    hint ? h("small", { class: "hint" }, hint) : null,
+  );
 }
 
 /** A message region that screen readers announce when it changes. */

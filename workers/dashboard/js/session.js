@@ -33,7 +33,12 @@ export function currentSession() {
   if (!token) return null;
   const claims = claimsOf(token);
   if (!claims) return null;
-  return { token, subject: claims.sub ?? "unknown", scopes: scopesOf(claims), expiresAt: typeof claims.exp === "number" ? claims.exp * 1000 : null };
+  return {
+    token,
+    subject: claims.sub ?? "unknown",
+    scopes: scopesOf(claims),
+    expiresAt: typeof claims.exp === "number" ? claims.exp * 1000 : null,
+  };
 }
 
 /** Whether the session's token carries `scope` (admin carries every one). */

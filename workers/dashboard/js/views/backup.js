@@ -51,7 +51,12 @@ function summaryOf(backup) {
       { class: "figures" },
       row("Type", `${backup.type} (${backup.trigger}, by ${backup.requestedBy})`),
       row("Template", backup.template ?? "default"),
-      row("Parent", backup.parentId ? h("a", { href: `#/backups/${encodeURIComponent(backup.parentId)}` }, backup.parentId) : "none"),
+      row(
+        "Parent",
+        backup.parentId
+          ? h("a", { href: `#/backups/${encodeURIComponent(backup.parentId)}` }, backup.parentId)
+          : "none",
+      ),
       row("Requested", time(backup.backupDate)),
       row("Finished", time(backup.completedAt)),
       row("Files recorded", `${number(backup.fileCount)} (${bytes(backup.totalSize)})`),
@@ -65,7 +70,12 @@ function summaryOf(backup) {
       row("Checksum", backup.checksum ? h("code", { class: "wrap" }, backup.checksum) : "–"),
       row("Last verified", lastVerification(backup)),
       // Shown only where a replica is configured (null: none was when it completed).
-      backup.replicaStatus ? row("Replica", `${backup.replicaStatus}${backup.replicaCompletedAt ? ` (${time(backup.replicaCompletedAt)})` : ""}`) : null,
+      backup.replicaStatus
+        ? row(
+            "Replica",
+            `${backup.replicaStatus}${backup.replicaCompletedAt ? ` (${time(backup.replicaCompletedAt)})` : ""}`,
+          )
+        : null,
     ),
   ];
 }
@@ -76,7 +86,9 @@ function lastVerification(backup) {
   const outcome = backup.lastVerificationValid ? "valid" : "INVALID";
   const mode = backup.lastVerificationMode;
   const percent = backup.lastVerificationSamplePercent;
-  const scope = [mode, percent !== null && percent < 100 ? `${percent} % sample` : mode ? "every object" : null].filter(Boolean).join(", ");
+  const scope = [mode, percent !== null && percent < 100 ? `${percent} % sample` : mode ? "every object" : null]
+    .filter(Boolean)
+    .join(", ");
   return `${time(backup.lastVerifiedAt)}: ${outcome}${scope ? ` (${scope})` : ""}`;
 }
 
@@ -97,7 +109,11 @@ function actionsOf(backup, reload) {
           class: "inline",
           onsubmit: async (event) => {
             event.preventDefault();
-            await runJob(region, () => api("POST", `/backup/verify/${encodeURIComponent(backup.id)}`, { mode: mode.value }), verifyOutcome);
+            await runJob(
+              region,
+              () => api("POST", `/backup/verify/${encodeURIComponent(backup.id)}`, { mode: mode.value }),
+              verifyOutcome,
+            );
             await reload();
           },
         },

@@ -26,8 +26,13 @@ export function backupsView(main, view) {
   const select = (name, options, value) =>
     h(
       "select",
-      { name, onchange: (event) => ((state[name] = event.target.value), (state.cursors = [null]), (state.page = 0), load()) },
-      options.map((option) => h("option", { value: option, selected: option === value }, option === "" ? "any" : option.replace("_", " "))),
+      {
+        name,
+        onchange: (event) => ((state[name] = event.target.value), (state.cursors = [null]), (state.page = 0), load()),
+      },
+      options.map((option) =>
+        h("option", { value: option, selected: option === value }, option === "" ? "any" : option.replace("_", " ")),
+      ),
     );
 
   const startForm = can("backup:write")
@@ -78,7 +83,11 @@ export function backupsView(main, view) {
     render(table, backups.length === 0 ? notice("info", "No backups match.") : backupTable(backups, state.references));
     render(
       pager,
-      h("button", { type: "button", disabled: state.page === 0, onclick: () => ((state.page -= 1), load()) }, "← Newer"),
+      h(
+        "button",
+        { type: "button", disabled: state.page === 0, onclick: () => ((state.page -= 1), load()) },
+        "← Newer",
+      ),
       h("span", {}, `Page ${state.page + 1}`),
       h("button", { type: "button", disabled: !nextCursor, onclick: () => ((state.page += 1), load()) }, "Older →"),
     );
@@ -105,7 +114,10 @@ export function backupsView(main, view) {
 
 /** The template's newest completed snapshot's object count: what a running backup's progress is measured against. */
 async function referenceSize(template) {
-  const { backups } = await api("GET", `/backup/list?status=completed&limit=1&template=${encodeURIComponent(template ?? "default")}`);
+  const { backups } = await api(
+    "GET",
+    `/backup/list?status=completed&limit=1&template=${encodeURIComponent(template ?? "default")}`,
+  );
   return backups[0]?.snapshotFileCount || null;
 }
 

@@ -63,7 +63,11 @@ export function fileBrowser(backup) {
               h(
                 "tr",
                 { class: "folder" },
-                h("td", {}, h("button", { type: "button", class: "link", onclick: () => open(f.prefix) }, `${f.name}/`)),
+                h(
+                  "td",
+                  {},
+                  h("button", { type: "button", class: "link", onclick: () => open(f.prefix) }, `${f.name}/`),
+                ),
                 h("td", { class: "num" }, `${partial}${number(f.count)}`),
                 h("td", { class: "num" }, `${partial}${bytes(f.size)}`),
                 h("td", {}, ""),
@@ -86,7 +90,11 @@ export function fileBrowser(backup) {
       ),
       entries.length === 0 ? notice("info", "Nothing under this prefix.") : null,
       cursor && folders.length > 0
-        ? h("p", { class: "hint", dataset: { testid: "folder-figures" } }, `Folder figures (≥) cover the ${number(entries.length)} keys loaded so far.`)
+        ? h(
+            "p",
+            { class: "hint", dataset: { testid: "folder-figures" } },
+            `Folder figures (≥) cover the ${number(entries.length)} keys loaded so far.`,
+          )
         : null,
       cursor ? h("button", { type: "button", onclick: more }, `Load ${number(PAGE)} more`) : null,
     );
@@ -122,6 +130,9 @@ function breadcrumbs(prefix, open) {
     "nav",
     { class: "crumbs", "aria-label": "Folder" },
     h("button", { type: "button", class: "link", onclick: () => open("") }, "bucket"),
-    parts.map((part, i) => [" / ", h("button", { type: "button", class: "link", onclick: () => open(`${parts.slice(0, i + 1).join("/")}/`) }, part)]),
+    parts.map((part, i) => [
+      " / ",
+      h("button", { type: "button", class: "link", onclick: () => open(`${parts.slice(0, i + 1).join("/")}/`) }, part),
+    ]),
   );
 }

@@ -8,12 +8,19 @@ import { can } from "../session.js";
 import { previewGate } from "./preview-gate.js";
 
 export function healthView(main, view) {
-  const figures = h("section", { class: "card", "aria-labelledby": "health-title" }, h("h1", { id: "health-title" }, "Health"));
+  const figures = h(
+    "section",
+    { class: "card", "aria-labelledby": "health-title" },
+    h("h1", { id: "health-title" }, "Health"),
+  );
   const alerts = h("section", { class: "card", "aria-labelledby": "alerts-title" });
   const charts = h("div");
 
   async function load() {
-    const [stats, open] = await Promise.all([api("GET", "/backup/stats"), api("GET", "/backup/alerts?state=open&limit=100")]);
+    const [stats, open] = await Promise.all([
+      api("GET", "/backup/stats"),
+      api("GET", "/backup/alerts?state=open&limit=100"),
+    ]);
     render(figures, h("h1", { id: "health-title" }, "Health"), figureList(stats));
     render(alerts, h("h2", { id: "alerts-title" }, `Open alerts (${open.alerts.length})`), alertList(open.alerts));
     render(charts, stats.buckets.flatMap(templateCharts));
@@ -25,7 +32,8 @@ export function healthView(main, view) {
 }
 
 function figureList(stats) {
-  const tile = (label, value, testid) => h("div", { class: "tile", dataset: { testid } }, h("span", { class: "label" }, label), h("strong", {}, value));
+  const tile = (label, value, testid) =>
+    h("div", { class: "tile", dataset: { testid } }, h("span", { class: "label" }, label), h("strong", {}, value));
   return h(
     "div",
     { class: "tiles" },
@@ -79,11 +87,15 @@ function templateCharts(bucket) {
     const template = backup.template ?? "default";
     byTemplate.set(template, [...(byTemplate.get(template) ?? []), backup]);
   }
-  return [...byTemplate].map(([template, backups]) => backupCharts(bucket.bucketName, template, [...backups].reverse()));
+  return [...byTemplate].map(([template, backups]) =>
+    backupCharts(bucket.bucketName, template, [...backups].reverse()),
+  );
 }
 
 function backupCharts(bucketName, template, recent) {
-  const labels = recent.map((b) => new Date(b.backupDate).toLocaleDateString(undefined, { month: "short", day: "numeric" }));
+  const labels = recent.map((b) =>
+    new Date(b.backupDate).toLocaleDateString(undefined, { month: "short", day: "numeric" }),
+  );
   let stored = 0;
   const storedOverTime = recent.map((b) => (stored += b.storedBytes ?? 0));
   return h(
@@ -103,14 +115,23 @@ function backupCharts(bucketName, template, recent) {
         format: bytes,
       }),
       barChart({ title: "Duration", labels, values: recent.map((b) => b.durationSeconds), format: duration }),
-      barChart({ title: "Throughput (MB/s)", labels, values: recent.map((b) => b.megabytesPerSecond), format: (v) => number(v, 1), className: "bars alt" }),
+      barChart({
+        title: "Throughput (MB/s)",
+        labels,
+        values: recent.map((b) => b.megabytesPerSecond),
+        format: (v) => number(v, 1),
+        className: "bars alt",
+      }),
     ),
   );
 }
 
 function cleanupForm(reload) {
   const number0 = (name, label) =>
-    field(label, h("input", { name, type: "number", min: 0, max: name === "retentionDays" ? 3650 : 10000, inputmode: "numeric" }));
+    field(
+      label,
+      h("input", { name, type: "number", min: 0, max: name === "retentionDays" ? 3650 : 10000, inputmode: "numeric" }),
+    );
   const form = h(
     "form",
     { class: "card", "aria-labelledby": "cleanup-title" },
@@ -170,6 +191,11 @@ function cleanupForm(reload) {
 function bodyOf(form) {
   const data = new FormData(form);
   const value = (name) => (String(data.get(name) ?? "").trim() === "" ? undefined : Number(data.get(name)));
-  const keep = Object.fromEntries(["last", "daily", "weekly", "monthly"].map((k) => [k, value(k)]).filter(([, v]) => v !== undefined));
-  return { ...(value("retentionDays") === undefined ? {} : { retentionDays: value("retentionDays") }), ...(Object.keys(keep).length ? { keep } : {}) };
+  const keep = Object.fromEntries(
+    ["last", "daily", "weekly", "monthly"].map((k) => [k, value(k)]).filter(([, v]) => v !== undefined),
+  );
+  return {
+    ...(value("retentionDays") === undefined ? {} : { retentionDays: value("retentionDays") }),
+    ...(Object.keys(keep).length ? { keep } : {}),
+  };
 }

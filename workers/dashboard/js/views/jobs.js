@@ -8,7 +8,9 @@ export function jobProgress(job) {
   return h(
     "div",
     { class: "progress" },
-    filesTotal ? h("progress", { max: filesTotal, value: filesProcessed, "aria-label": label }) : h("progress", { "aria-label": label }),
+    filesTotal
+      ? h("progress", { max: filesTotal, value: filesProcessed, "aria-label": label })
+      : h("progress", { "aria-label": label }),
     h("small", {}, label),
   );
 }

@@ -12,7 +12,10 @@ export function logList(id) {
 
   const levelSelect = h(
     "select",
-    { name: "level", onchange: (event) => ((level = event.target.value), list.replaceChildren(), (cursor = null), more()) },
+    {
+      name: "level",
+      onchange: (event) => ((level = event.target.value), list.replaceChildren(), (cursor = null), more()),
+    },
     ["", "info", "warn", "error"].map((l) => h("option", { value: l }, l || "all")),
   );
 

@@ -14,7 +14,10 @@ import { jobProgress } from "./jobs.js";
  * - `runLabel(job)`: its label after a preview, or null when there is nothing to run;
  * - `afterRun()`: called once a run has ended (to refresh the page).
  */
-export function previewGate(form, { requestOf, path, showPreview, showResult, idleLabel, runLabel, afterRun = async () => {} }) {
+export function previewGate(
+  form,
+  { requestOf, path, showPreview, showResult, idleLabel, runLabel, afterRun = async () => {} },
+) {
   const region = h("div", { "aria-live": "polite" });
   const previewButton = h("button", { type: "button" }, "Preview (dry run)");
   const runButton = h("button", { type: "button", class: "danger", disabled: true }, idleLabel);
@@ -35,7 +38,10 @@ export function previewGate(form, { requestOf, path, showPreview, showResult, id
       const { job } = await api("POST", path, { ...request, dryRun });
       const done = await waitForJob(job.id, (reading) => render(region, jobProgress(reading)));
       if (done.status !== "completed")
-        return render(region, notice("error", `${dryRun ? "The preview" : "The run"} ended ${done.status}: ${done.error ?? ""}`));
+        return render(
+          region,
+          notice("error", `${dryRun ? "The preview" : "The run"} ended ${done.status}: ${done.error ?? ""}`),
+        );
       if (!dryRun) {
         previewed = null;
         render(region, showResult(done));

@@ -19,10 +19,24 @@ export function restoreForm(backup) {
       field("Only extensions", input("extensions", { placeholder: "pdf, csv" }), "comma-separated"),
       field("Modified on or after", input("since", { type: "date" })),
       field("Modified on or before", input("until", { type: "date" })),
-      field("Restore under (target prefix)", input("targetPrefix", { placeholder: "restored/" }), "empty: the original keys"),
+      field(
+        "Restore under (target prefix)",
+        input("targetPrefix", { placeholder: "restored/" }),
+        "empty: the original keys",
+      ),
     ),
-    h("label", { class: "check" }, input("overwriteExisting", { type: "checkbox" }), " Overwrite objects that exist (otherwise they are skipped)"),
-    h("label", { class: "check" }, input("verifyAfterRestore", { type: "checkbox", checked: true }), " Verify each restored object by SHA-256"),
+    h(
+      "label",
+      { class: "check" },
+      input("overwriteExisting", { type: "checkbox" }),
+      " Overwrite objects that exist (otherwise they are skipped)",
+    ),
+    h(
+      "label",
+      { class: "check" },
+      input("verifyAfterRestore", { type: "checkbox", checked: true }),
+      " Verify each restored object by SHA-256",
+    ),
   );
   previewGate(form, {
     requestOf: () => requestOf(form),
@@ -46,7 +60,10 @@ export function requestOf(form) {
     .filter(Boolean);
   if (extensions.length) filters.fileExtensions = extensions;
   if (text("since") || text("until"))
-    filters.dateRange = { ...(text("since") ? { start: text("since") } : {}), ...(text("until") ? { end: text("until") } : {}) };
+    filters.dateRange = {
+      ...(text("since") ? { start: text("since") } : {}),
+      ...(text("until") ? { end: text("until") } : {}),
+    };
   return {
     filters,
     ...(text("targetPrefix") ? { targetPrefix: text("targetPrefix") } : {}),
@@ -60,7 +77,11 @@ function previewResult(job) {
   return h(
     "div",
     { class: "preview", dataset: { testid: "restore-preview" } },
-    h("p", {}, `Would write ${number(filesRestored)} objects (${bytes(job.result.bytesRestored)}); ${number(filesSkipped)} exist and would be skipped.`),
+    h(
+      "p",
+      {},
+      `Would write ${number(filesRestored)} objects (${bytes(job.result.bytesRestored)}); ${number(filesSkipped)} exist and would be skipped.`,
+    ),
     planned.length
       ? h(
           "ul",

@@ -4,7 +4,14 @@ import { claimsOf, signIn, takeSignInMessage } from "../session.js";
 
 export function signInView(main) {
   const message = takeSignInMessage();
-  const input = h("textarea", { name: "token", rows: 4, required: true, autocomplete: "off", spellcheck: "false", "aria-describedby": "token-hint" });
+  const input = h("textarea", {
+    name: "token",
+    rows: 4,
+    required: true,
+    autocomplete: "off",
+    spellcheck: "false",
+    "aria-describedby": "token-hint",
+  });
   const status = h("div", { "aria-live": "polite" });
   const form = h(
     "form",
@@ -31,11 +38,15 @@ async function submit(event, input, status) {
   const token = input.value.trim();
   const claims = claimsOf(token);
   if (!claims) return render(status, notice("error", "That is not a JWT: three base64url parts separated by dots."));
-  if (typeof claims.exp === "number" && claims.exp * 1000 <= Date.now()) return render(status, notice("error", "That token has expired."));
+  if (typeof claims.exp === "number" && claims.exp * 1000 <= Date.now())
+    return render(status, notice("error", "That token has expired."));
   // Tried once before it is kept, so a refused token never becomes the session.
   let response;
   try {
-    response = await fetch("/api/backup/list?limit=1", { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(20_000) });
+    response = await fetch("/api/backup/list?limit=1", {
+      headers: { authorization: `Bearer ${token}` },
+      signal: AbortSignal.timeout(20_000),
+    });
   } catch (error) {
     return render(status, notice("error", `The server did not answer: ${error.message}`));
   }
@@ -47,6 +58,7 @@ async function submit(event, input, status) {
     return;
   }
   const reason = (await response.json().catch(() => null))?.error?.message ?? `HTTP ${response.status}`;
-  if (response.status === 403) return render(status, notice("error", "The token is valid but lacks the backup:read scope the dashboard needs."));
+  if (response.status === 403)
+    return render(status, notice("error", "The token is valid but lacks the backup:read scope the dashboard needs."));
   render(status, notice("error", `The server refused the token: ${reason}`));
 }
