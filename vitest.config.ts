@@ -125,6 +125,7 @@ export default defineConfig({
           include: ["tests/unit/**/*.test.ts"],
           exclude: ["tests/unit/workerd/**"],
           environment: "node",
+          setupFiles: ["./tests/setup/fast-check-seed.ts"],
         },
         // The OpenAPI document is built from the routes, whose modules load the Durable Object classes.
         resolve: {
