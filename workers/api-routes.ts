@@ -15,6 +15,7 @@ import { getJob, startReplication, startRestore, startVerify } from "./routes/jo
 import { getStats, listAlerts } from "./routes/monitoring";
 import { devCron, devSourceWrites } from "./routes/dev";
 import { devDamage } from "./routes/dev-damage";
+import { diffBackups } from "./routes/diff";
 import { createTemplate, deleteTemplate, getTemplate, listTemplates, updateTemplate } from "./routes/templates";
 import * as requests from "./schemas";
 import * as resources from "./openapi/resources";
@@ -101,6 +102,28 @@ export const API_ROUTES: ApiRoute[] = [
       example: { files: [examples.snapshotFile], nextCursor: null },
     },
     handle: (c) => listBackupFiles(c, idOf(c)),
+  },
+  {
+    method: "GET",
+    path: "/backup/diff",
+    scope: "backup:read",
+    tag: "backups",
+    summary: "What changed between two snapshots of one bucket, in key order",
+    description:
+      "The keys added, modified (content or metadata; the same bytes written again is no change) and deleted from `from` to `to`, paged like files. Both backups must be of one bucket (else 400) and have a snapshot (else 409). Snapshots are compared through their chunk trees: subtrees the two share are not read, so the cost follows the change.",
+    query: requests.diffQuery,
+    errors: [404, 409],
+    success: {
+      status: 200,
+      schema: resources.snapshotDiff,
+      example: {
+        from: examples.backup.parentId,
+        to: examples.backup.id,
+        changes: [examples.snapshotChange],
+        nextCursor: null,
+      },
+    },
+    handle: diffBackups,
   },
   {
     method: "GET",

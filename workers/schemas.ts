@@ -50,6 +50,14 @@ export const listFilesQuery = z.strictObject({
   cursor: z.string().min(1).max(4096).optional(),
 });
 
+export const diffQuery = z.strictObject({
+  from: z.string().min(1).max(200),
+  to: z.string().min(1).max(200),
+  prefix: z.string().max(1024, "must be at most 1024 characters (R2's key limit)").default(""),
+  limit: limitParam(1000, 100),
+  cursor: z.string().min(1).max(4096).optional(),
+});
+
 export const verifyBody = z.strictObject({
   mode: z.enum(["full", "quick"]).default("full"),
   samplePercent: z

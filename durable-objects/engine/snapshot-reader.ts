@@ -1,13 +1,21 @@
 /**
- * The one way to read a finished backup's snapshot from outside the jobs: the API's file listing,
- * the local damage route, and the coming diff, download and history endpoints. It hides that a
- * manifest is an index over chunked pages, how they are encrypted, and how a prefix is found.
+ * The one way to read a finished backup's snapshot from outside the jobs: the API's file listing
+ * and diff, the local damage route, and the coming download and history endpoints. It hides that
+ * a manifest is an index over chunked pages, how they are encrypted, and how a prefix is found.
  */
+import { compareKeys } from "./format/key-order";
 import type { Keyring } from "./format/keyring";
+import { readChunkText } from "./format/chunk-store";
 import { readIndex, type ManifestEntry } from "./format/manifest";
+import { parseChunk } from "./format/manifest-entry";
 import { readManifestPage } from "./format/manifest-pager";
 import { locatorOf, openManifest } from "./format/manifest-reader";
+import { chunkKey, parsePage, type ChunkRef } from "./format/manifest-tree";
+import { diffTrees, sameObject, type KeyChange, type TreeNodes } from "./format/tree-diff";
+import { PermanentError } from "./errors";
 import { readKeyring } from "./settings/engine-settings";
+
+export type { KeyChange } from "./format/tree-diff";
 
 export type SnapshotEntry = ManifestEntry;
 
@@ -24,6 +32,8 @@ export interface SnapshotPage {
 
 export interface SnapshotReader {
   readonly backupId: string;
+  /** The root of its chunk tree (version 2; null when empty), or undefined for a version 1 manifest. */
+  readonly root: ChunkRef | null | undefined;
   /** Entries in key order under `prefix`, from `from` (the previous page's `next`) or the start. */
   page(options: { prefix?: string; limit: number; from?: SnapshotPosition | null }): Promise<SnapshotPage>;
   /** The entry of one key, or null when the snapshot does not hold it. */
@@ -43,6 +53,7 @@ export async function openSnapshot(
     readManifestPage(manifest, { prefix, limit, from });
   return {
     backupId,
+    root: index.version === 2 ? (index.root ?? null) : undefined,
     page,
     async entry(key) {
       const [first] = (await page({ prefix: key, limit: 1 })).entries;
@@ -54,4 +65,73 @@ export async function openSnapshot(
 /** The snapshot of `backupId` in the environment's backup bucket, read with its keyring. */
 export async function openBackupSnapshot(env: Env, backupId: string): Promise<SnapshotReader | null> {
   return openSnapshot(env.R2_BACKUP_BUCKET, await readKeyring(env), backupId);
+}
+
+export interface SnapshotDiffPage {
+  changes: KeyChange[];
+  /** The last key of this page when more may follow, else null. */
+  after: string | null;
+}
+
+/**
+ * The changes from `from` to `to` (two snapshots in one bucket), in key order, `limit` at most,
+ * after the key `after`, under `prefix`. Version 2 snapshots are compared through their chunk
+ * trees, reading only the chunks that differ; a version 1 snapshot is merged key by key.
+ */
+export async function diffSnapshots(
+  bucket: Pick<R2Bucket, "get">,
+  keyring: Keyring | null,
+  from: SnapshotReader,
+  to: SnapshotReader,
+  options: { prefix: string; after: string | null; limit: number },
+): Promise<SnapshotDiffPage> {
+  if (from.root !== undefined && to.root !== undefined)
+    return diffTrees(treeNodes(bucket, keyring), from.root, to.root, options);
+  return mergeDiff(from, to, options);
+}
+
+/** Reading a tree's chunks for the diff: a missing or damaged one ends it clearly. */
+function treeNodes(bucket: Pick<R2Bucket, "get">, keyring: Keyring | null): TreeNodes {
+  const text = async (ref: ChunkRef) => {
+    const chunk = await readChunkText(bucket, keyring, ref.name);
+    if (!chunk)
+      throw new PermanentError(`manifest chunk ${chunkKey(ref.name)} is missing; verify the backups compared`);
+    return chunk.text;
+  };
+  return {
+    children: async (ref) => parsePage(await text(ref), ref.level),
+    entries: async (ref) => parseChunk(await text(ref)),
+  };
+}
+
+/** Both snapshots read in key order and merged: for version 1 manifests, which have no tree. */
+async function mergeDiff(
+  from: SnapshotReader,
+  to: SnapshotReader,
+  options: { prefix: string; after: string | null; limit: number },
+): Promise<SnapshotDiffPage> {
+  const [olds, news] = [keysAfter(from, options), keysAfter(to, options)];
+  const changes: KeyChange[] = [];
+  let [a, b] = [await olds.next(), await news.next()];
+  while (!a.done || !b.done) {
+    if (changes.length === options.limit) return { changes, after: changes.at(-1)!.key };
+    const order = a.done ? 1 : b.done ? -1 : compareKeys(a.value.key, b.value.key);
+    if (order < 0) changes.push({ key: a.value!.key, change: "deleted", before: a.value!, after: null });
+    else if (order > 0) changes.push({ key: b.value!.key, change: "added", before: null, after: b.value! });
+    else if (!sameObject(a.value!, b.value!))
+      changes.push({ key: a.value!.key, change: "modified", before: a.value!, after: b.value! });
+    if (order <= 0) a = await olds.next();
+    if (order >= 0) b = await news.next();
+  }
+  return { changes, after: null };
+}
+
+async function* keysAfter(snapshot: SnapshotReader, options: { prefix: string; after: string | null }) {
+  let from: SnapshotPosition | null = null;
+  do {
+    const page: SnapshotPage = await snapshot.page({ prefix: options.prefix, limit: 1000, from });
+    for (const entry of page.entries)
+      if (options.after === null || compareKeys(entry.key, options.after) > 0) yield entry;
+    from = page.next;
+  } while (from);
 }

@@ -88,6 +88,21 @@ export function fileTable(files) {
   );
 }
 
+/** A diff's changes: what happened to each key, and its size before and after. */
+export function changeTable(changes) {
+  if (changes.length === 0) return "No changes.";
+  const size = (entry) => (entry ? bytes(entry.size) : "-");
+  return table(
+    [
+      { title: "CHANGE", value: (c) => c.change },
+      { title: "PATH", value: (c) => c.path },
+      { title: "BEFORE", value: (c) => size(c.before), right: true },
+      { title: "AFTER", value: (c) => size(c.after), right: true },
+    ],
+    changes,
+  );
+}
+
 export function logLines(logs) {
   return logs.map((log) => `${log.timestamp}  ${log.level.padEnd(5)}  ${log.message}`).join("\n");
 }

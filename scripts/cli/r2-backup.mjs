@@ -6,7 +6,16 @@ import { createRequire } from "node:module";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { CliError, createClient, EXIT, query } from "./client.mjs";
 import { printJson } from "./output.mjs";
-import { alertTable, backupDetails, backupTable, fileTable, jobDetails, logLines, statsDetails } from "./print.mjs";
+import {
+  alertTable,
+  backupDetails,
+  backupTable,
+  changeTable,
+  fileTable,
+  jobDetails,
+  logLines,
+  statsDetails,
+} from "./print.mjs";
 import { exitCodeOfBackup, exitCodeOfJob, watchBackup, watchJob } from "./watch.mjs";
 import { signLocalToken } from "../local-token.mjs";
 
@@ -226,25 +235,57 @@ command("cancel", "cancel a running backup or job", async (client, options, id) 
   show(options, answer, `Cancelling ${work.id}: it stops at its next step.`);
 }).argument("<id>", "backup or job id");
 
-command("files", "the objects of a backup's snapshot, in key order", async (client, options, id) => {
+/**
+ * A paged listing: one page (with the cursor of the next), or with --all every page as one
+ * answer. `path(cursor)` is the request; `field` names the list in the answer.
+ */
+async function listing(client, options, path, field, render) {
   let cursor = options.cursor;
-  const files = [];
+  const items = [];
   do {
-    const page = await client.get(
-      `/backup/files/${encodeURIComponent(id)}${query({ prefix: options.prefix, limit: options.limit, cursor })}`,
-    );
-    files.push(...page.files);
+    const page = await client.get(path(cursor));
+    items.push(...page[field]);
     cursor = page.nextCursor;
     if (!options.all) {
-      show(options, page, `${fileTable(page.files)}${cursor ? `\n(more: --cursor ${cursor}, or --all)` : ""}`);
+      show(options, page, `${render(page[field])}${cursor ? `\n(more: --cursor ${cursor}, or --all)` : ""}`);
       return;
     }
   } while (cursor);
-  show(options, { files, nextCursor: null }, fileTable(files));
-})
+  show(options, { [field]: items, nextCursor: null }, render(items));
+}
+
+command("files", "the objects of a backup's snapshot, in key order", (client, options, id) =>
+  listing(
+    client,
+    options,
+    (cursor) =>
+      `/backup/files/${encodeURIComponent(id)}${query({ prefix: options.prefix, limit: options.limit, cursor })}`,
+    "files",
+    fileTable,
+  ),
+)
   .argument("<id>", "backup id")
   .option("--prefix <prefix>", "only keys under this prefix")
   .option("--limit <n>", "objects per page (1-1000)", wholeNumber("--limit", 1, 1000))
+  .option("--cursor <cursor>", "the page after this cursor")
+  .option("--all", "every page");
+
+command(
+  "diff",
+  "what changed from one backup's snapshot to another's (same bucket), in key order",
+  (client, options, from, to) =>
+    listing(
+      client,
+      options,
+      (cursor) => `/backup/diff${query({ from, to, prefix: options.prefix, limit: options.limit, cursor })}`,
+      "changes",
+      changeTable,
+    ),
+)
+  .argument("<from>", "the older backup's id")
+  .argument("<to>", "the newer backup's id")
+  .option("--prefix <prefix>", "only keys under this prefix")
+  .option("--limit <n>", "changes per page (1-1000)", wholeNumber("--limit", 1, 1000))
   .option("--cursor <cursor>", "the page after this cursor")
   .option("--all", "every page");
 

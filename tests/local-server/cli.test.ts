@@ -173,6 +173,23 @@ describe("r2-backup", () => {
     expect(new Set(lines.map((l) => JSON.stringify(l))).size).toBe(lines.length); // nothing printed twice
   });
 
+  it("diffs two backups: the keys the restore added, as a table and as JSON", async () => {
+    const [newer, older] = (await cli(["list", "--status", "completed", "--json"])).json().backups;
+    expect(older.id).toBe(backupId);
+    const all = (await cli(["diff", older.id, newer.id, "--all", "--limit", "7", "--json"])).json();
+    expect(all.nextCursor).toBeNull();
+    expect(all.changes.length).toBeGreaterThan(7);
+    expect(
+      all.changes.every((c: { change: string; path: string }) => c.change === "added" && c.path.startsWith("copy/")),
+    ).toBe(true);
+    const table = await cli(["diff", older.id, newer.id, "--limit", "2"]);
+    expect(table.code, table.stderr).toBe(EXIT.ok);
+    expect(table.stdout.split("\n")[0]).toMatch(/^CHANGE\s+PATH\s+BEFORE\s+AFTER/);
+    expect(table.stdout).toMatch(/^added\s+copy\/\S+\s+-\s+\d/m);
+    expect(table.stdout).toContain("(more: --cursor ");
+    expect((await cli(["diff", newer.id, newer.id])).stdout).toBe("No changes.\n");
+  });
+
   it("shows stats and alerts, and previews a cleanup", async () => {
     const stats = await cli(["stats", "--json"]);
     expect(stats.json()).toMatchObject({ completedBackups: 2, consecutiveFailures: 0 });

@@ -189,6 +189,15 @@ describe("the dashboard", () => {
       expected.files.map((f: { path: string }) => `restored/${f.path}`),
     );
 
+    // Its page shows what changed since its parent: the restored keys, added.
+    await page.goto(`${server.url}/#/backups/${encodeURIComponent(latest.id)}`);
+    const changes = page.locator('[data-testid="changes"]');
+    await shown(changes.locator("tbody tr").first(), 30_000);
+    await textOf(changes.locator("p.hint")).toContain(latest.parentId);
+    await expect.poll(() => changes.locator("tbody tr").count()).toBe(Math.min(count, 100));
+    expect(await changes.locator('tbody tr:not([data-change="added"])').count()).toBe(0);
+    expect(await changes.locator("td.path").first().textContent()).toMatch(/^restored\//);
+
     await page.getByRole("link", { name: "Health" }).click();
     await shown(page.locator('li.alert[data-code="storage_growth"]'), 20_000);
     await textOf(page.locator('[data-testid="success-rate"]')).toContain("100");

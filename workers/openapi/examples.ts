@@ -120,6 +120,17 @@ export const snapshotFile = {
   contentType: "application/pdf",
 };
 
+export const snapshotChange = {
+  path: snapshotFile.path,
+  change: "modified",
+  before: {
+    ...snapshotFile,
+    size: 181_004,
+    checksum: "9c56cc51b374c3ba189210d5b6d4bf57790d351c96c47c02190ecf1e430635ab",
+  },
+  after: snapshotFile,
+};
+
 export const logEntry = {
   timestamp: "2026-12-01T02:00:12.004Z",
   eventType: "progress",

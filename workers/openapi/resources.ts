@@ -141,6 +141,25 @@ export const snapshotFile = z
   })
   .meta({ id: "SnapshotFile" });
 
+export const snapshotChange = z
+  .object({
+    path: z.string(),
+    change: z.enum(["added", "modified", "deleted"]).meta({
+      description:
+        "modified: the content (SHA-256, size) or the metadata differ; the same bytes written again is no change",
+    }),
+    before: snapshotFile.nullable().meta({ description: "In `from` (null when added)." }),
+    after: snapshotFile.nullable().meta({ description: "In `to` (null when deleted)." }),
+  })
+  .meta({ id: "SnapshotChange" });
+
+export const snapshotDiff = z.object({
+  from: z.string().meta({ description: "The older backup's id, as asked." }),
+  to: z.string(),
+  changes: z.array(snapshotChange),
+  nextCursor: z.string().nullable(),
+});
+
 export const logEntry = z
   .object({
     timestamp: isoTime,

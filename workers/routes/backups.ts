@@ -3,6 +3,7 @@ import { z } from "zod";
 import { openDatabase } from "../../durable-objects/engine/records";
 import type { BackupRow } from "../../schema";
 import { backupPage, findBackupRow, findJobRow, logPage } from "../../schema/queries";
+import { fileEntry } from "./file-entry";
 import { requireSnapshot } from "./snapshot-state";
 import type { HandlerContext } from "../context";
 import { badRequest, conflict, jsonResponse, notFound } from "../http-error";
@@ -105,13 +106,7 @@ export async function listBackupFiles(context: HandlerContext, id: string): Prom
     from: from ? { chunkSeq: from.c, offset: from.o } : null,
   });
   return jsonResponse({
-    files: page.entries.map((e) => ({
-      path: e.key,
-      size: e.size,
-      checksum: e.sha256,
-      lastModified: e.lastModified,
-      contentType: e.httpMetadata.contentType ?? null,
-    })),
+    files: page.entries.map(fileEntry),
     nextCursor: page.next ? encodeCursor({ c: page.next.chunkSeq, o: page.next.offset, p: query.prefix }) : null,
   });
 }

@@ -5,13 +5,19 @@
  */
 import { describe, expect, it } from "vitest";
 import { loadKeyring, type Keyring } from "../../../durable-objects/engine/format/keyring";
-import { MANIFEST_FORMAT, writeIndex, type ManifestCodec } from "../../../durable-objects/engine/format/manifest";
 import {
+  MANIFEST_FORMAT,
+  writeIndex,
+  type ManifestCodec,
+  type ManifestIndex,
+} from "../../../durable-objects/engine/format/manifest";
+import {
+  diffSnapshots,
   openSnapshot,
   type SnapshotEntry,
   type SnapshotPosition,
 } from "../../../durable-objects/engine/snapshot-reader";
-import { leafEndingKey, plainEntry, writeManifest } from "../../helpers/manifest";
+import { leafEndingKey, plainEntry, writeManifest, writeV1Manifest } from "../../helpers/manifest";
 import { MemoryBucket } from "../../helpers/memory-bucket";
 
 /** 1,000 keys in 4 folders (more than one leaf: a leaf ends where a key's hash says). */
@@ -94,5 +100,57 @@ describe("snapshot reader", () => {
 
   it("is null for a backup without a manifest index", async () => {
     expect(await openSnapshot(new MemoryBucket(), null, "bk-missing")).toBeNull();
+  });
+
+  it("compares two snapshots through their trees, and a version 1 snapshot key by key, with the same answer", async () => {
+    const bucket = new MemoryBucket();
+    type Written = Awaited<ReturnType<typeof writeManifest>> | Awaited<ReturnType<typeof writeV1Manifest>>;
+    const indexOf = (written: Written, id: string): ManifestIndex => ({
+      format: MANIFEST_FORMAT,
+      bucketName: "cutty-files",
+      type: "full" as const,
+      parentId: null,
+      createdAt: "2026-12-01T00:00:00.000Z",
+      completedAt: "2026-12-01T00:01:00.000Z",
+      ...written,
+      backupId: id,
+    });
+    const olds = KEYS.map((key) => plainEntry(key));
+    const news = olds
+      .filter((e) => e.key !== "b/0100")
+      .map((e) => (e.key === "c/0007" ? { ...e, sha256: "1".repeat(64) } : e))
+      .concat([plainEntry("a/0000x")])
+      .sort((x, y) => (x.key < y.key ? -1 : 1));
+    await writeIndex(bucket, plain, indexOf(await writeManifest(bucket, "bk-old", olds), "bk-old"));
+    await writeIndex(bucket, plain, indexOf(await writeManifest(bucket, "bk-new", news), "bk-new"));
+    await writeIndex(
+      bucket,
+      plain,
+      indexOf(await writeV1Manifest(bucket, "bk-v1", [olds.slice(0, 400), olds.slice(400)]), "bk-v1"),
+    );
+    const open = async (id: string) => (await openSnapshot(bucket, null, id))!;
+    const expected = [
+      ["a/0000x", "added"],
+      ["b/0100", "deleted"],
+      ["c/0007", "modified"],
+    ];
+    const changes = async (from: string, limit: number) => {
+      const found: string[][] = [];
+      let after: string | null = null;
+      do {
+        const page = await diffSnapshots(bucket, null, await open(from), await open("bk-new"), {
+          prefix: "",
+          after,
+          limit,
+        });
+        found.push(...page.changes.map((c) => [c.key, c.change]));
+        after = page.after;
+      } while (after);
+      return found;
+    };
+    expect((await open("bk-v1")).root).toBeUndefined();
+    expect(await changes("bk-old", 1)).toEqual(expected);
+    expect(await changes("bk-v1", 1)).toEqual(expected);
+    expect(await changes("bk-v1", 100)).toEqual(expected);
   });
 });

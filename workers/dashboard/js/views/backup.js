@@ -4,6 +4,7 @@ import { field, h, notice, render } from "../dom.js";
 import { bytes, duration, number, rate, RUNNING, time } from "../format.js";
 import { can } from "../session.js";
 import { progressBar, statusBadge } from "./backups.js";
+import { changesSinceParent } from "./changes.js";
 import { fileBrowser } from "./files.js";
 import { jobProgress } from "./jobs.js";
 import { logList } from "./logs.js";
@@ -29,6 +30,8 @@ export function backupView(main, view, id) {
         lower,
         RESTORABLE.has(backup.status) && can("backup:restore") ? restoreForm(backup) : null,
         RESTORABLE.has(backup.status) ? fileBrowser(backup) : null,
+        // A parent a cleanup expired answers 409; the section then shows the server's message.
+        RESTORABLE.has(backup.status) && backup.parentId ? changesSinceParent(backup) : null,
         logList(backup.id),
       );
     }
