@@ -24,11 +24,17 @@ import { newId } from "./engine/ids";
 import { resolveBackupType, type RequestedBackupType } from "./engine/coordinator/backup-type";
 import { openDatabase } from "./engine/records";
 import { jobStub, reconcileOrphans } from "./oversight/watchdog";
-import { eventBackupDue, PendingChanges, type ChangeSummary } from "./engine/coordinator/pending-changes";
+import {
+  eventBackupDue,
+  fitsTargetedBackup,
+  PendingChanges,
+  TARGETED_MAX_KEYS,
+  type ChangeSummary,
+} from "./engine/coordinator/pending-changes";
 import { normalizeTargetKeys } from "./engine/backup/targeted-listing";
 import { keyProblem } from "./engine/object-keys";
 import { EventBackoff } from "./engine/coordinator/event-backoff";
-import { findBackupRow } from "../schema/queries";
+import { failedKeysOf, findBackupRow } from "../schema/queries";
 import { DEFAULT_TEMPLATE, defaultTemplate, templateRun, type TemplateRun } from "./engine/settings/templates";
 import { clock } from "./engine/clock";
 
@@ -149,11 +155,16 @@ export class BucketCoordinator extends DurableObject<Env> {
           ? normalizeTargetKeys(request.targetKeys)
           : null;
       const notes = note ? [note] : [];
-      // A partial parent's unreadable objects are in no manifest: only a listing reads them again.
+      // A partial parent's unreadable objects are in no manifest: they are named too (D1 lists
+      // them), so they are read again; only when they do not fit does the backup list the bucket.
       if (targetKeys && (await findBackupRow(openDatabase(this.env.DB), parentId!))?.status === "partial") {
-        targetKeys = null;
+        const failed = await failedKeysOf(openDatabase(this.env.DB), parentId!, TARGETED_MAX_KEYS + 1);
+        const named = normalizeTargetKeys([...targetKeys, ...failed]);
+        targetKeys = fitsTargetedBackup(named) ? named : null;
         notes.push(
-          `Its parent ${parentId} ended partial, so this event backup lists the bucket to read again what the parent could not.`,
+          targetKeys
+            ? `Its parent ${parentId} ended partial: this event backup also reads again the ${failed.length} object(s) the parent could not read.`
+            : `Its parent ${parentId} ended partial with more unread objects than an event backup can name (${TARGETED_MAX_KEYS} keys or 64 KiB of names with the changes): this event backup lists the bucket to read them again.`,
         );
       }
       // If `start` throws, the lease stays until the job is known not to run (see the header).

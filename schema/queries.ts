@@ -6,6 +6,7 @@ import { and, asc, desc, eq, gt, gte, inArray, isNotNull, lt, ne, or, sql, type 
 import type { DrizzleD1Database } from "drizzle-orm/d1";
 import * as schema from "./index";
 import {
+  backupFiles,
   backupJobs,
   backupLogs,
   FINDING_LISTS,
@@ -29,6 +30,17 @@ const MAX_ID_LENGTH = 128;
 export async function findBackupRow(db: Database, id: string) {
   if (id.length > MAX_ID_LENGTH) return undefined;
   return db.query.r2Backups.findFirst({ where: eq(r2Backups.id, id) });
+}
+
+/** The keys a backup recorded as failed (it could not read them), at most `limit`, in id order. */
+export async function failedKeysOf(db: Database, backupId: string, limit: number): Promise<string[]> {
+  const rows = await db
+    .select({ path: backupFiles.filePath })
+    .from(backupFiles)
+    .where(and(eq(backupFiles.backupId, backupId), eq(backupFiles.status, "failed")))
+    .orderBy(asc(backupFiles.id))
+    .limit(limit);
+  return rows.map((r) => r.path);
 }
 
 export async function findJobRow(db: Database, id: string) {

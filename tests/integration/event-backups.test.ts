@@ -282,8 +282,8 @@ describe("event-driven backups", () => {
     expect(await failing(2)).toMatchObject({ status: "partial" });
     await endBackoff();
     const second = Date.now();
-    // Its parent ended partial, so it lists the bucket, which fails the whole backup.
-    expect(await failing(3)).toMatchObject({ status: "failed" });
+    // Its parent ended partial: it names the parent's unread keys too (the same five), and fails them again.
+    expect(await failing(3)).toMatchObject({ status: "partial", failedCount: 5 });
     expect((await backoffOf())!).toMatchObject({ failures: 2, retryAt: expect.any(Number) });
     expect((await backoffOf())!.retryAt).toBeGreaterThanOrEqual(second + 2 * EVENT_BACKOFF_BASE_MS);
   });
@@ -390,7 +390,7 @@ describe("event-driven backups", () => {
     expect(await statusOf(started!.id)).toMatchObject({ status: "completed", fileCount: 20, snapshotFileCount: 21 });
   });
 
-  it("lists the bucket instead when the parent ended partial, so what the parent could not read is read again", async () => {
+  it("names the keys a partial parent could not read, so they are read again without listing the bucket", async () => {
     await putObjects(["a", "b", "c"].map((k) => ({ key: `p/${k}.txt`, body: k })));
     const fullId = (await api("POST", "/api/backup/create", { body: { type: "full" } })).body.backup.id;
     const plan = new CallPlan("count");
@@ -406,8 +406,8 @@ describe("event-driven backups", () => {
     const log = (await api("GET", `/api/backup/logs/${started!.id}`)).body.logs
       .map((l: { message: string }) => l.message)
       .join("\n");
-    expect(log).toContain(`Its parent ${fullId} ended partial`);
-    expect(log).not.toContain("reads only");
+    expect(log).toContain(`Its parent ${fullId} ended partial: this event backup also reads again the 1 object(s)`);
+    expect(log).toContain("reads only the 6 key(s) named by change events");
     // The five named keys and the object the parent could not read.
     expect(await statusOf(started!.id)).toMatchObject({
       status: "completed",
@@ -415,5 +415,32 @@ describe("event-driven backups", () => {
       fileCount: 6,
       snapshotFileCount: 8,
     });
+  });
+
+  it("lists the bucket when a partial parent's unread keys are more than an event backup can name", async () => {
+    await putObjects(["a", "b"].map((k) => ({ key: `p/${k}.txt`, body: k })));
+    const fullId = (await api("POST", "/api/backup/create", { body: { type: "full" } })).body.backup.id;
+    const plan = new CallPlan("count");
+    plan.outage = (label, key) => label === "R2_BUCKET.get" && key === "p/b.txt";
+    await armPlan(backupJobStub(fullId), plan);
+    await runBackupToEnd(fullId);
+    // As if it had failed to read 1,000 more objects (gone since).
+    await env.DB.batch(
+      Array.from({ length: 1000 }, (_, i) =>
+        env.DB.prepare(
+          "INSERT INTO backup_files (backup_id, file_path, file_size, status, error) VALUES (?, ?, 0, 'failed', 'x')",
+        ).bind(fullId, `gone/${String(i).padStart(4, "0")}`),
+      ),
+    );
+    await putObjects(["1", "2", "3", "4", "5"].map((k) => ({ key: `q/${k}.txt`, body: k })));
+    await deliver(["1", "2", "3", "4", "5"].map((k) => notification("PutObject", `q/${k}.txt`)));
+    const [started] = await eventBackupsStarted(1);
+    await runBackupToEnd(started!.id);
+    const log = (await api("GET", `/api/backup/logs/${started!.id}`)).body.logs
+      .map((l: { message: string }) => l.message)
+      .join("\n");
+    expect(log).toContain(`Its parent ${fullId} ended partial with more unread objects than an event backup can name`);
+    expect(log).not.toContain("reads only");
+    expect(await statusOf(started!.id)).toMatchObject({ status: "completed", fileCount: 6, snapshotFileCount: 7 });
   });
 });

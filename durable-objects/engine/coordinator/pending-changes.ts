@@ -19,6 +19,13 @@ export const MAX_PENDING_KEYS = 10_000;
 export const TARGETED_MAX_KEYS = 1_000;
 export const TARGETED_MAX_KEY_BYTES = 64 * 1024;
 
+/** Whether a backup can carry these named keys in its checkpoint, or must list the bucket instead. */
+export function fitsTargetedBackup(keys: readonly string[]): boolean {
+  if (keys.length > TARGETED_MAX_KEYS) return false;
+  const bytes = keys.reduce((sum, key) => sum + new TextEncoder().encode(key).length, 0);
+  return bytes <= TARGETED_MAX_KEY_BYTES;
+}
+
 export interface ChangeSummary {
   count: number;
   /** When the oldest pending change arrived (ms), or null when nothing is pending. */
@@ -72,8 +79,7 @@ export class PendingChanges {
     const keys = [...(await this.storage.list<number>({ prefix: ENTRY_PREFIX })).keys()].map((k) =>
       k.slice(ENTRY_PREFIX.length),
     );
-    const bytes = keys.reduce((sum, key) => sum + new TextEncoder().encode(key).length, 0);
-    return bytes > TARGETED_MAX_KEY_BYTES ? null : keys;
+    return fitsTargetedBackup(keys) ? keys : null;
   }
 
   /** Forgets the changes a completed backup requested at `coveredThrough` (ms) has covered. */
