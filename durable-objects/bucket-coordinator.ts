@@ -141,7 +141,8 @@ export class BucketCoordinator extends DurableObject<Env> {
     {
       const template = request.template ?? templateRun(defaultTemplate(config));
       const bucketName = template.bucketName;
-      const { type, parentId, note } = await resolveBackupType(openDatabase(this.env.DB), {
+      const db = openDatabase(this.env.DB);
+      const { type, parentId, note } = await resolveBackupType(db, {
         bucketName,
         template: template.name,
         requested: request.type,
@@ -157,8 +158,8 @@ export class BucketCoordinator extends DurableObject<Env> {
       const notes = note ? [note] : [];
       // A partial parent's unreadable objects are in no manifest: they are named too (D1 lists
       // them), so they are read again; only when they do not fit does the backup list the bucket.
-      if (targetKeys && (await findBackupRow(openDatabase(this.env.DB), parentId!))?.status === "partial") {
-        const failed = await failedKeysOf(openDatabase(this.env.DB), parentId!, TARGETED_MAX_KEYS + 1);
+      if (targetKeys && (await findBackupRow(db, parentId!))?.status === "partial") {
+        const failed = await failedKeysOf(db, parentId!, TARGETED_MAX_KEYS + 1);
         const named = normalizeTargetKeys([...targetKeys, ...failed]);
         targetKeys = fitsTargetedBackup(named) ? named : null;
         notes.push(

@@ -24,7 +24,7 @@ import { manifestSharing } from "./bench-manifest.mjs";
 import { openCeiling } from "./bench/ceiling.mjs";
 import { peakMemoryMiB } from "./bench/memory.mjs";
 import { measureRpo } from "./bench/rpo.mjs";
-import { adminToken, apiClient, emptySource, percentile, runNode, startServer, stopServer } from "./local-stack.mjs";
+import { adminToken, apiClient, emptySource, percentile, seedState, startServer, stopServer } from "./local-stack.mjs";
 
 const USAGE = `Usage: npm run bench -- [options]
 Measures the engine on the local stack against the runtime's own ceiling; prints one table.
@@ -94,7 +94,7 @@ function row(set, run, secs, objects, bytes, ceiling, note = "") {
 async function dataSet(seed) {
   const state = mkdtempSync(join(tmpdir(), "r2-backup-bench-"));
   if (typeof seed === "function") await seed(state);
-  else runNode(["scripts/seed.mjs", ...seed, "--persist", join(state, "v3")]);
+  else seedState(state, seed);
   let peak = 0;
   return {
     state,
@@ -175,7 +175,7 @@ async function throughput(set) {
       "vs get + SHA-256 of the blobs",
     );
 
-    if (set.mutate) runNode(["scripts/seed.mjs", "--mutate", "1", "--persist", join(data.state, "v3")]);
+    if (set.mutate) seedState(data.state, ["--mutate", "1"]);
     await data.session(async () => {
       const inc = await api.backup("incremental");
       const ratio = seconds(inc.startedAt, inc.completedAt) / seconds(full.startedAt, full.completedAt);
@@ -249,7 +249,7 @@ async function scaling() {
     const data = await dataSet(["--files", String(files), "--large", "0", "--sizes", "1024-16384"]);
     try {
       const full = await data.session(() => api.backup("full"));
-      runNode(["scripts/seed.mjs", "--mutate", "1", "--persist", join(data.state, "v3")]);
+      seedState(data.state, ["--mutate", "1"]);
       const inc = await data.session(() => api.backup("incremental"));
       const [fullSecs, incSecs] = [seconds(full.startedAt, full.completedAt), seconds(inc.startedAt, inc.completedAt)];
       const d1Rows = (b) => b.fileCount + b.deletedCount + b.failedCount + b.performance.steps + 2;

@@ -8,7 +8,15 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { scriptArgs } from "./script-args.mjs";
-import { adminToken, apiClient, emptySource, runNode, sourceDigest, startServer, stopServer } from "./local-stack.mjs";
+import {
+  adminToken,
+  apiClient,
+  emptySource,
+  seedState,
+  sourceDigest,
+  startServer,
+  stopServer,
+} from "./local-stack.mjs";
 import { bytes } from "../workers/dashboard/js/format.js";
 
 const USAGE = `Usage: npm run demo -- [options]
@@ -63,17 +71,7 @@ async function removeState() {
 let failed = false;
 try {
   await step(`Seed ${values.files} demo objects and start the server on port ${port}`, async () => {
-    runNode([
-      "scripts/seed.mjs",
-      "--files",
-      values.files,
-      "--large",
-      "1",
-      "--large-mib",
-      "8",
-      "--persist",
-      join(state, "v3"),
-    ]);
+    seedState(state, ["--files", values.files, "--large", "1", "--large-mib", "8"]);
     server = await startServer(port, state);
     return "nested folders, text, images, PDFs, archives, one 8 MiB object, odd and unicode keys";
   });
@@ -87,7 +85,7 @@ try {
 
   let incremental;
   await step("Change 5% of the bucket (modify, add, delete), then an incremental backup", async () => {
-    await offline(() => runNode(["scripts/seed.mjs", "--mutate", "5", "--seed", "2", "--persist", join(state, "v3")]));
+    await offline(() => seedState(state, ["--mutate", "5", "--seed", "2"]));
     incremental = await api.backup("incremental");
     const s = elapsed(incremental.startedAt, incremental.completedAt);
     return `${incremental.id}: ${incremental.status}, ${incremental.fileCount} new or changed, ${incremental.deletedCount} deleted, ${bytes(incremental.bytesUploaded)} uploaded in ${s.toFixed(1)} s (the full one: ${elapsed(full.startedAt, full.completedAt).toFixed(1)} s)`;

@@ -22,7 +22,7 @@ import {
   apiClient,
   emptySource,
   openLocalBucket,
-  runNode,
+  seedState,
   sourceDigest,
   startServer,
   stopServer,
@@ -57,17 +57,7 @@ const api = apiClient(port, await adminToken());
 let server;
 let failed = false;
 try {
-  runNode([
-    "scripts/seed.mjs",
-    "--files",
-    values.files,
-    "--large",
-    "1",
-    "--large-mib",
-    values["large-mib"],
-    "--persist",
-    join(state, "v3"),
-  ]);
+  seedState(state, ["--files", values.files, "--large", "1", "--large-mib", values["large-mib"]]);
   let before = await sourceDigest(state);
 
   server = await startServer(port, state, serverArgs);
@@ -75,7 +65,7 @@ try {
   if (values.retention) {
     for (const round of [1, 2]) {
       await stopServer(server);
-      runNode(["scripts/seed.mjs", "--mutate", "3", "--seed", String(round + 1), "--persist", join(state, "v3")]);
+      seedState(state, ["--mutate", "3", "--seed", String(round + 1)]);
       before = await sourceDigest(state); // the bucket as the newest backup sees it
       server = await startServer(port, state, serverArgs);
       await api.backup("incremental");

@@ -3,6 +3,7 @@
 import { spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { createServer } from "node:net";
+import { join } from "node:path";
 import { Miniflare } from "miniflare";
 import { signLocalToken } from "./local-token.mjs";
 
@@ -12,6 +13,11 @@ export function runNode(args) {
 }
 
 /** A port nothing listens on right now, on the loopback. */
+/** Runs the seed (scripts/seed.mjs) with `args` on a throw-away state folder made for startServer. */
+export function seedState(state, args) {
+  runNode(["scripts/seed.mjs", ...args, "--persist", join(state, "v3")]);
+}
+
 export function freePort() {
   return new Promise((resolve, reject) => {
     const probe = createServer();

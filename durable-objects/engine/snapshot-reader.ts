@@ -32,8 +32,6 @@ export interface SnapshotPage {
 
 export interface SnapshotReader {
   readonly backupId: string;
-  /** The root of its chunk tree (version 2; null when empty), or undefined for a version 1 manifest. */
-  readonly root: ChunkRef | null | undefined;
   /** Entries in key order under `prefix`, from `from` (the previous page's `next`) or the start. */
   page(options: { prefix?: string; limit: number; from?: SnapshotPosition | null }): Promise<SnapshotPage>;
   /** The entry of one key, or null when the snapshot does not hold it. */
@@ -51,16 +49,20 @@ export async function openSnapshot(
   const manifest = openManifest(bucket, keyring, locatorOf(index));
   const page: SnapshotReader["page"] = ({ prefix = "", limit, from = null }) =>
     readManifestPage(manifest, { prefix, limit, from });
-  return {
+  const reader: SnapshotReader = {
     backupId,
-    root: index.version === 2 ? (index.root ?? null) : undefined,
     page,
     async entry(key) {
       const [first] = (await page({ prefix: key, limit: 1 })).entries;
       return first?.key === key ? first : null;
     },
   };
+  if (index.version === 2) trees.set(reader, { root: index.root ?? null, nodes: treeNodes(bucket, keyring) });
+  return reader;
 }
+
+/** A version 2 reader's chunk tree, for diffSnapshots (callers never see it; version 1 has none). */
+const trees = new WeakMap<SnapshotReader, { root: ChunkRef | null; nodes: TreeNodes }>();
 
 /** The snapshot of `backupId` in the environment's backup bucket, read with its keyring. */
 export async function openBackupSnapshot(env: Env, backupId: string): Promise<SnapshotReader | null> {
@@ -79,14 +81,13 @@ export interface SnapshotDiffPage {
  * trees, reading only the chunks that differ; a version 1 snapshot is merged key by key.
  */
 export async function diffSnapshots(
-  bucket: Pick<R2Bucket, "get">,
-  keyring: Keyring | null,
   from: SnapshotReader,
   to: SnapshotReader,
   options: { prefix: string; after: string | null; limit: number },
 ): Promise<SnapshotDiffPage> {
-  if (from.root !== undefined && to.root !== undefined)
-    return diffTrees(treeNodes(bucket, keyring), from.root, to.root, options);
+  const [older, newer] = [trees.get(from), trees.get(to)];
+  // One bucket and keyring: the older reader's chunk reader reads the newer tree too.
+  if (older && newer) return diffTrees(older.nodes, older.root, newer.root, options);
   return mergeDiff(from, to, options);
 }
 

@@ -56,7 +56,8 @@ export async function watchBackup(client, id, { quiet = false, maxWaitSeconds } 
   let reference;
   for (;;) {
     const { backup } = await client.get(`/backup/status/${encodeURIComponent(id)}`);
-    reference ??= await referenceCount(client, backup);
+    // Asked once: null (no earlier snapshot of this template) is an answer too.
+    if (reference === undefined) reference = await referenceCount(client, backup);
     progress?.update(backupLine(backup, reference, (performance.now() - started) / 1000));
     if (!RUNNING.has(backup.status)) {
       progress?.done();

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 // @ts-expect-error: a plain .mjs script without types
-import { freePort, runNode, startServer, stopServer } from "../../scripts/local-stack.mjs";
+import { freePort, seedState, startServer, stopServer } from "../../scripts/local-stack.mjs";
 // @ts-expect-error: a plain .mjs script without types
 import { signLocalToken } from "../../scripts/local-token.mjs";
 
@@ -26,7 +26,7 @@ export async function startLocalServer(options: {
   vars?: Record<string, string>;
 }): Promise<LocalServer> {
   const state = mkdtempSync(join(tmpdir(), "r2-backup-local-"));
-  runNode(["scripts/seed.mjs", "--files", String(options.files), "--large", "0", "--persist", join(state, "v3")]);
+  seedState(state, ["--files", String(options.files), "--large", "0"]);
   const port = await freePort();
   const vars = Object.entries(options.vars ?? {}).flatMap(([key, value]) => ["--var", `${key}:${value}`]);
   const server = await startServer(port, state, vars);

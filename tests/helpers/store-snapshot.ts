@@ -5,19 +5,9 @@
  */
 import { env } from "cloudflare:test";
 import { emptyBucket, listAll } from "./buckets";
+import { LEDGER_TABLES } from "./d1-tables";
 
-const TABLES = [
-  "r2_backups",
-  "backup_files",
-  "backup_logs",
-  "backup_jobs",
-  "job_findings",
-  "gc_state",
-  "gc_holders",
-  "gc_refs",
-  "gc_pages",
-  "gc_tombstones",
-];
+const TABLES = ["r2_backups", "backup_files", "backup_logs", "backup_jobs", "job_findings", ...LEDGER_TABLES];
 
 interface SavedObject {
   key: string;

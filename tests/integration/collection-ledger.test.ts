@@ -2,6 +2,7 @@
  * The collection ledger's protocol against the real local D1 (engine/collection/ledger.ts): the
  * orders of a writer's presence check and a sweep page that must keep or re-store an object.
  */
+import { clearTables, LEDGER_TABLES } from "../helpers/d1-tables";
 import { env } from "cloudflare:test";
 import { beforeEach, describe, expect, it } from "vitest";
 import {
@@ -46,9 +47,7 @@ const page = (pageId: string, since: number, candidates: string[], collector = "
 });
 
 beforeEach(async () => {
-  await env.DB.batch(
-    ["gc_state", "gc_holders", "gc_refs", "gc_pages", "gc_tombstones"].map((t) => env.DB.prepare(`DELETE FROM ${t}`)),
-  );
+  await clearTables(LEDGER_TABLES);
 });
 
 describe("the collection ledger", () => {

@@ -94,6 +94,41 @@ async function snapshotOf(id: string) {
   return body.files;
 }
 
+/** A backup's log lines, oldest first, as one text. */
+async function logText(id: string): Promise<string> {
+  const logs: { message: string }[] = (await api("GET", `/api/backup/logs/${id}?limit=1000`)).body.logs;
+  return logs.map((l) => l.message).join("\n");
+}
+
+/**
+ * A full backup of p/a.txt and p/b.txt that cannot read p/b.txt (it ends partial), optionally
+ * with `moreUnread` failed keys recorded beside it, then five changed keys under q/ and the event
+ * backup they start, run to its end.
+ */
+async function eventBackupAfterPartialParent(moreUnread = 0) {
+  await putObjects(["a", "b"].map((k) => ({ key: `p/${k}.txt`, body: k })));
+  const fullId = (await api("POST", "/api/backup/create", { body: { type: "full" } })).body.backup.id;
+  const plan = new CallPlan("count");
+  plan.outage = (label, key) => label === "R2_BUCKET.get" && key === "p/b.txt";
+  await armPlan(backupJobStub(fullId), plan);
+  await runBackupToEnd(fullId);
+  expect(await statusOf(fullId)).toMatchObject({ status: "partial", failedCount: 1 });
+  if (moreUnread > 0) {
+    await env.DB.batch(
+      Array.from({ length: moreUnread }, (_, i) =>
+        env.DB.prepare(
+          "INSERT INTO backup_files (backup_id, file_path, file_size, status, error) VALUES (?, ?, 0, 'failed', 'x')",
+        ).bind(fullId, `gone/${String(i).padStart(4, "0")}`),
+      ),
+    );
+  }
+  await putObjects(["1", "2", "3", "4", "5"].map((k) => ({ key: `q/${k}.txt`, body: k })));
+  await deliver(["1", "2", "3", "4", "5"].map((k) => notification("PutObject", `q/${k}.txt`)));
+  const [started] = await eventBackupsStarted(1);
+  await runBackupToEnd(started!.id);
+  return { fullId, id: started!.id, log: await logText(started!.id) };
+}
+
 async function statusOf(id: string) {
   return (await api("GET", `/api/backup/status/${id}`)).body.backup;
 }
@@ -152,9 +187,7 @@ describe("event-driven backups", () => {
       deletedCount: 1,
       snapshotFileCount: 7,
     });
-    const log = (await api("GET", `/api/backup/logs/${backup.id}`)).body.logs
-      .map((l: { message: string }) => l.message)
-      .join("\n");
+    const log = await logText(backup.id);
     expect(log).toContain("reads only the 5 key(s) named by change events");
 
     // Its changes are covered: nothing is pending and no second backup starts.
@@ -382,65 +415,30 @@ describe("event-driven backups", () => {
     await deliver(keys.map((key) => notification("PutObject", key)).slice(500));
     const [started] = await eventBackupsStarted(1);
     await runBackupToEnd(started!.id);
-    const log = (await api("GET", `/api/backup/logs/${started!.id}`)).body.logs
-      .map((l: { message: string }) => l.message)
-      .join("\n");
+    const log = await logText(started!.id);
     expect(log).not.toContain("reads only");
     // Listed: it found the 20 objects that exist, whatever the events said.
     expect(await statusOf(started!.id)).toMatchObject({ status: "completed", fileCount: 20, snapshotFileCount: 21 });
   });
 
   it("names the keys a partial parent could not read, so they are read again without listing the bucket", async () => {
-    await putObjects(["a", "b", "c"].map((k) => ({ key: `p/${k}.txt`, body: k })));
-    const fullId = (await api("POST", "/api/backup/create", { body: { type: "full" } })).body.backup.id;
-    const plan = new CallPlan("count");
-    plan.outage = (label, key) => label === "R2_BUCKET.get" && key === "p/b.txt";
-    await armPlan(backupJobStub(fullId), plan);
-    await runBackupToEnd(fullId);
-    expect(await statusOf(fullId)).toMatchObject({ status: "partial", failedCount: 1 });
-
-    await putObjects(["1", "2", "3", "4", "5"].map((k) => ({ key: `q/${k}.txt`, body: k })));
-    await deliver(["1", "2", "3", "4", "5"].map((k) => notification("PutObject", `q/${k}.txt`)));
-    const [started] = await eventBackupsStarted(1);
-    await runBackupToEnd(started!.id);
-    const log = (await api("GET", `/api/backup/logs/${started!.id}`)).body.logs
-      .map((l: { message: string }) => l.message)
-      .join("\n");
+    const { fullId, id, log } = await eventBackupAfterPartialParent();
     expect(log).toContain(`Its parent ${fullId} ended partial: this event backup also reads again the 1 object(s)`);
     expect(log).toContain("reads only the 6 key(s) named by change events");
     // The five named keys and the object the parent could not read.
-    expect(await statusOf(started!.id)).toMatchObject({
+    expect(await statusOf(id)).toMatchObject({
       status: "completed",
       parentId: fullId,
       fileCount: 6,
-      snapshotFileCount: 8,
+      snapshotFileCount: 7,
     });
   });
 
   it("lists the bucket when a partial parent's unread keys are more than an event backup can name", async () => {
-    await putObjects(["a", "b"].map((k) => ({ key: `p/${k}.txt`, body: k })));
-    const fullId = (await api("POST", "/api/backup/create", { body: { type: "full" } })).body.backup.id;
-    const plan = new CallPlan("count");
-    plan.outage = (label, key) => label === "R2_BUCKET.get" && key === "p/b.txt";
-    await armPlan(backupJobStub(fullId), plan);
-    await runBackupToEnd(fullId);
-    // As if it had failed to read 1,000 more objects (gone since).
-    await env.DB.batch(
-      Array.from({ length: 1000 }, (_, i) =>
-        env.DB.prepare(
-          "INSERT INTO backup_files (backup_id, file_path, file_size, status, error) VALUES (?, ?, 0, 'failed', 'x')",
-        ).bind(fullId, `gone/${String(i).padStart(4, "0")}`),
-      ),
-    );
-    await putObjects(["1", "2", "3", "4", "5"].map((k) => ({ key: `q/${k}.txt`, body: k })));
-    await deliver(["1", "2", "3", "4", "5"].map((k) => notification("PutObject", `q/${k}.txt`)));
-    const [started] = await eventBackupsStarted(1);
-    await runBackupToEnd(started!.id);
-    const log = (await api("GET", `/api/backup/logs/${started!.id}`)).body.logs
-      .map((l: { message: string }) => l.message)
-      .join("\n");
+    // As if it had also failed to read 1,000 more objects (gone since).
+    const { fullId, id, log } = await eventBackupAfterPartialParent(1000);
     expect(log).toContain(`Its parent ${fullId} ended partial with more unread objects than an event backup can name`);
     expect(log).not.toContain("reads only");
-    expect(await statusOf(started!.id)).toMatchObject({ status: "completed", fileCount: 6, snapshotFileCount: 7 });
+    expect(await statusOf(id)).toMatchObject({ status: "completed", fileCount: 6, snapshotFileCount: 7 });
   });
 });

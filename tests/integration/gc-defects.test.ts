@@ -9,6 +9,7 @@ import { emptyBucket, putObjects, type SeedObject } from "../helpers/buckets";
 import { completedBackup, verify } from "../helpers/flows";
 import { armPlan, CallPlan } from "../helpers/interpose";
 import { cleanupJobStub, runJobToEnd } from "../helpers/jobs";
+import { clearTables } from "../helpers/d1-tables";
 import { leavesOf, snapshotEntries } from "../helpers/manifest";
 import { readIndex } from "../../durable-objects/engine/format/manifest";
 import { locatorOf, openManifest } from "../../durable-objects/engine/format/manifest-reader";
@@ -16,11 +17,7 @@ import { locatorOf, openManifest } from "../../durable-objects/engine/format/man
 async function freshBuckets(): Promise<void> {
   await emptyBucket(env.R2_BUCKET);
   await emptyBucket(env.R2_BACKUP_BUCKET);
-  await env.DB.batch(
-    ["r2_backups", "backup_files", "backup_logs", "backup_jobs", "job_findings"].map((t) =>
-      env.DB.prepare(`DELETE FROM ${t}`),
-    ),
-  );
+  await clearTables(["r2_backups", "backup_files", "backup_logs", "backup_jobs", "job_findings"]);
 }
 
 async function cleanup(body: unknown): Promise<string> {

@@ -22,23 +22,7 @@ import { BUCKETS, CONTENT_TYPES, CONTENTS, FOLDER_KEYS, FOLDERS } from "./keys";
 import { Model } from "./model";
 import { MAX_COMMANDS, RUNS, SEED, SHRINK_LIMIT_MS } from "./settings";
 import { createCleanup, putObject } from "./world";
-
-const TABLES = [
-  "r2_backups",
-  "backup_files",
-  "backup_logs",
-  "backup_jobs",
-  "job_findings",
-  "audit_events",
-  "alerts",
-  "webhook_deliveries",
-  "backup_templates",
-  "gc_state",
-  "gc_holders",
-  "gc_refs",
-  "gc_pages",
-  "gc_tombstones",
-];
+import { clearTables, projectTables } from "../helpers/d1-tables";
 
 /** A fresh system: empty buckets and tables, coordinators forgotten, the media template, three folders each. */
 async function freshWorld(): Promise<Model> {
@@ -52,7 +36,7 @@ async function freshWorld(): Promise<Model> {
     env.R2_SCRATCH_BUCKET!,
   ])
     await emptyBucket(bucket);
-  await env.DB.batch(TABLES.map((t) => env.DB.prepare(`DELETE FROM ${t}`)));
+  await clearTables(await projectTables());
   for (const name of COORDINATED) {
     await runInDurableObject(env.BUCKET_COORDINATOR.getByName(name), async (_o, state) => {
       await state.storage.deleteAlarm();

@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 // @ts-expect-error: a plain .mjs script without types
 import { bar, plain } from "../../scripts/cli/output.mjs";
 // @ts-expect-error: a plain .mjs script without types
-import { backupLine } from "../../scripts/cli/watch.mjs";
+import { backupLine, watchBackup } from "../../scripts/cli/watch.mjs";
 
 const backup = (status: string, filesProcessed: number, bytesProcessed = filesProcessed * 1024) => ({
   id: "bk-1",
@@ -40,5 +40,20 @@ describe("progress lines", () => {
     expect(plain({ last: 1, daily: 0 })).toBe('{"last":1,"daily":0}');
     expect(plain(null)).toBe("null");
     expect(plain(12)).toBe("12");
+  });
+
+  it("asks for the reference once, even when there is none", async () => {
+    const statuses = ["in_progress", "in_progress", "completed"];
+    const asked: string[] = [];
+    const client = {
+      get: async (path: string) => {
+        asked.push(path.split("?")[0]!);
+        if (path.startsWith("/backup/list")) return { backups: [] };
+        return { backup: { ...backup(statuses.shift()!, 5), template: "default" } };
+      },
+    };
+    const ended = await watchBackup(client, "bk-1", { quiet: true });
+    expect(ended.status).toBe("completed");
+    expect(asked).toEqual(["/backup/status/bk-1", "/backup/list", "/backup/status/bk-1", "/backup/status/bk-1"]);
   });
 });

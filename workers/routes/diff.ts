@@ -4,7 +4,6 @@
  * change (engine/snapshot-reader.ts).
  */
 import { z } from "zod";
-import { readKeyring } from "../../durable-objects/engine/settings/engine-settings";
 import { diffSnapshots, openBackupSnapshot, type SnapshotEntry } from "../../durable-objects/engine/snapshot-reader";
 import type { HandlerContext } from "../context";
 import { badRequest, jsonResponse } from "../http-error";
@@ -20,7 +19,7 @@ const diffCursor = z.object({ k: z.string(), f: z.string(), t: z.string(), p: z.
 
 export async function diffBackups(context: HandlerContext): Promise<Response> {
   const query = parseQuery(context.url, diffQuery);
-  const [from, to] = [await findBackup(context, query.from), await findBackup(context, query.to)];
+  const [from, to] = await Promise.all([findBackup(context, query.from), findBackup(context, query.to)]);
   if (from.bucketName !== to.bucketName) {
     throw badRequest(
       `from and to must be backups of one bucket: ${from.id} is of ${from.bucketName}, ${to.id} of ${to.bucketName}.`,
@@ -37,10 +36,13 @@ export async function diffBackups(context: HandlerContext): Promise<Response> {
       field: "cursor",
     });
   }
-  const [older, newer] = [await openBackupSnapshot(context.env, from.id), await openBackupSnapshot(context.env, to.id)];
+  const [older, newer] = await Promise.all([
+    openBackupSnapshot(context.env, from.id),
+    openBackupSnapshot(context.env, to.id),
+  ]);
   if (!older || !newer)
     throw new Error(`the manifest index of ${older ? to.id : from.id} is missing from the backup bucket`);
-  const page = await diffSnapshots(context.env.R2_BACKUP_BUCKET, await readKeyring(context.env), older, newer, {
+  const page = await diffSnapshots(older, newer, {
     prefix: query.prefix,
     after: cursor?.k ?? null,
     limit: query.limit,

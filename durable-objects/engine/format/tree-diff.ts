@@ -40,6 +40,7 @@ export interface TreeDiffOptions {
   prefix?: string;
   /** Only keys after this one (the previous page's `after`). */
   after?: string | null;
+  /** At least 1. */
   limit: number;
 }
 
@@ -133,14 +134,17 @@ export async function diffTrees(
   const before = new Frontier(from, nodes);
   const after = new Frontier(to, nodes);
   const changes: KeyChange[] = [];
-  let last = options.after ?? null;
+  // The window's start stays put: whatever is compared is popped, and neither top is ever before
+  // the last key compared, so each round's seek only trims what expanding added.
+  const start = options.after ?? null;
   while (changes.length < options.limit) {
-    await before.seek(prefix, last);
-    await after.seek(prefix, last);
+    await before.seek(prefix, start);
+    await after.seek(prefix, start);
     const a = before.top();
     const b = after.top();
     if (!a && !b) return { changes, after: null };
-    if (a?.ref && b?.ref && a.ref.name === b.ref.name && a.ref.firstKey === b.ref.firstKey) {
+    // A name is the hash of the chunk's text: the same name is the same keys and entries.
+    if (a?.ref && b?.ref && a.ref.name === b.ref.name) {
       before.pop();
       after.pop();
       continue;
@@ -166,9 +170,8 @@ export async function diffTrees(
       before.pop();
       after.pop();
     }
-    last = (a && order <= 0 ? firstKey(a) : firstKey(b!)) ?? last;
   }
-  return { changes, after: changes.length > 0 ? changes.at(-1)!.key : last };
+  return { changes, after: changes.at(-1)!.key }; // a full page: more may follow
 }
 
 /**

@@ -13,7 +13,7 @@ import { isBlobIntegrityError } from "../errors";
 import { feedKnownLength } from "../known-length-feed";
 import { openBlob } from "../format/blob-reader";
 import { mapWithConcurrency } from "../concurrency";
-import { sha256OfStream } from "../format/hashing";
+import { sha256OfStream, toHex } from "../format/hashing";
 import {
   advancePosition,
   manifestOf,
@@ -24,7 +24,6 @@ import {
   type ManifestJobState,
 } from "../job-state";
 import { ended, RUNNING } from "../lifecycle";
-import { toHex } from "../format/hashing";
 import type { Keyring } from "../format/keyring";
 import { advanceLargeRestore, startLargeRestore, type LargeRestoreState } from "./large-restore";
 import { toR2HttpMetadata, type ManifestEntry, type ManifestIndex } from "../format/manifest";

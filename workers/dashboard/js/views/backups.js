@@ -31,7 +31,7 @@ export function backupsView(main, view) {
         onchange: (event) => ((state[name] = event.target.value), (state.cursors = [null]), (state.page = 0), load()),
       },
       options.map((option) =>
-        h("option", { value: option, selected: option === value }, option === "" ? "any" : option.replace("_", " ")),
+        h("option", { value: option, selected: option === value }, option === "" ? "all" : option.replace("_", " ")),
       ),
     );
 
