@@ -15,6 +15,7 @@ import {
 } from "./engine/backup/backup-checkpoint";
 import { locatorOf, PageCache } from "./engine/format/manifest-reader";
 import type { BackupEngineSettings, BackupStepDeps } from "./engine/backup/backup-deps";
+import type { ParentTotals } from "./engine/backup/path-edit";
 import { DEFAULT_TEMPLATE, sourceFor } from "./engine/settings/templates";
 import { logRecord, progressColumns } from "./engine/backup/batch-recorder";
 import { runBackupStep } from "./engine/backup/backup-step";
@@ -57,9 +58,9 @@ export class BackupJob extends StepJob<BackupCheckpoint> {
    */
   async start(requested: NewBackup, notes: string[] = []): Promise<BackupRow> {
     if (!(await this.loadState())) {
-      const { backup, parent, fallbackNote } = await this.withParentManifest(requested);
+      const { backup, parent, parentTotals, fallbackNote } = await this.withParentManifest(requested);
       const startNotes = [...notes, ...(fallbackNote ? [fallbackNote] : [])];
-      await this.begin(initialCheckpoint(backup, parent, clock.date().toISOString(), startNotes));
+      await this.begin(initialCheckpoint(backup, parent, clock.date().toISOString(), startNotes, parentTotals));
     }
     const row = await openDatabase(this.bound("DB")).query.r2Backups.findFirst({
       where: (t, { eq }) => eq(t.id, requested.backupId),
@@ -117,17 +118,28 @@ export class BackupJob extends StepJob<BackupCheckpoint> {
   }
 
   /** An incremental backup merges with its parent's manifest; without a readable one it is full. */
-  private async withParentManifest(
-    backup: NewBackup,
-  ): Promise<{ backup: NewBackup; parent: ParentManifest; fallbackNote: string | null }> {
+  private async withParentManifest(backup: NewBackup): Promise<{
+    backup: NewBackup;
+    parent: ParentManifest;
+    parentTotals: ParentTotals | null;
+    fallbackNote: string | null;
+  }> {
     const none: ParentManifest = { chunkCount: 0, root: null };
-    if (backup.parentId === null) return { backup, parent: none, fallbackNote: null };
+    if (backup.parentId === null) return { backup, parent: none, parentTotals: null, fallbackNote: null };
     const index = await readIndex(this.bound("R2_BACKUP_BUCKET"), await readKeyring(this.env), backup.parentId);
-    if (index) return { backup, parent: locatorOf(index), fallbackNote: null };
+    if (index) {
+      // A path edit carries the parent's totals over; the longest key is D1's (the index has none).
+      const row = backup.targetKeys ? await findBackupRow(openDatabase(this.bound("DB")), backup.parentId) : undefined;
+      const parentTotals = row
+        ? { fileCount: index.fileCount, totalSize: index.totalSize, maxKeyBytes: row.maxKeyBytes ?? 0 }
+        : null;
+      return { backup, parent: locatorOf(index), parentTotals, fallbackNote: null };
+    }
     return {
       // A full backup reads every key: a targeted key list has nothing to lay itself over.
       backup: { ...backup, type: "full", parentId: null, targetKeys: null },
       parent: none,
+      parentTotals: null,
       fallbackNote: `The manifest of parent ${backup.parentId} is missing, so this backup is full.`,
     };
   }
@@ -192,13 +204,17 @@ export class BackupJob extends StepJob<BackupCheckpoint> {
       ? `Backup ${outcome}: ${counters.fileCount} files (${counters.totalSize} bytes) recorded, ` +
         `snapshot of ${counters.snapshotFileCount} files (${counters.snapshotSize} bytes), ` +
         `${counters.bytesUploaded} bytes uploaded, ${counters.deletedCount} deleted, ${counters.failedCount} failed; ` +
-        `manifest: ${checkpoint.tree.leaves} chunks of entries, ${checkpoint.chunksWritten} chunks stored (${checkpoint.chunkBytesWritten} bytes), the rest shared with earlier snapshots.`
+        `manifest: ${checkpoint.tree.leaves} chunks of entries, ${checkpoint.chunksWritten} chunks stored (${checkpoint.chunkBytesWritten} bytes)` +
+        (checkpoint.chunksRead === undefined ? "" : `, ${checkpoint.chunksRead} read`) +
+        `, the rest shared with earlier snapshots.`
       : `Backup ${outcome}: ${checkpoint.error}`;
     const values = {
       ...progressColumns(checkpoint),
       status: outcome,
       completedAt,
-      ...(hasSnapshot ? { checksum: checkpoint.tree.chain, manifestKey: manifestIndexKey(checkpoint.backupId) } : {}),
+      ...(hasSnapshot
+        ? { checksum: checkpoint.checksum ?? checkpoint.tree.chain, manifestKey: manifestIndexKey(checkpoint.backupId) }
+        : {}),
       error: checkpoint.error,
       updatedAt: completedAt,
       // What it added to the backup bucket, whatever its outcome: the blobs and chunks of a

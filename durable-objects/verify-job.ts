@@ -44,6 +44,7 @@ export class VerifyJob extends ManifestJob<VerifyState> {
         fileCount: index.fileCount,
         totalSize: index.totalSize,
         checksum: index.checksum,
+        version: index.version,
       },
       chunkCount: index?.chunkCount ?? 0,
       root: index?.root, // absent for a version 1 manifest

@@ -5,14 +5,12 @@
  */
 import { compareKeys } from "./format/key-order";
 import type { Keyring } from "./format/keyring";
-import { readChunkText } from "./format/chunk-store";
+import { chunkNodes } from "./format/chunk-store";
 import { readIndex, type ManifestEntry } from "./format/manifest";
-import { parseChunk } from "./format/manifest-entry";
 import { readManifestPage } from "./format/manifest-pager";
 import { locatorOf, openManifest } from "./format/manifest-reader";
-import { chunkKey, parsePage, type ChunkRef } from "./format/manifest-tree";
+import type { ChunkRef } from "./format/manifest-tree";
 import { diffTrees, sameObject, type KeyChange, type TreeNodes } from "./format/tree-diff";
-import { PermanentError } from "./errors";
 import { readKeyring } from "./settings/engine-settings";
 
 export type { KeyChange } from "./format/tree-diff";
@@ -57,7 +55,8 @@ export async function openSnapshot(
       return first?.key === key ? first : null;
     },
   };
-  if (index.version === 2) trees.set(reader, { root: index.root ?? null, nodes: treeNodes(bucket, keyring) });
+  if (index.version !== 1)
+    trees.set(reader, { root: index.root ?? null, nodes: chunkNodes(bucket, keyring, "the backups compared") });
   return reader;
 }
 
@@ -92,19 +91,6 @@ export async function diffSnapshots(
 }
 
 /** Reading a tree's chunks for the diff: a missing or damaged one ends it clearly. */
-function treeNodes(bucket: Pick<R2Bucket, "get">, keyring: Keyring | null): TreeNodes {
-  const text = async (ref: ChunkRef) => {
-    const chunk = await readChunkText(bucket, keyring, ref.name);
-    if (!chunk)
-      throw new PermanentError(`manifest chunk ${chunkKey(ref.name)} is missing; verify the backups compared`);
-    return chunk.text;
-  };
-  return {
-    children: async (ref) => parsePage(await text(ref), ref.level),
-    entries: async (ref) => parseChunk(await text(ref)),
-  };
-}
-
 /** Both snapshots read in key order and merged: for version 1 manifests, which have no tree. */
 async function mergeDiff(
   from: SnapshotReader,

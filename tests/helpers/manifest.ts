@@ -16,6 +16,7 @@ import {
   EMPTY_TREE,
   endsLeaf,
   finishTree,
+  treeChecksum,
 } from "../../durable-objects/engine/format/manifest-tree";
 
 const PLAIN: ManifestCodec = { compress: false, keyring: null };
@@ -25,7 +26,7 @@ const totals = (entries: readonly ManifestEntry[]) => ({
   totalSize: entries.reduce((sum, e) => sum + e.size, 0),
 });
 
-/** A version 2 manifest of `entries` (in key order), as a backup would write it. */
+/** A version 3 manifest of `entries` (in key order), as a backup would write it. */
 export async function writeManifest(
   bucket: Pick<R2Bucket, "put" | "head">,
   backupId: string,
@@ -36,10 +37,10 @@ export async function writeManifest(
   const tree = await finishTree(added.state, codec.keyring);
   await storeChunks(bucket, codec, [...added.chunks, ...tree.chunks], "rewrite", backupId);
   return {
-    version: 2 as const,
+    version: 3 as const,
     backupId,
     chunkCount: tree.leaves,
-    checksum: tree.chain,
+    checksum: treeChecksum(tree.root),
     root: tree.root,
     ...totals(entries),
   };

@@ -14,10 +14,11 @@ import {
 import { describe, expect, it, vi } from "vitest";
 import worker from "../../workers/index";
 import type { BucketCoordinator } from "../../durable-objects/bucket-coordinator";
+import type { BackupJob } from "../../durable-objects/backup-job";
 import { EVENT_BACKOFF_BASE_MS, type Backoff } from "../../durable-objects/engine/coordinator/event-backoff";
 import { api } from "../helpers/api";
 import { putObjects } from "../helpers/buckets";
-import { completedBackup } from "../helpers/flows";
+import { completedBackup, verify } from "../helpers/flows";
 import { armPlan, CallPlan } from "../helpers/interpose";
 import { backupJobStub, coordinatorStub, runBackupToEnd } from "../helpers/jobs";
 
@@ -127,6 +128,22 @@ async function eventBackupAfterPartialParent(moreUnread = 0) {
   const [started] = await eventBackupsStarted(1);
   await runBackupToEnd(started!.id);
   return { fullId, id: started!.id, log: await logText(started!.id) };
+}
+
+/** Runs a backup to its end with a small tree fanout (4), so a few hundred keys grow a tree of several levels. */
+async function runWithSmallTrees(id: string) {
+  await runInDurableObject(backupJobStub(id), (job: BackupJob) => {
+    job.wrapDeps = (deps) => ({
+      ...deps,
+      settings: { ...deps.settings, treeShape: { leafModulus: 4, pageModulus: 4 } },
+    });
+  });
+  await runBackupToEnd(id);
+  return statusOf(id);
+}
+
+async function backupWithSmallTrees(type: "full" | "incremental") {
+  return runWithSmallTrees((await api("POST", "/api/backup/create", { body: { type } })).body.backup.id);
 }
 
 async function statusOf(id: string) {
@@ -245,6 +262,49 @@ describe("event-driven backups", () => {
     expect(await coordinatorStub().changeSummary()).toMatchObject({ count: 1 });
     // The coordinator refuses such a key too, whoever records it.
     expect(await coordinatorStub().recordChanges([tooLong, "also-fine.txt"])).toMatchObject({ count: 2 });
+  });
+
+  it("edits its parent's tree by path (issue 22): the tree a listing of the same state builds, from a few chunks read", async () => {
+    // 600 keys under a small fanout (4): a tree of about five levels.
+    const keys = Array.from({ length: 600 }, (_, i) => `bulk/${String(i).padStart(4, "0")}.txt`);
+    await putObjects(keys.map((key) => ({ key, body: `first ${key}` })));
+    const full = await backupWithSmallTrees("full");
+    const fullLog = await logText(full.id);
+    const treeChunks = Number(/, (\d+) chunks stored/.exec(fullLog)![1]);
+
+    // Every kind of change: an overwrite, a deletion, a key between two others, a metadata-only
+    // rewrite (same bytes, new content type) and a key after the last one (the right spine).
+    await putObjects([
+      { key: keys[100]!, body: "second" },
+      { key: `${keys[300]!}.new`, body: "between" },
+      { key: keys[450]!, body: `first ${keys[450]}`, contentType: "text/markdown" },
+      { key: "zz/last.txt", body: "after the last key" },
+    ]);
+    await env.R2_BUCKET.delete(keys[200]!);
+    await deliver([
+      notification("PutObject", keys[100]!),
+      notification("DeleteObject", keys[200]!),
+      notification("PutObject", `${keys[300]!}.new`),
+      notification("PutObject", keys[450]!),
+      notification("PutObject", "zz/last.txt"),
+    ]);
+    const [started] = await eventBackupsStarted(1);
+    const edited = await runWithSmallTrees(started!.id);
+    expect(edited).toMatchObject({ status: "completed", fileCount: 4, deletedCount: 1, snapshotFileCount: 601 });
+    const log = await logText(edited.id);
+    const read = Number(/chunks stored \(\d+ bytes\), (\d+) read/.exec(log)![1]);
+    console.log(`path edit: 5 changed keys among 600 read ${read} of the parent's ${treeChunks} chunks`);
+    expect(read).toBeLessThan(treeChunks / 4);
+
+    // A listing incremental and a full backup of the same state build exactly the same tree.
+    const listed = await backupWithSmallTrees("incremental");
+    const whole = await backupWithSmallTrees("full");
+    expect(whole.checksum).not.toBe(full.checksum);
+    expect(listed.checksum).toBe(whole.checksum);
+    expect(edited.checksum).toBe(whole.checksum);
+    expect(edited).toMatchObject({ snapshotFileCount: whole.snapshotFileCount, snapshotSize: whole.snapshotSize });
+    expect(await snapshotOf(edited.id)).toEqual(await snapshotOf(whole.id));
+    expect((await verify(edited.id, { mode: "full" })).result).toMatchObject({ valid: true, filesChecked: 601 });
   });
 
   it("drops a named key R2 refuses with a logged reason, and fails only an object it cannot read (defect 7)", async () => {

@@ -4,7 +4,7 @@
  */
 import { env, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { readIndex, writeIndex } from "../../durable-objects/engine/format/manifest";
+import { MANIFEST_VERSION, readIndex, writeIndex } from "../../durable-objects/engine/format/manifest";
 import { locatorOf, openManifest, type PathStep } from "../../durable-objects/engine/format/manifest-reader";
 import { chunkKey } from "../../durable-objects/engine/format/manifest-tree";
 import { api } from "../helpers/api";
@@ -114,7 +114,7 @@ describe("manifest sharing", () => {
       fileCount: 1,
     });
     const nextIndex = (await readIndex(env.R2_BACKUP_BUCKET, null, next.id))!;
-    expect(nextIndex.version).toBe(2);
+    expect(nextIndex.version).toBe(MANIFEST_VERSION);
     expect((await snapshotEntries(env.R2_BACKUP_BUCKET, next.id)).find((e) => e.key === "docs/f-0003.txt")!.size).toBe(
       "document 3, version 2".length,
     );

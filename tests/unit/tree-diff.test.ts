@@ -7,54 +7,14 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { compareKeys } from "../../durable-objects/engine/format/key-order";
 import type { ManifestEntry } from "../../durable-objects/engine/format/manifest-entry";
-import {
-  appendEntries,
-  EMPTY_TREE,
-  finishTree,
-  parsePage,
-  type ChunkRef,
-  type TreeShape,
-} from "../../durable-objects/engine/format/manifest-tree";
-import { parseChunk } from "../../durable-objects/engine/format/manifest-entry";
-import { diffTrees, sameObject, type KeyChange, type TreeNodes } from "../../durable-objects/engine/format/tree-diff";
+import type { ChunkRef, TreeShape } from "../../durable-objects/engine/format/manifest-tree";
+import { diffTrees, sameObject, type KeyChange } from "../../durable-objects/engine/format/tree-diff";
+import { entryOf, TreeStore } from "../helpers/tree-store";
 
 /** Small fanout: a few hundred keys make a tree of three or four levels. */
 const SHAPE: TreeShape = { leafModulus: 8, pageModulus: 4 };
 
-const entryOf = (key: string, version: number, contentType = "text/plain"): ManifestEntry => ({
-  key,
-  size: 10 + version,
-  etag: `${key}#${version}`,
-  lastModified: "2026-11-01T00:00:00.000Z",
-  sha256: String(version).padStart(64, "0"),
-  blob: `blobs/${version}`,
-  httpMetadata: { contentType },
-  customMetadata: {},
-});
-
-/** Chunks by name, as a store would hold them, and a reader that counts what it reads. */
-class Store implements TreeNodes {
-  readonly texts = new Map<string, string>();
-  reads = 0;
-
-  async build(entries: readonly ManifestEntry[]): Promise<ChunkRef | null> {
-    const sorted = [...entries].sort((x, y) => compareKeys(x.key, y.key));
-    const added = await appendEntries(EMPTY_TREE, sorted, null, SHAPE);
-    const tree = await finishTree(added.state, null, SHAPE);
-    for (const chunk of [...added.chunks, ...tree.chunks]) this.texts.set(chunk.ref.name, chunk.text);
-    return tree.root;
-  }
-
-  async children(ref: ChunkRef): Promise<ChunkRef[]> {
-    this.reads += 1;
-    return parsePage(this.texts.get(ref.name)!, ref.level);
-  }
-
-  async entries(ref: ChunkRef): Promise<ManifestEntry[]> {
-    this.reads += 1;
-    return parseChunk(this.texts.get(ref.name)!);
-  }
-}
+const buildRoot = async (store: TreeStore, entries: readonly ManifestEntry[]) => (await store.build(entries)).root;
 
 /** The changes by a plain merge of both snapshots' entries: what the tree walk must equal. */
 function naiveDiff(before: readonly ManifestEntry[], after: readonly ManifestEntry[], prefix = ""): KeyChange[] {
@@ -68,7 +28,7 @@ function naiveDiff(before: readonly ManifestEntry[], after: readonly ManifestEnt
   });
 }
 
-async function allPages(store: Store, from: ChunkRef | null, to: ChunkRef | null, prefix: string, limit: number) {
+async function allPages(store: TreeStore, from: ChunkRef | null, to: ChunkRef | null, prefix: string, limit: number) {
   const changes: KeyChange[] = [];
   let after: string | null = null;
   for (let pages = 0; ; pages++) {
@@ -123,9 +83,9 @@ describe("tree diff", () => {
         async (keys, edits, limit, prefix) => {
           const base = new Map(keys.map((key) => [key, entryOf(key, 1)]));
           const changed = applyEdits(base, edits);
-          const store = new Store();
-          const from = await store.build([...base.values()]);
-          const to = await store.build([...changed.values()]);
+          const store = new TreeStore(SHAPE);
+          const from = await buildRoot(store, [...base.values()]);
+          const to = await buildRoot(store, [...changed.values()]);
           const expected = naiveDiff([...base.values()], [...changed.values()], prefix);
           expect(await allPages(store, from, to, prefix, limit)).toEqual(expected);
           // And the other way round: added and deleted swap.
@@ -143,10 +103,10 @@ describe("tree diff", () => {
   });
 
   it("a rewrite of the same bytes (a new etag or upload time) is no change; new metadata is", async () => {
-    const store = new Store();
+    const store = new TreeStore(SHAPE);
     const before = [entryOf("a", 1), entryOf("b", 1)];
-    const from = await store.build(before);
-    const to = await store.build([
+    const from = await buildRoot(store, before);
+    const to = await buildRoot(store, [
       { ...before[0]!, etag: "again", lastModified: "2026-12-02T00:00:00.000Z" },
       { ...before[1]!, httpMetadata: { contentType: "image/png" } },
     ]);
@@ -156,23 +116,23 @@ describe("tree diff", () => {
   });
 
   it("compares an empty snapshot with a full one, both ways", async () => {
-    const store = new Store();
+    const store = new TreeStore(SHAPE);
     const entries = Array.from({ length: 50 }, (_, i) => entryOf(`k${String(i).padStart(2, "0")}`, 1));
-    const full = await store.build(entries);
+    const full = await buildRoot(store, entries);
     expect((await allPages(store, null, full, "", 7)).map((c) => c.change)).toEqual(entries.map(() => "added"));
     expect((await allPages(store, full, null, "", 7)).map((c) => c.change)).toEqual(entries.map(() => "deleted"));
     expect(await diffTrees(store, full, full, { limit: 10 })).toEqual({ changes: [], after: null });
   });
 
   it("reads only the chunks on the paths to a change: a few keys changed among 20,000", async () => {
-    const store = new Store();
+    const store = new TreeStore(SHAPE);
     const keys = Array.from({ length: 20_000 }, (_, i) => `data/${String(i).padStart(6, "0")}`);
     const base = keys.map((key) => entryOf(key, 1));
-    const from = await store.build(base);
+    const from = await buildRoot(store, base);
     const changed = [...base];
     changed[7_000] = entryOf(keys[7_000]!, 2);
     changed.splice(15_000, 1);
-    const to = await store.build(changed);
+    const to = await buildRoot(store, changed);
     const total = store.texts.size;
     store.reads = 0;
     const changes = await allPages(store, from, to, "", 100);

@@ -11,6 +11,20 @@ import type { LargeObjectState } from "./large-object";
 import type { ParentPosition } from "./parent-reader";
 import type { TemplateRun } from "../settings/templates";
 
+/** What the parent snapshot holds (path-edit.ts), to carry its totals over (a path edit never counts its entries). */
+export interface ParentTotals {
+  fileCount: number;
+  totalSize: number;
+  /** Longest key in UTF-8 bytes. */
+  maxKeyBytes: number;
+}
+
+export type PathEditState =
+  /** Chosen at start (a targeted backup over a tree); its first step checks the tree's names. */
+  | { stage: "pending"; parent: ParentTotals }
+  /** The tree so far: the parent's, with every finished step's changes applied. */
+  | { stage: "editing"; root: ChunkRef | null };
+
 /** Where the work stands; whether the job is over is StepState's `stage`, the one notion of done. */
 export type BackupPhase = "copying" | "large" | "finalizing";
 
@@ -59,19 +73,28 @@ export interface BackupCheckpoint extends StepState {
   parentChunkCount: number;
   /** The root of the parent's version 2 manifest; absent when the parent's manifest is version 1. */
   parentRoot?: ChunkRef | null;
-  /** How far the merge has read the parent's manifest. */
+  /** How far the merge has read the parent's manifest (a path edit does not read it in order: unused). */
   parentPosition: ParentPosition;
+  /**
+   * A targeted backup made by path edits of the parent's tree (path-edit.ts); absent: the backup
+   * builds its tree from every entry in key order (`tree`), walking the parent if it has one.
+   */
+  edit?: PathEditState;
   /** The object above the multipart threshold being captured over several steps, if any. */
   largeObject: LargeObjectState | null;
   /** Where the parent merge resumes once the large object is recorded. */
   parentPositionAfterLarge: ParentPosition | null;
   /** Steps completed so far; names the next step's log event. */
   batchNumber: number;
-  /** The manifest's chunk tree so far (and its checksum); see manifest-tree.ts. */
+  /** The manifest's chunk tree so far (a path edit keeps its tree in `edit`); see manifest-tree.ts. */
   tree: TreeBuilderState;
   /** Manifest chunks this backup stored, and their bytes (chunks already stored are reused). */
   chunksWritten: number;
   chunkBytesWritten: number;
+  /** Manifest chunks a path edit read (absent otherwise): what its cost follows. */
+  chunksRead?: number;
+  /** The manifest's checksum, once its index is written (absent in backups an older engine finalized). */
+  checksum?: string;
   counters: BackupCounters;
 }
 
@@ -105,15 +128,22 @@ export interface NewBackup {
 /** The parent's manifest, as far as the checkpoint needs to know it. */
 export type ParentManifest = Omit<ManifestLocator, "backupId">;
 
+/**
+ * A new backup's checkpoint. A targeted backup over a parent with a chunk tree, whose totals are
+ * known, is made by path edits (`parentTotals`: from the parent's index and D1 row).
+ */
 export function initialCheckpoint(
   backup: NewBackup,
   parent: ParentManifest,
   startedAt: string,
   startNotes: string[] = [],
+  parentTotals: ParentTotals | null = null,
 ): BackupCheckpoint {
+  const editable = Boolean(backup.targetKeys) && parent.root !== undefined && parentTotals !== null;
   return {
     version: 2,
     ...backup,
+    ...(editable ? { edit: { stage: "pending", parent: parentTotals! } } : {}),
     startNotes,
     parentChunkCount: parent.chunkCount,
     ...(parent.root === undefined ? {} : { parentRoot: parent.root }),

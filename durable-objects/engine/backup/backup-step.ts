@@ -22,7 +22,8 @@ import {
 } from "./listing-merge";
 import { MANIFEST_FORMAT, MANIFEST_VERSION, writeIndex } from "../format/manifest";
 import { openManifest, type ManifestReader } from "../format/manifest-reader";
-import { chunkKey, finishTree } from "../format/manifest-tree";
+import { chunkKey, finishTree, treeChecksum, type ChunkRef } from "../format/manifest-tree";
+import { beginPathEdit, entriesOf, StepChunks } from "./path-edit";
 import { commitWithReferences, readFence } from "../collection/ledger";
 import { readParentWindow, type ParentPosition, type ParentWindow } from "./parent-reader";
 import { BatchRecorder, storeManifestChunks, type ObjectOutcome } from "./batch-recorder";
@@ -37,7 +38,7 @@ export async function runBackupStep(deps: BackupStepDeps, checkpoint: BackupChec
   const fence = await readFence(deps.db);
   switch (checkpoint.phase) {
     case "copying":
-      return copyNextBatch(deps, checkpoint, fence);
+      return copyNextBatch(deps, await beginPathEdit(deps, checkpoint), fence);
     case "large":
       return advanceLarge(deps, checkpoint, fence);
     case "finalizing":
@@ -67,9 +68,12 @@ async function copyNextBatch(
     windowEnd,
     unreadable = new Map(),
     refused = [],
-  } = checkpoint.targetKeys
-    ? await targetedWindow(deps, checkpoint, policy, checkpoint.targetKeys)
-    : await listedWindow(deps, checkpoint, policy);
+    chunks,
+  } = checkpoint.edit?.stage === "editing"
+    ? await editedWindow(deps, checkpoint, policy, checkpoint.edit.root)
+    : checkpoint.targetKeys
+      ? await targetedWindow(deps, checkpoint, policy, checkpoint.targetKeys)
+      : await listedWindow(deps, checkpoint, policy);
   const actions = mergeListing(listed, parent.entries);
   const sizes = new Map(listed.map((o) => [o.key, o.size]));
   const cut = cutWindow(actions, sizes, settings);
@@ -83,7 +87,7 @@ async function copyNextBatch(
       : Promise.resolve<ObjectOutcome>({ kind: "failed", error });
   });
   const outcomes = new Map<string, ObjectOutcome>(toRead.map((a, i) => [a.key, read[i]!]));
-  const batch = new BatchRecorder(checkpoint);
+  const batch = new BatchRecorder(checkpoint, chunks);
   for (const { key, reason } of refused) batch.refusedKey(key, reason);
   for (const action of processed) batch.apply(action, outcomes.get(action.key));
 
@@ -185,6 +189,8 @@ interface Window {
   unreadable?: Map<string, string>;
   /** Named keys R2 refuses (it can never hold them): left out, with the reason logged. */
   refused?: { key: string; reason: string }[];
+  /** A path edit's chunks read so far in this step (the leaves its keys were looked up in). */
+  chunks?: StepChunks;
 }
 
 /** The parent's entries up to `listingEnd` (at most PARENT_WINDOW_LIMIT of them; none for a full backup). */
@@ -238,7 +244,54 @@ async function targetedWindow(
   const { keys, listingEnd } = nextTargetKeys(targetKeys, checkpoint.cursorKey, deps.settings.batchSize);
   const parent = await parentWindow(deps, checkpoint, policy, listingEnd);
   const windowEnd = minWindowEnd(listingEnd, parent.cutAt);
-  const named = keys.filter((key) => withinWindow(key, windowEnd));
+  const { current, unreadable, refused } = await headNamedKeys(
+    deps,
+    policy,
+    keys.filter((key) => withinWindow(key, windowEnd)),
+  );
+  return { listed: targetedListing(parent.entries, current, windowEnd), parent, windowEnd, unreadable, refused };
+}
+
+/**
+ * A path edit's window: the next named keys, their entries in the tree so far (looked up, not
+ * walked to), and what `head` says of them now. The tree itself is edited when the step commits.
+ */
+async function editedWindow(
+  deps: BackupStepDeps,
+  checkpoint: BackupCheckpoint,
+  policy: RetryPolicy,
+  root: ChunkRef | null,
+): Promise<Window> {
+  const { keys, listingEnd } = nextTargetKeys(checkpoint.targetKeys!, checkpoint.cursorKey, deps.settings.batchSize);
+  const chunks = new StepChunks(deps, `backup ${checkpoint.parentId}`, deps.parentPages);
+  const previous = await withRetry(policy, () => entriesOf(chunks, root, keys));
+  const { current, unreadable, refused } = await headNamedKeys(deps, policy, keys);
+  const listed = [...current.values()].filter((object): object is ListedObject => object !== null);
+  // The tree is not read in order, so there is no position in it to keep: the window is the keys.
+  const position = checkpoint.parentPosition;
+  const parent: ParentWindow = {
+    entries: previous,
+    positionsAfter: previous.map(() => position),
+    next: position,
+    exhausted: true,
+    cutAt: null,
+  };
+  return { listed, parent, windowEnd: listingEnd, unreadable, refused, chunks };
+}
+
+/**
+ * The named keys' state now, by `head` (null: gone). An unreadable key's state is unknown: it is
+ * listed (so the merge hands it to capture, which records it failed), never taken for a deletion.
+ */
+async function headNamedKeys(
+  deps: BackupStepDeps,
+  policy: RetryPolicy,
+  named: readonly string[],
+): Promise<{
+  current: Map<string, ListedObject | null>;
+  unreadable: Map<string, string>;
+  refused: { key: string; reason: string }[];
+}> {
   const unreadable = new Map<string, string>();
   const refused: { key: string; reason: string }[] = [];
   // A key R2 refuses is never retried (it can never exist); any other failure fails that object
@@ -253,8 +306,6 @@ async function targetedWindow(
       return null;
     }
   });
-  // An unreadable key's state is unknown: it is listed (so the merge hands it to capture, which
-  // records it failed), never taken for a deletion.
   const current = new Map(
     named.map((key, i): [string, ListedObject | null] => {
       const head = heads[i];
@@ -262,7 +313,7 @@ async function targetedWindow(
       return [key, unreadable.has(key) ? { key, etag: "", size: 0, uploaded: new Date(0) } : null];
     }),
   );
-  return { listed: targetedListing(parent.entries, current, windowEnd), parent, windowEnd, unreadable, refused };
+  return { current, unreadable, refused };
 }
 
 /** The parent's manifest, version 1 or 2 (`parentRoot` is absent for version 1). */
@@ -299,15 +350,17 @@ async function captureWithRetry(
 async function finalize(deps: BackupStepDeps, before: BackupCheckpoint, fence: number): Promise<BackupCheckpoint> {
   const completedAt = deps.now();
   const failed = before.counters.failedCount;
-  const tree = await finishTree(before.tree, codecOf(deps.settings).keyring, deps.settings.treeShape);
-  const checkpoint = await storeManifestChunks(deps, before, tree.chunks, {
-    ...before.tree,
-    open: [],
-    openBytes: 0,
-    levels: [],
-    leaves: tree.leaves,
-    chain: tree.chain,
-  });
+  // A path edit's tree is whole after every step; a built one closes its open chunks now.
+  const tree =
+    before.edit?.stage === "editing"
+      ? { root: before.edit.root, chunks: [], leaves: before.edit.root?.leaves ?? 0 }
+      : await finishTree(before.tree, codecOf(deps.settings).keyring, deps.settings.treeShape);
+  const checksum = treeChecksum(tree.root);
+  const checkpoint: BackupCheckpoint = {
+    ...(await storeManifestChunks(deps, before, tree.chunks)),
+    tree: { open: [], openBytes: 0, levels: [], leaves: tree.leaves },
+    checksum,
+  };
   // The last chunks are referenced before the index names them (docs/invariants.md, 16).
   await commitWithReferences(deps.db, [], {
     holder: checkpoint.backupId,
@@ -326,7 +379,7 @@ async function finalize(deps: BackupStepDeps, before: BackupCheckpoint, fence: n
     chunkCount: tree.leaves,
     fileCount: checkpoint.counters.snapshotFileCount,
     totalSize: checkpoint.counters.snapshotSize,
-    checksum: tree.chain,
+    checksum,
     root: tree.root,
   });
   return failed > 0

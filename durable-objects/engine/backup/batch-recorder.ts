@@ -1,7 +1,7 @@
 /**
  * Turns one step's outcomes into what the step writes: manifest entries (added to the chunk tree,
- * which stores the chunks they finish), counters (set from the checkpoint, never incremented in
- * D1), file records, and log rows.
+ * which stores the chunks they finish, or for a path edit applied to the tree so far), counters
+ * (set from the checkpoint, never incremented in D1), file records, and log rows.
  */
 import type { CaptureResult } from "./blob-store";
 import type { BackupCheckpoint, BackupCounters } from "./backup-checkpoint";
@@ -9,7 +9,10 @@ import { codecOf, policyOf, type BackupStepDeps } from "./backup-deps";
 import { storeChunks } from "../format/chunk-store";
 import type { MergeAction } from "./listing-merge";
 import type { ManifestEntry } from "../format/manifest";
-import { appendEntries, chunkKey, type NewChunk, type TreeBuilderState } from "../format/manifest-tree";
+import { appendEntries, chunkKey, type NewChunk } from "../format/manifest-tree";
+import { compareKeys } from "../format/key-order";
+import { editTree, type TreeEdit } from "../format/tree-edit";
+import { StepChunks } from "./path-edit";
 import {
   clearFileRecordWindow,
   insertLog,
@@ -24,7 +27,10 @@ import { withRetry } from "../retry";
 export type ObjectOutcome = CaptureResult | { kind: "failed"; error: string };
 
 export class BatchRecorder {
+  /** Entries the step adds to the snapshot, in key order. */
   readonly entries: ManifestEntry[] = [];
+  /** A path edit's keys whose parent entry leaves the snapshot (replaced, gone or failed). */
+  private readonly removed: string[] = [];
   readonly fileRecords: FileRecord[] = [];
   /** Blobs found damaged or foreign at their name and written again in this step. */
   readonly repairs: { key: string; blob: string; reason: string }[] = [];
@@ -35,22 +41,36 @@ export class BatchRecorder {
   readonly namedBlobs: string[] = [];
   read = 0;
 
-  constructor(private readonly checkpoint: BackupCheckpoint) {
+  /**
+   * A path edit's snapshot starts as its parent's (counters included) and each change replaces
+   * the parent's entry; otherwise the snapshot is built from every entry, unchanged ones too.
+   */
+  private readonly pathEdit: boolean;
+
+  /** `chunks`: the chunks this step read already, for a path edit (the leaves it looked keys up in). */
+  constructor(
+    private readonly checkpoint: BackupCheckpoint,
+    private readonly chunks?: StepChunks,
+  ) {
     this.counters = { ...checkpoint.counters };
+    this.pathEdit = checkpoint.edit?.stage === "editing";
   }
 
   apply(action: MergeAction, outcome: ObjectOutcome | undefined): void {
     const counters = this.counters;
     counters.filesProcessed += 1;
     if (action.kind === "unchanged") {
-      this.entries.push(action.entry);
-      counters.snapshotFileCount += 1;
-      counters.snapshotSize += action.entry.size;
-      counters.maxKeyBytes = Math.max(counters.maxKeyBytes ?? 0, keyBytes(action.entry.key));
+      if (!this.pathEdit) this.enter(action.entry);
       return;
     }
-    if (action.kind === "deleted") return this.recordDeletion(action.previous);
+    if (action.kind === "deleted") {
+      this.leave(action.previous);
+      return this.recordDeletion(action.previous);
+    }
     this.read += 1;
+    // The parent's version leaves the snapshot whatever happens now: replaced, gone, or failed
+    // (an object that cannot be read is in no snapshot, as in a listing backup).
+    if (action.kind === "modified") this.leave(action.previous);
     if (!outcome || outcome.kind === "gone") {
       if (action.kind === "modified") this.recordDeletion(action.previous);
       return;
@@ -69,12 +89,9 @@ export class BatchRecorder {
     const { entry } = outcome;
     this.namedBlobs.push(entry.blob);
     if (outcome.repaired) this.repairs.push({ key: action.key, blob: entry.blob, reason: outcome.repaired });
-    this.entries.push(entry);
+    this.enter(entry);
     counters.fileCount += 1;
     counters.totalSize += entry.size;
-    counters.snapshotFileCount += 1;
-    counters.snapshotSize += entry.size;
-    counters.maxKeyBytes = Math.max(counters.maxKeyBytes ?? 0, keyBytes(entry.key));
     counters.bytesProcessed += entry.size;
     counters.bytesUploaded += outcome.bytesUploaded;
     // A full backup records the content it had to store; an incremental one every change.
@@ -87,6 +104,60 @@ export class BatchRecorder {
         error: null,
       });
     }
+  }
+
+  /** An entry joins the snapshot. */
+  private enter(entry: ManifestEntry): void {
+    const counters = this.counters;
+    this.entries.push(entry);
+    counters.snapshotFileCount += 1;
+    counters.snapshotSize += entry.size;
+    counters.maxKeyBytes = Math.max(counters.maxKeyBytes ?? 0, keyBytes(entry.key));
+  }
+
+  /**
+   * A path edit's parent entry leaves the snapshot. (The longest key stays an upper bound: which
+   * key is longest after a deletion would take the whole snapshot to know; restore only checks a
+   * target prefix against it.)
+   */
+  private leave(previous: ManifestEntry): void {
+    if (!this.pathEdit) return;
+    this.removed.push(previous.key);
+    this.counters.snapshotFileCount -= 1;
+    this.counters.snapshotSize -= previous.size;
+  }
+
+  /** The step's changes to a path-edited tree: each key's new entry, or null when it left, in key order. */
+  private edits(): TreeEdit[] {
+    const next = new Map<string, ManifestEntry | null>(this.removed.map((key) => [key, null]));
+    for (const entry of this.entries) next.set(entry.key, entry);
+    return [...next].sort(([a], [b]) => compareKeys(a, b)).map(([key, entry]) => ({ key, entry }));
+  }
+
+  /** The manifest chunks the step finishes and the checkpoint's tree after it. */
+  private async advanceTree(
+    deps: BackupStepDeps,
+  ): Promise<{ chunks: NewChunk[]; tree: Partial<Pick<BackupCheckpoint, "tree" | "edit" | "chunksRead">> }> {
+    const { checkpoint } = this;
+    const keyring = codecOf(deps.settings).keyring;
+    const { edit } = checkpoint;
+    if (edit?.stage !== "editing") {
+      const added = await appendEntries(checkpoint.tree, this.entries, keyring, deps.settings.treeShape);
+      return { chunks: added.chunks, tree: { tree: added.state } };
+    }
+    // One reader per step: what it read to look the keys up counts with what the edit reads.
+    const chunks = this.chunks ?? new StepChunks(deps, `backup ${checkpoint.parentId}`, deps.parentPages);
+    const edits = this.edits();
+    const edited = await withRetry(policyOf(deps.settings), () =>
+      editTree(chunks, edit.root, edits, keyring, deps.settings.treeShape),
+    );
+    return {
+      chunks: edited.chunks,
+      tree: {
+        edit: { stage: "editing", root: edited.root },
+        chunksRead: (checkpoint.chunksRead ?? 0) + chunks.reads,
+      },
+    };
   }
 
   refusedKey(key: string, reason: string): void {
@@ -120,16 +191,11 @@ export class BatchRecorder {
     fence: number,
   ): Promise<BackupCheckpoint> {
     const { checkpoint, counters } = this;
-    const added = await appendEntries(
-      checkpoint.tree,
-      this.entries,
-      codecOf(deps.settings).keyring,
-      deps.settings.treeShape,
-    );
-    const stored = await storeManifestChunks(deps, checkpoint, added.chunks, added.state);
+    const advanced = await this.advanceTree(deps);
+    const stored = await storeManifestChunks(deps, checkpoint, advanced.chunks);
     const next: BackupCheckpoint = {
       ...position,
-      tree: stored.tree,
+      ...advanced.tree,
       chunksWritten: stored.chunksWritten,
       chunkBytesWritten: stored.chunkBytesWritten,
       batchNumber: checkpoint.batchNumber + 1,
@@ -191,7 +257,7 @@ export class BatchRecorder {
     // `failed` row). The window is (the previous cursor, the new one], or to the end when the
     // listing is done.
     const windowEnd = next.phase === "finalizing" ? null : next.cursorKey;
-    const named = [...this.namedBlobs, ...added.chunks.map((c) => chunkKey(c.ref.name))];
+    const named = [...this.namedBlobs, ...advanced.chunks.map((c) => chunkKey(c.ref.name))];
     await commitWithReferences(
       deps.db,
       [
@@ -208,13 +274,12 @@ export class BatchRecorder {
 
 /**
  * Stores finished manifest chunks (a full backup rewrites them, an incremental one writes only
- * those not stored yet) and returns the checkpoint with the tree advanced to `tree`.
+ * those not stored yet) and returns the checkpoint with what it stored counted.
  */
 export async function storeManifestChunks(
   deps: BackupStepDeps,
   checkpoint: BackupCheckpoint,
   chunks: readonly NewChunk[],
-  tree: TreeBuilderState,
 ): Promise<BackupCheckpoint> {
   const mode = checkpoint.type === "full" ? "rewrite" : "if-absent";
   const written =
@@ -225,7 +290,6 @@ export async function storeManifestChunks(
         );
   return {
     ...checkpoint,
-    tree,
     chunksWritten: checkpoint.chunksWritten + written.chunks,
     chunkBytesWritten: checkpoint.chunkBytesWritten + written.bytes,
   };

@@ -1,11 +1,12 @@
 /**
  * Storing and reading the content-addressed chunks of version 2 manifests (manifest-tree.ts).
  */
-import { BlobIntegrityError } from "../errors";
+import { BlobIntegrityError, PermanentError } from "../errors";
 import { sha256Hex } from "./hashing";
 import type { Keyring } from "./keyring";
-import { decodeBody, encodeBody, type ManifestCodec } from "./manifest";
-import { chunkKey, nameMatches, type NewChunk } from "./manifest-tree";
+import { decodeBody, encodeBody, parseChunk, type ManifestCodec } from "./manifest";
+import { chunkKey, nameMatches, parsePage, type ChunkRef, type NewChunk } from "./manifest-tree";
+import type { TreeNodes } from "./tree-diff";
 
 /**
  * How a backup writes its chunks: a full backup rewrites every chunk it names (so it repairs one
@@ -71,4 +72,21 @@ export async function readChunkText(
   if (!(await nameMatches(name, sha256, keyring)))
     throw new BlobIntegrityError(`${chunkKey(name)} does not hold the content its name is the hash of`);
   return { text, sha256 };
+}
+
+/**
+ * A tree's chunks as the walks (diff, path edits) read them: checked against their names, parsed.
+ * A missing chunk ends the walk (PermanentError naming it): the tree it belongs to is damaged,
+ * which a verification of `whose` reports in full.
+ */
+export function chunkNodes(bucket: Pick<R2Bucket, "get">, keyring: Keyring | null, whose: string): TreeNodes {
+  const text = async (ref: ChunkRef) => {
+    const chunk = await readChunkText(bucket, keyring, ref.name);
+    if (!chunk) throw new PermanentError(`manifest chunk ${chunkKey(ref.name)} is missing; verify ${whose}`);
+    return chunk.text;
+  };
+  return {
+    children: async (ref) => parsePage(await text(ref), ref.level),
+    entries: async (ref) => parseChunk(await text(ref)),
+  };
 }

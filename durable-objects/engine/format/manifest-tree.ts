@@ -19,7 +19,7 @@
  * whatever the bucket's size.
  */
 import { BlobIntegrityError, errorMessage } from "../errors";
-import { extendChain, EMPTY_CHAIN, fnv1a32, sha256Hex } from "./hashing";
+import { EMPTY_CHAIN, fnv1a32, sha256Hex } from "./hashing";
 import { hmacHex, type Keyring } from "./keyring";
 import { serializeChunk, type ManifestEntry } from "./manifest-entry";
 
@@ -61,11 +61,21 @@ export interface TreeBuilderState {
   levels: ChunkRef[][];
   /** Leaves finished so far. */
   leaves: number;
-  /** The manifest checksum over the leaves finished so far. */
-  chain: string;
+  /**
+   * The version 2 checksum chain, kept by engines before manifest version 3. Never written now;
+   * read only to record a backup an older engine finalized (docs/storage-format.md, checksum).
+   */
+  chain?: string;
 }
 
-export const EMPTY_TREE: TreeBuilderState = { open: [], openBytes: 0, levels: [], leaves: 0, chain: EMPTY_CHAIN };
+export const EMPTY_TREE: TreeBuilderState = { open: [], openBytes: 0, levels: [], leaves: 0 };
+
+/**
+ * A version 3 manifest's checksum: its root chunk's name, a Merkle root that commits to every
+ * page and leaf below it (each named by the hash of its text, pages listing their children's
+ * names), 64 zeros for an empty snapshot. A path edit knows it without reading a single leaf.
+ */
+export const treeChecksum = (root: ChunkRef | null): string => root?.name ?? EMPTY_CHAIN;
 
 /** A finished chunk, to be stored under `chunkKey(ref.name)`. */
 export interface NewChunk {
@@ -152,20 +162,24 @@ export async function finishTree(
   state: TreeBuilderState,
   keyring: Keyring | null,
   shape: TreeShape = DEFAULT_TREE_SHAPE,
-): Promise<{ root: ChunkRef | null; chunks: NewChunk[]; leaves: number; chain: string }> {
+): Promise<{ root: ChunkRef | null; chunks: NewChunk[]; leaves: number }> {
   const builder = new TreeBuilder(state, keyring, shape);
   const root = await builder.finish();
-  const finished = builder.state();
-  return { root, chunks: builder.chunks, leaves: finished.leaves, chain: finished.chain };
+  return { root, chunks: builder.chunks, leaves: builder.state().leaves };
 }
 
-class TreeBuilder {
+/**
+ * Builds a tree from entries in key order, cutting chunks by the rules above. A cut is decided
+ * when an item is added, from that item and the open chunk only (never by looking ahead), so a
+ * chunk's extent depends on its own content and on where it started; that is what lets a path
+ * edit (tree-edit.ts) hand over a whole existing subtree instead of its entries.
+ */
+export class TreeBuilder {
   readonly chunks: NewChunk[] = [];
   private open: ManifestEntry[];
   private openBytes: number;
   private readonly levels: ChunkRef[][];
   private leaves: number;
-  private chain: string;
 
   constructor(
     state: TreeBuilderState,
@@ -176,11 +190,29 @@ class TreeBuilder {
     this.openBytes = state.openBytes;
     this.levels = state.levels.map((level) => [...level]);
     this.leaves = state.leaves;
-    this.chain = state.chain;
   }
 
   state(): TreeBuilderState {
-    return { open: this.open, openBytes: this.openBytes, levels: this.levels, leaves: this.leaves, chain: this.chain };
+    return { open: this.open, openBytes: this.openBytes, levels: this.levels, leaves: this.leaves };
+  }
+
+  /**
+   * True when nothing below `level` is open: a chunk of that level that began a chunk of every
+   * level below it in another tree would begin them here too, so it may be added whole.
+   */
+  atBoundary(level: number): boolean {
+    if (this.open.length > 0) return false;
+    for (let below = 0; below < level && below < this.levels.length; below++)
+      if (this.levels[below]!.length > 0) return false;
+    return true;
+  }
+
+  /** Adds an existing chunk as it is (only `atBoundary(ref.level)`, and only one closed by its own rules). */
+  async addSubtree(ref: ChunkRef): Promise<void> {
+    if (!this.atBoundary(ref.level)) throw new Error(`a level ${ref.level} chunk cannot start inside an open chunk`);
+    while (this.levels.length < ref.level) this.levels.push([]);
+    this.leaves += ref.leaves;
+    await this.addRef(ref.level, ref);
   }
 
   async add(entry: ManifestEntry): Promise<void> {
@@ -203,7 +235,7 @@ class TreeBuilder {
 
   private async closeLeaf(): Promise<void> {
     const text = serializeChunk(this.open);
-    const sha256 = await sha256Hex(text); // names the leaf and extends the checksum chain
+    const sha256 = await sha256Hex(text);
     const ref: ChunkRef = {
       name: await chunkName(sha256, this.keyring),
       level: 0,
@@ -211,7 +243,6 @@ class TreeBuilder {
       entries: this.open.length,
       leaves: 1,
     };
-    this.chain = await extendChain(this.chain, sha256);
     this.leaves += 1;
     this.open = [];
     this.openBytes = 0;

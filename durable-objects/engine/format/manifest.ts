@@ -21,13 +21,16 @@ import type { ChunkRef } from "./manifest-tree";
 export { parseChunk, serializeChunk, type ManifestEntry, type StoredHttpMetadata } from "./manifest-entry";
 
 export const MANIFEST_FORMAT = "r2-backup-manifest";
-/** The version this engine writes; version 1 manifests are still read. */
-export const MANIFEST_VERSION = 2;
-const READABLE_VERSIONS: readonly number[] = [1, 2];
+/**
+ * The version this engine writes; versions 1 and 2 are still read. Version 3 has version 2's chunk
+ * tree; only its checksum differs (the tree's Merkle root instead of a chain over every leaf).
+ */
+export const MANIFEST_VERSION = 3;
+const READABLE_VERSIONS: readonly number[] = [1, 2, 3];
 
 export interface ManifestIndex {
   format: typeof MANIFEST_FORMAT;
-  version: 1 | 2;
+  version: 1 | 2 | 3;
   backupId: string;
   bucketName: string;
   type: "full" | "incremental";
@@ -38,9 +41,12 @@ export interface ManifestIndex {
   chunkCount: number;
   fileCount: number;
   totalSize: number;
-  /** Hash chain over the leaf chunks' SHA-256s, in key order; see `extendChain`. */
+  /**
+   * Version 3: the tree's root chunk name (`treeChecksum`). Versions 1 and 2: a hash chain over the
+   * leaf chunks' SHA-256s, in key order (`extendChain`).
+   */
   checksum: string;
-  /** Version 2: the root of the chunk tree (null for an empty snapshot). */
+  /** Versions 2 and 3: the root of the chunk tree (null for an empty snapshot). */
   root?: ChunkRef | null;
 }
 
@@ -151,7 +157,7 @@ export async function readIndex(
   const index = JSON.parse(await decodeBody(object, keyring)) as ManifestIndex;
   if (index.format !== MANIFEST_FORMAT || !READABLE_VERSIONS.includes(index.version)) {
     throw new PermanentError(
-      `Manifest of ${backupId} has format ${index.format} version ${index.version}, which this engine cannot read (it reads ${MANIFEST_FORMAT} versions ${READABLE_VERSIONS.join(" and ")})`,
+      `Manifest of ${backupId} has format ${index.format} version ${index.version}, which this engine cannot read (it reads ${MANIFEST_FORMAT} versions ${READABLE_VERSIONS.join(", ")})`,
     );
   }
   return index;

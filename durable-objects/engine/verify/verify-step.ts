@@ -2,8 +2,10 @@
  * Verification of a backup, one manifest chunk per step:
  *   quick  every blob the manifest names exists (and, stored raw, has the entry's size);
  *   full   every blob is read back, decrypted and decompressed as needed, and hashed.
- * Completeness: every chunk is present and readable, the chain over the chunks' hashes equals the
- * backup's checksum, and the entry count and sizes equal the index's. A problem is recorded by
+ * Completeness: every chunk is present and readable (each one's content hashes to its name, so the
+ * tree under the root is the one the root names), the checksum matches (version 3: the root's
+ * name, the tree's Merkle root; versions 1 and 2: the chain over the leaves' hashes, computed as
+ * they are read), and the entry count and sizes equal the index's. A problem is recorded by
  * path (the first 1,000 are kept, as findings in D1); a missing or altered chunk is a problem,
  * never a crash.
  */
@@ -21,6 +23,7 @@ import {
 import { ended, RUNNING } from "../lifecycle";
 import { isBlobIntegrityError } from "../errors";
 import type { Keyring } from "../format/keyring";
+import { treeChecksum } from "../format/manifest-tree";
 import { manifestIndexKey, type ManifestEntry, type ManifestIndex } from "../format/manifest";
 
 export type VerifyMode = "full" | "quick";
@@ -48,11 +51,13 @@ export interface VerifyState extends ManifestJobState {
   copy?: "primary" | "replica";
   /** Null: every entry. Otherwise entries whose key hashes into the window [offset, offset + percent) of 100. */
   sample: { percent: number; offset: number } | null;
-  index: Pick<ManifestIndex, "chunkCount" | "fileCount" | "totalSize" | "checksum"> | null;
+  /** `version` is absent in verifications begun before version 3 (they check versions 1 and 2 only). */
+  index: (Pick<ManifestIndex, "chunkCount" | "fileCount" | "totalSize" | "checksum"> & { version?: number }) | null;
   /** The checksum recorded for the backup in D1, compared too. */
   recordedChecksum: string | null;
+  /** Versions 1 and 2: the checksum chain over the leaves read so far. */
   chain: string;
-  /** A chunk was missing or unreadable, so the chain cannot match. */
+  /** A chunk was missing or unreadable, so the checksum cannot be trusted to match. */
   chainBroken: boolean;
   entriesSeen: number;
   bytesSeen: number;
@@ -111,7 +116,8 @@ export async function runVerifyStep(deps: VerifyDeps, state: VerifyState): Promi
   const accounted: VerifyState = atChunkStart
     ? {
         ...state,
-        chain: await extendChain(state.chain, chunk.sha256),
+        // Version 3 is checked by its root (every chunk read is checked against its name).
+        chain: (state.index.version ?? 2) >= 3 ? state.chain : await extendChain(state.chain, chunk.sha256),
         entriesSeen: state.entriesSeen + entries.length,
         bytesSeen: state.bytesSeen + entries.reduce((sum, e) => sum + e.size, 0),
       }
@@ -193,15 +199,16 @@ function finish(state: VerifyState, problems: VerifyProblem[]): VerifyState {
   const found = [...problems];
   const { index } = state;
   if (index) {
+    const computed = (index.version ?? 2) >= 3 ? treeChecksum(state.root ?? null) : state.chain;
     if (
       !state.chainBroken &&
-      (state.chain !== index.checksum || (state.recordedChecksum !== null && state.recordedChecksum !== index.checksum))
+      (computed !== index.checksum || (state.recordedChecksum !== null && state.recordedChecksum !== index.checksum))
     ) {
       found.push({
         path: manifestIndexKey(state.backupId),
         problem: "manifest_checksum_mismatch",
         expected: state.recordedChecksum ?? index.checksum,
-        actual: state.chain,
+        actual: computed,
       });
     }
     if (!state.chainBroken && (state.entriesSeen !== index.fileCount || state.bytesSeen !== index.totalSize)) {

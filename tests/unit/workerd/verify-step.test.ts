@@ -1,12 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { sha256Hex } from "../../../durable-objects/engine/format/hashing";
+import { EMPTY_CHAIN, extendChain, sha256Hex } from "../../../durable-objects/engine/format/hashing";
 import { frameStream } from "../../../durable-objects/engine/format/blob-format";
 import {
   MAX_MANIFEST_OBJECT_BYTES,
   v1ChunkKey,
   type ManifestEntry,
 } from "../../../durable-objects/engine/format/manifest";
-import { openManifest, type PathStep } from "../../../durable-objects/engine/format/manifest-reader";
+import { openManifest, requireLeaf, type PathStep } from "../../../durable-objects/engine/format/manifest-reader";
 import { chunkKey } from "../../../durable-objects/engine/format/manifest-tree";
 import {
   initialVerifyState,
@@ -74,7 +74,7 @@ async function runToEnd(bucket: MemoryBucket, state: VerifyState) {
 }
 
 describe("verify step (plain fake bucket)", () => {
-  it("passes a whole backup and chains every chunk", async () => {
+  it("passes a whole backup: version 3 checked by its root, version 2 by the chain over its leaves", async () => {
     const bucket = new MemoryBucket();
     const b = leafEndingKey("b");
     const index = await manifest(bucket, [
@@ -83,9 +83,19 @@ describe("verify step (plain fake bucket)", () => {
       await entry(bucket, "c", "gamma"),
     ]);
     expect(index.chunkCount).toBe(2);
+    expect(index.checksum).toBe(index.root!.name);
     const { state, findings } = await runToEnd(bucket, stateFor(index));
-    expect(state).toMatchObject({ outcome: "completed", filesChecked: 3, problemCount: 0, chain: index.checksum });
+    expect(state).toMatchObject({ outcome: "completed", filesChecked: 3, problemCount: 0 });
     expect(findings).toEqual([]);
+
+    // The same tree as a version 2 snapshot: its checksum is the chain, and the root's name is not it.
+    let chain = EMPTY_CHAIN;
+    for (const seq of [0, 1])
+      chain = await extendChain(chain, (await requireLeaf(openManifest(bucket, null, index), seq)).sha256);
+    const v2 = await runToEnd(bucket, stateFor({ ...index, version: 2 as never, checksum: chain }));
+    expect(v2.state).toMatchObject({ outcome: "completed", problemCount: 0, chain });
+    const misread = await runToEnd(bucket, stateFor({ ...index, version: 2 as never }));
+    expect(misread.findings.map((f) => f.detail)).toEqual(["manifest_checksum_mismatch"]);
   });
 
   it("finds a missing blob, a changed blob and a missing chunk, by path", async () => {

@@ -1,0 +1,164 @@
+/**
+ * Edits by path: a snapshot made from its parent's tree and a batch of named changes (puts and
+ * deletions), reading only the chunks the changes fall in and the pages above them, and naming
+ * every other subtree by its existing chunk. The result is byte for byte the tree a full build of
+ * the same entries makes (history independence), which is what lets an event backup's cost follow
+ * the change instead of the bucket.
+ *
+ * Why that holds: a build decides each cut from the item it adds and the open chunk alone
+ * (manifest-tree.ts), so from a point where nothing is open below level L, a chunk of level L
+ * that another build began at the same point comes out the same, provided that build closed it by
+ * the cut rules rather than because the entries ran out. The walk below therefore feeds the
+ * builder the old tree in key order and, at each chunk:
+ *
+ *   - no change falls in its key range and nothing is open below its level: it is added whole,
+ *     unread. (A chunk at the end of its level was closed by the end of the entries, not by a
+ *     rule; its range runs to the end of the key space, so it is taken whole only when no change
+ *     is left, and then the end of the entries closes it here too.)
+ *   - otherwise a page is opened and its children are fed one by one, and a leaf is merged with
+ *     the changes that fall in it, entry by entry.
+ *
+ * After the last change the builder is out of step only until its open chunks end where the old
+ * tree's did; content-defined cuts bring it back within a chunk or two at each level, and from
+ * there the walk takes whole subtrees again. So an edit reads O(changed chunks × depth).
+ */
+import { compareKeys } from "./key-order";
+import type { ManifestEntry } from "./manifest-entry";
+import type { Keyring } from "./keyring";
+import {
+  DEFAULT_TREE_SHAPE,
+  EMPTY_TREE,
+  TreeBuilder,
+  type ChunkRef,
+  type NewChunk,
+  type TreeShape,
+} from "./manifest-tree";
+import type { TreeNodes } from "./tree-diff";
+
+/** One named change: the key's new entry, or null when the key leaves the snapshot. */
+export interface TreeEdit {
+  key: string;
+  entry: ManifestEntry | null;
+}
+
+export interface EditedTree {
+  root: ChunkRef | null;
+  /** The chunks the edit made (new leaves and pages, possibly some that exist already). */
+  chunks: NewChunk[];
+}
+
+/** An open page of the old tree: its children, the next to feed, and the key its range ends before. */
+interface Frame {
+  items: readonly ChunkRef[];
+  next: number;
+  /** The first key after this page's range; null at the end of the key space. */
+  end: string | null;
+}
+
+/**
+ * Applies `edits` (in key order, one per key) to the tree under `root`. Deleting a key that is
+ * not there, or putting an entry equal to the one there, is harmless: the result is still the
+ * tree of the resulting entries.
+ */
+export async function editTree(
+  nodes: TreeNodes,
+  root: ChunkRef | null,
+  edits: readonly TreeEdit[],
+  keyring: Keyring | null,
+  shape: TreeShape = DEFAULT_TREE_SHAPE,
+): Promise<EditedTree> {
+  for (let i = 1; i < edits.length; i++)
+    if (compareKeys(edits[i - 1]!.key, edits[i]!.key) >= 0)
+      throw new Error("tree edits must be in key order, one per key");
+  const builder = new TreeBuilder(EMPTY_TREE, keyring, shape);
+  let pending = 0; // the next edit not yet applied
+  const editsBefore = (end: string | null) =>
+    pending < edits.length && (end === null || compareKeys(edits[pending]!.key, end) < 0);
+
+  const stack: Frame[] = root ? [{ items: [root], next: 0, end: null }] : [];
+  while (stack.length > 0) {
+    const frame = stack.at(-1)!;
+    if (frame.next === frame.items.length) {
+      stack.pop();
+      continue;
+    }
+    const ref = frame.items[frame.next]!;
+    frame.next += 1;
+    // The chunk's range runs to the next chunk's first key (the first chunk's from the start of the key space).
+    const end = frame.next < frame.items.length ? frame.items[frame.next]!.firstKey : frame.end;
+    if (!editsBefore(end) && builder.atBoundary(ref.level)) {
+      await builder.addSubtree(ref);
+    } else if (ref.level > 0) {
+      stack.push({ items: await nodes.children(ref), next: 0, end });
+    } else {
+      for (const entry of mergeLeaf(await nodes.entries(ref), edits, pending, end)) await builder.add(entry);
+      while (editsBefore(end)) pending += 1;
+    }
+  }
+  // Past the old tree's last key (or into an empty tree): what is left are additions.
+  for (; pending < edits.length; pending++) {
+    const { entry } = edits[pending]!;
+    if (entry) await builder.add(entry);
+  }
+  const rootRef = await builder.finish();
+  return { root: rootRef, chunks: builder.chunks };
+}
+
+/** A leaf's entries with the edits that fall before `end` (from edit `from` on) laid over them, in key order. */
+function mergeLeaf(
+  entries: readonly ManifestEntry[],
+  edits: readonly TreeEdit[],
+  from: number,
+  end: string | null,
+): ManifestEntry[] {
+  const merged: ManifestEntry[] = [];
+  let e = from;
+  const inRange = () => e < edits.length && (end === null || compareKeys(edits[e]!.key, end) < 0);
+  for (const entry of entries) {
+    while (inRange() && compareKeys(edits[e]!.key, entry.key) < 0) {
+      const added = edits[e++]!.entry;
+      if (added) merged.push(added);
+    }
+    if (inRange() && edits[e]!.key === entry.key) {
+      const replaced = edits[e++]!.entry;
+      if (replaced) merged.push(replaced);
+    } else {
+      merged.push(entry);
+    }
+  }
+  for (; inRange(); e++) {
+    const added = edits[e]!.entry;
+    if (added) merged.push(added);
+  }
+  return merged;
+}
+
+/**
+ * The entries of `keys` (in key order) in the tree under `root`, reading only the leaves they fall
+ * in and the pages above them. Keys the tree does not hold are absent from the result.
+ */
+export async function findEntries(
+  nodes: TreeNodes,
+  root: ChunkRef | null,
+  keys: readonly string[],
+): Promise<Map<string, ManifestEntry>> {
+  const found = new Map<string, ManifestEntry>();
+  const visit = async (ref: ChunkRef, wanted: readonly string[]): Promise<void> => {
+    if (ref.level === 0) {
+      const names = new Set(wanted);
+      for (const entry of await nodes.entries(ref)) if (names.has(entry.key)) found.set(entry.key, entry);
+      return;
+    }
+    const children = await nodes.children(ref);
+    // Each key belongs to the last child that starts at or before it (the first child: anything before).
+    let at = 0;
+    for (let child = 0; child < children.length && at < wanted.length; child++) {
+      const next = children[child + 1];
+      const group: string[] = [];
+      while (at < wanted.length && (!next || compareKeys(wanted[at]!, next.firstKey) < 0)) group.push(wanted[at++]!);
+      if (group.length > 0) await visit(children[child]!, group);
+    }
+  };
+  if (root && keys.length > 0) await visit(root, keys);
+  return found;
+}
