@@ -2,7 +2,7 @@
  * Manifest version 2 on the real local stack: snapshots share chunks, an incremental stores only
  * the chunks its changes touched, and version 1 manifests are still read everywhere.
  */
-import { env, runInDurableObject } from "cloudflare:test";
+import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { MANIFEST_VERSION, readIndex, writeIndex } from "../../durable-objects/engine/format/manifest";
 import { locatorOf, openManifest, type PathStep } from "../../durable-objects/engine/format/manifest-reader";
@@ -10,7 +10,8 @@ import { chunkKey } from "../../durable-objects/engine/format/manifest-tree";
 import { api } from "../helpers/api";
 import { emptyBucket, listAll, putObjects, type SeedObject } from "../helpers/buckets";
 import { completedBackup, restore, verify } from "../helpers/flows";
-import { backupJobStub, runBackupToEnd } from "../helpers/jobs";
+import { backupJobStub, coordinatorStub, runBackupToEnd } from "../helpers/jobs";
+import type { BackupCheckpoint } from "../../durable-objects/engine/backup/backup-checkpoint";
 import { chunkKeysOf, leavesOf, snapshotEntries, writeV1Manifest } from "../helpers/manifest";
 
 const docs = (n: number, version: number): SeedObject[] =>
@@ -120,6 +121,50 @@ describe("manifest sharing", () => {
     );
     const path = (await openManifest(env.R2_BACKUP_BUCKET, null, locatorOf(nextIndex)).path(0)) as PathStep[];
     expect(await env.R2_BACKUP_BUCKET.head(chunkKey(path[0]!.ref.name))).not.toBeNull();
+  });
+
+  it("a backup begun by the previous engine (a checksum chain in its checkpoint) resumes and ends as version 3", async () => {
+    await emptyBucket(env.R2_BUCKET);
+    await emptyBucket(env.R2_BACKUP_BUCKET);
+    await putObjects(docs(250, 1));
+    const id = (await api("POST", "/api/backup/create", { body: { type: "full" } })).body.backup.id;
+    await runDurableObjectAlarm(backupJobStub(id)); // the first 100 objects, under this engine
+    // What the previous engine saved midway: the same tree state with its checksum chain in it.
+    await runInDurableObject(backupJobStub(id), async (_job, state) => {
+      const checkpoint = (await state.storage.get<BackupCheckpoint>("checkpoint"))!;
+      expect(checkpoint).toMatchObject({ stage: "running", phase: "copying", batchNumber: 1 });
+      await state.storage.put("checkpoint", { ...checkpoint, tree: { ...checkpoint.tree, chain: "1".repeat(64) } });
+    });
+    await runBackupToEnd(id);
+    const resumed = (await api("GET", `/api/backup/status/${id}`)).body.backup;
+    const index = (await readIndex(env.R2_BACKUP_BUCKET, null, id))!;
+    expect(index).toMatchObject({ version: MANIFEST_VERSION, checksum: index.root!.name });
+    expect(resumed).toMatchObject({ status: "completed", snapshotFileCount: 250, checksum: index.checksum });
+    expect((await verify(id)).result).toMatchObject({ valid: true, filesChecked: 250 });
+  });
+
+  it("an event backup begun by the previous engine (no path edit in its checkpoint) walks its parent and builds the same tree", async () => {
+    await emptyBucket(env.R2_BUCKET);
+    await emptyBucket(env.R2_BACKUP_BUCKET);
+    await putObjects(docs(250, 1));
+    await completedBackup("full");
+    await putObjects([{ key: "docs/f-0007.txt", body: "changed" }]);
+    const started = await coordinatorStub().startBackup({
+      type: "incremental",
+      trigger: "event",
+      requestedBy: "events",
+      targetKeys: ["docs/f-0007.txt"],
+    });
+    const id = (started as { backup: { id: string } }).backup.id;
+    await runInDurableObject(backupJobStub(id), async (_job, state) => {
+      const { edit, ...old } = (await state.storage.get<BackupCheckpoint>("checkpoint"))!;
+      expect(edit).toMatchObject({ stage: "pending" }); // this engine would edit by path
+      await state.storage.put("checkpoint", old);
+    });
+    await runBackupToEnd(id);
+    const walked = (await api("GET", `/api/backup/status/${id}`)).body.backup;
+    expect(walked).toMatchObject({ status: "completed", fileCount: 1, snapshotFileCount: 250 });
+    expect((await completedBackup("full")).checksum).toBe(walked.checksum);
   });
 
   it("a backup begun by the previous engine (version 1 checkpoint) ends failed, saying why, and the next one runs", async () => {

@@ -79,7 +79,12 @@ export interface CleanupStore {
   nextExpired(after: string | null): PlannedExpiry | null;
   /** The snapshots the mark covers, read once this cleanup is the store's collector. */
   saveKept(keep: readonly string[]): void;
-  nextKept(after: string | null): string | null;
+  /** Adds snapshots to mark (those already known, marked or planned, stay as they are). */
+  addKept(keep: readonly string[]): void;
+  /** The first snapshot (in id order) still to mark, or null when every one is. */
+  nextKept(): string | null;
+  /** Records a snapshot's walk as finished (or abandoned: it was expired meanwhile). */
+  keptMarked(backupId: string): void;
   mark(blobs: readonly string[]): void;
   /** Marks a manifest chunk for backup `by`, unless already marked (the first marker stays). */
   markChunk(key: string, by: string): void;

@@ -13,8 +13,11 @@ export function createCleanupTables(sql: SqlStorage): void {
   sql.exec("CREATE TABLE IF NOT EXISTS sweep_page (id INTEGER PRIMARY KEY CHECK (id = 1), page TEXT NOT NULL)");
 }
 
-/** Roles in `cleanup_backups`: expired by the policy, an earlier expiry to finish, kept (marked). */
-type Role = "expire" | "finish" | "keep";
+/**
+ * Roles in `cleanup_backups`: expired by the policy, an earlier expiry to finish, kept (to mark),
+ * kept and marked.
+ */
+type Role = "expire" | "finish" | "keep" | "marked";
 
 export function cleanupStore(db: SqlStorage): CleanupStore {
   const next = (roles: Role[], after: string | null) =>
@@ -41,10 +44,14 @@ export function cleanupStore(db: SqlStorage): CleanupStore {
     },
     saveKept: (keep) =>
       replaceRoles(
-        ["keep"],
+        ["keep", "marked"],
         keep.map((id) => [id, "keep"]),
       ),
-    nextKept: (after) => next(["keep"], after)?.id ?? null,
+    addKept: (keep) => {
+      for (const id of keep) db.exec("INSERT OR IGNORE INTO cleanup_backups (id, role) VALUES (?, 'keep')", id);
+    },
+    nextKept: () => next(["keep"], null)?.id ?? null,
+    keptMarked: (id) => void db.exec("UPDATE cleanup_backups SET role = 'marked' WHERE id = ? AND role = 'keep'", id),
     mark: (blobs) => {
       for (const blob of blobs) db.exec("INSERT OR IGNORE INTO marked (blob) VALUES (?)", blob);
     },

@@ -47,14 +47,18 @@ export async function collectNext(deps: CleanupDeps, state: CleanupState): Promi
 }
 
 export async function markNext(deps: CleanupDeps, state: CleanupState): Promise<CleanupState> {
-  const backupId = state.markBackup ?? deps.store.nextKept(null);
+  const backupId = state.markBackup ?? deps.store.nextKept();
   if (backupId === null) return { ...state, phase: "sweep", markBackup: null, markChunk: 0 };
   const index = await readIndex(deps.backup, deps.keyring, backupId);
   if (!index) {
     // Expired by another cleanup since the snapshots were read: not kept any more. What this
     // walk marked for it is forgotten, so a later snapshot sharing those chunks walks them itself.
+    // Snapshots completed since the registration are read again and marked too: a path edit
+    // names the subtrees it kept from its parent without listing what is under them, so once the
+    // parent cannot be walked, only the child reaches them (docs/invariants.md, 16).
     if ((await deps.collection.statusOf(backupId)) === "expired") {
       deps.store.forgetChunksOf(backupId);
+      deps.store.addKept(await deps.collection.snapshots());
       return nextBackup(deps, state, backupId);
     }
     // Sweeping with an incomplete mark set could delete what a kept backup needs: stop instead.
@@ -72,7 +76,8 @@ export async function markNext(deps: CleanupDeps, state: CleanupState): Promise<
 }
 
 function nextBackup(deps: CleanupDeps, state: CleanupState, done: string): CleanupState {
-  const next = deps.store.nextKept(done);
+  deps.store.keptMarked(done);
+  const next = deps.store.nextKept();
   return next === null
     ? { ...state, phase: "sweep", markBackup: null, markChunk: 0 }
     : { ...state, markBackup: next, markChunk: 0 };
