@@ -129,7 +129,8 @@ export class BackupJob extends StepJob<BackupCheckpoint> {
     const index = await readIndex(this.bound("R2_BACKUP_BUCKET"), await readKeyring(this.env), backup.parentId);
     if (index) {
       // A path edit carries the parent's totals over; the longest key is D1's (the index has none).
-      const row = backup.targetKeys ? await findBackupRow(openDatabase(this.bound("DB")), backup.parentId) : undefined;
+      const pathEdits = backup.targetKeys && getConfig(this.env).BACKUP_PATH_EDITS;
+      const row = pathEdits ? await findBackupRow(openDatabase(this.bound("DB")), backup.parentId) : undefined;
       const parentTotals = row
         ? { fileCount: index.fileCount, totalSize: index.totalSize, maxKeyBytes: row.maxKeyBytes ?? 0 }
         : null;

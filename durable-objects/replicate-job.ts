@@ -13,6 +13,7 @@ import {
   initialReplicateState,
   replicateResult,
   runReplicateStep,
+  type ReplicaDelta,
   type ReplicateState,
 } from "./engine/replica/replicate-step";
 import { updateBackup, type LogRecord, type Statement } from "./engine/records";
@@ -47,8 +48,24 @@ export class ReplicateJob extends ManifestJob<ReplicateState> {
         chunkCount: index.chunkCount,
         root: index.root, // absent for a version 1 manifest
         filesTotal: index.fileCount,
+        since: index.root === undefined ? null : await this.replicatedParent(request.backupId),
       }),
     );
+  }
+
+  /**
+   * The backup's parent, when its replica is complete and it still has a snapshot with a chunk
+   * tree: then only the changes since it are copied. (A replica is trusted as its replication
+   * left it, as the walk trusts a blob it finds there; verify with `copy: "replica"` checks it.)
+   */
+  private async replicatedParent(backupId: string): Promise<ReplicaDelta | null> {
+    const parentId = (await findBackupRow(this.db(), backupId))?.parentId;
+    if (!parentId) return null;
+    const parent = await findBackupRow(this.db(), parentId);
+    if (parent?.replicaStatus !== "complete" || (parent.status !== "completed" && parent.status !== "partial"))
+      return null;
+    const index = await this.manifestIndex(parentId);
+    return index && index.version !== 1 ? { parentId, parentRoot: index.root ?? null, after: null } : null;
   }
 
   /** The backup's replica is `pending` from the job's start (a repeated replication's too). */
@@ -57,7 +74,10 @@ export class ReplicateJob extends ManifestJob<ReplicateState> {
   }
 
   protected startMessage(state: ReplicateState): string {
-    return `Replication of ${state.backupId} to the replica bucket started (${state.filesTotal} files in the snapshot).`;
+    return (
+      `Replication of ${state.backupId} to the replica bucket started (${state.filesTotal} files in the snapshot` +
+      (state.since ? `; only its changes since ${state.since.parentId}, whose replica is complete, are copied).` : ").")
+    );
   }
 
   protected async work(state: ReplicateState): Promise<ReplicateState> {

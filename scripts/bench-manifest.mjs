@@ -9,20 +9,9 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { openLocalBucket, startServer, stopServer } from "./local-stack.mjs";
+import { openLocalBucket, randomGenerator, startServer, stopServer, withSource } from "./local-stack.mjs";
 
 const FOLDER_SIZE = 100;
-
-function randomGenerator(seed) {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const folderName = (f) => `projects/p${String(f).padStart(4, "0")}`;
 const fileKey = (f, i) => `${folderName(f)}/notes-${String(i).padStart(3, "0")}.txt`;
@@ -30,16 +19,6 @@ const fileKey = (f, i) => `${folderName(f)}/notes-${String(i).padStart(3, "0")}.
 async function putAll(bucket, objects) {
   for (let i = 0; i < objects.length; i += 64)
     await Promise.all(objects.slice(i, i + 64).map((o) => bucket.put(o.key, o.body, { customMetadata: o.meta })));
-}
-
-/** Runs `change` against the stopped stack's source bucket. */
-async function withSource(state, change) {
-  const local = openLocalBucket(state);
-  try {
-    return await change(await local.bucket);
-  } finally {
-    await local.mf.dispose();
-  }
 }
 
 /** Every manifest object in the backup bucket (shared chunks and per-backup indexes): key → size. */

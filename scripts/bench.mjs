@@ -15,7 +15,10 @@
 // objects; `--manifest` runs the manifest-sharing measurement (bench-manifest.mjs, ~30 min).
 // The recovery point of event-driven backups (how soon a write is in a completed backup,
 // bench/rpo.mjs, ~2 min with the default event settings) is measured by the default run;
-// `--rpo` adds it to `--quick` or `--sets` runs, `--no-rpo` leaves it out.
+// `--rpo` adds it to `--quick` or `--sets` runs, `--no-rpo` leaves it out. `--change` measures what a
+// small change costs as the bucket grows (bench/change.mjs: event backups by path edit and by the
+// old walk, and diffs, at 10,000, 50,000 and 200,000 objects; about 40 minutes, most of it seeding
+// and full backups); `--sets none --change` runs only that.
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -24,6 +27,7 @@ import { manifestSharing } from "./bench-manifest.mjs";
 import { openCeiling } from "./bench/ceiling.mjs";
 import { peakMemoryMiB } from "./bench/memory.mjs";
 import { measureRpo } from "./bench/rpo.mjs";
+import { changeCost } from "./bench/change.mjs";
 import { adminToken, apiClient, emptySource, percentile, seedState, startServer, stopServer } from "./local-stack.mjs";
 
 const USAGE = `Usage: npm run bench -- [options]
@@ -34,7 +38,9 @@ Measures the engine on the local stack against the runtime's own ceiling; prints
   --scale              full and incremental backups at 2,000, 10,000 and 50,000 objects
   --manifest           the manifest-sharing measurement (about 30 minutes)
   --rpo / --no-rpo     the event backups' recovery point (default: in the default run)
-  --sets LIST          only these data sets: small, mix, large (default all)
+  --change             what a small change costs at 10,000, 50,000 and 200,000 objects
+  --change-sizes LIST  object counts for --change (default 10000,50000,200000)
+  --sets LIST          only these data sets: small, mix, large (default all; none: no data set)
   --port N             the server's port (default 8791)
   --manifest-files N   objects for --manifest (default 50000)
   --days N             backups for --manifest (default 30)`;
@@ -47,6 +53,8 @@ const values = scriptArgs({
     huge: { type: "boolean", default: false },
     scale: { type: "boolean", default: false },
     manifest: { type: "boolean", default: false },
+    change: { type: "boolean", default: false },
+    "change-sizes": { type: "string", default: "10000,50000,200000" },
     rpo: { type: "boolean" },
     // `--sets large` (or `small,mix`): only those data sets.
     sets: { type: "string", default: "small,mix,large" },
@@ -274,8 +282,9 @@ const measureOne = (mib) =>
   memoryOfOne(mib).catch((error) =>
     memory.push({ what: `one ${mib} MiB object: failed (${error.message})`, mib: Number.NaN }),
   );
-if (!quick) await measureOne(16);
-if (!quick) await measureOne(256);
+const anySet = values.sets !== "none";
+if (!quick && anySet) await measureOne(16);
+if (!quick && anySet) await measureOne(256);
 if (values.huge) await measureOne(1024);
 
 console.log(
@@ -298,6 +307,13 @@ if (values.scale) await scaling();
 // Part of the default run; opt-in for quick and partial ones.
 const defaultRun = !quick && values.sets === "small,mix,large";
 if (values.rpo ?? defaultRun) await recoveryPoint();
+if (values.change)
+  await changeCost({
+    port,
+    api,
+    sizes: values["change-sizes"].split(",").map(Number),
+    log: (line) => console.log(line),
+  });
 if (values.manifest)
   await manifestSharing({
     port,

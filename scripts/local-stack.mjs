@@ -136,6 +136,28 @@ export function openLocalBucket(state, bucketName = "cutty-files") {
   return { mf, bucket: mf.getR2Bucket("BUCKET") };
 }
 
+/** Runs `change` against the local source bucket of `state` (the server must be stopped). */
+export async function withSource(state, change) {
+  const local = openLocalBucket(state);
+  try {
+    return await change(await local.bucket);
+  } finally {
+    await local.mf.dispose();
+  }
+}
+
+/** A seeded pseudo-random generator (mulberry32) in [0, 1): benches repeat their choices. */
+export function randomGenerator(seed) {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
 /** Every object's digest (bucketDigest) in the local source bucket of `state` (the server must be stopped). */
 export async function sourceDigest(state) {
   const local = openLocalBucket(state);

@@ -15,6 +15,7 @@ import { getJob, startReplication, startRestore, startVerify } from "./routes/jo
 import { getStats, listAlerts } from "./routes/monitoring";
 import { devCron, devSourceWrites } from "./routes/dev";
 import { devDamage } from "./routes/dev-damage";
+import { devDiffCost } from "./routes/dev-diff-cost";
 import { diffBackups } from "./routes/diff";
 import { createTemplate, deleteTemplate, getTemplate, listTemplates, updateTemplate } from "./routes/templates";
 import * as requests from "./schemas";
@@ -401,5 +402,36 @@ export const API_ROUTES: ApiRoute[] = [
       },
     },
     handle: devDamage,
+  },
+  {
+    method: "GET",
+    path: "/dev/diff-cost",
+    scope: "backup:admin",
+    tag: "dev",
+    summary: "Local development only: what a whole diff of two snapshots costs in manifest chunks read",
+    description:
+      "Exists only with BACKUP_DEV_ROUTES=true (.dev.vars); 404 otherwise. Runs GET /api/backup/diff's comparison over every page and counts the manifest chunks it reads, beside the chunks of both trees (what reading both whole would cost). Used by `npm run bench -- --change`.",
+    query: requests.devDiffCostQuery,
+    errors: [404, 409],
+    success: {
+      status: 200,
+      schema: z.object({
+        from: z.string(),
+        to: z.string(),
+        changes: z.number().int(),
+        chunksRead: z.number().int(),
+        chunksInBothTrees: z.number().int(),
+        milliseconds: z.number().int(),
+      }),
+      example: {
+        from: "bk-20261130T020000Z-0a1b2c3d",
+        to: "bk-20261201T020000Z-1a2b3c4d",
+        changes: 500,
+        chunksRead: 61,
+        chunksInBothTrees: 1036,
+        milliseconds: 420,
+      },
+    },
+    handle: devDiffCost,
   },
 ];

@@ -58,6 +58,12 @@ export const diffQuery = z.strictObject({
   cursor: z.string().min(1).max(4096).optional(),
 });
 
+/** GET /api/dev/diff-cost (local development only). */
+export const devDiffCostQuery = z.strictObject({
+  from: z.string().min(1).max(200),
+  to: z.string().min(1).max(200),
+});
+
 export const verifyBody = z.strictObject({
   mode: z.enum(["full", "quick"]).default("full"),
   samplePercent: z

@@ -9,8 +9,9 @@ import { chunkNodes } from "./format/chunk-store";
 import { readIndex, type ManifestEntry } from "./format/manifest";
 import { readManifestPage } from "./format/manifest-pager";
 import { locatorOf, openManifest } from "./format/manifest-reader";
-import type { ChunkRef } from "./format/manifest-tree";
+import { CHUNK_PREFIX, type ChunkRef } from "./format/manifest-tree";
 import { diffTrees, sameObject, type KeyChange, type TreeNodes } from "./format/tree-diff";
+import { PermanentError } from "./errors";
 import { readKeyring } from "./settings/engine-settings";
 
 export type { KeyChange } from "./format/tree-diff";
@@ -121,4 +122,50 @@ async function* keysAfter(snapshot: SnapshotReader, options: { prefix: string; a
       if (options.after === null || compareKeys(entry.key, options.after) > 0) yield entry;
     from = page.next;
   } while (from);
+}
+
+/**
+ * What a whole diff of two snapshots costs (for the local measurement route, dev-diff-cost.ts):
+ * the changes, the manifest chunks the comparison read, and the chunks of both trees, which is
+ * what reading both whole would cost.
+ */
+export async function countChangesAndReads(
+  env: Env,
+  fromId: string,
+  toId: string,
+): Promise<{ changes: number; chunksRead: number; chunksInBothTrees: number }> {
+  const keyring = await readKeyring(env);
+  let chunksRead = 0;
+  const counting = {
+    get: (key: string, options?: R2GetOptions) => {
+      if (key.startsWith(CHUNK_PREFIX)) chunksRead += 1;
+      return env.R2_BACKUP_BUCKET.get(key, options);
+    },
+  } as Pick<R2Bucket, "get">;
+  const [from, to] = await Promise.all([
+    openSnapshot(counting, keyring, fromId),
+    openSnapshot(counting, keyring, toId),
+  ]);
+  if (!from || !to) throw new PermanentError(`the manifest index of ${from ? toId : fromId} is missing`);
+  let changes = 0;
+  let after: string | null = null;
+  do {
+    const page: SnapshotDiffPage = await diffSnapshots(from, to, { prefix: "", after, limit: 1000 });
+    changes += page.changes.length;
+    after = page.after;
+  } while (after !== null);
+  const read = chunksRead;
+  const whole = async (reader: SnapshotReader) => {
+    const tree = trees.get(reader);
+    return tree?.root ? chunksUnder(tree.nodes, tree.root) : 0;
+  };
+  return { changes, chunksRead: read, chunksInBothTrees: (await whole(from)) + (await whole(to)) };
+}
+
+/** The chunks of a tree: its pages (read) and its leaves (counted from the pages above them). */
+async function chunksUnder(nodes: TreeNodes, ref: ChunkRef): Promise<number> {
+  if (ref.level <= 1) return 1 + (ref.level === 1 ? ref.leaves : 0);
+  let count = 1;
+  for (const child of await nodes.children(ref)) count += await chunksUnder(nodes, child);
+  return count;
 }

@@ -85,9 +85,14 @@ describe("replica", () => {
     const second = await replicated(incremental.id);
     expect(second.backup.replicaStatus).toBe("complete");
     expect(await contents(replica())).toEqual(await contents(env.R2_BACKUP_BUCKET));
-    // The new blob, the chunks on its path and the index; everything else was there already.
+    // Copied by its diff against the full backup, whose replica is complete: the new blob, the
+    // chunks on its path and the index; no other blob is even looked at (a walk checks each).
     expect(second.job.result.objectsCopied).toBeLessThan(10);
-    expect(second.job.result.objectsPresent).toBeGreaterThan(0);
+    expect(second.job.result.objectsPresent).toBeLessThan(4);
+    const secondLog = (await api("GET", `/api/backup/logs/${second.job.id}?limit=20`)).body.logs;
+    expect(secondLog.map((l: { message: string }) => l.message).join("\n")).toContain(
+      `only its changes since ${full.id}, whose replica is complete, are copied`,
+    );
     expect((await verify(incremental.id, { copy: "replica" })).result).toMatchObject({ valid: true, copy: "replica" });
   });
 

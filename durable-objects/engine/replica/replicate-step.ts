@@ -4,15 +4,25 @@
  * the blobs its entries name, each only if the replica lacks it. The backup's manifest index is
  * copied last, as in the primary, so a replica index means everything before it was attempted.
  *
+ * When the backup's parent is wholly in the replica (its replication ended complete), only what
+ * differs from it is copied: the diff of the two trees (format/tree-diff.ts) reads exactly the
+ * chunks of the backup's tree the parent does not share, and names the keys whose content is new;
+ * those chunks and blobs are copied, a few per changed key, whatever the snapshot's size. If the
+ * diff cannot be read (a chunk missing or damaged in the primary), the job walks the snapshot
+ * whole instead, which records what is wrong by path.
+ *
  * What cannot be copied (missing from the primary, or damaged there) is a problem, recorded by
  * path; the job goes on and the backup's replica is reported `incomplete`. A failed read or write
  * is thrown and retried with the step.
  */
 import { mapWithConcurrency } from "../concurrency";
+import { isBlobIntegrityError, PermanentError } from "../errors";
+import { chunkNodes } from "../format/chunk-store";
 import type { Keyring } from "../format/keyring";
 import { manifestIndexKey, type ManifestEntry } from "../format/manifest";
-import type { PathStep, Unreadable } from "../format/manifest-reader";
-import { chunkKey } from "../format/manifest-tree";
+import type { Unreadable } from "../format/manifest-reader";
+import { chunkKey, type ChunkRef } from "../format/manifest-tree";
+import { diffTrees, type TreeNodes } from "../format/tree-diff";
 import {
   advancePosition,
   manifestOf,
@@ -35,7 +45,22 @@ export interface ReplicateState extends ManifestJobState {
   problemCount: number;
   /** What this step found already in the replica (its presence checks, for the collection ledger). */
   presentInReplica?: string[];
+  /**
+   * Set when the parent's replica is complete: only the changes since it are copied, from the
+   * key after `after` on. Absent or null: the snapshot is walked whole, leaf by leaf.
+   */
+  since?: ReplicaDelta | null;
 }
+
+export interface ReplicaDelta {
+  parentId: string;
+  parentRoot: ChunkRef | null;
+  /** The last change copied (null: none yet). */
+  after: string | null;
+}
+
+/** Changes one step copies at most (and at most a step's byte budget of their new content). */
+export const CHANGES_PER_STEP = 200;
 
 export interface ReplicateDeps extends CopyDeps {
   keyring: Keyring | null;
@@ -51,13 +76,19 @@ type Copied = { key: string; outcome: CopyOutcome };
 
 export async function runReplicateStep(deps: ReplicateDeps, state: ReplicateState): Promise<ReplicateState> {
   if (state.nextChunkSeq >= state.chunkCount) return copyIndex(deps, state);
+  if (state.since) return copyChanges(deps, state, state.since);
   const seq = state.nextChunkSeq;
   const manifest = manifestOf(deps.primary, deps.keyring, state);
   const copied: Copied[] = [];
   if (state.nextOffset === 0 && manifest.version === 2) {
     const path = await manifest.path(seq);
     if (!Array.isArray(path)) return skipUnreadable(state, path, []);
-    copied.push(...(await copyChunks(deps, path)));
+    copied.push(
+      ...(await copyChunks(
+        deps,
+        path.map((step) => step.ref.name),
+      )),
+    );
   }
   const leaf = await manifest.leaf(seq);
   if (leaf.kind === "unreadable") return skipUnreadable(state, leaf, copied);
@@ -95,15 +126,65 @@ function skipUnreadable(state: ReplicateState, unreadable: Unreadable, copied: C
   ]);
 }
 
-async function copyChunks(deps: ReplicateDeps, path: PathStep[]): Promise<Copied[]> {
+/**
+ * One step of a replication by changes: the next page of the diff against the parent, cut to the
+ * step's byte budget; every chunk the diff read (the backup's own on the changed paths, and the
+ * parent's, already there) and the new content of every added or modified key.
+ */
+async function copyChanges(deps: ReplicateDeps, state: ReplicateState, since: ReplicaDelta): Promise<ReplicateState> {
+  const read: string[] = [];
+  const nodes = recordingReads(chunkNodes(deps.primary, deps.keyring, `backup ${state.backupId}`), read);
+  let page;
+  try {
+    page = await diffTrees(nodes, since.parentRoot, state.root ?? null, {
+      after: since.after,
+      limit: CHANGES_PER_STEP,
+    });
+  } catch (error) {
+    if (!(error instanceof PermanentError) && !isBlobIntegrityError(error)) throw error;
+    return { ...state, since: null, nextChunkSeq: 0, nextOffset: 0 };
+  }
+  let bytes = 0;
+  let taken = 0;
+  for (; taken < page.changes.length; taken++) {
+    const size = page.changes[taken]!.after?.size ?? 0;
+    if (taken > 0 && bytes + size > deps.byteBudget) break;
+    bytes += size;
+  }
+  const part = page.changes.slice(0, taken);
+  const copied = await copyChunks(deps, read);
+  const blobs = uniqueBlobs(part.flatMap((change) => (change.after ? [change.after] : [])));
+  copied.push(
+    ...(await mapWithConcurrency(blobs, deps.concurrency, async (e) => ({
+      key: e.blob,
+      outcome: await copyIfAbsent(deps, e.blob, e.sha256),
+    }))),
+  );
+  const after = taken < page.changes.length ? part.at(-1)!.key : page.after;
+  const next: ReplicateState =
+    after === null
+      ? { ...state, since: { ...since, after: part.at(-1)?.key ?? since.after }, nextChunkSeq: state.chunkCount }
+      : { ...state, since: { ...since, after } };
+  return tally({ ...next, filesProcessed: state.filesProcessed + part.length }, copied);
+}
+
+/** The chunk reader, noting the name of every chunk read. */
+function recordingReads(nodes: TreeNodes, read: string[]): TreeNodes {
+  return {
+    children: (ref) => (read.push(ref.name), nodes.children(ref)),
+    entries: (ref) => (read.push(ref.name), nodes.entries(ref)),
+  };
+}
+
+async function copyChunks(deps: ReplicateDeps, names: readonly string[]): Promise<Copied[]> {
   const copied: Copied[] = [];
-  for (const { ref } of path) {
-    if (deps.replicatedChunks.has(ref.name)) continue;
-    const outcome = await copyIfAbsent(deps, chunkKey(ref.name));
-    copied.push({ key: chunkKey(ref.name), outcome });
+  for (const name of names) {
+    if (deps.replicatedChunks.has(name)) continue;
+    const outcome = await copyIfAbsent(deps, chunkKey(name));
+    copied.push({ key: chunkKey(name), outcome });
     // Bounded: a walk in key order revisits only the pages on its current path.
     if (deps.replicatedChunks.size >= 10_000) deps.replicatedChunks.clear();
-    if (outcome.kind === "present" || outcome.kind === "copied") deps.replicatedChunks.add(ref.name);
+    if (outcome.kind === "present" || outcome.kind === "copied") deps.replicatedChunks.add(name);
   }
   return copied;
 }
@@ -159,7 +240,7 @@ export function replicateResult(state: ReplicateState) {
 export function initialReplicateState(
   request: Pick<
     ReplicateState,
-    "jobId" | "backupId" | "bucketName" | "requestedBy" | "startedAt" | "chunkCount" | "root" | "filesTotal"
+    "jobId" | "backupId" | "bucketName" | "requestedBy" | "startedAt" | "chunkCount" | "root" | "filesTotal" | "since"
   >,
 ): ReplicateState {
   return {

@@ -70,6 +70,12 @@ const configSchema = z
      */
     BACKUP_SCHEDULE: z.enum(SCHEDULES).default("daily"),
     BACKUP_INCREMENTAL_ENABLED: flag.default(true),
+    /**
+     * Event backups edit their parent's manifest tree by path (engine/backup/path-edit.ts); false:
+     * they walk the parent's whole manifest as before manifest version 3 (the same tree, built the
+     * slow way: for comparison in `npm run bench -- --change`, and as a way back).
+     */
+    BACKUP_PATH_EDITS: flag.default(true),
     BACKUP_COMPRESSION_ENABLED: flag.default(false),
     BACKUP_ENCRYPTION_ENABLED: flag.default(false),
     /** The name of the bucket bound as R2_BUCKET: the coordinator's key and the backups' bucketName. */
