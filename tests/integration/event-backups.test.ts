@@ -16,6 +16,7 @@ import worker from "../../workers/index";
 import type { BucketCoordinator } from "../../durable-objects/bucket-coordinator";
 import type { BackupJob } from "../../durable-objects/backup-job";
 import { EVENT_BACKOFF_BASE_MS, type Backoff } from "../../durable-objects/engine/coordinator/event-backoff";
+import { TARGETED_MAX_KEYS } from "../../durable-objects/engine/coordinator/pending-changes";
 import { api } from "../helpers/api";
 import { putObjects } from "../helpers/buckets";
 import { completedBackup, verify } from "../helpers/flows";
@@ -469,10 +470,10 @@ describe("event-driven backups", () => {
   it("falls back to a listing incremental when more keys changed than a targeted backup carries", async () => {
     await putObjects([{ key: "base.txt", body: "b" }]);
     await completedBackup("full");
-    const keys = Array.from({ length: 1001 }, (_, i) => `many/${String(i).padStart(4, "0")}.txt`);
+    const keys = Array.from({ length: TARGETED_MAX_KEYS + 1 }, (_, i) => `many/${String(i).padStart(5, "0")}.txt`);
     await putObjects(keys.slice(0, 20).map((key) => ({ key, body: key })));
-    await deliver(keys.map((key) => notification("PutObject", key)).slice(0, 500));
-    await deliver(keys.map((key) => notification("PutObject", key)).slice(500));
+    for (let i = 0; i < keys.length; i += 1000)
+      await deliver(keys.slice(i, i + 1000).map((key) => notification("PutObject", key)));
     const [started] = await eventBackupsStarted(1);
     await runBackupToEnd(started!.id);
     const log = await logText(started!.id);
@@ -495,8 +496,8 @@ describe("event-driven backups", () => {
   });
 
   it("lists the bucket when a partial parent's unread keys are more than an event backup can name", async () => {
-    // As if it had also failed to read 1,000 more objects (gone since).
-    const { fullId, id, log } = await eventBackupAfterPartialParent(1000);
+    // As if it had also failed to read as many more objects as an event backup can name (gone since).
+    const { fullId, id, log } = await eventBackupAfterPartialParent(TARGETED_MAX_KEYS);
     expect(log).toContain(`Its parent ${fullId} ended partial with more unread objects than an event backup can name`);
     expect(log).not.toContain("reads only");
     expect(await statusOf(id)).toMatchObject({ status: "completed", fileCount: 6, snapshotFileCount: 7 });

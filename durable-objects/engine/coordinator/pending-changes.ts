@@ -15,9 +15,15 @@ const SUMMARY_KEY = "changes";
 
 /** Keys kept at most; beyond, the next event backup lists the bucket instead. */
 export const MAX_PENDING_KEYS = 10_000;
-/** A targeted backup carries its keys in its checkpoint: at most this many, and this many bytes. */
-export const TARGETED_MAX_KEYS = 1_000;
-export const TARGETED_MAX_KEY_BYTES = 64 * 1024;
+/**
+ * A targeted backup carries its keys in its checkpoint: at most this many, and this many bytes.
+ * Since event backups edit the parent's tree by path, a named key costs a `head`, its leaf and the
+ * pages above it, whatever the bucket's size (docs/performance.md, "What a small change costs"),
+ * so every key the coordinator keeps can be named; the bytes keep the checkpoint, which holds the
+ * list, far below a Durable Object value's 2 MB.
+ */
+export const TARGETED_MAX_KEYS = MAX_PENDING_KEYS;
+export const TARGETED_MAX_KEY_BYTES = 512 * 1024;
 
 /** Whether a backup can carry these named keys in its checkpoint, or must list the bucket instead. */
 export function fitsTargetedBackup(keys: readonly string[]): boolean {
