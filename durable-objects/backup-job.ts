@@ -131,8 +131,11 @@ export class BackupJob extends StepJob<BackupCheckpoint> {
       // A path edit carries the parent's totals over; the longest key is D1's (the index has none).
       const pathEdits = backup.targetKeys && getConfig(this.env).BACKUP_PATH_EDITS;
       const row = pathEdits ? await findBackupRow(openDatabase(this.bound("DB")), backup.parentId) : undefined;
-      const parentTotals = row
-        ? { fileCount: index.fileCount, totalSize: index.totalSize, maxKeyBytes: row.maxKeyBytes ?? 0 }
+      // A parent recorded before the longest key was (0 over a non-empty snapshot) is walked: only
+      // a walk sees every key.
+      const knowsLongestKey = row !== undefined && (row.maxKeyBytes > 0 || index.fileCount === 0);
+      const parentTotals = knowsLongestKey
+        ? { fileCount: index.fileCount, totalSize: index.totalSize, maxKeyBytes: row.maxKeyBytes }
         : null;
       return { backup, parent: locatorOf(index), parentTotals, fallbackNote: null };
     }

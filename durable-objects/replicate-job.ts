@@ -20,6 +20,7 @@ import { updateBackup, type LogRecord, type Statement } from "./engine/records";
 import { readKeyring } from "./engine/settings/engine-settings";
 import { REPLICA_TOMBSTONE_PREFIX } from "./engine/collection/ledger";
 import { ManifestJob } from "./manifest-job";
+import { manifestIndexKey } from "./engine/format/manifest";
 import { findBackupRow } from "../schema/queries";
 import type { AlertScope } from "./step-job";
 import { clock } from "./engine/clock";
@@ -64,6 +65,8 @@ export class ReplicateJob extends ManifestJob<ReplicateState> {
     const parent = await findBackupRow(this.db(), parentId);
     if (parent?.replicaStatus !== "complete" || (parent.status !== "completed" && parent.status !== "partial"))
       return null;
+    // Its index in the replica too: the binding may now name another bucket than the one it went to.
+    if (!(await this.env.R2_REPLICA_BUCKET?.head(manifestIndexKey(parentId)))) return null;
     const index = await this.manifestIndex(parentId);
     return index && index.version !== 1 ? { parentId, parentRoot: index.root ?? null, after: null } : null;
   }

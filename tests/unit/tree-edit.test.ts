@@ -34,7 +34,9 @@ const keyArb = (width: number) =>
 type Change =
   | { kind: "put"; key: string; version: number }
   | { kind: "delete"; key: string }
-  | { kind: "dropRange"; from: string; count: number };
+  | { kind: "dropRange"; from: string; count: number }
+  /** Everything but the last `count` keys deleted: the right spine left alone over nothing. */
+  | { kind: "keepTail"; count: number };
 
 const changeArb = (width: number): fc.Arbitrary<Change> =>
   fc.oneof(
@@ -45,6 +47,7 @@ const changeArb = (width: number): fc.Arbitrary<Change> =>
       from: keyArb(width),
       count: fc.integer({ min: 1, max: 500 }),
     }),
+    fc.record({ kind: fc.constant("keepTail" as const), count: fc.integer({ min: 0, max: 40 }) }),
   );
 
 /** A batch of changes as named edits over `state`: each key's final state, in key order. */
@@ -53,7 +56,10 @@ function editsOf(state: Map<string, ManifestEntry>, changes: readonly Change[]):
   for (const change of changes) {
     if (change.kind === "put") next.set(change.key, entryOf(change.key, change.version));
     else if (change.kind === "delete") next.set(change.key, null);
-    else {
+    else if (change.kind === "keepTail") {
+      const keys = [...state.keys()].sort(compareKeys);
+      for (const key of keys.slice(0, Math.max(0, keys.length - change.count))) next.set(key, null);
+    } else {
       const keys = [...state.keys()].filter((k) => compareKeys(k, change.from) >= 0).sort(compareKeys);
       for (const key of keys.slice(0, change.count)) next.set(key, null);
     }
@@ -101,6 +107,40 @@ describe("tree edits by path", () => {
       ),
       { numRuns: 200 },
     );
+  });
+
+  it("deleting everything before a last page of one child leaves the tree a full build makes (the root one level down)", async () => {
+    const shape = SHAPES[0]!;
+    let cases = 0;
+    for (let n = 20; n <= 600 && cases < 5; n += 7) {
+      const store = new TreeStore(shape);
+      const entries = Array.from({ length: n }, (_, i) => entryOf(`k/${String(i).padStart(4, "0")}`, 1));
+      const { root } = await store.build(entries);
+      // Down the right spine to a page with a single child, with something before it.
+      let page = root;
+      while (page && page.level > 0) {
+        const children = await store.children(page);
+        const last = children.at(-1)!;
+        if (last.level > 0 && (await store.children(last)).length === 1 && last.firstKey !== entries[0]!.key) {
+          page = last;
+          break;
+        }
+        page = last.level > 0 ? last : null;
+      }
+      if (!page || page.level === 0) continue;
+      cases += 1;
+      const before = entries.filter((e) => compareKeys(e.key, page!.firstKey) < 0);
+      const edited = await editTree(
+        store,
+        root,
+        before.map((e) => ({ key: e.key, entry: null })),
+        null,
+        shape,
+      );
+      const expected = await new TreeStore(shape).build(entries.filter((e) => compareKeys(e.key, page!.firstKey) >= 0));
+      expect(edited.root).toEqual(expected.root);
+    }
+    expect(cases).toBeGreaterThan(0);
   });
 
   it("a no-op batch (an unchanged entry put again, a missing key deleted) keeps the same root", async () => {

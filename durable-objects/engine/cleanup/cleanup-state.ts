@@ -36,9 +36,15 @@ export interface CleanupState extends ManifestJobState {
    */
   collectorSince?: number | null;
   waitingFor?: string | null;
-  /** Kept backups are marked in id order: the one being read (null: the first) and its next leaf. */
+  /** The kept backup being read (null: the next one still to mark) and its next leaf. */
   markBackup: string | null;
   markChunk: number;
+  /**
+   * "role": the snapshots still to mark are those not yet recorded as marked (cleanup-store.ts).
+   * Absent in a cleanup begun before that, which walked them in id order: on its first mark step
+   * under this engine, every snapshot before `markBackup` is recorded as marked.
+   */
+  markOrder?: "role";
   /** Which of the sweep's areas is being swept (absent: the first), and where its listing resumes. */
   sweepArea?: number;
   sweepCursor: string | null;
@@ -85,6 +91,8 @@ export interface CleanupStore {
   nextKept(): string | null;
   /** Records a snapshot's walk as finished (or abandoned: it was expired meanwhile). */
   keptMarked(backupId: string): void;
+  /** Records every snapshot before `backupId` (in id order) as marked. */
+  keptMarkedBefore(backupId: string): void;
   mark(blobs: readonly string[]): void;
   /** Marks a manifest chunk for backup `by`, unless already marked (the first marker stays). */
   markChunk(key: string, by: string): void;

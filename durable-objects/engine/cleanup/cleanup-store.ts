@@ -52,6 +52,8 @@ export function cleanupStore(db: SqlStorage): CleanupStore {
     },
     nextKept: () => next(["keep"], null)?.id ?? null,
     keptMarked: (id) => void db.exec("UPDATE cleanup_backups SET role = 'marked' WHERE id = ? AND role = 'keep'", id),
+    keptMarkedBefore: (id) =>
+      void db.exec("UPDATE cleanup_backups SET role = 'marked' WHERE id < ? AND role = 'keep'", id),
     mark: (blobs) => {
       for (const blob of blobs) db.exec("INSERT OR IGNORE INTO marked (blob) VALUES (?)", blob);
     },

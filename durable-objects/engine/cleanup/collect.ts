@@ -29,10 +29,8 @@ export async function collectNext(deps: CleanupDeps, state: CleanupState): Promi
   const { collection, store } = deps;
   if (state.dryRun) {
     // A dry run deletes nothing and registers nothing: it marks what a real run would keep.
-    const planned = new Set<string>();
-    for (let next = store.nextExpired(null); next; next = store.nextExpired(next.id)) planned.add(next.id);
-    store.saveKept((await collection.snapshots()).filter((id) => !planned.has(id)));
-    return { ...state, phase: "mark" };
+    store.saveKept(await snapshotsToMark(deps, state));
+    return { ...state, phase: "mark", markOrder: "role" };
   }
   await collection.releaseLease();
   if (state.collectorSince === null || state.collectorSince === undefined) {
@@ -42,11 +40,25 @@ export async function collectNext(deps: CleanupDeps, state: CleanupState): Promi
     return { ...state, collectorSince: registration.since, waitingFor: null };
   }
   if ((await collection.prune(state.collectorSince)) >= PRUNE_ROWS_PER_STEP) return state;
-  store.saveKept(await collection.snapshots());
-  return { ...state, phase: "mark" };
+  store.saveKept(await snapshotsToMark(deps, state));
+  return { ...state, phase: "mark", markOrder: "role" };
+}
+
+/** Every snapshot in the store, less (in a dry run, which expires nothing) the ones its plan would expire. */
+async function snapshotsToMark(deps: CleanupDeps, state: CleanupState): Promise<string[]> {
+  const snapshots = await deps.collection.snapshots();
+  if (!state.dryRun) return snapshots;
+  const planned = new Set<string>();
+  for (let next = deps.store.nextExpired(null); next; next = deps.store.nextExpired(next.id)) planned.add(next.id);
+  return snapshots.filter((id) => !planned.has(id));
 }
 
 export async function markNext(deps: CleanupDeps, state: CleanupState): Promise<CleanupState> {
+  if (state.markOrder !== "role") {
+    // Begun by the engine that walked snapshots in id order: those before its current one are done.
+    if (state.markBackup !== null) deps.store.keptMarkedBefore(state.markBackup);
+    return { ...state, markOrder: "role" };
+  }
   const backupId = state.markBackup ?? deps.store.nextKept();
   if (backupId === null) return { ...state, phase: "sweep", markBackup: null, markChunk: 0 };
   const index = await readIndex(deps.backup, deps.keyring, backupId);
@@ -58,7 +70,7 @@ export async function markNext(deps: CleanupDeps, state: CleanupState): Promise<
     // parent cannot be walked, only the child reaches them (docs/invariants.md, 16).
     if ((await deps.collection.statusOf(backupId)) === "expired") {
       deps.store.forgetChunksOf(backupId);
-      deps.store.addKept(await deps.collection.snapshots());
+      deps.store.addKept(await snapshotsToMark(deps, state));
       return nextBackup(deps, state, backupId);
     }
     // Sweeping with an incomplete mark set could delete what a kept backup needs: stop instead.

@@ -207,6 +207,11 @@ export class TreeBuilder {
     return true;
   }
 
+  /** True when a chunk of `level` or above has been made (it is still listed at its level or above). */
+  holdsAtOrAbove(level: number): boolean {
+    return this.levels.slice(level).some((refs) => refs.length > 0);
+  }
+
   /** Adds an existing chunk as it is (only `atBoundary(ref.level)`, and only one closed by its own rules). */
   async addSubtree(ref: ChunkRef): Promise<void> {
     if (!this.atBoundary(ref.level)) throw new Error(`a level ${ref.level} chunk cannot start inside an open chunk`);

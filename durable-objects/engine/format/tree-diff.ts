@@ -42,6 +42,8 @@ export interface TreeDiffOptions {
   after?: string | null;
   /** At least 1. */
   limit: number;
+  /** When two entries of one key are the same (default `sameObject`: what a restore would see). */
+  same?: (before: ManifestEntry, after: ManifestEntry) => boolean;
 }
 
 type Item = { ref: ChunkRef; entry?: undefined } | { entry: ManifestEntry; ref?: undefined };
@@ -137,6 +139,7 @@ export async function diffTrees(
   // The window's start stays put: whatever is compared is popped, and neither top is ever before
   // the last key compared, so each round's seek only trims what expanding added.
   const start = options.after ?? null;
+  const same = options.same ?? sameObject;
   while (changes.length < options.limit) {
     await before.seek(prefix, start);
     await after.seek(prefix, start);
@@ -164,7 +167,7 @@ export async function diffTrees(
       changes.push({ key: b!.entry!.key, change: "added", before: null, after: b!.entry! });
       after.pop();
     } else {
-      if (!sameObject(a!.entry!, b!.entry!)) {
+      if (!same(a!.entry!, b!.entry!)) {
         changes.push({ key: a!.entry!.key, change: "modified", before: a!.entry!, after: b!.entry! });
       }
       before.pop();

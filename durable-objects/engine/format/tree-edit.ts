@@ -12,9 +12,12 @@
  * builder the old tree in key order and, at each chunk:
  *
  *   - no change falls in its key range and nothing is open below its level: it is added whole,
- *     unread. (A chunk at the end of its level was closed by the end of the entries, not by a
- *     rule; its range runs to the end of the key space, so it is taken whole only when no change
- *     is left, and then the end of the entries closes it here too.)
+ *     unread. A chunk at the end of its level (its range runs to the end of the key space) was
+ *     closed by the end of the entries, not by a rule. It is taken whole only when no change is
+ *     left, and only when the builder already holds a chunk of its level or above: then the
+ *     level below is not the top, and the end of the entries closes it here too. Otherwise (all
+ *     that came before it was deleted) a full build might stop a level lower, with its only
+ *     child as the root, so it is opened instead.
  *   - otherwise a page is opened and its children are fed one by one, and a leaf is merged with
  *     the changes that fall in it, entry by entry.
  *
@@ -86,7 +89,8 @@ export async function editTree(
     frame.next += 1;
     // The chunk's range runs to the next chunk's first key (the first chunk's from the start of the key space).
     const end = frame.next < frame.items.length ? frame.items[frame.next]!.firstKey : frame.end;
-    if (!editsBefore(end) && builder.atBoundary(ref.level)) {
+    const closedByRule = end !== null || ref.level === 0 || builder.holdsAtOrAbove(ref.level);
+    if (!editsBefore(end) && builder.atBoundary(ref.level) && closedByRule) {
       await builder.addSubtree(ref);
     } else if (ref.level > 0) {
       stack.push({ items: await nodes.children(ref), next: 0, end });

@@ -22,7 +22,7 @@ import type { Keyring } from "../format/keyring";
 import { manifestIndexKey, type ManifestEntry } from "../format/manifest";
 import type { Unreadable } from "../format/manifest-reader";
 import { chunkKey, type ChunkRef } from "../format/manifest-tree";
-import { diffTrees, type TreeNodes } from "../format/tree-diff";
+import { diffTrees, sameObject, type TreeNodes } from "../format/tree-diff";
 import {
   advancePosition,
   manifestOf,
@@ -61,6 +61,20 @@ export interface ReplicaDelta {
 
 /** Changes one step copies at most (and at most a step's byte budget of their new content). */
 export const CHANGES_PER_STEP = 200;
+/**
+ * Chunks one step's diff reads at most. Past it the trees share little (after a key rotation
+ * every chunk is renamed; a bucket rewritten with the same bytes changes every leaf and no
+ * object): the job walks the snapshot instead, in bounded steps.
+ */
+export const DIFF_READS_PER_STEP = 2_000;
+
+class DiffTooWide extends Error {}
+
+/**
+ * What the replica needs for an entry: its blob. The same content under another blob name (a key
+ * rotation renames blobs) is a change here, unlike in the API's diff.
+ */
+const sameBlob = (a: ManifestEntry, b: ManifestEntry) => sameObject(a, b) && a.blob === b.blob;
 
 export interface ReplicateDeps extends CopyDeps {
   keyring: Keyring | null;
@@ -139,10 +153,13 @@ async function copyChanges(deps: ReplicateDeps, state: ReplicateState, since: Re
     page = await diffTrees(nodes, since.parentRoot, state.root ?? null, {
       after: since.after,
       limit: CHANGES_PER_STEP,
+      same: sameBlob,
     });
   } catch (error) {
-    if (!(error instanceof PermanentError) && !isBlobIntegrityError(error)) throw error;
-    return { ...state, since: null, nextChunkSeq: 0, nextOffset: 0 };
+    // Unreadable (the walk records what, by path) or too wide to read in a step: walked instead.
+    if (!(error instanceof DiffTooWide) && !(error instanceof PermanentError) && !isBlobIntegrityError(error))
+      throw error;
+    return { ...state, since: null, nextChunkSeq: 0, nextOffset: 0, filesProcessed: 0 };
   }
   let bytes = 0;
   let taken = 0;
@@ -168,11 +185,15 @@ async function copyChanges(deps: ReplicateDeps, state: ReplicateState, since: Re
   return tally({ ...next, filesProcessed: state.filesProcessed + part.length }, copied);
 }
 
-/** The chunk reader, noting the name of every chunk read. */
+/** The chunk reader, noting the name of every chunk read, and refusing past DIFF_READS_PER_STEP. */
 function recordingReads(nodes: TreeNodes, read: string[]): TreeNodes {
+  const note = (ref: ChunkRef) => {
+    if (read.length >= DIFF_READS_PER_STEP) throw new DiffTooWide();
+    read.push(ref.name);
+  };
   return {
-    children: (ref) => (read.push(ref.name), nodes.children(ref)),
-    entries: (ref) => (read.push(ref.name), nodes.entries(ref)),
+    children: (ref) => (note(ref), nodes.children(ref)),
+    entries: (ref) => (note(ref), nodes.entries(ref)),
   };
 }
 

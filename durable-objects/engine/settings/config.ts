@@ -73,7 +73,8 @@ const configSchema = z
     /**
      * Event backups edit their parent's manifest tree by path (engine/backup/path-edit.ts); false:
      * they walk the parent's whole manifest as before manifest version 3 (the same tree, built the
-     * slow way: for comparison in `npm run bench -- --change`, and as a way back).
+     * slow way: for comparison in `npm run bench -- --change`, and a way back from path edits; the
+     * manifests stay version 3, which an older engine cannot read).
      */
     BACKUP_PATH_EDITS: flag.default(true),
     BACKUP_COMPRESSION_ENABLED: flag.default(false),
