@@ -59,8 +59,15 @@ async function putAll(bucket, keys, body) {
 
 /** The manifest figures of a backup's closing log line: chunks stored and (for a path edit) read. */
 async function manifestFigures(api, id) {
-  const { logs } = await api.call("GET", `/backup/logs/${id}?limit=1000`);
-  const text = logs.map((l) => l.message).join("\n");
+  // Every page: a full backup's closing line comes after one line per step.
+  const lines = [];
+  let cursor = null;
+  do {
+    const page = await api.call("GET", `/backup/logs/${id}?limit=1000${cursor ? `&cursor=${cursor}` : ""}`);
+    lines.push(...page.logs.map((l) => l.message));
+    cursor = page.nextCursor;
+  } while (cursor);
+  const text = lines.join("\n");
   const stored = /, (\d+) chunks stored \((\d+) bytes\)(?:, (\d+) read)?/.exec(text);
   return { written: Number(stored?.[1] ?? NaN), read: stored?.[3] === undefined ? null : Number(stored[3]) };
 }
