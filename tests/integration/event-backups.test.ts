@@ -472,8 +472,8 @@ describe("event-driven backups", () => {
     await completedBackup("full");
     const keys = Array.from({ length: TARGETED_MAX_KEYS + 1 }, (_, i) => `many/${String(i).padStart(5, "0")}.txt`);
     await putObjects(keys.slice(0, 20).map((key) => ({ key, body: key })));
-    for (let i = 0; i < keys.length; i += 1000)
-      await deliver(keys.slice(i, i + 1000).map((key) => notification("PutObject", key)));
+    // One batch: the coordinator's alarm (due at once past the threshold) must find them all pending.
+    await deliver(keys.map((key) => notification("PutObject", key)));
     const [started] = await eventBackupsStarted(1);
     await runBackupToEnd(started!.id);
     const log = await logText(started!.id);
