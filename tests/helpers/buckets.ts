@@ -76,3 +76,14 @@ export async function sha256Hex(data: ArrayBuffer | Uint8Array | string): Promis
   const digest = await crypto.subtle.digest("SHA-256", bytes);
   return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
+
+/** Both source buckets, the store and its replica emptied, and no backup template (the more-buckets project). */
+export async function emptyTwoBucketStore(): Promise<void> {
+  await Promise.all([
+    emptyBucket(env.R2_BUCKET),
+    emptyBucket(env.R2_BACKUP_BUCKET),
+    emptyBucket(env.R2_REPLICA_BUCKET!),
+    emptyBucket(env.R2_MEDIA_BUCKET!),
+  ]);
+  await env.DB.exec("DELETE FROM backup_templates");
+}

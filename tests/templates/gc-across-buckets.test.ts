@@ -8,7 +8,7 @@
 import { env, runDurableObjectAlarm } from "cloudflare:test";
 import { beforeEach, describe, expect, it } from "vitest";
 import { api } from "../helpers/api";
-import { emptyBucket, listAll, putObjects, sha256Hex } from "../helpers/buckets";
+import { emptyTwoBucketStore, listAll, putObjects, sha256Hex } from "../helpers/buckets";
 import { verify } from "../helpers/flows";
 import { armPlan, CallPlan, disarm } from "../helpers/interpose";
 import { backupJobStub, cleanupJobStub, runBackupToEnd, runJobToEnd } from "../helpers/jobs";
@@ -42,13 +42,7 @@ const sharedBlob = async () => `blobs/${await sha256Hex(SHARED)}`;
  * name it); media-files holds SHARED too, backed up by a template into the same store.
  */
 beforeEach(async () => {
-  await Promise.all([
-    emptyBucket(env.R2_BUCKET),
-    emptyBucket(env.R2_BACKUP_BUCKET),
-    emptyBucket(env.R2_REPLICA_BUCKET!),
-    emptyBucket(media()),
-  ]);
-  await env.DB.exec("DELETE FROM backup_templates");
+  await emptyTwoBucketStore();
   await putObjects([{ key: "docs/shared.txt", body: SHARED }]);
   await finished(await create({ type: "full" }));
   await env.R2_BUCKET.delete("docs/shared.txt");

@@ -9,7 +9,7 @@ import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test"
 import { beforeEach, describe, expect, it } from "vitest";
 import type { CleanupState } from "../../durable-objects/engine/cleanup/cleanup-state";
 import { api } from "../helpers/api";
-import { emptyBucket, putObjects } from "../helpers/buckets";
+import { emptyTwoBucketStore, putObjects } from "../helpers/buckets";
 import { verify } from "../helpers/flows";
 import { cleanupJobStub, coordinatorStub, runBackupToEnd, runJobToEnd } from "../helpers/jobs";
 import { replicateJobId } from "../../durable-objects/replicate-job";
@@ -35,13 +35,7 @@ const phaseOf = (jobId: string) =>
   });
 
 beforeEach(async () => {
-  await Promise.all([
-    emptyBucket(env.R2_BUCKET),
-    emptyBucket(env.R2_BACKUP_BUCKET),
-    emptyBucket(env.R2_REPLICA_BUCKET!),
-    emptyBucket(media()),
-  ]);
-  await env.DB.exec("DELETE FROM backup_templates");
+  await emptyTwoBucketStore();
 });
 
 describe("a path-edited snapshot and a collection that began before it completed", () => {

@@ -67,7 +67,10 @@ export const backup = z
     deletedCount: z.number().int(),
     failedCount: z.number().int(),
     bytesUploaded: bytes,
-    checksum: z.string().nullable().meta({ description: "Hex SHA-256 over the backup's manifest." }),
+    checksum: z.string().nullable().meta({
+      description:
+        "The manifest's checksum, 64 hex digits: the root chunk's name (a Merkle root over every chunk and entry) since manifest version 3, a hash chain over its leaves before (docs/storage-format.md).",
+    }),
     error: z.string().nullable(),
     lastVerifiedAt: nullableTime,
     lastVerificationValid: z.boolean().nullable(),
