@@ -183,6 +183,8 @@ export default defineConfig({
       project("incremental-disabled", ["tests/incremental-disabled/**/*.test.ts"], {
         BACKUP_INCREMENTAL_ENABLED: "false",
       }),
+      // Production-shaped R2 on every job object (engine/r2-latency.ts), four times the defaults.
+      project("production-latency", ["tests/latency/**/*.test.ts"], { BACKUP_TEST_R2_LATENCY: "production×4" }),
       // The simulated month (tests/simulation/): two source buckets into one store and a replica,
       // restores into a scratch bucket bound only here, small multipart settings and small
       // manifest trees (a few hundred keys grow several levels), a grace period of 0, and every

@@ -16,7 +16,7 @@ import {
 import { locatorOf, PageCache } from "./engine/format/manifest-reader";
 import type { BackupEngineSettings, BackupStepDeps } from "./engine/backup/backup-deps";
 import type { ParentTotals } from "./engine/backup/path-edit";
-import { DEFAULT_TEMPLATE, sourceFor } from "./engine/settings/templates";
+import { DEFAULT_TEMPLATE } from "./engine/settings/templates";
 import { logRecord, progressColumns } from "./engine/backup/batch-recorder";
 import { runBackupStep } from "./engine/backup/backup-step";
 import { abortOpenUpload } from "./engine/backup/large-object";
@@ -350,7 +350,7 @@ export class BackupJob extends StepJob<BackupCheckpoint> {
 
   private async deps(checkpoint: BackupCheckpoint): Promise<BackupStepDeps> {
     const deps: BackupStepDeps = {
-      source: sourceFor(this.env, checkpoint.template?.sourceBinding, this.bound("R2_BUCKET")),
+      source: this.sourceBucket(checkpoint.template?.sourceBinding),
       backup: this.bound("R2_BACKUP_BUCKET"),
       db: openDatabase(this.bound("DB")),
       settings: await this.settingsOf(checkpoint),

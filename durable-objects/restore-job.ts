@@ -19,7 +19,6 @@ import {
 import type { LogRecord } from "./engine/records";
 import { readKeyring } from "./engine/settings/engine-settings";
 import { ManifestJob } from "./manifest-job";
-import { sourceFor } from "./engine/settings/templates";
 import { clock } from "./engine/clock";
 
 export interface StartRestore {
@@ -67,7 +66,7 @@ export class RestoreJob extends ManifestJob<RestoreState> {
     const settings = this.settings();
     return runRestoreStep(
       {
-        source: sourceFor(this.env, state.sourceBinding, this.bound("R2_BUCKET")),
+        source: this.sourceBucket(state.sourceBinding),
         backup: this.bound("R2_BACKUP_BUCKET"),
         replica: this.bound("R2_REPLICA_BUCKET") ?? null,
         keyring: await readKeyring(this.env),

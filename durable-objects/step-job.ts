@@ -16,6 +16,8 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import { getConfig } from "./engine/settings/config";
+import { ConnectionGate, withLatency } from "./engine/r2-latency";
+import { sourceFor } from "./engine/settings/templates";
 import { isCollectionConflict } from "./engine/collection/ledger";
 import { errorMessage, isRetryable } from "./engine/errors";
 import { ended, type CancelRequest, type StepState } from "./engine/lifecycle";
@@ -86,7 +88,26 @@ export abstract class StepJob<S extends StepState> extends DurableObject<Env> {
   protected bound<K extends Exclude<Interposed, "storage">>(name: K): Env[K] {
     const target = this.env[name];
     // An optional binding that is absent stays absent.
-    return this.interpose && target ? this.interpose(name, target) : target;
+    const seen = this.interpose && target ? this.interpose(name, target) : target;
+    return seen && name.startsWith("R2_") ? (this.shaped(seen as R2Bucket) as Env[K]) : seen;
+  }
+
+  /** This object's R2 connections (engine/r2-latency.ts), made when production-shaped latency is on. */
+  private connections: ConnectionGate | null = null;
+
+  /** The bucket as production would serve it, when BACKUP_TEST_R2_LATENCY is set (benches, tests); else itself. */
+  protected shaped(bucket: R2Bucket): R2Bucket {
+    const profile = getConfig(this.env).BACKUP_TEST_R2_LATENCY;
+    if (!profile) return bucket;
+    this.connections ??= new ConnectionGate(profile.maxInFlight);
+    return withLatency(bucket, profile, this.connections);
+  }
+
+  /** A job's source bucket: the default's binding (interposed for tests), or a template's. */
+  protected sourceBucket(binding: string | undefined): R2Bucket {
+    return binding === undefined || binding === "R2_BUCKET"
+      ? this.bound("R2_BUCKET")
+      : this.shaped(sourceFor(this.env, binding, this.env.R2_BUCKET));
   }
 
   protected storage(): DurableObjectStorage {

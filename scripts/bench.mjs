@@ -41,6 +41,8 @@ Measures the engine on the local stack against the runtime's own ceiling; prints
   --change             what a small change costs at 10,000, 50,000 and 200,000 objects
   --change-sizes LIST  object counts for --change (default 10000,50000,200000)
   --sets LIST          only these data sets: small, mix, large (default all; none: no data set)
+  --latency SPEC       production-shaped R2 latency on every job object (BACKUP_TEST_R2_LATENCY:
+                       production, production×N, or JSON over the defaults; docs/performance.md)
   --port N             the server's port (default 8791)
   --manifest-files N   objects for --manifest (default 50000)
   --days N             backups for --manifest (default 30)`;
@@ -55,6 +57,7 @@ const values = scriptArgs({
     manifest: { type: "boolean", default: false },
     change: { type: "boolean", default: false },
     "change-sizes": { type: "string", default: "10000,50000,200000" },
+    latency: { type: "string" },
     rpo: { type: "boolean" },
     // `--sets large` (or `small,mix`): only those data sets.
     sets: { type: "string", default: "small,mix,large" },
@@ -66,6 +69,8 @@ const values = scriptArgs({
 const quick = values.quick;
 const port = Number(values.port);
 const api = apiClient(port, await adminToken());
+/** The server's variables for the production-shaped latency layer (engine/r2-latency.ts), if asked for. */
+const latencyVars = values.latency ? ["--var", `BACKUP_TEST_R2_LATENCY:${values.latency}`] : [];
 /** The engine's concurrency (durable-objects/engine/settings/defaults.ts), which the ceiling uses too. */
 const CONCURRENCY = 6;
 
@@ -107,7 +112,7 @@ async function dataSet(seed) {
   return {
     state,
     async session(work, extraArgs = []) {
-      const server = await startServer(port, state, ["--var", "BACKUP_GC_GRACE_HOURS:0", ...extraArgs]);
+      const server = await startServer(port, state, ["--var", "BACKUP_GC_GRACE_HOURS:0", ...latencyVars, ...extraArgs]);
       try {
         return await work();
       } finally {

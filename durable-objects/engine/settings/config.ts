@@ -5,6 +5,7 @@
  */
 import { z } from "zod";
 import { SCHEDULES } from "./schedule";
+import { parseLatencyProfile } from "../r2-latency";
 
 const LOOPBACK_HOSTS = new Set(["localhost", "127.0.0.1", "[::1]"]);
 
@@ -101,6 +102,24 @@ const configSchema = z
      * (the format's own are 100 and 32), so that a few hundred keys grow a tree of several levels.
      */
     BACKUP_TEST_TREE_FANOUT: wholeNumber(2, 100).optional(),
+    /**
+     * Benches and tests only: production-shaped latency on every job object's R2 calls
+     * (engine/r2-latency.ts): "production", "production×N", or JSON over the defaults.
+     */
+    BACKUP_TEST_R2_LATENCY: optionalText.pipe(
+      z
+        .string()
+        .optional()
+        .transform((value, ctx) => {
+          if (value === undefined) return undefined;
+          try {
+            return parseLatencyProfile(value);
+          } catch (error) {
+            ctx.addIssue({ code: "custom", message: error instanceof Error ? error.message : String(error) });
+            return z.NEVER;
+          }
+        }),
+    ),
     /** Consecutive failed steps after which a job gives up and is marked failed. */
     BACKUP_MAX_STEP_ATTEMPTS: wholeNumber(1, 50).default(6),
     /** Objects larger than this are uploaded part by part across steps (multipart). */

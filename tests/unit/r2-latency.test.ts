@@ -1,0 +1,98 @@
+/**
+ * The production-shaped R2 layer (engine/r2-latency.ts): its profile's syntax, the per-call
+ * latency by operation and size, and at most `maxInFlight` calls of one job object at once.
+ */
+import { describe, expect, it } from "vitest";
+import {
+  ConnectionGate,
+  parseLatencyProfile,
+  PRODUCTION_LATENCY,
+  withLatency,
+} from "../../durable-objects/engine/r2-latency";
+
+const MIB = 1024 * 1024;
+
+/** Just enough of an R2 bucket: objects of a given size, and an upload that records its parts. */
+function fakeBucket(sizes: Record<string, number>) {
+  const object = (key: string) => ({ key, size: sizes[key] ?? 0, body: new ReadableStream() });
+  const bucket = {
+    head: async (key: string) => (key in sizes ? { key, size: sizes[key] } : null),
+    get: async (key: string) => (key in sizes ? object(key) : null),
+    put: async (key: string, value: string) => ({ key, size: value.length }),
+    list: async () => ({ objects: [], truncated: false }),
+    delete: async () => undefined,
+    createMultipartUpload: async (key: string) => ({
+      key,
+      uploadId: "u1",
+      uploadPart: async (partNumber: number) => ({ partNumber, etag: "e" }),
+      complete: async () => object(key),
+      abort: async () => undefined,
+    }),
+  };
+  return bucket as unknown as R2Bucket;
+}
+
+/** The latencies waited, in order, instead of sleeping. */
+function recorder() {
+  const waited: number[] = [];
+  return { waited, wait: async (ms: number) => void waited.push(ms) };
+}
+
+describe("production-shaped R2 latency", () => {
+  it("reads its profile: production, production×N, or JSON over the defaults; says what is wrong", () => {
+    expect(parseLatencyProfile("production")).toEqual(PRODUCTION_LATENCY);
+    expect(parseLatencyProfile("production×4").get).toEqual({ fixedMs: 120, perMiBMs: 32 });
+    expect(parseLatencyProfile("production*2").maxInFlight).toBe(6);
+    const custom = parseLatencyProfile('{"get": {"fixedMs": 50}, "maxInFlight": 2}');
+    expect(custom).toMatchObject({ get: { fixedMs: 50, perMiBMs: 8 }, head: PRODUCTION_LATENCY.head, maxInFlight: 2 });
+    expect(() => parseLatencyProfile("fast")).toThrow(/production/);
+    expect(() => parseLatencyProfile('{"copy": {}}')).toThrow(/unknown operation copy/);
+    expect(() => parseLatencyProfile('{"maxInFlight": 0}')).toThrow(/maxInFlight/);
+    expect(() => parseLatencyProfile('{"put": {"fixedMs": -1}}')).toThrow(/≥ 0/);
+  });
+
+  it("waits each operation's fixed latency plus its per-MiB part for what it moved", async () => {
+    const { waited, wait } = recorder();
+    const bucket = withLatency(fakeBucket({ big: 2 * MIB }), PRODUCTION_LATENCY, new ConnectionGate(6), wait);
+    await bucket.head("big");
+    await bucket.get("big");
+    await bucket.get("missing");
+    await bucket.put("small", "x".repeat(MIB / 2));
+    await bucket.list();
+    await bucket.delete("small");
+    const upload = await bucket.createMultipartUpload("large");
+    await upload.uploadPart(1, new Uint8Array(MIB));
+    await upload.complete([]);
+    expect(waited).toEqual([20, 30 + 16, 30, 80 + 4, 60, 30, 80, 80 + 8, 80]);
+  });
+
+  it("lets one job object have at most maxInFlight calls at once, the rest waiting their turn", async () => {
+    const gate = new ConnectionGate(6);
+    const bucket = withLatency(
+      fakeBucket({ a: 1 }),
+      PRODUCTION_LATENCY,
+      gate,
+      (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+    );
+    const started = performance.now();
+    await Promise.all(Array.from({ length: 13 }, () => bucket.head("a")));
+    // 13 heads of 20 ms through 6 connections: three rounds.
+    expect(performance.now() - started).toBeGreaterThanOrEqual(58);
+    expect(gate.peak).toBe(6);
+  });
+
+  it("serves waiting calls in order", async () => {
+    const gate = new ConnectionGate(1);
+    const order: number[] = [];
+    await Promise.all(
+      [1, 2, 3, 4].map((n) =>
+        gate.run(async () => {
+          order.push(n);
+          await new Promise((resolve) => setTimeout(resolve, 1));
+        }),
+      ),
+    );
+    expect(order).toEqual([1, 2, 3, 4]);
+    expect(gate.peak).toBe(1);
+  });
+});
