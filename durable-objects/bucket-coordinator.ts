@@ -29,6 +29,7 @@ import {
   fitsTargetedBackup,
   PendingChanges,
   TARGETED_MAX_KEYS,
+  TARGETED_MAX_KEY_BYTES,
   type ChangeSummary,
 } from "./engine/coordinator/pending-changes";
 import { normalizeTargetKeys } from "./engine/backup/targeted-listing";
@@ -165,7 +166,7 @@ export class BucketCoordinator extends DurableObject<Env> {
         notes.push(
           targetKeys
             ? `Its parent ${parentId} ended partial: this event backup also reads again the ${failed.length} object(s) the parent could not read.`
-            : `Its parent ${parentId} ended partial with more unread objects than an event backup can name (${TARGETED_MAX_KEYS} keys or 64 KiB of names with the changes): this event backup lists the bucket to read them again.`,
+            : `Its parent ${parentId} ended partial with more unread objects than an event backup can name (${TARGETED_MAX_KEYS} keys or ${TARGETED_MAX_KEY_BYTES / 1024} KiB of names with the changes): this event backup lists the bucket to read them again.`,
         );
       }
       // If `start` throws, the lease stays until the job is known not to run (see the header).

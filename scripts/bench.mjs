@@ -317,6 +317,7 @@ if (values.change)
     port,
     api,
     sizes: values["change-sizes"].split(",").map(Number),
+    serverArgs: latencyVars,
     log: (line) => console.log(line),
   });
 if (values.manifest)

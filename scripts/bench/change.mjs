@@ -91,7 +91,8 @@ async function eventBackup(api, keys) {
 
 const secondsOf = (b) => (Date.parse(b.completedAt) - Date.parse(b.startedAt)) / 1000;
 
-export async function changeCost({ port, api, sizes, log }) {
+/** `serverArgs`: more arguments for every server started (the bench's `--latency`). */
+export async function changeCost({ port, api, sizes, log, serverArgs = [] }) {
   const rows = [];
   const diffs = [];
   const setup = [];
@@ -105,6 +106,7 @@ export async function changeCost({ port, api, sizes, log }) {
         "BACKUP_GC_GRACE_HOURS:0",
         "--var",
         "BACKUP_DEV_ROUTES:true",
+        ...serverArgs,
         ...Object.entries(vars).flatMap(([k, v]) => ["--var", `${k}:${v}`]),
       ];
       const server = await startServer(port, state, args);

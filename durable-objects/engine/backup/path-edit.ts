@@ -13,7 +13,7 @@ import { PermanentError } from "../errors";
 import { chunkNodes, readChunkText } from "../format/chunk-store";
 import type { ManifestEntry } from "../format/manifest";
 import type { PageCache } from "../format/manifest-reader";
-import { chunkName, type ChunkRef } from "../format/manifest-tree";
+import { chunkName, parsePage, type ChunkRef } from "../format/manifest-tree";
 import type { TreeNodes } from "../format/tree-diff";
 import { findEntries } from "../format/tree-edit";
 import type { BackupCheckpoint } from "./backup-checkpoint";
@@ -48,6 +48,8 @@ async function namedAsThisBackupWould(deps: BackupStepDeps, root: ChunkRef, pare
   const chunk = await readChunkText(deps.backup, deps.settings.readKeyring, root.name);
   if (!chunk)
     throw new PermanentError(`the root chunk of backup ${parentId}'s manifest is missing; verify that backup`);
+  // The first step's lookups start at this page: kept, so it is read once.
+  if (root.level > 0) deps.parentPages.set(root.name, parsePage(chunk.text, root.level));
   return (await chunkName(chunk.sha256, codecOf(deps.settings).keyring)) === root.name;
 }
 
@@ -68,22 +70,26 @@ export class StepChunks implements TreeNodes {
     this.nodes = chunkNodes(deps.backup, deps.settings.readKeyring, whose);
   }
 
-  async children(ref: ChunkRef): Promise<ChunkRef[]> {
-    const cached = this.pages.get(ref.name);
-    if (cached) return cached;
-    this.reads += 1;
-    const children = await this.nodes.children(ref);
-    this.pages.set(ref.name, children);
-    return children;
+  children(ref: ChunkRef): Promise<ChunkRef[]> {
+    return this.once(this.pages, ref, (r) => this.nodes.children(r));
   }
 
-  async entries(ref: ChunkRef): Promise<ManifestEntry[]> {
-    const cached = this.leaves.get(ref.name);
+  entries(ref: ChunkRef): Promise<ManifestEntry[]> {
+    return this.once(this.leaves, ref, (r) => this.nodes.entries(r));
+  }
+
+  /** What `read` gives for the chunk, read only if `cache` does not hold it yet (a name fixes its content). */
+  private async once<T>(
+    cache: { get(name: string): T | undefined; set(name: string, value: T): void },
+    ref: ChunkRef,
+    read: (ref: ChunkRef) => Promise<T>,
+  ): Promise<T> {
+    const cached = cache.get(ref.name);
     if (cached) return cached;
     this.reads += 1;
-    const entries = await this.nodes.entries(ref);
-    this.leaves.set(ref.name, entries);
-    return entries;
+    const value = await read(ref);
+    cache.set(ref.name, value);
+    return value;
   }
 }
 

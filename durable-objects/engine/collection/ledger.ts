@@ -5,8 +5,8 @@
  *
  * Writers (backup steps): every blob and chunk a step names that no snapshot names yet (what it
  * stored or found present by deduplication) is recorded as the step's references, in the same D1
- * batch as the step's other rows, together with a check: has any of them been condemned by a
- * sweep page since the step's fence (read before the step's first presence check)? If so the
+ * batch as the step's other rows, together with a check whether a sweep page condemned one of
+ * them since the step's fence (read before the step's first presence check). If so the
  * step does not count: it runs again once that page is done, and then finds the object absent
  * and stores it again.
  *

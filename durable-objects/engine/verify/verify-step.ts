@@ -117,7 +117,7 @@ export async function runVerifyStep(deps: VerifyDeps, state: VerifyState): Promi
     ? {
         ...state,
         // Version 3 is checked by its root (every chunk read is checked against its name).
-        chain: (state.index.version ?? 2) >= 3 ? state.chain : await extendChain(state.chain, chunk.sha256),
+        chain: checkedByRoot(state.index) ? state.chain : await extendChain(state.chain, chunk.sha256),
         entriesSeen: state.entriesSeen + entries.length,
         bytesSeen: state.bytesSeen + entries.reduce((sum, e) => sum + e.size, 0),
       }
@@ -199,7 +199,7 @@ function finish(state: VerifyState, problems: VerifyProblem[]): VerifyState {
   const found = [...problems];
   const { index } = state;
   if (index) {
-    const computed = (index.version ?? 2) >= 3 ? treeChecksum(state.root ?? null) : state.chain;
+    const computed = checkedByRoot(index) ? treeChecksum(state.root ?? null) : state.chain;
     if (
       !state.chainBroken &&
       (computed !== index.checksum || (state.recordedChecksum !== null && state.recordedChecksum !== index.checksum))
@@ -222,6 +222,9 @@ function finish(state: VerifyState, problems: VerifyProblem[]): VerifyState {
   }
   return ended(addProblems(state, found), "completed", null);
 }
+
+/** Version 3 is checked by its root's name; versions 1 and 2 (and states begun before 3 existed) by their chain. */
+const checkedByRoot = (index: NonNullable<VerifyState["index"]>) => (index.version ?? 2) >= 3;
 
 export function verifyResult(state: VerifyState) {
   return {
