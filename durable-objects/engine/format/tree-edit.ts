@@ -74,9 +74,58 @@ export async function editTree(
     if (compareKeys(edits[i - 1]!.key, edits[i]!.key) >= 0)
       throw new Error("tree edits must be in key order, one per key");
   const builder = new TreeBuilder(EMPTY_TREE, keyring, shape);
-  let pending = 0; // the next edit not yet applied
+  const cursor = { pending: 0 }; // the next edit not yet applied
+  await feedTree(builder, nodes, root, edits, cursor, true);
+  // Past the old tree's last key (or into an empty tree): what is left are additions.
+  for (; cursor.pending < edits.length; cursor.pending++) {
+    const { entry } = edits[cursor.pending]!;
+    if (entry) await builder.add(entry);
+  }
+  const rootRef = await builder.finish();
+  return { root: rootRef, chunks: builder.chunks };
+}
+
+/**
+ * One tree over trees of consecutive key ranges (a fanned-out backup's shards, each built alone
+ * from the start of its range): byte for byte the tree a single build of all their entries makes.
+ * `roots` are in key order and their ranges must not overlap. The walk is editTree's with no
+ * edits, except that a tree's right spine, closed because its range ended, is opened unless it is
+ * the last tree's. So a join reads about (trees × depth) chunks plus the few after each seam
+ * that the builder needs to fall back into step with, and reuses everything else whole.
+ */
+export async function joinTrees(
+  nodes: TreeNodes,
+  roots: readonly (ChunkRef | null)[],
+  keyring: Keyring | null,
+  shape: TreeShape = DEFAULT_TREE_SHAPE,
+): Promise<EditedTree> {
+  const trees = roots.filter((root): root is ChunkRef => root !== null);
+  const builder = new TreeBuilder(EMPTY_TREE, keyring, shape);
+  for (const [i, root] of trees.entries()) {
+    if (i > 0 && compareKeys(trees[i - 1]!.firstKey, root.firstKey) >= 0)
+      throw new Error("joined trees must be in key order");
+    await feedTree(builder, nodes, root, [], { pending: 0 }, i === trees.length - 1);
+  }
+  const rootRef = await builder.finish();
+  return { root: rootRef, chunks: builder.chunks };
+}
+
+/**
+ * Feeds the tree under `root` to `builder` in key order, with the edits from `cursor.pending` on
+ * that fall inside it laid over it (the walk the header describes). `last`: this tree's end is the
+ * end of all entries; otherwise entries follow it, so its right spine was closed by its range
+ * ending, not by a rule, and is never taken whole.
+ */
+async function feedTree(
+  builder: TreeBuilder,
+  nodes: TreeNodes,
+  root: ChunkRef | null,
+  edits: readonly TreeEdit[],
+  cursor: { pending: number },
+  last: boolean,
+): Promise<void> {
   const editsBefore = (end: string | null) =>
-    pending < edits.length && (end === null || compareKeys(edits[pending]!.key, end) < 0);
+    cursor.pending < edits.length && (end === null || compareKeys(edits[cursor.pending]!.key, end) < 0);
 
   const stack: Frame[] = root ? [{ items: [root], next: 0, end: null }] : [];
   while (stack.length > 0) {
@@ -89,23 +138,16 @@ export async function editTree(
     frame.next += 1;
     // The chunk's range runs to the next chunk's first key (the first chunk's from the start of the key space).
     const end = frame.next < frame.items.length ? frame.items[frame.next]!.firstKey : frame.end;
-    const closedByRule = end !== null || ref.level === 0 || builder.holdsAtOrAbove(ref.level);
+    const closedByRule = end !== null || (last && (ref.level === 0 || builder.holdsAtOrAbove(ref.level)));
     if (!editsBefore(end) && builder.atBoundary(ref.level) && closedByRule) {
       await builder.addSubtree(ref);
     } else if (ref.level > 0) {
       stack.push({ items: await nodes.children(ref), next: 0, end });
     } else {
-      for (const entry of mergeLeaf(await nodes.entries(ref), edits, pending, end)) await builder.add(entry);
-      while (editsBefore(end)) pending += 1;
+      for (const entry of mergeLeaf(await nodes.entries(ref), edits, cursor.pending, end)) await builder.add(entry);
+      while (editsBefore(end)) cursor.pending += 1;
     }
   }
-  // Past the old tree's last key (or into an empty tree): what is left are additions.
-  for (; pending < edits.length; pending++) {
-    const { entry } = edits[pending]!;
-    if (entry) await builder.add(entry);
-  }
-  const rootRef = await builder.finish();
-  return { root: rootRef, chunks: builder.chunks };
 }
 
 /** A leaf's entries with the edits that fall before `end` (from edit `from` on) laid over them, in key order. */
