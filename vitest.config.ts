@@ -20,6 +20,9 @@ const baseBindings = {
   BACKUP_GC_GRACE_HOURS: "0",
   // Whatever a local .dev.vars says (it turns them on for npm start): every machine tests the same.
   BACKUP_DEV_ROUTES: "false",
+  // One job object per backup unless a test asks for shards (fan-out.test.ts): a test that drives
+  // one job's alarms would otherwise wait on shards nobody steps.
+  BACKUP_MAX_SHARDS: "1",
 };
 
 /** Test keys: 32 bytes each, base64. Never used outside tests. */

@@ -9,6 +9,7 @@
 import type { BackupRow } from "../schema";
 import {
   initialCheckpoint,
+  ZERO_COUNTERS,
   type BackupCheckpoint,
   type NewBackup,
   type ParentManifest,
@@ -32,7 +33,7 @@ import {
   type Statement,
 } from "./engine/records";
 import type { NewBackupRow } from "../schema";
-import { findBackupRow } from "../schema/queries";
+import { findBackupRow, latestSnapshotRow } from "../schema/queries";
 import { presentBackup } from "../schema/present";
 import { deliveryId, queueDelivery } from "./engine/monitor/outbox";
 import { webhooksEnabled } from "./oversight/monitor";
@@ -43,6 +44,8 @@ import { endHolder, runLedger } from "./engine/collection/ledger";
 import { StepJob, type AlertScope } from "./step-job";
 import { replicateJobId } from "./replicate-job";
 import { clock } from "./engine/clock";
+import { shardJobName, type FanOutDeps, type ShardAssignment, type ShardReport } from "./engine/backup/fan-out";
+import type { Heartbeat } from "./step-job";
 
 export class BackupJob extends StepJob<BackupCheckpoint> {
   /** The parent manifest's index pages, kept while this object stays in memory (see PageCache). */
@@ -69,12 +72,90 @@ export class BackupJob extends StepJob<BackupCheckpoint> {
     return row;
   }
 
-  /** Asks the backup to stop at its next step boundary; false when it has already ended. */
-  cancel(requestedBy: string): Promise<boolean> {
-    return this.requestCancel(requestedBy);
+  /**
+   * Asks the backup to stop at its next step boundary; false when it has already ended. A
+   * fanned-out backup's shards are asked too (and again when its end is recorded).
+   */
+  async cancel(requestedBy: string): Promise<boolean> {
+    const accepted = await this.requestCancel(requestedBy);
+    if (accepted) await this.cancelShards(await this.loadState(), requestedBy);
+    return accepted;
+  }
+
+  /**
+   * Starts this object as shard `assignment` of the fanned-out backup `parent` (its parent's job
+   * calls this; engine/backup/fan-out.ts). Idempotent: a started shard keeps its state.
+   */
+  async startShard(parent: NewBackup, assignment: ShardAssignment): Promise<void> {
+    const checkpoint = initialCheckpoint(
+      { ...parent, fanOut: null },
+      { chunkCount: 0, root: null },
+      clock.date().toISOString(),
+    );
+    await this.begin({ ...checkpoint, shard: assignment, cursorKey: assignment.range.after });
+  }
+
+  /** This shard's state for its parent; like `heartbeat`, re-arms a lost alarm. */
+  async shardReport(): Promise<ShardReport> {
+    const beat: Heartbeat = await this.heartbeat();
+    const state = beat === "unknown" ? undefined : await this.loadState();
+    if (!state) {
+      return {
+        stage: "unknown",
+        outcome: null,
+        error: null,
+        counters: { ...ZERO_COUNTERS },
+        chunksWritten: 0,
+        chunkBytesWritten: 0,
+        steps: 0,
+        retries: 0,
+      };
+    }
+    return {
+      stage: state.stage,
+      outcome: state.outcome,
+      error: state.error ?? state.lastError,
+      counters: state.counters,
+      ...(state.shardRoot === undefined ? {} : { root: state.shardRoot }),
+      chunksWritten: state.chunksWritten,
+      chunkBytesWritten: state.chunkBytesWritten,
+      steps: state.steps ?? 0,
+      retries: state.retries ?? 0,
+    };
+  }
+
+  /** Asks a fanned-out backup's running shards to stop (one that has ended ignores it). */
+  private async cancelShards(checkpoint: BackupCheckpoint | undefined, requestedBy: string): Promise<void> {
+    const fanOut = checkpoint?.fanOut;
+    if (!checkpoint || !fanOut || fanOut.stage === "planning") return;
+    for (const shard of fanOut.shards) await this.shardControl(checkpoint).cancel(shard.index, requestedBy);
+  }
+
+  /** How this backup's job reaches its shards: objects of the same class, named after it. */
+  private shardControl(checkpoint: BackupCheckpoint): FanOutDeps["shards"] {
+    const stub = (index: number) => this.env.BACKUP_JOB.getByName(shardJobName(checkpoint.backupId, index));
+    const parent: NewBackup = {
+      backupId: checkpoint.backupId,
+      bucketName: checkpoint.bucketName,
+      type: "full",
+      trigger: checkpoint.trigger,
+      requestedBy: checkpoint.requestedBy,
+      parentId: null,
+      backupDate: checkpoint.backupDate,
+      template: checkpoint.template ?? null,
+    };
+    return {
+      start: (assignment) => stub(assignment.index).startShard(parent, assignment),
+      report: (index) => stub(index).shardReport(),
+      cancel: async (index, requestedBy) => {
+        await stub(index).cancel(requestedBy);
+      },
+    };
   }
 
   protected async recordStart(checkpoint: BackupCheckpoint): Promise<void> {
+    // A shard's backup row is its parent's: it only logs that it began.
+    if (checkpoint.shard) return this.logShardStart(checkpoint, checkpoint.shard);
     const db = openDatabase(this.bound("DB"));
     const { startedAt } = checkpoint;
     const notes = checkpoint.startNotes;
@@ -115,6 +196,14 @@ export class BackupJob extends StepJob<BackupCheckpoint> {
         ),
       ),
     ]);
+  }
+
+  private logShardStart(checkpoint: BackupCheckpoint, shard: ShardAssignment): Promise<void> {
+    const { after, through } = shard.range;
+    const range =
+      `keys ${after === null ? "from the first" : `after ${JSON.stringify(after)}`}` +
+      ` ${through === null ? "to the last" : `up to ${JSON.stringify(through)}`}`;
+    return this.logLine(checkpoint, "start", "progress", "info", `started over ${range}.`);
   }
 
   /** An incremental backup merges with its parent's manifest; without a readable one it is full. */
@@ -204,6 +293,17 @@ export class BackupJob extends StepJob<BackupCheckpoint> {
     // An upload left open by a cancelled or failed capture would be billed until R2 expires it.
     if (!hasSnapshot && checkpoint.largeObject)
       await abortOpenUpload(this.bound("R2_BACKUP_BUCKET"), checkpoint.largeObject);
+    if (checkpoint.shard) {
+      const summary = hasSnapshot
+        ? `${outcome}: ${counters.snapshotFileCount} objects (${counters.snapshotSize} bytes), ${counters.failedCount} failed.`
+        : `${outcome}: ${checkpoint.error}`;
+      return this.logLine(checkpoint, "complete", "progress", outcome === "failed" ? "error" : "info", summary);
+    }
+    // A fanned-out backup that did not complete stops whatever shard still runs.
+    if (!hasSnapshot) await this.cancelShards(checkpoint, checkpoint.requestedBy);
+    const fanOut = checkpoint.fanOut && checkpoint.fanOut.stage !== "planning" ? checkpoint.fanOut : null;
+    const shardSteps = fanOut ? fanOut.shards.reduce((sum, s) => sum + s.steps, 0) : 0;
+    const shardRetries = fanOut ? fanOut.shards.reduce((sum, s) => sum + s.retries, 0) : 0;
     const summary = hasSnapshot
       ? `Backup ${outcome}: ${counters.fileCount} files (${counters.totalSize} bytes) recorded, ` +
         `snapshot of ${counters.snapshotFileCount} files (${counters.snapshotSize} bytes), ` +
@@ -225,8 +325,10 @@ export class BackupJob extends StepJob<BackupCheckpoint> {
       // failed backup stay until cleanup collects them.
       // (A checkpoint begun by the version 1 engine has no chunk count.)
       storedBytes: counters.bytesUploaded + (checkpoint.chunkBytesWritten ?? 0),
-      steps: checkpoint.steps ?? 0,
-      retries: checkpoint.retries ?? 0,
+      // A fanned-out backup's work is its own steps and its shards'.
+      steps: (checkpoint.steps ?? 0) + shardSteps,
+      retries: (checkpoint.retries ?? 0) + shardRetries,
+      ...(fanOut ? { shards: fanOut.shards } : {}),
     } satisfies Partial<NewBackupRow>;
     // Its copy in the replica is made after this recording, by a job of its own (afterEnd): pending
     // until then, but never again once that job has set it (this recording may be retried later).
@@ -283,7 +385,8 @@ export class BackupJob extends StepJob<BackupCheckpoint> {
     ];
   }
 
-  protected override async alertScope(checkpoint: BackupCheckpoint): Promise<AlertScope> {
+  protected override async alertScope(checkpoint: BackupCheckpoint): Promise<AlertScope | null> {
+    if (checkpoint.shard) return null; // the parent's end checks the bucket's alerts
     const db = openDatabase(this.bound("DB"));
     return {
       bucketName: checkpoint.bucketName,
@@ -297,6 +400,7 @@ export class BackupJob extends StepJob<BackupCheckpoint> {
    * the backup's, so a retried recording starts each only once.
    */
   protected override async afterEnd(checkpoint: BackupCheckpoint): Promise<void> {
+    if (checkpoint.shard) return;
     const hasSnapshot = checkpoint.outcome === "completed" || checkpoint.outcome === "partial";
     if (hasSnapshot && this.env.R2_REPLICA_BUCKET) await this.startReplication(checkpoint);
     if (checkpoint.trigger === "cron") await this.startCleanup(checkpoint);
@@ -344,8 +448,9 @@ export class BackupJob extends StepJob<BackupCheckpoint> {
     return { ...settings, storage: { ...settings.storage, compress: template.compression, keyring } };
   }
 
+  /** The bucket's lease is the backup's: its parent holds it while shards run, never a shard. */
   protected leaseOf(checkpoint: BackupCheckpoint) {
-    return { bucketName: checkpoint.bucketName, holderId: checkpoint.backupId };
+    return checkpoint.shard ? null : { bucketName: checkpoint.bucketName, holderId: checkpoint.backupId };
   }
 
   private async deps(checkpoint: BackupCheckpoint): Promise<BackupStepDeps> {
@@ -357,7 +462,19 @@ export class BackupJob extends StepJob<BackupCheckpoint> {
       now: () => clock.date(),
       saveCheckpoint: (checkpoint) => this.saveState(checkpoint),
       parentPages: this.parentPages,
+      ...(checkpoint.fanOut ? { fanOut: this.fanOutDeps(checkpoint) } : {}),
     };
     return this.wrapDeps ? this.wrapDeps(deps) : deps;
+  }
+
+  private fanOutDeps(checkpoint: BackupCheckpoint): FanOutDeps {
+    return {
+      shards: this.shardControl(checkpoint),
+      latestSnapshot: async () => {
+        const row = await latestSnapshotRow(openDatabase(this.bound("DB")), checkpoint.bucketName);
+        const index = row && (await readIndex(this.bound("R2_BACKUP_BUCKET"), await readKeyring(this.env), row.id));
+        return index && index.root !== undefined ? { fileCount: index.fileCount, root: index.root } : null;
+      },
+    };
   }
 }

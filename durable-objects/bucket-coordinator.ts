@@ -71,6 +71,9 @@ export interface StartBackupRequest {
    * starts once the bucket is free (one entry per template), instead of being skipped.
    */
   queueIfBusy?: boolean;
+  /** Tests and benches: this backup's fan-out limits instead of the environment's (BACKUP_MAX_SHARDS, BACKUP_SHARD_MIN_OBJECTS). */
+  maxShards?: number;
+  minObjectsPerShard?: number;
 }
 
 /** Who the coordinator names as requesting event backups. */
@@ -182,6 +185,11 @@ export class BucketCoordinator extends DurableObject<Env> {
           targetKeys,
           // The default's checkpoint carries none: its options stay the environment's, read each step.
           template: request.template ?? null,
+          fanOut: {
+            maxShards: request.maxShards ?? config.BACKUP_MAX_SHARDS,
+            minObjectsPerShard: request.minObjectsPerShard ?? config.BACKUP_SHARD_MIN_OBJECTS,
+            pollMs: config.BACKUP_SHARD_POLL_MS,
+          },
         },
         notes,
       );

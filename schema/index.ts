@@ -21,6 +21,20 @@ export const BACKUP_STATUSES = [
   "expired",
 ] as const;
 export const BACKUP_TYPES = ["full", "incremental"] as const;
+
+/** One shard of a fanned-out full backup, as the backup's status shows it (durable-objects/engine/backup/fan-out.ts). */
+export interface BackupShardProgress {
+  index: number;
+  /** The keys after `after` (from the start when null) up to and including `through` (to the end when null). */
+  range: { after: string | null; through: string | null };
+  status: "pending" | "running" | "completed" | "partial" | "failed" | "cancelled";
+  filesProcessed: number;
+  bytesProcessed: number;
+  failedCount: number;
+  steps: number;
+  retries: number;
+  error: string | null;
+}
 export const BACKUP_TRIGGERS = ["api", "cron", "event"] as const;
 export const FILE_STATUSES = ["backed_up", "failed", "deleted"] as const;
 export const LOG_LEVELS = ["info", "warn", "error"] as const;
@@ -80,6 +94,8 @@ export const r2Backups = sqliteTable(
     bytesProcessed: integer("bytes_processed").notNull().default(0),
     /** Longest key of the snapshot in UTF-8 bytes (0 for backups made before it was recorded). */
     maxKeyBytes: integer("max_key_bytes").notNull().default(0),
+    /** A fanned-out full backup's shards and how far each is; null when one object ran it. */
+    shards: text("shards", { mode: "json" }).$type<BackupShardProgress[]>(),
     /**
      * Bytes this backup added to the backup bucket: new blobs plus the manifest chunks it wrote
      * (a full backup rewrites its chunks, so for it this is an upper bound). Set at its end.

@@ -41,7 +41,13 @@ export function presentBackup(row: BackupRow) {
     lastVerificationSamplePercent: row.lastVerificationSamplePercent,
     replicaStatus: row.replicaStatus,
     replicaCompletedAt: row.replicaCompletedAt,
-    progress: { phase: row.phase, filesProcessed: row.filesProcessed, bytesProcessed: row.bytesProcessed },
+    progress: {
+      phase: row.phase,
+      filesProcessed: row.filesProcessed,
+      bytesProcessed: row.bytesProcessed,
+      // A fanned-out full backup: each shard's range and progress.
+      ...(row.shards ? { shards: row.shards } : {}),
+    },
     performance: backupPerformance(row),
   };
 }

@@ -146,3 +146,14 @@ export async function nextSampleOffset(db: Database, backupId: string): Promise<
     .limit(1);
   return newest ? (newest.offset + newest.percent) % 100 : 0;
 }
+
+/**
+ * The bucket's newest backup with a snapshot (completed or partial), of any template: what a
+ * fanned-out full backup plans its ranges from (only key boundaries are read from it).
+ */
+export async function latestSnapshotRow(db: Database, bucketName: string) {
+  return db.query.r2Backups.findFirst({
+    where: and(eq(r2Backups.bucketName, bucketName), inArray(r2Backups.status, ["completed", "partial"])),
+    orderBy: [desc(r2Backups.backupDate)],
+  });
+}

@@ -1,4 +1,5 @@
 import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { shardJobName } from "../../durable-objects/engine/backup/fan-out";
 
 export function backupJobStub(backupId: string) {
   return env.BACKUP_JOB.getByName(backupId);
@@ -51,4 +52,21 @@ export async function runStepAndForget(stub: DurableObjectStub): Promise<void> {
 
 export function cleanupJobStub(jobId: string) {
   return env.CLEANUP_JOB.getByName(jobId);
+}
+
+/**
+ * Runs a fanned-out backup to its end as production's alarms would interleave them: each round,
+ * one step of every shard, then one of the parent, until the parent has no step left; then the
+ * shards' own ends (a cancelled shard's last step). Returns the rounds.
+ */
+export async function runFannedOutToEnd(backupId: string, shardCount: number, maxRounds = 2000): Promise<number> {
+  const shards = Array.from({ length: shardCount }, (_, i) => backupJobStub(shardJobName(backupId, i)));
+  for (let rounds = 1; rounds <= maxRounds; rounds++) {
+    for (const shard of shards) await runDurableObjectAlarm(shard);
+    if (!(await runDurableObjectAlarm(backupJobStub(backupId)))) {
+      for (const shard of shards) while (await runDurableObjectAlarm(shard));
+      return rounds;
+    }
+  }
+  throw new Error(`fanned-out backup ${backupId} did not finish within ${maxRounds} rounds`);
 }

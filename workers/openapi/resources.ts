@@ -48,6 +48,23 @@ const backupPerformance = z.object({
   storedBytes: bytes.nullable(),
 });
 
+const backupShard = z
+  .object({
+    index: z.number().int(),
+    range: z.object({
+      after: z.string().nullable().meta({ description: "Its keys sort after this one (null: from the first key)." }),
+      through: z.string().nullable().meta({ description: "…up to and including this one (null: to the last key)." }),
+    }),
+    status: z.enum(["pending", "running", "completed", "partial", "failed", "cancelled"]),
+    filesProcessed: z.number().int(),
+    bytesProcessed: bytes,
+    failedCount: z.number().int(),
+    steps: z.number().int(),
+    retries: z.number().int(),
+    error: z.string().nullable(),
+  })
+  .meta({ id: "BackupShard" });
+
 export const backup = z
   .object({
     id: z.string(),
@@ -91,10 +108,22 @@ export const backup = z
     }),
     replicaCompletedAt: nullableTime,
     template: z.string().meta({ description: "The backup template it ran (`default`: the environment variables)." }),
-    progress: z.object({ phase: z.string().nullable(), filesProcessed: z.number().int(), bytesProcessed: bytes }),
+    progress: z.object({
+      phase: z.string().nullable().meta({
+        description:
+          "copying, large, finalizing, or shards (a fanned-out full backup whose shards run); done once it has ended.",
+      }),
+      filesProcessed: z.number().int(),
+      bytesProcessed: bytes,
+      shards: z.array(backupShard).optional().meta({
+        description:
+          "A full backup fanned out across job objects (BACKUP_MAX_SHARDS): each shard's key range and progress. Absent when one object ran it.",
+      }),
+    }),
     performance: backupPerformance,
   })
   .meta({ id: "Backup" });
+
 
 export const job = z
   .object({

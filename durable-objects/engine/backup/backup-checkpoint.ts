@@ -10,6 +10,11 @@ import { EMPTY_TREE, type ChunkRef, type TreeBuilderState } from "../format/mani
 import type { LargeObjectState } from "./large-object";
 import type { ParentPosition } from "./parent-reader";
 import type { TemplateRun } from "../settings/templates";
+import type { FanOutState, ShardAssignment } from "./fan-out";
+
+import { ZERO_COUNTERS, type BackupCounters } from "./backup-counters";
+
+export { ZERO_COUNTERS, type BackupCounters };
 
 /** What the parent snapshot holds (path-edit.ts), to carry its totals over (a path edit never counts its entries). */
 export interface ParentTotals {
@@ -26,24 +31,7 @@ export type PathEditState =
   | { stage: "editing"; root: ChunkRef | null };
 
 /** Where the work stands; whether the job is over is StepState's `stage`, the one notion of done. */
-export type BackupPhase = "copying" | "large" | "finalizing";
-
-export interface BackupCounters {
-  /** Files this backup recorded: every object (full) or new and modified ones (incremental). */
-  fileCount: number;
-  totalSize: number;
-  /** The whole bucket state this backup's manifest describes. */
-  snapshotFileCount: number;
-  snapshotSize: number;
-  deletedCount: number;
-  failedCount: number;
-  bytesUploaded: number;
-  /** Listing entries handled so far (captured, carried over, gone or failed). */
-  filesProcessed: number;
-  bytesProcessed: number;
-  /** Longest key of the snapshot in UTF-8 bytes: restore checks a target prefix against it. */
-  maxKeyBytes: number;
-}
+export type BackupPhase = "copying" | "large" | "finalizing" | "shards";
 
 export interface BackupCheckpoint extends StepState {
   /** 2 since manifests are chunk trees; a version 1 checkpoint wrote version 1 chunks. */
@@ -96,20 +84,18 @@ export interface BackupCheckpoint extends StepState {
   /** The manifest's checksum, once its index is written (absent in backups an older engine finalized). */
   checksum?: string;
   counters: BackupCounters;
+  /**
+   * A fanned-out full backup's parent (fan-out.ts): its shards and, once they are joined, the root.
+   * Its phase is "shards" until then; absent: the backup runs in this object alone.
+   */
+  fanOut?: FanOutState;
+  /**
+   * A shard of a fanned-out backup (its `backupId` is the parent's): the range it backs up. It
+   * writes no index and holds no lease; its tree's root, once closed, is `shardRoot`.
+   */
+  shard?: ShardAssignment;
+  shardRoot?: ChunkRef | null;
 }
-
-export const ZERO_COUNTERS: BackupCounters = {
-  fileCount: 0,
-  totalSize: 0,
-  snapshotFileCount: 0,
-  snapshotSize: 0,
-  deletedCount: 0,
-  failedCount: 0,
-  bytesUploaded: 0,
-  filesProcessed: 0,
-  bytesProcessed: 0,
-  maxKeyBytes: 0,
-};
 
 export interface NewBackup {
   backupId: string;
@@ -123,6 +109,11 @@ export interface NewBackup {
   targetKeys?: string[] | null;
   /** The backup template it runs (its source, key scope and storage options); absent: the default's. */
   template?: TemplateRun | null;
+  /**
+   * How far a full backup may fan out (fan-out.ts): at most `maxShards` shards of at least
+   * `minObjectsPerShard` objects each; absent or 1 shard: one object backs up the whole bucket.
+   */
+  fanOut?: { maxShards: number; minObjectsPerShard: number; pollMs: number } | null;
 }
 
 /** The parent's manifest, as far as the checkpoint needs to know it. */
@@ -140,9 +131,13 @@ export function initialCheckpoint(
   parentTotals: ParentTotals | null = null,
 ): BackupCheckpoint {
   const editable = Boolean(backup.targetKeys) && parent.root !== undefined && parentTotals !== null;
+  const { fanOut, ...request } = backup;
+  // Only a full backup fans out: an incremental one follows its parent's entries in key order.
+  const fansOut = fanOut && fanOut.maxShards > 1 && backup.type === "full" && !backup.parentId && !backup.targetKeys;
   return {
     version: 2,
-    ...backup,
+    ...request,
+    ...(fansOut ? { fanOut: { stage: "planning", ...fanOut } } : {}),
     ...(editable ? { edit: { stage: "pending", parent: parentTotals! } } : {}),
     startNotes,
     parentChunkCount: parent.chunkCount,
@@ -151,7 +146,7 @@ export function initialCheckpoint(
     largeObject: null,
     parentPositionAfterLarge: null,
     startedAt,
-    phase: "copying",
+    phase: fansOut ? "shards" : "copying",
     cursorKey: null,
     batchNumber: 0,
     tree: EMPTY_TREE,

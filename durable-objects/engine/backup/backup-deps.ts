@@ -8,6 +8,7 @@ import type { ManifestCodec } from "../format/manifest";
 import type { PageCache } from "../format/manifest-reader";
 import type { Database } from "../records";
 import type { RetryPolicy } from "../retry";
+import type { FanOutDeps } from "./fan-out";
 
 export interface BackupEngineSettings {
   batchSize: number;
@@ -38,6 +39,8 @@ export interface BackupStepDeps {
   saveCheckpoint: (checkpoint: BackupCheckpoint) => Promise<void>;
   /** The parent manifest's index pages read by earlier steps of this object (immutable by name). */
   parentPages: PageCache;
+  /** A fanned-out backup's parent: its shards and what it plans from (absent in a shard or a test's plain step). */
+  fanOut?: FanOutDeps;
 }
 
 export const policyOf = (settings: BackupEngineSettings): RetryPolicy => ({

@@ -31,6 +31,8 @@ import { cutWindow } from "./backup-window";
 import { nextTargetKeys, targetedListing } from "./targeted-listing";
 import { withRetry, type RetryPolicy } from "../retry";
 import { inScope, listingPrefix } from "./key-scope";
+import { runFanOutStep } from "./fan-out-step";
+import { inKeyRange, WHOLE_KEY_SPACE } from "./fan-out";
 
 export async function runBackupStep(deps: BackupStepDeps, checkpoint: BackupCheckpoint): Promise<BackupCheckpoint> {
   // Read before the step's first presence check: what a sweep condemns after it, the step's
@@ -43,6 +45,9 @@ export async function runBackupStep(deps: BackupStepDeps, checkpoint: BackupChec
       return advanceLarge(deps, checkpoint, fence);
     case "finalizing":
       return finalize(deps, checkpoint, fence);
+    case "shards":
+      if (!deps.fanOut) throw new Error("a fanned-out backup's parent runs without its shards");
+      return runFanOutStep(deps, deps.fanOut, checkpoint, fence);
   }
 }
 
@@ -211,6 +216,8 @@ async function parentWindow(
 async function listedWindow(deps: BackupStepDeps, checkpoint: BackupCheckpoint, policy: RetryPolicy): Promise<Window> {
   const scope = checkpoint.template;
   const prefix = listingPrefix(scope);
+  // A shard lists its range only: from its start (the first cursor) to its last key.
+  const range = checkpoint.shard?.range ?? WHOLE_KEY_SPACE;
   const listing = await withRetry(policy, () =>
     deps.source.list({
       limit: deps.settings.batchSize,
@@ -220,12 +227,16 @@ async function listedWindow(deps: BackupStepDeps, checkpoint: BackupCheckpoint, 
   );
   if (listing.truncated && listing.objects.length === 0)
     throw new Error("R2 returned an empty page that claims more keys follow");
-  const listingEnd: WindowEnd = listing.truncated ? listing.objects.at(-1)!.key : null;
+  const pageEnd: WindowEnd = listing.truncated ? listing.objects.at(-1)!.key : null;
+  // A page that reaches past the range's end ends the listing, as the end of the bucket does.
+  const listingEnd = pageEnd !== null && inKeyRange(range, pageEnd) ? pageEnd : null;
   const parent = await parentWindow(deps, checkpoint, policy, listingEnd);
   const windowEnd = minWindowEnd(listingEnd, parent.cutAt);
   // A template's keys only: the rest of the page is passed over (the window still ends where it did).
   return {
-    listed: listing.objects.filter((o) => withinWindow(o.key, windowEnd) && inScope(scope, o.key)),
+    listed: listing.objects.filter(
+      (o) => withinWindow(o.key, windowEnd) && inKeyRange(range, o.key) && inScope(scope, o.key),
+    ),
     parent,
     windowEnd,
   };
@@ -350,10 +361,17 @@ async function captureWithRetry(
 async function finalize(deps: BackupStepDeps, before: BackupCheckpoint, fence: number): Promise<BackupCheckpoint> {
   const completedAt = deps.now();
   const failed = before.counters.failedCount;
-  // A path edit's tree is whole after every step; a built one closes its open chunks now.
-  const tree =
+  // A path edit's tree is whole after every step, and so is a fan-out's once its shards' trees
+  // are joined; a built one closes its open chunks now.
+  const whole =
     before.edit?.stage === "editing"
-      ? { root: before.edit.root, chunks: [], leaves: before.edit.root?.leaves ?? 0 }
+      ? before.edit.root
+      : before.fanOut?.stage === "joined"
+        ? before.fanOut.root
+        : undefined;
+  const tree =
+    whole !== undefined
+      ? { root: whole, chunks: [], leaves: whole?.leaves ?? 0 }
       : await finishTree(before.tree, codecOf(deps.settings).keyring, deps.settings.treeShape);
   const checksum = treeChecksum(tree.root);
   const checkpoint: BackupCheckpoint = {
@@ -367,6 +385,17 @@ async function finalize(deps: BackupStepDeps, before: BackupCheckpoint, fence: n
     keys: tree.chunks.map((c) => chunkKey(c.ref.name)),
     fence,
   });
+  const done = (outcomeOf: BackupCheckpoint) =>
+    failed > 0
+      ? ended(
+          outcomeOf,
+          "partial",
+          `${failed} object(s) could not be read; see the file records with status failed.`,
+          completedAt,
+        )
+      : ended(outcomeOf, "completed", null, completedAt);
+  // A shard's tree is one range of the snapshot: its parent joins it with the others' and writes the index.
+  if (checkpoint.shard) return done({ ...checkpoint, shardRoot: tree.root });
   await writeIndex(deps.backup, codecOf(deps.settings), {
     format: MANIFEST_FORMAT,
     version: MANIFEST_VERSION,
@@ -382,12 +411,5 @@ async function finalize(deps: BackupStepDeps, before: BackupCheckpoint, fence: n
     checksum,
     root: tree.root,
   });
-  return failed > 0
-    ? ended(
-        checkpoint,
-        "partial",
-        `${failed} object(s) could not be read; see the file records with status failed.`,
-        completedAt,
-      )
-    : ended(checkpoint, "completed", null, completedAt);
+  return done(checkpoint);
 }

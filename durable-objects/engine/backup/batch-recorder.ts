@@ -256,7 +256,8 @@ export class BatchRecorder {
     // final attempt decided (an object that failed first and was captured on replay loses its
     // `failed` row). The window is (the previous cursor, the new one], or to the end when the
     // listing is done.
-    const windowEnd = next.phase === "finalizing" ? null : next.cursorKey;
+    // A shard's window ends with its range; its parent records the backup's progress (the sum).
+    const windowEnd = next.phase === "finalizing" ? (checkpoint.shard?.range.through ?? null) : next.cursorKey;
     const named = [...this.namedBlobs, ...advanced.chunks.map((c) => chunkKey(c.ref.name))];
     await commitWithReferences(
       deps.db,
@@ -264,7 +265,9 @@ export class BatchRecorder {
         clearFileRecordWindow(deps.db, checkpoint.backupId, checkpoint.cursorKey, windowEnd),
         ...upsertFileRecords(deps.db, this.fileRecords),
         ...logs.map((log) => insertLog(deps.db, log)),
-        updateBackup(deps.db, checkpoint.backupId, { ...progressColumns(next), updatedAt: now.toISOString() }),
+        ...(checkpoint.shard
+          ? []
+          : [updateBackup(deps.db, checkpoint.backupId, { ...progressColumns(next), updatedAt: now.toISOString() })]),
       ],
       { holder: checkpoint.backupId, keys: named, fence },
     );
@@ -314,21 +317,23 @@ export function progressColumns(checkpoint: BackupCheckpoint) {
   };
 }
 
+/** A log row of the backup; a shard's events are its own (`shard-2:progress:7`), its lines say which shard. */
 export function logRecord(
-  checkpoint: Pick<BackupCheckpoint, "backupId" | "requestedBy">,
+  checkpoint: Pick<BackupCheckpoint, "backupId" | "requestedBy" | "shard">,
   event: string,
   eventType: LogRecord["eventType"],
   level: LogRecord["level"],
   at: Date,
   message: string,
 ): LogRecord {
+  const shard = checkpoint.shard;
   return {
-    eventKey: `${checkpoint.backupId}:${event}`,
+    eventKey: `${checkpoint.backupId}:${shard ? `shard-${shard.index}:` : ""}${event}`,
     backupId: checkpoint.backupId,
     timestamp: at.toISOString(),
     eventType,
     level,
-    message,
+    message: shard ? `Shard ${shard.index + 1} of ${shard.count}: ${message}` : message,
     requestedBy: checkpoint.requestedBy,
   };
 }

@@ -120,6 +120,16 @@ const configSchema = z
           }
         }),
     ),
+    /**
+     * Shards a full backup fans out to at most (engine/backup/fan-out.ts): one job object per key
+     * range, in parallel. 1 turns fan-out off. The count follows the bucket's size
+     * (BACKUP_SHARD_MIN_OBJECTS objects a shard at least), so a small bucket runs in one object.
+     */
+    BACKUP_MAX_SHARDS: wholeNumber(1, 64).default(8),
+    /** Objects a shard backs up at least: below twice this, a full backup runs in one object. */
+    BACKUP_SHARD_MIN_OBJECTS: wholeNumber(1, 100_000_000).default(5_000),
+    /** How often a fanned-out backup's parent asks its shards how far they are. */
+    BACKUP_SHARD_POLL_MS: wholeNumber(0, 600_000).default(1_000),
     /** Consecutive failed steps after which a job gives up and is marked failed. */
     BACKUP_MAX_STEP_ATTEMPTS: wholeNumber(1, 50).default(6),
     /** Objects larger than this are uploaded part by part across steps (multipart). */

@@ -1,0 +1,1 @@
+ALTER TABLE `r2_backups` ADD `shards` text;

@@ -1,0 +1,109 @@
+/**
+ * Where a fanned-out full backup splits the bucket: ranges of similar object counts, from what is
+ * already known, so that planning costs a few requests, never a listing of the whole bucket.
+ *
+ *   - The bucket's latest snapshot, when it has a chunk tree: its pages name each subtree's first
+ *     key and how many leaves (of about 100 entries) it holds, so walking down a level or two
+ *     gives boundaries of nearly equal counts, and its file count gives the number of shards.
+ *   - Otherwise (a first backup) a sampling listing: up to SAMPLE_PAGES pages of the bucket. A
+ *     bucket that ends within them is split exactly. A larger one is split between its top-level
+ *     "folders" (a listing with the delimiter "/"), each taken as equally large: the best guess
+ *     without reading it all, and the next full backup plans from its snapshot instead.
+ *
+ * The number of shards is the objects over `minObjectsPerShard` (rounded down: no shard is smaller), at least 1 and at most
+ * `maxShards`. A boundary need not be a key: any string splits the key space (fan-out.ts).
+ */
+import type { ChunkRef } from "../format/manifest-tree";
+import type { TreeNodes } from "../format/tree-diff";
+import { compareKeys } from "../format/key-order";
+import { rangesBetween, WHOLE_KEY_SPACE, type KeyRange } from "./fan-out";
+
+/** Pages of 1,000 keys a first backup's plan lists at most before it splits by folder instead. */
+export const SAMPLE_PAGES = 5;
+
+export interface ShardPlanInput {
+  maxShards: number;
+  minObjectsPerShard: number;
+  /** The bucket's latest snapshot with a chunk tree, if any. */
+  snapshot: { fileCount: number; root: ChunkRef | null; nodes: TreeNodes } | null;
+  /** The source's listing (a template's keys lie under `prefix`). */
+  list: (options: R2ListOptions) => Promise<Pick<R2Objects, "objects" | "truncated" | "delimitedPrefixes">>;
+  prefix: string;
+}
+
+export interface ShardPlan {
+  ranges: KeyRange[];
+  /** How the ranges were found, for the backup's log. */
+  basis: string;
+}
+
+export async function planShards(input: ShardPlanInput): Promise<ShardPlan> {
+  const shardsFor = (objects: number) =>
+    Math.max(1, Math.min(input.maxShards, Math.floor(objects / input.minObjectsPerShard)));
+  if (input.maxShards <= 1) return { ranges: [WHOLE_KEY_SPACE], basis: "fan-out is off (BACKUP_MAX_SHARDS=1)" };
+  const snapshot = input.snapshot;
+  if (snapshot?.root) {
+    const count = shardsFor(snapshot.fileCount);
+    if (count === 1) return { ranges: [WHOLE_KEY_SPACE], basis: `the last snapshot's ${snapshot.fileCount} objects` };
+    const boundaries = await boundariesFromTree(snapshot.nodes, snapshot.root, count);
+    return { ranges: rangesBetween(boundaries), basis: `the last snapshot's pages (${snapshot.fileCount} objects)` };
+  }
+  return planBySampling(input, shardsFor);
+}
+
+/** Boundaries that split the tree into `count` runs of nearly equal leaves: subtrees' first keys. */
+async function boundariesFromTree(nodes: TreeNodes, root: ChunkRef, count: number): Promise<string[]> {
+  // Down the levels until there are enough subtrees to balance (4 a shard) or only leaves are left.
+  let level: ChunkRef[] = [root];
+  while (level.length < count * 4 && level[0]!.level > 0) {
+    const next: ChunkRef[] = [];
+    for (const page of level) next.push(...(await nodes.children(page)));
+    level = next;
+  }
+  const total = level.reduce((sum, ref) => sum + ref.leaves, 0);
+  const boundaries: string[] = [];
+  let seen = 0;
+  for (const ref of level) {
+    // A boundary where the leaves before this subtree reach the next shard's share.
+    const share = (total * (boundaries.length + 1)) / count;
+    if (seen >= share && boundaries.length < count - 1) boundaries.push(ref.firstKey);
+    seen += ref.leaves;
+  }
+  return boundaries;
+}
+
+async function planBySampling(input: ShardPlanInput, shardsFor: (objects: number) => number): Promise<ShardPlan> {
+  const prefix = input.prefix ? { prefix: input.prefix } : {};
+  const keys: string[] = [];
+  let startAfter: string | undefined;
+  for (let page = 0; page < SAMPLE_PAGES; page++) {
+    const listing = await input.list({ limit: 1000, ...prefix, ...(startAfter ? { startAfter } : {}) });
+    keys.push(...listing.objects.map((o) => o.key));
+    if (!listing.truncated) {
+      const count = shardsFor(keys.length);
+      // Each shard's last key is a boundary: exact counts.
+      const boundaries = Array.from(
+        { length: count - 1 },
+        (_, i) => keys[Math.ceil(((i + 1) * keys.length) / count) - 1]!,
+      );
+      return { ranges: rangesBetween(boundaries), basis: `a listing of all ${keys.length} objects` };
+    }
+    startAfter = keys.at(-1);
+  }
+  // More than the sample holds: split between top-level folders (and top-level keys), by count.
+  const top = await input.list({ limit: 1000, delimiter: "/", ...prefix });
+  const names = [...top.delimitedPrefixes, ...top.objects.map((o) => o.key)].sort(compareKeys);
+  const count = Math.min(input.maxShards, names.length);
+  if (count <= 1)
+    return { ranges: [WHOLE_KEY_SPACE], basis: `over ${keys.length} objects with no folders to split between` };
+  // A shard's boundary is the last name it holds, made to sort after every key under that folder
+  // (U+10FFFF is the highest code point, so its UTF-8 sorts after any other character's).
+  const boundaries = Array.from({ length: count - 1 }, (_, i) => {
+    const last = names[Math.ceil(((i + 1) * names.length) / count) - 1]!;
+    return `${last}\u{10FFFF}`;
+  });
+  return {
+    ranges: rangesBetween(boundaries),
+    basis: `over ${keys.length} objects: ${names.length} top-level folders and keys, split by count`,
+  };
+}

@@ -1,0 +1,180 @@
+/**
+ * A full backup fanned out across job objects (engine/backup/fan-out.ts), on the real local R2,
+ * D1 and Durable Objects: the shards' snapshot is the one a single object makes (the same root
+ * chunk, so the same checksum), it verifies and restores byte for byte, status shows each shard,
+ * a shard's crash or a parent's costs nothing, a shard that fails for good fails the backup and
+ * stops the others, and a cancel reaches every shard.
+ */
+import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import type { BackupJob } from "../../durable-objects/backup-job";
+import type { BackupCheckpoint } from "../../durable-objects/engine/backup/backup-checkpoint";
+import { shardJobName } from "../../durable-objects/engine/backup/fan-out";
+import { api } from "../helpers/api";
+import { emptyBucket, listAll, putObjects, sha256Hex, variedObjects } from "../helpers/buckets";
+import { restore, verify } from "../helpers/flows";
+import { armPlan, CallPlan } from "../helpers/interpose";
+import { backupJobStub, coordinatorStub, runBackupToEnd, runFannedOutToEnd, runStepAndForget } from "../helpers/jobs";
+
+const OBJECTS = variedObjects(700);
+const SHARDS = 4;
+
+/** Starts a full backup that may fan out to `maxShards` shards of at least 100 objects. */
+async function startFull(maxShards: number): Promise<string> {
+  const started = await coordinatorStub().startBackup({
+    type: "full",
+    trigger: "api",
+    requestedBy: "fan-out-test",
+    maxShards,
+    minObjectsPerShard: 100,
+  });
+  if (!started.ok) throw new Error(`backup not started: ${JSON.stringify(started)}`);
+  return started.backup.id;
+}
+
+const status = async (id: string) => (await api("GET", `/api/backup/status/${id}`)).body.backup;
+
+async function singleObjectChecksum(): Promise<string> {
+  const id = await startFull(1);
+  await runBackupToEnd(id);
+  const single = await status(id);
+  expect(single.status).toBe("completed");
+  expect(single.progress.shards).toBeUndefined();
+  return single.checksum;
+}
+
+async function bucketState(prefix?: string) {
+  const state: Record<string, unknown> = {};
+  for (const object of await listAll(env.R2_BUCKET, prefix)) {
+    const body = await env.R2_BUCKET.get(object.key);
+    state[object.key.slice(prefix?.length ?? 0)] = {
+      sha256: await sha256Hex(await body!.arrayBuffer()),
+      http: object.httpMetadata,
+      custom: object.customMetadata,
+    };
+  }
+  return state;
+}
+
+const shardState = (id: string, index: number) =>
+  runInDurableObject(backupJobStub(shardJobName(id, index)), (_job: BackupJob, state) =>
+    state.storage.get<BackupCheckpoint>("checkpoint"),
+  );
+
+describe("a full backup fanned out across job objects", () => {
+  it("publishes the snapshot one object makes, shows each shard, verifies and restores byte for byte", async () => {
+    await putObjects(OBJECTS);
+    const id = await startFull(SHARDS);
+    await runFannedOutToEnd(id, SHARDS);
+    const fanned = await status(id);
+    expect(fanned.status).toBe("completed");
+    expect(fanned.snapshotFileCount).toBe(OBJECTS.length);
+    expect(fanned.fileCount).toBe(OBJECTS.length);
+    expect(fanned.progress.shards).toHaveLength(SHARDS);
+    for (const shard of fanned.progress.shards) {
+      expect(shard.status).toBe("completed");
+      // A listing of all 700 objects splits them exactly: 175 a shard.
+      expect(shard.filesProcessed).toBe(OBJECTS.length / SHARDS);
+    }
+    const ranges = fanned.progress.shards.map((s: { range: unknown }) => s.range);
+    expect(ranges[0].after).toBeNull();
+    expect(ranges.at(-1).through).toBeNull();
+    for (let i = 1; i < SHARDS; i++) expect(ranges[i].after).toBe(ranges[i - 1].through);
+    const logs = (await api("GET", `/api/backup/logs/${id}?limit=100`)).body.logs.map(
+      (l: { message: string }) => l.message,
+    );
+    expect(logs).toContain("Fans out over 4 shards, one job object each (planned from a listing of all 700 objects).");
+    expect(logs.filter((m: string) => /^Shard \d of 4: completed/.test(m))).toHaveLength(SHARDS);
+
+    // The same bucket state backed up by one object: the same root chunk, so the same checksum.
+    expect(await singleObjectChecksum()).toBe(fanned.checksum);
+    // D1 holds one file record per object it stored, whichever shard wrote it.
+    expect(await env.DB.prepare("SELECT count(*) AS n FROM backup_files WHERE backup_id = ?").bind(id).first("n")).toBe(
+      OBJECTS.length,
+    );
+
+    expect((await verify(id, { mode: "full" })).result.valid).toBe(true);
+    const before = await bucketState();
+    await emptyBucket(env.R2_BUCKET);
+    const job = await restore(id);
+    expect(job.result).toMatchObject({ filesRestored: OBJECTS.length, filesFailed: 0 });
+    expect(await bucketState()).toEqual(before);
+  });
+
+  it("plans the next full backup from the last snapshot's pages", async () => {
+    await putObjects(OBJECTS);
+    const first = await startFull(SHARDS);
+    await runFannedOutToEnd(first, SHARDS);
+    const second = await startFull(SHARDS);
+    await runFannedOutToEnd(second, SHARDS);
+    const logs = (await api("GET", `/api/backup/logs/${second}?limit=100`)).body.logs.map(
+      (l: { message: string }) => l.message,
+    );
+    expect(logs.some((m: string) => /planned from the last snapshot's pages \(700 objects\)/.test(m))).toBe(true);
+    const again = await status(second);
+    expect(again.checksum).toBe((await status(first)).checksum);
+    expect(again.progress.shards.length).toBeGreaterThan(1);
+  });
+
+  it("runs a bucket too small for two shards in one object", async () => {
+    await putObjects(OBJECTS.slice(0, 150));
+    const id = await startFull(SHARDS);
+    await runBackupToEnd(id);
+    const backup = await status(id);
+    expect(backup.status).toBe("completed");
+    expect(backup.progress.shards).toBeUndefined();
+    expect(backup.snapshotFileCount).toBe(150);
+  });
+
+  it("loses nothing when the parent or a shard crashes after a step's writes, or a shard's step fails once", async () => {
+    await putObjects(OBJECTS);
+    const expected = await singleObjectChecksum();
+    const id = await startFull(SHARDS);
+    const parent = backupJobStub(id);
+    await runDurableObjectAlarm(parent); // plans
+    await runStepAndForget(parent); // starts the shards, then forgets it did: the replay starts them again
+    await runDurableObjectAlarm(parent);
+    await runStepAndForget(backupJobStub(shardJobName(id, 2))); // a shard's first window, written and forgotten
+    const plan = new CallPlan("throw", 3); // the third call of shard 1's next step fails: it retries alone
+    await armPlan(backupJobStub(shardJobName(id, 1)), plan);
+    await runFannedOutToEnd(id, SHARDS);
+    expect(plan.injected).toBe(1);
+    const backup = await status(id);
+    expect(backup.status).toBe("completed");
+    expect(backup.checksum).toBe(expected);
+    expect(backup.performance.retries).toBe(1);
+    expect(backup.snapshotFileCount).toBe(OBJECTS.length);
+  });
+
+  it("fails when a shard fails for good, and stops the other shards", async () => {
+    await putObjects(OBJECTS);
+    const id = await startFull(SHARDS);
+    const parent = backupJobStub(id);
+    await runDurableObjectAlarm(parent); // plans
+    await runDurableObjectAlarm(parent); // starts
+    const plan = new CallPlan("count");
+    plan.outage = (label) => label === "R2_BUCKET.list";
+    await armPlan(backupJobStub(shardJobName(id, 3)), plan);
+    await runFannedOutToEnd(id, SHARDS);
+    const backup = await status(id);
+    expect(backup.status).toBe("failed");
+    expect(backup.error).toMatch(/^Shard 4 of 4 failed: Failed after 6 attempts of one step: injected fault/);
+    for (let i = 0; i < 3; i++) expect((await shardState(id, i))?.outcome).toMatch(/^(completed|cancelled)$/);
+    // The lease is free again: the next backup starts.
+    expect((await coordinatorStub().startBackup({ type: "full", trigger: "api", requestedBy: "t" })).ok).toBe(true);
+  });
+
+  it("cancels every shard with the backup", async () => {
+    await putObjects(OBJECTS);
+    const id = await startFull(SHARDS);
+    const parent = backupJobStub(id);
+    await runDurableObjectAlarm(parent); // plans
+    await runDurableObjectAlarm(parent); // starts
+    await runDurableObjectAlarm(backupJobStub(shardJobName(id, 0))); // one window of shard 1
+    expect((await api("POST", `/api/backup/cancel/${id}`)).status).toBe(202);
+    await runFannedOutToEnd(id, SHARDS);
+    expect((await status(id)).status).toBe("cancelled");
+    for (let i = 0; i < SHARDS; i++) expect((await shardState(id, i))?.outcome).toBe("cancelled");
+    expect((await coordinatorStub().startBackup({ type: "full", trigger: "api", requestedBy: "t" })).ok).toBe(true);
+  });
+});
