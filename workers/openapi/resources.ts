@@ -124,7 +124,6 @@ export const backup = z
   })
   .meta({ id: "Backup" });
 
-
 export const job = z
   .object({
     id: z.string(),

@@ -6,9 +6,10 @@
  *     key and how many leaves (of about 100 entries) it holds, so walking down a level or two
  *     gives boundaries of nearly equal counts, and its file count gives the number of shards.
  *   - Otherwise (a first backup) a sampling listing: up to SAMPLE_PAGES pages of the bucket. A
- *     bucket that ends within them is split exactly. A larger one is split between its top-level
- *     "folders" (a listing with the delimiter "/"), each taken as equally large: the best guess
- *     without reading it all, and the next full backup plans from its snapshot instead.
+ *     bucket that ends within them is split exactly. A larger one is split between its "folders"
+ *     (listings with the delimiter "/", the top level first, a level deeper while there are too
+ *     few), each taken as equally large: the best guess without reading it all; the next full
+ *     backup plans from its snapshot instead. A larger bucket without folders runs in one object.
  *
  * The number of shards is the objects over `minObjectsPerShard` (rounded down: no shard is smaller), at least 1 and at most
  * `maxShards`. A boundary need not be a key: any string splits the key space (fan-out.ts).
@@ -18,8 +19,13 @@ import type { TreeNodes } from "../format/tree-diff";
 import { compareKeys } from "../format/key-order";
 import { rangesBetween, WHOLE_KEY_SPACE, type KeyRange } from "./fan-out";
 
-/** Pages of 1,000 keys a first backup's plan lists at most before it splits by folder instead. */
-export const SAMPLE_PAGES = 5;
+/**
+ * Pages of 1,000 keys a first backup's plan lists at most before it splits by folder instead: at
+ * production's ~60 ms a listing, 3 s to split up to 50,000 objects exactly.
+ */
+export const SAMPLE_PAGES = 50;
+/** Delimited listings the folder split makes at most (one page each). */
+export const FOLDER_LISTINGS = 50;
 
 export interface ShardPlanInput {
   maxShards: number;
@@ -72,6 +78,16 @@ async function boundariesFromTree(nodes: TreeNodes, root: ChunkRef, count: numbe
   return boundaries;
 }
 
+/**
+ * The folders (ending in "/") and keys directly under `prefix`: one delimited page, null when
+ * there are more than a page holds (the names would cover only the start of the key space).
+ */
+async function namesUnder(input: ShardPlanInput, prefix: string): Promise<string[] | null> {
+  const page = await input.list({ limit: 1000, delimiter: "/", ...(prefix ? { prefix } : {}) });
+  if (page.truncated) return null;
+  return [...page.delimitedPrefixes, ...page.objects.map((o) => o.key)].sort(compareKeys);
+}
+
 async function planBySampling(input: ShardPlanInput, shardsFor: (objects: number) => number): Promise<ShardPlan> {
   const prefix = input.prefix ? { prefix: input.prefix } : {};
   const keys: string[] = [];
@@ -90,12 +106,26 @@ async function planBySampling(input: ShardPlanInput, shardsFor: (objects: number
     }
     startAfter = keys.at(-1);
   }
-  // More than the sample holds: split between top-level folders (and top-level keys), by count.
-  const top = await input.list({ limit: 1000, delimiter: "/", ...prefix });
-  const names = [...top.delimitedPrefixes, ...top.objects.map((o) => o.key)].sort(compareKeys);
+  // More than the sample holds: split between folders, by count. Top-level ones first; while
+  // there are too few to balance, each folder is replaced by its own (within FOLDER_LISTINGS).
+  let names = (await namesUnder(input, input.prefix)) ?? [];
+  let listings = 1;
+  while (names.length < input.maxShards * 2) {
+    const folders = names.filter((name) => name.endsWith("/"));
+    if (folders.length === 0 || listings + folders.length > FOLDER_LISTINGS) break;
+    const deeper: string[] = [];
+    for (const name of names) {
+      const under = name.endsWith("/") ? await namesUnder(input, name) : [name];
+      if (under === null) break;
+      deeper.push(...under);
+    }
+    listings += folders.length;
+    if (deeper.length < names.length) break; // a folder too large to name whole: keep the level above
+    names = deeper.sort(compareKeys);
+  }
   const count = Math.min(input.maxShards, names.length);
   if (count <= 1)
-    return { ranges: [WHOLE_KEY_SPACE], basis: `over ${keys.length} objects with no folders to split between` };
+    return { ranges: [WHOLE_KEY_SPACE], basis: `over ${keys.length} objects, with no folders to split between` };
   // A shard's boundary is the last name it holds, made to sort after every key under that folder
   // (U+10FFFF is the highest code point, so its UTF-8 sorts after any other character's).
   const boundaries = Array.from({ length: count - 1 }, (_, i) => {
@@ -104,6 +134,6 @@ async function planBySampling(input: ShardPlanInput, shardsFor: (objects: number
   });
   return {
     ranges: rangesBetween(boundaries),
-    basis: `over ${keys.length} objects: ${names.length} top-level folders and keys, split by count`,
+    basis: `over ${keys.length} objects: ${names.length} folders and keys, split by count`,
   };
 }

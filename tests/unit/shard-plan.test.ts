@@ -1,0 +1,123 @@
+/**
+ * Where a fanned-out full backup splits the bucket (engine/backup/shard-plan.ts): ranges that
+ * cover the key space once, in order, of nearly equal object counts, from the last snapshot's
+ * pages, from an exact listing of a bucket that fits the sample, or from its folders beyond it.
+ */
+import { describe, expect, it } from "vitest";
+import { compareKeys } from "../../durable-objects/engine/format/key-order";
+import { inKeyRange, type KeyRange } from "../../durable-objects/engine/backup/fan-out";
+import { planShards, SAMPLE_PAGES, type ShardPlanInput } from "../../durable-objects/engine/backup/shard-plan";
+import { entryOf, TreeStore } from "../helpers/tree-store";
+
+/** R2's listing over sorted keys: prefix, startAfter, limit and the "/" delimiter; counts its calls. */
+function lister(keys: readonly string[]) {
+  const sorted = [...keys].sort(compareKeys);
+  const calls: R2ListOptions[] = [];
+  const list: ShardPlanInput["list"] = async (options) => {
+    calls.push(options);
+    const prefix = options.prefix ?? "";
+    let matching = sorted.filter(
+      (k) => k.startsWith(prefix) && (!options.startAfter || compareKeys(k, options.startAfter) > 0),
+    );
+    const delimitedPrefixes: string[] = [];
+    if (options.delimiter) {
+      const direct: string[] = [];
+      for (const key of matching) {
+        const at = key.indexOf(options.delimiter, prefix.length);
+        if (at < 0) direct.push(key);
+        else if (delimitedPrefixes.at(-1) !== key.slice(0, at + 1)) delimitedPrefixes.push(key.slice(0, at + 1));
+      }
+      matching = direct;
+    }
+    const limit = options.limit ?? 1000;
+    const objects = matching.slice(0, limit).map((key) => ({ key }) as R2Object);
+    return { objects, truncated: matching.length > limit, delimitedPrefixes };
+  };
+  return { list, calls };
+}
+
+/** How many of `keys` each range holds, checking that every key falls in exactly one. */
+function counts(ranges: readonly KeyRange[], keys: readonly string[]): number[] {
+  const held = ranges.map(() => 0);
+  for (const key of keys) {
+    const owners = ranges.flatMap((range, i) => (inKeyRange(range, key) ? [i] : []));
+    expect(owners, key).toHaveLength(1);
+    held[owners[0]!]! += 1;
+  }
+  return held;
+}
+
+const numbered = (n: number, folder = (i: number) => `f${i % 7}/`) =>
+  Array.from({ length: n }, (_, i) => `${folder(i)}obj-${String(i).padStart(6, "0")}`);
+
+describe("planning a fanned-out backup's ranges", () => {
+  it("splits a bucket that fits the sample exactly: equal counts, each key in one range", async () => {
+    const keys = numbered(2_000);
+    const plan = await planShards({
+      maxShards: 8,
+      minObjectsPerShard: 300,
+      snapshot: null,
+      prefix: "",
+      ...lister(keys),
+    });
+    expect(plan.ranges).toHaveLength(6); // 2,000 / 300, rounded down
+    expect(plan.basis).toBe("a listing of all 2000 objects");
+    for (const held of counts(plan.ranges, keys)) expect(held).toBeGreaterThanOrEqual(333);
+  });
+
+  it("runs a small bucket, or one with fan-out off, in one range over everything", async () => {
+    const keys = numbered(500);
+    for (const maxShards of [1, 8]) {
+      const plan = await planShards({
+        maxShards,
+        minObjectsPerShard: 300,
+        snapshot: null,
+        prefix: "",
+        ...lister(keys),
+      });
+      expect(plan.ranges).toEqual([{ after: null, through: null }]);
+    }
+  });
+
+  it("plans from the last snapshot's pages with a few reads, in balance", async () => {
+    const keys = numbered(60_000).sort(compareKeys);
+    const store = new TreeStore({ leafModulus: 100, pageModulus: 32 });
+    const { root } = await store.build(keys.map((key) => entryOf(key, 1)));
+    store.reads = 0;
+    const { list, calls } = lister(keys);
+    const plan = await planShards({
+      maxShards: 8,
+      minObjectsPerShard: 5_000,
+      snapshot: { fileCount: keys.length, root, nodes: store },
+      prefix: "",
+      list,
+    });
+    expect(calls).toHaveLength(0);
+    expect(store.reads).toBeLessThan(40);
+    expect(plan.ranges).toHaveLength(8);
+    for (const held of counts(plan.ranges, keys)) expect(held / (keys.length / 8)).toBeGreaterThan(0.6);
+  });
+
+  it("splits a bucket beyond the sample between its folders, a level deeper when there are too few", async () => {
+    // 60,000 keys under 3 top-level folders of 10 subfolders each.
+    const keys = numbered(60_000, (i) => `t${i % 3}/s${i % 10}/`);
+    const { list, calls } = lister(keys);
+    const plan = await planShards({ maxShards: 8, minObjectsPerShard: 1_000, snapshot: null, prefix: "", list });
+    expect(calls.length).toBe(SAMPLE_PAGES + 1 + 3);
+    expect(plan.ranges).toHaveLength(8);
+    expect(plan.basis).toMatch(/30 folders and keys, split by count/);
+    for (const held of counts(plan.ranges, keys)) expect(held).toBeGreaterThan(0);
+  });
+
+  it("runs a large bucket without folders in one object", async () => {
+    const keys = numbered(SAMPLE_PAGES * 1000 + 10, () => "");
+    const plan = await planShards({
+      maxShards: 8,
+      minObjectsPerShard: 1_000,
+      snapshot: null,
+      prefix: "",
+      ...lister(keys),
+    });
+    expect(plan.ranges).toEqual([{ after: null, through: null }]);
+  });
+});
