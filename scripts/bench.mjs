@@ -18,7 +18,8 @@
 // `--rpo` adds it to `--quick` or `--sets` runs, `--no-rpo` leaves it out. `--change` measures what a
 // small change costs as the bucket grows (bench/change.mjs: event backups by path edit and by the
 // old walk, and diffs, at 10,000, 50,000 and 200,000 objects; about 40 minutes, most of it seeding
-// and full backups); `--sets none --change` runs only that.
+// and full backups); `--sets none --change` runs only that. `--fan-out` measures full backups fanned
+// out over 1, 2, 4 and 8 shards under production-shaped latency (bench/fan-out.mjs).
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -28,6 +29,7 @@ import { openCeiling } from "./bench/ceiling.mjs";
 import { peakMemoryMiB } from "./bench/memory.mjs";
 import { measureRpo } from "./bench/rpo.mjs";
 import { changeCost } from "./bench/change.mjs";
+import { fanOutScaling } from "./bench/fan-out.mjs";
 import { adminToken, apiClient, emptySource, percentile, seedState, startServer, stopServer } from "./local-stack.mjs";
 
 const USAGE = `Usage: npm run bench -- [options]
@@ -40,6 +42,11 @@ Measures the engine on the local stack against the runtime's own ceiling; prints
   --rpo / --no-rpo     the event backups' recovery point (default: in the default run)
   --change             what a small change costs at 10,000, 50,000 and 200,000 objects
   --change-sizes LIST  object counts for --change (default 10000,50000,200000)
+  --fan-out            full backups with 1, 2, 4 and 8 shards under production-shaped latency
+                       (bench/fan-out.mjs; --latency defaults to production×2 for it)
+  --fan-out-files N    objects for --fan-out (default 20000)
+  --fan-out-shards L   shard counts for --fan-out (default 1,2,4,8)
+  --no-fan-out-restore leave out the one-object restores at C and R1
   --sets LIST          only these data sets: small, mix, large (default all; none: no data set)
   --latency SPEC       production-shaped R2 latency on every job object (BACKUP_TEST_R2_LATENCY:
                        production, production×N, or JSON over the defaults; docs/performance.md)
@@ -57,6 +64,10 @@ const values = scriptArgs({
     manifest: { type: "boolean", default: false },
     change: { type: "boolean", default: false },
     "change-sizes": { type: "string", default: "10000,50000,200000" },
+    "fan-out": { type: "boolean", default: false },
+    "fan-out-files": { type: "string", default: "20000" },
+    "fan-out-shards": { type: "string", default: "1,2,4,8" },
+    "fan-out-restore": { type: "boolean", default: true },
     latency: { type: "string" },
     rpo: { type: "boolean" },
     // `--sets large` (or `small,mix`): only those data sets.
@@ -318,6 +329,16 @@ if (values.change)
     api,
     sizes: values["change-sizes"].split(",").map(Number),
     serverArgs: latencyVars,
+    log: (line) => console.log(line),
+  });
+if (values["fan-out"])
+  await fanOutScaling({
+    port,
+    api,
+    files: Number(values["fan-out-files"]),
+    shardCounts: values["fan-out-shards"].split(",").map(Number),
+    latency: values.latency ?? "production×2",
+    restores: values["fan-out-restore"],
     log: (line) => console.log(line),
   });
 if (values.manifest)

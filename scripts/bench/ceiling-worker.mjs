@@ -9,7 +9,19 @@
 //   POST /clear                                            empties SCRATCH
 //   POST /generate?key=K&bytes=N                           writes N pseudo-random bytes to K in SOURCE,
 //        generated here in 1 MiB pieces (the Node API cannot carry a 1 GiB body)
-// Each answers {objects, bytes}.
+// Each answers {objects, bytes}. With a LATENCY binding (a BACKUP_TEST_R2_LATENCY spec), /copy and
+// /read make their R2 calls through the engine's latency layer, one set of 6 connections per
+// request, as one job object has.
+import { ConnectionGate, parseLatencyProfile, withLatency } from "./r2-latency.mjs";
+
+/** The buckets one request uses: as they are, or shaped like production's when LATENCY is set. */
+function bucketsOf(env) {
+  const names = ["SOURCE", "BACKUP", "SCRATCH"];
+  if (!env.LATENCY) return Object.fromEntries(names.map((name) => [name, env[name]]));
+  const profile = parseLatencyProfile(env.LATENCY);
+  const gate = new ConnectionGate(profile.maxInFlight);
+  return Object.fromEntries(names.map((name) => [name, withLatency(env[name], profile, gate)]));
+}
 
 async function forEachObject(bucket, prefix, concurrency, visit) {
   let cursor;
@@ -38,8 +50,9 @@ async function hashed(stream) {
 }
 
 export default {
-  async fetch(request, env) {
+  async fetch(request, rawEnv) {
     const url = new URL(request.url);
+    const env = ["/copy", "/read"].includes(url.pathname) ? { ...rawEnv, ...bucketsOf(rawEnv) } : rawEnv;
     const concurrency = Number(url.searchParams.get("concurrency") ?? "6");
     const prefix = url.searchParams.get("prefix") ?? "";
     const from = env[url.searchParams.get("from") ?? "SOURCE"];

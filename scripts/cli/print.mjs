@@ -31,6 +31,20 @@ export function backupDetails(backup) {
         ? `${backup.lastVerifiedAt} (${backup.lastVerificationValid ? "valid" : "INVALID"})`
         : "never",
     ],
+    ...shardFields(backup.progress?.shards),
+  ]);
+}
+
+/** A fanned-out backup's shards, one line each: where its range starts, how far it is. */
+function shardFields(shards) {
+  if (!shards?.length) return [];
+  return shards.map((shard) => [
+    `shard ${shard.index + 1}/${shards.length}`,
+    `${shard.status.padEnd(9)} ${shard.filesProcessed} objects (${bytes(shard.bytesProcessed)})` +
+      (shard.failedCount ? `, ${shard.failedCount} failed` : "") +
+      (shard.retries ? `, ${shard.retries} retried steps` : "") +
+      `  keys ${shard.range.after === null ? "from the first" : `after ${shard.range.after}`}` +
+      (shard.error ? `  (${shard.error})` : ""),
   ]);
 }
 

@@ -47,7 +47,11 @@ export function backupLine(backup, reference, elapsedSeconds) {
     : backup.status === "completed"
       ? bar(1, 1)
       : "";
-  return `${backup.id} ${backup.status.padEnd(11)} ${shown ? `${shown}  ` : ""}${figures}${rate}${p.phase && running ? `  ${p.phase}` : ""}`;
+  // A fanned-out backup: how many of its shards have ended.
+  const shards = p.shards?.length
+    ? `  ${p.shards.filter((s) => s.status !== "pending" && s.status !== "running").length}/${p.shards.length} shards done`
+    : "";
+  return `${backup.id} ${backup.status.padEnd(11)} ${shown ? `${shown}  ` : ""}${figures}${rate}${p.phase && running ? `  ${p.phase}` : ""}${running ? shards : ""}`;
 }
 
 export async function watchBackup(client, id, { quiet = false, maxWaitSeconds } = {}) {

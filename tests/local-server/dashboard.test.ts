@@ -28,9 +28,18 @@ beforeAll(async () => {
   // Small test backups: growth is judged by the factor alone against the last 3 backups, so one
   // that stores new manifest chunks after three unchanged ones opens storage_growth (the alert
   // this test looks for).
+  // Full backups fan out over 3 shards (120 objects, at least 40 a shard): the first one's page
+  // shows them, and everything after it (verify, files, restore) reads the joined snapshot.
   server = await startLocalServer({
     files: 120,
-    vars: { BACKUP_ALERT_GROWTH_MIN_BYTES: "0", BACKUP_ALERT_GROWTH_FACTOR: "2", BACKUP_ALERT_GROWTH_WINDOW: "3" },
+    vars: {
+      BACKUP_ALERT_GROWTH_MIN_BYTES: "0",
+      BACKUP_ALERT_GROWTH_FACTOR: "2",
+      BACKUP_ALERT_GROWTH_WINDOW: "3",
+      BACKUP_MAX_SHARDS: "3",
+      BACKUP_SHARD_MIN_OBJECTS: "40",
+      BACKUP_SHARD_POLL_MS: "200",
+    },
   });
   client = apiClient(server.port, await server.token("backup:admin"));
   browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
@@ -145,6 +154,11 @@ describe("the dashboard", () => {
     await textOf(page.getByRole("heading", { name: /Backup bk-/ })).toContain("completed");
     await textOf(page.locator("dl.figures")).toMatch(/Last verified.*: valid \(full, 10 % sample\)/);
     await textOf(page.locator("ol.logs")).toContain("Backup completed");
+    // Its three shards, each with its key range, all completed.
+    const shardRows = page.locator('table[aria-labelledby="shards-title"] tbody tr');
+    await attributeOf(shardRows.nth(2), "data-status").toBe("completed");
+    expect(await shardRows.count()).toBe(3);
+    await textOf(shardRows.first()).toContain("first key");
     const folders = page.locator("table.files tr.folder");
     await shown(folders.first());
     const folderName = (await folders.first().getByRole("button").textContent())!.replace(/\/$/, "");

@@ -7,6 +7,8 @@ import { describe, expect, it } from "vitest";
 import { bar, plain } from "../../scripts/cli/output.mjs";
 // @ts-expect-error: a plain .mjs script without types
 import { backupLine, watchBackup } from "../../scripts/cli/watch.mjs";
+// @ts-expect-error: a plain .mjs script without types
+import { backupDetails } from "../../scripts/cli/print.mjs";
 
 const backup = (status: string, filesProcessed: number, bytesProcessed = filesProcessed * 1024) => ({
   id: "bk-1",
@@ -34,6 +36,33 @@ describe("progress lines", () => {
       expect(line).toMatch(new RegExp(`${status}\\s+40 objects`));
       expect(line).not.toContain("%");
     }
+  });
+
+  it("show a fanned-out backup's shards: how many are done while it runs, each one's line in its details", () => {
+    const shard = (index: number, status: string, filesProcessed: number, after: string | null) => ({
+      index,
+      range: { after, through: null },
+      status,
+      filesProcessed,
+      bytesProcessed: filesProcessed * 1024,
+      failedCount: 0,
+      steps: 3,
+      retries: index,
+      error: null,
+    });
+    const running = {
+      ...backup("in_progress", 300),
+      progress: {
+        filesProcessed: 300,
+        bytesProcessed: 300 * 1024,
+        phase: "shards",
+        shards: [shard(0, "completed", 200, null), shard(1, "running", 100, "m/0042")],
+      },
+    };
+    expect(backupLine(running, null, 10)).toMatch(/30 objects\/s {2}shards {2}1\/2 shards done$/);
+    const details: string = backupDetails({ ...running, performance: {} });
+    expect(details).toMatch(/shard 1\/2: +completed +200 objects \(200\.0 KiB\) +keys from the first/);
+    expect(details).toMatch(/shard 2\/2: +running +100 objects \(100\.0 KiB\), 1 retried steps +keys after m\/0042/);
   });
 
   it("print objects in a result as JSON, never [object Object]", () => {

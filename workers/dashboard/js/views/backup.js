@@ -80,7 +80,62 @@ function summaryOf(backup) {
           )
         : null,
     ),
+    shardTable(backup.progress?.shards),
   ];
+}
+
+const SHARD_COLUMNS = ["Shard", "Keys", "Status", "Objects", "Read", "Failed", "Steps / retries"];
+
+/** A fanned-out full backup: one row per shard, its key range and how far it is. */
+function shardTable(shards) {
+  if (!shards?.length) return null;
+  const range = ({ after, through }) =>
+    `${after === null ? "first key" : `after ${after}`} … ${through === null ? "last key" : `up to ${through}`}`;
+  return h(
+    "div",
+    { class: "table-wrap" },
+    h(
+      "table",
+      { class: "stacked", "aria-labelledby": "shards-title" },
+      h("caption", { id: "shards-title" }, `Fanned out over ${shards.length} shards`),
+      h(
+        "thead",
+        {},
+        h(
+          "tr",
+          {},
+          SHARD_COLUMNS.map((c) => h("th", { scope: "col" }, c)),
+        ),
+      ),
+      h(
+        "tbody",
+        {},
+        shards.map((shard) => {
+          const cells = [
+            `${shard.index + 1} of ${shards.length}`,
+            h("code", { class: "wrap" }, range(shard.range)),
+            [
+              statusBadge(
+                shard.status === "pending" ? "pending" : shard.status === "running" ? "in_progress" : shard.status,
+              ),
+              shard.error ? ` ${shard.error}` : null,
+            ],
+            number(shard.filesProcessed),
+            bytes(shard.bytesProcessed),
+            number(shard.failedCount),
+            `${number(shard.steps)} / ${number(shard.retries)}`,
+          ];
+          return h(
+            "tr",
+            { dataset: { shard: String(shard.index), status: shard.status } },
+            cells.map((content, i) =>
+              h("td", { class: i >= 3 ? "num" : undefined, dataset: { label: SHARD_COLUMNS[i] } }, content),
+            ),
+          );
+        }),
+      ),
+    ),
+  );
 }
 
 /** "<time>: valid (quick, 10 % sample)": a sampled or quick check is not a full one, and says so. */

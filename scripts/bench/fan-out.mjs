@@ -1,0 +1,119 @@
+// `npm run bench -- --fan-out`: how a full backup scales with shards under production-shaped R2
+// latency (issue 23). One seeded state (`--fan-out-files` small objects of 1–16 KiB) is copied for
+// every run, so each backup starts from the same source and an empty store:
+//
+//   C       the local CPU ceiling: one shard, the latency layer off
+//   R1, Rk  one shard and k shards (`--fan-out-shards`), the layer on (`--latency`, by default
+//           production×2, so that C / R1 is well above the largest k this machine can feed)
+//
+// and the ceiling Worker's get→put + SHA-256 of the same objects with and without the layer (one
+// job object's 6 connections). Restores run in one object (not fanned out yet): measured at C and R1.
+// The target (issue 23): at k shards a speedup of at least 0.8 × min(k, C / R1).
+import { cpSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { openCeiling } from "./ceiling.mjs";
+import { emptySource, seedState, startServer, stopServer } from "../local-stack.mjs";
+
+const seconds = (from, to) => (Date.parse(to) - Date.parse(from)) / 1000;
+
+export async function fanOutScaling({ port, api, files, shardCounts, latency, restores, log }) {
+  const base = mkdtempSync(join(tmpdir(), "r2-backup-bench-fanout-"));
+  const made = [base];
+  const copy = () => {
+    const dir = mkdtempSync(join(tmpdir(), "r2-backup-bench-fanout-"));
+    cpSync(base, dir, { recursive: true });
+    made.push(dir);
+    return dir;
+  };
+  const session = async (state, vars, work) => {
+    const args = [
+      "--var",
+      "BACKUP_GC_GRACE_HOURS:0",
+      ...Object.entries(vars).flatMap(([k, v]) => ["--var", `${k}:${v}`]),
+    ];
+    const server = await startServer(port, state, args);
+    try {
+      return await work();
+    } finally {
+      await stopServer(server);
+    }
+  };
+  const ceilingOf = async (options) => {
+    const ceiling = openCeiling(base, options);
+    try {
+      await ceiling.run("/clear");
+      return await ceiling.run("/copy?from=SOURCE&hash=1&concurrency=6");
+    } finally {
+      await ceiling.dispose();
+    }
+  };
+  try {
+    const seeding = Date.now();
+    seedState(base, ["--files", String(files), "--large", "0", "--sizes", "1024-16384"]);
+    log(`\nfan-out: ${files} objects seeded in ${((Date.now() - seeding) / 1000).toFixed(0)} s; latency ${latency}`);
+    const local = await ceilingOf({});
+    const shaped = await ceilingOf({ latency });
+    const runs = [
+      { name: "C", shards: 1, latency: false },
+      ...shardCounts.map((k) => ({ name: `R${k}`, shards: k, latency: true })),
+    ];
+    const results = [];
+    for (const run of runs) {
+      const state = copy();
+      const vars = {
+        BACKUP_MAX_SHARDS: run.shards,
+        BACKUP_SHARD_MIN_OBJECTS: 1,
+        BACKUP_SHARD_POLL_MS: 500,
+        ...(run.latency ? { BACKUP_TEST_R2_LATENCY: latency } : {}),
+      };
+      const backup = await session(state, vars, () => api.backup("full"));
+      if (backup.status !== "completed")
+        throw new Error(`${run.name}: backup ${backup.id} ended ${backup.status}: ${backup.error}`);
+      const result = { ...run, backup, secs: seconds(backup.startedAt, backup.completedAt) };
+      if (restores && run.shards === 1) {
+        await emptySource(state);
+        const restored = await session(state, vars, () =>
+          api.job(`/backup/restore/${backup.id}`, { overwriteExisting: true, verifyAfterRestore: false }),
+        );
+        result.restore = { job: restored, secs: seconds(restored.startedAt, restored.completedAt) };
+      }
+      results.push(result);
+      log(
+        `  ${run.name}: ${result.secs.toFixed(1)} s${result.restore ? `, restore ${result.restore.secs.toFixed(1)} s` : ""}`,
+      );
+      rmSync(state, { recursive: true, force: true });
+    }
+    const rate = (r) => r.backup.snapshotFileCount / r.secs;
+    const c = rate(results[0]);
+    const r1 = rate(results.find((r) => r.name === "R1"));
+    log(`\nC = ${c.toFixed(1)} objects/s, R1 = ${r1.toFixed(1)} objects/s, C / R1 = ${(c / r1).toFixed(2)}`);
+    log(
+      `ceiling get→put + SHA-256: ${(local.objects / local.seconds).toFixed(1)} objects/s without the layer, ` +
+        `${(shaped.objects / shaped.seconds).toFixed(1)} objects/s under it (one job object's 6 connections)`,
+    );
+    log(
+      "\n| run | shards | latency | seconds | objects/s | MB/s | × one-object ceiling (layer) | speedup over R1 | target 0.8 × min(k, C/R1) | steps |\n| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    );
+    const ceilingRate = shaped.objects / shaped.seconds;
+    for (const r of results) {
+      const speedup = rate(r) / r1;
+      const target = r.latency ? 0.8 * Math.min(r.shards, c / r1) : null;
+      log(
+        `| ${r.name} | ${r.shards} | ${r.latency ? latency : "off"} | ${r.secs.toFixed(1)} | ${rate(r).toFixed(1)} | ${(r.backup.snapshotSize / 1e6 / r.secs).toFixed(2)} | ` +
+          `${r.latency ? (rate(r) / ceilingRate).toFixed(2) : ""} | ${r.latency ? speedup.toFixed(2) : ""} | ${target === null ? "" : `${target.toFixed(2)} ${speedup >= target ? "met" : "missed"}`} | ${r.backup.performance.steps} |`,
+      );
+    }
+    const restoresRun = results.filter((r) => r.restore);
+    if (restoresRun.length) {
+      log("\n| restore (one object) | latency | seconds | objects/s |\n| --- | --- | ---: | ---: |");
+      for (const r of restoresRun)
+        log(
+          `| ${r.name} | ${r.latency ? latency : "off"} | ${r.restore.secs.toFixed(1)} | ${(r.restore.job.result.filesRestored / r.restore.secs).toFixed(1)} |`,
+        );
+    }
+    return results;
+  } finally {
+    for (const dir of made) rmSync(dir, { recursive: true, force: true });
+  }
+}
