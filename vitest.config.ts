@@ -190,8 +190,9 @@ export default defineConfig({
       project("production-latency", ["tests/latency/**/*.test.ts"], { BACKUP_TEST_R2_LATENCY: "production×4" }),
       // The simulated month (tests/simulation/): two source buckets into one store and a replica,
       // restores into a scratch bucket bound only here, small multipart settings and small
-      // manifest trees (a few hundred keys grow several levels), a grace period of 0, and every
-      // pending change due at once. SIM_RUNS and SIM_SEED come from `npm run simulate`.
+      // manifest trees (a few hundred keys grow several levels), a grace period of 0, every
+      // pending change due at once, and full backups fanned out over shards. SIM_RUNS and SIM_SEED
+      // come from `npm run simulate`.
       project(
         "simulation",
         ["tests/simulation/**/*.test.ts"],
@@ -199,6 +200,9 @@ export default defineConfig({
           ...SMALL_MULTIPART,
           BACKUP_TEST_TREE_FANOUT: "4",
           BACKUP_EVENT_THRESHOLD: "1",
+          // Full backups of a bucket of 24 objects or more fan out over 2 or 3 shards.
+          BACKUP_MAX_SHARDS: "3",
+          BACKUP_SHARD_MIN_OBJECTS: "12",
           ...(process.env.SIM_RUNS ? { SIM_RUNS: process.env.SIM_RUNS } : {}),
           ...(process.env.SIM_SEED ? { SIM_SEED: process.env.SIM_SEED } : {}),
         },

@@ -91,6 +91,11 @@ export abstract class ManifestJob<S extends ManifestJobState> extends StepJob<S>
     ]);
   }
 
+  /** More of the job row than its count, set with every step's progress (a fanned-out restore's shards). */
+  protected progressColumns(_next: S): Partial<NewJobRow> {
+    return {};
+  }
+
   /** Extra writes made together with the job's start (for example on the backup row). */
   protected startStatements(_state: S): Statement[] {
     return [];
@@ -127,7 +132,11 @@ export abstract class ManifestJob<S extends ManifestJobState> extends StepJob<S>
     const next = await this.work({ ...state, newFindings: [] });
     const statements = [
       ...upsertFindings(db, state.jobId, next.newFindings, state.findingsStored),
-      updateJob(db, state.jobId, { filesProcessed: next.filesProcessed, updatedAt: clock.date().toISOString() }),
+      updateJob(db, state.jobId, {
+        filesProcessed: next.filesProcessed,
+        ...this.progressColumns(next),
+        updatedAt: clock.date().toISOString(),
+      }),
     ];
     const present = this.presenceChecked(next);
     // A sweep page of the replica that condemned an object after the fence: the step runs again.

@@ -194,6 +194,19 @@ export const backupLogs = sqliteTable(
   ],
 );
 
+/** One shard of a fanned-out restore, as the job's progress shows it (durable-objects/engine/restore/restore-fan-out.ts). */
+export interface JobShardProgress {
+  index: number;
+  /** The snapshot's leaves it restores: from `fromLeaf` up to, not including, `toLeaf`. */
+  range: { fromLeaf: number; toLeaf: number };
+  status: "pending" | "running" | "completed" | "partial" | "failed" | "cancelled";
+  filesProcessed: number;
+  failedCount: number;
+  steps: number;
+  retries: number;
+  error: string | null;
+}
+
 export const backupJobs = sqliteTable(
   "backup_jobs",
   {
@@ -213,6 +226,8 @@ export const backupJobs = sqliteTable(
     updatedAt: text("updated_at"),
     steps: integer("steps").notNull().default(0),
     retries: integer("retries").notNull().default(0),
+    /** A restore fanned out across job objects: its shards and how far each is; null when one object ran it. */
+    shards: text("shards", { mode: "json" }).$type<JobShardProgress[]>(),
   },
   (t) => [
     index("backup_jobs_backup_id_created_at_idx").on(t.backupId, t.createdAt),

@@ -132,7 +132,12 @@ export function presentJob(row: BackupJobRow, findings: Record<FindingList, JobF
     createdAt: row.createdAt,
     startedAt: row.startedAt,
     completedAt: row.completedAt,
-    progress: { filesProcessed: row.filesProcessed, filesTotal: row.filesTotal },
+    progress: {
+      filesProcessed: row.filesProcessed,
+      filesTotal: row.filesTotal,
+      // A restore fanned out across job objects: each shard's leaves and progress.
+      ...(row.shards ? { shards: row.shards } : {}),
+    },
     result: findings ? { ...result, ...resultLists(row.kind, findings, result) } : result,
     error: row.error,
     performance: {

@@ -107,20 +107,29 @@ export function logPage(
     .limit(limit);
 }
 
-/** The kept findings of a job, per list, in the order they were found. */
+/**
+ * The kept findings of a job, per list, in the order they were found: a fanned-out restore's
+ * shards' too (their job ids are `<job id>/shard-<nn>`, in the order of their ranges), up to
+ * FINDINGS_KEPT a list.
+ */
 export async function jobFindingLists(db: Database, jobId: string): Promise<Record<FindingList, JobFindingRow[]>> {
-  const rows = await db
-    .select()
-    .from(jobFindings)
-    .where(eq(jobFindings.jobId, jobId))
-    .orderBy(asc(jobFindings.list), asc(jobFindings.seq))
-    .limit(FINDINGS_KEPT * FINDING_LISTS.length);
-  return {
-    problem: rows.filter((r) => r.list === "problem"),
-    failure: rows.filter((r) => r.list === "failure"),
-    planned: rows.filter((r) => r.list === "planned"),
-    expired: rows.filter((r) => r.list === "expired"),
-  };
+  const ofList = (list: FindingList) =>
+    db
+      .select()
+      .from(jobFindings)
+      .where(
+        and(
+          or(
+            eq(jobFindings.jobId, jobId),
+            and(gt(jobFindings.jobId, `${jobId}/shard-`), lt(jobFindings.jobId, `${jobId}/shard.`)),
+          ),
+          eq(jobFindings.list, list),
+        ),
+      )
+      .orderBy(asc(jobFindings.jobId), asc(jobFindings.seq))
+      .limit(FINDINGS_KEPT);
+  const [problem, failure, planned, expired] = await Promise.all(FINDING_LISTS.map(ofList));
+  return { problem: problem!, failure: failure!, planned: planned!, expired: expired! };
 }
 
 /**

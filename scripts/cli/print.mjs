@@ -35,15 +35,23 @@ export function backupDetails(backup) {
   ]);
 }
 
-/** A fanned-out backup's shards, one line each: where its range starts, how far it is. */
+/**
+ * A fanned-out backup's or restore's shards, one line each: how far it is, and where its range
+ * starts (a backup's: a key; a restore's: the snapshot's leaves).
+ */
 function shardFields(shards) {
   if (!shards?.length) return [];
+  const where = ({ range }) =>
+    "fromLeaf" in range
+      ? `leaves ${range.fromLeaf}–${range.toLeaf - 1}`
+      : `keys ${range.after === null ? "from the first" : `after ${range.after}`}`;
   return shards.map((shard) => [
     `shard ${shard.index + 1}/${shards.length}`,
-    `${shard.status.padEnd(9)} ${shard.filesProcessed} objects (${bytes(shard.bytesProcessed)})` +
+    `${shard.status.padEnd(9)} ${shard.filesProcessed} objects` +
+      (shard.bytesProcessed === undefined ? "" : ` (${bytes(shard.bytesProcessed)})`) +
       (shard.failedCount ? `, ${shard.failedCount} failed` : "") +
       (shard.retries ? `, ${shard.retries} retried steps` : "") +
-      `  keys ${shard.range.after === null ? "from the first" : `after ${shard.range.after}`}` +
+      `  ${where(shard)}` +
       (shard.error ? `  (${shard.error})` : ""),
   ]);
 }
@@ -82,6 +90,7 @@ export function jobDetails(job) {
         `${job.progress.filesProcessed}${job.progress.filesTotal ? ` of ${job.progress.filesTotal}` : ""} objects`,
       ],
       ["result", result || "-"],
+      ...shardFields(job.progress?.shards),
     ]),
     ...lists.map(
       ([name, values]) =>

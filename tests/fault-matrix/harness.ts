@@ -21,6 +21,13 @@ export interface Scenario {
   outcome(id: string, run: number): Promise<unknown>;
   /** The status and error D1 shows for the job. */
   recorded(id: string): Promise<{ status: string; error: string | null }>;
+  /**
+   * A fanned-out backup: the other job objects of the run (its shards, or its parent and the
+   * other shards), one alarm each before every alarm of the faulted one, and run to their end
+   * after it. `id` is the backup's.
+   */
+  others?(id: string): DurableObjectStub[];
+  finish?(id: string): Promise<void>;
 }
 
 export interface RunReport {
@@ -42,10 +49,14 @@ async function jobState(stub: DurableObjectStub): Promise<StepState | undefined>
   return runInDurableObject(stub, (_job, state) => state.storage.get<StepState>("checkpoint"));
 }
 
-/** Drives the job's alarms to the end as the runtime would, including retries of failed alarms. */
-async function driveToEnd(stub: DurableObjectStub, plan: CallPlan): Promise<void> {
+/**
+ * Drives the job's alarms to the end as the runtime would, including retries of failed alarms;
+ * `others` (a fanned-out backup's other objects) run one alarm each before each of the job's.
+ */
+async function driveToEnd(stub: DurableObjectStub, plan: CallPlan, others: DurableObjectStub[]): Promise<void> {
   for (let alarms = 0; ; alarms++) {
     if (alarms > 200) throw new Error(`job did not finish within 200 alarms (${plan.mode} at ${plan.at})`);
+    for (const other of others) await runDurableObjectAlarm(other);
     let threw = false;
     try {
       await runDurableObjectAlarm(stub);
@@ -76,7 +87,8 @@ async function runOnce(scenario: Scenario, plan: CallPlan, run: number) {
   await scenario.reset();
   const { stub, id } = await scenario.start(run);
   await armPlan(stub, plan);
-  await driveToEnd(stub, plan);
+  await driveToEnd(stub, plan, scenario.others?.(id) ?? []);
+  await scenario.finish?.(id);
   const state = (await jobState(stub))!;
   const recorded = await scenario.recorded(id);
   return { state, recorded, outcome: await scenario.outcome(id, run) };

@@ -4,7 +4,9 @@ import { expect } from "vitest";
 import { api } from "../helpers/api";
 import { emptyBucket, listAll, putObjects, sha256Hex, variedObjects, type SeedObject } from "../helpers/buckets";
 import { completedBackup } from "../helpers/flows";
-import { backupJobStub, coordinatorStub, restoreJobStub, verifyJobStub } from "../helpers/jobs";
+import { runDurableObjectAlarm } from "cloudflare:test";
+import { shardJobName } from "../../durable-objects/engine/backup/fan-out";
+import { backupJobStub, coordinatorStub, restoreJobStub, runFannedOutToEnd, verifyJobStub } from "../helpers/jobs";
 import type { Scenario } from "./harness";
 import { readKeyring } from "../../durable-objects/engine/settings/engine-settings";
 import { chunkKeysOf } from "../helpers/manifest";
@@ -99,7 +101,15 @@ async function backupOutcome(id: string) {
   // Timings vary from run to run, and an injected fault adds a retry (and maybe a step); what the
   // backup read, uploaded and stored must not change.
   const { bytesRead, bytesUploaded, storedBytes } = performance;
-  const row = { ...rest, performance: { bytesRead, bytesUploaded, storedBytes } };
+  // A fanned-out backup's shards: their ranges and what they did, not how many steps it took.
+  const shards = rest.progress.shards?.map(
+    ({ steps: _steps, retries: _retries, ...shard }: Record<string, unknown>) => shard,
+  );
+  const row = {
+    ...rest,
+    progress: { ...rest.progress, ...(shards ? { shards } : {}) },
+    performance: { bytesRead, bytesUploaded, storedBytes },
+  };
   const files = (
     await env.DB.prepare(
       "SELECT file_path, backup_path, file_size, checksum, status, error FROM backup_files WHERE backup_id = ? ORDER BY file_path",
@@ -130,6 +140,43 @@ async function createBackup(type: "full" | "incremental") {
   expect(created.status, JSON.stringify(created.body)).toBe(202);
   const id: string = created.body.backup.id;
   return { stub: backupJobStub(id), id };
+}
+
+/**
+ * A full backup fanned out over 2 shards (the 7 seed objects, at least 3 a shard). `faulted`:
+ * which object the fault is put in, the parent (while its shards run) or shard `n` (mid-range);
+ * the others run beside it, one alarm each per alarm of the faulted one.
+ */
+export function fannedOutScenario(name: string, faulted: "parent" | number): Scenario {
+  const SHARDS = 2;
+  const shards = (id: string) => Array.from({ length: SHARDS }, (_, i) => backupJobStub(shardJobName(id, i)));
+  return {
+    name,
+    reset: () => forgetBackupsExcept([]),
+    async start() {
+      const started = await coordinatorStub().startBackup({
+        type: "full",
+        trigger: "api",
+        requestedBy: "fault-matrix",
+        maxShards: SHARDS,
+        minObjectsPerShard: 3,
+      });
+      if (!started.ok) throw new Error(`not started: ${JSON.stringify(started)}`);
+      const id = started.backup.id;
+      if (faulted === "parent") return { stub: backupJobStub(id), id };
+      // The parent plans and starts its shards; the fault goes into one of them from its first step.
+      await runDurableObjectAlarm(backupJobStub(id));
+      await runDurableObjectAlarm(backupJobStub(id));
+      return { stub: shards(id)[faulted]!, id };
+    },
+    outcome: backupOutcome,
+    recorded: backupRecorded,
+    others: (id) =>
+      faulted === "parent" ? shards(id) : [backupJobStub(id), ...shards(id).filter((_, i) => i !== faulted)],
+    finish: async (id) => {
+      await runFannedOutToEnd(id, SHARDS);
+    },
+  };
 }
 
 export function backupScenario(name: string, type: "full" | "incremental", keep: () => string[]): Scenario {

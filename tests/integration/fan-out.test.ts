@@ -1,9 +1,10 @@
 /**
- * A full backup fanned out across job objects (engine/backup/fan-out.ts), on the real local R2,
- * D1 and Durable Objects: the shards' snapshot is the one a single object makes (the same root
- * chunk, so the same checksum), it verifies and restores byte for byte, status shows each shard,
- * a shard's crash or a parent's costs nothing, a shard that fails for good fails the backup and
- * stops the others, and a cancel reaches every shard.
+ * Full backups and restores fanned out across job objects (engine/backup/fan-out.ts,
+ * engine/restore/restore-fan-out.ts), on the real local R2, D1 and Durable Objects: the shards'
+ * snapshot is the one a single object makes (the same root chunk, so the same checksum), it
+ * verifies and restores byte for byte, status shows each shard, a shard's crash or a parent's
+ * costs nothing, a shard that fails for good fails the job and stops the others, a cancel reaches
+ * every shard, and a fanned-out restore is one job: byte-identical, its shards' findings its own.
  */
 import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
@@ -14,7 +15,16 @@ import { api } from "../helpers/api";
 import { emptyBucket, listAll, putObjects, sha256Hex, variedObjects } from "../helpers/buckets";
 import { restore, verify } from "../helpers/flows";
 import { armPlan, CallPlan } from "../helpers/interpose";
-import { backupJobStub, coordinatorStub, runBackupToEnd, runFannedOutToEnd, runStepAndForget } from "../helpers/jobs";
+import {
+  backupJobStub,
+  coordinatorStub,
+  restoreJobStub,
+  runBackupToEnd,
+  runFannedOutToEnd,
+  runStepAndForget,
+} from "../helpers/jobs";
+import { restoreShardName } from "../../durable-objects/engine/restore/restore-fan-out";
+import { compareKeys } from "../../durable-objects/engine/format/key-order";
 
 const OBJECTS = variedObjects(700);
 const SHARDS = 4;
@@ -176,5 +186,96 @@ describe("a full backup fanned out across job objects", () => {
     expect((await status(id)).status).toBe("cancelled");
     for (let i = 0; i < SHARDS; i++) expect((await shardState(id, i))?.outcome).toBe("cancelled");
     expect((await coordinatorStub().startBackup({ type: "full", trigger: "api", requestedBy: "t" })).ok).toBe(true);
+  });
+});
+
+describe("a restore fanned out across job objects", () => {
+  /** Starts a restore of `backupId` over up to 4 shards of at least 100 objects. */
+  async function startRestore(backupId: string, options: Record<string, unknown> = {}) {
+    const jobId = `job-fan-${Math.random().toString(36).slice(2, 10)}`;
+    const request = {
+      jobId,
+      backupId,
+      bucketName: "cutty-files",
+      requestedBy: "fan-out-test",
+      options: {
+        overwriteExisting: false,
+        verifyAfterRestore: true,
+        dryRun: false,
+        targetPrefix: "",
+        filter: { pathPrefix: "", extensions: [], modifiedFrom: null, modifiedTo: null },
+        ...options,
+      },
+      maxShards: SHARDS,
+      minObjectsPerShard: 100,
+    };
+    if (request.options.dryRun) await restoreJobStub(jobId).start({ ...request, holdsLease: false });
+    else expect((await coordinatorStub().startRestore(request)).ok).toBe(true);
+    return jobId;
+  }
+
+  /** One alarm of each shard, then one of the parent, until the parent is done; then the shards' ends. */
+  async function runToEnd(jobId: string) {
+    const shards = Array.from({ length: SHARDS }, (_, i) => restoreJobStub(restoreShardName(jobId, i)));
+    for (let rounds = 0; rounds < 2000; rounds++) {
+      for (const shard of shards) await runDurableObjectAlarm(shard);
+      if (!(await runDurableObjectAlarm(restoreJobStub(jobId)))) {
+        for (const shard of shards) while (await runDurableObjectAlarm(shard));
+        return (await api("GET", `/api/backup/jobs/${jobId}`)).body.job;
+      }
+    }
+    throw new Error(`restore ${jobId} did not finish`);
+  }
+
+  async function fullBackup(): Promise<string> {
+    const id = await startFull(1);
+    await runBackupToEnd(id);
+    return id;
+  }
+
+  it("restores byte for byte, shows each shard, and lists every shard's findings as one job's", async () => {
+    await putObjects(OBJECTS);
+    const backupId = await fullBackup();
+    const before = await bucketState();
+
+    // A dry run: the planned keys of all shards, in key order, as one list.
+    const dry = await runToEnd(await startRestore(backupId, { dryRun: true, targetPrefix: "copy/" }));
+    expect(dry.status).toBe("completed");
+    expect(dry.result.planned).toEqual(OBJECTS.map((o) => `copy/${o.key}`).sort(compareKeys));
+
+    await emptyBucket(env.R2_BUCKET);
+    const job = await runToEnd(await startRestore(backupId));
+    expect(job.status).toBe("completed");
+    expect(job.result).toMatchObject({ filesRestored: OBJECTS.length, filesFailed: 0, verified: OBJECTS.length });
+    expect(job.progress.filesProcessed).toBe(OBJECTS.length);
+    expect(job.progress.shards).toHaveLength(SHARDS);
+    for (const shard of job.progress.shards) expect(shard.status).toBe("completed");
+    expect(await bucketState()).toEqual(before);
+    // The lease is free again, and the shards are not jobs of their own.
+    expect(await coordinatorStub().currentLease()).toBeNull();
+    const jobs = await env.DB.prepare("SELECT count(*) AS n FROM backup_jobs WHERE id LIKE '%/shard-%'").first("n");
+    expect(jobs).toBe(0);
+  });
+
+  it("skips what exists in every shard, and cancels every shard with the restore", async () => {
+    await putObjects(OBJECTS);
+    const backupId = await fullBackup();
+    const skipped = await runToEnd(await startRestore(backupId));
+    expect(skipped.result).toMatchObject({ filesRestored: 0, filesSkipped: OBJECTS.length });
+
+    await emptyBucket(env.R2_BUCKET);
+    const jobId = await startRestore(backupId);
+    await runDurableObjectAlarm(restoreJobStub(jobId)); // starts the shards
+    await runDurableObjectAlarm(restoreJobStub(restoreShardName(jobId, 0)));
+    expect((await api("POST", `/api/backup/cancel/${jobId}`)).status).toBe(202);
+    const cancelled = await runToEnd(jobId);
+    expect(cancelled.status).toBe("cancelled");
+    for (let i = 0; i < SHARDS; i++) {
+      const state = await runInDurableObject(restoreJobStub(restoreShardName(jobId, i)), (_job, s) =>
+        s.storage.get<{ outcome: string }>("checkpoint"),
+      );
+      expect(state?.outcome).toBe("cancelled");
+    }
+    expect(await coordinatorStub().currentLease()).toBeNull();
   });
 });

@@ -21,6 +21,8 @@ export const tally = {
   faults: 0,
   cleanups: 0,
   backups: 0,
+  /** Backups that fanned out over shards (the simulation's full backups of 24 objects or more). */
+  fannedOut: 0,
   restoresCompared: 0,
   bytesCompared: 0,
   verifications: 0,
@@ -40,12 +42,20 @@ const keptRows = async () =>
 /** Records every backup that finished since the last call, after checking its listing against the model. */
 export async function recordFinishedBackups(model: Model): Promise<void> {
   const rows = await env.DB.prepare(
-    "SELECT id, status, bucket_name AS bucket, parent_id AS parentId, error FROM r2_backups WHERE status IN ('completed', 'partial', 'failed', 'cancelled') ORDER BY id",
-  ).all<{ id: string; status: string; bucket: string; parentId: string | null; error: string | null }>();
+    "SELECT id, status, bucket_name AS bucket, parent_id AS parentId, error, shards IS NOT NULL AS fanned FROM r2_backups WHERE status IN ('completed', 'partial', 'failed', 'cancelled') ORDER BY id",
+  ).all<{
+    id: string;
+    status: string;
+    bucket: string;
+    parentId: string | null;
+    error: string | null;
+    fanned: number;
+  }>();
   for (const row of rows.results) {
     if (model.seen.has(row.id)) continue;
     model.seen.add(row.id);
     tally.backups += 1;
+    if (row.fanned) tally.fannedOut += 1;
     if (row.status === "failed" || row.status === "cancelled") {
       expect(row.error?.trim(), `backup ${row.id} ended ${row.status} and says why`).toBeTruthy();
       continue;

@@ -109,8 +109,11 @@ export class Concurrent implements Command {
       await interleaving.run(jobs);
     } finally {
       if (backupId) {
-        plans.delete(backupId);
-        await disarm(stubOf({ kind: "backup", id: backupId }));
+        // Its shards got its yield points too (jobs.ts): none may yield once the interleaving is over.
+        for (const id of [...plans.keys()].filter((id) => id === backupId || id.startsWith(`${backupId}/shard-`))) {
+          plans.delete(id);
+          await disarm(stubOf({ kind: "backup", id }));
+        }
       }
     }
     tally.interleavings += 1;

@@ -9,7 +9,8 @@ import type fc from "fast-check";
 import { clock } from "../../durable-objects/engine/clock";
 import type { StepState } from "../../durable-objects/engine/lifecycle";
 import type { WatchedKind } from "../../durable-objects/oversight/watchdog";
-import type { CallPlan } from "../helpers/interpose";
+import { shardJobName } from "../../durable-objects/engine/backup/fan-out";
+import { armPlan, CallPlan } from "../helpers/interpose";
 
 export interface JobRef {
   kind: WatchedKind;
@@ -34,8 +35,44 @@ export function stubOf(ref: JobRef): DurableObjectStub {
 /** Fault plans armed on jobs, by job id (a plan lives with the job object's instance). */
 export const plans = new Map<string, CallPlan>();
 
-/** Runs one alarm of the job; true once the job is done. */
+/**
+ * The shards of a fanned-out backup, as its D1 row lists them from its plan on (none while it
+ * plans, or when it runs in one object).
+ */
+async function shardsOf(backupId: string): Promise<JobRef[]> {
+  const row = await env.DB.prepare("SELECT shards FROM r2_backups WHERE id = ?")
+    .bind(backupId)
+    .first<{ shards: string | null }>();
+  const shards: { index: number }[] = row?.shards ? JSON.parse(row.shards) : [];
+  return shards.map((shard) => ({ kind: "backup", id: shardJobName(backupId, shard.index) }));
+}
+
+/**
+ * Runs one alarm of the job; true once the job is done. A fanned-out backup's step runs one step
+ * of each of its shards first (a shard its parent has not started yet is passed over), and a
+ * shard gets its parent's yield points (an interleaving's `before`), so that a cleanup can run
+ * between a shard's presence checks and its commit as it can for the parent's.
+ */
 export async function stepJob(ref: JobRef): Promise<boolean> {
+  if (ref.kind === "backup" && !isShard(ref.id)) {
+    const before = plans.get(ref.id)?.before ?? null;
+    for (const shard of await shardsOf(ref.id)) {
+      if (before && !plans.has(shard.id)) {
+        const plan = new CallPlan("count");
+        plan.before = before;
+        plans.set(shard.id, plan);
+        await armPlan(stubOf(shard), plan);
+      }
+      await stepOne(shard, true);
+    }
+  }
+  return stepOne(ref, false);
+}
+
+const isShard = (id: string) => id.includes("/shard-");
+
+/** One alarm of one job object; `mayBeAbsent`: a shard not started yet has nothing to run. */
+async function stepOne(ref: JobRef, mayBeAbsent: boolean): Promise<boolean> {
   const stub = stubOf(ref);
   const plan = plans.get(ref.id);
   let ran = true;
@@ -54,6 +91,7 @@ export async function stepJob(ref: JobRef): Promise<boolean> {
     alarm: await storage.storage.getAlarm(),
   }));
   if (state?.stage === "done") return true;
+  if (state === undefined && mayBeAbsent) return false;
   // A job with no alarm (its handler threw before re-arming, or it was evicted) is retried later.
   if (alarm === null)
     await runInDurableObject(stub, (_job, storage) => storage.storage.setAlarm(clock.now() + 3_600_000));

@@ -110,7 +110,7 @@ describe("a simulated month", () => {
         },
       );
       console.log(
-        `simulation: ${tally.runs} runs (seed ${SEED}), ${tally.operations} operations, ${tally.backups} backups, ${tally.faults} faults injected, ` +
+        `simulation: ${tally.runs} runs (seed ${SEED}), ${tally.operations} operations, ${tally.backups} backups (${tally.fannedOut} fanned out), ${tally.faults} faults injected, ` +
           `${tally.interleavings} interleavings, ${tally.cleanups} cleanups checked, ${tally.verifications} verifications, ` +
           `${tally.restoresCompared} restores compared (${tally.bytesCompared} bytes), ${Math.round((Date.now() - started) / 1000)} s`,
       );

@@ -65,6 +65,22 @@ const backupShard = z
   })
   .meta({ id: "BackupShard" });
 
+const jobShard = z
+  .object({
+    index: z.number().int(),
+    range: z.object({
+      fromLeaf: z.number().int().meta({ description: "The first of the snapshot's manifest leaves it restores." }),
+      toLeaf: z.number().int().meta({ description: "The leaf after its last." }),
+    }),
+    status: z.enum(["pending", "running", "completed", "partial", "failed", "cancelled"]),
+    filesProcessed: z.number().int(),
+    failedCount: z.number().int(),
+    steps: z.number().int(),
+    retries: z.number().int(),
+    error: z.string().nullable(),
+  })
+  .meta({ id: "JobShard" });
+
 export const backup = z
   .object({
     id: z.string(),
@@ -134,7 +150,14 @@ export const job = z
     createdAt: isoTime,
     startedAt: nullableTime,
     completedAt: nullableTime,
-    progress: z.object({ filesProcessed: z.number().int(), filesTotal: z.number().int().nullable() }),
+    progress: z.object({
+      filesProcessed: z.number().int(),
+      filesTotal: z.number().int().nullable(),
+      shards: z.array(jobShard).optional().meta({
+        description:
+          "A restore fanned out across job objects (BACKUP_MAX_SHARDS): each shard's run of the snapshot's leaves and its progress. Absent when one object ran it.",
+      }),
+    }),
     result: z.record(z.string(), z.unknown()).meta({
       description:
         "verify: valid, copy, filesChecked, filesMissing, checksumMismatches, problems; restore: filesRestored, filesSkipped, filesFailed, bytesRestored, verified, verifyFailures, filesFromReplica, chunksFromReplica, dryRun, failures, planned (dry run); cleanup: backupsExpired, backupIdsExpired, keptInUse, expiriesFinished, blobsDeleted, chunksDeleted, bytesFreed, replicaObjectsDeleted, replicaBytesFreed, dryRun; replicate: complete, objectsCopied, bytesCopied, objectsPresent, problemCount, problems.",

@@ -31,6 +31,8 @@ import { requireLeaf } from "../format/manifest-reader";
 import { withReplicaFallback } from "../replica/fallback-reader";
 import { MAX_KEY_BYTES, utf8Length } from "../object-keys";
 import { entryMatches, pathMatches, type RestoreFilter } from "./restore-filter";
+import type { RestoreFanOut, RestoreShard } from "./restore-fan-out";
+import type { JobShardProgress } from "../../../schema";
 
 /** R2's largest single put (4.995 GiB); larger objects would need a multipart restore. */
 export const MAX_SINGLE_PUT_BYTES = 5 * 1024 ** 3 - 5 * 1024 ** 2;
@@ -68,6 +70,12 @@ export interface RestoreState extends ManifestJobState {
   firstFromReplica?: string | null;
   /** Manifest leaves read from the replica because the primary's chunk was missing or damaged (absent: 0). */
   chunksFromReplica?: number;
+  /** A fanned-out restore's parent while its shards run (restore-fan-out.ts). */
+  fanOut?: RestoreFanOut;
+  /** Its shards once they have all completed (what its progress keeps showing). */
+  fannedOut?: JobShardProgress[];
+  /** A shard of a fanned-out restore: the leaves it restores (its `jobId` is its own, `<parent>/shard-<nn>`). */
+  shard?: RestoreShard;
 }
 
 export interface RestoreDeps {
@@ -106,6 +114,8 @@ export function targetKey(options: RestoreOptions, key: string): string {
 export async function runRestoreStep(deps: RestoreDeps, initial: RestoreState): Promise<RestoreState> {
   let state = initial;
   if (state.large) return advanceLarge(deps, state);
+  // A shard ends with its leaves; the parent finishes the restore (finishRestore) once they all have.
+  if (state.shard && state.nextChunkSeq >= state.shard.range.toLeaf) return ended(state, "completed", null);
   if (state.nextChunkSeq >= state.chunkCount) return finishRestore(deps, state);
   const seq = state.nextChunkSeq;
   const manifest = withReplicaFallback(

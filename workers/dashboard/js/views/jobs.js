@@ -12,5 +12,14 @@ export function jobProgress(job) {
       ? h("progress", { max: filesTotal, value: filesProcessed, "aria-label": label })
       : h("progress", { "aria-label": label }),
     h("small", {}, label),
+    shardLine(job.progress.shards),
   );
+}
+
+/** A fanned-out restore: how many of its shards are done, and each one's count. */
+function shardLine(shards) {
+  if (!shards?.length) return null;
+  const done = shards.filter((s) => s.status !== "pending" && s.status !== "running").length;
+  const each = shards.map((s) => `${s.index + 1}: ${number(s.filesProcessed)} ${s.status}`).join(", ");
+  return h("small", { class: "shards" }, `${done} of ${shards.length} shards done (${each})`);
 }

@@ -1,1 +1,0 @@
-ALTER TABLE `r2_backups` ADD `shards` text;
