@@ -45,7 +45,6 @@ import { StepJob, type AlertScope } from "./step-job";
 import { replicateJobId } from "./replicate-job";
 import { clock } from "./engine/clock";
 import { shardJobName, type FanOutDeps, type ShardAssignment, type ShardReport } from "./engine/backup/fan-out";
-import type { Heartbeat } from "./step-job";
 
 export class BackupJob extends StepJob<BackupCheckpoint> {
   /** The parent manifest's index pages, kept while this object stays in memory (see PageCache). */
@@ -95,10 +94,9 @@ export class BackupJob extends StepJob<BackupCheckpoint> {
     await this.begin({ ...checkpoint, shard: assignment, cursorKey: assignment.range.after });
   }
 
-  /** This shard's state for its parent; like `heartbeat`, re-arms a lost alarm. */
+  /** This shard's state for its parent (a lost alarm re-armed). */
   async shardReport(): Promise<ShardReport> {
-    const beat: Heartbeat = await this.heartbeat();
-    const state = beat === "unknown" ? undefined : await this.loadState();
+    const state = await this.stateForParent();
     if (!state) {
       return {
         stage: "unknown",
@@ -114,7 +112,8 @@ export class BackupJob extends StepJob<BackupCheckpoint> {
     return {
       stage: state.stage,
       outcome: state.outcome,
-      error: state.error ?? state.lastError,
+      // Why it ended (null once completed), or while it runs the failure its next attempt retries.
+      error: state.outcome ? state.error : state.lastError,
       counters: state.counters,
       ...(state.shardRoot === undefined ? {} : { root: state.shardRoot }),
       chunksWritten: state.chunksWritten,

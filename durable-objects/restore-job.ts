@@ -21,7 +21,6 @@ import { readKeyring } from "./engine/settings/engine-settings";
 import { ManifestJob } from "./manifest-job";
 import { clock } from "./engine/clock";
 import { getConfig } from "./engine/settings/config";
-import type { Heartbeat } from "./step-job";
 import {
   countsOf,
   leafRanges,
@@ -101,15 +100,15 @@ export class RestoreJob extends ManifestJob<RestoreState> {
     });
   }
 
-  /** This shard's state for its parent; like `heartbeat`, re-arms a lost alarm. */
+  /** This shard's state for its parent (a lost alarm re-armed). */
   async shardReport(): Promise<RestoreShardReport> {
-    const beat: Heartbeat = await this.heartbeat();
-    const state = beat === "unknown" ? undefined : await this.loadState();
+    const state = await this.stateForParent();
     if (!state) return { stage: "unknown", outcome: null, error: null, counts: countsOf({}), steps: 0, retries: 0 };
     return {
       stage: state.stage,
       outcome: state.outcome,
-      error: state.error ?? state.lastError,
+      // Why it ended (null once completed), or while it runs the failure its next attempt retries.
+      error: state.outcome ? state.error : state.lastError,
       counts: countsOf(state),
       steps: state.steps ?? 0,
       retries: state.retries ?? 0,

@@ -160,6 +160,19 @@ export abstract class StepJob<S extends StepState> extends DurableObject<Env> {
   }
 
   /**
+   * The job's state for the job that started it (a fanned-out job's parent asking a shard), with a
+   * lost alarm of a running job re-armed. Unlike `heartbeat` it never runs the final recording
+   * itself: that stays the shard's own alarm's work, so a failure there is the shard's, retried by
+   * its alarm, never its parent's.
+   */
+  protected async stateForParent(): Promise<S | undefined> {
+    const state = await this.loadState();
+    if (state?.stage === "running" && !this.busy && (await this.storage().getAlarm()) === null)
+      await this.armNextStep();
+    return state;
+  }
+
+  /**
    * Asks the job to stop at its next step boundary. Returns false when it has already ended (or
    * never started here), so the caller can answer 409.
    */

@@ -6,7 +6,7 @@
  * exactly the clean run's outcome, or `failed`/`partial` with a non-empty error on which the
  * object and D1 agree. Never a wrong success, never a job left in progress.
  */
-import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { abortAllDurableObjects, evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { expect } from "vitest";
 import type { StepState } from "../../durable-objects/engine/lifecycle";
 import { armPlan, CallPlan, type FaultMode } from "../helpers/interpose";
@@ -28,6 +28,14 @@ export interface Scenario {
    */
   others?(id: string): DurableObjectStub[];
   finish?(id: string): Promise<void>;
+  /**
+   * How a job that dies is brought down: its object alone is evicted (the default), or every
+   * object is reset, as when the machine fails; a fanned-out backup's parent holds connections to
+   * its shards, and an object with connections to it cannot be evicted alone.
+   */
+  crash?: "evict" | "everything";
+  /** A fresh stub of the faulted job's object (needed after a reset of every object). */
+  stubOf?(id: string): DurableObjectStub;
 }
 
 export interface RunReport {
@@ -49,17 +57,28 @@ async function jobState(stub: DurableObjectStub): Promise<StepState | undefined>
   return runInDurableObject(stub, (_job, state) => state.storage.get<StepState>("checkpoint"));
 }
 
+/** The objects of one run: the faulted job's, and (a fanned-out backup) the others beside it. */
+interface RunObjects {
+  main: DurableObjectStub;
+  others: DurableObjectStub[];
+}
+
 /**
  * Drives the job's alarms to the end as the runtime would, including retries of failed alarms;
  * `others` (a fanned-out backup's other objects) run one alarm each before each of the job's.
+ * `objects` is asked again after every alarm: stubs made before a reset of every object are dead.
  */
-async function driveToEnd(stub: DurableObjectStub, plan: CallPlan, others: DurableObjectStub[]): Promise<void> {
+async function driveToEnd(
+  objects: () => RunObjects,
+  plan: CallPlan,
+  crash: Scenario["crash"] = "evict",
+): Promise<void> {
   for (let alarms = 0; ; alarms++) {
     if (alarms > 200) throw new Error(`job did not finish within 200 alarms (${plan.mode} at ${plan.at})`);
-    for (const other of others) await runDurableObjectAlarm(other);
+    for (const other of objects().others) await runDurableObjectAlarm(other);
     let threw = false;
     try {
-      await runDurableObjectAlarm(stub);
+      await runDurableObjectAlarm(objects().main);
     } catch {
       threw = true;
     }
@@ -68,8 +87,10 @@ async function driveToEnd(stub: DurableObjectStub, plan: CallPlan, others: Durab
       // runtime retries an alarm whose handler did not complete.
       threw = true;
       plan.dead = false;
-      await evictDurableObject(stub);
+      if (crash === "everything") await abortAllDurableObjects();
+      else await evictDurableObject(objects().main);
     }
+    const stub = objects().main;
     const { state, alarm } = await runInDurableObject(stub, async (_job, storage) => ({
       state: await storage.storage.get<StepState>("checkpoint"),
       alarm: await storage.storage.getAlarm(),
@@ -85,11 +106,18 @@ async function driveToEnd(stub: DurableObjectStub, plan: CallPlan, others: Durab
 
 async function runOnce(scenario: Scenario, plan: CallPlan, run: number) {
   await scenario.reset();
-  const { stub, id } = await scenario.start(run);
-  await armPlan(stub, plan);
-  await driveToEnd(stub, plan, scenario.others?.(id) ?? []);
-  await scenario.finish?.(id);
-  const state = (await jobState(stub))!;
+  const started = await scenario.start(run);
+  const { id } = started;
+  const objects = (): RunObjects => ({
+    main: scenario.stubOf?.(id) ?? started.stub,
+    others: scenario.others?.(id) ?? [],
+  });
+  await armPlan(started.stub, plan);
+  await driveToEnd(objects, plan, scenario.crash);
+  await scenario.finish?.(id).catch((error: unknown) => {
+    throw new Error(`${scenario.name}, ${plan.mode} at ${plan.at}: ${String(error)}`);
+  });
+  const state = (await jobState(objects().main))!;
   const recorded = await scenario.recorded(id);
   return { state, recorded, outcome: await scenario.outcome(id, run) };
 }

@@ -176,6 +176,8 @@ export function fannedOutScenario(name: string, faulted: "parent" | number): Sce
     finish: async (id) => {
       await runFannedOutToEnd(id, SHARDS);
     },
+    crash: "everything",
+    stubOf: (id) => (faulted === "parent" ? backupJobStub(id) : shards(id)[faulted]!),
   };
 }
 

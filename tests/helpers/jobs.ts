@@ -68,5 +68,22 @@ export async function runFannedOutToEnd(backupId: string, shardCount: number, ma
       return rounds;
     }
   }
-  throw new Error(`fanned-out backup ${backupId} did not finish within ${maxRounds} rounds`);
+  const states = [];
+  for (const stub of [backupJobStub(backupId), ...shards])
+    states.push(
+      await runInDurableObject(stub, async (_job, state) => {
+        const { stage, outcome, phase, fanOut, lastError, stepFailures } =
+          (await state.storage.get<Record<string, unknown>>("checkpoint")) ?? {};
+        return {
+          stage,
+          outcome,
+          phase,
+          fanOut: (fanOut as { stage?: string })?.stage,
+          lastError,
+          stepFailures,
+          alarm: await state.storage.getAlarm(),
+        };
+      }),
+    );
+  throw new Error(`fanned-out backup ${backupId} did not finish within ${maxRounds} rounds: ${JSON.stringify(states)}`);
 }

@@ -10,6 +10,7 @@ import { clock } from "../../durable-objects/engine/clock";
 import type { StepState } from "../../durable-objects/engine/lifecycle";
 import type { WatchedKind } from "../../durable-objects/oversight/watchdog";
 import { shardJobName } from "../../durable-objects/engine/backup/fan-out";
+import { restoreShardName } from "../../durable-objects/engine/restore/restore-fan-out";
 import { armPlan, CallPlan } from "../helpers/interpose";
 
 export interface JobRef {
@@ -36,27 +37,29 @@ export function stubOf(ref: JobRef): DurableObjectStub {
 export const plans = new Map<string, CallPlan>();
 
 /**
- * The shards of a fanned-out backup, as its D1 row lists them from its plan on (none while it
- * plans, or when it runs in one object).
+ * The shards of a fanned-out backup or restore, as its D1 row lists them from its plan on (none
+ * while it plans, or when it runs in one object).
  */
-async function shardsOf(backupId: string): Promise<JobRef[]> {
-  const row = await env.DB.prepare("SELECT shards FROM r2_backups WHERE id = ?")
-    .bind(backupId)
+async function shardsOf(ref: JobRef): Promise<JobRef[]> {
+  const table = ref.kind === "backup" ? "r2_backups" : "backup_jobs";
+  const row = await env.DB.prepare(`SELECT shards FROM ${table} WHERE id = ?`)
+    .bind(ref.id)
     .first<{ shards: string | null }>();
   const shards: { index: number }[] = row?.shards ? JSON.parse(row.shards) : [];
-  return shards.map((shard) => ({ kind: "backup", id: shardJobName(backupId, shard.index) }));
+  const name = ref.kind === "backup" ? shardJobName : restoreShardName;
+  return shards.map((shard) => ({ kind: ref.kind, id: name(ref.id, shard.index) }));
 }
 
 /**
- * Runs one alarm of the job; true once the job is done. A fanned-out backup's step runs one step
- * of each of its shards first (a shard its parent has not started yet is passed over), and a
+ * Runs one alarm of the job; true once the job is done. A fanned-out backup's or restore's step
+ * runs one step of each of its shards first (a shard its parent has not started yet is passed over), and a
  * shard gets its parent's yield points (an interleaving's `before`), so that a cleanup can run
  * between a shard's presence checks and its commit as it can for the parent's.
  */
 export async function stepJob(ref: JobRef): Promise<boolean> {
-  if (ref.kind === "backup" && !isShard(ref.id)) {
+  if ((ref.kind === "backup" || ref.kind === "restore") && !isShard(ref.id)) {
     const before = plans.get(ref.id)?.before ?? null;
-    for (const shard of await shardsOf(ref.id)) {
+    for (const shard of await shardsOf(ref)) {
       if (before && !plans.has(shard.id)) {
         const plan = new CallPlan("count");
         plan.before = before;
