@@ -46,7 +46,7 @@ Measures the engine on the local stack against the runtime's own ceiling; prints
                        (bench/fan-out.mjs; --latency defaults to production×2 for it)
   --fan-out-files N    objects for --fan-out (default 20000)
   --fan-out-shards L   shard counts for --fan-out (default 1,2,4,8)
-  --no-fan-out-restore leave out the one-object restores at C and R1
+  --no-fan-out-restore leave out the restores after each backup
   --sets LIST          only these data sets: small, mix, large (default all; none: no data set)
   --latency SPEC       production-shaped R2 latency on every job object (BACKUP_TEST_R2_LATENCY:
                        production, production×N, or JSON over the defaults; docs/performance.md)
