@@ -21,6 +21,8 @@ import { readKeyring } from "./engine/settings/engine-settings";
 import { ManifestJob } from "./manifest-job";
 import { clock } from "./engine/clock";
 import { getConfig } from "./engine/settings/config";
+import { NO_FINDINGS } from "./engine/job-state";
+import { RUNNING } from "./engine/lifecycle";
 import {
   countsOf,
   leafRanges,
@@ -86,15 +88,8 @@ export class RestoreJob extends ManifestJob<RestoreState> {
       fanOut: undefined,
       nextChunkSeq: shard.range.fromLeaf,
       nextOffset: 0,
-      newFindings: [],
-      findingsStored: { problem: 0, failure: 0, planned: 0, expired: 0 },
-      stage: "running",
-      outcome: null,
-      error: null,
-      endedAt: null,
-      startRecorded: false,
-      stepFailures: 0,
-      lastError: null,
+      ...NO_FINDINGS,
+      ...RUNNING,
       steps: 0,
       retries: 0,
     });

@@ -328,7 +328,7 @@ if (values.change)
     port,
     api,
     sizes: values["change-sizes"].split(",").map(Number),
-    serverArgs: latencyVars,
+    serverVars: values.latency ? { BACKUP_TEST_R2_LATENCY: values.latency } : {},
     log: (line) => console.log(line),
   });
 if (values["fan-out"])

@@ -71,6 +71,21 @@ export async function stopServer(server) {
   await exited;
 }
 
+/**
+ * Runs `work` against a dev server on `state` with `vars` set (`wrangler dev --var`; a grace
+ * period of 0 unless `vars` says otherwise), and stops the server after it, whatever happens.
+ */
+export async function withServer(port, state, vars, work) {
+  const settings = { BACKUP_GC_GRACE_HOURS: 0, ...vars };
+  const args = Object.entries(settings).flatMap(([k, v]) => ["--var", `${k}:${v}`]);
+  const server = await startServer(port, state, args);
+  try {
+    return await work();
+  } finally {
+    await stopServer(server);
+  }
+}
+
 export function adminToken() {
   return signLocalToken({ scope: "backup:admin", sub: "local-script", ttl: 7200 });
 }

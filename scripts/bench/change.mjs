@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Miniflare } from "miniflare";
-import { randomGenerator, startServer, stopServer, withSource } from "../local-stack.mjs";
+import { randomGenerator, withServer, withSource } from "../local-stack.mjs";
 
 const FOLDER = 100;
 // The same function runs in the seeding Worker below (as source text) and here.
@@ -91,8 +91,8 @@ async function eventBackup(api, keys) {
 
 const secondsOf = (b) => (Date.parse(b.completedAt) - Date.parse(b.startedAt)) / 1000;
 
-/** `serverArgs`: more arguments for every server started (the bench's `--latency`). */
-export async function changeCost({ port, api, sizes, log, serverArgs = [] }) {
+/** `serverVars`: more variables for every server started (the bench's `--latency`). */
+export async function changeCost({ port, api, sizes, log, serverVars = {} }) {
   const rows = [];
   const diffs = [];
   const setup = [];
@@ -100,22 +100,7 @@ export async function changeCost({ port, api, sizes, log, serverArgs = [] }) {
     const state = mkdtempSync(join(tmpdir(), "r2-backup-bench-change-"));
     const random = randomGenerator(n);
     const keys = Array.from({ length: n }, (_, i) => keyOf(i));
-    const session = async (vars, work) => {
-      const args = [
-        "--var",
-        "BACKUP_GC_GRACE_HOURS:0",
-        "--var",
-        "BACKUP_DEV_ROUTES:true",
-        ...serverArgs,
-        ...Object.entries(vars).flatMap(([k, v]) => ["--var", `${k}:${v}`]),
-      ];
-      const server = await startServer(port, state, args);
-      try {
-        return await work();
-      } finally {
-        await stopServer(server);
-      }
-    };
+    const session = (vars, work) => withServer(port, state, { BACKUP_DEV_ROUTES: true, ...serverVars, ...vars }, work);
     try {
       const seeding = Date.now();
       await seedObjects(state, n);

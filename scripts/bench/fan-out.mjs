@@ -14,7 +14,7 @@ import { cpSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openCeiling } from "./ceiling.mjs";
-import { emptySource, seedState, startServer, stopServer } from "../local-stack.mjs";
+import { emptySource, seedState, withServer } from "../local-stack.mjs";
 
 const seconds = (from, to) => (Date.parse(to) - Date.parse(from)) / 1000;
 
@@ -27,19 +27,7 @@ export async function fanOutScaling({ port, api, files, shardCounts, latency, re
     made.push(dir);
     return dir;
   };
-  const session = async (state, vars, work) => {
-    const args = [
-      "--var",
-      "BACKUP_GC_GRACE_HOURS:0",
-      ...Object.entries(vars).flatMap(([k, v]) => ["--var", `${k}:${v}`]),
-    ];
-    const server = await startServer(port, state, args);
-    try {
-      return await work();
-    } finally {
-      await stopServer(server);
-    }
-  };
+  const session = (state, vars, work) => withServer(port, state, vars, work);
   const ceilingOf = async (options) => {
     const ceiling = openCeiling(base, options);
     try {

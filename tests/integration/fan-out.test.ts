@@ -42,6 +42,15 @@ async function startFull(maxShards: number): Promise<string> {
   return started.backup.id;
 }
 
+/** The seed objects, and a backup over 4 shards whose parent has planned and started them. */
+async function fannedOutWithShardsStarted(): Promise<string> {
+  await putObjects(OBJECTS);
+  const id = await startFull(SHARDS);
+  await runDurableObjectAlarm(backupJobStub(id)); // plans
+  await runDurableObjectAlarm(backupJobStub(id)); // starts
+  return id;
+}
+
 const status = async (id: string) => (await api("GET", `/api/backup/status/${id}`)).body.backup;
 
 async function singleObjectChecksum(): Promise<string> {
@@ -157,11 +166,7 @@ describe("a full backup fanned out across job objects", () => {
   });
 
   it("fails when a shard fails for good, and stops the other shards", async () => {
-    await putObjects(OBJECTS);
-    const id = await startFull(SHARDS);
-    const parent = backupJobStub(id);
-    await runDurableObjectAlarm(parent); // plans
-    await runDurableObjectAlarm(parent); // starts
+    const id = await fannedOutWithShardsStarted();
     const plan = new CallPlan("count");
     plan.outage = (label) => label === "R2_BUCKET.list";
     await armPlan(backupJobStub(shardJobName(id, 3)), plan);
@@ -175,11 +180,7 @@ describe("a full backup fanned out across job objects", () => {
   });
 
   it("cancels every shard with the backup", async () => {
-    await putObjects(OBJECTS);
-    const id = await startFull(SHARDS);
-    const parent = backupJobStub(id);
-    await runDurableObjectAlarm(parent); // plans
-    await runDurableObjectAlarm(parent); // starts
+    const id = await fannedOutWithShardsStarted();
     await runDurableObjectAlarm(backupJobStub(shardJobName(id, 0))); // one window of shard 1
     expect((await api("POST", `/api/backup/cancel/${id}`)).status).toBe(202);
     await runFannedOutToEnd(id, SHARDS);

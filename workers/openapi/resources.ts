@@ -48,36 +48,35 @@ const backupPerformance = z.object({
   storedBytes: bytes.nullable(),
 });
 
+/** What a backup's and a restore's shards both report: how far each one is. */
+const shardProgress = {
+  index: z.number().int(),
+  status: z.enum(["pending", "running", "completed", "partial", "failed", "cancelled"]),
+  filesProcessed: z.number().int(),
+  failedCount: z.number().int(),
+  steps: z.number().int(),
+  retries: z.number().int(),
+  error: z.string().nullable(),
+};
+
 const backupShard = z
   .object({
-    index: z.number().int(),
     range: z.object({
       after: z.string().nullable().meta({ description: "Its keys sort after this one (null: from the first key)." }),
       through: z.string().nullable().meta({ description: "…up to and including this one (null: to the last key)." }),
     }),
-    status: z.enum(["pending", "running", "completed", "partial", "failed", "cancelled"]),
-    filesProcessed: z.number().int(),
+    ...shardProgress,
     bytesProcessed: bytes,
-    failedCount: z.number().int(),
-    steps: z.number().int(),
-    retries: z.number().int(),
-    error: z.string().nullable(),
   })
   .meta({ id: "BackupShard" });
 
 const jobShard = z
   .object({
-    index: z.number().int(),
     range: z.object({
       fromLeaf: z.number().int().meta({ description: "The first of the snapshot's manifest leaves it restores." }),
       toLeaf: z.number().int().meta({ description: "The leaf after its last." }),
     }),
-    status: z.enum(["pending", "running", "completed", "partial", "failed", "cancelled"]),
-    filesProcessed: z.number().int(),
-    failedCount: z.number().int(),
-    steps: z.number().int(),
-    retries: z.number().int(),
-    error: z.string().nullable(),
+    ...shardProgress,
   })
   .meta({ id: "JobShard" });
 

@@ -1,9 +1,9 @@
 /**
  * The parent's steps of a fanned-out full backup (fan-out.ts), in phase "shards":
  *
- *   planning  decides the ranges (shard-plan.ts) and saves them before any shard exists, so a
+ *   planning  decides the ranges (shard-plan.ts) and saves them before a shard exists, so a
  *             replayed step can never start shards over other ranges; one range: the backup
- *             runs here alone, as any other (phase "copying").
+ *             runs here alone, as a backup of a small bucket does (phase "copying").
  *   starting  starts one shard per range. Starting is idempotent, so a crash midway is harmless.
  *   running   asks every shard how far it is (which also re-arms a shard whose alarm was lost),
  *             records the sum and each shard's progress in D1, and waits `pollMs`. A shard retries

@@ -12,7 +12,7 @@
  *     backup plans from its snapshot instead. A larger bucket without folders runs in one object.
  *
  * The number of shards is the objects over `minObjectsPerShard` (rounded down: no shard is smaller), at least 1 and at most
- * `maxShards`. A boundary need not be a key: any string splits the key space (fan-out.ts).
+ * `maxShards`. A boundary need not be a key: every string splits the key space (fan-out.ts).
  */
 import type { ChunkRef } from "../format/manifest-tree";
 import type { TreeNodes } from "../format/tree-diff";
@@ -30,7 +30,7 @@ export const FOLDER_LISTINGS = 50;
 export interface ShardPlanInput {
   maxShards: number;
   minObjectsPerShard: number;
-  /** The bucket's latest snapshot with a chunk tree, if any. */
+  /** The bucket's latest snapshot with a chunk tree (null: none). */
   snapshot: { fileCount: number; root: ChunkRef | null; nodes: TreeNodes } | null;
   /** The source's listing (a template's keys lie under `prefix`). */
   list: (options: R2ListOptions) => Promise<Pick<R2Objects, "objects" | "truncated" | "delimitedPrefixes">>;
@@ -127,7 +127,7 @@ async function planBySampling(input: ShardPlanInput, shardsFor: (objects: number
   if (count <= 1)
     return { ranges: [WHOLE_KEY_SPACE], basis: `over ${keys.length} objects, with no folders to split between` };
   // A shard's boundary is the last name it holds, made to sort after every key under that folder
-  // (U+10FFFF is the highest code point, so its UTF-8 sorts after any other character's).
+  // (U+10FFFF is the highest code point, so its UTF-8 sorts after every other character's).
   const boundaries = Array.from({ length: count - 1 }, (_, i) => {
     const last = names[Math.ceil(((i + 1) * names.length) / count) - 1]!;
     return `${last}\u{10FFFF}`;
