@@ -3,7 +3,6 @@ import { runMatrix } from "./harness";
 import {
   FAULT_POINTS,
   backupScenario,
-  fannedOutScenario,
   freshSource,
   MATRIX_TIMEOUT,
   parentThenChanges,
@@ -43,19 +42,6 @@ describe(`fault matrix (${settings})`, () => {
           FAULT_POINTS,
         ),
       );
-    },
-  );
-
-  it(
-    "fanned-out full backup, a fault in a shard mid-range and in the parent while its shards run: identical or failed cleanly",
-    { timeout: MATRIX_TIMEOUT },
-    async () => {
-      await freshSource(seedObjects());
-      for (const [name, faulted] of [
-        ["fanned-out backup, shard 2 faulted", 1],
-        ["fanned-out backup, parent faulted", "parent"],
-      ] as const)
-        summarise(settings, name, await runMatrix(fannedOutScenario(name, faulted), FAULT_POINTS));
     },
   );
 
