@@ -1,7 +1,10 @@
 /**
- * What VerifyJob and RestoreJob share on top of StepJob: the job's D1 row (written by the start,
- * progress and findings set from the state after every step, the outcome and result written by
- * the final recording) and the audit log of the backup it works on.
+ * What the jobs that walk a snapshot (verify, restore, replication, cleanup) share on top of
+ * StepJob: the job's D1 row (written by the start, progress and findings set from the state after
+ * every step, the outcome and result written by the final recording), the audit log of the backup
+ * it works on, and, for the kinds that name a FanOutKind, fan-out over runs of the snapshot's
+ * leaves (engine/leaf-fan-out.ts): a shard is a job object of the same class that writes
+ * findings and log lines under its own id and no job row; its parent is the one job the API shows.
  */
 import { getConfig } from "./engine/settings/config";
 import type { ManifestJobState } from "./engine/job-state";
@@ -27,6 +30,37 @@ import { StepJob } from "./step-job";
 import { PermanentError } from "./engine/errors";
 import { commitWithReferences, readFence, runLedger } from "./engine/collection/ledger";
 import { clock } from "./engine/clock";
+import { NO_FINDINGS } from "./engine/job-state";
+import { RUNNING } from "./engine/lifecycle";
+import {
+  leafShardCount,
+  leafShardName,
+  plannedFanOut,
+  runLeafFanOutStep,
+  type LeafShard,
+  type ShardControl,
+  type ShardCounting,
+  type ShardReport,
+} from "./engine/leaf-fan-out";
+
+/** The methods of a shard's object its parent calls (a stub of the same class). */
+export interface ShardStub<S, C> {
+  startShard(parent: S, shard: LeafShard): Promise<void>;
+  shardReport(): Promise<ShardReport<C>>;
+  cancel(requestedBy: string): Promise<boolean>;
+}
+
+/** A kind of job that fans out: what its shards count, and how to reach a shard's object by name. */
+export interface FanOutKind<S, C> {
+  counting: ShardCounting<S, C>;
+  stub(name: string): ShardStub<S, C>;
+}
+
+/** Tests and benches: a job's fan-out limits instead of the environment's (BACKUP_MAX_SHARDS, BACKUP_SHARD_MIN_OBJECTS). */
+export interface FanOutLimits {
+  maxShards?: number;
+  minObjectsPerShard?: number;
+}
 
 /** Where a backup is stored: the backup bucket, or the replica bucket's copy of it. */
 export type BackupCopy = "primary" | "replica";
@@ -40,6 +74,10 @@ export abstract class ManifestJob<S extends ManifestJobState> extends StepJob<S>
   protected abstract startMessage(state: S): string;
   /** Runs one step of the job's own work. */
   protected abstract work(state: S): Promise<S>;
+  /** How this kind fans out over shards; null (the default): its jobs run in one object. */
+  protected fanOutKind(): FanOutKind<S, object> | null {
+    return null;
+  }
 
   protected db() {
     return openDatabase(this.bound("DB"));
@@ -60,9 +98,84 @@ export abstract class ManifestJob<S extends ManifestJobState> extends StepJob<S>
     return bucket;
   }
 
-  /** Asks the job to stop at its next step boundary; false when it has already ended. */
-  cancel(requestedBy: string): Promise<boolean> {
-    return this.requestCancel(requestedBy);
+  /** Asks the job to stop at its next step boundary (a fanned-out one's shards too); false when it has already ended. */
+  async cancel(requestedBy: string): Promise<boolean> {
+    const accepted = await this.requestCancel(requestedBy);
+    if (accepted) await this.cancelShards(await this.loadState(), requestedBy);
+    return accepted;
+  }
+
+  /**
+   * `state` fanned out over shards when its snapshot is large enough: its objects over
+   * BACKUP_SHARD_MIN_OBJECTS, at most BACKUP_MAX_SHARDS and its leaves. Unchanged for a kind that
+   * does not fan out.
+   */
+  protected withFanOut(state: S, limits: FanOutLimits): S {
+    if (!this.fanOutKind()) return state;
+    const config = this.settings();
+    const count = leafShardCount(
+      state.filesTotal,
+      state.chunkCount,
+      limits.maxShards ?? config.BACKUP_MAX_SHARDS,
+      limits.minObjectsPerShard ?? config.BACKUP_SHARD_MIN_OBJECTS,
+    );
+    return count === 1 ? state : { ...state, fanOut: plannedFanOut(state.chunkCount, count) };
+  }
+
+  /** Starts this object as `shard` of the fanned-out job `parent` (idempotent). */
+  async startShard(parent: S, shard: LeafShard): Promise<void> {
+    await this.begin({
+      ...this.requireFanOutKind().counting.fresh(parent),
+      jobId: leafShardName(parent.jobId, shard.index),
+      shard,
+      fanOut: undefined,
+      fannedOut: undefined,
+      nextChunkSeq: shard.range.fromLeaf,
+      nextOffset: 0,
+      ...NO_FINDINGS,
+      ...RUNNING,
+      steps: 0,
+      retries: 0,
+    });
+  }
+
+  /** This shard's state for its parent (a lost alarm re-armed). */
+  async shardReport(): Promise<ShardReport<object>> {
+    const state = await this.stateForParent();
+    if (!state) return { stage: "unknown", outcome: null, error: null, summary: null, steps: 0, retries: 0 };
+    return {
+      stage: state.stage,
+      outcome: state.outcome,
+      // Why it ended (null once completed), or while it runs the failure its next attempt retries.
+      error: state.outcome ? state.error : state.lastError,
+      summary: this.requireFanOutKind().counting.summarize(state),
+      steps: state.steps ?? 0,
+      retries: state.retries ?? 0,
+    };
+  }
+
+  private requireFanOutKind(): FanOutKind<S, object> {
+    const kind = this.fanOutKind();
+    if (!kind) throw new PermanentError(`${this.constructor.name} jobs do not fan out`);
+    return kind;
+  }
+
+  private async cancelShards(state: S | undefined, requestedBy: string): Promise<void> {
+    if (!state?.fanOut || state.fanOut.stage === "starting") return;
+    const control = this.shardControl(state);
+    for (const shard of state.fanOut.shards) await control.cancel(shard.index, requestedBy);
+  }
+
+  private shardControl(state: S): ShardControl<object> {
+    const kind = this.requireFanOutKind();
+    const stub = (index: number) => kind.stub(leafShardName(state.jobId, index));
+    return {
+      start: (shard) => stub(shard.index).startShard(state, shard),
+      report: (index) => stub(index).shardReport(),
+      cancel: async (index, requestedBy) => {
+        await stub(index).cancel(requestedBy);
+      },
+    };
   }
 
   /** Saves the job, arms its first step and records it in D1; idempotent. Returns the job's id. */
@@ -72,6 +185,11 @@ export abstract class ManifestJob<S extends ManifestJobState> extends StepJob<S>
   }
 
   protected async recordStart(state: S): Promise<void> {
+    if (state.shard) {
+      const { index, count, range } = state.shard;
+      const message = `Shard ${index + 1} of ${count} of ${state.kind} ${state.jobId.split("/")[0]} started over leaves ${range.fromLeaf}–${range.toLeaf - 1}.`;
+      return runBatch(this.db(), [this.log(state, "start", "info", message)]);
+    }
     const db = this.db();
     await runBatch(db, [
       insertJob(db, {
@@ -91,9 +209,10 @@ export abstract class ManifestJob<S extends ManifestJobState> extends StepJob<S>
     ]);
   }
 
-  /** More of the job row than its count, set with every step's progress (a fanned-out restore's shards). */
-  protected progressColumns(_next: S): Partial<NewJobRow> {
-    return {};
+  /** More of the job row than its count, set with every step's progress: a fanned-out job's shards. */
+  private progressColumns(next: S): Partial<NewJobRow> {
+    const shards = next.fanOut?.shards ?? next.fannedOut;
+    return shards ? { shards } : {};
   }
 
   /** Extra writes made together with the job's start (for example on the backup row). */
@@ -129,7 +248,14 @@ export abstract class ManifestJob<S extends ManifestJobState> extends StepJob<S>
     await this.requireKeptSnapshot(state);
     const db = this.db();
     const fence = this.presenceChecked(state) === null ? null : await readFence(db);
-    const next = await this.work({ ...state, newFindings: [] });
+    const next = state.fanOut
+      ? await runLeafFanOutStep(
+          this.shardControl(state),
+          this.requireFanOutKind().counting,
+          state,
+          this.settings().BACKUP_SHARD_POLL_MS,
+        )
+      : await this.work({ ...state, newFindings: [] });
     const statements = [
       ...upsertFindings(db, state.jobId, next.newFindings, state.findingsStored),
       updateJob(db, state.jobId, {
@@ -169,6 +295,14 @@ export abstract class ManifestJob<S extends ManifestJobState> extends StepJob<S>
             message: `${state.kind} job ${state.jobId} ${outcome}: ${state.error}`,
           };
     const db = this.db();
+    // A shard's end is a log line; its parent's end is the job's.
+    if (state.shard) {
+      const { index, count } = state.shard;
+      const message = `Shard ${index + 1} of ${count}: ${completion.message}`;
+      return runBatch(db, [this.log(state, "complete", completion.level, message)]);
+    }
+    // A fanned-out job that did not complete stops whatever shard still runs.
+    if (outcome !== "completed") await this.cancelShards(state, state.requestedBy);
     const values = {
       // A job has no partial outcome: what it could not do is in its result.
       status: outcome === "partial" ? "completed" : outcome,

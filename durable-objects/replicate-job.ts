@@ -11,6 +11,7 @@
 import { DEFAULTS } from "./engine/settings/defaults";
 import {
   initialReplicateState,
+  replicateCounting,
   replicateResult,
   runReplicateStep,
   type ReplicaDelta,
@@ -19,13 +20,13 @@ import {
 import { updateBackup, type LogRecord, type Statement } from "./engine/records";
 import { readKeyring } from "./engine/settings/engine-settings";
 import { REPLICA_TOMBSTONE_PREFIX } from "./engine/collection/ledger";
-import { ManifestJob } from "./manifest-job";
+import { ManifestJob, type FanOutKind, type FanOutLimits } from "./manifest-job";
 import { manifestIndexKey } from "./engine/format/manifest";
 import { findBackupRow } from "../schema/queries";
 import type { AlertScope } from "./step-job";
 import { clock } from "./engine/clock";
 
-export interface StartReplicate {
+export interface StartReplicate extends FanOutLimits {
   jobId: string;
   backupId: string;
   bucketName: string;
@@ -40,18 +41,24 @@ export class ReplicateJob extends ManifestJob<ReplicateState> {
   private readonly replicatedChunks = new Set<string>();
 
   async start(request: StartReplicate): Promise<string> {
+    const { maxShards, minObjectsPerShard, ...job } = request;
     const index = await this.manifestIndex(request.backupId);
     if (!index) throw new Error(`the manifest of backup ${request.backupId} is missing`);
-    return this.startJob(
-      initialReplicateState({
-        ...request,
-        startedAt: clock.date().toISOString(),
-        chunkCount: index.chunkCount,
-        root: index.root, // absent for a version 1 manifest
-        filesTotal: index.fileCount,
-        since: index.root === undefined ? null : await this.replicatedParent(request.backupId),
-      }),
-    );
+    const state = initialReplicateState({
+      ...job,
+      startedAt: clock.date().toISOString(),
+      chunkCount: index.chunkCount,
+      root: index.root, // absent for a version 1 manifest
+      filesTotal: index.fileCount,
+      since: index.root === undefined ? null : await this.replicatedParent(request.backupId),
+    });
+    // A walk of a large snapshot is shared by shards over runs of its leaves (engine/leaf-fan-out.ts);
+    // a copy of the changes since the parent costs what changed and runs in one object.
+    return this.startJob(state.since ? state : this.withFanOut(state, { maxShards, minObjectsPerShard }));
+  }
+
+  protected override fanOutKind(): FanOutKind<ReplicateState, object> {
+    return { counting: replicateCounting, stub: (name) => this.env.REPLICATE_JOB.getByName(name) };
   }
 
   /**
@@ -119,7 +126,8 @@ export class ReplicateJob extends ManifestJob<ReplicateState> {
   }
 
   /** A replication's end opens or resolves `replica_incomplete` on its backup's bucket. */
-  protected override async alertScope(state: ReplicateState): Promise<AlertScope> {
+  protected override async alertScope(state: ReplicateState): Promise<AlertScope | null> {
+    if (state.shard) return null; // its parent's end is the replication's
     return { bucketName: state.bucketName, log: (message) => this.log(state, "alerts", "info", message) };
   }
 

@@ -7,21 +7,23 @@
  * (`last_verified_at`, `last_verification_valid`) and logs a failed verification at error level.
  */
 import {
+  checkedByRoot,
   initialVerifyState,
   runVerifyStep,
+  verifyCounting,
   verifyResult,
   type VerifyMode,
   type VerifyState,
 } from "./engine/verify/verify-step";
 import { readKeyring } from "./engine/settings/engine-settings";
 import { updateBackup, type LogRecord, type Statement } from "./engine/records";
-import { ManifestJob, type BackupCopy } from "./manifest-job";
+import { ManifestJob, type BackupCopy, type FanOutKind, type FanOutLimits } from "./manifest-job";
 import type { AlertScope } from "./step-job";
 import { findBackupRow } from "../schema/queries";
 import { DEFAULTS } from "./engine/settings/defaults";
 import { clock } from "./engine/clock";
 
-export interface StartVerify {
+export interface StartVerify extends FanOutLimits {
   jobId: string;
   backupId: string;
   requestedBy: string;
@@ -34,9 +36,10 @@ export interface StartVerify {
 
 export class VerifyJob extends ManifestJob<VerifyState> {
   async start(request: StartVerify): Promise<string> {
+    const { maxShards, minObjectsPerShard, ...job } = request;
     const index = await this.manifestIndex(request.backupId, request.copy ?? "primary");
     const state = initialVerifyState({
-      ...request,
+      ...job,
       kind: "verify",
       startedAt: clock.date().toISOString(),
       index: index && {
@@ -50,7 +53,14 @@ export class VerifyJob extends ManifestJob<VerifyState> {
       root: index?.root, // absent for a version 1 manifest
       filesTotal: index?.fileCount ?? 0,
     });
-    return this.startJob(state);
+    // A large version 3 snapshot is verified by shards over runs of its leaves (engine/leaf-fan-out.ts).
+    return this.startJob(
+      state.index && checkedByRoot(state.index) ? this.withFanOut(state, { maxShards, minObjectsPerShard }) : state,
+    );
+  }
+
+  protected override fanOutKind(): FanOutKind<VerifyState, object> {
+    return { counting: verifyCounting, stub: (name) => this.env.VERIFY_JOB.getByName(name) };
   }
 
   protected startMessage(state: VerifyState): string {
@@ -83,6 +93,7 @@ export class VerifyJob extends ManifestJob<VerifyState> {
 
   /** A verification's outcome opens or resolves `verification_failed` on its backup's bucket. */
   protected override async alertScope(state: VerifyState): Promise<AlertScope | null> {
+    if (state.shard) return null; // its parent's end is the verification's
     const backup = await findBackupRow(this.db(), state.backupId);
     return backup
       ? { bucketName: backup.bucketName, log: (message) => this.log(state, "alerts", "info", message) }

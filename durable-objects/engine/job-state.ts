@@ -1,6 +1,7 @@
 /** What verify and restore jobs share: walking a backup's manifest chunk by chunk. */
 import { FINDINGS_KEPT, type FindingList } from "../../schema";
 import type { StepState } from "./lifecycle";
+import type { FanOutFields } from "./leaf-fan-out";
 import type { Keyring } from "./format/keyring";
 import { openManifest, type ManifestReader } from "./format/manifest-reader";
 import type { ChunkRef } from "./format/manifest-tree";
@@ -16,7 +17,8 @@ export interface Finding {
   actual?: string | null;
 }
 
-export interface ManifestJobState extends StepState {
+/** A job that walks a snapshot; a restore, verify or replication may fan out (leaf-fan-out.ts). */
+export interface ManifestJobState extends StepState, FanOutFields {
   jobId: string;
   kind: JobKind;
   backupId: string;

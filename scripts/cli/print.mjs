@@ -36,8 +36,8 @@ export function backupDetails(backup) {
 }
 
 /**
- * A fanned-out backup's or restore's shards, one line each: how far it is, and where its range
- * starts (a backup's: a key; a restore's: the snapshot's leaves).
+ * A fanned-out job's shards, one line each: how far it is, and where its range starts (a
+ * backup's: a key; a restore's, verification's or replication's: the snapshot's leaves).
  */
 function shardFields(shards) {
   if (!shards?.length) return [];

@@ -1,5 +1,6 @@
 import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { shardJobName } from "../../durable-objects/engine/backup/fan-out";
+import { leafShardName } from "../../durable-objects/engine/leaf-fan-out";
 
 export function backupJobStub(backupId: string) {
   return env.BACKUP_JOB.getByName(backupId);
@@ -59,17 +60,37 @@ export function cleanupJobStub(jobId: string) {
  * one step of every shard, then one of the parent, until the parent has no step left; then the
  * shards' own ends (a cancelled shard's last step). Returns the rounds.
  */
-export async function runFannedOutToEnd(backupId: string, shardCount: number, maxRounds = 2000): Promise<number> {
+export function runFannedOutToEnd(backupId: string, shardCount: number, maxRounds = 2000): Promise<number> {
   const shards = Array.from({ length: shardCount }, (_, i) => backupJobStub(shardJobName(backupId, i)));
+  return runShardedToEnd(`fanned-out backup ${backupId}`, backupJobStub(backupId), shards, maxRounds);
+}
+
+/** The same for a restore, verification or replication fanned out over the snapshot's leaves. */
+export function runLeafFannedOutToEnd(
+  stubOf: (name: string) => DurableObjectStub,
+  jobId: string,
+  shardCount: number,
+  maxRounds = 2000,
+): Promise<number> {
+  const shards = Array.from({ length: shardCount }, (_, i) => stubOf(leafShardName(jobId, i)));
+  return runShardedToEnd(`fanned-out job ${jobId}`, stubOf(jobId), shards, maxRounds);
+}
+
+async function runShardedToEnd(
+  name: string,
+  parent: DurableObjectStub,
+  shards: DurableObjectStub[],
+  maxRounds: number,
+): Promise<number> {
   for (let rounds = 1; rounds <= maxRounds; rounds++) {
     for (const shard of shards) await runDurableObjectAlarm(shard);
-    if (!(await runDurableObjectAlarm(backupJobStub(backupId)))) {
+    if (!(await runDurableObjectAlarm(parent))) {
       for (const shard of shards) while (await runDurableObjectAlarm(shard));
       return rounds;
     }
   }
   const states = [];
-  for (const stub of [backupJobStub(backupId), ...shards])
+  for (const stub of [parent, ...shards])
     states.push(
       await runInDurableObject(stub, async (_job, state) => {
         const { stage, outcome, phase, fanOut, lastError, stepFailures } =
@@ -85,5 +106,5 @@ export async function runFannedOutToEnd(backupId: string, shardCount: number, ma
         };
       }),
     );
-  throw new Error(`fanned-out backup ${backupId} did not finish within ${maxRounds} rounds: ${JSON.stringify(states)}`);
+  throw new Error(`${name} did not finish within ${maxRounds} rounds: ${JSON.stringify(states)}`);
 }

@@ -21,9 +21,11 @@ import {
   restoreJobStub,
   runBackupToEnd,
   runFannedOutToEnd,
+  runLeafFannedOutToEnd,
   runStepAndForget,
+  verifyJobStub,
 } from "../helpers/jobs";
-import { restoreShardName } from "../../durable-objects/engine/restore/restore-fan-out";
+import { leafShardName as restoreShardName } from "../../durable-objects/engine/leaf-fan-out";
 import { compareKeys } from "../../durable-objects/engine/format/key-order";
 
 const OBJECTS = variedObjects(700);
@@ -73,6 +75,19 @@ async function bucketState(prefix?: string) {
     };
   }
   return state;
+}
+
+/** A snapshot's job fanned out over its leaves, run to its end; the job as the API shows it. */
+async function leafFannedOutToEnd(stubOf: (name: string) => DurableObjectStub, jobId: string) {
+  await runLeafFannedOutToEnd(stubOf, jobId, SHARDS);
+  return (await api("GET", `/api/backup/jobs/${jobId}`)).body.job;
+}
+
+/** A backup of the objects made in one object. */
+async function fullBackup(): Promise<string> {
+  const id = await startFull(1);
+  await runBackupToEnd(id);
+  return id;
 }
 
 const shardState = (id: string, index: number) =>
@@ -215,24 +230,7 @@ describe("a restore fanned out across job objects", () => {
     return jobId;
   }
 
-  /** One alarm of each shard, then one of the parent, until the parent is done; then the shards' ends. */
-  async function runToEnd(jobId: string) {
-    const shards = Array.from({ length: SHARDS }, (_, i) => restoreJobStub(restoreShardName(jobId, i)));
-    for (let rounds = 0; rounds < 2000; rounds++) {
-      for (const shard of shards) await runDurableObjectAlarm(shard);
-      if (!(await runDurableObjectAlarm(restoreJobStub(jobId)))) {
-        for (const shard of shards) while (await runDurableObjectAlarm(shard));
-        return (await api("GET", `/api/backup/jobs/${jobId}`)).body.job;
-      }
-    }
-    throw new Error(`restore ${jobId} did not finish`);
-  }
-
-  async function fullBackup(): Promise<string> {
-    const id = await startFull(1);
-    await runBackupToEnd(id);
-    return id;
-  }
+  const runToEnd = (jobId: string) => leafFannedOutToEnd(restoreJobStub, jobId);
 
   it("restores byte for byte, shows each shard, and lists every shard's findings as one job's", async () => {
     await putObjects(OBJECTS);
@@ -278,5 +276,57 @@ describe("a restore fanned out across job objects", () => {
       expect(state?.outcome).toBe("cancelled");
     }
     expect(await coordinatorStub().currentLease()).toBeNull();
+  });
+});
+
+describe("a verification fanned out across job objects", () => {
+  async function startVerify(backupId: string, mode: "full" | "quick") {
+    const jobId = `job-fan-${Math.random().toString(36).slice(2, 10)}`;
+    await verifyJobStub(jobId).start({
+      jobId,
+      backupId,
+      requestedBy: "fan-out-test",
+      mode,
+      sample: null,
+      recordedChecksum: (await status(backupId)).checksum,
+      maxShards: SHARDS,
+      minObjectsPerShard: 100,
+    });
+    return jobId;
+  }
+
+  const blobOf = async (backupId: string, path: string) =>
+    `blobs/${(await api("GET", `/api/backup/files/${backupId}?prefix=${encodeURIComponent(path)}&limit=1`)).body.files[0].checksum}`;
+
+  it("checks every object once across its shards, finds damage in the first shard's leaves and the last's, and records one outcome", async () => {
+    await putObjects(OBJECTS);
+    const backupId = await fullBackup();
+    for (const mode of ["full", "quick"] as const) {
+      const sound = await leafFannedOutToEnd(verifyJobStub, await startVerify(backupId, mode));
+      // Valid only if the shards' entries and bytes add up to the index's (else manifest_count_mismatch).
+      expect(sound.result).toMatchObject({ valid: true, mode, filesChecked: OBJECTS.length, problems: [] });
+      expect(sound.progress.shards.map((s: { status: string }) => s.status)).toEqual(Array(SHARDS).fill("completed"));
+    }
+
+    const keys = OBJECTS.map((o) => o.key).sort(compareKeys);
+    const [deleted, corrupted] = [keys[2]!, keys.at(-3)!];
+    await env.R2_BACKUP_BUCKET.delete(await blobOf(backupId, deleted));
+    await env.R2_BACKUP_BUCKET.put(await blobOf(backupId, corrupted), "not what was stored", {
+      customMetadata: { format: "raw" },
+    });
+    const damaged = await leafFannedOutToEnd(verifyJobStub, await startVerify(backupId, "full"));
+    expect(damaged.result).toMatchObject({ valid: false, filesMissing: 1, checksumMismatches: 1, problemCount: 2 });
+    expect(damaged.result.problems.map((p: { path: string; problem: string }) => [p.path, p.problem])).toEqual([
+      [deleted, "missing_blob"],
+      [corrupted, "checksum_mismatch"],
+    ]);
+    expect(damaged.progress.shards.map((s: { failedCount: number }) => s.failedCount)).toEqual([1, 0, 0, 1]);
+    expect(await status(backupId)).toMatchObject({ lastVerificationValid: false });
+    // One closing line for the job, and one of each shard that found a problem.
+    const logs = (await api("GET", `/api/backup/logs/${backupId}?limit=500`)).body.logs.map(
+      (l: { message: string }) => l.message,
+    );
+    expect(logs.filter((m: string) => m.startsWith("Verification FAILED: 2 problem(s)"))).toHaveLength(1);
+    expect(logs.filter((m: string) => /^Shard [14] of 4: Verification FAILED: 1 problem/.test(m))).toHaveLength(2);
   });
 });

@@ -10,7 +10,7 @@ import { replicateJobId } from "../../durable-objects/replicate-job";
 import { api } from "../helpers/api";
 import { emptyBucket, listAll, putObjects, sha256Hex, variedObjects, type SeedObject } from "../helpers/buckets";
 import { completedBackup, restore, verify } from "../helpers/flows";
-import { backupJobStub, cleanupJobStub, runJobToEnd, runStepAndForget } from "../helpers/jobs";
+import { backupJobStub, cleanupJobStub, runJobToEnd, runLeafFannedOutToEnd, runStepAndForget } from "../helpers/jobs";
 
 const replica = () => env.R2_REPLICA_BUCKET!;
 const LARGE: SeedObject = {
@@ -249,5 +249,28 @@ describe("replica", () => {
     expect(await listAll(replica(), `manifests/${first.id}/`)).toEqual([]);
     expect(await contents(replica())).toEqual(await contents(env.R2_BACKUP_BUCKET));
     expect((await verify(second.id, { copy: "replica" })).result).toMatchObject({ valid: true });
+  });
+
+  it("copies a large snapshot through shards over its leaves, as one job: the replica equals the backup bucket", async () => {
+    await putObjects(variedObjects(700));
+    const full = await completedBackup("full");
+    const jobId = `job-replicate-fanned-${full.id}`;
+    const stubOf = (name: string) => env.REPLICATE_JOB.getByName(name);
+    await stubOf(jobId).start({
+      jobId,
+      backupId: full.id,
+      bucketName: "cutty-files",
+      requestedBy: "replica-test",
+      maxShards: 4,
+      minObjectsPerShard: 100,
+    });
+    await runLeafFannedOutToEnd(stubOf, jobId, 4);
+    const job = (await api("GET", `/api/backup/jobs/${jobId}`)).body.job;
+    expect(job).toMatchObject({ status: "completed", result: { complete: true, problemCount: 0, problems: [] } });
+    expect(job.progress.shards.map((s: { status: string }) => s.status)).toEqual(Array(4).fill("completed"));
+    // Every stored object of the snapshot once, whichever shard copied it.
+    expect(job.result.objectsCopied + job.result.objectsPresent).toBeGreaterThan(700);
+    expect((await api("GET", `/api/backup/status/${full.id}`)).body.backup.replicaStatus).toBe("complete");
+    expect(await contents(replica())).toEqual(await contents(env.R2_BACKUP_BUCKET));
   });
 });

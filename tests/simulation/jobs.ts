@@ -10,7 +10,7 @@ import { clock } from "../../durable-objects/engine/clock";
 import type { StepState } from "../../durable-objects/engine/lifecycle";
 import type { WatchedKind } from "../../durable-objects/oversight/watchdog";
 import { shardJobName } from "../../durable-objects/engine/backup/fan-out";
-import { restoreShardName } from "../../durable-objects/engine/restore/restore-fan-out";
+import { leafShardName } from "../../durable-objects/engine/leaf-fan-out";
 import { armPlan, CallPlan } from "../helpers/interpose";
 
 export interface JobRef {
@@ -37,7 +37,7 @@ export function stubOf(ref: JobRef): DurableObjectStub {
 export const plans = new Map<string, CallPlan>();
 
 /**
- * The shards of a fanned-out backup or restore, as its D1 row lists them from its plan on (none
+ * The shards of a fanned-out backup, restore, verification or replication, as its D1 row lists them from its plan on (none
  * while it plans, or when it runs in one object).
  */
 async function shardsOf(ref: JobRef): Promise<JobRef[]> {
@@ -46,18 +46,18 @@ async function shardsOf(ref: JobRef): Promise<JobRef[]> {
     .bind(ref.id)
     .first<{ shards: string | null }>();
   const shards: { index: number }[] = row?.shards ? JSON.parse(row.shards) : [];
-  const name = ref.kind === "backup" ? shardJobName : restoreShardName;
+  const name = ref.kind === "backup" ? shardJobName : leafShardName;
   return shards.map((shard) => ({ kind: ref.kind, id: name(ref.id, shard.index) }));
 }
 
 /**
- * Runs one alarm of the job; true once the job is done. A fanned-out backup's or restore's step
+ * Runs one alarm of the job; true once the job is done. A fanned-out job's step
  * runs one step of each of its shards first (a shard its parent has not started yet is passed over), and a
  * shard gets its parent's yield points (an interleaving's `before`), so that a cleanup can run
  * between a shard's presence checks and its commit as it can for the parent's.
  */
 export async function stepJob(ref: JobRef): Promise<boolean> {
-  if ((ref.kind === "backup" || ref.kind === "restore") && !isShard(ref.id)) {
+  if (ref.kind !== "cleanup" && !isShard(ref.id)) {
     const before = plans.get(ref.id)?.before ?? null;
     for (const shard of await shardsOf(ref)) {
       if (before && !plans.has(shard.id)) {

@@ -48,7 +48,7 @@ const backupPerformance = z.object({
   storedBytes: bytes.nullable(),
 });
 
-/** What a backup's and a restore's shards both report: how far each one is. */
+/** What the shards of a backup and of a restore, verification or replication all report: how far each one is. */
 const shardProgress = {
   index: z.number().int(),
   status: z.enum(["pending", "running", "completed", "partial", "failed", "cancelled"]),
@@ -73,7 +73,10 @@ const backupShard = z
 const jobShard = z
   .object({
     range: z.object({
-      fromLeaf: z.number().int().meta({ description: "The first of the snapshot's manifest leaves it restores." }),
+      fromLeaf: z
+        .number()
+        .int()
+        .meta({ description: "The first of the snapshot's manifest leaves it walks (restores, verifies or copies)." }),
       toLeaf: z.number().int().meta({ description: "The leaf after its last." }),
     }),
     ...shardProgress,
@@ -154,7 +157,7 @@ export const job = z
       filesTotal: z.number().int().nullable(),
       shards: z.array(jobShard).optional().meta({
         description:
-          "A restore fanned out across job objects (BACKUP_MAX_SHARDS): each shard's run of the snapshot's leaves and its progress. Absent when one object ran it.",
+          "A restore, verification or replication fanned out across job objects (BACKUP_MAX_SHARDS): each shard's run of the snapshot's leaves and its progress. Absent when one object ran it.",
       }),
     }),
     result: z.record(z.string(), z.unknown()).meta({

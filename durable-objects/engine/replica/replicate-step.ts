@@ -33,6 +33,7 @@ import {
   type ManifestJobState,
 } from "../job-state";
 import { ended, RUNNING } from "../lifecycle";
+import { shardFinished, summedCounts } from "../leaf-fan-out";
 import { copyIfAbsent, type CopyDeps, type CopyOutcome } from "./object-copy";
 
 export interface ReplicateState extends ManifestJobState {
@@ -89,6 +90,8 @@ export interface ReplicateDeps extends CopyDeps {
 type Copied = { key: string; outcome: CopyOutcome };
 
 export async function runReplicateStep(deps: ReplicateDeps, state: ReplicateState): Promise<ReplicateState> {
+  // A shard ends with its leaves; the parent copies the index once they all have.
+  if (shardFinished(state)) return ended(state, "completed", null);
   if (state.nextChunkSeq >= state.chunkCount) return copyIndex(deps, state);
   if (state.since) return copyChanges(deps, state, state.since);
   const seq = state.nextChunkSeq;
@@ -247,6 +250,12 @@ function tally(state: ReplicateState, copied: readonly Copied[]): ReplicateState
   }
   return withFindings({ ...next, problemCount: next.problemCount + problems.length }, problems);
 }
+
+/** What a replication counts, summed over its shards when a walk of the whole snapshot fans out (leaf-fan-out.ts). */
+export const replicateCounting = summedCounts<
+  ReplicateState,
+  "filesProcessed" | "objectsCopied" | "bytesCopied" | "objectsPresent" | "problemCount"
+>(["filesProcessed", "objectsCopied", "bytesCopied", "objectsPresent", "problemCount"], "problemCount");
 
 export function replicateResult(state: ReplicateState) {
   return {

@@ -31,8 +31,7 @@ import { requireLeaf } from "../format/manifest-reader";
 import { withReplicaFallback } from "../replica/fallback-reader";
 import { MAX_KEY_BYTES, utf8Length } from "../object-keys";
 import { entryMatches, pathMatches, type RestoreFilter } from "./restore-filter";
-import type { RestoreFanOut, RestoreShard } from "./restore-fan-out";
-import type { JobShardProgress } from "../../../schema";
+import { shardFinished, summedCounts } from "../leaf-fan-out";
 
 /** R2's largest single put (4.995 GiB); larger objects would need a multipart restore. */
 export const MAX_SINGLE_PUT_BYTES = 5 * 1024 ** 3 - 5 * 1024 ** 2;
@@ -70,13 +69,24 @@ export interface RestoreState extends ManifestJobState {
   firstFromReplica?: string | null;
   /** Manifest leaves read from the replica because the primary's chunk was missing or damaged (absent: 0). */
   chunksFromReplica?: number;
-  /** A fanned-out restore's parent while its shards run (restore-fan-out.ts). */
-  fanOut?: RestoreFanOut;
-  /** Its shards once they have all completed (what its progress keeps showing). */
-  fannedOut?: JobShardProgress[];
-  /** A shard of a fanned-out restore: the leaves it restores (its `jobId` is its own, `<parent>/shard-<nn>`). */
-  shard?: RestoreShard;
 }
+
+/** What a restore counts, summed over its shards when it fans out (leaf-fan-out.ts). */
+const RESTORE_COUNTS = [
+  "filesProcessed",
+  "filesRestored",
+  "filesSkipped",
+  "filesFailed",
+  "bytesRestored",
+  "verified",
+  "verifyFailures",
+  "filesFromReplica",
+  "chunksFromReplica",
+] as const;
+export const restoreCounting = summedCounts<RestoreState, (typeof RESTORE_COUNTS)[number]>(
+  RESTORE_COUNTS,
+  "filesFailed",
+);
 
 export interface RestoreDeps {
   source: RestoreTarget;
@@ -115,7 +125,7 @@ export async function runRestoreStep(deps: RestoreDeps, initial: RestoreState): 
   let state = initial;
   if (state.large) return advanceLarge(deps, state);
   // A shard ends with its leaves; the parent finishes the restore (finishRestore) once they all have.
-  if (state.shard && state.nextChunkSeq >= state.shard.range.toLeaf) return ended(state, "completed", null);
+  if (shardFinished(state)) return ended(state, "completed", null);
   if (state.nextChunkSeq >= state.chunkCount) return finishRestore(deps, state);
   const seq = state.nextChunkSeq;
   const manifest = withReplicaFallback(

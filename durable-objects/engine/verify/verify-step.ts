@@ -21,6 +21,7 @@ import {
   type ManifestJobState,
 } from "../job-state";
 import { ended, RUNNING } from "../lifecycle";
+import { shardFinished, summedCounts, type ShardCounting } from "../leaf-fan-out";
 import { isBlobIntegrityError } from "../errors";
 import type { Keyring } from "../format/keyring";
 import { treeChecksum } from "../format/manifest-tree";
@@ -93,6 +94,8 @@ export async function runVerifyStep(deps: VerifyDeps, state: VerifyState): Promi
     return finish({ ...state, chainBroken: true }, [
       { path: manifestIndexKey(state.backupId), problem: "missing_manifest_index", expected: "present", actual: null },
     ]);
+  // A shard ends with its leaves; the parent checks the whole (finish) once they all have.
+  if (shardFinished(state)) return ended(state, "completed", null);
   if (state.nextChunkSeq >= state.chunkCount) return finish(state, []);
 
   const seq = state.nextChunkSeq;
@@ -224,7 +227,42 @@ function finish(state: VerifyState, problems: VerifyProblem[]): VerifyState {
 }
 
 /** Version 3 is checked by its root's name; versions 1 and 2 (and states begun before 3 existed) by their chain. */
-const checkedByRoot = (index: NonNullable<VerifyState["index"]>) => (index.version ?? 2) >= 3;
+export const checkedByRoot = (index: NonNullable<VerifyState["index"]>) => (index.version ?? 2) >= 3;
+
+const verifyNumbers = summedCounts<
+  VerifyState,
+  | "filesProcessed"
+  | "filesChecked"
+  | "filesMissing"
+  | "checksumMismatches"
+  | "problemCount"
+  | "entriesSeen"
+  | "bytesSeen"
+>(
+  ["filesProcessed", "filesChecked", "filesMissing", "checksumMismatches", "problemCount", "entriesSeen", "bytesSeen"],
+  "problemCount",
+);
+type VerifySummary = ReturnType<typeof verifyNumbers.summarize> & Pick<VerifyState, "chainBroken" | "firstProblem">;
+
+/**
+ * What a verification counts, summed over its shards when it fans out (leaf-fan-out.ts): only a
+ * version 3 snapshot's does, whose checksum is its root's name, so no chain runs through every
+ * leaf. A shard that met an unreadable chunk leaves the counts unchecked, as one object would.
+ */
+export const verifyCounting: ShardCounting<VerifyState, VerifySummary> = {
+  summarize: (state) => ({
+    ...verifyNumbers.summarize(state),
+    chainBroken: state.chainBroken,
+    firstProblem: state.firstProblem,
+  }),
+  progress: verifyNumbers.progress,
+  join: (state, summaries) => ({
+    ...verifyNumbers.join(state, summaries),
+    chainBroken: summaries.some((s) => s.chainBroken),
+    firstProblem: summaries.find((s) => s.firstProblem)?.firstProblem ?? null,
+  }),
+  fresh: (parent) => ({ ...verifyNumbers.fresh(parent), chainBroken: false, firstProblem: null, chain: EMPTY_CHAIN }),
+};
 
 export function verifyResult(state: VerifyState) {
   return {

@@ -16,7 +16,7 @@ export function jobProgress(job) {
   );
 }
 
-/** A fanned-out restore: how many of its shards are done, and each one's count. */
+/** A fanned-out restore, verification or replication: how many of its shards are done, and each one's count. */
 function shardLine(shards) {
   if (!shards?.length) return null;
   const done = shards.filter((s) => s.status !== "pending" && s.status !== "running").length;

@@ -1,22 +1,23 @@
 /**
- * A restore's fan-out as plain step logic (engine/restore/restore-fan-out.ts), over a fake of its
- * shards: runs of leaves that cover the snapshot once, how many shards a snapshot gets, the
- * parent's counts as the sum of its shards', and how one shard's failure or cancel ends it.
+ * Fan-out over a snapshot's leaves as plain step logic (engine/leaf-fan-out.ts), over a fake of
+ * the shards: runs of leaves that cover the snapshot once, how many shards a snapshot gets, the
+ * parent's counts as the sum of its shards' (a restore's, a verification's), and how one shard's
+ * failure or cancel ends it.
  */
 import { describe, expect, it } from "vitest";
 import {
-  countsOf,
   leafRanges,
-  restoreShardCount,
-  runRestoreFanOutStep,
-  type FanOutParent,
-  type RestoreShard,
-  type RestoreShardControl,
-  type RestoreShardReport,
-} from "../../durable-objects/engine/restore/restore-fan-out";
+  leafShardCount,
+  plannedFanOut,
+  runLeafFanOutStep,
+  type LeafShard,
+  type ShardControl,
+  type ShardReport,
+} from "../../durable-objects/engine/leaf-fan-out";
+import { summedCounts, type FanOutParent } from "../../durable-objects/engine/leaf-fan-out";
 import { RUNNING } from "../../durable-objects/engine/lifecycle";
 
-describe("a restore's fan-out", () => {
+describe("fan-out over a snapshot's leaves", () => {
   it("splits the leaves into consecutive runs that cover each leaf once", () => {
     for (const [leaves, count] of [
       [7, 3],
@@ -35,19 +36,32 @@ describe("a restore's fan-out", () => {
   });
 
   it("gives a snapshot shards of at least the minimum, no more than the limit or its leaves", () => {
-    expect(restoreShardCount(700, 7, 4, 100)).toBe(4);
-    expect(restoreShardCount(150, 2, 4, 100)).toBe(1);
-    expect(restoreShardCount(10_000_000, 100_000, 64, 5_000)).toBe(64);
-    expect(restoreShardCount(10_000, 2, 8, 100)).toBe(2);
-    expect(restoreShardCount(0, 0, 8, 100)).toBe(1);
+    expect(leafShardCount(700, 7, 4, 100)).toBe(4);
+    expect(leafShardCount(150, 2, 4, 100)).toBe(1);
+    expect(leafShardCount(10_000_000, 100_000, 64, 5_000)).toBe(64);
+    expect(leafShardCount(10_000, 2, 8, 100)).toBe(2);
+    expect(leafShardCount(0, 0, 8, 100)).toBe(1);
   });
+
+  /** A job that counts what a restore does, in part. */
+  type Parent = FanOutParent & {
+    filesProcessed?: number;
+    filesRestored?: number;
+    filesFailed?: number;
+    bytesRestored?: number;
+  };
+  type Counts = Record<"filesProcessed" | "filesRestored" | "filesFailed" | "bytesRestored", number>;
+  const counting = summedCounts<Parent, keyof Counts>(
+    ["filesProcessed", "filesRestored", "filesFailed", "bytesRestored"],
+    "filesFailed",
+  );
 
   /** A parent over `count` shards, and a fake of its shards whose reports the test sets. */
   function fanned(count: number) {
-    const reports = new Map<number, RestoreShardReport>();
-    const started: RestoreShard[] = [];
+    const reports = new Map<number, ShardReport<Counts>>();
+    const started: LeafShard[] = [];
     const cancelled: number[] = [];
-    const control: RestoreShardControl = {
+    const control: ShardControl<Counts> = {
       start: async (shard) => {
         started.push(shard);
       },
@@ -56,7 +70,7 @@ describe("a restore's fan-out", () => {
           stage: "unknown",
           outcome: null,
           error: null,
-          counts: countsOf({}),
+          summary: null,
           steps: 0,
           retries: 0,
         },
@@ -64,30 +78,18 @@ describe("a restore's fan-out", () => {
         cancelled.push(index);
       },
     };
-    const state: FanOutParent = {
+    const state: Parent = {
       ...RUNNING,
       chunkCount: 10,
       nextChunkSeq: 0,
       nextOffset: 0,
-      fanOut: {
-        stage: "starting",
-        shards: leafRanges(10, count).map((range, index) => ({
-          index,
-          range,
-          status: "pending",
-          filesProcessed: 0,
-          failedCount: 0,
-          steps: 0,
-          retries: 0,
-          error: null,
-        })),
-      },
+      fanOut: plannedFanOut(10, count),
     };
-    const report = (outcome: RestoreShardReport["outcome"], restored: number, error: string | null = null) => ({
+    const report = (outcome: ShardReport<Counts>["outcome"], restored: number, error: string | null = null) => ({
       stage: outcome ? ("done" as const) : ("running" as const),
       outcome,
       error,
-      counts: countsOf({ filesProcessed: restored, filesRestored: restored, bytesRestored: restored * 10 }),
+      summary: { filesProcessed: restored, filesRestored: restored, filesFailed: 0, bytesRestored: restored * 10 },
       steps: 2,
       retries: 0,
     });
@@ -96,20 +98,20 @@ describe("a restore's fan-out", () => {
 
   it("starts every shard, sums their counts while they run, and hands the end to the parent's own step", async () => {
     const { control, state, reports, started, report } = fanned(3);
-    let next = await runRestoreFanOutStep(control, state, 500);
+    let next = await runLeafFanOutStep(control, counting, state, 500);
     expect(started.map((s) => s.range)).toEqual(leafRanges(10, 3));
     expect(next.fanOut?.stage).toBe("running");
 
     reports.set(0, report("completed", 40));
     reports.set(1, report(null, 15));
     reports.set(2, report(null, 5));
-    next = await runRestoreFanOutStep(control, next, 500);
+    next = await runLeafFanOutStep(control, counting, next, 500);
     expect(next).toMatchObject({ filesRestored: 60, bytesRestored: 600, waitMs: 500, stage: "running" });
     expect(next.fanOut!.shards.map((s) => s.status)).toEqual(["completed", "running", "running"]);
 
     reports.set(1, report("completed", 30));
     reports.set(2, report("completed", 30));
-    next = await runRestoreFanOutStep(control, next, 500);
+    next = await runLeafFanOutStep(control, counting, next, 500);
     // Every leaf is restored: the parent's next step is the end of a restore in one object.
     expect(next).toMatchObject({ filesRestored: 100, nextChunkSeq: 10, nextOffset: 0, fanOut: undefined });
     expect(next.fannedOut!.map((s) => s.status)).toEqual(["completed", "completed", "completed"]);
@@ -117,19 +119,19 @@ describe("a restore's fan-out", () => {
 
   it("starts again a shard whose start never arrived", async () => {
     const { control, state, started } = fanned(2);
-    const next = await runRestoreFanOutStep(control, state, 500);
+    const next = await runLeafFanOutStep(control, counting, state, 500);
     started.length = 0;
-    await runRestoreFanOutStep(control, next, 500);
+    await runLeafFanOutStep(control, counting, next, 500);
     expect(started.map((s) => s.index)).toEqual([0, 1]);
   });
 
   it("fails when a shard fails for good, naming it, and cancels the shards still running", async () => {
     const { control, state, reports, cancelled, report } = fanned(3);
-    const next = await runRestoreFanOutStep(control, state, 500);
+    const next = await runLeafFanOutStep(control, counting, state, 500);
     reports.set(0, report("completed", 40));
     reports.set(1, report("failed", 3, "Failed after 6 attempts of one step: R2 down"));
     reports.set(2, report(null, 5));
-    const failed = await runRestoreFanOutStep(control, next, 500);
+    const failed = await runLeafFanOutStep(control, counting, next, 500);
     expect(failed).toMatchObject({
       stage: "finishing",
       outcome: "failed",
