@@ -23,3 +23,111 @@ export async function pipePart(
   const { written, fed } = await feedKnownLength(source, length, (body) => upload.uploadPart(partNumber, body));
   return { uploaded: written, fed };
 }
+
+/**
+ * Parts moved at once within one job object: each holds two of its six outgoing connections (the
+ * read of its range and its upload), and R2 accepts a multipart upload's parts in whatever order. A
+ * step saves its parts once the whole window is in, so a crash moves at most this many again.
+ */
+export const PARTS_IN_FLIGHT = 3;
+
+export interface PartSpan {
+  partNumber: number;
+  /** Bytes `start` up to, not including, `end` of what is uploaded. */
+  start: number;
+  end: number;
+}
+
+/**
+ * The parts a step moves next, together: those after the first `done`, at most PARTS_IN_FLIGHT,
+ * while `spent` plus their bytes stays within `budget`. A step that has moved nothing yet takes
+ * one whatever its size, so every step progresses.
+ */
+export function nextParts(
+  done: number,
+  partCount: number,
+  partSize: number,
+  size: number,
+  spent: number,
+  budget: number,
+): PartSpan[] {
+  const window: PartSpan[] = [];
+  let bytes = spent;
+  for (let index = done; index < partCount && window.length < PARTS_IN_FLIGHT; index++) {
+    const start = index * partSize;
+    const end = Math.min(size, start + partSize);
+    if (bytes > 0 && bytes + (end - start) > budget) break;
+    window.push({ partNumber: index + 1, start, end });
+    bytes += end - start;
+  }
+  return window;
+}
+
+/**
+ * `pipePart` of one span of a window, over a body still to be opened: a failure to open it is the
+ * feed's (nothing was uploaded). Never rejects, so a window's parts all settle before the step
+ * goes on, whichever fails.
+ */
+export async function movePart(
+  upload: Pick<R2MultipartUpload, "uploadPart">,
+  span: PartSpan,
+  open: () => ReadableStream<Uint8Array> | Promise<ReadableStream<Uint8Array>>,
+): Promise<{ uploaded: PromiseSettledResult<R2UploadedPart>; fed: PromiseSettledResult<void> }> {
+  let body: ReadableStream<Uint8Array>;
+  try {
+    body = await open();
+  } catch (reason) {
+    const failed: PromiseRejectedResult = { status: "rejected", reason };
+    return { uploaded: failed, fed: failed };
+  }
+  return pipePart(upload, span.partNumber, span.end - span.start, body);
+}
+
+/** The parts of a window that moved, in order, up to the first that did not. */
+export function finishedPrefix(
+  moved: readonly { uploaded: PromiseSettledResult<R2UploadedPart>; fed: PromiseSettledResult<void> }[],
+): { partNumber: number; etag: string }[] {
+  const kept: { partNumber: number; etag: string }[] = [];
+  for (const { uploaded, fed } of moved) {
+    if (uploaded.status !== "fulfilled" || fed.status !== "fulfilled") break;
+    kept.push({ partNumber: uploaded.value.partNumber, etag: uploaded.value.etag });
+  }
+  return kept;
+}
+
+/** Ranges read at once, and the size of each, when a large object is read through in order. */
+export const RANGES_IN_FLIGHT = 6;
+export const RANGE_BYTES = 4 * 1024 * 1024;
+
+/**
+ * The bytes `0` up to `size` of an object as one stream in order, read as ranges of RANGE_BYTES
+ * with up to RANGES_IN_FLIGHT reads at once, each read whole into memory (at most 24 MiB held):
+ * one read at a time waits a round trip per range and moves one connection's worth of bytes.
+ * A failed read fails the stream with its error.
+ */
+export function rangesInOrder(
+  size: number,
+  read: (offset: number, length: number) => Promise<ReadableStream<Uint8Array>>,
+): ReadableStream<Uint8Array> {
+  const pending: Promise<Uint8Array>[] = [];
+  let nextOffset = 0;
+  const fill = () => {
+    while (pending.length < RANGES_IN_FLIGHT && nextOffset < size) {
+      const offset = nextOffset;
+      const length = Math.min(RANGE_BYTES, size - offset);
+      nextOffset += length;
+      const bytes = read(offset, length).then(async (body) => new Uint8Array(await new Response(body).arrayBuffer()));
+      // Observed at once, so a read that fails while earlier ones are consumed is no unhandled rejection.
+      bytes.catch(() => undefined);
+      pending.push(bytes);
+    }
+  };
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      fill();
+      const next = pending.shift();
+      if (!next) return controller.close();
+      controller.enqueue(await next);
+    },
+  });
+}

@@ -4,7 +4,8 @@
  *
  *   hashing    ranges of the object feed a resumable SHA-256 (its state rides in the checkpoint);
  *   uploading  unless the store already has the content, a multipart upload whose id and finished
- *              parts are checkpointed after every part, so a crash re-uploads at most one part.
+ *              parts are checkpointed after every window of parts moved together (multipart.ts,
+ *              PARTS_IN_FLIGHT), so a crash re-uploads at most one window.
  *
  * Every range is read with `etagMatches` on the version first seen; if the object changes midway
  * the capture starts over on the new version, at most `maxRestarts` times (an object rewritten
@@ -27,7 +28,7 @@ import { blobMismatch } from "./blob-trust";
 import { errorMessage, isSourceReadError, isVersionChanged, readSource, SourceVersionChanged } from "../errors";
 import { Cooperative, cooperativeStream } from "../cooperative";
 import { sha256OfStream } from "../format/hashing";
-import { partSizeFor, pipePart } from "../multipart";
+import { finishedPrefix, movePart, nextParts, partSizeFor, rangesInOrder } from "../multipart";
 import { storedHttpMetadata, type ManifestEntry, type StoredHttpMetadata } from "../format/manifest";
 import { ResumableSha256, type Sha256State } from "../format/resumable-sha256";
 
@@ -188,7 +189,9 @@ async function advance(deps: LargeObjectDeps, initial: LargeObjectState, budget:
   // budget because hashing only reads: a 1 GiB object hashed in JavaScript over two steps took
   // six times as long as 256 MiB hashed natively (docs/performance.md).
   if (state.stage === "hashing" && state.hashedBytes === 0 && version.size <= Math.max(budget, deps.hashStepBytes)) {
-    const { sha256 } = await sha256OfStream((await readRange(0, version.size)).body);
+    const { sha256 } = await sha256OfStream(
+      rangesInOrder(version.size, async (offset, length) => (await readRange(offset, length)).body),
+    );
     spent += version.size;
     state = {
       ...state,
@@ -243,32 +246,42 @@ async function advance(deps: LargeObjectDeps, initial: LargeObjectState, budget:
     const partSize = state.partSize ?? partSizeFor(storedSize, deps.settings.partSize);
     const partCount = Math.max(1, Math.ceil(storedSize / partSize));
     for (;;) {
-      const start = state.parts.length * partSize;
-      const end = Math.min(storedSize, start + partSize);
-      // At most `budget` bytes a step, but always at least one part.
-      if (state.parts.length >= partCount || (spent > 0 && spent + (end - start) > budget)) break;
+      const window = nextParts(state.parts.length, partCount, partSize, storedSize, spent, budget);
+      if (window.length === 0) break;
       // Encrypted parts are produced from the content as it streams in (about one record in
       // memory); plain parts pass through cooperative yields (cooperative.ts). When the source
       // changes or fails midway, the pipe fails with the reason and the part upload only with a
-      // broken body, so the pipe's error is the one raised.
-      const body = framing.key
-        ? encryptedRange(
-            framing.key,
-            version.size,
-            start,
-            end,
-            async (offset, length) => (await readRange(offset, length)).body,
-          )
-        : (await readRange(start, end - start)).body.pipeThrough(cooperativeStream());
-      const { uploaded, fed } = await pipePart(upload, state.parts.length + 1, end - start, body);
-      if (fed.status === "rejected" && (isVersionChanged(fed.reason) || isSourceReadError(fed.reason)))
-        throw fed.reason;
-      if (uploaded.status === "rejected") throw uploaded.reason;
-      if (fed.status === "rejected") throw fed.reason;
-      const part = uploaded.value;
-      spent += end - start;
-      state = { ...state, parts: [...state.parts, { partNumber: part.partNumber, etag: part.etag }] };
-      await deps.save(state);
+      // broken body, so the pipe's error is the one raised; a changed or unreadable source before
+      // either failure of another part of the window.
+      const moved = await Promise.all(
+        window.map((span) =>
+          movePart(upload, span, async () =>
+            framing.key
+              ? encryptedRange(
+                  framing.key,
+                  version.size,
+                  span.start,
+                  span.end,
+                  async (offset, length) => (await readRange(offset, length)).body,
+                )
+              : (await readRange(span.start, span.end - span.start)).body.pipeThrough(cooperativeStream()),
+          ),
+        ),
+      );
+      // The window's parts up to the first that failed are kept (the upload takes them in whatever order).
+      const kept = finishedPrefix(moved);
+      spent += window.slice(0, kept.length).reduce((sum, part) => sum + (part.end - part.start), 0);
+      if (kept.length > 0) {
+        state = { ...state, parts: [...state.parts, ...kept] };
+        await deps.save(state);
+      }
+      for (const { fed } of moved)
+        if (fed.status === "rejected" && (isVersionChanged(fed.reason) || isSourceReadError(fed.reason)))
+          throw fed.reason;
+      for (const { uploaded, fed } of moved) {
+        if (uploaded.status === "rejected") throw uploaded.reason;
+        if (fed.status === "rejected") throw fed.reason;
+      }
     }
     if (state.parts.length === partCount) {
       const raced = await deps.backup.head(state.blob!);

@@ -1,8 +1,8 @@
 /**
  * Restoring one object above the multipart threshold, part by part across steps: each part is the
- * content range read from the blob (decrypted record by record when encrypted), hashed on the way
- * with the resumable SHA-256, and uploaded; the upload id, finished parts and hash state are
- * checkpointed after every part. The upload is completed only if the whole content hashes to the
+ * content range read from the blob (decrypted record by record when encrypted), hashed in order
+ * with the resumable SHA-256, and uploaded, PARTS_IN_FLIGHT parts at once (multipart.ts); the
+ * upload id, finished parts and hash state are checkpointed after every window of parts. The upload is completed only if the whole content hashes to the
  * manifest's SHA-256, so a damaged backup copy never lands. Without `overwriteExisting`, an object
  * that exists at the target (checked before starting and again before completing) is never
  * replaced. A compressed blob cannot be read by range; it is restored in one streamed put instead,
@@ -14,7 +14,7 @@ import { isFramedBlob } from "../format/blob-reader";
 import { isBlobIntegrityError } from "../errors";
 import type { Keyring } from "../format/keyring";
 import { Cooperative } from "../cooperative";
-import { partSizeFor, pipePart } from "../multipart";
+import { finishedPrefix, movePart, nextParts, partSizeFor } from "../multipart";
 import { toR2HttpMetadata, type ManifestEntry } from "../format/manifest";
 import { ResumableSha256, type Sha256State } from "../format/resumable-sha256";
 
@@ -132,38 +132,41 @@ export async function advanceLargeRestore(
   const partCount = Math.max(1, Math.ceil(entry.size / partSize));
   let spent = 0;
   for (;;) {
-    const start = current.parts.length * partSize;
-    const end = Math.min(entry.size, start + partSize);
-    // At most `budget` bytes a step, but always at least one part.
-    if (current.parts.length >= partCount || (spent > 0 && spent + (end - start) > budget)) break;
+    const window = nextParts(current.parts.length, partCount, partSize, entry.size, spent, budget);
+    if (window.length === 0) break;
     const hasher = new ResumableSha256(current.hashState ?? undefined);
-    const cooperative = new Cooperative();
-    const hashed = (await layout.open(start, end)).pipeThrough(
-      new TransformStream<Uint8Array, Uint8Array>({
-        async transform(chunk, controller) {
-          hasher.update(chunk);
-          controller.enqueue(chunk);
-          await cooperative.handled(chunk.length);
-        },
-      }),
+    // Each part's bytes go to its upload and, in part order, to the hash (the whole object's, so
+    // in order): a later part's copy for the hash waits in its tee until the parts before it are
+    // hashed, at most a part each, PARTS_IN_FLIGHT parts a window.
+    const opened = window.map((span) => layout.open(span.start, span.end).then((stream) => stream.tee()));
+    for (const branches of opened) branches.catch(() => undefined); // each is awaited below, or its failure reported by its part
+    const hashed = hashInOrder(
+      hasher,
+      opened.map(async (branches) => (await branches)[1]),
     );
+    const moved = await Promise.all(window.map((span, i) => movePart(upload, span, async () => (await opened[i]!)[0])));
+    const hashFailure = await hashed;
     // When the blob turns out damaged midway, the part upload fails too: the damage names it.
-    const { uploaded, fed } = await pipePart(upload, current.parts.length + 1, end - start, hashed);
-    if (fed.status === "rejected" && isBlobIntegrityError(fed.reason)) {
+    const damage = [hashFailure, ...moved.map(({ fed }) => (fed.status === "rejected" ? fed.reason : null))].find(
+      isBlobIntegrityError,
+    );
+    if (damage) {
       return {
         outcome: await abandon(deps, current, {
           kind: "failed",
-          reason: `the backup's copy is unreadable: ${fed.reason.message}`,
+          reason: `the backup's copy is unreadable: ${damage.message}`,
         }),
       };
     }
-    if (uploaded.status === "rejected") throw uploaded.reason;
-    if (fed.status === "rejected") throw fed.reason;
-    const part = uploaded.value;
-    spent += end - start;
+    for (const { uploaded, fed } of moved) {
+      if (uploaded.status === "rejected") throw uploaded.reason;
+      if (fed.status === "rejected") throw fed.reason;
+    }
+    if (hashFailure) throw hashFailure;
+    spent += window.reduce((sum, part) => sum + (part.end - part.start), 0);
     current = {
       ...current,
-      parts: [...current.parts, { partNumber: part.partNumber, etag: part.etag }],
+      parts: [...current.parts, ...finishedPrefix(moved)],
       hashState: hasher.state(),
     };
     await deps.save(current);
@@ -185,6 +188,26 @@ export async function advanceLargeRestore(
   await deps.save(current);
   const written = await upload.complete(current.parts);
   return { outcome: { kind: "restored", verified: written.size === entry.size } };
+}
+
+/** Feeds the streams to the hash one after another, in order; the first failure, or null. */
+async function hashInOrder(
+  hasher: ResumableSha256,
+  streams: readonly Promise<ReadableStream<Uint8Array>>[],
+): Promise<unknown> {
+  const cooperative = new Cooperative();
+  try {
+    for (const stream of streams) {
+      const reader = (await stream).getReader();
+      for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) {
+        hasher.update(chunk.value);
+        await cooperative.handled(chunk.value.length);
+      }
+    }
+    return null;
+  } catch (error) {
+    return error;
+  }
 }
 
 async function abandon(
