@@ -258,11 +258,16 @@ export abstract class ManifestJob<S extends ManifestJobState> extends StepJob<S>
       : await this.work({ ...state, newFindings: [] });
     const statements = [
       ...upsertFindings(db, state.jobId, next.newFindings, state.findingsStored),
-      updateJob(db, state.jobId, {
-        filesProcessed: next.filesProcessed,
-        ...this.progressColumns(next),
-        updatedAt: clock.date().toISOString(),
-      }),
+      // A shard has no job row (its parent's shows its progress): its step writes only findings.
+      ...(state.shard
+        ? []
+        : [
+            updateJob(db, state.jobId, {
+              filesProcessed: next.filesProcessed,
+              ...this.progressColumns(next),
+              updatedAt: clock.date().toISOString(),
+            }),
+          ]),
     ];
     const present = this.presenceChecked(next);
     // A sweep page of the replica that condemned an object after the fence: the step runs again.

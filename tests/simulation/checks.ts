@@ -12,7 +12,15 @@ import { listAll } from "../helpers/buckets";
 import { chunkKeysOf, snapshotEntries } from "../helpers/manifest";
 import { COORDINATED, runningJobs } from "./jobs";
 import { bucketOfName, bytesOf, sha256Of, type BucketState, type Model, type SimObject } from "./model";
-import { backupRow, failedKeys, listing, restoreToScratch, scratchObjects, targetKeysOf, verifyBackup } from "./world";
+import {
+  backupRow,
+  failedKeys,
+  listing,
+  restoreToScratch,
+  scratchObjects,
+  targetKeysOf,
+  verifyInOneObject,
+} from "./world";
 
 /** What a run did, for the closing summary. */
 export const tally = {
@@ -23,6 +31,8 @@ export const tally = {
   backups: 0,
   /** Backups that fanned out over shards (the simulation's full backups of 24 objects or more). */
   fannedOut: 0,
+  /** Restores, verifications and replications that fanned out over runs of their snapshot's leaves. */
+  fannedOutJobs: { restore: 0, verify: 0, replicate: 0 } as Record<string, number>,
   restoresCompared: 0,
   bytesCompared: 0,
   verifications: 0,
@@ -38,6 +48,14 @@ const keptRows = async () =>
       bucket: string;
     }>()
   ).results;
+
+/** Counts the jobs of this history that fanned out (their D1 rows list shards), by kind. */
+export async function countFannedOutJobs(): Promise<void> {
+  const rows = await env.DB.prepare(
+    "SELECT kind, count(*) AS n FROM backup_jobs WHERE shards IS NOT NULL GROUP BY kind",
+  ).all<{ kind: string; n: number }>();
+  for (const { kind, n } of rows.results) tally.fannedOutJobs[kind] = (tally.fannedOutJobs[kind] ?? 0) + n;
+}
 
 /** Records every backup that finished since the last call, after checking its listing against the model. */
 export async function recordFinishedBackups(model: Model): Promise<void> {
@@ -116,14 +134,14 @@ async function expectListing(id: string, expected: BucketState): Promise<void> {
 const compareUtf8 = (a: string, b: string) => Buffer.compare(Buffer.from(a), Buffer.from(b));
 
 /**
- * Every kept backup verifies in full mode; `restore` decides which are restored and compared byte
+ * Every kept backup verifies in full mode (in one job object: verifyInOneObject); `restore` decides which are restored and compared byte
  * for byte, metadata included (all of them at the end of a history).
  */
 export async function checkKept(model: Model, restore: (id: string, index: number) => boolean): Promise<void> {
   for (const [index, { id }] of (await keptRows()).entries()) {
     const snapshot = model.snapshots.get(id);
     expect(snapshot, `kept backup ${id} is one the simulation saw finish`).toBeDefined();
-    const verified = await verifyBackup(id, { mode: "full" });
+    const verified = await verifyInOneObject(id);
     tally.verifications += 1;
     expect(verified.result, `kept backup ${id} verifies`).toMatchObject({
       valid: true,

@@ -15,9 +15,17 @@ import { describe, expect, it } from "vitest";
 import { advanceClock } from "../../durable-objects/engine/clock";
 import { api } from "../helpers/api";
 import { emptyBucket } from "../helpers/buckets";
-import { checkExpired, checkKept, checkQuiet, checkStore, recordFinishedBackups, tally } from "./checks";
+import {
+  checkExpired,
+  checkKept,
+  checkQuiet,
+  checkStore,
+  countFannedOutJobs,
+  recordFinishedBackups,
+  tally,
+} from "./checks";
 import { commands } from "./commands";
-import { COORDINATED, drain, plans } from "./jobs";
+import { COORDINATED, drain, forgetShards, plans } from "./jobs";
 import { BUCKETS, CONTENT_TYPES, CONTENTS, FOLDER_KEYS, FOLDERS } from "./keys";
 import { Model } from "./model";
 import { MAX_COMMANDS, RUNS, SEED, SHRINK_LIMIT_MS } from "./settings";
@@ -28,6 +36,7 @@ import { clearTables, projectTables } from "../helpers/d1-tables";
 async function freshWorld(): Promise<Model> {
   advanceClock(86_400_000);
   plans.clear();
+  forgetShards();
   for (const bucket of [
     env.R2_BUCKET,
     env.R2_MEDIA_BUCKET!,
@@ -76,6 +85,7 @@ async function finalChecks(model: Model): Promise<void> {
     expect(job.status, `the final cleanup of ${bucket}: ${job.error}`).toBe("completed");
   }
   await recordFinishedBackups(model);
+  await countFannedOutJobs();
   await checkQuiet();
   await checkExpired(true);
   await checkKept(model, () => true);
@@ -110,7 +120,10 @@ describe("a simulated month", () => {
         },
       );
       console.log(
-        `simulation: ${tally.runs} runs (seed ${SEED}), ${tally.operations} operations, ${tally.backups} backups (${tally.fannedOut} fanned out), ${tally.faults} faults injected, ` +
+        `simulation: ${tally.runs} runs (seed ${SEED}), ${tally.operations} operations, ${tally.backups} backups (${tally.fannedOut} fanned out), ` +
+          `jobs fanned out: ${Object.entries(tally.fannedOutJobs)
+            .map(([kind, n]) => `${n} ${kind}`)
+            .join(", ")}, ${tally.faults} faults injected, ` +
           `${tally.interleavings} interleavings, ${tally.cleanups} cleanups checked, ${tally.verifications} verifications, ` +
           `${tally.restoresCompared} restores compared (${tally.bytesCompared} bytes), ${Math.round((Date.now() - started) / 1000)} s`,
       );
