@@ -1,6 +1,6 @@
 /**
- * Multipart helpers (engine/multipart.ts): part sizes within R2's 10,000 parts, the windows of
- * parts a step moves together, and a large object read through in order by parallel ranges.
+ * Multipart helpers (engine/multipart.ts): part sizes within R2's 10,000 parts, and the windows
+ * of parts a step moves together.
  */
 import { describe, expect, it } from "vitest";
 import {
@@ -9,9 +9,6 @@ import {
   nextParts,
   PARTS_IN_FLIGHT,
   partSizeFor,
-  RANGE_BYTES,
-  RANGES_IN_FLIGHT,
-  rangesInOrder,
 } from "../../durable-objects/engine/multipart";
 
 const MiB = 1024 * 1024;
@@ -56,44 +53,5 @@ describe("nextParts", () => {
     const failed = { status: "rejected" as const, reason: new Error("down") };
     expect(finishedPrefix([ok(4), { ...ok(5), fed: failed }, ok(6)])).toEqual([{ partNumber: 4, etag: "e4" }]);
     expect(finishedPrefix([{ uploaded: failed, fed: failed }, ok(2)])).toEqual([]);
-  });
-});
-
-describe("rangesInOrder", () => {
-  /** An object of `size` bytes whose reads answer in reverse order of asking, each after a tick. */
-  function object(size: number) {
-    const bytes = Uint8Array.from({ length: size }, (_, i) => (i * 7) % 251);
-    let inFlight = 0;
-    let most = 0;
-    const reads: number[] = [];
-    const read = async (offset: number, length: number) => {
-      reads.push(offset);
-      most = Math.max(most, ++inFlight);
-      await new Promise((resolve) => setTimeout(resolve, 5 * (RANGES_IN_FLIGHT - (reads.length % RANGES_IN_FLIGHT))));
-      inFlight--;
-      return new Response(bytes.slice(offset, offset + length)).body!;
-    };
-    return { bytes, read, reads, most: () => most };
-  }
-
-  it("gives the object's bytes in order while up to RANGES_IN_FLIGHT ranges are read at once", async () => {
-    const size = 9 * RANGE_BYTES + 123;
-    const { bytes, read, reads, most } = object(size);
-    const got = new Uint8Array(await new Response(rangesInOrder(size, read)).arrayBuffer());
-    expect(got.length).toBe(size);
-    expect(Buffer.compare(got, bytes)).toBe(0);
-    expect(reads).toEqual(Array.from({ length: 10 }, (_, i) => i * RANGE_BYTES));
-    expect(most()).toBe(RANGES_IN_FLIGHT);
-  });
-
-  it("fails with the failing read's error, and gives an empty object at once", async () => {
-    const read = async (offset: number) => {
-      if (offset === 2 * RANGE_BYTES) throw new Error("the source changed");
-      return new Response(new Uint8Array(RANGE_BYTES)).body!;
-    };
-    await expect(new Response(rangesInOrder(5 * RANGE_BYTES, read)).arrayBuffer()).rejects.toThrow(
-      "the source changed",
-    );
-    expect((await new Response(rangesInOrder(0, read)).arrayBuffer()).byteLength).toBe(0);
   });
 });

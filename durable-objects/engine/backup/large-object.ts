@@ -28,7 +28,7 @@ import { blobMismatch } from "./blob-trust";
 import { errorMessage, isSourceReadError, isVersionChanged, readSource, SourceVersionChanged } from "../errors";
 import { Cooperative, cooperativeStream } from "../cooperative";
 import { sha256OfStream } from "../format/hashing";
-import { finishedPrefix, movePart, nextParts, partSizeFor, rangesInOrder } from "../multipart";
+import { finishedPrefix, movePart, nextParts, partSizeFor } from "../multipart";
 import { storedHttpMetadata, type ManifestEntry, type StoredHttpMetadata } from "../format/manifest";
 import { ResumableSha256, type Sha256State } from "../format/resumable-sha256";
 
@@ -189,9 +189,7 @@ async function advance(deps: LargeObjectDeps, initial: LargeObjectState, budget:
   // budget because hashing only reads: a 1 GiB object hashed in JavaScript over two steps took
   // six times as long as 256 MiB hashed natively (docs/performance.md).
   if (state.stage === "hashing" && state.hashedBytes === 0 && version.size <= Math.max(budget, deps.hashStepBytes)) {
-    const { sha256 } = await sha256OfStream(
-      rangesInOrder(version.size, async (offset, length) => (await readRange(offset, length)).body),
-    );
+    const { sha256 } = await sha256OfStream((await readRange(0, version.size)).body);
     spent += version.size;
     state = {
       ...state,
