@@ -385,7 +385,6 @@ export class BackupJob extends StepJob<BackupCheckpoint> {
   }
 
   protected override async alertScope(checkpoint: BackupCheckpoint): Promise<AlertScope | null> {
-    if (checkpoint.shard) return null; // the parent's end checks the bucket's alerts
     const db = openDatabase(this.bound("DB"));
     return {
       bucketName: checkpoint.bucketName,
@@ -399,7 +398,6 @@ export class BackupJob extends StepJob<BackupCheckpoint> {
    * the backup's, so a retried recording starts each only once.
    */
   protected override async afterEnd(checkpoint: BackupCheckpoint): Promise<void> {
-    if (checkpoint.shard) return;
     const hasSnapshot = checkpoint.outcome === "completed" || checkpoint.outcome === "partial";
     if (hasSnapshot && this.env.R2_REPLICA_BUCKET) await this.startReplication(checkpoint);
     if (checkpoint.trigger === "cron") await this.startCleanup(checkpoint);
@@ -447,9 +445,13 @@ export class BackupJob extends StepJob<BackupCheckpoint> {
     return { ...settings, storage: { ...settings.storage, compress: template.compression, keyring } };
   }
 
-  /** The bucket's lease is the backup's: its parent holds it while shards run, never a shard. */
+  /** The bucket's lease is the backup's (a fanned-out one's parent holds it while its shards run). */
   protected leaseOf(checkpoint: BackupCheckpoint) {
-    return checkpoint.shard ? null : { bucketName: checkpoint.bucketName, holderId: checkpoint.backupId };
+    return { bucketName: checkpoint.bucketName, holderId: checkpoint.backupId };
+  }
+
+  protected override isShard(checkpoint: BackupCheckpoint): boolean {
+    return checkpoint.shard !== undefined;
   }
 
   private async deps(checkpoint: BackupCheckpoint): Promise<BackupStepDeps> {

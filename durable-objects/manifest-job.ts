@@ -31,12 +31,13 @@ import { PermanentError } from "./engine/errors";
 import { commitWithReferences, readFence, runLedger } from "./engine/collection/ledger";
 import { clock } from "./engine/clock";
 import { NO_FINDINGS } from "./engine/job-state";
-import { RUNNING } from "./engine/lifecycle";
+import { ended, RUNNING } from "./engine/lifecycle";
 import {
   leafShardCount,
   leafShardName,
   plannedFanOut,
   runLeafFanOutStep,
+  shardFinished,
   type LeafShard,
   type ShardControl,
   type ShardCounting,
@@ -154,6 +155,10 @@ export abstract class ManifestJob<S extends ManifestJobState> extends StepJob<S>
     };
   }
 
+  protected override isShard(state: S): boolean {
+    return state.shard !== undefined;
+  }
+
   private requireFanOutKind(): FanOutKind<S, object> {
     const kind = this.fanOutKind();
     if (!kind) throw new PermanentError(`${this.constructor.name} jobs do not fan out`);
@@ -248,14 +253,17 @@ export abstract class ManifestJob<S extends ManifestJobState> extends StepJob<S>
     await this.requireKeptSnapshot(state);
     const db = this.db();
     const fence = this.presenceChecked(state) === null ? null : await readFence(db);
-    const next = state.fanOut
-      ? await runLeafFanOutStep(
-          this.shardControl(state),
-          this.requireFanOutKind().counting,
-          state,
-          this.settings().BACKUP_SHARD_POLL_MS,
-        )
-      : await this.work({ ...state, newFindings: [] });
+    // A shard ends with its run of leaves; the parent takes the step after the last leaf.
+    const next = shardFinished(state)
+      ? ended(state, "completed", null)
+      : state.fanOut
+        ? await runLeafFanOutStep(
+            this.shardControl(state),
+            this.requireFanOutKind().counting,
+            state,
+            this.settings().BACKUP_SHARD_POLL_MS,
+          )
+        : await this.work({ ...state, newFindings: [] });
     const statements = [
       ...upsertFindings(db, state.jobId, next.newFindings, state.findingsStored),
       // A shard has no job row (its parent's shows its progress): its step writes only findings.

@@ -126,8 +126,7 @@ export class ReplicateJob extends ManifestJob<ReplicateState> {
   }
 
   /** A replication's end opens or resolves `replica_incomplete` on its backup's bucket. */
-  protected override async alertScope(state: ReplicateState): Promise<AlertScope | null> {
-    if (state.shard) return null; // its parent's end is the replication's
+  protected override async alertScope(state: ReplicateState): Promise<AlertScope> {
     return { bucketName: state.bucketName, log: (message) => this.log(state, "alerts", "info", message) };
   }
 

@@ -130,8 +130,8 @@ export class RestoreJob extends ManifestJob<RestoreState> {
     };
   }
 
-  /** A shard holds no lease: its parent holds the bucket's (a dry run: none). */
+  /** The bucket's lease, held by a restore that writes (a dry run: none; a shard's parent holds it). */
   protected leaseOf(state: RestoreState) {
-    return state.holdsLease && !state.shard ? { bucketName: state.bucketName, holderId: state.jobId } : null;
+    return state.holdsLease ? { bucketName: state.bucketName, holderId: state.jobId } : null;
   }
 }

@@ -76,6 +76,14 @@ export abstract class StepJob<S extends StepState> extends DurableObject<Env> {
   protected async alertScope(_state: S): Promise<AlertScope | null> {
     return null;
   }
+  /**
+   * Whether this job is a shard of a fanned-out one (a backup's, restore's, verification's or
+   * replication's): its end is only recorded. It holds no lease, starts nothing, changes no alert
+   * and queues no webhook: its parent's end does all of that for the job.
+   */
+  protected isShard(_state: S): boolean {
+    return false;
+  }
   /** The bucket lease this job holds, released once its end is recorded. */
   protected abstract leaseOf(state: S): { bucketName: string; holderId: string } | null;
 
@@ -276,13 +284,15 @@ export abstract class StepJob<S extends StepState> extends DurableObject<Env> {
       this.busy = true;
       try {
         await this.recordEnd(state);
-        const lease = this.leaseOf(state);
-        if (lease) await this.bound("BUCKET_COORDINATOR").getByName(lease.bucketName).release(lease.holderId);
-        await this.afterEnd(state);
-        await this.checkAlertsAfterEnd(state);
-        // Deliveries queued by recordEnd or by the alert check go out now; a wake lost to a
-        // crash here is repeated by the retried recording, and by the next cron firing.
-        await wakeDispatcher(this.env, this.bound("WEBHOOK_DISPATCHER"));
+        if (!this.isShard(state)) {
+          const lease = this.leaseOf(state);
+          if (lease) await this.bound("BUCKET_COORDINATOR").getByName(lease.bucketName).release(lease.holderId);
+          await this.afterEnd(state);
+          await this.checkAlertsAfterEnd(state);
+          // Deliveries queued by recordEnd or by the alert check go out now; a wake lost to a
+          // crash here is repeated by the retried recording, and by the next cron firing.
+          await wakeDispatcher(this.env, this.bound("WEBHOOK_DISPATCHER"));
+        }
         await this.saveState({ ...state, stage: "done", stepFailures: 0, lastError: null });
         await this.storage().deleteAlarm();
       } catch (error) {

@@ -93,7 +93,6 @@ export class VerifyJob extends ManifestJob<VerifyState> {
 
   /** A verification's outcome opens or resolves `verification_failed` on its backup's bucket. */
   protected override async alertScope(state: VerifyState): Promise<AlertScope | null> {
-    if (state.shard) return null; // its parent's end is the verification's
     const backup = await findBackupRow(this.db(), state.backupId);
     return backup
       ? { bucketName: backup.bucketName, log: (message) => this.log(state, "alerts", "info", message) }

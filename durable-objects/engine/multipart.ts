@@ -8,6 +8,9 @@ export function partSizeFor(storedSize: number, configured: number): number {
   return Math.max(configured, Math.ceil(storedSize / MAX_PARTS / MiB) * MiB);
 }
 
+/** How one part's upload went, and the stream that fed it (each can fail on its own). */
+export type PartOutcome = { uploaded: PromiseSettledResult<R2UploadedPart>; fed: PromiseSettledResult<void> };
+
 /**
  * Uploads one multipart part whose body is produced by a stream (encrypted on the fly, or hashed
  * on the way), with the known length R2 needs. The upload and the stream feeding it can each
@@ -19,7 +22,7 @@ export async function pipePart(
   partNumber: number,
   length: number,
   source: ReadableStream<Uint8Array>,
-): Promise<{ uploaded: PromiseSettledResult<R2UploadedPart>; fed: PromiseSettledResult<void> }> {
+): Promise<PartOutcome> {
   const { written, fed } = await feedKnownLength(source, length, (body) => upload.uploadPart(partNumber, body));
   return { uploaded: written, fed };
 }
@@ -72,7 +75,7 @@ export async function movePart(
   upload: Pick<R2MultipartUpload, "uploadPart">,
   span: PartSpan,
   open: () => ReadableStream<Uint8Array> | Promise<ReadableStream<Uint8Array>>,
-): Promise<{ uploaded: PromiseSettledResult<R2UploadedPart>; fed: PromiseSettledResult<void> }> {
+): Promise<PartOutcome> {
   let body: ReadableStream<Uint8Array>;
   try {
     body = await open();
@@ -84,9 +87,7 @@ export async function movePart(
 }
 
 /** The parts of a window that moved, in order, up to the first that did not. */
-export function finishedPrefix(
-  moved: readonly { uploaded: PromiseSettledResult<R2UploadedPart>; fed: PromiseSettledResult<void> }[],
-): { partNumber: number; etag: string }[] {
+export function finishedPrefix(moved: readonly PartOutcome[]): { partNumber: number; etag: string }[] {
   const kept: { partNumber: number; etag: string }[] = [];
   for (const { uploaded, fed } of moved) {
     if (uploaded.status !== "fulfilled" || fed.status !== "fulfilled") break;

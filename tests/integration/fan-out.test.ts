@@ -194,6 +194,18 @@ describe("a full backup fanned out across job objects", () => {
     expect((await coordinatorStub().startBackup({ type: "full", trigger: "api", requestedBy: "t" })).ok).toBe(true);
   });
 
+  it("keeps the bucket's lease with the parent while a shard ends before it", async () => {
+    const id = await fannedOutWithShardsStarted();
+    const first = backupJobStub(shardJobName(id, 0));
+    while (await runDurableObjectAlarm(first));
+    expect((await shardState(id, 0))?.stage).toBe("done");
+    // A shard's end releases nothing: its backup id is its parent's, and the parent still runs.
+    expect(await coordinatorStub().currentLease()).toMatchObject({ holderId: id, kind: "backup" });
+    expect((await coordinatorStub().startBackup({ type: "full", trigger: "api", requestedBy: "t" })).ok).toBe(false);
+    await runFannedOutToEnd(id, SHARDS);
+    expect((await status(id)).status).toBe("completed");
+  });
+
   it("cancels every shard with the backup", async () => {
     const id = await fannedOutWithShardsStarted();
     await runDurableObjectAlarm(backupJobStub(shardJobName(id, 0))); // one window of shard 1

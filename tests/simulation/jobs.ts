@@ -37,32 +37,17 @@ export function stubOf(ref: JobRef): DurableObjectStub {
 export const plans = new Map<string, CallPlan>();
 
 /**
- * The shards of a fanned-out backup, restore, verification or replication, as its D1 row lists them from its plan on (none
- * while it plans, or when it runs in one object).
+ * The shards of a fanned-out backup, restore, verification or replication, as its D1 row lists
+ * them from its plan on (none while it plans, or when it runs in one object).
  */
 async function shardsOf(ref: JobRef): Promise<JobRef[]> {
-  const known = shardsByParent.get(ref.id);
-  if (known) return known;
   const table = ref.kind === "backup" ? "r2_backups" : "backup_jobs";
   const row = await env.DB.prepare(`SELECT shards FROM ${table} WHERE id = ?`)
     .bind(ref.id)
     .first<{ shards: string | null }>();
   const shards: { index: number }[] = row?.shards ? JSON.parse(row.shards) : [];
   const name = ref.kind === "backup" ? shardJobName : leafShardName;
-  const refs = shards.map((shard) => ({ kind: ref.kind, id: name(ref.id, shard.index) }));
-  // A job's shards never change once planned.
-  if (refs.length > 0) shardsByParent.set(ref.id, refs);
-  return refs;
-}
-
-/** Shards by their parent's id once planned, and the shards that are done (a done shard stays done). */
-const shardsByParent = new Map<string, JobRef[]>();
-const doneShards = new Set<string>();
-
-/** Forgets what the last history's jobs were (fresh storage, new ids). */
-export function forgetShards(): void {
-  shardsByParent.clear();
-  doneShards.clear();
+  return shards.map((shard) => ({ kind: ref.kind, id: name(ref.id, shard.index) }));
 }
 
 /**
@@ -81,7 +66,7 @@ export async function stepJob(ref: JobRef): Promise<boolean> {
         plans.set(shard.id, plan);
         await armPlan(stubOf(shard), plan);
       }
-      if (!doneShards.has(shard.id) && (await stepOne(shard, true))) doneShards.add(shard.id);
+      await stepOne(shard, true);
     }
   }
   return stepOne(ref, false);

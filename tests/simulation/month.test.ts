@@ -25,7 +25,7 @@ import {
   tally,
 } from "./checks";
 import { commands } from "./commands";
-import { COORDINATED, drain, forgetShards, plans } from "./jobs";
+import { COORDINATED, drain, plans } from "./jobs";
 import { BUCKETS, CONTENT_TYPES, CONTENTS, FOLDER_KEYS, FOLDERS } from "./keys";
 import { Model } from "./model";
 import { MAX_COMMANDS, RUNS, SEED, SHRINK_LIMIT_MS } from "./settings";
@@ -36,7 +36,6 @@ import { clearTables, projectTables } from "../helpers/d1-tables";
 async function freshWorld(): Promise<Model> {
   advanceClock(86_400_000);
   plans.clear();
-  forgetShards();
   for (const bucket of [
     env.R2_BUCKET,
     env.R2_MEDIA_BUCKET!,

@@ -116,6 +116,9 @@ export async function verifyBackup(id: string, body: Record<string, unknown>) {
   return (await api("GET", `/api/backup/jobs/${started.body.job.id}`)).body.job;
 }
 
+/** Verifications started by the checks, for their job ids. */
+let verifications = 0;
+
 /**
  * The checks' own full verification of a kept backup, in one job object whatever its size: an
  * oracle with the fewest moving parts (a fanned-out one costs about half a second more here). The
@@ -135,7 +138,6 @@ export async function verifyInOneObject(id: string) {
   await drain();
   return (await api("GET", `/api/backup/jobs/${jobId}`)).body.job;
 }
-let verifications = 0;
 
 /**
  * Restores a backup into the scratch bucket (bound only in the simulation's configuration, so

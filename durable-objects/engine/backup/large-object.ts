@@ -249,8 +249,8 @@ async function advance(deps: LargeObjectDeps, initial: LargeObjectState, budget:
       // Encrypted parts are produced from the content as it streams in (about one record in
       // memory); plain parts pass through cooperative yields (cooperative.ts). When the source
       // changes or fails midway, the pipe fails with the reason and the part upload only with a
-      // broken body, so the pipe's error is the one raised; a changed or unreadable source before
-      // either failure of another part of the window.
+      // broken body, so the pipe's error is the one raised; of a window's failures, a changed or
+      // unreadable source is raised first (the capture starts over or is retried from the source).
       const moved = await Promise.all(
         window.map((span) =>
           movePart(upload, span, async () =>

@@ -33,7 +33,7 @@ import {
   type ManifestJobState,
 } from "../job-state";
 import { ended, RUNNING } from "../lifecycle";
-import { shardFinished, summedCounts } from "../leaf-fan-out";
+import { summedCounts } from "../leaf-fan-out";
 import { copyIfAbsent, type CopyDeps, type CopyOutcome } from "./object-copy";
 
 export interface ReplicateState extends ManifestJobState {
@@ -90,8 +90,6 @@ export interface ReplicateDeps extends CopyDeps {
 type Copied = { key: string; outcome: CopyOutcome };
 
 export async function runReplicateStep(deps: ReplicateDeps, state: ReplicateState): Promise<ReplicateState> {
-  // A shard ends with its leaves; the parent copies the index once they all have.
-  if (shardFinished(state)) return ended(state, "completed", null);
   if (state.nextChunkSeq >= state.chunkCount) return copyIndex(deps, state);
   if (state.since) return copyChanges(deps, state, state.since);
   const seq = state.nextChunkSeq;

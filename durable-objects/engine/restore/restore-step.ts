@@ -31,7 +31,7 @@ import { requireLeaf } from "../format/manifest-reader";
 import { withReplicaFallback } from "../replica/fallback-reader";
 import { MAX_KEY_BYTES, utf8Length } from "../object-keys";
 import { entryMatches, pathMatches, type RestoreFilter } from "./restore-filter";
-import { shardFinished, summedCounts } from "../leaf-fan-out";
+import { summedCounts } from "../leaf-fan-out";
 
 /** R2's largest single put (4.995 GiB); larger objects would need a multipart restore. */
 export const MAX_SINGLE_PUT_BYTES = 5 * 1024 ** 3 - 5 * 1024 ** 2;
@@ -124,8 +124,6 @@ export function targetKey(options: RestoreOptions, key: string): string {
 export async function runRestoreStep(deps: RestoreDeps, initial: RestoreState): Promise<RestoreState> {
   let state = initial;
   if (state.large) return advanceLarge(deps, state);
-  // A shard ends with its leaves; the parent finishes the restore (finishRestore) once they all have.
-  if (shardFinished(state)) return ended(state, "completed", null);
   if (state.nextChunkSeq >= state.chunkCount) return finishRestore(deps, state);
   const seq = state.nextChunkSeq;
   const manifest = withReplicaFallback(

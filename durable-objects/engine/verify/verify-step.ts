@@ -21,7 +21,7 @@ import {
   type ManifestJobState,
 } from "../job-state";
 import { ended, RUNNING } from "../lifecycle";
-import { shardFinished, summedCounts, type ShardCounting } from "../leaf-fan-out";
+import { summedCounts, type ShardCounting } from "../leaf-fan-out";
 import { isBlobIntegrityError } from "../errors";
 import type { Keyring } from "../format/keyring";
 import { treeChecksum } from "../format/manifest-tree";
@@ -94,8 +94,6 @@ export async function runVerifyStep(deps: VerifyDeps, state: VerifyState): Promi
     return finish({ ...state, chainBroken: true }, [
       { path: manifestIndexKey(state.backupId), problem: "missing_manifest_index", expected: "present", actual: null },
     ]);
-  // A shard ends with its leaves; the parent checks the whole (finish) once they all have.
-  if (shardFinished(state)) return ended(state, "completed", null);
   if (state.nextChunkSeq >= state.chunkCount) return finish(state, []);
 
   const seq = state.nextChunkSeq;
