@@ -47,7 +47,8 @@ Measures the engine on the local stack against the runtime's own ceiling; prints
   --fan-out-files N    objects for --fan-out (default 20000)
   --fan-out-shards L   shard counts for --fan-out (default 1,2,4,8)
   --no-fan-out-restore leave out the restores after each backup
-  --sets LIST          only these data sets: small, mix, large (default all; none: no data set)
+  --sets LIST          only these data sets: small, mix, large, huge (one 1 GiB object; not in the
+                       default all; none: no data set)
   --latency SPEC       production-shaped R2 latency on every job object (BACKUP_TEST_R2_LATENCY:
                        production, production×N, or JSON over the defaults; docs/performance.md)
   --port N             the server's port (default 8791)
@@ -99,6 +100,8 @@ const SETS = [
     mutate: false,
     seed: ["--files", quick ? "1" : "3", "--large", quick ? "1" : "3", "--large-mib", quick ? "32" : "256"],
   },
+  // Opt-in only (`--sets huge`): one 1 GiB object, the issue 23 target for one large object.
+  { name: "huge", mutate: false, seed: generatedOne(quick ? 256 : 1024) },
 ];
 
 const rows = [];
@@ -248,13 +251,17 @@ function ratioOf(bytes, secs, ceiling) {
   return bytes / secs / (ceiling.bytes / ceiling.seconds);
 }
 
-/** Peak memory of a full backup of one object of `mib` MiB. */
-async function memoryOfOne(mib) {
-  // Generated inside workerd: Miniflare's Node API cannot carry a body of 1 GiB.
-  const data = await dataSet(async (state) => {
+/** A seed of one object of `mib` MiB, generated inside workerd: Miniflare's Node API cannot carry a body of 1 GiB. */
+function generatedOne(mib) {
+  return async (state) => {
     const ceiling = openCeiling(state);
     await ceiling.run(`/generate?key=media/large/one.bin&bytes=${mib * 1024 * 1024}`).finally(() => ceiling.dispose());
-  });
+  };
+}
+
+/** Peak memory of a full backup of one object of `mib` MiB. */
+async function memoryOfOne(mib) {
+  const data = await dataSet(generatedOne(mib));
   try {
     const backup = await data.session(() => api.backup("full"));
     memory.push({

@@ -1,6 +1,7 @@
 // Helpers for scripts that drive a throw-away local stack: a wrangler dev server on its own
 // state folder and port, an admin token, and API calls that wait for backups and jobs to finish.
 import { spawn, spawnSync } from "node:child_process";
+import { appendFileSync } from "node:fs";
 import { createHash } from "node:crypto";
 import { createServer } from "node:net";
 import { join } from "node:path";
@@ -12,12 +13,12 @@ export function runNode(args) {
   if (result.status !== 0) throw new Error(`${args.join(" ")} failed`);
 }
 
-/** A port nothing listens on right now, on the loopback. */
 /** Runs the seed (scripts/seed.mjs) with `args` on a throw-away state folder made for startServer. */
 export function seedState(state, args) {
   runNode(["scripts/seed.mjs", ...args, "--persist", join(state, "v3")]);
 }
 
+/** A port nothing listens on right now, on the loopback. */
 export function freePort() {
   return new Promise((resolve, reject) => {
     const probe = createServer();
@@ -52,6 +53,11 @@ export async function startServer(port, state, extraArgs = []) {
   // Request.cf data) lands here and stays out of the way.
   let stderrTail = "";
   server.stderr.on("data", (chunk) => (stderrTail = (stderrTail + chunk).slice(-4000)));
+  // R2_BACKUP_SERVER_LOG=file keeps everything the server prints (its job logs), to see what a
+  // bench's server was doing when a run stalled.
+  const log = process.env.R2_BACKUP_SERVER_LOG;
+  if (log)
+    for (const stream of [server.stdout, server.stderr]) stream.on("data", (chunk) => appendFileSync(log, chunk));
   await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`dev server did not start within 90 s:\n${stderrTail}`)), 90_000);
     server.stdout.on("data", (chunk) => {
