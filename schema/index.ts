@@ -263,7 +263,7 @@ export const jobFindings = sqliteTable(
   (t) => [primaryKey({ columns: [t.jobId, t.list, t.seq] })],
 );
 
-/** What the audit trail records: every mutating API call, and every scheduled run. */
+/** What the audit trail records: every mutating API call, every download, and every scheduled run. */
 export const AUDIT_ACTIONS = [
   "backup.create",
   "backup.verify",
@@ -271,6 +271,8 @@ export const AUDIT_ACTIONS = [
   "backup.replicate",
   "backup.cancel",
   "backup.cleanup",
+  /** One object's content read through the API (not a change, but as sensitive as a restore). */
+  "backup.download",
   "template.create",
   "template.update",
   "template.delete",

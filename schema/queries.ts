@@ -52,17 +52,26 @@ export async function findJobRow(db: Database, id: string) {
 export function backupPage(
   db: Database,
   filter: {
-    status?: BackupStatus;
+    /** One status, or several (`kept`: completed and partial, the backups with a snapshot). */
+    status?: BackupStatus | "kept";
     type?: BackupType;
     trigger?: BackupTrigger;
     template?: string;
+    bucketName?: string;
     after?: { d: string; i: string };
   },
   limit: number,
 ) {
   const conditions: SQL[] = [];
   // Expired backups are the audit trail: listed only when asked for by status.
-  conditions.push(filter.status ? eq(r2Backups.status, filter.status) : ne(r2Backups.status, "expired"));
+  conditions.push(
+    filter.status === "kept"
+      ? inArray(r2Backups.status, ["completed", "partial"])
+      : filter.status
+        ? eq(r2Backups.status, filter.status)
+        : ne(r2Backups.status, "expired"),
+  );
+  if (filter.bucketName) conditions.push(eq(r2Backups.bucketName, filter.bucketName));
   if (filter.type) conditions.push(eq(r2Backups.backupType, filter.type));
   if (filter.trigger) conditions.push(eq(r2Backups.trigger, filter.trigger));
   if (filter.template) conditions.push(eq(r2Backups.template, filter.template));

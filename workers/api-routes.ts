@@ -17,6 +17,8 @@ import { devCron, devSourceWrites } from "./routes/dev";
 import { devDamage } from "./routes/dev-damage";
 import { devDiffCost } from "./routes/dev-diff-cost";
 import { diffBackups } from "./routes/diff";
+import { downloadObject } from "./routes/download";
+import { keyHistory } from "./routes/history";
 import { createTemplate, deleteTemplate, getTemplate, listTemplates, updateTemplate } from "./routes/templates";
 import * as requests from "./schemas";
 import * as resources from "./openapi/resources";
@@ -31,17 +33,33 @@ export interface ApiRoute {
   /** The scope a token needs; null: every valid token (the handler decides, see `scopeNote`). */
   scope: Scope | null;
   scopeNote?: string;
-  /** The audit trail's action for a mutating call. */
+  /** The audit trail's action for a mutating (or sensitive) call. */
   audit?: AuditAction;
+  /** What the audit trail records of an accepted call besides its target. */
+  auditDetail?: (context: HandlerContext) => string | null;
   summary: string;
   description?: string;
   tag: "backups" | "jobs" | "monitoring" | "admin" | "dev";
   query?: z.ZodType;
   body?: z.ZodType;
   /** The statuses this endpoint answers besides 400, 401, 403 and 500 (which every one may). */
-  errors: (404 | 409 | 413)[];
-  success: { status: 200 | 201 | 202; schema: z.ZodType; example: unknown };
+  errors: (404 | 409 | 413 | 416)[];
+  success: JsonSuccess | BinarySuccess;
   handle: (context: HandlerContext) => Promise<Response>;
+}
+
+interface JsonSuccess {
+  status: 200 | 201 | 202;
+  schema: z.ZodType;
+  example: unknown;
+}
+
+/** An object's bytes rather than JSON (a download), also answered as 206 for a range. */
+export interface BinarySuccess {
+  status: 200;
+  binary: true;
+  /** The response headers, by name, with what each says. */
+  headers: Record<string, string>;
 }
 
 const idOf = (context: HandlerContext) => context.request.params.id!;
@@ -125,6 +143,57 @@ export const API_ROUTES: ApiRoute[] = [
       },
     },
     handle: diffBackups,
+  },
+  {
+    method: "GET",
+    path: "/backup/history",
+    scope: "backup:read",
+    tag: "backups",
+    summary: "Every version of one key across the kept backups, newest first",
+    description:
+      "Each distinct version of `key` (a run of kept, completed or partial, backups holding the same object) with the backups it appears in, its size, SHA-256 and modified time, and when it was found deleted. Each backup is asked for the key alone (one descent of its chunk tree), never listed. A backup without the key counts as a deletion only if it could have held it: not when the key failed to be read in it, or lies outside its template's prefixes. `bucket` defaults to the environment's source bucket. Paged by versions (`limit`, default 20, at most 100).",
+    query: requests.historyQuery,
+    errors: [],
+    success: {
+      status: 200,
+      schema: resources.keyHistory,
+      example: { key: examples.snapshotFile.path, versions: examples.keyVersions, nextCursor: null },
+    },
+    handle: keyHistory,
+  },
+  {
+    method: "GET",
+    path: "/backup/object/:id",
+    scope: "backup:restore",
+    audit: "backup.download",
+    auditDetail: (c) => `key: ${c.url.searchParams.get("key")}`,
+    tag: "backups",
+    summary: "One object's content as it was in a backup",
+    description:
+      "Streams the content of `key` as the backup holds it (decrypted and decompressed), with its stored HTTP metadata and its custom metadata as `x-amz-meta-<name>` headers. One `Range: bytes=a-b` (or `a-`, `-n`) is answered 206; a range that cannot be served (past the end, several ranges, malformed) is 416 with `Content-Range: bytes */<size>`. `If-Range` with another ETag sends the whole object. A whole download is checked against the object's SHA-256 while it streams and its last bytes are held back until the digest matches: a mismatch ends the transfer with an error short of its `Content-Length` and is logged as an error in the backup's log. A range read is checked as far as the format allows (an encrypted blob's records are authenticated; a raw blob's range cannot be checked against the whole object's hash). The replica's copy is read when the backup bucket's is missing or cannot be opened (`x-r2-backup-copy: replica`). Scope `backup:restore`: reading backed-up content is as sensitive as restoring it. 404 for an unknown backup or a key the backup does not hold; 409 for a backup without a snapshot, or content neither copy can provide.",
+    query: requests.objectQuery,
+    errors: [404, 409, 416],
+    success: {
+      status: 200,
+      binary: true,
+      headers: {
+        "Content-Type": "The object's stored Content-Type (application/octet-stream when none was stored).",
+        "Content-Length": "The bytes sent: the object's size, or the range's length.",
+        "Content-Range": "206 only: `bytes a-b/<size>`.",
+        ETag: 'The content\'s SHA-256, hex, quoted: `"<sha256>"`.',
+        "Last-Modified": "The object's upload time in the source bucket.",
+        "Accept-Ranges": "`bytes`.",
+        "Content-Disposition": "`attachment; filename*=UTF-8''<last segment of the key>`.",
+        "Content-Language": "As stored.",
+        "Content-Encoding": "As stored (the bytes are sent as they were stored, not encoded again).",
+        Expires: "The stored cache expiry.",
+        "Cache-Control": "`private, no-store`; the stored value is in `x-r2-backup-stored-cache-control`.",
+        "x-amz-meta-<name>":
+          "Each custom metadata entry (non-ASCII values RFC 2047 encoded); `x-amz-missing-meta` counts those whose names cannot be header names.",
+        "x-r2-backup-copy": "`replica` when the replica's copy was read.",
+      },
+    },
+    handle: downloadObject,
   },
   {
     method: "GET",

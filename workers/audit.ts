@@ -31,6 +31,8 @@ export async function recordAudit(db: D1Database, event: AuditRecord): Promise<v
  * result lists (the only long part of a job) do not exist yet; a finished one is a 409.
  */
 async function targetOf(response: Response): Promise<string | null> {
+  // Only a JSON answer names one; a download's body is an object's content, never read here.
+  if (!response.headers.get("content-type")?.startsWith("application/json")) return null;
   const body = (await response
     .clone()
     .json()
@@ -39,13 +41,15 @@ async function targetOf(response: Response): Promise<string | null> {
 }
 
 /**
- * Runs a mutating handler and records what came of it: accepted (2xx), refused (4xx, nothing
- * changed) or failed (5xx). The error, if any, is rethrown unchanged.
+ * Runs a mutating (or sensitive) handler and records what came of it: accepted (2xx), refused
+ * (4xx, nothing changed) or failed (5xx). `detailOf` adds what an accepted call's target alone
+ * does not say (a download's key). The error, if any, is rethrown unchanged.
  */
 export async function audited(
   action: AuditAction,
   context: HandlerContext,
   run: () => Promise<Response>,
+  detailOf: (context: HandlerContext) => string | null = () => null,
 ): Promise<Response> {
   const at = clock.date().toISOString();
   const named = context.request.params.id ?? context.request.params.name ?? null;
@@ -58,7 +62,7 @@ export async function audited(
       target: (await targetOf(response)) ?? named,
       outcome: response.status < 400 ? "accepted" : response.status < 500 ? "refused" : "failed",
       status: response.status,
-      detail: null,
+      detail: detailOf(context),
     });
     return response;
   } catch (error) {

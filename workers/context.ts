@@ -15,7 +15,12 @@ export type { Handler, HandlerContext } from "./handler-context";
  * refusals (a missing scope, bad input) included; a call without a valid token has no actor to
  * record and is not.
  */
-export function authorized(scope: Scope | null, handler: Handler, audit?: AuditAction) {
+export function authorized(
+  scope: Scope | null,
+  handler: Handler,
+  audit?: AuditAction,
+  auditDetail?: (context: HandlerContext) => string | null,
+) {
   return async (request: IRequest, env: Env, ctx: ExecutionContext): Promise<Response> => {
     const config = getConfig(env);
     const principal = await authenticate(request, config);
@@ -24,6 +29,6 @@ export function authorized(scope: Scope | null, handler: Handler, audit?: AuditA
       if (scope) requireScope(principal, scope);
       return handler(context);
     };
-    return audit ? audited(audit, context, run) : run();
+    return audit ? audited(audit, context, run, auditDetail) : run();
   };
 }

@@ -10,11 +10,15 @@ export class HttpError extends Error {
     readonly code: string,
     message: string,
     readonly details: Record<string, unknown> = {},
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; headers?: Record<string, string> },
   ) {
     super(message, options);
     this.name = "HttpError";
+    this.headers = options?.headers ?? {};
   }
+
+  /** Headers the answer carries besides the JSON's (a 416's Content-Range). */
+  readonly headers: Record<string, string>;
 }
 
 export const badRequest = (message: string, details: Record<string, unknown> = {}) =>
@@ -38,8 +42,10 @@ export function jsonResponse(body: unknown, status = 200, headers: HeadersInit =
 
 export function errorResponse(error: unknown): Response {
   if (error instanceof HttpError) {
-    const headers: Record<string, string> =
-      error.status === 401 ? { "www-authenticate": 'Bearer realm="r2-backup"' } : {};
+    const headers: Record<string, string> = {
+      ...error.headers,
+      ...(error.status === 401 ? { "www-authenticate": 'Bearer realm="r2-backup"' } : {}),
+    };
     return jsonResponse(
       { error: { code: error.code, message: error.message, details: error.details } },
       error.status,

@@ -12,6 +12,7 @@ import { RestoreJob } from "../durable-objects/restore-job";
 import { VerifyJob } from "../durable-objects/verify-job";
 import { WebhookDispatcher } from "../durable-objects/webhook-dispatcher";
 import { errorResponse, HttpError } from "./http-error";
+import { getForHead } from "./head-requests";
 import { router } from "./router";
 import { runScheduled } from "./scheduled";
 import { consumeObjectEvents } from "./object-events";
@@ -25,7 +26,8 @@ export default {
       return errorResponse(new HttpError(404, "not_found", "No such endpoint."));
     // HEAD is GET without the body: same status and headers (a HEAD on a POST path is its 405).
     if (request.method === "HEAD") {
-      const answer = await router.fetch(new Request(request, { method: "GET" }), env, ctx);
+      const answer = await router.fetch(getForHead(request), env, ctx);
+      await answer.body?.cancel();
       return new Response(null, { status: answer.status, headers: answer.headers });
     }
     return router.fetch(request, env, ctx);

@@ -48,7 +48,7 @@ router
   );
 
 for (const route of API_ROUTES) {
-  const authorizedHandler = authorized(route.scope, route.handle, route.audit);
+  const authorizedHandler = authorized(route.scope, route.handle, route.audit, route.auditDetail);
   const handler = route.query ? authorizedHandler : withoutQuery(authorizedHandler);
   if (route.method === "GET") router.get(route.path, handler);
   else if (route.method === "PUT") router.put(route.path, handler);

@@ -58,6 +58,23 @@ export const diffQuery = z.strictObject({
   cursor: z.string().min(1).max(4096).optional(),
 });
 
+/** GET /api/backup/object/:id: one object of the backup, by its key. */
+export const objectQuery = z.strictObject({
+  key: z.string().min(1, "must name an object").max(1024, "must be at most 1024 characters (R2's key limit)"),
+});
+
+/** GET /api/backup/history: the versions of one key across a bucket's kept backups. */
+export const historyQuery = z.strictObject({
+  key: z.string().min(1, "must name an object").max(1024, "must be at most 1024 characters (R2's key limit)"),
+  /** The source bucket (default: BACKUP_SOURCE_BUCKET). */
+  bucket: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$/, "must be an R2 bucket name (3 to 63 lowercase letters, digits and -)")
+    .optional(),
+  limit: limitParam(100, 20),
+  cursor: z.string().min(1).max(4096).optional(),
+});
+
 /** GET /api/dev/diff-cost (local development only). */
 export const devDiffCostQuery = z.strictObject({
   from: z.string().min(1).max(200),

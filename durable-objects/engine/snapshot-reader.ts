@@ -6,15 +6,18 @@
 import { compareKeys } from "./format/key-order";
 import type { Keyring } from "./format/keyring";
 import { chunkNodes } from "./format/chunk-store";
-import { readIndex, type ManifestEntry } from "./format/manifest";
+import { readIndex, type ManifestEntry, type ManifestIndex } from "./format/manifest";
 import { readManifestPage } from "./format/manifest-pager";
-import { locatorOf, openManifest } from "./format/manifest-reader";
+import { locatorOf, openManifest, type PageCache } from "./format/manifest-reader";
 import { CHUNK_PREFIX, type ChunkRef } from "./format/manifest-tree";
 import { diffTrees, sameObject, type KeyChange, type TreeNodes } from "./format/tree-diff";
 import { PermanentError } from "./errors";
+import { withReplicaFallback } from "./replica/fallback-reader";
 import { readKeyring } from "./settings/engine-settings";
 
 export type { KeyChange } from "./format/tree-diff";
+/** Index pages read, shared by readers of several snapshots (`openSnapshot`'s `pages`). */
+export { PageCache } from "./format/manifest-reader";
 
 export type SnapshotEntry = ManifestEntry;
 
@@ -37,15 +40,27 @@ export interface SnapshotReader {
   entry(key: string): Promise<SnapshotEntry | null>;
 }
 
-/** The snapshot of `backupId` in `bucket`, or null when its manifest index is missing. */
+/**
+ * The snapshot of `backupId` in `bucket`, or null when its manifest index is missing. With a
+ * `replica`, its copy stands in for a missing or unreadable index or chunk (as a restore reads).
+ */
 export async function openSnapshot(
   bucket: Pick<R2Bucket, "get">,
   keyring: Keyring | null,
   backupId: string,
+  options: {
+    replica?: Pick<R2Bucket, "get"> | null;
+    /** Index pages already read, shared by readers of several snapshots (their names fix their content). */
+    pages?: PageCache;
+  } = {},
 ): Promise<SnapshotReader | null> {
-  const index = await readIndex(bucket, keyring, backupId);
+  const replica = options.replica ?? null;
+  const index = await indexWithFallback(bucket, replica, keyring, backupId);
   if (!index) return null;
-  const manifest = openManifest(bucket, keyring, locatorOf(index));
+  const manifest = withReplicaFallback(
+    openManifest(bucket, keyring, locatorOf(index), options.pages),
+    replica ? openManifest(replica, keyring, locatorOf(index), options.pages) : null,
+  );
   const page: SnapshotReader["page"] = ({ prefix = "", limit, from = null }) =>
     readManifestPage(manifest, { prefix, limit, from });
   const reader: SnapshotReader = {
@@ -61,12 +76,31 @@ export async function openSnapshot(
   return reader;
 }
 
+async function indexWithFallback(
+  bucket: Pick<R2Bucket, "get">,
+  replica: Pick<R2Bucket, "get"> | null,
+  keyring: Keyring | null,
+  backupId: string,
+): Promise<ManifestIndex | null> {
+  if (!replica) return readIndex(bucket, keyring, backupId);
+  const primary = await readIndex(bucket, keyring, backupId).catch(() => null);
+  return primary ?? readIndex(replica, keyring, backupId);
+}
+
 /** A version 2 reader's chunk tree, for diffSnapshots (callers never see it; version 1 has none). */
 const trees = new WeakMap<SnapshotReader, { root: ChunkRef | null; nodes: TreeNodes }>();
 
-/** The snapshot of `backupId` in the environment's backup bucket, read with its keyring. */
-export async function openBackupSnapshot(env: Env, backupId: string): Promise<SnapshotReader | null> {
-  return openSnapshot(env.R2_BACKUP_BUCKET, await readKeyring(env), backupId);
+/**
+ * The snapshot of `backupId` in the environment's backup bucket, read with its keyring;
+ * `withReplica`: with the replica (when one is bound) behind it.
+ */
+export async function openBackupSnapshot(
+  env: Env,
+  backupId: string,
+  options: { withReplica?: boolean } = {},
+): Promise<SnapshotReader | null> {
+  const replica = options.withReplica ? (env.R2_REPLICA_BUCKET ?? null) : null;
+  return openSnapshot(env.R2_BACKUP_BUCKET, await readKeyring(env), backupId, { replica });
 }
 
 export interface SnapshotDiffPage {
@@ -91,7 +125,6 @@ export async function diffSnapshots(
   return mergeDiff(from, to, options);
 }
 
-/** Reading a tree's chunks for the diff: a missing or damaged one ends it clearly. */
 /** Both snapshots read in key order and merged: for version 1 manifests, which have no tree. */
 async function mergeDiff(
   from: SnapshotReader,

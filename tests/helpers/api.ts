@@ -24,3 +24,15 @@ export async function api<T = any>(
   const text = await response.text();
   return { status: response.status, body: text ? JSON.parse(text) : null };
 }
+
+/** The Worker's raw answer (a download's bytes and headers), with an admin token unless `token` says otherwise. */
+export async function apiResponse(
+  method: string,
+  path: string,
+  options: { headers?: Record<string, string>; token?: string | null } = {},
+): Promise<Response> {
+  const token = options.token === undefined ? await mintToken() : options.token;
+  const headers: Record<string, string> = { ...options.headers };
+  if (token !== null) headers.authorization = `Bearer ${token}`;
+  return exports.default.fetch(new Request(`http://backup.test${path}`, { method, headers }));
+}

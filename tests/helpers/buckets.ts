@@ -87,3 +87,11 @@ export async function emptyTwoBucketStore(): Promise<void> {
   ]);
   await env.DB.exec("DELETE FROM backup_templates");
 }
+
+/** `size` bytes that do not compress, the same for the same seed (a linear congruential sequence). */
+export function pseudoRandom(size: number, seed: number): Uint8Array {
+  const bytes = new Uint8Array(size);
+  let x = seed;
+  for (let i = 0; i < size; i++) bytes[i] = (x = (x * 1103515245 + 12345) >>> 0) >>> 24;
+  return bytes;
+}

@@ -75,7 +75,8 @@ describe("the OpenAPI document", () => {
       expect(success, `${method} ${path} has no success response`).toBeDefined();
       const route = API_ROUTES.find((r) => r.path === path && r.method === method);
       if (!route) continue; // health and the document: public, described by hand
-      expect(success!.content!["application/json"]!.schema, `${method} ${path}`).toBeDefined();
+      const mediaType = "binary" in route.success ? "*/*" : "application/json";
+      expect(success!.content![mediaType]!.schema, `${method} ${path}`).toBeDefined();
       for (const status of ["400", "401", "403", "500", ...route.errors.map(String)])
         expect(operation!.responses[status], `${method} ${path} ${status}`).toBeDefined();
       expect(Boolean(operation!.requestBody), `${method} ${path} request body`).toBe(Boolean(route.body));
@@ -88,9 +89,25 @@ describe("the OpenAPI document", () => {
 
   it("gives every route an example that its own success schema accepts", () => {
     for (const route of API_ROUTES) {
+      if ("binary" in route.success) continue; // an object's bytes: no schema to check an example by
       const parsed = route.success.schema.safeParse(route.success.example);
       expect(parsed.success, `${route.method} ${route.path}: ${JSON.stringify(parsed.error?.issues)}`).toBe(true);
     }
+  });
+
+  it("describes the download as bytes, with its headers, a 206 and a 416", async () => {
+    const download = (await document()).paths["/api/backup/object/{id}"]!.get!;
+    for (const status of ["200", "206"]) {
+      const response = download.responses[status] as {
+        content: Record<string, unknown>;
+        headers: Record<string, unknown>;
+      };
+      expect(Object.keys(response.content)).toEqual(["*/*"]);
+      expect(Object.keys(response.headers)).toEqual(
+        expect.arrayContaining(["ETag", "Content-Range", "x-amz-meta-<name>"]),
+      );
+    }
+    expect(download.responses["416"]).toEqual({ $ref: "#/components/responses/E416" });
   });
 
   it("describes the real responses: every field the API answers is in the document", async () => {
@@ -99,8 +116,11 @@ describe("the OpenAPI document", () => {
       { key: "docs/b.csv", body: "1,2" },
     ]);
     const backup = await completedBackup();
-    const schemaOf = (method: string, path: string) =>
-      API_ROUTES.find((r) => r.method === method && r.path === path)!.success.schema;
+    const schemaOf = (method: string, path: string) => {
+      const { success } = API_ROUTES.find((r) => r.method === method && r.path === path)!;
+      if ("binary" in success) throw new Error(`${method} ${path} answers bytes, not JSON`);
+      return success.schema;
+    };
 
     expectDocumented((await api("GET", `/api/backup/status/${backup.id}`)).body, schemaOf("GET", "/backup/status/:id"));
     expectDocumented((await api("GET", "/api/backup/list")).body, schemaOf("GET", "/backup/list"));

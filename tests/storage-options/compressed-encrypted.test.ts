@@ -8,7 +8,7 @@ import type { BackupJob } from "../../durable-objects/backup-job";
 import { unframeStream } from "../../durable-objects/engine/format/blob-format";
 import { loadKeyring } from "../../durable-objects/engine/format/keyring";
 import { api } from "../helpers/api";
-import { emptyBucket, listAll, putObjects, sha256Hex } from "../helpers/buckets";
+import { emptyBucket, listAll, pseudoRandom, putObjects, sha256Hex } from "../helpers/buckets";
 import { verify } from "../helpers/flows";
 import { backupJobStub, restoreJobStub, runBackupToEnd, runJobToEnd } from "../helpers/jobs";
 
@@ -38,13 +38,6 @@ async function backup(type: "full" | "incremental", prepare?: (id: string) => Pr
   await prepare?.(created.body.backup.id);
   await runBackupToEnd(created.body.backup.id);
   return (await api("GET", `/api/backup/status/${created.body.backup.id}`)).body.backup;
-}
-
-function pseudoRandom(size: number, seed: number): Uint8Array {
-  const bytes = new Uint8Array(size);
-  let x = seed;
-  for (let i = 0; i < size; i++) bytes[i] = (x = (x * 1103515245 + 12345) >>> 0) >>> 24;
-  return bytes;
 }
 
 const text = (n: number) => `invoice line ${n}, customer cutty, amount 42.00\n`.repeat(400);

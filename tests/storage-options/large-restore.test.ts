@@ -6,18 +6,11 @@ import { env, evictDurableObject, runDurableObjectAlarm, runInDurableObject } fr
 import { describe, expect, it } from "vitest";
 import type { RestoreState } from "../../durable-objects/engine/restore/restore-step";
 import { api } from "../helpers/api";
-import { emptyBucket, putObjects, sha256Hex } from "../helpers/buckets";
+import { emptyBucket, putObjects, sha256Hex, pseudoRandom } from "../helpers/buckets";
 import { completedBackup, restore } from "../helpers/flows";
 import { restoreJobStub } from "../helpers/jobs";
 
 const MiB = 1024 * 1024;
-
-function pseudoRandom(size: number, seed: number): Uint8Array {
-  const bytes = new Uint8Array(size);
-  let x = seed;
-  for (let i = 0; i < size; i++) bytes[i] = (x = (x * 1103515245 + 12345) >>> 0) >>> 24;
-  return bytes;
-}
 
 const LARGE = pseudoRandom(13 * MiB + 321, 9);
 

@@ -3,7 +3,7 @@
  * schemas as their input side: what a client sends, before defaults and transforms).
  */
 import { z } from "zod";
-import type { ApiRoute } from "../api-routes";
+import type { ApiRoute, BinarySuccess } from "../api-routes";
 import { SCOPES } from "../auth";
 import "./resources"; // registers the shared resource schemas
 
@@ -12,6 +12,7 @@ const ERROR_WHEN: Record<number, string> = {
   401: "Missing, malformed, expired, not-yet-valid or wrongly signed token; wrong issuer or audience.",
   403: "A valid token without the scope this endpoint needs (`details.requiredScope`).",
   404: "Unknown backup or job id.",
+  416: "A byte range that cannot be served: past the object's end, several ranges, or malformed (`Content-Range: bytes */<size>`).",
   409: "Conflicting work: see the endpoint's description; `details` names what conflicts.",
   413: "Request body too large.",
   500: "Unexpected failure: a generic message; the details go to the log.",
@@ -95,19 +96,35 @@ function operation(route: ApiRoute) {
       ? { requestBody: { required: false, content: { "application/json": { schema: schemaOf(route.body, "input") } } } }
       : {}),
     responses: {
-      [route.success.status]: {
-        description:
-          route.success.status === 202
-            ? "Accepted: the work runs in the background."
-            : route.success.status === 201
-              ? "Created"
-              : "OK",
-        content: {
-          "application/json": { schema: schemaOf(route.success.schema, "output"), example: route.success.example },
-        },
-      },
+      ...("binary" in route.success ? binaryResponses(route.success) : jsonSuccess(route.success)),
       ...Object.fromEntries(errorStatuses.map((status) => [status, { $ref: `#/components/responses/E${status}` }])),
     },
+  };
+}
+
+function jsonSuccess(success: Exclude<ApiRoute["success"], BinarySuccess>) {
+  return {
+    [success.status]: {
+      description:
+        success.status === 202
+          ? "Accepted: the work runs in the background."
+          : success.status === 201
+            ? "Created"
+            : "OK",
+      content: { "application/json": { schema: schemaOf(success.schema, "output"), example: success.example } },
+    },
+  };
+}
+
+/** An object's bytes: any content type, described as a binary string (OpenAPI 3.1). */
+function binaryResponses(success: BinarySuccess) {
+  const headers = Object.fromEntries(
+    Object.entries(success.headers).map(([name, description]) => [name, { description, schema: { type: "string" } }]),
+  );
+  const content = { "*/*": { schema: { type: "string", contentMediaType: "application/octet-stream" } } };
+  return {
+    200: { description: "The whole object.", headers, content },
+    206: { description: "One range of the object.", headers, content },
   };
 }
 

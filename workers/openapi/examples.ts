@@ -131,6 +131,21 @@ export const snapshotChange = {
   after: snapshotFile,
 };
 
+export const keyVersions = [
+  {
+    checksum: snapshotFile.checksum,
+    size: snapshotFile.size,
+    lastModified: snapshotFile.lastModified,
+    contentType: snapshotFile.contentType,
+    firstBackupId: "bk-20261129T020000Z-7c1d22a0",
+    firstSeen: "2026-11-29T02:00:00.000Z",
+    lastBackupId: "bk-20261201T020000Z-1f0e9b3c",
+    lastSeen: "2026-12-01T02:00:00.000Z",
+    deletedAt: "2026-12-02T02:00:00.000Z",
+    backupIds: ["bk-20261201T020000Z-1f0e9b3c", "bk-20261130T020000Z-5a2b81e4", "bk-20261129T020000Z-7c1d22a0"],
+  },
+];
+
 export const logEntry = {
   timestamp: "2026-12-01T02:00:12.004Z",
   eventType: "progress",

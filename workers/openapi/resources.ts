@@ -216,6 +216,30 @@ export const snapshotDiff = z.object({
   nextCursor: z.string().nullable(),
 });
 
+export const keyVersion = z
+  .object({
+    checksum: z.string().meta({ description: "The content's SHA-256, hex." }),
+    size: bytes,
+    lastModified: isoTime,
+    contentType: z.string().nullable(),
+    firstBackupId: z.string().meta({ description: "The oldest kept backup holding this version." }),
+    firstSeen: isoTime,
+    lastBackupId: z.string().meta({ description: "The newest kept backup holding this version." }),
+    lastSeen: isoTime,
+    deletedAt: isoTime.nullable().meta({
+      description:
+        "When the key was first found gone after this version (the date of the first backup without it that could have held it); null when it never was.",
+    }),
+    backupIds: z.array(z.string()).meta({ description: "Every kept backup holding this version, newest first." }),
+  })
+  .meta({ id: "KeyVersion" });
+
+export const keyHistory = z.object({
+  key: z.string(),
+  versions: z.array(keyVersion).meta({ description: "Newest first." }),
+  nextCursor: z.string().nullable(),
+});
+
 export const logEntry = z
   .object({
     timestamp: isoTime,

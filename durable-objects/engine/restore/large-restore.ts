@@ -9,8 +9,7 @@
  * up to R2's single-put limit.
  */
 import type { RestoreTarget } from "../buckets";
-import { decodeHeader, decryptedRange, HEADER_SIZE, recordSpan } from "../format/blob-format";
-import { isFramedBlob } from "../format/blob-reader";
+import { openRangedBlob } from "../format/blob-ranges";
 import { isBlobIntegrityError } from "../errors";
 import type { Keyring } from "../format/keyring";
 import { Cooperative } from "../cooperative";
@@ -57,37 +56,20 @@ interface BlobLayout {
 }
 
 async function layoutOf(deps: LargeRestoreDeps, entry: ManifestEntry): Promise<BlobLayout | LargeRestoreOutcome> {
-  const head = await deps.backup.head(entry.blob);
-  if (!head) return { kind: "failed", reason: `the backup's copy (${entry.blob}) is missing from the backup store` };
-  const readStored = async (offset: number, length: number) => {
-    const object = await deps.backup.get(entry.blob, { range: { offset, length } });
-    if (!object || !("body" in object)) throw new Error(`blob ${entry.blob} vanished during the restore`);
-    return object.body;
-  };
-  if (!isFramedBlob(head)) return { open: (start, end) => readStored(start, end - start) };
-  // Bounded: a ranged read of the 22-byte header.
-  const headerBytes = new Uint8Array(await new Response(await readStored(0, HEADER_SIZE)).arrayBuffer());
-  const header = decodeHeader(headerBytes);
-  if (header.compressed) return { kind: "not_rangeable" };
-  const key = header.encrypted ? deps.keyring?.byId.get(header.keyId!) : undefined;
-  if (!key)
-    return {
-      kind: "failed",
-      reason: `the backup's copy is encrypted with key ${header.keyId}, which is not configured`,
-    };
-  return {
-    open: async (start, end) => {
-      const span = recordSpan(entry.size, start, end);
-      return decryptedRange(
-        key,
-        headerBytes,
-        entry.size,
-        start,
-        end,
-        await readStored(span.storedStart, span.storedEnd - span.storedStart),
-      );
-    },
-  };
+  const blob = await openRangedBlob(deps.backup, entry.blob, entry.size, deps.keyring);
+  switch (blob.kind) {
+    case "rangeable":
+      return { open: blob.open };
+    case "missing":
+      return { kind: "failed", reason: `the backup's copy (${entry.blob}) is missing from the backup store` };
+    case "not_rangeable":
+      return { kind: "not_rangeable" };
+    case "unknown_key":
+      return {
+        kind: "failed",
+        reason: `the backup's copy is encrypted with key ${blob.keyId}, which is not configured`,
+      };
+  }
 }
 
 /** Advances by at most `budget` bytes; returns the new state, or the outcome once finished. */
