@@ -6,6 +6,7 @@
  * lifecycle). A restore that writes holds the source bucket's lease (taken by the coordinator
  * before `start`) and releases it once its end is recorded, whatever the outcome.
  */
+import { describeFilter } from "./engine/restore/restore-filter";
 import { and, asc, eq, gt } from "drizzle-orm";
 import { backupFiles } from "../schema";
 import { DEFAULTS } from "./engine/settings/defaults";
@@ -67,6 +68,7 @@ export class RestoreJob extends ManifestJob<RestoreState> {
       `${options.dryRun ? "Dry run of a restore" : "Restore"} of ${backupId} started ` +
       `(overwriteExisting: ${options.overwriteExisting}, verifyAfterRestore: ${options.verifyAfterRestore}` +
       (options.targetPrefix ? `, targetPrefix: ${options.targetPrefix}` : "") +
+      (describeFilter(options.filter) ? `; objects ${describeFilter(options.filter)}` : "") +
       ")."
     );
   }

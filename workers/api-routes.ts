@@ -112,7 +112,7 @@ export const API_ROUTES: ApiRoute[] = [
     tag: "backups",
     summary: "The objects of a backup's snapshot, in key order",
     description:
-      "Read from the backup's manifest. 409 for a backup that has no snapshot (not finished, failed, cancelled or expired).",
+      "Read from the backup's manifest, in key order. `pattern` keeps the keys a glob matches (the whole key: `*` within a segment, `**` across segments, `?` one character; `reports/**/*.pdf`), combinable with `prefix`; only the keys under the glob's literal start are read. A page reads a bounded number of manifest leaves, so with a pattern it may hold fewer than `limit` files, even none, and still carry a `nextCursor`. 409 for a backup that has no snapshot (not finished, failed, cancelled or expired).",
     query: requests.listFilesQuery,
     errors: [404, 409],
     success: {
@@ -234,7 +234,7 @@ export const API_ROUTES: ApiRoute[] = [
     tag: "jobs",
     summary: "Restore a backup's snapshot into the source bucket",
     description:
-      "Reproduces the bucket as it was when the backup was taken, filtered by `filters`, under `targetPrefix` if given. With `overwriteExisting: false` an existing object is never replaced (counted in `filesSkipped`). `dryRun` writes nothing and lists the planned keys.",
+      "Reproduces the bucket as it was when the backup was taken, filtered by `filters`, under `targetPrefix` if given. Filters combine with AND: `pathPrefix`, `fileExtensions`, `dateRange` (modified time), `include` and `exclude` (key globs as in the files listing: a key must match one include, when given, and no exclude, which wins), `sizeRange` (`min`, `max` bytes, inclusive) and `contentTypes` (`image/png`, or `image/*` for a whole type). With `overwriteExisting: false` an existing object is never replaced (counted in `filesSkipped`). `dryRun` writes nothing and lists the planned keys; the job's first log line names the filters.",
     body: requests.restoreBody,
     errors: [404, 409, 413],
     success: { status: 202, schema: resources.one("job", resources.job), example: { job: examples.restoreJob } },

@@ -44,8 +44,13 @@ export const listLogsQuery = z.strictObject({
   cursor: z.string().min(1).max(512).optional(),
 });
 
+/** A key glob (engine/glob.ts): `*` within a segment, `**` across segments, `?` one character. */
+const keyGlob = z.string().min(1, "must not be empty").max(1024, "must be at most 1024 characters (R2's key limit)");
+
 export const listFilesQuery = z.strictObject({
   prefix: z.string().max(1024, "must be at most 1024 characters (R2's key limit)").default(""),
+  /** Only keys the glob matches (whole key), combinable with prefix. */
+  pattern: keyGlob.optional(),
   limit: limitParam(1000, 100),
   cursor: z.string().min(1).max(4096).optional(),
 });
@@ -183,6 +188,34 @@ export const restoreBody = z.strictObject({
           (range) => range.start === undefined || range.end === undefined || range.start <= range.end,
           "start must not be after end",
         )
+        .optional(),
+      /** Keys matching at least one of these globs (all when absent). */
+      include: z.array(keyGlob).min(1, "must list at least one glob").max(50, "must list at most 50 globs").optional(),
+      /** Keys matching one of these globs are left out, whatever else matches. */
+      exclude: z.array(keyGlob).min(1, "must list at least one glob").max(50, "must list at most 50 globs").optional(),
+      /** Sizes in bytes, both bounds included. */
+      sizeRange: z
+        .strictObject({
+          min: z.number().int().min(0).optional(),
+          max: z.number().int().min(0).optional(),
+        })
+        .refine((range) => range.min === undefined || range.max === undefined || range.min <= range.max, {
+          message: "min must not be above max",
+        })
+        .optional(),
+      /** Content types (`image/*` for a whole type); parameters such as `; charset=` are ignored. */
+      contentTypes: z
+        .array(
+          z
+            .string()
+            .regex(
+              /^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*\/(\*|[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*)$/,
+              "must be types such as image/png or image/*",
+            )
+            .transform((type) => type.toLowerCase()),
+        )
+        .min(1, "must list at least one content type")
+        .max(50, "must list at most 50 content types")
         .optional(),
     })
     .default({ pathPrefix: "" }),

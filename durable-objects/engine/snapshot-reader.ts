@@ -34,8 +34,17 @@ export interface SnapshotPage {
 
 export interface SnapshotReader {
   readonly backupId: string;
-  /** Entries in key order under `prefix`, from `from` (the previous page's `next`) or the start. */
-  page(options: { prefix?: string; limit: number; from?: SnapshotPosition | null }): Promise<SnapshotPage>;
+  /**
+   * Entries in key order under `prefix` (and matching `match`), from `from` (the previous page's
+   * `next`) or the start. A page reads a bounded number of leaves, so with `match` it may hold
+   * fewer than `limit` entries, even none, and still have a `next`.
+   */
+  page(options: {
+    prefix?: string;
+    limit: number;
+    from?: SnapshotPosition | null;
+    match?: (entry: SnapshotEntry) => boolean;
+  }): Promise<SnapshotPage>;
   /** The entry of one key, or null when the snapshot does not hold it. */
   entry(key: string): Promise<SnapshotEntry | null>;
 }
@@ -61,8 +70,8 @@ export async function openSnapshot(
     openManifest(bucket, keyring, locatorOf(index), options.pages),
     replica ? openManifest(replica, keyring, locatorOf(index), options.pages) : null,
   );
-  const page: SnapshotReader["page"] = ({ prefix = "", limit, from = null }) =>
-    readManifestPage(manifest, { prefix, limit, from });
+  const page: SnapshotReader["page"] = ({ prefix = "", limit, from = null, match }) =>
+    readManifestPage(manifest, { prefix, limit, from, match });
   const reader: SnapshotReader = {
     backupId,
     page,

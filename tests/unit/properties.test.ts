@@ -8,7 +8,11 @@ import { describe, expect, it } from "vitest";
 import { compareKeys } from "../../durable-objects/engine/format/key-order";
 import { mergeListing, withinWindow, type ListedObject } from "../../durable-objects/engine/backup/listing-merge";
 import type { ManifestEntry } from "../../durable-objects/engine/format/manifest";
-import { entryMatches } from "../../durable-objects/engine/restore/restore-filter";
+import {
+  entryMatches,
+  restoreFilterOf,
+  type RequestedFilters,
+} from "../../durable-objects/engine/restore/restore-filter";
 import { restoreBody } from "../../workers/schemas";
 
 const AT = Date.parse("2026-11-01T00:00:00.000Z");
@@ -100,13 +104,49 @@ describe("restore filters against a model", () => {
     .map(([p, n, e]) => `${p}${n}${e}`);
   const modified = fc.integer({ min: -2, max: 62 * 24 }).map((h) => new Date(AT + h * 3_600_000).toISOString());
 
+  const glob = fc
+    .array(fc.constantFrom("users/", "*", "**", "**/", "?", "a", ".csv", "reports/", "/", "4"), {
+      minLength: 1,
+      maxLength: 4,
+    })
+    .map((pieces) => pieces.join(""));
+  const contentType = fc.constantFrom(undefined, "text/csv", "text/plain; charset=utf-8", "image/png", "IMAGE/PNG");
+
+  /** A glob, read from the contract's words by recursion over the pattern (no regular expression). */
+  function globModel(pattern: string, key: string): boolean {
+    if (pattern === "") return key === "";
+    if (pattern.startsWith("**/")) {
+      const rest = pattern.slice(3);
+      return globModel(rest, key) || [...key].some((c, i) => c === "/" && globModel(rest, key.slice(i + 1)));
+    }
+    if (pattern.startsWith("**"))
+      return Array.from({ length: key.length + 1 }, (_, i) => i).some((i) => globModel(pattern.slice(2), key.slice(i)));
+    if (pattern[0] === "*") {
+      for (let i = 0; i <= key.length; i++) {
+        if (globModel(pattern.slice(1), key.slice(i))) return true;
+        if (key[i] === "/") return false;
+      }
+      return false;
+    }
+    if (pattern[0] === "?") return key.length > 0 && key[0] !== "/" && globModel(pattern.slice(1), key.slice(1));
+    return key[0] === pattern[0] && globModel(pattern.slice(1), key.slice(1));
+  }
+
+  /** What a request may name, every filter optional. */
+  type Filters = Partial<RequestedFilters>;
+
   /** The model: written from the contract's words, not from the code. */
-  function model(
-    filters: { pathPrefix?: string; fileExtensions?: string[]; dateRange?: { start?: string; end?: string } },
-    key: string,
-    lastModified: string,
-  ): boolean {
+  function model(filters: Filters, key: string, lastModified: string, size: number, type: string | undefined): boolean {
     if (filters.pathPrefix && !key.startsWith(filters.pathPrefix)) return false;
+    if (filters.exclude?.some((g) => globModel(g, key))) return false;
+    if (filters.include && !filters.include.some((g) => globModel(g, key))) return false;
+    if (filters.sizeRange?.min !== undefined && size < filters.sizeRange.min) return false;
+    if (filters.sizeRange?.max !== undefined && size > filters.sizeRange.max) return false;
+    if (filters.contentTypes) {
+      const bare = type?.split(";")[0]!.trim().toLowerCase();
+      const wanted = (t: string) => (t.endsWith("/*") ? bare?.startsWith(t.slice(0, -1)) : bare === t);
+      if (!bare || !filters.contentTypes.some(wanted)) return false;
+    }
     if (filters.fileExtensions) {
       const name = key.split("/").pop()!;
       const dot = name.lastIndexOf(".");
@@ -128,23 +168,29 @@ describe("restore filters against a model", () => {
             pathPrefix: fc.constantFrom("users/", "users/4", "reports/", "nothing/"),
             fileExtensions: fc.uniqueArray(extension, { minLength: 1, maxLength: 3 }),
             dateRange: fc.tuple(day, day).map(([a, b]) => (a <= b ? { start: a, end: b } : { start: b, end: a })),
+            include: fc.array(glob, { minLength: 1, maxLength: 3 }),
+            exclude: fc.array(glob, { minLength: 1, maxLength: 2 }),
+            sizeRange: fc
+              .tuple(fc.integer({ min: 0, max: 300 }), fc.integer({ min: 0, max: 300 }))
+              .map(([a, b]) => ({ min: Math.min(a, b), max: Math.max(a, b) })),
+            contentTypes: fc.uniqueArray(fc.constantFrom("text/csv", "text/*", "image/png", "application/json"), {
+              minLength: 1,
+              maxLength: 2,
+            }),
           },
           { requiredKeys: [] },
         ),
         objectKey,
         modified,
-        (filters, key, lastModified) => {
-          const body = restoreBody.parse({ filters });
-          const filter = {
-            pathPrefix: body.filters.pathPrefix,
-            extensions: body.filters.fileExtensions ?? [],
-            modifiedFrom: body.filters.dateRange?.start ?? null,
-            modifiedTo: body.filters.dateRange?.end ?? null,
-          };
-          expect(entryMatches(filter, { key, lastModified })).toBe(model(filters, key, lastModified));
+        fc.integer({ min: 0, max: 300 }),
+        contentType,
+        (filters, key, lastModified, size, type) => {
+          const filter = restoreFilterOf(restoreBody.parse({ filters }).filters);
+          const entry = { key, lastModified, size, httpMetadata: type ? { contentType: type } : {} };
+          expect(entryMatches(filter, entry)).toBe(model(filters, key, lastModified, size, type));
         },
       ),
-      { numRuns: 500 },
+      { numRuns: 1000 },
     );
   });
 });

@@ -2,6 +2,7 @@
 import { z } from "zod";
 import { openDatabase } from "../../durable-objects/engine/records";
 import type { BackupRow } from "../../schema";
+import { compileGlob, listingPrefixFor } from "../../durable-objects/engine/glob";
 import { backupPage, findBackupRow, findJobRow, logPage } from "../../schema/queries";
 import { fileEntry } from "./file-entry";
 import { requireSnapshot } from "./snapshot-state";
@@ -88,7 +89,12 @@ export async function listBackupLogs(context: HandlerContext, id: string): Promi
   return jsonResponse({ logs: page.map(presentLog), nextCursor });
 }
 
-const filesCursor = z.object({ c: z.number().int().min(0), o: z.number().int().min(0), p: z.string() });
+const filesCursor = z.object({
+  c: z.number().int().min(0),
+  o: z.number().int().min(0),
+  p: z.string(),
+  g: z.string().nullable().default(null),
+});
 
 /** The snapshot's objects in key order, read from the backup's manifest. */
 export async function listBackupFiles(context: HandlerContext, id: string): Promise<Response> {
@@ -98,15 +104,25 @@ export async function listBackupFiles(context: HandlerContext, id: string): Prom
   const snapshot = await openBackupSnapshot(context.env, backup.id);
   if (!snapshot) throw new Error(`manifest index of ${backup.id} is missing from the backup bucket`);
   const from = query.cursor ? decodeCursor(query.cursor, filesCursor) : null;
-  if (from && from.p !== query.prefix)
-    throw badRequest("cursor belongs to another prefix: repeat the prefix of the first page.", { field: "cursor" });
+  const pattern = query.pattern ?? null;
+  if (from && (from.p !== query.prefix || from.g !== pattern))
+    throw badRequest("cursor belongs to another query: repeat the prefix and pattern of the first page.", {
+      field: "cursor",
+    });
+  const glob = pattern === null ? null : compileGlob(pattern);
+  // Only the keys under the glob's literal start are read (reports/**/*.pdf reads reports/ alone).
+  const listed = listingPrefixFor(query.prefix, glob);
+  if (listed === null) return jsonResponse({ files: [], nextCursor: null });
   const page = await snapshot.page({
-    prefix: query.prefix,
+    prefix: listed,
     limit: query.limit,
     from: from ? { chunkSeq: from.c, offset: from.o } : null,
+    match: glob ? (entry) => glob.matches(entry.key) : undefined,
   });
   return jsonResponse({
     files: page.entries.map(fileEntry),
-    nextCursor: page.next ? encodeCursor({ c: page.next.chunkSeq, o: page.next.offset, p: query.prefix }) : null,
+    nextCursor: page.next
+      ? encodeCursor({ c: page.next.chunkSeq, o: page.next.offset, p: query.prefix, g: pattern })
+      : null,
   });
 }

@@ -1,4 +1,5 @@
 /** Handlers of verify, restore and job status: authenticate, validate, start one job, shape it. */
+import { restoreFilterOf } from "../../durable-objects/engine/restore/restore-filter";
 import { newId } from "../../durable-objects/engine/ids";
 import { openDatabase } from "../../durable-objects/engine/records";
 import type { BackupJobRow, BackupRow } from "../../schema";
@@ -84,12 +85,7 @@ export async function startRestore(context: HandlerContext, id: string): Promise
       verifyAfterRestore: body.verifyAfterRestore,
       dryRun: body.dryRun,
       targetPrefix: body.targetPrefix,
-      filter: {
-        pathPrefix: body.filters.pathPrefix,
-        extensions: body.filters.fileExtensions ?? [],
-        modifiedFrom: body.filters.dateRange?.start ?? null,
-        modifiedTo: body.filters.dateRange?.end ?? null,
-      },
+      filter: restoreFilterOf(body.filters),
     },
   };
   if (body.dryRun) {

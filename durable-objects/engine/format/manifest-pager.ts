@@ -41,9 +41,10 @@ async function seek(manifest: ManifestReader, prefix: string): Promise<ManifestP
   return { chunkSeq: low, offset: offset < 0 ? entries.length : offset };
 }
 
+/** `match`: only entries it accepts are returned (those it refuses still count towards a page's reads). */
 export async function readManifestPage(
   manifest: ManifestReader,
-  options: { prefix: string; limit: number; from: ManifestPosition | null },
+  options: { prefix: string; limit: number; from: ManifestPosition | null; match?: (entry: ManifestEntry) => boolean },
 ): Promise<ManifestPage> {
   const { prefix, limit } = options;
   const { chunkCount } = manifest;
@@ -58,6 +59,7 @@ export async function readManifestPage(
       const entry = chunk[offset]!;
       // Keys under a prefix are contiguous in key order: the first key past them ends the listing.
       if (!entry.key.startsWith(prefix)) return { entries, next: null };
+      if (options.match && !options.match(entry)) continue;
       if (entries.length === limit) return { entries, next: { chunkSeq, offset } };
       entries.push(entry);
     }
