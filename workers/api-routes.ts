@@ -458,12 +458,17 @@ export const API_ROUTES: ApiRoute[] = [
     tag: "dev",
     summary: "Local development only: delete the blob of one object of a backup, to see verify find it",
     description:
-      "Exists only with BACKUP_DEV_ROUTES=true (.dev.vars); 404 otherwise. Deletes the blob holding `key` (default: the snapshot's first object) from the backup bucket. Every backup that shares that content is damaged with it, as a real loss would.",
+      'Exists only with BACKUP_DEV_ROUTES=true (.dev.vars); 404 otherwise. Deletes the blob holding `key` (default: the snapshot\'s first object) from the backup bucket, or with `how: "alter"` changes its last byte, keeping its size and metadata (only reading the content can tell). Every backup that shares that content is damaged with it, as a real loss would.',
     body: requests.devDamageBody,
     errors: [404, 409, 413],
     success: {
       status: 200,
-      schema: z.object({ backupId: z.string(), key: z.string(), blobDeleted: z.string() }),
+      schema: z.object({
+        backupId: z.string(),
+        key: z.string(),
+        blobDeleted: z.string().optional(),
+        blobAltered: z.string().optional(),
+      }),
       example: {
         backupId: "bk-20261201T020000Z-1a2b3c4d",
         key: "docs/a.txt",

@@ -254,6 +254,8 @@ export const devCronBody = z.strictObject({
 export const devDamageBody = z.strictObject({
   backupId: z.string().min(1).max(200),
   key: keyPrefix().min(1, "must not be empty").optional(),
+  /** delete: the blob is gone; alter: its last byte changed, size and metadata kept. */
+  how: z.enum(["delete", "alter"]).default("delete"),
 });
 
 export const devSourceWritesBody = z.strictObject({

@@ -38,26 +38,51 @@ export function createClient({ url, token, timeoutMs }) {
     );
   const base = url.replace(/\/+$/, "");
 
-  async function call(method, path, body) {
-    let response;
+  /**
+   * The server's answer, and `settle` to end its timeout: a JSON answer is read within the timeout
+   * (`call`), a download's body may take as long as it takes once its headers have arrived.
+   */
+  async function send(method, path, { body } = {}) {
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(new DOMException("timed out", "TimeoutError")), timeoutMs);
     try {
-      response = await fetch(`${base}/api${path}`, {
+      const response = await fetch(`${base}/api${path}`, {
         method,
         headers: {
           authorization: `Bearer ${token}`,
           ...(body === undefined ? {} : { "content-type": "application/json" }),
         },
         body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(timeoutMs),
+        signal: controller.signal,
       });
+      return { response, settle: () => clearTimeout(timer) };
     } catch (error) {
+      clearTimeout(timer);
       const why =
         error.name === "TimeoutError"
           ? `no answer within ${timeoutMs} ms`
           : (error.cause?.code ?? error.cause?.message ?? error.message);
       throw new CliError(EXIT.unreachable, `${base} is unreachable: ${why}`);
     }
-    const text = await response.text();
+  }
+
+  async function call(method, path, body) {
+    const { response, settle } = await send(method, path, { body });
+    try {
+      return await answerOf(method, path, response);
+    } finally {
+      settle();
+    }
+  }
+
+  async function answerOf(method, path, response) {
+    let text;
+    try {
+      text = await response.text();
+    } catch (error) {
+      const why = error.name === "TimeoutError" ? `no answer within ${timeoutMs} ms` : error.message;
+      throw new CliError(EXIT.unreachable, `${method} ${path}: the answer broke off (${why})`);
+    }
     let json;
     try {
       json = text ? JSON.parse(text) : null;
@@ -81,6 +106,19 @@ export function createClient({ url, token, timeoutMs }) {
   return {
     get: (path) => call("GET", path),
     post: (path, body) => call("POST", path, body),
+    /** A download: the answer with its body unread, or the server's refusal as a CliError. */
+    async download(path) {
+      const { response, settle } = await send("GET", path);
+      if (response.ok) {
+        settle();
+        return response;
+      }
+      try {
+        return await answerOf("GET", path, response);
+      } finally {
+        settle();
+      }
+    },
   };
 }
 

@@ -111,6 +111,25 @@ export function fileTable(files) {
   );
 }
 
+/** A key's versions, newest first: its content, when it was seen, and when it was found deleted. */
+export function versionTable(versions) {
+  if (versions.length === 0) return "No version of this key in the kept backups.";
+  return table(
+    [
+      { title: "SHA-256", value: (v) => v.checksum.slice(0, 12) },
+      { title: "SIZE", value: (v) => bytes(v.size), right: true },
+      { title: "MODIFIED", value: (v) => v.lastModified },
+      {
+        title: "IN BACKUPS",
+        value: (v) =>
+          v.backupIds.length === 1 ? v.lastBackupId : `${v.firstBackupId} .. ${v.lastBackupId} (${v.backupIds.length})`,
+      },
+      { title: "DELETED", value: (v) => v.deletedAt ?? "" },
+    ],
+    versions,
+  );
+}
+
 /** A diff's changes: what happened to each key, and its size before and after. */
 export function changeTable(changes) {
   if (changes.length === 0) return "No changes.";

@@ -15,7 +15,10 @@ import {
   jobDetails,
   logLines,
   statsDetails,
+  versionTable,
 } from "./print.mjs";
+import { bytes } from "./output.mjs";
+import { downloadObject, fileNameOf } from "./download.mjs";
 import { exitCodeOfBackup, exitCodeOfJob, watchBackup, watchJob } from "./watch.mjs";
 import { signLocalToken } from "../local-token.mjs";
 
@@ -25,6 +28,9 @@ const wholeNumber = (label, min, max) => (value) => {
     throw new InvalidArgumentError(`${label} must be a whole number from ${min} to ${max}.`);
   return number;
 };
+
+/** A repeatable option's values, in order. */
+const collect = (value, previous) => [...previous, value];
 
 const { version } = createRequire(import.meta.url)("../../package.json");
 
@@ -210,6 +216,14 @@ command("restore", "restore a backup's snapshot into the source bucket", (client
       ...(options.since ? { start: options.since } : {}),
       ...(options.until ? { end: options.until } : {}),
     };
+  if (options.include.length) filters.include = options.include;
+  if (options.exclude.length) filters.exclude = options.exclude;
+  if (options.minSize !== undefined || options.maxSize !== undefined)
+    filters.sizeRange = {
+      ...(options.minSize !== undefined ? { min: options.minSize } : {}),
+      ...(options.maxSize !== undefined ? { max: options.maxSize } : {}),
+    };
+  if (options.type.length) filters.contentTypes = options.type;
   return startJob(client, options, `/backup/restore/${encodeURIComponent(id)}`, {
     filters,
     ...(options.targetPrefix ? { targetPrefix: options.targetPrefix } : {}),
@@ -223,6 +237,19 @@ command("restore", "restore a backup's snapshot into the source bucket", (client
   .option("--ext <list>", "only these extensions, comma-separated (pdf,csv)")
   .option("--since <date>", "only objects modified on or after (YYYY-MM-DD or ISO time)")
   .option("--until <date>", "only objects modified on or before (YYYY-MM-DD or ISO time)")
+  .option("--include <glob>", "only keys this glob matches (repeatable: any of them)", collect, [])
+  .option("--exclude <glob>", "leave out keys this glob matches (repeatable; wins over --include)", collect, [])
+  .option(
+    "--min-size <bytes>",
+    "only objects of at least this size",
+    wholeNumber("--min-size", 0, Number.MAX_SAFE_INTEGER),
+  )
+  .option(
+    "--max-size <bytes>",
+    "only objects of at most this size",
+    wholeNumber("--max-size", 0, Number.MAX_SAFE_INTEGER),
+  )
+  .option("--type <type>", "only this content type, image/* for a whole type (repeatable)", collect, [])
   .option("--target-prefix <prefix>", "restore under this prefix instead of the original keys")
   .option("--overwrite", "replace objects that exist (otherwise they are skipped)")
   .option("--verify", "check every restored object by SHA-256")
@@ -259,14 +286,46 @@ command("files", "the objects of a backup's snapshot, in key order", (client, op
     client,
     options,
     (cursor) =>
-      `/backup/files/${encodeURIComponent(id)}${query({ prefix: options.prefix, limit: options.limit, cursor })}`,
+      `/backup/files/${encodeURIComponent(id)}${query({ prefix: options.prefix, pattern: options.pattern, limit: options.limit, cursor })}`,
     "files",
     fileTable,
   ),
 )
   .argument("<id>", "backup id")
   .option("--prefix <prefix>", "only keys under this prefix")
+  .option("--pattern <glob>", "only keys this glob matches (* within a segment, ** across, ? one character)")
   .option("--limit <n>", "objects per page (1-1000)", wholeNumber("--limit", 1, 1000))
+  .option("--cursor <cursor>", "the page after this cursor")
+  .option("--all", "every page");
+
+command(
+  "get",
+  "download one object as it was in a backup, checked by its SHA-256",
+  async (client, options, id, key) => {
+    const output = options.output ?? fileNameOf(key);
+    const got = await downloadObject(client, id, key, output);
+    // On stdout the content is the output; what was written goes to stderr.
+    const said = `${key}: ${bytes(got.size)}, SHA-256 ${got.sha256}${got.file ? ` -> ${got.file}` : ""}`;
+    if (got.file) show(options, got, said);
+    else console.error(said);
+  },
+)
+  .argument("<id>", "backup id")
+  .argument("<key>", "the object's key")
+  .option("-o, --output <file>", "where to write it (- for stdout; default: the key's file name here)");
+
+command("history", "every version of one key across the kept backups, newest first", (client, options, key) =>
+  listing(
+    client,
+    options,
+    (cursor) => `/backup/history${query({ key, bucket: options.bucket, limit: options.limit, cursor })}`,
+    "versions",
+    versionTable,
+  ),
+)
+  .argument("<key>", "the object's key")
+  .option("--bucket <name>", "the source bucket (default: the service's)")
+  .option("--limit <n>", "versions per page (1-100)", wholeNumber("--limit", 1, 100))
   .option("--cursor <cursor>", "the page after this cursor")
   .option("--all", "every page");
 

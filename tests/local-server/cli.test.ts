@@ -3,6 +3,10 @@
  * server: every command, --json, the documented exit codes, the server's messages as they are.
  */
 import { spawn } from "node:child_process";
+import { createHash } from "node:crypto";
+import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { createServer, type Server } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startLocalServer, type LocalServer } from "../helpers/local-server";
@@ -296,6 +300,50 @@ describe("r2-backup", () => {
     const seed = await runScript(["scripts/seed.mjs", "--files", "1", "--persist", `${server.state}/v3`]);
     expect(seed.code).toBe(2);
     expect(seed.stderr).toMatch(/The local server \(npm start, pid \d+, port \d+\) is using .*: stop it first/);
+  });
+
+  it("finds a key by glob, lists its versions, downloads it checked, and refuses a damaged copy over HTTP", async () => {
+    const [newer] = (await cli(["list", "--status", "completed", "--json"])).json().backups;
+    const files = (await cli(["files", backupId, "--all", "--json"])).json().files as { path: string; size: number }[];
+    const one = files.find((f) => f.size > 0)!;
+    const folder = one.path.split("/")[0];
+    const glob = `${folder}/**`;
+    const found = (await cli(["files", backupId, "--pattern", glob, "--all", "--json"])).json().files;
+    expect(found.map((f: { path: string }) => f.path)).toEqual(
+      files.filter((f) => f.path.startsWith(`${folder}/`)).map((f) => f.path),
+    );
+
+    const versions = (await cli(["history", one.path, "--json"])).json().versions;
+    expect(versions).toEqual([expect.objectContaining({ firstBackupId: backupId, lastBackupId: newer.id })]);
+    expect((await cli(["history", one.path])).stdout).toMatch(/^SHA-256\s+SIZE\s+MODIFIED\s+IN BACKUPS\s+DELETED/);
+
+    const dir = await mkdtemp(join(tmpdir(), "r2-backup-get-"));
+    const file = join(dir, "copy.bin");
+    const got = await cli(["get", backupId, one.path, "-o", file, "--json"]);
+    expect(got.code, got.stderr).toBe(EXIT.ok);
+    const bytes = await readFile(file);
+    expect(got.json()).toMatchObject({ size: one.size, sha256: createHash("sha256").update(bytes).digest("hex") });
+    expect(bytes.length).toBe(one.size);
+    const toStdout = await cli(["get", backupId, one.path, "-o", "-"]);
+    expect([toStdout.code, toStdout.stdout.length > 0]).toEqual([EXIT.ok, true]);
+    expect(toStdout.stderr).toContain(`${one.path}: `);
+
+    // Altered in place (same size and metadata): the server ends the transfer short of its
+    // Content-Length, the client says so (exit 5) and leaves no file behind.
+    const damage = await fetch(`${server.url}/api/dev/damage`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${adminToken}`, "content-type": "application/json" },
+      body: JSON.stringify({ backupId, key: one.path, how: "alter" }),
+    });
+    expect(damage.status).toBe(200);
+    const damagedFile = join(dir, "damaged.bin");
+    const refused = await cli(["get", backupId, one.path, "-o", damagedFile]);
+    expect(refused.code).toBe(5);
+    expect(refused.stderr).toContain(`the download of ${one.path} broke off`);
+    expect(await readdir(dir)).toEqual(["copy.bin"]);
+    const errors = (await cli(["logs", backupId, "--level", "error", "--json"])).stdout;
+    expect(errors).toContain("does not match its checksum");
+    await rm(dir, { recursive: true, force: true });
   });
 
   it("exits 4 when the server is unreachable or does not answer in time", async () => {

@@ -1,7 +1,8 @@
 /**
- * POST /api/dev/damage (local development only, like the other dev routes): deletes the blob that
- * holds one object of a backup, so that verify, the `verification_failed` alert and its webhook
- * can be seen locally. It runs inside the server, so it is safe while the server uses the state.
+ * POST /api/dev/damage (local development only, like the other dev routes): deletes (or, with
+ * `how: "alter"`, changes the last byte of) the blob that holds one object of a backup, so that
+ * verify, the `verification_failed` alert, its webhook and a download's check can be seen locally.
+ * An altered blob is read whole into memory: a development route, for the small objects of a demo. It runs inside the server, so it is safe while the server uses the state.
  */
 import { openBackupSnapshot } from "../../durable-objects/engine/snapshot-reader";
 import type { HandlerContext } from "../context";
@@ -28,6 +29,18 @@ export async function devDamage(context: HandlerContext): Promise<Response> {
         ? `Backup ${backup.id} holds no objects.`
         : `Backup ${backup.id} holds no object ${body.key}.`,
     );
+  if (body.how === "alter") {
+    // Same size and metadata, last byte changed: only reading the content can tell.
+    const stored = await context.env.R2_BACKUP_BUCKET.get(entry.blob);
+    if (!stored) throw notFound(`The blob of ${entry.key} (${entry.blob}) is already gone.`);
+    const bytes = new Uint8Array(await stored.arrayBuffer());
+    if (bytes.length > 0) bytes[bytes.length - 1] = bytes.at(-1)! ^ 0xff;
+    await context.env.R2_BACKUP_BUCKET.put(entry.blob, bytes, {
+      httpMetadata: stored.httpMetadata,
+      customMetadata: stored.customMetadata,
+    });
+    return jsonResponse({ backupId: backup.id, key: entry.key, blobAltered: entry.blob });
+  }
   await context.env.R2_BACKUP_BUCKET.delete(entry.blob);
   return jsonResponse({ backupId: backup.id, key: entry.key, blobDeleted: entry.blob });
 }
