@@ -4,7 +4,7 @@
  * restore, see an alert. Screenshots of the main pages go to
  * SCREENSHOT_DIR (`npm run screenshots` refreshes docs/screenshots/).
  */
-import { existsSync, mkdirSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -169,6 +169,7 @@ describe("the dashboard", () => {
       "Size",
       "Modified",
       "Type",
+      "",
     ]);
     expect(await folders.first().locator("td").nth(1).textContent()).toMatch(/^(≥ )?\d[\d,]*$/);
     expect(await folders.first().locator("td").nth(3).textContent()).toBe("");
@@ -229,6 +230,40 @@ describe("the dashboard", () => {
     await page.getByLabel("Keep backups younger than (days)").fill("0");
     await page.getByRole("button", { name: "Preview (dry run)" }).click();
     await textOf(page.locator('[data-testid="cleanup-preview"]'), 60_000).toContain("Would expire");
+    expect(problemsOf(page)).toEqual([]);
+    await page.close();
+  });
+
+  it("downloads an object from the file browser, and each of its versions from the versions panel", async () => {
+    const write = (content: string) =>
+      client.call("POST", "/dev/source-writes", {
+        writes: [{ key: "notes/plan.txt", content, contentType: "text/plain" }],
+      });
+    await write("first plan");
+    await client.backup("incremental");
+    await write("second, better plan");
+    const latest = await client.backup("incremental");
+
+    const page = await openPage();
+    await signIn(page, await server.token("backup:admin"));
+    await shown(page.getByRole("heading", { name: "Backups" }));
+    await page.goto(`${server.url}/#/backups/${encodeURIComponent(latest.id)}`);
+    await page.locator("table.files tr.folder").getByRole("button", { name: "notes/" }).click();
+    const saved = async (button: Locator) => {
+      const [download] = await Promise.all([page.waitForEvent("download"), button.click()]);
+      return { name: download.suggestedFilename(), text: readFileSync((await download.path())!, "utf8") };
+    };
+    expect(await saved(page.getByRole("button", { name: "Download notes/plan.txt" }))).toEqual({
+      name: "plan.txt",
+      text: "second, better plan",
+    });
+    await textOf(page.locator('[data-testid="object-status"]')).toContain("checked against its SHA-256");
+
+    await page.getByRole("button", { name: "Versions of notes/plan.txt" }).click();
+    const versions = page.locator('[data-testid="versions"] tbody tr');
+    await expect.poll(() => versions.count(), { timeout: 15_000 }).toBe(2);
+    expect((await saved(versions.nth(1).getByRole("button", { name: "Download" }))).text).toBe("first plan");
+    await page.screenshot({ path: `${SHOTS}/versions.png`, fullPage: true });
     expect(problemsOf(page)).toEqual([]);
     await page.close();
   });

@@ -4,11 +4,15 @@
 import { api } from "../api.js";
 import { h, notice, render } from "../dom.js";
 import { bytes, number, time } from "../format.js";
+import { saveObject, showVersions } from "./object-actions.js";
 
 const PAGE = 1000;
 
 export function fileBrowser(backup) {
   const section = h("section", { class: "card", "aria-labelledby": "files-title" });
+  // Outside what draw() replaces: a download's outcome and the versions panel stay while browsing.
+  const status = h("div", { dataset: { testid: "object-status" } });
+  const versions = h("div", { class: "versions-panel" });
   let prefix = "";
   let entries = [];
   let cursor = null;
@@ -53,7 +57,7 @@ export function fileBrowser(backup) {
             h(
               "tr",
               {},
-              ["Name", "Objects", "Size", "Modified", "Type"].map((c) => h("th", { scope: "col" }, c)),
+              ["Name", "Objects", "Size", "Modified", "Type", ""].map((c) => h("th", { scope: "col" }, c)),
             ),
           ),
           h(
@@ -72,6 +76,7 @@ export function fileBrowser(backup) {
                 h("td", { class: "num" }, `${partial}${bytes(f.size)}`),
                 h("td", {}, ""),
                 h("td", {}, ""),
+                h("td", {}, ""),
               ),
             ),
             files.map((f) =>
@@ -83,6 +88,29 @@ export function fileBrowser(backup) {
                 h("td", { class: "num" }, bytes(f.size)),
                 h("td", {}, time(f.lastModified)),
                 h("td", {}, f.contentType ?? ""),
+                h(
+                  "td",
+                  { class: "actions" },
+                  h(
+                    "button",
+                    {
+                      type: "button",
+                      "aria-label": `Download ${f.path}`,
+                      onclick: () => saveObject(backup.id, f.path, status),
+                    },
+                    "Download",
+                  ),
+                  " ",
+                  h(
+                    "button",
+                    {
+                      type: "button",
+                      "aria-label": `Versions of ${f.path}`,
+                      onclick: () => showVersions(backup.bucketName, f.path, versions, status),
+                    },
+                    "Versions",
+                  ),
+                ),
               ),
             ),
           ),
@@ -97,6 +125,8 @@ export function fileBrowser(backup) {
           )
         : null,
       cursor ? h("button", { type: "button", onclick: more }, `Load ${number(PAGE)} more`) : null,
+      status,
+      versions,
     );
   }
 
