@@ -72,6 +72,8 @@ async function openCopy(
         return await blob.open(range.start, range.end + 1);
       case "missing":
         return "missing";
+      case "wrong_size":
+        return `unreadable (it holds ${blob.storedSize} bytes; the manifest records ${entry.size})`;
       case "unknown_key":
         return `encrypted with key ${blob.keyId}, which is not configured`;
       case "not_rangeable": {

@@ -1,6 +1,7 @@
-import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import { env, evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { shardJobName } from "../../durable-objects/engine/backup/fan-out";
 import { leafShardName } from "../../durable-objects/engine/leaf-fan-out";
+import type { VerifyState } from "../../durable-objects/engine/verify/verify-step";
 
 export function backupJobStub(backupId: string) {
   return env.BACKUP_JOB.getByName(backupId);
@@ -107,4 +108,19 @@ async function runShardedToEnd(
       }),
     );
   throw new Error(`${name} did not finish within ${maxRounds} rounds: ${JSON.stringify(states)}`);
+}
+
+/**
+ * Runs a verification to its end, evicting its object after every step, and returns how far its
+ * large entry was hashed at each step's end (null: no large entry in progress).
+ */
+export async function verifyHashedBySteps(jobId: string): Promise<(number | null)[]> {
+  const stub = verifyJobStub(jobId);
+  const hashed: (number | null)[] = [];
+  while (await runDurableObjectAlarm(stub)) {
+    const state = await runInDurableObject(stub, (_job, storage) => storage.storage.get<VerifyState>("checkpoint"));
+    hashed.push(state?.largeEntry?.hashed ?? null);
+    await evictDurableObject(stub);
+  }
+  return hashed;
 }

@@ -6,13 +6,14 @@
  */
 import { decodeHeader, decryptedRange, HEADER_SIZE, recordSpan } from "./blob-format";
 import { isFramedBlob } from "./blob-reader";
-import { BlobIntegrityError } from "../errors";
 import type { Keyring } from "./keyring";
 
 export type RangedBlob =
   /** `open(start, end)` streams content bytes [start, end). */
   | { kind: "rangeable"; encrypted: boolean; open: (start: number, end: number) => Promise<ReadableStream<Uint8Array>> }
   | { kind: "missing" }
+  /** A raw blob is the content itself: another size is damage (a framed blob that lost its metadata, say). */
+  | { kind: "wrong_size"; storedSize: number }
   | { kind: "not_rangeable" }
   /** Encrypted with a key this deployment does not have. */
   | { kind: "unknown_key"; keyId: string };
@@ -35,10 +36,7 @@ export async function openRangedBlob(
     return object.body;
   };
   if (!isFramedBlob(head)) {
-    // A raw blob is the content itself: another size is damage (a framed blob that lost its
-    // metadata, say), which a range read would otherwise serve as content.
-    if (head.size !== size)
-      throw new BlobIntegrityError(`${blob} holds ${head.size} bytes; the manifest records ${size}`);
+    if (head.size !== size) return { kind: "wrong_size", storedSize: head.size };
     return { kind: "rangeable", encrypted: false, open: (start, end) => readStored(start, end - start) };
   }
   // Bounded: a ranged read of the 22-byte header.

@@ -62,6 +62,11 @@ async function layoutOf(deps: LargeRestoreDeps, entry: ManifestEntry): Promise<B
       return { open: blob.open };
     case "missing":
       return { kind: "failed", reason: `the backup's copy (${entry.blob}) is missing from the backup store` };
+    case "wrong_size":
+      return {
+        kind: "failed",
+        reason: `the backup's copy is unreadable: it holds ${blob.storedSize} bytes; the manifest records ${entry.size}`,
+      };
     case "not_rangeable":
       return { kind: "not_rangeable" };
     case "unknown_key":

@@ -2,6 +2,9 @@
  * Verification of a backup, one manifest chunk per step:
  *   quick  every blob the manifest names exists (and, stored raw, has the entry's size);
  *   full   every blob is read back, decrypted and decompressed as needed, and hashed.
+ * An entry larger than the step's byte budget is hashed across steps instead, by content ranges
+ * with a resumable SHA-256 whose state rides in the checkpoint (as a backup hashes a large
+ * object): one object of any size never makes one step longer than the budget allows.
  * Completeness: every chunk is present and readable (each one's content hashes to its name, so the
  * tree under the root is the one the root names), the checksum matches (version 3: the root's
  * name, the tree's Merkle root; versions 1 and 2: the chain over the leaves' hashes, computed as
@@ -10,6 +13,9 @@
  * never a crash.
  */
 import { isFramedBlob, openBlob } from "../format/blob-reader";
+import { openRangedBlob } from "../format/blob-ranges";
+import { ResumableSha256, type Sha256State } from "../format/resumable-sha256";
+import { Cooperative } from "../cooperative";
 import { mapWithConcurrency } from "../concurrency";
 import { EMPTY_CHAIN, extendChain, fnv1a32, sha256OfStream } from "../format/hashing";
 import {
@@ -68,6 +74,8 @@ export interface VerifyState extends ManifestJobState {
   problemCount: number;
   /** The first problem, for the closing log line (the list itself is in D1). */
   firstProblem: VerifyProblem | null;
+  /** Full mode: the entry at the position, above the byte budget, hashed this far (absent: none begun). */
+  largeEntry?: { hashed: number; hash: Sha256State } | null;
 }
 
 /** What a verify step needs: reads of the backup bucket only, so a plain fake can stand in. */
@@ -111,9 +119,10 @@ export async function runVerifyStep(deps: VerifyDeps, state: VerifyState): Promi
         ]);
   }
 
-  // The chunk's own accounting happens once, when its first part is handled.
+  // The chunk's own accounting happens once, when its first part is handled (a large entry at
+  // its start is handled over several steps that all begin there).
   const { entries } = chunk;
-  const atChunkStart = state.nextOffset === 0;
+  const atChunkStart = state.nextOffset === 0 && !state.largeEntry;
   const accounted: VerifyState = atChunkStart
     ? {
         ...state,
@@ -123,6 +132,9 @@ export async function runVerifyStep(deps: VerifyDeps, state: VerifyState): Promi
         bytesSeen: state.bytesSeen + entries.reduce((sum, e) => sum + e.size, 0),
       }
     : state;
+  const next = entries[state.nextOffset];
+  if (next && state.mode === "full" && inSample(state.sample, next.key) && next.size > deps.byteBudget)
+    return verifyLargeEntry(deps, accounted, next, entries.length);
   const { part, end } = sliceWithinBudget(
     entries,
     state.nextOffset,
@@ -142,6 +154,83 @@ export async function runVerifyStep(deps: VerifyDeps, state: VerifyState): Promi
       checksumMismatches: state.checksumMismatches + problems.filter((p) => p.problem !== "missing_blob").length,
     },
     problems,
+  );
+}
+
+/**
+ * One step's share of an entry above the byte budget: the next `byteBudget` bytes of its content
+ * hashed, or, with the last of them, the digest compared and the position moved past it.
+ */
+async function verifyLargeEntry(
+  deps: VerifyDeps,
+  state: VerifyState,
+  entry: ManifestEntry,
+  chunkLength: number,
+): Promise<VerifyState> {
+  const checked = (problem: VerifyProblem | null): VerifyState =>
+    addProblems(
+      {
+        ...state,
+        largeEntry: null,
+        ...advancePosition(state, state.nextOffset + 1, chunkLength),
+        filesProcessed: state.filesProcessed + 1,
+        filesChecked: state.filesChecked + 1,
+        filesMissing: state.filesMissing + (problem?.problem === "missing_blob" ? 1 : 0),
+        checksumMismatches: state.checksumMismatches + (problem && problem.problem !== "missing_blob" ? 1 : 0),
+      },
+      problem ? [problem] : [],
+    );
+  const problem = (
+    kind: VerifyProblem["problem"],
+    expected: VerifyProblem["expected"],
+    actual: VerifyProblem["actual"],
+  ) => checked({ path: entry.key, problem: kind, expected, actual });
+  const integrity = (error: unknown) => {
+    // Only a blob that fails its own integrity checks is a finding; anything else is retried.
+    if (isBlobIntegrityError(error))
+      return problem("corrupt_blob", "readable", error.message.replace(/^BlobIntegrityError: /, ""));
+    throw error;
+  };
+
+  let blob: Awaited<ReturnType<typeof openRangedBlob>>;
+  try {
+    blob = await openRangedBlob(deps.backup, entry.blob, entry.size, deps.keyring);
+  } catch (error) {
+    return integrity(error);
+  }
+  switch (blob.kind) {
+    case "missing":
+      return problem("missing_blob", entry.blob, null);
+    case "wrong_size":
+      return problem("size_mismatch", entry.size, blob.storedSize);
+    case "unknown_key":
+      return problem("corrupt_blob", "readable", `encrypted with key ${blob.keyId}, which is not configured`);
+    case "not_rangeable":
+      // Compressed (only objects below the multipart threshold are): read whole, as before.
+      return checked(await checkEntry(deps, entry, "full"));
+  }
+  const start = state.largeEntry?.hashed ?? 0;
+  const end = Math.min(entry.size, start + deps.byteBudget);
+  const hasher = new ResumableSha256(state.largeEntry?.hash);
+  let read = 0;
+  try {
+    const reader = (await blob.open(start, end)).getReader();
+    const cooperative = new Cooperative();
+    for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) {
+      hasher.update(chunk.value);
+      read += chunk.value.length;
+      await cooperative.handled(chunk.value.length);
+    }
+  } catch (error) {
+    return integrity(error);
+  }
+  if (read !== end - start) return problem("size_mismatch", entry.size, start + read);
+  if (end < entry.size) return { ...state, largeEntry: { hashed: end, hash: hasher.state() } };
+  const sha256 = hasher.digestHex();
+  return checked(
+    sha256 === entry.sha256
+      ? null
+      : { path: entry.key, problem: "checksum_mismatch", expected: entry.sha256, actual: sha256 },
   );
 }
 
