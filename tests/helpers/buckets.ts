@@ -1,3 +1,4 @@
+import { HEADER_SIZE, RECORD_OVERHEAD, RECORD_SIZE } from "../../durable-objects/engine/format/blob-format";
 import { env } from "cloudflare:test";
 
 export async function emptyBucket(bucket: R2Bucket): Promise<void> {
@@ -94,4 +95,18 @@ export function pseudoRandom(size: number, seed: number): Uint8Array {
   let x = seed;
   for (let i = 0; i < size; i++) bytes[i] = (x = (x * 1103515245 + 12345) >>> 0) >>> 24;
   return bytes;
+}
+
+/**
+ * Flips one byte inside record `record` of the only blob in the backup bucket (an encrypted one),
+ * keeping its size and metadata: damage only reading that record can find.
+ */
+export async function alterEncryptedRecord(record: number): Promise<void> {
+  const [blob] = (await env.R2_BACKUP_BUCKET.list({ prefix: "blobs/" })).objects;
+  const original = (await env.R2_BACKUP_BUCKET.get(blob!.key))!;
+  const stored = new Uint8Array(await original.arrayBuffer());
+  // Past the record's length prefix and nonce: a byte of its ciphertext.
+  const at = HEADER_SIZE + record * (RECORD_SIZE + RECORD_OVERHEAD) + 4 + 12 + 100;
+  stored[at] = stored[at]! ^ 0xff;
+  await env.R2_BACKUP_BUCKET.put(blob!.key, stored, { customMetadata: original.customMetadata });
 }

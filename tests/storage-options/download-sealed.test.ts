@@ -4,11 +4,10 @@
  * encrypted small one, each downloaded whole and by ranges and compared with the original bytes;
  * an altered record fails its authentication and ends the transfer, and is logged.
  */
-import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { RECORD_OVERHEAD, RECORD_SIZE, HEADER_SIZE } from "../../durable-objects/engine/format/blob-format";
+import { RECORD_SIZE } from "../../durable-objects/engine/format/blob-format";
 import { api, apiResponse } from "../helpers/api";
-import { putObjects, sha256Hex, pseudoRandom } from "../helpers/buckets";
+import { putObjects, sha256Hex, pseudoRandom, alterEncryptedRecord } from "../helpers/buckets";
 import { completedBackup } from "../helpers/flows";
 
 const MiB = 1024 * 1024;
@@ -61,13 +60,7 @@ describe("downloads of encrypted and compressed objects", () => {
   it("ends a transfer at an altered record, serves the records around it, and logs the failure", async () => {
     await putObjects([{ key: "media/film.mov", body: FILM }]);
     const backup = await completedBackup();
-    const [blob] = (await env.R2_BACKUP_BUCKET.list({ prefix: "blobs/" })).objects;
-    const original = (await env.R2_BACKUP_BUCKET.get(blob!.key))!;
-    const stored = new Uint8Array(await original.arrayBuffer());
-    // One byte inside record 100's ciphertext.
-    const altered = HEADER_SIZE + 100 * (RECORD_SIZE + RECORD_OVERHEAD) + 4 + 12 + 500;
-    stored[altered] = stored[altered]! ^ 0xff;
-    await env.R2_BACKUP_BUCKET.put(blob!.key, stored, { customMetadata: original.customMetadata });
+    await alterEncryptedRecord(100);
 
     const across = await download(backup.id, "media/film.mov", `bytes=${99 * RECORD_SIZE}-${102 * RECORD_SIZE}`);
     expect([across.status, across.complete]).toEqual([206, false]);
