@@ -5,6 +5,8 @@
 //   POST /copy?from=SOURCE&prefix=&hash=0|1&concurrency=6   get → put into SCRATCH (hash: the body
 //        also goes through crypto.DigestStream, as the engine hashes what it stores; check=1, for
 //        blobs: R2 checks the put against the SHA-256 the blob's name is, as a restore asks it to)
+//        partBytes=N: objects larger than N are copied as the engine moves a large object, by
+//        multipart upload, each part a ranged get → uploadPart, partsInFlight (3) at a time
 //   POST /read?from=BACKUP&prefix=blobs/&concurrency=6      get → DigestStream (what a full verify reads)
 //   POST /clear                                            empties SCRATCH
 //   POST /generate?key=K&bytes=N                           writes N pseudo-random bytes to K in SOURCE,
@@ -49,6 +51,26 @@ async function hashed(stream) {
   return digest.digest;
 }
 
+/** `listed` copied from `from` to `to` by multipart upload: parts of `partBytes`, `inFlight` at a time. */
+async function copyInParts(from, to, listed, partBytes, inFlight) {
+  const upload = await to.createMultipartUpload(listed.key);
+  const count = Math.ceil(listed.size / partBytes);
+  const parts = [];
+  let next = 0;
+  const worker = async () => {
+    while (next < count) {
+      const index = next++;
+      const offset = index * partBytes;
+      const length = Math.min(partBytes, listed.size - offset);
+      const object = await from.get(listed.key, { range: { offset, length } });
+      parts[index] = await upload.uploadPart(index + 1, object.body.pipeThrough(new FixedLengthStream(length)));
+    }
+  };
+  await Promise.all(Array.from({ length: inFlight }, worker));
+  await upload.complete(parts);
+  return listed.size;
+}
+
 export default {
   async fetch(request, rawEnv) {
     const url = new URL(request.url);
@@ -59,7 +81,11 @@ export default {
     if (url.pathname === "/copy") {
       const hash = url.searchParams.get("hash") === "1";
       const check = url.searchParams.get("check") === "1";
+      const partBytes = Number(url.searchParams.get("partBytes") ?? "0");
+      const partsInFlight = Number(url.searchParams.get("partsInFlight") ?? "3");
       const totals = await forEachObject(from, prefix, concurrency, async (listed) => {
+        if (partBytes > 0 && listed.size > partBytes)
+          return copyInParts(from, env.SCRATCH, listed, partBytes, partsInFlight);
         const object = await from.get(listed.key);
         if (!hash) {
           const sha256 = check ? { sha256: listed.key.slice(listed.key.lastIndexOf("/") + 1) } : {};
