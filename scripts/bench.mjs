@@ -140,7 +140,8 @@ async function dataSet(seed) {
       }
     },
     async ceiling(path) {
-      const ceiling = openCeiling(state);
+      // Under the same latency layer as the server's job objects, so "× ceiling" compares like with like.
+      const ceiling = openCeiling(state, { latency: values.latency });
       try {
         await ceiling.run("/clear");
         return await ceiling.run(path);

@@ -10,8 +10,9 @@
  * by N, or JSON overriding some operations); never set it in production.
  *
  * Simplifications, stated: the per-MiB part is charged when the call returns (for a read, by the
- * object's size, before its body is consumed; for a streamed write, by the size R2 reports), and
- * a body read afterwards holds no slot.
+ * bytes it returns, before its body is consumed: the range's length for a ranged read, the
+ * object's size otherwise; for a streamed write, by the size R2 reports), and a body read
+ * afterwards holds no slot.
  */
 
 export interface CallLatency {
@@ -149,12 +150,7 @@ export function withLatency(
         case "head":
           return (key: string) => timed("head", () => target.head(key));
         case "get":
-          return (key: string, options?: R2GetOptions) =>
-            timed(
-              "get",
-              () => target.get(key, options),
-              (object) => (object && "body" in object ? object.size : 0),
-            );
+          return (key: string, options?: R2GetOptions) => timed("get", () => target.get(key, options), bytesReturned);
         case "put":
           return (key: string, value: Parameters<R2Bucket["put"]>[1], options?: R2PutOptions) =>
             timed("put", () => target.put(key, value, options), sizeOf);
@@ -173,6 +169,19 @@ export function withLatency(
       }
     },
   });
+}
+
+/**
+ * What a read returns: a ranged read's range (an R2 object's `size` is the whole object's, so
+ * charging it would make every part of a large object cost the whole object), else the object.
+ */
+function bytesReturned(object: R2Object | R2ObjectBody | null): number {
+  if (!object || !("body" in object)) return 0;
+  const range = object.range as { offset?: number; length?: number; suffix?: number } | undefined;
+  if (range?.length !== undefined) return Math.min(range.length, object.size - (range.offset ?? 0));
+  if (range?.suffix !== undefined) return Math.min(range.suffix, object.size);
+  if (range?.offset !== undefined) return object.size - range.offset;
+  return object.size;
 }
 
 /** A part's size when it is known without reading it (a stream's is not: charged as 0 MiB). */

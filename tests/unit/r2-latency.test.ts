@@ -14,10 +14,11 @@ const MIB = 1024 * 1024;
 
 /** Just enough of an R2 bucket: objects of a given size, and an upload that records its parts. */
 function fakeBucket(sizes: Record<string, number>) {
-  const object = (key: string) => ({ key, size: sizes[key] ?? 0, body: new ReadableStream() });
+  const object = (key: string, range?: R2Range) => ({ key, size: sizes[key] ?? 0, range, body: new ReadableStream() });
   const bucket = {
     head: async (key: string) => (key in sizes ? { key, size: sizes[key] } : null),
-    get: async (key: string) => (key in sizes ? object(key) : null),
+    get: async (key: string, options?: R2GetOptions) =>
+      key in sizes ? object(key, options?.range as R2Range | undefined) : null,
     put: async (key: string, value: string) => ({ key, size: value.length }),
     list: async () => ({ objects: [], truncated: false }),
     delete: async () => undefined,
@@ -56,6 +57,10 @@ describe("production-shaped R2 latency", () => {
     const bucket = withLatency(fakeBucket({ big: 2 * MIB }), PRODUCTION_LATENCY, new ConnectionGate(6), wait);
     await bucket.head("big");
     await bucket.get("big");
+    // A ranged read costs its range, not the whole object (R2 reports the object's size).
+    await bucket.get("big", { range: { offset: MIB, length: MIB / 2 } });
+    await bucket.get("big", { range: { suffix: MIB / 4 } });
+    await bucket.get("big", { range: { offset: MIB + MIB / 2 } });
     await bucket.get("missing");
     await bucket.put("small", "x".repeat(MIB / 2));
     await bucket.list();
@@ -63,7 +68,7 @@ describe("production-shaped R2 latency", () => {
     const upload = await bucket.createMultipartUpload("large");
     await upload.uploadPart(1, new Uint8Array(MIB));
     await upload.complete([]);
-    expect(waited).toEqual([20, 30 + 16, 30, 80 + 4, 60, 30, 80, 80 + 8, 80]);
+    expect(waited).toEqual([20, 30 + 16, 30 + 4, 30 + 2, 30 + 4, 30, 80 + 4, 60, 30, 80, 80 + 8, 80]);
   });
 
   it("lets one job object have at most maxInFlight calls at once, the rest waiting their turn", async () => {
