@@ -186,6 +186,8 @@ export default defineConfig({
       project("incremental-disabled", ["tests/incremental-disabled/**/*.test.ts"], {
         BACKUP_INCREMENTAL_ENABLED: "false",
       }),
+      // A deployment with a retention lock: no cleanup expires a backup younger than a week.
+      project("retention-lock", ["tests/retention-lock/**/*.test.ts"], { BACKUP_MIN_RETENTION_DAYS: "7" }),
       // Production-shaped R2 on every job object (engine/r2-latency.ts), four times the defaults.
       project("production-latency", ["tests/latency/**/*.test.ts"], { BACKUP_TEST_R2_LATENCY: "production×4" }),
       // The simulated month (tests/simulation/): two source buckets into one store and a replica,

@@ -101,7 +101,11 @@ export class CleanupJob extends ManifestJob<CleanupState> {
       (state.template && state.template !== DEFAULT_TEMPLATE ? ` (template ${state.template})` : "") +
       ` started by ${state.requestedBy}: ` +
       `keep backups younger than ${state.policy.retentionDays} days, the last ${keep.last}, ${keep.daily} daily, ${keep.weekly} weekly, ${keep.monthly} monthly; ` +
-      `unreferenced blobs older than ${state.graceHours} hours are deleted.`
+      `unreferenced blobs older than ${state.graceHours} hours are deleted` +
+      (this.settings().BACKUP_MIN_RETENTION_DAYS
+        ? `; the retention lock keeps every backup younger than ${this.settings().BACKUP_MIN_RETENTION_DAYS} days`
+        : "") +
+      "."
     );
   }
 
@@ -115,7 +119,8 @@ export class CleanupJob extends ManifestJob<CleanupState> {
         keyring: await readKeyring(this.env),
         store: cleanupStore(this.ctx.storage.sql),
         now: () => now,
-        history: cleanupHistory(db, state),
+        history: cleanupHistory(db, state, now),
+        lock: { minRetentionDays: this.settings().BACKUP_MIN_RETENTION_DAYS },
         expireRecord: expireRecord(db, state, now),
         expiryFinished: expiryFinished(db, now),
         prunable: prunableRows(db),

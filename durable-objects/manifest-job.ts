@@ -30,7 +30,7 @@ import { StepJob } from "./step-job";
 import { PermanentError } from "./engine/errors";
 import { commitWithReferences, readFence, runLedger } from "./engine/collection/ledger";
 import { clock } from "./engine/clock";
-import { NO_FINDINGS } from "./engine/job-state";
+import { NO_FINDINGS, storedCounts } from "./engine/job-state";
 import { ended, RUNNING } from "./engine/lifecycle";
 import {
   leafShardCount,
@@ -282,7 +282,7 @@ export abstract class ManifestJob<S extends ManifestJobState> extends StepJob<S>
     if (fence !== null && present !== null)
       await commitWithReferences(db, statements, { holder: state.jobId, keys: present, fence, record: false });
     else await runBatch(db, statements);
-    const stored = { ...state.findingsStored };
+    const stored = storedCounts(state.findingsStored);
     for (const finding of next.newFindings) stored[finding.list] += 1;
     return { ...next, newFindings: [], findingsStored: stored };
   }

@@ -78,6 +78,7 @@ export class VerifyJob extends ManifestJob<VerifyState> {
         keyring: await readKeyring(this.env),
         concurrency: DEFAULTS.concurrency,
         byteBudget: this.settings().BACKUP_STEP_BYTE_BUDGET,
+        wholeHashBytes: this.settings().BACKUP_HASH_STEP_BYTES,
       },
       state,
     );

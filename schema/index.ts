@@ -111,6 +111,15 @@ export const r2Backups = sqliteTable(
     template: text("template").notNull().default("default"),
     /** The R2 binding of its source bucket: where a restore writes. */
     sourceBinding: text("source_binding").notNull().default("R2_BUCKET"),
+    /**
+     * Legal hold (POST /api/backup/hold/:id): who placed it, when and why; a held backup never
+     * expires. `holdReleaseAt`: a release was asked for and takes effect then (the delay of
+     * BACKUP_HOLD_RELEASE_DELAY_HOURS); until then the hold stands and a new hold cancels it.
+     */
+    holdBy: text("hold_by"),
+    holdAt: text("hold_at"),
+    holdReason: text("hold_reason"),
+    holdReleaseAt: text("hold_release_at"),
     updatedAt: text("updated_at").notNull(),
   },
   (t) => [
@@ -236,7 +245,8 @@ export const backupJobs = sqliteTable(
   ],
 );
 
-export const FINDING_LISTS = ["problem", "failure", "planned", "expired"] as const;
+/** `held`: backups a cleanup's policy would have expired that a legal hold or the retention lock kept. */
+export const FINDING_LISTS = ["problem", "failure", "planned", "expired", "held"] as const;
 export type FindingList = (typeof FINDING_LISTS)[number];
 /** How many entries of each list a job keeps (the API shows them all; counts stay exact). */
 export const FINDINGS_KEPT = 1000;
@@ -273,6 +283,9 @@ export const AUDIT_ACTIONS = [
   "backup.cleanup",
   /** One object's content read through the API (not a change, but as sensitive as a restore). */
   "backup.download",
+  /** A legal hold placed, and its release asked for (it takes effect after a delay). */
+  "backup.hold",
+  "backup.release",
   "template.create",
   "template.update",
   "template.delete",

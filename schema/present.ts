@@ -13,7 +13,13 @@ function perSecond(amount: number, seconds: number | null, scale = 1): number | 
   return seconds ? Math.round((amount / scale / seconds) * 100) / 100 : null;
 }
 
-export function presentBackup(row: BackupRow) {
+/**
+ * A backup as the API shows it. `hold`: its legal hold while it stands (a release asked for shows
+ * its `releaseAt`; once that has passed the hold is gone), else null.
+ */
+export function presentBackup(row: BackupRow, now: Date = new Date()) {
+  const holdStands =
+    row.holdAt !== null && (row.holdReleaseAt === null || Date.parse(row.holdReleaseAt) > now.getTime());
   return {
     id: row.id,
     bucketName: row.bucketName,
@@ -41,6 +47,7 @@ export function presentBackup(row: BackupRow) {
     lastVerificationSamplePercent: row.lastVerificationSamplePercent,
     replicaStatus: row.replicaStatus,
     replicaCompletedAt: row.replicaCompletedAt,
+    hold: holdStands ? { by: row.holdBy, at: row.holdAt, reason: row.holdReason, releaseAt: row.holdReleaseAt } : null,
     progress: {
       phase: row.phase,
       filesProcessed: row.filesProcessed,
@@ -112,7 +119,11 @@ function resultLists(
       ...(result.dryRun === true ? { planned: findings.planned.map((f) => f.path) } : {}),
     };
   }
-  if (kind === "cleanup") return { backupIdsExpired: findings.expired.map((f) => f.path) };
+  if (kind === "cleanup")
+    return {
+      backupIdsExpired: findings.expired.map((f) => f.path),
+      keptByHoldOrLock: findings.held.map((f) => ({ backupId: f.path, reasons: (f.detail ?? "").split(",") })),
+    };
   return {};
 }
 

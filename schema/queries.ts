@@ -137,8 +137,8 @@ export async function jobFindingLists(db: Database, jobId: string): Promise<Reco
       )
       .orderBy(asc(jobFindings.jobId), asc(jobFindings.seq))
       .limit(FINDINGS_KEPT);
-  const [problem, failure, planned, expired] = await Promise.all(FINDING_LISTS.map(ofList));
-  return { problem: problem!, failure: failure!, planned: planned!, expired: expired! };
+  const [problem, failure, planned, expired, held] = await Promise.all(FINDING_LISTS.map(ofList));
+  return { problem: problem!, failure: failure!, planned: planned!, expired: expired!, held: held! };
 }
 
 /**

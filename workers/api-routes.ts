@@ -19,6 +19,7 @@ import { devDiffCost } from "./routes/dev-diff-cost";
 import { diffBackups } from "./routes/diff";
 import { downloadObject } from "./routes/download";
 import { keyHistory } from "./routes/history";
+import { placeHold, releaseHold } from "./routes/holds";
 import { createTemplate, deleteTemplate, getTemplate, listTemplates, updateTemplate } from "./routes/templates";
 import * as requests from "./schemas";
 import * as resources from "./openapi/resources";
@@ -143,6 +144,42 @@ export const API_ROUTES: ApiRoute[] = [
       },
     },
     handle: diffBackups,
+  },
+  {
+    method: "POST",
+    path: "/backup/hold/:id",
+    scope: "backup:admin",
+    audit: "backup.hold",
+    tag: "admin",
+    summary: "Place a legal hold on a backup: it never expires until released",
+    description:
+      'Optional `{"reason"}` (at most 500 characters). A held backup is kept by every cleanup, whatever its policy (`keptByHoldOrLock` in the cleanup\'s result). Placing the hold again while a release is pending cancels the release; on a held backup it changes nothing. Only a completed or partial backup can be held (409).',
+    body: requests.holdBody,
+    errors: [404, 409],
+    success: {
+      status: 200,
+      schema: resources.one("backup", resources.backup),
+      example: { backup: examples.heldBackup },
+    },
+    handle: (c) => placeHold(c, idOf(c)),
+  },
+  {
+    method: "DELETE",
+    path: "/backup/hold/:id",
+    operationId: "deleteBackupHold",
+    scope: "backup:admin",
+    audit: "backup.release",
+    tag: "admin",
+    summary: "Ask for a legal hold's release: it takes effect after BACKUP_HOLD_RELEASE_DELAY_HOURS",
+    description:
+      "No body. The release takes effect `BACKUP_HOLD_RELEASE_DELAY_HOURS` (default 24, set by deploy) after this call: meanwhile the backup shows `hold.releaseAt` and stays held, and `POST` on the same path cancels the release. So a stolen admin token cannot lift every hold and expire the last good backups at once. 409 when the backup is not held.",
+    errors: [404, 409],
+    success: {
+      status: 200,
+      schema: resources.one("backup", resources.backup),
+      example: { backup: examples.releasingBackup },
+    },
+    handle: (c) => releaseHold(c, idOf(c)),
   },
   {
     method: "GET",

@@ -80,6 +80,11 @@ export const historyQuery = z.strictObject({
   cursor: z.string().min(1).max(4096).optional(),
 });
 
+/** POST /api/backup/hold/:id: why the backup is held (for the audit and the backup's log). */
+export const holdBody = z.strictObject({
+  reason: z.string().min(1, "must not be empty").max(500, "must be at most 500 characters").optional(),
+});
+
 /** GET /api/dev/diff-cost (local development only). */
 export const devDiffCostQuery = z.strictObject({
   from: z.string().min(1).max(200),

@@ -42,13 +42,19 @@ export interface ManifestJobState extends StepState, FanOutFields {
 
 export const NO_FINDINGS: Pick<ManifestJobState, "newFindings" | "findingsStored"> = {
   newFindings: [],
-  findingsStored: { problem: 0, failure: 0, planned: 0, expired: 0 },
+  findingsStored: { problem: 0, failure: 0, planned: 0, expired: 0, held: 0 },
 };
+
+/** Stored counts with every list present (a job begun before a list existed has no count for it). */
+export const storedCounts = (stored: Partial<Record<FindingList, number>>): Record<FindingList, number> => ({
+  ...NO_FINDINGS.findingsStored,
+  ...stored,
+});
 
 /** Adds findings to the step's list; only as many as the kept lists still have room for. */
 export function withFindings<S extends ManifestJobState>(state: S, findings: readonly Finding[]): S {
   if (findings.length === 0) return state;
-  const room = { ...state.findingsStored };
+  const room = storedCounts(state.findingsStored);
   for (const finding of state.newFindings) room[finding.list] += 1;
   const kept = findings.filter((finding) => room[finding.list]++ < FINDINGS_KEPT);
   return { ...state, newFindings: [...state.newFindings, ...kept] };

@@ -92,9 +92,10 @@ export function upsertFindings(
     expected?: string | null;
     actual?: string | null;
   }[],
-  stored: Record<FindingList, number>,
+  stored: Partial<Record<FindingList, number>>,
 ): Statement[] {
-  const next = { ...stored };
+  // Every list counted, also for a job begun before a list existed.
+  const next: Record<FindingList, number> = { problem: 0, failure: 0, planned: 0, expired: 0, held: 0, ...stored };
   const rows: NewJobFindingRow[] = findings.map((f) => ({
     jobId,
     list: f.list,

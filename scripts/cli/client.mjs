@@ -106,6 +106,7 @@ export function createClient({ url, token, timeoutMs }) {
   return {
     get: (path) => call("GET", path),
     post: (path, body) => call("POST", path, body),
+    delete: (path) => call("DELETE", path),
     /** A download: the answer with its body unread, or the server's refusal as a CliError. */
     async download(path) {
       const { response, settle } = await send("GET", path);

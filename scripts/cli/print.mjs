@@ -31,8 +31,15 @@ export function backupDetails(backup) {
         ? `${backup.lastVerifiedAt} (${backup.lastVerificationValid ? "valid" : "INVALID"})`
         : "never",
     ],
+    ["legal hold", holdLine(backup.hold)],
     ...shardFields(backup.progress?.shards),
   ]);
+}
+
+function holdLine(hold) {
+  if (!hold) return "none";
+  const placed = `since ${hold.at} by ${hold.by}${hold.reason ? ` (${hold.reason})` : ""}`;
+  return hold.releaseAt ? `${placed}; release takes effect ${hold.releaseAt}` : placed;
 }
 
 /**

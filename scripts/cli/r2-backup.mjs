@@ -256,6 +256,28 @@ command("restore", "restore a backup's snapshot into the source bucket", (client
   .option("--dry-run", "write nothing; list what would be written")
   .option("--wait", "wait for the result; exit 1 if it failed or any object failed");
 
+/** A legal hold placed (POST) or its release asked for (DELETE); prints the backup with its hold. */
+async function changeHold(client, options, method, id) {
+  const path = `/backup/hold/${encodeURIComponent(id)}`;
+  const { backup } =
+    method === "POST"
+      ? await client.post(path, options.reason ? { reason: options.reason } : {})
+      : await client.delete(path);
+  show(options, { backup }, backupDetails(backup));
+}
+
+command("hold", "place a legal hold on a backup (admin): it never expires until released", (client, options, id) =>
+  changeHold(client, options, "POST", id),
+)
+  .argument("<id>", "backup id")
+  .option("--reason <text>", "why (kept with the hold and in the backup's log)");
+
+command(
+  "release",
+  "ask for a legal hold's release (admin): it takes effect after the deployment's delay",
+  (client, options, id) => changeHold(client, options, "DELETE", id),
+).argument("<id>", "backup id");
+
 command("cancel", "cancel a running backup or job", async (client, options, id) => {
   const answer = await client.post(`/backup/cancel/${encodeURIComponent(id)}`);
   const work = answer.backup ?? answer.job;

@@ -132,4 +132,25 @@ describe("planRetention", () => {
     expect(keptIds(plan)).toEqual(["c2", "p1"]);
     expect(plan.expired).toEqual(["f1", "c1"]);
   });
+
+  it("keeps a held backup and every backup younger than the retention lock, whatever the policy asks", () => {
+    const plan = planRetention(
+      [
+        backup("newest", "2026-11-29T00:00:00.000Z"),
+        backup("locked", "2026-11-25T00:00:00.000Z"),
+        { ...backup("held", "2025-06-01T00:00:00.000Z"), held: true },
+        backup("old", "2025-01-01T00:00:00.000Z"),
+      ],
+      { retentionDays: 0, keep: NONE },
+      now,
+      new Set(),
+      { minRetentionDays: 7 },
+    );
+    expect(Object.fromEntries(plan.kept)).toEqual({
+      newest: ["retention_lock", "newest_completed"],
+      locked: ["retention_lock"],
+      held: ["legal_hold"],
+    });
+    expect(plan.expired).toEqual(["old"]);
+  });
 });

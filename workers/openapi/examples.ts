@@ -29,6 +29,7 @@ export const backup = {
   lastVerificationSamplePercent: 100,
   replicaStatus: "complete",
   replicaCompletedAt: "2026-12-01T02:01:12.480Z",
+  hold: null,
   template: "default",
   progress: { phase: "done", filesProcessed: 2012, bytesProcessed: 48_211_550 },
   performance: {
@@ -200,6 +201,7 @@ export const stats = {
   webhooks: { pending: 0, failed: 0, lastProblem: null },
   buckets: [{ bucketName: "cutty-files" }],
   schedule: { schedule: "daily", lastRun: null },
+  protection: { heldBackups: 1, releasesPending: 0, retentionLockDays: 7 },
   unprotectedChanges: { keys: 3, oldestAt: "2026-12-01T09:13:41.000Z", overflow: false },
 };
 
@@ -219,3 +221,10 @@ export const template = {
   updatedAt: "2026-12-01T09:12:00.000Z",
   updatedBy: "admin@example.com",
 };
+
+/** A backup under a legal hold, and the same once its release has been asked for. */
+export const heldBackup = {
+  ...backup,
+  hold: { by: "alice", at: "2026-12-03T09:00:00.000Z", reason: "litigation 2026-17", releaseAt: null },
+};
+export const releasingBackup = { ...heldBackup, hold: { ...heldBackup.hold, releaseAt: "2026-12-08T09:00:00.000Z" } };

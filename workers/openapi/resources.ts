@@ -125,6 +125,18 @@ export const backup = z
         "Its copy in the replica bucket (R2_REPLICA_BUCKET): pending until its replication job ends; null when no replica was configured.",
     }),
     replicaCompletedAt: nullableTime,
+    hold: z
+      .object({
+        by: z.string().meta({ description: "Who placed it (the token's subject)." }),
+        at: isoTime,
+        reason: z.string().nullable(),
+        releaseAt: nullableTime.meta({
+          description:
+            "A release was asked for and takes effect then (BACKUP_HOLD_RELEASE_DELAY_HOURS after the request); a new hold cancels it.",
+        }),
+      })
+      .nullable()
+      .meta({ description: "Its legal hold while it stands: a held backup never expires. Null when not held." }),
     template: z.string().meta({ description: "The backup template it ran (`default`: the environment variables)." }),
     progress: z.object({
       phase: z.string().nullable().meta({
@@ -310,6 +322,19 @@ export const stats = z
         "Per source bucket: the same figures, bytesWritten, recentBackups (the last 30 finished, with their performance) and trend.",
     }),
     schedule: z.object({ schedule: z.string(), lastRun: z.record(z.string(), z.unknown()).nullable() }),
+    protection: z
+      .object({
+        heldBackups: z.number().int().meta({ description: "Backups under a legal hold (releases pending included)." }),
+        releasesPending: z
+          .number()
+          .int()
+          .meta({ description: "Holds whose release was asked for and is not yet in effect." }),
+        retentionLockDays: z
+          .number()
+          .int()
+          .meta({ description: "BACKUP_MIN_RETENTION_DAYS: no cleanup expires a younger backup." }),
+      })
+      .meta({ description: "What keeps backups whatever a cleanup asks: legal holds and the retention lock." }),
     unprotectedChanges: z.object({ keys: z.number().int(), oldestAt: nullableTime, overflow: z.boolean() }).meta({
       description:
         "Changed keys that object-change events named and no completed backup covers yet; overflow: more than are kept one by one.",

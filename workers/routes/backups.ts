@@ -1,4 +1,5 @@
 /** Handlers of /api/backup/*: authenticate, validate, make one call, shape the response. */
+import { clock } from "../../durable-objects/engine/clock";
 import { z } from "zod";
 import { openDatabase } from "../../durable-objects/engine/records";
 import type { BackupRow } from "../../schema";
@@ -52,7 +53,7 @@ export async function getBackupStatus(context: HandlerContext, id: string): Prom
   // Answered from D1 alone; a backup that stopped moving is looked after once the answer is out.
   if (row.status === "in_progress" || row.status === "pending")
     watchAfterResponse(context.ctx, context.env, "backup", row.id, row.updatedAt);
-  return jsonResponse({ backup: presentBackup(row) });
+  return jsonResponse({ backup: presentBackup(row, clock.date()) });
 }
 
 const backupCursor = z.object({ d: z.string(), i: z.string() });
@@ -68,7 +69,7 @@ export async function listBackups(context: HandlerContext): Promise<Response> {
   const page = rows.slice(0, query.limit);
   const last = page.at(-1);
   const nextCursor = rows.length > query.limit && last ? encodeCursor({ d: last.backupDate, i: last.id }) : null;
-  return jsonResponse({ backups: page.map(presentBackup), nextCursor });
+  return jsonResponse({ backups: page.map((row) => presentBackup(row, clock.date())), nextCursor });
 }
 
 const logCursor = z.object({ id: z.number().int() });

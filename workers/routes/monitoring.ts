@@ -1,7 +1,8 @@
 /** GET /api/backup/stats and GET /api/backup/alerts: read-only, answered from D1. */
-import { and, desc, eq, isNotNull, isNull, lt, or, type SQL } from "drizzle-orm";
+import { and, desc, eq, isNotNull, isNull, lt, ne, or, type SQL } from "drizzle-orm";
 import { z } from "zod";
-import { alerts } from "../../schema";
+import { alerts, r2Backups } from "../../schema";
+import { clock } from "../../durable-objects/engine/clock";
 import { getConfig } from "../../durable-objects/engine/settings/config";
 import { presentAlert } from "../../schema/present";
 import { readStats } from "../../schema/stats";
@@ -15,12 +16,24 @@ import { listAlertsQuery } from "../schemas";
 /** The figures from D1, and from the coordinator the changes no backup covers yet (event backups). */
 export async function getStats(context: HandlerContext): Promise<Response> {
   const config = getConfig(context.env);
-  const [stats, changes] = await Promise.all([
-    readStats(openDatabase(context.env.DB), config.BACKUP_SCHEDULE),
+  const db = openDatabase(context.env.DB);
+  const [stats, changes, held] = await Promise.all([
+    readStats(db, config.BACKUP_SCHEDULE),
     context.env.BUCKET_COORDINATOR.getByName(config.BACKUP_SOURCE_BUCKET).changeSummary(),
+    db
+      .select({ holdReleaseAt: r2Backups.holdReleaseAt })
+      .from(r2Backups)
+      .where(and(isNotNull(r2Backups.holdAt), ne(r2Backups.status, "expired"))),
   ]);
+  const now = clock.now();
+  const standing = held.filter((h) => h.holdReleaseAt === null || Date.parse(h.holdReleaseAt) > now);
   return jsonResponse({
     ...stats,
+    protection: {
+      heldBackups: standing.length,
+      releasesPending: standing.filter((h) => h.holdReleaseAt !== null).length,
+      retentionLockDays: config.BACKUP_MIN_RETENTION_DAYS,
+    },
     unprotectedChanges: {
       keys: changes.count,
       oldestAt: changes.firstReceivedAt === null ? null : new Date(changes.firstReceivedAt).toISOString(),

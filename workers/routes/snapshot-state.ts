@@ -12,7 +12,7 @@ import { conflict } from "../http-error";
 export async function requireSnapshot(
   context: HandlerContext,
   backup: BackupRow,
-  action: "listed" | "verified" | "restored" | "replicated" | "compared" | "downloaded",
+  action: "listed" | "verified" | "restored" | "replicated" | "compared" | "downloaded" | "held",
 ): Promise<void> {
   if (backup.status === "completed" || backup.status === "partial") return;
   const details = { backupId: backup.id, status: backup.status };

@@ -3,7 +3,7 @@
  * buckets): the history its policy applies to, expiries, old rows to prune, and the store's
  * snapshots for the mark.
  */
-import { and, asc, count, eq, exists, inArray, isNotNull, lt, ne, not, sql } from "drizzle-orm";
+import { and, asc, count, eq, exists, inArray, isNotNull, isNull, lt, lte, ne, not, or, sql } from "drizzle-orm";
 import { backupFiles, backupJobs, backupLogs, jobFindings, r2Backups, webhookDeliveries } from "../../../schema/index";
 import type { CleanupDeps, CleanupState, ExpireOutcome } from "./cleanup-state";
 import { insertLog, runBatch, updateBackup, type Database } from "../records";
@@ -16,16 +16,26 @@ const SNAPSHOT = ["completed", "partial"] as const;
 const finishedDeliveryBefore = (createdBefore: string) =>
   and(ne(webhookDeliveries.status, "pending"), lt(webhookDeliveries.createdAt, createdBefore));
 
-export function cleanupHistory(db: Database, state: CleanupState): CleanupDeps["history"] {
+export function cleanupHistory(db: Database, state: CleanupState, now: Date): CleanupDeps["history"] {
   return async () => {
     const ofThisTemplate = and(
       eq(r2Backups.bucketName, state.bucketName),
       eq(r2Backups.template, state.template ?? DEFAULT_TEMPLATE),
     );
-    const backups = await db
-      .select({ id: r2Backups.id, backupDate: r2Backups.backupDate, status: r2Backups.status })
+    const rows = await db
+      .select({
+        id: r2Backups.id,
+        backupDate: r2Backups.backupDate,
+        status: r2Backups.status,
+        holdAt: r2Backups.holdAt,
+        holdReleaseAt: r2Backups.holdReleaseAt,
+      })
       .from(r2Backups)
       .where(and(ofThisTemplate, inArray(r2Backups.status, ["completed", "partial", "failed", "cancelled"])));
+    const backups = rows.map(({ holdAt, holdReleaseAt, ...backup }) => ({
+      ...backup,
+      held: isHeld({ holdAt, holdReleaseAt }, now),
+    }));
     // What a running verification, restore or replication reads, and a running backup's parent.
     const jobs = await db
       .select({ id: backupJobs.backupId })
@@ -54,6 +64,11 @@ export function cleanupHistory(db: Database, state: CleanupState): CleanupDeps["
   };
 }
 
+/** Whether a legal hold stands at `now`: placed, and its release (if asked for) not yet due. */
+export function isHeld(backup: { holdAt: string | null; holdReleaseAt: string | null }, now: Date): boolean {
+  return backup.holdAt !== null && (backup.holdReleaseAt === null || Date.parse(backup.holdReleaseAt) > now.getTime());
+}
+
 /**
  * Expires a backup unless a job reads it: one conditional update, so a verification, restore or
  * replication that starts after the plan either is seen here (the backup is kept) or starts on
@@ -71,14 +86,19 @@ export function expireRecord(db: Database, state: CleanupState, now: Date): Clea
           inArray(backupJobs.kind, [...READERS]),
         ),
       );
+    // A legal hold placed after the plan keeps it too (its release not yet due).
+    const notHeld = or(isNull(r2Backups.holdAt), lte(r2Backups.holdReleaseAt, now.toISOString()));
     const [, [row]] = await db.batch([
       db
         .update(r2Backups)
         .set({ status: "expired", updatedAt: now.toISOString() })
-        .where(and(eq(r2Backups.id, backupId), ne(r2Backups.status, "expired"), not(exists(reading)))),
-      db.select({ status: r2Backups.status }).from(r2Backups).where(eq(r2Backups.id, backupId)),
+        .where(and(eq(r2Backups.id, backupId), ne(r2Backups.status, "expired"), not(exists(reading)), notHeld)),
+      db
+        .select({ status: r2Backups.status, holdAt: r2Backups.holdAt, holdReleaseAt: r2Backups.holdReleaseAt })
+        .from(r2Backups)
+        .where(eq(r2Backups.id, backupId)),
     ]);
-    if (row?.status !== "expired") return "in_use";
+    if (row?.status !== "expired") return row && isHeld(row, now) ? "held" : "in_use";
     await runBatch(db, [
       insertLog(db, {
         eventKey: `${backupId}:expired`,

@@ -4,7 +4,7 @@
 import type { Keyring } from "../format/keyring";
 import type { ManifestJobState } from "../job-state";
 import type { Registration, SweepPageRequest } from "../collection/ledger";
-import type { BackupForRetention, RetentionPolicy } from "./keep-policy";
+import type { RetentionLock, BackupForRetention, RetentionPolicy } from "./keep-policy";
 
 export type CleanupPhase = "plan" | "expire" | "logs" | "findings" | "deliveries" | "collect" | "mark" | "sweep";
 
@@ -28,6 +28,9 @@ export interface CleanupState extends ManifestJobState {
   expireAfter: string | null;
   /** Backups the plan expired that a verification, restore or replication began to read first: kept. */
   keptInUse?: number;
+  /** Backups the policy alone would have expired, kept by a legal hold, and by the retention lock. */
+  keptByHold?: number;
+  keptByLock?: number;
   /** Expiries an earlier cleanup began and did not finish, finished by this one. */
   expiriesFinished?: number;
   /**
@@ -147,7 +150,8 @@ export interface StoreCollection {
   finishPage(pageId: string): Promise<void>;
 }
 
-export type ExpireOutcome = "expired" | "in_use";
+/** in_use: a reader began first; held: a legal hold was placed after the plan. Both keep the backup. */
+export type ExpireOutcome = "expired" | "in_use" | "held";
 
 export interface CleanupDeps {
   backup: Pick<R2Bucket, "get" | "list" | "delete">;
@@ -160,6 +164,8 @@ export interface CleanupDeps {
    * expiries an earlier cleanup did not finish.
    */
   history(): Promise<{ backups: BackupForRetention[]; inUse: Set<string>; unfinishedExpiries: string[] }>;
+  /** The deployment's retention lock (BACKUP_MIN_RETENTION_DAYS), read at every plan, never from the request. */
+  lock: RetentionLock;
   /**
    * Marks a backup expired in D1 with its log line, unless a verification, restore or replication
    * reads it (then it is kept: `in_use`). Idempotent.

@@ -61,11 +61,25 @@ export async function runCleanupStep(deps: CleanupDeps, state: CleanupState): Pr
 
 async function plan(deps: CleanupDeps, state: CleanupState): Promise<CleanupState> {
   const { backups, inUse, unfinishedExpiries } = await deps.history();
-  const retention = planRetention(backups, state.policy, deps.now(), inUse);
+  const retention = planRetention(backups, state.policy, deps.now(), inUse, deps.lock);
   // A dry run reports what this policy would expire; only a real run finishes earlier expiries.
   const finishing = state.dryRun ? [] : unfinishedExpiries.map((id) => ({ id, finishing: true }));
   deps.store.savePlan([...retention.expired.map((id) => ({ id, finishing: false })), ...finishing]);
-  return { ...state, phase: "expire", filesTotal: backups.length };
+  // What the request's policy alone would have expired, kept by a legal hold or the retention lock.
+  const held: Finding[] = [...retention.kept]
+    .filter(([, reasons]) => reasons.every((r) => r === "legal_hold" || r === "retention_lock"))
+    .map(([id, reasons]) => ({ list: "held", path: id, detail: reasons.join(",") }));
+  const count = (reason: string) => held.filter((f) => f.detail!.split(",").includes(reason)).length;
+  return withFindings<CleanupState>(
+    {
+      ...state,
+      phase: "expire",
+      filesTotal: backups.length,
+      keptByHold: count("legal_hold"),
+      keptByLock: count("retention_lock"),
+    },
+    held,
+  );
 }
 
 async function expireNext(deps: CleanupDeps, state: CleanupState): Promise<CleanupState> {
@@ -77,8 +91,14 @@ async function expireNext(deps: CleanupDeps, state: CleanupState): Promise<Clean
     return withFindings({ ...done, backupsExpired: state.backupsExpired + 1 }, [
       { list: "expired", path: id, detail: null },
     ]);
-  if (!finishing && (await deps.expireRecord(id)) === "in_use")
-    return { ...done, keptInUse: (state.keptInUse ?? 0) + 1 };
+  if (!finishing) {
+    const outcome = await deps.expireRecord(id);
+    if (outcome === "in_use") return { ...done, keptInUse: (state.keptInUse ?? 0) + 1 };
+    if (outcome === "held")
+      return withFindings({ ...done, keptByHold: (state.keptByHold ?? 0) + 1 }, [
+        { list: "held", path: id, detail: "legal_hold" },
+      ]);
+  }
   if ((await deps.deleteFileRows(id, FILE_ROWS_PER_STEP)) === FILE_ROWS_PER_STEP) return state; // more next step
   if (!(await deleteManifest(deps.backup, id))) return state;
   if (deps.replica && !(await deleteManifest(deps.replica, id))) return state;

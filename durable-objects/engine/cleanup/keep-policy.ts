@@ -10,7 +10,9 @@
  *   monthly N   the same per UTC calendar month.
  * Keep rules count only backups with a snapshot (`completed` and `partial`); rules left out count
  * as 0. Whatever the policy, the newest `completed` backup is kept, and so is every backup that a
- * running job reads (`protectedIds`). Backups still running are never candidates.
+ * running job reads (`protectedIds`), every backup under a legal hold (`held`), and every backup
+ * younger than the retention lock's `minRetentionDays` (set by deploy, not by the request).
+ * Backups still running are never candidates.
  */
 
 export interface KeepRules {
@@ -25,14 +27,22 @@ export interface RetentionPolicy {
   keep: KeepRules;
 }
 
+/** What no request can override: the deployment's retention lock. */
+export interface RetentionLock {
+  minRetentionDays: number;
+}
+
 export interface BackupForRetention {
   id: string;
   /** ISO time the backup was requested: its point in time. */
   backupDate: string;
   status: string;
+  /** Under a legal hold whose release has not taken effect. */
+  held?: boolean;
 }
 
-export type KeepReason = "age" | "last" | "daily" | "weekly" | "monthly" | "newest_completed" | "in_use";
+export type KeepReason =
+  "age" | "last" | "daily" | "weekly" | "monthly" | "newest_completed" | "in_use" | "legal_hold" | "retention_lock";
 
 export interface RetentionPlan {
   /** Kept backups with every reason that keeps them. */
@@ -71,6 +81,7 @@ export function planRetention(
   policy: RetentionPolicy,
   now: Date,
   protectedIds: ReadonlySet<string> = new Set(),
+  lock: RetentionLock = { minRetentionDays: 0 },
 ): RetentionPlan {
   const kept = new Map<string, KeepReason[]>();
   const keep = (id: string, reason: KeepReason) => kept.set(id, [...(kept.get(id) ?? []), reason]);
@@ -82,6 +93,9 @@ export function planRetention(
   for (const backup of newestFirst) {
     if (now.getTime() - Date.parse(backup.backupDate) < policy.retentionDays * DAY_MS) keep(backup.id, "age");
     if (protectedIds.has(backup.id)) keep(backup.id, "in_use");
+    if (backup.held) keep(backup.id, "legal_hold");
+    if (now.getTime() - Date.parse(backup.backupDate) < lock.minRetentionDays * DAY_MS)
+      keep(backup.id, "retention_lock");
   }
   const newestCompleted = newestFirst.find((b) => b.status === "completed");
   if (newestCompleted) keep(newestCompleted.id, "newest_completed");

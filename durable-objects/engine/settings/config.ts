@@ -56,6 +56,13 @@ const optionalText = z
 const configSchema = z
   .object({
     BACKUP_RETENTION_DAYS: wholeNumber(1, 3650).default(30),
+    /**
+     * Retention lock: no cleanup expires a backup younger than this many days (or, so, anything it
+     * needs), whatever a request asks. Set by deploy, never by a token. 0: no lock.
+     */
+    BACKUP_MIN_RETENTION_DAYS: wholeNumber(0, 36500).default(0),
+    /** How long after it is asked for the release of a legal hold takes effect (cancellable meanwhile). */
+    BACKUP_HOLD_RELEASE_DELAY_HOURS: wholeNumber(0, 24 * 365).default(24),
     /** Keep rules applied by cleanup besides the retention days (see keepRules). */
     BACKUP_KEEP: keepRules.default({ last: 3, daily: 7, weekly: 4, monthly: 6 }),
     /**

@@ -2,9 +2,9 @@
  * Verification of a backup, one manifest chunk per step:
  *   quick  every blob the manifest names exists (and, stored raw, has the entry's size);
  *   full   every blob is read back, decrypted and decompressed as needed, and hashed.
- * An entry larger than the step's byte budget is hashed across steps instead, by content ranges
- * with a resumable SHA-256 whose state rides in the checkpoint (as a backup hashes a large
- * object): one object of any size never makes one step longer than the budget allows.
+ * An entry above BACKUP_HASH_STEP_BYTES is hashed across steps instead, a byte budget of content
+ * ranges a step, with a resumable SHA-256 whose state rides in the checkpoint (as a backup hashes
+ * such an object): one object of any size never makes one step longer than the budget allows.
  * Completeness: every chunk is present and readable (each one's content hashes to its name, so the
  * tree under the root is the one the root names), the checksum matches (version 3: the root's
  * name, the tree's Merkle root; versions 1 and 2: the chain over the leaves' hashes, computed as
@@ -74,7 +74,7 @@ export interface VerifyState extends ManifestJobState {
   problemCount: number;
   /** The first problem, for the closing log line (the list itself is in D1). */
   firstProblem: VerifyProblem | null;
-  /** Full mode: the entry at the position, above the byte budget, hashed this far (absent: none begun). */
+  /** Full mode: the entry at the position, hashed across steps, hashed this far (absent: none begun). */
   largeEntry?: { hashed: number; hash: Sha256State } | null;
 }
 
@@ -83,8 +83,13 @@ export interface VerifyDeps {
   backup: Pick<R2Bucket, "get" | "head">;
   keyring: Keyring | null;
   concurrency: number;
-  /** Blob bytes one step reads at most (full mode). */
+  /** Blob bytes one step reads at most (full mode), for entries hashed across steps. */
   byteBudget: number;
+  /**
+   * Entries up to this size are hashed whole in one step with the runtime's native SHA-256; larger
+   * ones across steps, `byteBudget` at a time (BACKUP_HASH_STEP_BYTES, as a backup hashes).
+   */
+  wholeHashBytes: number;
 }
 
 /** A stable, cheap spread of keys over 100 buckets for sampling. */
@@ -133,7 +138,7 @@ export async function runVerifyStep(deps: VerifyDeps, state: VerifyState): Promi
       }
     : state;
   const next = entries[state.nextOffset];
-  if (next && state.mode === "full" && inSample(state.sample, next.key) && next.size > deps.byteBudget)
+  if (next && state.mode === "full" && inSample(state.sample, next.key) && next.size > deps.wholeHashBytes)
     return verifyLargeEntry(deps, accounted, next, entries.length);
   const { part, end } = sliceWithinBudget(
     entries,
@@ -158,7 +163,7 @@ export async function runVerifyStep(deps: VerifyDeps, state: VerifyState): Promi
 }
 
 /**
- * One step's share of an entry above the byte budget: the next `byteBudget` bytes of its content
+ * One step's share of an entry hashed across steps: the next `byteBudget` bytes of its content
  * hashed, or, with the last of them, the digest compared and the position moved past it.
  */
 async function verifyLargeEntry(

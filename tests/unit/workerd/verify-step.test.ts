@@ -66,7 +66,10 @@ async function runToEnd(bucket: MemoryBucket, state: VerifyState) {
   const findings = [];
   for (let steps = 0; state.stage === "running"; steps++) {
     if (steps > 50) throw new Error("verify did not end");
-    state = await runVerifyStep({ backup: bucket, keyring: null, concurrency: 2, byteBudget: 1024 }, state);
+    state = await runVerifyStep(
+      { backup: bucket, keyring: null, concurrency: 2, byteBudget: 1024, wholeHashBytes: 1024 * 1024 },
+      state,
+    );
     findings.push(...state.newFindings);
     state = { ...state, newFindings: [] };
   }
@@ -182,7 +185,10 @@ describe("verify step (plain fake bucket)", () => {
     const index = await manifest(bucket, [await entry(bucket, "a", "alpha")]);
     bucket.failing.add(await leafKey(bucket, index, 0));
     await expect(
-      runVerifyStep({ backup: bucket, keyring: null, concurrency: 2, byteBudget: 1024 }, stateFor(index)),
+      runVerifyStep(
+        { backup: bucket, keyring: null, concurrency: 2, byteBudget: 1024, wholeHashBytes: 1024 * 1024 },
+        stateFor(index),
+      ),
     ).rejects.toThrow(/R2 unavailable/);
   });
 

@@ -20,7 +20,7 @@ export function backupView(main, view, id) {
 
   async function load() {
     const { backup } = await api("GET", `/backup/status/${encodeURIComponent(id)}`);
-    render(summary, summaryOf(backup));
+    render(summary, summaryOf(backup), holdControls(backup, load));
     // Actions, files and the log are rebuilt only when the status changes (a form being filled
     // in must not be wiped by the live refresh).
     if (backup.status !== shownStatus) {
@@ -72,6 +72,7 @@ function summaryOf(backup) {
       row("Steps / retries", `${number(p.steps)} / ${number(p.retries)}`),
       row("Checksum", backup.checksum ? h("code", { class: "wrap" }, backup.checksum) : "–"),
       row("Last verified", lastVerification(backup)),
+      row("Legal hold", holdText(backup.hold)),
       // Shown only where a replica is configured (null: none was when it completed).
       backup.replicaStatus
         ? row(
@@ -82,6 +83,45 @@ function summaryOf(backup) {
     ),
     shardTable(backup.progress?.shards),
   ];
+}
+
+function holdText(hold) {
+  if (!hold) return "none";
+  const placed = `held since ${time(hold.at)} by ${hold.by}${hold.reason ? ` (${hold.reason})` : ""}`;
+  return hold.releaseAt ? `${placed}; release takes effect ${time(hold.releaseAt)}` : placed;
+}
+
+/** Admins place a legal hold, ask for its release (in effect after the deployment's delay), or cancel that. */
+function holdControls(backup, reload) {
+  if (!RESTORABLE.has(backup.status) || !can("backup:admin")) return null;
+  const region = h("div", { "aria-live": "polite", dataset: { testid: "hold-status" } });
+  const act = (method, label) =>
+    h(
+      "button",
+      {
+        type: "button",
+        onclick: async () => {
+          try {
+            await api(method, `/backup/hold/${encodeURIComponent(backup.id)}`);
+            await reload();
+          } catch (error) {
+            render(region, notice("error", error.message));
+          }
+        },
+      },
+      label,
+    );
+  const hold = backup.hold;
+  return h(
+    "div",
+    { class: "actions" },
+    !hold
+      ? act("POST", "Place legal hold")
+      : hold.releaseAt
+        ? act("POST", "Cancel the release")
+        : act("DELETE", "Release hold"),
+    region,
+  );
 }
 
 const SHARD_COLUMNS = ["Shard", "Keys", "Status", "Objects", "Read", "Failed", "Steps / retries"];

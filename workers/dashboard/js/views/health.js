@@ -54,6 +54,15 @@ function figureList(stats) {
         : "none",
       "unprotected",
     ),
+    tile(
+      "Protected from cleanup",
+      `${number(stats.protection.heldBackups)} held` +
+        (stats.protection.releasesPending ? ` (${number(stats.protection.releasesPending)} releasing)` : "") +
+        (stats.protection.retentionLockDays
+          ? `; lock ${number(stats.protection.retentionLockDays)} days`
+          : "; no lock"),
+      "protection",
+    ),
   );
 }
 
@@ -160,6 +169,13 @@ function cleanupForm(reload) {
         dryRun ? "info" : "success",
         `${dryRun ? "Would expire" : "Expired"} ${number(r.backupsExpired)} backups and ${dryRun ? "delete" : "deleted"} ${number(r.blobsDeleted)} blobs (${bytes(r.bytesFreed)}).`,
       ),
+      r.keptByHoldOrLock?.length
+        ? h(
+            "p",
+            { class: "hint", dataset: { testid: "cleanup-held" } },
+            `Kept whatever the policy says: ${r.keptByHoldOrLock.map((k) => `${k.backupId} (${k.reasons.join(", ").replaceAll("_", " ")})`).join("; ")}.`,
+          )
+        : null,
       r.waitingForGrace?.objects > 0
         ? h(
             "p",
