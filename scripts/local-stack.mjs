@@ -98,12 +98,27 @@ export function adminToken() {
 
 export function apiClient(port, token) {
   const base = `http://127.0.0.1:${port}/api`;
+  // Observed on wrangler dev with a 1 GiB object: a status read sent while a job object read the
+  // whole object in one call was never answered (its connection stayed open, idle, with no line in
+  // the server's log), while the same read sent after that call was answered in 30 ms. A read is
+  // therefore given 30 s and sent again, up to 5 times; a write is sent once.
+  const sent = async (method, path, body) => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await fetch(`${base}${path}`, {
+          method,
+          headers: { authorization: `Bearer ${token}` },
+          body: body === undefined ? undefined : JSON.stringify(body),
+          ...(method === "GET" ? { signal: AbortSignal.timeout(30_000) } : {}),
+        });
+      } catch (error) {
+        if (method !== "GET" || error.name !== "TimeoutError" || attempt === 5) throw error;
+        console.error(`(${method} ${path} unanswered for 30 s: sent again, attempt ${attempt + 1})`);
+      }
+    }
+  };
   const call = async (method, path, body) => {
-    const response = await fetch(`${base}${path}`, {
-      method,
-      headers: { authorization: `Bearer ${token}` },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
+    const response = await sent(method, path, body);
     const json = await response.json();
     if (response.status >= 400) throw new Error(`${method} ${path}: ${response.status} ${JSON.stringify(json)}`);
     return json;
