@@ -188,9 +188,9 @@ export const API_ROUTES: ApiRoute[] = [
     tag: "backups",
     summary: "Every version of one key across the kept backups, newest first",
     description:
-      "Each distinct version of `key` (a run of kept, completed or partial, backups holding the same object) with the backups it appears in, its size, SHA-256 and modified time, and when it was found deleted. Each backup is asked for the key alone (one descent of its chunk tree), never listed. A backup without the key counts as a deletion only if it could have held it: not when the key failed to be read in it, or lies outside its template's prefixes. `bucket` defaults to the environment's source bucket. Paged by versions (`limit`, default 20, at most 100).",
+      "Each distinct version of `key` (a run of kept, completed or partial, backups holding the same object) with the backups it appears in, its size, SHA-256 and modified time, and when it was found deleted. Each backup is asked for the key alone (one descent of its chunk tree), never listed. A backup without the key counts as a deletion only if it could have held it: not when the key failed to be read in it, or lies outside its template's prefixes. `bucket` defaults to the environment's source bucket. Paged by versions (`limit`, default 20, at most 100). 409 when a kept backup's manifest is missing (naming it: verify that backup).",
     query: requests.historyQuery,
-    errors: [],
+    errors: [409],
     success: {
       status: 200,
       schema: resources.keyHistory,

@@ -90,6 +90,14 @@ describe("the versions of one key", () => {
     expect((await history("&bucket=media-files")).versions).toEqual([]);
   });
 
+  it("names a kept backup whose manifest is missing instead of leaving it out", async () => {
+    const [, second] = await fiveBackups();
+    await env.R2_BACKUP_BUCKET.delete(`manifests/${second}/index.json`);
+    const refused = await api("GET", `/api/backup/history?key=${encodeURIComponent(KEY)}`);
+    expect([refused.status, refused.body.error.details]).toEqual([409, { backupId: second }]);
+    expect(refused.body.error.message).toContain(`kept backup ${second} is missing`);
+  });
+
   it("refuses a missing key, a bad bucket name, a foreign cursor and unknown parameters", async () => {
     await fiveBackups();
     const first = await api("GET", `/api/backup/history?key=${encodeURIComponent(KEY)}&limit=1`);

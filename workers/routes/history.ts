@@ -18,7 +18,7 @@ import { readKeyring } from "../../durable-objects/engine/settings/engine-settin
 import { allTemplates } from "../../durable-objects/engine/settings/templates";
 import { openSnapshot, PageCache } from "../../durable-objects/engine/snapshot-reader";
 import type { HandlerContext } from "../context";
-import { badRequest, jsonResponse } from "../http-error";
+import { badRequest, conflict, jsonResponse } from "../http-error";
 import { decodeCursor, encodeCursor } from "../pagination";
 import { parseQuery } from "../request-body";
 import { historyQuery } from "../schemas";
@@ -96,7 +96,13 @@ async function observation(
     replica: context.env.R2_REPLICA_BUCKET ?? null,
     pages: reading.pages,
   });
-  if (!snapshot) throw new Error(`the manifest index of ${backup.id} is missing from the backup store`);
+  // A kept backup whose index is gone (damage a verification reports): the history cannot be told
+  // whole without it, and says which backup to look at rather than skipping it silently.
+  if (!snapshot)
+    throw conflict(
+      `The manifest of kept backup ${backup.id} is missing from the backup store${context.env.R2_REPLICA_BUCKET ? " and the replica" : ""}: the versions of ${JSON.stringify(key)} cannot be listed without it. Verify that backup.`,
+      { backupId: backup.id },
+    );
   const entry = await snapshot.entry(key);
   if (entry) return { ...at, seen: { kind: "present", entry } };
   const scope = reading.scopes.get(backup.template);
