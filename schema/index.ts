@@ -136,6 +136,11 @@ export const r2Backups = sqliteTable(
   ],
 );
 
+/** Whether a backup's legal hold stands at `now`: placed, and its release (if asked for) not yet due. */
+export function holdStands(backup: Pick<BackupRow, "holdAt" | "holdReleaseAt">, now: Date): boolean {
+  return backup.holdAt !== null && (backup.holdReleaseAt === null || Date.parse(backup.holdReleaseAt) > now.getTime());
+}
+
 /**
  * Named backup configurations (`/api/backup/templates`). The built-in `default` template is not
  * stored: it is the environment variables (BACKUP_SOURCE_BUCKET, BACKUP_SCHEDULE, ...), so a

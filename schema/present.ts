@@ -2,7 +2,15 @@
  * Shapes D1 rows into the API contract's resources: used by the routes and by the webhook
  * deliveries, which carry the same shapes.
  */
-import type { AlertRow, BackupJobRow, BackupLogRow, BackupRow, FindingList, JobFindingRow } from "./index";
+import {
+  holdStands,
+  type AlertRow,
+  type BackupJobRow,
+  type BackupLogRow,
+  type BackupRow,
+  type FindingList,
+  type JobFindingRow,
+} from "./index";
 
 /** Seconds between two ISO times, or null when either is missing. */
 function secondsBetween(from: string | null, to: string | null): number | null {
@@ -18,8 +26,6 @@ function perSecond(amount: number, seconds: number | null, scale = 1): number | 
  * its `releaseAt`; once that has passed the hold is gone), else null.
  */
 export function presentBackup(row: BackupRow, now: Date = new Date()) {
-  const holdStands =
-    row.holdAt !== null && (row.holdReleaseAt === null || Date.parse(row.holdReleaseAt) > now.getTime());
   return {
     id: row.id,
     bucketName: row.bucketName,
@@ -47,7 +53,9 @@ export function presentBackup(row: BackupRow, now: Date = new Date()) {
     lastVerificationSamplePercent: row.lastVerificationSamplePercent,
     replicaStatus: row.replicaStatus,
     replicaCompletedAt: row.replicaCompletedAt,
-    hold: holdStands ? { by: row.holdBy, at: row.holdAt, reason: row.holdReason, releaseAt: row.holdReleaseAt } : null,
+    hold: holdStands(row, now)
+      ? { by: row.holdBy, at: row.holdAt, reason: row.holdReason, releaseAt: row.holdReleaseAt }
+      : null,
     progress: {
       phase: row.phase,
       filesProcessed: row.filesProcessed,

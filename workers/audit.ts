@@ -33,6 +33,7 @@ export async function recordAudit(db: D1Database, event: AuditRecord): Promise<v
 async function targetOf(response: Response): Promise<string | null> {
   // Only a JSON answer names one; a download's body is an object's content, never read here.
   if (!response.headers.get("content-type")?.startsWith("application/json")) return null;
+  // Bounded: one backup, job or template (see above); never a download, refused just before.
   const body = (await response
     .clone()
     .json()

@@ -99,17 +99,9 @@ async function indexWithFallback(
 /** A version 2 reader's chunk tree, for diffSnapshots (callers never see it; version 1 has none). */
 const trees = new WeakMap<SnapshotReader, { root: ChunkRef | null; nodes: TreeNodes }>();
 
-/**
- * The snapshot of `backupId` in the environment's backup bucket, read with its keyring;
- * `withReplica`: with the replica (when one is bound) behind it.
- */
-export async function openBackupSnapshot(
-  env: Env,
-  backupId: string,
-  options: { withReplica?: boolean } = {},
-): Promise<SnapshotReader | null> {
-  const replica = options.withReplica ? (env.R2_REPLICA_BUCKET ?? null) : null;
-  return openSnapshot(env.R2_BACKUP_BUCKET, await readKeyring(env), backupId, { replica });
+/** The snapshot of `backupId` in the environment's backup bucket, read with its keyring. */
+export async function openBackupSnapshot(env: Env, backupId: string): Promise<SnapshotReader | null> {
+  return openSnapshot(env.R2_BACKUP_BUCKET, await readKeyring(env), backupId);
 }
 
 export interface SnapshotDiffPage {

@@ -30,15 +30,26 @@ export async function devDamage(context: HandlerContext): Promise<Response> {
         : `Backup ${backup.id} holds no object ${body.key}.`,
     );
   if (body.how === "alter") {
-    // Same size and metadata, last byte changed: only reading the content can tell.
+    // Same size and metadata, last byte changed: only reading the content can tell. Streamed
+    // through, so a blob of any size is altered without being held.
     const stored = await context.env.R2_BACKUP_BUCKET.get(entry.blob);
     if (!stored) throw notFound(`The blob of ${entry.key} (${entry.blob}) is already gone.`);
-    const bytes = new Uint8Array(await stored.arrayBuffer());
-    if (bytes.length > 0) bytes[bytes.length - 1] = bytes.at(-1)! ^ 0xff;
-    await context.env.R2_BACKUP_BUCKET.put(entry.blob, bytes, {
-      httpMetadata: stored.httpMetadata,
-      customMetadata: stored.customMetadata,
+    let seen = 0;
+    const lastByteFlipped = new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, controller) {
+        seen += chunk.length;
+        if (seen === stored.size && chunk.length > 0) {
+          chunk = chunk.slice();
+          chunk[chunk.length - 1] = chunk.at(-1)! ^ 0xff;
+        }
+        controller.enqueue(chunk);
+      },
     });
+    await context.env.R2_BACKUP_BUCKET.put(
+      entry.blob,
+      stored.body.pipeThrough(lastByteFlipped).pipeThrough(new FixedLengthStream(stored.size)),
+      { httpMetadata: stored.httpMetadata, customMetadata: stored.customMetadata },
+    );
     return jsonResponse({ backupId: backup.id, key: entry.key, blobAltered: entry.blob });
   }
   await context.env.R2_BACKUP_BUCKET.delete(entry.blob);

@@ -7,7 +7,7 @@
  * the backup's log.
  */
 import { openContent, type ContentRange } from "../../durable-objects/engine/object-content";
-import { openBackupSnapshot, type SnapshotEntry } from "../../durable-objects/engine/snapshot-reader";
+import { openSnapshot, type SnapshotEntry } from "../../durable-objects/engine/snapshot-reader";
 import { insertLog, openDatabase } from "../../durable-objects/engine/records";
 import { readKeyring } from "../../durable-objects/engine/settings/engine-settings";
 import { clock } from "../../durable-objects/engine/clock";
@@ -25,7 +25,13 @@ export async function downloadObject(context: HandlerContext): Promise<Response>
   const { key } = parseQuery(context.url, objectQuery);
   const backup = await findBackup(context, context.request.params.id!);
   await requireSnapshot(context, backup, "downloaded");
-  const snapshot = await openBackupSnapshot(context.env, backup.id, { withReplica: true });
+  // One keyring for the manifest and the content; the replica behind both, as a restore reads.
+  const copies = {
+    backup: context.env.R2_BACKUP_BUCKET,
+    replica: context.env.R2_REPLICA_BUCKET ?? null,
+    keyring: await readKeyring(context.env),
+  };
+  const snapshot = await openSnapshot(copies.backup, copies.keyring, backup.id, { replica: copies.replica });
   if (!snapshot)
     throw conflict(`The manifest of backup ${backup.id} is missing from the backup store; verify the backup.`, {
       backupId: backup.id,
@@ -43,16 +49,7 @@ export async function downloadObject(context: HandlerContext): Promise<Response>
   if (isHeadOnly(context.request)) return new Response(null, { status, headers });
 
   const failed = (why: string) => context.ctx.waitUntil(logFailure(context, backup.id, entry, why));
-  const content = await openContent(
-    {
-      backup: context.env.R2_BACKUP_BUCKET,
-      replica: context.env.R2_REPLICA_BUCKET ?? null,
-      keyring: await readKeyring(context.env),
-    },
-    entry,
-    range,
-    failed,
-  );
+  const content = await openContent(copies, entry, range, failed);
   if (content.kind === "unavailable") {
     failed(content.why);
     throw conflict(

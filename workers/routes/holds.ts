@@ -6,11 +6,9 @@
  * is also a line in the backup's log.
  */
 import { clock } from "../../durable-objects/engine/clock";
-import { isHeld } from "../../durable-objects/engine/cleanup/cleanup-records";
 import { insertLog, openDatabase, runBatch, updateBackup } from "../../durable-objects/engine/records";
-import { findBackupRow } from "../../schema/queries";
 import { presentBackup } from "../../schema/present";
-import type { BackupRow } from "../../schema";
+import { holdStands, type BackupRow } from "../../schema";
 import type { HandlerContext } from "../context";
 import { conflict, jsonResponse } from "../http-error";
 import { parseJsonBody } from "../request-body";
@@ -26,8 +24,8 @@ export async function placeHold(context: HandlerContext, id: string): Promise<Re
   await requireSnapshot(context, backup, "held");
   const now = clock.date();
   const by = context.principal.subject;
-  if (isHeld(backup, now) && backup.holdReleaseAt === null) return answer(context, backup.id, now); // held already
-  const cancelling = isHeld(backup, now);
+  if (holdStands(backup, now) && backup.holdReleaseAt === null) return answer(backup, now); // held already
+  const cancelling = holdStands(backup, now);
   const values = cancelling
     ? { holdReleaseAt: null }
     : { holdBy: by, holdAt: now.toISOString(), holdReason: body.reason ?? null, holdReleaseAt: null };
@@ -35,14 +33,15 @@ export async function placeHold(context: HandlerContext, id: string): Promise<Re
     ? `The release of its legal hold (due ${backup.holdReleaseAt}) was cancelled by ${by}: the hold stands.`
     : `Legal hold placed by ${by}${body.reason ? `: ${body.reason}` : ""}. It never expires until the hold is released.`;
   await record(context, backup, values, "hold", message, now);
-  return answer(context, backup.id, now);
+  return answer({ ...backup, ...values }, now);
 }
 
 export async function releaseHold(context: HandlerContext, id: string): Promise<Response> {
   const backup = await findBackup(context, id);
   const now = clock.date();
-  if (!isHeld(backup, now)) throw conflict(`Backup ${backup.id} is not under a legal hold.`, { backupId: backup.id });
-  if (backup.holdReleaseAt !== null) return answer(context, backup.id, now); // asked for already
+  if (!holdStands(backup, now))
+    throw conflict(`Backup ${backup.id} is not under a legal hold.`, { backupId: backup.id });
+  if (backup.holdReleaseAt !== null) return answer(backup, now); // asked for already
   const delayHours = context.config.BACKUP_HOLD_RELEASE_DELAY_HOURS;
   const releaseAt = new Date(now.getTime() + delayHours * HOUR_MS).toISOString();
   const by = context.principal.subject;
@@ -51,7 +50,7 @@ export async function releaseHold(context: HandlerContext, id: string): Promise<
       ? `Legal hold released by ${by}.`
       : `Release of its legal hold asked for by ${by}: it takes effect at ${releaseAt} (BACKUP_HOLD_RELEASE_DELAY_HOURS ${delayHours}); placing the hold again before then cancels it.`;
   await record(context, backup, { holdReleaseAt: releaseAt }, "release", message, now);
-  return answer(context, backup.id, now);
+  return answer({ ...backup, holdReleaseAt: releaseAt }, now);
 }
 
 async function record(
@@ -77,7 +76,7 @@ async function record(
   ]);
 }
 
-async function answer(context: HandlerContext, id: string, now: Date) {
-  const row = await findBackupRow(openDatabase(context.env.DB), id);
-  return jsonResponse({ backup: presentBackup(row!, now) });
+/** The backup as it now stands (the row just written, not read again). */
+function answer(backup: BackupRow, now: Date) {
+  return jsonResponse({ backup: presentBackup(backup, now) });
 }

@@ -1,7 +1,7 @@
 /** GET /api/backup/stats and GET /api/backup/alerts: read-only, answered from D1. */
 import { and, desc, eq, isNotNull, isNull, lt, ne, or, type SQL } from "drizzle-orm";
 import { z } from "zod";
-import { alerts, r2Backups } from "../../schema";
+import { alerts, holdStands, r2Backups } from "../../schema";
 import { clock } from "../../durable-objects/engine/clock";
 import { getConfig } from "../../durable-objects/engine/settings/config";
 import { presentAlert } from "../../schema/present";
@@ -21,12 +21,12 @@ export async function getStats(context: HandlerContext): Promise<Response> {
     readStats(db, config.BACKUP_SCHEDULE),
     context.env.BUCKET_COORDINATOR.getByName(config.BACKUP_SOURCE_BUCKET).changeSummary(),
     db
-      .select({ holdReleaseAt: r2Backups.holdReleaseAt })
+      .select({ holdAt: r2Backups.holdAt, holdReleaseAt: r2Backups.holdReleaseAt })
       .from(r2Backups)
       .where(and(isNotNull(r2Backups.holdAt), ne(r2Backups.status, "expired"))),
   ]);
-  const now = clock.now();
-  const standing = held.filter((h) => h.holdReleaseAt === null || Date.parse(h.holdReleaseAt) > now);
+  const now = clock.date();
+  const standing = held.filter((h) => holdStands(h, now));
   return jsonResponse({
     ...stats,
     protection: {

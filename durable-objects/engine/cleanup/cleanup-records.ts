@@ -4,7 +4,15 @@
  * snapshots for the mark.
  */
 import { and, asc, count, eq, exists, inArray, isNotNull, isNull, lt, lte, ne, not, or, sql } from "drizzle-orm";
-import { backupFiles, backupJobs, backupLogs, jobFindings, r2Backups, webhookDeliveries } from "../../../schema/index";
+import {
+  backupFiles,
+  backupJobs,
+  backupLogs,
+  holdStands,
+  jobFindings,
+  r2Backups,
+  webhookDeliveries,
+} from "../../../schema/index";
 import type { CleanupDeps, CleanupState, ExpireOutcome } from "./cleanup-state";
 import { insertLog, runBatch, updateBackup, type Database } from "../records";
 import { DEFAULT_TEMPLATE } from "../settings/templates";
@@ -34,7 +42,7 @@ export function cleanupHistory(db: Database, state: CleanupState, now: Date): Cl
       .where(and(ofThisTemplate, inArray(r2Backups.status, ["completed", "partial", "failed", "cancelled"])));
     const backups = rows.map(({ holdAt, holdReleaseAt, ...backup }) => ({
       ...backup,
-      held: isHeld({ holdAt, holdReleaseAt }, now),
+      held: holdStands({ holdAt, holdReleaseAt }, now),
     }));
     // What a running verification, restore or replication reads, and a running backup's parent.
     const jobs = await db
@@ -62,11 +70,6 @@ export function cleanupHistory(db: Database, state: CleanupState, now: Date): Cl
       unfinishedExpiries: unfinished.map((r) => r.id),
     };
   };
-}
-
-/** Whether a legal hold stands at `now`: placed, and its release (if asked for) not yet due. */
-export function isHeld(backup: { holdAt: string | null; holdReleaseAt: string | null }, now: Date): boolean {
-  return backup.holdAt !== null && (backup.holdReleaseAt === null || Date.parse(backup.holdReleaseAt) > now.getTime());
 }
 
 /**
@@ -98,7 +101,7 @@ export function expireRecord(db: Database, state: CleanupState, now: Date): Clea
         .from(r2Backups)
         .where(eq(r2Backups.id, backupId)),
     ]);
-    if (row?.status !== "expired") return row && isHeld(row, now) ? "held" : "in_use";
+    if (row?.status !== "expired") return row && holdStands(row, now) ? "held" : "in_use";
     await runBatch(db, [
       insertLog(db, {
         eventKey: `${backupId}:expired`,

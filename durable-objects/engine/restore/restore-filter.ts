@@ -105,12 +105,12 @@ export function describeFilter(filter: RestoreFilter): string {
   const parts: string[] = [];
   if (filter.pathPrefix) parts.push(`under ${filter.pathPrefix}`);
   if (filter.extensions.length) parts.push(`extensions ${filter.extensions.join(", ")}`);
-  if (filter.modifiedFrom || filter.modifiedTo)
-    parts.push(`modified ${filter.modifiedFrom ?? "any time"} to ${filter.modifiedTo ?? "now"}`);
+  if (filter.modifiedFrom) parts.push(`modified from ${filter.modifiedFrom}`);
+  if (filter.modifiedTo) parts.push(`modified until ${filter.modifiedTo}`);
   if (filter.include?.length) parts.push(`matching ${filter.include.join(" or ")}`);
   if (filter.exclude?.length) parts.push(`not matching ${filter.exclude.join(" or ")}`);
-  if (filter.sizeMin != null || filter.sizeMax != null)
-    parts.push(`of ${filter.sizeMin ?? 0} to ${filter.sizeMax ?? "any number of"} bytes`);
+  if (filter.sizeMin != null) parts.push(`of at least ${filter.sizeMin} bytes`);
+  if (filter.sizeMax != null) parts.push(`of at most ${filter.sizeMax} bytes`);
   if (filter.contentTypes?.length) parts.push(`of type ${filter.contentTypes.join(" or ")}`);
   return parts.join("; ");
 }

@@ -47,3 +47,16 @@ export function field(label, control, hint) {
 export function notice(kind, text) {
   return h("p", { class: `notice ${kind}`, role: kind === "error" ? "alert" : "status" }, text);
 }
+
+/** A table's head: one row of column titles. */
+export function tableHead(titles) {
+  return h(
+    "thead",
+    {},
+    h(
+      "tr",
+      {},
+      titles.map((title) => h("th", { scope: "col" }, title)),
+    ),
+  );
+}

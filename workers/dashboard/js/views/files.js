@@ -2,7 +2,7 @@
 // its subfolders are grouped from the keys under it. A folder's object count and size cover the
 // keys loaded so far (a page is 1,000 keys; "load more" reads on), and say so while there are more.
 import { api } from "../api.js";
-import { h, notice, render } from "../dom.js";
+import { h, notice, render, tableHead } from "../dom.js";
 import { bytes, number, time } from "../format.js";
 import { saveObject, showVersions } from "./object-actions.js";
 
@@ -51,15 +51,7 @@ export function fileBrowser(backup) {
           "table",
           { class: "files" },
           h("caption", { class: "visually-hidden" }, `Contents of ${prefix || "the bucket"}`),
-          h(
-            "thead",
-            {},
-            h(
-              "tr",
-              {},
-              ["Name", "Objects", "Size", "Modified", "Type", ""].map((c) => h("th", { scope: "col" }, c)),
-            ),
-          ),
+          tableHead(["Name", "Objects", "Size", "Modified", "Type", ""]),
           h(
             "tbody",
             {},

@@ -3,7 +3,7 @@
 // (the API needs the session's token, so a plain link cannot fetch it) and saved under the key's
 // file name; the CLI's `r2-backup get` streams very large objects to disk instead.
 import { api, downloadObject } from "../api.js";
-import { h, notice, render } from "../dom.js";
+import { h, notice, render, tableHead } from "../dom.js";
 import { bytes, time } from "../format.js";
 
 /** Saves `key` of backup `backupId`, reporting in `status`. */
@@ -37,15 +37,7 @@ export async function showVersions(bucket, key, panel, status) {
             "table",
             { class: "versions", dataset: { testid: "versions" } },
             h("caption", { class: "visually-hidden" }, `Versions of ${key}, newest first`),
-            h(
-              "thead",
-              {},
-              h(
-                "tr",
-                {},
-                ["Modified", "Size", "SHA-256", "In backups", "Deleted", ""].map((c) => h("th", { scope: "col" }, c)),
-              ),
-            ),
+            tableHead(["Modified", "Size", "SHA-256", "In backups", "Deleted", ""]),
             h(
               "tbody",
               {},
