@@ -97,13 +97,17 @@ function monitoringProject() {
             BACKUP_WEBHOOK_SECRET: WEBHOOK_TEST_SECRET,
             // A receiver that never answers is given up on quickly.
             BACKUP_WEBHOOK_TIMEOUT_MS: "300",
-            // Test backups are small: growth is judged by the factor alone.
+            // Test backups are small: growth is judged by the factor alone, and mass change from
+            // 20 objects on (the attack test's bucket holds 50).
             BACKUP_ALERT_GROWTH_MIN_BYTES: "0",
+            BACKUP_ALERT_MASS_CHANGE_MIN_OBJECTS: "20",
           },
         },
       })),
     ],
-    test: { ...base.test, globalSetup: ["./tests/setup/webhook-receiver.mjs"] },
+    // One receiver for the whole project: its files run one after another, so that what one test
+    // sends never lands among another's deliveries.
+    test: { ...base.test, globalSetup: ["./tests/setup/webhook-receiver.mjs"], fileParallelism: false },
   };
 }
 

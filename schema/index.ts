@@ -120,6 +120,17 @@ export const r2Backups = sqliteTable(
     holdAt: text("hold_at"),
     holdReason: text("hold_reason"),
     holdReleaseAt: text("hold_release_at"),
+    /**
+     * What the mass-change alert measures (engine/monitor/mass-change.ts): keys whose content
+     * changed from the parent's (deletions are `deletedCount`), and of the new content this backup
+     * read, how many objects were sampled and how many of those did not compress. Null in backups
+     * made before they were measured.
+     */
+    modifiedCount: integer("modified_count"),
+    sampledCount: integer("sampled_count"),
+    incompressibleCount: integer("incompressible_count"),
+    /** Modified and deleted keys by top-level prefix (the most frequent, capped). */
+    changedPrefixes: text("changed_prefixes", { mode: "json" }).$type<Record<string, number>>(),
     updatedAt: text("updated_at").notNull(),
   },
   (t) => [
@@ -291,6 +302,9 @@ export const AUDIT_ACTIONS = [
   /** A legal hold placed, and its release asked for (it takes effect after a delay). */
   "backup.hold",
   "backup.release",
+  /** An admin asked for an alert that does not resolve by itself to resolve (after a delay), or cancelled that. */
+  "alert.resolve",
+  "alert.resolve_cancel",
   "template.create",
   "template.update",
   "template.delete",
@@ -335,6 +349,7 @@ export const ALERT_CODES = [
   "schedule_skipped",
   "replica_incomplete",
   "changes_pending",
+  "mass_change",
 ] as const;
 export type AlertCode = (typeof ALERT_CODES)[number];
 export const ALERT_SEVERITIES = ["warning", "critical"] as const;
@@ -356,6 +371,14 @@ export const alerts = sqliteTable(
     details: text("details", { mode: "json" }).$type<Record<string, unknown>>().notNull(),
     openedAt: text("opened_at").notNull(),
     resolvedAt: text("resolved_at"),
+    /**
+     * An alert that does not resolve by itself (mass_change) resolves when an admin asks
+     * (POST /api/backup/alerts/:id/resolve), BACKUP_HOLD_RELEASE_DELAY_HOURS later: who asked,
+     * when, and when it takes effect. Backups up to the request are then acknowledged evidence.
+     */
+    resolveRequestedAt: text("resolve_requested_at"),
+    resolveAt: text("resolve_at"),
+    resolveRequestedBy: text("resolve_requested_by"),
   },
   (t) => [
     uniqueIndex("alerts_open_bucket_code_idx")
@@ -367,9 +390,21 @@ export const alerts = sqliteTable(
 );
 export type AlertRow = typeof alerts.$inferSelect;
 
+/**
+ * Whether an open mass_change alert still holds its bucket's older backups at `now`: until its
+ * resolution (asked for by an admin, effective after a delay) takes effect.
+ */
+export function alertHoldStands(alert: Pick<AlertRow, "resolvedAt" | "resolveAt">, now: Date): boolean {
+  return alert.resolvedAt === null && (alert.resolveAt === null || Date.parse(alert.resolveAt) > now.getTime());
+}
+
 export const WEBHOOK_EVENTS = [
   "alert.opened",
   "alert.resolved",
+  "alert.resolve_requested",
+  "alert.resolve_cancelled",
+  "backup.hold_release_requested",
+  "backup.hold_release_cancelled",
   "backup.completed",
   "backup.failed",
   "verify.completed",

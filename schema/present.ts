@@ -91,6 +91,11 @@ export function presentAlert(row: AlertRow) {
     message: row.message,
     openedAt: row.openedAt,
     resolvedAt: row.resolvedAt,
+    // An alert that resolves only when asked (mass_change): the request, until it takes effect.
+    resolution:
+      row.resolveAt === null || row.resolvedAt !== null
+        ? null
+        : { requestedBy: row.resolveRequestedBy, requestedAt: row.resolveRequestedAt, takesEffectAt: row.resolveAt },
     details: row.details,
   };
 }

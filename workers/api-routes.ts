@@ -13,6 +13,7 @@ import { cancelBackupOrJob } from "./routes/cancel";
 import { startCleanup } from "./routes/cleanup";
 import { getJob, startReplication, startRestore, startVerify } from "./routes/jobs";
 import { getStats, listAlerts } from "./routes/monitoring";
+import { cancelResolution, requestResolution } from "./routes/alert-resolution";
 import { devCron, devSourceWrites } from "./routes/dev";
 import { devDamage } from "./routes/dev-damage";
 import { devDiffCost } from "./routes/dev-diff-cost";
@@ -438,6 +439,41 @@ export const API_ROUTES: ApiRoute[] = [
       example: { alerts: [examples.alert], nextCursor: null },
     },
     handle: listAlerts,
+  },
+  {
+    method: "POST",
+    path: "/backup/alerts/:id/resolve",
+    scope: "backup:admin",
+    audit: "alert.resolve",
+    tag: "monitoring",
+    summary: "Resolve a mass_change alert: takes effect after BACKUP_HOLD_RELEASE_DELAY_HOURS",
+    description:
+      "No body. `mass_change` never resolves by itself: while it is open, no cleanup expires a backup of its bucket older than the one it suspects. This call acknowledges it; the resolution takes effect `BACKUP_HOLD_RELEASE_DELAY_HOURS` (default 24, set by deploy) later, shown meanwhile as `resolution`, sent as the webhook `alert.resolve_requested`, and cancellable with `DELETE` on the same path. Once in effect, the alert resolves (webhook `alert.resolved`) and the backups up to the request count as acknowledged: they never open it again. Asking again while a request is pending changes nothing. 409 for an alert that resolves by itself, or one already resolved.",
+    errors: [404, 409],
+    success: {
+      status: 200,
+      schema: resources.one("alert", resources.alert),
+      example: { alert: examples.massChangeAlert },
+    },
+    handle: (c) => requestResolution(c, idOf(c)),
+  },
+  {
+    method: "DELETE",
+    path: "/backup/alerts/:id/resolve",
+    operationId: "cancelAlertResolution",
+    scope: "backup:admin",
+    audit: "alert.resolve_cancel",
+    tag: "monitoring",
+    summary: "Cancel a pending resolution of a mass_change alert",
+    description:
+      "No body. The alert stays open and keeps holding its bucket's older backups; sent as the webhook `alert.resolve_cancelled`. 409 when no resolution is pending (or it has taken effect).",
+    errors: [404, 409],
+    success: {
+      status: 200,
+      schema: resources.one("alert", resources.alert),
+      example: { alert: { ...examples.massChangeAlert, resolution: null } },
+    },
+    handle: (c) => cancelResolution(c, idOf(c)),
   },
   {
     method: "GET",

@@ -24,6 +24,13 @@ export function alertThresholds(config: Config): AlertThresholds {
     skippedRuns: config.BACKUP_ALERT_SKIPPED_RUNS,
     pendingChanges: config.BACKUP_ALERT_PENDING_CHANGES,
     pendingHours: config.BACKUP_ALERT_PENDING_HOURS,
+    massChange: {
+      sharePercent: config.BACKUP_ALERT_MASS_CHANGE_PERCENT,
+      factor: config.BACKUP_ALERT_MASS_CHANGE_FACTOR,
+      incompressibleRisePercent: config.BACKUP_ALERT_INCOMPRESSIBLE_RISE_PERCENT,
+      minObjects: config.BACKUP_ALERT_MASS_CHANGE_MIN_OBJECTS,
+      windowHours: config.BACKUP_ALERT_MASS_CHANGE_WINDOW_HOURS,
+    },
   };
 }
 
@@ -49,7 +56,7 @@ export async function checkAlerts(
   const limits = alertThresholds(config);
   const sourceBucket = bucketName === config.BACKUP_SOURCE_BUCKET;
   const facts = {
-    ...(await readBucketFacts(db, bucketName, limits, sourceBucket)),
+    ...(await readBucketFacts(db, bucketName, limits, sourceBucket, now)),
     pendingChanges: sourceBucket ? await pending(bucketName) : null,
   };
   return applyAlerts(db, bucketName, desiredAlerts(facts, limits, now), now, webhooksEnabled(config));

@@ -190,7 +190,16 @@ export function alertTable(alerts) {
       { title: "OPENED", value: (a) => a.openedAt },
       { title: "SEVERITY", value: (a) => a.severity },
       { title: "CODE", value: (a) => a.code },
-      { title: "STATE", value: (a) => (a.resolvedAt ? `resolved ${a.resolvedAt}` : "open") },
+      {
+        title: "STATE",
+        value: (a) =>
+          a.resolvedAt
+            ? `resolved ${a.resolvedAt}`
+            : a.resolution
+              ? `open; resolves ${a.resolution.takesEffectAt}`
+              : "open",
+      },
+      { title: "ID", value: (a) => a.id },
       { title: "MESSAGE", value: (a) => a.message },
     ],
     alerts,

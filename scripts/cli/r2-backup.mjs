@@ -426,6 +426,23 @@ command("alerts", "alerts, newest first", async (client, options) => {
   .addOption(new Option("--state <state>").choices(["open", "resolved"]))
   .option("--limit <n>", "alerts (1-100)", wholeNumber("--limit", 1, 100));
 
+/** A mass_change alert's resolution asked for (POST) or cancelled (DELETE); prints the alert. */
+async function changeResolution(client, options, method, id) {
+  const path = `/backup/alerts/${encodeURIComponent(id)}/resolve`;
+  const { alert } = method === "POST" ? await client.post(path) : await client.delete(path);
+  show(options, { alert }, alertTable([alert]));
+}
+
+command(
+  "resolve",
+  "resolve a mass_change alert (admin): it takes effect after the deployment's delay, lifting its hold",
+  (client, options, id) => changeResolution(client, options, "POST", id),
+).argument("<alert-id>", "alert id");
+
+command("unresolve", "cancel a mass_change alert's pending resolution (admin)", (client, options, id) =>
+  changeResolution(client, options, "DELETE", id),
+).argument("<alert-id>", "alert id");
+
 command("cleanup", "expire backups by the retention policy and collect unreferenced blobs", (client, options) => {
   const keep = Object.fromEntries(
     [

@@ -19,7 +19,17 @@ let adminToken: string;
 beforeAll(async () => {
   // Five objects a step: a backup of these 300 objects takes 60 steps, long enough to be watched,
   // given up on (--max-wait) and cancelled while it runs; verify and restore are not slowed.
-  server = await startLocalServer({ files: 300, vars: { BACKUP_BATCH_SIZE: "5" } });
+  // mass_change from 20 changed objects on: the holds test rewrites a third of the bucket, and
+  // backs it up itself (no event backup starts on those writes).
+  server = await startLocalServer({
+    files: 300,
+    vars: {
+      BACKUP_BATCH_SIZE: "5",
+      BACKUP_ALERT_MASS_CHANGE_MIN_OBJECTS: "20",
+      BACKUP_EVENT_THRESHOLD: "10000",
+      BACKUP_EVENT_MAX_DELAY_SECONDS: "86400",
+    },
+  });
   adminToken = await server.token("backup:admin", { subject: "cli-test" });
 }, 180_000);
 
@@ -344,6 +354,54 @@ describe("r2-backup", () => {
     const errors = (await cli(["logs", backupId, "--level", "error", "--json"])).stdout;
     expect(errors).toContain("does not match its checksum");
     await rm(dir, { recursive: true, force: true });
+  });
+
+  it("places and releases a legal hold, and resolves a mass_change alert and cancels that", async () => {
+    const held = await cli(["hold", backupId, "--reason", "audit 7"]);
+    expect(held.code, held.stderr).toBe(EXIT.ok);
+    expect(held.stdout).toMatch(/legal hold:\s+since \S+ by cli-test \(audit 7\)/);
+    const released = await cli(["release", backupId, "--json"]);
+    expect(released.json().backup.hold).toMatchObject({ by: "cli-test", releaseAt: expect.any(String) });
+    expect((await cli(["hold", backupId, "--json"])).json().backup.hold.releaseAt).toBeNull();
+
+    // Three ordinary backups, then a third of the bucket rewritten before one more.
+    const backup = async () => {
+      const run = await cli(["create", "--type", "incremental", "--wait", "--json"]);
+      expect(run.code, run.stderr).toBe(EXIT.ok);
+      return run.json().backup.id as string;
+    };
+    for (let i = 0; i < 3; i++) await backup();
+    const [newest] = (await cli(["list", "--status", "completed", "--json"])).json().backups;
+    const files = (await cli(["files", newest.id, "--all", "--json"])).json().files as { path: string }[];
+    const rewritten = files.slice(0, Math.ceil(files.length / 3)).map((f) => f.path);
+    for (let at = 0; at < rewritten.length; at += 100) {
+      const writes = rewritten.slice(at, at + 100).map((key) => ({ key, content: `encrypted: ${key}` }));
+      const answer = await fetch(`${server.url}/api/dev/source-writes`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${adminToken}`, "content-type": "application/json" },
+        body: JSON.stringify({ writes }),
+      });
+      expect(answer.status).toBe(200);
+    }
+    const attack = await backup();
+
+    const alerts = (await cli(["alerts", "--state", "open", "--json"])).json().alerts as {
+      id: string;
+      code: string;
+      details: { backupId: string };
+    }[];
+    const alert = alerts.find((a) => a.code === "mass_change")!;
+    expect(alert.details.backupId).toBe(attack);
+    expect((await cli(["alerts", "--state", "open"])).stdout).toMatch(
+      new RegExp(`open\\s+${alert.id}\\s+Backup ${attack}`),
+    );
+    const resolving = await cli(["resolve", alert.id]);
+    expect(resolving.code, resolving.stderr).toBe(EXIT.ok);
+    expect(resolving.stdout).toMatch(new RegExp(`open; resolves \\S+\\s+${alert.id}`));
+    const kept = await cli(["unresolve", alert.id, "--json"]);
+    expect(kept.json().alert).toMatchObject({ id: alert.id, resolution: null, resolvedAt: null });
+    const again = await cli(["unresolve", alert.id]);
+    expect([again.code, again.stderr]).toEqual([EXIT.badInput, expect.stringContaining("has no resolution pending")]);
   });
 
   it("exits 4 when the server is unreachable or does not answer in time", async () => {

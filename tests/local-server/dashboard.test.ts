@@ -39,6 +39,8 @@ beforeAll(async () => {
       BACKUP_MAX_SHARDS: "3",
       BACKUP_SHARD_MIN_OBJECTS: "40",
       BACKUP_SHARD_POLL_MS: "200",
+      // mass_change from 20 changed objects on (the last test rewrites a third of the bucket).
+      BACKUP_ALERT_MASS_CHANGE_MIN_OBJECTS: "20",
     },
   });
   client = apiClient(server.port, await server.token("backup:admin"));
@@ -264,6 +266,39 @@ describe("the dashboard", () => {
     await expect.poll(() => versions.count(), { timeout: 15_000 }).toBe(2);
     expect((await saved(versions.nth(1).getByRole("button", { name: "Download" }))).text).toBe("first plan");
     await page.screenshot({ path: `${SHOTS}/versions.png`, fullPage: true });
+    expect(problemsOf(page)).toEqual([]);
+    await page.close();
+  });
+
+  it("shows a mass_change alert and its hold, and lets an admin ask for its resolution and cancel it", async () => {
+    // A third of the bucket rewritten before one backup: far above its history of almost nothing.
+    const before = await client.backup("incremental");
+    const listed = await client.call("GET", `/backup/files/${before.id}?limit=1000`);
+    const keys = (listed.files as { path: string }[]).map((f) => f.path).slice(0, Math.ceil(listed.files.length / 3));
+    await client.call("POST", "/dev/source-writes", {
+      writes: keys.map((key) => ({ key, content: `encrypted ${key}`, contentType: "text/plain" })),
+    });
+    const attack = await client.backup("incremental");
+
+    const page = await openPage();
+    await signIn(page, await server.token("backup:admin"));
+    await shown(page.getByRole("heading", { name: "Backups" }));
+    await page.getByRole("link", { name: "Health" }).click();
+    const alert = page.locator('li.alert[data-code="mass_change"]');
+    await shown(alert, 20_000);
+    await textOf(alert).toContain(`Backup ${attack.id}`);
+    await textOf(alert).toContain("Older backups are held from cleanup until this alert is resolved.");
+    await textOf(page.locator('[data-testid="protection"]')).toContain("(mass change)");
+
+    await alert.getByRole("button", { name: "Resolve (takes effect after the delay)" }).click();
+    await textOf(alert).toContain("Resolution asked for by");
+    await page.screenshot({ path: `${SHOTS}/mass-change.png`, fullPage: true });
+    await alert.getByRole("button", { name: "Cancel the resolution" }).click();
+    await textOf(alert).toContain("Older backups are held from cleanup until this alert is resolved.");
+    const [open] = (await client.call("GET", "/backup/alerts?state=open")).alerts.filter(
+      (a: { code: string }) => a.code === "mass_change",
+    );
+    expect(open).toMatchObject({ resolution: null, details: { backupId: attack.id } });
     expect(problemsOf(page)).toEqual([]);
     await page.close();
   });

@@ -14,6 +14,7 @@ const limits: AlertThresholds = {
   skippedRuns: 3,
   pendingChanges: 1000,
   pendingHours: 6,
+  massChange: { sharePercent: 25, factor: 5, incompressibleRisePercent: 40, minObjects: 100, windowHours: 24 },
 };
 const now = new Date("2026-12-01T12:00:00Z");
 const quiet: BucketFacts = {
@@ -26,6 +27,7 @@ const quiet: BucketFacts = {
   skippedRuns: { count: 0, lastDetail: null },
   replicaProblems: { count: 0, backupIds: [] },
   pendingChanges: null,
+  changes: { history: [], acknowledgedThrough: null },
 };
 const codes = (facts: Partial<BucketFacts>, overrides: Partial<AlertThresholds> = {}) =>
   desiredAlerts({ ...quiet, ...facts }, { ...limits, ...overrides }, now).map((a) => a.code);

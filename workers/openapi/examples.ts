@@ -163,7 +163,43 @@ export const alert = {
   message: "3 backups of cutty-files failed in a row; the last: source bucket unreachable",
   openedAt: "2026-12-01T04:00:00.000Z",
   resolvedAt: null,
+  resolution: null,
   details: { failures: 3, lastBackupId: backup.id },
+};
+
+export const massChangeAlert = {
+  id: "al_01JDB7Q2W8E4R5T6Y7U8I9O0P1",
+  code: "mass_change",
+  severity: "critical",
+  bucketName: "cutty-files",
+  message:
+    "Backup bk_01JDB7N0M2K4J6H8G0F2D4S6A8 of cutty-files: 612 modified and 0 deleted of 1000 objects (61.2%; trailing median 2%); 598 of 612 sampled new objects do not compress (97.7%; trailing median 3.1%); most changes under reports/ 540, invoices/ 72. Every backup older than bk_01JDB7N0M2K4J6H8G0F2D4S6A8 is held from expiry until this alert is resolved (POST /api/backup/alerts/:id/resolve, effective after BACKUP_HOLD_RELEASE_DELAY_HOURS).",
+  openedAt: "2026-12-03T02:04:00.000Z",
+  resolvedAt: null,
+  resolution: {
+    requestedBy: "alice",
+    requestedAt: "2026-12-03T09:30:00.000Z",
+    takesEffectAt: "2026-12-04T09:30:00.000Z",
+  },
+  details: {
+    backupId: "bk_01JDB7N0M2K4J6H8G0F2D4S6A8",
+    backupDate: "2026-12-03T02:00:00.000Z",
+    scope: "backup",
+    measures: ["changes", "incompressible"],
+    modified: 612,
+    deleted: 0,
+    baseline: 1000,
+    changedShare: 0.612,
+    changedMedian: 0.02,
+    sampled: 612,
+    incompressible: 598,
+    incompressibleShare: 0.977,
+    incompressibleMedian: 0.031,
+    topPrefixes: [
+      { prefix: "reports/", changes: 540 },
+      { prefix: "invoices/", changes: 72 },
+    ],
+  },
 };
 
 export const auditEvent = {
@@ -201,7 +237,7 @@ export const stats = {
   webhooks: { pending: 0, failed: 0, lastProblem: null },
   buckets: [{ bucketName: "cutty-files" }],
   schedule: { schedule: "daily", lastRun: null },
-  protection: { heldBackups: 1, releasesPending: 0, retentionLockDays: 7 },
+  protection: { heldBackups: 1, releasesPending: 0, retentionLockDays: 7, massChangeHolds: [] },
   unprotectedChanges: { keys: 3, oldestAt: "2026-12-01T09:13:41.000Z", overflow: false },
 };
 

@@ -195,6 +195,13 @@ export const alert = z
     message: z.string(),
     openedAt: isoTime,
     resolvedAt: nullableTime,
+    resolution: z
+      .object({ requestedBy: z.string().nullable(), requestedAt: nullableTime, takesEffectAt: isoTime })
+      .nullable()
+      .meta({
+        description:
+          "An alert that resolves only when asked (mass_change): the pending request, until it takes effect (null otherwise).",
+      }),
     details: z.record(z.string(), z.unknown()),
   })
   .meta({ id: "Alert" });
@@ -333,6 +340,20 @@ export const stats = z
           .number()
           .int()
           .meta({ description: "BACKUP_MIN_RETENTION_DAYS: no cleanup expires a younger backup." }),
+        massChangeHolds: z
+          .array(
+            z.object({
+              bucketName: z.string(),
+              alertId: z.string(),
+              heldBefore: isoTime,
+              suspectBackupId: z.string(),
+              resolveAt: nullableTime,
+            }),
+          )
+          .meta({
+            description:
+              "Open mass_change alerts: every backup of the bucket older than `heldBefore` is kept until the alert's resolution takes effect.",
+          }),
       })
       .meta({ description: "What keeps backups whatever a cleanup asks: legal holds and the retention lock." }),
     unprotectedChanges: z.object({ keys: z.number().int(), oldestAt: nullableTime, overflow: z.boolean() }).meta({

@@ -8,11 +8,12 @@
 import { clock } from "../../durable-objects/engine/clock";
 import { insertLog, openDatabase, runBatch, updateBackup } from "../../durable-objects/engine/records";
 import { presentBackup } from "../../schema/present";
-import { holdStands, type BackupRow } from "../../schema";
+import { holdStands, type BackupRow, type WebhookEvent } from "../../schema";
 import type { HandlerContext } from "../context";
 import { conflict, jsonResponse } from "../http-error";
 import { parseJsonBody } from "../request-body";
 import { holdBody } from "../schemas";
+import { apiDeliveries } from "./api-deliveries";
 import { findBackup } from "./backups";
 import { requireSnapshot } from "./snapshot-state";
 
@@ -32,7 +33,7 @@ export async function placeHold(context: HandlerContext, id: string): Promise<Re
   const message = cancelling
     ? `The release of its legal hold (due ${backup.holdReleaseAt}) was cancelled by ${by}: the hold stands.`
     : `Legal hold placed by ${by}${body.reason ? `: ${body.reason}` : ""}. It never expires until the hold is released.`;
-  await record(context, backup, values, "hold", message, now);
+  await record(context, backup, values, "hold", message, now, cancelling ? "backup.hold_release_cancelled" : null);
   return answer({ ...backup, ...values }, now);
 }
 
@@ -49,7 +50,7 @@ export async function releaseHold(context: HandlerContext, id: string): Promise<
     delayHours === 0
       ? `Legal hold released by ${by}.`
       : `Release of its legal hold asked for by ${by}: it takes effect at ${releaseAt} (BACKUP_HOLD_RELEASE_DELAY_HOURS ${delayHours}); placing the hold again before then cancels it.`;
-  await record(context, backup, { holdReleaseAt: releaseAt }, "release", message, now);
+  await record(context, backup, { holdReleaseAt: releaseAt }, "release", message, now, "backup.hold_release_requested");
   return answer({ ...backup, holdReleaseAt: releaseAt }, now);
 }
 
@@ -60,10 +61,15 @@ async function record(
   event: "hold" | "release",
   message: string,
   now: Date,
+  /** The webhook it sends: a release asked for or cancelled (placing a hold sends none). */
+  webhook: Extract<WebhookEvent, "backup.hold_release_requested" | "backup.hold_release_cancelled"> | null,
 ) {
   const db = openDatabase(context.env.DB);
   await runBatch(db, [
     updateBackup(db, backup.id, values),
+    ...(webhook
+      ? apiDeliveries(context, db, backup.id, webhook, { backup: presentBackup({ ...backup, ...values }, now) })
+      : []),
     insertLog(db, {
       eventKey: `${backup.id}:${event}:${now.toISOString()}:${crypto.randomUUID()}`,
       backupId: backup.id,

@@ -1,3 +1,5 @@
+import type { ChangeSignal } from "./change-signal";
+
 /** What a backup counts as it goes (the checkpoint's counters, and a shard's report to its parent). */
 export interface BackupCounters {
   /** Files this backup recorded: every object (full) or new and modified ones (incremental). */
@@ -14,6 +16,8 @@ export interface BackupCounters {
   bytesProcessed: number;
   /** Longest key of the snapshot in UTF-8 bytes: restore checks a target prefix against it. */
   maxKeyBytes: number;
+  /** What the mass-change alert measures (absent in checkpoints begun before it was measured). */
+  change?: ChangeSignal;
 }
 
 export const ZERO_COUNTERS: BackupCounters = {

@@ -23,6 +23,7 @@ import {
 } from "../records";
 import { commitWithReferences } from "../collection/ledger";
 import { withRetry } from "../retry";
+import { countChange, countSample, NO_CHANGES, type ChangeSignal } from "./change-signal";
 
 export type ObjectOutcome = CaptureResult | { kind: "failed"; error: string };
 
@@ -87,6 +88,8 @@ export class BatchRecorder {
       return;
     }
     const { entry } = outcome;
+    if (action.kind === "modified") this.countChange(action.key, "modified");
+    if (outcome.newContent) counters.change = countSample(this.change, outcome.incompressible);
     this.namedBlobs.push(entry.blob);
     if (outcome.repaired) this.repairs.push({ key: action.key, blob: entry.blob, reason: outcome.repaired });
     this.enter(entry);
@@ -164,8 +167,17 @@ export class BatchRecorder {
     this.refused.push({ key, reason });
   }
 
+  private get change(): ChangeSignal {
+    return this.counters.change ?? NO_CHANGES;
+  }
+
+  private countChange(key: string, kind: "modified" | "deleted"): void {
+    this.counters.change = countChange(this.change, key, kind);
+  }
+
   private recordDeletion(previous: ManifestEntry): void {
     this.counters.deletedCount += 1;
+    this.countChange(previous.key, "deleted");
     this.record(previous.key, {
       backupPath: previous.blob,
       fileSize: previous.size,
@@ -314,6 +326,14 @@ export function progressColumns(checkpoint: BackupCheckpoint) {
     filesProcessed: counters.filesProcessed,
     bytesProcessed: counters.bytesProcessed,
     maxKeyBytes: counters.maxKeyBytes ?? 0,
+    ...(counters.change
+      ? {
+          modifiedCount: counters.change.modified,
+          sampledCount: counters.change.sampled,
+          incompressibleCount: counters.change.incompressible,
+          changedPrefixes: counters.change.prefixes,
+        }
+      : {}),
   };
 }
 

@@ -19,6 +19,7 @@ import {
   type FramingOptions,
 } from "../format/blob-format";
 import { isCompressible } from "../format/compressibility";
+import { looksIncompressible, SAMPLE_BYTES } from "../format/incompressibility";
 import { blobMismatch } from "./blob-trust";
 import { yieldToEventLoop } from "../cooperative";
 import { feedKnownLength } from "../known-length-feed";
@@ -53,6 +54,8 @@ export type CaptureResult =
       bytesUploaded: number;
       /** Set when a damaged or foreign blob was found at the name and written again: why. */
       repaired?: string;
+      /** Whether a sample of the content did not compress (format/incompressibility.ts); absent: not judged. */
+      incompressible?: boolean | null;
     }
   /** Deleted between listing and reading: simply absent from the snapshot. */
   | { kind: "gone" };
@@ -139,7 +142,11 @@ export function manifestEntry(object: R2Object, sha256: string, blob: string): M
   };
 }
 
-export function capturedResult(entry: ManifestEntry, stored: StoredBlob, origin: BlobOrigin): CaptureResult {
+export function capturedResult(
+  entry: ManifestEntry,
+  stored: StoredBlob,
+  origin: BlobOrigin,
+): Extract<CaptureResult, { kind: "captured" }> {
   const newContent = stored.origin.backupId === origin.backupId;
   return {
     kind: "captured",
@@ -167,14 +174,16 @@ export async function captureObject(
   const framing = framingFor(key, object.httpMetadata?.contentType, settings, true);
 
   let sha256: string;
+  let sample: Uint8Array;
   let content: () => Promise<Uint8Array | ReadableStream<Uint8Array>>;
   if (object.size <= SINGLE_READ_LIMIT) {
     // Bounded: the size was checked against SINGLE_READ_LIMIT (1 MiB) just above.
     const bytes = new Uint8Array(await readSource(`read ${key}`, () => object.arrayBuffer()));
     sha256 = await sha256Hex(bytes);
+    sample = bytes.subarray(0, SAMPLE_BYTES);
     content = async () => bytes;
   } else {
-    ({ sha256 } = await readSource(`hash ${key}`, () => sha256OfStream(object.body)));
+    ({ sha256, head: sample } = await readSource(`hash ${key}`, () => sha256OfStream(object.body, SAMPLE_BYTES)));
     content = async () => {
       // Read the very version that was hashed; if it changed meanwhile, the retry starts over.
       const again = await readSource(`get ${key}`, () => source.get(key, { onlyIf: { etagMatches: object.etag } }));
@@ -187,7 +196,12 @@ export async function captureObject(
   const blob = await blobKeyFor(sha256, settings.keyring);
   const stored = await storeBlob(backup, blob, { origin, framing, sha256, size: object.size }, content);
   const result = capturedResult(manifestEntry(object, sha256, blob), stored, origin);
-  return stored.repaired && result.kind === "captured" ? { ...result, repaired: stored.repaired } : result;
+  return {
+    ...result,
+    // Judged only for content new to the store: what the mass-change alert watches.
+    ...(result.newContent ? { incompressible: await looksIncompressible(sample) } : {}),
+    ...(stored.repaired ? { repaired: stored.repaired } : {}),
+  };
 }
 
 interface BlobDescription {

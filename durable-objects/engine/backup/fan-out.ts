@@ -10,6 +10,7 @@ import type { JobOutcome, JobStage } from "../lifecycle";
 import type { ChunkRef } from "../format/manifest-tree";
 import { compareKeys } from "../format/key-order";
 import { ZERO_COUNTERS, type BackupCounters } from "./backup-counters";
+import { sumSignals } from "./change-signal";
 
 /** Keys after `after` (from the start when null) up to and including `through` (to the end when null). */
 export interface KeyRange {
@@ -92,13 +93,13 @@ export const pendingShards = (ranges: readonly KeyRange[]): ShardProgress[] =>
 
 /** The whole backup's counters: the sum over its shards (the longest key: the longest of theirs). */
 export function sumCounters(reports: readonly Pick<ShardReport, "counters">[]): BackupCounters {
-  const total = { ...ZERO_COUNTERS };
+  const total: Omit<BackupCounters, "change"> = { ...ZERO_COUNTERS };
   for (const { counters } of reports) {
-    for (const name of Object.keys(total) as (keyof BackupCounters)[])
+    for (const name of Object.keys(total) as (keyof typeof total)[])
       if (name !== "maxKeyBytes") total[name] += counters[name];
     total.maxKeyBytes = Math.max(total.maxKeyBytes, counters.maxKeyBytes ?? 0);
   }
-  return total;
+  return { ...total, change: sumSignals(reports.map((r) => r.counters.change)) };
 }
 
 /** A shard's progress from its report. */

@@ -3,8 +3,10 @@
  * buckets): the history its policy applies to, expiries, old rows to prune, and the store's
  * snapshots for the mark.
  */
-import { and, asc, count, eq, exists, inArray, isNotNull, isNull, lt, lte, ne, not, or, sql } from "drizzle-orm";
+import { and, asc, count, eq, exists, gt, inArray, isNotNull, isNull, lt, lte, ne, not, or, sql } from "drizzle-orm";
 import {
+  alerts,
+  alertHoldStands,
   backupFiles,
   backupJobs,
   backupLogs,
@@ -40,9 +42,11 @@ export function cleanupHistory(db: Database, state: CleanupState, now: Date): Cl
       })
       .from(r2Backups)
       .where(and(ofThisTemplate, inArray(r2Backups.status, ["completed", "partial", "failed", "cancelled"])));
+    const suspect = await suspectedSince(db, state.bucketName, now);
     const backups = rows.map(({ holdAt, holdReleaseAt, ...backup }) => ({
       ...backup,
       held: holdStands({ holdAt, holdReleaseAt }, now),
+      heldByAlert: suspect !== null && backup.backupDate < suspect,
     }));
     // What a running verification, restore or replication reads, and a running backup's parent.
     const jobs = await db
@@ -73,6 +77,22 @@ export function cleanupHistory(db: Database, state: CleanupState, now: Date): Cl
 }
 
 /**
+ * The date of the oldest backup an open mass_change alert of the bucket suspects (null: none):
+ * every backup older than it is a last good state, kept until the alert's resolution takes effect.
+ */
+async function suspectedSince(db: Database, bucketName: string, now: Date): Promise<string | null> {
+  const open = await db
+    .select({ details: alerts.details, resolvedAt: alerts.resolvedAt, resolveAt: alerts.resolveAt })
+    .from(alerts)
+    .where(and(eq(alerts.bucketName, bucketName), eq(alerts.code, "mass_change"), isNull(alerts.resolvedAt)));
+  const dates = open
+    .filter((alert) => alertHoldStands(alert, now))
+    .map((alert) => alert.details.backupDate)
+    .filter((date): date is string => typeof date === "string");
+  return dates.length ? dates.sort()[0]! : null;
+}
+
+/**
  * Expires a backup unless a job reads it: one conditional update, so a verification, restore or
  * replication that starts after the plan either is seen here (the backup is kept) or starts on
  * an expired backup (and refuses it).
@@ -89,19 +109,46 @@ export function expireRecord(db: Database, state: CleanupState, now: Date): Clea
           inArray(backupJobs.kind, [...READERS]),
         ),
       );
-    // A legal hold placed after the plan keeps it too (its release not yet due).
+    // A legal hold placed after the plan keeps it too (its release not yet due), and so does a
+    // mass_change alert opened after the plan that suspects a later backup.
     const notHeld = or(isNull(r2Backups.holdAt), lte(r2Backups.holdReleaseAt, now.toISOString()));
+    const suspectingAlert = db
+      .select({ id: alerts.id })
+      .from(alerts)
+      .where(
+        and(
+          eq(alerts.bucketName, r2Backups.bucketName),
+          eq(alerts.code, "mass_change"),
+          isNull(alerts.resolvedAt),
+          or(isNull(alerts.resolveAt), gt(alerts.resolveAt, now.toISOString())),
+          gt(sql`json_extract(${alerts.details}, '$.backupDate')`, r2Backups.backupDate),
+        ),
+      );
     const [, [row]] = await db.batch([
       db
         .update(r2Backups)
         .set({ status: "expired", updatedAt: now.toISOString() })
-        .where(and(eq(r2Backups.id, backupId), ne(r2Backups.status, "expired"), not(exists(reading)), notHeld)),
+        .where(
+          and(
+            eq(r2Backups.id, backupId),
+            ne(r2Backups.status, "expired"),
+            not(exists(reading)),
+            notHeld,
+            not(exists(suspectingAlert)),
+          ),
+        ),
       db
-        .select({ status: r2Backups.status, holdAt: r2Backups.holdAt, holdReleaseAt: r2Backups.holdReleaseAt })
+        .select({
+          status: r2Backups.status,
+          holdAt: r2Backups.holdAt,
+          holdReleaseAt: r2Backups.holdReleaseAt,
+          suspected: sql<number>`${exists(suspectingAlert)}`,
+        })
         .from(r2Backups)
         .where(eq(r2Backups.id, backupId)),
     ]);
-    if (row?.status !== "expired") return row && holdStands(row, now) ? "held" : "in_use";
+    if (row?.status !== "expired")
+      return !row ? "in_use" : holdStands(row, now) ? "held" : row.suspected ? "held_by_alert" : "in_use";
     await runBatch(db, [
       insertLog(db, {
         eventKey: `${backupId}:expired`,

@@ -26,9 +26,11 @@ export function cleanupResult(state: CleanupState) {
     backupsExpired: state.backupsExpired,
     // Expired backups a verification, restore or replication began to read after the plan.
     keptInUse: state.keptInUse ?? 0,
-    // The policy alone would have expired these: a legal hold or the retention lock kept them.
+    // The policy alone would have expired these: a legal hold, the retention lock or an open
+    // mass_change alert kept them.
     keptByHold: state.keptByHold ?? 0,
     keptByLock: state.keptByLock ?? 0,
+    keptByAlert: state.keptByAlert ?? 0,
     expiriesFinished: state.expiriesFinished ?? 0,
     logRetentionDays: state.logRetentionDays,
     logsDeleted: state.logsDeleted ?? 0,

@@ -31,6 +31,8 @@ export interface CleanupState extends ManifestJobState {
   /** Backups the policy alone would have expired, kept by a legal hold, and by the retention lock. */
   keptByHold?: number;
   keptByLock?: number;
+  /** ...and by an open mass_change alert (older than the backup it suspects). */
+  keptByAlert?: number;
   /** Expiries an earlier cleanup began and did not finish, finished by this one. */
   expiriesFinished?: number;
   /**
@@ -151,7 +153,7 @@ export interface StoreCollection {
 }
 
 /** in_use: a reader began first; held: a legal hold was placed after the plan. Both keep the backup. */
-export type ExpireOutcome = "expired" | "in_use" | "held";
+export type ExpireOutcome = "expired" | "in_use" | "held" | "held_by_alert";
 
 export interface CleanupDeps {
   backup: Pick<R2Bucket, "get" | "list" | "delete">;

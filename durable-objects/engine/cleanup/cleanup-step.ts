@@ -29,7 +29,7 @@
 import { withFindings, type Finding } from "../job-state";
 import { collectNext, markNext } from "./collect";
 import type { CleanupDeps, CleanupState, PrunedRows } from "./cleanup-state";
-import { planRetention } from "./keep-policy";
+import { planRetention, PROTECTIONS } from "./keep-policy";
 import { sweepNext } from "./sweep";
 
 export type { CleanupDeps, CleanupState, CleanupStore, SweepPage } from "./cleanup-state";
@@ -65,9 +65,10 @@ async function plan(deps: CleanupDeps, state: CleanupState): Promise<CleanupStat
   // A dry run reports what this policy would expire; only a real run finishes earlier expiries.
   const finishing = state.dryRun ? [] : unfinishedExpiries.map((id) => ({ id, finishing: true }));
   deps.store.savePlan([...retention.expired.map((id) => ({ id, finishing: false })), ...finishing]);
-  // What the request's policy alone would have expired, kept by a legal hold or the retention lock.
+  // What the request's policy alone would have expired, kept by a legal hold, the retention lock
+  // or an open mass_change alert.
   const held: Finding[] = [...retention.kept]
-    .filter(([, reasons]) => reasons.every((r) => r === "legal_hold" || r === "retention_lock"))
+    .filter(([, reasons]) => reasons.every((r) => PROTECTIONS.has(r)))
     .map(([id, reasons]) => ({ list: "held", path: id, detail: reasons.join(",") }));
   const count = (reason: string) => held.filter((f) => f.detail!.split(",").includes(reason)).length;
   return withFindings<CleanupState>(
@@ -77,6 +78,7 @@ async function plan(deps: CleanupDeps, state: CleanupState): Promise<CleanupStat
       filesTotal: backups.length,
       keptByHold: count("legal_hold"),
       keptByLock: count("retention_lock"),
+      keptByAlert: count("mass_change"),
     },
     held,
   );
@@ -97,6 +99,10 @@ async function expireNext(deps: CleanupDeps, state: CleanupState): Promise<Clean
     if (outcome === "held")
       return withFindings({ ...done, keptByHold: (state.keptByHold ?? 0) + 1 }, [
         { list: "held", path: id, detail: "legal_hold" },
+      ]);
+    if (outcome === "held_by_alert")
+      return withFindings({ ...done, keptByAlert: (state.keptByAlert ?? 0) + 1 }, [
+        { list: "held", path: id, detail: "mass_change" },
       ]);
   }
   if ((await deps.deleteFileRows(id, FILE_ROWS_PER_STEP)) === FILE_ROWS_PER_STEP) return state; // more next step

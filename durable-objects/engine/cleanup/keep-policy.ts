@@ -11,7 +11,8 @@
  * Keep rules count only backups with a snapshot (`completed` and `partial`); rules left out count
  * as 0. Whatever the policy, the newest `completed` backup is kept, and so is every backup that a
  * running job reads (`protectedIds`), every backup under a legal hold (`held`), and every backup
- * younger than the retention lock's `minRetentionDays` (set by deploy, not by the request).
+ * younger than the retention lock's `minRetentionDays` (set by deploy, not by the request), and
+ * every backup older than one an open `mass_change` alert suspects (`heldByAlert`).
  * Backups still running are never candidates.
  */
 
@@ -39,10 +40,24 @@ export interface BackupForRetention {
   status: string;
   /** Under a legal hold whose release has not taken effect. */
   held?: boolean;
+  /** Older than the backup an open mass_change alert suspects: a last good state. */
+  heldByAlert?: boolean;
 }
 
 export type KeepReason =
-  "age" | "last" | "daily" | "weekly" | "monthly" | "newest_completed" | "in_use" | "legal_hold" | "retention_lock";
+  | "age"
+  | "last"
+  | "daily"
+  | "weekly"
+  | "monthly"
+  | "newest_completed"
+  | "in_use"
+  | "legal_hold"
+  | "retention_lock"
+  | "mass_change";
+
+/** What keeps a backup whatever the request's policy says. */
+export const PROTECTIONS: ReadonlySet<KeepReason> = new Set(["legal_hold", "retention_lock", "mass_change"]);
 
 export interface RetentionPlan {
   /** Kept backups with every reason that keeps them. */
@@ -94,6 +109,7 @@ export function planRetention(
     if (now.getTime() - Date.parse(backup.backupDate) < policy.retentionDays * DAY_MS) keep(backup.id, "age");
     if (protectedIds.has(backup.id)) keep(backup.id, "in_use");
     if (backup.held) keep(backup.id, "legal_hold");
+    if (backup.heldByAlert) keep(backup.id, "mass_change");
     if (now.getTime() - Date.parse(backup.backupDate) < lock.minRetentionDays * DAY_MS)
       keep(backup.id, "retention_lock");
   }

@@ -22,6 +22,9 @@
 import { Cooperative } from "../cooperative";
 import { BlobIntegrityError } from "../errors";
 import { toHex } from "./hashing";
+import { joinBytes } from "./bytes";
+
+export { joinBytes };
 import type { EncryptionKey, Keyring } from "./keyring";
 
 export const BLOB_MAGIC = "R2BKBLOB";
@@ -295,17 +298,6 @@ export function byteWindow(skip: number, length: number): TransformStream<Uint8A
       if (kept.length) controller.enqueue(kept);
     },
   });
-}
-
-/** Joins byte chunks with one allocation. */
-export function joinBytes(chunks: readonly Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(chunks.reduce((sum, c) => sum + c.length, 0));
-  let offset = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return out;
 }
 
 /** Stored size of an encrypted, uncompressed blob of `size` content bytes. */

@@ -1,5 +1,6 @@
 /** SHA-256 helpers. Streams are hashed with `crypto.DigestStream`, so no body is held whole. */
 import { Cooperative } from "../cooperative";
+import { joinBytes } from "./bytes";
 
 export function toHex(bytes: ArrayBuffer | Uint8Array): string {
   const view = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
@@ -13,8 +14,14 @@ export async function sha256Hex(data: string | ArrayBuffer | Uint8Array): Promis
   return toHex(await crypto.subtle.digest("SHA-256", bytes));
 }
 
-/** Consumes the stream and returns its SHA-256 and length. */
-export async function sha256OfStream(stream: ReadableStream<Uint8Array>): Promise<{ sha256: string; size: number }> {
+/**
+ * Consumes the stream and returns its SHA-256 and length, and its first `headBytes` bytes (a
+ * sample of the content, kept as it passes rather than read again).
+ */
+export async function sha256OfStream(
+  stream: ReadableStream<Uint8Array>,
+  headBytes = 0,
+): Promise<{ sha256: string; size: number; head: Uint8Array }> {
   const digest = new crypto.DigestStream("SHA-256");
   // A plain read loop into the digest, not a pipe through a counting TransformStream: measured in
   // workerd, each JavaScript TransformStream in a pipe about halves the throughput of a large body
@@ -23,10 +30,13 @@ export async function sha256OfStream(stream: ReadableStream<Uint8Array>): Promis
   const writer = digest.getWriter();
   const cooperative = new Cooperative();
   let size = 0;
+  const head: Uint8Array[] = [];
   try {
     for (;;) {
       const { done, value } = await reader.read();
       if (done) break;
+      // A copy: the chunk's buffer may be reused or transferred once it is written to the digest.
+      if (size < headBytes) head.push(value.slice(0, headBytes - size));
       size += value.byteLength;
       await writer.write(value);
       await cooperative.handled(value.byteLength);
@@ -39,7 +49,7 @@ export async function sha256OfStream(stream: ReadableStream<Uint8Array>): Promis
     digest.digest.catch(() => undefined);
     throw error;
   }
-  return { sha256: toHex(await digest.digest), size };
+  return { sha256: toHex(await digest.digest), size, head: joinBytes(head) };
 }
 
 export const EMPTY_CHAIN = "0".repeat(64);

@@ -2,13 +2,15 @@
  * What the alert rules need to know about one bucket, read from D1 in one batch of small indexed
  * queries (r2_backups by bucket and date, audit_events by action).
  */
-import { and, desc, eq, gt, inArray, max, min, sql } from "drizzle-orm";
-import { auditEvents, r2Backups } from "../../../schema";
+import { and, desc, eq, gt, inArray, isNotNull, lte, max, min, or, sql } from "drizzle-orm";
+import { alerts, auditEvents, r2Backups } from "../../../schema";
 import type { Database } from "../records";
 import type { AlertThresholds, BucketFacts } from "./alert-rules";
 
 /** How many backups an alert names at most (its count stays exact). */
 const NAMED = 10;
+/** Measured backups the mass-change rule reads at most: 11 days of hourly backups, or many event backups. */
+const CHANGE_HISTORY = 1000;
 
 export async function readBucketFacts(
   db: Database,
@@ -16,6 +18,7 @@ export async function readBucketFacts(
   limits: AlertThresholds,
   /** Whether the scheduled runs (which back up the configured source bucket) concern this bucket. */
   scheduledHere: boolean,
+  now: Date,
 ): Promise<Omit<BucketFacts, "pendingChanges">> {
   const ofBucket = eq(r2Backups.bucketName, bucketName);
   const newestCompletedDate = db
@@ -37,58 +40,96 @@ export async function readBucketFacts(
     inArray(r2Backups.status, ["completed", "partial"]),
     inArray(r2Backups.replicaStatus, ["incomplete", "failed"]),
   );
-  const [failureCount, failures, times, invalidCount, invalidIds, completed, runs, unreplicatedCount, unreplicatedIds] =
-    await db.batch([
-      db
-        .select({ count: sql<number>`count(*)` })
-        .from(r2Backups)
-        .where(sinceSuccess),
-      db
-        .select({ id: r2Backups.id, error: r2Backups.error })
-        .from(r2Backups)
-        .where(sinceSuccess)
-        .orderBy(desc(r2Backups.backupDate))
-        .limit(NAMED),
-      db
-        .select({
-          lastCompletedAt: sql<
-            string | null
-          >`max(CASE WHEN ${r2Backups.status} = 'completed' THEN ${r2Backups.completedAt} END)`,
-          firstBackupAt: min(r2Backups.backupDate),
-        })
-        .from(r2Backups)
-        .where(ofBucket),
-      db
-        .select({ count: sql<number>`count(*)` })
-        .from(r2Backups)
-        .where(invalid),
-      db.select({ id: r2Backups.id }).from(r2Backups).where(invalid).orderBy(desc(r2Backups.backupDate)).limit(NAMED),
-      // Backups recorded before stored bytes were measured have no steps either: left out, so
-      // their zeros do not make the first measured backup look like a surge.
-      db
-        .select({ id: r2Backups.id, storedBytes: r2Backups.storedBytes })
-        .from(r2Backups)
-        .where(and(ofBucket, eq(r2Backups.status, "completed"), gt(r2Backups.steps, 0)))
-        .orderBy(desc(r2Backups.backupDate))
-        .limit(limits.growthWindow + 1),
-      db
-        .select({ outcome: auditEvents.outcome, detail: auditEvents.detail })
-        .from(auditEvents)
-        // The default's runs (a stored template's are template.run: they wait instead of being skipped).
-        .where(eq(auditEvents.action, "schedule.run"))
-        .orderBy(desc(auditEvents.id))
-        .limit(limits.skippedRuns),
-      db
-        .select({ count: sql<number>`count(*)` })
-        .from(r2Backups)
-        .where(unreplicated),
-      db
-        .select({ id: r2Backups.id })
-        .from(r2Backups)
-        .where(unreplicated)
-        .orderBy(desc(r2Backups.backupDate))
-        .limit(NAMED),
-    ]);
+  const [
+    failureCount,
+    failures,
+    times,
+    invalidCount,
+    invalidIds,
+    completed,
+    runs,
+    unreplicatedCount,
+    unreplicatedIds,
+    changeRows,
+    acknowledged,
+  ] = await db.batch([
+    db
+      .select({ count: sql<number>`count(*)` })
+      .from(r2Backups)
+      .where(sinceSuccess),
+    db
+      .select({ id: r2Backups.id, error: r2Backups.error })
+      .from(r2Backups)
+      .where(sinceSuccess)
+      .orderBy(desc(r2Backups.backupDate))
+      .limit(NAMED),
+    db
+      .select({
+        lastCompletedAt: sql<
+          string | null
+        >`max(CASE WHEN ${r2Backups.status} = 'completed' THEN ${r2Backups.completedAt} END)`,
+        firstBackupAt: min(r2Backups.backupDate),
+      })
+      .from(r2Backups)
+      .where(ofBucket),
+    db
+      .select({ count: sql<number>`count(*)` })
+      .from(r2Backups)
+      .where(invalid),
+    db.select({ id: r2Backups.id }).from(r2Backups).where(invalid).orderBy(desc(r2Backups.backupDate)).limit(NAMED),
+    // Backups recorded before stored bytes were measured have no steps either: left out, so
+    // their zeros do not make the first measured backup look like a surge.
+    db
+      .select({ id: r2Backups.id, storedBytes: r2Backups.storedBytes })
+      .from(r2Backups)
+      .where(and(ofBucket, eq(r2Backups.status, "completed"), gt(r2Backups.steps, 0)))
+      .orderBy(desc(r2Backups.backupDate))
+      .limit(limits.growthWindow + 1),
+    db
+      .select({ outcome: auditEvents.outcome, detail: auditEvents.detail })
+      .from(auditEvents)
+      // The default's runs (a stored template's are template.run: they wait instead of being skipped).
+      .where(eq(auditEvents.action, "schedule.run"))
+      .orderBy(desc(auditEvents.id))
+      .limit(limits.skippedRuns),
+    db
+      .select({ count: sql<number>`count(*)` })
+      .from(r2Backups)
+      .where(unreplicated),
+    db
+      .select({ id: r2Backups.id })
+      .from(r2Backups)
+      .where(unreplicated)
+      .orderBy(desc(r2Backups.backupDate))
+      .limit(NAMED),
+    // What the mass-change rule judges: enough measured backups for its trailing windows.
+    db
+      .select({
+        id: r2Backups.id,
+        backupDate: r2Backups.backupDate,
+        modified: r2Backups.modifiedCount,
+        deleted: r2Backups.deletedCount,
+        snapshotFileCount: r2Backups.snapshotFileCount,
+        sampled: r2Backups.sampledCount,
+        incompressible: r2Backups.incompressibleCount,
+        prefixes: r2Backups.changedPrefixes,
+      })
+      .from(r2Backups)
+      .where(and(ofBucket, inArray(r2Backups.status, ["completed", "partial"]), isNotNull(r2Backups.modifiedCount)))
+      .orderBy(desc(r2Backups.backupDate))
+      .limit(CHANGE_HISTORY),
+    // Resolving mass_change acknowledges every backup up to the request (once it takes effect).
+    db
+      .select({ through: max(alerts.resolveRequestedAt) })
+      .from(alerts)
+      .where(
+        and(
+          eq(alerts.bucketName, bucketName),
+          eq(alerts.code, "mass_change"),
+          or(isNotNull(alerts.resolvedAt), lte(alerts.resolveAt, now.toISOString())),
+        ),
+      ),
+  ]);
   const [newest, ...previous] = completed;
   const skipped = scheduledHere ? leadingSkips(runs) : [];
   return {
@@ -102,6 +143,17 @@ export async function readBucketFacts(
       : null,
     skippedRuns: { count: skipped.length, lastDetail: skipped[0]?.detail ?? null },
     replicaProblems: { count: unreplicatedCount[0]?.count ?? 0, backupIds: unreplicatedIds.map((r) => r.id) },
+    changes: {
+      history: changeRows.map(({ snapshotFileCount, ...row }) => ({
+        ...row,
+        modified: row.modified ?? 0,
+        sampled: row.sampled ?? 0,
+        incompressible: row.incompressible ?? 0,
+        prefixes: row.prefixes ?? {},
+        baseline: snapshotFileCount + row.deleted,
+      })),
+      acknowledgedThrough: acknowledged[0]?.through ?? null,
+    },
   };
 }
 

@@ -4,6 +4,7 @@
  * is open already, and what to open, resolve and deliver, is alert-store.ts's business.
  */
 import type { AlertCode, AlertSeverity } from "../../../schema";
+import { findMassChange, type ChangeRecord, type MassChangeLimits } from "./mass-change";
 
 export interface BucketFacts {
   bucketName: string;
@@ -23,6 +24,11 @@ export interface BucketFacts {
   replicaProblems: { count: number; backupIds: string[] };
   /** Change events waiting for a backup (the source bucket's coordinator); null for other buckets. */
   pendingChanges: { count: number; firstReceivedAt: number | null; overflowSince: number | null } | null;
+  /**
+   * What the mass-change rule judges: the measured backups with a snapshot, newest first, and the
+   * date of the backup the last acknowledged `mass_change` alert named (null: none).
+   */
+  changes: { history: ChangeRecord[]; acknowledgedThrough: string | null };
 }
 
 export interface AlertThresholds {
@@ -34,6 +40,7 @@ export interface AlertThresholds {
   skippedRuns: number;
   pendingChanges: number;
   pendingHours: number;
+  massChange: MassChangeLimits;
 }
 
 export interface AlertDraft {
@@ -57,6 +64,7 @@ export function desiredAlerts(facts: BucketFacts, limits: AlertThresholds, now: 
     scheduleSkipped,
     replicaIncomplete,
     changesPending,
+    massChange,
   ]
     .map((rule) => rule(facts, limits, now))
     .filter((draft): draft is AlertDraft => draft !== null);
@@ -176,5 +184,41 @@ const changesPending: Rule = ({ bucketName, pendingChanges }, limits, now) => {
       thresholdKeys: limits.pendingChanges,
       thresholdHours: limits.pendingHours,
     },
+  };
+};
+
+/**
+ * Far more of the bucket modified or deleted, or far more new content that does not compress,
+ * than its trailing median (mass-change.ts): ransomware's signature. Unlike every other alert it
+ * never resolves by itself (alert-store.ts): it holds every backup older than the suspicious one
+ * from expiry until an admin resolves it, which takes effect only after a delay.
+ */
+const massChange: Rule = ({ bucketName, changes }, limits) => {
+  const found = findMassChange(changes.history, changes.acknowledgedThrough, limits.massChange);
+  if (!found) return null;
+  const percent = (share: number) => `${Math.round(share * 1000) / 10}%`;
+  const what = [
+    found.measures.includes("changes")
+      ? `${found.modified} modified and ${found.deleted} deleted of ${found.baseline} objects (${percent(found.changedShare)}; trailing median ${percent(found.changedMedian)})`
+      : null,
+    found.measures.includes("incompressible")
+      ? `${found.incompressible} of ${found.sampled} sampled new objects do not compress (${percent(found.incompressibleShare)}; trailing median ${percent(found.incompressibleMedian)})`
+      : null,
+  ].filter(Boolean);
+  const prefixes = found.topPrefixes
+    .map((p) => `${p.prefix === "" ? "(top level)" : p.prefix} ${p.changes}`)
+    .join(", ");
+  const where =
+    found.scope === "backup"
+      ? `Backup ${found.backupId} of ${bucketName}`
+      : `The ${found.backups.length} backups of ${bucketName} in the ${limits.massChange.windowHours} hours from ${found.backupId}`;
+  return {
+    code: "mass_change",
+    severity: "critical",
+    message:
+      `${where}: ${what.join("; ")}${prefixes ? `; most changes under ${prefixes}` : ""}. ` +
+      `Every backup older than ${found.backupId} is held from expiry until this alert is resolved ` +
+      `(POST /api/backup/alerts/:id/resolve, effective after BACKUP_HOLD_RELEASE_DELAY_HOURS).`,
+    details: { ...found, backups: found.backups.slice(0, 10), windowHours: limits.massChange.windowHours },
   };
 };

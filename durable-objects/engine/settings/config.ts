@@ -195,6 +195,19 @@ const configSchema = z
     /** ...or the oldest of them waiting this many hours. */
     BACKUP_ALERT_PENDING_HOURS: wholeNumber(1, 8760).default(6),
     /**
+     * `mass_change` (ransomware's signature): a backup, or the backups of the last
+     * BACKUP_ALERT_MASS_CHANGE_WINDOW_HOURS together, that modified or deleted at least this
+     * percent of the bucket...
+     */
+    BACKUP_ALERT_MASS_CHANGE_PERCENT: wholeNumber(1, 100).default(25),
+    /** ...and this many times the bucket's trailing median share... */
+    BACKUP_ALERT_MASS_CHANGE_FACTOR: wholeNumber(1, 1000).default(5),
+    /** ...or whose new content is this many percentage points more incompressible than the median... */
+    BACKUP_ALERT_INCOMPRESSIBLE_RISE_PERCENT: wholeNumber(1, 100).default(40),
+    /** ...counting at least this many objects (changed, or incompressible), so a small bucket's noise pages no one. */
+    BACKUP_ALERT_MASS_CHANGE_MIN_OBJECTS: wholeNumber(1, 10_000_000).default(100),
+    BACKUP_ALERT_MASS_CHANGE_WINDOW_HOURS: wholeNumber(1, 720).default(24),
+    /**
      * Where alert and job events are POSTed (api.md): https, or http to this machine only, since
      * anything else would send backup details in clear text.
      */

@@ -60,3 +60,25 @@ export function tableHead(titles) {
     ),
   );
 }
+
+/**
+ * A button that runs one API call then reloads the view; a refusal is shown in `region` (an
+ * aria-live element next to it) instead of being lost.
+ */
+export function actionButton(label, call, reload, region) {
+  return h(
+    "button",
+    {
+      type: "button",
+      onclick: async () => {
+        try {
+          await call();
+          await reload();
+        } catch (error) {
+          render(region, notice("error", error.message));
+        }
+      },
+    },
+    label,
+  );
+}

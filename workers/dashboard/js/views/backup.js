@@ -1,6 +1,6 @@
 // One backup: its figures, actions (verify, cancel, restore), its snapshot's files and its log.
 import { api, waitForJob } from "../api.js";
-import { field, h, notice, render } from "../dom.js";
+import { actionButton, field, h, notice, render } from "../dom.js";
 import { bytes, duration, number, rate, RUNNING, time } from "../format.js";
 import { can } from "../session.js";
 import { progressBar, statusBadge } from "./backups.js";
@@ -96,21 +96,7 @@ function holdControls(backup, reload) {
   if (!RESTORABLE.has(backup.status) || !can("backup:admin")) return null;
   const region = h("div", { "aria-live": "polite", dataset: { testid: "hold-status" } });
   const act = (method, label) =>
-    h(
-      "button",
-      {
-        type: "button",
-        onclick: async () => {
-          try {
-            await api(method, `/backup/hold/${encodeURIComponent(backup.id)}`);
-            await reload();
-          } catch (error) {
-            render(region, notice("error", error.message));
-          }
-        },
-      },
-      label,
-    );
+    actionButton(label, () => api(method, `/backup/hold/${encodeURIComponent(backup.id)}`), reload, region);
   const hold = backup.hold;
   return h(
     "div",

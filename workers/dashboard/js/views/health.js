@@ -2,7 +2,7 @@
 // dry-run preview.
 import { api } from "../api.js";
 import { barChart, lineChart } from "../charts.js";
-import { field, h, notice, render } from "../dom.js";
+import { actionButton, field, h, notice, render } from "../dom.js";
 import { bytes, duration, number, time } from "../format.js";
 import { can } from "../session.js";
 import { previewGate } from "./preview-gate.js";
@@ -22,7 +22,11 @@ export function healthView(main, view) {
       api("GET", "/backup/alerts?state=open&limit=100"),
     ]);
     render(figures, h("h1", { id: "health-title" }, "Health"), figureList(stats));
-    render(alerts, h("h2", { id: "alerts-title" }, `Open alerts (${open.alerts.length})`), alertList(open.alerts));
+    render(
+      alerts,
+      h("h2", { id: "alerts-title" }, `Open alerts (${open.alerts.length})`),
+      alertList(open.alerts, load),
+    );
     render(charts, stats.buckets.flatMap(templateCharts));
   }
 
@@ -60,13 +64,16 @@ function figureList(stats) {
         (stats.protection.releasesPending ? ` (${number(stats.protection.releasesPending)} releasing)` : "") +
         (stats.protection.retentionLockDays
           ? `; lock ${number(stats.protection.retentionLockDays)} days`
-          : "; no lock"),
+          : "; no lock") +
+        stats.protection.massChangeHolds
+          .map((m) => `; ${m.bucketName}: everything before ${time(m.heldBefore)} (mass change)`)
+          .join(""),
       "protection",
     ),
   );
 }
 
-function alertList(alerts) {
+function alertList(alerts, reload) {
   if (alerts.length === 0) return notice("success", "No open alerts.");
   return h(
     "ul",
@@ -80,8 +87,36 @@ function alertList(alerts) {
         h("strong", {}, a.code),
         ` · ${a.bucketName} · since ${time(a.openedAt)}`,
         h("p", {}, a.message),
+        a.code === "mass_change" ? resolutionControls(a, reload) : null,
       ),
     ),
+  );
+}
+
+/**
+ * mass_change resolves only when an admin asks, and only after the deployment's delay: the
+ * pending request is shown to everyone, the buttons to admins.
+ */
+function resolutionControls(alert, reload) {
+  const region = h("div", { "aria-live": "polite", dataset: { testid: "resolution-status" } });
+  const path = `/backup/alerts/${encodeURIComponent(alert.id)}/resolve`;
+  const pending = alert.resolution;
+  return h(
+    "div",
+    { class: "actions" },
+    h(
+      "p",
+      {},
+      pending
+        ? `Resolution asked for by ${pending.requestedBy} at ${time(pending.requestedAt)}: it takes effect ${time(pending.takesEffectAt)}; until then older backups stay held.`
+        : "Older backups are held from cleanup until this alert is resolved.",
+    ),
+    can("backup:admin")
+      ? pending
+        ? actionButton("Cancel the resolution", () => api("DELETE", path), reload, region)
+        : actionButton("Resolve (takes effect after the delay)", () => api("POST", path), reload, region)
+      : null,
+    region,
   );
 }
 
