@@ -192,6 +192,8 @@ export default defineConfig({
       }),
       // A deployment with a retention lock: no cleanup expires a backup younger than a week.
       project("retention-lock", ["tests/retention-lock/**/*.test.ts"], { BACKUP_MIN_RETENTION_DAYS: "7" }),
+      // A backup bucket under R2 bucket lock rules of 10 days: the engine never asks for what they refuse.
+      project("bucket-lock", ["tests/bucket-lock/**/*.test.ts"], { BACKUP_BUCKET_LOCK_DAYS: "10" }),
       // Production-shaped R2 on every job object (engine/r2-latency.ts), four times the defaults.
       project("production-latency", ["tests/latency/**/*.test.ts"], { BACKUP_TEST_R2_LATENCY: "production×4" }),
       // The simulated month (tests/simulation/): two source buckets into one store and a replica,

@@ -40,6 +40,7 @@ import {
 } from "./engine/cleanup/cleanup-records";
 import { cleanupStore, createCleanupTables } from "./engine/cleanup/cleanup-store";
 import { clock } from "./engine/clock";
+import { cleanupFloors } from "./engine/settings/bucket-lock";
 
 export interface StartCleanup {
   jobId: string;
@@ -65,7 +66,8 @@ export class CleanupJob extends ManifestJob<CleanupState> {
       // Its log lines are filed under the job's own id (a cleanup works on no one backup).
       backupId: request.jobId,
       startedAt: clock.date().toISOString(),
-      graceHours: getConfig(this.env).BACKUP_GC_GRACE_HOURS,
+      // Stretched to the bucket lock's retention: the sweep never asks R2 to delete what it keeps.
+      graceHours: cleanupFloors(getConfig(this.env)).graceHours,
       logRetentionDays: getConfig(this.env).BACKUP_LOG_RETENTION_DAYS,
       logsDeleted: null,
       findingsDeleted: null,
@@ -102,8 +104,8 @@ export class CleanupJob extends ManifestJob<CleanupState> {
       ` started by ${state.requestedBy}: ` +
       `keep backups younger than ${state.policy.retentionDays} days, the last ${keep.last}, ${keep.daily} daily, ${keep.weekly} weekly, ${keep.monthly} monthly; ` +
       `unreferenced blobs older than ${state.graceHours} hours are deleted` +
-      (this.settings().BACKUP_MIN_RETENTION_DAYS
-        ? `; the retention lock keeps every backup younger than ${this.settings().BACKUP_MIN_RETENTION_DAYS} days`
+      (cleanupFloors(this.settings()).minRetentionDays
+        ? `; the retention lock keeps every backup younger than ${cleanupFloors(this.settings()).minRetentionDays} days`
         : "") +
       "."
     );
@@ -120,7 +122,7 @@ export class CleanupJob extends ManifestJob<CleanupState> {
         store: cleanupStore(this.ctx.storage.sql),
         now: () => now,
         history: cleanupHistory(db, state, now),
-        lock: { minRetentionDays: this.settings().BACKUP_MIN_RETENTION_DAYS },
+        lock: { minRetentionDays: cleanupFloors(this.settings()).minRetentionDays },
         expireRecord: expireRecord(db, state, now),
         expiryFinished: expiryFinished(db, now),
         prunable: prunableRows(db),

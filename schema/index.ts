@@ -309,6 +309,8 @@ export const AUDIT_ACTIONS = [
   "template.update",
   "template.delete",
   "schedule.run",
+  /** A scheduled verification started (BACKUP_VERIFY_SCHEDULE). */
+  "schedule.verify",
   /** A stored template's scheduled run (the default's is schedule.run). */
   "template.run",
 ] as const;
@@ -350,6 +352,7 @@ export const ALERT_CODES = [
   "replica_incomplete",
   "changes_pending",
   "mass_change",
+  "not_verified",
 ] as const;
 export type AlertCode = (typeof ALERT_CODES)[number];
 export const ALERT_SEVERITIES = ["warning", "critical"] as const;

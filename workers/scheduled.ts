@@ -1,5 +1,6 @@
 /**
- * The cron's run. Every firing looks after stalled jobs, checks the alerts of every bucket backed
+ * The cron's run. Every firing looks after stalled jobs, starts the scheduled verifications at
+ * their slot (scheduled-verification.ts), checks the alerts of every bucket backed
  * up (so `no_recent_backup` opens even when nothing runs) and wakes the webhook dispatcher (so a
  * delivery whose wake was lost still goes out). The firing that opens a slot of a schedule (the
  * default's BACKUP_SCHEDULE, or a stored template's) asks the bucket's coordinator for an
@@ -26,6 +27,7 @@ import type { AuditAction } from "../schema";
 import { allTemplates, templateRun, type BackupTemplate } from "../durable-objects/engine/settings/templates";
 import type { StartBackupResult } from "../durable-objects/bucket-coordinator";
 import { clock } from "../durable-objects/engine/clock";
+import { startScheduledVerification, verificationDue } from "./scheduled-verification";
 
 export async function runScheduled(controller: ScheduledController, env: Env, ctx: ExecutionContext): Promise<void> {
   ctx.waitUntil(reconcileOrphans(env).catch((error: unknown) => console.error("orphan sweep failed", error)));
@@ -47,7 +49,14 @@ export async function runScheduled(controller: ScheduledController, env: Env, ct
   });
   for (const template of templates)
     await part(`template ${template.name}`, () => runTemplateSchedule(controller, env, template, at));
-  for (const bucketName of new Set([config.BACKUP_SOURCE_BUCKET, ...templates.map((t) => t.bucketName)])) {
+  const buckets = new Set([config.BACKUP_SOURCE_BUCKET, ...templates.map((t) => t.bucketName)]);
+  const verification = verificationDue(config, controller.cron, at);
+  if (verification)
+    for (const bucketName of buckets)
+      await part(`the scheduled verification of ${bucketName}`, () =>
+        startScheduledVerification(env, config, bucketName, verification, at),
+      );
+  for (const bucketName of buckets) {
     await part(`the alerts of ${bucketName}`, async () => {
       const changes = await checkAlerts(
         env.DB,

@@ -31,6 +31,7 @@ export function alertThresholds(config: Config): AlertThresholds {
       minObjects: config.BACKUP_ALERT_MASS_CHANGE_MIN_OBJECTS,
       windowHours: config.BACKUP_ALERT_MASS_CHANGE_WINDOW_HOURS,
     },
+    verifyStaleDays: config.BACKUP_VERIFY_STALE_DAYS,
   };
 }
 

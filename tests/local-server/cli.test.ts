@@ -385,12 +385,14 @@ describe("r2-backup", () => {
     }
     const attack = await backup();
 
-    const alerts = (await cli(["alerts", "--state", "open", "--json"])).json().alerts as {
-      id: string;
-      code: string;
-      details: { backupId: string };
-    }[];
-    const alert = alerts.find((a) => a.code === "mass_change")!;
+    // The alerts are checked just after the backup's end is recorded: wait for that check.
+    type Alert = { id: string; code: string; details: { backupId: string } };
+    const massChange = async () =>
+      ((await cli(["alerts", "--state", "open", "--json"])).json().alerts as Alert[]).find(
+        (a) => a.code === "mass_change",
+      );
+    await expect.poll(massChange, { timeout: 15_000, interval: 500 }).toBeDefined();
+    const alert = (await massChange())!;
     expect(alert.details.backupId).toBe(attack);
     expect((await cli(["alerts", "--state", "open"])).stdout).toMatch(
       new RegExp(`open\\s+${alert.id}\\s+Backup ${attack}`),

@@ -270,7 +270,7 @@ describe("the dashboard", () => {
     await page.close();
   });
 
-  it("shows a mass_change alert and its hold, and lets an admin ask for its resolution and cancel it", async () => {
+  it("places a legal hold and asks for its release; shows a mass_change alert and its hold, and lets an admin ask for its resolution and cancel it", async () => {
     // A third of the bucket rewritten before one backup: far above its history of almost nothing.
     const before = await client.backup("incremental");
     const listed = await client.call("GET", `/backup/files/${before.id}?limit=1000`);
@@ -283,6 +283,16 @@ describe("the dashboard", () => {
     const page = await openPage();
     await signIn(page, await server.token("backup:admin"));
     await shown(page.getByRole("heading", { name: "Backups" }));
+    // A legal hold on the backup before the attack: placed, its release asked for, then cancelled.
+    await page.goto(`${server.url}/#/backups/${encodeURIComponent(before.id)}`);
+    await page.getByRole("button", { name: "Place legal hold" }).click();
+    await shown(page.getByText(/held since .* by /));
+    await page.getByRole("button", { name: "Release hold" }).click();
+    await shown(page.getByText(/release takes effect/));
+    await page.getByRole("button", { name: "Cancel the release" }).click();
+    await shown(page.getByRole("button", { name: "Release hold" }));
+    expect((await client.call("GET", `/backup/status/${before.id}`)).backup.hold).toMatchObject({ releaseAt: null });
+
     await page.getByRole("link", { name: "Health" }).click();
     const alert = page.locator('li.alert[data-code="mass_change"]');
     await shown(alert, 20_000);

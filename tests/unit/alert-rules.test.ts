@@ -15,6 +15,7 @@ const limits: AlertThresholds = {
   pendingChanges: 1000,
   pendingHours: 6,
   massChange: { sharePercent: 25, factor: 5, incompressibleRisePercent: 40, minObjects: 100, windowHours: 24 },
+  verifyStaleDays: 3,
 };
 const now = new Date("2026-12-01T12:00:00Z");
 const quiet: BucketFacts = {
@@ -28,6 +29,7 @@ const quiet: BucketFacts = {
   replicaProblems: { count: 0, backupIds: [] },
   pendingChanges: null,
   changes: { history: [], acknowledgedThrough: null },
+  verification: { lastValidAt: "2026-11-30T04:10:00Z", firstCompletedAt: "2026-11-01T02:10:00Z" },
 };
 const codes = (facts: Partial<BucketFacts>, overrides: Partial<AlertThresholds> = {}) =>
   desiredAlerts({ ...quiet, ...facts }, { ...limits, ...overrides }, now).map((a) => a.code);
@@ -35,6 +37,23 @@ const codes = (facts: Partial<BucketFacts>, overrides: Partial<AlertThresholds> 
 describe("alert rules", () => {
   it("a healthy bucket wants no alert", () => {
     expect(codes({})).toEqual([]);
+  });
+
+  it("not_verified after the stale days without a valid verification, counted from the first backup when never verified", () => {
+    expect(codes({ verification: { lastValidAt: "2026-11-28T12:00:01Z", firstCompletedAt: null } })).toEqual([]);
+    const [stale] = desiredAlerts(
+      { ...quiet, verification: { lastValidAt: "2026-11-28T12:00:00Z", firstCompletedAt: "2026-11-01T02:10:00Z" } },
+      limits,
+      now,
+    );
+    expect(stale).toMatchObject({ code: "not_verified", severity: "warning", details: { days: 3, thresholdDays: 3 } });
+    const [never] = desiredAlerts(
+      { ...quiet, verification: { lastValidAt: null, firstCompletedAt: "2026-11-01T02:10:00Z" } },
+      limits,
+      now,
+    );
+    expect(never?.message).toContain("has ever verified valid");
+    expect(codes({ verification: { lastValidAt: null, firstCompletedAt: null } })).toEqual([]);
   });
 
   it("consecutive_failures at the threshold, naming the latest failure", () => {

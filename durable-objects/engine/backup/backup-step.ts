@@ -33,6 +33,7 @@ import { withRetry, type RetryPolicy } from "../retry";
 import { inScope, listingPrefix } from "./key-scope";
 import { runFanOutStep } from "./fan-out-step";
 import { inKeyRange, WHOLE_KEY_SPACE } from "./fan-out";
+import { LockedBlobError } from "../settings/bucket-lock";
 
 export async function runBackupStep(deps: BackupStepDeps, checkpoint: BackupCheckpoint): Promise<BackupCheckpoint> {
   // Read before the step's first presence check: what a sweep condemns after it, the step's
@@ -348,7 +349,9 @@ async function captureWithRetry(
   } catch (error) {
     // Only an unreadable source object is this object's failure; a failing backup bucket fails
     // the whole step, which is retried, so the backup is never `partial` for the store's sake.
-    if (error instanceof SourceReadError) return { kind: "failed", error: error.message };
+    // The exception: a damaged blob a bucket lock keeps from being replaced (no retry can help).
+    if (error instanceof SourceReadError || error instanceof LockedBlobError)
+      return { kind: "failed", error: error.message };
     throw error;
   }
 }

@@ -19,6 +19,7 @@ import {
   type FramingOptions,
 } from "../format/blob-format";
 import { isCompressible } from "../format/compressibility";
+import { refuseIfLocked } from "../settings/bucket-lock";
 import { looksIncompressible, SAMPLE_BYTES } from "../format/incompressibility";
 import { blobMismatch } from "./blob-trust";
 import { yieldToEventLoop } from "../cooperative";
@@ -42,6 +43,8 @@ export interface StorageSettings {
   keyring: Keyring | null;
   multipartThreshold: number;
   partSize: number;
+  /** BACKUP_BUCKET_LOCK_DAYS: a blob younger than this cannot be replaced (absent: 0). */
+  lockDays?: number;
 }
 
 export type CaptureResult =
@@ -194,7 +197,12 @@ export async function captureObject(
     };
   }
   const blob = await blobKeyFor(sha256, settings.keyring);
-  const stored = await storeBlob(backup, blob, { origin, framing, sha256, size: object.size }, content);
+  const stored = await storeBlob(
+    backup,
+    blob,
+    { origin, framing, sha256, size: object.size, lockDays: settings.lockDays ?? 0, key },
+    content,
+  );
   const result = capturedResult(manifestEntry(object, sha256, blob), stored, origin);
   return {
     ...result,
@@ -209,6 +217,9 @@ interface BlobDescription {
   framing: FramingOptions;
   sha256: string;
   size: number;
+  lockDays: number;
+  /** The source key (named when the blob cannot be replaced). */
+  key: string;
 }
 
 /**
@@ -226,6 +237,7 @@ async function storeBlob(
   const existing = await backup.head(blob);
   const mismatch = existing ? blobMismatch(existing, { sha256, size }) : null;
   if (existing && !mismatch) return describeBlob(existing);
+  if (existing && mismatch) refuseIfLocked(existing, blob, mismatch, description.lockDays, description.key);
   const customMetadata = blobMetadata(origin, framing, sha256, size);
   const onlyIf: R2Conditional = existing ? { etagMatches: existing.etag } : { etagDoesNotMatch: "*" };
   const body = await content();

@@ -25,6 +25,7 @@ import {
   type StorageSettings,
 } from "./blob-store";
 import { blobMismatch } from "./blob-trust";
+import { LockedBlobError, refuseIfLocked } from "../settings/bucket-lock";
 import { errorMessage, isSourceReadError, isVersionChanged, readSource, SourceVersionChanged } from "../errors";
 import { Cooperative, cooperativeStream } from "../cooperative";
 import { sha256OfStream } from "../format/hashing";
@@ -142,6 +143,7 @@ export async function advanceLargeObject(
         `${state.key} changed ${restarts} times while it was being backed up (${errorMessage(error)}); it is left for the next backup`,
       );
     }
+    if (error instanceof LockedBlobError) return failed(saved, error.message);
     if (!isSourceReadError(error)) throw error;
     if (saved.readFailures + 1 < deps.readAttempts) {
       await deps.save({ ...saved, readFailures: saved.readFailures + 1 });
@@ -223,13 +225,16 @@ async function advance(deps: LargeObjectDeps, initial: LargeObjectState, budget:
     const origin = await originFor(deps.backupId, state.key, deps.settings.keyring);
     // Compression state cannot be carried across steps, so large objects are never compressed.
     const framing: FramingOptions = framingFor(state.key, version.httpMetadata.contentType, deps.settings, false);
-    const trusted = (object: R2Object | null) =>
-      object !== null && blobMismatch(object, { sha256: state.sha256!, size: version.size }) === null;
+    const mismatchOf = (object: R2Object) => blobMismatch(object, { sha256: state.sha256!, size: version.size });
     const existing = await deps.backup.head(state.blob!);
-    if (existing && trusted(existing) && !state.uploadId) return finish(state, describeBlob(existing), origin);
-    // A damaged or foreign blob at the name is replaced by the upload below (completion overwrites).
-    if (existing && !trusted(existing) && !state.uploadId)
+    const mismatch = existing ? mismatchOf(existing) : null;
+    if (existing && !mismatch && !state.uploadId) return finish(state, describeBlob(existing), origin);
+    // A damaged or foreign blob at the name is replaced by the upload below (completion overwrites),
+    // unless a bucket lock keeps it.
+    if (existing && mismatch && !state.uploadId) {
+      refuseIfLocked(existing, state.blob!, mismatch, deps.settings.lockDays ?? 0, state.key);
       console.warn(`blob ${state.blob} for ${state.key} fails its trust check; writing it again`);
+    }
 
     const storedSize = framing.key ? encryptedSize(version.size) : version.size;
     if (!state.uploadId) {
@@ -283,7 +288,7 @@ async function advance(deps: LargeObjectDeps, initial: LargeObjectState, budget:
     }
     if (state.parts.length === partCount) {
       const raced = await deps.backup.head(state.blob!);
-      if (raced && trusted(raced)) {
+      if (raced && mismatchOf(raced) === null) {
         await upload.abort();
         return finish(state, describeBlob(raced), origin);
       }

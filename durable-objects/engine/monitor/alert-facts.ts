@@ -69,6 +69,13 @@ export async function readBucketFacts(
           string | null
         >`max(CASE WHEN ${r2Backups.status} = 'completed' THEN ${r2Backups.completedAt} END)`,
         firstBackupAt: min(r2Backups.backupDate),
+        firstCompletedAt: sql<
+          string | null
+        >`min(CASE WHEN ${r2Backups.status} = 'completed' THEN ${r2Backups.completedAt} END)`,
+        // The newest valid verification of a backup still kept (an expired one proves nothing now).
+        lastValidVerificationAt: sql<
+          string | null
+        >`max(CASE WHEN ${r2Backups.status} IN ('completed', 'partial') AND ${r2Backups.lastVerificationValid} = 1 THEN ${r2Backups.lastVerifiedAt} END)`,
       })
       .from(r2Backups)
       .where(ofBucket),
@@ -137,6 +144,10 @@ export async function readBucketFacts(
     failuresSinceSuccess: { count: failureCount[0]?.count ?? 0, newest: failures },
     lastCompletedAt: times[0]?.lastCompletedAt ?? null,
     firstBackupAt: times[0]?.firstBackupAt ?? null,
+    verification: {
+      lastValidAt: times[0]?.lastValidVerificationAt ?? null,
+      firstCompletedAt: times[0]?.firstCompletedAt ?? null,
+    },
     invalidVerifications: { count: invalidCount[0]?.count ?? 0, backupIds: invalidIds.map((r) => r.id) },
     growth: newest
       ? { backupId: newest.id, storedBytes: newest.storedBytes, previous: previous.map((r) => r.storedBytes) }

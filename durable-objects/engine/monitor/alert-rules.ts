@@ -14,6 +14,11 @@ export interface BucketFacts {
   lastCompletedAt: string | null;
   /** When the bucket's first backup was asked for (null: never). */
   firstBackupAt: string | null;
+  /**
+   * The newest valid verification of a kept backup, and when the first backup completed (the
+   * clock of a bucket never verified).
+   */
+  verification: { lastValidAt: string | null; firstCompletedAt: string | null };
   /** Kept backups whose latest verification was invalid (ids, up to 10) and how many. */
   invalidVerifications: { count: number; backupIds: string[] };
   /** The newest completed backup's stored bytes, against those of the completed ones before it. */
@@ -41,6 +46,7 @@ export interface AlertThresholds {
   pendingChanges: number;
   pendingHours: number;
   massChange: MassChangeLimits;
+  verifyStaleDays: number;
 }
 
 export interface AlertDraft {
@@ -60,6 +66,7 @@ export function desiredAlerts(facts: BucketFacts, limits: AlertThresholds, now: 
     consecutiveFailures,
     noRecentBackup,
     verificationFailed,
+    notVerified,
     storageGrowth,
     scheduleSkipped,
     replicaIncomplete,
@@ -112,6 +119,25 @@ const verificationFailed: Rule = ({ bucketName, invalidVerifications }) => {
     severity: "critical",
     message: `The latest verification of ${count} kept backup(s) of ${bucketName} found problems (${backupIds.join(", ")}).`,
     details: { count, backupIds },
+  };
+};
+
+/**
+ * No kept backup of the bucket has verified valid for BACKUP_VERIFY_STALE_DAYS: a backup nobody
+ * checked may not restore. (Counted from the first completed backup when none ever verified.)
+ */
+const notVerified: Rule = ({ bucketName, verification }, limits, now) => {
+  const since = verification.lastValidAt ?? verification.firstCompletedAt;
+  if (since === null) return null;
+  const days = (now.getTime() - Date.parse(since)) / (24 * HOUR_MS);
+  if (days < limits.verifyStaleDays) return null;
+  return {
+    code: "not_verified",
+    severity: "warning",
+    message: verification.lastValidAt
+      ? `No backup of ${bucketName} has verified valid for ${Math.floor(days)} days (last at ${verification.lastValidAt}); see BACKUP_VERIFY_SCHEDULE, or POST /api/backup/verify/:id.`
+      : `No backup of ${bucketName} has ever verified valid (backed up since ${verification.firstCompletedAt}); see BACKUP_VERIFY_SCHEDULE, or POST /api/backup/verify/:id.`,
+    details: { lastValidAt: verification.lastValidAt, days: Math.floor(days), thresholdDays: limits.verifyStaleDays },
   };
 };
 

@@ -61,6 +61,11 @@ const configSchema = z
      * needs), whatever a request asks. Set by deploy, never by a token. 0: no lock.
      */
     BACKUP_MIN_RETENTION_DAYS: wholeNumber(0, 36500).default(0),
+    /**
+     * The longest retention of the R2 bucket lock rules on the backup bucket (and the replica), in
+     * days; 0: none. The engine then never asks R2 for what a rule would refuse (bucket-lock.ts).
+     */
+    BACKUP_BUCKET_LOCK_DAYS: wholeNumber(0, 36500).default(0),
     /** How long after it is asked for the release of a legal hold takes effect (cancellable meanwhile). */
     BACKUP_HOLD_RELEASE_DELAY_HOURS: wholeNumber(0, 24 * 365).default(24),
     /** Keep rules applied by cleanup besides the retention days (see keepRules). */
@@ -207,6 +212,15 @@ const configSchema = z
     /** ...counting at least this many objects (changed, or incompressible), so a small bucket's noise pages no one. */
     BACKUP_ALERT_MASS_CHANGE_MIN_OBJECTS: wholeNumber(1, 10_000_000).default(100),
     BACKUP_ALERT_MASS_CHANGE_WINDOW_HOURS: wholeNumber(1, 720).default(24),
+    /**
+     * Scheduled verification of each bucket's newest completed backup (and of its replica), at
+     * 04:00 UTC: `daily` samples BACKUP_VERIFY_SAMPLE_PERCENT of it every day and verifies it
+     * whole on Sundays; `weekly` only the Sunday's full one; `manual` none.
+     */
+    BACKUP_VERIFY_SCHEDULE: z.enum(["daily", "weekly", "manual"]).default("daily"),
+    BACKUP_VERIFY_SAMPLE_PERCENT: wholeNumber(1, 100).default(10),
+    /** `not_verified` opens when no kept backup of a bucket has had a valid verification for this many days. */
+    BACKUP_VERIFY_STALE_DAYS: wholeNumber(1, 365).default(3),
     /**
      * Where alert and job events are POSTed (api.md): https, or http to this machine only, since
      * anything else would send backup details in clear text.

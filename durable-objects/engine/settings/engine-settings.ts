@@ -35,6 +35,7 @@ export async function engineSettings(env: Env): Promise<BackupEngineSettings> {
       keyring: config.BACKUP_ENCRYPTION_ENABLED ? await readKeyring(env) : null,
       multipartThreshold: config.BACKUP_MULTIPART_THRESHOLD_BYTES,
       partSize: config.BACKUP_PART_SIZE_BYTES,
+      lockDays: config.BACKUP_BUCKET_LOCK_DAYS,
     },
     stepByteBudget: config.BACKUP_STEP_BYTE_BUDGET,
     hashStepBytes: config.BACKUP_HASH_STEP_BYTES,

@@ -27,16 +27,19 @@ function cronOf(expression: string): Cron {
   return new Cron(expression, { timezone: "UTC", paused: true });
 }
 
-/** The start of the slot `at` falls in, or null when it is in none. */
-export function slotStart(schedule: Schedule, at: Date): number | null {
+/**
+ * The start of the slot `at` falls in, or null when it is in none. `slotHour`: the UTC hour of a
+ * daily or weekly slot (backups 02:00; scheduled verifications use 04:00, after them).
+ */
+export function slotStart(schedule: Schedule, at: Date, slotHour = SLOT_HOUR_UTC): number | null {
   const hour = Math.floor(at.getTime() / HOUR_MS) * HOUR_MS;
   switch (schedule) {
     case "hourly":
       return hour;
     case "daily":
-      return at.getUTCHours() === SLOT_HOUR_UTC ? hour : null;
+      return at.getUTCHours() === slotHour ? hour : null;
     case "weekly":
-      return at.getUTCDay() === 0 && at.getUTCHours() === SLOT_HOUR_UTC ? hour : null;
+      return at.getUTCDay() === 0 && at.getUTCHours() === slotHour ? hour : null;
     case "manual":
       return null;
   }
@@ -79,9 +82,9 @@ function findScheduleProblem(schedule: Schedule, expression: string): string | n
   return null;
 }
 
-/** Whether the firing of `expression` at `at` is the one that starts the slot's backup. */
-export function backupDue(schedule: Schedule, expression: string, at: Date): boolean {
-  const slot = slotStart(schedule, at);
+/** Whether the firing of `expression` at `at` is the one that starts the slot's backup (or verification). */
+export function backupDue(schedule: Schedule, expression: string, at: Date, slotHour = SLOT_HOUR_UTC): boolean {
+  const slot = slotStart(schedule, at, slotHour);
   if (slot === null) return false;
   const [previous] = cronOf(expression).previousRuns(1, at);
   return previous === undefined || previous.getTime() < slot;
