@@ -29,7 +29,10 @@ describe("an R2 bucket lock on the backup bucket", () => {
       { key: "damaged.txt", body: "a file whose blob is replaced by something else" },
     ]);
     const first = await completedBackup("full");
-    const files = (await api("GET", `/api/backup/files/${first.id}`)).body.files as { path: string; checksum: string }[];
+    const files = (await api("GET", `/api/backup/files/${first.id}`)).body.files as {
+      path: string;
+      checksum: string;
+    }[];
     // Unencrypted, a blob is named by its content's SHA-256.
     const blob = `blobs/${files.find((f) => f.path === "damaged.txt")!.checksum}`;
     expect(await env.R2_BACKUP_BUCKET.head(blob)).not.toBeNull();

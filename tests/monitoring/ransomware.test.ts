@@ -53,14 +53,13 @@ beforeEach(() => receiver.reset());
 
 describe("a simulated ransomware attack", () => {
   it("opens mass_change, keeps the last good backups through cleanups, and restores the bucket byte for byte", async () => {
-    // Ordinary days: a full backup, then each day two files edited and an incremental backup.
+    // Ordinary days: a full backup, then an incremental a day: two files edited on the first day,
+    // nothing on the others (a quiet day is measured too: it is what the median is made of).
     await putObjects(bucketAt(() => 0));
     const good: string[] = [(await completedBackup("full")).id];
     for (let day = 1; day <= 4; day++) {
       advanceClock(DAY);
-      await putObjects(
-        bucketAt((i) => (i === day || i === day + 10 ? day : 0)).filter((_, i) => i === day || i === day + 10),
-      );
+      if (day === 1) await putObjects(bucketAt(() => 1).filter((_, i) => i === 1 || i === 11));
       good.push((await completedBackup("incremental")).id);
     }
     expect(await massChangeAlerts()).toEqual([]);
@@ -89,7 +88,7 @@ describe("a simulated ransomware attack", () => {
         deleted: 0,
         baseline: FILES,
         changedShare: 0.6,
-        changedMedian: 0.04,
+        changedMedian: 0,
         sampled: 30,
         incompressible: 30,
         incompressibleMedian: 0,

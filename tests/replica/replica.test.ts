@@ -4,7 +4,14 @@
  * either copy and says which; cleanup cleans both. Small multipart settings (vitest.config.ts), so
  * the 3 MiB object is stored, copied and restored part by part.
  */
-import { env, runInDurableObject } from "cloudflare:test";
+import {
+  createExecutionContext,
+  createScheduledController,
+  env,
+  runInDurableObject,
+  waitOnExecutionContext,
+} from "cloudflare:test";
+import worker from "../../workers/index";
 import { beforeEach, describe, expect, it } from "vitest";
 import { replicateJobId } from "../../durable-objects/replicate-job";
 import { api } from "../helpers/api";
@@ -173,6 +180,37 @@ describe("replica", () => {
     expect(ofReplica.result).toMatchObject({ valid: false, copy: "replica", problemCount: 1 });
     expect(ofReplica.result.problems).toEqual([
       expect.objectContaining({ path: damagedInReplica.key, problem: "checksum_mismatch" }),
+    ]);
+  });
+
+  it("the scheduled verification checks the replica too, once its copy is complete, and names the copy that is bad", async () => {
+    const full = await completedBackup("full");
+    await replicated(full.id);
+    await replica().put(await blobOf(seed[5]!), "damaged in the replica");
+    // Sunday 04:00 UTC: the weekly whole verification, of both copies.
+    const ctx = createExecutionContext();
+    await worker.scheduled(
+      createScheduledController({ cron: "0 * * * *", scheduledTime: Date.parse("2026-12-06T04:00:00Z") }),
+      env,
+      ctx,
+    );
+    await waitOnExecutionContext(ctx);
+    const jobs = (
+      await env.DB.prepare(
+        "SELECT id FROM backup_jobs WHERE kind = 'verify' AND requested_by = 'cron' ORDER BY id",
+      ).all<{
+        id: string;
+      }>()
+    ).results;
+    expect(jobs).toHaveLength(2);
+    const results = [];
+    for (const { id } of jobs) {
+      await runJobToEnd(env.VERIFY_JOB.getByName(id));
+      results.push((await api("GET", `/api/backup/jobs/${id}`)).body.job.result);
+    }
+    expect(results.map((r) => [r.copy, r.valid, r.sample]).sort()).toEqual([
+      ["primary", true, null],
+      ["replica", false, null],
     ]);
   });
 

@@ -314,6 +314,7 @@ const keyBytes = (key: string) => new TextEncoder().encode(key).length;
 
 export function progressColumns(checkpoint: BackupCheckpoint) {
   const { counters } = checkpoint;
+  const change = counters.change ?? NO_CHANGES;
   return {
     phase: checkpoint.stage === "running" ? checkpoint.phase : "done",
     fileCount: counters.fileCount,
@@ -326,14 +327,11 @@ export function progressColumns(checkpoint: BackupCheckpoint) {
     filesProcessed: counters.filesProcessed,
     bytesProcessed: counters.bytesProcessed,
     maxKeyBytes: counters.maxKeyBytes ?? 0,
-    ...(counters.change
-      ? {
-          modifiedCount: counters.change.modified,
-          sampledCount: counters.change.sampled,
-          incompressibleCount: counters.change.incompressible,
-          changedPrefixes: counters.change.prefixes,
-        }
-      : {}),
+    // A backup that changed nothing is measured too (as zeros): it is the trailing median's norm.
+    modifiedCount: change.modified,
+    sampledCount: change.sampled,
+    incompressibleCount: change.incompressible,
+    changedPrefixes: change.prefixes,
   };
 }
 
