@@ -10,7 +10,6 @@
  */
 import type { JobShardProgress } from "../../schema";
 import { ended, type JobOutcome, type JobStage, type StepState } from "./lifecycle";
-import { shardReports, startShards } from "./shard-calls";
 
 /** Leaves `fromLeaf` up to, not including, `toLeaf`. */
 export interface LeafRange {
@@ -122,17 +121,21 @@ export async function runLeafFanOutStep<S extends FanOutParent, C>(
   const fanOut = state.fanOut!;
   const shardOf = (p: JobShardProgress): LeafShard => ({ index: p.index, count: fanOut.shards.length, range: p.range });
   if (fanOut.stage === "starting") {
-    await startShards(fanOut.shards, (shard) => control.start(shardOf(shard)));
+    for (const shard of fanOut.shards) await control.start(shardOf(shard));
     return {
       ...state,
       fanOut: { stage: "running", shards: fanOut.shards.map((s) => ({ ...s, status: "running" })) },
     };
   }
-  const reports: ShardReport<C>[] = await shardReports(
-    fanOut.shards,
-    (shard) => control.report(shard.index),
-    (shard) => control.start(shardOf(shard)),
-  );
+  const reports: ShardReport<C>[] = [];
+  for (const shard of fanOut.shards) {
+    let report = await control.report(shard.index);
+    if (report.stage === "unknown") {
+      await control.start(shardOf(shard));
+      report = await control.report(shard.index);
+    }
+    reports.push(report);
+  }
   const shards = fanOut.shards.map((shard, i): JobShardProgress => {
     const report = reports[i]!;
     return {

@@ -35,7 +35,6 @@ import { commitWithReferences } from "../collection/ledger";
 import { ended } from "../lifecycle";
 import { insertLog, runBatch, updateBackup, type Statement } from "../records";
 import { withRetry } from "../retry";
-import { shardReports, startShards } from "../shard-calls";
 
 export async function runFanOutStep(
   deps: BackupStepDeps,
@@ -48,7 +47,7 @@ export async function runFanOutStep(
     case "planning":
       return plan(deps, fanOutDeps, checkpoint);
     case "starting": {
-      await startShards(fanOut.shards, (shard) => fanOutDeps.shards.start(assignmentOf(shard, fanOut.shards.length)));
+      for (const shard of fanOut.shards) await fanOutDeps.shards.start(assignmentOf(shard, fanOut.shards.length));
       const shards = fanOut.shards.map((s): ShardProgress => ({ ...s, status: "running" }));
       return { ...checkpoint, fanOut: { ...fanOut, stage: "running", shards } };
     }
@@ -104,11 +103,16 @@ async function poll(
   const fanOut = checkpoint.fanOut;
   if (fanOut?.stage !== "running") throw new Error("not running shards");
   const { shards: control } = fanOutDeps;
-  const reports: ShardReport[] = await shardReports(
-    fanOut.shards,
-    (shard) => control.report(shard.index),
-    (shard) => control.start(assignmentOf(shard, fanOut.shards.length)),
-  );
+  const reports: ShardReport[] = [];
+  for (const shard of fanOut.shards) {
+    let report = await control.report(shard.index);
+    // A start that never arrived (its object has no state): start it again.
+    if (report.stage === "unknown") {
+      await control.start(assignmentOf(shard, fanOut.shards.length));
+      report = await control.report(shard.index);
+    }
+    reports.push(report);
+  }
   const shards = fanOut.shards.map((shard, i) => progressOf(shard, reports[i]!));
   const counters = sumCounters(reports);
   const now = deps.now();
