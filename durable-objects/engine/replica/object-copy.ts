@@ -6,7 +6,8 @@
  * replayed after a crash writes the same bytes under the same key.
  */
 import { isFramedBlob } from "../format/blob-reader";
-import { partSizeFor, pipePart } from "../multipart";
+import { mapWithConcurrency } from "../concurrency";
+import { PARTS_IN_FLIGHT, partSizeFor, pipePart } from "../multipart";
 
 export type CopyOutcome =
   | { kind: "present" }
@@ -54,7 +55,8 @@ export async function copyIfAbsent(deps: CopyDeps, key: string, sha256: string |
 }
 
 /**
- * A large object, by ranges of the primary into one multipart upload, within the step. An upload
+ * A large object, by ranges of the primary into one multipart upload, within the step, PARTS_IN_FLIGHT
+ * parts at a time (each a ranged read piped into a part upload: two connections). An upload
  * interrupted by a crash is aborted or left to R2's expiry of incomplete uploads; the replayed step
  * starts the object again (its parts are not checkpointed: a replica copy is never urgent).
  */
@@ -64,21 +66,26 @@ async function copyInParts(deps: CopyDeps, head: R2Object): Promise<CopyOutcome>
     httpMetadata: head.httpMetadata,
     customMetadata: head.customMetadata,
   });
+  const spans = Array.from({ length: Math.ceil(head.size / partSize) }, (_, i) => ({
+    partNumber: i + 1,
+    offset: i * partSize,
+    length: Math.min(partSize, head.size - i * partSize),
+  }));
   try {
-    const parts: R2UploadedPart[] = [];
-    for (let offset = 0, partNumber = 1; offset < head.size; offset += partSize, partNumber++) {
-      const length = Math.min(partSize, head.size - offset);
+    const parts = await mapWithConcurrency(spans, PARTS_IN_FLIGHT, async ({ partNumber, offset, length }) => {
       const range = await deps.primary.get(head.key, { range: { offset, length } });
-      if (!range) {
-        await upload.abort();
-        return { kind: "missing" };
-      }
+      if (!range) return null;
       const { uploaded, fed } = await pipePart(upload, partNumber, length, range.body);
       if (uploaded.status === "rejected") throw uploaded.reason;
       if (fed.status === "rejected") throw fed.reason;
-      parts.push(uploaded.value);
+      return uploaded.value;
+    });
+    // Gone from the primary between its head and a range: nothing to copy.
+    if (parts.includes(null)) {
+      await upload.abort();
+      return { kind: "missing" };
     }
-    await upload.complete(parts);
+    await upload.complete(parts as R2UploadedPart[]);
   } catch (error) {
     await upload.abort().catch(() => undefined); // the error that matters is the copy's
     throw error;
