@@ -274,7 +274,7 @@ export abstract class StepJob<S extends StepState> extends DurableObject<Env> {
   }
 
   /**
-   * The final recording: the D1 outcome, then the lease, then what follows, then `done`. One at a time per object;
+   * The final recording: the D1 outcome, then the alerts, then the lease, then what follows, then `done`. One at a time per object;
    * a failure is counted in the state and retried by the alarm with capped backoff, forever. It
    * throws only when even that retry could not be scheduled, so the alarm handler fails and the
    * runtime retries it.
@@ -285,10 +285,12 @@ export abstract class StepJob<S extends StepState> extends DurableObject<Env> {
       try {
         await this.recordEnd(state);
         if (!this.isShard(state)) {
+          // The alerts before the lease and what follows: a mass_change this end opens must hold
+          // the older backups before the cleanup that a scheduled backup's end starts can plan.
+          await this.checkAlertsAfterEnd(state);
           const lease = this.leaseOf(state);
           if (lease) await this.bound("BUCKET_COORDINATOR").getByName(lease.bucketName).release(lease.holderId);
           await this.afterEnd(state);
-          await this.checkAlertsAfterEnd(state);
           // Deliveries queued by recordEnd or by the alert check go out now; a wake lost to a
           // crash here is repeated by the retried recording, and by the next cron firing.
           await wakeDispatcher(this.env, this.bound("WEBHOOK_DISPATCHER"));

@@ -143,13 +143,19 @@ describe("a simulated ransomware attack", () => {
     expect((await api("DELETE", `/api/backup/alerts/${alert.id}/resolve`)).status).toBe(409);
     await api("POST", `/api/backup/alerts/${alert.id}/resolve`);
     expect((await cleanup(KEEP_LAST_ONE)).result).toMatchObject({ backupsExpired: 0, keptByAlert: 5 });
+    // The next backup sees every key rewritten by the restore, 30 of them changed back: to content
+    // the store already holds, so not an attack, and the alert does not open again once its
+    // resolution takes effect (the check below).
+    const afterRestore = await completedBackup("incremental");
+    expect((await statusOf(afterRestore.id)).fileCount).toBe(FILES);
 
     // A day later the resolution takes effect at the next check; the holds are lifted.
     advanceClock(DAY + 60_000);
     const changes = await checkAt(clock.date());
     expect(changes.resolved.map((a) => a.id)).toEqual([alert.id]);
     expect(changes.opened).toEqual([]);
-    expect((await cleanup(KEEP_LAST_ONE)).result).toMatchObject({ backupsExpired: 5, keptByAlert: 0 });
+    // The five pre-attack backups and the ordinary one after the attack.
+    expect((await cleanup(KEEP_LAST_ONE)).result).toMatchObject({ backupsExpired: 6, keptByAlert: 0 });
     await dispatcher().deliverDue();
     expect((await ofThisAlert()).map((d) => d.event)).toEqual([
       "alert.opened",

@@ -56,7 +56,8 @@ describe("scheduled verification", () => {
     const second = (await verifyJobs())[1]!;
     await runJobToEnd(verifyJobStub(second.id));
     const next = (await api("GET", `/api/backup/jobs/${second.id}`)).body.job;
-    expect(next.result.sample.offset).not.toBe(first.result.sample.offset);
+    // The slice moves with the day: the next one, whatever backups ran in between.
+    expect(next.result.sample.offset).toBe((first.result.sample.offset + 10) % 100);
 
     await fireCron(SUNDAY_4);
     const sunday = (await verifyJobs())[2]!;
@@ -70,8 +71,8 @@ describe("scheduled verification", () => {
     const audit = (await api("GET", "/api/backup/audit")).body.events as { action: string; detail: string }[];
     expect(audit.filter((e) => e.action === "schedule.verify").map((e) => e.detail)).toEqual([
       `cutty-files: full verification of ${newest.id} (primary copy)`,
-      `cutty-files: 10% sample verification of ${newest.id} (primary copy)`,
-      `cutty-files: 10% sample verification of ${newest.id} (primary copy)`,
+      `cutty-files: 10% sample (from ${next.result.sample.offset}%) verification of ${newest.id} (primary copy)`,
+      `cutty-files: 10% sample (from ${first.result.sample.offset}%) verification of ${newest.id} (primary copy)`,
     ]);
   });
 
@@ -99,5 +100,8 @@ describe("scheduled verification", () => {
     expect(verificationDue(weekly, "0 * * * *", at(SUNDAY_4))).toBe("full");
     expect(verificationDue(config({ BACKUP_VERIFY_SCHEDULE: "manual" }), "0 * * * *", at(SUNDAY_4))).toBeNull();
     expect(verificationDue(config({ BACKUP_VERIFY_SAMPLE_PERCENT: "100" }), "0 * * * *", at(MONDAY_4))).toBe("full");
+    // Weekly means Sundays only, whatever the sample size.
+    const weeklyWhole = config({ BACKUP_VERIFY_SCHEDULE: "weekly", BACKUP_VERIFY_SAMPLE_PERCENT: "100" });
+    expect(verificationDue(weeklyWhole, "0 * * * *", at(MONDAY_4))).toBeNull();
   });
 });

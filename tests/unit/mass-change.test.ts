@@ -83,6 +83,11 @@ describe("mass_change rule", () => {
     expect(findMassChange([noise, ...ordinaryDays], null, limits)?.measures).toEqual(["incompressible"]);
   });
 
+  it("a text bucket receiving a batch of new photos is not an attack: incompressible content must be a large part of the bucket", () => {
+    const photos = record("photos", T0 + 10 * DAY, { sampled: 150, incompressible: 150, baseline: 1150 });
+    expect(findMassChange([photos, ...ordinaryDays], null, limits)).toBeNull();
+  });
+
   it("a bucket of photos (always incompressible) does not open it by incompressibility", () => {
     const photos = ordinaryDays.map((r) => ({ ...r, sampled: 200, incompressible: 190 }));
     const more = record("more", T0 + 10 * DAY, { modified: 20, sampled: 400, incompressible: 399 });

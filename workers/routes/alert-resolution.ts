@@ -15,7 +15,7 @@ import { openDatabase, runBatch } from "../../durable-objects/engine/records";
 import { checkAlerts } from "../../durable-objects/oversight/monitor";
 import type { HandlerContext } from "../context";
 import { conflict, jsonResponse, notFound } from "../http-error";
-import { apiDeliveries } from "./api-deliveries";
+import { apiDeliveries, wakeAfterCommit } from "./api-deliveries";
 
 const HOUR_MS = 3_600_000;
 
@@ -78,8 +78,16 @@ async function record(
     db
       .update(alerts)
       .set(values)
-      .where(and(eq(alerts.id, alert.id), isNull(alerts.resolvedAt))),
+      .where(
+        and(
+          eq(alerts.id, alert.id),
+          isNull(alerts.resolvedAt),
+          // Two requests racing: the first one's times stand.
+          event === "alert.resolve_requested" ? isNull(alerts.resolveAt) : undefined,
+        ),
+      ),
     ...apiDeliveries(context, db, alert.id, event, { alert: presentAlert(changed) }),
   ]);
+  wakeAfterCommit(context);
   return changed;
 }

@@ -1,7 +1,7 @@
 /**
  * Webhook deliveries an API call itself causes (a resolution or release asked for or cancelled):
  * queued in the same D1 batch as the change, named by what changed and when, and sent after the
- * answer by waking the dispatcher. Nothing without a webhook URL.
+ * answer by waking the dispatcher once the batch is written. Nothing without a webhook URL.
  */
 import type { WebhookEvent } from "../../schema";
 import { clock } from "../../durable-objects/engine/clock";
@@ -19,14 +19,6 @@ export function apiDeliveries(
 ): Statement[] {
   if (!webhooksEnabled(context.config)) return [];
   const at = clock.date().toISOString();
-  context.ctx.waitUntil(
-    // After the batch is written (the answer goes out after it); a failed wake is retried by the cron.
-    Promise.resolve().then(() =>
-      wakeDispatcher(context.env, context.env.WEBHOOK_DISPATCHER).catch((error: unknown) =>
-        console.error("waking the webhook dispatcher failed; the next cron firing sends the delivery", error),
-      ),
-    ),
-  );
   return [
     queueDelivery(db, {
       id: deliveryId(`${subject}-${at}`, event),
@@ -35,4 +27,15 @@ export function apiDeliveries(
       data: { ...data, by: context.principal.subject },
     }),
   ];
+}
+
+/** Once the batch that queued deliveries is written: the dispatcher sends them after the answer. */
+export function wakeAfterCommit(context: HandlerContext): void {
+  if (!webhooksEnabled(context.config)) return;
+  context.ctx.waitUntil(
+    wakeDispatcher(context.env, context.env.WEBHOOK_DISPATCHER).catch((error: unknown) =>
+      // The delivery is queued: the next cron firing wakes the dispatcher again.
+      console.error("waking the webhook dispatcher failed; the next cron firing sends the delivery", error),
+    ),
+  );
 }

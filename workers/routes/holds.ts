@@ -13,7 +13,7 @@ import type { HandlerContext } from "../context";
 import { conflict, jsonResponse } from "../http-error";
 import { parseJsonBody } from "../request-body";
 import { holdBody } from "../schemas";
-import { apiDeliveries } from "./api-deliveries";
+import { apiDeliveries, wakeAfterCommit } from "./api-deliveries";
 import { findBackup } from "./backups";
 import { requireSnapshot } from "./snapshot-state";
 
@@ -80,6 +80,7 @@ async function record(
       requestedBy: context.principal.subject,
     }),
   ]);
+  if (webhook) wakeAfterCommit(context);
 }
 
 /** The backup as it now stands (the row just written, not read again). */

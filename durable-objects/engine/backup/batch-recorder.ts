@@ -88,7 +88,9 @@ export class BatchRecorder {
       return;
     }
     const { entry } = outcome;
-    if (action.kind === "modified") this.countChange(action.key, "modified");
+    // A modification to content the store already holds (a restore writing back an earlier
+    // version, a file reverted) is not what an attack looks like: only new content counts.
+    if (action.kind === "modified" && outcome.newContent) this.countChange(action.key, "modified");
     if (outcome.newContent) counters.change = countSample(this.change, outcome.incompressible);
     this.namedBlobs.push(entry.blob);
     if (outcome.repaired) this.repairs.push({ key: action.key, blob: entry.blob, reason: outcome.repaired });

@@ -19,9 +19,15 @@ const INCOMPRESSIBLE_RATIO = 0.9;
 export async function looksIncompressible(sample: Uint8Array): Promise<boolean | null> {
   if (sample.byteLength < MIN_SAMPLE_BYTES) return null;
   const bytes = sample.subarray(0, SAMPLE_BYTES);
-  // Bounded: the deflated form of at most SAMPLE_BYTES bytes.
-  const deflated = await new Response(
-    new Blob([bytes]).stream().pipeThrough(new CompressionStream("deflate-raw")),
-  ).arrayBuffer();
-  return deflated.byteLength > INCOMPRESSIBLE_RATIO * bytes.byteLength;
+  try {
+    // Bounded: the deflated form of at most SAMPLE_BYTES bytes.
+    const deflated = await new Response(
+      new Blob([bytes]).stream().pipeThrough(new CompressionStream("deflate-raw")),
+    ).arrayBuffer();
+    return deflated.byteLength > INCOMPRESSIBLE_RATIO * bytes.byteLength;
+  } catch (error) {
+    // An estimate must never fail a backup: the object is simply not judged (and the log says why).
+    console.error("sampling an object's compressibility failed; it is not judged", error);
+    return null;
+  }
 }

@@ -117,6 +117,7 @@ export async function readBucketFacts(
         modified: r2Backups.modifiedCount,
         deleted: r2Backups.deletedCount,
         snapshotFileCount: r2Backups.snapshotFileCount,
+        backupType: r2Backups.backupType,
         sampled: r2Backups.sampledCount,
         incompressible: r2Backups.incompressibleCount,
         prefixes: r2Backups.changedPrefixes,
@@ -155,14 +156,24 @@ export async function readBucketFacts(
     skippedRuns: { count: skipped.length, lastDetail: skipped[0]?.detail ?? null },
     replicaProblems: { count: unreplicatedCount[0]?.count ?? 0, backupIds: unreplicatedIds.map((r) => r.id) },
     changes: {
-      history: changeRows.map(({ snapshotFileCount, ...row }) => ({
-        ...row,
-        modified: row.modified ?? 0,
-        sampled: row.sampled ?? 0,
-        incompressible: row.incompressible ?? 0,
-        prefixes: row.prefixes ?? {},
-        baseline: snapshotFileCount + row.deleted,
-      })),
+      history: changeRows.map(({ snapshotFileCount, backupType, ...row }, i) => {
+        // A full backup has no parent to find deletions against: what it lacks against the backup
+        // before it counts instead, so a wipe followed by the weekly full backup is still seen.
+        const before = changeRows[i + 1];
+        const deleted =
+          backupType === "full" && before
+            ? Math.max(row.deleted, before.snapshotFileCount - snapshotFileCount)
+            : row.deleted;
+        return {
+          ...row,
+          deleted,
+          modified: row.modified ?? 0,
+          sampled: row.sampled ?? 0,
+          incompressible: row.incompressible ?? 0,
+          prefixes: row.prefixes ?? {},
+          baseline: snapshotFileCount + deleted,
+        };
+      }),
       acknowledgedThrough: acknowledged[0]?.through ?? null,
     },
   };

@@ -29,7 +29,10 @@ export interface MassChangeLimits {
   sharePercent: number;
   /** ...and how many times the trailing median share it must be. */
   factor: number;
-  /** Percentage points above its trailing median the incompressible share of new content must be. */
+  /**
+   * Percentage points above its trailing median the incompressible share of new content must be
+   * (and the incompressible objects at least `sharePercent` of the bucket).
+   */
   incompressibleRisePercent: number;
   /** Objects (changed, or incompressible) below which nothing is judged. */
   minObjects: number;
@@ -144,8 +147,11 @@ function judge(
     changedShare(now) >= limits.factor * changedMedian
   )
     measures.push("changes");
+  // New content that does not compress must also be a large part of the bucket: a text bucket
+  // receiving a batch of photos or archives is not an attack.
   if (
     now.incompressible >= limits.minObjects &&
+    (now.baseline > 0 ? now.incompressible / now.baseline : 0) >= limits.sharePercent / 100 &&
     incompressibleShare(now) >= incompressibleMedian + limits.incompressibleRisePercent / 100
   )
     measures.push("incompressible");

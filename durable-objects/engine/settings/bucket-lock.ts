@@ -25,7 +25,9 @@ export function cleanupFloors(config: Config): { graceHours: number; minRetentio
   const lockDays = config.BACKUP_BUCKET_LOCK_DAYS;
   return {
     graceHours: Math.max(config.BACKUP_GC_GRACE_HOURS, lockDays * 24),
-    minRetentionDays: Math.max(config.BACKUP_MIN_RETENTION_DAYS, lockDays),
+    // A day beyond the lock: a backup's age counts from its request, its index is uploaded when it
+    // ends, up to a backup's duration later.
+    minRetentionDays: Math.max(config.BACKUP_MIN_RETENTION_DAYS, lockDays === 0 ? 0 : lockDays + 1),
   };
 }
 
