@@ -383,6 +383,9 @@ command("logs", "a backup's or job's log, oldest first", async (client, options,
   let cursor;
   let printedOnPage = 0;
   for (;;) {
+    // Asked before the page is read, so that the page read after the work ended holds its last
+    // lines (asked after, an end between the two reads lost them).
+    const ended = !options.follow || (await hasEnded(client, id));
     const page = await client.get(path(cursor));
     print(page.logs.slice(printedOnPage));
     if (page.nextCursor) {
@@ -391,7 +394,7 @@ command("logs", "a backup's or job's log, oldest first", async (client, options,
       continue;
     }
     printedOnPage = page.logs.length;
-    if (!options.follow || (await hasEnded(client, id))) {
+    if (ended) {
       if (printed === 0 && !options.json)
         console.log(options.level ? `No log lines at ${options.level} or above.` : "No log lines.");
       return;

@@ -233,6 +233,21 @@ describe("r2-backup", () => {
   });
 
   it("exits 6 when --max-wait passes first, and 1 when the work it waits for ends cancelled", async () => {
+    // 500 more objects (kept for the later tests): a full backup of 800 takes 160 steps, seconds
+    // on every machine, so that the cancel below always finds it running (with 300 it once
+    // completed between two client processes).
+    for (let batch = 0; batch < 5; batch++) {
+      const writes = Array.from({ length: 100 }, (_, i) => ({
+        key: `bulk/${batch}-${i}.txt`,
+        content: `bulk object ${batch}-${i}`,
+      }));
+      const written = await fetch(`${server.url}/api/dev/source-writes`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${adminToken}`, "content-type": "application/json" },
+        body: JSON.stringify({ writes }),
+      });
+      expect(written.status).toBe(200);
+    }
     const created = await fetch(`${server.url}/api/backup/create`, {
       method: "POST",
       headers: { authorization: `Bearer ${adminToken}`, "content-type": "application/json" },
