@@ -10,15 +10,7 @@ import { describe, expect, it } from "vitest";
 import { advanceClock } from "../../durable-objects/engine/clock";
 import { api } from "../helpers/api";
 import { listAll, putObjects } from "../helpers/buckets";
-import { completedBackup, crashedBackup } from "../helpers/flows";
-import { cleanupJobStub, runJobToEnd } from "../helpers/jobs";
-
-async function cleanup(body: unknown) {
-  const started = await api("POST", "/api/backup/cleanup", { body });
-  expect(started.status, JSON.stringify(started.body)).toBe(202);
-  await runJobToEnd(cleanupJobStub(started.body.job.id));
-  return (await api("GET", `/api/backup/jobs/${started.body.job.id}`)).body.job;
-}
+import { cleanup, completedBackup, crashedBackup } from "../helpers/flows";
 
 const DAY = 86_400_000;
 

@@ -1,7 +1,7 @@
 import { expect } from "vitest";
 import { api } from "./api";
 import { armPlan, CallPlan, disarm } from "./interpose";
-import { backupJobStub, restoreJobStub, runBackupToEnd, runJobToEnd, verifyJobStub } from "./jobs";
+import { backupJobStub, cleanupJobStub, restoreJobStub, runBackupToEnd, runJobToEnd, verifyJobStub } from "./jobs";
 
 export async function completedBackup(type: "full" | "incremental" = "full") {
   const created = await api("POST", "/api/backup/create", { body: { type } });
@@ -15,6 +15,14 @@ export async function verify(backupId: string, body?: unknown) {
   const started = await api("POST", `/api/backup/verify/${backupId}`, body === undefined ? {} : { body });
   expect(started.status, JSON.stringify(started.body)).toBe(202);
   await runJobToEnd(verifyJobStub(started.body.job.id));
+  return (await api("GET", `/api/backup/jobs/${started.body.job.id}`)).body.job;
+}
+
+/** A cleanup requested through the API and run to its end; the job as the API shows it. */
+export async function cleanup(body: unknown) {
+  const started = await api("POST", "/api/backup/cleanup", { body });
+  expect(started.status, JSON.stringify(started.body)).toBe(202);
+  await runJobToEnd(cleanupJobStub(started.body.job.id));
   return (await api("GET", `/api/backup/jobs/${started.body.job.id}`)).body.job;
 }
 

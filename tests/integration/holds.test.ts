@@ -7,8 +7,7 @@ import { describe, expect, it } from "vitest";
 import { advanceClock } from "../../durable-objects/engine/clock";
 import { api } from "../helpers/api";
 import { putObjects } from "../helpers/buckets";
-import { completedBackup, crashedBackup } from "../helpers/flows";
-import { cleanupJobStub, runJobToEnd } from "../helpers/jobs";
+import { cleanup, completedBackup, crashedBackup } from "../helpers/flows";
 import { mintToken } from "../helpers/tokens";
 
 async function threeBackups(): Promise<[string, string, string]> {
@@ -18,13 +17,6 @@ async function threeBackups(): Promise<[string, string, string]> {
     ids.push((await completedBackup(type)).id);
   }
   return ids as [string, string, string];
-}
-
-async function cleanup(body: unknown) {
-  const started = await api("POST", "/api/backup/cleanup", { body });
-  expect(started.status, JSON.stringify(started.body)).toBe(202);
-  await runJobToEnd(cleanupJobStub(started.body.job.id));
-  return (await api("GET", `/api/backup/jobs/${started.body.job.id}`)).body.job;
 }
 
 const statusOf = async (id: string) => (await api("GET", `/api/backup/status/${id}`)).body.backup;

@@ -12,8 +12,7 @@ import { beforeEach, describe, expect, it } from "vitest";
 import { advanceClock, clock } from "../../durable-objects/engine/clock";
 import { api } from "../helpers/api";
 import { listAll, pseudoRandom, putObjects, sha256Hex, type SeedObject } from "../helpers/buckets";
-import { completedBackup, restore } from "../helpers/flows";
-import { cleanupJobStub, runJobToEnd } from "../helpers/jobs";
+import { cleanup, completedBackup, restore } from "../helpers/flows";
 import { checkAt, dispatcher, receiver } from "../helpers/monitoring";
 
 const DAY = 86_400_000;
@@ -35,13 +34,6 @@ async function contents(): Promise<Map<string, string>> {
     result.set(object.key, await sha256Hex(await body!.arrayBuffer()));
   }
   return result;
-}
-
-async function cleanup(body: unknown) {
-  const started = await api("POST", "/api/backup/cleanup", { body });
-  expect(started.status, JSON.stringify(started.body)).toBe(202);
-  await runJobToEnd(cleanupJobStub(started.body.job.id));
-  return (await api("GET", `/api/backup/jobs/${started.body.job.id}`)).body.job;
 }
 
 const statusOf = async (id: string) => (await api("GET", `/api/backup/status/${id}`)).body.backup;

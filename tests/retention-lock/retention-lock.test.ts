@@ -7,15 +7,7 @@ import { describe, expect, it } from "vitest";
 import { advanceClock } from "../../durable-objects/engine/clock";
 import { api } from "../helpers/api";
 import { putObjects } from "../helpers/buckets";
-import { completedBackup } from "../helpers/flows";
-import { cleanupJobStub, runJobToEnd } from "../helpers/jobs";
-
-async function cleanup(body: unknown) {
-  const started = await api("POST", "/api/backup/cleanup", { body });
-  expect(started.status, JSON.stringify(started.body)).toBe(202);
-  await runJobToEnd(cleanupJobStub(started.body.job.id));
-  return (await api("GET", `/api/backup/jobs/${started.body.job.id}`)).body.job;
-}
+import { cleanup, completedBackup } from "../helpers/flows";
 
 describe("the retention lock", () => {
   it("keeps every backup younger than the lock from any cleanup, then lets them go", async () => {

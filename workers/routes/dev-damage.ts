@@ -31,7 +31,7 @@ export async function devDamage(context: HandlerContext): Promise<Response> {
     );
   if (body.how === "alter") {
     // Same size and metadata, last byte changed: only reading the content can tell. Streamed
-    // through, so a blob of any size is altered without being held.
+    // through, so a blob of whatever size is altered without being held.
     const stored = await context.env.R2_BACKUP_BUCKET.get(entry.blob);
     if (!stored) throw notFound(`The blob of ${entry.key} (${entry.blob}) is already gone.`);
     let seen = 0;

@@ -3,10 +3,26 @@
  * buckets): the history its policy applies to, expiries, old rows to prune, and the store's
  * snapshots for the mark.
  */
-import { and, asc, count, eq, exists, gt, inArray, isNotNull, isNull, lt, lte, ne, not, or, sql } from "drizzle-orm";
+import {
+  and,
+  asc,
+  count,
+  eq,
+  exists,
+  gt,
+  inArray,
+  isNotNull,
+  isNull,
+  lt,
+  lte,
+  min,
+  ne,
+  not,
+  or,
+  sql,
+} from "drizzle-orm";
 import {
   alerts,
-  alertHoldStands,
   backupFiles,
   backupJobs,
   backupLogs,
@@ -81,15 +97,23 @@ export function cleanupHistory(db: Database, state: CleanupState, now: Date): Cl
  * every backup older than it is a last good state, kept until the alert's resolution takes effect.
  */
 async function suspectedSince(db: Database, bucketName: string, now: Date): Promise<string | null> {
-  const open = await db
-    .select({ details: alerts.details, resolvedAt: alerts.resolvedAt, resolveAt: alerts.resolveAt })
+  const [oldest] = await db
+    .select({ date: min(suspectedDate) })
     .from(alerts)
-    .where(and(eq(alerts.bucketName, bucketName), eq(alerts.code, "mass_change"), isNull(alerts.resolvedAt)));
-  const dates = open
-    .filter((alert) => alertHoldStands(alert, now))
-    .map((alert) => alert.details.backupDate)
-    .filter((date): date is string => typeof date === "string");
-  return dates.length ? dates.sort()[0]! : null;
+    .where(and(eq(alerts.bucketName, bucketName), massChangeHolding(now)));
+  return oldest?.date ?? null;
+}
+
+/** The date of the backup a mass_change alert suspects (every older one is held). */
+const suspectedDate = sql<string>`json_extract(${alerts.details}, '$.backupDate')`;
+
+/** An open mass_change alert whose resolution has not taken effect at `now` (schema's alertHoldStands, in SQL). */
+function massChangeHolding(now: Date) {
+  return and(
+    eq(alerts.code, "mass_change"),
+    isNull(alerts.resolvedAt),
+    or(isNull(alerts.resolveAt), gt(alerts.resolveAt, now.toISOString())),
+  );
 }
 
 /**
@@ -118,10 +142,8 @@ export function expireRecord(db: Database, state: CleanupState, now: Date): Clea
       .where(
         and(
           eq(alerts.bucketName, r2Backups.bucketName),
-          eq(alerts.code, "mass_change"),
-          isNull(alerts.resolvedAt),
-          or(isNull(alerts.resolveAt), gt(alerts.resolveAt, now.toISOString())),
-          gt(sql`json_extract(${alerts.details}, '$.backupDate')`, r2Backups.backupDate),
+          massChangeHolding(now),
+          gt(suspectedDate, r2Backups.backupDate),
         ),
       );
     const [, [row]] = await db.batch([
