@@ -85,6 +85,7 @@ export class RestoreJob extends ManifestJob<RestoreState> {
         byteBudget: settings.BACKUP_STEP_BYTE_BUDGET,
         multipartThreshold: settings.BACKUP_MULTIPART_THRESHOLD_BYTES,
         partSize: settings.BACKUP_PART_SIZE_BYTES,
+        hashStepBytes: settings.BACKUP_HASH_STEP_BYTES,
         save: (next) => this.saveState(next),
         unreadableFiles: async (after, limit) =>
           (

@@ -44,7 +44,8 @@ describe(`fault matrix (${settings})`, () => {
     async () => {
       await freshSource(seedObjects({ large: true }));
       const backup = await completedBackup("full");
-      // The large object is hashed over several steps by ranges (its hash state checkpointed).
+      // The large object is hashed over several steps by ranges (its hash state checkpointed) in
+      // matrix-plain, within one step natively in matrix-sealed (vitest.config.ts).
       summarise(
         settings,
         "large full verify",

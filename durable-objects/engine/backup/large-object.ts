@@ -27,11 +27,12 @@ import {
 import { blobMismatch } from "./blob-trust";
 import { LockedBlobError, refuseIfLocked } from "../settings/bucket-lock";
 import { errorMessage, isSourceReadError, isVersionChanged, readSource, SourceVersionChanged } from "../errors";
-import { Cooperative, cooperativeStream } from "../cooperative";
+import { cooperativeStream } from "../cooperative";
 import { sha256OfStream } from "../format/hashing";
 import { finishedPrefix, movePart, nextParts, partSizeFor } from "../multipart";
 import { storedHttpMetadata, type ManifestEntry, type StoredHttpMetadata } from "../format/manifest";
-import { ResumableSha256, type Sha256State } from "../format/resumable-sha256";
+import { resumableSha256 } from "../format/ordered-sha256";
+import type { Sha256State } from "../format/resumable-sha256";
 
 export interface LargeObjectState {
   key: string;
@@ -203,19 +204,12 @@ async function advance(deps: LargeObjectDeps, initial: LargeObjectState, budget:
   }
   while (state.stage === "hashing" && spent < budget) {
     const length = Math.min(budget - spent, version.size - state.hashedBytes);
-    const hasher = new ResumableSha256(state.hashState ?? undefined);
-    if (length > 0) {
-      const reader = (await readRange(state.hashedBytes, length)).body.getReader();
-      const cooperative = new Cooperative();
-      for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) {
-        hasher.update(chunk.value);
-        await cooperative.handled(chunk.value.length);
-      }
-    }
+    const hasher = resumableSha256(state.hashState ?? undefined);
+    if (length > 0) await hasher.feed((await readRange(state.hashedBytes, length)).body);
     spent += length;
-    state = { ...state, hashedBytes: state.hashedBytes + length, hashState: hasher.state() };
+    state = { ...state, hashedBytes: state.hashedBytes + length, hashState: hasher.saved() };
     if (state.hashedBytes === version.size) {
-      const sha256 = new ResumableSha256(state.hashState!).digestHex();
+      const sha256 = await hasher.digestHex();
       const blob = await blobKeyFor(sha256, deps.settings.keyring);
       state = { ...state, stage: "uploading", sha256, blob };
     }

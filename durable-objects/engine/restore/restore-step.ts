@@ -100,6 +100,8 @@ export interface RestoreDeps {
   /** Objects above this size are restored part by part over several steps. */
   multipartThreshold: number;
   partSize: number;
+  /** A large object up to this size is restored within one step, hashed natively (BACKUP_HASH_STEP_BYTES). */
+  hashStepBytes: number;
   /** Saves the state in the middle of a step (a large object's finished parts). */
   save: (state: RestoreState) => Promise<void>;
   /**
@@ -221,6 +223,7 @@ async function advanceLarge(deps: RestoreDeps, state: RestoreState): Promise<Res
       backup: fromReplica && deps.replica ? deps.replica : deps.backup,
       keyring: deps.keyring,
       partSize: deps.partSize,
+      hashStepBytes: deps.hashStepBytes,
       overwriteExisting: state.options.overwriteExisting,
       startedAt: state.startedAt,
       save: (next) => deps.save({ ...state, large: next }),

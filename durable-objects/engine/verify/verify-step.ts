@@ -14,8 +14,8 @@
  */
 import { isFramedBlob, openBlob } from "../format/blob-reader";
 import { openRangedBlob } from "../format/blob-ranges";
-import { ResumableSha256, type Sha256State } from "../format/resumable-sha256";
-import { Cooperative } from "../cooperative";
+import { resumableSha256 } from "../format/ordered-sha256";
+import type { Sha256State } from "../format/resumable-sha256";
 import { mapWithConcurrency } from "../concurrency";
 import { EMPTY_CHAIN, extendChain, fnv1a32, sha256OfStream } from "../format/hashing";
 import {
@@ -216,22 +216,17 @@ async function verifyLargeEntry(
   }
   const start = state.largeEntry?.hashed ?? 0;
   const end = Math.min(entry.size, start + deps.byteBudget);
-  const hasher = new ResumableSha256(state.largeEntry?.hash);
-  let read = 0;
+  const hasher = resumableSha256(state.largeEntry?.hash);
   try {
-    const reader = (await blob.open(start, end)).getReader();
-    const cooperative = new Cooperative();
-    for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) {
-      hasher.update(chunk.value);
-      read += chunk.value.length;
-      await cooperative.handled(chunk.value.length);
-    }
+    await hasher.feed(await blob.open(start, end));
   } catch (error) {
     return integrity(error);
   }
-  if (read !== end - start) return problem("size_mismatch", entry.size, start + read);
-  if (end < entry.size) return { ...state, largeEntry: { hashed: end, hash: hasher.state() } };
-  const sha256 = hasher.digestHex();
+  const hash = hasher.saved()!;
+  // The hash state counts every byte hashed, this step's after the `start` before it.
+  if (hash.length !== end) return problem("size_mismatch", entry.size, hash.length);
+  if (end < entry.size) return { ...state, largeEntry: { hashed: end, hash } };
+  const sha256 = await hasher.digestHex();
   return checked(
     sha256 === entry.sha256
       ? null

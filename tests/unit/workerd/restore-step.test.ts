@@ -70,6 +70,7 @@ function deps(
     byteBudget: 1 << 20,
     multipartThreshold: 1 << 20,
     partSize: 5 << 20,
+    hashStepBytes: 1 << 20,
     save: async () => undefined,
     unreadableFiles: async (after, limit) => {
       pages.push([after, limit]);

@@ -1,0 +1,138 @@
+/**
+ * One large object's restore (engine/restore/large-restore.ts) against the real local R2: within
+ * the hashing allowance it is restored in one step with the native hash, whose state cannot be
+ * checkpointed, so a resumed step hashes the finished parts again; above it, a step's budget at a
+ * time with the resumable hash carried in the state.
+ */
+import { env } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { sha256Hex } from "../../../durable-objects/engine/format/hashing";
+import type { ManifestEntry } from "../../../durable-objects/engine/format/manifest";
+import {
+  advanceLargeRestore,
+  startLargeRestore,
+  type LargeRestoreDeps,
+  type LargeRestoreState,
+} from "../../../durable-objects/engine/restore/large-restore";
+import { pseudoRandom } from "../../helpers/buckets";
+import { partCountingBucket } from "../../helpers/faults";
+
+const MiB = 1024 * 1024;
+const PART = 5 * MiB;
+const BUDGET = 6 * MiB;
+/** Five parts: two windows of PARTS_IN_FLIGHT (3) parts. */
+const CONTENT = pseudoRandom(4 * PART + 4321, 23);
+
+async function storedEntry(key: string, content: Uint8Array): Promise<ManifestEntry> {
+  const sha256 = await sha256Hex(content);
+  await env.R2_BACKUP_BUCKET.put(`blobs/${sha256}`, content, { customMetadata: { format: "raw", sha256 } });
+  return {
+    key,
+    size: content.length,
+    etag: "e",
+    lastModified: "2026-12-01T10:00:00.000Z",
+    sha256,
+    blob: `blobs/${sha256}`,
+    httpMetadata: { contentType: "video/quicktime" },
+    customMetadata: { scene: "42" },
+  };
+}
+
+function depsFor(source: R2Bucket, hashStepBytes: number, saved: LargeRestoreState[]): LargeRestoreDeps {
+  return {
+    source,
+    backup: env.R2_BACKUP_BUCKET,
+    keyring: null,
+    partSize: PART,
+    hashStepBytes,
+    overwriteExisting: false,
+    startedAt: new Date(Date.now() - 1000).toISOString(),
+    save: async (state) => {
+      saved.push(state);
+    },
+  };
+}
+
+async function restoredHash(key: string): Promise<string> {
+  const object = await env.R2_BUCKET.get(key);
+  expect(object?.httpMetadata?.contentType).toBe("video/quicktime");
+  expect(object?.customMetadata).toEqual({ scene: "42" });
+  return sha256Hex(await object!.arrayBuffer());
+}
+
+describe("a large object's restore", () => {
+  it("within the hashing allowance: one step, whatever the step's budget, hashed natively", async () => {
+    const entry = await storedEntry("media/one-step.mov", CONTENT);
+    const saved: LargeRestoreState[] = [];
+    const counting = partCountingBucket(env.R2_BUCKET);
+    const advanced = await advanceLargeRestore(
+      depsFor(counting.bucket, 32 * MiB, saved),
+      startLargeRestore(entry, entry.key),
+      BUDGET,
+    );
+    expect(advanced).toEqual({ outcome: { kind: "restored", verified: true } });
+    // The upload id, then each window's parts; no hash state (a native digest has none to save).
+    expect(saved.map((state) => state.parts.length)).toEqual([0, 3, 5, 5]);
+    expect(saved.every((state) => state.hashState === null)).toBe(true);
+    expect([...counting.uploaded].sort()).toEqual([1, 2, 3, 4, 5]);
+    expect(await restoredHash(entry.key)).toBe(entry.sha256);
+  });
+
+  it("a step that resumes after natively hashed parts hashes them again and completes, moving the finished ones once", async () => {
+    const entry = await storedEntry("media/resumed.mov", CONTENT);
+    const saved: LargeRestoreState[] = [];
+    const counting = partCountingBucket(env.R2_BUCKET, { failAtPart: 4 });
+    const deps = depsFor(counting.bucket, 32 * MiB, saved);
+    await expect(advanceLargeRestore(deps, startLargeRestore(entry, entry.key), BUDGET)).rejects.toThrow(
+      /injected fault: uploadPart/,
+    );
+    const afterCrash = saved.at(-1)!;
+    expect(afterCrash.parts.map((part) => part.partNumber)).toEqual([1, 2, 3]);
+    expect(afterCrash.hashState).toBeNull();
+
+    const advanced = await advanceLargeRestore(deps, afterCrash, BUDGET);
+    // Without the finished parts hashed again, the digest would be of parts 4 and 5 alone.
+    expect(advanced).toEqual({ outcome: { kind: "restored", verified: true } });
+    // The first window's parts were kept; the failed window (4 failed, 5 went through) moved again.
+    expect([...counting.uploaded].sort()).toEqual([1, 2, 3, 4, 5, 5]);
+    expect(await restoredHash(entry.key)).toBe(entry.sha256);
+  });
+
+  it("a finished part whose copy changed before the resumed step hashed it again: the object fails, nothing lands", async () => {
+    const entry = await storedEntry("media/altered.mov", CONTENT);
+    const saved: LargeRestoreState[] = [];
+    const deps = depsFor(partCountingBucket(env.R2_BUCKET, { failAtPart: 4 }).bucket, 32 * MiB, saved);
+    await expect(advanceLargeRestore(deps, startLargeRestore(entry, entry.key), BUDGET)).rejects.toThrow();
+    const altered = CONTENT.slice();
+    altered[1000] = altered[1000]! ^ 1; // in part 1, already uploaded
+    await env.R2_BACKUP_BUCKET.put(entry.blob, altered, { customMetadata: { format: "raw", sha256: entry.sha256 } });
+
+    const advanced = await advanceLargeRestore(deps, saved.at(-1)!, BUDGET);
+    expect(advanced).toEqual({
+      outcome: { kind: "failed", reason: expect.stringMatching(/does not match its checksum/) },
+    });
+    expect(await env.R2_BUCKET.head(entry.key)).toBeNull();
+  });
+
+  it("above the hashing allowance: a step's budget at a time, the resumable hash carried in the state", async () => {
+    const entry = await storedEntry("media/many-steps.mov", CONTENT);
+    const saved: LargeRestoreState[] = [];
+    const deps = depsFor(env.R2_BUCKET, 1 * MiB, saved);
+    let state = startLargeRestore(entry, entry.key);
+    const partsAfterEachStep: number[] = [];
+    for (let step = 0; ; step++) {
+      expect(step).toBeLessThan(10);
+      const advanced = await advanceLargeRestore(deps, state, BUDGET);
+      if ("outcome" in advanced) {
+        expect(advanced.outcome).toEqual({ kind: "restored", verified: true });
+        break;
+      }
+      state = advanced.state;
+      expect(state.hashState?.length).toBe(Math.min(CONTENT.length, state.parts.length * PART));
+      partsAfterEachStep.push(state.parts.length);
+    }
+    // One 5 MiB part per 6 MiB step; the fourth step moves part 4 and the 4 KiB part 5, and completes.
+    expect(partsAfterEachStep).toEqual([1, 2, 3]);
+    expect(await restoredHash(entry.key)).toBe(entry.sha256);
+  });
+});
