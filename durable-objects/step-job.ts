@@ -16,6 +16,7 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import { getConfig } from "./engine/settings/config";
+import { withD1Latency } from "./engine/d1-latency";
 import { ConnectionGate, withLatency } from "./engine/r2-latency";
 import { sourceFor } from "./engine/settings/templates";
 import { isCollectionConflict } from "./engine/collection/ledger";
@@ -97,7 +98,9 @@ export abstract class StepJob<S extends StepState> extends DurableObject<Env> {
     const target = this.env[name];
     // An optional binding that is absent stays absent.
     const seen = this.interpose && target ? this.interpose(name, target) : target;
-    return seen && name.startsWith("R2_") ? (this.shaped(seen as R2Bucket) as Env[K]) : seen;
+    if (seen && name.startsWith("R2_")) return this.shaped(seen as R2Bucket) as Env[K];
+    if (seen && name === "DB") return this.shapedDatabase(seen as D1Database) as Env[K];
+    return seen;
   }
 
   /** This object's R2 connections (engine/r2-latency.ts), made when production-shaped latency is on. */
@@ -109,6 +112,12 @@ export abstract class StepJob<S extends StepState> extends DurableObject<Env> {
     if (!profile) return bucket;
     this.connections ??= new ConnectionGate(profile.maxInFlight);
     return withLatency(bucket, profile, this.connections);
+  }
+
+  /** D1 with production's round trip per call, when BACKUP_TEST_R2_LATENCY asks for it (benches); else itself. */
+  private shapedDatabase(db: D1Database): D1Database {
+    const latency = getConfig(this.env).BACKUP_TEST_R2_LATENCY?.d1;
+    return latency && latency.fixedMs > 0 ? withD1Latency(db, latency) : db;
   }
 
   /** A job's source bucket: the default's binding (interposed for tests), or a template's. */

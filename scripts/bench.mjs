@@ -44,7 +44,10 @@ Measures the engine on the local stack against the runtime's own ceiling; prints
   --change-sizes LIST  object counts for --change (default 10000,50000,200000)
   --fan-out            full backups with 1, 2, 4 and 8 shards under production-shaped latency
                        (bench/fan-out.mjs; --latency defaults to production×2 for it)
-  --fan-out-files N    objects for --fan-out (default 20000)
+  --fan-out-set NAME   small (default: --fan-out-files objects of 1–16 KiB) or mix (the mix set)
+  --fan-out-files N    objects for --fan-out's small set (default 20000)
+  --fan-out-d1 LIST    these shard counts again with D1 shaped too (--d1-ms a call): D1's share
+  --d1-ms MS           D1's latency a call for --fan-out-d1 (default 30)
   --fan-out-shards L   shard counts for --fan-out (default 1,2,4,8)
   --no-fan-out-restore leave out the restores after each backup
   --sets LIST          only these data sets: small, mix, large, huge (one 1 GiB object; not in the
@@ -67,6 +70,9 @@ const values = scriptArgs({
     "change-sizes": { type: "string", default: "10000,50000,200000" },
     "fan-out": { type: "boolean", default: false },
     "fan-out-files": { type: "string", default: "20000" },
+    "fan-out-set": { type: "string", default: "small" },
+    "fan-out-d1": { type: "string", default: "" },
+    "d1-ms": { type: "string", default: "30" },
     "fan-out-shards": { type: "string", default: "1,2,4,8" },
     "fan-out-restore": { type: "boolean", default: true },
     latency: { type: "string" },
@@ -379,8 +385,10 @@ if (values["fan-out"])
   await fanOutScaling({
     port,
     api,
-    files: Number(values["fan-out-files"]),
+    seed: fanOutSeed(values["fan-out-set"]),
     shardCounts: values["fan-out-shards"].split(",").map(Number),
+    d1Shards: values["fan-out-d1"] ? values["fan-out-d1"].split(",").map(Number) : [],
+    d1Ms: Number(values["d1-ms"]),
     latency: values.latency ?? "production×2",
     restores: values["fan-out-restore"],
     log: (line) => console.log(line),
@@ -393,6 +401,14 @@ if (values.manifest)
     days: Number(values.days),
     log: (line) => console.log(line),
   });
+
+/** The seed arguments of --fan-out's data set. */
+function fanOutSeed(name) {
+  if (name === "small") return ["--files", values["fan-out-files"], "--large", "0", "--sizes", "1024-16384"];
+  const set = SETS.find((s) => s.name === name && Array.isArray(s.seed));
+  if (!set) throw new Error(`--fan-out-set: small, mix or large, not ${name}`);
+  return set.seed;
+}
 
 /** Event-driven backups: the recovery point after a write, with the default event settings. */
 async function recoveryPoint() {

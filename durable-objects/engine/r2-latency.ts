@@ -28,12 +28,17 @@ export interface LatencyProfile {
   delete: CallLatency;
   /** Creating, resuming, completing and aborting a multipart upload, and each part's upload. */
   multipart: CallLatency;
+  /**
+   * Each D1 call of a job object (a statement or a batch; d1-latency.ts). 0 by default, so that
+   * the R2 figures stand alone; a bench sets it to measure D1's share of a job's time.
+   */
+  d1: CallLatency;
   /** R2 calls one job object has in flight at most; the rest queue. */
   maxInFlight: number;
 }
 
 type Operation = Exclude<keyof LatencyProfile, "maxInFlight">;
-const OPERATIONS: readonly Operation[] = ["head", "get", "put", "list", "delete", "multipart"];
+const OPERATIONS: readonly Operation[] = ["head", "get", "put", "list", "delete", "multipart", "d1"];
 
 /**
  * The defaults, from round trips to R2 within a region (docs/performance.md): a metadata read
@@ -47,12 +52,14 @@ export const PRODUCTION_LATENCY: LatencyProfile = {
   list: { fixedMs: 60, perMiBMs: 0 },
   delete: { fixedMs: 30, perMiBMs: 0 },
   multipart: { fixedMs: 80, perMiBMs: 8 },
+  d1: { fixedMs: 0, perMiBMs: 0 },
   maxInFlight: 6,
 };
 
 /**
  * Reads BACKUP_TEST_R2_LATENCY: "production", "production×N" (or "production*N": every latency
- * times N), or a JSON object over the defaults, such as `{"get": {"fixedMs": 50}, "maxInFlight": 6}`.
+ * times N), or a JSON object over the defaults, such as `{"get": {"fixedMs": 50}, "maxInFlight": 6}`,
+ * or over a scaled profile: `{"base": "production×2", "d1": {"fixedMs": 30}}`.
  * Throws with what is wrong.
  */
 export function parseLatencyProfile(text: string): LatencyProfile {
@@ -66,8 +73,11 @@ export function parseLatencyProfile(text: string): LatencyProfile {
   }
   if (typeof overrides !== "object" || overrides === null || Array.isArray(overrides))
     throw new Error("must be a JSON object of operations");
-  const profile: LatencyProfile = { ...PRODUCTION_LATENCY };
-  for (const [name, value] of Object.entries(overrides)) {
+  const { base, ...operations } = overrides as Record<string, unknown>;
+  if (base !== undefined && (typeof base !== "string" || base.trim().startsWith("{")))
+    throw new Error('base must be "production" or "production×N"');
+  const profile: LatencyProfile = base === undefined ? { ...PRODUCTION_LATENCY } : parseLatencyProfile(base);
+  for (const [name, value] of Object.entries(operations)) {
     if (name === "maxInFlight") {
       if (!Number.isInteger(value) || (value as number) < 1) throw new Error("maxInFlight must be a whole number ≥ 1");
       profile.maxInFlight = value as number;
@@ -76,7 +86,7 @@ export function parseLatencyProfile(text: string): LatencyProfile {
       if (!(call.fixedMs >= 0) || !(call.perMiBMs >= 0)) throw new Error(`${name}: latencies must be ≥ 0 ms`);
       profile[name as Operation] = call;
     } else {
-      throw new Error(`unknown operation ${name} (known: ${OPERATIONS.join(", ")}, maxInFlight)`);
+      throw new Error(`unknown operation ${name} (known: ${OPERATIONS.join(", ")}, maxInFlight, base)`);
     }
   }
   return profile;
@@ -115,7 +125,8 @@ export class ConnectionGate {
 }
 
 const MIB = 1024 * 1024;
-const sleep = (ms: number) => (ms > 0 ? new Promise<void>((resolve) => setTimeout(resolve, ms)) : Promise.resolve());
+export const sleep = (ms: number) =>
+  ms > 0 ? new Promise<void>((resolve) => setTimeout(resolve, ms)) : Promise.resolve();
 
 /** The bucket with every call gated and delayed by `profile`. */
 export function withLatency(

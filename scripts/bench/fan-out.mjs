@@ -18,7 +18,22 @@ import { emptySource, seedState, withServer } from "../local-stack.mjs";
 
 const seconds = (from, to) => (Date.parse(to) - Date.parse(from)) / 1000;
 
-export async function fanOutScaling({ port, api, files, shardCounts, latency, restores, log }) {
+/**
+ * `seed`: the seed's arguments for the data set (small objects, or the seed's mix). `d1Shards`:
+ * shard counts run a second time with D1 shaped too (`d1Ms` per call, engine/d1-latency.ts), so
+ * that the difference is D1's share of the time.
+ */
+export async function fanOutScaling({
+  port,
+  api,
+  seed,
+  shardCounts,
+  latency,
+  restores,
+  d1Shards = [],
+  d1Ms = 30,
+  log,
+}) {
   const base = mkdtempSync(join(tmpdir(), "r2-backup-bench-fanout-"));
   const made = [base];
   const copy = () => {
@@ -39,14 +54,18 @@ export async function fanOutScaling({ port, api, files, shardCounts, latency, re
   };
   try {
     const seeding = Date.now();
-    seedState(base, ["--files", String(files), "--large", "0", "--sizes", "1024-16384"]);
-    log(`\nfan-out: ${files} objects seeded in ${((Date.now() - seeding) / 1000).toFixed(0)} s; latency ${latency}`);
+    seedState(base, seed);
+    log(`\nfan-out: seeded (${seed.join(" ")}) in ${((Date.now() - seeding) / 1000).toFixed(0)} s; latency ${latency}`);
     const local = await ceilingOf({});
     const shaped = await ceilingOf({ latency });
     const runs = [
       { name: "C", shards: 1, latency: false },
       ...shardCounts.map((k) => ({ name: `R${k}`, shards: k, latency: true })),
+      ...d1Shards.map((k) => ({ name: `R${k}+D1`, shards: k, latency: true, d1: true })),
     ];
+    if (d1Shards.length && latency.trim().startsWith("{"))
+      throw new Error("--fan-out-d1 needs --latency production or production×N (D1 is added to it)");
+    const d1Latency = JSON.stringify({ base: latency, d1: { fixedMs: d1Ms } });
     const results = [];
     for (const run of runs) {
       const state = copy();
@@ -54,7 +73,7 @@ export async function fanOutScaling({ port, api, files, shardCounts, latency, re
         BACKUP_MAX_SHARDS: run.shards,
         BACKUP_SHARD_MIN_OBJECTS: 1,
         BACKUP_SHARD_POLL_MS: 500,
-        ...(run.latency ? { BACKUP_TEST_R2_LATENCY: latency } : {}),
+        ...(run.latency ? { BACKUP_TEST_R2_LATENCY: run.d1 ? d1Latency : latency } : {}),
       };
       const backup = await session(state, vars, () => api.backup("full"));
       if (backup.status !== "completed")
@@ -85,7 +104,8 @@ export async function fanOutScaling({ port, api, files, shardCounts, latency, re
       "\n| run | shards | latency | seconds | objects/s | MB/s | × one-object ceiling (layer) | speedup over R1 | target 0.8 × min(k, C/R1) | steps |\n| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     );
     const ceilingRate = shaped.objects / shaped.seconds;
-    for (const r of results) {
+    const shaped1 = results.filter((r) => !r.d1);
+    for (const r of shaped1) {
       const speedup = rate(r) / r1;
       const target = r.latency ? 0.8 * Math.min(r.shards, c / r1) : null;
       log(
@@ -93,7 +113,7 @@ export async function fanOutScaling({ port, api, files, shardCounts, latency, re
           `${r.latency ? (rate(r) / ceilingRate).toFixed(2) : ""} | ${r.latency ? speedup.toFixed(2) : ""} | ${target === null ? "" : `${target.toFixed(2)} ${speedup >= target ? "met" : "missed"}`} | ${r.backup.performance.steps} |`,
       );
     }
-    const restoresRun = results.filter((r) => r.restore);
+    const restoresRun = shaped1.filter((r) => r.restore);
     if (restoresRun.length) {
       const restoreRate = (r) => r.restore.job.result.filesRestored / r.restore.secs;
       const c1 = restoreRate(results[0]);
@@ -110,8 +130,30 @@ export async function fanOutScaling({ port, api, files, shardCounts, latency, re
         );
       }
     }
+    logD1Share(results, d1Ms, log);
     return results;
   } finally {
     for (const dir of made) rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Each shard count run with and without D1 shaped: the difference is the time spent waiting on D1. */
+function logD1Share(results, d1Ms, log) {
+  const withD1 = results.filter((r) => r.d1);
+  if (!withD1.length) return;
+  log(
+    `\n| D1 at ${d1Ms} ms a call | shards | backup s, D1 local | backup s, D1 shaped | D1's share | restore s, D1 local | restore s, D1 shaped | D1's share |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |`,
+  );
+  const share = (without, shaped) => `${(100 * (1 - without / shaped)).toFixed(1)} %`;
+  for (const r of withD1) {
+    const plain = results.find((p) => !p.d1 && p.latency && p.shards === r.shards);
+    if (!plain) continue;
+    const restore = plain.restore && r.restore ? [plain.restore.secs, r.restore.secs] : null;
+    log(
+      `| ${r.name} | ${r.shards} | ${plain.secs.toFixed(1)} | ${r.secs.toFixed(1)} | ${share(plain.secs, r.secs)} | ` +
+        (restore
+          ? `${restore[0].toFixed(1)} | ${restore[1].toFixed(1)} | ${share(restore[0], restore[1])} |`
+          : "| | |"),
+    );
   }
 }

@@ -6,6 +6,7 @@
  * The real bindings do the work; only the calls the plan names fail.
  */
 import { runInDurableObject } from "cloudflare:test";
+import { aroundD1Calls } from "../../durable-objects/engine/d1-calls";
 import type { StepState } from "../../durable-objects/engine/lifecycle";
 import type { Interposed, StepJob } from "../../durable-objects/step-job";
 
@@ -79,7 +80,6 @@ export class CallPlan {
 const R2_CALLS = new Set(["head", "get", "put", "delete", "list", "createMultipartUpload"]);
 const UPLOAD_CALLS = new Set(["uploadPart", "complete", "abort"]);
 const STORAGE_CALLS = new Set(["get", "put", "delete", "getAlarm", "setAlarm", "deleteAlarm", "list"]);
-const STATEMENT_CALLS = new Set(["run", "all", "first", "raw"]);
 
 function wrapUpload(plan: CallPlan, name: string, upload: R2MultipartUpload): R2MultipartUpload {
   return new Proxy(upload, {
@@ -119,36 +119,9 @@ function wrapBucket(plan: CallPlan, name: string, bucket: R2Bucket): R2Bucket {
   });
 }
 
-/** D1: statements are wrapped so their terminal calls are watched; batches unwrap them first. */
+/** D1: every statement run, batch and exec is watched. */
 function wrapDatabase(plan: CallPlan, db: D1Database): D1Database {
-  const real = new WeakMap<object, D1PreparedStatement>();
-  const wrapStatement = (statement: D1PreparedStatement): D1PreparedStatement => {
-    const proxy: D1PreparedStatement = new Proxy(statement, {
-      get(target, property) {
-        const value = Reflect.get(target, property, target);
-        if (typeof value !== "function") return value;
-        const method = String(property);
-        if (method === "bind") return (...args: unknown[]) => wrapStatement(target.bind(...args));
-        if (!STATEMENT_CALLS.has(method)) return value.bind(target);
-        return (...args: unknown[]) => plan.watchAsync(`DB.${method}`, () => value.apply(target, args));
-      },
-    });
-    real.set(proxy, statement);
-    return proxy;
-  };
-  return new Proxy(db, {
-    get(target, property) {
-      const value = Reflect.get(target, property, target);
-      if (typeof value !== "function") return value;
-      if (property === "prepare") return (query: string) => wrapStatement(target.prepare(query));
-      if (property === "batch") {
-        return (statements: D1PreparedStatement[]) =>
-          plan.watchAsync("DB.batch", () => target.batch(statements.map((s) => real.get(s) ?? s)));
-      }
-      if (property === "exec") return (query: string) => plan.watchAsync("DB.exec", () => target.exec(query));
-      return value.bind(target);
-    },
-  });
+  return aroundD1Calls(db, (call, make) => plan.watchAsync(`DB.${call}`, make));
 }
 
 function wrapStorage(plan: CallPlan, storage: DurableObjectStorage): DurableObjectStorage {

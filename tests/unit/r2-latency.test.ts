@@ -3,6 +3,7 @@
  * latency by operation and size, and at most `maxInFlight` calls of one job object at once.
  */
 import { describe, expect, it } from "vitest";
+import { withD1Latency } from "../../durable-objects/engine/d1-latency";
 import {
   ConnectionGate,
   parseLatencyProfile,
@@ -99,5 +100,58 @@ describe("production-shaped R2 latency", () => {
     );
     expect(order).toEqual([1, 2, 3, 4]);
     expect(gate.peak).toBe(1);
+  });
+});
+
+describe("production-shaped D1 latency", () => {
+  /** Just enough of D1: statements that remember their query and values; a batch that checks it got D1's own. */
+  function fakeDatabase() {
+    const made = new Set<object>();
+    const statement = (query: string, values: unknown[] = []): D1PreparedStatement => {
+      const s = {
+        query,
+        values,
+        bind: (...v: unknown[]) => statement(query, v),
+        run: async () => ({ success: true, query, values }),
+        all: async () => ({ results: [{ query, values }] }),
+        first: async () => ({ query, values }),
+        raw: async () => [[query]],
+      };
+      made.add(s);
+      return s as unknown as D1PreparedStatement;
+    };
+    const db = {
+      prepare: (query: string) => statement(query),
+      batch: async (statements: D1PreparedStatement[]) => {
+        if (!statements.every((s) => made.has(s))) throw new Error("not a D1 statement");
+        return statements.map((s) => ({ success: true, query: (s as unknown as { query: string }).query }));
+      },
+      exec: async () => ({ count: 1, duration: 0 }),
+    };
+    return db as unknown as D1Database;
+  }
+
+  it("is off in the production profile, so the R2 figures stand alone; JSON turns it on", () => {
+    expect(PRODUCTION_LATENCY.d1.fixedMs).toBe(0);
+    expect(parseLatencyProfile('{"d1": {"fixedMs": 30}}').d1).toEqual({ fixedMs: 30, perMiBMs: 0 });
+    // Over a scaled profile: R2 twice the defaults, D1 as given.
+    const scaled = parseLatencyProfile('{"base": "production×2", "d1": {"fixedMs": 30}}');
+    expect(scaled).toMatchObject({ get: { fixedMs: 60, perMiBMs: 16 }, d1: { fixedMs: 30, perMiBMs: 0 } });
+    expect(() => parseLatencyProfile('{"base": "fast"}')).toThrow(/production/);
+    expect(() => parseLatencyProfile('{"base": "{}"}')).toThrow(/base must be/);
+  });
+
+  it("waits the fixed latency after every statement run, batch and exec, passing results through", async () => {
+    const { waited, wait } = recorder();
+    const db = withD1Latency(fakeDatabase(), { fixedMs: 30, perMiBMs: 0 }, wait);
+    expect(await db.prepare("SELECT ?").bind(7).first()).toEqual({ query: "SELECT ?", values: [7] });
+    await db.prepare("UPDATE t").run();
+    await db.prepare("SELECT 1").all();
+    await db.prepare("SELECT 2").raw();
+    // A batch of wrapped statements reaches D1 as D1's own statements (the fake refuses others).
+    const results = await db.batch([db.prepare("INSERT a").bind(1), db.prepare("INSERT b")]);
+    expect(results.map((r) => (r as unknown as { query: string }).query)).toEqual(["INSERT a", "INSERT b"]);
+    await db.exec("PRAGMA x");
+    expect(waited).toEqual([30, 30, 30, 30, 30, 30]); // binding and preparing cost nothing; each call once
   });
 });
