@@ -123,6 +123,22 @@ export function apiClient(port, token) {
     if (response.status >= 400) throw new Error(`${method} ${path}: ${response.status} ${JSON.stringify(json)}`);
     return json;
   };
+  /**
+   * Starts a job, asking again for up to a minute while the bucket's lease is held: a backup's
+   * row says completed a moment before its job releases the lease (it checks the alerts first),
+   * and a bench that restarts the server right after a backup cuts that moment short, leaving the
+   * release to the job's next alarm.
+   */
+  const startJob = async (path, body) => {
+    for (let waited = 0; ; waited += 500) {
+      const response = await sent("POST", path, body);
+      const json = await response.json();
+      if (response.status < 400) return json;
+      if (response.status !== 409 || json.error?.code !== "conflict" || waited >= 60_000)
+        throw new Error(`POST ${path}: ${response.status} ${JSON.stringify(json)}`);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  };
   const waitFor = async (path, pick) => {
     for (;;) {
       await new Promise((r) => setTimeout(r, 250));
@@ -157,7 +173,7 @@ export function apiClient(port, token) {
     waitForBackup: (id) => waitFor(`/backup/status/${id}`, (r) => r.backup),
     backup: async (type) =>
       waitFor(`/backup/status/${(await call("POST", "/backup/create", { type })).backup.id}`, (r) => r.backup),
-    job: async (path, body) => waitFor(`/backup/jobs/${(await call("POST", path, body)).job.id}`, (r) => r.job),
+    job: async (path, body) => waitFor(`/backup/jobs/${(await startJob(path, body)).job.id}`, (r) => r.job),
   };
 }
 

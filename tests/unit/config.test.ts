@@ -23,6 +23,7 @@ describe("parseConfig", () => {
       BACKUP_BATCH_SIZE: 100,
       BACKUP_FULL_INTERVAL_DAYS: 7,
     });
+    expect(parseConfig({ ...valid, BACKUP_MAX_SHARDS: "99" }).BACKUP_MAX_SHARDS).toBe(99);
   });
 
   it.each([
@@ -45,6 +46,8 @@ describe("parseConfig", () => {
     // Keys fetched over plain http could be swapped on the way (review defect 11).
     ["JWT_JWKS_URL", "http://issuer.example/.well-known/jwks.json", /JWT_JWKS_URL must be an https URL/],
     ["BACKUP_LARGE_OBJECT_MAX_RESTARTS", "101", /BACKUP_LARGE_OBJECT_MAX_RESTARTS must be at most 100/],
+    // A leaf shard's name holds its index in two digits.
+    ["BACKUP_MAX_SHARDS", "100", /BACKUP_MAX_SHARDS must be at most 99/],
   ])("rejects %s=%s naming the variable", (variable, value, message) => {
     // (A webhook secret is present so that only the variable under test is wrong.)
     const error = failure({ ...valid, BACKUP_WEBHOOK_SECRET: "a-webhook-secret-of-some-length", [variable]: value });

@@ -136,8 +136,10 @@ const configSchema = z
      * Shards a full backup fans out to at most (engine/backup/fan-out.ts): one job object per key
      * range, in parallel. 1 turns fan-out off. The count follows the bucket's size
      * (BACKUP_SHARD_MIN_OBJECTS objects a shard at least), so a small bucket runs in one object.
+     * At most 99: a leaf shard's name carries its index in two digits (leaf-fan-out.ts), and 99
+     * are what a restore of 10 million objects in under an hour needs with room (docs/scale.md).
      */
-    BACKUP_MAX_SHARDS: wholeNumber(1, 64).default(8),
+    BACKUP_MAX_SHARDS: wholeNumber(1, 99).default(8),
     /** Objects a shard backs up at least: below twice this, a full backup runs in one object. */
     BACKUP_SHARD_MIN_OBJECTS: wholeNumber(1, 100_000_000).default(5_000),
     /** How often a fanned-out backup's parent asks its shards how far they are. */
