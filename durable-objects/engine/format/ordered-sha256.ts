@@ -38,6 +38,8 @@ async function eachChunk(
 /** Native: fast, but its state lives only as long as this step. */
 export function nativeSha256(): OrderedSha256 {
   const digest = new crypto.DigestStream("SHA-256");
+  // Awaited by digestHex; a hash given up on (its restore failed) is never finished, so observed here.
+  digest.digest.catch(() => undefined);
   const writer = digest.getWriter();
   const cooperative = new Cooperative();
   return {

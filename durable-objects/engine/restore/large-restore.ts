@@ -9,16 +9,16 @@
  * in one streamed put instead, up to R2's single-put limit.
  *
  * The hash: an object up to the hashing allowance (BACKUP_HASH_STEP_BYTES, or the step's budget if
- * larger) is restored within one step and hashed natively; its hash cannot be checkpointed, so a
- * step that resumes after finished parts (a crash, a failed part) reads those parts again to hash
- * them. Larger objects move a step's budget at a time with the resumable JavaScript hash, whose
- * state rides in the checkpoint. Measured on one 1 GiB object under production-shaped latency, the
- * JavaScript hash was what held the restore below the get→put + SHA-256 ceiling
- * (docs/performance.md).
+ * larger) is restored within one step, reads and writes alike, and hashed natively (several times
+ * the JavaScript hash; docs/performance.md, "One 1 GiB object"). Its hash cannot be checkpointed,
+ * so a step that resumes after finished parts (a crash, a failed part) starts the object again:
+ * hashing those parts again from the blob would prove what the blob holds now, not what was
+ * uploaded. Larger objects move a step's budget at a time with the resumable JavaScript hash,
+ * whose state rides in the checkpoint.
  */
 import type { RestoreTarget } from "../buckets";
 import { openRangedBlob } from "../format/blob-ranges";
-import { isBlobIntegrityError } from "../errors";
+import { errorMessage, isBlobIntegrityError } from "../errors";
 import type { Keyring } from "../format/keyring";
 import { finishedPrefix, movePart, nextParts, partSizeFor } from "../multipart";
 import { toR2HttpMetadata, type ManifestEntry } from "../format/manifest";
@@ -117,6 +117,19 @@ export async function advanceLargeRestore(
   if ("kind" in layout) return { outcome: await abandon(deps, state, layout) };
 
   let current = state;
+  const partSize = partSizeFor(entry.size, deps.partSize);
+  const partCount = Math.max(1, Math.ceil(entry.size / partSize));
+  const finishedBytes = Math.min(entry.size, current.parts.length * partSize);
+  if (current.uploadId && (current.hashState?.length ?? 0) !== finishedBytes) {
+    // The hash no longer covers exactly the finished parts. Mostly: they were hashed natively by
+    // a step that did not complete the object, and that hash is gone; hashing them again from
+    // the blob would prove what the blob holds now, not what was uploaded (a copy repaired
+    // between the two steps would pass for parts read before the repair). Or the part size
+    // changed between steps. Either way, start the object again with a fresh upload.
+    await abortQuietly(deps, current);
+    current = { ...current, uploadId: null, parts: [], hashState: null };
+    await deps.save(current);
+  }
   if (!current.uploadId) {
     const upload = await deps.source.createMultipartUpload(target, {
       httpMetadata: toR2HttpMetadata(entry.httpMetadata),
@@ -126,29 +139,13 @@ export async function advanceLargeRestore(
     await deps.save(current);
   }
   const upload = deps.source.resumeMultipartUpload(target, current.uploadId!);
-  const partSize = partSizeFor(entry.size, deps.partSize);
-  const partCount = Math.max(1, Math.ceil(entry.size / partSize));
   const wholeInThisStep = !current.hashState && entry.size <= Math.max(budget, deps.hashStepBytes);
   const hash = current.hashState
     ? resumableSha256(current.hashState)
     : wholeInThisStep
       ? nativeSha256()
       : resumableSha256();
-  const damaged = (error: { message: string }) =>
-    abandon(deps, current, { kind: "failed", reason: `the backup's copy is unreadable: ${error.message}` });
   let spent = 0;
-  if (!current.hashState && current.parts.length > 0) {
-    // The finished parts were hashed natively by a step that did not complete the object: hash
-    // them again from the blob (the upload keeps them; only the hash is lost).
-    const finishedBytes = Math.min(entry.size, current.parts.length * partSize);
-    const failure = await hashInOrder(hash, [layout.open(0, finishedBytes)]);
-    if (isBlobIntegrityError(failure)) return { outcome: await damaged(failure) };
-    if (failure) throw failure;
-    spent += finishedBytes;
-    // A resumable hash keeps what it read, so a step whose budget that used up still progresses.
-    current = { ...current, hashState: hash.saved() };
-    if (current.hashState) await deps.save(current);
-  }
   for (;;) {
     const window = nextParts(
       current.parts.length,
@@ -173,7 +170,14 @@ export async function advanceLargeRestore(
     const damage = [hashFailure, ...moved.map(({ fed }) => (fed.status === "rejected" ? fed.reason : null))].find(
       isBlobIntegrityError,
     );
-    if (damage) return { outcome: await damaged(damage) };
+    if (damage) {
+      return {
+        outcome: await abandon(deps, current, {
+          kind: "failed",
+          reason: `the backup's copy is unreadable: ${damage.message}`,
+        }),
+      };
+    }
     for (const { uploaded, fed } of moved) {
       if (uploaded.status === "rejected") throw uploaded.reason;
       if (fed.status === "rejected") throw fed.reason;
@@ -224,6 +228,19 @@ async function hashInOrder(
     }
   }
   return null;
+}
+
+/**
+ * Aborts an upload this restore is starting over. A failure to abort is reported and not fatal:
+ * an upload left open holds no object, and the bucket's lifecycle removes it (R2 aborts
+ * incomplete multipart uploads after 7 days by default).
+ */
+async function abortQuietly(deps: LargeRestoreDeps, state: LargeRestoreState): Promise<void> {
+  try {
+    await deps.source.resumeMultipartUpload(state.target, state.uploadId!).abort();
+  } catch (error) {
+    console.warn(`restore of ${state.target}: could not abort upload ${state.uploadId}: ${errorMessage(error)}`);
+  }
 }
 
 async function abandon(

@@ -159,9 +159,10 @@ const configSchema = z
     BACKUP_STEP_BYTE_BUDGET: wholeNumber(1024 * 1024, 4 * 1024 ** 3).default(512 * 1024 * 1024),
     /**
      * An object above the multipart threshold but at most this size is hashed in one step with the
-     * runtime's native SHA-256 (a read and a hash, nothing written); a larger one is hashed across
+     * runtime's native SHA-256: a backup's hashing pass (a read and a hash, nothing written), and a
+     * restore of the object, which moves all of it in that step. A larger one is hashed across
      * steps of BACKUP_STEP_BYTE_BUDGET with the resumable JavaScript hash, several times slower.
-     * A crash mid-hash re-reads the object from its start, so this bounds the work one crash loses.
+     * A crash mid-hash starts the object again, so this bounds the work one crash loses.
      */
     BACKUP_HASH_STEP_BYTES: wholeNumber(1024 * 1024, 16 * 1024 ** 3).default(2 * 1024 ** 3),
     /** Secret: 32 random bytes, base64. Required when encryption is enabled. */

@@ -1,8 +1,8 @@
 /**
  * One large object's restore (engine/restore/large-restore.ts) against the real local R2: within
  * the hashing allowance it is restored in one step with the native hash, whose state cannot be
- * checkpointed, so a resumed step hashes the finished parts again; above it, a step's budget at a
- * time with the resumable hash carried in the state.
+ * checkpointed, so a resumed step starts the object again; above it, a step's budget at a time
+ * with the resumable hash carried in the state.
  */
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
@@ -78,7 +78,7 @@ describe("a large object's restore", () => {
     expect(await restoredHash(entry.key)).toBe(entry.sha256);
   });
 
-  it("a step that resumes after natively hashed parts hashes them again and completes, moving the finished ones once", async () => {
+  it("a step that resumes after natively hashed parts starts the object again, with a fresh upload", async () => {
     const entry = await storedEntry("media/resumed.mov", CONTENT);
     const saved: LargeRestoreState[] = [];
     const counting = partCountingBucket(env.R2_BUCKET, { failAtPart: 4 });
@@ -91,20 +91,39 @@ describe("a large object's restore", () => {
     expect(afterCrash.hashState).toBeNull();
 
     const advanced = await advanceLargeRestore(deps, afterCrash, BUDGET);
-    // Without the finished parts hashed again, the digest would be of parts 4 and 5 alone.
     expect(advanced).toEqual({ outcome: { kind: "restored", verified: true } });
-    // The first window's parts were kept; the failed window (4 failed, 5 went through) moved again.
-    expect([...counting.uploaded].sort()).toEqual([1, 2, 3, 4, 5, 5]);
+    const restarted = saved.find((state) => state.parts.length === 0 && state.uploadId === null);
+    expect(restarted).toBeDefined();
+    expect(saved.at(-1)!.uploadId).not.toBe(afterCrash.uploadId);
+    // First try: 1, 2, 3 and 5 (4 failed); then the whole object again.
+    expect([...counting.uploaded].sort()).toEqual([1, 1, 2, 2, 3, 3, 4, 5, 5]);
     expect(await restoredHash(entry.key)).toBe(entry.sha256);
   });
 
-  it("a finished part whose copy changed before the resumed step hashed it again: the object fails, nothing lands", async () => {
+  it("a copy that was wrong while the first parts moved and repaired before the retry: the retry moves it all again", async () => {
+    const entry = await storedEntry("media/repaired.mov", CONTENT);
+    const wrong = CONTENT.slice();
+    wrong[1000] = wrong[1000]! ^ 1; // in part 1
+    await env.R2_BACKUP_BUCKET.put(entry.blob, wrong, { customMetadata: { format: "raw", sha256: entry.sha256 } });
+    const saved: LargeRestoreState[] = [];
+    const deps = depsFor(partCountingBucket(env.R2_BUCKET, { failAtPart: 4 }).bucket, 32 * MiB, saved);
+    await expect(advanceLargeRestore(deps, startLargeRestore(entry, entry.key), BUDGET)).rejects.toThrow();
+    await env.R2_BACKUP_BUCKET.put(entry.blob, CONTENT, { customMetadata: { format: "raw", sha256: entry.sha256 } });
+
+    // Hashing the finished parts again from the repaired copy would have matched the manifest
+    // and completed an object holding the wrong part 1.
+    const advanced = await advanceLargeRestore(deps, saved.at(-1)!, BUDGET);
+    expect(advanced).toEqual({ outcome: { kind: "restored", verified: true } });
+    expect(await restoredHash(entry.key)).toBe(entry.sha256);
+  });
+
+  it("a copy damaged before the retry: the object fails, nothing lands", async () => {
     const entry = await storedEntry("media/altered.mov", CONTENT);
     const saved: LargeRestoreState[] = [];
     const deps = depsFor(partCountingBucket(env.R2_BUCKET, { failAtPart: 4 }).bucket, 32 * MiB, saved);
     await expect(advanceLargeRestore(deps, startLargeRestore(entry, entry.key), BUDGET)).rejects.toThrow();
     const altered = CONTENT.slice();
-    altered[1000] = altered[1000]! ^ 1; // in part 1, already uploaded
+    altered[1000] = altered[1000]! ^ 1;
     await env.R2_BACKUP_BUCKET.put(entry.blob, altered, { customMetadata: { format: "raw", sha256: entry.sha256 } });
 
     const advanced = await advanceLargeRestore(deps, saved.at(-1)!, BUDGET);
@@ -133,6 +152,33 @@ describe("a large object's restore", () => {
     }
     // One 5 MiB part per 6 MiB step; the fourth step moves part 4 and the 4 KiB part 5, and completes.
     expect(partsAfterEachStep).toEqual([1, 2, 3]);
+    expect(await restoredHash(entry.key)).toBe(entry.sha256);
+  });
+
+  it("a part size changed between steps: the finished parts no longer line up with the hash, so the object starts again", async () => {
+    const entry = await storedEntry("media/resized.mov", CONTENT);
+    const saved: LargeRestoreState[] = [];
+    const first = await advanceLargeRestore(
+      depsFor(env.R2_BUCKET, 1 * MiB, saved),
+      startLargeRestore(entry, entry.key),
+      BUDGET,
+    );
+    if (!("state" in first)) throw new Error("expected a state after one step");
+    expect(first.state.hashState?.length).toBe(PART);
+
+    let state = first.state;
+    const resized = { ...depsFor(env.R2_BUCKET, 1 * MiB, saved), partSize: 6 * MiB };
+    for (let step = 0; ; step++) {
+      expect(step).toBeLessThan(10);
+      const advanced = await advanceLargeRestore(resized, state, BUDGET);
+      if ("outcome" in advanced) {
+        expect(advanced.outcome).toEqual({ kind: "restored", verified: true });
+        break;
+      }
+      state = advanced.state;
+      expect(state.hashState?.length).toBe(state.parts.length * 6 * MiB);
+    }
+    expect(saved.some((s) => s.uploadId === null && s.parts.length === 0)).toBe(true);
     expect(await restoredHash(entry.key)).toBe(entry.sha256);
   });
 });
