@@ -6,7 +6,7 @@
  * backup had to store, delete or failed to read, and the audit log. The complete per-object state
  * of a snapshot lives in its manifest in R2, so D1 grows with change, not with bucket size.
  */
-import { sql } from "drizzle-orm";
+import { and, eq, gt, isNull, or, sql, type SQL } from "drizzle-orm";
 import { index, integer, primaryKey, sqliteTable, sqliteView, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 
 export * from "./collection";
@@ -394,11 +394,16 @@ export const alerts = sqliteTable(
 export type AlertRow = typeof alerts.$inferSelect;
 
 /**
- * Whether an open mass_change alert still holds its bucket's older backups at `now`: until its
- * resolution (asked for by an admin, effective after a delay) takes effect.
+ * The mass_change alerts that still hold their bucket's older backups at `now`: open, and their
+ * resolution (asked for by an admin, effective after a delay) not yet in effect. One definition,
+ * in SQL, for the cleanup's plan and expiries and for the stats' protection figures.
  */
-export function alertHoldStands(alert: Pick<AlertRow, "resolvedAt" | "resolveAt">, now: Date): boolean {
-  return alert.resolvedAt === null && (alert.resolveAt === null || Date.parse(alert.resolveAt) > now.getTime());
+export function massChangeHolding(now: Date): SQL | undefined {
+  return and(
+    eq(alerts.code, "mass_change"),
+    isNull(alerts.resolvedAt),
+    or(isNull(alerts.resolveAt), gt(alerts.resolveAt, now.toISOString())),
+  );
 }
 
 export const WEBHOOK_EVENTS = [

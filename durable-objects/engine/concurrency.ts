@@ -18,7 +18,7 @@ export async function mapWithConcurrency<T, R>(
 ): Promise<R[]> {
   const results = new Array<R>(items.length);
   let next = 0;
-  // The first failure, if any (an array: a closure's assignment escapes TypeScript's narrowing).
+  // The first failure comes first (an array: a closure's assignment escapes TypeScript's narrowing).
   const failures: unknown[] = [];
   async function worker(): Promise<void> {
     while (next < items.length && failures.length === 0) {

@@ -1,7 +1,7 @@
 /** GET /api/backup/stats and GET /api/backup/alerts: read-only, answered from D1. */
 import { and, desc, eq, isNotNull, isNull, lt, ne, or, type SQL } from "drizzle-orm";
 import { z } from "zod";
-import { alertHoldStands, alerts, holdStands, r2Backups } from "../../schema";
+import { alerts, holdStands, massChangeHolding, r2Backups } from "../../schema";
 import { clock } from "../../durable-objects/engine/clock";
 import { getConfig } from "../../durable-objects/engine/settings/config";
 import { presentAlert } from "../../schema/present";
@@ -17,6 +17,7 @@ import { listAlertsQuery } from "../schemas";
 export async function getStats(context: HandlerContext): Promise<Response> {
   const config = getConfig(context.env);
   const db = openDatabase(context.env.DB);
+  const now = clock.date();
   const [stats, changes, held, massChanges] = await Promise.all([
     readStats(db, config.BACKUP_SCHEDULE),
     context.env.BUCKET_COORDINATOR.getByName(config.BACKUP_SOURCE_BUCKET).changeSummary(),
@@ -24,12 +25,8 @@ export async function getStats(context: HandlerContext): Promise<Response> {
       .select({ holdAt: r2Backups.holdAt, holdReleaseAt: r2Backups.holdReleaseAt })
       .from(r2Backups)
       .where(and(isNotNull(r2Backups.holdAt), ne(r2Backups.status, "expired"))),
-    db
-      .select()
-      .from(alerts)
-      .where(and(eq(alerts.code, "mass_change"), isNull(alerts.resolvedAt))),
+    db.select().from(alerts).where(massChangeHolding(now)),
   ]);
-  const now = clock.date();
   const standing = held.filter((h) => holdStands(h, now));
   return jsonResponse({
     ...stats,
@@ -37,15 +34,13 @@ export async function getStats(context: HandlerContext): Promise<Response> {
       heldBackups: standing.length,
       releasesPending: standing.filter((h) => h.holdReleaseAt !== null).length,
       retentionLockDays: config.BACKUP_MIN_RETENTION_DAYS,
-      massChangeHolds: massChanges
-        .filter((alert) => alertHoldStands(alert, now))
-        .map((alert) => ({
-          bucketName: alert.bucketName,
-          alertId: alert.id,
-          heldBefore: String(alert.details.backupDate),
-          suspectBackupId: String(alert.details.backupId),
-          resolveAt: alert.resolveAt,
-        })),
+      massChangeHolds: massChanges.map((alert) => ({
+        bucketName: alert.bucketName,
+        alertId: alert.id,
+        heldBefore: String(alert.details.backupDate),
+        suspectBackupId: String(alert.details.backupId),
+        resolveAt: alert.resolveAt,
+      })),
     },
     unprotectedChanges: {
       keys: changes.count,

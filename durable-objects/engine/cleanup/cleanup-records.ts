@@ -23,6 +23,7 @@ import {
 } from "drizzle-orm";
 import {
   alerts,
+  massChangeHolding,
   backupFiles,
   backupJobs,
   backupLogs,
@@ -106,15 +107,6 @@ async function suspectedSince(db: Database, bucketName: string, now: Date): Prom
 
 /** The date of the backup a mass_change alert suspects (every older one is held). */
 const suspectedDate = sql<string>`json_extract(${alerts.details}, '$.backupDate')`;
-
-/** An open mass_change alert whose resolution has not taken effect at `now` (schema's alertHoldStands, in SQL). */
-function massChangeHolding(now: Date) {
-  return and(
-    eq(alerts.code, "mass_change"),
-    isNull(alerts.resolvedAt),
-    or(isNull(alerts.resolveAt), gt(alerts.resolveAt, now.toISOString())),
-  );
-}
 
 /**
  * Expires a backup unless a job reads it: one conditional update, so a verification, restore or

@@ -77,7 +77,9 @@ interface Totals {
   incompressible: number;
 }
 
-const changedShare = (t: Totals) => (t.baseline > 0 ? (t.modified + t.deleted) / t.baseline : 0);
+/** `objects` as a share of the bucket the totals cover. */
+const bucketShare = (objects: number, t: Totals) => (t.baseline > 0 ? objects / t.baseline : 0);
+const changedShare = (t: Totals) => bucketShare(t.modified + t.deleted, t);
 const incompressibleShare = (t: Totals) => (t.sampled > 0 ? t.incompressible / t.sampled : 0);
 
 function totals(records: readonly ChangeRecord[]): Totals {
@@ -151,7 +153,7 @@ function judge(
   // receiving a batch of photos or archives is not an attack.
   if (
     now.incompressible >= limits.minObjects &&
-    (now.baseline > 0 ? now.incompressible / now.baseline : 0) >= limits.sharePercent / 100 &&
+    bucketShare(now.incompressible, now) >= limits.sharePercent / 100 &&
     incompressibleShare(now) >= incompressibleMedian + limits.incompressibleRisePercent / 100
   )
     measures.push("incompressible");

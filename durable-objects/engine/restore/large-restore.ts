@@ -110,8 +110,7 @@ export async function advanceLargeRestore(
   try {
     layout = await layoutOf(deps, entry);
   } catch (error) {
-    if (isBlobIntegrityError(error))
-      return { outcome: { kind: "failed", reason: `the backup's copy is unreadable: ${error.message}` } };
+    if (isBlobIntegrityError(error)) return { outcome: { kind: "failed", reason: unreadable(error) } };
     throw error;
   }
   if ("kind" in layout) return { outcome: await abandon(deps, state, layout) };
@@ -126,7 +125,7 @@ export async function advanceLargeRestore(
     // the blob would prove what the blob holds now, not what was uploaded (a copy repaired
     // between the two steps would pass for parts read before the repair). Or the part size
     // changed between steps. Either way, start the object again with a fresh upload.
-    await abortQuietly(deps, current);
+    await letGo(deps, current);
     current = { ...current, uploadId: null, parts: [], hashState: null };
     await deps.save(current);
   }
@@ -172,10 +171,7 @@ export async function advanceLargeRestore(
     );
     if (damage) {
       return {
-        outcome: await abandon(deps, current, {
-          kind: "failed",
-          reason: `the backup's copy is unreadable: ${damage.message}`,
-        }),
+        outcome: await abandon(deps, current, { kind: "failed", reason: unreadable(damage) }),
       };
     }
     for (const { uploaded, fed } of moved) {
@@ -230,14 +226,17 @@ async function hashInOrder(
   return null;
 }
 
+const unreadable = (error: { message: string }) => `the backup's copy is unreadable: ${error.message}`;
+
 /**
- * Aborts an upload this restore is starting over. A failure to abort is reported and not fatal:
- * an upload left open holds no object, and the bucket's lifecycle removes it (R2 aborts
- * incomplete multipart uploads after 7 days by default).
+ * Aborts the object's upload, if one was opened (it is starting over, or ends without it). A
+ * failure to abort is reported and not fatal: an upload left open holds no object, and the
+ * bucket's lifecycle removes it (R2 aborts incomplete multipart uploads after 7 days by default).
  */
-async function abortQuietly(deps: LargeRestoreDeps, state: LargeRestoreState): Promise<void> {
+async function letGo(deps: LargeRestoreDeps, state: LargeRestoreState): Promise<void> {
+  if (!state.uploadId) return;
   try {
-    await deps.source.resumeMultipartUpload(state.target, state.uploadId!).abort();
+    await deps.source.resumeMultipartUpload(state.target, state.uploadId).abort();
   } catch (error) {
     console.warn(`restore of ${state.target}: could not abort upload ${state.uploadId}: ${errorMessage(error)}`);
   }
@@ -248,6 +247,6 @@ async function abandon(
   state: LargeRestoreState,
   outcome: LargeRestoreOutcome,
 ): Promise<LargeRestoreOutcome> {
-  if (state.uploadId) await deps.source.resumeMultipartUpload(state.target, state.uploadId).abort();
+  await letGo(deps, state);
   return outcome;
 }

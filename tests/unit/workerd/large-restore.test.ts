@@ -60,6 +60,22 @@ async function restoredHash(key: string): Promise<string> {
   return sha256Hex(await object!.arrayBuffer());
 }
 
+/** Steps the restore until it ends restored; the state each unfinished step left. */
+async function statesToEnd(deps: LargeRestoreDeps, from: LargeRestoreState): Promise<LargeRestoreState[]> {
+  const states: LargeRestoreState[] = [];
+  let state = from;
+  for (let step = 0; ; step++) {
+    expect(step).toBeLessThan(10);
+    const advanced = await advanceLargeRestore(deps, state, BUDGET);
+    if ("outcome" in advanced) {
+      expect(advanced.outcome).toEqual({ kind: "restored", verified: true });
+      return states;
+    }
+    state = advanced.state;
+    states.push(state);
+  }
+}
+
 describe("a large object's restore", () => {
   it("within the hashing allowance: one step, whatever the step's budget, hashed natively", async () => {
     const entry = await storedEntry("media/one-step.mov", CONTENT);
@@ -136,22 +152,10 @@ describe("a large object's restore", () => {
   it("above the hashing allowance: a step's budget at a time, the resumable hash carried in the state", async () => {
     const entry = await storedEntry("media/many-steps.mov", CONTENT);
     const saved: LargeRestoreState[] = [];
-    const deps = depsFor(env.R2_BUCKET, 1 * MiB, saved);
-    let state = startLargeRestore(entry, entry.key);
-    const partsAfterEachStep: number[] = [];
-    for (let step = 0; ; step++) {
-      expect(step).toBeLessThan(10);
-      const advanced = await advanceLargeRestore(deps, state, BUDGET);
-      if ("outcome" in advanced) {
-        expect(advanced.outcome).toEqual({ kind: "restored", verified: true });
-        break;
-      }
-      state = advanced.state;
-      expect(state.hashState?.length).toBe(Math.min(CONTENT.length, state.parts.length * PART));
-      partsAfterEachStep.push(state.parts.length);
-    }
+    const states = await statesToEnd(depsFor(env.R2_BUCKET, 1 * MiB, saved), startLargeRestore(entry, entry.key));
+    for (const state of states) expect(state.hashState?.length).toBe(state.parts.length * PART);
     // One 5 MiB part per 6 MiB step; the fourth step moves part 4 and the 4 KiB part 5, and completes.
-    expect(partsAfterEachStep).toEqual([1, 2, 3]);
+    expect(states.map((state) => state.parts.length)).toEqual([1, 2, 3]);
     expect(await restoredHash(entry.key)).toBe(entry.sha256);
   });
 
@@ -166,18 +170,9 @@ describe("a large object's restore", () => {
     if (!("state" in first)) throw new Error("expected a state after one step");
     expect(first.state.hashState?.length).toBe(PART);
 
-    let state = first.state;
     const resized = { ...depsFor(env.R2_BUCKET, 1 * MiB, saved), partSize: 6 * MiB };
-    for (let step = 0; ; step++) {
-      expect(step).toBeLessThan(10);
-      const advanced = await advanceLargeRestore(resized, state, BUDGET);
-      if ("outcome" in advanced) {
-        expect(advanced.outcome).toEqual({ kind: "restored", verified: true });
-        break;
-      }
-      state = advanced.state;
+    for (const state of await statesToEnd(resized, first.state))
       expect(state.hashState?.length).toBe(state.parts.length * 6 * MiB);
-    }
     expect(saved.some((s) => s.uploadId === null && s.parts.length === 0)).toBe(true);
     expect(await restoredHash(entry.key)).toBe(entry.sha256);
   });
