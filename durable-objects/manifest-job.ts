@@ -27,12 +27,16 @@ import { presentJob } from "../schema/present";
 import type { BackupJobRow } from "../schema";
 import { readKeyring } from "./engine/settings/engine-settings";
 import { StepJob } from "./step-job";
+import { balancedLeafRanges } from "./engine/leaf-plan";
+import type { ManifestReader } from "./engine/format/manifest-reader";
+import { DEFAULTS } from "./engine/settings/defaults";
 import { PermanentError } from "./engine/errors";
 import { commitWithReferences, readFence, runLedger } from "./engine/collection/ledger";
 import { clock } from "./engine/clock";
-import { NO_FINDINGS, storedCounts } from "./engine/job-state";
+import { manifestOf, NO_FINDINGS, storedCounts } from "./engine/job-state";
 import { ended, RUNNING } from "./engine/lifecycle";
 import {
+  leafRanges,
   leafShardCount,
   leafShardName,
   plannedFanOut,
@@ -92,6 +96,11 @@ export abstract class ManifestJob<S extends ManifestJobState> extends StepJob<S>
     return readIndex(this.copyBucket(copy), await readKeyring(this.env), backupId);
   }
 
+  /** The snapshot `state` walks, read from the backup bucket or its replica. */
+  protected async snapshotOf(state: S, copy: BackupCopy = "primary"): Promise<ManifestReader> {
+    return manifestOf(this.copyBucket(copy), await readKeyring(this.env), state);
+  }
+
   /** The backup bucket, or its replica (which the API checks is bound before naming it). */
   protected copyBucket(copy: BackupCopy): R2Bucket {
     const bucket = copy === "primary" ? this.bound("R2_BACKUP_BUCKET") : this.bound("R2_REPLICA_BUCKET");
@@ -108,10 +117,12 @@ export abstract class ManifestJob<S extends ManifestJobState> extends StepJob<S>
 
   /**
    * `state` fanned out over shards when its snapshot is large enough: its objects over
-   * BACKUP_SHARD_MIN_OBJECTS, at most BACKUP_MAX_SHARDS and its leaves. Unchanged for a kind that
-   * does not fan out.
+   * BACKUP_SHARD_MIN_OBJECTS, at most BACKUP_MAX_SHARDS and its leaves, each shard a run of leaves
+   * holding nearly equal objects (engine/leaf-plan.ts: read from `manifest`'s index pages; a
+   * version 1 manifest's leaves hold equal counts, so equal runs of them). Unchanged for a kind
+   * that does not fan out.
    */
-  protected withFanOut(state: S, limits: FanOutLimits): S {
+  protected async withFanOut(state: S, limits: FanOutLimits, manifest: ManifestReader): Promise<S> {
     if (!this.fanOutKind()) return state;
     const config = this.settings();
     const count = leafShardCount(
@@ -120,7 +131,15 @@ export abstract class ManifestJob<S extends ManifestJobState> extends StepJob<S>
       limits.maxShards ?? config.BACKUP_MAX_SHARDS,
       limits.minObjectsPerShard ?? config.BACKUP_SHARD_MIN_OBJECTS,
     );
-    return count === 1 ? state : { ...state, fanOut: plannedFanOut(state.chunkCount, count) };
+    if (count === 1) return state;
+    const ranges = state.root
+      ? await balancedLeafRanges(state.root, count, (page) => manifest.pageChildren(page), {
+          // A cut within 1/16 of a shard's share is close enough; finer costs page reads.
+          precision: Math.max(1, Math.floor(state.filesTotal / count / 16)),
+          concurrency: DEFAULTS.concurrency,
+        })
+      : leafRanges(state.chunkCount, count);
+    return { ...state, fanOut: plannedFanOut(ranges) };
   }
 
   /** Starts this object as `shard` of the fanned-out job `parent` (idempotent). */

@@ -54,7 +54,8 @@ export class ReplicateJob extends ManifestJob<ReplicateState> {
     });
     // A walk of a large snapshot is shared by shards over runs of its leaves (engine/leaf-fan-out.ts);
     // a copy of the changes since the parent costs what changed and runs in one object.
-    return this.startJob(state.since ? state : this.withFanOut(state, { maxShards, minObjectsPerShard }));
+    if (state.since) return this.startJob(state);
+    return this.startJob(await this.withFanOut(state, { maxShards, minObjectsPerShard }, await this.snapshotOf(state)));
   }
 
   protected override fanOutKind(): FanOutKind<ReplicateState, object> {

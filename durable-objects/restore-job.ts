@@ -13,6 +13,7 @@ import { DEFAULTS } from "./engine/settings/defaults";
 import {
   initialRestoreState,
   restoreCounting,
+  restoredManifest,
   restoreResult,
   runRestoreStep,
   type RestoreOptions,
@@ -40,10 +41,19 @@ export class RestoreJob extends ManifestJob<RestoreState> {
     const index = await this.indexWithFallback(request.backupId);
     if (!index) throw new Error(`the manifest of backup ${request.backupId} is missing`);
     const { maxShards, minObjectsPerShard, ...job } = request;
+    const state = initialRestoreState(job, index, clock.date().toISOString());
+    const manifest = restoredManifest(await this.copies(), state);
     // A large snapshot is restored by shards over runs of its leaves (engine/leaf-fan-out.ts).
-    return this.startJob(
-      this.withFanOut(initialRestoreState(job, index, clock.date().toISOString()), { maxShards, minObjectsPerShard }),
-    );
+    return this.startJob(await this.withFanOut(state, { maxShards, minObjectsPerShard }, manifest));
+  }
+
+  /** Where a restore reads the backup: the backup bucket, the replica behind it, and the keys. */
+  private async copies() {
+    return {
+      backup: this.bound("R2_BACKUP_BUCKET"),
+      replica: this.bound("R2_REPLICA_BUCKET") ?? null,
+      keyring: await readKeyring(this.env),
+    };
   }
 
   protected override fanOutKind(): FanOutKind<RestoreState, object> {
@@ -78,9 +88,7 @@ export class RestoreJob extends ManifestJob<RestoreState> {
     return runRestoreStep(
       {
         source: this.sourceBucket(state.sourceBinding),
-        backup: this.bound("R2_BACKUP_BUCKET"),
-        replica: this.bound("R2_REPLICA_BUCKET") ?? null,
-        keyring: await readKeyring(this.env),
+        ...(await this.copies()),
         concurrency: DEFAULTS.concurrency,
         byteBudget: settings.BACKUP_STEP_BYTE_BUDGET,
         multipartThreshold: settings.BACKUP_MULTIPART_THRESHOLD_BYTES,

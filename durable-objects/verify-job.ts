@@ -54,8 +54,9 @@ export class VerifyJob extends ManifestJob<VerifyState> {
       filesTotal: index?.fileCount ?? 0,
     });
     // A large version 3 snapshot is verified by shards over runs of its leaves (engine/leaf-fan-out.ts).
+    if (!state.index || !checkedByRoot(state.index)) return this.startJob(state);
     return this.startJob(
-      state.index && checkedByRoot(state.index) ? this.withFanOut(state, { maxShards, minObjectsPerShard }) : state,
+      await this.withFanOut(state, { maxShards, minObjectsPerShard }, await this.snapshotOf(state, state.copy)),
     );
   }
 

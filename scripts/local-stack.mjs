@@ -139,10 +139,12 @@ export function apiClient(port, token) {
       await new Promise((r) => setTimeout(r, 500));
     }
   };
-  const waitFor = async (path, pick) => {
+  /** Reads `path` every 250 ms until what `pick` takes of it has ended; `watch` sees every read. */
+  const waitFor = async (path, pick, watch) => {
     for (;;) {
       await new Promise((r) => setTimeout(r, 250));
       const value = pick(await call("GET", path));
+      watch?.(value);
       if (value.status !== "in_progress" && value.status !== "pending") return value;
     }
   };
@@ -171,9 +173,10 @@ export function apiClient(port, token) {
     call,
     timedStatusReads,
     waitForBackup: (id) => waitFor(`/backup/status/${id}`, (r) => r.backup),
-    backup: async (type) =>
-      waitFor(`/backup/status/${(await call("POST", "/backup/create", { type })).backup.id}`, (r) => r.backup),
-    job: async (path, body) => waitFor(`/backup/jobs/${(await startJob(path, body)).job.id}`, (r) => r.job),
+    backup: async (type, watch) =>
+      waitFor(`/backup/status/${(await call("POST", "/backup/create", { type })).backup.id}`, (r) => r.backup, watch),
+    job: async (path, body, watch) =>
+      waitFor(`/backup/jobs/${(await startJob(path, body)).job.id}`, (r) => r.job, watch),
   };
 }
 

@@ -90,11 +90,11 @@ export function leafRanges(leaves: number, count: number): LeafRange[] {
   }));
 }
 
-/** The fan-out a job starts with: `count` shards over its leaves, none started yet. */
-export function plannedFanOut(leaves: number, count: number): LeafFanOut {
+/** The fan-out a job starts with: a shard over each run of leaves, none started yet. */
+export function plannedFanOut(ranges: LeafRange[]): LeafFanOut {
   return {
     stage: "starting",
-    shards: leafRanges(leaves, count).map((range, index) => ({
+    shards: ranges.map((range, index) => ({
       index,
       range,
       status: "pending",

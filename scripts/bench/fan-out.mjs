@@ -19,6 +19,31 @@ import { emptySource, seedState, withServer } from "../local-stack.mjs";
 const seconds = (from, to) => (Date.parse(to) - Date.parse(from)) / 1000;
 
 /**
+ * Where a fanned-out job's time goes, from the status reads while it runs: when its shards were
+ * first shown running, when each shard ended and when the job completed, in seconds from its
+ * start (read every 250 ms, so each figure is late by up to that). `watch` goes to api.backup or
+ * api.job; `describe` takes the ended job.
+ */
+function shardTimeline() {
+  const reads = [];
+  const shardsOf = (value) => value.progress?.shards ?? [];
+  return {
+    watch: (value) => reads.push({ at: Date.now(), shards: shardsOf(value) }),
+    describe(job) {
+      const from = Date.parse(job.startedAt);
+      const at = (read) => (read ? ((read.at - from) / 1000).toFixed(1) : "?");
+      const count = Math.max(0, ...reads.map((r) => r.shards.length));
+      if (count === 0) return "one object";
+      const running = reads.find((r) => r.shards.some((s) => s.status === "running"));
+      const ends = Array.from({ length: count }, (_, i) =>
+        at(reads.find((r) => r.shards[i] && !["pending", "running"].includes(r.shards[i].status))),
+      );
+      return `shards running by ${at(running)} s; shards ended at ${ends.join(", ")} s; job completed at ${seconds(job.startedAt, job.completedAt).toFixed(1)} s`;
+    },
+  };
+}
+
+/**
  * `seed`: the seed's arguments for the data set (small objects, or the seed's mix). `d1Shards`:
  * shard counts run a second time with D1 shaped too (`d1Ms` per call, engine/d1-latency.ts), so
  * that the difference is D1's share of the time.
@@ -75,21 +100,26 @@ export async function fanOutScaling({
         BACKUP_SHARD_POLL_MS: 500,
         ...(run.latency ? { BACKUP_TEST_R2_LATENCY: run.d1 ? d1Latency : latency } : {}),
       };
-      const backup = await session(state, vars, () => api.backup("full"));
+      const backupTimeline = shardTimeline();
+      const backup = await session(state, vars, () => api.backup("full", backupTimeline.watch));
       if (backup.status !== "completed")
         throw new Error(`${run.name}: backup ${backup.id} ended ${backup.status}: ${backup.error}`);
       const result = { ...run, backup, secs: seconds(backup.startedAt, backup.completedAt) };
+      log(`  ${run.name}: backup ${result.secs.toFixed(1)} s (${backupTimeline.describe(backup)})`);
       if (restores) {
         await emptySource(state);
+        const restoreTimeline = shardTimeline();
         const restored = await session(state, vars, () =>
-          api.job(`/backup/restore/${backup.id}`, { overwriteExisting: true, verifyAfterRestore: false }),
+          api.job(
+            `/backup/restore/${backup.id}`,
+            { overwriteExisting: true, verifyAfterRestore: false },
+            restoreTimeline.watch,
+          ),
         );
         result.restore = { job: restored, secs: seconds(restored.startedAt, restored.completedAt) };
+        log(`  ${run.name}: restore ${result.restore.secs.toFixed(1)} s (${restoreTimeline.describe(restored)})`);
       }
       results.push(result);
-      log(
-        `  ${run.name}: ${result.secs.toFixed(1)} s${result.restore ? `, restore ${result.restore.secs.toFixed(1)} s` : ""}`,
-      );
       rmSync(state, { recursive: true, force: true });
     }
     const rate = (r) => r.backup.snapshotFileCount / r.secs;

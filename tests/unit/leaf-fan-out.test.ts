@@ -83,7 +83,7 @@ describe("fan-out over a snapshot's leaves", () => {
       chunkCount: 10,
       nextChunkSeq: 0,
       nextOffset: 0,
-      fanOut: plannedFanOut(10, count),
+      fanOut: plannedFanOut(leafRanges(10, count)),
     };
     const report = (outcome: ShardReport<Counts>["outcome"], restored: number, error: string | null = null) => ({
       stage: outcome ? ("done" as const) : ("running" as const),

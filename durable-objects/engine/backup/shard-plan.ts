@@ -3,8 +3,8 @@
  * already known, so that planning costs a few requests, never a listing of the whole bucket.
  *
  *   - The bucket's latest snapshot, when it has a chunk tree: its pages name each subtree's first
- *     key and how many leaves (of about 100 entries) it holds, so walking down a level or two
- *     gives boundaries of nearly equal counts, and its file count gives the number of shards.
+ *     key and how many entries it holds, so walking down a level or two gives boundaries of
+ *     nearly equal counts, and its file count gives the number of shards.
  *   - Otherwise (a first backup) a sampling listing: up to SAMPLE_PAGES pages of the bucket. A
  *     bucket that ends within them is split exactly. A larger one is split between its "folders"
  *     (listings with the delimiter "/", the top level first, a level deeper while there are too
@@ -57,7 +57,10 @@ export async function planShards(input: ShardPlanInput): Promise<ShardPlan> {
   return planBySampling(input, shardsFor);
 }
 
-/** Boundaries that split the tree into `count` runs of nearly equal leaves: subtrees' first keys. */
+/**
+ * Boundaries that split the tree into `count` runs of nearly equal objects: subtrees' first keys.
+ * By entries, not leaves: a leaf holds anywhere from one entry to MAX_LEAF_ENTRIES.
+ */
 async function boundariesFromTree(nodes: TreeNodes, root: ChunkRef, count: number): Promise<string[]> {
   // Down the levels until there are enough subtrees to balance (4 a shard) or only leaves are left.
   let level: ChunkRef[] = [root];
@@ -66,14 +69,14 @@ async function boundariesFromTree(nodes: TreeNodes, root: ChunkRef, count: numbe
     for (const page of level) next.push(...(await nodes.children(page)));
     level = next;
   }
-  const total = level.reduce((sum, ref) => sum + ref.leaves, 0);
+  const total = level.reduce((sum, ref) => sum + ref.entries, 0);
   const boundaries: string[] = [];
   let seen = 0;
   for (const ref of level) {
-    // A boundary where the leaves before this subtree reach the next shard's share.
+    // A boundary where the objects before this subtree reach the next shard's share.
     const share = (total * (boundaries.length + 1)) / count;
     if (seen >= share && boundaries.length < count - 1) boundaries.push(ref.firstKey);
-    seen += ref.leaves;
+    seen += ref.entries;
   }
   return boundaries;
 }

@@ -55,6 +55,8 @@ export interface ManifestReader {
   leaf(seq: number): Promise<LeafLookup>;
   /** Version 2: the chunks from the root down to leaf `seq`. */
   path(seq: number): Promise<PathStep[] | Unreadable>;
+  /** Version 2: an index page's children, null when the page is missing or damaged. */
+  pageChildren(page: ChunkRef): Promise<ChunkRef[] | null>;
 }
 
 /**
@@ -131,6 +133,10 @@ class V1Manifest implements ManifestReader {
   async path(): Promise<never> {
     throw new Error("a version 1 manifest has no chunk tree");
   }
+
+  async pageChildren(): Promise<never> {
+    return this.path();
+  }
 }
 
 class TreeManifest implements ManifestReader {
@@ -192,6 +198,11 @@ class TreeManifest implements ManifestReader {
       if (!isBlobIntegrityError(error)) throw error;
       return unreadable("corrupt", errorMessage(error));
     }
+  }
+
+  async pageChildren(page: ChunkRef): Promise<ChunkRef[] | null> {
+    const children = await this.children({ ref: page, firstSeq: 0 });
+    return Array.isArray(children) ? children : null;
   }
 
   /** An index page's children, or why they cannot be read (then its whole subtree is skipped). */

@@ -5,6 +5,7 @@
  * chunk is never trusted and a good replica chunk is as good as the original.
  */
 import type { LeafLookup, ManifestReader, PathStep, Unreadable } from "../format/manifest-reader";
+import type { ChunkRef } from "../format/manifest-tree";
 
 export class ManifestWithFallback implements ManifestReader {
   readonly version: 1 | 2;
@@ -33,6 +34,10 @@ export class ManifestWithFallback implements ManifestReader {
     if (Array.isArray(first)) return first;
     const second = await this.replica.path(seq);
     return Array.isArray(second) ? second : bothUnreadable(first, second);
+  }
+
+  async pageChildren(page: ChunkRef): Promise<ChunkRef[] | null> {
+    return (await this.primary.pageChildren(page)) ?? this.replica.pageChildren(page);
   }
 }
 

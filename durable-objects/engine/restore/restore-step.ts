@@ -27,7 +27,7 @@ import { ended, RUNNING } from "../lifecycle";
 import type { Keyring } from "../format/keyring";
 import { advanceLargeRestore, startLargeRestore, type LargeRestoreState } from "./large-restore";
 import { toR2HttpMetadata, type ManifestEntry, type ManifestIndex } from "../format/manifest";
-import { requireLeaf } from "../format/manifest-reader";
+import { requireLeaf, type ManifestReader } from "../format/manifest-reader";
 import { withReplicaFallback } from "../replica/fallback-reader";
 import { MAX_KEY_BYTES, utf8Length } from "../object-keys";
 import { entryMatches, pathMatches, type RestoreFilter } from "./restore-filter";
@@ -119,6 +119,17 @@ type EntryOutcome =
 /** What reading one copy of a blob gave: an outcome, or a copy that is missing or damaged. */
 type CopyAttempt = EntryOutcome | { kind: "bad_copy"; reason: string };
 
+/** The manifest a restore reads: the backup bucket's, with the replica's behind it when one is bound. */
+export function restoredManifest(
+  deps: Pick<RestoreDeps, "backup" | "replica" | "keyring">,
+  state: Pick<RestoreState, "backupId" | "chunkCount" | "root">,
+): ManifestReader {
+  return withReplicaFallback(
+    manifestOf(deps.backup, deps.keyring, state),
+    deps.replica ? manifestOf(deps.replica, deps.keyring, state) : null,
+  );
+}
+
 export function targetKey(options: RestoreOptions, key: string): string {
   return options.targetPrefix + key;
 }
@@ -128,11 +139,7 @@ export async function runRestoreStep(deps: RestoreDeps, initial: RestoreState): 
   if (state.large) return advanceLarge(deps, state);
   if (state.nextChunkSeq >= state.chunkCount) return finishRestore(deps, state);
   const seq = state.nextChunkSeq;
-  const manifest = withReplicaFallback(
-    manifestOf(deps.backup, deps.keyring, state),
-    deps.replica ? manifestOf(deps.replica, deps.keyring, state) : null,
-  );
-  const chunk = await requireLeaf(manifest, seq);
+  const chunk = await requireLeaf(restoredManifest(deps, state), seq);
   // Counted once per leaf (a leaf restored over several steps is read by each).
   if (chunk.fromReplica && state.nextOffset === 0)
     state = { ...state, chunksFromReplica: (state.chunksFromReplica ?? 0) + 1 };
