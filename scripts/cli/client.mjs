@@ -17,10 +17,15 @@ export const EXIT = {
   stillRunning: 6,
 };
 
+/** How long a start waits in all for a finishing holder to let go of the bucket. */
+const FINISHING_WAIT_MS = 30_000;
+
 export class CliError extends Error {
   constructor(exitCode, message) {
     super(message);
     this.exitCode = exitCode;
+    /** Set on a refusal worth asking again after this many ms (a finishing lease holder's 409). */
+    this.retryAfterMs = undefined;
   }
 }
 
@@ -66,12 +71,30 @@ export function createClient({ url, token, timeoutMs }) {
     }
   }
 
-  async function call(method, path, body) {
+  async function callOnce(method, path, body) {
     const { response, settle } = await send(method, path, { body });
     try {
       return await answerOf(method, path, response);
     } finally {
       settle();
+    }
+  }
+
+  /**
+   * A start refused because the job holding the bucket has ended and is letting go of it (409
+   * with `details.finishing` and Retry-After) is asked again after the wait the server names, for
+   * up to FINISHING_WAIT_MS; a running holder's 409 is final.
+   */
+  async function call(method, path, body) {
+    for (let waited = 0; ;) {
+      try {
+        return await callOnce(method, path, body);
+      } catch (error) {
+        if (!(error instanceof CliError) || error.retryAfterMs === undefined || waited >= FINISHING_WAIT_MS)
+          throw error;
+        await new Promise((resolve) => setTimeout(resolve, error.retryAfterMs));
+        waited += error.retryAfterMs;
+      }
     }
   }
 
@@ -95,10 +118,14 @@ export function createClient({ url, token, timeoutMs }) {
     if (!response.ok) {
       // The server's own message, as it gave it.
       const error = json?.error;
-      throw new CliError(
+      const refused = new CliError(
         exitCodeFor(response.status),
         error ? `${error.code}: ${error.message}` : `HTTP ${response.status}`,
       );
+      const retryAfter = Number(response.headers.get("retry-after"));
+      if (response.status === 409 && error?.details?.finishing === true && retryAfter > 0)
+        refused.retryAfterMs = Math.min(retryAfter, 10) * 1000;
+      throw refused;
     }
     return json;
   }

@@ -25,14 +25,16 @@ export async function api<T = any>(
   return { status: response.status, body: text ? JSON.parse(text) : null };
 }
 
-/** The Worker's raw answer (a download's bytes and headers), with an admin token unless `token` says otherwise. */
+/** The Worker's raw answer (a download's bytes, an error's headers), with an admin token unless `token` says otherwise. */
 export async function apiResponse(
   method: string,
   path: string,
-  options: { headers?: Record<string, string>; token?: string | null } = {},
+  options: { headers?: Record<string, string>; token?: string | null; body?: unknown } = {},
 ): Promise<Response> {
   const token = options.token === undefined ? await mintToken() : options.token;
   const headers: Record<string, string> = { ...options.headers };
   if (token !== null) headers.authorization = `Bearer ${token}`;
-  return exports.default.fetch(new Request(`http://backup.test${path}`, { method, headers }));
+  if (options.body !== undefined) headers["content-type"] = "application/json";
+  const body = options.body === undefined ? undefined : JSON.stringify(options.body);
+  return exports.default.fetch(new Request(`http://backup.test${path}`, { method, headers, body }));
 }

@@ -1,6 +1,6 @@
 import { env, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { api } from "../helpers/api";
+import { api, apiResponse } from "../helpers/api";
 import { emptyBucket, listAll, putObjects, sha256Hex, variedObjects } from "../helpers/buckets";
 import { completedBackup, restore } from "../helpers/flows";
 import { restoreJobStub, runBackupToEnd, runJobToEnd, runStepAndForget } from "../helpers/jobs";
@@ -215,6 +215,30 @@ describe("restore", () => {
     expect(blocked.body.error.details).toMatchObject({ jobId: restoring.body.job.id, kind: "restore" });
     await runJobToEnd(restoreJobStub(restoring.body.job.id));
     expect((await api("POST", "/api/backup/create", { body: { type: "full" } })).status).toBe(202);
+  });
+
+  it("tells a restore asked for while a backup that has ended still holds the bucket to try again shortly", async () => {
+    await putObjects(OBJECTS.slice(0, 10));
+    const done = await completedBackup();
+    const running = await api("POST", "/api/backup/create", { body: { type: "full" } });
+    const id = running.body.backup.id;
+    const path = `/api/backup/restore/${done.id}`;
+    const request = { body: {} };
+    const running409 = await apiResponse("POST", path, request);
+    expect(running409.status).toBe(409);
+    expect(running409.headers.get("retry-after")).toBeNull();
+    expect(((await running409.json()) as { error: { details: unknown } }).error.details).toMatchObject({
+      backupId: id,
+      finishing: false,
+    });
+    // The moment a backup's row reads completed and its job still checks its alerts before it lets go.
+    await env.DB.prepare("UPDATE r2_backups SET status = 'completed' WHERE id = ?").bind(id).run();
+    const finishing = await apiResponse("POST", path, request);
+    expect(finishing.status).toBe(409);
+    expect(finishing.headers.get("retry-after")).toBe("1");
+    const { error } = (await finishing.json()) as { error: { details: unknown; message: string } };
+    expect(error.details).toMatchObject({ backupId: id, kind: "backup", finishing: true });
+    expect(error.message).toMatch(/has ended \(completed\).*try again in a moment/);
   });
 
   it("refuses a backup that is not restorable and every bad body, starting nothing", async () => {

@@ -16,6 +16,7 @@ import { parseJsonBody, parseQuery } from "../request-body";
 import { openBackupSnapshot } from "../../durable-objects/engine/snapshot-reader";
 import { DEFAULT_TEMPLATE, templateRun } from "../../durable-objects/engine/settings/templates";
 import { requireTemplate } from "./templates";
+import { leaseConflict } from "./lease-conflict";
 import { createBackupBody, listBackupsQuery, listFilesQuery, listLogsQuery } from "../schemas";
 
 export async function createBackup(context: HandlerContext): Promise<Response> {
@@ -36,10 +37,7 @@ export async function createBackup(context: HandlerContext): Promise<Response> {
       "Incremental backups are disabled (BACKUP_INCREMENTAL_ENABLED is false); request a full or auto backup.",
     );
   }
-  throw conflict(`A ${result.kind} of ${bucketName} is already running: ${result.holderId}.`, {
-    ...(result.kind === "backup" ? { backupId: result.holderId } : { jobId: result.holderId }),
-    kind: result.kind,
-  });
+  throw await leaseConflict(context, bucketName, result, "back up when it has finished");
 }
 
 export async function findBackup(context: HandlerContext, id: string): Promise<BackupRow> {

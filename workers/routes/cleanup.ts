@@ -4,10 +4,11 @@ import type { HandlerContext } from "../context";
 import { eq } from "drizzle-orm";
 import { r2Backups } from "../../schema";
 import { openDatabase } from "../../durable-objects/engine/records";
-import { conflict, jsonResponse, notFound } from "../http-error";
+import { jsonResponse, notFound } from "../http-error";
 import { parseJsonBody } from "../request-body";
 import { cleanupBody } from "../schemas";
 import { findJob, jobResource } from "./jobs";
+import { leaseConflict } from "./lease-conflict";
 import { DEFAULT_TEMPLATE, findTemplate, type BackupTemplate } from "../../durable-objects/engine/settings/templates";
 import { clock } from "../../durable-objects/engine/clock";
 
@@ -49,14 +50,6 @@ export async function startCleanup(context: HandlerContext): Promise<Response> {
     // left out of a given `keep` are 0.
     policy: { retentionDays: body.retentionDays ?? template.retentionDays, keep: body.keep ?? template.keep },
   });
-  if (!result.ok) {
-    throw conflict(
-      `A ${result.kind} of ${template.bucketName} is running (${result.holderId}); clean up when it has finished.`,
-      {
-        ...(result.kind === "backup" ? { backupId: result.holderId } : { jobId: result.holderId }),
-        kind: result.kind,
-      },
-    );
-  }
+  if (!result.ok) throw await leaseConflict(context, template.bucketName, result, "clean up when it has finished");
   return jsonResponse({ job: await jobResource(context, await findJob(context, jobId)) }, 202);
 }

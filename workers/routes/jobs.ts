@@ -13,6 +13,7 @@ import { parseJsonBody } from "../request-body";
 import { restoreBody, verifyBody } from "../schemas";
 import { findBackup } from "./backups";
 import { requireSnapshot } from "./snapshot-state";
+import { leaseConflict } from "./lease-conflict";
 import { clock } from "../../durable-objects/engine/clock";
 
 /** Verifying the replica needs one bound, and a replication of this backup that has ended. */
@@ -94,15 +95,7 @@ export async function startRestore(context: HandlerContext, id: string): Promise
   } else {
     const coordinator = context.env.BUCKET_COORDINATOR.getByName(backup.bucketName);
     const result = await coordinator.startRestore(request);
-    if (!result.ok) {
-      throw conflict(
-        `A ${result.kind} of ${backup.bucketName} is running (${result.holderId}); restore when it has finished.`,
-        {
-          ...(result.kind === "backup" ? { backupId: result.holderId } : { jobId: result.holderId }),
-          kind: result.kind,
-        },
-      );
-    }
+    if (!result.ok) throw await leaseConflict(context, backup.bucketName, result, "restore when it has finished");
   }
   return jsonResponse({ job: await jobResource(context, await findJob(context, jobId)) }, 202);
 }
