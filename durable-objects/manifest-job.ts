@@ -36,6 +36,7 @@ import { clock } from "./engine/clock";
 import { manifestOf, NO_FINDINGS, storedCounts } from "./engine/job-state";
 import { ended, RUNNING } from "./engine/lifecycle";
 import {
+  describeLeafRange,
   leafRanges,
   leafShardCount,
   leafShardName,
@@ -59,6 +60,11 @@ export interface ShardStub<S, C> {
 export interface FanOutKind<S, C> {
   counting: ShardCounting<S, C>;
   stub(name: string): ShardStub<S, C>;
+  /**
+   * Whether a shard's run may begin and end inside a leaf (LeafRange's offsets), so that shards
+   * hold exactly equal objects; else runs of whole leaves.
+   */
+  withinLeaves?: boolean;
 }
 
 /** Tests and benches: a job's fan-out limits instead of the environment's (BACKUP_MAX_SHARDS, BACKUP_SHARD_MIN_OBJECTS). */
@@ -125,9 +131,10 @@ export abstract class ManifestJob<S extends ManifestJobState> extends StepJob<S>
   protected async withFanOut(state: S, limits: FanOutLimits, manifest: ManifestReader): Promise<S> {
     if (!this.fanOutKind()) return state;
     const config = this.settings();
+    const withinLeaves = (this.fanOutKind()?.withinLeaves ?? false) && Boolean(state.root);
     const count = leafShardCount(
       state.filesTotal,
-      state.chunkCount,
+      withinLeaves ? state.filesTotal : state.chunkCount,
       limits.maxShards ?? config.BACKUP_MAX_SHARDS,
       limits.minObjectsPerShard ?? config.BACKUP_SHARD_MIN_OBJECTS,
     );
@@ -137,6 +144,7 @@ export abstract class ManifestJob<S extends ManifestJobState> extends StepJob<S>
           // A cut within 1/16 of a shard's share is close enough; finer costs page reads.
           precision: Math.max(1, Math.floor(state.filesTotal / count / 16)),
           concurrency: DEFAULTS.concurrency,
+          withinLeaves,
         })
       : leafRanges(state.chunkCount, count);
     return { ...state, fanOut: plannedFanOut(ranges) };
@@ -151,7 +159,7 @@ export abstract class ManifestJob<S extends ManifestJobState> extends StepJob<S>
       fanOut: undefined,
       fannedOut: undefined,
       nextChunkSeq: shard.range.fromLeaf,
-      nextOffset: 0,
+      nextOffset: shard.range.fromOffset ?? 0,
       ...NO_FINDINGS,
       ...RUNNING,
       steps: 0,
@@ -211,7 +219,7 @@ export abstract class ManifestJob<S extends ManifestJobState> extends StepJob<S>
   protected async recordStart(state: S): Promise<void> {
     if (state.shard) {
       const { index, count, range } = state.shard;
-      const message = `Shard ${index + 1} of ${count} of ${state.kind} ${state.jobId.split("/")[0]} started over leaves ${range.fromLeaf}–${range.toLeaf - 1}.`;
+      const message = `Shard ${index + 1} of ${count} of ${state.kind} ${state.jobId.split("/")[0]} started over ${describeLeafRange(range)}.`;
       return runBatch(this.db(), [this.log(state, "start", "info", message)]);
     }
     const db = this.db();

@@ -57,7 +57,9 @@ export class RestoreJob extends ManifestJob<RestoreState> {
   }
 
   protected override fanOutKind(): FanOutKind<RestoreState, object> {
-    return { counting: restoreCounting, stub: (name) => this.env.RESTORE_JOB.getByName(name) };
+    // Runs may split a leaf: each object is restored on its own. A verification or replication
+    // takes whole leaves (each checks or copies the leaf itself, which two shards would do twice).
+    return { counting: restoreCounting, stub: (name) => this.env.RESTORE_JOB.getByName(name), withinLeaves: true };
   }
 
   /** The backup bucket's index, or the replica's when that one is missing or unreadable (and a replica is bound). */

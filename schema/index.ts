@@ -222,8 +222,11 @@ export const backupLogs = sqliteTable(
 /** One shard of a fanned-out restore, as the job's progress shows it (durable-objects/engine/restore/restore-fan-out.ts). */
 export interface JobShardProgress {
   index: number;
-  /** The snapshot's leaves it restores: from `fromLeaf` up to, not including, `toLeaf`. */
-  range: { fromLeaf: number; toLeaf: number };
+  /**
+   * The snapshot's leaves it walks: from `fromLeaf` up to, not including, `toLeaf`; a restore's
+   * run may begin `fromOffset` entries into its first leaf and end `toOffset` entries into leaf `toLeaf`.
+   */
+  range: { fromLeaf: number; toLeaf: number; fromOffset?: number; toOffset?: number };
   status: "pending" | "running" | "completed" | "partial" | "failed" | "cancelled";
   filesProcessed: number;
   failedCount: number;

@@ -11,10 +11,16 @@
 import type { JobShardProgress } from "../../schema";
 import { ended, type JobOutcome, type JobStage, type StepState } from "./lifecycle";
 
-/** Leaves `fromLeaf` up to, not including, `toLeaf`. */
+/**
+ * Leaves `fromLeaf` up to, not including, `toLeaf`. A restore's run may also begin `fromOffset`
+ * entries into its first leaf and end `toOffset` entries into leaf `toLeaf` (those entries are
+ * its last): runs of exactly equal objects whatever the leaves hold (leaf-plan.ts).
+ */
 export interface LeafRange {
   fromLeaf: number;
   toLeaf: number;
+  fromOffset?: number;
+  toOffset?: number;
 }
 
 export interface LeafShard {
@@ -71,15 +77,23 @@ export interface ShardControl<C> {
   cancel(index: number, requestedBy: string): Promise<void>;
 }
 
+/** A run for a log line: "leaves 3–7", "leaves 3 (from entry 40) to 8 (up to entry 12)". */
+export function describeLeafRange({ fromLeaf, toLeaf, fromOffset, toOffset }: LeafRange): string {
+  if (!fromOffset && !toOffset) return `leaves ${fromLeaf}–${toLeaf - 1}`;
+  const from = fromOffset ? `${fromLeaf} (from entry ${fromOffset})` : `${fromLeaf}`;
+  return `leaves ${from} to ${toOffset ? `${toLeaf} (up to entry ${toOffset})` : `${toLeaf - 1}`}`;
+}
+
 /** The job object of shard `index`; two digits so that the shards' ids sort as their ranges do. */
 export const leafShardName = (jobId: string, index: number) => `${jobId}/shard-${String(index).padStart(2, "0")}`;
 
 /**
  * How many shards: the objects over `minObjectsPerShard` (rounded down), at least 1, at most
- * `maxShards` and the leaves (a shard walks whole leaves).
+ * `maxShards` and `runs`, the most runs the snapshot can make (its leaves, for a kind that walks
+ * whole leaves; its objects, for one whose runs may split a leaf).
  */
-export function leafShardCount(filesTotal: number, leaves: number, maxShards: number, minObjectsPerShard: number) {
-  return Math.max(1, Math.min(maxShards, leaves, Math.floor(filesTotal / minObjectsPerShard)));
+export function leafShardCount(filesTotal: number, runs: number, maxShards: number, minObjectsPerShard: number) {
+  return Math.max(1, Math.min(maxShards, runs, Math.floor(filesTotal / minObjectsPerShard)));
 }
 
 /** `count` consecutive runs of nearly equal length over `leaves` leaves. */
@@ -107,9 +121,18 @@ export function plannedFanOut(ranges: LeafRange[]): LeafFanOut {
   };
 }
 
-/** Whether a shard has walked its last leaf (its end; the parent takes the step after the last leaf). */
-export const shardFinished = (state: Pick<FanOutParent, "shard" | "nextChunkSeq">) =>
-  state.shard !== undefined && state.nextChunkSeq >= state.shard.range.toLeaf;
+/** Whether a shard has walked its last entry (its end; the parent takes the step after the last leaf). */
+export function shardFinished(state: Pick<FanOutParent, "shard" | "nextChunkSeq" | "nextOffset">): boolean {
+  if (!state.shard) return false;
+  const { toLeaf, toOffset = 0 } = state.shard.range;
+  return state.nextChunkSeq > toLeaf || (state.nextChunkSeq === toLeaf && state.nextOffset >= toOffset);
+}
+
+/** The entries of leaf `seq` a job walks: all of them, but for a shard whose run ends inside it. */
+export function entriesWalked<E>(state: Pick<FanOutParent, "shard">, seq: number, entries: readonly E[]): readonly E[] {
+  const range = state.shard?.range;
+  return range?.toOffset && seq === range.toLeaf ? entries.slice(0, range.toOffset) : entries;
+}
 
 /** A parent's step while its shards run: start them, then ask them how far they are. */
 export async function runLeafFanOutStep<S extends FanOutParent, C>(

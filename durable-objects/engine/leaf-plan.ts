@@ -11,7 +11,10 @@
  *
  * It goes no further down than a subtree of `precision` entries, and there (or where a page is
  * missing or damaged: the shard that walks it reports that, as one object would) places the cut
- * within the subtree in proportion, as if its leaves held equal counts.
+ * at a leaf boundary within the subtree in proportion, as if its leaves held equal counts. With
+ * `withinLeaves`, a cut that reaches a leaf falls at the very entry where the share ends, so that
+ * a small snapshot (a few leaves a shard: in the bench's mix set, 19 leaves of 4 to 328 entries
+ * over 8 shards) is split as evenly as a large one.
  */
 import type { ChunkRef } from "./format/manifest-tree";
 import { mapWithConcurrency } from "./concurrency";
@@ -22,6 +25,8 @@ export interface PlanOptions {
   precision: number;
   /** Pages read at once. */
   concurrency: number;
+  /** A cut may fall inside a leaf (LeafRange's offsets). */
+  withinLeaves?: boolean;
 }
 
 /** An index page's children, null when it cannot be read (missing or damaged). */
@@ -40,7 +45,7 @@ export async function balancedLeafRanges(
   root: ChunkRef,
   count: number,
   pageChildren: PageChildren,
-  { precision, concurrency }: PlanOptions,
+  { precision, concurrency, withinLeaves = false }: PlanOptions,
 ): Promise<LeafRange[]> {
   const targets = Array.from({ length: count - 1 }, (_, i) => Math.round(((i + 1) * root.entries) / count));
   const found = (p: Position) => p.unread || p.ref.level === 0 || p.ref.entries <= precision;
@@ -53,10 +58,57 @@ export async function balancedLeafRanges(
     const childrenOf = new Map(pages.map((page, i) => [page.name, read[i]!]));
     positions = positions.map((p, i) => (found(p) ? p : childHolding(p, childrenOf.get(p.ref.name)!, targets[i]!)));
   }
-  const cuts = [0, ...positions.map((p, i) => estimatedCut(p, targets[i]!)), root.leaves];
-  // Every shard gets at least one leaf (the count is at most the leaves, leafShardCount).
-  for (let i = 1; i < count; i++) cuts[i] = Math.min(Math.max(cuts[i]!, cuts[i - 1]! + 1), root.leaves - (count - i));
+  if (withinLeaves) {
+    const bounds = [START, ...positions.map((p, i) => entryCut(p, targets[i]!)), { leaf: root.leaves, offset: 0 }];
+    // Cuts found down to their entries follow their targets, which rise; estimated ones may not.
+    if (bounds.every((cut, i) => i === 0 || after(cut, bounds[i - 1]!))) return rangesBetween(bounds);
+  }
+  return wholeLeafRanges(
+    positions.map((p, i) => estimatedCut(p, targets[i]!)),
+    root.leaves,
+  );
+}
+
+/**
+ * Runs of whole leaves at `cuts`, each moved as little as it takes to give every run a leaf.
+ * Fewer runs than cuts + 1 when there are fewer leaves (a snapshot whose runs could split its
+ * leaves may have had more shards planned than leaves, and then had a page it could not read).
+ */
+function wholeLeafRanges(estimates: number[], leaves: number): LeafRange[] {
+  const count = estimates.length + 1;
+  if (count >= leaves) return Array.from({ length: leaves }, (_, i) => ({ fromLeaf: i, toLeaf: i + 1 }));
+  const cuts = [0, ...estimates, leaves];
+  for (let i = 1; i < count; i++) cuts[i] = Math.min(Math.max(cuts[i]!, cuts[i - 1]! + 1), leaves - (count - i));
   return Array.from({ length: count }, (_, i) => ({ fromLeaf: cuts[i]!, toLeaf: cuts[i + 1]! }));
+}
+
+/** Where one run ends and the next begins: `offset` entries into leaf `leaf`. */
+interface Cut {
+  leaf: number;
+  offset: number;
+}
+
+const START: Cut = { leaf: 0, offset: 0 };
+const after = (cut: Cut, before: Cut) =>
+  cut.leaf > before.leaf || (cut.leaf === before.leaf && cut.offset > before.offset);
+
+/** The entry where a share ends, when the descent reached its leaf; else an estimated leaf boundary. */
+function entryCut(at: Position, target: number): Cut {
+  if (at.ref.level === 0 && !at.unread) return { leaf: at.firstSeq, offset: target - at.firstEntry };
+  return { leaf: estimatedCut(at, target), offset: 0 };
+}
+
+/** The runs between rising bounds (the snapshot's start, the cuts, its end). */
+function rangesBetween(bounds: Cut[]): LeafRange[] {
+  return bounds.slice(1).map((to, i) => {
+    const from = bounds[i]!;
+    return {
+      fromLeaf: from.leaf,
+      toLeaf: to.leaf,
+      ...(from.offset ? { fromOffset: from.offset } : {}),
+      ...(to.offset ? { toOffset: to.offset } : {}),
+    };
+  });
 }
 
 /** The child of `at` that holds entry `target` (the last one for a target at the very end). */

@@ -42,6 +42,13 @@ function holdLine(hold) {
   return hold.releaseAt ? `${placed}; release takes effect ${hold.releaseAt}` : placed;
 }
 
+/** A restore's run may start and end inside a leaf: "from leaf 3 entry 40 to leaf 8 entry 12". */
+function leavesOf({ fromLeaf, toLeaf, fromOffset, toOffset }) {
+  if (!fromOffset && !toOffset) return `leaves ${fromLeaf}–${toLeaf - 1}`;
+  const start = `leaf ${fromLeaf}${fromOffset ? ` entry ${fromOffset}` : ""}`;
+  return `from ${start} to ${toOffset ? `leaf ${toLeaf} entry ${toOffset}` : `the end of leaf ${toLeaf - 1}`}`;
+}
+
 /**
  * A fanned-out job's shards, one line each: how far it is, and where its range starts (a
  * backup's: a key; a restore's, verification's or replication's: the snapshot's leaves).
@@ -49,9 +56,7 @@ function holdLine(hold) {
 function shardFields(shards) {
   if (!shards?.length) return [];
   const where = ({ range }) =>
-    "fromLeaf" in range
-      ? `leaves ${range.fromLeaf}–${range.toLeaf - 1}`
-      : `keys ${range.after === null ? "from the first" : `after ${range.after}`}`;
+    "fromLeaf" in range ? leavesOf(range) : `keys ${range.after === null ? "from the first" : `after ${range.after}`}`;
   return shards.map((shard) => [
     `shard ${shard.index + 1}/${shards.length}`,
     `${shard.status.padEnd(9)} ${shard.filesProcessed} objects` +

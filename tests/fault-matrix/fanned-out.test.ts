@@ -1,7 +1,9 @@
 import { describe, it } from "vitest";
+import { completedBackup } from "../helpers/flows";
 import { runMatrix } from "./harness";
 import {
   FAULT_POINTS,
+  fannedOutRestoreScenario,
   fannedOutScenario,
   freshSource,
   MATRIX_TIMEOUT,
@@ -24,6 +26,27 @@ describe(`fault matrix (${settings})`, () => {
         ["fanned-out backup, parent faulted", "parent"],
       ] as const)
         summarise(settings, name, await runMatrix(fannedOutScenario(name, faulted), FAULT_POINTS));
+    },
+  );
+
+  it(
+    "restore fanned out within one leaf, a fault in a shard mid-range and in the parent while its shards run: identical or failed cleanly",
+    { timeout: MATRIX_TIMEOUT },
+    async () => {
+      await freshSource(seedObjects());
+      const backup = await completedBackup("full");
+      for (const [name, faulted] of [
+        ["fanned-out restore, shard 2 faulted", 1],
+        ["fanned-out restore, parent faulted", "parent"],
+      ] as const)
+        summarise(
+          settings,
+          name,
+          await runMatrix(
+            fannedOutRestoreScenario(name, faulted, () => backup.id),
+            FAULT_POINTS,
+          ),
+        );
     },
   );
 });

@@ -6,7 +6,15 @@ import { emptyBucket, listAll, putObjects, sha256Hex, variedObjects, type SeedOb
 import { completedBackup } from "../helpers/flows";
 import { runDurableObjectAlarm } from "cloudflare:test";
 import { shardJobName } from "../../durable-objects/engine/backup/fan-out";
-import { backupJobStub, coordinatorStub, restoreJobStub, runFannedOutToEnd, verifyJobStub } from "../helpers/jobs";
+import {
+  backupJobStub,
+  coordinatorStub,
+  restoreJobStub,
+  runFannedOutToEnd,
+  runLeafFannedOutToEnd,
+  verifyJobStub,
+} from "../helpers/jobs";
+import { leafShardName } from "../../durable-objects/engine/leaf-fan-out";
 import type { Scenario } from "./harness";
 import { readKeyring } from "../../durable-objects/engine/settings/engine-settings";
 import { chunkKeysOf } from "../helpers/manifest";
@@ -226,8 +234,53 @@ export function verifyScenario(backupId: () => string): Scenario {
   };
 }
 
+/**
+ * A restore fanned out over 2 shards: the 7 seed objects are one leaf, so the shards split it
+ * (4 objects and 3). `faulted`: the parent (while its shards run) or shard `n` (mid-range); the
+ * others run beside it, as in a fanned-out backup.
+ */
+export function fannedOutRestoreScenario(name: string, faulted: "parent" | number, backupId: () => string): Scenario {
+  const SHARDS = 2;
+  const shards = (id: string) => Array.from({ length: SHARDS }, (_, i) => restoreJobStub(leafShardName(id, i)));
+  return {
+    ...restoreScenario(name, backupId),
+    async start(run) {
+      const jobId = `job-matrix-restore-${run}-${Math.random().toString(36).slice(2, 8)}`;
+      const started = await coordinatorStub().startRestore({
+        jobId,
+        backupId: backupId(),
+        bucketName: "cutty-files",
+        requestedBy: "fault-matrix",
+        options: {
+          overwriteExisting: false,
+          verifyAfterRestore: true,
+          dryRun: false,
+          targetPrefix: restoredPrefix(run),
+          filter: { pathPrefix: "", extensions: [], modifiedFrom: null, modifiedTo: null },
+        },
+        maxShards: SHARDS,
+        minObjectsPerShard: 3,
+      });
+      if (!started.ok) throw new Error(`not started: ${JSON.stringify(started)}`);
+      if (faulted === "parent") return { stub: restoreJobStub(jobId), id: jobId };
+      await runDurableObjectAlarm(restoreJobStub(jobId)); // starts the shards
+      return { stub: shards(jobId)[faulted]!, id: jobId };
+    },
+    others: (id) =>
+      faulted === "parent" ? shards(id) : [restoreJobStub(id), ...shards(id).filter((_, i) => i !== faulted)],
+    finish: async (id) => {
+      await runLeafFannedOutToEnd(restoreJobStub, id, SHARDS);
+    },
+    crash: "everything",
+    stubOf: (id) => (faulted === "parent" ? restoreJobStub(id) : shards(id)[faulted]!),
+  };
+}
+
+/** Where a run of a restore scenario writes (each run its own prefix of the source bucket). */
+const restoredPrefix = (run: number) => `restored-${run}/`;
+
 export function restoreScenario(name: string, backupId: () => string): Scenario {
-  const prefix = (run: number) => `restored-${run}/`;
+  const prefix = restoredPrefix;
   return {
     name,
     reset: async () => expect(await coordinatorStub().currentLease()).toBeNull(),

@@ -261,6 +261,9 @@ describe("a restore fanned out across job objects", () => {
     expect(job.progress.filesProcessed).toBe(OBJECTS.length);
     expect(job.progress.shards).toHaveLength(SHARDS);
     for (const shard of job.progress.shards) expect(shard.status).toBe("completed");
+    // Runs of exactly equal objects, cut inside leaves (700 objects hold about 7 leaves of unequal counts).
+    expect(job.progress.shards.map((s: { filesProcessed: number }) => s.filesProcessed)).toEqual([175, 175, 175, 175]);
+    expect(job.progress.shards.some((s: { range: { toOffset?: number } }) => (s.range.toOffset ?? 0) > 0)).toBe(true);
     expect(await bucketState()).toEqual(before);
     // The lease is free again, and the shards are not jobs of their own.
     expect(await coordinatorStub().currentLease()).toBeNull();

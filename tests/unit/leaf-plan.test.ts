@@ -98,6 +98,57 @@ describe("planning runs of leaves of nearly equal objects", () => {
     expect(ranges.at(-1)!.toLeaf).toBe(root.leaves);
   });
 
+  it("within leaves: runs of exactly equal objects, each cut at the entry where its share ends", async () => {
+    const { store, root } = await treeOf(2_000);
+    const perLeaf = await leafEntries(store, root);
+    for (const count of [3, 4, 8]) {
+      const ranges = await balancedLeafRanges(root, count, (page) => store.children(page), {
+        ...OPTIONS,
+        withinLeaves: true,
+      });
+      const held = ranges.map((r) => {
+        // Entries of the leaves it walks whole, less the first leaf's before fromOffset, plus toOffset of leaf toLeaf.
+        const whole = perLeaf.slice(r.fromLeaf, r.toLeaf).reduce((sum, n) => sum + n, 0);
+        return whole - (r.fromOffset ?? 0) + (r.toOffset ?? 0);
+      });
+      expect(held).toEqual(
+        ranges.map((_, i) => Math.round(((i + 1) * 2_000) / count) - Math.round((i * 2_000) / count)),
+      );
+      // Each run starts where the one before it ends.
+      for (let i = 1; i < count; i++) {
+        expect(ranges[i]!.fromLeaf).toBe(ranges[i - 1]!.toLeaf);
+        expect(ranges[i]!.fromOffset ?? 0).toBe(ranges[i - 1]!.toOffset ?? 0);
+      }
+    }
+  });
+
+  it("within leaves, estimates the cuts under a page it cannot read and still covers every entry once, in order", async () => {
+    // The first page unreadable hides where its cuts fall: those fall at estimated leaf boundaries.
+    const { store, root } = await treeOf(20_000);
+    const [first] = await store.children(root);
+    const unreadable: PageChildren = async (page) => (page.name === first!.name ? null : store.children(page));
+    const ranges = await balancedLeafRanges(root, 16, unreadable, { ...OPTIONS, withinLeaves: true });
+    expect(ranges[0]!.fromLeaf).toBe(0);
+    expect(ranges.at(-1)!.toLeaf).toBe(root.leaves);
+    for (let i = 1; i < ranges.length; i++) {
+      const [before, here] = [ranges[i - 1]!, ranges[i]!];
+      expect([here.fromLeaf, here.fromOffset ?? 0]).toEqual([before.toLeaf, before.toOffset ?? 0]);
+      expect(here.toLeaf > here.fromLeaf || (here.toOffset ?? 0) > (here.fromOffset ?? 0)).toBe(true);
+    }
+  });
+
+  it("within leaves, splits one leaf between shards; with its page unreadable, one run a leaf", async () => {
+    const leaf: ChunkRef = { name: "leaf", level: 0, firstKey: "a", entries: 7, leaves: 1 };
+    expect(await balancedLeafRanges(leaf, 2, async () => null, { ...OPTIONS, withinLeaves: true })).toEqual([
+      { fromLeaf: 0, toLeaf: 0, toOffset: 4 },
+      { fromLeaf: 0, fromOffset: 4, toLeaf: 1 },
+    ]);
+    const root: ChunkRef = { name: "root", level: 1, firstKey: "a", entries: 30, leaves: 3 };
+    expect(await balancedLeafRanges(root, 5, async () => null, { ...OPTIONS, withinLeaves: true })).toEqual(
+      leafRanges(3, 3),
+    );
+  });
+
   it("gives every shard a leaf when there are as many shards as leaves, or a leaf holds most objects", async () => {
     const { store, root } = await treeOf(300, 50);
     expect(await balancedLeafRanges(root, root.leaves, (page) => store.children(page), OPTIONS)).toEqual(

@@ -78,6 +78,12 @@ const jobShard = z
         .int()
         .meta({ description: "The first of the snapshot's manifest leaves it walks (restores, verifies or copies)." }),
       toLeaf: z.number().int().meta({ description: "The leaf after its last." }),
+      fromOffset: z.number().int().optional().meta({
+        description: "A restore's run: the entries of its first leaf before this one are the previous shard's.",
+      }),
+      toOffset: z.number().int().optional().meta({
+        description: "A restore's run: it also walks this many entries of leaf `toLeaf` (the next shard the rest).",
+      }),
     }),
     ...shardProgress,
   })

@@ -31,7 +31,7 @@ import { requireLeaf, type ManifestReader } from "../format/manifest-reader";
 import { withReplicaFallback } from "../replica/fallback-reader";
 import { MAX_KEY_BYTES, utf8Length } from "../object-keys";
 import { entryMatches, pathMatches, type RestoreFilter } from "./restore-filter";
-import { summedCounts } from "../leaf-fan-out";
+import { entriesWalked, summedCounts } from "../leaf-fan-out";
 
 /** R2's largest single put (4.995 GiB); larger objects would need a multipart restore. */
 export const MAX_SINGLE_PUT_BYTES = 5 * 1024 ** 3 - 5 * 1024 ** 2;
@@ -140,12 +140,14 @@ export async function runRestoreStep(deps: RestoreDeps, initial: RestoreState): 
   if (state.nextChunkSeq >= state.chunkCount) return finishRestore(deps, state);
   const seq = state.nextChunkSeq;
   const chunk = await requireLeaf(restoredManifest(deps, state), seq);
+  // A shard whose run ends inside this leaf walks its entries up to that point only.
+  const entries = entriesWalked(state, seq, chunk.entries);
   // Counted once per leaf (a leaf restored over several steps is read by each).
   if (chunk.fromReplica && state.nextOffset === 0)
     state = { ...state, chunksFromReplica: (state.chunksFromReplica ?? 0) + 1 };
   const matches = (entry: ManifestEntry) => entryMatches(state.options.filter, entry);
   const sliced = sliceWithinBudget(
-    chunk.entries,
+    entries,
     state.nextOffset,
     deps.byteBudget,
     (entry) => !state.options.dryRun && matches(entry),
@@ -163,7 +165,7 @@ export async function runRestoreStep(deps: RestoreDeps, initial: RestoreState): 
     return {
       ...state,
       large: startLargeRestore(entry, targetKey(state.options, entry.key)),
-      positionAfterLarge: advancePosition(state, state.nextOffset + 1, chunk.entries.length),
+      positionAfterLarge: advancePosition(state, state.nextOffset + 1, entries.length),
     };
   }
   const part = largeAt > 0 ? sliced.part.slice(0, largeAt) : sliced.part;
@@ -173,7 +175,7 @@ export async function runRestoreStep(deps: RestoreDeps, initial: RestoreState): 
   const outcomes = await mapWithConcurrency(selected, deps.concurrency, (entry) => restoreEntry(deps, state, entry));
   const tally = new RestoreTally({
     ...state,
-    ...advancePosition(state, end, chunk.entries.length),
+    ...advancePosition(state, end, entries.length),
     filesProcessed: state.filesProcessed + part.length,
   });
   outcomes.forEach((outcome, i) => tally.add(selected[i]!, outcome));
