@@ -19,6 +19,20 @@ export async function openBlob(
   keyring: Keyring | null,
   expectedSize?: number,
 ): Promise<ReadableStream<Uint8Array> | null> {
+  return (await openBlobContent(backup, blob, keyring, expectedSize))?.body ?? null;
+}
+
+/**
+ * As openBlob, saying whether the stream is R2's own body of a raw blob (`raw`): its length is
+ * known to the runtime, so it can go to a put as it is, piped natively with no JavaScript per
+ * chunk; an unframed stream is JavaScript's and needs its length given (known-length-feed.ts).
+ */
+export async function openBlobContent(
+  backup: Pick<R2Bucket, "get">,
+  blob: string,
+  keyring: Keyring | null,
+  expectedSize?: number,
+): Promise<{ body: ReadableStream<Uint8Array>; raw: boolean } | null> {
   const object = await backup.get(blob);
   if (!object) return null;
   if (!isFramedBlob(object)) {
@@ -26,7 +40,7 @@ export async function openBlob(
       await object.body.cancel();
       throw new BlobIntegrityError(`${blob} holds ${object.size} bytes; the manifest records ${expectedSize}`);
     }
-    return object.body;
+    return { body: object.body, raw: true };
   }
-  return unframeStream(object.body, keyring);
+  return { body: await unframeStream(object.body, keyring), raw: false };
 }

@@ -10,8 +10,8 @@
  */
 import type { RestoreTarget } from "../buckets";
 import { isBlobIntegrityError } from "../errors";
-import { feedKnownLength } from "../known-length-feed";
-import { openBlob } from "../format/blob-reader";
+import { writeContent } from "../known-length-feed";
+import { openBlobContent } from "../format/blob-reader";
 import { mapWithConcurrency } from "../concurrency";
 import { sha256OfStream, toHex } from "../format/hashing";
 import {
@@ -318,9 +318,9 @@ async function restoreFromCopy(
   target: string,
   entry: ManifestEntry,
 ): Promise<CopyAttempt> {
-  let content: ReadableStream<Uint8Array> | null;
+  let content: Awaited<ReturnType<typeof openBlobContent>>;
   try {
-    content = await openBlob(copy, entry.blob, deps.keyring, entry.size);
+    content = await openBlobContent(copy, entry.blob, deps.keyring, entry.size);
   } catch (error) {
     if (isBlobIntegrityError(error))
       return { kind: "bad_copy", reason: `the backup's copy is unreadable: ${error.message}` };
@@ -331,7 +331,7 @@ async function restoreFromCopy(
 
   // A failed precondition (null) leaves the body unread: the feed stops then too. Both sides
   // settle before deciding, so neither failure goes unobserved.
-  const { written: put, fed: piped } = await feedKnownLength(
+  const { written: put, fed: piped } = await writeContent(
     content,
     entry.size,
     (body) =>
