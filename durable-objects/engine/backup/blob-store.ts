@@ -25,7 +25,7 @@ import { blobMismatch } from "./blob-trust";
 import { yieldToEventLoop } from "../cooperative";
 import { feedKnownLength } from "../known-length-feed";
 import { readSource, SourceReadError } from "../errors";
-import { sha256Hex, sha256OfStream } from "../format/hashing";
+import { sha256Hex, sha256OfR2Body } from "../format/hashing";
 import { hmacHex, type Keyring } from "../format/keyring";
 import { storedHttpMetadata, type ManifestEntry } from "../format/manifest";
 
@@ -186,7 +186,7 @@ export async function captureObject(
     sample = bytes.subarray(0, SAMPLE_BYTES);
     content = async () => bytes;
   } else {
-    ({ sha256, head: sample } = await readSource(`hash ${key}`, () => sha256OfStream(object.body, SAMPLE_BYTES)));
+    ({ sha256, head: sample } = await readSource(`hash ${key}`, () => sha256OfR2Body(object.body, SAMPLE_BYTES)));
     content = async () => {
       // Read the very version that was hashed; if it changed meanwhile, the retry starts over.
       const again = await readSource(`get ${key}`, () => source.get(key, { onlyIf: { etagMatches: object.etag } }));

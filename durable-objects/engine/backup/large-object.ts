@@ -28,7 +28,7 @@ import { blobMismatch } from "./blob-trust";
 import { LockedBlobError, refuseIfLocked } from "../settings/bucket-lock";
 import { errorMessage, isSourceReadError, isVersionChanged, readSource, SourceVersionChanged } from "../errors";
 import { cooperativeStream } from "../cooperative";
-import { sha256OfStream } from "../format/hashing";
+import { sha256OfR2Body } from "../format/hashing";
 import { finishedPrefix, movePart, nextParts, partSizeFor } from "../multipart";
 import { storedHttpMetadata, type ManifestEntry, type StoredHttpMetadata } from "../format/manifest";
 import { resumableSha256 } from "../format/ordered-sha256";
@@ -192,7 +192,7 @@ async function advance(deps: LargeObjectDeps, initial: LargeObjectState, budget:
   // budget because hashing only reads: a 1 GiB object hashed in JavaScript over two steps took
   // six times as long as 256 MiB hashed natively (docs/performance.md).
   if (state.stage === "hashing" && state.hashedBytes === 0 && version.size <= Math.max(budget, deps.hashStepBytes)) {
-    const { sha256 } = await sha256OfStream((await readRange(0, version.size)).body);
+    const { sha256 } = await sha256OfR2Body((await readRange(0, version.size)).body);
     spent += version.size;
     state = {
       ...state,

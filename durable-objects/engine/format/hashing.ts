@@ -52,6 +52,43 @@ export async function sha256OfStream(
   return { sha256: toHex(await digest.digest), size, head: joinBytes(head) };
 }
 
+/**
+ * The SHA-256 of R2's own body of an object (its size is R2's to say), and its first `headBytes`
+ * bytes: the head is read in JavaScript, the rest piped natively into the digest, with no
+ * JavaScript per chunk (in a CPU profile of a local backup of the seed's mix, the read loop of
+ * sha256OfStream took about a sixth of the worker's time). A JavaScript stream needs
+ * sha256OfStream: piping it would run JavaScript per chunk all the same.
+ */
+export async function sha256OfR2Body(
+  body: ReadableStream<Uint8Array>,
+  headBytes = 0,
+): Promise<{ sha256: string; head: Uint8Array }> {
+  const digest = new crypto.DigestStream("SHA-256");
+  // Observed at once: an aborted digest rejects, and its failure is the pipe's to report.
+  const digested = digest.digest.then(toHex);
+  digested.catch(() => undefined);
+  const head: Uint8Array[] = [];
+  const reader = body.getReader();
+  const writer = digest.getWriter();
+  try {
+    for (let taken = 0; taken < headBytes;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      head.push(value.slice(0, headBytes - taken));
+      taken += value.byteLength;
+      await writer.write(value);
+    }
+  } catch (error) {
+    await Promise.allSettled([writer.abort(error), reader.cancel(error)]);
+    throw error;
+  }
+  reader.releaseLock();
+  writer.releaseLock();
+  // The rest, natively; a failed read aborts the digest and rejects here.
+  await body.pipeTo(digest);
+  return { sha256: await digested, head: joinBytes(head) };
+}
+
 export const EMPTY_CHAIN = "0".repeat(64);
 
 /**

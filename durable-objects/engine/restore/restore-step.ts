@@ -13,7 +13,7 @@ import { isBlobIntegrityError } from "../errors";
 import { writeContent } from "../known-length-feed";
 import { openBlobContent } from "../format/blob-reader";
 import { mapWithConcurrency } from "../concurrency";
-import { sha256OfStream, toHex } from "../format/hashing";
+import { sha256OfR2Body, toHex } from "../format/hashing";
 import {
   advancePosition,
   manifestOf,
@@ -374,7 +374,8 @@ async function restoredOutcome(
   const object = await deps.source.get(target);
   if (!object)
     return { kind: "restored", bytes: entry.size, verified: false, verifyProblem: "the restored object is gone" };
-  const { sha256, size } = await sha256OfStream(object.body);
+  const { sha256 } = await sha256OfR2Body(object.body);
+  const size = object.size;
   const ok = sha256 === entry.sha256 && size === entry.size;
   return {
     kind: "restored",
