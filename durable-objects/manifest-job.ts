@@ -29,6 +29,7 @@ import { readKeyring } from "./engine/settings/engine-settings";
 import { StepJob } from "./step-job";
 import { balancedLeafRanges } from "./engine/leaf-plan";
 import type { ManifestReader } from "./engine/format/manifest-reader";
+import type { ChunkRef } from "./engine/format/manifest-tree";
 import { DEFAULTS } from "./engine/settings/defaults";
 import { PermanentError } from "./engine/errors";
 import { commitWithReferences, readFence, runLedger } from "./engine/collection/ledger";
@@ -140,7 +141,7 @@ export abstract class ManifestJob<S extends ManifestJobState> extends StepJob<S>
     );
     if (count === 1) return state;
     const ranges = state.root
-      ? await balancedLeafRanges(state.root, count, (page) => manifest.pageChildren(page), {
+      ? await balancedLeafRanges(state.root, count, (page) => this.pageForPlan(manifest, page), {
           // A cut within 1/16 of a shard's share is close enough; finer costs page reads.
           precision: Math.max(1, Math.floor(state.filesTotal / count / 16)),
           concurrency: DEFAULTS.concurrency,
@@ -148,6 +149,20 @@ export abstract class ManifestJob<S extends ManifestJobState> extends StepJob<S>
         })
       : leafRanges(state.chunkCount, count);
     return { ...state, fanOut: plannedFanOut(ranges) };
+  }
+
+  /**
+   * An index page for the plan: one that cannot be read, or whose read fails, only makes the plan
+   * estimate there (the shard that walks it reads it again, and reports or retries as it must),
+   * so a failing read does not fail the job's start. Logged, not dropped.
+   */
+  private async pageForPlan(manifest: ManifestReader, page: ChunkRef): Promise<ChunkRef[] | null> {
+    try {
+      return await manifest.pageChildren(page);
+    } catch (error) {
+      console.warn(`planning shards: index page ${page.name} could not be read; estimating there`, error);
+      return null;
+    }
   }
 
   /** Starts this object as `shard` of the fanned-out job `parent` (idempotent). */

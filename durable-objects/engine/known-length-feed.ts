@@ -64,7 +64,7 @@ export async function writeContent<T>(
   leftUnread: (written: T) => boolean = () => false,
 ): Promise<KnownLengthFeed<T>> {
   if (!content.raw) return feedKnownLength(content.body, length, write, leftUnread);
-  const [written] = await Promise.allSettled([write(content.body)]);
+  const [written] = await Promise.allSettled([Promise.resolve().then(() => write(content.body))]);
   // A body the write never read is released. One it began to read is the write's (it is locked,
   // and cancelling it rejects with nothing the write's own failure does not say).
   if (written.status === "rejected" || leftUnread(written.value)) await Promise.allSettled([content.body.cancel()]);

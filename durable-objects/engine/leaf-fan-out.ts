@@ -77,11 +77,11 @@ export interface ShardControl<C> {
   cancel(index: number, requestedBy: string): Promise<void>;
 }
 
-/** A run for a log line: "leaves 3–7", "leaves 3 (from entry 40) to 8 (up to entry 12)". */
+/** A run for a log line: "leaves 3–7", "leaves 3 (from entry 40) to 8 (before entry 12)". */
 export function describeLeafRange({ fromLeaf, toLeaf, fromOffset, toOffset }: LeafRange): string {
   if (!fromOffset && !toOffset) return `leaves ${fromLeaf}–${toLeaf - 1}`;
   const from = fromOffset ? `${fromLeaf} (from entry ${fromOffset})` : `${fromLeaf}`;
-  return `leaves ${from} to ${toOffset ? `${toLeaf} (up to entry ${toOffset})` : `${toLeaf - 1}`}`;
+  return `leaves ${from} to ${toOffset ? `${toLeaf} (before entry ${toOffset})` : `${toLeaf - 1}`}`;
 }
 
 /** The job object of shard `index`; two digits so that the shards' ids sort as their ranges do. */

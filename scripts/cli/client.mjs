@@ -90,10 +90,10 @@ export function createClient({ url, token, timeoutMs }) {
       try {
         return await callOnce(method, path, body);
       } catch (error) {
-        if (!(error instanceof CliError) || error.retryAfterMs === undefined || waited >= FINISHING_WAIT_MS)
-          throw error;
-        await new Promise((resolve) => setTimeout(resolve, error.retryAfterMs));
-        waited += error.retryAfterMs;
+        const retry = error instanceof CliError ? error.retryAfterMs : undefined;
+        if (retry === undefined || waited + retry > FINISHING_WAIT_MS) throw error;
+        await new Promise((resolve) => setTimeout(resolve, retry));
+        waited += retry;
       }
     }
   }

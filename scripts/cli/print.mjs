@@ -42,11 +42,11 @@ function holdLine(hold) {
   return hold.releaseAt ? `${placed}; release takes effect ${hold.releaseAt}` : placed;
 }
 
-/** A restore's run may start and end inside a leaf: "from leaf 3 entry 40 to leaf 8 entry 12". */
+/** A restore's run may start and end inside a leaf: "from leaf 3 entry 40 to leaf 8 entry 11" (both included). */
 function leavesOf({ fromLeaf, toLeaf, fromOffset, toOffset }) {
   if (!fromOffset && !toOffset) return `leaves ${fromLeaf}–${toLeaf - 1}`;
   const start = `leaf ${fromLeaf}${fromOffset ? ` entry ${fromOffset}` : ""}`;
-  return `from ${start} to ${toOffset ? `leaf ${toLeaf} entry ${toOffset}` : `the end of leaf ${toLeaf - 1}`}`;
+  return `from ${start} to ${toOffset ? `leaf ${toLeaf} entry ${toOffset - 1}` : `the end of leaf ${toLeaf - 1}`}`;
 }
 
 /**

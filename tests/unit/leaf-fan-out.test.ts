@@ -6,8 +6,11 @@
  */
 import { describe, expect, it } from "vitest";
 import {
+  entriesWalked,
   leafRanges,
   leafShardCount,
+  shardFinished,
+  type LeafRange,
   plannedFanOut,
   runLeafFanOutStep,
   type LeafShard,
@@ -33,6 +36,27 @@ describe("fan-out over a snapshot's leaves", () => {
       for (const range of ranges)
         expect(range.toLeaf - range.fromLeaf).toBeGreaterThanOrEqual(Math.floor(leaves / count));
     }
+  });
+
+  it("ends a shard's run at its last entry, inside a leaf or at a leaf's end", () => {
+    const shard = (range: LeafRange) => ({ index: 0, count: 2, range });
+    const at = (range: LeafRange, nextChunkSeq: number, nextOffset: number) =>
+      shardFinished({ shard: shard(range), nextChunkSeq, nextOffset });
+    const inside = { fromLeaf: 2, fromOffset: 10, toLeaf: 4, toOffset: 30 };
+    expect(at(inside, 2, 10)).toBe(false);
+    expect(at(inside, 4, 0)).toBe(false); // leaf 4's first 30 entries are still its own
+    expect(at(inside, 4, 29)).toBe(false);
+    expect(at(inside, 4, 30)).toBe(true);
+    expect(at(inside, 5, 0)).toBe(true); // its last step walked leaf 4 up to entry 30, so moved on
+    expect(at({ fromLeaf: 2, toLeaf: 4 }, 3, 99)).toBe(false);
+    expect(at({ fromLeaf: 2, toLeaf: 4 }, 4, 0)).toBe(true);
+    expect(shardFinished({ nextChunkSeq: 9, nextOffset: 0 })).toBe(false); // not a shard
+
+    const entries = ["a", "b", "c", "d", "e"];
+    expect(entriesWalked({ shard: shard(inside) }, 4, entries)).toEqual(entries); // a leaf shorter than toOffset: all of it
+    expect(entriesWalked({ shard: shard({ fromLeaf: 0, toLeaf: 4, toOffset: 2 }) }, 4, entries)).toEqual(["a", "b"]);
+    expect(entriesWalked({ shard: shard({ fromLeaf: 0, toLeaf: 4, toOffset: 2 }) }, 3, entries)).toEqual(entries);
+    expect(entriesWalked({}, 4, entries)).toEqual(entries);
   });
 
   it("gives a snapshot shards of at least the minimum, no more than the limit or its leaves", () => {

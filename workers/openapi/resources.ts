@@ -77,7 +77,10 @@ const jobShard = z
         .number()
         .int()
         .meta({ description: "The first of the snapshot's manifest leaves it walks (restores, verifies or copies)." }),
-      toLeaf: z.number().int().meta({ description: "The leaf after its last." }),
+      toLeaf: z.number().int().meta({
+        description:
+          "The leaf after its last whole one (with `toOffset`, it walks that many entries of this leaf too).",
+      }),
       fromOffset: z.number().int().optional().meta({
         description: "A restore's run: the entries of its first leaf before this one are the previous shard's.",
       }),

@@ -30,8 +30,12 @@ export async function leaseConflict(
     kind: holder.kind,
   };
   const db = openDatabase(context.env.DB);
-  const row =
-    holder.kind === "backup" ? await findBackupRow(db, holder.holderId) : await findJobRow(db, holder.holderId);
+  // A failed lookup only loses the finer answer: the conflict stands either way.
+  const lookup = holder.kind === "backup" ? findBackupRow(db, holder.holderId) : findJobRow(db, holder.holderId);
+  const row = await lookup.catch((error: unknown) => {
+    console.warn(`lease conflict: could not read the row of ${holder.kind} ${holder.holderId}`, error);
+    return undefined;
+  });
   if (row && row.status !== "pending" && row.status !== "in_progress") {
     return new HttpError(
       409,
