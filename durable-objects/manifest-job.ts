@@ -130,9 +130,10 @@ export abstract class ManifestJob<S extends ManifestJobState> extends StepJob<S>
    * that does not fan out.
    */
   protected async withFanOut(state: S, limits: FanOutLimits, manifest: ManifestReader): Promise<S> {
-    if (!this.fanOutKind()) return state;
+    const kind = this.fanOutKind();
+    if (!kind) return state;
     const config = this.settings();
-    const withinLeaves = (this.fanOutKind()?.withinLeaves ?? false) && Boolean(state.root);
+    const withinLeaves = (kind.withinLeaves ?? false) && Boolean(state.root);
     const count = leafShardCount(
       state.filesTotal,
       withinLeaves ? state.filesTotal : state.chunkCount,

@@ -1,7 +1,7 @@
 /**
  * Runs of a snapshot's leaves that hold nearly equal numbers of objects, for the shards of a
  * restore, verification or replication (leaf-fan-out.ts). Leaves end where their keys say
- * (manifest-tree.ts), so one holds anywhere from a single entry to MAX_LEAF_ENTRIES, and runs of
+ * (manifest-tree.ts), so one holds from a single entry to MAX_LEAF_ENTRIES, and runs of
  * equally many leaves can hold very unequal numbers of objects: in the bench's mix set, one of
  * four shards of equal leaves was done in half the time of the last. Every index page lists how
  * many entries and leaves each child holds, so the leaf where the i-th share of the entries ends
@@ -18,7 +18,7 @@
  */
 import type { ChunkRef } from "./format/manifest-tree";
 import { mapWithConcurrency } from "./concurrency";
-import type { LeafRange } from "./leaf-fan-out";
+import { leafRanges, type LeafRange } from "./leaf-fan-out";
 
 export interface PlanOptions {
   /** A subtree of at most this many entries is not read further. */
@@ -76,7 +76,7 @@ export async function balancedLeafRanges(
  */
 function wholeLeafRanges(estimates: number[], leaves: number): LeafRange[] {
   const count = estimates.length + 1;
-  if (count >= leaves) return Array.from({ length: leaves }, (_, i) => ({ fromLeaf: i, toLeaf: i + 1 }));
+  if (count >= leaves) return leafRanges(leaves, leaves);
   const cuts = [0, ...estimates, leaves];
   for (let i = 1; i < count; i++) cuts[i] = Math.min(Math.max(cuts[i]!, cuts[i - 1]! + 1), leaves - (count - i));
   return Array.from({ length: count }, (_, i) => ({ fromLeaf: cuts[i]!, toLeaf: cuts[i + 1]! }));

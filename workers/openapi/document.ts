@@ -116,7 +116,7 @@ function jsonSuccess(success: Exclude<ApiRoute["success"], BinarySuccess>) {
   };
 }
 
-/** An object's bytes: any content type, described as a binary string (OpenAPI 3.1). */
+/** An object's bytes, of whatever content type, described as a binary string (OpenAPI 3.1). */
 function binaryResponses(success: BinarySuccess) {
   const headers = Object.fromEntries(
     Object.entries(success.headers).map(([name, description]) => [name, { description, schema: { type: "string" } }]),

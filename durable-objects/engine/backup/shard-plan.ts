@@ -59,7 +59,7 @@ export async function planShards(input: ShardPlanInput): Promise<ShardPlan> {
 
 /**
  * Boundaries that split the tree into `count` runs of nearly equal objects: subtrees' first keys.
- * By entries, not leaves: a leaf holds anywhere from one entry to MAX_LEAF_ENTRIES.
+ * By entries, not leaves: a leaf holds from one entry to MAX_LEAF_ENTRIES.
  */
 async function boundariesFromTree(nodes: TreeNodes, root: ChunkRef, count: number): Promise<string[]> {
   // Down the levels until there are enough subtrees to balance (4 a shard) or only leaves are left.
