@@ -27,7 +27,7 @@ import { presentJob } from "../schema/present";
 import type { BackupJobRow } from "../schema";
 import { readKeyring } from "./engine/settings/engine-settings";
 import { StepJob } from "./step-job";
-import { balancedLeafRanges } from "./engine/leaf-plan";
+import { balancedLeafRanges, planPrecision } from "./engine/leaf-plan";
 import type { ManifestReader } from "./engine/format/manifest-reader";
 import type { ChunkRef } from "./engine/format/manifest-tree";
 import { DEFAULTS } from "./engine/settings/defaults";
@@ -143,8 +143,7 @@ export abstract class ManifestJob<S extends ManifestJobState> extends StepJob<S>
     if (count === 1) return state;
     const ranges = state.root
       ? await balancedLeafRanges(state.root, count, (page) => this.pageForPlan(manifest, page), {
-          // A cut within 1/16 of a shard's share is close enough; finer costs page reads.
-          precision: Math.max(1, Math.floor(state.filesTotal / count / 16)),
+          precision: planPrecision(state.filesTotal, count),
           concurrency: DEFAULTS.concurrency,
           withinLeaves,
         })

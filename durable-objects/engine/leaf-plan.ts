@@ -32,41 +32,62 @@ export interface PlanOptions {
 /** An index page's children, null when it cannot be read (missing or damaged). */
 export type PageChildren = (page: ChunkRef) => Promise<ChunkRef[] | null>;
 
-/** Where a cut is looked for: a subtree, its first leaf's number and its first entry's. */
-interface Position {
+/** A cut within 1/16 of a shard's share is close enough; finer costs page reads. */
+export const planPrecision = (entries: number, count: number) => Math.max(1, Math.floor(entries / count / 16));
+
+/**
+ * Where the i-th of `count` shares of a snapshot's entries ends (entry `target`, counted from 0):
+ * the subtree the descent stopped in, its first leaf's number and its first entry's, and the
+ * first key after it (null at the snapshot's end).
+ */
+export interface ShareEnd {
+  target: number;
   ref: ChunkRef;
   firstSeq: number;
   firstEntry: number;
+  keyAfter: string | null;
   /** Its page could not be read: the cut is estimated within it. */
   unread?: true;
+}
+
+/** The descent itself, shared by the leaf runs below and a backup's key ranges (backup/shard-plan.ts). */
+export async function shareEnds(
+  root: ChunkRef,
+  count: number,
+  pageChildren: PageChildren,
+  { precision, concurrency }: Omit<PlanOptions, "withinLeaves">,
+): Promise<ShareEnd[]> {
+  const found = (p: ShareEnd) => p.unread || p.ref.level === 0 || p.ref.entries <= precision;
+  let ends: ShareEnd[] = Array.from({ length: count - 1 }, (_, i) => ({
+    target: Math.round(((i + 1) * root.entries) / count),
+    ref: root,
+    firstSeq: 0,
+    firstEntry: 0,
+    keyAfter: null,
+  }));
+  for (;;) {
+    // Two cuts in one subtree read its page once.
+    const pages = [...new Map(ends.filter((p) => !found(p)).map((p) => [p.ref.name, p.ref])).values()];
+    if (pages.length === 0) return ends;
+    const read = await mapWithConcurrency(pages, concurrency, pageChildren);
+    const childrenOf = new Map(pages.map((page, i) => [page.name, read[i]!]));
+    ends = ends.map((p) => (found(p) ? p : childHolding(p, childrenOf.get(p.ref.name)!)));
+  }
 }
 
 export async function balancedLeafRanges(
   root: ChunkRef,
   count: number,
   pageChildren: PageChildren,
-  { precision, concurrency, withinLeaves = false }: PlanOptions,
+  { withinLeaves = false, ...descent }: PlanOptions,
 ): Promise<LeafRange[]> {
-  const targets = Array.from({ length: count - 1 }, (_, i) => Math.round(((i + 1) * root.entries) / count));
-  const found = (p: Position) => p.unread || p.ref.level === 0 || p.ref.entries <= precision;
-  let positions: Position[] = targets.map(() => ({ ref: root, firstSeq: 0, firstEntry: 0 }));
-  for (;;) {
-    // Two cuts in one subtree read its page once.
-    const pages = [...new Map(positions.filter((p) => !found(p)).map((p) => [p.ref.name, p.ref])).values()];
-    if (pages.length === 0) break;
-    const read = await mapWithConcurrency(pages, concurrency, pageChildren);
-    const childrenOf = new Map(pages.map((page, i) => [page.name, read[i]!]));
-    positions = positions.map((p, i) => (found(p) ? p : childHolding(p, childrenOf.get(p.ref.name)!, targets[i]!)));
-  }
+  const ends = await shareEnds(root, count, pageChildren, descent);
   if (withinLeaves) {
-    const bounds = [START, ...positions.map((p, i) => entryCut(p, targets[i]!)), { leaf: root.leaves, offset: 0 }];
+    const bounds = [START, ...ends.map(entryCut), { leaf: root.leaves, offset: 0 }];
     // Cuts found down to their entries follow their targets, which rise; estimated ones may not.
     if (bounds.every((cut, i) => i === 0 || after(cut, bounds[i - 1]!))) return rangesBetween(bounds);
   }
-  return wholeLeafRanges(
-    positions.map((p, i) => estimatedCut(p, targets[i]!)),
-    root.leaves,
-  );
+  return wholeLeafRanges(ends.map(estimatedCut), root.leaves);
 }
 
 /**
@@ -93,9 +114,9 @@ const after = (cut: Cut, before: Cut) =>
   cut.leaf > before.leaf || (cut.leaf === before.leaf && cut.offset > before.offset);
 
 /** The entry where a share ends, when the descent reached its leaf; else an estimated leaf boundary. */
-function entryCut(at: Position, target: number): Cut {
-  if (at.ref.level === 0 && !at.unread) return { leaf: at.firstSeq, offset: target - at.firstEntry };
-  return { leaf: estimatedCut(at, target), offset: 0 };
+function entryCut(at: ShareEnd): Cut {
+  if (at.ref.level === 0 && !at.unread) return { leaf: at.firstSeq, offset: at.target - at.firstEntry };
+  return { leaf: estimatedCut(at), offset: 0 };
 }
 
 /** The runs between rising bounds (the snapshot's start, the cuts, its end). */
@@ -111,21 +132,25 @@ function rangesBetween(bounds: Cut[]): LeafRange[] {
   });
 }
 
-/** The child of `at` that holds entry `target` (the last one for a target at the very end). */
-function childHolding(at: Position, children: ChunkRef[] | null, target: number): Position {
+/** The child of `at` that holds its target entry (the last one for a target at the very end). */
+function childHolding(at: ShareEnd, children: ChunkRef[] | null): ShareEnd {
   if (children === null) return { ...at, unread: true };
   let firstSeq = at.firstSeq;
   let firstEntry = at.firstEntry;
   for (const [i, child] of children.entries()) {
-    if (target < firstEntry + child.entries || i === children.length - 1) return { ref: child, firstSeq, firstEntry };
+    const last = i === children.length - 1;
+    if (at.target < firstEntry + child.entries || last) {
+      const keyAfter = last ? at.keyAfter : children[i + 1]!.firstKey;
+      return { target: at.target, ref: child, firstSeq, firstEntry, keyAfter };
+    }
     firstSeq += child.leaves;
     firstEntry += child.entries;
   }
   return { ...at, unread: true }; // a page with no children: nothing to go down into
 }
 
-/** The leaf boundary nearest entry `target` within `at`, its entries taken as evenly spread. */
-function estimatedCut(at: Position, target: number): number {
+/** The leaf boundary nearest the target entry within `at`, its entries taken as evenly spread. */
+function estimatedCut(at: ShareEnd): number {
   if (at.ref.entries === 0) return at.firstSeq;
-  return at.firstSeq + Math.round((at.ref.leaves * (target - at.firstEntry)) / at.ref.entries);
+  return at.firstSeq + Math.round((at.ref.leaves * (at.target - at.firstEntry)) / at.ref.entries);
 }

@@ -7,6 +7,7 @@ import { describe, expect, it } from "vitest";
 import { compareKeys } from "../../durable-objects/engine/format/key-order";
 import { inKeyRange, type KeyRange } from "../../durable-objects/engine/backup/fan-out";
 import { planShards, SAMPLE_PAGES, type ShardPlanInput } from "../../durable-objects/engine/backup/shard-plan";
+import { endsLeaf, MAX_LEAF_ENTRIES, type TreeShape } from "../../durable-objects/engine/format/manifest-tree";
 import { entryOf, TreeStore } from "../helpers/tree-store";
 
 /** R2's listing over sorted keys: prefix, startAfter, limit and the "/" delimiter; counts its calls. */
@@ -49,6 +50,21 @@ function counts(ranges: readonly KeyRange[], keys: readonly string[]): number[] 
 
 const numbered = (n: number, folder = (i: number) => `f${i % 7}/`) =>
   Array.from({ length: n }, (_, i) => `${folder(i)}obj-${String(i).padStart(6, "0")}`);
+
+/**
+ * `count` keys under `prefix`, in order, whose leaves (under `shape`) hold `perLeaf` entries
+ * each: every perLeaf-th key is one that ends a leaf, the others are ones that do not (a leaf of
+ * MAX_LEAF_ENTRIES is cut there whatever its keys).
+ */
+function keysInLeavesOf(perLeaf: number, prefix: string, count: number, shape: TreeShape): string[] {
+  const keys: string[] = [];
+  for (let candidate = 0; keys.length < count; candidate++) {
+    const key = `${prefix}${String(candidate).padStart(8, "0")}`;
+    const lastOfLeaf = (keys.length + 1) % perLeaf === 0;
+    if (endsLeaf(key, shape) === (lastOfLeaf && perLeaf < MAX_LEAF_ENTRIES)) keys.push(key);
+  }
+  return keys;
+}
 
 describe("planning a fanned-out backup's ranges", () => {
   it("splits a bucket that fits the sample exactly: equal counts, each key in one range", async () => {
@@ -96,6 +112,29 @@ describe("planning a fanned-out backup's ranges", () => {
     expect(store.reads).toBeLessThan(40);
     expect(plan.ranges).toHaveLength(8);
     for (const held of counts(plan.ranges, keys)) expect(held / (keys.length / 8)).toBeGreaterThan(0.6);
+  });
+
+  it("splits the last snapshot by objects, not by leaves: each range within a leaf of its share", async () => {
+    // Where a leaf ends is a property of its last key, so keys can be chosen to make leaves of
+    // unequal sizes: 10,000 keys in leaves of 10 ("a/"), then 10,000 in leaves of 400 ("b/"). A
+    // split into equal runs of leaves gives almost every shard "a/" only.
+    const shape = { leafModulus: 100, pageModulus: 32 };
+    const keys = [...keysInLeavesOf(10, "a/", 10_000, shape), ...keysInLeavesOf(MAX_LEAF_ENTRIES, "b/", 10_000, shape)];
+    const store = new TreeStore(shape);
+    const { root } = await store.build(keys.map((key) => entryOf(key, 1)));
+    expect(root!.leaves).toBe(1_000 + 25);
+    const plan = await planShards({
+      maxShards: 8,
+      minObjectsPerShard: 1_000,
+      snapshot: { fileCount: keys.length, root, nodes: store },
+      prefix: "",
+      ...lister(keys),
+    });
+    expect(plan.ranges).toHaveLength(8);
+    // A range ends at the first subtree that starts at or past its share: at most a leaf over.
+    for (const held of counts(plan.ranges, keys)) {
+      expect(Math.abs(held - keys.length / 8)).toBeLessThanOrEqual(MAX_LEAF_ENTRIES);
+    }
   });
 
   it("splits a bucket beyond the sample between its folders, a level deeper when there are too few", async () => {

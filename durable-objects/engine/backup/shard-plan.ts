@@ -3,8 +3,8 @@
  * already known, so that planning costs a few requests, never a listing of the whole bucket.
  *
  *   - The bucket's latest snapshot, when it has a chunk tree: its pages name each subtree's first
- *     key and how many entries it holds, so walking down a level or two gives boundaries of
- *     nearly equal counts, and its file count gives the number of shards.
+ *     key and how many entries it holds, so walking down toward each share's end gives boundaries
+ *     of nearly equal counts, and its file count gives the number of shards.
  *   - Otherwise (a first backup) a sampling listing: up to SAMPLE_PAGES pages of the bucket. A
  *     bucket that ends within them is split exactly. A larger one is split between its "folders"
  *     (listings with the delimiter "/", the top level first, a level deeper while there are too
@@ -17,6 +17,8 @@
 import type { ChunkRef } from "../format/manifest-tree";
 import type { TreeNodes } from "../format/tree-diff";
 import { compareKeys } from "../format/key-order";
+import { planPrecision, shareEnds } from "../leaf-plan";
+import { DEFAULTS } from "../settings/defaults";
 import { rangesBetween, WHOLE_KEY_SPACE, type KeyRange } from "./fan-out";
 
 /**
@@ -58,25 +60,23 @@ export async function planShards(input: ShardPlanInput): Promise<ShardPlan> {
 }
 
 /**
- * Boundaries that split the tree into `count` runs of nearly equal objects: subtrees' first keys.
- * By entries, not leaves: a leaf holds from one entry to MAX_LEAF_ENTRIES.
+ * Boundaries that split the tree into `count` runs of nearly equal objects, found as a restore's
+ * are (leaf-plan.ts: down the pages toward each share's end, to within 1/16 of a share): each at
+ * the nearer edge of the subtree the descent stopped in, its first key or the first key after it.
+ * A boundary is a range's last key (`through`), so that key goes to the earlier shard. Two cuts
+ * at one edge (a few large leaves over many shards) make one: fewer shards, never an empty one.
  */
 async function boundariesFromTree(nodes: TreeNodes, root: ChunkRef, count: number): Promise<string[]> {
-  // Down the levels until there are enough subtrees to balance (4 a shard) or only leaves are left.
-  let level: ChunkRef[] = [root];
-  while (level.length < count * 4 && level[0]!.level > 0) {
-    const next: ChunkRef[] = [];
-    for (const page of level) next.push(...(await nodes.children(page)));
-    level = next;
-  }
-  const total = level.reduce((sum, ref) => sum + ref.entries, 0);
+  const ends = await shareEnds(root, count, (page) => nodes.children(page), {
+    precision: planPrecision(root.entries, count),
+    concurrency: DEFAULTS.concurrency,
+  });
   const boundaries: string[] = [];
-  let seen = 0;
-  for (const ref of level) {
-    // A boundary where the objects before this subtree reach the next shard's share.
-    const share = (total * (boundaries.length + 1)) / count;
-    if (seen >= share && boundaries.length < count - 1) boundaries.push(ref.firstKey);
-    seen += ref.entries;
+  for (const end of ends) {
+    const nearerStart = end.keyAfter === null || end.target - end.firstEntry <= end.ref.entries / 2;
+    const boundary = nearerStart ? end.ref.firstKey : end.keyAfter!;
+    const last = boundaries.at(-1);
+    if (last === undefined || compareKeys(boundary, last) > 0) boundaries.push(boundary);
   }
   return boundaries;
 }

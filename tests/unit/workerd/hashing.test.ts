@@ -1,7 +1,8 @@
 /**
  * Hashing R2's own bodies by a native pipe (format/hashing.ts, sha256OfR2Body) on the real local
  * R2: the same digest and head as the read loop, for bodies shorter and longer than the head, and
- * a body that fails after its head rejects with its own error and leaves no rejection unobserved.
+ * a body that fails (a JavaScript one after its head, a native one within or after it) rejects and
+ * leaves no rejection unobserved.
  */
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
@@ -53,4 +54,28 @@ describe("hashing R2's own bodies natively", () => {
     }
     expect(seen).toEqual([]);
   });
+
+  // R2's bodies are the runtime's own streams, not JavaScript ones: a FixedLengthStream's readable
+  // side is one too, and aborting its writable side fails it mid-body as a broken connection would.
+  for (const failAfter of [1, 5]) {
+    it(`rejects when a native body fails mid-way (after ${failAfter} KiB, ${failAfter < 2 ? "within" : "after"} the head), leaving nothing unobserved`, async () => {
+      const seen: string[] = [];
+      const listener = (event: PromiseRejectionEvent) => seen.push(String(event.reason));
+      addEventListener("unhandledrejection", listener);
+      try {
+        const native = new FixedLengthStream(64 * 1024);
+        const writer = native.writable.getWriter();
+        const feeding = (async () => {
+          for (let i = 0; i < failAfter; i++) await writer.write(bytesOf(1024));
+          await writer.abort(new Error("the connection broke"));
+        })();
+        await expect(sha256OfR2Body(native.readable, 2048)).rejects.toThrow();
+        await feeding;
+        await tick(60);
+      } finally {
+        removeEventListener("unhandledrejection", listener);
+      }
+      expect(seen).toEqual([]);
+    });
+  }
 });
