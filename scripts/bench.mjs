@@ -20,6 +20,7 @@
 // old walk, and diffs, at 10,000, 50,000 and 200,000 objects; about 40 minutes, most of it seeding
 // and full backups); `--sets none --change` runs only that. `--fan-out` measures full backups fanned
 // out over 1, 2, 4 and 8 shards under production-shaped latency (bench/fan-out.mjs).
+import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -50,6 +51,8 @@ Measures the engine on the local stack against the runtime's own ceiling; prints
   --d1-ms MS           D1's latency a call for --fan-out-d1 (default 30)
   --fan-out-shards L   shard counts for --fan-out (default 1,2,4,8)
   --no-fan-out-restore leave out the restores after each backup
+  --profile RUNS       CPU profiles of these fan-out runs' backups and restores (C,R8: by
+                       name), saved under .bench/profiles/ and summarized (bench/profile.mjs)
   --sets LIST          only these data sets: small, mix, large, huge (one 1 GiB object; not in the
                        default all; none: no data set)
   --latency SPEC       production-shaped R2 latency on every job object (BACKUP_TEST_R2_LATENCY:
@@ -76,6 +79,7 @@ const values = scriptArgs({
     "fan-out-shards": { type: "string", default: "1,2,4,8" },
     "fan-out-restore": { type: "boolean", default: true },
     latency: { type: "string" },
+    profile: { type: "string" },
     rpo: { type: "boolean" },
     // `--sets large` (or `small,mix`): only those data sets.
     sets: { type: "string", default: "small,mix,large" },
@@ -84,6 +88,13 @@ const values = scriptArgs({
     days: { type: "string", default: "30" },
   },
 });
+if (values.profile && typeof WebSocket !== "function") {
+  // The profiler speaks to the inspector over a WebSocket, which Node 20 has behind a flag.
+  const again = spawnSync(process.execPath, ["--experimental-websocket", ...process.argv.slice(1)], {
+    stdio: "inherit",
+  });
+  process.exit(again.status ?? 1);
+}
 const quick = values.quick;
 const port = Number(values.port);
 const api = apiClient(port, await adminToken());
@@ -391,6 +402,7 @@ if (values["fan-out"])
     d1Ms: Number(values["d1-ms"]),
     latency: values.latency ?? "production×2",
     restores: values["fan-out-restore"],
+    profile: values.profile ? { runs: values.profile.split(","), dir: join(".bench", "profiles") } : null,
     log: (line) => console.log(line),
   });
 if (values.manifest)

@@ -48,6 +48,7 @@ export async function startServer(port, state, extraArgs = []) {
   const server = spawn(process.execPath, ["scripts/start.mjs", ...args], {
     stdio: ["ignore", "pipe", "pipe"],
   });
+  server.inspectorPort = inspectorPort; // for a bench's CPU profile (bench/profile.mjs)
   // Its stderr is read (an unread pipe would stall the server once full) and its tail kept for
   // the error if it never becomes ready. wrangler's offline noise (it cannot reach Cloudflare for
   // Request.cf data) lands here and stays out of the way.
@@ -86,7 +87,7 @@ export async function withServer(port, state, vars, work) {
   const args = Object.entries(settings).flatMap(([k, v]) => ["--var", `${k}:${v}`]);
   const server = await startServer(port, state, args);
   try {
-    return await work();
+    return await work(server);
   } finally {
     await stopServer(server);
   }

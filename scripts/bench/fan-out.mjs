@@ -15,6 +15,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openCeiling } from "./ceiling.mjs";
 import { emptySource, seedState, withServer } from "../local-stack.mjs";
+import { profiled } from "./profile.mjs";
 
 const seconds = (from, to) => (Date.parse(to) - Date.parse(from)) / 1000;
 
@@ -44,6 +45,19 @@ function shardTimeline() {
 }
 
 /**
+ * Runs `work` on `server`, under the CPU profiler when `run` is one that `profile.runs` names,
+ * logging the profile's summary.
+ */
+async function maybeProfiled(profile, run, kind, server, work, log) {
+  if (!profile?.runs.includes(run.name)) return work();
+  const file = join(profile.dir, `${run.name}-${kind}.cpuprofile`);
+  const { result, summary } = await profiled(server.inspectorPort, file, work);
+  log(`  ${run.name}: the ${kind}'s CPU profile (${file}):`);
+  for (const line of summary) log(line);
+  return result;
+}
+
+/**
  * `seed`: the seed's arguments for the data set (small objects, or the seed's mix). `d1Shards`:
  * shard counts run a second time with D1 shaped too (`d1Ms` per call, engine/d1-latency.ts), so
  * that the difference is D1's share of the time.
@@ -57,6 +71,7 @@ export async function fanOutScaling({
   restores,
   d1Shards = [],
   d1Ms = 30,
+  profile = null,
   log,
 }) {
   const base = mkdtempSync(join(tmpdir(), "r2-backup-bench-fanout-"));
@@ -88,6 +103,9 @@ export async function fanOutScaling({
       ...shardCounts.map((k) => ({ name: `R${k}`, shards: k, latency: true })),
       ...d1Shards.map((k) => ({ name: `R${k}+D1`, shards: k, latency: true, d1: true })),
     ];
+    const unknown = profile?.runs.filter((name) => !runs.some((run) => run.name === name)) ?? [];
+    if (unknown.length)
+      throw new Error(`--profile ${unknown.join(",")}: no such run (${runs.map((run) => run.name).join(", ")})`);
     if (d1Shards.length && latency.trim().startsWith("{"))
       throw new Error("--fan-out-d1 needs --latency production or production×N (D1 is added to it)");
     const d1Latency = JSON.stringify({ base: latency, d1: { fixedMs: d1Ms } });
@@ -101,7 +119,9 @@ export async function fanOutScaling({
         ...(run.latency ? { BACKUP_TEST_R2_LATENCY: run.d1 ? d1Latency : latency } : {}),
       };
       const backupTimeline = shardTimeline();
-      const backup = await session(state, vars, () => api.backup("full", backupTimeline.watch));
+      const backup = await session(state, vars, (server) =>
+        maybeProfiled(profile, run, "backup", server, () => api.backup("full", backupTimeline.watch), log),
+      );
       if (backup.status !== "completed")
         throw new Error(`${run.name}: backup ${backup.id} ended ${backup.status}: ${backup.error}`);
       const result = { ...run, backup, secs: seconds(backup.startedAt, backup.completedAt) };
@@ -109,11 +129,19 @@ export async function fanOutScaling({
       if (restores) {
         await emptySource(state);
         const restoreTimeline = shardTimeline();
-        const restored = await session(state, vars, () =>
-          api.job(
-            `/backup/restore/${backup.id}`,
-            { overwriteExisting: true, verifyAfterRestore: false },
-            restoreTimeline.watch,
+        const restored = await session(state, vars, (server) =>
+          maybeProfiled(
+            profile,
+            run,
+            "restore",
+            server,
+            () =>
+              api.job(
+                `/backup/restore/${backup.id}`,
+                { overwriteExisting: true, verifyAfterRestore: false },
+                restoreTimeline.watch,
+              ),
+            log,
           ),
         );
         result.restore = { job: restored, secs: seconds(restored.startedAt, restored.completedAt) };
