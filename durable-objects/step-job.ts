@@ -114,10 +114,19 @@ export abstract class StepJob<S extends StepState> extends DurableObject<Env> {
     return withLatency(bucket, profile, this.connections);
   }
 
+  /** Each binding's shaped D1, kept so that openDatabase's one Drizzle instance a binding holds for it too. */
+  private readonly shapedDatabases = new WeakMap<D1Database, D1Database>();
+
   /** D1 with production's round trip per call, when BACKUP_TEST_R2_LATENCY asks for it (benches); else itself. */
   private shapedDatabase(db: D1Database): D1Database {
     const latency = getConfig(this.env).BACKUP_TEST_R2_LATENCY?.d1;
-    return latency && latency.fixedMs > 0 ? withD1Latency(db, latency) : db;
+    if (!latency || latency.fixedMs <= 0) return db;
+    let shaped = this.shapedDatabases.get(db);
+    if (!shaped) {
+      shaped = withD1Latency(db, latency);
+      this.shapedDatabases.set(db, shaped);
+    }
+    return shaped;
   }
 
   /** A job's source bucket: the default's binding (interposed for tests), or a template's. */

@@ -88,11 +88,14 @@ const values = scriptArgs({
     days: { type: "string", default: "30" },
   },
 });
+if (values.profile && !values["fan-out"]) throw new Error("--profile names runs of --fan-out (C, R1, R4, ...)");
 if (values.profile && typeof WebSocket !== "function") {
   // The profiler speaks to the inspector over a WebSocket, which Node 20 has behind a flag.
-  const again = spawnSync(process.execPath, ["--experimental-websocket", ...process.argv.slice(1)], {
-    stdio: "inherit",
-  });
+  const again = spawnSync(
+    process.execPath,
+    [...process.execArgv, "--experimental-websocket", ...process.argv.slice(1)],
+    { stdio: "inherit" },
+  );
   process.exit(again.status ?? 1);
 }
 const quick = values.quick;

@@ -74,6 +74,15 @@ export async function fanOutScaling({
   profile = null,
   log,
 }) {
+  const runs = [
+    { name: "C", shards: 1, latency: false },
+    ...shardCounts.map((k) => ({ name: `R${k}`, shards: k, latency: true })),
+    ...d1Shards.map((k) => ({ name: `R${k}+D1`, shards: k, latency: true, d1: true })),
+  ];
+  // Checked before the minutes of seeding and ceilings.
+  const unknown = profile?.runs.filter((name) => !runs.some((run) => run.name === name)) ?? [];
+  if (unknown.length)
+    throw new Error(`--profile ${unknown.join(",")}: no such run (${runs.map((run) => run.name).join(", ")})`);
   const base = mkdtempSync(join(tmpdir(), "r2-backup-bench-fanout-"));
   const made = [base];
   const copy = () => {
@@ -98,14 +107,6 @@ export async function fanOutScaling({
     log(`\nfan-out: seeded (${seed.join(" ")}) in ${((Date.now() - seeding) / 1000).toFixed(0)} s; latency ${latency}`);
     const local = await ceilingOf({});
     const shaped = await ceilingOf({ latency });
-    const runs = [
-      { name: "C", shards: 1, latency: false },
-      ...shardCounts.map((k) => ({ name: `R${k}`, shards: k, latency: true })),
-      ...d1Shards.map((k) => ({ name: `R${k}+D1`, shards: k, latency: true, d1: true })),
-    ];
-    const unknown = profile?.runs.filter((name) => !runs.some((run) => run.name === name)) ?? [];
-    if (unknown.length)
-      throw new Error(`--profile ${unknown.join(",")}: no such run (${runs.map((run) => run.name).join(", ")})`);
     if (d1Shards.length && latency.trim().startsWith("{"))
       throw new Error("--fan-out-d1 needs --latency production or production×N (D1 is added to it)");
     const d1Latency = JSON.stringify({ base: latency, d1: { fixedMs: d1Ms } });

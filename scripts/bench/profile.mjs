@@ -31,17 +31,33 @@ async function devtoolsSession(inspectorPort) {
   });
   const pending = new Map();
   let lastId = 0;
+  let closed = null;
+  const failAll = (error) => {
+    for (const waiting of pending.values()) waiting.reject(error);
+    pending.clear();
+  };
   socket.addEventListener("message", (event) => {
-    const message = JSON.parse(String(event.data));
+    let message;
+    try {
+      message = JSON.parse(String(event.data));
+    } catch (error) {
+      return failAll(new Error(`the inspector sent something that is not JSON: ${error.message}`));
+    }
     const waiting = pending.get(message.id);
     if (!waiting) return; // an event, not an answer
     pending.delete(message.id);
     if (message.error) waiting.reject(new Error(`${waiting.method}: ${message.error.message}`));
     else waiting.resolve(message.result);
   });
+  // A dropped connection fails what waits on it (Profiler.stop would otherwise never settle).
+  socket.addEventListener("close", () => {
+    closed = new Error(`the inspector's connection closed (${target.webSocketDebuggerUrl})`);
+    failAll(closed);
+  });
   return {
     send: (method, params = {}) =>
       new Promise((resolve, reject) => {
+        if (closed) return reject(closed);
         const id = ++lastId;
         pending.set(id, { resolve, reject, method });
         socket.send(JSON.stringify({ id, method, params }));

@@ -131,10 +131,31 @@ describe("planning a fanned-out backup's ranges", () => {
       ...lister(keys),
     });
     expect(plan.ranges).toHaveLength(8);
-    // A range ends at the first subtree that starts at or past its share: at most a leaf over.
+    // Each cut is exact where the descent reaches a leaf, else within the plan's precision (1/16 of a share).
     for (const held of counts(plan.ranges, keys)) {
-      expect(Math.abs(held - keys.length / 8)).toBeLessThanOrEqual(MAX_LEAF_ENTRIES);
+      expect(Math.abs(held - keys.length / 8)).toBeLessThanOrEqual(keys.length / 8 / 16);
     }
+  });
+
+  it("cuts inside leaves at the edges: one leaf, a large first leaf, a one-entry last leaf", async () => {
+    const shape = { leafModulus: 100, pageModulus: 32 };
+    const plan = async (keys: string[], minObjectsPerShard: number) => {
+      const store = new TreeStore(shape);
+      const { root } = await store.build(keys.map((key) => entryOf(key, 1)));
+      const { ranges } = await planShards({
+        maxShards: 8,
+        minObjectsPerShard,
+        snapshot: { fileCount: keys.length, root, nodes: store },
+        prefix: "",
+        ...lister(keys),
+      });
+      return counts(ranges, keys);
+    };
+    // A snapshot of one leaf still splits, exactly.
+    expect(await plan(keysInLeavesOf(MAX_LEAF_ENTRIES, "a/", 300, shape), 100)).toEqual([100, 100, 100]);
+    // Leaves of 400, 400 and 1: no run of one key at the start, none empty at the end.
+    const edges = [...keysInLeavesOf(MAX_LEAF_ENTRIES, "a/", 800, shape), ...keysInLeavesOf(1, "b/", 1, shape)];
+    expect(await plan(edges, 200)).toEqual([200, 201, 200, 200]); // cut at entries 200, 401 and 601
   });
 
   it("splits a bucket beyond the sample between its folders, a level deeper when there are too few", async () => {

@@ -17,7 +17,8 @@
 import type { ChunkRef } from "../format/manifest-tree";
 import type { TreeNodes } from "../format/tree-diff";
 import { compareKeys } from "../format/key-order";
-import { planPrecision, shareEnds } from "../leaf-plan";
+import { mapWithConcurrency } from "../concurrency";
+import { planPrecision, shareEnds, type ShareEnd } from "../leaf-plan";
 import { DEFAULTS } from "../settings/defaults";
 import { rangesBetween, WHOLE_KEY_SPACE, type KeyRange } from "./fan-out";
 
@@ -61,24 +62,30 @@ export async function planShards(input: ShardPlanInput): Promise<ShardPlan> {
 
 /**
  * Boundaries that split the tree into `count` runs of nearly equal objects, found as a restore's
- * are (leaf-plan.ts: down the pages toward each share's end, to within 1/16 of a share): each at
- * the nearer edge of the subtree the descent stopped in, its first key or the first key after it.
- * A boundary is a range's last key (`through`), so that key goes to the earlier shard. Two cuts
- * at one edge (a few large leaves over many shards) make one: fewer shards, never an empty one.
+ * are (leaf-plan.ts: down the pages toward each share's end, to within 1/16 of a share). A
+ * boundary is a range's last key (`through`, inclusive). Where the descent reached a leaf, that
+ * leaf is read and the boundary is the share's very last key, so the runs are exact (one read a
+ * cut, 6 at once); above a leaf it is the nearer edge of the subtree the descent stopped in.
  */
 async function boundariesFromTree(nodes: TreeNodes, root: ChunkRef, count: number): Promise<string[]> {
   const ends = await shareEnds(root, count, (page) => nodes.children(page), {
     precision: planPrecision(root.entries, count),
     concurrency: DEFAULTS.concurrency,
   });
-  const boundaries: string[] = [];
-  for (const end of ends) {
-    const nearerStart = end.keyAfter === null || end.target - end.firstEntry <= end.ref.entries / 2;
-    const boundary = nearerStart ? end.ref.firstKey : end.keyAfter!;
-    const last = boundaries.at(-1);
-    if (last === undefined || compareKeys(boundary, last) > 0) boundaries.push(boundary);
-  }
-  return boundaries;
+  const found = await mapWithConcurrency(ends, DEFAULTS.concurrency, (end) => lastKeyOfShare(nodes, end));
+  // Rising by construction (the targets rise); a repeat would only merge two runs, never leave one empty.
+  return found.filter((key, i) => i === 0 || compareKeys(key, found[i - 1]!) > 0);
+}
+
+/** The last key of the share that ends before entry `end.target`. */
+async function lastKeyOfShare(nodes: TreeNodes, end: ShareEnd): Promise<string> {
+  const before = end.target - end.firstEntry; // the subtree's entries that belong to the earlier share
+  if (end.ref.level === 0 && before > 0) return (await nodes.entries(end.ref))[before - 1]!.key;
+  // A leaf cut at its start (its first key goes to the earlier run: one entry over), or a subtree
+  // within the plan's precision: its nearer edge, never the snapshot's very first key (a run of one).
+  const atStart = end.ref.level === 0 || before <= end.ref.entries / 2;
+  if (atStart && end.firstEntry > 0) return end.ref.firstKey;
+  return end.keyAfter ?? end.ref.firstKey;
 }
 
 /**

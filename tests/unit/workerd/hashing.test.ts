@@ -69,7 +69,7 @@ describe("hashing R2's own bodies natively", () => {
           for (let i = 0; i < failAfter; i++) await writer.write(bytesOf(1024));
           await writer.abort(new Error("the connection broke"));
         })();
-        await expect(sha256OfR2Body(native.readable, 2048)).rejects.toThrow();
+        await expect(sha256OfR2Body(native.readable, 2048)).rejects.toThrow("the connection broke");
         await feeding;
         await tick(60);
       } finally {

@@ -191,6 +191,7 @@ describe("writing R2's own body as it is (writeContent, a raw blob)", () => {
       throw new Error("refused before reading");
     });
     expect(thrown.written.status === "rejected" && String(thrown.written.reason)).toMatch(/refused before reading/);
-    expect(await refused.released).toBe("released");
+    // Were the body never released, this would wait forever: a second is ample.
+    expect(await Promise.race([refused.released, tick(1000).then(() => "still held")])).toBe("released");
   });
 });
