@@ -158,6 +158,22 @@ describe("planning a fanned-out backup's ranges", () => {
     expect(await plan(edges, 200)).toEqual([200, 201, 200, 200]); // cut at entries 200, 401 and 601
   });
 
+  it("plans from a listing when the last snapshot's chunks cannot be read", async () => {
+    const keys = numbered(2_000);
+    const store = new TreeStore({ leafModulus: 100, pageModulus: 32 });
+    const { root } = await store.build(keys.map((key) => entryOf(key, 1)));
+    store.texts.clear(); // every chunk gone: reading one throws
+    const plan = await planShards({
+      maxShards: 4,
+      minObjectsPerShard: 500,
+      snapshot: { fileCount: keys.length, root, nodes: store },
+      prefix: "",
+      ...lister(keys),
+    });
+    expect(plan.basis).toMatch(/^a listing of all 2000 objects \(the last snapshot's chunks could not be read: /);
+    expect(counts(plan.ranges, keys)).toEqual([500, 500, 500, 500]);
+  });
+
   it("splits a bucket beyond the sample between its folders, a level deeper when there are too few", async () => {
     // 60,000 keys under 3 top-level folders of 10 subfolders each.
     const keys = numbered(60_000, (i) => `t${i % 3}/s${i % 10}/`);

@@ -19,6 +19,7 @@ import type { TreeNodes } from "../format/tree-diff";
 import { compareKeys } from "../format/key-order";
 import { mapWithConcurrency } from "../concurrency";
 import { planPrecision, shareEnds, type ShareEnd } from "../leaf-plan";
+import { errorMessage } from "../errors";
 import { DEFAULTS } from "../settings/defaults";
 import { rangesBetween, WHOLE_KEY_SPACE, type KeyRange } from "./fan-out";
 
@@ -54,8 +55,16 @@ export async function planShards(input: ShardPlanInput): Promise<ShardPlan> {
   if (snapshot?.root) {
     const count = shardsFor(snapshot.fileCount);
     if (count === 1) return { ranges: [WHOLE_KEY_SPACE], basis: `the last snapshot's ${snapshot.fileCount} objects` };
-    const boundaries = await boundariesFromTree(snapshot.nodes, snapshot.root, count);
-    return { ranges: rangesBetween(boundaries), basis: `the last snapshot's pages (${snapshot.fileCount} objects)` };
+    try {
+      const boundaries = await boundariesFromTree(snapshot.nodes, snapshot.root, count);
+      return { ranges: rangesBetween(boundaries), basis: `the last snapshot's pages (${snapshot.fileCount} objects)` };
+    } catch (error) {
+      // The last snapshot only guides the plan: chunks of it that cannot be read (damaged or
+      // missing; verify reports those) must not stop a new full backup, which reads the bucket.
+      console.warn("a fanned-out backup could not plan from the last snapshot; it plans from a listing", error);
+      const plan = await planBySampling(input, shardsFor);
+      return { ...plan, basis: `${plan.basis} (the last snapshot's chunks could not be read: ${errorMessage(error)})` };
+    }
   }
   return planBySampling(input, shardsFor);
 }
@@ -80,9 +89,11 @@ async function boundariesFromTree(nodes: TreeNodes, root: ChunkRef, count: numbe
 /** The last key of the share that ends before entry `end.target`. */
 async function lastKeyOfShare(nodes: TreeNodes, end: ShareEnd): Promise<string> {
   const before = end.target - end.firstEntry; // the subtree's entries that belong to the earlier share
-  if (end.ref.level === 0 && before > 0) return (await nodes.entries(end.ref))[before - 1]!.key;
-  // A leaf cut at its start (its first key goes to the earlier run: one entry over), or a subtree
-  // within the plan's precision: its nearer edge, never the snapshot's very first key (a run of one).
+  const last = end.ref.level === 0 && before > 0 ? (await nodes.entries(end.ref))[before - 1] : undefined;
+  if (last) return last.key;
+  // A leaf cut at its start (its first key goes to the earlier run: one entry over) or holding
+  // fewer entries than its page says, or a subtree within the plan's precision: its nearer edge,
+  // never the snapshot's very first key (a run of one).
   const atStart = end.ref.level === 0 || before <= end.ref.entries / 2;
   if (atStart && end.firstEntry > 0) return end.ref.firstKey;
   return end.keyAfter ?? end.ref.firstKey;
