@@ -41,7 +41,9 @@ export async function runJobToEnd(stub: DurableObjectStub, maxSteps = 1000): Pro
 /**
  * Runs the job's next step, then makes the job forget it ran (its checkpoint rolled back, its
  * alarm re-armed): what a crash after the step's writes but before its checkpoint looks like.
- * The next alarm replays the step.
+ * The next alarm replays the step. Only for steps that save their checkpoint once, at their end:
+ * a step that saves within itself (a large restore marks its upload `completing` before it
+ * completes it) is rolled back past a save no crash can undo; evict the object instead.
  */
 export async function runStepAndForget(stub: DurableObjectStub): Promise<void> {
   const before = await runInDurableObject(stub, (_job, state) => state.storage.get("checkpoint"));
