@@ -66,6 +66,31 @@ function keysInLeavesOf(perLeaf: number, prefix: string, count: number, shape: T
   return keys;
 }
 
+const SHAPE = { leafModulus: 100, pageModulus: 32 };
+
+/**
+ * The plan for a bucket of `keys` whose last snapshot holds them (leaves and pages cut by SHAPE),
+ * `damage` done to the stored chunks first, and how many keys each range holds.
+ */
+async function planFromSnapshot(
+  keys: string[],
+  maxShards: number,
+  minObjectsPerShard: number,
+  damage: (store: TreeStore) => void = () => {},
+) {
+  const store = new TreeStore(SHAPE);
+  const { root } = await store.build(keys.map((key) => entryOf(key, 1)));
+  damage(store);
+  const plan = await planShards({
+    maxShards,
+    minObjectsPerShard,
+    snapshot: { fileCount: keys.length, root, nodes: store },
+    prefix: "",
+    ...lister(keys),
+  });
+  return { root: root!, plan, held: counts(plan.ranges, keys), reads: store.reads };
+}
+
 describe("planning a fanned-out backup's ranges", () => {
   it("splits a bucket that fits the sample exactly: equal counts, each key in one range", async () => {
     const keys = numbered(2_000);
@@ -114,64 +139,34 @@ describe("planning a fanned-out backup's ranges", () => {
     for (const held of counts(plan.ranges, keys)) expect(held / (keys.length / 8)).toBeGreaterThan(0.6);
   });
 
-  it("splits the last snapshot by objects, not by leaves: each range within a leaf of its share", async () => {
+  it("splits the last snapshot by objects, not by leaves: each range within 1/16 of its share", async () => {
     // Where a leaf ends is a property of its last key, so keys can be chosen to make leaves of
     // unequal sizes: 10,000 keys in leaves of 10 ("a/"), then 10,000 in leaves of 400 ("b/"). A
     // split into equal runs of leaves gives almost every shard "a/" only.
-    const shape = { leafModulus: 100, pageModulus: 32 };
-    const keys = [...keysInLeavesOf(10, "a/", 10_000, shape), ...keysInLeavesOf(MAX_LEAF_ENTRIES, "b/", 10_000, shape)];
-    const store = new TreeStore(shape);
-    const { root } = await store.build(keys.map((key) => entryOf(key, 1)));
-    expect(root!.leaves).toBe(1_000 + 25);
-    const plan = await planShards({
-      maxShards: 8,
-      minObjectsPerShard: 1_000,
-      snapshot: { fileCount: keys.length, root, nodes: store },
-      prefix: "",
-      ...lister(keys),
-    });
-    expect(plan.ranges).toHaveLength(8);
+    const keys = [...keysInLeavesOf(10, "a/", 10_000, SHAPE), ...keysInLeavesOf(MAX_LEAF_ENTRIES, "b/", 10_000, SHAPE)];
+    const { root, held } = await planFromSnapshot(keys, 8, 1_000);
+    expect(root.leaves).toBe(1_000 + 25);
+    expect(held).toHaveLength(8);
     // Each cut is exact where the descent reaches a leaf, else within the plan's precision (1/16 of a share).
-    for (const held of counts(plan.ranges, keys)) {
-      expect(Math.abs(held - keys.length / 8)).toBeLessThanOrEqual(keys.length / 8 / 16);
-    }
+    for (const count of held) expect(Math.abs(count - keys.length / 8)).toBeLessThanOrEqual(keys.length / 8 / 16);
   });
 
   it("cuts inside leaves at the edges: one leaf, a large first leaf, a one-entry last leaf", async () => {
-    const shape = { leafModulus: 100, pageModulus: 32 };
-    const plan = async (keys: string[], minObjectsPerShard: number) => {
-      const store = new TreeStore(shape);
-      const { root } = await store.build(keys.map((key) => entryOf(key, 1)));
-      const { ranges } = await planShards({
-        maxShards: 8,
-        minObjectsPerShard,
-        snapshot: { fileCount: keys.length, root, nodes: store },
-        prefix: "",
-        ...lister(keys),
-      });
-      return counts(ranges, keys);
-    };
-    // A snapshot of one leaf still splits, exactly.
-    expect(await plan(keysInLeavesOf(MAX_LEAF_ENTRIES, "a/", 300, shape), 100)).toEqual([100, 100, 100]);
+    // A snapshot of one leaf still splits, exactly, reading its leaf once for both cuts.
+    const oneLeaf = await planFromSnapshot(keysInLeavesOf(MAX_LEAF_ENTRIES, "a/", 300, SHAPE), 8, 100);
+    expect(oneLeaf.held).toEqual([100, 100, 100]);
+    expect(oneLeaf.reads).toBe(1);
     // Leaves of 400, 400 and 1: no run of one key at the start, none empty at the end.
-    const edges = [...keysInLeavesOf(MAX_LEAF_ENTRIES, "a/", 800, shape), ...keysInLeavesOf(1, "b/", 1, shape)];
-    expect(await plan(edges, 200)).toEqual([200, 201, 200, 200]); // cut at entries 200, 401 and 601
+    const edges = [...keysInLeavesOf(MAX_LEAF_ENTRIES, "a/", 800, SHAPE), ...keysInLeavesOf(1, "b/", 1, SHAPE)];
+    expect((await planFromSnapshot(edges, 8, 200)).held).toEqual([200, 201, 200, 200]); // cut at entries 200, 401, 601
   });
 
   it("plans from a listing when the last snapshot's chunks cannot be read", async () => {
     const keys = numbered(2_000);
-    const store = new TreeStore({ leafModulus: 100, pageModulus: 32 });
-    const { root } = await store.build(keys.map((key) => entryOf(key, 1)));
-    store.texts.clear(); // every chunk gone: reading one throws
-    const plan = await planShards({
-      maxShards: 4,
-      minObjectsPerShard: 500,
-      snapshot: { fileCount: keys.length, root, nodes: store },
-      prefix: "",
-      ...lister(keys),
-    });
+    // Every chunk gone: reading one throws.
+    const { plan, held } = await planFromSnapshot(keys, 4, 500, (store) => store.texts.clear());
     expect(plan.basis).toMatch(/^a listing of all 2000 objects \(the last snapshot's chunks could not be read: /);
-    expect(counts(plan.ranges, keys)).toEqual([500, 500, 500, 500]);
+    expect(held).toEqual([500, 500, 500, 500]);
   });
 
   it("splits a bucket beyond the sample between its folders, a level deeper when there are too few", async () => {

@@ -14,6 +14,7 @@
  * The number of shards is the objects over `minObjectsPerShard` (rounded down: no shard is smaller), at least 1 and at most
  * `maxShards`. A boundary need not be a key: every string splits the key space (fan-out.ts).
  */
+import type { ManifestEntry } from "../format/manifest-entry";
 import type { ChunkRef } from "../format/manifest-tree";
 import type { TreeNodes } from "../format/tree-diff";
 import { compareKeys } from "../format/key-order";
@@ -81,15 +82,24 @@ async function boundariesFromTree(nodes: TreeNodes, root: ChunkRef, count: numbe
     precision: planPrecision(root.entries, count),
     concurrency: DEFAULTS.concurrency,
   });
-  const found = await mapWithConcurrency(ends, DEFAULTS.concurrency, (end) => lastKeyOfShare(nodes, end));
+  // Two cuts in one leaf read it once.
+  const leaves = new Map<string, Promise<ManifestEntry[]>>();
+  const leafEntries = (leaf: ChunkRef) => {
+    if (!leaves.has(leaf.name)) leaves.set(leaf.name, nodes.entries(leaf));
+    return leaves.get(leaf.name)!;
+  };
+  const found = await mapWithConcurrency(ends, DEFAULTS.concurrency, (end) => lastKeyOfShare(leafEntries, end));
   // Rising by construction (the targets rise); a repeat would only merge two runs, never leave one empty.
   return found.filter((key, i) => i === 0 || compareKeys(key, found[i - 1]!) > 0);
 }
 
 /** The last key of the share that ends before entry `end.target`. */
-async function lastKeyOfShare(nodes: TreeNodes, end: ShareEnd): Promise<string> {
+async function lastKeyOfShare(
+  leafEntries: (leaf: ChunkRef) => Promise<ManifestEntry[]>,
+  end: ShareEnd,
+): Promise<string> {
   const before = end.target - end.firstEntry; // the subtree's entries that belong to the earlier share
-  const last = end.ref.level === 0 && before > 0 ? (await nodes.entries(end.ref))[before - 1] : undefined;
+  const last = end.ref.level === 0 && before > 0 ? (await leafEntries(end.ref))[before - 1] : undefined;
   if (last) return last.key;
   // A leaf cut at its start (its first key goes to the earlier run: one entry over) or holding
   // fewer entries than its page says, or a subtree within the plan's precision: its nearer edge,

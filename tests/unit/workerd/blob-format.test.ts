@@ -9,6 +9,7 @@ import {
   unframeStream,
 } from "../../../durable-objects/engine/format/blob-format";
 import { loadKeyring } from "../../../durable-objects/engine/format/keyring";
+import { unobservedRejections } from "../../helpers/unobserved";
 
 const KEY_A = btoa(String.fromCharCode(...new Uint8Array(32).fill(7)));
 const KEY_B = btoa(String.fromCharCode(...new Uint8Array(32).fill(9)));
@@ -114,10 +115,7 @@ describe("framed blobs", () => {
 
   it("leaves no promise rejected unobserved when a range's read fails as its consumer goes away", async () => {
     // What a part upload that fails while the source read fails looks like (fault matrix, "die").
-    const unobserved: unknown[] = [];
-    const listener = (event: PromiseRejectionEvent) => unobserved.push(event.reason);
-    addEventListener("unhandledrejection", listener);
-    try {
+    const unobserved = await unobservedRejections(async () => {
       const body = encryptedRange((await loadKeyring(KEY_A, [])).current, 6_000_000, 0, 5_242_880, async () => {
         throw new Error("the source read failed");
       });
@@ -125,10 +123,7 @@ describe("framed blobs", () => {
       const feeding = body.pipeTo(new FixedLengthStream(5_242_880).writable, { signal: abort.signal });
       abort.abort(new Error("the upload failed"));
       await Promise.allSettled([feeding]);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    } finally {
-      removeEventListener("unhandledrejection", listener);
-    }
+    }, 50);
     expect(unobserved).toEqual([]);
   });
 });

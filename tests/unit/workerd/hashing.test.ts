@@ -7,6 +7,7 @@
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { sha256Hex, sha256OfR2Body, sha256OfStream } from "../../../durable-objects/engine/format/hashing";
+import { unobservedRejections } from "../../helpers/unobserved";
 
 const tick = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -35,10 +36,7 @@ describe("hashing R2's own bodies natively", () => {
   });
 
   it("rejects with the body's failure after its head, and leaves nothing unobserved", async () => {
-    const seen: string[] = [];
-    const listener = (event: PromiseRejectionEvent) => seen.push(String(event.reason));
-    addEventListener("unhandledrejection", listener);
-    try {
+    const unobserved = await unobservedRejections(async () => {
       let chunks = 0;
       const failing = new ReadableStream<Uint8Array>({
         async pull(controller) {
@@ -48,21 +46,15 @@ describe("hashing R2's own bodies natively", () => {
         },
       });
       await expect(sha256OfR2Body(failing, 1500)).rejects.toThrow("the read failed");
-      await tick(60);
-    } finally {
-      removeEventListener("unhandledrejection", listener);
-    }
-    expect(seen).toEqual([]);
+    });
+    expect(unobserved).toEqual([]);
   });
 
   // R2's bodies are the runtime's own streams, not JavaScript ones: a FixedLengthStream's readable
   // side is one too, and aborting its writable side fails it mid-body as a broken connection would.
   for (const failAfter of [1, 5]) {
     it(`rejects when a native body fails mid-way (after ${failAfter} KiB, ${failAfter < 2 ? "within" : "after"} the head), leaving nothing unobserved`, async () => {
-      const seen: string[] = [];
-      const listener = (event: PromiseRejectionEvent) => seen.push(String(event.reason));
-      addEventListener("unhandledrejection", listener);
-      try {
+      const unobserved = await unobservedRejections(async () => {
         const native = new FixedLengthStream(64 * 1024);
         const writer = native.writable.getWriter();
         const feeding = (async () => {
@@ -71,11 +63,8 @@ describe("hashing R2's own bodies natively", () => {
         })();
         await expect(sha256OfR2Body(native.readable, 2048)).rejects.toThrow("the connection broke");
         await feeding;
-        await tick(60);
-      } finally {
-        removeEventListener("unhandledrejection", listener);
-      }
-      expect(seen).toEqual([]);
+      });
+      expect(unobserved).toEqual([]);
     });
   }
 });

@@ -3,23 +3,10 @@ import { describe, expect, it } from "vitest";
 import { encryptedRange } from "../../../durable-objects/engine/format/blob-format";
 import { loadKeyring } from "../../../durable-objects/engine/format/keyring";
 import { feedKnownLength, writeContent } from "../../../durable-objects/engine/known-length-feed";
+import { unobservedRejections } from "../../helpers/unobserved";
 
 const KEY = btoa(String.fromCharCode(...new Uint8Array(32).fill(7)));
 const tick = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Runs `body` and returns the rejections the runtime reported as unhandled meanwhile. */
-async function unobservedRejections(body: () => Promise<void>): Promise<string[]> {
-  const seen: string[] = [];
-  const listener = (event: PromiseRejectionEvent) => seen.push(String(event.reason));
-  addEventListener("unhandledrejection", listener);
-  try {
-    await body();
-    await tick(60);
-  } finally {
-    removeEventListener("unhandledrejection", listener);
-  }
-  return seen;
-}
 
 /** A JavaScript-backed source whose read fails after `readDelay` ms (as a faulted R2 get). */
 function failingSource(readDelay: number) {
