@@ -36,9 +36,16 @@ function shardTimeline() {
       const count = Math.max(0, ...reads.map((r) => r.shards.length));
       if (count === 0) return "one object";
       const running = reads.find((r) => r.shards.some((s) => s.status === "running"));
-      const ends = Array.from({ length: count }, (_, i) =>
-        at(reads.find((r) => r.shards[i] && !["pending", "running"].includes(r.shards[i].status))),
-      );
+      // Each shard's end, with what it moved (from the ended job): an unequal end shows why.
+      const ended = shardsOf(job);
+      const ends = Array.from({ length: count }, (_, i) => {
+        const end = at(reads.find((r) => r.shards[i] && !["pending", "running"].includes(r.shards[i].status)));
+        const moved = ended[i];
+        if (!moved) return end;
+        // A backup's shards count bytes too; a restore's or verify's count objects only.
+        const bytes = moved.bytesProcessed === undefined ? "" : `, ${(moved.bytesProcessed / 2 ** 20).toFixed(1)} MiB`;
+        return `${end} (${moved.filesProcessed} objects${bytes})`;
+      });
       return `shards running by ${at(running)} s; shards ended at ${ends.join(", ")} s; job completed at ${seconds(job.startedAt, job.completedAt).toFixed(1)} s`;
     },
   };

@@ -4,6 +4,7 @@ import {
   FAULT_POINTS,
   backupScenario,
   freshSource,
+  writeFirstBackupScenario,
   MATRIX_TIMEOUT,
   parentThenChanges,
   seedObjects,
@@ -26,6 +27,15 @@ describe(`fault matrix (${settings})`, () => {
       ),
     );
   });
+
+  it(
+    "full backup writing first: each fault point tried ends identical or failed cleanly",
+    { timeout: MATRIX_TIMEOUT },
+    async () => {
+      await freshSource(seedObjects());
+      summarise(settings, "full backup writing first", await runMatrix(writeFirstBackupScenario(), FAULT_POINTS));
+    },
+  );
 
   it(
     "incremental backup: each fault point tried ends identical or failed cleanly",

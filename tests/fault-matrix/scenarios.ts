@@ -4,7 +4,8 @@ import { expect } from "vitest";
 import { api } from "../helpers/api";
 import { emptyBucket, listAll, putObjects, sha256Hex, variedObjects, type SeedObject } from "../helpers/buckets";
 import { completedBackup } from "../helpers/flows";
-import { runDurableObjectAlarm } from "cloudflare:test";
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+import type { BackupCheckpoint } from "../../durable-objects/engine/backup/backup-checkpoint";
 import { shardJobName } from "../../durable-objects/engine/backup/fan-out";
 import {
   backupJobStub,
@@ -196,6 +197,25 @@ export function backupScenario(name: string, type: "full" | "incremental", keep:
     start: () => createBackup(type),
     outcome: backupOutcome,
     recorded: backupRecorded,
+  };
+}
+
+/**
+ * A full backup that found the content of its earlier steps new to the store, so that it writes
+ * small content before asking (engine/backup/write-first.ts): the seed is one step, which would
+ * otherwise ask. A replay's write is refused and followed by the check that asking makes.
+ */
+export function writeFirstBackupScenario(): Scenario {
+  return {
+    ...backupScenario("full backup writing first", "full", () => []),
+    async start() {
+      const started = await createBackup("full");
+      await runInDurableObject(started.stub, async (_job, state) => {
+        const checkpoint = await state.storage.get<BackupCheckpoint>("checkpoint");
+        await state.storage.put("checkpoint", { ...checkpoint!, newContentShare: 1 });
+      });
+      return started;
+    },
   };
 }
 

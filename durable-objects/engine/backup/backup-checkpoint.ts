@@ -85,6 +85,11 @@ export interface BackupCheckpoint extends StepState {
   checksum?: string;
   counters: BackupCounters;
   /**
+   * The share of new content among the objects this backup captured lately (write-first.ts):
+   * whether its next step writes small content before asking the store. Absent: none captured yet.
+   */
+  newContentShare?: number;
+  /**
    * A fanned-out full backup's parent (fan-out.ts): its shards and, once they are joined, the root.
    * Its phase is "shards" until then; absent: the backup runs in this object alone.
    */

@@ -11,6 +11,7 @@ import { isInvalidKeyError } from "../object-keys";
 import type { BackupCheckpoint } from "./backup-checkpoint";
 import { ended } from "../lifecycle";
 import { mapWithConcurrency } from "../concurrency";
+import { shareAfter, writesFirst } from "./write-first";
 import { advanceLargeObject, startLargeObject } from "./large-object";
 import {
   mergeListing,
@@ -86,12 +87,18 @@ async function copyNextBatch(
   const processed = actions.slice(0, cut.at);
 
   const toRead = processed.filter((a) => a.kind === "new" || a.kind === "modified");
+  // Decided once for the step, from the steps before it, so a replay makes the same calls.
+  const writeFirst = writesFirst(checkpoint.newContentShare);
   const read = await mapWithConcurrency(toRead, settings.concurrency, (a) => {
     const error = unreadable.get(a.key);
     return error === undefined
-      ? captureWithRetry(deps, policy, checkpoint.backupId, a.key)
+      ? captureWithRetry(deps, policy, checkpoint.backupId, a.key, writeFirst)
       : Promise.resolve<ObjectOutcome>({ kind: "failed", error });
   });
+  const newContentShare = shareAfter(
+    checkpoint.newContentShare,
+    read.flatMap((outcome) => (outcome.kind === "captured" ? [outcome.newContent] : [])),
+  );
   const outcomes = new Map<string, ObjectOutcome>(toRead.map((a, i) => [a.key, read[i]!]));
   const batch = new BatchRecorder(checkpoint, chunks);
   for (const { key, reason } of refused) batch.refusedKey(key, reason);
@@ -128,7 +135,7 @@ async function copyNextBatch(
       };
     }
   }
-  return batch.commit(deps, next, `${listed.length} listed`, fence);
+  return batch.commit(deps, { ...next, newContentShare }, `${listed.length} listed`, fence);
 }
 
 /** One step of a large object; when it is done, it is recorded like any other object. */
@@ -343,9 +350,12 @@ async function captureWithRetry(
   policy: RetryPolicy,
   backupId: string,
   key: string,
+  writeFirst: boolean,
 ): Promise<ObjectOutcome> {
   try {
-    return await withRetry(policy, () => captureObject(deps.source, deps.backup, key, backupId, deps.settings.storage));
+    return await withRetry(policy, () =>
+      captureObject(deps.source, deps.backup, key, backupId, deps.settings.storage, writeFirst),
+    );
   } catch (error) {
     // Only an unreadable source object is this object's failure; a failing backup bucket fails
     // the whole step, which is retried, so the backup is never `partial` for the store's sake.

@@ -162,7 +162,8 @@ export function capturedResult(
 /**
  * Reads one source object (up to the multipart threshold), stores its content unless the store
  * already has it, and returns the manifest entry of the version that was read: metadata and
- * content always come from one version.
+ * content always come from one version. `writeFirst`: the step expects new content
+ * (write-first.ts), so content read into memory is written before the store is asked.
  */
 export async function captureObject(
   source: SourceReader,
@@ -170,6 +171,7 @@ export async function captureObject(
   key: string,
   backupId: string,
   settings: StorageSettings,
+  writeFirst = false,
 ): Promise<CaptureResult> {
   const object = await readSource(`get ${key}`, () => source.get(key));
   if (!object) return { kind: "gone" };
@@ -179,7 +181,8 @@ export async function captureObject(
   let sha256: string;
   let sample: Uint8Array;
   let content: () => Promise<Uint8Array | ReadableStream<Uint8Array>>;
-  if (object.size <= SINGLE_READ_LIMIT) {
+  const inMemory = object.size <= SINGLE_READ_LIMIT;
+  if (inMemory) {
     // Bounded: the size was checked against SINGLE_READ_LIMIT (1 MiB) just above.
     const bytes = new Uint8Array(await readSource(`read ${key}`, () => object.arrayBuffer()));
     sha256 = await sha256Hex(bytes);
@@ -202,6 +205,7 @@ export async function captureObject(
     blob,
     { origin, framing, sha256, size: object.size, lockDays: settings.lockDays ?? 0, key },
     content,
+    writeFirst && inMemory,
   );
   const result = capturedResult(manifestEntry(object, sha256, blob), stored, origin);
   return {
@@ -226,30 +230,54 @@ interface BlobDescription {
  * Stores the content under `blob` unless a trustworthy blob is already there; returns the blob's
  * origin. A blob at the name that fails the trust check (blob-trust.ts) is replaced, and only
  * that very version of it (`etagMatches`), so a concurrent good write is never overwritten.
+ * `writeFirst`: the content is expected to be new (write-first.ts), so it is written only if
+ * absent before the store is asked; a refused write is followed by the same check as asking first.
  */
 async function storeBlob(
   backup: BlobStore,
   blob: string,
   description: BlobDescription,
   content: () => Promise<Uint8Array | ReadableStream<Uint8Array>>,
+  writeFirst: boolean,
 ): Promise<StoredBlob & { repaired?: string }> {
-  const { origin, framing, sha256, size } = description;
+  const { origin, sha256, size } = description;
+  if (writeFirst) {
+    const written = await writeBlob(backup, blob, description, await content(), null);
+    if (written) return { origin, size: written.size };
+  }
   const existing = await backup.head(blob);
   const mismatch = existing ? blobMismatch(existing, { sha256, size }) : null;
   if (existing && !mismatch) return describeBlob(existing);
   if (existing && mismatch) refuseIfLocked(existing, blob, mismatch, description.lockDays, description.key);
-  const customMetadata = blobMetadata(origin, framing, sha256, size);
-  const onlyIf: R2Conditional = existing ? { etagMatches: existing.etag } : { etagDoesNotMatch: "*" };
-  const body = await content();
+  const written = await writeBlob(backup, blob, description, await content(), existing?.etag ?? null);
+  if (written) return { origin, size: written.size, ...(mismatch ? { repaired: mismatch } : {}) };
+  // Another writer stored the same content between our head and put.
+  const winner = await backup.head(blob);
+  if (!winner) throw new Error(`blob ${blob} was neither written nor found`);
+  return describeBlob(winner);
+}
 
-  let written: R2Object | null;
-  if (!isFramed(framing)) {
-    written = await backup.put(blob, body, { onlyIf, sha256, customMetadata });
-  } else if (body instanceof Uint8Array) {
+/**
+ * Writes the content under `blob`, framed as its description says, only if the name is free
+ * (`replacing` null) or still holds that very version; null when the precondition failed.
+ */
+async function writeBlob(
+  backup: BlobStore,
+  blob: string,
+  description: BlobDescription,
+  body: Uint8Array | ReadableStream<Uint8Array>,
+  replacing: string | null,
+): Promise<R2Object | null> {
+  const { origin, framing, sha256, size } = description;
+  const customMetadata = blobMetadata(origin, framing, sha256, size);
+  const onlyIf: R2Conditional = replacing ? { etagMatches: replacing } : { etagDoesNotMatch: "*" };
+  if (!isFramed(framing)) return backup.put(blob, body, { onlyIf, sha256, customMetadata });
+  if (body instanceof Uint8Array) {
     // Small: framed in memory (bounded by SINGLE_READ_LIMIT plus the framing's overhead).
     const framed = new Uint8Array(await new Response(frameStream(new Response(body).body!, framing)).arrayBuffer());
-    written = await backup.put(blob, framed, { onlyIf, customMetadata });
-  } else if (!framing.compress) {
+    return backup.put(blob, framed, { onlyIf, customMetadata });
+  }
+  if (!framing.compress) {
     // Encrypted only: the stored length is known in advance, so one streaming put.
     // A failed precondition (null) leaves the body unread: the feed stops, and its error is moot.
     const put = await feedKnownLength(
@@ -259,16 +287,10 @@ async function storeBlob(
       (result) => result === null,
     );
     if (put.written.status === "rejected") throw put.fed.status === "rejected" ? put.fed.reason : put.written.reason;
-    written = put.written.value;
-    if (written && put.fed.status === "rejected") throw put.fed.reason;
-  } else {
-    written = await uploadInParts(backup, blob, frameStream(body, framing), customMetadata, existing?.etag ?? null);
+    if (put.written.value && put.fed.status === "rejected") throw put.fed.reason;
+    return put.written.value;
   }
-  if (written) return { origin, size: written.size, ...(mismatch ? { repaired: mismatch } : {}) };
-  // Another writer stored the same content between our head and put.
-  const winner = await backup.head(blob);
-  if (!winner) throw new Error(`blob ${blob} was neither written nor found`);
-  return describeBlob(winner);
+  return uploadInParts(backup, blob, frameStream(body, framing), customMetadata, replacing);
 }
 
 /**
