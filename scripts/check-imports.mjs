@@ -17,8 +17,11 @@ const SOURCES = ["workers", "durable-objects", "schema"];
 const ENGINE = "durable-objects/engine/";
 /** The engine's step folders: each imports the shared modules and format/, never another. */
 const STEP_FOLDERS = ["backup", "verify", "restore", "replica", "cleanup"];
-/** What format/ may use besides itself: the engine's leaf modules (they import nothing of the engine). */
-const FORMAT_MAY_USE = new Set([`${ENGINE}errors.ts`, `${ENGINE}cooperative.ts`]);
+/**
+ * What format/ may use besides itself: the engine's leaf modules (they import nothing of the
+ * engine but each other: concurrency.ts yields through cooperative.ts).
+ */
+const FORMAT_MAY_USE = new Set([`${ENGINE}errors.ts`, `${ENGINE}cooperative.ts`, `${ENGINE}concurrency.ts`]);
 /** Allowed imports between step folders: the restore reads manifests through the replica's fallback. */
 const STEP_EXCEPTIONS = new Set(["restore -> replica/fallback-reader.ts"]);
 
@@ -43,7 +46,7 @@ function broken(from, to) {
     !to.startsWith(`${ENGINE}format/`) &&
     !FORMAT_MAY_USE.has(to)
   ) {
-    return "format/ imports nothing else of the engine but its leaf modules (errors, cooperative)";
+    return "format/ imports nothing else of the engine but its leaf modules (errors, cooperative, concurrency)";
   }
   const folderOf = (path) => (path.startsWith(ENGINE) ? path.slice(ENGINE.length).split("/")[0] : null);
   const [a, b] = [folderOf(from), folderOf(to)];

@@ -8,8 +8,56 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { compareKeys } from "../../durable-objects/engine/format/key-order";
 import type { TreeShape } from "../../durable-objects/engine/format/manifest-tree";
+import type { ChunkRef } from "../../durable-objects/engine/format/manifest-tree";
 import { joinTrees } from "../../durable-objects/engine/format/tree-edit";
+import type { TreeNodes } from "../../durable-objects/engine/format/tree-diff";
 import { entryOf, TreeStore } from "../helpers/tree-store";
+
+/** A store whose reads wait until released: what a join has in flight before any read returns. */
+class HeldReads implements TreeNodes {
+  readonly held: (() => void)[] = [];
+  constructor(
+    readonly store: TreeStore,
+    readonly failing: string | null = null,
+  ) {}
+  private read<T>(ref: ChunkRef, read: () => Promise<T>): Promise<T> {
+    return new Promise<void>((release) => this.held.push(release)).then(() => {
+      if (ref.name === this.failing) throw new Error(`chunk ${ref.name} cannot be read`);
+      return read();
+    });
+  }
+  children(ref: ChunkRef) {
+    return this.read(ref, () => this.store.children(ref));
+  }
+  entries(ref: ChunkRef) {
+    return this.read(ref, () => this.store.entries(ref));
+  }
+  /** Releases reads until `join` has settled. */
+  async releaseUntil(join: Promise<unknown>): Promise<void> {
+    let settled = false;
+    join.then(
+      () => (settled = true),
+      () => (settled = true),
+    );
+    while (!settled) {
+      for (const release of this.held.splice(0)) release();
+      await new Promise((resolve) => setTimeout(resolve, 0));
+    }
+  }
+}
+
+const tick = () => new Promise((resolve) => setTimeout(resolve, 0));
+
+/** Trees of `shards` runs of `perShard` consecutive keys, each built apart, in one store. */
+async function shardTrees(shards: number, perShard: number) {
+  const shape = { leafModulus: 100, pageModulus: 32 };
+  const entries = Array.from({ length: shards * perShard }, (_, i) => entryOf(`k/${String(i).padStart(7, "0")}`, 1));
+  const store = new TreeStore(shape);
+  const roots: ChunkRef[] = [];
+  const cuts = Array.from({ length: shards - 1 }, (_, i) => (i + 1) * perShard);
+  for (const part of split(entries, cuts)) roots.push((await store.build(part)).root!);
+  return { shape, entries, store, roots };
+}
 
 /** As in tree-edit.test.ts: small fanouts, and shapes whose chunks end at the hard maximums. */
 const SHAPES: TreeShape[] = [
@@ -60,18 +108,34 @@ describe("joining the trees of consecutive key ranges", () => {
   });
 
   it("reads around the seams only: 8 shards of 200,000 entries", async () => {
-    const shape = { leafModulus: 100, pageModulus: 32 };
-    const entries = Array.from({ length: 200_000 }, (_, i) => entryOf(`k/${String(i).padStart(7, "0")}`, 1));
-    const store = new TreeStore(shape);
-    const roots = [];
-    for (const part of split(entries, [25_000, 50_000, 75_000, 100_000, 125_000, 150_000, 175_000]))
-      roots.push((await store.build(part)).root);
+    const { shape, entries, store, roots } = await shardTrees(8, 25_000);
     store.reads = 0;
     const joined = await joinTrees(store, roots, null, shape);
     expect(joined.root).toEqual((await new TreeStore(shape).build(entries)).root);
     // About 2,000 leaves in all; the join reads a few chunks per level at each of the 7 seams.
     expect(store.reads).toBeLessThan(7 * 12);
     expect(joined.chunks.length).toBeLessThan(7 * 8 + 4);
+  });
+
+  it("fetches the next trees' edges while it walks one: 4 reads in flight at its start", async () => {
+    const { shape, entries, store, roots } = await shardTrees(8, 2_000);
+    const reads = new HeldReads(store);
+    const join = joinTrees(reads, roots, null, shape);
+    await tick();
+    // The first tree's root page, and the next three trees' (their edges follow as they return);
+    // read one after another, only the first tree's was.
+    expect(reads.held).toHaveLength(4);
+    await reads.releaseUntil(join);
+    expect((await join).root).toEqual((await new TreeStore(shape).build(entries)).root);
+  });
+
+  it("fails with the error of a chunk it needed and fetched ahead", async () => {
+    const { shape, store, roots } = await shardTrees(4, 2_000);
+    // The third tree's root: fetched ahead at the start, taken by the walk at the second seam.
+    const reads = new HeldReads(store, roots[2]!.name);
+    const join = joinTrees(reads, roots, null, shape);
+    await reads.releaseUntil(join);
+    await expect(join).rejects.toThrow(`chunk ${roots[2]!.name} cannot be read`);
   });
 
   it("refuses trees out of key order, and joins nothing into the empty tree", async () => {

@@ -26,6 +26,7 @@
  * there the walk takes whole subtrees again. So an edit reads O(changed chunks × depth).
  */
 import { compareKeys } from "./key-order";
+import { ReadAhead } from "./read-ahead";
 import type { ManifestEntry } from "./manifest-entry";
 import type { Keyring } from "./keyring";
 import {
@@ -85,6 +86,9 @@ export async function editTree(
   return { root: rootRef, chunks: builder.chunks };
 }
 
+/** Trees a join fetches the edges of ahead of its walk (read-ahead.ts): up to 2 reads each at once. */
+const TREES_AHEAD = 3;
+
 /**
  * One tree over trees of consecutive key ranges (a fanned-out backup's shards, each built alone
  * from the start of its range): byte for byte the tree a single build of all their entries makes.
@@ -101,10 +105,24 @@ export async function joinTrees(
 ): Promise<EditedTree> {
   const trees = roots.filter((root): root is ChunkRef => root !== null);
   const builder = new TreeBuilder(EMPTY_TREE, keyring, shape);
-  for (const [i, root] of trees.entries()) {
+  // The edges the walk opens (a tree's right one but the last's, its left one but the first's)
+  // are fetched ahead, up to TREES_AHEAD trees beyond the one being walked.
+  const ahead = new ReadAhead(nodes);
+  const fetchAhead = (i: number) => {
+    if (i < trees.length) ahead.fetchEdges(trees[i]!, { left: i > 0, right: i < trees.length - 1 });
+  };
+  for (const [i, root] of trees.entries())
     if (i > 0 && compareKeys(trees[i - 1]!.firstKey, root.firstKey) >= 0)
       throw new Error("joined trees must be in key order");
-    await feedTree(builder, nodes, root, [], { pending: 0 }, i === trees.length - 1);
+  for (let i = 0; i < TREES_AHEAD; i++) fetchAhead(i);
+  try {
+    for (const [i, root] of trees.entries()) {
+      fetchAhead(i + TREES_AHEAD);
+      await feedTree(builder, ahead, root, [], { pending: 0 }, i === trees.length - 1);
+      ahead.release(root);
+    }
+  } finally {
+    await ahead.settled();
   }
   const rootRef = await builder.finish();
   return { root: rootRef, chunks: builder.chunks };
