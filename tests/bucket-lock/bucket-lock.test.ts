@@ -11,6 +11,8 @@ import { advanceClock } from "../../durable-objects/engine/clock";
 import { api } from "../helpers/api";
 import { listAll, putObjects } from "../helpers/buckets";
 import { cleanup, completedBackup, crashedBackup } from "../helpers/flows";
+import { armPlan, CallPlan } from "../helpers/interpose";
+import { backupJobStub, runBackupToEnd, writeFirstFromNow } from "../helpers/jobs";
 
 const DAY = 86_400_000;
 
@@ -43,6 +45,24 @@ describe("an R2 bucket lock on the backup bucket", () => {
         ),
       ),
     ]);
+  });
+
+  it("a backup whose content was mostly new still asks before it writes: no put over a locked blob", async () => {
+    await putObjects([{ key: "stored.txt", body: "content the store holds already" }]);
+    await completedBackup("full");
+    const created = await api("POST", "/api/backup/create", { body: { type: "full" } });
+    const id: string = created.body.backup.id;
+    // Writing first (engine/backup/write-first.ts) would put over the stored, locked blob.
+    await writeFirstFromNow(backupJobStub(id));
+    const plan = new CallPlan("count");
+    const blobCalls: string[] = [];
+    plan.before = async (label, key) => {
+      if (key.startsWith("blobs/")) blobCalls.push(label);
+    };
+    await armPlan(backupJobStub(id), plan);
+    await runBackupToEnd(id);
+    expect(blobCalls).toEqual(["R2_BACKUP_BUCKET.head"]);
+    expect((await api("GET", `/api/backup/status/${id}`)).body.backup.status).toBe("completed");
   });
 
   it("the sweep leaves unneeded blobs younger than the lock, and no cleanup expires a younger backup", async () => {

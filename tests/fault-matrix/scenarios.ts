@@ -4,8 +4,7 @@ import { expect } from "vitest";
 import { api } from "../helpers/api";
 import { emptyBucket, listAll, putObjects, sha256Hex, variedObjects, type SeedObject } from "../helpers/buckets";
 import { completedBackup } from "../helpers/flows";
-import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
-import type { BackupCheckpoint } from "../../durable-objects/engine/backup/backup-checkpoint";
+import { runDurableObjectAlarm } from "cloudflare:test";
 import { shardJobName } from "../../durable-objects/engine/backup/fan-out";
 import {
   backupJobStub,
@@ -14,6 +13,7 @@ import {
   runFannedOutToEnd,
   runLeafFannedOutToEnd,
   verifyJobStub,
+  writeFirstFromNow,
 } from "../helpers/jobs";
 import { leafShardName } from "../../durable-objects/engine/leaf-fan-out";
 import type { Scenario } from "./harness";
@@ -210,10 +210,7 @@ export function writeFirstBackupScenario(): Scenario {
     ...backupScenario("full backup writing first", "full", () => []),
     async start() {
       const started = await createBackup("full");
-      await runInDurableObject(started.stub, async (_job, state) => {
-        const checkpoint = await state.storage.get<BackupCheckpoint>("checkpoint");
-        await state.storage.put("checkpoint", { ...checkpoint!, newContentShare: 1 });
-      });
+      await writeFirstFromNow(started.stub);
       return started;
     },
   };

@@ -1,6 +1,7 @@
 import { env, evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { shardJobName } from "../../durable-objects/engine/backup/fan-out";
 import { leafShardName } from "../../durable-objects/engine/leaf-fan-out";
+import type { BackupCheckpoint } from "../../durable-objects/engine/backup/backup-checkpoint";
 import type { VerifyState } from "../../durable-objects/engine/verify/verify-step";
 
 export function backupJobStub(backupId: string) {
@@ -51,6 +52,18 @@ export async function runStepAndForget(stub: DurableObjectStub): Promise<void> {
   await runInDurableObject(stub, async (_job, state) => {
     await state.storage.put("checkpoint", before);
     await state.storage.setAlarm(Date.now() + 3_600_000);
+  });
+}
+
+/**
+ * Makes a backup not yet stepped write small content before asking the store, as one whose
+ * earlier steps found their content new does (engine/backup/write-first.ts).
+ */
+export async function writeFirstFromNow(stub: DurableObjectStub): Promise<void> {
+  await runInDurableObject(stub, async (_job, state) => {
+    const checkpoint = await state.storage.get<BackupCheckpoint>("checkpoint");
+    if (!checkpoint) throw new Error("the backup has no checkpoint yet");
+    await state.storage.put("checkpoint", { ...checkpoint, newContentShare: 1 });
   });
 }
 

@@ -30,6 +30,8 @@ export const entryOf = (key: string, version: number, contentType = "text/plain"
 export class TreeStore implements TreeNodes {
   readonly texts = new Map<string, string>();
   reads = 0;
+  /** Reads of each chunk, by name. */
+  readonly readsOf = new Map<string, number>();
 
   constructor(readonly shape: TreeShape) {}
 
@@ -47,13 +49,18 @@ export class TreeStore implements TreeNodes {
     for (const chunk of chunks) this.texts.set(chunk.ref.name, chunk.text);
   }
 
-  async children(ref: ChunkRef): Promise<ChunkRef[]> {
+  private count(ref: ChunkRef): void {
     this.reads += 1;
+    this.readsOf.set(ref.name, (this.readsOf.get(ref.name) ?? 0) + 1);
+  }
+
+  async children(ref: ChunkRef): Promise<ChunkRef[]> {
+    this.count(ref);
     return parsePage(this.texts.get(ref.name)!, ref.level);
   }
 
   async entries(ref: ChunkRef): Promise<ManifestEntry[]> {
-    this.reads += 1;
+    this.count(ref);
     return parseChunk(this.texts.get(ref.name)!);
   }
 }

@@ -10,16 +10,22 @@ import { compareKeys } from "../../durable-objects/engine/format/key-order";
 import { api } from "../helpers/api";
 import { putObjects, sha256Hex, variedObjects } from "../helpers/buckets";
 import { armPlan, CallPlan } from "../helpers/interpose";
-import { backupJobStub, runBackupToEnd } from "../helpers/jobs";
+import { backupJobStub, runBackupToEnd, writeFirstFromNow } from "../helpers/jobs";
 
 /** 250 objects of 10 bytes to 3 KB: three steps of at most 100. */
 const OBJECTS = variedObjects(250).sort((a, b) => compareKeys(a.key, b.key));
 
-/** A full backup run to its end with every call to the backup bucket's blobs noted, in order. */
-async function fullBackupWatchingBlobs(): Promise<{ id: string; blobCalls: { call: string; key: string }[] }> {
+/**
+ * A full backup run to its end with every call to the backup bucket's blobs noted, in order;
+ * `writeFirst`: it starts as one whose earlier steps found their content new.
+ */
+async function fullBackupWatchingBlobs(
+  writeFirst = false,
+): Promise<{ id: string; blobCalls: { call: string; key: string }[] }> {
   const created = await api("POST", "/api/backup/create", { body: { type: "full" } });
   expect(created.status, JSON.stringify(created.body)).toBe(202);
   const id: string = created.body.backup.id;
+  if (writeFirst) await writeFirstFromNow(backupJobStub(id));
   const plan = new CallPlan("count");
   const blobCalls: { call: string; key: string }[] = [];
   plan.before = async (label, key) => {
@@ -51,6 +57,21 @@ describe("small content expected to be new is written before the store is asked"
     const { blobCalls } = await fullBackupWatchingBlobs();
     expect(count(blobCalls, "head")).toBe(OBJECTS.length);
     expect(count(blobCalls, "put")).toBe(0);
+  });
+
+  it("a backup writing first over content the store holds: each write refused, then checked, nothing uploaded", async () => {
+    await putObjects(OBJECTS);
+    await fullBackupWatchingBlobs();
+    const { id, blobCalls } = await fullBackupWatchingBlobs(true);
+    // The first step writes first (refused, then a HEAD finds the blob sound); having found all of
+    // it stored, the next steps ask first.
+    const firstStep = blobCalls.slice(0, 200);
+    expect(count(firstStep, "put")).toBe(100);
+    expect(count(firstStep, "head")).toBe(100);
+    expect(count(blobCalls.slice(200), "put")).toBe(0);
+    const backup = (await api("GET", `/api/backup/status/${id}`)).body.backup;
+    expect(backup.performance.bytesUploaded).toBe(0);
+    expect(backup.fileCount).toBe(OBJECTS.length);
   });
 
   it("a damaged blob met by a refused write is checked and replaced", async () => {

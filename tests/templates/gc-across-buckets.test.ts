@@ -11,7 +11,7 @@ import { api } from "../helpers/api";
 import { emptyTwoBucketStore, listAll, putObjects, sha256Hex } from "../helpers/buckets";
 import { verify } from "../helpers/flows";
 import { armPlan, CallPlan, disarm } from "../helpers/interpose";
-import { backupJobStub, cleanupJobStub, runBackupToEnd, runJobToEnd } from "../helpers/jobs";
+import { backupJobStub, cleanupJobStub, runBackupToEnd, runJobToEnd, writeFirstFromNow } from "../helpers/jobs";
 import { replicateJobId } from "../../durable-objects/replicate-job";
 
 const media = () => env.R2_MEDIA_BUCKET!;
@@ -80,37 +80,42 @@ describe("a cleanup of one source bucket and a backup of another, into one store
     expect((await verify(mediaBackup.id, { mode: "full" })).result).toMatchObject({ valid: true, filesChecked: 1 });
   });
 
-  it("makes a backup step that found a blob present run again when a sweep deletes it before the step commits", async () => {
-    const mediaBackup = await create({ template: "media", type: "full" });
-    const cleanupId = await startCleanup();
-    // The media backup's first step reads photos/same.txt and finds SHARED's blob stored; just
-    // before its commit, the cleanup runs to its end and deletes that blob (nothing references
-    // it yet). The commit then finds the blob condemned after its fence: the step does not count.
-    const plan = new CallPlan("count");
-    let swept = false;
-    plan.before = async (label) => {
-      if (label !== "DB.batch" || swept) return;
-      swept = true;
-      await runJobToEnd(cleanupJobStub(cleanupId));
-    };
-    await armPlan(backupJobStub(mediaBackup), plan);
-    await runDurableObjectAlarm(backupJobStub(mediaBackup));
-    await disarm(backupJobStub(mediaBackup));
-    expect(swept).toBe(true);
-    const cleanup = (await api("GET", `/api/backup/jobs/${cleanupId}`)).body.job;
-    expect(cleanup).toMatchObject({ status: "completed", result: expect.objectContaining({ blobsDeleted: 1 }) });
-    expect((await listAll(env.R2_BACKUP_BUCKET, "blobs/")).map((o) => o.key)).not.toContain(await sharedBlob());
-
-    // The step runs again, finds the blob gone, stores it, and the backup completes whole.
-    const done = await finished(mediaBackup);
-    expect(done).toMatchObject({ status: "completed", snapshotFileCount: 1 });
-    expect((await listAll(env.R2_BACKUP_BUCKET, "blobs/")).map((o) => o.key)).toContain(await sharedBlob());
-    expect((await verify(mediaBackup, { mode: "full" })).result).toMatchObject({ valid: true, filesChecked: 1 });
-    const logs = (await api("GET", `/api/backup/logs/${mediaBackup}?limit=100`)).body.logs.map(
-      (l: { message: string }) => l.message,
-    );
-    expect(logs.some((m: string) => /waits for a cleanup: 1 object\(s\) this step found in the store/.test(m))).toBe(
-      true,
-    );
-  });
+  for (const writeFirst of [false, true])
+    it(`makes a backup step that found a blob present ${writeFirst ? "(R2 refused its write) " : ""}run again when a sweep deletes it before the step commits`, async () => {
+      const mediaBackup = await create({ template: "media", type: "full" });
+      // Writing first, the step puts SHARED's blob only if absent; R2 refuses, and the HEAD after
+      // finds it stored, as asking first does.
+      if (writeFirst) await writeFirstFromNow(backupJobStub(mediaBackup));
+      const cleanupId = await startCleanup();
+      // The media backup's first step reads photos/same.txt and finds SHARED's blob stored; just
+      // before its commit, the cleanup runs to its end and deletes that blob (nothing references
+      // it yet). The commit then finds the blob condemned after its fence: the step does not count.
+      const plan = new CallPlan("count");
+      let swept = false;
+      const blobCalls: string[] = [];
+      plan.before = async (label, key) => {
+        if (key.startsWith("blobs/")) blobCalls.push(label);
+        if (label !== "DB.batch" || swept) return;
+        swept = true;
+        await runJobToEnd(cleanupJobStub(cleanupId));
+      };
+      await armPlan(backupJobStub(mediaBackup), plan);
+      await runDurableObjectAlarm(backupJobStub(mediaBackup));
+      await disarm(backupJobStub(mediaBackup));
+      expect(swept).toBe(true);
+      expect(blobCalls).toEqual(
+        writeFirst ? ["R2_BACKUP_BUCKET.put", "R2_BACKUP_BUCKET.head"] : ["R2_BACKUP_BUCKET.head"],
+      );
+      // The step runs again, finds the blob gone, stores it, and the backup completes whole.
+      const done = await finished(mediaBackup);
+      expect(done).toMatchObject({ status: "completed", snapshotFileCount: 1 });
+      expect((await listAll(env.R2_BACKUP_BUCKET, "blobs/")).map((o) => o.key)).toContain(await sharedBlob());
+      expect((await verify(mediaBackup, { mode: "full" })).result).toMatchObject({ valid: true, filesChecked: 1 });
+      const logs = (await api("GET", `/api/backup/logs/${mediaBackup}?limit=100`)).body.logs.map(
+        (l: { message: string }) => l.message,
+      );
+      expect(logs.some((m: string) => /waits for a cleanup: 1 object\(s\) this step found in the store/.test(m))).toBe(
+        true,
+      );
+    });
 });

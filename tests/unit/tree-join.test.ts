@@ -110,10 +110,13 @@ describe("joining the trees of consecutive key ranges", () => {
   it("reads around the seams only: 8 shards of 200,000 entries", async () => {
     const { shape, entries, store, roots } = await shardTrees(8, 25_000);
     store.reads = 0;
+    store.readsOf.clear();
     const joined = await joinTrees(store, roots, null, shape);
     expect(joined.root).toEqual((await new TreeStore(shape).build(entries)).root);
-    // About 2,000 leaves in all; the join reads a few chunks per level at each of the 7 seams.
+    // About 2,000 leaves in all; the join reads a few chunks per level at each of the 7 seams,
+    // each once (what it fetched ahead it takes, never reads again).
     expect(store.reads).toBeLessThan(7 * 12);
+    expect(Math.max(...store.readsOf.values())).toBe(1);
     expect(joined.chunks.length).toBeLessThan(7 * 8 + 4);
   });
 
@@ -127,6 +130,8 @@ describe("joining the trees of consecutive key ranges", () => {
     expect(reads.held).toHaveLength(4);
     await reads.releaseUntil(join);
     expect((await join).root).toEqual((await new TreeStore(shape).build(entries)).root);
+    await tick();
+    expect(reads.held, "no read outlives the join").toHaveLength(0);
   });
 
   it("fails with the error of a chunk it needed and fetched ahead", async () => {
@@ -136,6 +141,8 @@ describe("joining the trees of consecutive key ranges", () => {
     const join = joinTrees(reads, roots, null, shape);
     await reads.releaseUntil(join);
     await expect(join).rejects.toThrow(`chunk ${roots[2]!.name} cannot be read`);
+    await tick();
+    expect(reads.held, "no read outlives the join").toHaveLength(0);
   });
 
   it("refuses trees out of key order, and joins nothing into the empty tree", async () => {

@@ -1,7 +1,7 @@
 /**
  * When a backup writes small content before asking the store (engine/backup/write-first.ts): not
- * before it has seen anything, once about 15 objects in a row were new, and no longer after a few
- * in a row the store already held.
+ * before it has seen anything, once about 60 objects in a row were new (a step of 100 is enough),
+ * and no longer after 8 in a row the store already held.
  */
 import { describe, expect, it } from "vitest";
 import {
@@ -20,17 +20,17 @@ describe("writing first", () => {
     expect(shareAfter(undefined, [])).toBe(UNKNOWN_SHARE);
   });
 
-  it("writes first once 15 objects in a row were new, not after 14", () => {
-    expect(writesFirst(shareAfter(undefined, repeat(true, 14)))).toBe(false);
-    expect(writesFirst(shareAfter(undefined, repeat(true, 15)))).toBe(true);
+  it("writes first once 59 objects in a row were new, not after 58", () => {
+    expect(writesFirst(shareAfter(undefined, repeat(true, 58)))).toBe(false);
+    expect(writesFirst(shareAfter(undefined, repeat(true, 59)))).toBe(true);
     // A step of 100 new objects: the next step writes first.
     expect(writesFirst(shareAfter(undefined, repeat(true, 100)))).toBe(true);
   });
 
-  it("asks again once 4 objects in a row were already stored", () => {
+  it("asks again once 8 objects in a row after a step of new ones were already stored, not 7", () => {
     const allNew = shareAfter(undefined, repeat(true, 100));
-    expect(writesFirst(shareAfter(allNew, repeat(false, 3)))).toBe(true);
-    expect(writesFirst(shareAfter(allNew, repeat(false, 4)))).toBe(false);
+    expect(writesFirst(shareAfter(allNew, repeat(false, 7)))).toBe(true);
+    expect(writesFirst(shareAfter(allNew, repeat(false, 8)))).toBe(false);
   });
 
   it("asks first when the store held more than one object in five lately", () => {

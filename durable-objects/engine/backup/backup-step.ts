@@ -87,7 +87,7 @@ async function copyNextBatch(
   const processed = actions.slice(0, cut.at);
 
   const toRead = processed.filter((a) => a.kind === "new" || a.kind === "modified");
-  // Decided once for the step, from the steps before it, so a replay makes the same calls.
+  // Decided once for the step, from the steps before it, so a replay makes the same choice.
   const writeFirst = writesFirst(checkpoint.newContentShare);
   const read = await mapWithConcurrency(toRead, settings.concurrency, (a) => {
     const error = unreadable.get(a.key);

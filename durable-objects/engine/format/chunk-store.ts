@@ -20,7 +20,9 @@ export type ChunkWriteMode = "rewrite" | "if-absent";
  * Chunks written at once. A step usually writes one or two, but a fan-out's join and a backup's
  * last step write several, and each is a round trip (80 ms a write in production): one after
  * another, the 9 chunks of an 8-shard join took most of a second. Their order does not matter:
- * nothing names a chunk until the step that wrote it has ended (the next chunk, the index, D1).
+ * pages written in one batch name each other's chunks, but nothing outside the step reads them
+ * before it commits (the index, D1 and the checkpoint come after). Calls beyond a job object's 6
+ * connections queue.
  */
 const CHUNK_WRITES_IN_FLIGHT = 6;
 

@@ -86,7 +86,10 @@ export async function editTree(
   return { root: rootRef, chunks: builder.chunks };
 }
 
-/** Trees a join fetches the edges of ahead of its walk (read-ahead.ts): up to 2 reads each at once. */
+/**
+ * Trees a join fetches the edges of ahead of its walk (read-ahead.ts): up to 2 reads each at once,
+ * with the walk's own about 6 to 8 in flight; calls beyond a job object's 6 connections queue.
+ */
 const TREES_AHEAD = 3;
 
 /**
