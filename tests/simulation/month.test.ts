@@ -29,7 +29,7 @@ import { COORDINATED, drain, plans } from "./jobs";
 import { BUCKETS, CONTENT_TYPES, CONTENTS, FOLDER_KEYS, FOLDERS } from "./keys";
 import { Model } from "./model";
 import { MAX_COMMANDS, RUNS, SEED, SHRINK_LIMIT_MS } from "./settings";
-import { createCleanup, putObject } from "./world";
+import { createCleanup, putObject, writingFirst } from "./world";
 import { clearTables, projectTables } from "../helpers/d1-tables";
 
 /** A fresh system: empty buckets and tables, coordinators forgotten, the media template, three folders each. */
@@ -119,7 +119,7 @@ describe("a simulated month", () => {
         },
       );
       console.log(
-        `simulation: ${tally.runs} runs (seed ${SEED}), ${tally.operations} operations, ${tally.backups} backups (${tally.fannedOut} fanned out), ` +
+        `simulation: ${tally.runs} runs (seed ${SEED}), ${tally.operations} operations, ${tally.backups} backups (${tally.fannedOut} fanned out, ${writingFirst.backups} started writing first), ` +
           `jobs fanned out: ${Object.entries(tally.fannedOutJobs)
             .map(([kind, n]) => `${n} ${kind}`)
             .join(", ")}, ${tally.faults} faults injected, ` +
