@@ -11,17 +11,18 @@ import type { TreeShape } from "../../durable-objects/engine/format/manifest-tre
 import type { ChunkRef } from "../../durable-objects/engine/format/manifest-tree";
 import { joinTrees } from "../../durable-objects/engine/format/tree-edit";
 import type { TreeNodes } from "../../durable-objects/engine/format/tree-diff";
+import { HeldCalls } from "../helpers/held-calls";
 import { entryOf, TreeStore } from "../helpers/tree-store";
 
 /** A store whose reads wait until released: what a join has in flight before any read returns. */
 class HeldReads implements TreeNodes {
-  readonly held: (() => void)[] = [];
+  readonly calls = new HeldCalls();
   constructor(
     readonly store: TreeStore,
     readonly failing: string | null = null,
   ) {}
   private read<T>(ref: ChunkRef, read: () => Promise<T>): Promise<T> {
-    return new Promise<void>((release) => this.held.push(release)).then(() => {
+    return this.calls.hold().then(() => {
       if (ref.name === this.failing) throw new Error(`chunk ${ref.name} cannot be read`);
       return read();
     });
@@ -31,18 +32,6 @@ class HeldReads implements TreeNodes {
   }
   entries(ref: ChunkRef) {
     return this.read(ref, () => this.store.entries(ref));
-  }
-  /** Releases reads until `join` has settled. */
-  async releaseUntil(join: Promise<unknown>): Promise<void> {
-    let settled = false;
-    join.then(
-      () => (settled = true),
-      () => (settled = true),
-    );
-    while (!settled) {
-      for (const release of this.held.splice(0)) release();
-      await new Promise((resolve) => setTimeout(resolve, 0));
-    }
   }
 }
 
@@ -127,11 +116,11 @@ describe("joining the trees of consecutive key ranges", () => {
     await tick();
     // The first tree's root page, and the next three trees' (their edges follow as they return);
     // read one after another, only the first tree's was.
-    expect(reads.held).toHaveLength(4);
-    await reads.releaseUntil(join);
+    expect(reads.calls.waiting).toHaveLength(4);
+    await reads.calls.releaseUntil(join);
     expect((await join).root).toEqual((await new TreeStore(shape).build(entries)).root);
     await tick();
-    expect(reads.held, "no read outlives the join").toHaveLength(0);
+    expect(reads.calls.waiting, "no read outlives the join").toHaveLength(0);
   });
 
   it("fails with the error of a chunk it needed and fetched ahead", async () => {
@@ -139,10 +128,10 @@ describe("joining the trees of consecutive key ranges", () => {
     // The third tree's root: fetched ahead at the start, taken by the walk at the second seam.
     const reads = new HeldReads(store, roots[2]!.name);
     const join = joinTrees(reads, roots, null, shape);
-    await reads.releaseUntil(join);
+    await reads.calls.releaseUntil(join);
     await expect(join).rejects.toThrow(`chunk ${roots[2]!.name} cannot be read`);
     await tick();
-    expect(reads.held, "no read outlives the join").toHaveLength(0);
+    expect(reads.calls.waiting, "no read outlives the join").toHaveLength(0);
   });
 
   it("refuses trees out of key order, and joins nothing into the empty tree", async () => {

@@ -87,8 +87,9 @@ async function copyNextBatch(
   const processed = actions.slice(0, cut.at);
 
   const toRead = processed.filter((a) => a.kind === "new" || a.kind === "modified");
-  // Decided once for the step, from the steps before it, so a replay makes the same choice.
-  const writeFirst = writesFirst(checkpoint.newContentShare);
+  // Decided once for the step, from the steps before it, so a replay makes the same choice. Under
+  // bucket lock rules a put over a locked blob might be refused by the lock: such a store is asked.
+  const writeFirst = writesFirst(checkpoint.newContentShare) && (settings.storage.lockDays ?? 0) === 0;
   const read = await mapWithConcurrency(toRead, settings.concurrency, (a) => {
     const error = unreadable.get(a.key);
     return error === undefined

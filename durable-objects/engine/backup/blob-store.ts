@@ -205,8 +205,7 @@ export async function captureObject(
     blob,
     { origin, framing, sha256, size: object.size, lockDays: settings.lockDays ?? 0, key },
     content,
-    // Under bucket lock rules a put over a locked blob may be refused by the lock: ask first.
-    writeFirst && inMemory && (settings.lockDays ?? 0) === 0,
+    writeFirst && inMemory,
   );
   const result = capturedResult(manifestEntry(object, sha256, blob), stored, origin);
   return {
