@@ -63,9 +63,12 @@ export function faultyBucket(real: R2Bucket, plan: FaultPlan): FaultyBucket {
 
 /**
  * Counts the parts uploaded through a real bucket's multipart uploads, and can make the k-th
- * part upload fail (as if the process died there).
+ * part upload fail (as if the process died there) or wait before a part's upload (`beforePart`).
  */
-export function partCountingBucket(real: R2Bucket, options: { failAtPart?: number } = {}) {
+export function partCountingBucket(
+  real: R2Bucket,
+  options: { failAtPart?: number; beforePart?: (partNumber: number) => Promise<void> } = {},
+) {
   const uploaded: number[] = [];
   let attempts = 0;
   let failed = false;
@@ -81,6 +84,7 @@ export function partCountingBucket(real: R2Bucket, options: { failAtPart?: numbe
             failed = true;
             throw new InjectedFault("uploadPart", attempts);
           }
+          await options.beforePart?.(partNumber);
           const part = await value.call(target, partNumber, body);
           uploaded.push(partNumber);
           return part;
@@ -101,4 +105,25 @@ export function partCountingBucket(real: R2Bucket, options: { failAtPart?: numbe
     },
   });
   return { bucket, uploaded };
+}
+
+/**
+ * A `beforePart` that holds part 1's upload until part 4's starts, or a second has passed:
+ * `overlapped()` says whether part 4 started while part 1 was still moving.
+ */
+export function slowFirstPart() {
+  let fourthStarted: () => void = () => undefined;
+  const fourth = new Promise<void>((resolve) => (fourthStarted = resolve));
+  let overlapped = false;
+  return {
+    beforePart: async (partNumber: number) => {
+      if (partNumber === 4) fourthStarted();
+      if (partNumber === 1)
+        overlapped = await Promise.race([
+          fourth.then(() => true),
+          new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 1000)),
+        ]);
+    },
+    overlapped: () => overlapped,
+  };
 }

@@ -5,7 +5,7 @@ import type { BackupCheckpoint } from "../../durable-objects/engine/backup/backu
 import type { LargeObjectState } from "../../durable-objects/engine/backup/large-object";
 import { api } from "../helpers/api";
 import { putObjects, sha256Hex } from "../helpers/buckets";
-import { partCountingBucket } from "../helpers/faults";
+import { partCountingBucket, slowFirstPart } from "../helpers/faults";
 import { backupJobStub, runBackupToEnd } from "../helpers/jobs";
 
 const MiB = 1024 * 1024;
@@ -25,9 +25,14 @@ function bigContent(size: number, seed: number): Uint8Array {
 
 /**
  * Small multipart settings (R2 needs parts of at least 5 MiB), through the job's test seam. Objects
- * above `hashStepBytes` are hashed across steps with the resumable hash.
+ * above `hashStepBytes` are hashed across steps with the resumable hash; a step reads at most
+ * `stepByteBudget` (by default about one part).
  */
-async function startWithSmallParts(backup: R2Bucket = env.R2_BACKUP_BUCKET, hashStepBytes = 6 * MiB) {
+async function startWithSmallParts(
+  backup: R2Bucket = env.R2_BACKUP_BUCKET,
+  hashStepBytes = 6 * MiB,
+  stepByteBudget = 6 * MiB,
+) {
   const created = await api("POST", "/api/backup/create", { body: { type: "full" } });
   const id: string = created.body.backup.id;
   await runInDurableObject(backupJobStub(id), (job: BackupJob) => {
@@ -36,7 +41,7 @@ async function startWithSmallParts(backup: R2Bucket = env.R2_BACKUP_BUCKET, hash
       backup,
       settings: {
         ...deps.settings,
-        stepByteBudget: 6 * MiB,
+        stepByteBudget,
         hashStepBytes,
         storage: { ...deps.settings.storage, multipartThreshold: 6 * MiB, partSize: 5 * MiB },
       },
@@ -110,6 +115,20 @@ describe("large objects", () => {
     const hashing = (await largeObjectAfterEachStep(id)).filter((state) => state.stage === "hashing");
     const hashedBytesSeen = hashing.map((state) => state.hashedBytes);
     expect(hashedBytesSeen).toEqual([0, 6 * MiB, 12 * MiB]);
+    const files = (await api("GET", `/api/backup/files/${id}`)).body.files;
+    expect(files[0]).toMatchObject({ path: "large.bin", checksum: await sha256Hex(large) });
+  });
+
+  it("moves several parts at once, the next as soon as one ends: a slow part does not hold the others up", async () => {
+    const large = bigContent(21 * MiB, 5);
+    await putObjects([{ key: "large.bin", body: large }]);
+    const slow = slowFirstPart();
+    const counting = partCountingBucket(env.R2_BACKUP_BUCKET, { beforePart: slow.beforePart });
+    // A budget for the whole object in one step: hashed (21 MiB), then its five parts uploaded.
+    const id = await startWithSmallParts(counting.bucket, 32 * MiB, 64 * MiB);
+    await runBackupToEnd(id);
+    expect(slow.overlapped()).toBe(true);
+    expect([...counting.uploaded].sort((a, b) => a - b)).toEqual([1, 2, 3, 4, 5]);
     const files = (await api("GET", `/api/backup/files/${id}`)).body.files;
     expect(files[0]).toMatchObject({ path: "large.bin", checksum: await sha256Hex(large) });
   });

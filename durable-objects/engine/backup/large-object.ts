@@ -4,8 +4,8 @@
  *
  *   hashing    ranges of the object feed a resumable SHA-256 (its state rides in the checkpoint);
  *   uploading  unless the store already has the content, a multipart upload whose id and finished
- *              parts are checkpointed after every window of parts moved together (multipart.ts,
- *              PARTS_IN_FLIGHT), so a crash re-uploads at most one window.
+ *              parts are checkpointed as the parts done from the first grow (multipart.ts: parts
+ *              move PARTS_IN_FLIGHT at once), so a crash re-uploads at most PARTS_AHEAD parts.
  *
  * Every range is read with `etagMatches` on the version first seen; if the object changes midway
  * the capture starts over on the new version, at most `maxRestarts` times (an object rewritten
@@ -29,7 +29,7 @@ import { LockedBlobError, refuseIfLocked } from "../settings/bucket-lock";
 import { errorMessage, isSourceReadError, isVersionChanged, readSource, SourceVersionChanged } from "../errors";
 import { cooperativeStream } from "../cooperative";
 import { sha256OfR2Body } from "../format/hashing";
-import { finishedPrefix, movePart, nextParts, partSizeFor } from "../multipart";
+import { movePart, moveParts, partSizeFor, partsWithin } from "../multipart";
 import { storedHttpMetadata, type ManifestEntry, type StoredHttpMetadata } from "../format/manifest";
 import { resumableSha256 } from "../format/ordered-sha256";
 import type { Sha256State } from "../format/resumable-sha256";
@@ -242,43 +242,37 @@ async function advance(deps: LargeObjectDeps, initial: LargeObjectState, budget:
     // Older states have no part size: theirs was the configured one at the time.
     const partSize = state.partSize ?? partSizeFor(storedSize, deps.settings.partSize);
     const partCount = Math.max(1, Math.ceil(storedSize / partSize));
-    for (;;) {
-      const window = nextParts(state.parts.length, partCount, partSize, storedSize, spent, budget);
-      if (window.length === 0) break;
-      // Encrypted parts are produced from the content as it streams in (about one record in
-      // memory); plain parts pass through cooperative yields (cooperative.ts). When the source
-      // changes or fails midway, the pipe fails with the reason and the part upload only with a
-      // broken body, so the pipe's error is the one raised; of a window's failures, a changed or
-      // unreadable source is raised first (the capture starts over or is retried from the source).
-      const moved = await Promise.all(
-        window.map((span) =>
-          movePart(upload, span, async () =>
-            framing.key
-              ? encryptedRange(
-                  framing.key,
-                  version.size,
-                  span.start,
-                  span.end,
-                  async (offset, length) => (await readRange(offset, length)).body,
-                )
-              : (await readRange(span.start, span.end - span.start)).body.pipeThrough(cooperativeStream()),
-          ),
+    // Encrypted parts are produced from the content as it streams in (about one record in memory);
+    // plain parts pass through cooperative yields (cooperative.ts). When the source changes or
+    // fails midway, the pipe fails with the reason and the part upload only with a broken body, so
+    // the pipe's error is the one raised; of the parts' failures, a changed or unreadable source is
+    // raised first (the capture starts over or is retried from the source).
+    const moved = await moveParts(
+      partsWithin(state.parts.length, partCount, partSize, storedSize, spent, budget),
+      (span) =>
+        movePart(upload, span, async () =>
+          framing.key
+            ? encryptedRange(
+                framing.key,
+                version.size,
+                span.start,
+                span.end,
+                async (offset, length) => (await readRange(offset, length)).body,
+              )
+            : (await readRange(span.start, span.end - span.start)).body.pipeThrough(cooperativeStream()),
         ),
-      );
-      // The window's parts up to the first that failed are kept (the upload takes them in whatever order).
-      const kept = finishedPrefix(moved);
-      spent += window.slice(0, kept.length).reduce((sum, part) => sum + (part.end - part.start), 0);
-      if (kept.length > 0) {
-        state = { ...state, parts: [...state.parts, ...kept] };
+      // The parts up to the first that failed are kept (the upload takes them in whatever order).
+      async (parts) => {
+        state = { ...state, parts: [...state.parts, ...parts] };
         await deps.save(state);
-      }
-      for (const { fed } of moved)
-        if (fed.status === "rejected" && (isVersionChanged(fed.reason) || isSourceReadError(fed.reason)))
-          throw fed.reason;
-      for (const { uploaded, fed } of moved) {
-        if (uploaded.status === "rejected") throw uploaded.reason;
-        if (fed.status === "rejected") throw fed.reason;
-      }
+      },
+    );
+    for (const { fed } of moved)
+      if (fed.status === "rejected" && (isVersionChanged(fed.reason) || isSourceReadError(fed.reason)))
+        throw fed.reason;
+    for (const { uploaded, fed } of moved) {
+      if (uploaded.status === "rejected") throw uploaded.reason;
+      if (fed.status === "rejected") throw fed.reason;
     }
     if (state.parts.length === partCount) {
       const raced = await deps.backup.head(state.blob!);

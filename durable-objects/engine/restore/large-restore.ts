@@ -2,7 +2,7 @@
  * Restoring one object above the multipart threshold, part by part: each part is the content range
  * read from the blob (decrypted record by record when encrypted) and uploaded, PARTS_IN_FLIGHT
  * parts at once (multipart.ts), while the whole content is hashed in order. The upload id and the
- * finished parts are checkpointed after every window of parts. The upload is completed only if the
+ * finished parts are checkpointed as the parts done from the first grow. The upload is completed only if the
  * whole content hashes to the manifest's SHA-256, so a damaged backup copy never lands. Without
  * `overwriteExisting`, an object that exists at the target (checked before starting and again
  * before completing) is never replaced. A compressed blob cannot be read by range; it is restored
@@ -20,7 +20,7 @@ import type { RestoreTarget } from "../buckets";
 import { openRangedBlob } from "../format/blob-ranges";
 import { errorMessage, isBlobIntegrityError } from "../errors";
 import type { Keyring } from "../format/keyring";
-import { finishedPrefix, movePart, nextParts, partSizeFor } from "../multipart";
+import { movePart, moveParts, partSizeFor, partsWithin, type PartOutcome, type PartSpan } from "../multipart";
 import { toR2HttpMetadata, type ManifestEntry } from "../format/manifest";
 import { nativeSha256, resumableSha256, type OrderedSha256 } from "../format/ordered-sha256";
 import type { Sha256State } from "../format/resumable-sha256";
@@ -144,49 +144,55 @@ export async function advanceLargeRestore(
     : wholeInThisStep
       ? nativeSha256()
       : resumableSha256();
-  let spent = 0;
-  for (;;) {
-    const window = nextParts(
-      current.parts.length,
-      partCount,
-      partSize,
-      entry.size,
-      spent,
-      wholeInThisStep ? Number.POSITIVE_INFINITY : budget,
+  const spans = partsWithin(
+    current.parts.length,
+    partCount,
+    partSize,
+    entry.size,
+    0,
+    wholeInThisStep ? Number.POSITIVE_INFINITY : budget,
+  );
+  // Each part's bytes go to its upload and, in part order, to the hash (the whole object's, so in
+  // order): a later part's copy for the hash waits in its tee until the parts before it are hashed.
+  // A part counts as done only once it is hashed too, so at most PARTS_IN_FLIGHT parts are held.
+  let hashedSoFar: Promise<unknown> = Promise.resolve(null); // the hash's first failure, or null
+  const hashStateAfter = new Map<number, Sha256State | null>(); // saved with the parts up to each
+  const moveAndHash = async (span: PartSpan): Promise<PartOutcome> => {
+    const opened = layout.open(span.start, span.end).then((stream) => stream.tee());
+    const forHash = opened.then(([, branch]) => branch);
+    // Each is awaited below (or let go after an earlier part's failure), perhaps only after it has failed.
+    for (const pending of [opened, forHash]) pending.catch(() => undefined);
+    hashedSoFar = hashedSoFar.then((earlier) =>
+      earlier === null ? hashPart(hash, forHash, span, hashStateAfter) : letGoOf(forHash, earlier),
     );
-    if (window.length === 0) break;
-    // Each part's bytes go to its upload and, in part order, to the hash (the whole object's, so
-    // in order): a later part's copy for the hash waits in its tee until the parts before it are
-    // hashed, at most a part each, PARTS_IN_FLIGHT parts a window.
-    const opened = window.map((span) => layout.open(span.start, span.end).then((stream) => stream.tee()));
-    const forHash = opened.map(async (branches) => (await branches)[1]);
-    // Each is awaited below (or let go by hashInOrder), perhaps only after it has failed.
-    for (const pending of [...opened, ...forHash]) pending.catch(() => undefined);
-    const hashed = hashInOrder(hash, forHash);
-    const moved = await Promise.all(window.map((span, i) => movePart(upload, span, async () => (await opened[i]!)[0])));
-    const hashFailure = await hashed;
-    // When the blob turns out damaged midway, the part upload fails too: the damage names it.
-    const damage = [hashFailure, ...moved.map(({ fed }) => (fed.status === "rejected" ? fed.reason : null))].find(
-      isBlobIntegrityError,
-    );
-    if (damage) {
-      return {
-        outcome: await abandon(deps, current, { kind: "failed", reason: unreadable(damage) }),
-      };
-    }
-    for (const { uploaded, fed } of moved) {
-      if (uploaded.status === "rejected") throw uploaded.reason;
-      if (fed.status === "rejected") throw fed.reason;
-    }
-    if (hashFailure) throw hashFailure;
-    spent += window.reduce((sum, part) => sum + (part.end - part.start), 0);
+    const hashedThrough = hashedSoFar;
+    const outcome = await movePart(upload, span, async () => (await opened)[0]);
+    const hashFailure = await hashedThrough;
+    return hashFailure === null ? outcome : { ...outcome, fed: { status: "rejected", reason: hashFailure } };
+  };
+  const moved = await moveParts(spans, moveAndHash, async (parts) => {
     current = {
       ...current,
-      parts: [...current.parts, ...finishedPrefix(moved)],
-      hashState: hash.saved(),
+      parts: [...current.parts, ...parts],
+      hashState: hashStateAfter.get(parts.at(-1)!.partNumber) ?? null,
     };
     await deps.save(current);
+  });
+  const hashFailure = await hashedSoFar;
+  // When the blob turns out damaged midway, the part upload fails too: the damage names it.
+  const damage = [hashFailure, ...moved.map(({ fed }) => (fed.status === "rejected" ? fed.reason : null))].find(
+    isBlobIntegrityError,
+  );
+  if (damage) {
+    return {
+      outcome: await abandon(deps, current, { kind: "failed", reason: unreadable(damage) }),
+    };
   }
+  for (const { uploaded, fed } of moved) {
+    if (uploaded.status === "rejected") throw uploaded.reason;
+    if (fed.status === "rejected") throw fed.reason;
+  }
+  if (hashFailure) throw hashFailure;
   if (current.parts.length < partCount) return { state: current };
 
   const sha256 = await hash.digestHex();
@@ -207,23 +213,31 @@ export async function advanceLargeRestore(
 }
 
 /**
- * Feeds the streams to the hash one after another, in order; the first failure, or null. The
- * streams after a failure are let go: cancelled (a tee then stops keeping bytes for them) and
- * their own failures observed, so none is left rejected with no one to see it.
+ * Hashes one part's copy, after the parts before it: null, or the failure. Notes the hash's state
+ * after it, which a step saves with the parts up to it (null for the native hash).
  */
-async function hashInOrder(
+async function hashPart(
   hash: OrderedSha256,
-  streams: readonly Promise<ReadableStream<Uint8Array>>[],
+  forHash: Promise<ReadableStream<Uint8Array>>,
+  span: PartSpan,
+  stateAfter: Map<number, Sha256State | null>,
 ): Promise<unknown> {
-  for (const [i, stream] of streams.entries()) {
-    try {
-      await hash.feed(await stream);
-    } catch (error) {
-      for (const rest of streams.slice(i + 1)) void rest.then((unread) => unread.cancel(error)).catch(() => undefined);
-      return error;
-    }
+  try {
+    await hash.feed(await forHash);
+    stateAfter.set(span.partNumber, hash.saved());
+    return null;
+  } catch (error) {
+    return error;
   }
-  return null;
+}
+
+/**
+ * A part's copy for the hash after an earlier part failed it: cancelled, so its tee stops keeping
+ * bytes for it, its own failure observed. The earlier failure stands for it.
+ */
+async function letGoOf(forHash: Promise<ReadableStream<Uint8Array>>, earlier: unknown): Promise<unknown> {
+  void forHash.then((unread) => unread.cancel(earlier)).catch(() => undefined);
+  return earlier;
 }
 
 const unreadable = (error: { message: string }) => `the backup's copy is unreadable: ${error.message}`;
