@@ -78,8 +78,10 @@ const movedWell = ({ uploaded, fed }: PartOutcome) => uploaded.status === "fulfi
 
 /**
  * Moves a step's parts (`spans`, in part order) PARTS_IN_FLIGHT at once, starting the next as soon
- * as one is done. (Windows of three that each waited for their slowest part left connections idle:
- * a restore of one 1 GiB object ran at half the rate of the same parts copied this way.)
+ * as one is done. (Windows of three, each waiting for its slowest part before the next three
+ * started, left connections idle whenever one part was slower than the others, as a round trip
+ * across a network often is. The local latency layer has no jitter, so the benches do not show
+ * it: docs/performance.md, "Parts started as others end".)
  *
  * `keep` is given the parts done from the step's first each time they grow, one call after another:
  * the caller saves them, so a crash moves again only the parts after those, and no part starts more
