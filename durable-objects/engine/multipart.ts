@@ -35,7 +35,7 @@ export const PARTS_IN_FLIGHT = 3;
 
 /**
  * How far past the parts saved a step may start one: a slow part does not hold the others up, but
- * a crash moves again every part after the saved ones, so at most this many.
+ * a crash moves again every part after the saved ones, so at most this many (moveParts).
  */
 export const PARTS_AHEAD = 2 * PARTS_IN_FLIGHT;
 
@@ -85,9 +85,10 @@ const movedWell = ({ uploaded, fed }: PartOutcome) => uploaded.status === "fulfi
  *
  * `keep` is given the parts done from the step's first each time they grow, one call after another:
  * the caller saves them, so a crash moves again only the parts after those, and no part starts more
- * than PARTS_AHEAD past them. After the first part that fails, or a `keep` that fails, no part
- * starts. Returns once every part started has settled: their outcomes, in part order (a part never
- * started has none); a failed `keep` is raised then.
+ * than PARTS_AHEAD past the parts `keep` has finished with. After the first part that fails, or a
+ * `keep` that fails, no part starts. Returns once every part started has settled and every `keep`
+ * has ended: the parts' outcomes, in part order (a part never started has none); a failed `keep`
+ * is raised then.
  */
 export async function moveParts(
   spans: readonly PartSpan[],
@@ -97,45 +98,51 @@ export async function moveParts(
   const outcomes: PartOutcome[] = [];
   let started = 0;
   let done = 0; // parts from the first that moved, handed to `keep`
+  let saved = 0; // of those, the parts `keep` has finished with
   let stopped = false;
   // The first failure of `keep` (an array: a closure's assignment escapes TypeScript's narrowing).
   const keepFailures: unknown[] = [];
   let keeping = Promise.resolve();
   await new Promise<void>((allSettled) => {
     let running = 0;
+    const startMore = () => {
+      while (!stopped && running < PARTS_IN_FLIGHT && started < spans.length && started < saved + PARTS_AHEAD) {
+        const index = started++;
+        running += 1;
+        // Through a promise, so that a `move` that throws at once fails its part like one that rejects.
+        Promise.resolve()
+          .then(() => move(spans[index]!))
+          .then(
+            (outcome) => settle(index, outcome),
+            (reason) =>
+              settle(index, { uploaded: { status: "rejected", reason }, fed: { status: "rejected", reason } }),
+          );
+      }
+      // Nothing moving and nothing left to start: over. (Nothing moving while parts wait for the
+      // saves to catch up: the save under way starts them when it ends.)
+      if (running === 0 && (stopped || started === spans.length)) allSettled();
+    };
     const settle = (index: number, outcome: PartOutcome) => {
       running -= 1;
       outcomes[index] = outcome;
       if (!movedWell(outcome)) stopped = true;
       const from = done;
       while (done < started && outcomes[done] && movedWell(outcomes[done]!)) done += 1;
-      if (done > from) {
-        const parts = outcomes.slice(from, done).map(({ uploaded }) => {
-          const { partNumber, etag } = (uploaded as PromiseFulfilledResult<R2UploadedPart>).value;
-          return { partNumber, etag };
-        });
-        keeping = keeping.then(async () => {
-          if (keepFailures.length > 0) return;
-          try {
-            await keep(parts);
-          } catch (error) {
-            keepFailures.push(error);
-            stopped = true;
-          }
-        });
-      }
+      if (done > from) keepInTurn(outcomes.slice(from, done).map(movedPartOf));
       startMore();
     };
-    const startMore = () => {
-      while (!stopped && running < PARTS_IN_FLIGHT && started < spans.length && started < done + PARTS_AHEAD) {
-        const index = started++;
-        running += 1;
-        move(spans[index]!).then(
-          (outcome) => settle(index, outcome),
-          (reason) => settle(index, { uploaded: { status: "rejected", reason }, fed: { status: "rejected", reason } }),
-        );
-      }
-      if (running === 0) allSettled();
+    const keepInTurn = (parts: MovedPart[]) => {
+      keeping = keeping.then(async () => {
+        if (keepFailures.length > 0) return;
+        try {
+          await keep(parts);
+          saved += parts.length;
+        } catch (error) {
+          keepFailures.push(error);
+          stopped = true;
+        }
+        startMore();
+      });
     };
     startMore();
   });
@@ -143,6 +150,11 @@ export async function moveParts(
   if (keepFailures.length > 0) throw keepFailures[0];
   return outcomes;
 }
+
+const movedPartOf = ({ uploaded }: PartOutcome): MovedPart => {
+  const { partNumber, etag } = (uploaded as PromiseFulfilledResult<R2UploadedPart>).value;
+  return { partNumber, etag };
+};
 
 /**
  * `pipePart` of one span, over a body still to be opened: a failure to open it is the feed's

@@ -108,8 +108,9 @@ export function partCountingBucket(
 }
 
 /**
- * A `beforePart` that holds part 1's upload until part 4's starts, or a second has passed:
- * `overlapped()` says whether part 4 started while part 1 was still moving.
+ * A `beforePart` that holds part 1's upload until part 4's starts, or five seconds have passed
+ * (time for parts 2 and 3 to end even on a loaded machine): `overlapped()` says whether part 4
+ * started while part 1 was still moving.
  */
 export function slowFirstPart() {
   let fourthStarted: () => void = () => undefined;
@@ -121,7 +122,7 @@ export function slowFirstPart() {
       if (partNumber === 1)
         overlapped = await Promise.race([
           fourth.then(() => true),
-          new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 1000)),
+          new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 5000)),
         ]);
     },
     overlapped: () => overlapped,

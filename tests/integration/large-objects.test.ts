@@ -136,8 +136,8 @@ describe("large objects", () => {
   it("resumes after a crash between parts without uploading the finished parts again", async () => {
     const large = bigContent(21 * MiB, 3);
     await putObjects([{ key: "large.bin", body: large }]);
-    // The third part upload fails, as if the process died after two finished parts (the first
-    // window's, moved together: the two before the failed one are kept).
+    // The third part upload fails, as if the process died after two finished parts (a step of
+    // this budget moves one part: parts 1 and 2 are saved by then).
     const counting = partCountingBucket(env.R2_BACKUP_BUCKET, { failAtPart: 3 });
     const id = await startWithSmallParts(counting.bucket);
     const stub = backupJobStub(id);
@@ -153,7 +153,7 @@ describe("large objects", () => {
       }
     }
     expect(sawCrash).toBe(true);
-    // Each part uploaded exactly once (a window's parts finish in any order).
+    // Each part uploaded exactly once (parts moving together finish in any order).
     expect([...counting.uploaded].sort((a, b) => a - b)).toEqual([1, 2, 3, 4, 5]);
     const { body } = await api("GET", `/api/backup/status/${id}`);
     expect(body.backup).toMatchObject({ status: "completed", fileCount: 1, bytesUploaded: large.length });

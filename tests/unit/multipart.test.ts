@@ -135,15 +135,15 @@ describe("moveParts", () => {
     expect(parts.kept).toEqual([[1]]);
   });
 
-  it("a part whose move rejects counts as failed; a failed save stops the parts and is raised", async () => {
+  it("a part whose move rejects or throws counts as failed; a failed save stops the parts and is raised once the others settle", async () => {
     const rejecting = moveParts(
       partsWithin(0, 2, 10, 20, 0, 100),
-      async (span) => {
+      (span) => {
         if (span.partNumber === 1) throw new Error("no body");
-        return {
+        return Promise.resolve({
           uploaded: { status: "fulfilled", value: { partNumber: 2, etag: "e2" } },
           fed: { status: "fulfilled", value: undefined },
-        };
+        });
       },
       async () => undefined,
     );
@@ -153,11 +153,47 @@ describe("moveParts", () => {
     const moving = moveParts(parts.spans, parts.move, async () => {
       throw new Error("storage full");
     });
-    const raised = expect(moving).rejects.toThrow("storage full");
+    let ended = false;
+    const raised = expect(moving.finally(() => (ended = true))).rejects.toThrow("storage full");
     await parts.settled();
     await parts.end(1); // part 4 starts at once; the save of part 1 fails after
-    for (const n of [2, 3, 4]) await parts.end(n);
+    for (const n of [2, 3]) await parts.end(n);
+    expect(ended).toBe(false); // part 4 is still moving
+    await parts.end(4);
     await raised;
     expect(parts.started).toEqual([1, 2, 3, 4]);
+  });
+
+  it("counts the lead from the parts saved, not handed to the save, and returns only after the last save", async () => {
+    const parts = heldParts(9);
+    const saves: (() => void)[] = [];
+    const saving: number[][] = [];
+    const moving = moveParts(parts.spans, parts.move, (moved) => {
+      saving.push(moved.map((part) => part.partNumber));
+      return new Promise<void>((saved) => saves.push(saved));
+    });
+    let returned = false;
+    void moving.then(() => (returned = true));
+    await parts.settled();
+    for (const n of [1, 2, 3, 4, 5, 6]) await parts.end(n);
+    // Part 1's save is under way, the others wait their turn: nothing starts past the six.
+    expect(saving).toEqual([[1]]);
+    expect(parts.started).toEqual([1, 2, 3, 4, 5, 6]);
+    saves.shift()!();
+    await parts.settled();
+    expect(saving).toEqual([[1], [2]]);
+    expect(parts.started).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    for (let turn = 0; turn < 5; turn++) {
+      saves.shift()!();
+      await parts.settled();
+    }
+    expect(parts.started).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    for (const n of [7, 8, 9]) await parts.end(n);
+    expect(returned).toBe(false); // the last saves are still under way
+    while (saves.length > 0 || !returned) {
+      saves.shift()?.();
+      await parts.settled();
+    }
+    expect(saving.flat()).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
   });
 });

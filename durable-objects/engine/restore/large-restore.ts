@@ -2,11 +2,11 @@
  * Restoring one object above the multipart threshold, part by part: each part is the content range
  * read from the blob (decrypted record by record when encrypted) and uploaded, PARTS_IN_FLIGHT
  * parts at once (multipart.ts), while the whole content is hashed in order. The upload id and the
- * finished parts are checkpointed as the parts done from the first grow. The upload is completed only if the
- * whole content hashes to the manifest's SHA-256, so a damaged backup copy never lands. Without
- * `overwriteExisting`, an object that exists at the target (checked before starting and again
- * before completing) is never replaced. A compressed blob cannot be read by range; it is restored
- * in one streamed put instead, up to R2's single-put limit.
+ * finished parts are checkpointed as the parts done from the first grow. The upload is completed
+ * only if the whole content hashes to the manifest's SHA-256, so a damaged backup copy never
+ * lands. Without `overwriteExisting`, an object that exists at the target (checked before starting
+ * and again before completing) is never replaced. A compressed blob cannot be read by range; it is
+ * restored in one streamed put instead, up to R2's single-put limit.
  *
  * The hash: an object up to the hashing allowance (BACKUP_HASH_STEP_BYTES, or the step's budget if
  * larger) is restored within one step, reads and writes alike, and hashed natively (several times
@@ -168,7 +168,9 @@ export async function advanceLargeRestore(
     const hashedThrough = hashedSoFar;
     const outcome = await movePart(upload, span, async () => (await opened)[0]);
     const hashFailure = await hashedThrough;
-    return hashFailure === null ? outcome : { ...outcome, fed: { status: "rejected", reason: hashFailure } };
+    // A part that failed on its own keeps its own reason (damage it read must be seen as damage).
+    if (hashFailure === null || outcome.fed.status === "rejected") return outcome;
+    return { ...outcome, fed: { status: "rejected", reason: hashFailure } };
   };
   const moved = await moveParts(spans, moveAndHash, async (parts) => {
     current = {

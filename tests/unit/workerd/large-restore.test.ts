@@ -20,7 +20,7 @@ import { partCountingBucket, slowFirstPart } from "../../helpers/faults";
 const MiB = 1024 * 1024;
 const PART = 5 * MiB;
 const BUDGET = 6 * MiB;
-/** Five parts: two windows of PARTS_IN_FLIGHT (3) parts. */
+/** Five parts: more than PARTS_IN_FLIGHT (3), so the fourth starts as one of the first three ends. */
 const CONTENT = pseudoRandom(4 * PART + 4321, 23);
 
 async function storedEntry(key: string, content: Uint8Array): Promise<ManifestEntry> {
