@@ -151,6 +151,14 @@ export async function moveParts(
   return outcomes;
 }
 
+/** Raises the first part's failure, its upload's before its feed's; returns when every part moved. */
+export function raiseFirstFailure(moved: readonly PartOutcome[]): void {
+  for (const { uploaded, fed } of moved) {
+    if (uploaded.status === "rejected") throw uploaded.reason;
+    if (fed.status === "rejected") throw fed.reason;
+  }
+}
+
 const movedPartOf = ({ uploaded }: PartOutcome): MovedPart => {
   const { partNumber, etag } = (uploaded as PromiseFulfilledResult<R2UploadedPart>).value;
   return { partNumber, etag };

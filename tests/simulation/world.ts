@@ -40,10 +40,10 @@ export async function deleteObjects(bucket: BucketId, keys: string[]): Promise<v
   for (let i = 0; i < keys.length; i += 1000) await sourceOf(bucket).delete(keys.slice(i, i + 1000));
 }
 
-/** Starts a backup through the API; null when the bucket is busy (409). */
 /** Backups this file has started through the API, and those of them made to write first. */
 export const writingFirst = { started: 0, backups: 0 };
 
+/** Starts a backup through the API; null when the bucket is busy (409). */
 export async function createBackup(bucket: BucketId, type: "full" | "incremental" | "auto"): Promise<string | null> {
   const created = await api("POST", "/api/backup/create", { body: { type, ...templateOf(bucket) } });
   if (created.status === 409) return null;

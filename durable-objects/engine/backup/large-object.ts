@@ -29,7 +29,7 @@ import { LockedBlobError, refuseIfLocked } from "../settings/bucket-lock";
 import { errorMessage, isSourceReadError, isVersionChanged, readSource, SourceVersionChanged } from "../errors";
 import { cooperativeStream } from "../cooperative";
 import { sha256OfR2Body } from "../format/hashing";
-import { movePart, moveParts, partSizeFor, partsWithin } from "../multipart";
+import { movePart, moveParts, partSizeFor, partsWithin, raiseFirstFailure } from "../multipart";
 import { storedHttpMetadata, type ManifestEntry, type StoredHttpMetadata } from "../format/manifest";
 import { resumableSha256 } from "../format/ordered-sha256";
 import type { Sha256State } from "../format/resumable-sha256";
@@ -270,10 +270,7 @@ async function advance(deps: LargeObjectDeps, initial: LargeObjectState, budget:
     for (const { fed } of moved)
       if (fed.status === "rejected" && (isVersionChanged(fed.reason) || isSourceReadError(fed.reason)))
         throw fed.reason;
-    for (const { uploaded, fed } of moved) {
-      if (uploaded.status === "rejected") throw uploaded.reason;
-      if (fed.status === "rejected") throw fed.reason;
-    }
+    raiseFirstFailure(moved);
     if (state.parts.length === partCount) {
       const raced = await deps.backup.head(state.blob!);
       if (raced && mismatchOf(raced) === null) {

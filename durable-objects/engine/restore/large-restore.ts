@@ -20,7 +20,15 @@ import type { RestoreTarget } from "../buckets";
 import { openRangedBlob } from "../format/blob-ranges";
 import { errorMessage, isBlobIntegrityError } from "../errors";
 import type { Keyring } from "../format/keyring";
-import { movePart, moveParts, partSizeFor, partsWithin, type PartOutcome, type PartSpan } from "../multipart";
+import {
+  movePart,
+  moveParts,
+  partSizeFor,
+  partsWithin,
+  raiseFirstFailure,
+  type PartOutcome,
+  type PartSpan,
+} from "../multipart";
 import { toR2HttpMetadata, type ManifestEntry } from "../format/manifest";
 import { nativeSha256, resumableSha256, type OrderedSha256 } from "../format/ordered-sha256";
 import type { Sha256State } from "../format/resumable-sha256";
@@ -190,10 +198,7 @@ export async function advanceLargeRestore(
       outcome: await abandon(deps, current, { kind: "failed", reason: unreadable(damage) }),
     };
   }
-  for (const { uploaded, fed } of moved) {
-    if (uploaded.status === "rejected") throw uploaded.reason;
-    if (fed.status === "rejected") throw fed.reason;
-  }
+  raiseFirstFailure(moved);
   if (hashFailure) throw hashFailure;
   if (current.parts.length < partCount) return { state: current };
 
